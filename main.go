@@ -1,0 +1,18 @@
+// Command otactl manages over-the-air firmware releases over MQTT.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/otactl/otactl/commands"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := commands.Main(ctx, os.Args, commands.DefaultSystem())
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,15 @@
+// Package output renders what otactl prints: JSON, tables for terminals,
+// plain rows for pipes, and the live rollout view. It knows nothing of MQTT.
+package output
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// JSON writes v as one line of JSON followed by a newline.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
