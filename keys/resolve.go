@@ -1,0 +1,212 @@
+package keys
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Key reference schemes (KEYREF).
+const (
+	refFile = "file:"
+	refEnv  = "env:"
+)
+
+// ResolveSigner finds the private key a key reference names:
+//
+//	NAME        a key in the keyring (s)
+//	file:PATH   a PEM private key file
+//	env:VAR     a PEM private key (or base64 of one) in environment variable VAR
+//	env:        the same with VAR = OTACTL_SIGNING_KEY
+//
+// Errors name the reference, never the key material.
+func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Signer, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.HasPrefix(ref, refFile):
+		path := strings.TrimPrefix(ref, refFile)
+		if path == "" {
+			return nil, errors.New("key reference file: needs a path (file:PATH)")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read signing key: %w", err)
+		}
+		k, err := ParsePrivatePEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("signing key file %s: %w", path, err)
+		}
+		return k, nil
+	case strings.HasPrefix(ref, refEnv):
+		name, b, err := readEnv(ref, getenv)
+		if err != nil {
+			return nil, err
+		}
+		k, err := ParsePrivatePEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("signing key in environment variable %s: %w", name, err)
+		}
+		return k, nil
+	}
+	if err := checkName(ref); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("signing key %q: no keyring", ref)
+	}
+	return s.Signer(ref)
+}
+
+// ResolvePublic finds the public key a reference names: an existing file
+// (PEM or DER public key, or a PEM private key whose public part is taken),
+// also written file:PATH; env:VAR as for ResolveSigner, read from the
+// process environment; otherwise the key NAME in the keyring.
+func ResolvePublic(ref string, s *Store) (crypto.PublicKey, error) {
+	return ResolvePublicEnv(ref, s, os.Getenv)
+}
+
+// ResolvePublicEnv is ResolvePublic reading env:VAR through getenv.
+func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.PublicKey, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(ref, refEnv) {
+		name, b, err := readEnv(ref, getenv)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := ParsePublicPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("key in environment variable %s: %w", name, err)
+		}
+		return pub, nil
+	}
+	path, explicit := strings.CutPrefix(ref, refFile)
+	if explicit && path == "" {
+		return nil, errors.New("key reference file: needs a path (file:PATH)")
+	}
+	if fi, err := os.Stat(path); explicit || err == nil && !fi.IsDir() {
+		return readPublicFile(path)
+	}
+	if ValidateKeyName(ref) != nil {
+		if scheme, ok := unknownScheme(ref); ok {
+			return nil, schemeError(scheme)
+		}
+		return readPublicFile(path)
+	}
+	if s == nil {
+		return nil, fmt.Errorf("no file or key named %q", ref)
+	}
+	pub, err := s.Public(ref)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("no file named %q, and key %q %w", ref, ref, ErrNotFound)
+	}
+	return pub, err
+}
+
+// readPublicFile reads a PEM public or private key, or a DER public key.
+func readPublicFile(path string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read public key: %w", err)
+	}
+	if blk, _ := pem.Decode(b); blk == nil && len(b) > 0 && b[0] == 0x30 {
+		pub, err := parsePublicDER(b)
+		if err != nil {
+			return nil, fmt.Errorf("public key file %s: %w", path, err)
+		}
+		return pub, nil
+	}
+	pub, err := ParsePublicPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("public key file %s: %w", path, err)
+	}
+	return pub, nil
+}
+
+// readEnv reads the variable an env: reference names. A value without a
+// PEM block that decodes as base64 is taken decoded: CI systems that mask
+// secrets often want them on one line.
+func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
+	name := strings.TrimPrefix(ref, refEnv)
+	if name == "" {
+		name = DefaultKeyEnv
+	}
+	if !envName(name) {
+		return "", nil, fmt.Errorf("key reference %s: %q is not an environment variable name", ref, name)
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	v := getenv(name)
+	if strings.TrimSpace(v) == "" {
+		return name, nil, fmt.Errorf("environment variable %s is not set or empty", name)
+	}
+	b := []byte(v)
+	if !bytes.Contains(b, []byte("-----BEGIN")) {
+		compact := strings.Join(strings.Fields(v), "")
+		if d, err := base64.StdEncoding.DecodeString(compact); err == nil && bytes.Contains(d, []byte("-----BEGIN")) {
+			b = d
+		}
+	}
+	return name, b, nil
+}
+
+func envName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkRef refuses a reference that is key material rather than a name
+// for it, without echoing it.
+func checkRef(ref string) error {
+	switch {
+	case ref == "":
+		return errors.New("no key reference given: use NAME, file:PATH or env:VAR")
+	case strings.Contains(ref, "-----BEGIN") || strings.ContainsAny(ref, "\n\r"):
+		return errors.New("key material was given where a key reference belongs: put the key in a file (file:PATH) or an environment variable (env:VAR)")
+	}
+	return nil
+}
+
+// checkName validates a keyring key name, telling a mistyped scheme or a
+// path apart from a bad name.
+func checkName(ref string) error {
+	err := ValidateKeyName(ref)
+	if err == nil {
+		return nil
+	}
+	if scheme, ok := unknownScheme(ref); ok {
+		return schemeError(scheme)
+	}
+	if strings.ContainsAny(ref, `/\`) && len(ref) <= 4096 {
+		return fmt.Errorf("%q is not a key name: for a key file write file:%s", ref, ref)
+	}
+	return err
+}
+
+// unknownScheme returns the "xxx:" a reference starts with, if it looks like
+// a scheme (two to 16 characters, not a Windows drive letter or a path).
+func unknownScheme(ref string) (string, bool) {
+	i := strings.IndexByte(ref, ':')
+	if i < 2 || i > 16 || strings.ContainsAny(ref[:i], `/\ .`) {
+		return "", false
+	}
+	return ref[:i+1], true
+}
+
+func schemeError(scheme string) error {
+	return fmt.Errorf("unsupported key reference scheme %q: use NAME, file:PATH or env:VAR", scheme)
+}

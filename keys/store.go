@@ -1,0 +1,435 @@
+package keys
+
+import (
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/otactl/otactl/release"
+)
+
+// Keyring entries under Service. go-keyring cannot list a service's
+// entries, so the names of stored keys and logins are kept in index entries
+// of their own.
+const (
+	indexUser     = "index"     // JSON {"keys": [names]}
+	loginsUser    = "logins"    // JSON {"logins": [{"broker", "username"}]}
+	keyPrefix     = "key:"      // + NAME: PKCS#8 PEM private key
+	passwordPrefx = "password:" // + USER@BROKER: broker password
+)
+
+// Store keeps signing keys and broker passwords in a Keyring.
+type Store struct {
+	kr      Keyring
+	service string     // Service; tests on a real keyring use their own
+	mu      sync.Mutex // serialises index updates within this process
+}
+
+// NewStore returns a Store over kr, usually SystemKeyring().
+func NewStore(kr Keyring) *Store { return &Store{kr: kr, service: Service} }
+
+// Generate makes a new key named name with alg "ed25519" (also when empty)
+// or "ecdsa-p256", stores it and returns its description. It refuses a name
+// that is already taken.
+func (s *Store) Generate(name, alg string) (Info, error) {
+	if err := ValidateKeyName(name); err != nil {
+		return Info{}, err
+	}
+	k, err := GenerateKey(alg)
+	if err != nil {
+		return Info{}, err
+	}
+	return s.add(name, k)
+}
+
+// Import stores the private key in pemBytes under name: PKCS#8 "PRIVATE
+// KEY" (ed25519 or ECDSA P-256, as `openssl genpkey` writes) or SEC1 "EC
+// PRIVATE KEY" (P-256, as `openssl ecparam -genkey` writes). The key is
+// stored as PKCS#8 whatever form it came in. It refuses a name that is
+// already taken.
+func (s *Store) Import(name string, pemBytes []byte) (Info, error) {
+	if err := ValidateKeyName(name); err != nil {
+		return Info{}, err
+	}
+	k, err := ParsePrivatePEM(pemBytes)
+	if err != nil {
+		return Info{}, fmt.Errorf("import key %q: %w", name, err)
+	}
+	return s.add(name, k)
+}
+
+func (s *Store) add(name string, k crypto.Signer) (Info, error) {
+	info, err := describe(name, k.Public())
+	if err != nil {
+		return Info{}, err
+	}
+	p, err := MarshalPrivatePEM(k)
+	if err != nil {
+		return Info{}, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return Info{}, err
+	}
+	switch _, err := s.kr.Get(s.service, keyPrefix+name); {
+	case err == nil:
+		if !slices.Contains(idx.Keys, name) {
+			// Stored but unlisted (an index update was lost): list it.
+			_ = s.writeIndex(index{Keys: append(idx.Keys, name)})
+		}
+		return Info{}, fmt.Errorf("key %q %w", name, ErrExists)
+	case !errors.Is(err, ErrNotFound):
+		return Info{}, fmt.Errorf("look up key %q: %w", name, err)
+	}
+	if err := s.kr.Set(s.service, keyPrefix+name, string(p)); err != nil {
+		return Info{}, fmt.Errorf("store key %q: %w", name, err)
+	}
+	if !slices.Contains(idx.Keys, name) {
+		idx.Keys = append(idx.Keys, name)
+		if err := s.writeIndex(idx); err != nil {
+			// A key the index does not name cannot be listed: take it back.
+			_ = s.kr.Delete(s.service, keyPrefix+name)
+			return Info{}, err
+		}
+	}
+	return info, nil
+}
+
+// List describes the stored keys, sorted by name. A name in the index whose
+// key is gone from the keyring (deleted by another tool) is left out.
+func (s *Store) List() ([]Info, error) {
+	s.mu.Lock()
+	idx, err := s.readIndex()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	infos := []Info{}
+	for _, name := range idx.Keys {
+		k, err := s.Signer(name)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		info, err := describe(name, k.Public())
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Delete removes the key name from the keyring and the index. A key that is
+// not there gives an error wrapping ErrNotFound (after dropping the name from
+// the index, should it still be listed there).
+func (s *Store) Delete(name string) error {
+	if err := ValidateKeyName(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	derr := s.kr.Delete(s.service, keyPrefix+name)
+	if derr != nil && !errors.Is(derr, ErrNotFound) {
+		return fmt.Errorf("delete key %q: %w", name, derr)
+	}
+	if i := slices.Index(idx.Keys, name); i >= 0 {
+		idx.Keys = slices.Delete(idx.Keys, i, i+1)
+		if err := s.writeIndex(idx); err != nil {
+			return err
+		}
+	}
+	if derr != nil {
+		return fmt.Errorf("key %q %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// Signer returns the stored private key name.
+func (s *Store) Signer(name string) (crypto.Signer, error) {
+	if err := ValidateKeyName(name); err != nil {
+		return nil, err
+	}
+	p, err := s.kr.Get(s.service, keyPrefix+name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("key %q %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key %q: %w", name, err)
+	}
+	k, err := ParsePrivatePEM([]byte(p))
+	if err != nil {
+		return nil, fmt.Errorf("key %q in the keyring is damaged: %w", name, err)
+	}
+	return k, nil
+}
+
+// Public returns the public part of the stored key name.
+func (s *Store) Public(name string) (crypto.PublicKey, error) {
+	k, err := s.Signer(name)
+	if err != nil {
+		return nil, err
+	}
+	return k.Public(), nil
+}
+
+// Info describes the stored key name.
+func (s *Store) Info(name string) (Info, error) {
+	k, err := s.Signer(name)
+	if err != nil {
+		return Info{}, err
+	}
+	return describe(name, k.Public())
+}
+
+// describe gives a key's name, algorithm and key id.
+func describe(name string, pub crypto.PublicKey) (Info, error) {
+	alg, err := release.Algorithm(pub)
+	if err != nil {
+		return Info{}, err
+	}
+	id, err := release.KeyID(pub)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Name: name, Alg: alg, KeyID: id}, nil
+}
+
+// index is the keyring entry naming the stored keys.
+type index struct {
+	Keys []string `json:"keys"`
+}
+
+// readIndex reads the key index; a missing one is empty. Names are
+// returned sorted, without duplicates or invalid names.
+func (s *Store) readIndex() (index, error) {
+	var idx index
+	v, err := s.kr.Get(s.service, indexUser)
+	if errors.Is(err, ErrNotFound) {
+		return idx, nil
+	}
+	if err != nil {
+		return idx, fmt.Errorf("read key index: %w", err)
+	}
+	idx, err = decodeIndex([]byte(v))
+	if err != nil {
+		return idx, fmt.Errorf("key index in the keyring (service %q, user %q) is damaged: %w", s.service, indexUser, err)
+	}
+	return idx, nil
+}
+
+// decodeIndex parses the key index entry, sorted and without duplicates or
+// invalid names.
+func decodeIndex(b []byte) (index, error) {
+	var idx index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return index{}, err
+	}
+	idx.Keys = slices.DeleteFunc(idx.Keys, func(n string) bool { return ValidateKeyName(n) != nil })
+	slices.Sort(idx.Keys)
+	idx.Keys = slices.Compact(idx.Keys)
+	return idx, nil
+}
+
+func (s *Store) writeIndex(idx index) error {
+	slices.Sort(idx.Keys)
+	idx.Keys = slices.Compact(idx.Keys)
+	if idx.Keys == nil {
+		idx.Keys = []string{}
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	if err := s.kr.Set(s.service, indexUser, string(b)); err != nil {
+		return fmt.Errorf("write key index: %w", err)
+	}
+	return nil
+}
+
+// Login names a broker password stored in the keyring.
+type Login struct {
+	Broker   string `json:"broker"`
+	Username string `json:"username"`
+}
+
+// passwordUser is the keyring user of a broker password:
+// "password:USER@BROKER", with '%' and '@' in USER percent-encoded so that
+// the first '@' always ends the user name.
+func passwordUser(broker, username string) string {
+	u := strings.NewReplacer("%", "%25", "@", "%40").Replace(username)
+	return passwordPrefx + u + "@" + broker
+}
+
+func checkLogin(broker, username string) error {
+	switch {
+	case broker == "":
+		return errors.New("broker is empty")
+	case username == "":
+		return errors.New("username is empty")
+	case strings.ContainsAny(broker+username, "\x00\n\r"):
+		return errors.New("broker or username holds a control character")
+	}
+	return nil
+}
+
+// SetPassword stores the password of username on broker, replacing any
+// earlier one.
+func (s *Store) SetPassword(broker, username, password string) error {
+	if err := checkLogin(broker, username); err != nil {
+		return err
+	}
+	if password == "" {
+		return errors.New("password is empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logins, err := s.readLogins()
+	if err != nil {
+		return err
+	}
+	if err := s.kr.Set(s.service, passwordUser(broker, username), password); err != nil {
+		return fmt.Errorf("store password for %s on %s: %w", username, broker, err)
+	}
+	l := Login{Broker: broker, Username: username}
+	if !slices.Contains(logins, l) {
+		return s.writeLogins(append(logins, l))
+	}
+	return nil
+}
+
+// Password returns the stored password of username on broker, or an error
+// wrapping ErrNotFound.
+func (s *Store) Password(broker, username string) (string, error) {
+	if err := checkLogin(broker, username); err != nil {
+		return "", err
+	}
+	p, err := s.kr.Get(s.service, passwordUser(broker, username))
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("password for %s on %s %w", username, broker, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read password for %s on %s: %w", username, broker, err)
+	}
+	return p, nil
+}
+
+// DeletePassword removes the stored password of username on broker; one
+// that is not there gives an error wrapping ErrNotFound.
+func (s *Store) DeletePassword(broker, username string) error {
+	if err := checkLogin(broker, username); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logins, err := s.readLogins()
+	if err != nil {
+		return err
+	}
+	derr := s.kr.Delete(s.service, passwordUser(broker, username))
+	if derr != nil && !errors.Is(derr, ErrNotFound) {
+		return fmt.Errorf("delete password for %s on %s: %w", username, broker, derr)
+	}
+	if i := slices.Index(logins, Login{Broker: broker, Username: username}); i >= 0 {
+		if err := s.writeLogins(slices.Delete(logins, i, i+1)); err != nil {
+			return err
+		}
+	}
+	if derr != nil {
+		return fmt.Errorf("password for %s on %s %w", username, broker, ErrNotFound)
+	}
+	return nil
+}
+
+// Logins lists the brokers and usernames with a stored password, sorted by
+// broker then username. A login whose password is gone from the keyring is
+// left out.
+func (s *Store) Logins() ([]Login, error) {
+	s.mu.Lock()
+	logins, err := s.readLogins()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out := []Login{}
+	for _, l := range logins {
+		_, err := s.kr.Get(s.service, passwordUser(l.Broker, l.Username))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read password for %s on %s: %w", l.Username, l.Broker, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+type loginIndex struct {
+	Logins []Login `json:"logins"`
+}
+
+func (s *Store) readLogins() ([]Login, error) {
+	v, err := s.kr.Get(s.service, loginsUser)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read login index: %w", err)
+	}
+	l, err := decodeLogins([]byte(v))
+	if err != nil {
+		return nil, fmt.Errorf("login index in the keyring (service %q, user %q) is damaged: %w", s.service, loginsUser, err)
+	}
+	return l, nil
+}
+
+// decodeLogins parses the login index entry, sorted and without
+// duplicates or invalid entries.
+func decodeLogins(b []byte) ([]Login, error) {
+	var li loginIndex
+	if err := json.Unmarshal(b, &li); err != nil {
+		return nil, err
+	}
+	l := slices.DeleteFunc(li.Logins, func(l Login) bool { return checkLogin(l.Broker, l.Username) != nil })
+	sortLogins(l)
+	return slices.Compact(l), nil
+}
+
+func sortLogins(l []Login) {
+	slices.SortFunc(l, func(a, b Login) int {
+		if c := strings.Compare(a.Broker, b.Broker); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Username, b.Username)
+	})
+}
+
+func (s *Store) writeLogins(l []Login) error {
+	sortLogins(l)
+	l = slices.Compact(l)
+	if l == nil {
+		l = []Login{}
+	}
+	b, err := json.Marshal(loginIndex{Logins: l})
+	if err != nil {
+		return err
+	}
+	if err := s.kr.Set(s.service, loginsUser, string(b)); err != nil {
+		return fmt.Errorf("write login index: %w", err)
+	}
+	return nil
+}
