@@ -1,0 +1,419 @@
+package release
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// MaxManifestSize is the largest encoded manifest Parse accepts.
+const MaxManifestSize = 1 << 20
+
+// ErrNoRelease is returned by Parse for an empty map ({} in JSON, a0 in
+// CBOR), which the device SDK takes as "no release".
+var ErrNoRelease = errors.New("the manifest is an empty map: no release")
+
+// CBOR integer keys (CONTRACT.md section 3; 4 and 5 are ours).
+const (
+	cborKeySequenceNumber = 1
+	cborKeyHash           = 2
+	cborKeyComponents     = 3
+	cborKeyExpires        = 4 // text, as in JSON
+	cborKeySignatures     = 5 // array of maps {1: keyid text, 2: alg text, 3: sig bytes}
+)
+
+// EncodeJSON encodes m deterministically: fields in struct order, two-space
+// indent, no HTML escaping, a trailing newline. Components are written as []
+// when there are none; empty expires, type and signatures are left out.
+func EncodeJSON(m *Manifest) ([]byte, error) {
+	c := *m
+	if c.Components == nil {
+		c.Components = []Component{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&c); err != nil {
+		return nil, fmt.Errorf("encode manifest as JSON: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+type cborManifestOut struct {
+	SequenceNumber int64               `cbor:"1,keyasint"`
+	Hash           string              `cbor:"2,keyasint"`
+	Components     []cborComponentOut  `cbor:"3,keyasint"`
+	Expires        string              `cbor:"4,keyasint,omitempty"`
+	Signatures     []cborSignatureData `cbor:"5,keyasint,omitempty"`
+}
+
+type cborComponentOut struct {
+	Package string `cbor:"1,keyasint"`
+	Version string `cbor:"2,keyasint"`
+	Hash    string `cbor:"3,keyasint"`
+	Size    int64  `cbor:"4,keyasint"`
+	URI     string `cbor:"5,keyasint"`
+	Type    string `cbor:"6,keyasint,omitempty"`
+}
+
+type cborSignatureData struct {
+	KeyID string `cbor:"1,keyasint"`
+	Alg   string `cbor:"2,keyasint"`
+	Sig   []byte `cbor:"3,keyasint"`
+}
+
+var (
+	cborEnc cbor.EncMode
+	cborDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if cborEnc, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	cborDec, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   16,
+		IndefLength:       cbor.IndefLengthAllowed,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// EncodeCBOR encodes m as a CBOR map with integer keys, in CBOR core
+// deterministic encoding (shortest forms, keys sorted): top level 1
+// sequenceNumber, 2 hash, 3 components, 4 expires (text), 5 signatures; each
+// component 1 package, 2 version, 3 hash (hex text), 4 size, 5 uri, 6 type;
+// each signature 1 keyid, 2 alg (text), 3 sig (the raw signature as a byte
+// string). Keys 4, 5 and 6 are left out when empty.
+func EncodeCBOR(m *Manifest) ([]byte, error) {
+	out := cborManifestOut{
+		SequenceNumber: m.SequenceNumber,
+		Hash:           m.Hash,
+		Components:     make([]cborComponentOut, 0, len(m.Components)),
+		Expires:        m.Expires,
+	}
+	for _, c := range m.Components {
+		out.Components = append(out.Components, cborComponentOut(c))
+	}
+	for i, s := range m.Signatures {
+		sig, err := decodeSig(s.Sig)
+		if err != nil {
+			return nil, fmt.Errorf("encode manifest as CBOR: signature %d: %w", i+1, err)
+		}
+		out.Signatures = append(out.Signatures, cborSignatureData{KeyID: s.KeyID, Alg: s.Alg, Sig: sig})
+	}
+	b, err := cborEnc.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest as CBOR: %w", err)
+	}
+	return b, nil
+}
+
+// Parse decodes a manifest, JSON when its first byte after whitespace (and an
+// optional UTF-8 byte order mark) is '{', CBOR otherwise. It refuses payloads
+// over MaxManifestSize, unknown or duplicate fields, wrong types, missing
+// required fields and trailing data; it returns an error wrapping
+// ErrNoRelease for an empty map. It checks the form of the data, not its
+// meaning: see Validate and Verify.
+func Parse(b []byte) (*Manifest, error) {
+	if err := checkSize(b); err != nil {
+		return nil, err
+	}
+	t := bytes.TrimLeft(b, " \t\r\n")
+	t = bytes.TrimPrefix(t, []byte("\xef\xbb\xbf"))
+	t = bytes.TrimLeft(t, " \t\r\n")
+	if len(t) == 0 {
+		return nil, errors.New("empty payload: not a manifest")
+	}
+	if t[0] == '{' {
+		return parseJSON(t)
+	}
+	return parseCBOR(b)
+}
+
+func checkSize(b []byte) error {
+	if len(b) == 0 {
+		return errors.New("empty payload: not a manifest")
+	}
+	if len(b) > MaxManifestSize {
+		return fmt.Errorf("manifest is %d bytes: more than the limit of %d", len(b), MaxManifestSize)
+	}
+	return nil
+}
+
+// ParseJSON decodes a JSON manifest with the checks of Parse.
+func ParseJSON(b []byte) (*Manifest, error) {
+	if err := checkSize(b); err != nil {
+		return nil, err
+	}
+	return parseJSON(bytes.TrimPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("\xef\xbb\xbf")))
+}
+
+// ParseCBOR decodes a CBOR manifest with the checks of Parse.
+func ParseCBOR(b []byte) (*Manifest, error) {
+	if err := checkSize(b); err != nil {
+		return nil, err
+	}
+	return parseCBOR(b)
+}
+
+// The wire forms hold pointers so that a missing or null field is told
+// apart from a zero one.
+type wireManifest struct {
+	SequenceNumber *int64           `json:"sequenceNumber" cbor:"1,keyasint"`
+	Hash           *string          `json:"hash" cbor:"2,keyasint"`
+	Components     *[]wireComponent `json:"components" cbor:"3,keyasint"`
+	Expires        *string          `json:"expires" cbor:"4,keyasint"`
+	Signatures     *[]wireSignature `json:"signatures" cbor:"5,keyasint"`
+}
+
+type wireComponent struct {
+	Package *string `json:"package" cbor:"1,keyasint"`
+	Version *string `json:"version" cbor:"2,keyasint"`
+	Hash    *string `json:"hash" cbor:"3,keyasint"`
+	Size    *int64  `json:"size" cbor:"4,keyasint"`
+	URI     *string `json:"uri" cbor:"5,keyasint"`
+	Type    *string `json:"type" cbor:"6,keyasint"`
+}
+
+type wireSignature struct {
+	KeyID *string `json:"keyid" cbor:"1,keyasint"`
+	Alg   *string `json:"alg" cbor:"2,keyasint"`
+	Sig   *string `json:"sig" cbor:"-"`
+	Bytes *[]byte `json:"-" cbor:"3,keyasint"`
+}
+
+var (
+	jsonTopKeys       = []string{"sequenceNumber", "hash", "components", "expires", "signatures"}
+	jsonComponentKeys = []string{"package", "version", "hash", "size", "uri", "type"}
+	jsonSignatureKeys = []string{"keyid", "alg", "sig"}
+)
+
+func parseJSON(b []byte) (*Manifest, error) {
+	if err := checkJSONKeys(b); err != nil {
+		return nil, fmt.Errorf("invalid JSON manifest: %w", err)
+	}
+	var w wireManifest
+	if err := json.Unmarshal(b, &w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("invalid JSON manifest: %s is a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type))
+		}
+		return nil, fmt.Errorf("invalid JSON manifest: %w", err)
+	}
+	return w.manifest()
+}
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Int64:
+		return "integer"
+	case reflect.Slice:
+		return "array"
+	case reflect.Struct:
+		return "object"
+	}
+	return t.String()
+}
+
+// checkJSONKeys walks the JSON text and refuses duplicate keys, keys that
+// are not exactly the manifest's field names (encoding/json would match them
+// without regard to case), deep nesting and trailing data.
+func checkJSONKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	if err := walkJSONObject(dec, "", jsonTopKeys, 1); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the manifest")
+	}
+	return nil
+}
+
+const maxJSONDepth = 16
+
+// walkJSONObject reads an object's members after its '{'. keys lists the
+// names allowed, nil for any.
+func walkJSONObject(dec *json.Decoder, path string, keys []string, depth int) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := tok.(string)
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		if seen[k] {
+			return fmt.Errorf("duplicate field %q", p)
+		}
+		seen[k] = true
+		var elemKeys []string
+		if keys != nil {
+			found := false
+			for _, a := range keys {
+				found = found || a == k
+			}
+			if !found {
+				return fmt.Errorf("unknown field %q", p)
+			}
+			if path == "" && k == "components" {
+				elemKeys = jsonComponentKeys
+			}
+			if path == "" && k == "signatures" {
+				elemKeys = jsonSignatureKeys
+			}
+		}
+		if err := walkJSONValue(dec, p, elemKeys, depth); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // '}'
+	return err
+}
+
+// walkJSONValue reads one value; objects inside it (or inside an array that
+// it is) are checked against keys.
+func walkJSONValue(dec *json.Decoder, path string, keys []string, depth int) error {
+	if depth > maxJSONDepth {
+		return errors.New("nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		return walkJSONObject(dec, path, keys, depth+1)
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if err := walkJSONValue(dec, fmt.Sprintf("%s[%d]", path, i), keys, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return err
+	}
+	return nil
+}
+
+func parseCBOR(b []byte) (*Manifest, error) {
+	if len(b) > 0 && b[0]>>5 != 5 {
+		return nil, errors.New("invalid CBOR manifest: not a map (a JSON manifest starts with '{')")
+	}
+	var w wireManifest
+	if err := cborDec.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("invalid CBOR manifest: %s", strings.TrimPrefix(err.Error(), "cbor: "))
+	}
+	if w.Signatures != nil {
+		for i := range *w.Signatures {
+			s := &(*w.Signatures)[i]
+			if s.Bytes != nil {
+				t := base64.StdEncoding.EncodeToString(*s.Bytes)
+				s.Sig = &t
+			}
+		}
+	}
+	return w.manifest()
+}
+
+// manifest checks required fields and builds the Manifest.
+func (w *wireManifest) manifest() (*Manifest, error) {
+	if w.SequenceNumber == nil && w.Hash == nil && w.Components == nil && w.Expires == nil && w.Signatures == nil {
+		return nil, ErrNoRelease
+	}
+	var missing []string
+	miss := func(name string) { missing = append(missing, name) }
+	m := &Manifest{}
+	if w.SequenceNumber == nil {
+		miss("sequenceNumber")
+	} else {
+		m.SequenceNumber = *w.SequenceNumber
+	}
+	if w.Hash == nil {
+		miss("hash")
+	} else {
+		m.Hash = *w.Hash
+	}
+	if w.Components == nil {
+		miss("components")
+	} else {
+		for i, c := range *w.Components {
+			at := fmt.Sprintf("components[%d].", i)
+			var out Component
+			str(&out.Package, c.Package, at+"package", miss)
+			str(&out.Version, c.Version, at+"version", miss)
+			str(&out.Hash, c.Hash, at+"hash", miss)
+			if c.Size == nil {
+				miss(at + "size")
+			} else {
+				out.Size = *c.Size
+			}
+			str(&out.URI, c.URI, at+"uri", miss)
+			if c.Type != nil {
+				out.Type = *c.Type
+			}
+			m.Components = append(m.Components, out)
+		}
+	}
+	if w.Expires != nil {
+		m.Expires = *w.Expires
+	}
+	if w.Signatures != nil {
+		for i, s := range *w.Signatures {
+			at := fmt.Sprintf("signatures[%d].", i)
+			var out Signature
+			str(&out.KeyID, s.KeyID, at+"keyid", miss)
+			str(&out.Alg, s.Alg, at+"alg", miss)
+			str(&out.Sig, s.Sig, at+"sig", miss)
+			if s.Sig != nil {
+				if _, err := decodeSig(*s.Sig); err != nil {
+					return nil, fmt.Errorf("invalid manifest: %s%v", at, err)
+				}
+			}
+			m.Signatures = append(m.Signatures, out)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("invalid manifest: missing %s", strings.Join(missing, ", "))
+	}
+	return m, nil
+}
+
+func str(dst *string, src *string, name string, miss func(string)) {
+	if src == nil {
+		miss(name)
+		return
+	}
+	*dst = *src
+}

@@ -1,0 +1,157 @@
+package release
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"sort"
+)
+
+// Signature algorithms (CONTRACT.md section 3).
+const (
+	AlgEd25519   = "ed25519"    // plain Ed25519 over the 32 digest bytes
+	AlgECDSAP256 = "ecdsa-p256" // ECDSA P-256 with SHA-256 over the 32 digest bytes, ASN.1 DER
+)
+
+// publicKey returns pub in the form crypto/x509 marshals, or an error for a
+// key type otactl does not sign with.
+func publicKey(pub crypto.PublicKey) (crypto.PublicKey, string, error) {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		if len(k) == ed25519.PublicKeySize {
+			return k, AlgEd25519, nil
+		}
+		return nil, "", fmt.Errorf("ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
+	case *ed25519.PublicKey:
+		if k != nil {
+			return publicKey(*k)
+		}
+	case *ecdsa.PublicKey:
+		if k != nil && k.Curve == elliptic.P256() {
+			return k, AlgECDSAP256, nil
+		}
+		if k != nil && k.Curve != nil {
+			return nil, "", fmt.Errorf("unsupported key: ECDSA on %s; use ed25519 or ECDSA P-256", k.Curve.Params().Name)
+		}
+	case ecdsa.PublicKey:
+		return publicKey(&k)
+	}
+	return nil, "", fmt.Errorf("unsupported key type %T: use ed25519 or ECDSA P-256", pub)
+}
+
+// KeyID is a public key's id: the first 16 hex characters of the SHA-256 of
+// its DER SubjectPublicKeyInfo, as `openssl pkey -pubin -outform DER` writes it.
+func KeyID(pub crypto.PublicKey) (string, error) {
+	k, _, err := publicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return "", fmt.Errorf("marshal public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// Algorithm names the signature algorithm of a public key: AlgEd25519 or
+// AlgECDSAP256. Other keys are refused.
+func Algorithm(pub crypto.PublicKey) (string, error) {
+	_, alg, err := publicKey(pub)
+	return alg, err
+}
+
+// Sign adds s's signature over the release digest, replacing an earlier
+// signature by the same key. Signatures are kept sorted by keyid, so the
+// order of signing does not change the manifest. It refuses an invalid
+// manifest, and a manifest whose Hash is not its digest with an error
+// wrapping ErrVerification. The new signature is verified before it is
+// added, so a faulty external signer is caught here.
+func (m *Manifest) Sign(s crypto.Signer) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if want := m.DigestHex(); m.Hash != want {
+		return fmt.Errorf("%w: manifest hash %s is not its release digest %s: the manifest was changed after it was sealed", ErrVerification, m.Hash, want)
+	}
+	pub := s.Public()
+	alg, err := Algorithm(pub)
+	if err != nil {
+		return err
+	}
+	id, err := KeyID(pub)
+	if err != nil {
+		return err
+	}
+	digest := m.Digest()
+	var raw []byte
+	switch alg {
+	case AlgEd25519:
+		raw, err = s.Sign(rand.Reader, digest[:], crypto.Hash(0))
+	case AlgECDSAP256:
+		h := sha256.Sum256(digest[:])
+		raw, err = s.Sign(rand.Reader, h[:], crypto.SHA256)
+	}
+	if err != nil {
+		return fmt.Errorf("sign with key %s: %w", id, err)
+	}
+	sig := Signature{KeyID: id, Alg: alg, Sig: base64.StdEncoding.EncodeToString(raw)}
+	if err := VerifySignature(pub, digest, sig); err != nil {
+		return fmt.Errorf("the signer of key %s made a signature that does not verify: %w", id, err)
+	}
+	replaced := false
+	for i := range m.Signatures {
+		if m.Signatures[i].KeyID == id {
+			m.Signatures[i] = sig
+			replaced = true
+		}
+	}
+	if !replaced {
+		m.Signatures = append(m.Signatures, sig)
+	}
+	sort.SliceStable(m.Signatures, func(i, j int) bool { return m.Signatures[i].KeyID < m.Signatures[j].KeyID })
+	return nil
+}
+
+// VerifySignature checks that sig is pub's signature over digest: the keyid
+// and alg must be pub's, and the signature must verify. Errors wrap
+// ErrVerification, except for an unsupported key.
+func VerifySignature(pub crypto.PublicKey, digest [32]byte, sig Signature) error {
+	k, alg, err := publicKey(pub)
+	if err != nil {
+		return err
+	}
+	id, err := KeyID(k)
+	if err != nil {
+		return err
+	}
+	if sig.KeyID != id {
+		return fmt.Errorf("%w: signature keyid %q is not the key's id %s", ErrVerification, truncate(sig.KeyID), id)
+	}
+	if sig.Alg != alg {
+		return fmt.Errorf("%w: signature by key %s says alg %q but the key is %s", ErrVerification, id, truncate(sig.Alg), alg)
+	}
+	raw, err := decodeSig(sig.Sig)
+	if err != nil {
+		return fmt.Errorf("%w: signature by key %s: %v", ErrVerification, id, err)
+	}
+	ok := false
+	switch alg {
+	case AlgEd25519:
+		ok = ed25519.Verify(k.(ed25519.PublicKey), digest[:], raw)
+	case AlgECDSAP256:
+		h := sha256.Sum256(digest[:])
+		ok = ecdsa.VerifyASN1(k.(*ecdsa.PublicKey), h[:], raw)
+	}
+	if !ok {
+		return fmt.Errorf("%w: bad %s signature by key %s", ErrVerification, alg, id)
+	}
+	return nil
+}
