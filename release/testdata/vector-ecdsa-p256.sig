@@ -1,0 +1,1 @@
+MEQCIFh8E2tTVUwjFspdBI+bOs4+SlcEAmbtpWwyWmlfrueBAiA+Gf2jyithAH7UhxxweJTgFPKRfvuTy2+3eeXpcms4vA==

@@ -1,0 +1,361 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The protocol test vector. Its values were computed independently with
+// printf, sha256sum and openssl (see docs/protocol-vectors.md) and are
+// written here as literals, so a change to the digest, key id or signature
+// code cannot go unnoticed.
+var (
+	vectorMainBytes  = []byte("main firmware 1.2.3\n")
+	vectorModemBytes = []byte("modem firmware 2.0.1+7\n")
+)
+
+const (
+	vectorDigestText = "ota-release-digest-v1\n" +
+		"sequenceNumber 1767225600\n" +
+		"expires 2027-01-01T00:00:00Z\n" +
+		"component main 1.2.3 20 4715dc2a0e8ca060c130d50494e1882bbfafc7e8d24d94f998a4edf10b9a7845 mcuboot /.u/c/main@1.2.3\n" +
+		"component modem 2.0.1+7 23 befc5ff9d914e426090abfd562effdcf52a1beeb0d88201a49800d099e6cc212 - /.u/c/modem@2.0.1+7\n"
+	vectorDigestHex = "d2d4e851244df9a10e4408fb773e526fb0b1ab0722cc7d9922b5dd997cf5181e"
+	vectorEdKeyID   = "06e3fd8fda29bb60"
+	vectorECKeyID   = "0788629393c6ff38"
+	// Made by: openssl pkeyutl -sign -inkey testdata/vector-ed25519.pem -rawin -in digest.bin | base64
+	vectorEdSig = "ghwYvzQfJ16KLnf/nDlawd0sV/+X2cGaSHoijGaqqGruOM6RSM0hvFxKz3KMbEfVaFUrNy5N2LSfut3tbtklBA=="
+	// testdata/vector-ecdsa-p256.sig was made by:
+	// openssl dgst -sha256 -sign testdata/vector-ecdsa-p256.pem digest.bin | base64
+)
+
+func hexSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// vectorManifest is the unsigned, sealed vector manifest. Its components are
+// given out of order on purpose: Seal sorts them.
+func vectorManifest() *Manifest {
+	m := &Manifest{
+		SequenceNumber: 1767225600, // 2026-01-01T00:00:00Z
+		Expires:        "2027-01-01T00:00:00Z",
+		Components: []Component{
+			{Package: "modem", Version: "2.0.1+7", Hash: hexSHA256(vectorModemBytes), Size: int64(len(vectorModemBytes)), URI: ComponentURI("modem", "2.0.1+7")},
+			{Package: "main", Version: "1.2.3", Hash: hexSHA256(vectorMainBytes), Size: int64(len(vectorMainBytes)), URI: ComponentURI("main", "1.2.3"), Type: "mcuboot"},
+		},
+	}
+	m.Seal()
+	return m
+}
+
+func vectorECSig(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "vector-ecdsa-p256.sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// signedVectorManifest is the vector manifest signed by both test keys.
+func signedVectorManifest(t testing.TB) *Manifest {
+	t.Helper()
+	m := vectorManifest()
+	if err := m.Sign(loadSigner(t, "vector-ed25519.pem")); err != nil {
+		t.Fatal(err)
+	}
+	// ECDSA signatures are randomized: add the one openssl made.
+	m.Signatures = append(m.Signatures, Signature{KeyID: vectorECKeyID, Alg: AlgECDSAP256, Sig: vectorECSig(t)})
+	return m
+}
+
+func TestVectorDigest(t *testing.T) {
+	m := vectorManifest()
+	if got := m.DigestText(); got != vectorDigestText {
+		t.Errorf("digest text:\n%s\nwant:\n%s", got, vectorDigestText)
+	}
+	if got := m.DigestHex(); got != vectorDigestHex {
+		t.Errorf("digest = %s, want %s", got, vectorDigestHex)
+	}
+	if m.Hash != vectorDigestHex {
+		t.Errorf("Seal set hash %s, want %s", m.Hash, vectorDigestHex)
+	}
+	if err := m.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestVectorSignatures(t *testing.T) {
+	ed := loadSigner(t, "vector-ed25519.pem")
+	ec := loadSigner(t, "vector-ecdsa-p256.pem")
+	if id, err := KeyID(ed.Public()); err != nil || id != vectorEdKeyID {
+		t.Errorf("ed25519 key id = %q, %v; want %s", id, err, vectorEdKeyID)
+	}
+	if id, err := KeyID(ec.Public()); err != nil || id != vectorECKeyID {
+		t.Errorf("ecdsa key id = %q, %v; want %s", id, err, vectorECKeyID)
+	}
+	m := signedVectorManifest(t)
+	if len(m.Signatures) != 2 {
+		t.Fatalf("signatures = %+v", m.Signatures)
+	}
+	edSig := m.Signatures[0]
+	if edSig.KeyID != vectorEdKeyID || edSig.Alg != AlgEd25519 || edSig.Sig != vectorEdSig {
+		t.Errorf("ed25519 signature = %+v, want keyid %s sig %s (openssl's)", edSig, vectorEdKeyID, vectorEdSig)
+	}
+	digest := m.Digest()
+	ecSig := Signature{KeyID: vectorECKeyID, Alg: AlgECDSAP256, Sig: vectorECSig(t)}
+	if err := VerifySignature(ec.Public(), digest, ecSig); err != nil {
+		t.Errorf("openssl's ECDSA signature does not verify: %v", err)
+	}
+	// The same signatures over another digest must fail.
+	other := digest
+	other[31] ^= 1
+	for _, c := range []struct {
+		pub any
+		sig Signature
+	}{{ed.Public(), edSig}, {ec.Public(), ecSig}} {
+		if err := VerifySignature(c.pub, other, c.sig); err == nil {
+			t.Errorf("%s signature verifies over a different digest", c.sig.Alg)
+		}
+	}
+	v := Verify(context.Background(), m, VerifyOptions{
+		Keys: []crypto.PublicKey{ed.Public(), ec.Public()}, Threshold: 2,
+		At: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
+	})
+	if !v.OK || v.ValidSignatures != 2 {
+		t.Errorf("verdict = %+v", v)
+	}
+}
+
+func TestVectorEncodings(t *testing.T) {
+	m := signedVectorManifest(t)
+	j, err := EncodeJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "vector-manifest.json", j)
+	c, err := EncodeCBOR(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "vector-manifest.cbor.hex", []byte(hex.EncodeToString(c)+"\n"))
+	for name, b := range map[string][]byte{"json": j, "cbor": c} {
+		got, err := Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: parsed %+v, want %+v", name, got, m)
+		}
+	}
+}
+
+// TestProtocolVectorsDoc keeps docs/protocol-vectors.md equal to the
+// vectors (rewrite it with -update).
+func TestProtocolVectorsDoc(t *testing.T) {
+	m := signedVectorManifest(t)
+	j, err := EncodeJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := EncodeCBOR(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	ed := loadSigner(t, "vector-ed25519.pem")
+	ec := loadSigner(t, "vector-ecdsa-p256.pem")
+	edRaw, _ := base64.StdEncoding.DecodeString(m.Signatures[0].Sig)
+	ecRaw, _ := base64.StdEncoding.DecodeString(m.Signatures[1].Sig)
+	doc := fmt.Sprintf(protocolVectorsTemplate,
+		len(vectorMainBytes), hexSHA256(vectorMainBytes),
+		len(vectorModemBytes), hexSHA256(vectorModemBytes),
+		vectorDigestText, m.DigestHex(), m.DigestHex(),
+		read("vector-ed25519.pem"), strings.TrimSpace(string(publicPEM(t, ed.Public()))), vectorEdKeyID,
+		read("vector-ecdsa-p256.pem"), strings.TrimSpace(string(publicPEM(t, ec.Public()))), vectorECKeyID,
+		m.Signatures[0].Sig, hex.EncodeToString(edRaw),
+		m.Signatures[1].Sig, hex.EncodeToString(ecRaw),
+		strings.TrimSpace(string(j)), wrapHex(hex.EncodeToString(c), 64),
+	)
+	path := filepath.Join("..", "docs", "protocol-vectors.md")
+	if *update {
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./release -update to write it)", err)
+	}
+	if !bytes.Equal([]byte(doc), want) {
+		t.Errorf("%s is out of date: run go test ./release -run TestProtocolVectorsDoc -update", path)
+	}
+}
+
+func wrapHex(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\n")
+		s = s[n:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+const protocolVectorsTemplate = "# Protocol test vectors\n" +
+	"\n" +
+	"Generated by `go test ./release -run TestProtocolVectorsDoc -update` from\n" +
+	"`release/vectors_test.go` and `release/testdata/`; the test fails when this\n" +
+	"page and the code disagree. The values were first computed with `printf`,\n" +
+	"`sha256sum` and `openssl` alone, so a device or another implementation can\n" +
+	"check itself against them. The keys below are **test keys**, published on\n" +
+	"purpose: never sign a real release with them. The Ed25519 key is the one of\n" +
+	"RFC 8032, section 7.1, test 1.\n" +
+	"\n" +
+	"## Components\n" +
+	"\n" +
+	"| package | version | bytes | size | sha256 | type |\n" +
+	"|---|---|---|---|---|---|\n" +
+	"| main | 1.2.3 | `printf 'main firmware 1.2.3\\n'` | %d | `%s` | mcuboot |\n" +
+	"| modem | 2.0.1+7 | `printf 'modem firmware 2.0.1+7\\n'` | %d | `%s` | (none) |\n" +
+	"\n" +
+	"sequenceNumber 1767225600 (2026-01-01T00:00:00Z), expires 2027-01-01T00:00:00Z.\n" +
+	"\n" +
+	"## Release digest\n" +
+	"\n" +
+	"The digest text (every line ends in `\\n`, components sorted by package):\n" +
+	"\n" +
+	"```\n" +
+	"%s" +
+	"```\n" +
+	"\n" +
+	"Its SHA-256, the manifest's `hash`:\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"Write the 32 raw digest bytes for openssl:\n" +
+	"\n" +
+	"```sh\n" +
+	"printf %s | xxd -r -p > digest.bin\n" +
+	"```\n" +
+	"\n" +
+	"## Ed25519\n" +
+	"\n" +
+	"Private key (test only):\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"Public key:\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"Key id `%s`: `openssl pkey -pubin -in ed25519.pub.pem -outform DER | openssl dgst -sha256 -r | cut -c1-16`.\n" +
+	"\n" +
+	"## ECDSA P-256\n" +
+	"\n" +
+	"Private key (test only):\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"Public key:\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"Key id `%s`.\n" +
+	"\n" +
+	"## Signatures\n" +
+	"\n" +
+	"Ed25519 signatures are deterministic: the same key and digest always give\n" +
+	"this signature, so an implementation must reproduce it exactly.\n" +
+	"\n" +
+	"```\n" +
+	"base64 %s\n" +
+	"hex    %s\n" +
+	"```\n" +
+	"\n" +
+	"```sh\n" +
+	"openssl pkeyutl -sign -inkey ed25519.pem -rawin -in digest.bin | base64 -w0\n" +
+	"openssl pkeyutl -verify -pubin -inkey ed25519.pub.pem -rawin -in digest.bin -sigfile ed25519.sig\n" +
+	"```\n" +
+	"\n" +
+	"ECDSA signatures are randomized: this one (made by openssl, ASN.1 DER) is a\n" +
+	"verify-only vector; a new signature by the same key differs and is just as valid.\n" +
+	"\n" +
+	"```\n" +
+	"base64 %s\n" +
+	"hex    %s\n" +
+	"```\n" +
+	"\n" +
+	"```sh\n" +
+	"openssl dgst -sha256 -sign ecdsa-p256.pem digest.bin > ecdsa.sig.der\n" +
+	"openssl dgst -sha256 -verify ecdsa-p256.pub.pem -signature ecdsa.sig.der digest.bin\n" +
+	"```\n" +
+	"\n" +
+	"## The signed manifest\n" +
+	"\n" +
+	"JSON, as `EncodeJSON` writes it (signatures sorted by keyid):\n" +
+	"\n" +
+	"```json\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"CBOR, as `EncodeCBOR` writes it (hex):\n" +
+	"\n" +
+	"```\n" +
+	"%s\n" +
+	"```\n" +
+	"\n" +
+	"The CBOR encoding, key by key:\n" +
+	"\n" +
+	"- CBOR core deterministic encoding (RFC 8949 section 4.2.1): definite\n" +
+	"  lengths, shortest integer forms, map keys in bytewise order.\n" +
+	"- Top level: 1 sequenceNumber (integer), 2 hash (lowercase hex text),\n" +
+	"  3 components (array of maps), 4 expires (text, as in JSON, left out when\n" +
+	"  absent), 5 signatures (array of maps, left out when there are none).\n" +
+	"- Component: 1 package, 2 version, 3 hash (lowercase hex **text**: the SDK\n" +
+	"  rejects a byte string), 4 size (integer), 5 uri, 6 type (left out when\n" +
+	"  absent).\n" +
+	"- Signature: 1 keyid (text), 2 alg (text), 3 sig as a **byte string**\n" +
+	"  holding the raw signature (64 bytes for Ed25519, ASN.1 DER for ECDSA),\n" +
+	"  the bytes that JSON carries in base64.\n" +
+	"\n" +
+	"## What otactl accepts when it reads a manifest\n" +
+	"\n" +
+	"JSON when the first byte after whitespace (and an optional UTF-8 byte\n" +
+	"order mark) is `{`, CBOR otherwise; at most 1 MiB. CBOR maps and arrays\n" +
+	"may be of definite or indefinite length; CBOR tags are refused. Unknown\n" +
+	"fields (JSON names are matched exactly, with case), duplicate fields,\n" +
+	"wrong types, missing required fields and trailing data are refused: a\n" +
+	"field outside the digest must not slip by unnoticed, and a misspelt\n" +
+	"`expires` would otherwise drop the expiry silently. `sig` must be canonical\n" +
+	"standard base64 so that JSON and CBOR carry the same bytes. An empty map\n" +
+	"(`{}`, CBOR `a0`) is the device SDK's \"no release\" and is reported as such.\n"
