@@ -1,0 +1,210 @@
+package upload
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/release"
+)
+
+// ErrClosed is returned by every method of a Client that was closed, or
+// that closed itself after abandoning a publish.
+var ErrClosed = errors.New("mqtt connection closed")
+
+// ConnectError is a failed connection: one line naming the broker and the
+// reason, and a hint at the likely fix.
+type ConnectError struct {
+	Broker string // the normalised broker URL
+	Reason string // what went wrong, e.g. "bad username or password"
+	Err    error  // the underlying error
+	hint   string
+}
+
+func (e *ConnectError) Error() string { return "connect to " + e.Broker + ": " + e.Reason }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Hint says what to check next.
+func (e *ConnectError) Hint() string { return e.hint }
+
+// classifyConnect turns what paho reports about a failed connection into
+// one clear line. rc is the CONNACK return code (packets.ErrNetworkError
+// when the failure came before or instead of a CONNACK).
+func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
+	broker := u.String()
+	hostport := u.Host
+	ce := &ConnectError{Broker: broker, Err: err}
+	switch rc {
+	case packets.ErrRefusedBadUsernameOrPassword:
+		ce.Reason = "bad username or password"
+		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"
+		return ce
+	case packets.ErrRefusedNotAuthorised:
+		ce.Reason = "not authorised"
+		ce.hint = "the broker refused this user or client id: check --username, --client-id and the broker's access rules"
+		return ce
+	case packets.ErrRefusedIDRejected:
+		ce.Reason = "client id rejected"
+		ce.hint = "choose another --client-id (some brokers accept only 1 to 23 letters and digits)"
+		return ce
+	case packets.ErrRefusedServerUnavailable:
+		ce.Reason = "broker unavailable"
+		ce.hint = "the broker is up but not accepting clients: try again later"
+		return ce
+	case packets.ErrRefusedBadProtocolVersion:
+		ce.Reason = "the broker does not accept MQTT 3.1.1"
+		return ce
+	}
+
+	var (
+		unknownCA   x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidCert x509.CertificateInvalidError
+		verifyErr   *tls.CertificateVerificationError
+		alert       tls.AlertError
+		recordErr   tls.RecordHeaderError
+		dnsErr      *net.DNSError
+		netErr      net.Error
+	)
+	switch {
+	case err == nil:
+		ce.Reason = "connection failed"
+	case errors.As(err, &unknownCA):
+		ce.Reason = "TLS: the broker's certificate is signed by an unknown authority"
+		ce.hint = "give the broker's CA certificate with --ca-file"
+	case errors.As(err, &hostErr):
+		ce.Reason = "TLS: the broker's certificate is not valid for " + hostErr.Host
+		ce.hint = "connect with the host name the certificate names"
+	case errors.As(err, &invalidCert):
+		ce.Reason = "TLS: the broker's certificate is invalid: " + invalidCert.Error()
+		ce.hint = "check the certificate's dates and usage, and this machine's clock"
+	case errors.As(err, &verifyErr):
+		ce.Reason = "TLS: the broker's certificate failed verification: " + verifyErr.Err.Error()
+		ce.hint = "give the broker's CA certificate with --ca-file"
+	case errors.As(err, &alert), strings.Contains(err.Error(), "remote error: tls"):
+		ce.Reason = "TLS: the broker refused the handshake (" + tlsAlertText(err) + ")"
+		ce.hint = "the broker may require a client certificate it trusts: --cert-file and --key-file"
+	case errors.As(err, &recordErr):
+		ce.Reason = "TLS: the broker did not answer with TLS"
+		ce.hint = "this port may be plain MQTT: use mqtt:// or ws://"
+	case errors.As(err, &dnsErr):
+		ce.Reason = "unknown host " + dnsErr.Name
+		ce.hint = "check the host name in --broker"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		ce.Reason = "connection refused"
+		ce.hint = "is the broker running and listening on " + hostport + "?"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		ce.Reason = "host unreachable"
+		ce.hint = "check the network and the host in --broker"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ce.Reason = "no answer in time"
+		ce.hint = "is the broker reachable on " + hostport + "? a firewall may drop the connection; --timeout waits longer"
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF):
+		ce.Reason = "the broker closed the connection during the handshake"
+		if !isTLSScheme(u.Scheme) {
+			ce.hint = "the port may expect TLS (mqtts:// or wss://), or the broker refused this client"
+		} else {
+			ce.hint = "the broker may require a client certificate (--cert-file, --key-file), or refused this client"
+		}
+	case strings.Contains(err.Error(), "bad handshake"):
+		ce.Reason = "websocket handshake failed"
+		ce.hint = "check the URL path (often /mqtt) and that the port serves MQTT over websockets"
+	default:
+		ce.Reason = oneLine(err.Error())
+	}
+	return ce
+}
+
+func tlsAlertText(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "remote error: tls: "); i >= 0 {
+		return oneLine(msg[i+len("remote error: tls: "):])
+	}
+	return oneLine(msg)
+}
+
+// oneLine keeps the first line of a message.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// TimeoutError is an acknowledgement that did not come in time.
+type TimeoutError struct {
+	What  string // e.g. "publish to .u/desired"
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s: no answer from the broker within %s", e.What, e.After)
+}
+
+// Hint says what to try.
+func (e *TimeoutError) Hint() string {
+	return "the broker or the link is slow or gone: check it, or raise --timeout"
+}
+
+// Timeout reports true, as net.Error does.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// RefusedError is a subscription the broker refused.
+type RefusedError struct {
+	Filter string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("the broker refused the subscription to %s", e.Filter)
+}
+
+// Hint says where to look.
+func (e *RefusedError) Hint() string {
+	return "the broker's access rules do not let this user read that topic"
+}
+
+// VerifyError is a retained message that did not read back as published.
+// It wraps release.ErrVerification.
+type VerifyError struct {
+	Topic    string
+	WantSize int
+	WantHash string // hex SHA-256
+	Missing  bool   // nothing retained on the topic
+	GotSize  int
+	GotHash  string
+}
+
+func (e *VerifyError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("%s: %s: published %d bytes but nothing is retained there", release.ErrVerification, e.Topic, e.WantSize)
+	}
+	return fmt.Sprintf("%s: %s: published %d bytes (sha256 %s) but the broker retains %d bytes (sha256 %s)",
+		release.ErrVerification, e.Topic, e.WantSize, short(e.WantHash), e.GotSize, short(e.GotHash))
+}
+
+func (e *VerifyError) Unwrap() error { return release.ErrVerification }
+
+// Hint points at the usual cause: a broker that acknowledges and drops
+// messages over its size limit.
+func (e *VerifyError) Hint() string {
+	if e.Missing {
+		return fmt.Sprintf("brokers drop messages over their size limit while still acknowledging them (mosquitto message_size_limit, EMQX 1 MB, AWS IoT 128 KB): check the broker's limit for %d bytes, set max-payload in the profile, and check that this user may write the topic", e.WantSize)
+	}
+	return "another client may have published to the same topic at the same time; run again"
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,94 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// PublishRetained publishes payload to topic, retained, at QoS 1, and
+// returns once the broker acknowledged it. The broker's acknowledgement
+// does not prove the message was kept: PublishVerified does.
+//
+// paho holds payload until the acknowledgement: the caller must not change
+// it before PublishRetained returns. A publish given up on (the context
+// ends, or no acknowledgement within the timeout plus the time the payload
+// needs at 128 KiB/s) closes the client, so that nothing still holds
+// the payload.
+func (c *Client) PublishRetained(ctx context.Context, topic string, payload []byte) error {
+	if err := CheckTopic(topic); err != nil {
+		return err
+	}
+	if len(payload) == 0 {
+		return fmt.Errorf("publish to %s: empty payload (an empty retained message deletes; use Clear)", topic)
+	}
+	return c.publish(ctx, topic, payload)
+}
+
+func (c *Client) publish(ctx context.Context, topic string, payload []byte) error {
+	c.mu.Lock()
+	if c.closed {
+		err := c.closedErr()
+		c.mu.Unlock()
+		return err
+	}
+	c.mu.Unlock()
+	tok := c.pc.Publish(topic, 1, true, payload)
+	err := c.wait(ctx, tok, c.opts.publishTimeout(len(payload)), "publish to "+topic)
+	if err != nil && !errors.Is(err, ErrClosed) && (isTimeout(err) || ctx.Err() != nil) {
+		c.abandon(err)
+	}
+	return err
+}
+
+// PublishVerified publishes payload retained, as PublishRetained, then reads
+// the retained message back and compares size and SHA-256. A message the
+// broker does not retain, or retains changed, is a *VerifyError, which
+// wraps release.ErrVerification.
+func (c *Client) PublishVerified(ctx context.Context, topic string, payload []byte) error {
+	if err := c.PublishRetained(ctx, topic, payload); err != nil {
+		return err
+	}
+	return c.VerifyRetained(ctx, topic, len(payload), sha256.Sum256(payload))
+}
+
+// VerifyRetained reads the message retained on topic and checks that it is
+// size bytes with SHA-256 sum. A mismatch or a missing message is a
+// *VerifyError.
+func (c *Client) VerifyRetained(ctx context.Context, topic string, size int, sum [32]byte) error {
+	got, found, err := c.readRetained(ctx, topic, size)
+	if err != nil {
+		return err
+	}
+	want := hex.EncodeToString(sum[:])
+	if !found {
+		return &VerifyError{Topic: topic, WantSize: size, WantHash: want, Missing: true}
+	}
+	gotSum := sha256.Sum256(got)
+	if len(got) != size || !bytes.Equal(gotSum[:], sum[:]) {
+		return &VerifyError{Topic: topic, WantSize: size, WantHash: want, GotSize: len(got), GotHash: hex.EncodeToString(gotSum[:])}
+	}
+	return nil
+}
+
+// Clear deletes the message retained on topic (an empty retained publish)
+// and reads the topic back to make sure nothing is retained there any more.
+func (c *Client) Clear(ctx context.Context, topic string) error {
+	if err := CheckTopic(topic); err != nil {
+		return err
+	}
+	if err := c.publish(ctx, topic, []byte{}); err != nil {
+		return err
+	}
+	got, found, err := c.ReadRetained(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("clear %s: the broker still retains %d bytes there", topic, len(got))
+	}
+	return nil
+}

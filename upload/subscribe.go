@@ -1,0 +1,69 @@
+package upload
+
+import (
+	"context"
+	"fmt"
+)
+
+// Subscribe subscribes to filters and returns once the broker has
+// acknowledged them. Messages then flow to out (retained ones first, with
+// Retained set) until ctx ends, the client closes or a subscription cannot
+// be renewed after a reconnect; then out is closed, and Err tells why if
+// the client closed itself. Subscriptions are renewed after every
+// reconnect, so retained messages may arrive again then.
+//
+// Messages are queued without limit while out is not being read: paho's
+// handler never waits for the caller.
+func (c *Client) Subscribe(ctx context.Context, filters []string, out chan<- Message) error {
+	if len(filters) == 0 {
+		return fmt.Errorf("subscribe: no topic filter")
+	}
+	want := make(map[string]byte, len(filters))
+	for _, f := range filters {
+		if err := CheckFilter(f); err != nil {
+			return err
+		}
+		want[f] = 0
+	}
+	s := newSession(true, filters...)
+	if err := c.register(s); err != nil {
+		return err
+	}
+	granted, err := c.subscribe(ctx, want)
+	if err != nil {
+		c.unregister(s)
+		return err
+	}
+	for _, f := range filters {
+		if q, ok := granted[f]; ok && q == 0x80 {
+			c.unregister(s)
+			return &RefusedError{Filter: f}
+		}
+	}
+	go c.forward(ctx, s, out)
+	return nil
+}
+
+// forward moves a live session's messages to out.
+func (c *Client) forward(ctx context.Context, s *session, out chan<- Message) {
+	defer close(out)
+	defer c.unregister(s)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.box.wake:
+		}
+		msgs, err := s.box.take()
+		for _, m := range msgs {
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
