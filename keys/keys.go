@@ -40,8 +40,7 @@ const (
 const maxKeyName = 64
 
 // ValidateKeyName accepts 1 to 64 characters of [A-Za-z0-9._-] not starting
-// with '.'. Its errors quote the name only when it is short and printable, so
-// a secret pasted in place of a name is not echoed.
+// with '.'. Its errors do not quote a name that looks like key material.
 func ValidateKeyName(name string) error {
 	switch {
 	case name == "":
@@ -49,17 +48,60 @@ func ValidateKeyName(name string) error {
 	case len(name) > maxKeyName:
 		return fmt.Errorf("key name is longer than %d characters", maxKeyName)
 	case name[0] == '.':
-		return fmt.Errorf("key name %q starts with '.'", name)
+		return fmt.Errorf("key name %s starts with '.'", quoteName(name))
 	}
 	for i := 0; i < len(name); i++ {
 		if !nameByte(name[i]) {
-			if name[i] < 0x20 || name[i] >= 0x7f || strings.Contains(name, "-----") {
+			if name[i] < 0x20 || name[i] >= 0x7f || looksSecret(name) {
 				return fmt.Errorf("key name has a character outside [A-Za-z0-9._-] at byte %d", i)
 			}
 			return fmt.Errorf("key name %q has %q: only letters, digits, '.', '_' and '-' are allowed", name, name[i])
 		}
 	}
 	return nil
+}
+
+// quoteName quotes a name for an error message, unless it looks like key
+// material pasted in the wrong place: then it is described, not shown.
+func quoteName(name string) string {
+	if looksSecret(name) || len(name) > 256 {
+		return fmt.Sprintf("(a %d-character name that looks like key material, not shown)", len(name))
+	}
+	return fmt.Sprintf("%q", name)
+}
+
+// showName is quoteName without the quotes, for names known to be plain
+// identifiers.
+func showName(name string) string {
+	if looksSecret(name) || len(name) > 256 {
+		return quoteName(name)
+	}
+	return name
+}
+
+// looksSecret tells a random-looking string (base64 or hex of 16 bytes or
+// more) from a name someone chose: names are short or have words.
+func looksSecret(s string) bool {
+	if len(s) < 32 || strings.ContainsAny(s, ". ") {
+		return false
+	}
+	var upper, lower, digit bool
+	allHex := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= '0' && c <= '9':
+			digit = true
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			allHex = false
+		}
+	}
+	return upper && lower && digit || allHex && len(s) >= 40
 }
 
 func nameByte(c byte) bool {

@@ -59,7 +59,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("signing key %q: no keyring", ref)
+		return nil, fmt.Errorf("signing key %s: no keyring", quoteName(ref))
 	}
 	return s.Signer(ref)
 }
@@ -99,14 +99,17 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 		if scheme, ok := unknownScheme(ref); ok {
 			return nil, schemeError(scheme)
 		}
+		if looksSecret(ref) {
+			return nil, fmt.Errorf("no file or key named %s", quoteName(ref))
+		}
 		return readPublicFile(path)
 	}
 	if s == nil {
-		return nil, fmt.Errorf("no file or key named %q", ref)
+		return nil, fmt.Errorf("no file or key named %s", quoteName(ref))
 	}
 	pub, err := s.Public(ref)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("no file named %q, and key %q %w", ref, ref, ErrNotFound)
+		return nil, fmt.Errorf("no file named %s, and key %s %w", quoteName(ref), quoteName(ref), ErrNotFound)
 	}
 	return pub, err
 }
@@ -140,14 +143,14 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 		name = DefaultKeyEnv
 	}
 	if !envName(name) {
-		return "", nil, fmt.Errorf("key reference %s: %q is not an environment variable name", ref, name)
+		return "", nil, fmt.Errorf("key reference env:%s: %s is not an environment variable name", showName(name), quoteName(name))
 	}
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	v := getenv(name)
 	if strings.TrimSpace(v) == "" {
-		return name, nil, fmt.Errorf("environment variable %s is not set or empty", name)
+		return name, nil, fmt.Errorf("environment variable %s is not set or empty", showName(name))
 	}
 	b := []byte(v)
 	if !bytes.Contains(b, []byte("-----BEGIN")) {
@@ -191,7 +194,7 @@ func checkName(ref string) error {
 	if scheme, ok := unknownScheme(ref); ok {
 		return schemeError(scheme)
 	}
-	if strings.ContainsAny(ref, `/\`) && len(ref) <= 4096 {
+	if strings.ContainsAny(ref, `/\`) && len(ref) <= 4096 && !looksSecret(ref) {
 		return fmt.Errorf("%q is not a key name: for a key file write file:%s", ref, ref)
 	}
 	return err

@@ -57,7 +57,7 @@ func (s *Store) Import(name string, pemBytes []byte) (Info, error) {
 	}
 	k, err := ParsePrivatePEM(pemBytes)
 	if err != nil {
-		return Info{}, fmt.Errorf("import key %q: %w", name, err)
+		return Info{}, fmt.Errorf("import key %s: %w", quoteName(name), err)
 	}
 	return s.add(name, k)
 }
@@ -84,12 +84,12 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 			// Stored but unlisted (an index update was lost): list it.
 			_ = s.writeIndex(index{Keys: append(idx.Keys, name)})
 		}
-		return Info{}, fmt.Errorf("key %q %w", name, ErrExists)
+		return Info{}, fmt.Errorf("key %s %w", quoteName(name), ErrExists)
 	case !errors.Is(err, ErrNotFound):
-		return Info{}, fmt.Errorf("look up key %q: %w", name, err)
+		return Info{}, fmt.Errorf("look up key %s: %w", quoteName(name), err)
 	}
 	if err := s.kr.Set(s.service, keyPrefix+name, string(p)); err != nil {
-		return Info{}, fmt.Errorf("store key %q: %w", name, err)
+		return Info{}, fmt.Errorf("store key %s: %w", quoteName(name), err)
 	}
 	if !slices.Contains(idx.Keys, name) {
 		idx.Keys = append(idx.Keys, name)
@@ -144,7 +144,7 @@ func (s *Store) Delete(name string) error {
 	}
 	derr := s.kr.Delete(s.service, keyPrefix+name)
 	if derr != nil && !errors.Is(derr, ErrNotFound) {
-		return fmt.Errorf("delete key %q: %w", name, derr)
+		return fmt.Errorf("delete key %s: %w", quoteName(name), derr)
 	}
 	if i := slices.Index(idx.Keys, name); i >= 0 {
 		idx.Keys = slices.Delete(idx.Keys, i, i+1)
@@ -153,7 +153,7 @@ func (s *Store) Delete(name string) error {
 		}
 	}
 	if derr != nil {
-		return fmt.Errorf("key %q %w", name, ErrNotFound)
+		return fmt.Errorf("key %s %w", quoteName(name), ErrNotFound)
 	}
 	return nil
 }
@@ -165,14 +165,14 @@ func (s *Store) Signer(name string) (crypto.Signer, error) {
 	}
 	p, err := s.kr.Get(s.service, keyPrefix+name)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("key %q %w", name, ErrNotFound)
+		return nil, fmt.Errorf("key %s %w", quoteName(name), ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read key %q: %w", name, err)
+		return nil, fmt.Errorf("read key %s: %w", quoteName(name), err)
 	}
 	k, err := ParsePrivatePEM([]byte(p))
 	if err != nil {
-		return nil, fmt.Errorf("key %q in the keyring is damaged: %w", name, err)
+		return nil, fmt.Errorf("key %s in the keyring is damaged: %w", quoteName(name), err)
 	}
 	return k, nil
 }

@@ -1,0 +1,116 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"testing"
+)
+
+// requireReal skips a test whose real part is missing, or fails it when
+// OTACTL_TEST_REQUIRE_REAL=1.
+func requireReal(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("OTACTL_TEST_REQUIRE_REAL") == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// needTool returns the path of a program, or skips (fails under
+// OTACTL_TEST_REQUIRE_REAL=1) when it is missing.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		requireReal(t, "%s not found: %v", name, err)
+	}
+	return p
+}
+
+// fakeKeyring is an in-memory Keyring that can be told to fail.
+type fakeKeyring struct {
+	mu      sync.Mutex
+	m       map[[2]string]string
+	failSet func(service, user string) error
+	failGet func(service, user string) error
+}
+
+func newFakeKeyring() *fakeKeyring { return &fakeKeyring{m: map[[2]string]string{}} }
+
+func (f *fakeKeyring) Get(service, user string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failGet != nil {
+		if err := f.failGet(service, user); err != nil {
+			return "", err
+		}
+	}
+	v, ok := f.m[[2]string{service, user}]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return v, nil
+}
+
+func (f *fakeKeyring) Set(service, user, secret string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failSet != nil {
+		if err := f.failSet(service, user); err != nil {
+			return err
+		}
+	}
+	f.m[[2]string{service, user}] = secret
+	return nil
+}
+
+func (f *fakeKeyring) Delete(service, user string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := [2]string{service, user}
+	if _, ok := f.m[k]; !ok {
+		return ErrNotFound
+	}
+	delete(f.m, k)
+	return nil
+}
+
+// entries lists the stored "service user" pairs, sorted.
+func (f *fakeKeyring) entries() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.m {
+		out = append(out, k[0]+" "+k[1])
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *fakeKeyring) raw(service, user string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.m[[2]string{service, user}]
+	return v, ok
+}
+
+// keyIDForTest computes a key id the CONTRACT.md way, independently of
+// release.KeyID, to check it.
+func keyIDForTest(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:8])
+}
+
+var errInjected = errors.New("injected failure")
