@@ -1,0 +1,249 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxPayload is the largest report payload Decode reads, in bytes. The
+// device SDK's reports fit in 64 bytes; anything this large is not a report.
+const MaxPayload = 64 << 10
+
+// MaxField is the longest package, version or target Decode accepts, in
+// bytes (the naming rules of CONTRACT.md section 1).
+const MaxField = 64
+
+var (
+	// ErrEmpty is returned for an empty payload: the device's retained
+	// report was cleared, and whoever keeps its state should forget it.
+	ErrEmpty = errors.New("empty report: the retained report was cleared")
+
+	// ErrMalformed is wrapped by every error for a payload or topic that is
+	// not a report.
+	ErrMalformed = errors.New("malformed report")
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+type optInt struct {
+	v  int64
+	ok bool
+}
+
+type optString struct {
+	v  string
+	ok bool
+}
+
+// wire holds the keys of a report map as received, long and short.
+type wire struct {
+	state, s, reason, r       optInt
+	pkg, pkgShort, version, v optString
+	target, t                 optString
+}
+
+// intField is where the value of an integer key goes, and the key's name.
+func (w *wire) intField(key []byte) (*optInt, string) {
+	switch string(key) {
+	case "state":
+		return &w.state, "state"
+	case "s":
+		return &w.s, "s"
+	case "reason":
+		return &w.reason, "reason"
+	case "r":
+		return &w.r, "r"
+	}
+	return nil, ""
+}
+
+// stringField is where the value of a text key goes, and the key's name.
+func (w *wire) stringField(key []byte) (*optString, string) {
+	switch string(key) {
+	case "package":
+		return &w.pkg, "package"
+	case "pkg":
+		return &w.pkgShort, "pkg"
+	case "version":
+		return &w.version, "version"
+	case "v":
+		return &w.v, "v"
+	case "target":
+		return &w.target, "target"
+	case "t":
+		return &w.t, "t"
+	}
+	return nil, ""
+}
+
+// Decode reads a report payload: a JSON object or a CBOR map (definite or
+// indefinite length) with long keys (state, reason, package, version,
+// target) or short ones (s, r, pkg, v, t); with both, the long key counts.
+// Missing state and reason are 0, as in the seed protocol; a missing
+// package, version or target is left empty; other keys are ignored. An
+// empty payload returns ErrEmpty; any other payload that is not a report
+// returns an error wrapping ErrMalformed. Device, Topic and Received are
+// left for the caller (see FromMessage).
+func Decode(payload []byte) (Report, error) {
+	if len(payload) == 0 {
+		return Report{}, ErrEmpty
+	}
+	if len(payload) > MaxPayload {
+		return Report{}, malformed("payload of %d bytes is over the %d-byte limit", len(payload), MaxPayload)
+	}
+	var w wire
+	text := bytes.TrimLeft(bytes.TrimPrefix(payload, []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case len(text) > 0 && text[0] == '{':
+		if err := decodeJSON(text, &w); err != nil {
+			return Report{}, err
+		}
+	case payload[0]>>5 == 5: // CBOR major type 5: a map
+		if err := decodeCBOR(payload, &w); err != nil {
+			return Report{}, err
+		}
+	default:
+		return Report{}, malformed("payload is neither a JSON object nor a CBOR map (first byte 0x%02x)", payload[0])
+	}
+	return w.report()
+}
+
+func (w *wire) report() (Report, error) {
+	var r Report
+	var err error
+	r.State = State(pickInt(w.state, w.s))
+	r.Reason = Reason(pickInt(w.reason, w.r))
+	if r.Package, err = field("package", w.pkg, w.pkgShort); err != nil {
+		return Report{}, err
+	}
+	if r.Version, err = field("version", w.version, w.v); err != nil {
+		return Report{}, err
+	}
+	if r.Target, err = field("target", w.target, w.t); err != nil {
+		return Report{}, err
+	}
+	return r, nil
+}
+
+// pickInt takes the long key's value over the short one's; absent is 0.
+func pickInt(long, short optInt) int {
+	if long.ok {
+		return int(long.v)
+	}
+	return int(short.v)
+}
+
+// field takes the long key's value over the short one's and checks it is
+// text that can be shown safely.
+func field(name string, long, short optString) (string, error) {
+	s := short.v
+	if long.ok {
+		s = long.v
+	}
+	if len(s) > MaxField {
+		return "", malformed("%s of %d bytes is over the %d-byte limit", name, len(s), MaxField)
+	}
+	if !utf8.ValidString(s) {
+		return "", malformed("%s is not UTF-8", name)
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return "", malformed("%s %q holds a character that cannot be shown", name, s)
+		}
+	}
+	return s, nil
+}
+
+func decodeJSON(p []byte, w *wire) error {
+	if !utf8.Valid(p) {
+		return malformed("JSON is not UTF-8")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(p, &keys); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) && strings.Contains(syntax.Error(), "after top-level value") {
+			return malformed("JSON: data after the report object")
+		}
+		return malformed("JSON: %v", err)
+	}
+	for _, k := range [...]string{"state", "s", "reason", "r"} {
+		if raw, ok := keys[k]; ok {
+			i, _ := w.intField([]byte(k))
+			if err := jsonInt(k, raw, i); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range [...]string{"package", "pkg", "version", "v", "target", "t"} {
+		if raw, ok := keys[k]; ok {
+			s, _ := w.stringField([]byte(k))
+			if err := jsonString(k, raw, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func jsonInt(key string, raw json.RawMessage, dst *optInt) error {
+	if raw == nil || string(raw) == "null" {
+		*dst = optInt{}
+		return nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return malformed("%q is %.20s, not an integer", key, raw)
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return malformed("%s %d is out of range", key, n)
+	}
+	*dst = optInt{n, true}
+	return nil
+}
+
+func jsonString(key string, raw json.RawMessage, dst *optString) error {
+	if raw == nil || string(raw) == "null" {
+		*dst = optString{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return malformed("%q is %.20s, not a string", key, raw)
+	}
+	*dst = optString{s, true}
+	return nil
+}
+
+// FromMessage reads the report a device published on topic: device and
+// package come from the topic (see ParseTopic), the rest from the payload,
+// which may leave the package out but must not name another one. Device,
+// Package, Topic and Received are filled in whenever the topic is a report
+// topic, even with an error, so that a caller can forget the device on
+// ErrEmpty and name it when the report is malformed.
+func FromMessage(prefix, topic string, payload []byte, received time.Time) (Report, error) {
+	r := Report{Topic: topic, Received: received}
+	device, pkg, ok := ParseTopic(prefix, topic)
+	if !ok {
+		return r, malformed("topic %q is not %sdevices/{device}/.u/c/{package}", topic, prefix)
+	}
+	r.Device, r.Package = device, pkg
+	d, err := Decode(payload)
+	if err != nil {
+		return r, err
+	}
+	if d.Package != "" && d.Package != pkg {
+		return r, malformed("package %q in the payload is not %q of the topic", d.Package, pkg)
+	}
+	d.Device, d.Package, d.Topic, d.Received = device, pkg, topic, received
+	return d, nil
+}
