@@ -1,44 +1,103 @@
-// Package broker runs an embedded MQTT broker (mochi-mqtt) that keeps
-// retained messages for as long as it runs, for the demo, the simulator and
-// tests.
+// Package broker runs otactl's embedded MQTT broker (mochi-mqtt): plain,
+// TLS and WebSocket listeners, retained messages that never expire and, with
+// a data folder, survive a restart, and per-device access rules from a users
+// file. The demo, the simulator's tests and 'otactl broker' use it.
 package broker
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"go.etcd.io/bbolt"
 )
+
+// DataFile is the name of the database the broker keeps in its data folder.
+const DataFile = "broker.db"
 
 // Config says where and how the broker listens.
 type Config struct {
-	// Listen is the TCP address for plain MQTT, e.g. "127.0.0.1:1883";
-	// port 0 picks a free port.
+	// Listen is the TCP address for MQTT, e.g. "127.0.0.1:1883"; port 0
+	// picks a free port. With TLS set it serves MQTT over TLS.
 	Listen string
+	// WS, when set, is the TCP address for MQTT over WebSocket (wss with
+	// TLS set).
+	WS string
+	// TLS, when set, makes both listeners TLS.
+	TLS *tls.Config
+	// DataDir, when set, is a folder where retained messages and sessions
+	// are kept across restarts. It is created if missing.
+	DataDir string
 	// MaxPacket is the largest MQTT packet accepted, in bytes; 0 means the
 	// protocol's own limit.
 	MaxPacket uint32
+	// Users, when set, authenticates clients and applies the device rules.
+	// Without it the broker accepts anyone and so refuses to listen on
+	// anything but loopback addresses.
+	Users *Users
+	// TopicPrefix is the P of the topic table, for the device rules.
+	TopicPrefix string
 	// Logger receives the broker's log; nil discards it.
 	Logger *slog.Logger
 }
 
 // Broker is a running embedded broker.
 type Broker struct {
-	server *mqtt.Server
-	addr   string
+	server    *mqtt.Server
+	addr      string
+	wsAddr    string
+	tls       bool
+	closeOnce sync.Once
+	done      chan struct{}
 }
 
-// Start starts a broker and returns once it accepts connections.
+// hintedError is an error with a next step for the user.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+func (e *hintedError) Hint() string  { return e.hint }
+
+// ErrNotLoopback is wrapped when a broker without users would listen on an
+// address other than loopback.
+var ErrNotLoopback = errors.New("not a loopback address")
+
+// Start starts a broker and returns once it accepts connections. It stops
+// when ctx is done or Close is called.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if strings.ContainsAny(cfg.TopicPrefix, "+#\x00") {
+		return nil, fmt.Errorf("broker: topic prefix %q holds a wildcard or NUL", cfg.TopicPrefix)
+	}
+	if cfg.Users == nil {
+		for _, a := range []string{cfg.Listen, cfg.WS} {
+			if a != "" && !IsLoopback(a) {
+				return nil, &hintedError{
+					err:  fmt.Errorf("broker: refusing to listen on %s without users: %w", a, ErrNotLoopback),
+					hint: "give --users FILE (see 'otactl broker passwd') or listen on 127.0.0.1",
+				}
+			}
+		}
+	}
+
 	caps := mqtt.NewDefaultServerCapabilities()
 	// mochi deletes retained messages older than this; releases must stay.
 	caps.MaximumMessageExpiryInterval = 0
@@ -48,30 +107,130 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		Logger:       logger,
 		InlineClient: true,
 	})
-	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
+	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			b.Close()
+		}
+	}()
+
+	if err := server.AddHook(&accessHook{users: cfg.Users, prefix: cfg.TopicPrefix}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("broker: data folder: %w", err)
+		}
+		path := filepath.Join(cfg.DataDir, DataFile)
+		err := server.AddHook(new(bolt.Hook), &bolt.Options{
+			Path:    path,
+			Options: &bbolt.Options{Timeout: 500 * time.Millisecond},
+		})
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("broker: data folder %s is in use by another broker", cfg.DataDir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("broker: open %s: %w", path, err)
+		}
+	}
+
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
 	}
-	if err := server.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+	b.addr = ln.Addr().String()
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	if err := server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if cfg.WS != "" {
+		wln, err := lc.Listen(ctx, "tcp", cfg.WS)
+		if err != nil {
+			return nil, fmt.Errorf("broker: listen on %s: %w", cfg.WS, err)
+		}
+		b.wsAddr = wln.Addr().String()
+		if cfg.TLS != nil {
+			wln = tls.NewListener(wln, cfg.TLS)
+		}
+		if err := server.AddListener(newWSListener("ws", wln, cfg.TLS != nil)); err != nil {
+			wln.Close()
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
 	if err := server.Serve(); err != nil {
-		server.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	return &Broker{server: server, addr: ln.Addr().String()}, nil
+	ok = true
+	go func() {
+		select {
+		case <-ctx.Done():
+			b.Close()
+		case <-b.done:
+		}
+	}()
+	return b, nil
 }
 
-// Addr is the host:port the plain MQTT listener is bound to.
+// Addr is the host:port the MQTT listener is bound to.
 func (b *Broker) Addr() string { return b.addr }
 
-// URL is the mqtt:// URL of the plain MQTT listener.
-func (b *Broker) URL() string { return "mqtt://" + b.addr }
+// URL is the URL of the MQTT listener: mqtt://, or mqtts:// with TLS.
+func (b *Broker) URL() string {
+	if b.tls {
+		return "mqtts://" + b.addr
+	}
+	return "mqtt://" + b.addr
+}
 
-// Close stops the broker and disconnects every client.
-func (b *Broker) Close() error { return b.server.Close() }
+// WSAddr is the host:port of the WebSocket listener, or "".
+func (b *Broker) WSAddr() string { return b.wsAddr }
+
+// WSURL is the URL of the WebSocket listener (ws:// or wss://), or "".
+func (b *Broker) WSURL() string {
+	if b.wsAddr == "" {
+		return ""
+	}
+	if b.tls {
+		return "wss://" + b.wsAddr + "/"
+	}
+	return "ws://" + b.wsAddr + "/"
+}
+
+// Done is closed once the broker has stopped.
+func (b *Broker) Done() <-chan struct{} { return b.done }
+
+// Publish publishes a message from inside the broker, without a client.
+func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
+	return b.server.Publish(topic, payload, retain, 1)
+}
+
+// Close stops the broker, disconnects every client and, with a data
+// folder, closes its database. It is safe to call more than once.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		err = b.server.Close()
+		close(b.done)
+	})
+	return err
+}
+
+// IsLoopback reports whether a host:port address only accepts connections
+// from this machine: its host is "localhost" or a loopback IP. An empty
+// host means every interface, so it is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
