@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
@@ -19,15 +20,6 @@ const MaxManifestSize = 1 << 20
 // ErrNoRelease is returned by Parse for an empty map ({} in JSON, a0 in
 // CBOR), which the device SDK takes as "no release".
 var ErrNoRelease = errors.New("the manifest is an empty map: no release")
-
-// CBOR integer keys (CONTRACT.md section 3; 4 and 5 are ours).
-const (
-	cborKeySequenceNumber = 1
-	cborKeyHash           = 2
-	cborKeyComponents     = 3
-	cborKeyExpires        = 4 // text, as in JSON
-	cborKeySignatures     = 5 // array of maps {1: keyid text, 2: alg text, 3: sig bytes}
-)
 
 // EncodeJSON encodes m deterministically: fields in struct order, two-space
 // indent, no HTML escaping, a trailing newline. Components are written as []
@@ -327,24 +319,109 @@ func walkJSONValue(dec *json.Decoder, path string, keys []string, depth int) err
 	return nil
 }
 
+// cborTop is the top level of a CBOR manifest; components and signatures
+// are decoded one by one so that an error names the element.
+type cborTop struct {
+	SequenceNumber *int64             `cbor:"1,keyasint"`
+	Hash           *string            `cbor:"2,keyasint"`
+	Components     *[]cbor.RawMessage `cbor:"3,keyasint"`
+	Expires        *string            `cbor:"4,keyasint"`
+	Signatures     *[]cbor.RawMessage `cbor:"5,keyasint"`
+}
+
 func parseCBOR(b []byte) (*Manifest, error) {
 	if len(b) > 0 && b[0]>>5 != 5 {
 		return nil, errors.New("invalid CBOR manifest: not a map (a JSON manifest starts with '{')")
 	}
-	var w wireManifest
-	if err := cborDec.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("invalid CBOR manifest: %s", strings.TrimPrefix(err.Error(), "cbor: "))
+	var top cborTop
+	if err := cborUnmarshal(b, &top, ""); err != nil {
+		return nil, err
 	}
-	if w.Signatures != nil {
-		for i := range *w.Signatures {
-			s := &(*w.Signatures)[i]
+	w := wireManifest{SequenceNumber: top.SequenceNumber, Hash: top.Hash, Expires: top.Expires}
+	if top.Components != nil {
+		cs := make([]wireComponent, len(*top.Components))
+		for i, raw := range *top.Components {
+			if err := cborUnmarshal(raw, &cs[i], fmt.Sprintf("components[%d] ", i)); err != nil {
+				return nil, err
+			}
+		}
+		w.Components = &cs
+	}
+	if top.Signatures != nil {
+		ss := make([]wireSignature, len(*top.Signatures))
+		for i, raw := range *top.Signatures {
+			s := &ss[i]
+			if err := cborUnmarshal(raw, s, fmt.Sprintf("signatures[%d] ", i)); err != nil {
+				return nil, err
+			}
 			if s.Bytes != nil {
 				t := base64.StdEncoding.EncodeToString(*s.Bytes)
 				s.Sig = &t
 			}
 		}
+		w.Signatures = &ss
 	}
 	return w.manifest()
+}
+
+// cborUnmarshal decodes with the strict options and words type errors by
+// key name; where says which element is decoded.
+func cborUnmarshal(b []byte, v any, where string) error {
+	err := cborDec.Unmarshal(b, v)
+	if err == nil {
+		return nil
+	}
+	var te *cbor.UnmarshalTypeError
+	if errors.As(err, &te) && te.StructFieldName != "" {
+		msg := fmt.Sprintf("invalid CBOR manifest: %s%s is a CBOR %s, want %s", where, cborFieldName(te.StructFieldName), te.CBORType, cborKind(te.GoType))
+		if full := te.Error(); strings.HasSuffix(full, ")") {
+			if i := strings.LastIndex(full, " ("); i >= 0 {
+				msg += full[i:]
+			}
+		}
+		return errors.New(msg)
+	}
+	return fmt.Errorf("invalid CBOR manifest: %s%s", where, strings.TrimPrefix(err.Error(), "cbor: "))
+}
+
+// cborFieldName turns the decoder's "release.wireComponent.4" into
+// "key 4 (size)".
+func cborFieldName(s string) string {
+	i := strings.LastIndex(s, ".")
+	if i < 0 {
+		return s
+	}
+	typ, key := s[:i], s[i+1:]
+	var names []string
+	switch {
+	case strings.HasSuffix(typ, ".cborTop"):
+		names = jsonTopKeys
+	case strings.HasSuffix(typ, ".wireComponent"):
+		names = jsonComponentKeys
+	case strings.HasSuffix(typ, ".wireSignature"):
+		names = jsonSignatureKeys
+	}
+	for n, name := range names {
+		if key == strconv.Itoa(n+1) {
+			return fmt.Sprintf("key %s (%s)", key, name)
+		}
+	}
+	return "key " + key
+}
+
+func cborKind(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "int64":
+		return "integer"
+	case "string":
+		return "text string"
+	case "[]uint8":
+		return "byte string"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "array"
+	}
+	return "map"
 }
 
 // manifest checks required fields and builds the Manifest.
