@@ -6,6 +6,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/otactl/otactl/upload"
 )
 
 // accessHook authenticates clients and applies the topic rules of
@@ -14,7 +16,7 @@ import (
 type accessHook struct {
 	mqtt.HookBase
 	users  *Users // nil: no authentication
-	prefix string
+	topics upload.Topics
 }
 
 func (h *accessHook) ID() string { return "otactl-access" }
@@ -68,7 +70,7 @@ func (h *accessHook) allowed(user *User, topic string, write bool) bool {
 	if user.Role == RoleOperator {
 		return true
 	}
-	return deviceAllowed(h.prefix, user.Name, user.Cohort, topic, write)
+	return deviceAllowed(h.topics, user.Name, user.Cohort, topic, write)
 }
 
 // deviceAllowed is the device rule: write only under Pdevices/{id}/; read
@@ -76,7 +78,8 @@ func (h *accessHook) allowed(user *User, topic string, write bool) bool {
 // anything under Pdevices/{id}/. A filter is allowed only when every topic
 // it can match is, so wildcards are fine inside those namespaces and
 // nowhere else.
-func deviceAllowed(prefix, id, cohort, topic string, write bool) bool {
+func deviceAllowed(t upload.Topics, id, cohort, topic string, write bool) bool {
+	prefix := t.Prefix()
 	own := prefix + "devices/" + id + "/"
 	if strings.HasPrefix(topic, own) && len(topic) > len(own) {
 		return true
@@ -84,11 +87,13 @@ func deviceAllowed(prefix, id, cohort, topic string, write bool) bool {
 	if write {
 		return false
 	}
-	if topic == prefix+".u/desired" {
+	if topic == t.Fleet() {
 		return true
 	}
-	if cohort != "" && topic == prefix+"cohorts/"+cohort+"/.u/desired" {
-		return true
+	if cohort != "" {
+		if ct, err := t.Cohort(cohort); err == nil && topic == ct {
+			return true
+		}
 	}
 	components := prefix + ".u/c/"
 	return strings.HasPrefix(topic, components) && len(topic) > len(components)

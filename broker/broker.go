@@ -22,6 +22,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"go.etcd.io/bbolt"
+
+	"github.com/otactl/otactl/upload"
 )
 
 // DataFile is the name of the database the broker keeps in its data folder.
@@ -84,8 +86,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if strings.ContainsAny(cfg.TopicPrefix, "+#\x00") {
-		return nil, fmt.Errorf("broker: topic prefix %q holds a wildcard or NUL", cfg.TopicPrefix)
+	topics, err := upload.NewTopics(cfg.TopicPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.Users == nil {
 		for _, a := range []string{cfg.Listen, cfg.WS} {
@@ -115,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 
-	if err := server.AddHook(&accessHook{users: cfg.Users, prefix: cfg.TopicPrefix}, nil); err != nil {
+	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.DataDir != "" {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/otactl/otactl/upload"
 )
 
 // testWait bounds every wait on the network so that a broken broker fails
@@ -364,11 +366,11 @@ func TestDeviceAllowed(t *testing.T) {
 		{".u/c/x@1", true, false},
 		{"devices/d2/.u/c/main", false, false},
 	} {
-		if got := deviceAllowed("", "d1", "c1", tc.topic, tc.write); got != tc.want {
+		if got := deviceAllowed(upload.Topics{}, "d1", "c1", tc.topic, tc.write); got != tc.want {
 			t.Errorf("deviceAllowed(%q, write=%v) = %v, want %v", tc.topic, tc.write, got, tc.want)
 		}
 	}
-	if deviceAllowed("", "d1", "", "cohorts//.u/desired", false) {
+	if deviceAllowed(upload.Topics{}, "d1", "", "cohorts//.u/desired", false) {
 		t.Error("a device without a cohort may read cohorts//.u/desired")
 	}
 }

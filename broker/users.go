@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/otactl/otactl/release"
 )
 
 // Role is what an authenticated client may do.
@@ -205,12 +207,12 @@ func parseUserLine(text string) (*User, error) {
 			return nil, errors.New("an operator has no cohort")
 		}
 	case RoleDevice:
-		if err := ValidateDeviceID(user.Name); err != nil {
+		if err := release.ValidateDeviceID(user.Name); err != nil {
 			return nil, err
 		}
 		if len(f) == 4 {
-			if err := ValidateDeviceID(f[3]); err != nil {
-				return nil, fmt.Errorf("cohort: %w", err)
+			if err := release.ValidateCohort(f[3]); err != nil {
+				return nil, err
 			}
 			user.Cohort = f[3]
 		}
@@ -251,25 +253,6 @@ func (u *Users) Authenticate(name string, password []byte) (*User, bool) {
 	u.verified[name] = sum
 	u.mu.Unlock()
 	return user, true
-}
-
-// ValidateDeviceID checks a device id or cohort name against CONTRACT.md
-// section 1: 1 to 128 characters of [A-Za-z0-9._:-], not starting with '.'
-// or '$'.
-func ValidateDeviceID(id string) error {
-	if id == "" || len(id) > 128 {
-		return fmt.Errorf("device id must be 1 to 128 characters, got %d", len(id))
-	}
-	if id[0] == '.' || id[0] == '$' {
-		return fmt.Errorf("device id %q starts with %q", id, id[0])
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return fmt.Errorf("device id %q has %q: only letters, digits, '.', '_', ':' and '-' are allowed", id, c)
-		}
-	}
-	return nil
 }
 
 // ValidateClientID refuses MQTT client ids that could escape a per-client

@@ -3,6 +3,8 @@ package broker
 import (
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/release"
 )
 
 func TestParseUsers(t *testing.T) {
@@ -96,7 +98,7 @@ func FuzzParseUsers(f *testing.F) {
 			if ValidateClientID(name) != nil {
 				t.Errorf("accepted unsafe name %q", name)
 			}
-			if user.Role == RoleDevice && ValidateDeviceID(name) != nil {
+			if user.Role == RoleDevice && release.ValidateDeviceID(name) != nil {
 				t.Errorf("accepted bad device id %q", name)
 			}
 		}
