@@ -140,6 +140,11 @@ func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
 		return nil, fmt.Errorf("component %s: %w", s.Package, err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("component %s: %w", s.Package, err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("component %s: %s is not a regular file", s.Package, s.Path)
+	}
 	h, ok, err := ReadImageHeader(f)
 	if err != nil {
 		return nil, fmt.Errorf("component %s: %s: %w", s.Package, s.Path, err)
@@ -183,8 +188,11 @@ func ExpiryTime(s string, now time.Time) (time.Time, error) {
 	var t time.Time
 	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && !strings.ContainsAny(days, "hmsuµn.") {
 		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n <= 0 || n > math.MaxInt64/int64(24*time.Hour) {
+		if err != nil || n <= 0 {
 			return time.Time{}, fmt.Errorf("expiry %q: want a positive number of days, a duration like 720h or an RFC 3339 time", truncate(s))
+		}
+		if n > math.MaxInt64/int64(24*time.Hour) {
+			return time.Time{}, fmt.Errorf("expiry %q is too far away: give an RFC 3339 time", truncate(s))
 		}
 		t = now.Add(time.Duration(n) * 24 * time.Hour)
 	} else if d, err := time.ParseDuration(s); err == nil {
@@ -200,9 +208,6 @@ func ExpiryTime(s string, now time.Time) (time.Time, error) {
 	t = t.UTC().Truncate(time.Second)
 	if !t.After(now) {
 		return time.Time{}, fmt.Errorf("expiry %s is not after the creation time %s", t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	}
-	if t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("expiry %q is past the year 9999", truncate(s))
 	}
 	return t, nil
 }
