@@ -263,18 +263,21 @@ func MatchArtifacts(ctx context.Context, m *Manifest, files []string, dir string
 	for i := range matches {
 		matches[i].Hash, matches[i].Size = hashes[i].Hash, hashes[i].Size
 	}
-	// Still unpaired: by content, among the components nobody claimed.
+	// Still unpaired: by content, preferring components nobody claimed (two
+	// packages may ship the same bytes); a file whose bytes are those of a
+	// claimed component is a second artifact for it.
 	taken := paired(matches)
 	for i := range matches {
 		a := &matches[i]
 		if a.By != "" {
 			continue
 		}
-		for _, c := range m.Components {
-			if !taken[c.Package] && c.Size == a.Size && c.Hash == a.Hash {
-				a.Package, a.By = c.Package, ByContent
-				taken[c.Package] = true
-				break
+		for _, free := range []bool{true, false} {
+			for _, c := range m.Components {
+				if a.By == "" && taken[c.Package] != free && c.Size == a.Size && c.Hash == a.Hash {
+					a.Package, a.By = c.Package, ByContent
+					taken[c.Package] = true
+				}
 			}
 		}
 	}
