@@ -134,9 +134,9 @@ func readPublicFile(path string) (crypto.PublicKey, error) {
 	return pub, nil
 }
 
-// readEnv reads the variable an env: reference names. A value without a
-// PEM block that decodes as base64 is taken decoded: CI systems that mask
-// secrets often want them on one line.
+// readEnv reads the variable an env: reference names. CI systems that mask
+// secrets often want them on one line, so a PEM whose newlines are written
+// as the two characters \n is taken, and so is base64 of a PEM.
 func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 	name := strings.TrimPrefix(ref, refEnv)
 	if name == "" {
@@ -153,6 +153,10 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 		return name, nil, fmt.Errorf("environment variable %s is not set or empty", showName(name))
 	}
 	b := []byte(v)
+	if bytes.Contains(b, []byte("-----BEGIN")) && !bytes.Contains(b, []byte("\n")) {
+		// PEM pasted into a one-line field, with its newlines written \n.
+		b = bytes.ReplaceAll(b, []byte(`\n`), []byte("\n"))
+	}
 	if !bytes.Contains(b, []byte("-----BEGIN")) {
 		compact := strings.Join(strings.Fields(v), "")
 		if d, err := base64.StdEncoding.DecodeString(compact); err == nil && bytes.Contains(d, []byte("-----BEGIN")) {

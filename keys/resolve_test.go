@@ -49,6 +49,7 @@ func TestResolveSigner(t *testing.T) {
 		"BAD_KEY":            "hunter2-not-a-key",
 		"PUB_KEY":            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n",
 		"BLANK":              "  \n",
+		"ONE_LINE":           strings.ReplaceAll(string(ciPEM), "\n", `\n`),
 	})
 	s := NewStore(newFakeKeyring())
 	stored, err := s.Generate("laptop", "ed25519")
@@ -65,6 +66,7 @@ func TestResolveSigner(t *testing.T) {
 		{"env:", defKey.Public()},
 		{"env:OTACTL_SIGNING_KEY", defKey.Public()},
 		{"env:CI_KEY", ciKey.Public()},
+		{"env:ONE_LINE", ciKey.Public()},
 		{"env:B64_KEY", b64Key.Public()},
 		{"env:WRAPPED_KEY", b64Key.Public()},
 		{"laptop", storedPub},

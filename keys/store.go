@@ -247,8 +247,12 @@ func decodeIndex(b []byte) (index, error) {
 func (s *Store) writeIndex(idx index) error {
 	slices.Sort(idx.Keys)
 	idx.Keys = slices.Compact(idx.Keys)
-	if idx.Keys == nil {
-		idx.Keys = []string{}
+	if len(idx.Keys) == 0 {
+		// The last key is gone: leave no otactl entry behind.
+		if err := s.kr.Delete(s.service, indexUser); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("write key index: %w", err)
+		}
+		return nil
 	}
 	b, err := json.Marshal(idx)
 	if err != nil {
@@ -421,8 +425,11 @@ func sortLogins(l []Login) {
 func (s *Store) writeLogins(l []Login) error {
 	sortLogins(l)
 	l = slices.Compact(l)
-	if l == nil {
-		l = []Login{}
+	if len(l) == 0 {
+		if err := s.kr.Delete(s.service, loginsUser); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("write login index: %w", err)
+		}
+		return nil
 	}
 	b, err := json.Marshal(loginIndex{Logins: l})
 	if err != nil {

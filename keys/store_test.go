@@ -124,8 +124,8 @@ func TestGenerateListDelete(t *testing.T) {
 	if err := s.Delete("zeta"); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := kr.raw(Service, "index"); v != `{"keys":[]}` {
-		t.Fatalf("index entry %s", v)
+	if got := kr.entries(); len(got) != 0 {
+		t.Fatalf("entries left after the last key went: %q", got)
 	}
 	list, err = s.List()
 	if err != nil || list == nil || len(list) != 0 {
@@ -472,6 +472,15 @@ func TestPasswords(t *testing.T) {
 	}
 	if !reflect.DeepEqual(logins, []Login{{broker, "bob@corp"}}) {
 		t.Fatalf("Logins = %+v", logins)
+	}
+	if err := s.DeletePassword(broker, "bob@corp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePassword("tcp://a:1883", "zed"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if got := kr.entries(); len(got) != 0 {
+		t.Fatalf("entries left after the last password went: %q", got)
 	}
 }
 
