@@ -63,7 +63,7 @@ func (s *Store) Import(name string, pemBytes []byte) (Info, error) {
 }
 
 func (s *Store) add(name string, k crypto.Signer) (Info, error) {
-	info, err := describe(name, k.Public())
+	info, err := Describe(name, k.Public())
 	if err != nil {
 		return Info{}, err
 	}
@@ -120,7 +120,7 @@ func (s *Store) List() ([]Info, error) {
 		if err != nil {
 			return nil, err
 		}
-		info, err := describe(name, k.Public())
+		info, err := Describe(name, k.Public())
 		if err != nil {
 			return nil, err
 		}
@@ -192,11 +192,12 @@ func (s *Store) Info(name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return describe(name, k.Public())
+	return Describe(name, k.Public())
 }
 
-// describe gives a key's name, algorithm and key id.
-func describe(name string, pub crypto.PublicKey) (Info, error) {
+// Describe gives a key's name, algorithm (release.Algorithm) and key id
+// (release.KeyID); name may be empty for a key outside the keyring.
+func Describe(name string, pub crypto.PublicKey) (Info, error) {
 	alg, err := release.Algorithm(pub)
 	if err != nil {
 		return Info{}, err
