@@ -15,7 +15,7 @@ import (
 // Main runs otactl with args and returns the process exit code.
 func Main(ctx context.Context, args []string, sys *System) int {
 	app := newApp(sys)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return ExitOK
 	}
@@ -75,7 +75,11 @@ func newApp(sys *System) *cli.App {
 // commandList is every top-level command, in the order help shows them.
 func commandList(sys *System) []*cli.Command {
 	return []*cli.Command{
+		newReleaseCommand(sys),
+		newKeyCommand(sys),
+		newCompletionCommand(sys),
 		newVersionCommand(sys),
+		newCompleteCommand(sys),
 	}
 }
 

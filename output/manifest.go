@@ -1,0 +1,83 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otactl/otactl/release"
+)
+
+// WriteManifest prints a readable summary of m: sequence and the time it
+// encodes, digest, expiry relative to now, components and signatures.
+func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) error {
+	var b strings.Builder
+	seqTime := time.Unix(m.SequenceNumber, 0).UTC().Format(time.RFC3339)
+	fmt.Fprintf(&b, "sequence    %d (%s)\n", m.SequenceNumber, seqTime)
+	fmt.Fprintf(&b, "digest      %s\n", m.Hash)
+	if m.Hash != fmt.Sprintf("%x", m.Digest()) {
+		fmt.Fprintf(&b, "            MISMATCH: content digests to %x\n", m.Digest())
+	}
+	if exp, ok := m.ExpiresAt(); ok {
+		fmt.Fprintf(&b, "expires     %s (%s)\n", m.Expires, relative(exp, now))
+	} else {
+		fmt.Fprintf(&b, "expires     never\n")
+	}
+	fmt.Fprintf(&b, "\ncomponents  %d\n", len(m.Components))
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	comps := Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "TYPE", "SHA-256", "URI"}}
+	for _, c := range m.Components {
+		size := HumanBytes(c.Size)
+		if !tty {
+			size = strconv.FormatInt(c.Size, 10)
+		}
+		comps.Rows = append(comps.Rows, []string{c.Package, c.Version, size, orDash(c.Type), c.Hash, c.URI})
+	}
+	if err := comps.Write(w, tty); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "\nsignatures  %d\n", len(m.Signatures)); err != nil {
+		return err
+	}
+	if len(m.Signatures) == 0 {
+		return nil
+	}
+	sigs := Table{Header: []string{"KEY ID", "ALGORITHM"}}
+	for _, s := range m.Signatures {
+		sigs.Rows = append(sigs.Rows, []string{s.KeyID, s.Alg})
+	}
+	return sigs.Write(w, tty)
+}
+
+// relative says how far t is from now in whole units: "in 29d", "3h ago".
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	if d >= 0 {
+		return "in " + roundDuration(d)
+	}
+	return "expired " + roundDuration(-d) + " ago"
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	default:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
