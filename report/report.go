@@ -171,7 +171,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		ReasonName: r.Reason.String(),
 		Version:    r.Version,
 		Target:     r.Target,
-		Time:       r.Received,
+		Time:       r.Received.UTC(),
 		Topic:      r.Topic,
 	})
 }

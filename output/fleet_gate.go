@@ -1,0 +1,242 @@
+package output
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otactl/otactl/report"
+)
+
+// DefaultPackage is the package a gate judges when none is named: the seed
+// protocol's default package.
+const DefaultPackage = "main"
+
+// Threshold is a number of devices, or a share of them.
+type Threshold struct {
+	Count   int
+	Percent float64 // used when IsShare
+	IsShare bool
+}
+
+// ParseThreshold reads "N" (devices) or "P%" (a share of the devices).
+func ParseThreshold(s string) (Threshold, error) {
+	s = strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
+			return Threshold{}, fmt.Errorf("bad threshold %q: want a number of devices or a percentage from 0%% to 100%%", s)
+		}
+		return Threshold{Percent: f, IsShare: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return Threshold{}, fmt.Errorf("bad threshold %q: want a number of devices or a percentage like 10%%", s)
+	}
+	return Threshold{Count: n}, nil
+}
+
+// Of is the number of devices the threshold allows out of total, rounded
+// down.
+func (t Threshold) Of(total int) int {
+	if !t.IsShare {
+		return t.Count
+	}
+	return int(math.Floor(t.Percent*float64(total)/100 + 1e-9))
+}
+
+func (t Threshold) String() string {
+	if t.IsShare {
+		return strconv.FormatFloat(t.Percent, 'f', -1, 64) + "%"
+	}
+	return strconv.Itoa(t.Count)
+}
+
+// ParseShare reads a share of devices: "P%" or a fraction from 0 to 1.
+func ParseShare(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	p, pct := strings.CutSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+	if pct {
+		f /= 100
+	}
+	if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+		return 0, fmt.Errorf("bad share %q: want a percentage from 0%% to 100%% or a fraction from 0 to 1", s)
+	}
+	return f, nil
+}
+
+// Gate is what `rollout wait` waits for.
+type Gate struct {
+	Version string // the version devices must run
+	Package string // default DefaultPackage
+	// Devices, when given, are the devices that count, reported or not.
+	// Otherwise every device that reported for Package counts, and at
+	// least Expect of them.
+	Devices []string
+	Expect  int
+	// MinUpdated is the share of the devices that must be updated to
+	// Version, from 0 to 1; 0 means all of them. At least one always must.
+	MinUpdated float64
+	// MaxFailed is how many failed devices are allowed; the gate fails
+	// when more fail. The zero value allows none.
+	MaxFailed Threshold
+}
+
+// GateResult is a gate's verdict at one moment. Failed wins over Done: a
+// rollout that crossed its failure threshold has failed even if enough
+// devices updated. A command waiting on the gate sets Verdict to "timeout"
+// when it gives up.
+type GateResult struct {
+	Verdict     string `json:"verdict"` // "done", "failed" or "pending"
+	Done        bool   `json:"done"`
+	Failed      bool   `json:"failed"`
+	Version     string `json:"version"`
+	Package     string `json:"package"`
+	Total       int    `json:"total"`   // devices that count
+	Updated     int    `json:"updated"` // of them, updated to Version
+	Need        int    `json:"need"`    // updated devices needed
+	FailedCount int    `json:"failedCount"`
+	Allowed     int    `json:"allowedFailures"`
+	// PendingCount counts the devices neither updated nor failed,
+	// NotSeen among them the expected devices that never reported.
+	PendingCount int       `json:"pendingCount"`
+	NotSeen      int       `json:"notSeen"`
+	Failures     []Row     `json:"failures"`
+	Pending      []Row     `json:"pending"`
+	Time         time.Time `json:"time"`
+}
+
+// Evaluate judges gate g against what fleet knows now. A device counts as
+// updated when its latest report for the package shows Version running
+// (state Updated or Idle); as failed when the report carries a failure
+// reason (2 to 10) about Version or about no named target; otherwise as
+// pending, stale when silent for the fleet's stale duration. It is a pure
+// function of the fleet: a command calls it after each report or tick.
+func Evaluate(fleet *Fleet, g Gate) GateResult {
+	pkg := cmp.Or(g.Package, DefaultPackage)
+	v := fleet.View(Filter{Package: pkg, Devices: g.Devices}, 0)
+	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
+	for _, row := range v.Rows {
+		row.Target = g.Version
+		if row.Seen {
+			row.Status = classify(row.Report, g.Version)
+			if row.Status == StatusPending && v.Now.Sub(row.LastSeen) >= v.Stale {
+				row.Status = StatusStale
+			}
+		}
+		switch row.Status {
+		case StatusDone:
+			res.Updated++
+		case StatusFailed:
+			res.Failures = append(res.Failures, row)
+		default:
+			res.Pending = append(res.Pending, row)
+		}
+	}
+	byTrouble := func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.Status, b.Status), cmp.Compare(a.Report.Device, b.Report.Device))
+	}
+	slices.SortFunc(res.Failures, byTrouble)
+	slices.SortFunc(res.Pending, byTrouble)
+
+	res.Total = len(v.Rows)
+	if len(g.Devices) == 0 && g.Expect > res.Total {
+		res.NotSeen = g.Expect - res.Total
+		res.Total = g.Expect
+	}
+	share := g.MinUpdated
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	res.Need = max(1, int(math.Ceil(share*float64(res.Total)-1e-9)))
+	res.FailedCount = len(res.Failures)
+	res.PendingCount = len(res.Pending) + res.NotSeen
+	res.Allowed = g.MaxFailed.Of(res.Total)
+	res.Failed = res.FailedCount > res.Allowed
+	res.Done = !res.Failed && res.Total > 0 && res.Updated >= res.Need
+	switch {
+	case res.Failed:
+		res.Verdict = "failed"
+	case res.Done:
+		res.Verdict = "done"
+	default:
+		res.Verdict = "pending"
+	}
+	return res
+}
+
+// Progress is a one-line account of the gate for a progress line:
+// "main 1.2.0: 3/10 updated (need 10), 1 failed (allowed 0), 6 pending (2 stale)".
+func (g GateResult) Progress() string {
+	stale := 0
+	for _, r := range g.Pending {
+		if r.Status == StatusStale {
+			stale++
+		}
+	}
+	s := fmt.Sprintf("%s %s: %d/%d updated (need %d), %d failed (allowed %d), %d pending",
+		g.Package, g.Version, g.Updated, g.Total, g.Need, g.FailedCount, g.Allowed, g.PendingCount)
+	if stale > 0 {
+		s += fmt.Sprintf(" (%d stale)", stale)
+	}
+	return s
+}
+
+// Describe names the devices behind the verdict, at most max of each list
+// (all when max <= 0): the failed devices and their reasons, then the
+// pending devices and their states. Each line is indented by two spaces.
+func (g GateResult) Describe(max int) string {
+	var b strings.Builder
+	list := func(title string, rows []Row, extra int) {
+		if len(rows)+extra == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "%s:\n", title)
+		for i, r := range rows {
+			if max > 0 && i == max {
+				fmt.Fprintf(&b, "  … %d more\n", len(rows)-max)
+				break
+			}
+			fmt.Fprintf(&b, "  %s\n", describeRow(r, g.Time))
+		}
+		if extra > 0 {
+			fmt.Fprintf(&b, "  %d expected devices have not reported\n", extra)
+		}
+	}
+	list("failed", g.Failures, 0)
+	list("pending", g.Pending, g.NotSeen)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// describeRow is one device in words: "d7: integrity check failure for new
+// downloaded package (downloading 1.0.0, target 1.1.0, 2m ago)".
+func describeRow(r Row, now time.Time) string {
+	id := printable(r.Report.Device)
+	if !r.Seen {
+		return id + ": no report"
+	}
+	rep := r.Report
+	var what string
+	switch {
+	case rep.Failed():
+		what = rep.Reason.Describe()
+	case rep.Reason == report.ReasonAwaitingRetry:
+		what = rep.State.String() + ", " + rep.Reason.Describe()
+	default:
+		what = rep.State.String()
+	}
+	detail := "running " + dashIfEmpty(printable(rep.Version))
+	if rep.Target != "" {
+		detail += ", target " + printable(rep.Target)
+	}
+	detail += ", " + shortAge(now.Sub(rep.Received)) + " ago"
+	if r.Status == StatusStale {
+		detail += ", stale"
+	}
+	return id + ": " + what + " (" + detail + ")"
+}

@@ -1,0 +1,453 @@
+package output
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/report"
+)
+
+// rowKeys lists rows as "device/package:status" for compact comparison.
+func rowKeys(rows []Row) []string {
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = fmt.Sprintf("%s/%s:%s", r.Report.Device, r.Report.Package, r.Status)
+	}
+	return keys
+}
+
+func TestFleetKeepsLatestByReceiveOrder(t *testing.T) {
+	f, c := newTestFleet()
+	f.Apply(rep("d1", report.Downloading, 0, "1.0", "1.1"))
+	c.Advance(time.Second)
+	f.Apply(rep("d1", report.Updated, report.ReasonUpdated, "1.1", ""))
+	c.Advance(time.Second)
+	// A stale retained copy arriving late still counts: reports carry no
+	// clock, so the order of arrival is the only order there is.
+	late := rep("d1", report.Downloading, 0, "1.0", "1.1")
+	late.Received = t0.Add(-time.Hour)
+	f.Apply(late)
+
+	v := f.View(Filter{}, 0)
+	if len(v.Rows) != 1 {
+		t.Fatalf("rows = %v", rowKeys(v.Rows))
+	}
+	got := v.Rows[0]
+	if got.Report.State != report.Downloading || got.Report.Version != "1.0" || !got.Report.Received.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("latest = %+v", got.Report)
+	}
+	if !got.LastSeen.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("last seen = %v", got.LastSeen)
+	}
+	if f.Len() != 1 {
+		t.Errorf("Len = %d", f.Len())
+	}
+}
+
+func TestFleetStampsReportsWithoutTime(t *testing.T) {
+	f, c := newTestFleet()
+	c.Advance(42 * time.Second)
+	f.Apply(rep("d1", report.Idle, 0, "1.0", ""))
+	if r := f.View(Filter{}, 0).Rows[0]; !r.Report.Received.Equal(t0.Add(42*time.Second)) || r.Report.Topic != "devices/d1/.u/c/main" {
+		t.Errorf("report = %+v", r.Report)
+	}
+}
+
+func TestFleetIngest(t *testing.T) {
+	f, c := newTestFleet()
+	msg := func(topic, payload string) {
+		f.Ingest(report.FromMessage("acme/", topic, []byte(payload), c.Now()))
+	}
+	msg("acme/devices/d1/.u/c/main", `{"s":1,"r":0,"v":"1.0","t":"1.1"}`)
+	msg("acme/devices/d1/.u/c/modem", "\xbf\x61s\x00\x61r\x00\x61v\x654.0.1\xff")
+	msg("acme/devices/d2/.u/c/main", `{"state":3,"reason":1,"version":"1.1"}`)
+	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"d1/main:pending", "d1/modem:done", "d2/main:done"}) {
+		t.Fatalf("rows = %v", got)
+	}
+
+	msg("acme/devices/d1/.u/c/main", "") // cleared: forget d1's main
+	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"d1/modem:done", "d2/main:done"}) {
+		t.Fatalf("after clearing d1/main: %v", got)
+	}
+	msg("acme/devices/d1/.u/c/modem", "")
+	msg("acme/devices/d9/.u/c/main", "") // never seen: nothing to forget
+	if f.Len() != 1 {
+		t.Fatalf("Len = %d after clearing d1 entirely", f.Len())
+	}
+
+	for i := range 7 {
+		msg(fmt.Sprintf("acme/devices/bad%d/.u/c/main", i), "{not json")
+	}
+	msg("acme/devices/x/y/.u/c/main", `{"s":0}`)
+	n, recent := f.MalformedCount()
+	if n != 8 || len(recent) != 5 {
+		t.Fatalf("malformed = %d, recent %d", n, len(recent))
+	}
+	if recent[0].Topic != "acme/devices/bad3/.u/c/main" || recent[4].Topic != "acme/devices/x/y/.u/c/main" ||
+		!strings.Contains(recent[4].Error, "is not acme/devices/{device}/.u/c/{package}") || !recent[4].Time.Equal(t0) {
+		t.Errorf("recent = %+v", recent)
+	}
+	s := f.Summary(Filter{})
+	if s.Malformed != 8 || len(s.RecentMalformed) != 5 || s.Devices != 1 {
+		t.Errorf("summary = %+v", s)
+	}
+	f.Apply(report.Report{Device: "d3"}) // no package
+	if n, _ := f.MalformedCount(); n != 9 {
+		t.Errorf("a report without package is not counted as malformed")
+	}
+}
+
+func TestFleetForget(t *testing.T) {
+	f, _ := newTestFleet()
+	for _, p := range []string{"main", "modem", "cfg"} {
+		r := rep("d1", report.Idle, 0, "1", "")
+		r.Package = p
+		f.Apply(r)
+	}
+	f.Apply(rep("d2", report.Idle, 0, "1", ""))
+	f.Forget("d1", "modem")
+	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"d1/cfg:done", "d1/main:done", "d2/main:done"}) {
+		t.Fatalf("rows = %v", got)
+	}
+	f.Forget("d1", "")
+	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"d2/main:done"}) || f.Len() != 1 {
+		t.Fatalf("rows = %v", got)
+	}
+}
+
+func TestFleetTargets(t *testing.T) {
+	type desired struct {
+		scope Scope
+		seq   int64
+		comps map[string]string
+	}
+	main := func(v string) map[string]string { return map[string]string{"main": v} }
+	tests := []struct {
+		name    string
+		report  report.Report
+		cohort  string
+		desired []desired
+		want    string
+	}{
+		{"no target anywhere", rep("d1", report.Idle, 0, "1.0", ""), "", nil, ""},
+		{"fleet desired", rep("d1", report.Idle, 0, "1.0", ""), "", []desired{{FleetScope(), 10, main("1.1")}}, "1.1"},
+		{"own target first while not reached", rep("d1", report.Downloading, 0, "1.0", "1.1"), "",
+			[]desired{{FleetScope(), 10, main("1.2")}}, "1.1"},
+		{"own target reached: desired", rep("d1", report.Idle, 0, "1.1", "1.1"), "",
+			[]desired{{FleetScope(), 10, main("1.2")}}, "1.2"},
+		{"own target reached, nothing desired", rep("d1", report.Idle, 0, "1.1", "1.1"), "", nil, "1.1"},
+		{"device manifest with a higher sequence", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.0-dbg"},
+		{"fleet manifest with a higher sequence wins over the device's", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 12, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.1"},
+		{"another device's manifest does not count", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d2"), 11, main("9")}}, "1.1"},
+		{"cohort manifest when membership is known", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.2-rc1"},
+		{"cohort manifest ignored without membership", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.1"},
+		{"equal sequences: device over cohort over fleet", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}, {DeviceScope("d1"), 10, main("d")}}, "d"},
+		{"equal sequences: cohort over fleet", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}}, "c"},
+		{"winning manifest without the package", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, map[string]string{"modem": "4"}}}, ""},
+		{"cleared manifest no longer counts", rep("d1", report.Idle, 0, "1.0", ""), "",
+			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("x")}, {DeviceScope("d1"), 0, nil}}, "1.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _ := newTestFleet()
+			f.SetCohort("d1", tt.cohort)
+			for _, d := range tt.desired {
+				f.SetDesired(d.scope, d.seq, d.comps)
+			}
+			f.Apply(tt.report)
+			rows := f.View(Filter{}, 0).Rows
+			if len(rows) != 1 || rows[0].Target != tt.want {
+				t.Fatalf("target = %q, want %q", rows[0].Target, tt.want)
+			}
+			if rows[0].Cohort != tt.cohort {
+				t.Errorf("cohort = %q", rows[0].Cohort)
+			}
+		})
+	}
+}
+
+func TestCohorts(t *testing.T) {
+	f, _ := newTestFleet()
+	f.SetCohort("d2", "canary")
+	f.SetCohort("d1", "canary")
+	f.SetCohort("d3", "canary")
+	f.SetCohort("d3", "beta")
+	f.SetCohort("d2", "")
+	if got := f.CohortMembers("canary"); !slices.Equal(got, []string{"d1"}) {
+		t.Errorf("canary = %v", got)
+	}
+	if got := f.CohortMembers("beta"); !slices.Equal(got, []string{"d3"}) {
+		t.Errorf("beta = %v", got)
+	}
+	if got := f.CohortMembers("none"); len(got) != 0 {
+		t.Errorf("none = %v", got)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name   string
+		r      report.Report
+		target string
+		want   RowStatus
+	}{
+		{"updated to target", rep("d", report.Updated, report.ReasonUpdated, "1.1", ""), "1.1", StatusDone},
+		{"idle on target", rep("d", report.Idle, 0, "1.1", ""), "1.1", StatusDone},
+		{"idle on the old version", rep("d", report.Idle, 0, "1.0", ""), "1.1", StatusPending},
+		{"downloading", rep("d", report.Downloading, 0, "1.0", "1.1"), "1.1", StatusPending},
+		{"updating, about to reboot", rep("d", report.Updated, 0, "1.0", "1.1"), "1.1", StatusPending},
+		{"awaiting retry", rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.1", StatusPending},
+		{"integrity failure", rep("d", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), "1.1", StatusFailed},
+		{"I/O error without target", rep("d", report.Downloading, report.ReasonIOError, "1.0", ""), "1.1", StatusFailed},
+		{"failure about another target", rep("d", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"), "1.2", StatusPending},
+		{"unknown reason is not a failure", rep("d", report.Downloading, 42, "1.0", "1.1"), "1.1", StatusPending},
+		{"unknown state", rep("d", 9, 0, "1.1", ""), "1.1", StatusPending},
+		{"no target, idle", rep("d", report.Idle, 0, "1.0", ""), "", StatusDone},
+		{"no target, just updated", rep("d", report.Updated, report.ReasonUpdated, "1.0", ""), "", StatusDone},
+		{"no target, downloading", rep("d", report.Downloading, 0, "1.0", ""), "", StatusPending},
+		{"no target, awaiting retry", rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", ""), "", StatusPending},
+		{"no target, failed", rep("d", report.Idle, report.ReasonNotEnoughFlash, "1.0", ""), "", StatusFailed},
+		{"updated wins over an old failure", rep("d", report.Idle, report.ReasonConnectionLost, "1.1", "1.2"), "1.1", StatusDone},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.r, tt.target); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestFleetStale(t *testing.T) {
+	f, c := newTestFleet()
+	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.1"})
+	f.Apply(rep("busy", report.Downloading, 0, "1.0", "1.1"))
+	f.Apply(rep("done", report.Idle, 0, "1.1", ""))
+	f.Apply(rep("broken", report.Downloading, report.ReasonIOError, "1.0", "1.1"))
+	c.Advance(4*time.Minute + 59*time.Second)
+	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"broken/main:failed", "busy/main:pending", "done/main:done"}) {
+		t.Fatalf("before 5m: %v", got)
+	}
+	c.Advance(time.Second)
+	f.Apply(rep("fresh", report.Downloaded, 0, "1.0", "1.1"))
+	got := rowKeys(f.View(Filter{}, 0).Rows)
+	if want := []string{"broken/main:failed", "busy/main:stale", "fresh/main:pending", "done/main:done"}; !slices.Equal(got, want) {
+		t.Fatalf("at 5m: %v, want %v", got, want)
+	}
+	// Another package's report keeps the device fresh.
+	modem := rep("busy", report.Idle, 0, "4", "")
+	modem.Package = "modem"
+	f.Apply(modem)
+	if got := rowKeys(f.View(Filter{Package: "main"}, 0).Rows); !slices.Equal(got, []string{"broken/main:failed", "busy/main:pending", "fresh/main:pending", "done/main:done"}) {
+		t.Fatalf("after a modem report: %v", got)
+	}
+}
+
+func TestFleetFilters(t *testing.T) {
+	f, _ := demoFleet()
+	tests := []struct {
+		name string
+		flt  Filter
+		want []string
+	}{
+		{"package", Filter{Package: "modem"}, []string{"dev-00/modem:failed"}},
+		{"failed only", Filter{FailedOnly: true},
+			[]string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed"}},
+		{"device glob", Filter{Device: "dev-4?"}, []string{"dev-40/main:stale", "dev-41/main:stale", "dev-42/main:stale"}},
+		{"states", Filter{States: []report.State{report.Downloaded, 7}},
+			[]string{"dev-41/main:stale", "dev-42/main:stale", "dev-35/main:pending"}},
+		{"target version", Filter{Version: "4.1.0"}, []string{"dev-00/modem:failed"}},
+		{"target version nobody has", Filter{Version: "9"}, []string{}},
+		{"devices with one never seen", Filter{Package: "main", Devices: []string{"dev-01", "dev-99", "dev-20", "dev-01"}},
+			[]string{"dev-20/main:failed", "dev-99/main:stale", "dev-01/main:done"}},
+		{"devices, package missing on one", Filter{Package: "modem", Devices: []string{"dev-00", "dev-01"}},
+			[]string{"dev-00/modem:failed", "dev-01/modem:stale"}},
+		{"devices and glob", Filter{Devices: []string{"dev-01", "x-1"}, Device: "dev-*"}, []string{"dev-01/main:done"}},
+		{"devices and failed only skip the unseen", Filter{Devices: []string{"dev-20", "dev-99"}, FailedOnly: true},
+			[]string{"dev-20/main:failed"}},
+		{"combined", Filter{Package: "main", Device: "dev-2*", States: []report.State{report.Idle}}, []string{"dev-23/main:failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := f.View(tt.flt, 0)
+			if got := rowKeys(v.Rows); !slices.Equal(got, tt.want) {
+				t.Errorf("rows = %v\nwant %v", got, tt.want)
+			}
+			if v.Total != len(tt.want) {
+				t.Errorf("total = %d", v.Total)
+			}
+		})
+	}
+	if err := (Filter{Device: "dev-["}).Validate(); err == nil {
+		t.Error("bad pattern accepted")
+	}
+	if err := (Filter{Device: "dev-*"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFleetSortAndLimit(t *testing.T) {
+	f, _ := demoFleet()
+	v := f.View(Filter{}, 6)
+	want := []string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed", "dev-30/main:stale"}
+	if got := rowKeys(v.Rows); !slices.Equal(got, want) || v.Total != 26 {
+		t.Errorf("rows = %v, total %d", got, v.Total)
+	}
+	all := f.View(Filter{}, 0).Rows
+	if !slices.IsSortedFunc(all, func(a, b Row) int {
+		if a.Status != b.Status {
+			return int(a.Status - b.Status)
+		}
+		return strings.Compare(a.Report.Device+"/"+a.Report.Package, b.Report.Device+"/"+b.Report.Package)
+	}) {
+		t.Errorf("not sorted trouble first, then by device: %v", rowKeys(all))
+	}
+	if all[len(all)-1].Status != StatusDone || all[len(all)-2].Report.Device != "dev-10" {
+		t.Errorf("tail = %v", rowKeys(all[len(all)-3:]))
+	}
+}
+
+func TestFleetSummary(t *testing.T) {
+	f, _ := demoFleet()
+	s := f.Summary(Filter{})
+	want := Summary{
+		Devices: 25, Reports: 26, States: map[string]int{"idle": 13, "downloading": 9, "downloaded": 2, "updated": 1, "7": 1},
+		Targets: 2, Targeted: 26, Updated: 12, UpdatedPercent: 46.2,
+		Done: 12, Pending: 1, Stale: 8, Failed: 5,
+		Failures: []ReasonCount{
+			{report.ReasonNotEnoughFlash, "not-enough-flash", 2},
+			{report.ReasonIntegrityCheckFailed, "integrity-check-failed", 2},
+			{report.ReasonIOError, "io-error", 1},
+		},
+		Malformed: 1,
+	}
+	got := s
+	got.RecentMalformed = nil
+	if a, b := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); a != b {
+		t.Errorf("summary\n got %s\nwant %s", a, b)
+	}
+	if len(s.RecentMalformed) != 1 || s.RecentMalformed[0].Topic != "devices/dev-50/.u/c/main" {
+		t.Errorf("recent malformed = %+v", s.RecentMalformed)
+	}
+	m := f.Summary(Filter{Package: "main", Devices: []string{"dev-01", "dev-20", "dev-98"}})
+	if m.Target != "1.1.0" || m.Targets != 1 || m.Devices != 2 || m.Unseen != 1 || m.Targeted != 3 || m.Updated != 1 || m.UpdatedPercent != 33.3 {
+		t.Errorf("filtered summary = %+v", m)
+	}
+	empty := NewFleet(FleetOptions{}).Summary(Filter{})
+	if empty.Devices != 0 || empty.UpdatedPercent != 0 || empty.Failures == nil || empty.States == nil {
+		t.Errorf("empty summary = %+v", empty)
+	}
+}
+
+func TestStatusReport(t *testing.T) {
+	f, _ := demoFleet()
+	st := f.Status(Filter{Package: "main"})
+	if len(st.NotDone) != 13 || st.Summary.Done != 12 {
+		t.Fatalf("not done = %v", rowKeys(st.NotDone))
+	}
+	for _, r := range st.NotDone {
+		if r.Status == StatusDone {
+			t.Errorf("done row listed: %v", r)
+		}
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Time    time.Time
+		Summary struct{ Devices, Failed int }
+		Devices []map[string]any
+	}
+	if err := json.Unmarshal(b, &back); err != nil || back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(t0.Add(7*time.Minute+30*time.Second)) {
+		t.Fatalf("status JSON %s: %+v %v", b, back, err)
+	}
+	first := back.Devices[0]
+	if first["device"] != "dev-20" || first["status"] != "failed" || first["reasonName"] != "integrity-check-failed" || first["target"] != "1.1.0" {
+		t.Errorf("first device JSON = %v", first)
+	}
+}
+
+func TestRowJSON(t *testing.T) {
+	f, c := newTestFleet()
+	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.2"})
+	f.SetCohort("d1", "canary")
+	f.Apply(rep("d1", report.Idle, 0, "1.1", "1.1"))
+	c.Advance(10 * time.Minute)
+	rows := f.View(Filter{Package: "main", Devices: []string{"d1", "d2"}}, 0).Rows
+	var got []string
+	for _, r := range rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	want := []string{
+		`{"device":"d1","package":"main","status":"stale","seen":true,"state":0,"stateName":"idle","reason":0,"reasonName":"ready","version":"1.1","target":"1.2","reportedTarget":"1.1","cohort":"canary","time":"2026-05-01T12:00:00Z","topic":"devices/d1/.u/c/main"}`,
+		`{"device":"d2","package":"main","status":"stale","seen":false,"version":"","target":"1.2","reportedTarget":""}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows JSON\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+}
+
+func TestFleetConcurrentUse(t *testing.T) {
+	f, _ := newTestFleet()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				d := fmt.Sprintf("d%d-%d", w, i%50)
+				f.Ingest(report.FromMessage("", report.Topic("", d, "main"), []byte(`{"s":1,"v":"1"}`), t0))
+				if i%20 == 0 {
+					f.Ingest(report.FromMessage("", report.Topic("", d, "main"), nil, t0))
+					f.Ingest(report.Report{}, errors.New("junk"))
+					f.SetDesired(FleetScope(), int64(i), map[string]string{"main": "2"})
+					f.SetCohort(d, "c")
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			v := f.View(Filter{}, 10)
+			_ = RenderFrame(v, FrameOptions{Width: 80, Height: 20, Renderer: PlainRenderer()})
+			_ = Evaluate(f, Gate{Version: "2"})
+		}
+	}()
+	wg.Wait()
+	if f.Len() == 0 || f.Len() > 200 {
+		t.Errorf("Len = %d", f.Len())
+	}
+}
+
+func TestIntern(t *testing.T) {
+	f, _ := newTestFleet()
+	for i := range maxInterned + 10 {
+		f.Apply(rep(fmt.Sprintf("d%d", i), report.Idle, 0, fmt.Sprintf("v%d", i), ""))
+	}
+	if len(f.strs) > maxInterned {
+		t.Errorf("intern table grew to %d", len(f.strs))
+	}
+	v := f.View(Filter{Device: fmt.Sprint("d", maxInterned+5)}, 0)
+	if len(v.Rows) != 1 || v.Rows[0].Report.Version != fmt.Sprint("v", maxInterned+5) {
+		t.Errorf("rows beyond the intern table: %+v", v.Rows)
+	}
+}
