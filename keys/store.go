@@ -22,6 +22,9 @@ const (
 	passwordPrefx = "password:" // + USER@BROKER: broker password
 )
 
+// errDamaged is wrapped when an index entry does not decode.
+var errDamaged = errors.New("is damaged")
+
 // Store keeps signing keys and broker passwords in a Keyring.
 type Store struct {
 	kr      Keyring
@@ -138,15 +141,17 @@ func (s *Store) Delete(name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
+	idx, ierr := s.readIndex()
+	if ierr != nil && !errors.Is(ierr, errDamaged) {
+		return ierr
 	}
+	// A damaged index is left as it is, but does not keep a key from
+	// being deleted.
 	derr := s.kr.Delete(s.service, keyPrefix+name)
 	if derr != nil && !errors.Is(derr, ErrNotFound) {
 		return fmt.Errorf("delete key %s: %w", quoteName(name), derr)
 	}
-	if i := slices.Index(idx.Keys, name); i >= 0 {
+	if i := slices.Index(idx.Keys, name); ierr == nil && i >= 0 {
 		idx.Keys = slices.Delete(idx.Keys, i, i+1)
 		if err := s.writeIndex(idx); err != nil {
 			return err
@@ -227,7 +232,7 @@ func (s *Store) readIndex() (index, error) {
 	}
 	idx, err = decodeIndex([]byte(v))
 	if err != nil {
-		return idx, fmt.Errorf("key index in the keyring (service %q, user %q) is damaged: %w", s.service, indexUser, err)
+		return idx, fmt.Errorf("key index in the keyring (service %q, user %q) %w: %w", s.service, indexUser, errDamaged, err)
 	}
 	return idx, nil
 }
@@ -340,15 +345,15 @@ func (s *Store) DeletePassword(broker, username string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	logins, err := s.readLogins()
-	if err != nil {
-		return err
+	logins, lerr := s.readLogins()
+	if lerr != nil && !errors.Is(lerr, errDamaged) {
+		return lerr
 	}
 	derr := s.kr.Delete(s.service, passwordUser(broker, username))
 	if derr != nil && !errors.Is(derr, ErrNotFound) {
 		return fmt.Errorf("delete password for %s on %s: %w", username, broker, derr)
 	}
-	if i := slices.Index(logins, Login{Broker: broker, Username: username}); i >= 0 {
+	if i := slices.Index(logins, Login{Broker: broker, Username: username}); lerr == nil && i >= 0 {
 		if err := s.writeLogins(slices.Delete(logins, i, i+1)); err != nil {
 			return err
 		}
@@ -397,7 +402,7 @@ func (s *Store) readLogins() ([]Login, error) {
 	}
 	l, err := decodeLogins([]byte(v))
 	if err != nil {
-		return nil, fmt.Errorf("login index in the keyring (service %q, user %q) is damaged: %w", s.service, loginsUser, err)
+		return nil, fmt.Errorf("login index in the keyring (service %q, user %q) %w: %w", s.service, loginsUser, errDamaged, err)
 	}
 	return l, nil
 }

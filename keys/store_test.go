@@ -241,7 +241,7 @@ func TestIndexDamaged(t *testing.T) {
 	if err := kr.Set(Service, "index", "not json"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.List(); err == nil || !strings.Contains(err.Error(), "key index in the keyring") {
+	if _, err := s.List(); err == nil || !strings.Contains(err.Error(), `key index in the keyring (service "otactl", user "index") is damaged: invalid character`) {
 		t.Fatalf("List = %v", err)
 	}
 	if _, err := s.Generate("k", ""); err == nil {
@@ -252,6 +252,36 @@ func TestIndexDamaged(t *testing.T) {
 	}
 	if v, _ := kr.raw(Service, "index"); v != "not json" {
 		t.Fatal("damaged index was overwritten")
+	}
+	// A key can still be deleted, and used.
+	k, p := keyPEM(t, "")
+	if err := kr.Set(Service, "key:k", string(p)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ResolveSigner("k", s, nil); err != nil || !reflect.DeepEqual(got.Public(), k.Public()) {
+		t.Fatalf("ResolveSigner with a damaged index: %v", err)
+	}
+	if err := s.Delete("k"); err != nil {
+		t.Fatalf("Delete with a damaged index: %v", err)
+	}
+	if got := kr.entries(); !reflect.DeepEqual(got, []string{"otactl index"}) {
+		t.Fatalf("entries %q", got)
+	}
+	// Same for the login index.
+	if err := kr.Set(Service, "logins", "[oops"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.Set(Service, "password:u@b", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Logins(); err == nil || !strings.Contains(err.Error(), `login index in the keyring (service "otactl", user "logins") is damaged`) {
+		t.Fatalf("Logins = %v", err)
+	}
+	if err := s.SetPassword("b", "u", "new"); err == nil {
+		t.Fatal("SetPassword wrote over a damaged login index")
+	}
+	if err := s.DeletePassword("b", "u"); err != nil {
+		t.Fatalf("DeletePassword with a damaged login index: %v", err)
 	}
 }
 
