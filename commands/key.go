@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"crypto"
 	"fmt"
 	"os"
 
@@ -9,7 +8,6 @@ import (
 
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/output"
-	"github.com/otactl/otactl/release"
 )
 
 func newKeyCommand(sys *System) *cli.Command {
@@ -89,7 +87,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		if err := writeFileAtomic(opts.Out, pemBytes, 0o600); err != nil {
 			return err
 		}
-		info, err = describeKey(opts.Name, k.Public())
+		info, err = keys.Describe(opts.Name, k.Public())
 		if err != nil {
 			return err
 		}
@@ -110,18 +108,6 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 	}
 	_, err := fmt.Fprintf(sys.Stdout, "%s\t%s\t%s\n", orDashName(info.Name), info.Alg, info.KeyID)
 	return err
-}
-
-func describeKey(name string, pub crypto.PublicKey) (keys.Info, error) {
-	alg, err := release.Algorithm(pub)
-	if err != nil {
-		return keys.Info{}, err
-	}
-	id, err := release.KeyID(pub)
-	if err != nil {
-		return keys.Info{}, err
-	}
-	return keys.Info{Name: name, Alg: alg, KeyID: id}, nil
 }
 
 func orDashName(s string) string {
@@ -194,7 +180,7 @@ func newKeyExportCommand(sys *System) *cli.Command {
 		Usage:     "print a key's public part (PEM, DER or a C header for firmware)",
 		UsageText: "otactl key export KEYREF [--format pem|der|c] [--out FILE]",
 		Description: `Exports the public key only; the private key never leaves the keyring.
-KEYREF is a keyring NAME, file:PATH or env:VAR. --format c writes a C header
+KEYREF is a keyring NAME, file:PATH or env:VAR; a public key file works too. --format c writes a C header
 with the raw public key bytes, for firmware that verifies manifests.
 
 Example:
@@ -220,11 +206,11 @@ Example:
 }
 
 func keyExportRun(sys *System, opts *keyExportOptions) error {
-	signer, err := keys.ResolveSigner(opts.Ref, sys.keyStore(), sys.Getenv)
+	pub, err := keys.ResolvePublicEnv(opts.Ref, sys.keyStore(), sys.Getenv)
 	if err != nil {
 		return fmt.Errorf("key export %s: %w", opts.Ref, err)
 	}
-	data, err := keys.ExportPublic(signer.Public(), opts.Format, exportName(opts.Ref))
+	data, err := keys.ExportPublic(pub, opts.Format, exportName(opts.Ref))
 	if err != nil {
 		return fmt.Errorf("key export %s: %w", opts.Ref, err)
 	}

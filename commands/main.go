@@ -19,6 +19,11 @@ func Main(ctx context.Context, args []string, sys *System) int {
 	if err == nil {
 		return ExitOK
 	}
+	if strings.HasPrefix(err.Error(), "Required flag") {
+		// urfave/cli's own error for a missing Required flag (its type is
+		// unexported) is a usage error.
+		err = usageErrorf("%s\nhint: see 'otactl %s --help'", lowerFirst(err.Error()), commandPath(args))
+	}
 	code := exitCode(ctx, err)
 	if code == ExitInterrupted {
 		fmt.Fprintln(sys.Stderr, "interrupted")
@@ -42,14 +47,16 @@ func printError(w io.Writer, err error) {
 
 func newApp(sys *System) *cli.App {
 	app := &cli.App{
-		Name:                 "otactl",
-		Usage:                "release over-the-air firmware updates to device fleets over MQTT",
-		Version:              versionString(),
-		HideVersion:          true,
-		EnableBashCompletion: true,
-		Reader:               sys.Stdin,
-		Writer:               sys.Stdout,
-		ErrWriter:            sys.Stderr,
+		Name:        "otactl",
+		Usage:       "release over-the-air firmware updates to device fleets over MQTT",
+		Version:     versionString(),
+		HideVersion: true,
+		// A component spec may hold commas ("-c m@1=a.bin,type=modem"):
+		// repeat a flag to give several values.
+		DisableSliceFlagSeparator: true,
+		Reader:                    sys.Stdin,
+		Writer:                    sys.Stdout,
+		ErrWriter:                 sys.Stderr,
 		// The library must neither exit nor lose a wrapped exit code: Main
 		// maps errors to codes.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -99,4 +106,19 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// commandPath is the command words of args: "release create".
+func commandPath(args []string) string {
+	var words []string
+	for _, a := range args[1:] {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		words = append(words, a)
+	}
+	if len(words) > 2 {
+		words = words[:2]
+	}
+	return strings.Join(words, " ")
 }

@@ -382,7 +382,7 @@ func resolveSigners(sys *System, refs []string) ([]crypto.Signer, error) {
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 	var pubs []crypto.PublicKey
 	for _, ref := range refs {
-		p, err := keys.ResolvePublic(ref, sys.keyStore())
+		p, err := keys.ResolvePublicEnv(ref, sys.keyStore(), sys.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("public key %s: %w", ref, err)
 		}

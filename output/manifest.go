@@ -17,8 +17,8 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 	seqTime := time.Unix(m.SequenceNumber, 0).UTC().Format(time.RFC3339)
 	fmt.Fprintf(&b, "sequence    %d (%s)\n", m.SequenceNumber, seqTime)
 	fmt.Fprintf(&b, "digest      %s\n", m.Hash)
-	if m.Hash != fmt.Sprintf("%x", m.Digest()) {
-		fmt.Fprintf(&b, "            MISMATCH: content digests to %x\n", m.Digest())
+	if m.Hash != m.DigestHex() {
+		fmt.Fprintf(&b, "            MISMATCH: the content digests to %s\n", m.DigestHex())
 	}
 	if exp, ok := m.ExpiresAt(); ok {
 		fmt.Fprintf(&b, "expires     %s (%s)\n", m.Expires, relative(exp, now))

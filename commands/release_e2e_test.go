@@ -1,0 +1,382 @@
+package commands
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/otactl/otactl/release"
+)
+
+// These tests drive the built binary as a user would, with keys made by
+// openssl and every check redone with openssl and sha256sum.
+
+func opensslKey(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	requireReal(t, "openssl", haveCommand("openssl"))
+	path := filepath.Join(dir, name)
+	out, err := exec.Command("openssl", append([]string{"genpkey", "-out", path}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl genpkey: %v\n%s", err, out)
+	}
+	return path
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeRandom(t *testing.T, path string, n int) {
+	t.Helper()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type wireManifest struct {
+	SequenceNumber int64  `json:"sequenceNumber"`
+	Hash           string `json:"hash"`
+	Expires        string `json:"expires"`
+	Components     []struct {
+		Package, Version, Hash, URI, Type string
+		Size                              int64
+	} `json:"components"`
+	Signatures []struct {
+		KeyID string `json:"keyid"`
+		Alg   string `json:"alg"`
+		Sig   string `json:"sig"`
+	} `json:"signatures"`
+}
+
+// digestByHand rebuilds the release digest from the JSON fields, as
+// CONTRACT.md section 3 describes, without using package release.
+func digestByHand(m wireManifest) string {
+	exp := m.Expires
+	if exp == "" {
+		exp = "-"
+	}
+	text := "ota-release-digest-v1\nsequenceNumber " + strconv.FormatInt(m.SequenceNumber, 10) + "\nexpires " + exp + "\n"
+	for _, c := range m.Components {
+		typ := c.Type
+		if typ == "" {
+			typ = "-"
+		}
+		text += fmt.Sprintf("component %s %s %d %s %s %s\n", c.Package, c.Version, c.Size, c.Hash, typ, c.URI)
+	}
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestReleaseCreateWithOpensslKeys(t *testing.T) {
+	dir := t.TempDir()
+	ed := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
+	p256 := opensslKey(t, dir, "p256.pem", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+	app := filepath.Join(dir, "app.bin")
+	modem := filepath.Join(dir, "modem.bin")
+	writeRandom(t, app, 538208)
+	writeRandom(t, modem, 4096)
+
+	r := runOtactl(t, dir, []string{"OTACTL_SIGNING_KEY=" + mustRead(t, ed)}, "",
+		"release", "create", "-c", "main@1.2.3=app.bin", "-c", "modem@4.0.1=modem.bin,type=modem",
+		"--type", "mcuboot", "--sign", "env:", "--sign", "file:"+p256, "--expires", "720h", "--out", "release.json")
+	if r.code != 0 {
+		t.Fatalf("release create: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning:") || !strings.Contains(r.stderr, "component") {
+		t.Errorf("two components gave no compatibility warning:\n%s", r.stderr)
+	}
+	var m wireManifest
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(dir, "release.json"))), &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Components) != 2 || m.Components[0].Package != "main" || m.Components[1].Package != "modem" {
+		t.Fatalf("components not sorted by package: %+v", m.Components)
+	}
+	if m.Components[0].Type != "mcuboot" || m.Components[1].Type != "modem" {
+		t.Errorf("types: %q %q", m.Components[0].Type, m.Components[1].Type)
+	}
+	// Component hash and size as sha256sum and stat see them.
+	requireReal(t, "sha256sum", haveCommand("sha256sum"))
+	for i, f := range []string{app, modem} {
+		out, err := exec.Command("sha256sum", f).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Fields(string(out))[0]; got != m.Components[i].Hash {
+			t.Errorf("%s: manifest hash %s, sha256sum %s", f, m.Components[i].Hash, got)
+		}
+		st, _ := os.Stat(f)
+		if st.Size() != m.Components[i].Size {
+			t.Errorf("%s: manifest size %d, stat %d", f, m.Components[i].Size, st.Size())
+		}
+		if want := "/.u/c/" + m.Components[i].Package + "@" + m.Components[i].Version; m.Components[i].URI != want {
+			t.Errorf("uri %q, want %q", m.Components[i].URI, want)
+		}
+	}
+	if got := digestByHand(m); got != m.Hash {
+		t.Fatalf("hash %s, digest rebuilt by hand %s", m.Hash, got)
+	}
+	// Every signature checks out with openssl over the raw digest, and every
+	// key id is openssl's DER SubjectPublicKeyInfo hashed.
+	digest, _ := hex.DecodeString(m.Hash)
+	digestFile := filepath.Join(dir, "digest.bin")
+	os.WriteFile(digestFile, digest, 0o644)
+	keyFor := map[string]string{"ed25519": ed, "ecdsa-p256": p256}
+	if len(m.Signatures) != 2 {
+		t.Fatalf("want 2 signatures, got %d", len(m.Signatures))
+	}
+	for _, s := range m.Signatures {
+		priv := keyFor[s.Alg]
+		pub := filepath.Join(dir, s.Alg+".pub.pem")
+		if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkey: %v\n%s", err, out)
+		}
+		der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(der)
+		if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
+			t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
+		}
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigFile := filepath.Join(dir, s.Alg+".sig")
+		os.WriteFile(sigFile, sig, 0o644)
+		var cmd *exec.Cmd
+		if s.Alg == "ed25519" {
+			cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
+		} else {
+			cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
+		}
+	}
+
+	// verify: all good, then one byte off in an artifact, in a signature,
+	// and after expiry: exit 3 naming what failed.
+	edPub := filepath.Join(dir, "ed25519.pub.pem")
+	p256Pub := filepath.Join(dir, "ecdsa-p256.pub.pem")
+	r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", edPub, "--pubkey", p256Pub, "--threshold", "2", "app.bin", "modem.bin")
+	if r.code != 0 {
+		t.Fatalf("verify of a good release: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", edPub, "--at", m.Expires)
+	if r.code != 3 || !strings.Contains(r.stderr, "expired") {
+		t.Errorf("verify at expiry: exit %d, want 3 saying expired\n%s", r.code, r.stderr)
+	}
+	b, _ := os.ReadFile(app)
+	b[1000] ^= 1
+	os.WriteFile(filepath.Join(dir, "app-bad.bin"), b, 0o644)
+	r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", edPub, "main=app-bad.bin")
+	if r.code != 3 || !strings.Contains(r.stderr, "app-bad.bin") {
+		t.Errorf("verify with a changed artifact: exit %d, want 3 naming the file\n%s", r.code, r.stderr)
+	}
+	tampered := strings.Replace(mustRead(t, filepath.Join(dir, "release.json")), m.Signatures[1].Sig, flipBase64(m.Signatures[1].Sig), 1)
+	os.WriteFile(filepath.Join(dir, "tampered.json"), []byte(tampered), 0o644)
+	r = runOtactl(t, dir, nil, "", "release", "verify", "tampered.json", "--pubkey", edPub, "--pubkey", p256Pub, "--threshold", "2", "-o", "json")
+	if r.code != 3 {
+		t.Errorf("verify with a changed signature: exit %d, want 3\n%s", r.code, r.stderr)
+	}
+	var verdict struct {
+		OK       bool     `json:"ok"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &verdict); err != nil || verdict.OK || len(verdict.Problems) == 0 {
+		t.Errorf("verdict JSON %q (%v): want ok=false with problems", r.stdout, err)
+	}
+}
+
+// flipBase64 changes one byte of the decoded signature.
+func flipBase64(s string) string {
+	b, _ := base64.StdEncoding.DecodeString(s)
+	b[10] ^= 0x40
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestReleaseCreateIsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "app.bin"), 10000)
+	env := []string{"SOURCE_DATE_EPOCH=1767225600"}
+	var outs []string
+	for i := 0; i < 2; i++ {
+		r := runOtactl(t, dir, env, "", "release", "create", "-c", "main@1.0.0=app.bin", "--expires", "2027-01-01T00:00:00Z")
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		outs = append(outs, r.stdout)
+	}
+	if outs[0] != outs[1] {
+		t.Fatalf("two runs differ:\n%s\n%s", outs[0], outs[1])
+	}
+	if !strings.Contains(outs[0], `"sequenceNumber": 1767225600`) {
+		t.Errorf("sequence number is not SOURCE_DATE_EPOCH:\n%s", outs[0])
+	}
+}
+
+func TestReleaseCreateMCUboot(t *testing.T) {
+	dir := t.TempDir()
+	img := release.EncodeImageHeader(release.ImageHeader{HeaderSize: 32, ImageSize: 64, Major: 1, Minor: 1, Revision: 0})
+	img = append(img, make([]byte, 64)...)
+	os.WriteFile(filepath.Join(dir, "zephyr.signed.bin"), img, 0o644)
+
+	r := runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.2.3=zephyr.signed.bin", "--out", "r.json")
+	if r.code != 1 || !strings.Contains(r.stderr, "1.1.0") {
+		t.Errorf("mismatched MCUboot version: exit %d, want 1 naming the header version\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r.json")); !os.IsNotExist(err) {
+		t.Errorf("a refused release left r.json behind")
+	}
+	r = runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.2.3=zephyr.signed.bin", "--allow-version-mismatch")
+	if r.code != 0 {
+		t.Errorf("--allow-version-mismatch: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "create", "-c", "main=zephyr.signed.bin")
+	if r.code != 0 || !strings.Contains(r.stdout, `"version": "1.1.0"`) {
+		t.Errorf("version from the header: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestReleaseSignAndShow(t *testing.T) {
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "app.bin"), 2048)
+	r := runOtactl(t, dir, nil, "", "key", "generate", "--out", "k1.pem")
+	if r.code != 0 {
+		t.Fatalf("key generate --out: exit %d\n%s", r.code, r.stderr)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "k1.pem")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st, err)
+	}
+	runOtactl(t, dir, nil, "", "key", "generate", "--alg", "ecdsa-p256", "--out", "k2.pem")
+	r = runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.0.0=app.bin", "--sequence", "42", "--out", "r.json")
+	if r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	before := mustRead(t, filepath.Join(dir, "r.json"))
+	r = runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:k1.pem", "--key", "file:k2.pem")
+	if r.code != 0 {
+		t.Fatalf("sign: exit %d\n%s", r.code, r.stderr)
+	}
+	after := mustRead(t, filepath.Join(dir, "r.json"))
+	var m0, m1 wireManifest
+	json.Unmarshal([]byte(before), &m0)
+	json.Unmarshal([]byte(after), &m1)
+	if len(m1.Signatures) != 2 || m1.Hash != m0.Hash || m1.SequenceNumber != 42 {
+		t.Fatalf("sign changed more than the signatures:\n%s\n%s", before, after)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "verify", "r.json", "--pubkey", "k1.pem", "--pubkey", "k2.pem", "--threshold", "2")
+	if r.code != 0 {
+		t.Errorf("verify after sign: exit %d\n%s", r.code, r.stderr)
+	}
+	// A stored hash that does not match the content: refused with exit 3.
+	bad := strings.Replace(after, `"sequenceNumber": 42`, `"sequenceNumber": 43`, 1)
+	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(bad), 0o644)
+	r = runOtactl(t, dir, nil, "", "release", "sign", "bad.json", "--key", "file:k1.pem")
+	if r.code != 3 {
+		t.Errorf("sign of a tampered manifest: exit %d, want 3\n%s", r.code, r.stderr)
+	}
+	if mustRead(t, filepath.Join(dir, "bad.json")) != bad {
+		t.Errorf("a refused sign changed the file")
+	}
+
+	r = runOtactl(t, dir, nil, "", "release", "show", "r.json")
+	for _, want := range []string{"sequence    42", m1.Hash, "main", "1.0.0", m1.Signatures[0].KeyID, "never"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runOtactl(t, dir, nil, "", "release", "show", "r.json", "-o", "json")
+	if r.stdout != after {
+		t.Errorf("show -o json is not the manifest:\n%s", r.stdout)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"nope"},
+		{"release", "create"},
+		{"release", "verify"},
+		{"release", "show", "a", "b"},
+		{"release", "show", "--bogus", "x"},
+		{"release", "show", "x", "-o", "yaml"},
+		{"key", "export"},
+		{"completion", "tcsh"},
+	} {
+		r := runOtactl(t, dir, nil, "", args...)
+		if r.code != 2 {
+			t.Errorf("otactl %s: exit %d, want 2\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if r.stderr == "" || r.stdout != "" && !strings.Contains(r.stdout, "USAGE") {
+			t.Errorf("otactl %s: stdout %q stderr %q", strings.Join(args, " "), r.stdout, r.stderr)
+		}
+	}
+	r := runOtactl(t, dir, nil, "", "release", "create", "-c", "ma/in@1.0=x.bin")
+	if r.code != 2 || !strings.Contains(r.stderr, "ma/in") {
+		t.Errorf("bad package name: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "show", "missing.json")
+	if r.code != 1 || !strings.Contains(r.stderr, "missing.json") {
+		t.Errorf("missing file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, args := range [][]string{
+		{"release", "create"}, {"release", "sign"}, {"release", "verify"}, {"release", "show"},
+		{"key", "generate"}, {"key", "list"}, {"key", "export"}, {"key", "import"}, {"key", "delete"},
+		{"completion"}, {"version"},
+	} {
+		r := runOtactl(t, "", nil, "", append(args, "--help")...)
+		if r.code != 0 || !strings.Contains(r.stdout, "$ otactl") {
+			t.Errorf("otactl %s --help: exit %d, no example:\n%s", strings.Join(args, " "), r.code, r.stdout)
+		}
+	}
+}
+
+func TestBashCompletion(t *testing.T) {
+	requireReal(t, "bash", haveCommand("bash"))
+	dir := t.TempDir()
+	script := runOtactl(t, dir, nil, "", "completion", "bash").stdout
+	os.WriteFile(filepath.Join(dir, "otactl.bash"), []byte(script), 0o644)
+	// The script calls "otactl" from PATH: put the built binary first.
+	binDir := filepath.Dir(otactlBin)
+	test := `source ./otactl.bash
+COMP_WORDS=(otactl release cr); COMP_CWORD=2; _otactl; echo "1:${COMPREPLY[*]}"
+COMP_WORDS=(otactl release create --si); COMP_CWORD=3; _otactl; echo "2:${COMPREPLY[*]}"
+COMP_WORDS=(otactl release create --sign ""); COMP_CWORD=4; _otactl; echo "3:${COMPREPLY[*]}"
+COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COMPREPLY[*]}"
+`
+	cmd := exec.Command("bash", "-c", test)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	for _, want := range []string{"1:create", "2:--sign", "3:file: env:", "4:pem der c"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("completion output lacks %q:\n%s", want, out)
+		}
+	}
+}
