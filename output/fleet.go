@@ -32,19 +32,22 @@ type FleetOptions struct {
 // nothing of MQTT: a command feeds it decoded reports (see Ingest) and
 // renders views of it. It is safe for concurrent use.
 type Fleet struct {
-	mu        sync.Mutex
-	now       func() time.Time
-	stale     time.Duration
-	keepBad   int
-	started   time.Time
-	devices   map[string]*fleetDevice
-	rows      int
-	desired   map[Scope]desired
-	cohortOf  map[string]string
-	members   map[string]map[string]struct{}
-	malformed int
-	recent    []MalformedReport // oldest first
-	strs      map[string]string // interned package, version and target names
+	mu      sync.Mutex
+	now     func() time.Time
+	stale   time.Duration
+	keepBad int
+	started time.Time
+	devices map[string]*fleetDevice
+	rows    int
+	// The desired manifests by scope.
+	fleetWant  *desired
+	cohortWant map[string]*desired
+	deviceWant map[string]*desired
+	cohortOf   map[string]string
+	members    map[string]map[string]struct{}
+	malformed  int
+	recent     []MalformedReport // oldest first
+	strs       map[string]string // interned package, version and target names
 }
 
 // fleetDevice is one device: the time of its last report and its latest
@@ -52,6 +55,9 @@ type Fleet struct {
 type fleetDevice struct {
 	last int64 // Unix nanoseconds
 	pkgs []fleetEntry
+	// one holds the first package's entry, so that a device with one
+	// package (the common case) takes a single allocation.
+	one [1]fleetEntry
 }
 
 // fleetEntry is a report, kept small: names interned, time in nanoseconds.
@@ -132,15 +138,16 @@ func NewFleet(opts FleetOptions) *Fleet {
 		opts.KeepMalformed = 5
 	}
 	return &Fleet{
-		now:      opts.Now,
-		stale:    opts.Stale,
-		keepBad:  opts.KeepMalformed,
-		started:  opts.Now(),
-		devices:  make(map[string]*fleetDevice),
-		desired:  make(map[Scope]desired),
-		cohortOf: make(map[string]string),
-		members:  make(map[string]map[string]struct{}),
-		strs:     make(map[string]string),
+		now:        opts.Now,
+		stale:      opts.Stale,
+		keepBad:    opts.KeepMalformed,
+		started:    opts.Now(),
+		devices:    make(map[string]*fleetDevice),
+		cohortWant: make(map[string]*desired),
+		deviceWant: make(map[string]*desired),
+		cohortOf:   make(map[string]string),
+		members:    make(map[string]map[string]struct{}),
+		strs:       make(map[string]string),
 	}
 }
 
@@ -193,7 +200,8 @@ func (f *Fleet) Apply(r report.Report) {
 	defer f.mu.Unlock()
 	d := f.devices[r.Device]
 	if d == nil {
-		d = &fleetDevice{pkgs: make([]fleetEntry, 0, 1)}
+		d = &fleetDevice{}
+		d.pkgs = d.one[:0]
 		f.devices[r.Device] = d
 	}
 	d.last = at.UnixNano()
@@ -275,15 +283,29 @@ func clip(s string, n int) string {
 func (f *Fleet) SetDesired(scope Scope, seq int64, components map[string]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(components) == 0 {
-		delete(f.desired, scope)
-		return
+	var d *desired
+	if len(components) > 0 {
+		d = &desired{seq: seq, components: make(map[string]string, len(components))}
+		for p, v := range components {
+			d.components[f.intern(p)] = f.intern(v)
+		}
 	}
-	d := desired{seq: seq, components: make(map[string]string, len(components))}
-	for p, v := range components {
-		d.components[f.intern(p)] = f.intern(v)
+	switch scope.Kind {
+	case ScopeFleet:
+		f.fleetWant = d
+	case ScopeCohort:
+		setOrDelete(f.cohortWant, scope.Name, d)
+	case ScopeDevice:
+		setOrDelete(f.deviceWant, scope.Name, d)
 	}
-	f.desired[scope] = d
+}
+
+func setOrDelete(m map[string]*desired, k string, d *desired) {
+	if d == nil {
+		delete(m, k)
+	} else {
+		m[k] = d
+	}
 }
 
 // SetCohort puts device in cohort (a device is in at most one); an empty
@@ -342,20 +364,22 @@ func (f *Fleet) Len() int {
 // acts on that one (CONTRACT.md section 2); on equal numbers the narrower
 // scope wins. The version is that manifest's component for pkg, if any.
 func (f *Fleet) desiredTarget(device, pkg string) string {
-	if len(f.desired) == 0 {
-		return ""
-	}
-	best, found := desired{}, false
-	consider := func(s Scope) {
-		if d, ok := f.desired[s]; ok && (!found || d.seq > best.seq) {
-			best, found = d, true
+	best := f.fleetWant
+	if len(f.cohortWant) > 0 {
+		if c := f.cohortOf[device]; c != "" {
+			if d := f.cohortWant[c]; d != nil && (best == nil || d.seq >= best.seq) {
+				best = d
+			}
 		}
 	}
-	consider(DeviceScope(device))
-	if c := f.cohortOf[device]; c != "" {
-		consider(CohortScope(c))
+	if len(f.deviceWant) > 0 {
+		if d := f.deviceWant[device]; d != nil && (best == nil || d.seq >= best.seq) {
+			best = d
+		}
 	}
-	consider(FleetScope())
+	if best == nil {
+		return ""
+	}
 	return best.components[pkg]
 }
 

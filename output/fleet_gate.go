@@ -119,7 +119,7 @@ type GateResult struct {
 // function of the fleet: a command calls it after each report or tick.
 func Evaluate(fleet *Fleet, g Gate) GateResult {
 	pkg := cmp.Or(g.Package, DefaultPackage)
-	v := fleet.View(Filter{Package: pkg, Devices: g.Devices}, 0)
+	v := fleet.view(Filter{Package: pkg, Devices: g.Devices}, topK{unsorted: true})
 	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
 	for _, row := range v.Rows {
 		row.Target = g.Version

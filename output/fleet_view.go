@@ -196,6 +196,42 @@ type candidate struct {
 	status RowStatus
 }
 
+func compareCandidates(a, b *candidate) int {
+	return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.id, b.id), cmp.Compare(a.pkg, b.pkg))
+}
+
+// topK keeps the first k candidates in sort order, in O(log k) per
+// candidate that makes it, O(1) per one that does not; k <= 0 keeps all,
+// unsorted until sorted() is called.
+type topK struct {
+	k        int
+	unsorted bool // with k <= 0: leave the rows in any order
+	rows     []candidate
+}
+
+func (t *topK) add(c candidate) {
+	if t.k <= 0 {
+		t.rows = append(t.rows, c)
+		return
+	}
+	if len(t.rows) == t.k && compareCandidates(&c, &t.rows[t.k-1]) >= 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(t.rows, c, func(a, b candidate) int { return compareCandidates(&a, &b) })
+	if len(t.rows) < t.k {
+		t.rows = append(t.rows, candidate{})
+	}
+	copy(t.rows[i+1:], t.rows[i:len(t.rows)-1])
+	t.rows[i] = c
+}
+
+func (t *topK) sorted() []candidate {
+	if t.k <= 0 && !t.unsorted {
+		slices.SortFunc(t.rows, func(a, b candidate) int { return compareCandidates(&a, &b) })
+	}
+	return t.rows
+}
+
 // View returns the rows flt picks, sorted trouble first, at most limit of
 // them (all when limit <= 0), and the summary of all of them.
 //
@@ -205,13 +241,21 @@ type candidate struct {
 // fleet's, the one with the highest sequence number, the narrower scope on
 // equal numbers; otherwise none.
 func (f *Fleet) View(flt Filter, limit int) View {
+	return f.view(flt, topK{k: limit})
+}
+
+// view is View with the rows kept as top says.
+func (f *Fleet) view(flt Filter, top topK) View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
+	nowNano := now.UnixNano()
 	v := View{Now: now, Stale: f.stale}
 	sum := &v.Summary
-	sum.States = map[string]int{}
+	var stateCount [4]int
+	otherStates := map[report.State]int{}
 	targets := map[string]struct{}{}
+	lastTarget := ""
 	failures := map[report.Reason]int{}
 	var states map[report.State]bool
 	if len(flt.States) > 0 {
@@ -220,19 +264,25 @@ func (f *Fleet) View(flt Filter, limit int) View {
 			states[s] = true
 		}
 	}
-	var cands []candidate
 
 	add := func(c candidate) {
-		cands = append(cands, c)
+		top.add(c)
 		if c.e != nil {
 			sum.Reports++
-			sum.States[report.State(c.e.state).String()]++
+			if s := report.State(c.e.state); s >= 0 && int(s) < len(stateCount) {
+				stateCount[s]++
+			} else {
+				otherStates[s]++
+			}
 		} else {
 			sum.Unseen++
 		}
 		if c.target != "" {
 			sum.Targeted++
-			targets[c.target] = struct{}{}
+			if c.target != lastTarget {
+				targets[c.target] = struct{}{}
+				lastTarget = c.target
+			}
 			if c.e != nil && c.e.reportOf().UpdatedTo(c.target) {
 				sum.Updated++
 			}
@@ -284,7 +334,10 @@ func (f *Fleet) View(flt Filter, limit int) View {
 			if states != nil && !states[report.State(e.state)] {
 				continue
 			}
-			st := f.status(e, t, d.last, now)
+			st := classify(e.reportOf(), t)
+			if st == StatusPending && nowNano-d.last >= int64(f.stale) {
+				st = StatusStale
+			}
 			if flt.FailedOnly && st != StatusFailed {
 				continue
 			}
@@ -312,16 +365,14 @@ func (f *Fleet) View(flt Filter, limit int) View {
 		}
 	}
 
-	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.id, b.id), cmp.Compare(a.pkg, b.pkg))
-	})
-	v.Total = len(cands)
-	if limit > 0 && len(cands) > limit {
-		cands = cands[:limit]
-	}
+	cands := top.sorted()
+	v.Total = sum.Reports + sum.Unseen
 	v.Rows = make([]Row, len(cands))
 	for i, c := range cands {
-		row := Row{Seen: c.e != nil, Target: c.target, Status: c.status, Cohort: f.cohortOf[c.id]}
+		row := Row{Seen: c.e != nil, Target: c.target, Status: c.status}
+		if len(f.cohortOf) > 0 {
+			row.Cohort = f.cohortOf[c.id]
+		}
 		if c.e != nil {
 			row.Report = c.e.report(c.id)
 			row.LastSeen = time.Unix(0, c.dev.last).UTC()
@@ -331,10 +382,15 @@ func (f *Fleet) View(flt Filter, limit int) View {
 		v.Rows[i] = row
 	}
 
+	sum.States = make(map[string]int, len(stateCount)+len(otherStates))
+	for s, n := range stateCount {
+		sum.States[report.State(s).String()] = n
+	}
+	for s, n := range otherStates {
+		sum.States[s.String()] = n
+	}
 	if len(targets) == 1 {
-		for t := range targets {
-			sum.Target = t
-		}
+		sum.Target = lastTarget
 	}
 	sum.Targets = len(targets)
 	if sum.Targeted > 0 {
@@ -355,15 +411,6 @@ func (f *Fleet) View(flt Filter, limit int) View {
 // reportOf is the part of a report that decides its standing.
 func (e *fleetEntry) reportOf() report.Report {
 	return report.Report{State: report.State(e.state), Reason: report.Reason(e.reason), Version: e.version, Target: e.target}
-}
-
-// status is how the entry stands against target, now.
-func (f *Fleet) status(e *fleetEntry, target string, last int64, now time.Time) RowStatus {
-	st := classify(e.reportOf(), target)
-	if st == StatusPending && now.UnixNano()-last >= int64(f.stale) {
-		return StatusStale
-	}
-	return st
 }
 
 // Summary is the summary of the rows flt picks.
