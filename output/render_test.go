@@ -56,8 +56,8 @@ func TestRenderFrameFits(t *testing.T) {
 	f, _ := demoFleet()
 	more := regexp.MustCompile(`^… (\d+) more$`)
 	row := regexp.MustCompile(`^dev-\d\d `)
-	for w := 20; w <= 130; w += 7 {
-		for h := 1; h <= 40; h += 3 {
+	for w := 20; w <= 130; w += 11 {
+		for h := 1; h <= 40; h += 4 {
 			v := f.View(Filter{}, h)
 			frame := RenderFrame(v, FrameOptions{Width: w, Height: h, Renderer: PlainRenderer()})
 			lines := strings.Split(frame, "\n")

@@ -122,6 +122,8 @@ func TestDecode(t *testing.T) {
 		{"json long key wins over short", []byte(`{"state":3,"s":1,"v":"a","version":"b"}`),
 			Report{State: Updated, Version: "b"}},
 		{"json empty object is idle", []byte(`{}`), Report{}},
+		{"json repeated key: the last counts", []byte(`{"s":1,"s":2,"v":"a","v":"b"}`), Report{State: Downloaded, Version: "b"}},
+		{"cbor repeated key: the last counts", cborHex(t, "a3 6173 01 6173 02 6172 05"), Report{State: Downloaded, Reason: ReasonIntegrityCheckFailed}},
 		{"cbor definite long keys", cborHex(t, "a5 657374617465 01 66726561736f6e 00 677061636b616765 646d61696e 6776657273696f6e 65312e302e30 66746172676574 65312e312e30"),
 			Report{State: Downloading, Package: "main", Version: "1.0.0", Target: "1.1.0"}},
 		{"cbor definite short keys", cborHex(t, "a3 6173 03 6172 01 6176 65312e312e30"),
