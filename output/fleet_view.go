@@ -103,9 +103,6 @@ type Row struct {
 	LastSeen time.Time // the device's last report, for any package
 }
 
-// Device is the row's device id.
-func (r Row) Device() string { return r.Report.Device }
-
 type rowJSON struct {
 	Device         string         `json:"device"`
 	Package        string         `json:"package"`
