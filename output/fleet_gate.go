@@ -75,9 +75,11 @@ type Gate struct {
 	Version string // the version devices must run
 	Package string // default DefaultPackage
 	// Devices, when given, are the devices that count, reported or not.
-	// Otherwise every device that reported for Package counts, and at
-	// least Expect of them.
+	// Otherwise, with Cohort, the devices known to be in that cohort (see
+	// Fleet.SetCohort) count; otherwise every device that reported for
+	// Package. Without Devices, at least Expect devices count.
 	Devices []string
+	Cohort  string
 	Expect  int
 	// MinUpdated is the share of the devices that must be updated to
 	// Version, from 0 to 1; 0 means all of them. At least one always must.
@@ -119,7 +121,7 @@ type GateResult struct {
 // function of the fleet: a command calls it after each report or tick.
 func Evaluate(fleet *Fleet, g Gate) GateResult {
 	pkg := cmp.Or(g.Package, DefaultPackage)
-	v := fleet.view(Filter{Package: pkg, Devices: g.Devices}, topK{unsorted: true})
+	v := fleet.view(Filter{Package: pkg, Devices: g.Devices, Cohort: g.Cohort}, topK{unsorted: true})
 	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
 	for _, row := range v.Rows {
 		row.Target = g.Version

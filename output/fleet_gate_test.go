@@ -186,3 +186,24 @@ pending:
 		t.Errorf("expect 9: not seen %d\n%s", g.NotSeen, g.Describe(0))
 	}
 }
+
+func TestEvaluateCohort(t *testing.T) {
+	f, _ := newTestFleet()
+	g := Gate{Version: "1.1", Cohort: "canary", Expect: 2}
+	res := Evaluate(f, g)
+	if res.Verdict != "pending" || res.Total != 2 || res.NotSeen != 2 {
+		t.Fatalf("no member yet: %+v", res)
+	}
+	f.Apply(rep("a", report.Idle, report.ReasonReady, "1.1", ""))
+	f.Apply(rep("other", report.Idle, report.ReasonReady, "1.1", ""))
+	f.SetCohort("a", "canary")
+	res = Evaluate(f, g)
+	if res.Verdict != "pending" || res.Updated != 1 || res.Total != 2 || res.NotSeen != 1 {
+		t.Fatalf("one member of two expected: %+v", res)
+	}
+	f.Apply(rep("b", report.Updated, report.ReasonUpdated, "1.1", ""))
+	f.SetCohort("b", "canary")
+	if res = Evaluate(f, g); res.Verdict != "done" || res.Updated != 2 || res.Total != 2 {
+		t.Fatalf("both members updated: %+v", res)
+	}
+}

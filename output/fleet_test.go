@@ -451,3 +451,33 @@ func TestIntern(t *testing.T) {
 		t.Errorf("rows beyond the intern table: %+v", v.Rows)
 	}
 }
+
+func TestFilterCohort(t *testing.T) {
+	f, _ := newTestFleet()
+	f.Apply(rep("a", report.Idle, report.ReasonReady, "1.1", ""))
+	f.Apply(rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
+	f.Apply(rep("c", report.Idle, report.ReasonReady, "1.0", ""))
+	if v := f.View(Filter{Cohort: "canary"}, 0); v.Total != 0 || len(v.Rows) != 0 {
+		t.Fatalf("a cohort without members picks %d rows: %+v", v.Total, v.Rows)
+	}
+	f.SetCohort("a", "canary")
+	f.SetCohort("b", "canary")
+	f.SetCohort("gone", "canary") // a member that never reported
+	f.SetCohort("c", "beta")
+	v := f.View(Filter{Cohort: "canary", Package: "main"}, 0)
+	var got []string
+	for _, r := range v.Rows {
+		got = append(got, fmt.Sprintf("%s %s %v %s", r.Report.Device, r.Status, r.Seen, r.Cohort))
+	}
+	want := []string{"b pending true canary", "gone pending false canary", "a done true canary"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows\n%q\nwant\n%q", got, want)
+	}
+	if v.Summary.Unseen != 1 || v.Summary.Devices != 2 {
+		t.Fatalf("summary %+v", v.Summary)
+	}
+	// Devices, when given, win over the cohort.
+	if v := f.View(Filter{Cohort: "canary", Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
+		t.Fatalf("rows %+v", v.Rows)
+	}
+}

@@ -70,7 +70,12 @@ type Filter struct {
 	// the devices named on the command line). A listed device with no
 	// report (for Package, when given) shows as an unseen row, pending and
 	// then stale, so that a silent device is not missed.
-	Devices    []string
+	Devices []string
+	// Cohort, when set and Devices is empty, limits rows to the devices
+	// known to be in this cohort (see Fleet.SetCohort); a member with no
+	// report shows as an unseen row, as a listed device does. A cohort
+	// with no known member picks no row.
+	Cohort     string
 	States     []report.State // only rows in one of these states
 	FailedOnly bool           // only failed rows
 }
@@ -309,6 +314,7 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		}
 		add(c)
 	}
+	listed := len(flt.Devices) > 0 || flt.Cohort != ""
 	visit := func(id string, d *fleetDevice) {
 		if !flt.matchDevice(id) {
 			return
@@ -344,11 +350,12 @@ func (f *Fleet) view(flt Filter, top topK) View {
 				counted = true
 			}
 		}
-		if !hasPkg && len(flt.Devices) > 0 {
+		if !hasPkg && listed {
 			unseen(id)
 		}
 	}
-	if len(flt.Devices) > 0 {
+	switch {
+	case len(flt.Devices) > 0:
 		seen := make(map[string]bool, len(flt.Devices))
 		for _, id := range flt.Devices {
 			if !seen[id] {
@@ -356,7 +363,11 @@ func (f *Fleet) view(flt Filter, top topK) View {
 				visit(id, f.devices[id])
 			}
 		}
-	} else {
+	case flt.Cohort != "":
+		for id := range f.members[flt.Cohort] {
+			visit(id, f.devices[id])
+		}
+	default:
 		for id, d := range f.devices {
 			visit(id, d)
 		}
