@@ -1,0 +1,530 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	kib = 1 << 10
+	mb  = 1 << 20
+	gib = 1 << 30
+)
+
+// dataFile returns the path of a generated file of size bytes in the
+// scratch folder, writing it the first time.
+func (s *suite) dataFile(ctx context.Context, name string, size int64) (string, error) {
+	p := filepath.Join(s.dir, "data", name)
+	if st, err := os.Stat(p); err == nil && st.Size() == size {
+		return p, nil
+	}
+	start := time.Now()
+	if err := genFile(ctx, p, size); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "  wrote %s (%s) in %s\n", p, humanSize(size), secs(time.Since(start)))
+	return p, nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= gib && n%gib == 0:
+		return fmt.Sprintf("%d GiB", n/gib)
+	case n >= mb && n%mb == 0:
+		return fmt.Sprintf("%d MiB", n/mb)
+	case n >= kib && n%kib == 0:
+		return fmt.Sprintf("%d KiB", n/kib)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// runLabel names run i in topics and versions: r0, r1, ... and w1, w2 for
+// warm-ups.
+func runLabel(i int) string {
+	if i < 0 {
+		return fmt.Sprintf("w%d", -i)
+	}
+	return fmt.Sprintf("r%d", i)
+}
+
+func (s *suite) mosq(tool string, args ...string) []string {
+	return append([]string{tool, "-h", s.host, "-p", s.port}, args...)
+}
+
+// startup: `otactl version` against `mosquitto_pub --help`, both to
+// /dev/null: the cost of starting the program. Measured without
+// /usr/bin/time, whose own start would be a large share of a few
+// milliseconds; the peak memory comes from wait4's rusage.
+func (s *suite) startup(ctx context.Context) (result, error) {
+	return s.compare(ctx, comparison{
+		size:    "-",
+		target:  3,
+		runs:    s.runsOr(31, 11),
+		warmups: 3,
+		timeout: 30 * time.Second,
+		otactl: func(int) []step {
+			return []step{{argv: []string{s.otactl, "version"}}}
+		},
+		reference: func(int) []step {
+			return []step{{argv: []string{"mosquitto_pub", "--help"}, exitOK: []int{1}}}
+		},
+	})
+}
+
+// hash-1g: `otactl release create` of one component against
+// `openssl dgst -sha256` of the same file, from the page cache.
+func (s *suite) hash1g(ctx context.Context) (result, error) {
+	size := int64(gib)
+	if s.quick {
+		size = 64 * mb
+	}
+	f, err := s.dataFile(ctx, "hash-1g.bin", size)
+	if err != nil {
+		return result{}, err
+	}
+	return s.hashCompare(ctx, "hash-1g", []string{f}, humanSize(size), 1.10)
+}
+
+// hash-2x512m: two components against openssl hashing both files one
+// after the other; otactl hashes them in parallel.
+func (s *suite) hash2x512m(ctx context.Context) (result, error) {
+	size := int64(512 * mb)
+	if s.quick {
+		size = 32 * mb
+	}
+	var files []string
+	for _, n := range []string{"a", "b"} {
+		f, err := s.dataFile(ctx, "hash-2x-"+n+".bin", size)
+		if err != nil {
+			return result{}, err
+		}
+		files = append(files, f)
+	}
+	return s.hashCompare(ctx, "hash-2x512m", files, "2 x "+humanSize(size), 0.65)
+}
+
+func (s *suite) hashCompare(ctx context.Context, name string, files []string, size string, target float64) (result, error) {
+	manifest := filepath.Join(s.dir, "out", name+".json")
+	digests := filepath.Join(s.dir, "out", name+".openssl")
+	return s.compare(ctx, comparison{
+		size:    size,
+		target:  target,
+		runs:    s.runsOr(5, 3),
+		warmups: 1, // reads every file into the page cache for both sides
+		wrap:    true,
+		timeout: 5 * time.Minute,
+		otactl: func(i int) []step {
+			argv := []string{s.otactl, "release", "create", "--sequence", "1", "--out", manifest}
+			for k, f := range files {
+				argv = append(argv, "-c", fmt.Sprintf("c%d@1.0.0=%s", k, f))
+			}
+			return []step{{argv: argv}}
+		},
+		reference: func(i int) []step {
+			st := step{argv: append([]string{"openssl", "dgst", "-sha256"}, files...)}
+			if i < 0 {
+				st.stdout = digests
+			}
+			return []step{st}
+		},
+		check: func(context.Context) error { return checkHashes(manifest, digests, files) },
+	})
+}
+
+// checkHashes proves both sides hashed the same bytes: the manifest's
+// component hashes are openssl's digests.
+func checkHashes(manifest, digests string, files []string) error {
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Components []struct {
+			Package string `json:"package"`
+			Hash    string `json:"hash"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("%s: %w", manifest, err)
+	}
+	o, err := os.ReadFile(digests)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(string(o)), "\n")
+	if len(lines) != len(files) || len(m.Components) != len(files) {
+		return fmt.Errorf("%d openssl lines and %d components for %d files", len(lines), len(m.Components), len(files))
+	}
+	for k, l := range lines {
+		i := strings.LastIndex(l, "= ")
+		if i < 0 {
+			return fmt.Errorf("openssl printed %q", l)
+		}
+		want := strings.TrimSpace(l[i+2:])
+		if got := m.Components[k].Hash; got != want {
+			return fmt.Errorf("%s: otactl says %s, openssl %s", files[k], got, want)
+		}
+	}
+	return nil
+}
+
+// upload-64m: `otactl upload` (which publishes retained at QoS 1 and reads
+// the message back) against `mosquitto_pub -q 1 -r -f` then
+// `mosquitto_sub -C 1` of the same topic. Every run uses a topic of its
+// own, cleared afterwards, so neither side finds the bytes already there.
+func (s *suite) upload64m(ctx context.Context) (result, error) {
+	if err := s.need(ctx, "upload"); err != nil {
+		return result{}, err
+	}
+	size := int64(64 * mb)
+	if s.quick {
+		size = 16 * mb
+	}
+	f, err := s.dataFile(ctx, "upload.bin", size)
+	if err != nil {
+		return result{}, err
+	}
+	topic := func(side string, i int) string {
+		if side == "otactl" {
+			return ".u/c/bench@" + runLabel(i)
+		}
+		return ".u/c/ref@" + runLabel(i)
+	}
+	readback := filepath.Join(s.dir, "out", "upload.readback")
+	return s.compare(ctx, comparison{
+		size:        humanSize(size),
+		target:      1.25,
+		memLimitMiB: 2 * float64(size) / mb,
+		runs:        s.runsOr(5, 3),
+		warmups:     1,
+		wrap:        true,
+		timeout:     2 * time.Minute,
+		otactl: func(i int) []step {
+			return []step{{argv: []string{s.otactl, "upload", "bench@" + runLabel(i), f}}}
+		},
+		reference: func(i int) []step {
+			t := topic("reference", i)
+			return []step{
+				{argv: s.mosq("mosquitto_pub", "-q", "1", "-r", "-f", f, "-t", t)},
+				{argv: s.mosq("mosquitto_sub", "-t", t, "-C", "1", "-W", "60")},
+			}
+		},
+		after: func(ctx context.Context, side string, i int) error {
+			t := topic(side, i)
+			if i < 0 {
+				// Both sides left the file's exact bytes retained.
+				if _, err := s.r.run(ctx, []step{{argv: s.mosq("mosquitto_sub", "-t", t, "-C", "1", "-W", "30", "-N"), stdout: readback}}, false, time.Minute); err != nil {
+					return err
+				}
+				if err := sameFile(readback, f); err != nil {
+					return fmt.Errorf("retained on %s: %w", t, err)
+				}
+			}
+			_, err := s.r.run(ctx, []step{{argv: s.mosq("mosquitto_pub", "-r", "-n", "-q", "1", "-t", t)}}, false, time.Minute)
+			return err
+		},
+	})
+}
+
+func sameFile(got, want string) error {
+	g, err := fileSum(got)
+	if err != nil {
+		return err
+	}
+	w, err := fileSum(want)
+	if err != nil {
+		return err
+	}
+	if g != w {
+		return fmt.Errorf("read back %s, want %s", g, w)
+	}
+	return nil
+}
+
+func fileSum(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d bytes sha256 %s", n, hex.EncodeToString(h.Sum(nil))), nil
+}
+
+// status-100k: `otactl rollout status -o json` against
+// `mosquitto_sub -C 100000` of the same retained reports. Before the runs
+// the fleet's reports are published retained (benchtool fill) and a
+// release for 1.1.0 is retained on .u/desired, as after a real rollout.
+func (s *suite) status100k(ctx context.Context) (result, error) {
+	if err := s.need(ctx, "rollout status"); err != nil {
+		return result{}, err
+	}
+	n := 100_000
+	if s.quick {
+		n = 10_000
+	}
+	start := time.Now()
+	if err := fill(ctx, s.broker, n, ""); err != nil {
+		return result{}, fmt.Errorf("fill: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "  published %d retained reports in %s\n", n, secs(time.Since(start)))
+	if err := s.publishDesired(ctx); err != nil {
+		return result{}, err
+	}
+	out := filepath.Join(s.dir, "out", "status.json")
+	count := fmt.Sprint(n)
+	return s.compare(ctx, comparison{
+		size:        fmt.Sprintf("%d reports", n),
+		target:      1.5,
+		memLimitMiB: 200,
+		runs:        s.runsOr(5, 3),
+		warmups:     1,
+		wrap:        true,
+		timeout:     3 * time.Minute,
+		otactl: func(i int) []step {
+			st := step{argv: []string{s.otactl, "rollout", "status", "-o", "json"}}
+			if i < 0 {
+				st.stdout = out
+			}
+			return []step{st}
+		},
+		reference: func(int) []step {
+			// -W: a broker that retains fewer than n makes this fail
+			// instead of hang; the warm-up run is the count's check.
+			return []step{{argv: s.mosq("mosquitto_sub", "-C", count, "-W", "120", "-t", "devices/+/.u/c/+")}}
+		},
+		check: func(context.Context) error { return checkStatus(out, n) },
+	})
+}
+
+// publishDesired retains a release of main 1.1.0 on .u/desired, made by
+// `otactl release create` and published with mosquitto_pub.
+func (s *suite) publishDesired(ctx context.Context) error {
+	art, err := s.dataFile(ctx, "status-main.bin", 4*kib)
+	if err != nil {
+		return err
+	}
+	rel := filepath.Join(s.dir, "out", "status-release.json")
+	_, err = s.r.run(ctx, []step{
+		{argv: []string{s.otactl, "release", "create", "-c", "main@" + fillTarget + "=" + art, "--sequence", "100", "--out", rel}},
+		{argv: s.mosq("mosquitto_pub", "-q", "1", "-r", "-f", rel, "-t", ".u/desired")},
+	}, false, time.Minute)
+	return err
+}
+
+// checkStatus proves otactl read every report: its summary counts all n
+// devices and the states fill gave them.
+func checkStatus(path string, n int) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var st struct {
+		Summary *struct {
+			Devices   int `json:"devices"`
+			Updated   int `json:"updated"`
+			Failed    int `json:"failed"`
+			Malformed int `json:"malformed"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("rollout status -o json: %w", err)
+	}
+	if st.Summary == nil {
+		return errors.New("rollout status -o json: no summary")
+	}
+	updated, failed := 0, 0
+	for i := range n {
+		switch i % 10 {
+		case 0:
+			failed++
+		case 1, 2:
+		default:
+			updated++
+		}
+	}
+	got := *st.Summary
+	if got.Devices != n || got.Updated != updated || got.Failed != failed || got.Malformed != 0 {
+		return fmt.Errorf("rollout status counted devices=%d updated=%d failed=%d malformed=%d, want %d %d %d 0",
+			got.Devices, got.Updated, got.Failed, got.Malformed, n, updated, failed)
+	}
+	return nil
+}
+
+// fleet-1k: 1,000 simulated devices (`otactl simulate`, one MQTT client
+// each) against mosquitto update from a 256 KiB artifact. Timed: from
+// `otactl release publish` until `otactl rollout wait` has seen every
+// device updated. Every run has a topic prefix of its own and a fresh
+// simulator, whose peak memory is reported.
+func (s *suite) fleet1k(ctx context.Context) (result, error) {
+	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
+		return result{}, err
+	}
+	n := 1000
+	if s.quick {
+		n = 50
+	}
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "20", runs: s.runsOr(3, 1)}
+	var peak, cmdPeak int64
+	for i := range res.runs {
+		r, err := s.fleetRun(ctx, i, n, art)
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintf(os.Stderr, "  run %d/%d: %d devices ready in %s; publish to all updated %s; simulator peak %.1fMiB; otactl peak %.1fMiB\n",
+			i+1, res.runs, n, secs(r.ready), secs(r.wall), mib(r.simPeakKiB), mib(r.cmdPeakKiB))
+		res.otactlRuns = append(res.otactlRuns, r.wall)
+		peak = max(peak, r.simPeakKiB)
+		cmdPeak = max(cmdPeak, r.cmdPeakKiB)
+	}
+	res.otactl = median(res.otactlRuns)
+	res.peakMiB = mib(peak)
+	res.status = "ok"
+	if res.otactl > 20*time.Second || res.peakMiB > 1024 {
+		res.status = "miss"
+	}
+	res.note = fmt.Sprintf("peak is the simulator's, limit 1024 MiB; publish and wait peaked at %.1f MiB", mib(cmdPeak))
+	return res, nil
+}
+
+type fleetSample struct {
+	ready, wall            time.Duration
+	simPeakKiB, cmdPeakKiB int64
+}
+
+func (s *suite) fleetRun(ctx context.Context, i, n int, art string) (fleetSample, error) {
+	var out fleetSample
+	prefix := fmt.Sprintf("bench-fleet-%d/", i)
+	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix}
+	sim, err := s.startSimulator(ctx, i, n, env)
+	if err != nil {
+		return out, err
+	}
+	defer sim.stop()
+
+	start := time.Now()
+	if _, err := s.r.run(ctx, []step{{argv: s.mosq("mosquitto_sub", "-t", prefix+"devices/+/.u/c/main", "-C", fmt.Sprint(n), "-W", "180")}}, false, 4*time.Minute); err != nil {
+		return out, fmt.Errorf("waiting for %d simulated devices to report: %w%s", n, err, sim.tail())
+	}
+	out.ready = time.Since(start)
+
+	rel := filepath.Join(s.dir, "out", fmt.Sprintf("fleet-%d.json", i))
+	if _, err := s.r.run(ctx, []step{{argv: []string{s.otactl, "release", "create", "-c", "main@1.1.0=" + art, "--sequence", fmt.Sprint(1000 + i), "--out", rel}}}, false, time.Minute); err != nil {
+		return out, err
+	}
+	smp, err := s.r.run(ctx, []step{
+		{argv: []string{s.otactl, "release", "publish", rel, art}, env: env},
+		{argv: []string{s.otactl, "rollout", "wait", "--version", "1.1.0", "--package", "main", "--expect", fmt.Sprint(n), "--timeout", "120s"}, env: env},
+	}, true, 3*time.Minute)
+	if err != nil {
+		return out, fmt.Errorf("%w%s", err, sim.tail())
+	}
+	out.wall, out.cmdPeakKiB = smp.wall, smp.peakKiB
+	if out.simPeakKiB, err = sim.stop(); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// simulator is a running `otactl simulate`, in a process group of its own
+// so that SIGINT reaches it and not /usr/bin/time (which ignores it).
+type simulator struct {
+	cmd      *exec.Cmd
+	memPath  string
+	errPath  string
+	done     chan error
+	stopped  bool
+	peakKiB  int64
+	stopErr  error
+	usesTime bool
+}
+
+func (s *suite) startSimulator(ctx context.Context, i, n int, env []string) (*simulator, error) {
+	sim := &simulator{
+		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.time", i)),
+		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.stderr", i)),
+		done:    make(chan error, 1),
+	}
+	argv := []string{s.otactl, "simulate", "--devices", fmt.Sprint(n), "--package", "main", "--version", "1.0.0"}
+	if s.r.verbose {
+		fmt.Fprintf(os.Stderr, "    $ %s &\n", shellQuote(argv))
+	}
+	if s.r.timeBin != "" {
+		sim.usesTime = true
+		argv = append([]string{s.r.timeBin, "-v", "-o", sim.memPath}, argv...)
+	}
+	ef, err := os.Create(sim.errPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ef.Close()
+	sim.cmd = exec.Command(argv[0], argv[1:]...)
+	sim.cmd.Env = append(append([]string{}, s.r.env...), env...)
+	sim.cmd.Stdout, sim.cmd.Stderr = ef, ef
+	sim.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sim.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { sim.done <- sim.cmd.Wait() }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			sim.signal(syscall.SIGINT)
+		case <-sim.done:
+			sim.done <- nil
+		}
+	}()
+	return sim, nil
+}
+
+func (sim *simulator) signal(sig syscall.Signal) {
+	// The group's id is the simulator's (or time's) own pid: Setpgid.
+	_ = syscall.Kill(-sim.cmd.Process.Pid, sig)
+}
+
+// stop interrupts the simulator, waits for it and returns its peak memory.
+func (sim *simulator) stop() (int64, error) {
+	if sim.stopped {
+		return sim.peakKiB, sim.stopErr
+	}
+	sim.stopped = true
+	sim.signal(syscall.SIGINT)
+	select {
+	case <-sim.done:
+	case <-time.After(30 * time.Second):
+		sim.signal(syscall.SIGKILL)
+		<-sim.done
+		sim.stopErr = fmt.Errorf("otactl simulate did not stop within 30s of SIGINT%s", sim.tail())
+		return 0, sim.stopErr
+	}
+	if sim.usesTime {
+		sim.peakKiB, sim.stopErr = parseTimeV(sim.memPath)
+	} else if ru, ok := sim.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		sim.peakKiB = ru.Maxrss
+	}
+	return sim.peakKiB, sim.stopErr
+}
+
+func (sim *simulator) tail() string {
+	t := tail(sim.errPath)
+	return strings.Replace(t, "stderr:", "simulator stderr:", -1)
+}
