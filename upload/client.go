@@ -39,6 +39,7 @@ type Client struct {
 	closed   bool
 	err      error // why the client closed itself, if it did
 	noProbe  bool  // the broker refused the end-of-retained probe once
+	connects int   // connections made so far
 
 	done chan struct{}
 }
@@ -196,10 +197,16 @@ func (c *Client) handle(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// onConnect runs in its own goroutine after every (re)connection and
-// renews the subscriptions of live sessions.
+// onConnect runs in its own goroutine after every (re)connection and,
+// after a reconnection, renews the subscriptions of live sessions.
 func (c *Client) onConnect(mqtt.Client) {
 	c.mu.Lock()
+	c.connects++
+	if c.connects == 1 {
+		// The first connection: sessions subscribe for themselves.
+		c.mu.Unlock()
+		return
+	}
 	filters := make(map[string]byte)
 	for s := range c.sessions {
 		if s.live {

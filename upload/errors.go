@@ -49,8 +49,9 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"
 		return ce
 	case packets.ErrRefusedNotAuthorised:
-		ce.Reason = "not authorised"
-		ce.hint = "the broker refused this user or client id: check --username, --client-id and the broker's access rules"
+		// mosquitto answers a wrong password with this code too.
+		ce.Reason = "not authorised (bad username or password, or this client is not allowed)"
+		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin), then --client-id and the broker's access rules"
 		return ce
 	case packets.ErrRefusedIDRejected:
 		ce.Reason = "client id rejected"
@@ -109,11 +110,12 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 		ce.Reason = "no answer in time"
 		ce.hint = "is the broker reachable on " + hostport + "? a firewall may drop the connection; --timeout waits longer"
 	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF):
-		ce.Reason = "the broker closed the connection during the handshake"
 		if !isTLSScheme(u.Scheme) {
+			ce.Reason = "the broker closed the connection during the handshake"
 			ce.hint = "the port may expect TLS (mqtts:// or wss://), or the broker refused this client"
 		} else {
-			ce.hint = "the broker may require a client certificate (--cert-file, --key-file), or refused this client"
+			ce.Reason = "TLS: the broker closed the connection during the handshake"
+			ce.hint = "the port may be plain MQTT (mqtt:// or ws://), or the broker wants a client certificate (--cert-file, --key-file)"
 		}
 	case strings.Contains(err.Error(), "bad handshake"):
 		ce.Reason = "websocket handshake failed"

@@ -61,6 +61,9 @@ type Options struct {
 	// probe and nothing has arrived for this long; zero means
 	// DefaultQuietPeriod.
 	QuietPeriod time.Duration
+	// Warn, when set, receives one-line warnings about degraded
+	// operation, such as reads falling back to quiet periods.
+	Warn func(msg string)
 }
 
 func (o Options) timeout() time.Duration {

@@ -92,7 +92,8 @@ func (c *Client) read(ctx context.Context, filter string, expect int, take func(
 	if useProbe {
 		// Non-retained, so it leaves nothing behind on the broker.
 		tok := c.pc.Publish(probe, 1, false, []byte("otactl end-of-retained probe"))
-		if err := c.wait(ctx, tok, c.opts.timeout(), "publish probe"); err != nil {
+		// Its acknowledgement may queue behind the retained messages.
+		if err := c.wait(ctx, tok, c.opts.publishTimeout(expect), "publish probe"); err != nil {
 			if isTimeout(err) || ctx.Err() != nil {
 				return err
 			}
@@ -118,8 +119,13 @@ func (c *Client) read(ctx context.Context, filter string, expect int, take func(
 				// access rule that drops it silently, say): from now on
 				// this connection relies on quiet periods.
 				c.mu.Lock()
+				first := !c.noProbe
 				c.noProbe = true
 				c.mu.Unlock()
+				if first && c.opts.Warn != nil {
+					c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
+						probe, c.opts.quietPeriod(), c.topics.Prefix()))
+				}
 			}
 			return nil
 		case <-s.box.wake:
