@@ -95,6 +95,31 @@ func (p *PKI) Issue(t testing.TB, name string, server bool) (certFile, keyFile s
 	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+".key", "PRIVATE KEY", kder)
 }
 
+// IssueServerFor makes a server certificate for the given DNS names only
+// (no IP address), to test host name checks.
+func (p *PKI) IssueServerFor(t testing.TB, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t),
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.write(t, names[0]+".pem", "CERTIFICATE", der), p.write(t, names[0]+".key", "PRIVATE KEY", kder)
+}
+
 // ServerTLS is a tls.Config serving the server certificate; with
 // requireClient it demands a client certificate signed by the CA.
 func (p *PKI) ServerTLS(t testing.TB, requireClient bool) *tls.Config {
