@@ -1,0 +1,429 @@
+// Package profile keeps named connection profiles in otactl's config file
+// (config.json under the user's config folder): which broker, user, TLS
+// files and topic prefix to use, and the publishing policy (max-payload,
+// require-signatures and trusted public keys). It holds no secrets.
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultName is the profile used when none is chosen.
+const DefaultName = "default"
+
+// maxFile caps how much of a config file is read.
+const maxFile = 1 << 20
+
+// Profile is one named set of settings. Empty fields are unset.
+type Profile struct {
+	Broker            string   `json:"broker,omitempty"`
+	Username          string   `json:"username,omitempty"`
+	ClientID          string   `json:"client-id,omitempty"`
+	CAFile            string   `json:"ca-file,omitempty"`
+	CertFile          string   `json:"cert-file,omitempty"`
+	KeyFile           string   `json:"key-file,omitempty"`
+	Insecure          bool     `json:"insecure,omitempty"`
+	TopicPrefix       *string  `json:"topic-prefix,omitempty"` // nil: unset; "" is a set empty prefix
+	Timeout           string   `json:"timeout,omitempty"`      // a Go duration, "30s"
+	MaxPayload        int64    `json:"max-payload,omitempty"`  // bytes
+	RequireSignatures bool     `json:"require-signatures,omitempty"`
+	Pubkeys           []string `json:"pubkey,omitempty"` // trusted public keys: files or keyring names
+	Threshold         int      `json:"threshold,omitempty"`
+}
+
+// File is the whole config file.
+type File struct {
+	// Current is the profile used when neither --profile nor
+	// OTACTL_PROFILE names one.
+	Current  string              `json:"current,omitempty"`
+	Profiles map[string]*Profile `json:"profiles"`
+}
+
+// Keys are the settings a profile holds, in the order they are listed.
+var Keys = []string{
+	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
+	"topic-prefix", "timeout", "max-payload", "require-signatures", "pubkey", "threshold",
+}
+
+// DefaultPath is the config file: $OTACTL_CONFIG when set, else
+// config.json in the otactl folder of the user's config folder
+// ($XDG_CONFIG_HOME or ~/.config on Linux). getenv reads the environment.
+func DefaultPath(getenv func(string) string) (string, error) {
+	if p := getenv("OTACTL_CONFIG"); p != "" {
+		return p, nil
+	}
+	dir, err := configDir(getenv)
+	if err != nil {
+		return "", fmt.Errorf("find the config folder: %w (set OTACTL_CONFIG to a file path)", err)
+	}
+	return filepath.Join(dir, "otactl", "config.json"), nil
+}
+
+// configDir is os.UserConfigDir reading the environment through getenv.
+func configDir(getenv func(string) string) (string, error) {
+	switch runtime.GOOS {
+	case "windows", "darwin", "ios", "plan9":
+		return os.UserConfigDir()
+	}
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		if !filepath.IsAbs(d) {
+			return "", errors.New("XDG_CONFIG_HOME is not an absolute path")
+		}
+		return d, nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("neither XDG_CONFIG_HOME nor HOME is set")
+	}
+	return filepath.Join(home, ".config"), nil
+}
+
+// Load reads a config file; a missing file is an empty one.
+func Load(path string) (*File, error) {
+	f := &File{Profiles: map[string]*Profile{}}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("config %s: larger than %d bytes", path, maxFile)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(f); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]*Profile{}
+	}
+	for name, p := range f.Profiles {
+		if err := ValidateName(name); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		if p == nil {
+			f.Profiles[name] = &Profile{}
+		}
+	}
+	return f, nil
+}
+
+// Save writes the file atomically (a temporary file and a rename), readable
+// by the user only, creating its folder.
+func (f *File) Save(path string) (err error) {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".config-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// Names lists the profiles, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Profiles))
+	for n := range f.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Active names the profile in use: explicit (from --profile or
+// OTACTL_PROFILE) when set, else the file's current one, else "default".
+func (f *File) Active(explicit string) string {
+	switch {
+	case explicit != "":
+		return explicit
+	case f.Current != "":
+		return f.Current
+	}
+	return DefaultName
+}
+
+// Get returns a profile, or an empty one (not stored) when it does not
+// exist.
+func (f *File) Get(name string) (*Profile, bool) {
+	p, ok := f.Profiles[name]
+	if !ok {
+		return &Profile{}, false
+	}
+	return p, true
+}
+
+// Ensure returns the named profile, adding an empty one when missing.
+func (f *File) Ensure(name string) (*Profile, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	p, ok := f.Profiles[name]
+	if !ok {
+		p = &Profile{}
+		f.Profiles[name] = p
+	}
+	return p, nil
+}
+
+// ValidateName accepts a profile name: 1 to 64 characters of
+// [A-Za-z0-9._-], not starting with '.' or '-'.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("profile name %q: must be 1 to 64 characters", name)
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return fmt.Errorf("profile name %q: must not start with %q", name, name[0])
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("profile name %q: %q is not allowed (use letters, digits, '.', '_', '-')", name, r)
+		}
+	}
+	return nil
+}
+
+// Set sets a key from its text. pubkey adds a key to the list (several
+// may be given separated by commas); the others replace the value.
+func (p *Profile) Set(key, value string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	switch key {
+	case "broker":
+		if value == "" {
+			return bad("empty")
+		}
+		if strings.Contains(value, "@") {
+			return bad("credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'")
+		}
+		p.Broker = value
+	case "username":
+		p.Username = value
+	case "client-id":
+		p.ClientID = value
+	case "ca-file":
+		p.CAFile = absPath(value)
+	case "cert-file":
+		p.CertFile = absPath(value)
+	case "key-file":
+		p.KeyFile = absPath(value)
+	case "insecure":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return bad("want true or false, not %q", value)
+		}
+		p.Insecure = b
+	case "topic-prefix":
+		v := value
+		p.TopicPrefix = &v
+	case "timeout":
+		d, err := time.ParseDuration(value)
+		if err != nil || d <= 0 {
+			return bad("want a positive duration like 30s or 2m, not %q", value)
+		}
+		p.Timeout = value
+	case "max-payload":
+		n, err := ParseSize(value)
+		if err != nil {
+			return bad("%v", err)
+		}
+		p.MaxPayload = n
+	case "require-signatures":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return bad("want true or false, not %q", value)
+		}
+		p.RequireSignatures = b
+	case "pubkey":
+		for _, k := range strings.Split(value, ",") {
+			k = strings.TrimSpace(k)
+			if k == "" {
+				continue
+			}
+			// A file is kept as an absolute path, so that the profile
+			// works from any folder; a keyring name or env:VAR as given.
+			if f, ok := strings.CutPrefix(k, "file:"); ok {
+				k = "file:" + absPath(f)
+			} else if _, err := os.Stat(k); err == nil && !strings.HasPrefix(k, "env:") {
+				k = absPath(k)
+			}
+			if !contains(p.Pubkeys, k) {
+				p.Pubkeys = append(p.Pubkeys, k)
+			}
+		}
+	case "threshold":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 {
+			return bad("want a number of signatures, not %q", value)
+		}
+		p.Threshold = n
+	default:
+		return unknownKey(key)
+	}
+	return nil
+}
+
+// Unset clears a key.
+func (p *Profile) Unset(key string) error {
+	switch key {
+	case "broker":
+		p.Broker = ""
+	case "username":
+		p.Username = ""
+	case "client-id":
+		p.ClientID = ""
+	case "ca-file":
+		p.CAFile = ""
+	case "cert-file":
+		p.CertFile = ""
+	case "key-file":
+		p.KeyFile = ""
+	case "insecure":
+		p.Insecure = false
+	case "topic-prefix":
+		p.TopicPrefix = nil
+	case "timeout":
+		p.Timeout = ""
+	case "max-payload":
+		p.MaxPayload = 0
+	case "require-signatures":
+		p.RequireSignatures = false
+	case "pubkey":
+		p.Pubkeys = nil
+	case "threshold":
+		p.Threshold = 0
+	default:
+		return unknownKey(key)
+	}
+	return nil
+}
+
+// Get returns a key's value as text, and whether it is set.
+func (p *Profile) Get(key string) (string, bool, error) {
+	switch key {
+	case "broker":
+		return p.Broker, p.Broker != "", nil
+	case "username":
+		return p.Username, p.Username != "", nil
+	case "client-id":
+		return p.ClientID, p.ClientID != "", nil
+	case "ca-file":
+		return p.CAFile, p.CAFile != "", nil
+	case "cert-file":
+		return p.CertFile, p.CertFile != "", nil
+	case "key-file":
+		return p.KeyFile, p.KeyFile != "", nil
+	case "insecure":
+		return strconv.FormatBool(p.Insecure), p.Insecure, nil
+	case "topic-prefix":
+		if p.TopicPrefix == nil {
+			return "", false, nil
+		}
+		return *p.TopicPrefix, true, nil
+	case "timeout":
+		return p.Timeout, p.Timeout != "", nil
+	case "max-payload":
+		return strconv.FormatInt(p.MaxPayload, 10), p.MaxPayload != 0, nil
+	case "require-signatures":
+		return strconv.FormatBool(p.RequireSignatures), p.RequireSignatures, nil
+	case "pubkey":
+		return strings.Join(p.Pubkeys, ","), len(p.Pubkeys) > 0, nil
+	case "threshold":
+		return strconv.Itoa(p.Threshold), p.Threshold != 0, nil
+	}
+	return "", false, unknownKey(key)
+}
+
+// Settings lists the keys that are set, in the order of Keys, with their
+// values as text.
+func (p *Profile) Settings() [][2]string {
+	var out [][2]string
+	for _, k := range Keys {
+		if v, ok, _ := p.Get(k); ok {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+func unknownKey(key string) error {
+	return fmt.Errorf("unknown setting %q: use one of %s", key, strings.Join(Keys, ", "))
+}
+
+// ParseSize reads a byte count: a number with an optional suffix of k, M
+// or G (powers of 1024; KiB, MiB, GiB and KB, MB, GB mean the same).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	lower := strings.ToLower(t)
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(lower, suf.s) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(suf.s)]), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a positive size like 131072, 128k or 16M", s)
+	}
+	return n * mult, nil
+}
+
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

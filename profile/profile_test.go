@@ -1,0 +1,131 @@
+package profile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSetGetSaveLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otactl", "config.json")
+	f, err := Load(path)
+	if err != nil || len(f.Profiles) != 0 {
+		t.Fatalf("Load of a missing file = %v, %v", f, err)
+	}
+	p, err := f.Ensure("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"broker": "mqtts://broker.example", "username": "ci", "topic-prefix": "",
+		"timeout": "45s", "max-payload": "128k", "require-signatures": "true",
+		"pubkey": "release-key,env:PUB", "threshold": "1", "ca-file": "ca.pem",
+	} {
+		if err := p.Set(k, v); err != nil {
+			t.Fatalf("Set(%s): %v", k, err)
+		}
+	}
+	f.Current = "prod"
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("config file mode: %v %v", st, err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, ok := g.Get(g.Active(""))
+	if !ok {
+		t.Fatal("profile prod lost")
+	}
+	want := map[string]string{
+		"broker": "mqtts://broker.example", "username": "ci", "topic-prefix": "", "timeout": "45s",
+		"max-payload": "131072", "require-signatures": "true", "pubkey": "release-key,env:PUB", "threshold": "1",
+	}
+	for k, v := range want {
+		got, set, err := q.Get(k)
+		if err != nil || !set || got != v {
+			t.Errorf("Get(%s) = %q, %v, %v; want %q", k, got, set, err, v)
+		}
+	}
+	if ca, _, _ := q.Get("ca-file"); !filepath.IsAbs(ca) {
+		t.Errorf("ca-file %q kept relative", ca)
+	}
+	if _, set, _ := q.Get("client-id"); set {
+		t.Error("client-id set")
+	}
+	if err := q.Unset("topic-prefix"); err != nil {
+		t.Fatal(err)
+	}
+	if _, set, _ := q.Get("topic-prefix"); set {
+		t.Error("topic-prefix still set after Unset")
+	}
+	if g.Active("other") != "other" || (&File{}).Active("") != DefaultName {
+		t.Error("Active picks the wrong profile")
+	}
+}
+
+func TestSetRefuses(t *testing.T) {
+	p := &Profile{}
+	for k, v := range map[string]string{
+		"broker": "mqtt://user:pw@h", "timeout": "soon", "max-payload": "-1",
+		"insecure": "maybe", "threshold": "-2", "nope": "x",
+	} {
+		if err := p.Set(k, v); err == nil {
+			t.Errorf("Set(%s, %q) accepted", k, v)
+		}
+	}
+	for _, bad := range []string{"", ".x", "-x", "a/b", strings.Repeat("a", 65)} {
+		if ValidateName(bad) == nil {
+			t.Errorf("ValidateName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestLoadRefusesDamage(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"unknown.json": `{"profiles":{"a":{"brokr":"x"}}}`,
+		"badname.json": `{"profiles":{"a/b":{}}}`,
+		"notjson.json": `broker = x`,
+	} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(content), 0o600)
+		if _, err := Load(path); err == nil {
+			t.Errorf("Load(%s) accepted", name)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"131072": 131072, "128k": 131072, "128KiB": 131072, "16M": 16 << 20, "1GB": 1 << 30, "64 MiB": 64 << 20, "10b": 10} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-5", "1.5M", "lots", "9999999999999G"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	env := map[string]string{"HOME": "/home/u"}
+	get := func(k string) string { return env[k] }
+	if p, _ := DefaultPath(get); p != "/home/u/.config/otactl/config.json" {
+		t.Errorf("DefaultPath = %q", p)
+	}
+	env["XDG_CONFIG_HOME"] = "/x"
+	if p, _ := DefaultPath(get); p != "/x/otactl/config.json" {
+		t.Errorf("DefaultPath with XDG = %q", p)
+	}
+	env["OTACTL_CONFIG"] = "/etc/otactl.json"
+	if p, _ := DefaultPath(get); p != "/etc/otactl.json" {
+		t.Errorf("DefaultPath with OTACTL_CONFIG = %q", p)
+	}
+}
