@@ -1,0 +1,257 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/upload"
+)
+
+// connectOptions are the flags of every command that talks to a broker.
+// Each setting comes from its flag, else its environment variable, else
+// the profile, else the default.
+type connectOptions struct {
+	Profile       string
+	Broker        string
+	Username      string
+	PasswordStdin bool
+	ClientID      string
+	CAFile        string
+	CertFile      string
+	KeyFile       string
+	Insecure      bool
+	TopicPrefix   string
+	Timeout       time.Duration
+
+	set         map[string]bool // flags given on the command line
+	stdinSecret string          // the password once read from standard input
+}
+
+// mark records that a flag was given, so that it beats env and profile.
+func (o *connectOptions) mark(name string) {
+	if o.set == nil {
+		o.set = map[string]bool{}
+	}
+	o.set[name] = true
+}
+
+const connCategory = "Connection"
+
+// connectFlags binds the connection flags into o.
+func connectFlags(o *connectOptions) []cli.Flag {
+	str := func(name, usage string, dest *string) cli.Flag {
+		return &cli.StringFlag{Name: name, Usage: usage, Category: connCategory, Destination: dest,
+			Action: func(*cli.Context, string) error { o.mark(name); return nil }}
+	}
+	return []cli.Flag{
+		str("profile", "connection profile from the config file (env OTACTL_PROFILE)", &o.Profile),
+		str("broker", "broker `URL`: mqtt://, mqtts://, ws:// or wss:// (env OTACTL_BROKER, default "+upload.DefaultBroker+")", &o.Broker),
+		str("username", "broker user name (env OTACTL_USERNAME); the password comes from 'otactl login', OTACTL_PASSWORD or --password-stdin", &o.Username),
+		&cli.BoolFlag{Name: "password-stdin", Usage: "read the broker password from the first line of standard input", Category: connCategory, Destination: &o.PasswordStdin},
+		str("client-id", "MQTT client id (default otactl- and a random suffix)", &o.ClientID),
+		str("ca-file", "PEM CA certificates that verify the broker (default: the system's)", &o.CAFile),
+		str("cert-file", "PEM client certificate for mutual TLS", &o.CertFile),
+		str("key-file", "PEM client key for mutual TLS", &o.KeyFile),
+		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the broker's certificate (testing only)", Category: connCategory, Destination: &o.Insecure,
+			Action: func(*cli.Context, bool) error { o.mark("insecure"); return nil }},
+		str("topic-prefix", "prefix of every topic, e.g. acme/ (env OTACTL_TOPIC_PREFIX)", &o.TopicPrefix),
+		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the broker's answers", Category: connCategory, Destination: &o.Timeout,
+			Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }},
+	}
+}
+
+// connection is the resolved connection settings and publishing policy.
+type connection struct {
+	Options     upload.Options
+	ProfileName string
+	Profile     *profile.Profile
+	ConfigPath  string
+	// PasswordFrom says where the password came from: "stdin", "env",
+	// "keyring" or "" (none).
+	PasswordFrom string
+}
+
+// loadProfile reads the config file and picks the profile: --profile,
+// else OTACTL_PROFILE, else the file's current one, else "default". A
+// profile named explicitly must exist.
+func loadProfile(sys *System, explicit string) (path, name string, p *profile.Profile, err error) {
+	path, err = profile.DefaultPath(sys.Getenv)
+	if err != nil {
+		return "", "", nil, err
+	}
+	f, err := profile.Load(path)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if explicit == "" {
+		explicit = sys.Getenv("OTACTL_PROFILE")
+	}
+	name = f.Active(explicit)
+	p, ok := f.Get(name)
+	if !ok && explicit != "" {
+		return "", "", nil, withHint(fmt.Errorf("profile %q does not exist in %s", name, path),
+			"list profiles with 'otactl config list'; create one with 'otactl config set broker URL --profile "+name+"'")
+	}
+	return path, name, p, nil
+}
+
+// resolve merges flags, environment, profile and defaults, without the
+// password.
+func (o *connectOptions) resolve(sys *System) (*connection, error) {
+	path, name, p, err := loadProfile(sys, o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	cn := &connection{ProfileName: name, Profile: p, ConfigPath: path}
+	pick := func(flag string, flagVal string, env string, prof string) string {
+		if o.set[flag] {
+			return flagVal
+		}
+		if env != "" {
+			if v := sys.Getenv(env); v != "" {
+				return v
+			}
+		}
+		return prof
+	}
+	u := &cn.Options
+	u.Broker = pick("broker", o.Broker, "OTACTL_BROKER", p.Broker)
+	if u.Broker == "" {
+		u.Broker = upload.DefaultBroker
+	}
+	u.Username = pick("username", o.Username, "OTACTL_USERNAME", p.Username)
+	u.ClientID = pick("client-id", o.ClientID, "", p.ClientID)
+	u.CAFile = pick("ca-file", o.CAFile, "", p.CAFile)
+	u.CertFile = pick("cert-file", o.CertFile, "", p.CertFile)
+	u.KeyFile = pick("key-file", o.KeyFile, "", p.KeyFile)
+	u.Insecure = p.Insecure
+	if o.set["insecure"] {
+		u.Insecure = o.Insecure
+	}
+	switch {
+	case o.set["topic-prefix"]:
+		u.TopicPrefix = o.TopicPrefix
+	case sys.Getenv("OTACTL_TOPIC_PREFIX") != "":
+		u.TopicPrefix = sys.Getenv("OTACTL_TOPIC_PREFIX")
+	case p.TopicPrefix != nil:
+		u.TopicPrefix = *p.TopicPrefix
+	}
+	switch {
+	case o.set["timeout"]:
+		if o.Timeout <= 0 {
+			return nil, usageErrorf("--timeout must be positive")
+		}
+		u.Timeout = o.Timeout
+	case p.Timeout != "":
+		d, err := time.ParseDuration(p.Timeout)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("profile %q: timeout %q is not a positive duration", name, p.Timeout)
+		}
+		u.Timeout = d
+	}
+	u.Warn = func(msg string) { fmt.Fprintln(sys.Stderr, "warning: "+msg) }
+	// Refuse bad settings before any network traffic.
+	bu, err := upload.BrokerURL(u.Broker)
+	if err != nil {
+		return nil, err
+	}
+	u.Broker = bu.String()
+	if _, err := upload.NewTopics(u.TopicPrefix); err != nil {
+		return nil, err
+	}
+	if u.ClientID != "" {
+		if err := upload.ValidateClientID(u.ClientID); err != nil {
+			return nil, err
+		}
+	}
+	return cn, nil
+}
+
+// topics are the topics under the resolved prefix.
+func (cn *connection) topics() upload.Topics {
+	t, _ := upload.NewTopics(cn.Options.TopicPrefix) // checked in resolve
+	return t
+}
+
+// password finds the broker password: --password-stdin, else
+// OTACTL_PASSWORD, else the keyring (for the broker and user name).
+func (o *connectOptions) password(sys *System, cn *connection) error {
+	switch {
+	case o.PasswordStdin:
+		if o.stdinSecret == "" {
+			pw, err := readPasswordLine(sys.Stdin)
+			if err != nil {
+				return err
+			}
+			o.stdinSecret = pw
+		}
+		cn.Options.Password, cn.PasswordFrom = o.stdinSecret, "stdin"
+	case sys.Getenv("OTACTL_PASSWORD") != "":
+		cn.Options.Password, cn.PasswordFrom = sys.Getenv("OTACTL_PASSWORD"), "env"
+	case cn.Options.Username != "" && sys.Keyring != nil:
+		pw, err := sys.keyStore().Password(cn.Options.Broker, cn.Options.Username)
+		switch {
+		case err == nil:
+			cn.Options.Password, cn.PasswordFrom = pw, "keyring"
+		case errors.Is(err, keys.ErrNotFound):
+			// Some brokers take a user name alone.
+		default:
+			fmt.Fprintf(sys.Stderr, "warning: no password from the keyring (%v): connecting without one\n", err)
+		}
+	}
+	if cn.Options.Password != "" && cn.Options.Username == "" {
+		return withHint(errors.New("a password was given but no user name"), "set --username, OTACTL_USERNAME or the profile's username")
+	}
+	return nil
+}
+
+// readPasswordLine reads the first line of r, without its line ending.
+func readPasswordLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("read password from standard input: empty")
+	}
+	return line, nil
+}
+
+// open resolves everything, password included, and connects.
+func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, *connection, error) {
+	cn, err := o.resolve(sys)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := o.password(sys, cn); err != nil {
+		return nil, nil, err
+	}
+	c, err := upload.Connect(ctx, cn.Options)
+	if err != nil {
+		var ce *upload.ConnectError
+		if errors.As(err, &ce) && strings.Contains(ce.Reason, "username or password") && cn.PasswordFrom == "" {
+			return nil, nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
+		}
+		return nil, nil, err
+	}
+	return c, cn, nil
+}
+
+// dial returns a function that connects with o's settings, for commands
+// that connect later or more than once.
+func (o *connectOptions) dial(sys *System) func(ctx context.Context) (*upload.Client, error) {
+	return func(ctx context.Context) (*upload.Client, error) {
+		c, _, err := o.open(ctx, sys)
+		return c, err
+	}
+}
