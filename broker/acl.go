@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -17,6 +18,7 @@ type accessHook struct {
 	mqtt.HookBase
 	users  *Users // nil: no authentication
 	topics upload.Topics
+	server *mqtt.Server
 }
 
 func (h *accessHook) ID() string { return "otactl-access" }
@@ -34,6 +36,7 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 		return false
 	}
 	if h.users == nil {
+		h.endPrevious(cl)
 		return true
 	}
 	user, ok := h.users.Authenticate(string(pk.Connect.Username), pk.Connect.Password)
@@ -50,7 +53,45 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 		h.Log.Warn("will topic not allowed", "user", user.Name, "topic", pk.Connect.WillTopic)
 		return false
 	}
+	h.endPrevious(cl)
 	return true
+}
+
+// endPrevious ends an earlier connection with the same client id whose
+// session ends with it, and waits until mochi has forgotten it. mochi
+// cleans up such a connection in the background; when a device reconnects
+// at once (a reboot), that cleanup could otherwise run after the new
+// session started and remove its subscriptions and its entry in the client
+// list. A session that outlives its connection (clean session off) is left
+// to mochi's own take-over, which has no such race.
+func (h *accessHook) endPrevious(cl *mqtt.Client) {
+	if h.server == nil {
+		return
+	}
+	old, ok := h.server.Clients.Get(cl.ID)
+	if !ok || old == cl || !endsWithConnection(old) {
+		return
+	}
+	if !old.Closed() {
+		_ = h.server.DisconnectClient(old, packets.ErrSessionTakenOver)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if now, ok := h.server.Clients.Get(cl.ID); !ok || now != old {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.Log.Warn("previous connection still not cleaned up", "client", cl.ID)
+}
+
+// endsWithConnection reports whether a client's session ends when its
+// connection does.
+func endsWithConnection(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
 }
 
 // OnACLCheck is asked for every publish (write), every subscription filter

@@ -63,6 +63,7 @@ type Broker struct {
 	tls       bool
 	closeOnce sync.Once
 	done      chan struct{}
+	tracked   []*trackedListener
 }
 
 // hintedError is an error with a next step for the user.
@@ -82,9 +83,9 @@ var ErrNotLoopback = errors.New("not a loopback address")
 // Start starts a broker and returns once it accepts connections. It stops
 // when ctx is done or Close is called.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger != nil {
+		logger = slog.New(quietHandler{cfg.Logger.Handler()})
 	}
 	topics, err := upload.NewTopics(cfg.TopicPrefix)
 	if err != nil {
@@ -118,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 
-	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics}, nil); err != nil {
+	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics, server: server}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.DataDir != "" {
@@ -144,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
 	}
 	b.addr = ln.Addr().String()
+	ln = b.track(ln)
 	if cfg.TLS != nil {
 		ln = tls.NewListener(ln, cfg.TLS)
 	}
@@ -157,6 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: listen on %s: %w", cfg.WS, err)
 		}
 		b.wsAddr = wln.Addr().String()
+		wln = b.track(wln)
 		if cfg.TLS != nil {
 			wln = tls.NewListener(wln, cfg.TLS)
 		}
@@ -217,10 +220,77 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
-		err = b.server.Close()
+		stopped := make(chan error, 1)
+		go func() { stopped <- b.server.Close() }()
+		select {
+		case err = <-stopped:
+		case <-time.After(closeGrace):
+			// mochi waits for every connection it knows to end; one it has
+			// lost track of would keep it waiting forever.
+			for _, l := range b.tracked {
+				l.closeAll()
+			}
+			err = <-stopped
+		}
 		close(b.done)
 	})
 	return err
+}
+
+// closeGrace is how long Close lets clients go before cutting their
+// connections.
+const closeGrace = 3 * time.Second
+
+func (b *Broker) track(ln net.Listener) net.Listener {
+	t := &trackedListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+	b.tracked = append(b.tracked, t)
+	return t
+}
+
+// trackedListener remembers the connections it accepted until they close.
+type trackedListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+func (l *trackedListener) closeAll() {
+	l.mu.Lock()
+	conns := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackedListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // IsLoopback reports whether a host:port address only accepts connections
@@ -236,4 +306,32 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// quietHandler drops one log record mochi's bolt hook writes at ERROR level
+// on every first start: the empty database has no saved $SYS info yet.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "failed to get data" {
+		notFound := false
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "key" && a.Value.String() == "SYS" {
+				notFound = true
+			}
+			return !notFound
+		})
+		if notFound {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }

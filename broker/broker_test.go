@@ -475,3 +475,64 @@ func ExampleFormatUser() {
 	fmt.Println(FormatUser("sim-0001", RoleDevice, "canary", "$pbkdf2-sha256$100000$c2FsdA$a2V5"))
 	// Output: sim-0001 $pbkdf2-sha256$100000$c2FsdA$a2V5 device canary
 }
+
+// A client that disconnects and at once connects again with the same id (a
+// device rebooting) must keep the subscriptions of its new session: mochi
+// cleans up the old connection in the background, and without the broker
+// waiting for that cleanup it could remove the new session's
+// subscriptions.
+func TestQuickReconnectKeepsSubscriptions(t *testing.T) {
+	b := startBroker(t, Config{})
+	pub := mustConnect(t, clientOpts{url: b.URL(), id: "pub"})
+	for i := range 500 {
+		opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("dev").SetAutoReconnect(false).SetCleanSession(true)
+		got := make(chan string, 4)
+		opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(testWait) || tok.Error() != nil {
+			t.Fatalf("round %d: connect: %v", i, tok.Error())
+		}
+		if tok := c.Subscribe("t/quick", 1, nil); !tok.WaitTimeout(testWait) || tok.Error() != nil {
+			t.Fatalf("round %d: subscribe: %v", i, tok.Error())
+		}
+		payload := fmt.Sprint("round ", i)
+		publishNoRetain(t, pub, "t/quick", payload)
+		select {
+		case s := <-got:
+			if s != payload {
+				t.Fatalf("round %d: got %q", i, s)
+			}
+		case <-time.After(testWait):
+			t.Fatalf("round %d: the new session lost its subscription", i)
+		}
+		c.Disconnect(0)
+	}
+}
+
+func publishNoRetain(t *testing.T, c paho.Client, topic, payload string) {
+	t.Helper()
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(testWait) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// Close must end even when mochi has lost track of a connection.
+func TestCloseCutsForgottenConnections(t *testing.T) {
+	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, clientOpts{url: b.URL(), id: "forgotten"})
+	b.server.Clients.Delete("forgotten")
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(testWait):
+		t.Fatal("Close hangs on a connection mochi forgot")
+	}
+}
