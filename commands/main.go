@@ -84,6 +84,11 @@ func commandList(sys *System) []*cli.Command {
 	return []*cli.Command{
 		newReleaseCommand(sys),
 		newKeyCommand(sys),
+		newUploadCommand(sys),
+		newArtifactCommand(sys),
+		newLoginCommand(sys),
+		newLogoutCommand(sys),
+		newConfigCommand(sys),
 		newCompletionCommand(sys),
 		newVersionCommand(sys),
 		newCompleteCommand(sys),

@@ -25,6 +25,11 @@ func newReleaseCommand(sys *System) *cli.Command {
 			newReleaseSignCommand(sys),
 			newReleaseVerifyCommand(sys),
 			newReleaseShowCommand(sys),
+			newReleasePublishCommand(sys),
+			newReleaseListCommand(sys),
+			newReleaseCurrentCommand(sys),
+			newReleaseRollbackCommand(sys),
+			newReleaseUnpublishCommand(sys),
 		},
 	}
 }

@@ -1,0 +1,142 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/upload"
+)
+
+type loginOptions struct {
+	Conn    connectOptions
+	NoCheck bool
+}
+
+func newLoginCommand(sys *System) *cli.Command {
+	opts := &loginOptions{}
+	return &cli.Command{
+		Name:      "login",
+		Usage:     "store a broker password in the OS keyring",
+		UsageText: "otactl login [--broker URL] [--username NAME] [--no-check] [connection flags]",
+		Description: `Reads the password of --username on --broker (from the profile, env or
+defaults as every command does) and stores it in the OS keyring under the
+service "otactl", for that broker and user. On a terminal it asks without
+echo; otherwise it reads the first line of standard input. The password is
+never a command-line value. Before storing it, login connects once to check
+it, unless --no-check.
+
+Example:
+   $ otactl login --broker mqtts://broker.example:8883 --username ci
+   password for ci on mqtts://broker.example:8883: 
+   logged in: ci on mqtts://broker.example:8883 (password stored in the keyring)
+   $ printf '%s\n' "$BROKER_PASSWORD" | otactl login --username ci --no-check`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "no-check", Usage: "store the password without connecting to check it", Destination: &opts.NoCheck},
+		}, connectFlags(&opts.Conn)...),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 0 {
+				return usageErrorf("login: unexpected argument %q (the password is read from the terminal or standard input, never from the command line)", c.Args().First())
+			}
+			return loginRun(c.Context, sys, opts)
+		},
+	}
+}
+
+func loginRun(ctx context.Context, sys *System, opts *loginOptions) error {
+	cn, err := opts.Conn.resolve(sys)
+	if err != nil {
+		return err
+	}
+	u := cn.Options
+	if u.Username == "" {
+		return usageErrorf("login: no user name: give --username, OTACTL_USERNAME or the profile's username")
+	}
+	pw, err := promptPassword(sys, fmt.Sprintf("password for %s on %s: ", u.Username, u.Broker))
+	if err != nil {
+		return err
+	}
+	if !opts.NoCheck {
+		u.Password = pw
+		c, err := upload.Connect(ctx, u)
+		if err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		c.Close()
+	}
+	if err := sys.keyStore().SetPassword(u.Broker, u.Username, pw); err != nil {
+		return withHint(fmt.Errorf("login: %w", err), "without a keyring, give the password through OTACTL_PASSWORD or --password-stdin")
+	}
+	fmt.Fprintf(sys.Stderr, "logged in: %s on %s (password stored in the keyring)\n", u.Username, u.Broker)
+	return nil
+}
+
+// promptPassword asks on the terminal without echo, or reads the first
+// line of standard input when it is not a terminal.
+func promptPassword(sys *System, prompt string) (string, error) {
+	if f, ok := sys.Stdin.(*os.File); ok && sys.StdinTTY {
+		fmt.Fprint(sys.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(sys.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return "", errors.New("read password: empty")
+		}
+		return pw, nil
+	}
+	return readPasswordLine(sys.Stdin)
+}
+
+type logoutOptions struct {
+	Conn connectOptions
+}
+
+func newLogoutCommand(sys *System) *cli.Command {
+	opts := &logoutOptions{}
+	return &cli.Command{
+		Name:      "logout",
+		Usage:     "remove a broker password from the OS keyring",
+		UsageText: "otactl logout [--broker URL] [--username NAME] [connection flags]",
+		Description: `Removes the stored password of the user on the broker (as 'otactl login'
+stored it).
+
+Example:
+   $ otactl logout --broker mqtts://broker.example:8883 --username ci`,
+		Flags: connectFlags(&opts.Conn),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 0 {
+				return usageErrorf("logout: unexpected argument %q", c.Args().First())
+			}
+			return logoutRun(sys, opts)
+		},
+	}
+}
+
+func logoutRun(sys *System, opts *logoutOptions) error {
+	cn, err := opts.Conn.resolve(sys)
+	if err != nil {
+		return err
+	}
+	u := cn.Options
+	if u.Username == "" {
+		return usageErrorf("logout: no user name: give --username, OTACTL_USERNAME or the profile's username")
+	}
+	err = sys.keyStore().DeletePassword(u.Broker, u.Username)
+	if errors.Is(err, keys.ErrNotFound) {
+		return fmt.Errorf("logout: no password stored for %s on %s", u.Username, u.Broker)
+	}
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	fmt.Fprintf(sys.Stderr, "logged out: %s on %s\n", u.Username, u.Broker)
+	return nil
+}
