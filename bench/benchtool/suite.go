@@ -257,7 +257,12 @@ func (s *suite) compare(ctx context.Context, c comparison) (result, error) {
 		}
 	}
 	var peak, refPeak int64
+	verbose := s.r.verbose
+	defer func() { s.r.verbose = verbose }()
 	for i := range c.runs {
+		// The warm-ups and the first run show the commands; the others
+		// differ only in topic or version names.
+		s.r.verbose = verbose && i == 0
 		order := []string{"otactl", "reference"}
 		if i%2 == 1 {
 			order = []string{"reference", "otactl"}
