@@ -447,7 +447,7 @@ func TestPublishOverCutConnection(t *testing.T) {
 	c := connect(t, Options{Broker: proxy.URL(), Timeout: 5 * time.Second})
 	topic, _ := c.Topics().Component("main", "2.0.0")
 	payload := randomBytes(t, 8<<20)
-	cut := proxy.CutAfter(1 << 20)
+	cut := proxy.CutAfter(1<<20, false)
 	err = c.PublishVerified(ctx, topic, payload)
 	<-cut
 	// Whatever happened, a fresh client sees either nothing or the exact

@@ -21,6 +21,8 @@ type Proxy struct {
 	budget int64 // bytes upstream before every connection is cut; <0: none
 	up     atomic.Int64
 	cut    chan struct{} // closed when the budget ran out
+	down   bool          // refuse new connections (the "broker" is gone)
+	goDown bool          // go down when the budget runs out
 	closed bool
 }
 
@@ -48,13 +50,24 @@ func (p *Proxy) URL() string { return "mqtt://" + p.Addr() }
 func (p *Proxy) Upstream() int64 { return p.up.Load() }
 
 // CutAfter cuts every connection, once, when n more bytes have gone
-// upstream, and returns a channel closed when that happened.
-func (p *Proxy) CutAfter(n int64) <-chan struct{} {
+// upstream, and returns a channel closed when that happened. With stayDown
+// the proxy then refuses new connections until SetDown(false), as a broker
+// that went away would.
+func (p *Proxy) CutAfter(n int64, stayDown bool) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.budget = p.up.Load() + n
+	p.goDown = stayDown
 	p.cut = make(chan struct{})
 	return p.cut
+}
+
+// SetDown makes the proxy refuse (accept and close at once) new
+// connections, or accept them again.
+func (p *Proxy) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
 }
 
 // CutAll closes every open connection; new ones are still accepted.
@@ -80,6 +93,13 @@ func (p *Proxy) accept() {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
 		}
 		u, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -122,6 +142,7 @@ func (p *Proxy) pipe(dst, src net.Conn, upstream bool) {
 				// Forward only what fits, then cut everything.
 				keep -= total - p.budget
 				p.budget = -1
+				p.down = p.down || p.goDown
 				close(p.cut)
 			}
 			p.mu.Unlock()

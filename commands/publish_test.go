@@ -1,0 +1,723 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
+)
+
+// pubKeyring is an in-memory keys.Keyring.
+type pubKeyring struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (k *pubKeyring) Get(service, user string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[service+"\x00"+user]
+	if !ok {
+		return "", keys.ErrNotFound
+	}
+	return v, nil
+}
+
+func (k *pubKeyring) Set(service, user, secret string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]string{}
+	}
+	k.m[service+"\x00"+user] = secret
+	return nil
+}
+
+func (k *pubKeyring) Delete(service, user string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.m[service+"\x00"+user]; !ok {
+		return keys.ErrNotFound
+	}
+	delete(k.m, service+"\x00"+user)
+	return nil
+}
+
+// pubEnv is an in-process otactl: fake streams, environment, clock and
+// keyring, and a config folder of its own.
+type pubEnv struct {
+	t       *testing.T
+	dir     string
+	env     map[string]string
+	keyring *pubKeyring
+	now     time.Time
+}
+
+func newPubEnv(t *testing.T) *pubEnv {
+	dir := t.TempDir()
+	return &pubEnv{t: t, dir: dir, keyring: &pubKeyring{},
+		env: map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "config")},
+		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// run runs otactl in-process and returns stdout, stderr and the exit code.
+func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	sys := &System{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Now:     func() time.Time { return e.now },
+		Getenv:  func(k string) string { return e.env[k] },
+		Keyring: e.keyring,
+	}
+	code := Main(context.Background(), append([]string{"otactl"}, args...), sys)
+	return out.String(), errb.String(), code
+}
+
+// must runs otactl and fails the test unless it exits with want.
+func (e *pubEnv) must(want int, args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.run("", args...)
+	if code != want {
+		e.t.Fatalf("otactl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
+	}
+	return out
+}
+
+func (e *pubEnv) file(name string, data []byte) string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func pubRandom(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// manifest writes a release manifest for files (PACKAGE@VERSION -> path)
+// with sequence seq, signed with keyFile when set.
+func (e *pubEnv) manifest(name string, seq int64, keyFile string, comps ...string) string {
+	e.t.Helper()
+	out := filepath.Join(e.dir, name)
+	args := []string{"release", "create", "--sequence", fmt.Sprint(seq), "--out", out}
+	for _, c := range comps {
+		args = append(args, "-c", c)
+	}
+	if keyFile != "" {
+		args = append(args, "--sign", "file:"+keyFile)
+	}
+	e.must(0, args...)
+	return out
+}
+
+// signingKey writes an Ed25519 key pair and returns the private and public
+// PEM file paths.
+func (e *pubEnv) signingKey(name string) (priv, pub string) {
+	e.t.Helper()
+	k, err := keys.GenerateKey("ed25519")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pem, err := keys.MarshalPrivatePEM(k)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pubPEM, err := keys.ExportPublic(k.Public(), "pem", name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.file(name+".pem", pem), e.file(name+".pub.pem", pubPEM)
+}
+
+type pubBroker struct {
+	name string
+	url  string
+	addr string
+	mosq *mosquitto.Broker
+}
+
+func pubBrokers(t *testing.T) []pubBroker {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	out := []pubBroker{{name: "mochi", url: b.URL(), addr: b.Addr()}}
+	mosquitto.Require(t)
+	m := mosquitto.Start(t, mosquitto.Config{})
+	return append(out, pubBroker{name: "mosquitto", url: m.URL(), addr: m.Addr(), mosq: m})
+}
+
+func pubDial(t *testing.T, url string) *upload.Client {
+	t.Helper()
+	c, err := upload.Connect(context.Background(), upload.Options{Broker: url, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func pubRetained(t *testing.T, c *upload.Client, topic string) ([]byte, bool) {
+	t.Helper()
+	b, found, err := c.ReadRetained(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, found
+}
+
+func TestUploadCommand(t *testing.T) {
+	for _, b := range pubBrokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newPubEnv(t)
+			e.env["OTACTL_BROKER"] = b.url
+			app := pubRandom(t, 200_000)
+			path := e.file("app.bin", app)
+
+			out := e.must(0, "upload", "main@1.2.3", path)
+			if !strings.Contains(out, "uploaded main@1.2.3: 200000 bytes") {
+				t.Errorf("first upload said %q", out)
+			}
+			c := pubDial(t, b.url)
+			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+				t.Fatal("the broker does not retain the file's bytes")
+			}
+			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
+			var res artifactResult
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != 200000 {
+				t.Errorf("second upload: %q (%v)", out, err)
+			}
+			other := e.file("other.bin", pubRandom(t, 1000))
+			_, errs, code := e.run("", "upload", "main@1.2.3", other)
+			if code != ExitVerification || !strings.Contains(errs, "different bytes") {
+				t.Errorf("different bytes: exit %d, %q", code, errs)
+			}
+			e.must(0, "upload", "main@1.2.3", other, "--force")
+			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); len(got) != 1000 {
+				t.Errorf("after --force the broker retains %d bytes", len(got))
+			}
+			// --max-payload refuses before connecting.
+			_, errs, code = e.run("", "upload", "big@1.0.0", path, "--max-payload", "100k", "--broker", "mqtt://127.0.0.1:1")
+			if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
+				t.Errorf("max-payload: exit %d, %q", code, errs)
+			}
+			// Names are checked before any traffic.
+			_, _, code = e.run("", "upload", "ma/in@1.0", path)
+			if code != ExitError {
+				t.Errorf("bad package name: exit %d", code)
+			}
+			_, _, code = e.run("", "upload", "main", path)
+			if code != ExitUsage {
+				t.Errorf("missing version: exit %d", code)
+			}
+		})
+	}
+}
+
+func TestPublishOrderAndGuarantees(t *testing.T) {
+	for _, b := range pubBrokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newPubEnv(t)
+			e.env["OTACTL_BROKER"] = b.url
+			priv, pub := e.signingKey("release")
+			app := pubRandom(t, 300_000)
+			appPath := e.file("app.bin", app)
+			m1 := e.manifest("r1.json", 1000, priv, "main@1.2.3="+appPath)
+			c := pubDial(t, b.url)
+
+			// Unsigned verification against the wrong key fails before
+			// anything is sent.
+			_, otherPub := e.signingKey("other")
+			_, errs, code := e.run("", "release", "publish", m1, appPath, "--pubkey", otherPub)
+			if code != ExitVerification {
+				t.Fatalf("wrong key: exit %d %s", code, errs)
+			}
+			if _, found := pubRetained(t, c, ".u/c/main@1.2.3"); found {
+				t.Fatal("an artifact was uploaded although verification failed")
+			}
+
+			out := e.must(0, "release", "publish", m1, appPath, "--device", "canary-01", "--pubkey", pub, "-o", "json")
+			var rep publishReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if rep.SequenceNumber != 1000 || len(rep.Artifacts) != 1 || rep.Artifacts[0].Action != "uploaded" ||
+				len(rep.Targets) != 1 || rep.Targets[0].Topic != "devices/canary-01/.u/desired" || rep.Catalog.Action != "recorded" {
+				t.Fatalf("report: %+v", rep)
+			}
+			file, _ := os.ReadFile(m1)
+			if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); !bytes.Equal(got, file) {
+				t.Fatalf("the device's desired manifest is not the file's JSON:\n%s", got)
+			}
+			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+				t.Fatal("the artifact is not the file's bytes")
+			}
+			if _, found := pubRetained(t, c, ".u/desired"); found {
+				t.Fatal("the fleet got a manifest meant for a device")
+			}
+
+			// Again, to the fleet, without the file: the artifact is read
+			// back from the broker, nothing is uploaded again.
+			out = e.must(0, "release", "publish", m1, "--pubkey", pub)
+			if !strings.Contains(out, "artifact main@1.2.3: verified") || !strings.Contains(out, "target fleet: published .u/desired") {
+				t.Errorf("fleet publish said:\n%s", out)
+			}
+			// Once more: everything is unchanged.
+			out = e.must(0, "release", "publish", m1, appPath)
+			if !strings.Contains(out, "artifact main@1.2.3: present") || !strings.Contains(out, "target fleet: unchanged") || !strings.Contains(out, "catalog: unchanged") {
+				t.Errorf("repeat publish said:\n%s", out)
+			}
+
+			// Anti-rollback: a lower sequence number exits 3 and changes nothing.
+			m0 := e.manifest("r0.json", 999, priv, "main@1.2.3="+appPath)
+			_, errs, code = e.run("", "release", "publish", m0)
+			if code != ExitVerification || !strings.Contains(errs, "anti-rollback") {
+				t.Fatalf("lower sequence: exit %d %s", code, errs)
+			}
+			if got, _ := pubRetained(t, c, ".u/desired"); !bytes.Equal(got, file) {
+				t.Fatal("a refused publish changed the fleet's manifest")
+			}
+			// An equal sequence number with other contents is refused too.
+			app2 := pubRandom(t, 1000)
+			app2Path := e.file("app2.bin", app2)
+			mSame := e.manifest("rsame.json", 1000, priv, "main@1.2.4="+app2Path)
+			if _, _, code := e.run("", "release", "publish", mSame, app2Path); code != ExitVerification {
+				t.Fatalf("equal sequence, other release: exit %d", code)
+			}
+
+			// A newer release, then list, current, rollback, unpublish.
+			m2 := e.manifest("r2.json", 2000, priv, "main@1.2.4="+app2Path)
+			e.must(0, "release", "publish", m2, app2Path, "--encoding", "cbor")
+			got, _ := pubRetained(t, c, ".u/desired")
+			dm, err := release.ParseCBOR(got)
+			if err != nil || dm.SequenceNumber != 2000 {
+				t.Fatalf("CBOR desired manifest: %v %v", dm, err)
+			}
+			out = e.must(0, "release", "list", "-o", "json")
+			var list struct {
+				Releases []struct {
+					SequenceNumber int64
+					Targets        []struct{ Kind, Name string }
+					Signatures     []struct{ KeyID string }
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Releases) != 2 ||
+				list.Releases[0].SequenceNumber != 1000 || len(list.Releases[0].Targets) != 2 || len(list.Releases[1].Signatures) != 1 {
+				t.Fatalf("release list: %s (%v)", out, err)
+			}
+			out = e.must(0, "release", "current", "--pubkey", pub)
+			if !strings.Contains(out, "1 valid signature") {
+				t.Errorf("release current:\n%s", out)
+			}
+			e.must(ExitVerification, "release", "current", "--pubkey", otherPub)
+			e.must(ExitError, "release", "current", "--cohort", "nobody")
+
+			out = e.must(0, "release", "rollback", "--to", "1000", "--sign", "file:"+priv, "-o", "json")
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.RollbackOf != 1000 || rep.SequenceNumber <= 2000 {
+				t.Fatalf("rollback: %s (%v)", out, err)
+			}
+			got, _ = pubRetained(t, c, ".u/desired")
+			rm, err := release.Parse(got)
+			if err != nil || rm.Components[0].Version != "1.2.3" || rm.SequenceNumber != rep.SequenceNumber {
+				t.Fatalf("after rollback the fleet retains %v (%v)", rm, err)
+			}
+			if rm.SequenceNumber != e.now.Unix() {
+				t.Errorf("rollback sequence %d, want the clock's %d", rm.SequenceNumber, e.now.Unix())
+			}
+			if v := release.Verify(context.Background(), rm, release.VerifyOptions{Keys: pubKeys(t, pub), At: e.now}); !v.OK {
+				t.Errorf("the rollback manifest does not verify: %v", v.Problems)
+			}
+
+			e.must(0, "release", "unpublish", "--device", "canary-01")
+			if _, found := pubRetained(t, c, "devices/canary-01/.u/desired"); found {
+				t.Fatal("unpublish left the device's manifest")
+			}
+			out = e.must(0, "release", "unpublish", "--device", "canary-01")
+			if !strings.Contains(out, "nothing retained") {
+				t.Errorf("second unpublish: %q", out)
+			}
+
+			// artifact list, download, delete.
+			out = e.must(0, "artifact", "list", "-o", "json")
+			if !strings.Contains(out, `"version":"1.2.3"`) || !strings.Contains(out, `"version":"1.2.4"`) {
+				t.Errorf("artifact list: %s", out)
+			}
+			dl := filepath.Join(e.dir, "dl.bin")
+			e.must(0, "artifact", "download", "main@1.2.3", "-O", dl)
+			if got, _ := os.ReadFile(dl); !bytes.Equal(got, app) {
+				t.Error("download differs")
+			}
+			_, errs, code = e.run("", "artifact", "delete", "main@1.2.3")
+			if code != ExitError || !strings.Contains(errs, "fleet") {
+				t.Errorf("delete while the fleet names it: exit %d %s", code, errs)
+			}
+			e.must(0, "artifact", "delete", "main@1.2.4")
+			if _, found := pubRetained(t, c, ".u/c/main@1.2.4"); found {
+				t.Error("artifact delete left the artifact")
+			}
+		})
+	}
+}
+
+func pubKeys(t *testing.T, path string) []crypto.PublicKey {
+	t.Helper()
+	k, err := keys.ResolvePublic(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []crypto.PublicKey{k}
+}
+
+func TestPublishMessageSizeLimit(t *testing.T) {
+	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 10_000})
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = m.URL()
+	app := e.file("app.bin", pubRandom(t, 50_000))
+	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
+	_, errs, code := e.run("", "release", "publish", mf, app)
+	if code == 0 || !strings.Contains(errs, "message_size_limit") {
+		t.Fatalf("publish over the broker's limit: exit %d\n%s", code, errs)
+	}
+	c := pubDial(t, m.URL())
+	for _, topic := range []string{".u/desired", ".u/c/main@1.2.3", ".u/releases/1000"} {
+		if _, found := pubRetained(t, c, topic); found {
+			t.Errorf("%s is retained after a failed publish", topic)
+		}
+	}
+	// With max-payload in the profile it is refused before connecting.
+	e.must(0, "config", "set", "max-payload", "10k")
+	_, errs, code = e.run("", "release", "publish", mf, app, "--broker", "mqtt://127.0.0.1:1")
+	if code != ExitError || !strings.Contains(errs, "max-payload") {
+		t.Fatalf("profile max-payload: exit %d %s", code, errs)
+	}
+}
+
+func TestPercentIsStable(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := pubDial(t, b.URL())
+	const n = 200
+	for i := 0; i < n; i++ {
+		topic, _ := c.Topics().Report(fmt.Sprintf("dev-%03d", i), "main")
+		if err := c.PublishRetained(ctx, topic, []byte(`{"s":0,"r":0,"v":"1.0.0"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = b.URL()
+	app := e.file("app.bin", pubRandom(t, 1000))
+	chosen := func(seq int64, pct string) []string {
+		mf := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.2.3="+app)
+		var rep publishReport
+		out := e.must(0, "release", "publish", mf, app, "--percent", pct, "-o", "json")
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, tr := range rep.Targets {
+			if tr.Kind != "device" || tr.Action != "published" {
+				t.Fatalf("target %+v", tr)
+			}
+			ids = append(ids, tr.Name)
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	s10 := chosen(1000, "10")
+	s30 := chosen(2000, "30")
+	s100 := chosen(3000, "100")
+	if len(s10) == 0 || len(s10) >= len(s30) || len(s100) != n {
+		t.Fatalf("sizes: %d, %d, %d", len(s10), len(s30), len(s100))
+	}
+	in := map[string]bool{}
+	for _, d := range s30 {
+		in[d] = true
+	}
+	for _, d := range s10 {
+		if !in[d] {
+			t.Errorf("%s was chosen at 10%% but not at 30%%", d)
+		}
+	}
+	// The choice is the documented hash, whoever computes it.
+	for _, d := range s10 {
+		if !percentChosen(d, 10) {
+			t.Errorf("%s: percentChosen disagrees", d)
+		}
+	}
+	// Each chosen device retains the manifest of its highest percentage.
+	got, _ := pubRetained(t, c, "devices/"+s10[0]+"/.u/desired")
+	if m, err := release.Parse(got); err != nil || m.SequenceNumber != 3000 {
+		t.Errorf("device %s retains %v %v", s10[0], m, err)
+	}
+	// Without reports --percent is an error, not a silent no-op.
+	_, errs, code := pubEmptyBrokerRun(t, "--percent", "10")
+	if code != ExitError || !strings.Contains(errs, "no device state reports") {
+		t.Errorf("--percent without reports: exit %d %s", code, errs)
+	}
+}
+
+func pubEmptyBrokerRun(t *testing.T, args ...string) (string, string, int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	e := newPubEnv(t)
+	app := e.file("app.bin", pubRandom(t, 100))
+	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+app)
+	return e.run("", append([]string{"release", "publish", mf, app, "--broker", b.URL()}, args...)...)
+}
+
+func TestPercentChosenGrows(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		id := fmt.Sprintf("device-%d", i)
+		was := false
+		for _, p := range []float64{0.5, 1, 5, 10, 25, 50, 75, 99.9, 100} {
+			now := percentChosen(id, p)
+			if was && !now {
+				t.Fatalf("%s chosen below %g%% but not at it", id, p)
+			}
+			was = now
+		}
+		if !was {
+			t.Fatalf("%s not chosen at 100%%", id)
+		}
+	}
+}
+
+// TestRerunAfterBrokerWentAway: the broker goes away in the middle of a
+// publish; the run fails; once it is back a rerun finishes the job without
+// sending the artifact that was already complete.
+func TestRerunAfterBrokerWentAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	proxy := tcpproxy.Start(t, b.Addr())
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = proxy.URL()
+	first := e.file("a-main.bin", pubRandom(t, 400_000))
+	second := e.file("b-modem.bin", pubRandom(t, 600_000))
+	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+first, "modem@2.0.0="+second)
+
+	// Cut in the middle of the second artifact (components go in package
+	// order: main, then modem) and stay down.
+	start := proxy.Upstream()
+	proxy.CutAfter(400_000+300_000, true)
+	_, errs, code := e.run("", "release", "publish", mf, first, second, "--timeout", "2s")
+	if code != ExitError {
+		t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
+	}
+	c := pubDial(t, b.URL())
+	if _, found := pubRetained(t, c, ".u/desired"); found {
+		t.Fatal("a desired manifest is visible although an artifact is missing")
+	}
+	if _, found := pubRetained(t, c, ".u/c/main@1.0.0"); !found {
+		t.Fatal("the first artifact did not make it before the cut")
+	}
+	firstRun := proxy.Upstream() - start
+
+	proxy.SetDown(false)
+	before := proxy.Upstream()
+	out := e.must(0, "release", "publish", mf, first, second)
+	sent := proxy.Upstream() - before
+	if !strings.Contains(out, "artifact main@1.0.0: present") || !strings.Contains(out, "artifact modem@2.0.0: uploaded") {
+		t.Fatalf("rerun said:\n%s", out)
+	}
+	if sent >= 400_000+600_000 || sent < 600_000 {
+		t.Errorf("rerun sent %d bytes: want the second artifact only (first run sent %d)", sent, firstRun)
+	}
+	if got, _ := pubRetained(t, c, ".u/desired"); len(got) == 0 {
+		t.Fatal("no desired manifest after the rerun")
+	}
+}
+
+func TestProfilesAndPrecedence(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	e := newPubEnv(t)
+	app := e.file("app.bin", pubRandom(t, 100))
+	e.must(0, "config", "set", "broker", b.URL(), "--profile", "lab")
+	e.must(0, "config", "set", "topic-prefix", "lab/", "--profile", "lab")
+	e.must(0, "config", "set", "broker", "mqtt://127.0.0.1:1", "--profile", "dead")
+	e.must(0, "config", "use", "lab")
+	out := e.must(0, "config", "list")
+	if !strings.Contains(out, "*\tlab\t"+b.URL()) {
+		t.Errorf("config list:\n%s", out)
+	}
+	if got := e.must(0, "config", "get", "topic-prefix"); got != "lab/\n" {
+		t.Errorf("config get = %q", got)
+	}
+	// The current profile: its broker and prefix.
+	out = e.must(0, "upload", "main@1.0.0", app, "-o", "json")
+	if !strings.Contains(out, `"topic":"lab/.u/c/main@1.0.0"`) {
+		t.Errorf("upload through the profile: %s", out)
+	}
+	// env beats profile, flag beats env.
+	e.env["OTACTL_TOPIC_PREFIX"] = "env/"
+	if out = e.must(0, "upload", "main@1.0.0", app, "-o", "json"); !strings.Contains(out, `"topic":"env/.u/c/main@1.0.0"`) {
+		t.Errorf("env prefix: %s", out)
+	}
+	if out = e.must(0, "upload", "main@1.0.0", app, "-o", "json", "--topic-prefix", ""); !strings.Contains(out, `"topic":".u/c/main@1.0.0"`) {
+		t.Errorf("flag prefix: %s", out)
+	}
+	e.env["OTACTL_PROFILE"] = "dead"
+	if _, errs, code := e.run("", "upload", "main@1.0.0", app); code != ExitError || !strings.Contains(errs, "connection refused") {
+		t.Errorf("OTACTL_PROFILE=dead: exit %d %s", code, errs)
+	}
+	if _, _, code := e.run("", "upload", "main@1.0.0", app, "--profile", "lab"); code != 0 {
+		t.Errorf("--profile lab: exit %d", code)
+	}
+	if _, errs, code := e.run("", "upload", "main@1.0.0", app, "--profile", "nope"); code != ExitError || !strings.Contains(errs, "does not exist") {
+		t.Errorf("--profile nope: exit %d %s", code, errs)
+	}
+	if _, _, code := e.run("", "config", "set", "timeout", "soon"); code != ExitUsage {
+		t.Errorf("bad setting: exit %d", code)
+	}
+}
+
+func TestLoginAndPasswords(t *testing.T) {
+	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": "s3cret"}})
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = m.URL()
+	e.env["OTACTL_USERNAME"] = "ci"
+	app := e.file("app.bin", pubRandom(t, 100))
+
+	// No password: one line and a hint to log in.
+	_, errs, code := e.run("", "upload", "main@1.0.0", app)
+	if code != ExitError || !strings.Contains(errs, "otactl login") {
+		t.Fatalf("no password: exit %d %s", code, errs)
+	}
+	if lines := strings.Split(strings.TrimSpace(errs), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") {
+		t.Errorf("want one error line and one hint, got %q", errs)
+	}
+	// A wrong password is not stored.
+	if _, errs, code := e.run("wrong\n", "login"); code != ExitError || strings.Contains(errs, "wrong") {
+		t.Fatalf("login with a wrong password: exit %d %s", code, errs)
+	}
+	if _, _, code := e.run("s3cret\n", "login"); code != 0 {
+		t.Fatal("login failed")
+	}
+	e.must(0, "upload", "main@1.0.0", app)
+	// OTACTL_PASSWORD and --password-stdin beat the keyring.
+	e.env["OTACTL_PASSWORD"] = "bad"
+	if _, _, code := e.run("", "upload", "main@1.0.0", app); code != ExitError {
+		t.Error("OTACTL_PASSWORD=bad was not used")
+	}
+	if _, _, code := e.run("s3cret\n", "upload", "main@1.0.0", app, "--password-stdin"); code != 0 {
+		t.Error("--password-stdin failed")
+	}
+	delete(e.env, "OTACTL_PASSWORD")
+	e.must(0, "logout")
+	if _, _, code := e.run("", "upload", "main@1.0.0", app); code != ExitError {
+		t.Error("upload worked after logout")
+	}
+	// There is no password flag.
+	if _, _, code := e.run("", "upload", "main@1.0.0", app, "--password", "s3cret"); code != ExitUsage {
+		t.Errorf("--password: exit %d, want usage error", code)
+	}
+}
+
+// TestBinaryEndToEnd runs the built binary against mosquitto as a user
+// would, and reads the result with mosquitto_sub.
+func TestBinaryEndToEnd(t *testing.T) {
+	m := mosquitto.Start(t, mosquitto.Config{})
+	requireReal(t, "mosquitto_sub", haveCommand("mosquitto_sub"))
+	dir := t.TempDir()
+	env := []string{"OTACTL_BROKER=" + m.URL()}
+	app := pubRandom(t, 250_000)
+	os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644)
+	run := func(want int, args ...string) result {
+		t.Helper()
+		r := runOtactl(t, dir, env, "", args...)
+		if r.code != want {
+			t.Fatalf("otactl %s: exit %d, want %d\n%s%s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+		}
+		return r
+	}
+	run(0, "release", "create", "-c", "main@1.2.3=app.bin", "--sequence", "1000", "--out", "r1.json")
+	run(0, "upload", "main@1.2.3", "app.bin")
+	run(0, "release", "publish", "r1.json", "app.bin")
+
+	sub := func(topic string) []byte {
+		t.Helper()
+		out, err := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", m.Addr()[strings.LastIndex(m.Addr(), ":")+1:],
+			"-t", topic, "-C", "1", "-W", "10", "-N").Output()
+		if err != nil {
+			t.Fatalf("mosquitto_sub %s: %v", topic, err)
+		}
+		return out
+	}
+	file, _ := os.ReadFile(filepath.Join(dir, "r1.json"))
+	if got := sub(".u/desired"); !bytes.Equal(got, file) {
+		t.Fatalf("mosquitto_sub .u/desired differs from the file:\n%s", got)
+	}
+	if got := sub(".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+		t.Fatalf("mosquitto_sub .u/c/main@1.2.3: %d bytes, want the file's %d", len(got), len(app))
+	}
+	run(0, "release", "create", "-c", "main@1.2.3=app.bin", "--sequence", "999", "--out", "r0.json")
+	r := run(ExitVerification, "release", "publish", "r0.json")
+	if !strings.Contains(r.stderr, "anti-rollback") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	r = run(0, "release", "list")
+	if !strings.Contains(r.stdout, "1000") {
+		t.Errorf("release list: %s", r.stdout)
+	}
+	r = run(0, "release", "current", "-o", "json")
+	if !strings.Contains(r.stdout, `"sequenceNumber":1000`) {
+		t.Errorf("release current: %s", r.stdout)
+	}
+	r = run(0, "release", "rollback", "--to", "1000", "--cohort", "beta", "-o", "json")
+	if !strings.Contains(r.stdout, `"rollbackOf":1000`) {
+		t.Errorf("release rollback: %s", r.stdout)
+	}
+	run(0, "release", "unpublish")
+	run(ExitError, "release", "current")
+	run(ExitUsage, "release", "publish")
+	run(ExitError, "upload", "main@1.2.3", "app.bin", "--broker", "mqtt://127.0.0.1:1")
+}
