@@ -5,6 +5,7 @@
 //	benchtool suite -otactl BIN -broker 127.0.0.1:PORT -dir DIR [-quick]
 //	benchtool fill -broker 127.0.0.1:PORT -n 100000 [-prefix P]
 //	benchtool gen -size BYTES FILE...
+//	benchtool rawupload -broker 127.0.0.1:PORT -topic TOPIC FILE
 //	benchtool freeport
 package main
 
@@ -30,6 +31,8 @@ func main() {
 		err = fillMain(ctx, os.Args[2:])
 	case "gen":
 		err = genMain(ctx, os.Args[2:])
+	case "rawupload":
+		err = rawuploadMain(ctx, os.Args[2:])
 	case "freeport":
 		err = freeport()
 	default:
@@ -46,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool suite|fill|gen|freeport [flags] (see bench/run and BENCHMARKS.md)")
+	fmt.Fprintln(os.Stderr, "usage: benchtool suite|fill|gen|rawupload|freeport [flags] (see bench/run and BENCHMARKS.md)")
 	os.Exit(2)
 }
 
