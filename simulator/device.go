@@ -1,0 +1,602 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
+)
+
+// Event kinds.
+const (
+	EventConnected = "connected" // connected and subscribed to its desired topics
+	EventReport    = "report"    // published a state report
+	EventIgnored   = "ignored"   // ignored a manifest: replayed, expired, unreadable, nothing to do
+	EventRefused   = "refused"   // refused a manifest that failed verification (and reported it)
+	EventFailed    = "failed"    // an update attempt failed (and was reported)
+	EventReboot    = "reboot"    // rebooting into the new image
+	EventError     = "error"     // could not reach the broker or publish
+)
+
+// Event is one thing a device did.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Device   string        `json:"device"`
+	Kind     string        `json:"kind"`
+	State    report.State  `json:"state"`
+	Reason   report.Reason `json:"reason"`
+	Version  string        `json:"version,omitempty"`
+	Target   string        `json:"target,omitempty"`
+	Sequence int64         `json:"sequenceNumber,omitempty"`
+	Detail   string        `json:"detail,omitempty"`
+}
+
+// Phases a device is in, for Fleet.Status.
+const (
+	PhaseOffline  = "offline"
+	PhaseIdle     = "idle"
+	PhaseUpdating = "updating"
+	PhaseFailed   = "failed"
+)
+
+// Device is one simulated device. Its fields below the mutex are what a
+// real device would keep in flash: they survive its simulated reboots.
+type Device struct {
+	ID     string
+	cfg    *Config
+	topics upload.Topics
+	enc    string
+	short  bool
+	rng    *rand.Rand
+
+	mu      sync.Mutex
+	version string // the running version
+	phase   string
+	handled int64 // the highest sequence number acted on: anti-rollback
+	// refused remembers manifests already refused and reported, so that
+	// their redelivery after a reconnect is not reported again.
+	refused map[int64]bool
+
+	// What a device holds in RAM: lost on every reboot.
+	client    *upload.Client
+	desired   chan upload.Message
+	manifests map[string]held // by desired topic
+	ignored   map[string]bool // (topic, sequence, why) already logged
+}
+
+// held is the manifest retained on one desired topic, or why it is unreadable.
+type held struct {
+	m   *release.Manifest
+	err error
+}
+
+func newDevice(cfg *Config, topics upload.Topics, id string, index int) *Device {
+	enc, short := cfg.reportFormat(index)
+	return &Device{
+		ID:      id,
+		cfg:     cfg,
+		topics:  topics,
+		enc:     enc,
+		short:   short,
+		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(index))),
+		version: cfg.Version,
+		phase:   PhaseOffline,
+		refused: map[int64]bool{},
+	}
+}
+
+// Version is the version the device runs now.
+func (d *Device) Version() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.version
+}
+
+// Phase is what the device is doing now: one of the Phase constants.
+func (d *Device) Phase() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.phase
+}
+
+func (d *Device) setPhase(p string) {
+	d.mu.Lock()
+	d.phase = p
+	d.mu.Unlock()
+}
+
+func (d *Device) event(e Event) {
+	if d.cfg.OnEvent == nil {
+		return
+	}
+	e.Time = d.cfg.now()
+	e.Device = d.ID
+	d.cfg.OnEvent(e)
+}
+
+// run is the device's life: boot, then act on desired manifests until ctx
+// ends. ready is called once, after the first boot.
+func (d *Device) run(ctx context.Context, ready func()) {
+	defer d.disconnect()
+	d.sleep(ctx, d.jitter())
+	if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
+		return
+	}
+	ready()
+	d.loop(ctx)
+}
+
+// loop acts on desired manifests until ctx ends (steps 3 to 5).
+func (d *Device) loop(ctx context.Context) {
+	defer d.disconnect()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-d.desired:
+			if !ok {
+				// The connection gave up (a subscription could not be
+				// renewed after a reconnect): connect afresh.
+				if ctx.Err() != nil {
+					return
+				}
+				if d.client != nil {
+					d.event(Event{Kind: EventError, Detail: "connection closed: " + errString(d.client.Err())})
+				}
+				d.disconnect()
+				if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
+					return
+				}
+				continue
+			}
+			d.take(m)
+			d.drain()
+			if m, c := d.choose(ctx); m != nil {
+				d.update(ctx, m, c)
+			}
+		}
+	}
+}
+
+// bootReport is the first report after connecting: (0,0) on a plain boot,
+// (3,1) after booting a new image, or the failure that made the device
+// reconnect.
+type bootReport struct {
+	state  report.State
+	reason report.Reason
+	target string
+}
+
+// boot connects, reports its state and subscribes to the desired topics
+// (steps 1 and 2 of the package documentation).
+func (d *Device) boot(ctx context.Context, first bootReport) error {
+	opts := d.cfg.Conn
+	opts.ClientID = d.ID
+	if opts.Password != "" {
+		opts.Username = d.ID
+	}
+	c, err := upload.Connect(ctx, opts)
+	if err != nil {
+		return err
+	}
+	d.client = c
+	d.manifests = map[string]held{}
+	d.ignored = map[string]bool{}
+	if err := d.report(ctx, first.state, first.reason, first.target); err != nil {
+		return err
+	}
+	filters := []string{d.topics.Fleet()}
+	if d.cfg.Cohort != "" {
+		t, err := d.topics.Cohort(d.cfg.Cohort)
+		if err != nil {
+			return err
+		}
+		filters = append(filters, t)
+	}
+	t, err := d.topics.Device(d.ID)
+	if err != nil {
+		return err
+	}
+	filters = append(filters, t)
+	d.desired = make(chan upload.Message, 8)
+	if err := c.Subscribe(ctx, filters, d.desired); err != nil {
+		return err
+	}
+	d.setPhase(PhaseIdle)
+	d.event(Event{Kind: EventConnected, Version: d.Version(), Detail: fmt.Sprintf("report %s/%s", d.enc, map[bool]string{true: "short", false: "long"}[d.short])})
+	return nil
+}
+
+// bootRetrying boots, trying again with growing pauses while the broker
+// cannot be reached; false when ctx ended first.
+func (d *Device) bootRetrying(ctx context.Context, first bootReport) bool {
+	pause := time.Second
+	for {
+		err := d.boot(ctx, first)
+		if err == nil {
+			return true
+		}
+		d.disconnect()
+		if ctx.Err() != nil {
+			return false
+		}
+		d.event(Event{Kind: EventError, Detail: err.Error()})
+		if !d.sleep(ctx, pause+time.Duration(d.rng.Int64N(int64(pause)))) {
+			return false
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+func (d *Device) disconnect() {
+	if d.client != nil {
+		d.client.Close()
+		d.client = nil
+	}
+	d.setPhase(PhaseOffline)
+}
+
+// take records the manifest a desired topic now holds.
+func (d *Device) take(msg upload.Message) {
+	if len(msg.Payload) == 0 {
+		delete(d.manifests, msg.Topic) // the topic was cleared
+		return
+	}
+	m, err := release.Parse(msg.Payload)
+	if errors.Is(err, release.ErrNoRelease) {
+		delete(d.manifests, msg.Topic) // "{}": no release
+		return
+	}
+	d.manifests[msg.Topic] = held{m: m, err: err}
+}
+
+// drain takes every desired message already queued, so that a burst of
+// retained manifests is decided on together.
+func (d *Device) drain() {
+	for {
+		select {
+		case m, ok := <-d.desired:
+			if !ok {
+				return
+			}
+			d.take(m)
+		default:
+			return
+		}
+	}
+}
+
+// choose returns the valid manifest with the highest sequence number above
+// the one already handled, and its component for the device's package
+// (step 3). It reports manifests that fail verification.
+func (d *Device) choose(ctx context.Context) (*release.Manifest, *release.Component) {
+	var best *release.Manifest
+	for topic, h := range d.manifests {
+		if h.err != nil {
+			d.ignore(topic, 0, "unreadable manifest: "+h.err.Error())
+			continue
+		}
+		m := h.m
+		d.mu.Lock()
+		handled, refused := d.handled, d.refused[m.SequenceNumber]
+		d.mu.Unlock()
+		if m.SequenceNumber <= handled {
+			d.ignore(topic, m.SequenceNumber, fmt.Sprintf("sequence number %d is not above %d, the last one handled", m.SequenceNumber, handled))
+			continue
+		}
+		if refused {
+			continue
+		}
+		v := release.Verify(ctx, m, release.VerifyOptions{Keys: d.cfg.Keys, Threshold: d.cfg.Threshold, At: d.cfg.now()})
+		if v.Expired {
+			d.ignore(topic, m.SequenceNumber, "expired at "+m.Expires)
+			continue
+		}
+		if !v.OK {
+			d.refuse(ctx, m, v.Err())
+			continue
+		}
+		if best == nil || m.SequenceNumber > best.SequenceNumber {
+			best = m
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	for i := range best.Components {
+		if best.Components[i].Package == d.cfg.Package {
+			c := &best.Components[i]
+			if c.Version == d.Version() {
+				d.markHandled(best.SequenceNumber)
+				d.ignore("", best.SequenceNumber, "already running "+c.Version)
+				return nil, nil
+			}
+			return best, c
+		}
+	}
+	d.markHandled(best.SequenceNumber)
+	d.ignore("", best.SequenceNumber, "no component for package "+d.cfg.Package)
+	return nil, nil
+}
+
+func (d *Device) markHandled(seq int64) {
+	d.mu.Lock()
+	d.handled = max(d.handled, seq)
+	d.mu.Unlock()
+}
+
+// ignore logs, once per topic, manifest and reason, a manifest the device
+// does not act on.
+func (d *Device) ignore(topic string, seq int64, why string) {
+	key := fmt.Sprintf("%s\x00%d\x00%s", topic, seq, why)
+	if d.ignored[key] {
+		return
+	}
+	d.ignored[key] = true
+	d.event(Event{Kind: EventIgnored, Sequence: seq, Version: d.Version(), Detail: why})
+}
+
+// refuse reports a manifest that failed verification: state idle, reason
+// 8, with the version it asked for as target.
+func (d *Device) refuse(ctx context.Context, m *release.Manifest, why error) {
+	d.mu.Lock()
+	d.refused[m.SequenceNumber] = true
+	d.mu.Unlock()
+	target := ""
+	for _, c := range m.Components {
+		if c.Package == d.cfg.Package {
+			target = c.Version
+		}
+	}
+	d.event(Event{Kind: EventRefused, Sequence: m.SequenceNumber, Reason: report.ReasonUpdateFailed, Version: d.Version(), Target: target, Detail: why.Error()})
+	d.publish(ctx, report.Idle, report.ReasonUpdateFailed, target)
+}
+
+// update applies component c of manifest m (step 5).
+func (d *Device) update(ctx context.Context, m *release.Manifest, c *release.Component) {
+	d.markHandled(m.SequenceNumber)
+	d.setPhase(PhaseUpdating)
+	target := c.Version
+	if !d.sleep(ctx, d.jitter()) {
+		return
+	}
+	fail := func(state report.State, reason report.Reason, why string) {
+		d.setPhase(PhaseFailed)
+		d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, State: state, Reason: reason, Version: d.Version(), Target: target, Detail: why})
+		d.publish(ctx, state, reason, target)
+	}
+
+	// Before downloading: can the device take this component at all?
+	topic, err := d.topics.ComponentURI(c.URI)
+	switch {
+	case d.inject("type"):
+		fail(report.Downloading, report.ReasonUnsupportedPackageType, "injected: unsupported package type "+c.Type)
+		return
+	case err != nil:
+		fail(report.Downloading, report.ReasonInvalidURI, err.Error())
+		return
+	case d.inject("uri"):
+		fail(report.Downloading, report.ReasonInvalidURI, "injected: invalid uri "+c.URI)
+		return
+	case d.cfg.FlashSize > 0 && c.Size > d.cfg.FlashSize:
+		fail(report.Downloading, report.ReasonNotEnoughFlash, fmt.Sprintf("%d bytes do not fit in %d bytes of flash", c.Size, d.cfg.FlashSize))
+		return
+	case d.inject("flash"):
+		fail(report.Downloading, report.ReasonNotEnoughFlash, "injected: not enough flash")
+		return
+	}
+
+	d.publish(ctx, report.Downloading, report.ReasonReady, target)
+	image, reason, why := d.download(ctx, topic, c)
+	if ctx.Err() != nil {
+		return
+	}
+	if reason == report.ReasonReady {
+		switch {
+		case d.inject("ram"):
+			reason, why = report.ReasonOutOfRAM, "injected: out of RAM while downloading"
+		case d.inject("io"):
+			reason, why = report.ReasonIOError, "injected: I/O error writing the image"
+		case d.inject("connection"):
+			// Really lose the connection; the first report after coming
+			// back says why the download failed.
+			d.disconnect()
+			if d.sleep(ctx, d.cfg.reboot()) && d.bootRetrying(ctx, bootReport{report.Downloading, report.ReasonConnectionLost, target}) {
+				d.setPhase(PhaseFailed)
+				d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, State: report.Downloading, Reason: report.ReasonConnectionLost, Version: d.Version(), Target: target, Detail: "injected: connection lost while downloading"})
+			}
+			return
+		default:
+			reason, why = d.check(image, c)
+		}
+	}
+	if reason != report.ReasonReady {
+		fail(report.Downloading, reason, why)
+		return
+	}
+	d.publish(ctx, report.Downloaded, report.ReasonReady, target)
+	// Updating: a real device has written the image to its second slot
+	// and now hands over to the bootloader.
+	d.publish(ctx, report.Updated, report.ReasonReady, target)
+
+	d.event(Event{Kind: EventReboot, Sequence: m.SequenceNumber, Version: d.Version(), Target: target})
+	d.disconnect()
+	if !d.sleep(ctx, d.cfg.reboot()) {
+		return
+	}
+	if d.inject("update") {
+		// The new image did not boot: the bootloader went back to the old
+		// one, which reports the failure.
+		if d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonUpdateFailed, target}) {
+			d.setPhase(PhaseFailed)
+			d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, Reason: report.ReasonUpdateFailed, Version: d.Version(), Target: target, Detail: "injected: the new image failed to boot; back on " + d.Version()})
+		}
+		return
+	}
+	d.mu.Lock()
+	d.version = target
+	d.mu.Unlock()
+	if !d.bootRetrying(ctx, bootReport{report.Updated, report.ReasonUpdated, ""}) {
+		return
+	}
+	d.publish(ctx, report.Idle, report.ReasonReady, "")
+}
+
+// download fetches the component's retained message: the device subscribes
+// to the topic its uri names and takes the first message there. A reason
+// other than ReasonReady says why it failed.
+func (d *Device) download(ctx context.Context, topic string, c *release.Component) ([]byte, report.Reason, string) {
+	start := time.Now()
+	timeout := d.cfg.downloadTimeout() + time.Duration(c.Size/(128<<10))*time.Second
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := make(chan upload.Message, 1)
+	if err := d.client.Subscribe(dctx, []string{topic}, out); err != nil {
+		var refused *upload.RefusedError
+		if errors.As(err, &refused) {
+			return nil, report.ReasonInvalidURI, "the broker refused the subscription to " + topic
+		}
+		return nil, report.ReasonConnectionLost, err.Error()
+	}
+	var image []byte
+	for m := range out {
+		if m.Topic == topic && len(m.Payload) > 0 {
+			image = m.Payload
+			break
+		}
+	}
+	cancel()
+	if image == nil {
+		if ctx.Err() != nil {
+			return nil, report.ReasonConnectionLost, ctx.Err().Error()
+		}
+		return nil, report.ReasonInvalidURI, fmt.Sprintf("nothing retained on %s after %s", topic, timeout)
+	}
+	// Simulated link speed: the download takes at least size/speed.
+	if d.cfg.Speed > 0 {
+		need := time.Duration(float64(len(image)) / float64(d.cfg.Speed) * float64(time.Second))
+		if !d.sleep(ctx, need-time.Since(start)) {
+			return nil, report.ReasonConnectionLost, ctx.Err().Error()
+		}
+	}
+	return image, report.ReasonReady, ""
+}
+
+// check compares the downloaded image with the manifest's size and
+// SHA-256. An injected integrity failure corrupts the device's copy first,
+// and the check catches it like any other corruption.
+func (d *Device) check(image []byte, c *release.Component) (report.Reason, string) {
+	if d.inject("integrity") {
+		image = bytes.Clone(image)
+		image[len(image)/2] ^= 0x5a
+	}
+	if int64(len(image)) != c.Size {
+		return report.ReasonIntegrityCheckFailed, fmt.Sprintf("downloaded %d bytes, the manifest says %d", len(image), c.Size)
+	}
+	sum := sha256.Sum256(image)
+	if got := hex.EncodeToString(sum[:]); got != c.Hash {
+		return report.ReasonIntegrityCheckFailed, fmt.Sprintf("SHA-256 %s..., the manifest says %s...", got[:12], c.Hash[:min(12, len(c.Hash))])
+	}
+	return report.ReasonReady, ""
+}
+
+// report publishes a retained state report. target is left out when "".
+func (d *Device) report(ctx context.Context, state report.State, reason report.Reason, target string) error {
+	r := report.Report{Package: d.cfg.Package, State: state, Reason: reason, Version: d.Version(), Target: target}
+	payload, err := report.Encode(r, d.enc, d.short)
+	if err != nil {
+		return err
+	}
+	topic, err := d.topics.Report(d.ID, d.cfg.Package)
+	if err != nil {
+		return err
+	}
+	if d.client == nil {
+		return upload.ErrClosed
+	}
+	if err := d.client.PublishRetained(ctx, topic, payload); err != nil {
+		return err
+	}
+	d.event(Event{Kind: EventReport, State: state, Reason: reason, Version: r.Version, Target: target})
+	return nil
+}
+
+// publish reports, and when the connection has closed, reconnects once and
+// reports again. A report that still fails is logged: the device goes on.
+func (d *Device) publish(ctx context.Context, state report.State, reason report.Reason, target string) {
+	err := d.report(ctx, state, reason, target)
+	if errors.Is(err, upload.ErrClosed) && ctx.Err() == nil {
+		d.disconnect()
+		if d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
+			err = d.report(ctx, state, reason, target)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		d.event(Event{Kind: EventError, Detail: err.Error()})
+	}
+}
+
+// inject reports whether the injected failure kind strikes now.
+func (d *Device) inject(kind string) bool {
+	p := d.cfg.Failures[kind]
+	return p > 0 && d.rng.Float64() < p
+}
+
+func (d *Device) jitter() time.Duration {
+	if d.cfg.Jitter <= 0 {
+		return 0
+	}
+	return time.Duration(d.rng.Int64N(int64(d.cfg.Jitter)))
+}
+
+// sleep waits for dt or until ctx ends; false when ctx ended.
+func (d *Device) sleep(ctx context.Context, dt time.Duration) bool {
+	if dt <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(dt)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) reboot() time.Duration {
+	if c.Reboot > 0 {
+		return c.Reboot
+	}
+	return 500 * time.Millisecond
+}
+
+func (c *Config) downloadTimeout() time.Duration {
+	if c.DownloadTimeout > 0 {
+		return c.DownloadTimeout
+	}
+	return 30 * time.Second
+}

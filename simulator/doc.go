@@ -1,0 +1,63 @@
+// Package simulator is otactl's reference device: a fleet of simulated
+// devices, each one real MQTT client, that run the device side of the OTA
+// protocol honestly. It is also the protocol's documentation in code: a
+// device on real hardware must do what one Device does here.
+//
+// What a device does (P is the topic prefix, {id} the device id, which is
+// also its MQTT client id, and {pkg} the package it runs, e.g. "main"):
+//
+//  1. Connect with client id {id}. After connecting, and again after every
+//     reconnect, publish a retained state report to Pdevices/{id}/.u/c/{pkg}:
+//     state 0 (idle), reason 0, version = the running version. Reports are
+//     JSON or CBOR maps with long keys (state, reason, package, version,
+//     target) or short ones (s, r, pkg, v, t).
+//
+//  2. Subscribe to its three desired-manifest topics: P.u/desired (the
+//     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
+//     Pdevices/{id}/.u/desired. They are retained, so the current releases
+//     arrive at once. An empty payload (a cleared topic) or "{}" means "no
+//     release on that topic".
+//
+//  3. Of the manifests held on those topics, act on the valid one with the
+//     highest sequenceNumber. A manifest is valid when it parses, its hash
+//     is the release digest (CONTRACT.md section 3), it has not expired
+//     (expires is in the future), and, when the device trusts public keys,
+//     enough of them signed the digest. A manifest that is invalid for any
+//     reason but expiry is refused and reported: state 0, reason 8 (update
+//     failed), target = the version it asked for. An expired one is ignored
+//     quietly: it is the operator's own deadline.
+//
+//  4. Anti-rollback: the device keeps, as if in flash, the highest sequence
+//     number it has acted on and ignores any manifest whose sequenceNumber
+//     is not higher. Retained manifests are delivered again after every
+//     reconnect and reboot; this is what keeps them from being applied
+//     twice, and what stops an old manifest from being replayed.
+//
+//  5. Take the manifest's component for {pkg}. When its version equals the
+//     running version there is nothing to do (the device SDK compares
+//     version strings, no semver order: a rollback is publishing the old
+//     version again). Otherwise update:
+//     (1,0) downloading, with target = the new version: subscribe to the
+//     component's uri, which is a topic relative to P with a leading '/'
+//     (/.u/c/{pkg}@{version} is the topic P.u/c/{pkg}@{version}); the
+//     retained message there is the whole binary. Check its size and
+//     SHA-256 against the manifest: a mismatch is (1,5).
+//     (2,0) downloaded; (3,0) updating; then reboot into the new image
+//     (disconnect, connect again).
+//     (3,1) updated, version = the new version and no target; then (0,0)
+//     idle on the new version.
+//
+// Failures are reported with the seed's reasons, in state 1 (downloading)
+// for everything up to and including the download (2 flash, 3 RAM, 4
+// connection, 5 integrity, 6 type, 7 uri, 10 I/O) and in state 0 (idle, back
+// on the old version) for 8, an update that failed after the reboot. A
+// failed attempt is final for that sequence number, as the sequence number
+// is already stored: the operator retries by publishing a new release. (The
+// device SDK retries on its own and reports 11, awaiting retry; the
+// simulator does not, so that a rollout's failure count means something.)
+//
+// The simulator can inject each failure with a probability (see
+// ParseFailures); an injected integrity failure corrupts the downloaded
+// copy, which the hash check then catches, and an injected connection
+// failure really drops the connection.
+package simulator
