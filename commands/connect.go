@@ -159,6 +159,9 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 		u.Timeout = d
 	}
 	u.Warn = func(msg string) { fmt.Fprintln(sys.Stderr, "warning: "+msg) }
+	if sys.StderrTTY {
+		u.Progress = newProgressBar(sys.Stderr).update
+	}
 	// Refuse bad settings before any network traffic.
 	bu, err := upload.BrokerURL(u.Broker)
 	if err != nil {

@@ -211,7 +211,7 @@ func putArtifact(ctx context.Context, sys *System, c *upload.Client, topic, name
 		}
 		return "would upload", nil
 	}
-	if len(data) >= 1<<20 {
+	if len(data) >= minProgress && !sys.StderrTTY {
 		fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", name, output.HumanBytes(int64(len(data))), topic)
 	}
 	if err := c.PublishVerified(ctx, topic, data); err != nil {

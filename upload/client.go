@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -40,6 +41,9 @@ type Client struct {
 	err      error // why the client closed itself, if it did
 	noProbe  bool  // the broker refused the end-of-retained probe once
 	connects int   // connections made so far
+
+	written atomic.Int64              // bytes written to the broker
+	current atomic.Pointer[progress] // the publish being written
 
 	done chan struct{}
 }
@@ -95,7 +99,8 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		SetPingTimeout(o.timeout()).
 		SetDefaultPublishHandler(c.handle).
 		SetOnConnectHandler(c.onConnect).
-		SetConnectionLostHandler(c.onLost)
+		SetConnectionLostHandler(c.onLost).
+		SetCustomOpenConnectionFn(c.openConn)
 	if tlsCfg != nil {
 		po.SetTLSConfig(tlsCfg)
 	}

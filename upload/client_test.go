@@ -472,3 +472,37 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestProgress(t *testing.T) {
+	ctx := context.Background()
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b, err := broker.Start(bctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var mu sync.Mutex
+	var calls []int64
+	c := connect(t, Options{Broker: b.URL(), Progress: func(topic string, sent, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if topic == ".u/c/main@1.0.0" && total == 3<<20 {
+			calls = append(calls, sent)
+		}
+	}})
+	topic, _ := c.Topics().Component("main", "1.0.0")
+	if err := c.PublishVerified(ctx, topic, randomBytes(t, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 4 || calls[len(calls)-1] != 3<<20 {
+		t.Fatalf("progress calls: %v", calls)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i] < calls[i-1] {
+			t.Fatalf("progress went back: %v", calls)
+		}
+	}
+}

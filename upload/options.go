@@ -64,6 +64,10 @@ type Options struct {
 	// Warn, when set, receives one-line warnings about degraded
 	// operation, such as reads falling back to quiet periods.
 	Warn func(msg string)
+	// Progress, when set, is called as a publish's bytes are written:
+	// sent of total payload bytes (the packet header counts towards
+	// sent). It runs on the writing goroutine and must be quick.
+	Progress func(topic string, sent, total int64)
 }
 
 func (o Options) timeout() time.Duration {

@@ -36,6 +36,7 @@ func (c *Client) publish(ctx context.Context, topic string, payload []byte) erro
 		return err
 	}
 	c.mu.Unlock()
+	defer c.track(topic, len(payload))()
 	tok := c.pc.Publish(topic, 1, true, payload)
 	err := c.wait(ctx, tok, c.opts.publishTimeout(len(payload)), "publish to "+topic)
 	if err != nil && !errors.Is(err, ErrClosed) && (isTimeout(err) || ctx.Err() != nil) {

@@ -1,0 +1,95 @@
+package upload
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// chunk is how much of a packet is written at a time, so that a large
+// publish reports progress as it goes.
+const chunk = 256 << 10
+
+// openConn dials the broker for paho (plain TCP, TLS, or MQTT over
+// websockets) and meters what is written.
+func (c *Client) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	var (
+		conn net.Conn
+		err  error
+	)
+	d := &net.Dialer{Timeout: o.ConnectTimeout}
+	switch uri.Scheme {
+	case "mqtt":
+		conn, err = d.Dial("tcp", uri.Host)
+	case "mqtts":
+		conn, err = tls.DialWithDialer(d, "tcp", uri.Host, o.TLSConfig)
+	case "ws", "wss":
+		var tlsc *tls.Config
+		if uri.Scheme == "wss" {
+			tlsc = o.TLSConfig
+		}
+		u := *uri
+		u.User = nil
+		conn, err = mqtt.NewWebsocket(u.String(), tlsc, o.ConnectTimeout, o.HTTPHeaders, o.WebsocketOptions)
+	default:
+		return nil, fmt.Errorf("unknown scheme %q", uri.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &meteredConn{Conn: conn, c: c}, nil
+}
+
+// meteredConn counts the bytes written and writes large packets in chunks.
+// One Write holds the lock throughout, so that paho's keepalive, which
+// writes to the connection directly, never lands inside a packet.
+type meteredConn struct {
+	net.Conn
+	c  *Client
+	mu sync.Mutex
+}
+
+func (m *meteredConn) Write(b []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	done := 0
+	for done < len(b) {
+		end := min(done+chunk, len(b))
+		n, err := m.Conn.Write(b[done:end])
+		done += n
+		m.c.wrote(int64(n))
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// progress is the publish whose bytes are being counted.
+type progress struct {
+	topic string
+	total int64
+	base  int64 // written when it started
+}
+
+// wrote counts n bytes written and reports the progress of the current
+// publish.
+func (c *Client) wrote(n int64) {
+	w := c.written.Add(n)
+	p := c.current.Load()
+	if p == nil || c.opts.Progress == nil {
+		return
+	}
+	sent := min(w-p.base, p.total)
+	c.opts.Progress(p.topic, sent, p.total)
+}
+
+// track starts counting a publish of total payload bytes.
+func (c *Client) track(topic string, total int) func() {
+	c.current.Store(&progress{topic: topic, total: int64(total), base: c.written.Load()})
+	return func() { c.current.Store(nil) }
+}
