@@ -42,7 +42,7 @@ type Client struct {
 	noProbe  bool  // the broker refused the end-of-retained probe once
 	connects int   // connections made so far
 
-	written atomic.Int64              // bytes written to the broker
+	written atomic.Int64             // bytes written to the broker
 	current atomic.Pointer[progress] // the publish being written
 
 	done chan struct{}
