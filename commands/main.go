@@ -90,6 +90,7 @@ func commandList(sys *System) []*cli.Command {
 		newLogoutCommand(sys),
 		newConfigCommand(sys),
 		newCompletionCommand(sys),
+		newBrokerCommand(sys),
 		newVersionCommand(sys),
 		newCompleteCommand(sys),
 	}

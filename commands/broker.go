@@ -1,0 +1,320 @@
+package commands
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/release"
+)
+
+type brokerOptions struct {
+	Listen      string
+	WS          string
+	Data        string
+	TLSCert     string
+	TLSKey      string
+	MaxPacket   string
+	Users       string
+	TopicPrefix string
+	Verbose     bool
+	Output      string
+}
+
+func newBrokerCommand(sys *System) *cli.Command {
+	opts := &brokerOptions{}
+	return &cli.Command{
+		Name:      "broker",
+		Usage:     "run an MQTT broker for a fleet: retained releases, per-device access rules",
+		UsageText: "otactl broker [--listen ADDR] [--ws ADDR] [--data DIR] [--tls-cert FILE --tls-key FILE] [--max-packet SIZE] [--users FILE]",
+		Description: `Runs an embedded MQTT 3.1.1/5 broker (mochi-mqtt) until interrupted.
+Retained messages (components, manifests, reports) never expire; with --data
+they are kept in DIR and survive a restart.
+
+Without --users anyone who can reach it may connect, so it listens on
+loopback addresses only. With --users FILE clients authenticate, operators
+may do everything and each device may publish only under its own
+devices/{id}/ and read only the fleet, its cohort's and its own topics.
+Make entries for the users file with 'otactl broker passwd'.
+
+The broker's URLs are printed on standard output, one per listener.
+
+Example:
+   $ otactl broker --data ./broker-data
+   mqtt://127.0.0.1:1883
+   $ otactl broker passwd --role operator --users users.txt ops
+   $ otactl broker --listen 0.0.0.0:8883 --tls-cert cert.pem --tls-key key.pem \
+       --users users.txt --data /var/lib/otactl`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "`ADDR` for MQTT (MQTT over TLS with --tls-cert)", Value: "127.0.0.1:1883", Destination: &opts.Listen},
+			&cli.StringFlag{Name: "ws", Usage: "also serve MQTT over WebSocket on `ADDR` (wss with --tls-cert)", Destination: &opts.WS},
+			&cli.StringFlag{Name: "data", Usage: "keep retained messages and sessions in `DIR` across restarts", Destination: &opts.Data},
+			&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate `FILE` (chain) for TLS", Destination: &opts.TLSCert},
+			&cli.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE` for TLS", Destination: &opts.TLSKey},
+			&cli.StringFlag{Name: "max-packet", Usage: "largest MQTT packet accepted, e.g. 16M (default: MQTT's limit, 256 MiB)", Destination: &opts.MaxPacket},
+			&cli.StringFlag{Name: "users", Usage: "users `FILE`: NAME HASH ROLE [COHORT] per line", Destination: &opts.Users},
+			fleetTopicPrefixFlag(&opts.TopicPrefix),
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and refusals", Destination: &opts.Verbose},
+			outputFlag(&opts.Output),
+		},
+		Subcommands: []*cli.Command{newBrokerPasswdCommand(sys)},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("broker: unexpected argument %q\nhint: run 'otactl broker --help'", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if (opts.TLSCert == "") != (opts.TLSKey == "") {
+				return usageErrorf("broker: TLS needs both --tls-cert and --tls-key")
+			}
+			return brokerRun(c.Context, sys, opts)
+		},
+	}
+}
+
+// fleetTopicPrefixFlag is --topic-prefix, read from OTACTL_TOPIC_PREFIX too.
+func fleetTopicPrefixFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{
+		Name:        "topic-prefix",
+		Usage:       "`PREFIX` prepended verbatim to every topic, e.g. acme/",
+		EnvVars:     []string{"OTACTL_TOPIC_PREFIX"},
+		Destination: dest,
+	}
+}
+
+// brokerConfig turns the options into a broker configuration.
+func brokerConfig(sys *System, opts *brokerOptions) (broker.Config, error) {
+	cfg := broker.Config{Listen: opts.Listen, WS: opts.WS, DataDir: opts.Data, TopicPrefix: opts.TopicPrefix}
+	if opts.MaxPacket != "" {
+		n, err := profile.ParseSize(opts.MaxPacket)
+		if err != nil || n < 1024 || n > 268435460 {
+			return cfg, usageErrorf("broker: --max-packet %q: want a size from 1k to 256M, e.g. 16M", opts.MaxPacket)
+		}
+		cfg.MaxPacket = uint32(n)
+	}
+	if opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return cfg, fmt.Errorf("broker: TLS certificate %s and key %s: %w", opts.TLSCert, opts.TLSKey, err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if opts.Users != "" {
+		users, err := broker.LoadUsers(opts.Users)
+		if err != nil {
+			return cfg, withHint(err, "each line is NAME HASH ROLE [COHORT]; make one with 'otactl broker passwd NAME'")
+		}
+		cfg.Users = users
+	}
+	level := slog.LevelWarn
+	if opts.Verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(sys.Stderr, &slog.HandlerOptions{Level: level}))
+	return cfg, nil
+}
+
+func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
+	cfg, err := brokerConfig(sys, opts)
+	if err != nil {
+		return err
+	}
+	b, err := broker.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	if opts.Output == "json" {
+		out := map[string]any{"url": b.URL(), "auth": cfg.Users != nil, "topicPrefix": opts.TopicPrefix}
+		if u := b.WSURL(); u != "" {
+			out["wsUrl"] = u
+		}
+		if opts.Data != "" {
+			out["data"] = opts.Data
+		}
+		if err := writeJSON(sys.Stdout, out); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(sys.Stdout, b.URL())
+		if u := b.WSURL(); u != "" {
+			fmt.Fprintln(sys.Stdout, u)
+		}
+	}
+	if cfg.Users == nil {
+		fmt.Fprintln(sys.Stderr, "broker: no --users: anyone on this machine may connect, so it listens on loopback only")
+	} else {
+		fmt.Fprintf(sys.Stderr, "broker: %d users from %s; devices are confined to their own topics\n", cfg.Users.Len(), opts.Users)
+	}
+	if opts.Data == "" {
+		fmt.Fprintln(sys.Stderr, "broker: no --data: retained releases and reports are lost when it stops")
+	} else {
+		fmt.Fprintf(sys.Stderr, "broker: retained messages kept in %s\n", opts.Data)
+	}
+	fmt.Fprintf(sys.Stderr, "broker: listening on %s; stop with Ctrl-C\n", strings.TrimSpace(b.URL()+" "+b.WSURL()))
+
+	select {
+	case <-ctx.Done():
+	case <-b.Done():
+	}
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("broker: stop: %w", err)
+	}
+	fmt.Fprintln(sys.Stderr, "broker: stopped")
+	return nil
+}
+
+type brokerPasswdOptions struct {
+	Role          string
+	Cohort        string
+	Iterations    int
+	PasswordStdin bool
+	Users         string
+}
+
+func newBrokerPasswdCommand(sys *System) *cli.Command {
+	opts := &brokerPasswdOptions{}
+	return &cli.Command{
+		Name:      "passwd",
+		Usage:     "make a users-file entry: NAME HASH ROLE [COHORT]",
+		UsageText: "otactl broker passwd [--role device|operator] [--cohort NAME] [--password-stdin] [--users FILE] NAME",
+		Description: `Hashes a password (PBKDF2-HMAC-SHA256, random salt) and prints the users-file
+line for NAME, or adds it to --users FILE (replacing NAME's line there).
+A device's NAME is its device id, which must also be its MQTT client id.
+
+The password is read from --password-stdin (first line), else from
+OTACTL_PASSWORD, else asked for on the terminal. It is never a flag.
+
+Example:
+   $ printf '%s\n' "$DEVICE_TOKEN" | otactl broker passwd --password-stdin \
+       --role device --cohort canary --users users.txt sensor-0042
+   $ OTACTL_PASSWORD=... otactl broker passwd --role operator ops >> users.txt`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "role", Usage: "`ROLE`: device or operator", Value: string(broker.RoleDevice), Destination: &opts.Role},
+			&cli.StringFlag{Name: "cohort", Usage: "the device's cohort `NAME`", Destination: &opts.Cohort},
+			&cli.IntFlag{Name: "iterations", Usage: "PBKDF2 iterations", Value: broker.DefaultIterations, Destination: &opts.Iterations},
+			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from the first line of standard input", Destination: &opts.PasswordStdin},
+			&cli.StringFlag{Name: "users", Usage: "add or replace the entry in users `FILE` instead of printing it", Destination: &opts.Users},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 1 {
+				return usageErrorf("broker passwd: want one NAME\nhint: otactl broker passwd --role device sensor-0042")
+			}
+			return brokerPasswdRun(sys, opts, c.Args().First())
+		},
+	}
+}
+
+func brokerPasswdRun(sys *System, opts *brokerPasswdOptions, name string) error {
+	role := broker.Role(opts.Role)
+	switch role {
+	case broker.RoleDevice:
+		if err := release.ValidateDeviceID(name); err != nil {
+			return usageErrorf("broker passwd: %v", err)
+		}
+		if opts.Cohort != "" {
+			if err := release.ValidateCohort(opts.Cohort); err != nil {
+				return usageErrorf("broker passwd: %v", err)
+			}
+		}
+	case broker.RoleOperator:
+		if err := broker.ValidateClientID(name); err != nil || name == "" || strings.ContainsAny(name, " \t") {
+			return usageErrorf("broker passwd: operator name %q: no spaces, '+', '#' or '/'", name)
+		}
+		if opts.Cohort != "" {
+			return usageErrorf("broker passwd: --cohort is for devices")
+		}
+	default:
+		return usageErrorf("broker passwd: --role %q: use device or operator", opts.Role)
+	}
+	password, err := readNewPassword(sys, opts.PasswordStdin)
+	if err != nil {
+		return err
+	}
+	hash, err := broker.HashPassword(password, opts.Iterations)
+	if err != nil {
+		return fmt.Errorf("broker passwd: %w", err)
+	}
+	line := broker.FormatUser(name, role, opts.Cohort, hash)
+	if opts.Users == "" {
+		_, err := fmt.Fprintln(sys.Stdout, line)
+		return err
+	}
+	return replaceUserLine(opts.Users, name, line)
+}
+
+// readNewPassword reads the password for a users-file entry.
+func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
+	if fromStdin {
+		line, err := readPasswordLine(sys.Stdin)
+		return []byte(line), err
+	}
+	if p := sys.Getenv("OTACTL_PASSWORD"); p != "" {
+		return []byte(p), nil
+	}
+	f, ok := sys.Stdin.(*os.File)
+	if !sys.StdinTTY || !ok {
+		return nil, withHint(errors.New("no password given"), "pipe it with --password-stdin or set OTACTL_PASSWORD")
+	}
+	fmt.Fprint(sys.Stderr, "password: ")
+	p1, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(sys.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	fmt.Fprint(sys.Stderr, "again: ")
+	p2, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(sys.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	if string(p1) != string(p2) {
+		return nil, errors.New("the passwords differ")
+	}
+	if len(p1) == 0 {
+		return nil, errors.New("the password is empty")
+	}
+	return p1, nil
+}
+
+// replaceUserLine writes line into the users file at path in place of
+// name's line, or at its end; the file is created if missing.
+func replaceUserLine(path, name, line string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("users file: %w", err)
+	}
+	var out []string
+	replaced := false
+	for _, l := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name && !strings.HasPrefix(l, "#") {
+			if !replaced {
+				out = append(out, line)
+			}
+			replaced = true
+			continue
+		}
+		if l != "" || len(out) > 0 {
+			out = append(out, l)
+		}
+	}
+	if !replaced {
+		out = append(out, line)
+	}
+	data := []byte(strings.Join(out, "\n") + "\n")
+	if _, err := broker.ParseUsers(strings.NewReader(string(data))); err != nil {
+		return fmt.Errorf("users file %s: %w", path, err)
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
