@@ -19,6 +19,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -720,4 +721,58 @@ func TestBinaryEndToEnd(t *testing.T) {
 	run(ExitError, "release", "current")
 	run(ExitUsage, "release", "publish")
 	run(ExitError, "upload", "main@1.2.3", "app.bin", "--broker", "mqtt://127.0.0.1:1")
+}
+
+func TestPublishDryRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = b.URL()
+	app := e.file("app.bin", pubRandom(t, 5000))
+	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
+	out := e.must(0, "release", "publish", mf, app, "--cohort", "beta", "--dry-run", "-o", "json")
+	var rep publishReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.DryRun || rep.Artifacts[0].Action != "would upload" || rep.Targets[0].Action != "would publish" || rep.Catalog.Action != "would record" {
+		t.Fatalf("dry run report: %s", out)
+	}
+	c := pubDial(t, b.URL())
+	for _, topic := range []string{".u/c/main@1.2.3", "cohorts/beta/.u/desired", ".u/releases/1000"} {
+		if _, found := pubRetained(t, c, topic); found {
+			t.Errorf("--dry-run published %s", topic)
+		}
+	}
+	// Without the file a dry run says the artifact is missing.
+	if _, errs, code := e.run("", "release", "publish", mf, "--dry-run"); code != ExitError || !strings.Contains(errs, "not on the broker") {
+		t.Errorf("dry run without the artifact: exit %d %s", code, errs)
+	}
+}
+
+func TestMutualTLSThroughProfile(t *testing.T) {
+	pki := testpki.New(t)
+	m := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, RequireClientCert: true})
+	e := newPubEnv(t)
+	app := e.file("app.bin", pubRandom(t, 100))
+	e.must(0, "config", "set", "broker", m.TLSURL(), "--profile", "tls")
+	e.must(0, "config", "set", "ca-file", pki.CAFile, "--profile", "tls")
+	e.must(0, "config", "use", "tls")
+	_, errs, code := e.run("", "upload", "main@1.0.0", app)
+	if code != ExitError || !strings.Contains(errs, "hint: ") || !strings.Contains(errs, "--cert-file") {
+		t.Fatalf("without a client certificate: exit %d %s", code, errs)
+	}
+	e.must(0, "config", "set", "cert-file", pki.ClientCert)
+	e.must(0, "config", "set", "key-file", pki.ClientKey)
+	e.must(0, "upload", "main@1.0.0", app)
+	// Without the CA the broker's certificate is refused.
+	e.must(0, "config", "unset", "ca-file")
+	if _, errs, code := e.run("", "upload", "main@1.0.0", app); code != ExitError || !strings.Contains(errs, "unknown authority") {
+		t.Fatalf("without the CA: exit %d %s", code, errs)
+	}
 }
