@@ -506,3 +506,28 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+func TestEmbeddedTLSAndWebsockets(t *testing.T) {
+	pki := testpki.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", WS: "127.0.0.1:0", TLS: pki.ServerTLS(t, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tlsURL := "mqtts://" + b.Addr()
+	wssURL := "wss://" + b.WSAddr()
+	var ce *ConnectError
+	if _, err := Connect(ctx, Options{Broker: tlsURL, CAFile: pki.CAFile, Timeout: 10 * time.Second}); !errors.As(err, &ce) {
+		t.Fatalf("without a client certificate: %v", err)
+	}
+	payload := randomBytes(t, 1<<20)
+	for _, u := range []string{tlsURL, wssURL} {
+		c := connect(t, Options{Broker: u, CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey})
+		topic, _ := c.Topics().Component("main", "1.0.0")
+		if err := c.PublishVerified(ctx, topic, payload); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+}
