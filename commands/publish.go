@@ -352,8 +352,12 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 		}
 		results[i].Previous = om.SequenceNumber
 		switch {
-		case om.SequenceNumber == m.SequenceNumber && om.Hash == m.Hash && bytes.Equal(old, plan.Payload):
-			results[i].Action = "unchanged"
+		case om.SequenceNumber == m.SequenceNumber && om.Hash == m.Hash:
+			// This very release: left alone, or published again in
+			// another encoding.
+			if bytes.Equal(old, plan.Payload) {
+				results[i].Action = "unchanged"
+			}
 		case om.SequenceNumber >= m.SequenceNumber && !plan.Force:
 			refused = append(refused, fmt.Sprintf("%s retains sequence %d", t, om.SequenceNumber))
 		}

@@ -298,6 +298,13 @@ func TestPublishOrderAndGuarantees(t *testing.T) {
 				t.Errorf("repeat publish said:\n%s", out)
 			}
 
+			// The same release in the other encoding replaces it.
+			out = e.must(0, "release", "publish", m1, "--device", "canary-01", "--encoding", "cbor")
+			if !strings.Contains(out, "target device canary-01: published") {
+				t.Errorf("re-encoding said:\n%s", out)
+			}
+			e.must(0, "release", "publish", m1, "--device", "canary-01")
+
 			// Anti-rollback: a lower sequence number exits 3 and changes nothing.
 			m0 := e.manifest("r0.json", 999, priv, "main@1.2.3="+appPath)
 			_, errs, code = e.run("", "release", "publish", m0)
