@@ -226,6 +226,9 @@ func CompatibilityWarnings(m *Manifest) []string {
 		if len(c.Version) > SDKNameLen {
 			w = append(w, fmt.Sprintf("version %s of %s is %d characters: the Golioth device SDK's default buffers hold %d, so devices on default settings reject the manifest", c.Version, c.Package, len(c.Version), SDKNameLen))
 		}
+		if strings.Contains(c.Version, "+") {
+			w = append(w, fmt.Sprintf("version %s of %s holds '+', which MQTT forbids in topic names: its binary cannot be published at %s; use a version without build metadata", c.Version, c.Package, c.URI))
+		}
 		if c.Size+int64(len(c.URI))+4 > mqttMaxRemaining {
 			w = append(w, fmt.Sprintf("component %s is %d bytes: with its topic that is more than MQTT's largest message (%d bytes), so it cannot be published", c.Package, c.Size, mqttMaxRemaining))
 		}

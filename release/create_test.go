@@ -96,7 +96,7 @@ func TestCreateMCUbootVersions(t *testing.T) {
 		{"same version", "main@1.2.3=" + img, false, "1.2.3", "", "", ""},
 		{"version from header", "main=" + img, false, "1.2.3", "", "", ""},
 		{"version with build from header", "main=" + imgBuild, false, "1.2.3+4", "give the version: main@1.2.3=", "", ""},
-		{"full version with build", "main@1.2.3+4=" + imgBuild, false, "1.2.3+4", "", "", ""},
+		{"full version with build", "main@1.2.3+4=" + imgBuild, false, "1.2.3+4", "MQTT forbids in topic names", "", ""},
 		{"short version of an image with build", "main@1.2.3=" + imgBuild, false, "1.2.3", "", "", ""},
 		{"mismatch", "main@1.2.4=" + img, false, "", "", "version 1.2.4 differs from the version 1.2.3 in the MCUboot header", "use main@1.2.3="},
 		{"mismatch allowed", "main@1.2.4=" + img, true, "1.2.4", "devices that report 1.2.3 will download it again and again", "", ""},
@@ -244,5 +244,13 @@ func TestCompatibilityWarnings(t *testing.T) {
 				t.Errorf("%s: warnings %q lack %q", tt.name, got, w)
 			}
 		}
+	}
+}
+
+func TestCompatibilityWarningPlusInVersion(t *testing.T) {
+	m := &Manifest{SequenceNumber: 1, Components: []Component{{Package: "main", Version: "1.2.3+4", Hash: strings.Repeat("a", 64), Size: 1, URI: ComponentURI("main", "1.2.3+4")}}}
+	w := CompatibilityWarnings(m)
+	if len(w) != 1 || !strings.Contains(w[0], "'+'") {
+		t.Fatalf("warnings %q: want one about '+' in a topic", w)
 	}
 }
