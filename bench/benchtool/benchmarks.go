@@ -70,7 +70,7 @@ func (s *suite) startup(ctx context.Context) (result, error) {
 	return s.compare(ctx, comparison{
 		size:    "-",
 		target:  3,
-		runs:    s.runsOr(31, 11),
+		runs:    s.runsOr(51, 11),
 		warmups: 3,
 		timeout: 30 * time.Second,
 		otactl: func(int) []step {
@@ -120,7 +120,7 @@ func (s *suite) hashCompare(ctx context.Context, name string, files []string, si
 	return s.compare(ctx, comparison{
 		size:    size,
 		target:  target,
-		runs:    s.runsOr(5, 3),
+		runs:    s.runsOr(7, 3),
 		warmups: 1, // reads every file into the page cache for both sides
 		wrap:    true,
 		timeout: 5 * time.Minute,
@@ -206,7 +206,7 @@ func (s *suite) upload64m(ctx context.Context) (result, error) {
 		size:        humanSize(size),
 		target:      1.25,
 		memLimitMiB: 2 * float64(size) / mb,
-		runs:        s.runsOr(5, 3),
+		runs:        s.runsOr(7, 3),
 		warmups:     1,
 		wrap:        true,
 		timeout:     2 * time.Minute,
@@ -317,7 +317,7 @@ func (s *suite) status100k(ctx context.Context) (result, error) {
 		size:        fmt.Sprintf("%d reports", n),
 		target:      1.5,
 		memLimitMiB: 200,
-		runs:        s.runsOr(5, 3),
+		runs:        s.runsOr(7, 3),
 		warmups:     1,
 		wrap:        true,
 		timeout:     3 * time.Minute,

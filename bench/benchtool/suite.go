@@ -60,7 +60,7 @@ func suiteMain(ctx context.Context, args []string) error {
 	fs.StringVar(&s.broker, "broker", "", "mosquitto's address, HOST:PORT")
 	fs.StringVar(&s.dir, "dir", "", "a scratch folder (large files go here)")
 	fs.BoolVar(&s.quick, "quick", false, "small sizes and few runs: a smoke check in under a minute")
-	fs.IntVar(&s.runs, "runs", 0, "runs per side (default: 5, quick 3; startup 31, quick 11; fleet 3, quick 1)")
+	fs.IntVar(&s.runs, "runs", 0, "runs per side (default: 7, quick 3; startup 51, quick 11; fleet 3, quick 1)")
 	fs.StringVar(&only, "only", "", "comma-separated benchmarks to run (default: all)")
 	fs.StringVar(&record, "record", "", "also write the results, the machine and the raw runs as markdown to `FILE`")
 	timeBin := fs.String("time", "/usr/bin/time", "GNU time, for peak memory (\"\" reads rusage directly)")
