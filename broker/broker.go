@@ -109,7 +109,6 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	server := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       logger,
-		InlineClient: true,
 	})
 	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{})}
 	ok := false
@@ -120,6 +119,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}()
 
 	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics, server: server}, nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := server.AddHook(newRetainGuard(), nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.DataDir != "" {
@@ -209,11 +211,6 @@ func (b *Broker) WSURL() string {
 
 // Done is closed once the broker has stopped.
 func (b *Broker) Done() <-chan struct{} { return b.done }
-
-// Publish publishes a message from inside the broker, without a client.
-func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
-	return b.server.Publish(topic, payload, retain, 1)
-}
 
 // Close stops the broker, disconnects every client and, with a data
 // folder, closes its database. It is safe to call more than once.

@@ -536,3 +536,46 @@ func TestCloseCutsForgottenConnections(t *testing.T) {
 		t.Fatal("Close hangs on a connection mochi forgot")
 	}
 }
+
+// Wildcard subscriptions while devices publish retained reports: run under
+// -race, this finds mochi's unguarded read of the retained index.
+func TestRetainedWritesDuringWildcardSubscribes(t *testing.T) {
+	b := startBroker(t, Config{})
+	const writers, rounds = 4, 50
+	done := make(chan struct{})
+	for w := range writers {
+		c := mustConnect(t, clientOpts{url: b.URL(), id: fmt.Sprint("dev-", w)})
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range rounds {
+				payload := fmt.Sprint(i)
+				if i%5 == 4 {
+					payload = "" // clearing writes the index too
+				}
+				tok := c.Publish(fmt.Sprintf("devices/dev-%d/.u/c/p%d", w, i%3), 1, true, payload)
+				if !tok.WaitTimeout(testWait) || tok.Error() != nil {
+					t.Errorf("publish: %v", tok.Error())
+					return
+				}
+			}
+		}()
+	}
+	reader := mustConnect(t, clientOpts{url: b.URL(), id: "watcher"})
+	for range rounds {
+		// QoS 0: mochi checks a SUBSCRIBE's packet id against the ids of
+		// its own QoS 1 deliveries still unacknowledged.
+		tok := reader.Subscribe("devices/+/.u/c/+", 0, nil)
+		if !tok.WaitTimeout(testWait) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+		if code := tok.(*paho.SubscribeToken).Result()["devices/+/.u/c/+"]; code != 0 {
+			t.Fatalf("subscribe granted %#x", code)
+		}
+		if tok := reader.Unsubscribe("devices/+/.u/c/+"); !tok.WaitTimeout(testWait) {
+			t.Fatal("unsubscribe timed out")
+		}
+	}
+	for range writers {
+		<-done
+	}
+}
