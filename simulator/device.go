@@ -126,7 +126,7 @@ func (d *Device) event(e Event) {
 // run is the device's life: boot, then act on desired manifests until ctx
 // ends. ready is called once, after the first boot.
 func (d *Device) run(ctx context.Context, ready func()) {
-	defer d.disconnect()
+	defer d.powerOff()
 	d.sleep(ctx, d.jitter())
 	if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
 		return
@@ -137,7 +137,7 @@ func (d *Device) run(ctx context.Context, ready func()) {
 
 // loop acts on desired manifests until ctx ends (steps 3 to 5).
 func (d *Device) loop(ctx context.Context) {
-	defer d.disconnect()
+	defer d.powerOff()
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,6 +234,15 @@ func (d *Device) bootRetrying(ctx context.Context, first bootReport) bool {
 			return false
 		}
 		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+// powerOff ends the simulation of the device: it disconnects and keeps
+// the phase it was in, for the fleet's final status.
+func (d *Device) powerOff() {
+	if d.client != nil {
+		d.client.Close()
+		d.client = nil
 	}
 }
 
