@@ -1,37 +1,17 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/upload"
 )
-
-// fleetBuffer is a buffer safe for a command writing while a test reads.
-type fleetBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (f *fleetBuffer) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
-}
-
-func (f *fleetBuffer) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
-}
 
 // fleetSystem is a System with buffers, no terminal and the environment
 // env.

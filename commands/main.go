@@ -91,6 +91,7 @@ func commandList(sys *System) []*cli.Command {
 		newConfigCommand(sys),
 		newCompletionCommand(sys),
 		newBrokerCommand(sys),
+		newSimulateCommand(sys),
 		newVersionCommand(sys),
 		newCompleteCommand(sys),
 	}

@@ -1,0 +1,328 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/simulator"
+)
+
+type simulateOptions struct {
+	Conn           connectOptions
+	Devices        int
+	IDPrefix       string
+	Package        string
+	Version        string
+	Cohort         string
+	Pubkeys        []string
+	Threshold      int
+	Fail           string
+	Speed          string
+	Jitter         time.Duration
+	Reboot         time.Duration
+	Flash          string
+	ReportEncoding string
+	ReportKeys     string
+	Seed           int64
+	For            time.Duration
+	Verbose        bool
+	Output         string
+}
+
+func newSimulateCommand(sys *System) *cli.Command {
+	opts := &simulateOptions{}
+	var pubkeys cli.StringSlice
+	flags := []cli.Flag{
+		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
+		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
+		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: output.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
+		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
+		&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)", Destination: &pubkeys},
+		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
+		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
+		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
+		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
+		&cli.DurationFlag{Name: "reboot-time", Usage: "how long a simulated reboot takes", Value: 500 * time.Millisecond, Destination: &opts.Reboot},
+		&cli.StringFlag{Name: "flash", Usage: "flash `SIZE` for an image, e.g. 1M: larger components fail with reason 2", Destination: &opts.Flash},
+		&cli.StringFlag{Name: "report-encoding", Usage: "state reports in json, cbor or mixed (each device one of them in turn)", Value: "cbor", Destination: &opts.ReportEncoding},
+		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
+		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
+		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
+		outputFlag(&opts.Output),
+	}
+	flags = append(flags, connectFlags(&opts.Conn)...)
+	return &cli.Command{
+		Name:      "simulate",
+		Usage:     "simulate a fleet of devices that update over MQTT",
+		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [-v] [-o json]",
+		Description: `Runs --devices simulated devices, each its own MQTT connection with its
+device id as client id, that do what a real device does (docs/fleet.md):
+report their state, follow their device, cohort and fleet desired
+manifests, act on the valid one with the highest sequence number (never
+one already handled, never an expired one, and with --pubkey never one
+that is unsigned or badly signed), download the component from its uri,
+check its size and SHA-256, reboot into it and report each step, retained.
+
+--fail injects failures, each with a probability per update attempt:
+flash (reason 2), ram (3), connection (4, the connection really drops),
+integrity (5, the downloaded copy is corrupted and the check catches it),
+type (6), uri (7), update (8, the new image does not boot) and io (10).
+A failed attempt is final for that release.
+
+With a broker password (--password-stdin or OTACTL_PASSWORD) each device
+logs in with its device id as user name, unless --username names one.
+Progress goes to standard error; -v prints each device's steps on
+standard output, -o json prints them as JSON lines. Stop with Ctrl-C.
+
+Example:
+   $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
+   $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("simulate: unexpected argument %q\nhint: run 'otactl simulate --help'", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Pubkeys = pubkeys.Value()
+			return simulateRun(c.Context, sys, opts)
+		},
+	}
+}
+
+// simulateConfig checks the options and turns them into a fleet
+// configuration, the connection included.
+func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error) {
+	cfg := simulator.Config{
+		Devices:  opts.Devices,
+		IDPrefix: opts.IDPrefix,
+		Package:  opts.Package,
+		Version:  opts.Version,
+		Cohort:   opts.Cohort,
+		Jitter:   opts.Jitter,
+		Reboot:   opts.Reboot,
+		Encoding: opts.ReportEncoding,
+		KeyNames: opts.ReportKeys,
+		Seed:     opts.Seed,
+		Now:      sys.Now,
+	}
+	if opts.Devices < 1 {
+		return cfg, usageErrorf("simulate: --devices %d: want at least 1", opts.Devices)
+	}
+	if opts.Jitter < 0 || opts.Reboot <= 0 || opts.For < 0 {
+		return cfg, usageErrorf("simulate: --jitter, --reboot-time and --for must not be negative")
+	}
+	if opts.Conn.set["client-id"] {
+		return cfg, usageErrorf("simulate: --client-id: each device's client id is its device id")
+	}
+	var err error
+	if cfg.Failures, err = simulator.ParseFailures(opts.Fail); err != nil {
+		return cfg, usageErrorf("simulate: --fail: %v", err)
+	}
+	if opts.Speed != "" {
+		if cfg.Speed, err = profile.ParseSize(strings.TrimSuffix(opts.Speed, "/s")); err != nil {
+			return cfg, usageErrorf("simulate: --speed: %v", err)
+		}
+	}
+	if opts.Flash != "" {
+		if cfg.FlashSize, err = profile.ParseSize(opts.Flash); err != nil {
+			return cfg, usageErrorf("simulate: --flash: %v", err)
+		}
+	}
+	switch opts.ReportEncoding {
+	case "json", "cbor", "mixed":
+	default:
+		return cfg, usageErrorf("simulate: --report-encoding %q: use json, cbor or mixed", opts.ReportEncoding)
+	}
+	switch opts.ReportKeys {
+	case "long", "short", "mixed":
+	default:
+		return cfg, usageErrorf("simulate: --report-keys %q: use long, short or mixed", opts.ReportKeys)
+	}
+	if opts.Threshold < 0 || opts.Threshold > len(opts.Pubkeys) {
+		return cfg, usageErrorf("simulate: --threshold %d: want 0 to the %d --pubkey given", opts.Threshold, len(opts.Pubkeys))
+	}
+	if cfg.Keys, err = resolvePublicKeys(sys, opts.Pubkeys); err != nil {
+		return cfg, err
+	}
+	cfg.Threshold = opts.Threshold
+	if cfg.Seed == 0 {
+		cfg.Seed = time.Now().UnixNano()
+	}
+
+	cn, err := opts.Conn.resolve(sys)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Conn = cn.Options
+	// The devices' password: each logs in as itself unless --username
+	// names one account for all.
+	switch {
+	case opts.Conn.PasswordStdin:
+		pw, err := readPasswordLine(sys.Stdin)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Conn.Password = pw
+	case sys.Getenv("OTACTL_PASSWORD") != "":
+		cfg.Conn.Password = sys.Getenv("OTACTL_PASSWORD")
+	case cfg.Conn.Username != "":
+		if err := opts.Conn.password(sys, cn); err != nil {
+			return cfg, err
+		}
+		cfg.Conn.Password = cn.Options.Password
+	}
+	return cfg, nil
+}
+
+func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error {
+	cfg, err := simulateConfig(sys, opts)
+	if err != nil {
+		return err
+	}
+	events := newSimEvents(sys, opts)
+	cfg.OnEvent = events.add
+	fleet, err := simulator.New(cfg)
+	if err != nil {
+		return usageErrorf("simulate: %v", err)
+	}
+	if opts.For > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.For)
+		defer cancel()
+	}
+	how := "as itself"
+	if cfg.Conn.Username != "" {
+		how = "as " + cfg.Conn.Username
+	} else if cfg.Conn.Password == "" {
+		how = "without a password"
+	}
+	fmt.Fprintf(sys.Stderr, "simulate: %d devices (%s...) on %s %s, connecting to %s %s\n",
+		len(fleet.Devices()), fleet.Devices()[0].ID, opts.Package, opts.Version, cfg.Conn.Broker, how)
+	if len(cfg.Failures) > 0 {
+		fmt.Fprintf(sys.Stderr, "simulate: injecting failures %s\n", cfg.Failures)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- fleet.Run(ctx) }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			line := simStatusLine(fleet.Status())
+			fmt.Fprintf(sys.Stderr, "simulate: stopped: %s\n", line)
+			if err != nil {
+				return err
+			}
+			if opts.Output != "json" && !opts.Verbose {
+				return writeSimStatus(sys.Stdout, fleet.Status())
+			}
+			return nil
+		case <-tick.C:
+			if line := simStatusLine(fleet.Status()); line != last {
+				fmt.Fprintf(sys.Stderr, "simulate: %s\n", line)
+				last = line
+			}
+		}
+	}
+}
+
+// simStatusLine is the fleet's counts in one line: "1.0.0 idle 90 · 1.1.0
+// updating 10".
+func simStatusLine(counts []simulator.Count) string {
+	var parts []string
+	for _, c := range counts {
+		parts = append(parts, fmt.Sprintf("%s %s %d", c.Version, c.Phase, c.Devices))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func writeSimStatus(w io.Writer, counts []simulator.Count) error {
+	rows := [][]string{{"VERSION", "PHASE", "DEVICES"}}
+	for _, c := range counts {
+		rows = append(rows, []string{c.Version, c.Phase, fmt.Sprint(c.Devices)})
+	}
+	for _, r := range rows {
+		if _, err := fmt.Fprintln(w, strings.Join(r, "\t")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// simEvents prints the devices' events: JSON lines with -o json, tab
+// separated lines with -v, else only errors, at most one a second, on
+// standard error.
+type simEvents struct {
+	sys       *System
+	json      bool
+	verbose   bool
+	mu        sync.Mutex
+	lastError time.Time
+	dropped   int
+}
+
+func newSimEvents(sys *System, opts *simulateOptions) *simEvents {
+	return &simEvents{sys: sys, json: opts.Output == "json", verbose: opts.Verbose}
+}
+
+func (s *simEvents) add(e simulator.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.json:
+		_ = writeJSON(s.sys.Stdout, e)
+	case s.verbose:
+		fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
+			e.State, e.Reason, simDash(e.Version), simDash(e.Target), e.Detail)
+	case e.Kind == simulator.EventError:
+		if time.Since(s.lastError) < time.Second {
+			s.dropped++
+			return
+		}
+		more := ""
+		if s.dropped > 0 {
+			more = fmt.Sprintf(" (and %d more errors)", s.dropped)
+		}
+		fmt.Fprintf(s.sys.Stderr, "simulate: %s: %s%s\n", e.Device, e.Detail, more)
+		s.lastError, s.dropped = time.Now(), 0
+	}
+}
+
+func simDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// fleetBuffer is a buffer that one goroutine may write while another reads.
+type fleetBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (f *fleetBuffer) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.Write(p)
+}
+
+func (f *fleetBuffer) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.String()
+}

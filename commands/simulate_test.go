@@ -1,0 +1,156 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/simulator"
+	"github.com/otactl/otactl/upload"
+)
+
+// simPublish publishes component main@version (n bytes) and a manifest for
+// it on the fleet topic.
+func simPublish(t *testing.T, c *upload.Client, seq int64, version string, n int) {
+	t.Helper()
+	img := make([]byte, n)
+	for i := range img {
+		img[i] = byte(i * 7)
+	}
+	sum := sha256.Sum256(img)
+	m := &release.Manifest{SequenceNumber: seq, Components: []release.Component{{
+		Package: "main", Version: version, Hash: hex.EncodeToString(sum[:]), Size: int64(n), URI: release.ComponentURI("main", version),
+	}}}
+	m.Seal()
+	payload, err := release.EncodeJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, _ := c.Topics().Component("main", version)
+	if err := c.PublishVerified(context.Background(), topic, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishVerified(context.Background(), c.Topics().Fleet(), payload); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// simReports reads every retained report, decoded, by device.
+func simReports(t *testing.T, c *upload.Client) map[string]report.Report {
+	t.Helper()
+	out := map[string]report.Report{}
+	err := c.ReadRetainedAll(context.Background(), c.Topics().ReportsFilter(), func(topic string, payload []byte) {
+		r, err := report.FromMessage(c.Topics().Prefix(), topic, payload, time.Now())
+		if err != nil {
+			t.Errorf("report on %s (%x): %v", topic, payload, err)
+			return
+		}
+		out[r.Device] = r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSimulateCommand(t *testing.T) {
+	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", TopicPrefix: "acme/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), TopicPrefix: "acme/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+
+	sys, out, errOut := fleetSystem("", map[string]string{"OTACTL_TOPIC_PREFIX": "acme/", "XDG_CONFIG_HOME": t.TempDir()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "4", "--id-prefix", "t-",
+			"--report-encoding", "mixed", "--report-keys", "mixed", "--reboot-time", "10ms", "--seed", "7", "-o", "json"}, sys)
+	}()
+
+	// Every device reports itself idle on 1.0.0 first.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(simReports(t, op)) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("devices never reported: %s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	simPublish(t, op, 10, "1.1.0", 3000)
+	for {
+		done := 0
+		for _, r := range simReports(t, op) {
+			if r.UpdatedTo("1.1.0") && r.State == report.Idle {
+				done++
+			}
+		}
+		if done == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devices did not update: %v\n%s", simReports(t, op), errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("simulate exited %d: %s", c, errOut.String())
+	}
+	// -o json: one event per line, every device's (3,1).
+	updated := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var e simulator.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON event: %q", line)
+		}
+		if e.Kind == simulator.EventReport && e.State == report.Updated && e.Reason == report.ReasonUpdated {
+			updated[e.Device] = true
+		}
+	}
+	if len(updated) != 4 || !updated["t-0001"] || !updated["t-0004"] {
+		t.Errorf("updated events for %v", updated)
+	}
+	if !strings.Contains(errOut.String(), "simulate: 4 devices (t-0001...) on main 1.0.0") || !strings.Contains(errOut.String(), "stopped: 1.1.0 idle 4") {
+		t.Errorf("stderr:\n%s", errOut.String())
+	}
+}
+
+func TestSimulateCommandRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--devices", "0"}, ExitUsage, "--devices 0"},
+		{[]string{"--fail", "disk=5%"}, ExitUsage, "failure kind"},
+		{[]string{"--fail", "integrity=150%"}, ExitUsage, "between 0% and 100%"},
+		{[]string{"--speed", "fast"}, ExitUsage, "--speed"},
+		{[]string{"--report-encoding", "xml"}, ExitUsage, "--report-encoding"},
+		{[]string{"--report-keys", "medium"}, ExitUsage, "--report-keys"},
+		{[]string{"--client-id", "x"}, ExitUsage, "client id is its device id"},
+		{[]string{"--threshold", "2", "--pubkey", "/nonexistent.pem"}, ExitUsage, "--threshold 2"},
+		{[]string{"--id-prefix", "a/b"}, ExitUsage, "--id-prefix"},
+		{[]string{"--version", "1 0"}, ExitUsage, "version"},
+		{[]string{"--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}, ExitError, "simulated device sim-0001"},
+		{[]string{"extra"}, ExitUsage, "unexpected argument"},
+	} {
+		sys, _, errOut := fleetSystem("", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+		code := Main(context.Background(), append([]string{"otactl", "simulate"}, tc.args...), sys)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("simulate %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+	}
+}
