@@ -87,7 +87,7 @@ func (s *suite) startup(ctx context.Context) (result, error) {
 func (s *suite) hash1g(ctx context.Context) (result, error) {
 	size := int64(gib)
 	if s.quick {
-		size = 64 * mb
+		size = 256 * mb
 	}
 	f, err := s.dataFile(ctx, "hash-1g.bin", size)
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *suite) hash1g(ctx context.Context) (result, error) {
 func (s *suite) hash2x512m(ctx context.Context) (result, error) {
 	size := int64(512 * mb)
 	if s.quick {
-		size = 32 * mb
+		size = 128 * mb
 	}
 	var files []string
 	for _, n := range []string{"a", "b"} {
