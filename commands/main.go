@@ -92,6 +92,8 @@ func commandList(sys *System) []*cli.Command {
 		newCompletionCommand(sys),
 		newBrokerCommand(sys),
 		newSimulateCommand(sys),
+		newWatchCommand(sys),
+		newRolloutCommand(sys),
 		newVersionCommand(sys),
 		newCompleteCommand(sys),
 	}

@@ -1,0 +1,412 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/output"
+)
+
+func newRolloutCommand(sys *System) *cli.Command {
+	return &cli.Command{
+		Name:  "rollout",
+		Usage: "follow a rollout: status, and wait for it in a pipeline",
+		Subcommands: []*cli.Command{
+			newRolloutStatusCommand(sys),
+			newRolloutWaitCommand(sys),
+		},
+	}
+}
+
+type rolloutStatusOptions struct {
+	Conn    connectOptions
+	Filters fleetFilterOptions
+	Output  string
+}
+
+func newRolloutStatusCommand(sys *System) *cli.Command {
+	opts := &rolloutStatusOptions{}
+	var devices, states cli.StringSlice
+	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters, &devices, &states)...)
+	flags = append(flags, outputFlag(&opts.Output))
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "summarise a rollout and list the devices not done",
+		UsageText: "otactl rollout status [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME] [--state S]... [--failed] [-o json]",
+		Description: `Reads the retained desired manifests and state reports once and prints the
+summary (devices, counts per state, percent updated to the target,
+failures by reason, malformed reports), then every device not yet done,
+trouble first. On a terminal it is a table; in a pipe the rows are
+tab-separated lines on standard output and the summary goes to standard
+error; -o json prints one object: {"time", "summary", "devices"}.
+
+Example:
+   $ otactl rollout status --package main --version 1.2.0
+   $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("rollout status: unexpected argument %q\nhint: pick devices with --device ID", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Filters.Devices = devices.Value()
+			opts.Filters.States = states.Value()
+			return rolloutStatusRun(c.Context, sys, opts, opts.Conn.dial(sys))
+		},
+	}
+}
+
+func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
+	flt, sel, err := opts.Filters.resolve()
+	if err != nil {
+		return err
+	}
+	client, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	fleet := output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: opts.Filters.Stale})
+	src := newFleetSource(sys, client, fleet)
+	if opts.Filters.Cohort != "" {
+		src.useCohort(opts.Filters.Cohort, sel.IDs)
+	}
+	if err := src.readDesired(ctx); err != nil {
+		return err
+	}
+	warnUnknownCohort(sys, src)
+	if err := src.readReports(ctx, nil); err != nil {
+		return err
+	}
+	st := fleet.Status(flt)
+	switch {
+	case opts.Output == "json":
+		return writeJSON(sys.Stdout, st)
+	case sys.StdoutTTY:
+		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
+			Width:    terminalWidth(sys.Stdout),
+			Renderer: lipgloss.NewRenderer(sys.Stdout),
+		}))
+		return err
+	}
+	for _, l := range output.SummaryLines(st.Summary) {
+		fmt.Fprintln(sys.Stderr, l)
+	}
+	return output.WriteRows(sys.Stdout, st.NotDone)
+}
+
+type rolloutWaitOptions struct {
+	Conn        connectOptions
+	Version     string
+	Package     string
+	Devices     []string
+	DevicesFile string
+	Cohort      string
+	Expect      int
+	MinUpdated  string
+	MaxFailed   string
+	Timeout     time.Duration
+	Stale       time.Duration
+	Output      string
+}
+
+func newRolloutWaitCommand(sys *System) *cli.Command {
+	opts := &rolloutWaitOptions{}
+	var devices cli.StringSlice
+	flags := append(waitConnectFlags(&opts.Conn),
+		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
+		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: output.DefaultPackage, Destination: &opts.Package},
+		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)", Destination: &devices},
+		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
+		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
+		&cli.IntFlag{Name: "expect", Usage: "at least `N` devices count, seen or not", Destination: &opts.Expect},
+		&cli.StringFlag{Name: "min-updated", Usage: "`SHARE` of the devices that must update: 100%, 90% or 0.9", Value: "100%", Destination: &opts.MinUpdated},
+		&cli.StringFlag{Name: "max-failed", Usage: "fail when more than `N` devices (or P%) fail", Value: "0", Destination: &opts.MaxFailed},
+		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 5)", Value: 30 * time.Minute, Destination: &opts.Timeout},
+		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: output.DefaultStale, Destination: &opts.Stale},
+		outputFlag(&opts.Output),
+	)
+	return &cli.Command{
+		Name:      "wait",
+		Usage:     "wait until a rollout is done (exit 0), failed (exit 4) or timed out (exit 5)",
+		UsageText: "otactl rollout wait [--version V] [--package P] [--device ID... | --devices-file FILE | --cohort NAME] [--expect N] [--min-updated 100%] [--max-failed N|P%] [--timeout 30m] [-o json]",
+		Description: `Follows the devices' state reports until enough of them run VERSION
+(exit 0), more than --max-failed of them report a failure (exit 4, naming
+the failed devices and their reasons), or --timeout passes (exit 5, naming
+the devices still pending and their states). Progress goes to standard
+error; with -o json the verdict is printed on standard output as one JSON
+object.
+
+The devices that count are those named (--device, --devices-file), else
+the cohort's (--cohort: devices reporting the version its desired manifest
+gives, as running or target version), else every device that reports the
+package; --expect N makes at least N count, so devices that have not
+reported yet are waited for.
+
+Example, between a canary and the whole fleet in a pipeline:
+   $ otactl release publish release.json --cohort canary
+   $ otactl rollout wait --cohort canary --devices-file canary.txt --version 1.2.0 --timeout 20m
+   $ otactl release publish release.json
+   $ otactl rollout wait --version 1.2.0 --expect 500 --min-updated 98% --max-failed 1% --timeout 2h`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("rollout wait: unexpected argument %q\nhint: name devices with --device ID", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Devices = devices.Value()
+			return rolloutWaitRun(c.Context, sys, opts, opts.Conn.dial(sys))
+		},
+	}
+}
+
+// waitConnectFlags are the connection flags with the broker's --timeout
+// renamed --connect-timeout: rollout wait's --timeout is the rollout's.
+func waitConnectFlags(o *connectOptions) []cli.Flag {
+	flags := connectFlags(o)
+	for i, f := range flags {
+		if slices.Contains(f.Names(), "timeout") {
+			flags[i] = &cli.DurationFlag{Name: "connect-timeout", Usage: "how long to wait for the broker's answers", Category: connCategory, Destination: &o.Timeout,
+				Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }}
+		}
+	}
+	return flags
+}
+
+// waitPoll is how often rollout wait looks at the gate, at most.
+const waitPoll = 250 * time.Millisecond
+
+func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, dial dialer) error {
+	start := time.Now()
+	gate, members, err := opts.gate()
+	if err != nil {
+		return err
+	}
+	client, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	// The deadline counts from the start; connecting has a timeout of its own.
+	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
+	defer cancel()
+	fleet := output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: opts.Stale})
+	src := newFleetSource(sys, client, fleet)
+	if opts.Cohort != "" {
+		src.useCohort(opts.Cohort, members)
+	}
+	progress := newWaitProgress(sys)
+	verdict := func(res output.GateResult) error {
+		progress.done(res)
+		return finishWait(sys, opts, res)
+	}
+	timedOut := func() error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res := output.Evaluate(fleet, gate)
+		res.Verdict = "timeout"
+		return verdict(res)
+	}
+
+	if err := src.readDesired(waitCtx); err != nil {
+		if waitCtx.Err() != nil && gate.Version != "" {
+			return timedOut()
+		}
+		return err
+	}
+	if gate.Version == "" {
+		v, from, err := defaultWaitVersion(src, gate.Package, opts.Cohort)
+		if err != nil {
+			return err
+		}
+		gate.Version = v
+		fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
+	}
+	if src.infer {
+		if _, _, ok := src.cohortManifest(); !ok {
+			topic, _ := src.topics.Cohort(opts.Cohort)
+			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
+				"list its devices with --devices-file FILE, or publish the cohort's release first")
+		}
+	}
+
+	// The retained picture, whole, before judging: judging part of it
+	// could pass a rollout whose failed devices have not been read yet.
+	if err := src.readReports(waitCtx, nil); err != nil {
+		if waitCtx.Err() != nil {
+			return timedOut()
+		}
+		return err
+	}
+	res := output.Evaluate(fleet, gate)
+	if res.Verdict != "pending" {
+		return verdict(res)
+	}
+	progress.show(res, start)
+
+	// Then live reports, until the gate decides or time runs out.
+	var dirty atomic.Bool
+	followErr := make(chan error, 1)
+	go func() {
+		followErr <- src.follow(waitCtx, nil, func() { dirty.Store(true) })
+	}()
+	tick := time.NewTicker(waitPoll)
+	defer tick.Stop()
+	lastLook := time.Now()
+	for {
+		select {
+		case <-waitCtx.Done():
+			return timedOut()
+		case err := <-followErr:
+			if waitCtx.Err() != nil {
+				return timedOut()
+			}
+			return err
+		case <-tick.C:
+			// Look when reports came, and every second for the progress line.
+			if !dirty.Swap(false) && time.Since(lastLook) < time.Second {
+				continue
+			}
+			lastLook = time.Now()
+			res := output.Evaluate(fleet, gate)
+			if res.Verdict != "pending" {
+				return verdict(res)
+			}
+			progress.show(res, start)
+		}
+	}
+}
+
+// gate checks the options and builds the gate; members are the devices
+// named, which, with --cohort, are the cohort's members.
+func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
+	g := output.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
+	if err := checkNames(opts.Package, opts.Version, opts.Cohort); err != nil {
+		return g, nil, err
+	}
+	if opts.Package == "" {
+		return g, nil, usageErrorf("--package: must not be empty")
+	}
+	if opts.Expect < 0 {
+		return g, nil, usageErrorf("--expect %d: must not be negative", opts.Expect)
+	}
+	if opts.Timeout <= 0 {
+		return g, nil, usageErrorf("--timeout %s: must be positive", opts.Timeout)
+	}
+	if opts.Stale <= 0 {
+		return g, nil, usageErrorf("--stale %s: must be positive", opts.Stale)
+	}
+	share, err := output.ParseShare(opts.MinUpdated)
+	if err != nil {
+		return g, nil, usageErrorf("--min-updated: %v", err)
+	}
+	g.MinUpdated = share
+	if share == 0 {
+		// Gate's zero means all of them; asked for none, one still must.
+		g.MinUpdated = 1e-9
+	}
+	if g.MaxFailed, err = output.ParseThreshold(opts.MaxFailed); err != nil {
+		return g, nil, usageErrorf("--max-failed: %v", err)
+	}
+	sel, err := selectDevices(opts.Devices, opts.DevicesFile)
+	if err != nil {
+		return g, nil, err
+	}
+	if sel.Pattern != "" {
+		return g, nil, usageErrorf("--device %q: rollout wait takes device ids, not patterns\nhint: list the devices in a file for --devices-file, or use --cohort", sel.Pattern)
+	}
+	g.Devices = sel.IDs
+	if len(sel.IDs) == 0 {
+		g.Cohort = opts.Cohort
+	}
+	return g, sel.IDs, nil
+}
+
+// defaultWaitVersion is the version the retained desired manifests give
+// pkg: the cohort's, with a cohort, else the fleet's.
+func defaultWaitVersion(src *fleetSource, pkg, cohort string) (version, from string, err error) {
+	if cohort != "" {
+		seq, versions, ok := src.cohortManifest()
+		if ok && versions[pkg] != "" {
+			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
+		}
+		return "", "", usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s\nhint: say which version to wait for with --version", cohort, pkg)
+	}
+	seq, versions, ok := src.fleetManifest()
+	if ok && versions[pkg] != "" {
+		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
+	}
+	return "", "", usageErrorf("rollout wait: --version is missing and the fleet's desired manifest gives no version of %s\nhint: say which version to wait for with --version", pkg)
+}
+
+// finishWait prints the verdict and returns the command's error: nil when
+// done, exit 4 when failed, exit 5 when timed out.
+func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) error {
+	if opts.Output == "json" {
+		if err := writeJSON(sys.Stdout, res); err != nil {
+			return err
+		}
+	}
+	const most = 50 // devices named per list
+	switch res.Verdict {
+	case "done":
+		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", res.Progress())
+		return nil
+	case "failed":
+		failed := res
+		failed.Pending, failed.NotSeen = nil, 0
+		fmt.Fprintln(sys.Stderr, failed.Describe(most))
+		return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
+			res.FailedCount, res.Total, res.Allowed, res.Progress()))
+	}
+	if d := res.Describe(most); d != "" {
+		fmt.Fprintln(sys.Stderr, d)
+	}
+	return withExitCode(ExitTimeout, withHint(
+		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, res.Progress()),
+		"a longer --timeout waits longer; 'otactl watch' shows the devices live"))
+}
+
+// waitProgress writes the gate's progress to stderr: on a terminal one
+// line rewritten in place, else a line whenever the counts change.
+type waitProgress struct {
+	sys  *System
+	last string
+	line bool // a line in place is on the terminal
+}
+
+func newWaitProgress(sys *System) *waitProgress { return &waitProgress{sys: sys} }
+
+func (p *waitProgress) show(res output.GateResult, start time.Time) {
+	text := res.Progress()
+	if p.sys.StderrTTY {
+		elapsed := time.Since(start).Truncate(time.Second)
+		fmt.Fprintf(p.sys.Stderr, "\r\x1b[K%s · %s", text, elapsed)
+		p.line = true
+		return
+	}
+	if text != p.last {
+		fmt.Fprintln(p.sys.Stderr, text)
+		p.last = text
+	}
+}
+
+// done ends the line in place, if any.
+func (p *waitProgress) done(output.GateResult) {
+	if p.line {
+		fmt.Fprint(p.sys.Stderr, "\r\x1b[K")
+		p.line = false
+	}
+}

@@ -1,0 +1,224 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from one goroutine while a
+// test reads it from another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// watchTestSystem is a System with buffers for streams, no terminal and a
+// fixed clock.
+func watchTestSystem(now time.Time) (*System, *syncBuffer, *syncBuffer) {
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	return &System{
+		Stdin:  strings.NewReader(""),
+		Stdout: stdout,
+		Stderr: stderr,
+		Now:    func() time.Time { return now },
+		Getenv: func(string) string { return "" },
+	}, stdout, stderr
+}
+
+// devicePublisher publishes retained messages as a device (or an
+// operator's tool) would.
+type devicePublisher interface {
+	publish(t *testing.T, topic string, payload []byte)
+}
+
+// clientPublisher publishes with otactl's own MQTT client.
+type clientPublisher struct{ c *upload.Client }
+
+func (p clientPublisher) publish(t *testing.T, topic string, payload []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	if len(payload) == 0 {
+		err = p.c.Clear(ctx, topic)
+	} else {
+		err = p.c.PublishRetained(ctx, topic, payload)
+	}
+	if err != nil {
+		t.Fatalf("publish %s: %v", topic, err)
+	}
+}
+
+// mosquittoPub publishes with mosquitto_pub, as the checks do.
+type mosquittoPub struct{ addr string }
+
+func (p mosquittoPub) publish(t *testing.T, topic string, payload []byte) {
+	t.Helper()
+	host, port, _ := strings.Cut(p.addr, ":")
+	args := []string{"-h", host, "-p", port, "-q", "1", "-r", "-t", topic}
+	if len(payload) == 0 {
+		args = append(args, "-n")
+	} else {
+		args = append(args, "-s")
+	}
+	cmd := exec.Command("mosquitto_pub", args...)
+	cmd.Stdin = bytes.NewReader(payload)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub %s: %v: %s", topic, err, out)
+	}
+}
+
+// testBrokerEnv is a running broker and a publisher for it.
+type testBrokerEnv struct {
+	name string
+	url  string
+	pub  devicePublisher
+}
+
+// embeddedBroker starts the embedded broker; reports go through otactl's
+// client.
+func embeddedBroker(t *testing.T) testBrokerEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return testBrokerEnv{name: "embedded", url: b.URL(), pub: clientPublisher{dialTest(t, b.URL(), "")}}
+}
+
+// mosquittoBroker starts mosquitto; reports go through mosquitto_pub.
+func mosquittoBroker(t *testing.T) testBrokerEnv {
+	t.Helper()
+	mosquitto.Require(t)
+	requireReal(t, "mosquitto_pub", haveCommand("mosquitto_pub"))
+	m := mosquitto.Start(t, mosquitto.Config{})
+	return testBrokerEnv{name: "mosquitto", url: m.URL(), pub: mosquittoPub{m.Addr()}}
+}
+
+// testBrokers are the brokers every broker test runs against.
+func testBrokers(t *testing.T) []func(*testing.T) testBrokerEnv {
+	return []func(*testing.T) testBrokerEnv{embeddedBroker, mosquittoBroker}
+}
+
+func dialTest(t *testing.T, url, prefix string) *upload.Client {
+	t.Helper()
+	c, err := upload.Connect(context.Background(), upload.Options{Broker: url, TopicPrefix: prefix, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialerFor is a dialer of the run functions for a test broker.
+func dialerFor(url, prefix string) dialer {
+	return func(ctx context.Context) (*upload.Client, error) {
+		return upload.Connect(ctx, upload.Options{Broker: url, TopicPrefix: prefix, Timeout: 20 * time.Second})
+	}
+}
+
+// reportPayload encodes a report as a device sends it.
+func reportPayload(t *testing.T, s report.State, r report.Reason, version, target, enc string, short bool) []byte {
+	t.Helper()
+	b, err := report.Encode(report.Report{State: s, Reason: r, Package: "main", Version: version, Target: target}, enc, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sdkPayload is a payload captured from the Golioth SDK's encoder
+// (report/testdata/sdk-reports.tsv): state, reason, version, target.
+func sdkPayload(t *testing.T, state, reason int, version, target string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../report/testdata/sdk-reports.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	want := fmt.Sprintf("%d\t%d\tmain\t%s\t%s\t", state, reason, dash(version), dash(target))
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, want) {
+			f := strings.Split(line, "\t")
+			b, err := hex.DecodeString(f[len(f)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	t.Fatalf("no SDK vector %q", want)
+	return nil
+}
+
+// manifestPayload is a sealed desired manifest for versions (package ->
+// version), JSON or CBOR.
+func manifestPayload(t *testing.T, seq int64, cbor bool, versions map[string]string) []byte {
+	t.Helper()
+	m := &release.Manifest{SequenceNumber: seq}
+	for pkg, v := range versions {
+		m.Components = append(m.Components, release.Component{
+			Package: pkg, Version: v, Hash: strings.Repeat("ab", 32), Size: 1234,
+			URI: release.ComponentURI(pkg, v),
+		})
+	}
+	m.Seal()
+	var b []byte
+	var err error
+	if cbor {
+		b, err = release.EncodeCBOR(m)
+	} else {
+		b, err = release.EncodeJSON(m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+// It waits; it does not judge how long things take.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
