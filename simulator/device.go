@@ -127,7 +127,6 @@ func (d *Device) event(e Event) {
 // ends. ready is called once, after the first boot.
 func (d *Device) run(ctx context.Context, ready func()) {
 	defer d.powerOff()
-	d.sleep(ctx, d.jitter())
 	if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
 		return
 	}

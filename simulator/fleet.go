@@ -72,16 +72,19 @@ func (f *Fleet) Run(ctx context.Context) error {
 
 	sem := make(chan struct{}, maxConnecting)
 	for _, d := range f.devices[1:] {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Devices come up at random times within the jitter, and at
+			// most maxConnecting at once.
+			if !d.sleep(ctx, d.jitter()) {
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			released := false
 			release := func() {
 				if !released {
