@@ -31,7 +31,8 @@ type step struct {
 // sample is what one timed run measured.
 type sample struct {
 	wall    time.Duration
-	peakKiB int64 // the largest "Maximum resident set size" of its steps
+	cpu     time.Duration // user and system time of the steps and their children
+	peakKiB int64         // the largest "Maximum resident set size" of its steps
 }
 
 // runner runs commands and measures them.
@@ -122,6 +123,9 @@ func (r *runner) run(ctx context.Context, steps []step, wrap bool, timeout time.
 			peak = ru.Maxrss // KiB on Linux
 		}
 		out.peakKiB = max(out.peakKiB, peak)
+		// wait4 counts the children a process reaped, so this includes
+		// the command under /usr/bin/time.
+		out.cpu += p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
 	}
 	out.wall = time.Since(start)
 	return out, nil

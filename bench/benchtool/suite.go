@@ -46,6 +46,7 @@ type result struct {
 	runs       int
 	otactlRuns []time.Duration
 	refRuns    []time.Duration
+	otactlCPU  []time.Duration
 	note       string
 }
 
@@ -275,12 +276,13 @@ func (s *suite) compare(ctx context.Context, c comparison) (result, error) {
 			}
 			if name == "otactl" {
 				res.otactlRuns = append(res.otactlRuns, smp.wall)
+				res.otactlCPU = append(res.otactlCPU, smp.cpu)
 				peak = max(peak, smp.peakKiB)
 			} else {
 				res.refRuns = append(res.refRuns, smp.wall)
 				refPeak = max(refPeak, smp.peakKiB)
 			}
-			line = append(line, fmt.Sprintf("%s %s %.1fMiB", name, secs(smp.wall), mib(smp.peakKiB)))
+			line = append(line, fmt.Sprintf("%s %s (cpu %s) %.1fMiB", name, secs(smp.wall), secs(smp.cpu), mib(smp.peakKiB)))
 		}
 		fmt.Fprintf(os.Stderr, "  run %d/%d: %s\n", i+1, c.runs, strings.Join(line, " | "))
 	}
@@ -465,6 +467,9 @@ func (s *suite) record(path string, m machine, elapsed time.Duration) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- %s: otactl %s", r.name, joinSecs(r.otactlRuns))
+		if len(r.otactlCPU) > 0 {
+			fmt.Fprintf(&b, " (CPU %s)", joinSecs(r.otactlCPU))
+		}
 		if len(r.refRuns) > 0 {
 			fmt.Fprintf(&b, "; reference %s", joinSecs(r.refRuns))
 		}
