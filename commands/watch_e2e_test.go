@@ -483,7 +483,9 @@ func TestWatchLiveTmux(t *testing.T) {
 		t.Errorf("alternate screen and cursor: %q, want alternate screen on, cursor hidden", f)
 	}
 
-	// A live report shows up.
+	// A live report shows up; a warning about a bad manifest waits until
+	// the screen is given back.
+	env.pub.publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
 	env.pub.publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 	waitFor(t, "the live update", func() bool { return strings.Contains(screen(), "updated 2/5") })
 
@@ -508,8 +510,8 @@ func TestWatchLiveTmux(t *testing.T) {
 	if f := flags(); f != "0 1" {
 		t.Errorf("after q, alternate screen and cursor: %q, want off and shown", f)
 	}
-	if s := screen(); strings.Contains(s, "devices ·") {
-		t.Errorf("the table is left on the main screen:\n%s", s)
+	if s := screen(); strings.Contains(s, "devices ·") || !strings.Contains(s, "warning: live/cohorts/broken/.u/desired:") {
+		t.Errorf("the table is left on the main screen, or the warning is missing:\n%s", s)
 	}
 	tmux("send-keys", "-t", "w", "clear; stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo", "Enter")
 	waitFor(t, "stty", func() bool {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -129,6 +132,14 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 	}
 	p := tea.NewProgram(model, progOpts...)
 
+	// The screen is the program's: warnings wait until it is given back.
+	var held lockedBuffer
+	src.stderr = &held
+	defer func() {
+		src.stderr = sys.Stderr
+		_, _ = io.WriteString(sys.Stderr, held.String())
+	}()
+
 	followed := make(chan struct{})
 	go func() {
 		defer close(followed)
@@ -168,4 +179,22 @@ func liveResult(parent context.Context, runErr, streamErr error) error {
 		return fmt.Errorf("watch: %w", streamErr)
 	}
 	return nil
+}
+
+// lockedBuffer collects text from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
