@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -530,5 +531,25 @@ func TestWatchLiveTmux(t *testing.T) {
 	}
 	if s := screen(); !strings.Contains(s, "interrupted") {
 		t.Errorf("screen after Ctrl-C:\n%s", s)
+	}
+
+	// So does SIGTERM, sent to otactl alone.
+	tmux("send-keys", "-t", "w", "clear; "+watch, "Enter")
+	waitFor(t, "the live table a third time", func() bool { return strings.Contains(screen(), "6 devices") })
+	shell := strings.TrimSpace(tmux("display", "-p", "-t", "w", "#{pane_pid}"))
+	out, err := exec.Command("pgrep", "-P", shell, "-x", "otactl").Output()
+	if err != nil {
+		t.Fatalf("pgrep otactl under the pane's shell %s: %v", shell, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("otactl's pid %q: %v", out, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "exit 130 after SIGTERM", func() bool { return strings.Contains(screen(), "EXIT=130") })
+	if f := flags(); f != "0 1" {
+		t.Errorf("after SIGTERM, alternate screen and cursor: %q, want off and shown", f)
 	}
 }

@@ -119,7 +119,11 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 		},
 	}
 	progOpts := []tea.ProgramOption{
+		// SIGINT and SIGTERM end ctx (see main.go), which ends the
+		// program: bubbletea's own handler would turn SIGTERM into a quiet
+		// quit, as if the user had pressed q.
 		tea.WithContext(ctx),
+		tea.WithoutSignalHandler(),
 		tea.WithOutput(sys.Stderr),
 		tea.WithAltScreen(),
 		tea.WithoutBracketedPaste(),
@@ -127,7 +131,8 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 	if sys.StdinTTY {
 		progOpts = append(progOpts, tea.WithInput(sys.Stdin))
 	} else {
-		// No keyboard: Ctrl-C still interrupts, as a signal.
+		// No keyboard: Ctrl-C still interrupts, as a signal (the
+		// terminal stays in line mode).
 		progOpts = append(progOpts, tea.WithInput(nil))
 	}
 	p := tea.NewProgram(model, progOpts...)
