@@ -420,7 +420,13 @@ func describeMachine() machine {
 		m.kernel = strings.TrimSpace(string(b))
 	}
 	m.openssl = commandLine("openssl", "version")
-	m.mosq = strings.TrimSpace(strings.SplitN(commandLine("mosquitto_pub", "--help"), "\n", 2)[0])
+	m.mosq = "mosquitto_pub (version unknown)"
+	for _, l := range strings.Split(commandLine("mosquitto_pub", "--help"), "\n") {
+		if strings.Contains(l, " version ") {
+			m.mosq = strings.TrimSpace(l)
+			break
+		}
+	}
 	return m
 }
 
