@@ -327,6 +327,9 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 	if sel.Pattern != "" {
 		return g, nil, usageErrorf("--device %q: rollout wait takes device ids, not patterns\nhint: list the devices in a file for --devices-file, or use --cohort", sel.Pattern)
 	}
+	if len(sel.IDs) > 0 && opts.Expect > 0 {
+		return g, nil, usageErrorf("--expect: the devices listed (%d) are the devices that count\nhint: --expect is for a fleet or a cohort whose members are not listed", len(sel.IDs))
+	}
 	g.Devices = sel.IDs
 	if len(sel.IDs) == 0 {
 		g.Cohort = opts.Cohort

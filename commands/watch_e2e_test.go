@@ -258,6 +258,7 @@ func TestRolloutWaitUsageE2E(t *testing.T) {
 		{[]string{"--version", "1.0", "--max-failed", "lots"}, "--max-failed: bad threshold"},
 		{[]string{"--version", "1.0", "--min-updated", "150%"}, "--min-updated: bad share"},
 		{[]string{"--version", "1.0", "--device", "d*"}, "takes device ids, not patterns"},
+		{[]string{"--version", "1.0", "--device", "d1", "--expect", "3"}, "--expect: the devices listed (1) are the devices that count"},
 		{[]string{"--version", "bad version"}, "--version:"},
 		{[]string{"--version", "1.0", "--timeout", "0s"}, "--timeout 0s: must be positive"},
 		{[]string{"--version", "1.0", "extra"}, "unexpected argument"},
