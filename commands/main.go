@@ -92,6 +92,7 @@ func commandList(sys *System) []*cli.Command {
 		newCompletionCommand(sys),
 		newBrokerCommand(sys),
 		newSimulateCommand(sys),
+		newDemoCommand(sys),
 		newWatchCommand(sys),
 		newRolloutCommand(sys),
 		newVersionCommand(sys),

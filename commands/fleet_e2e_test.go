@@ -1,0 +1,200 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/release"
+)
+
+// demoDataDir finds the temporary folder a demo said it made.
+var demoDataDir = regexp.MustCompile(`data in (\S+)/broker\)`)
+
+func TestDemoEndToEnd(t *testing.T) {
+	res := runOtactl(t, "", nil, "", "demo", "--devices", "20")
+	if res.code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "demo: all 20 updated: every device runs main 1.1.0") {
+		t.Errorf("no 'all 20 updated' line:\n%s", res.stderr)
+	}
+	for _, want := range []string{
+		"publishing to the canary: 2 of 20 devices",
+		"rollout done: main 1.1.0: 2/2 updated",
+		"rollout done: main 1.1.0: 20/20 updated",
+		"$ otactl release create -c main=zephyr.signed.bin",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if !strings.Contains(res.stdout, "target fleet: published .u/desired") {
+		t.Errorf("stdout lacks the fleet publish:\n%s", res.stdout)
+	}
+	// Not on a terminal: progress lines, never the live view's escapes.
+	if strings.Contains(res.stderr, "\x1b[") {
+		t.Error("escape sequences on a pipe")
+	}
+	m := demoDataDir.FindStringSubmatch(res.stderr)
+	if m == nil {
+		t.Fatalf("the demo did not say where its data is:\n%s", res.stderr)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("the demo left %s behind (%v)", m[1], err)
+	}
+}
+
+func TestDemoExitCodes(t *testing.T) {
+	res := runOtactl(t, "", nil, "", "demo", "--devices", "10", "--fail", "integrity=100%")
+	if res.code != ExitRolloutFail || !strings.Contains(res.stderr, "integrity check failure") {
+		t.Errorf("demo with every download corrupted: exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
+	}
+	res = runOtactl(t, "", nil, "", "demo", "--devices", "3", "--timeout", "1ms")
+	if res.code != ExitTimeout || !strings.Contains(res.stderr, "timed out") {
+		t.Errorf("demo with no time: exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
+	}
+	res = runOtactl(t, "", nil, "", "demo", "--devices", "0")
+	if res.code != ExitUsage {
+		t.Errorf("demo --devices 0: exit %d", res.code)
+	}
+}
+
+// background runs the built otactl until the test ends, then interrupts it.
+func background(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(otactlBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var errOut fleetBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("otactl %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("otactl %s did not stop on SIGINT", strings.Join(args, " "))
+		}
+	})
+}
+
+// TestSimulateWithRolloutWait is the check of issue 5: simulated devices
+// against a broker, a release published by otactl, and rollout wait
+// exiting 0, or 4 when every download is corrupted; against the embedded
+// broker and against mosquitto.
+func TestSimulateWithRolloutWait(t *testing.T) {
+	type brokerCase struct {
+		name string
+		url  func(t *testing.T) string
+	}
+	cases := []brokerCase{{"embedded", func(t *testing.T) string {
+		b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b.URL()
+	}}, {"mosquitto", func(t *testing.T) string {
+		requireReal(t, "mosquitto", mosquitto.Available())
+		return mosquitto.Start(t, mosquitto.Config{}).URL()
+	}}}
+	for _, bc := range cases {
+		for _, fc := range []struct {
+			fail string
+			code int
+		}{{"", ExitOK}, {"integrity=100%", ExitRolloutFail}} {
+			t.Run(fmt.Sprintf("%s/fail=%s", bc.name, fc.fail), func(t *testing.T) {
+				url := bc.url(t)
+				dir := t.TempDir()
+				env := []string{"OTACTL_BROKER=" + url, "XDG_CONFIG_HOME=" + filepath.Join(dir, "cfg")}
+				args := []string{"simulate", "--devices", "20", "--reboot-time", "50ms", "--jitter", "500ms"}
+				if fc.fail != "" {
+					args = append(args, "--fail", fc.fail)
+				}
+				background(t, env, args...)
+
+				img := append(release.EncodeImageHeader(release.ImageHeader{HeaderSize: 32, ImageSize: 20000, Major: 1, Minor: 1}), make([]byte, 20000)...)
+				if err := os.WriteFile(filepath.Join(dir, "fw.bin"), img, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				for _, step := range [][]string{
+					{"release", "create", "-c", "main=" + filepath.Join(dir, "fw.bin"), "--out", filepath.Join(dir, "r.json")},
+					{"release", "publish", filepath.Join(dir, "r.json"), filepath.Join(dir, "fw.bin")},
+				} {
+					if res := runOtactl(t, dir, env, "", step...); res.code != 0 {
+						t.Fatalf("otactl %v: exit %d\n%s", step, res.code, res.stderr)
+					}
+				}
+				res := runOtactl(t, dir, env, "", "rollout", "wait", "--version", "1.1.0", "--expect", "20", "--timeout", "90s")
+				if res.code != fc.code {
+					t.Fatalf("rollout wait: exit %d, want %d\n%s", res.code, fc.code, res.stderr)
+				}
+				if fc.code == ExitRolloutFail && !strings.Contains(res.stderr, "integrity check failure") {
+					t.Errorf("failure not named:\n%s", res.stderr)
+				}
+			})
+		}
+	}
+}
+
+// TestDemoLiveView runs the demo on a terminal (tmux) and looks at the
+// live view and the summary after it.
+func TestDemoLiveView(t *testing.T) {
+	requireReal(t, "tmux", haveCommand("tmux"))
+	dir := t.TempDir()
+	sock := fmt.Sprintf("otactl-test-%d", os.Getpid())
+	tmux := func(args ...string) (string, error) {
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { _, _ = tmux("kill-server") })
+	exitFile := filepath.Join(dir, "exit")
+	script := fmt.Sprintf("%s demo --devices 10; echo $? > %s; sleep 60", otactlBin, exitFile)
+	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), script); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	sawLive := false
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		screen, err := tmux("capture-pane", "-p")
+		if err != nil {
+			t.Fatalf("capture-pane: %v: %s", err, screen)
+		}
+		if strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") && strings.Contains(screen, "demo-0001") {
+			sawLive = true
+		}
+		if b, err := os.ReadFile(exitFile); err == nil && len(b) > 0 {
+			if code := strings.TrimSpace(string(b)); code != "0" {
+				t.Errorf("demo on a terminal exited %s:\n%s", code, screen)
+			}
+			if !strings.Contains(screen, "demo: all 10 updated") {
+				t.Errorf("no summary after the live view:\n%s", screen)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not finish on the terminal:\n%s", screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sawLive {
+		t.Error("the live view never showed")
+	}
+}
