@@ -198,3 +198,53 @@ func TestDemoLiveView(t *testing.T) {
 		t.Error("the live view never showed")
 	}
 }
+
+// TestBrokerRulesWithMosquittoClients points a client that is not otactl
+// (mosquitto_pub and mosquitto_sub) at 'otactl broker --users' as a device
+// and as an operator.
+func TestBrokerRulesWithMosquittoClients(t *testing.T) {
+	requireReal(t, "mosquitto clients", haveCommand("mosquitto_pub") && haveCommand("mosquitto_sub"))
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.txt")
+	for _, u := range []struct{ name, pw, role string }{{"ops", "ops-pw", "operator"}, {"dev-1", "dev-pw", "device"}} {
+		res := runOtactl(t, dir, []string{"OTACTL_PASSWORD=" + u.pw}, "", "broker", "passwd", "--iterations", "1000", "--role", u.role, "--users", users, u.name)
+		if res.code != 0 {
+			t.Fatalf("passwd %s: %s", u.name, res.stderr)
+		}
+	}
+	url, _, _ := startBrokerCommand(t, "--users", users)
+	port := url[strings.LastIndex(url, ":")+1:]
+	mosq := func(tool string, id, user, pw string, args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(tool, append([]string{"-h", "127.0.0.1", "-p", port, "-i", id, "-u", user, "-P", pw}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		return string(out), code
+	}
+	if out, code := mosq("mosquitto_pub", "ops-1", "ops", "ops-pw", "-t", ".u/desired", "-r", "-q", "1", "-m", "orig"); code != 0 {
+		t.Fatalf("operator publish: exit %d %s", code, out)
+	}
+	if out, _ := mosq("mosquitto_sub", "dev-1", "dev-1", "dev-pw", "-t", "#", "-C", "1", "-W", "5"); !strings.Contains(out, "denied") {
+		t.Errorf("a device subscribed to '#': %q", out)
+	}
+	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", "dev-pw", "-t", ".u/desired", "-r", "-q", "1", "-m", "evil"); code == 0 {
+		t.Errorf("a device published a desired manifest: %q", out)
+	}
+	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", "dev-pw", "-t", "devices/dev-1/.u/c/main", "-r", "-q", "1", "-m", `{"state":0,"reason":0,"version":"1.0.0"}`); code != 0 {
+		t.Errorf("a device could not report: exit %d %q", code, out)
+	}
+	if out, code := mosq("mosquitto_sub", "dev-1", "dev-1", "dev-pw", "-t", ".u/desired", "-C", "1", "-W", "5"); code != 0 || strings.TrimSpace(out) != "orig" {
+		t.Errorf("device read of the fleet manifest: exit %d %q", code, out)
+	}
+	if _, code := mosq("mosquitto_sub", "dev-2", "dev-1", "dev-pw", "-t", ".u/desired", "-C", "1", "-W", "5"); code == 0 {
+		t.Error("a device connected with another device's client id")
+	}
+	if out, code := mosq("mosquitto_sub", "ops-2", "ops", "ops-pw", "-t", "devices/+/.u/c/+", "-v", "-C", "1", "-W", "5"); code != 0 || !strings.HasPrefix(out, "devices/dev-1/.u/c/main ") {
+		t.Errorf("operator read of the reports: exit %d %q", code, out)
+	}
+}
