@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // ReadRetained returns the message retained on topic, and false when there
@@ -89,30 +91,53 @@ func (c *Client) read(ctx context.Context, filter string, expect int, take func(
 	if q, ok := granted[probe]; !ok || q == 0x80 {
 		useProbe = false
 	}
+	// The probe's acknowledgement queues behind the retained messages, so
+	// it is awaited in the same loop that consumes them: waiting for it
+	// first would hold every retained message in memory meanwhile.
+	var probeAcked <-chan struct{}
+	var probeTok mqtt.Token
 	if useProbe {
 		// Non-retained, so it leaves nothing behind on the broker.
-		tok := c.pc.Publish(probe, 1, false, []byte("otactl end-of-retained probe"))
-		// Its acknowledgement may queue behind the retained messages.
-		if err := c.wait(ctx, tok, c.opts.publishTimeout(expect), "publish probe"); err != nil {
-			if isTimeout(err) || ctx.Err() != nil {
-				return err
-			}
-			useProbe = false
-		}
+		probeTok = c.pc.Publish(probe, 1, false, []byte("otactl end-of-retained probe"))
+		probeAcked = probeTok.Done()
 	}
 
 	// Silence tolerated before giving up on the probe: the timeout, plus
-	// what a large expected message needs to arrive.
+	// what a large expected message needs to arrive. Every message that
+	// arrives starts the silence again.
 	silence := c.opts.quietPeriod()
 	if useProbe {
 		silence = c.opts.publishTimeout(expect)
 	}
 	timer := time.NewTimer(silence)
 	defer timer.Stop()
+	restart := func() {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(silence)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-c.done:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.closedErr()
+		case <-probeAcked:
+			probeAcked = nil
+			if probeTok.Error() != nil {
+				// The broker would not take the probe: rely on quiet
+				// periods for this read.
+				useProbe = false
+				silence = c.opts.quietPeriod()
+				restart()
+			}
+			continue
 		case <-timer.C:
 			if useProbe {
 				// The broker took the probe but never sent it back (an
@@ -148,13 +173,7 @@ func (c *Client) read(ctx context.Context, filter string, expect int, take func(
 			return err
 		}
 		if len(msgs) > 0 {
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
-			timer.Reset(silence)
+			restart()
 		}
 	}
 }
