@@ -64,7 +64,7 @@ func connectFlags(o *connectOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the broker's certificate (testing only)", Category: connCategory, Destination: &o.Insecure,
 			Action: func(*cli.Context, bool) error { o.mark("insecure"); return nil }},
 		str("topic-prefix", "prefix of every topic, e.g. acme/ (env OTACTL_TOPIC_PREFIX)", &o.TopicPrefix),
-		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the broker's answers", Category: connCategory, Destination: &o.Timeout,
+		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the broker's answers", DefaultText: upload.DefaultTimeout.String(), Category: connCategory, Destination: &o.Timeout,
 			Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }},
 	}
 }

@@ -176,7 +176,8 @@ func waitConnectFlags(o *connectOptions) []cli.Flag {
 	flags := connectFlags(o)
 	for i, f := range flags {
 		if slices.Contains(f.Names(), "timeout") {
-			flags[i] = &cli.DurationFlag{Name: "connect-timeout", Usage: "how long to wait for the broker's answers", Category: connCategory, Destination: &o.Timeout,
+			d := f.(*cli.DurationFlag)
+			flags[i] = &cli.DurationFlag{Name: "connect-timeout", Usage: d.Usage, DefaultText: d.DefaultText, Category: connCategory, Destination: &o.Timeout,
 				Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }}
 		}
 	}
