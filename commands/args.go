@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/completions"
 )
 
 // interspersed moves the flags of the command that args run in front of its
@@ -23,14 +25,14 @@ func interspersed(app *cli.App, args []string) []string {
 		a := args[i]
 		if isFlagWord(a) {
 			out = append(out, a)
-			if f := lookupFlag(flags, a); f != nil && flagTakesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
+			if f := completions.FindFlag(flags, a); f != nil && completions.TakesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
 				out = append(out, args[i+1])
 				i++
 			}
 			i++
 			continue
 		}
-		c := lookupCommand(cmds, a)
+		c := completions.FindCommand(cmds, a)
 		if c == nil {
 			// An unknown command, or arguments of a command group: leave
 			// them for urfave/cli to judge.
@@ -59,7 +61,7 @@ func interspersed(app *cli.App, args []string) []string {
 			continue
 		}
 		flagWords = append(flagWords, a)
-		if f := lookupFlag(flags, a); f != nil && flagTakesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
+		if f := completions.FindFlag(flags, a); f != nil && completions.TakesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
 			flagWords = append(flagWords, args[i+1])
 			i++
 		}
@@ -69,29 +71,3 @@ func interspersed(app *cli.App, args []string) []string {
 }
 
 func isFlagWord(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
-
-func lookupFlag(flags []cli.Flag, word string) cli.Flag {
-	name, _, _ := strings.Cut(strings.TrimLeft(word, "-"), "=")
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return f
-			}
-		}
-	}
-	return nil
-}
-
-func flagTakesValue(f cli.Flag) bool {
-	d, ok := f.(cli.DocGenerationFlag)
-	return ok && d.TakesValue()
-}
-
-func lookupCommand(cmds []*cli.Command, name string) *cli.Command {
-	for _, c := range cmds {
-		if c.HasName(name) {
-			return c
-		}
-	}
-	return nil
-}

@@ -51,12 +51,12 @@ func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values 
 			continue
 		}
 		if strings.HasPrefix(w, "-") {
-			if f := findFlag(flags, w); f != nil && takesValue(f) && !strings.Contains(w, "=") {
+			if f := FindFlag(flags, w); f != nil && TakesValue(f) && !strings.Contains(w, "=") {
 				pendingFlag = strings.TrimLeft(w, "-")
 			}
 			continue
 		}
-		if c := findCommand(cmds, w); c != nil {
+		if c := FindCommand(cmds, w); c != nil {
 			cmds, flags = c.Subcommands, c.Flags
 		}
 	}
@@ -98,7 +98,7 @@ func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values 
 }
 
 func valuesFor(flags []cli.Flag, name string, values Values) []string {
-	f := findFlag(flags, "--"+name)
+	f := FindFlag(flags, "--"+name)
 	if f == nil {
 		return nil
 	}
@@ -110,7 +110,9 @@ func valuesFor(flags []cli.Flag, name string, values Values) []string {
 	return []string{FilesDirective}
 }
 
-func findFlag(flags []cli.Flag, word string) cli.Flag {
+// FindFlag returns the flag among flags that word ("--name", "-n" or
+// "--name=value") names, or nil.
+func FindFlag(flags []cli.Flag, word string) cli.Flag {
 	name, _, _ := strings.Cut(strings.TrimLeft(word, "-"), "=")
 	for _, f := range flags {
 		for _, n := range f.Names() {
@@ -122,12 +124,14 @@ func findFlag(flags []cli.Flag, word string) cli.Flag {
 	return nil
 }
 
-func takesValue(f cli.Flag) bool {
+// TakesValue reports whether f reads the word after it as its value.
+func TakesValue(f cli.Flag) bool {
 	d, ok := f.(cli.DocGenerationFlag)
 	return ok && d.TakesValue()
 }
 
-func findCommand(cmds []*cli.Command, name string) *cli.Command {
+// FindCommand returns the command among cmds called name (or aliased so).
+func FindCommand(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {
 		if c.HasName(name) {
 			return c
