@@ -19,9 +19,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"go.etcd.io/bbolt"
 
 	"github.com/otactl/otactl/upload"
 )
@@ -39,8 +37,8 @@ type Config struct {
 	WS string
 	// TLS, when set, makes both listeners TLS.
 	TLS *tls.Config
-	// DataDir, when set, is a folder where retained messages and sessions
-	// are kept across restarts. It is created if missing.
+	// DataDir, when set, is a folder where retained messages are kept
+	// across restarts (in DataFile). It is created if missing.
 	DataDir string
 	// MaxPacket is the largest MQTT packet accepted, in bytes; 0 means the
 	// protocol's own limit.
@@ -83,9 +81,9 @@ var ErrNotLoopback = errors.New("not a loopback address")
 // Start starts a broker and returns once it accepts connections. It stops
 // when ctx is done or Close is called.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if cfg.Logger != nil {
-		logger = slog.New(quietHandler{cfg.Logger.Handler()})
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	topics, err := upload.NewTopics(cfg.TopicPrefix)
 	if err != nil {
@@ -129,11 +127,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: data folder: %w", err)
 		}
 		path := filepath.Join(cfg.DataDir, DataFile)
-		err := server.AddHook(new(bolt.Hook), &bolt.Options{
-			Path:    path,
-			Options: &bbolt.Options{Timeout: 500 * time.Millisecond},
-		})
-		if errors.Is(err, bbolt.ErrTimeout) {
+		err := server.AddHook(&retainStore{path: path, server: server}, nil)
+		if errors.Is(err, ErrDataInUse) {
 			return nil, fmt.Errorf("broker: data folder %s is in use by another broker", cfg.DataDir)
 		}
 		if err != nil {
@@ -303,32 +298,4 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// quietHandler drops one log record mochi's bolt hook writes at ERROR level
-// on every first start: the empty database has no saved $SYS info yet.
-type quietHandler struct{ slog.Handler }
-
-func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "failed to get data" {
-		notFound := false
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "key" && a.Value.String() == "SYS" {
-				notFound = true
-			}
-			return !notFound
-		})
-		if notFound {
-			return nil
-		}
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h quietHandler) WithGroup(name string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(name)}
 }

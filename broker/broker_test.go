@@ -579,3 +579,60 @@ func TestRetainedWritesDuringWildcardSubscribes(t *testing.T) {
 		<-done
 	}
 }
+
+// What a restart keeps is exactly what was retained: cleared topics stay
+// cleared, and of many concurrent publishes to one topic the last one
+// acknowledged is kept.
+func TestStoreKeepsExactlyWhatIsRetained(t *testing.T) {
+	dir := t.TempDir()
+	b := startBroker(t, Config{DataDir: dir})
+	ctx := context.Background()
+	c, err := upload.Connect(ctx, upload.Options{Broker: b.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const devices = 50
+	errs := make(chan error, devices)
+	for i := range devices {
+		go func() {
+			errs <- c.PublishRetained(ctx, fmt.Sprintf("devices/d%d/.u/c/main", i), []byte(fmt.Sprint("report ", i)))
+		}()
+	}
+	for range devices {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		if err := c.PublishRetained(ctx, ".u/desired", []byte(fmt.Sprint("manifest ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Clear(ctx, "devices/d7/.u/c/main"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := startBroker(t, Config{DataDir: dir})
+	c2, err := upload.Connect(ctx, upload.Options{Broker: b2.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	got := map[string]string{}
+	if err := c2.ReadRetainedAll(ctx, "#", func(topic string, payload []byte) { got[topic] = string(payload) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != devices {
+		t.Errorf("%d retained topics after restart, want %d (49 reports and the manifest): %v", len(got), devices, got)
+	}
+	if _, ok := got["devices/d7/.u/c/main"]; ok {
+		t.Error("a cleared report came back after the restart")
+	}
+	if got["devices/d49/.u/c/main"] != "report 49" || got[".u/desired"] != "manifest 19" {
+		t.Errorf("after restart: d49 %q, desired %q", got["devices/d49/.u/c/main"], got[".u/desired"])
+	}
+}

@@ -297,8 +297,18 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 		}
 	}
 	watched := make(chan error, 1)
+	watchDone := make(chan struct{})
 	go func() {
-		watched <- watchRun(ctx, sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: output.DefaultStale}}, watchDial)
+		// Not ctx: an interrupt ends the view by its connection too.
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: output.DefaultStale}}, watchDial)
+		close(watchDone)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			stopWatch()
+		case <-watchDone:
+		}
 	}()
 	// rollout wait's messages are kept until the live view has left the
 	// screen; its progress lines are dropped.
@@ -312,10 +322,10 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	case err := <-verdict:
 		select {
 		case <-time.After(2 * time.Second):
-		case <-watched:
+		case <-watchDone:
 		}
 		stopWatch()
-		<-watched
+		<-watchDone
 		progress := wait.Package + " " + wait.Version + ": "
 		for _, line := range strings.SplitAfter(said.String(), "\n") {
 			if line != "" && !strings.HasPrefix(line, progress) {
