@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures N simulated devices (default 1000) against the embedded broker:
 # memory and CPU of both processes while idle and during one update of the
-# whole fleet. Usage: N=1000 docs/fleet-measure.sh path/to/otactl
+# whole fleet. Usage: N=1000 [DATA=1] docs/fleet-measure.sh path/to/otactl
+# (DATA=1 gives the broker a --data folder.)
 # Linux only (reads /proc). Everything runs on loopback, in a temporary folder.
 set -euo pipefail
 OTACTL=$(realpath "${1:-./otactl}")
@@ -11,7 +12,9 @@ trap 'kill $BPID $SPID 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
-"$OTACTL" broker --listen 127.0.0.1:0 > broker.url 2> broker.err &
+data=()
+[ "${DATA:-}" = 1 ] && data=(--data "$work/data")
+"$OTACTL" broker --listen 127.0.0.1:0 "${data[@]}" > broker.url 2> broker.err &
 BPID=$!
 while [ ! -s broker.url ]; do sleep 0.1; done
 export OTACTL_BROKER=$(head -1 broker.url) XDG_CONFIG_HOME=$work/cfg
