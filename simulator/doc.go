@@ -6,11 +6,13 @@
 // What a device does (P is the topic prefix, {id} the device id, which is
 // also its MQTT client id, and {pkg} the package it runs, e.g. "main"):
 //
-//  1. Connect with client id {id}. After connecting, and again after every
-//     reconnect, publish a retained state report to Pdevices/{id}/.u/c/{pkg}:
-//     state 0 (idle), reason 0, version = the running version. Reports are
-//     JSON or CBOR maps with long keys (state, reason, package, version,
-//     target) or short ones (s, r, pkg, v, t).
+//  1. Connect with client id {id} and publish a retained state report to
+//     Pdevices/{id}/.u/c/{pkg}: state 0 (idle), reason 0, version = the
+//     running version. Reports are JSON or CBOR maps with long keys (state,
+//     reason, package, version, target) or short ones (s, r, pkg, v, t).
+//     The simulator reports again each time it connects anew (after a
+//     reboot or a lost connection); when the MQTT client reconnects by
+//     itself it only subscribes again.
 //
 //  2. Subscribe to its three desired-manifest topics: P.u/desired (the
 //     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
