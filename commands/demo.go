@@ -1,8 +1,10 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -28,6 +30,7 @@ type demoOptions struct {
 	Keep    bool
 	Fail    string
 	Timeout time.Duration
+	Output  string
 }
 
 func newDemoCommand(sys *System) *cli.Command {
@@ -35,7 +38,7 @@ func newDemoCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "demo",
 		Usage:     "see a whole rollout in one command: broker, simulated fleet, signed release, canary, fleet",
-		UsageText: "otactl demo [--devices 20] [--fail integrity=10%] [--timeout 2m] [--keep]",
+		UsageText: "otactl demo [--devices 20] [--fail integrity=10%] [--timeout 2m] [--keep] [-o json]",
 		Description: `Starts an embedded MQTT broker on a free loopback port, a temporary
 signing key (your keyring is never touched) and a simulated fleet on
 firmware 1.0.0; builds a small firmware image with an MCUboot header saying
@@ -47,7 +50,9 @@ It prints the otactl command that does each step.
 It exits as 'otactl rollout wait' does: 0 when every device updated, 4 when
 a device failed (try --fail integrity=10%), 5 when --timeout passed.
 Everything it made is removed when it ends; --keep leaves the broker and the
-devices running until Ctrl-C and says how to connect to them.
+devices running until Ctrl-C and says how to connect to them. With -o json
+it prints one JSON object at the end: the release and the verdicts of the
+canary and the fleet, as 'otactl rollout wait -o json' gives them.
 
 Example:
    $ otactl demo
@@ -57,6 +62,7 @@ Example:
 			&cli.BoolFlag{Name: "keep", Usage: "leave the broker and the devices running afterwards, until Ctrl-C", Destination: &opts.Keep},
 			&cli.StringFlag{Name: "fail", Usage: "inject device failures, as 'otactl simulate --fail': `KIND=P%`,...", Destination: &opts.Fail},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on each stage after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
+			outputFlag(&opts.Output),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -67,6 +73,9 @@ Example:
 			}
 			if opts.Timeout <= 0 {
 				return usageErrorf("demo: --timeout must be positive")
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
 			}
 			return demoRun(c.Context, sys, opts)
 		},
@@ -81,6 +90,27 @@ const (
 	demoIDPrefix    = "demo-"
 	demoCanaryShare = 10 // percent
 )
+
+// demoSummary is what 'demo -o json' prints.
+type demoSummary struct {
+	OK             bool            `json:"ok"`
+	Devices        int             `json:"devices"`
+	Package        string          `json:"package"`
+	Version        string          `json:"version"`
+	SequenceNumber int64           `json:"sequenceNumber"`
+	KeyID          string          `json:"keyid"`
+	Canary         []string        `json:"canary"`
+	CanaryVerdict  json.RawMessage `json:"canaryVerdict,omitempty"`
+	FleetVerdict   json.RawMessage `json:"fleetVerdict,omitempty"`
+}
+
+// rawJSON keeps the JSON object a command writes to its standard output.
+type rawJSON struct{ into *json.RawMessage }
+
+func (r *rawJSON) Write(p []byte) (int, error) {
+	*r.into = append(*r.into, bytes.TrimSpace(p)...)
+	return len(p), nil
+}
 
 func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	start := time.Now()
@@ -222,13 +252,34 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	}
 	say("publishing to the canary: %d of %d devices", len(canary), len(ids))
 	cmd("release publish release.json zephyr.signed.bin --device %s", canary[0]+map[bool]string{true: " ...", false: ""}[len(canary) > 1])
-	if _, err := publishRelease(ctx, sys, client, plan, false); err != nil {
+	jsonOut := opts.Output == "json"
+	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
 		return err
 	}
 	version := m.Components[0].Version
+	summary := &demoSummary{Devices: opts.Devices, Package: demoPackage, Version: version, SequenceNumber: m.SequenceNumber,
+		KeyID: keyID, Canary: canary}
+	// With -o json each rollout wait writes its verdict into the summary,
+	// which is printed however the demo ends.
+	waitSys := func(into *json.RawMessage) *System {
+		if !jsonOut {
+			return sys
+		}
+		s := *sys
+		s.Stdout = &rawJSON{into: into}
+		return &s
+	}
+	if jsonOut {
+		defer func() {
+			summary.OK = err == nil
+			if werr := writeJSON(sys.Stdout, summary); err == nil {
+				err = werr
+			}
+		}()
+	}
 	cmd("rollout wait --version %s --device %s", version, canary[0]+map[bool]string{true: " ...", false: ""}[len(canary) > 1])
-	if err := rolloutWaitRun(ctx, sys, &rolloutWaitOptions{
-		Version: version, Package: demoPackage, Devices: canary,
+	if err := rolloutWaitRun(ctx, waitSys(&summary.CanaryVerdict), &rolloutWaitOptions{
+		Version: version, Package: demoPackage, Devices: canary, Output: opts.Output,
 		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
 	}, dial); err != nil {
 		return fmt.Errorf("demo: canary: %w", err)
@@ -238,18 +289,18 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	plan.Targets = []target{{Kind: "fleet", Topic: topics.Fleet()}}
 	say("canary done: publishing to the fleet")
 	cmd("release publish release.json")
-	if _, err := publishRelease(ctx, sys, client, plan, false); err != nil {
+	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
 		return err
 	}
 	cmd("rollout wait --version %s --expect %d", version, opts.Devices)
 	wait := &rolloutWaitOptions{
-		Version: version, Package: demoPackage, Expect: opts.Devices,
+		Version: version, Package: demoPackage, Expect: opts.Devices, Output: opts.Output,
 		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
 	}
-	if sys.StdoutTTY && sys.StderrTTY {
+	if sys.StdoutTTY && sys.StderrTTY && !jsonOut {
 		err = demoWatchLive(ctx, sys, wait, dial)
 	} else {
-		err = rolloutWaitRun(ctx, sys, wait, dial)
+		err = rolloutWaitRun(ctx, waitSys(&summary.FleetVerdict), wait, dial)
 	}
 	if err != nil {
 		return fmt.Errorf("demo: fleet: %w", err)

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,6 +67,21 @@ func TestDemoExitCodes(t *testing.T) {
 	res = runOtactl(t, "", nil, "", "demo", "--devices", "0")
 	if res.code != ExitUsage {
 		t.Errorf("demo --devices 0: exit %d", res.code)
+	}
+	res = runOtactl(t, "", nil, "", "demo", "--devices", "5", "-o", "json")
+	var sum struct {
+		OK           bool     `json:"ok"`
+		Canary       []string `json:"canary"`
+		FleetVerdict struct {
+			Verdict string `json:"verdict"`
+			Updated int    `json:"updated"`
+		} `json:"fleetVerdict"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &sum); err != nil || res.code != 0 {
+		t.Fatalf("demo -o json: exit %d, stdout %q: %v", res.code, res.stdout, err)
+	}
+	if !sum.OK || len(sum.Canary) != 1 || sum.FleetVerdict.Verdict != "done" || sum.FleetVerdict.Updated != 5 {
+		t.Errorf("demo -o json: %+v", sum)
 	}
 }
 
