@@ -80,7 +80,9 @@ type (6), uri (7), update (8, the new image does not boot) and io (10).
 A failed attempt is final for that release.
 
 With a broker password (--password-stdin or OTACTL_PASSWORD) each device
-logs in with its device id as user name, unless --username names one.
+logs in with its device id as user name, unless --username names one
+account for all (the profile's and OTACTL_USERNAME, the operator's, are not
+used).
 Progress goes to standard error; -v prints each device's steps on
 standard output, -o json prints them as JSON lines. Stop with Ctrl-C.
 
@@ -167,7 +169,12 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	}
 	cfg.Conn = cn.Options
 	// The devices' password: each logs in as itself unless --username
-	// names one account for all.
+	// names one account for all. A user name from the environment or the
+	// profile is the operator's, not the devices'.
+	if !opts.Conn.set["username"] {
+		cfg.Conn.Username = ""
+		cn.Options.Username = ""
+	}
 	switch {
 	case opts.Conn.PasswordStdin:
 		pw, err := readPasswordLine(sys.Stdin)

@@ -154,3 +154,58 @@ func TestSimulateCommandRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Against a broker with users each device logs in as itself; the
+// operator's user name from the environment is not the devices'.
+func TestSimulateCommandLogsInAsDevices(t *testing.T) {
+	hash, err := broker.HashPassword([]byte("dev-pw"), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsHash, _ := broker.HashPassword([]byte("ops-pw"), 1000)
+	users, err := broker.ParseUsers(strings.NewReader(strings.Join([]string{
+		broker.FormatUser("ops", broker.RoleOperator, "", opsHash),
+		broker.FormatUser("t-0001", broker.RoleDevice, "", hash),
+		broker.FormatUser("t-0002", broker.RoleDevice, "", hash),
+	}, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: "ops-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+
+	sys, _, errOut := fleetSystem("", map[string]string{"OTACTL_PASSWORD": "dev-pw", "OTACTL_USERNAME": "ops", "XDG_CONFIG_HOME": t.TempDir()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "2", "--id-prefix", "t-"}, sys)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(simReports(t, op)) < 2 {
+		select {
+		case c := <-code:
+			t.Fatalf("simulate exited %d: %s", c, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devices never reported: %s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("simulate exited %d: %s", c, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "as itself") {
+		t.Errorf("stderr does not say the devices log in as themselves:\n%s", errOut.String())
+	}
+}

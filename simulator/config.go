@@ -16,7 +16,8 @@ import (
 // Config describes a simulated fleet.
 type Config struct {
 	// Conn says how to reach the broker. Each device connects with its id
-	// as client id and, when Conn.Password is set, as user name too.
+	// as client id and, when Conn.Password is set and Conn.Username is
+	// not, as user name too.
 	Conn upload.Options
 	// Devices is how many devices to simulate; their ids are IDPrefix and
 	// a number from 1, zero-padded to at least four digits.

@@ -180,7 +180,7 @@ type bootReport struct {
 func (d *Device) boot(ctx context.Context, first bootReport) error {
 	opts := d.cfg.Conn
 	opts.ClientID = d.ID
-	if opts.Password != "" {
+	if opts.Password != "" && opts.Username == "" {
 		opts.Username = d.ID
 	}
 	c, err := upload.Connect(ctx, opts)
