@@ -24,7 +24,24 @@ type accessHook struct {
 func (h *accessHook) ID() string { return "otactl-access" }
 
 func (h *accessHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{b})
+}
+
+// OnSessionEstablished logs each connection (shown with 'broker -v').
+func (h *accessHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.Log.Info("client connected", "client", cl.ID, "user", string(cl.Properties.Username), "remote", cl.Net.Remote, "listener", cl.Net.Listener)
+}
+
+// OnDisconnect logs each disconnection.
+func (h *accessHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.Log.Info("client disconnected", "client", cl.ID, "reason", errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "disconnect"
+	}
+	return err.Error()
 }
 
 // OnConnectAuthenticate lets a client in when its client id is safe, its
