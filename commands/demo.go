@@ -189,16 +189,23 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	fleetDone := make(chan error, 1)
-	go func() { fleetDone <- fleet.Run(fleetCtx) }()
+	var fleetErr error
+	fleetDone := make(chan struct{})
+	go func() {
+		fleetErr = fleet.Run(fleetCtx)
+		close(fleetDone)
+	}()
 	defer func() {
 		stopFleet()
 		<-fleetDone
 	}()
 	select {
 	case <-fleet.Ready():
-	case err := <-fleetDone:
-		return fmt.Errorf("demo: the simulated fleet stopped: %w", err)
+	case <-fleetDone:
+		if fleetErr == nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("demo: the simulated fleet stopped: %w", fleetErr)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -251,7 +258,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		plan.Targets = append(plan.Targets, target{Kind: "device", Name: id, Topic: topic})
 	}
 	say("publishing to the canary: %d of %d devices", len(canary), len(ids))
-	cmd("release publish release.json zephyr.signed.bin --device %s", canary[0]+map[bool]string{true: " ...", false: ""}[len(canary) > 1])
+	cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
 	jsonOut := opts.Output == "json"
 	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
 		return err
@@ -277,7 +284,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 			}
 		}()
 	}
-	cmd("rollout wait --version %s --device %s", version, canary[0]+map[bool]string{true: " ...", false: ""}[len(canary) > 1])
+	cmd("rollout wait --version %s --device %s", version, firstAndMore(canary))
 	if err := rolloutWaitRun(ctx, waitSys(&summary.CanaryVerdict), &rolloutWaitOptions{
 		Version: version, Package: demoPackage, Devices: canary, Output: opts.Output,
 		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
@@ -414,6 +421,14 @@ The signing key is %s: create and publish another release with
 	<-ctx.Done()
 	fmt.Fprintln(sys.Stderr, "demo: stopped; removing", dir)
 	return nil
+}
+
+// firstAndMore is the first id of a list, with "..." when more follow.
+func firstAndMore(ids []string) string {
+	if len(ids) > 1 {
+		return ids[0] + " ..."
+	}
+	return ids[0]
 }
 
 // demoImage is a small firmware image: an MCUboot header saying 1.1.0 and
