@@ -62,9 +62,10 @@ type Device struct {
 	version string // the running version
 	phase   string
 	handled int64 // the highest sequence number acted on: anti-rollback
-	// refused remembers manifests already refused and reported, so that
-	// their redelivery after a reconnect is not reported again.
-	refused map[int64]bool
+	// refused remembers the manifests (by the SHA-256 of their bytes)
+	// already refused and reported, so that their redelivery after a
+	// reconnect is not reported again.
+	refused map[[32]byte]bool
 
 	// What a device holds in RAM: lost on every reboot.
 	client    *upload.Client
@@ -73,10 +74,12 @@ type Device struct {
 	ignored   map[string]bool // (topic, sequence, why) already logged
 }
 
-// held is the manifest retained on one desired topic, or why it is unreadable.
+// held is the manifest retained on one desired topic, or why it is
+// unreadable, and the SHA-256 of its bytes.
 type held struct {
 	m   *release.Manifest
 	err error
+	sum [32]byte
 }
 
 func newDevice(cfg *Config, topics upload.Topics, id string, index int) *Device {
@@ -90,7 +93,7 @@ func newDevice(cfg *Config, topics upload.Topics, id string, index int) *Device 
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(index))),
 		version: cfg.Version,
 		phase:   PhaseOffline,
-		refused: map[int64]bool{},
+		refused: map[[32]byte]bool{},
 	}
 }
 
@@ -264,7 +267,7 @@ func (d *Device) take(msg upload.Message) {
 		delete(d.manifests, msg.Topic) // "{}": no release
 		return
 	}
-	d.manifests[msg.Topic] = held{m: m, err: err}
+	d.manifests[msg.Topic] = held{m: m, err: err, sum: sha256.Sum256(msg.Payload)}
 }
 
 // drain takes every desired message already queued, so that a burst of
@@ -295,7 +298,7 @@ func (d *Device) choose(ctx context.Context) (*release.Manifest, *release.Compon
 		}
 		m := h.m
 		d.mu.Lock()
-		handled, refused := d.handled, d.refused[m.SequenceNumber]
+		handled, refused := d.handled, d.refused[h.sum]
 		d.mu.Unlock()
 		if m.SequenceNumber <= handled {
 			d.ignore(topic, m.SequenceNumber, fmt.Sprintf("sequence number %d is not above %d, the last one handled", m.SequenceNumber, handled))
@@ -310,7 +313,7 @@ func (d *Device) choose(ctx context.Context) (*release.Manifest, *release.Compon
 			continue
 		}
 		if !v.OK {
-			d.refuse(ctx, m, v.Err())
+			d.refuse(ctx, h, v.Err())
 			continue
 		}
 		if best == nil || m.SequenceNumber > best.SequenceNumber {
@@ -355,9 +358,10 @@ func (d *Device) ignore(topic string, seq int64, why string) {
 
 // refuse reports a manifest that failed verification: state idle, reason
 // 8, with the version it asked for as target.
-func (d *Device) refuse(ctx context.Context, m *release.Manifest, why error) {
+func (d *Device) refuse(ctx context.Context, h held, why error) {
+	m := h.m
 	d.mu.Lock()
-	d.refused[m.SequenceNumber] = true
+	d.refused[h.sum] = true
 	d.mu.Unlock()
 	target := ""
 	for _, c := range m.Components {

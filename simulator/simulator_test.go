@@ -643,3 +643,15 @@ func TestRandomSeedReproducible(t *testing.T) {
 		t.Error("different devices share their dice")
 	}
 }
+
+// An unsigned copy of a release, refused, must not shadow the signed copy
+// of the same release (same sequence number and digest) on another topic.
+func TestSignedCopyAfterUnsignedCopy(t *testing.T) {
+	trusted, pub := signer(t, "ed25519")
+	h := start(t, Config{Keys: []crypto.PublicKey{pub}})
+	d := h.fleet.Devices()[0]
+	h.publishRelease(h.deviceTopic(d.ID), manifestOpts{seq: 100, version: "1.1.0"})
+	h.rec.waitFor(t, "unsigned copy refused", func(e Event) bool { return e.Kind == EventRefused && e.Sequence == 100 })
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0", signers: []crypto.Signer{trusted}})
+	h.rec.waitFor(t, "signed copy taken", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+}
