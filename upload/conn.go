@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -13,6 +14,12 @@ import (
 // chunk is how much of a packet is written at a time, so that a large
 // publish reports progress as it goes.
 const chunk = 256 << 10
+
+// readBuffer is the size of the buffer incoming packets are read through.
+// paho reads a packet's type byte, each length byte and the body with one
+// call each: unbuffered, that is three system calls or more per message,
+// which dominates reading many small retained reports.
+const readBuffer = 64 << 10
 
 // openConn dials the broker for paho (plain TCP, TLS, or MQTT over
 // websockets) and meters what is written.
@@ -41,17 +48,24 @@ func (c *Client) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &meteredConn{Conn: conn, c: c}, nil
+	return &meteredConn{Conn: conn, c: c, r: bufio.NewReaderSize(conn, readBuffer)}, nil
 }
 
-// meteredConn counts the bytes written and writes large packets in chunks.
-// One Write holds the lock throughout, so that paho's keepalive, which
-// writes to the connection directly, never lands inside a packet.
+// meteredConn reads through a buffer, counts the bytes written and writes
+// large packets in chunks. One Write holds the lock throughout, so that
+// paho's keepalive, which writes to the connection directly, never lands
+// inside a packet.
 type meteredConn struct {
 	net.Conn
 	c  *Client
+	r  *bufio.Reader // only paho's reader goroutine reads
 	mu sync.Mutex
 }
+
+// Read reads what the buffer holds, refilling it with one system call
+// when it is empty; a read of at least the buffer's size into an empty
+// buffer goes to the connection directly.
+func (m *meteredConn) Read(b []byte) (int, error) { return m.r.Read(b) }
 
 func (m *meteredConn) Write(b []byte) (int, error) {
 	m.mu.Lock()
