@@ -655,3 +655,44 @@ func TestSignedCopyAfterUnsignedCopy(t *testing.T) {
 	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0", signers: []crypto.Signer{trusted}})
 	h.rec.waitFor(t, "signed copy taken", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
 }
+
+// FuzzDesiredPayload feeds arbitrary bytes to a device as the payload of a
+// desired topic: it must decide without panicking, never act on a manifest
+// that does not verify, and never act twice on one sequence number.
+func FuzzDesiredPayload(f *testing.F) {
+	img := image("1.1.0", 100)
+	sum := sha256.Sum256(img)
+	m := &release.Manifest{SequenceNumber: 5, Components: []release.Component{{
+		Package: "main", Version: "1.1.0", Hash: hex.EncodeToString(sum[:]), Size: 100, URI: release.ComponentURI("main", "1.1.0"),
+	}}}
+	m.Seal()
+	js, _ := release.EncodeJSON(m)
+	cb, _ := release.EncodeCBOR(m)
+	for _, seed := range [][]byte{js, cb, []byte("{}"), []byte("{"), {}, {0xa0}, []byte(`{"sequenceNumber":1,"components":[]}`)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		cfg := Config{Package: "main", Version: "1.0.0"}
+		d := newDevice(&cfg, upload.Topics{}, "d1", 0)
+		d.manifests = map[string]held{}
+		d.ignored = map[string]bool{}
+		// A cancelled context: a refusal report is not sent anywhere.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		d.take(upload.Message{Topic: ".u/desired", Payload: payload})
+		got, c := d.choose(ctx)
+		if got == nil {
+			return
+		}
+		if v := release.Verify(ctx, got, release.VerifyOptions{}); !v.OK {
+			t.Fatalf("chose a manifest that does not verify: %v", v.Err())
+		}
+		if c == nil || c.Package != "main" || c.Version == "1.0.0" {
+			t.Fatalf("chose component %+v", c)
+		}
+		d.markHandled(got.SequenceNumber)
+		if again, _ := d.choose(ctx); again != nil {
+			t.Fatal("chose the same manifest twice")
+		}
+	})
+}
