@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
 )
 
 func TestParseUsers(t *testing.T) {
@@ -101,6 +102,39 @@ func FuzzParseUsers(f *testing.F) {
 			if user.Role == RoleDevice && release.ValidateDeviceID(name) != nil {
 				t.Errorf("accepted bad device id %q", name)
 			}
+		}
+	})
+}
+
+// FuzzDeviceAllowed checks the device rule on arbitrary topics and
+// filters, as clients send them: a device never writes outside its own
+// namespace and never reads into another device's or cohort's.
+func FuzzDeviceAllowed(f *testing.F) {
+	for _, s := range []string{"devices/d1/.u/c/main", "devices/d2/#", "#", "+/+/+", ".u/desired", "cohorts/c2/.u/desired", ".u/c/#", "devices/d1", "devices/+/.u/c/main"} {
+		f.Add(s, "acme/")
+		f.Add(s, "")
+	}
+	f.Fuzz(func(t *testing.T, topic, prefix string) {
+		topics, err := upload.NewTopics(prefix)
+		if err != nil {
+			return
+		}
+		own := prefix + "devices/d1/"
+		if deviceAllowed(topics, "d1", "c1", topic, true) && !strings.HasPrefix(topic, own) {
+			t.Fatalf("write to %q allowed", topic)
+		}
+		if !deviceAllowed(topics, "d1", "c1", topic, false) {
+			return
+		}
+		switch {
+		case strings.HasPrefix(topic, own):
+		case topic == prefix+".u/desired", topic == prefix+"cohorts/c1/.u/desired":
+		case strings.HasPrefix(topic, prefix+".u/c/"):
+		default:
+			t.Fatalf("read of %q allowed", topic)
+		}
+		if strings.ContainsAny(strings.TrimPrefix(topic, prefix), "#+") && !strings.HasPrefix(topic, own) && !strings.HasPrefix(topic, prefix+".u/c/") {
+			t.Fatalf("wildcard filter %q allowed outside the device's own and the component namespaces", topic)
 		}
 	})
 }
