@@ -175,9 +175,10 @@ func TestSimulateWithRolloutWait(t *testing.T) {
 func TestDemoLiveView(t *testing.T) {
 	requireReal(t, "tmux", haveCommand("tmux"))
 	dir := t.TempDir()
-	sock := fmt.Sprintf("otactl-test-%d", os.Getpid())
+	// A server of its own, without the user's configuration.
+	sock := filepath.Join(dir, "tmux.sock")
 	tmux := func(args ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		out, err := exec.Command("tmux", append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
