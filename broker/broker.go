@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -139,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
+		return nil, listenError(cfg.Listen, err)
 	}
 	b.addr = ln.Addr().String()
 	ln = b.track(ln)
@@ -153,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.WS != "" {
 		wln, err := lc.Listen(ctx, "tcp", cfg.WS)
 		if err != nil {
-			return nil, fmt.Errorf("broker: listen on %s: %w", cfg.WS, err)
+			return nil, listenError(cfg.WS, err)
 		}
 		b.wsAddr = wln.Addr().String()
 		wln = b.track(wln)
@@ -177,6 +178,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 	return b, nil
+}
+
+func listenError(addr string, err error) error {
+	err = fmt.Errorf("broker: listen on %s: %w", addr, err)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &hintedError{err: err, hint: "another program (a broker?) uses that port: pick another one, e.g. --listen 127.0.0.1:1884, or port 0 for any free one"}
+	}
+	return err
 }
 
 // Addr is the host:port the MQTT listener is bound to.

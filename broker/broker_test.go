@@ -636,3 +636,12 @@ func TestStoreKeepsExactlyWhatIsRetained(t *testing.T) {
 		t.Errorf("after restart: d49 %q, desired %q", got["devices/d49/.u/c/main"], got[".u/desired"])
 	}
 }
+
+func TestBusyPortHasHint(t *testing.T) {
+	b := startBroker(t, Config{})
+	_, err := Start(context.Background(), Config{Listen: b.Addr()})
+	var h interface{ Hint() string }
+	if err == nil || !errors.As(err, &h) || !strings.Contains(h.Hint(), "--listen") {
+		t.Fatalf("second broker on %s: err = %v, want a hint naming --listen", b.Addr(), err)
+	}
+}
