@@ -97,8 +97,14 @@ func (c *Client) read(ctx context.Context, filter string, expect int, take func(
 	var probeAcked <-chan struct{}
 	var probeTok mqtt.Token
 	if useProbe {
-		// Non-retained, so it leaves nothing behind on the broker.
-		probeTok = c.pc.Publish(probe, 1, false, []byte("otactl end-of-retained probe"))
+		// Non-retained, so it leaves nothing behind on the broker. QoS 0:
+		// the broker's delivery order on our subscription is what marks
+		// the end, and it is the same at either QoS (we subscribe at 0),
+		// while a PUBACK would cost a round trip: mosquitto writes the
+		// PUBACK and then the probe as two small segments, and with its
+		// default set_tcp_nodelay false, Nagle's algorithm holds the
+		// probe until our delayed ACK, about 40 ms later, every read.
+		probeTok = c.pc.Publish(probe, 0, false, []byte("otactl end-of-retained probe"))
 		probeAcked = probeTok.Done()
 	}
 
