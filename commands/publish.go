@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -288,17 +287,23 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 		}
 		res := artifactResult{Package: c.Package, Version: c.Version, Topic: topic, Size: c.Size, SHA256: c.Hash}
 		if path, ok := plan.Files[c.Package]; ok {
-			data, err := readArtifact(path, plan.MaxPayload)
+			f, size, err := openArtifact(path, plan.MaxPayload)
 			if err != nil {
 				return nil, err
 			}
-			sum := sha256.Sum256(data)
-			if int64(len(data)) != c.Size || hex.EncodeToString(sum[:]) != c.Hash {
-				return nil, fmt.Errorf("%w: %s changed since it was checked: it no longer matches component %s", release.ErrVerification, path, name)
+			if size != c.Size {
+				f.Close()
+				return nil, fmt.Errorf("%w: %s changed since it was checked: it no longer matches component %s (%d bytes, not %d)", release.ErrVerification, path, name, size, c.Size)
 			}
-			if res.Action, err = putArtifact(ctx, sys, client, topic, name, data, plan.Force, plan.DryRun); err != nil {
+			// The bytes are hashed as they are sent, and must hash to the
+			// component's hash: a file changed since step 2 is never
+			// published.
+			put, err := putArtifact(ctx, sys, client, artifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun})
+			f.Close()
+			if err != nil {
 				return nil, err
 			}
+			res.Action = put.Action
 		} else {
 			if err := verifyRemoteArtifact(ctx, client, topic, name, c); err != nil {
 				return nil, err

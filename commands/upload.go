@@ -1,13 +1,11 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -95,22 +93,22 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	if err != nil {
 		return err
 	}
-	data, err := readArtifact(opts.File, maxPayload)
+	f, size, err := openArtifact(opts.File, maxPayload)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	client, _, err := opts.Conn.open(ctx, sys)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	res := artifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: int64(len(data))}
-	sum := sha256.Sum256(data)
-	res.SHA256 = hex.EncodeToString(sum[:])
-	res.Action, err = putArtifact(ctx, sys, client, topic, opts.Package+"@"+opts.Version, data, opts.Force, false)
+	res := artifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
+	put, err := putArtifact(ctx, sys, client, artifactPut{Topic: topic, Name: opts.Package + "@" + opts.Version, Path: opts.File, File: f, Size: size, Force: opts.Force})
 	if err != nil {
 		return err
 	}
+	res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, res)
 	}
@@ -139,38 +137,35 @@ func maxPayloadSetting(flag string, cn *connection) (int64, error) {
 // room for the topic and packet id.
 const maxArtifact = 268435455 - 70000
 
-// readArtifact reads a whole artifact file: MQTT sends a message in one
-// packet, so it must fit in memory. maxPayload (0: none) is checked first.
-func readArtifact(path string, maxPayload int64) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("artifact %s does not exist", path)
-		}
-		return nil, fmt.Errorf("artifact: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("artifact %s is not a regular file", path)
-	}
-	if err := checkPayloadSize(path, st.Size(), maxPayload); err != nil {
-		return nil, err
-	}
+// openArtifact opens an artifact file and returns its size, after checking
+// that it is a regular file that fits one MQTT message and maxPayload
+// (0: none). Nothing is read: the upload streams it.
+func openArtifact(path string, maxPayload int64) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("artifact: %w", err)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, fmt.Errorf("artifact %s does not exist", path)
+		}
+		return nil, 0, fmt.Errorf("artifact: %w", err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxArtifact+1))
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read artifact %s: %w", path, err)
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact: %w", err)
 	}
-	if err := checkPayloadSize(path, int64(len(data)), maxPayload); err != nil {
-		return nil, err
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact %s is not a regular file", path)
 	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("artifact %s is empty: an empty retained message would delete the topic", path)
+	if err := checkPayloadSize(path, st.Size(), maxPayload); err != nil {
+		f.Close()
+		return nil, 0, err
 	}
-	return data, nil
+	if st.Size() == 0 {
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact %s is empty: an empty retained message would delete the topic", path)
+	}
+	return f, st.Size(), nil
 }
 
 func checkPayloadSize(name string, size, maxPayload int64) error {
@@ -184,38 +179,54 @@ func checkPayloadSize(name string, size, maxPayload int64) error {
 	return nil
 }
 
-// putArtifact makes sure topic retains exactly data: it sends nothing when
-// the same bytes are already there, refuses different bytes unless force,
-// and reads every upload back. With dryRun it only says what it would do.
-func putArtifact(ctx context.Context, sys *System, c *upload.Client, topic, name string, data []byte, force, dryRun bool) (string, error) {
-	existing, found, err := c.ReadRetained(ctx, topic)
-	if err != nil {
-		return "", err
-	}
-	action := "uploaded"
-	if found {
-		if bytes.Equal(existing, data) {
-			return "present", nil
+// artifactPut is one artifact file to put on the broker.
+type artifactPut struct {
+	Topic string
+	Name  string // PACKAGE@VERSION
+	Path  string
+	File  *os.File
+	Size  int64
+	// Hash, when set, is the manifest's hex SHA-256 for the file: bytes
+	// read that do not match it are never published.
+	Hash   string
+	Force  bool
+	DryRun bool
+}
+
+// putArtifact makes sure a.Topic retains exactly the file's bytes: it sends
+// nothing when the same bytes are already there, refuses different bytes
+// unless a.Force, and reads every upload back. With a.DryRun it only says
+// what it would do.
+func putArtifact(ctx context.Context, sys *System, c *upload.Client, a artifactPut) (upload.PutResult, error) {
+	req := upload.PutRequest{Topic: a.Topic, File: a.File, Size: a.Size, Force: a.Force, DryRun: a.DryRun}
+	if a.Hash != "" {
+		sum, err := hex.DecodeString(a.Hash)
+		if err != nil || len(sum) != sha256.Size {
+			return upload.PutResult{}, fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, a.Name)
 		}
-		if !force {
-			old := sha256.Sum256(existing)
-			return "", withHint(fmt.Errorf("%w: %s is already published with different bytes (%d bytes, sha256 %s) at %s",
-				release.ErrVerification, name, len(existing), hex.EncodeToString(old[:6]), topic),
-				"a version's bytes should never change: publish a new version, or replace them with --force")
+		req.SHA256 = (*[32]byte)(sum)
+	}
+	if a.Size >= minProgress && !sys.StderrTTY {
+		req.Sending = func() {
+			fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", a.Name, output.HumanBytes(a.Size), a.Topic)
 		}
-		action = "replaced"
 	}
-	if dryRun {
-		if action == "replaced" {
-			return "would replace", nil
+	res, err := c.PutFile(ctx, req)
+	var conflict *upload.ConflictError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &conflict):
+		return res, withHint(fmt.Errorf("%w: %s is already published with different bytes (%d bytes, sha256 %s) at %s",
+			release.ErrVerification, a.Name, conflict.Size, hex.EncodeToString(conflict.SHA256[:6]), a.Topic),
+			"a version's bytes should never change: publish a new version, or replace them with --force")
+	case errors.Is(err, upload.ErrArtifactChanged):
+		what := "it was checked"
+		if a.Hash != "" {
+			what = "it was checked: it no longer matches component " + a.Name
 		}
-		return "would upload", nil
+		return res, withHint(fmt.Errorf("%w: %s changed since %s (nothing was published)", release.ErrVerification, a.Path, what),
+			"is something still writing the file? run again once it is complete")
 	}
-	if len(data) >= minProgress && !sys.StderrTTY {
-		fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", name, output.HumanBytes(int64(len(data))), topic)
-	}
-	if err := c.PublishVerified(ctx, topic, data); err != nil {
-		return "", fmt.Errorf("upload %s: %w", name, err)
-	}
-	return action, nil
+	return res, fmt.Errorf("upload %s: %w", a.Name, err)
 }

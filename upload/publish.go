@@ -58,8 +58,25 @@ func (c *Client) PublishVerified(ctx context.Context, topic string, payload []by
 
 // VerifyRetained reads the message retained on topic and checks that it is
 // size bytes with SHA-256 sum. A mismatch or a missing message is a
-// *VerifyError.
+// *VerifyError. A message of 1 MiB or more on an mqtt:// or mqtts:// broker
+// is read through a streaming connection and hashed as it arrives, never
+// held whole in memory (see PutFile).
 func (c *Client) VerifyRetained(ctx context.Context, topic string, size int, sum [32]byte) error {
+	return c.verifyRetained(ctx, topic, size, sum, true)
+}
+
+// verifyRetained is VerifyRetained; stream says whether a streaming
+// connection may be tried.
+func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum [32]byte, stream bool) error {
+	if err := CheckTopic(topic); err != nil {
+		return err
+	}
+	if stream && int64(size) >= streamThreshold && c.streamable() {
+		err := c.verifyStreamed(ctx, topic, size, sum)
+		if err == nil || !c.refused(err, topic) {
+			return err
+		}
+	}
 	got, found, err := c.readRetained(ctx, topic, size)
 	if err != nil {
 		return err

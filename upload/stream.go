@@ -1,0 +1,580 @@
+package upload
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/release"
+)
+
+// The streaming connection: a second, short-lived MQTT 3.1.1 connection to
+// the same broker, with the same address, TLS settings and credentials as
+// the paho client, that publishes one large retained message straight from
+// a file and reads retained messages back through a hash. paho needs a
+// whole message in memory to publish it and allocates it twice more to
+// receive it; this connection holds at most a few hundred KiB whatever the
+// size. It is used for mqtt:// and mqtts:// brokers; over websockets
+// everything goes through paho.
+
+// streamThreshold is the smallest artifact that goes through a streaming
+// connection; smaller ones are cheaper through the paho connection.
+var streamThreshold int64 = 1 << 20
+
+// streamChunk is how much of a file is read, hashed and written at a time.
+const streamChunk = 256 << 10
+
+// streamReadBuffer is the buffer between the socket and the packet reader.
+const streamReadBuffer = 64 << 10
+
+// The keep-alive a streaming connection asks for: as long as its largest
+// step may take (a broker may not count a packet until it has all of it),
+// within minKeepAlive and maxKeepAlive (mochi-mqtt adds half of it again
+// in 16 bits).
+var minKeepAlive = 60 * time.Second
+
+const maxKeepAlive = 36000 * time.Second
+
+// streamable reports whether c's broker can be reached by a streaming
+// connection.
+func (c *Client) streamable() bool {
+	return c.url.Scheme == "mqtt" || c.url.Scheme == "mqtts"
+}
+
+// stream is one streaming connection. Its methods run on one goroutine;
+// only the keep-alive pinger writes beside them, under wmu.
+type stream struct {
+	c      *Client
+	id     string
+	nc     net.Conn
+	pr     *packetReader
+	buf    []byte // payload copies
+	nextID uint16
+
+	wmu   sync.Mutex
+	lastW atomic.Int64 // when the last packet was written, UnixNano
+
+	idle    time.Duration // no progress for this long fails a read or write
+	until   time.Time     // the current step's overall deadline; zero: none
+	stepLen time.Duration // what until allows, for messages
+	limit   time.Duration // the limit that applied to the last deadline set
+
+	probeRoot string // probe topics are probeRoot/N, subscribed as probeRoot/+
+	probeSub  bool   // the probe filter was granted
+	probes    int
+	quiet     bool // this connection ends reads by quiet periods
+
+	ctx      context.Context
+	stopCtx  func() bool
+	stopPing chan struct{}
+}
+
+// refusedError is a streaming connection the broker would not take
+// although the paho connection with the same settings is up: a broker that
+// allows one connection per user, or ties client ids to users. Callers
+// fall back to the paho connection.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// streamClientID is the client id of c's streaming connections: c's own
+// with "-s", which keeps otactl's default ids within the 23 characters
+// every broker accepts.
+func streamClientID(id string) string {
+	if len(id) > 126 {
+		id = id[:126]
+	}
+	return id + "-s"
+}
+
+// dialStream opens a streaming connection for work on messages of about
+// size bytes (which scales the keep-alive it asks for).
+func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
+	c.mu.Lock()
+	if c.closed {
+		err := c.closedErr()
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.mu.Unlock()
+	tlsCfg, err := c.opts.tlsConfig(c.url)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.opts.timeout()
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var nc net.Conn
+	d := &net.Dialer{Timeout: timeout}
+	if c.url.Scheme == "mqtts" {
+		nc, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(dctx, "tcp", c.url.Host)
+	} else {
+		nc, err = d.DialContext(dctx, "tcp", c.url.Host)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, classifyConnect(c.url, packets.ErrNetworkError, err)
+	}
+	keepAlive := c.opts.publishTimeout(int(min(size, maxRemaining))).Truncate(time.Second)
+	keepAlive = min(max(keepAlive, minKeepAlive), maxKeepAlive)
+	s := &stream{
+		c:        c,
+		id:       streamClientID(c.id),
+		nc:       nc,
+		buf:      make([]byte, streamReadBuffer),
+		idle:     timeout,
+		ctx:      ctx,
+		stopPing: make(chan struct{}),
+	}
+	s.pr = newPacketReader(deadlineReader{s}, streamReadBuffer)
+	s.probeRoot = c.topics.probe(s.id, randomHex(8))
+	c.mu.Lock()
+	s.quiet = c.noProbe
+	c.mu.Unlock()
+	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
+
+	pkt, err := appendConnect(nil, connectPacket{ClientID: s.id, Username: c.opts.Username, Password: c.opts.Password, KeepAlive: uint16(keepAlive / time.Second)})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.step(timeout)
+	if err := s.write(pkt); err != nil {
+		s.close()
+		return nil, s.connectErr(err)
+	}
+	p, err := s.pr.next()
+	if err == nil && p.Header.Type != pktConnack {
+		err = malformed("packet type %d before CONNACK", p.Header.Type)
+	}
+	var rc byte
+	if err == nil {
+		rc, err = decodeConnack(p.Body)
+	}
+	if err != nil {
+		s.close()
+		return nil, s.connectErr(err)
+	}
+	if rc != 0 {
+		s.close()
+		return nil, &refusedError{classifyConnect(c.url, rc, nil)}
+	}
+	go s.pinger(keepAlive)
+	return s, nil
+}
+
+// connectErr explains a failure between dialling and the CONNACK. A broker
+// that closes the connection there refused it.
+func (s *stream) connectErr(err error) error {
+	if s.ctx.Err() != nil {
+		return s.ctx.Err()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &ConnectError{Broker: s.c.url.String(), Reason: "no answer in time", Err: &TimeoutError{What: "connect", After: s.idle},
+			hint: "is the broker reachable on " + s.c.url.Host + "? --timeout waits longer"}
+	}
+	ce := classifyConnect(s.c.url, packets.ErrNetworkError, err)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return &refusedError{ce}
+	}
+	return ce
+}
+
+// close ends the connection at once. A PUBLISH still being written is cut
+// short, and a broker keeps nothing of an incomplete packet.
+func (s *stream) close() {
+	s.stopCtx()
+	select {
+	case <-s.stopPing:
+	default:
+		close(s.stopPing)
+	}
+	s.nc.Close()
+}
+
+// disconnect says goodbye (DISCONNECT) and closes.
+func (s *stream) disconnect() {
+	s.step(time.Second)
+	_ = s.write(appendDisconnect(nil))
+	s.close()
+}
+
+// step starts a step that may take at most d (zero: only the idle limit).
+func (s *stream) step(d time.Duration) {
+	s.stepLen = d
+	if d > 0 {
+		s.until = time.Now().Add(d)
+	} else {
+		s.until = time.Time{}
+	}
+}
+
+// deadline is when the next read or write must have made progress: the
+// idle limit, or the step's end when that comes first.
+func (s *stream) deadline() time.Time {
+	d := time.Now().Add(s.idle)
+	s.limit = s.idle
+	if !s.until.IsZero() && s.until.Before(d) {
+		d = s.until
+		s.limit = s.stepLen
+	}
+	return d
+}
+
+// deadlineReader sets the read deadline before every read.
+type deadlineReader struct{ s *stream }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	_ = d.s.nc.SetReadDeadline(d.s.deadline())
+	return d.s.nc.Read(p)
+}
+
+// write writes one or more whole packets.
+func (s *stream) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.nc.SetWriteDeadline(s.deadline())
+	_, err := s.nc.Write(b)
+	s.lastW.Store(time.Now().UnixNano())
+	return err
+}
+
+// pinger sends PINGREQ when nothing has been written for half the
+// keep-alive, so that a long read does not look like a dead client. A
+// PUBLISH being written holds wmu, and the broker sees its bytes.
+func (s *stream) pinger(keepAlive time.Duration) {
+	t := time.NewTicker(keepAlive / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPing:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, s.lastW.Load())) < keepAlive/2 {
+			continue
+		}
+		s.wmu.Lock()
+		_ = s.nc.SetWriteDeadline(time.Now().Add(s.idle))
+		_, err := s.nc.Write(appendPingreq(nil))
+		s.lastW.Store(time.Now().UnixNano())
+		s.wmu.Unlock()
+		if err != nil {
+			return // the reading side sees the connection fail
+		}
+	}
+}
+
+// fail explains an error of the step what: the context's end, a timeout,
+// bytes that are not MQTT, or the connection dropping.
+func (s *stream) fail(what string, err error) error {
+	if s.ctx.Err() != nil {
+		return s.ctx.Err()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &TimeoutError{What: what, After: s.limit}
+	}
+	if errors.Is(err, errMalformed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return &DroppedError{What: what, Err: err}
+}
+
+// DroppedError is a streaming connection that dropped before a step was
+// done. When it was a publish, Total is the payload's size and Sent how
+// much of it was written.
+type DroppedError struct {
+	What        string
+	Sent, Total int64
+	Err         error
+}
+
+func (e *DroppedError) Error() string {
+	switch {
+	case e.Total > 0 && e.Sent >= e.Total:
+		return fmt.Sprintf("%s: the connection to the broker dropped after all %d bytes were sent, before the broker acknowledged them (%s)", e.What, e.Total, netReason(e.Err))
+	case e.Total > 0:
+		return fmt.Sprintf("%s: the connection to the broker dropped after %d of %d bytes (%s)", e.What, e.Sent, e.Total, netReason(e.Err))
+	}
+	return fmt.Sprintf("%s: the connection to the broker dropped (%s)", e.What, netReason(e.Err))
+}
+
+// netReason is the gist of a network error: "broken pipe" rather than the
+// addresses and system calls around it.
+func netReason(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed by the broker"
+	case errors.As(err, &errno):
+		return errno.Error()
+	}
+	return oneLine(err.Error())
+}
+
+func (e *DroppedError) Unwrap() error { return e.Err }
+
+// Hint says what a dropped connection means for what is retained.
+func (e *DroppedError) Hint() string {
+	if e.Total > 0 {
+		return "a message that was not sent whole is never retained: run again. If it always drops at about the same point, the broker may limit packet size (mosquitto max_packet_size, EMQX mqtt.max_packet_size): check its log"
+	}
+	return "check the broker and the network, and run again"
+}
+
+// readRetained subscribes to topic and streams the message retained there
+// into w, reporting whether there was one and its size. An empty retained
+// payload counts as none. The end of what is retained is known from an
+// end-of-retained probe (see ReadRetainedAll) or, when the broker does not
+// return probes, from a quiet period.
+func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
+	what := "read " + topic
+	s.nextID++
+	subID := s.nextID
+	filters := []string{topic}
+	if !s.probeSub && !s.quiet {
+		filters = append(filters, s.probeRoot+"/+")
+	}
+	pkt := appendSubscribe(nil, subID, filters...)
+	probe := ""
+	if !s.quiet {
+		// Sent with the SUBSCRIBE, without waiting for the SUBACK: the
+		// broker handles one connection's packets in order, so the probe
+		// comes back after whatever the subscription delivers.
+		s.probes++
+		probe = s.probeRoot + "/" + strconv.Itoa(s.probes)
+		var err error
+		if pkt, err = appendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
+			return false, 0, err
+		}
+		pkt = append(pkt, probeText...)
+	}
+	s.step(0)
+	if err := s.write(pkt); err != nil {
+		return false, 0, s.fail(what, err)
+	}
+	subacked := false
+	for {
+		if subacked {
+			// Wait for the next packet to start: within the timeout for
+			// the probe, within a quiet period without one.
+			if err := s.pr.skip(); err != nil {
+				return false, 0, s.fail(what, err)
+			}
+			if probe == "" {
+				s.step(s.c.opts.quietPeriod())
+			}
+			if _, err := s.pr.r.Peek(1); err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) || s.ctx.Err() != nil {
+					return false, 0, s.fail(what, err)
+				}
+				if probe != "" {
+					// The broker took the probe but never sent it back
+					// (an access rule that drops it, say).
+					s.probeLost(probe)
+				}
+				return false, 0, nil
+			}
+			s.step(0)
+		}
+		p, err := s.pr.next()
+		if err != nil {
+			return false, 0, s.fail(what, err)
+		}
+		switch p.Header.Type {
+		case pktSuback:
+			id, codes, err := decodeSuback(p.Body)
+			if err != nil {
+				return false, 0, s.fail(what, err)
+			}
+			if id != subID {
+				continue // an earlier read's, whose message came first
+			}
+			if len(codes) != len(filters) {
+				return false, 0, s.fail(what, malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
+			}
+			if codes[0] == 0x80 {
+				return false, 0, &RefusedError{Filter: topic}
+			}
+			if len(codes) == 2 {
+				s.probeSub = codes[1] != 0x80
+				if !s.probeSub {
+					// No probe comes back on this connection.
+					s.quiet, probe = true, ""
+				}
+			}
+			subacked = true
+		case pktPublish:
+			m := p.Publish
+			switch {
+			case probe != "" && m.Topic == probe:
+				return false, 0, nil
+			case m.Topic != topic || !m.Retain:
+				// An earlier read's probe, or a live message: skipped.
+				continue
+			case m.Size == 0:
+				return false, 0, nil
+			}
+			s.step(s.c.opts.publishTimeout(int(m.Size)))
+			n, err := s.pr.payload(w, s.buf)
+			if err != nil {
+				return false, n, s.fail(what, err)
+			}
+			return true, n, nil
+		case pktPingresp:
+		default:
+			return false, 0, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+		}
+	}
+}
+
+// probeText is the payload of an end-of-retained probe.
+const probeText = "otactl end-of-retained probe"
+
+// probeLost makes this connection and its client end reads on quiet
+// periods, with one warning, as reads on the paho connection do.
+func (s *stream) probeLost(probe string) {
+	s.quiet = true
+	c := s.c
+	c.mu.Lock()
+	first := !c.noProbe
+	c.noProbe = true
+	c.mu.Unlock()
+	if first && c.opts.Warn != nil {
+		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
+			probe, c.opts.quietPeriod(), c.topics.Prefix()))
+	}
+}
+
+// publishFile publishes size bytes of r to topic, retained, QoS 1, and
+// returns their SHA-256 once the broker acknowledged them. Every chunk is
+// hashed before it is written, so the sum is that of the bytes sent. With
+// want set, the last chunk is held back until the sum is known: bytes that
+// do not hash to want are never completed, and a broker keeps nothing of an
+// incomplete packet. The subscription to topic that readRetained left is
+// dropped first, in the same write, so that the broker does not send the
+// message straight back.
+func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]byte) ([32]byte, error) {
+	what := "publish to " + topic
+	var sum [32]byte
+	s.nextID++
+	unsubID := s.nextID
+	s.nextID++
+	pubID := s.nextID
+	hdr := appendUnsubscribe(nil, unsubID, topic)
+	hdr, err := appendPublishHeader(hdr, topic, 1, true, pubID, size)
+	if err != nil {
+		return sum, err
+	}
+	s.step(s.c.opts.publishTimeout(int(size)))
+	if err := s.writeFile(what, topic, hdr, r, size, want, &sum); err != nil {
+		return sum, err
+	}
+	unsubacked, pubacked := false, false
+	for !unsubacked || !pubacked {
+		p, err := s.pr.next()
+		if err != nil {
+			err = s.fail(what, err)
+			var de *DroppedError
+			if errors.As(err, &de) {
+				de.Sent, de.Total = size, size
+			}
+			return sum, err
+		}
+		switch p.Header.Type {
+		case pktUnsuback, pktPuback:
+			id, err := decodePacketID(p.Body)
+			if err != nil {
+				return sum, s.fail(what, err)
+			}
+			switch {
+			case p.Header.Type == pktUnsuback && id == unsubID:
+				unsubacked = true
+			case p.Header.Type == pktPuback && id == pubID:
+				pubacked = true
+			default:
+				return sum, s.fail(what, malformed("acknowledgement of unknown packet %d", id))
+			}
+		case pktPublish, pktPingresp, pktSuback:
+			// A late probe, a live message, a late SUBACK: skipped.
+		default:
+			return sum, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+		}
+	}
+	return sum, nil
+}
+
+// writeFile writes hdr and then size bytes of r, hashing them into sum,
+// holding the write lock throughout so that no PINGREQ lands inside the
+// packet.
+func (s *stream) writeFile(what, topic string, hdr []byte, r io.Reader, size int64, want, sum *[32]byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	defer func() { s.lastW.Store(time.Now().UnixNano()) }()
+	progress := s.c.opts.Progress
+	h := sha256.New()
+	buf := make([]byte, min(size, streamChunk))
+	var sent int64
+	_ = s.nc.SetWriteDeadline(s.deadline())
+	if _, err := s.nc.Write(hdr); err != nil {
+		return s.dropped(what, sent, size, err)
+	}
+	for sent < size {
+		chunk := buf[:min(int64(len(buf)), size-sent)]
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			s.nc.Close()
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return fmt.Errorf("%w: %d bytes were expected, the file ended sooner: nothing was published", ErrArtifactChanged, size)
+			}
+			return fmt.Errorf("read the artifact: %w (nothing was published)", err)
+		}
+		h.Write(chunk)
+		if sent+int64(len(chunk)) == size {
+			h.Sum(sum[:0])
+			if want != nil && *sum != *want {
+				s.nc.Close()
+				return fmt.Errorf("%w: the bytes read do not have the SHA-256 expected: nothing was published", ErrArtifactChanged)
+			}
+		}
+		_ = s.nc.SetWriteDeadline(s.deadline())
+		if _, err := s.nc.Write(chunk); err != nil {
+			return s.dropped(what, sent, size, err)
+		}
+		sent += int64(len(chunk))
+		if progress != nil {
+			progress(topic, sent, size)
+		}
+	}
+	return nil
+}
+
+// dropped explains a write that failed in the middle of a publish.
+func (s *stream) dropped(what string, sent, size int64, err error) error {
+	if s.ctx.Err() != nil {
+		return s.ctx.Err()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &TimeoutError{What: what, After: s.limit}
+	}
+	return &DroppedError{What: what, Sent: sent, Total: size, Err: err}
+}
+
+// ErrArtifactChanged is wrapped when the bytes read from an artifact while
+// publishing it are not the ones expected (the file changed after it was
+// checked). It wraps release.ErrVerification.
+var ErrArtifactChanged = fmt.Errorf("%w: the artifact changed after it was checked", release.ErrVerification)
