@@ -1,10 +1,14 @@
 package commands
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -168,22 +172,68 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 		return err
 	}
 	defer client.Close()
-	data, found, err := client.ReadRetained(ctx, topic)
+	var (
+		n     int64
+		sum   [32]byte
+		found bool
+	)
+	if opts.Out == "-" {
+		n, sum, found, err = client.CopyRetained(ctx, topic, sys.Stdout)
+	} else {
+		err = writeFileStreaming(opts.Out, 0o644, func(w io.Writer) (bool, error) {
+			n, sum, found, err = client.CopyRetained(ctx, topic, w)
+			return found, err
+		})
+	}
 	if err != nil {
 		return err
 	}
 	if !found {
 		return withHint(fmt.Errorf("%s@%s is not on the broker (%s)", opts.Package, opts.Version, topic), "list artifacts with 'otactl artifact list'")
 	}
-	if opts.Out == "-" {
-		if _, err := sys.Stdout.Write(data); err != nil {
-			return err
+	fmt.Fprintf(sys.Stderr, "%s@%s: %d bytes, sha256 %s\n", opts.Package, opts.Version, n, hex.EncodeToString(sum[:]))
+	return nil
+}
+
+// writeFileStreaming writes path through a temporary file in the same
+// folder, filled by fill as the bytes arrive, and renames it into place
+// only when fill reports it complete (true, nil): a failed or empty
+// download never leaves a file, whole or half.
+func writeFileStreaming(path string, perm os.FileMode, fill func(io.Writer) (bool, error)) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			tmp.Close()
+			os.Remove(tmp.Name())
 		}
-	} else if err := writeFileAtomic(opts.Out, data, 0o644); err != nil {
+	}()
+	if err := tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	complete, err := fill(bw)
+	if err != nil || !complete {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	fmt.Fprintf(sys.Stderr, "%s@%s: %d bytes, sha256 %s\n", opts.Package, opts.Version, len(data), hex.EncodeToString(sum[:]))
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		keep = true // closed and removed already
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	keep = true
 	return nil
 }
 
