@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -48,7 +49,47 @@ func (c *Client) openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &meteredConn{Conn: conn, c: c, r: bufio.NewReaderSize(conn, readBuffer)}, nil
+	return newMeteredConn(conn, c), nil
+}
+
+// newMeteredConn wraps conn for paho: buffered reads, acknowledged at once
+// over TCP, and metered writes.
+func newMeteredConn(conn net.Conn, c *Client) *meteredConn {
+	var r io.Reader = conn
+	if raw := tcpConn(conn); raw != nil {
+		r = &ackingReader{Conn: conn, raw: raw}
+	}
+	return &meteredConn{Conn: conn, c: c, r: bufio.NewReaderSize(r, readBuffer)}
+}
+
+// tcpConn is the TCP connection under conn (plain or TLS), or nil.
+func tcpConn(conn net.Conn) *net.TCPConn {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	raw, _ := conn.(*net.TCPConn)
+	return raw
+}
+
+// ackingReader acknowledges what it read at once (see quickAck).
+//
+// Why: a broker with Nagle's algorithm on (mosquitto's default,
+// set_tcp_nodelay false) holds a small packet while an earlier one is
+// unacknowledged, and a client that is waiting, not writing, acknowledges
+// late (delayed ACK, 40 ms on Linux). Every read of retained messages ends
+// that way: the last retained message, then the end-of-retained probe
+// held behind it until the delayed ACK, 40 ms per read.
+type ackingReader struct {
+	net.Conn
+	raw *net.TCPConn
+}
+
+func (a *ackingReader) Read(b []byte) (int, error) {
+	n, err := a.Conn.Read(b)
+	if n > 0 {
+		quickAck(a.raw)
+	}
+	return n, err
 }
 
 // meteredConn reads through a buffer, counts the bytes written and writes
