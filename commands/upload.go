@@ -42,6 +42,11 @@ the upload is refused (exit 3) unless --force.
 --max-payload (or the profile's max-payload) refuses, before connecting, a
 file larger than the broker accepts.
 
+A file of 1 MiB or more on an mqtt:// or mqtts:// broker streams from disk
+over a second connection (client id ID-s), hashed as it is sent and read
+back through a hash, so it is never held in memory; a publish cut short
+leaves nothing retained.
+
 Example:
    $ otactl upload main@1.2.3 build/zephyr/zephyr.signed.bin --broker mqtts://broker.example:8883 --username ci
    uploaded main@1.2.3: 538208 bytes, sha256 feb982c3fbec..., to .u/c/main@1.2.3 (read back and verified)`,

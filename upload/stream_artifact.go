@@ -141,6 +141,7 @@ func (c *Client) putStreamed(s *stream, req PutRequest) (PutResult, error) {
 			return PutResult{Action: ActionPresent, SHA256: there}, nil
 		}
 		if !req.Force {
+			s.disconnect()
 			return res, &ConflictError{Topic: req.Topic, Size: size, SHA256: there}
 		}
 		res.Action = ActionReplaced
