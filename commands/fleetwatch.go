@@ -75,17 +75,12 @@ func (s *fleetSource) liveFilters() []string {
 	return append(s.desiredFilters(), s.topics.ReportsFilter())
 }
 
-// readDesired reads every retained desired manifest into the fleet.
+// readDesired reads every retained desired manifest into the fleet, the
+// three scopes' filters in one read.
 func (s *fleetSource) readDesired(ctx context.Context) error {
-	for _, f := range s.desiredFilters() {
-		err := s.client.ReadRetainedAll(ctx, f, func(topic string, payload []byte) {
-			s.handle(topic, payload)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.client.ReadRetainedEach(ctx, s.desiredFilters(), func(topic string, payload []byte) {
+		s.handle(topic, payload)
+	})
 }
 
 // readReports reads every retained state report into the fleet, calling
@@ -96,6 +91,24 @@ func (s *fleetSource) readReports(ctx context.Context, each func(report.Report, 
 		if isReport && each != nil {
 			each(r, err)
 		}
+	})
+}
+
+// readAll reads every retained desired manifest and state report into the
+// fleet: readDesired then readReports, in one read when it can. Reports
+// are judged against the manifests only when the fleet is looked at,
+// except for inferring a cohort's members, which needs the cohort's
+// manifest before the reports: then it reads in two steps, as the order
+// of one read's filters is the broker's to choose.
+func (s *fleetSource) readAll(ctx context.Context) error {
+	if s.infer {
+		if err := s.readDesired(ctx); err != nil {
+			return err
+		}
+		return s.readReports(ctx, nil)
+	}
+	return s.client.ReadRetainedEach(ctx, s.liveFilters(), func(topic string, payload []byte) {
+		s.handle(topic, payload)
 	})
 }
 

@@ -79,13 +79,10 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 	if opts.Filters.Cohort != "" {
 		src.useCohort(opts.Filters.Cohort, sel.IDs)
 	}
-	if err := src.readDesired(ctx); err != nil {
+	if err := src.readAll(ctx); err != nil {
 		return err
 	}
 	warnUnknownCohort(sys, src)
-	if err := src.readReports(ctx, nil); err != nil {
-		return err
-	}
 	st := fleet.Status(flt)
 	switch {
 	case opts.Output == "json":

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -25,7 +28,7 @@ func (c *Client) readRetained(ctx context.Context, topic string, expect int) ([]
 		payload []byte
 		found   bool
 	)
-	err := c.read(ctx, topic, expect, func(m Message) bool {
+	err := c.read(ctx, []string{topic}, expect, func(m Message) bool {
 		if m.Topic != topic {
 			return false
 		}
@@ -52,37 +55,74 @@ func (c *Client) readRetained(ctx context.Context, topic string, expect int) ([]
 // probe never returns, a read ends when nothing has arrived for the quiet
 // period instead.
 func (c *Client) ReadRetainedAll(ctx context.Context, filter string, fn func(topic string, payload []byte)) error {
-	if err := CheckFilter(filter); err != nil {
-		return err
+	return c.ReadRetainedEach(ctx, []string{filter}, fn)
+}
+
+// ReadRetainedEach is ReadRetainedAll for several filters read together,
+// with one subscription round trip and one end-of-retained probe instead of
+// one of each per filter. The filters are subscribed in order, each with a
+// SUBSCRIBE packet of its own, all sent before the first acknowledgement is
+// awaited; brokers that send a subscription's retained messages as they
+// take it (mosquitto, mochi-mqtt) send the filters' messages in that order,
+// but other brokers may interleave them. A topic that matches two filters
+// may be seen twice.
+func (c *Client) ReadRetainedEach(ctx context.Context, filters []string, fn func(topic string, payload []byte)) error {
+	if len(filters) == 0 {
+		return errors.New("read: no topic filter")
 	}
-	err := c.read(ctx, filter, 0, func(m Message) bool {
+	var uniq []string
+	for _, f := range filters {
+		if err := CheckFilter(f); err != nil {
+			return err
+		}
+		if !slices.Contains(uniq, f) {
+			uniq = append(uniq, f)
+		}
+	}
+	err := c.read(ctx, uniq, 0, func(m Message) bool {
 		if len(m.Payload) > 0 {
 			fn(m.Topic, m.Payload)
 		}
 		return false
 	})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", filter, err)
+		return fmt.Errorf("read %s: %w", strings.Join(uniq, ", "), err)
 	}
 	return nil
 }
 
-// read subscribes to filter and feeds each retained message to take until
+// read subscribes to filters and feeds each retained message to take until
 // take returns true or every retained message has arrived.
-func (c *Client) read(ctx context.Context, filter string, expect int, take func(Message) bool) error {
+func (c *Client) read(ctx context.Context, filters []string, expect int, take func(Message) bool) error {
 	probe := c.topics.probe(c.id, randomHex(8))
-	s := newSession(false, filter, probe)
+	s := newSession(false, append(slices.Clip(filters), probe)...)
 	if err := c.register(s); err != nil {
 		return err
 	}
 	defer c.unregister(s)
 
-	granted, err := c.subscribe(ctx, map[string]byte{filter: 0, probe: 0})
-	if err != nil {
-		return err
+	// One SUBSCRIBE per filter, in order, the probe's with the first; all
+	// are sent before any acknowledgement is awaited, so that reading
+	// several filters costs one round trip.
+	toks := make([]mqtt.Token, len(filters))
+	for i, f := range filters {
+		want := map[string]byte{f: 0}
+		if i == 0 {
+			want[probe] = 0
+		}
+		toks[i] = c.pc.SubscribeMultiple(want, nil)
 	}
-	if q, ok := granted[filter]; ok && q == 0x80 {
-		return &RefusedError{Filter: filter}
+	granted := make(map[string]byte, len(filters)+1)
+	for _, tok := range toks {
+		if err := c.wait(ctx, tok, c.opts.timeout(), "subscribe"); err != nil {
+			return err
+		}
+		maps.Copy(granted, tok.(*mqtt.SubscribeToken).Result())
+	}
+	for _, f := range filters {
+		if q, ok := granted[f]; ok && q == 0x80 {
+			return &RefusedError{Filter: f}
+		}
 	}
 
 	c.mu.Lock()

@@ -1,0 +1,88 @@
+package upload_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	. "github.com/otactl/otactl/upload"
+)
+
+// TestReadRetainedEach reads several filters with one probe: every
+// retained message of each filter arrives, filter by filter in the order
+// given (as mosquitto and mochi-mqtt send them), a filter given twice is
+// read once, and nothing outside the filters shows up.
+func TestReadRetainedEach(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			pub := connect(t, Options{Broker: b.url, TopicPrefix: "each/"})
+			tp := pub.Topics()
+			want := map[string]string{}
+			publish := func(topic, payload string) {
+				t.Helper()
+				if err := pub.PublishRetained(ctx, topic, []byte(payload)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fleet := tp.Fleet()
+			publish(fleet, "fleet")
+			want[fleet] = "fleet"
+			for i := range 3 {
+				cohort, _ := tp.Cohort(fmt.Sprintf("c%d", i))
+				publish(cohort, "cohort")
+				want[cohort] = "cohort"
+			}
+			for i := range 50 {
+				topic, _ := tp.Report(fmt.Sprintf("dev-%02d", i), "main")
+				publish(topic, "report")
+				want[topic] = "report"
+			}
+			// Under none of the filters read.
+			other, _ := tp.Device("dev-00")
+			publish(other, "device")
+
+			// The reports first, then the fleet's and the cohorts'
+			// manifests, with the reports' filter given twice.
+			filters := []string{tp.ReportsFilter(), fleet, tp.CohortsFilter(), tp.ReportsFilter()}
+			reader := connect(t, Options{Broker: b.url, TopicPrefix: "each/"})
+			for round := range 2 {
+				var order []string // the payload kinds, in arrival order
+				got := map[string]string{}
+				err := reader.ReadRetainedEach(ctx, filters, func(topic string, payload []byte) {
+					if _, dup := got[topic]; dup {
+						t.Errorf("round %d: %s read twice", round, topic)
+					}
+					got[topic] = string(payload)
+					if len(order) == 0 || order[len(order)-1] != string(payload) {
+						order = append(order, string(payload))
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("round %d: %d messages, want %d", round, len(got), len(want))
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Fatalf("round %d: %s = %q, want %q", round, k, got[k], v)
+					}
+				}
+				if strings.Join(order, " ") != "report fleet cohort" {
+					t.Errorf("round %d: messages came as %q, want the filters' order: report fleet cohort", round, order)
+				}
+			}
+			if ProbeFailed(reader) {
+				t.Error("the probe did not come back: reads fell back to quiet periods")
+			}
+			if err := reader.ReadRetainedEach(ctx, nil, func(string, []byte) {}); err == nil {
+				t.Error("a read of no filter succeeded")
+			}
+			if err := reader.ReadRetainedEach(ctx, []string{fleet, "a/#/b"}, func(string, []byte) {}); err == nil {
+				t.Error("a read of a bad filter succeeded")
+			}
+		})
+	}
+}
