@@ -120,9 +120,10 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 	}
 	progOpts := []tea.ProgramOption{
 		// SIGINT and SIGTERM end ctx (see main.go), which ends the
-		// program: bubbletea's own handler would turn SIGTERM into a quiet
+		// subscription, whose end quits the program the way q does (a
+		// program killed through tea.WithContext races its own keyboard
+		// reader). bubbletea's own handler would turn SIGTERM into a quiet
 		// quit, as if the user had pressed q.
-		tea.WithContext(ctx),
 		tea.WithoutSignalHandler(),
 		tea.WithOutput(sys.Stderr),
 		tea.WithAltScreen(),
