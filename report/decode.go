@@ -102,7 +102,7 @@ func Decode(payload []byte) (Report, error) {
 		return Report{}, malformed("payload of %d bytes is over the %d-byte limit", len(payload), MaxPayload)
 	}
 	var w wire
-	text := bytes.TrimLeft(bytes.TrimPrefix(payload, []byte("\xef\xbb\xbf")), " \t\r\n")
+	text := trimJSONStart(payload)
 	switch {
 	case len(text) > 0 && text[0] == '{':
 		if err := decodeJSON(text, &w); err != nil {
@@ -116,6 +116,12 @@ func Decode(payload []byte) (Report, error) {
 		return Report{}, malformed("payload is neither a JSON object nor a CBOR map (first byte 0x%02x)", payload[0])
 	}
 	return w.report()
+}
+
+// trimJSONStart drops a UTF-8 byte order mark and whitespace from the
+// start of a payload: what a JSON report may begin with.
+func trimJSONStart(payload []byte) []byte {
+	return bytes.TrimLeft(bytes.TrimPrefix(payload, []byte("\xef\xbb\xbf")), " \t\r\n")
 }
 
 func (w *wire) report() (Report, error) {
@@ -164,7 +170,21 @@ func field(name string, long, short optString) (string, error) {
 	return s, nil
 }
 
+// decodeJSON reads a JSON report into w. The flat objects devices send
+// take scanJSON's fast path; anything else (escapes, non-ASCII text,
+// nested values, fractions, errors of every kind) goes through
+// encoding/json, which decides what is accepted and what each error says.
 func decodeJSON(p []byte, w *wire) error {
+	if scanJSON(p, w) {
+		return nil
+	}
+	*w = wire{}
+	return decodeJSONStd(p, w)
+}
+
+// decodeJSONStd reads a JSON report with encoding/json: the reference for
+// what a JSON report is.
+func decodeJSONStd(p []byte, w *wire) error {
 	if !utf8.Valid(p) {
 		return malformed("JSON is not UTF-8")
 	}
