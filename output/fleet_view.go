@@ -208,10 +208,14 @@ func compareCandidates(a, b *candidate) int {
 type topK struct {
 	k        int
 	unsorted bool // with k <= 0: leave the rows in any order
+	dropDone bool // keep no done row (they still count in the summary)
 	rows     []candidate
 }
 
 func (t *topK) add(c candidate) {
+	if t.dropDone && c.status == StatusDone {
+		return
+	}
 	if t.k <= 0 {
 		t.rows = append(t.rows, c)
 		return
@@ -434,15 +438,10 @@ type StatusReport struct {
 	NotDone []Row     `json:"devices"`
 }
 
-// Status returns the summary of the rows flt picks and those not done.
+// Status returns the summary of the rows flt picks and those not done,
+// sorted as View sorts them. Done rows are left out before sorting: in a
+// rollout that went well they are most of the fleet.
 func (f *Fleet) Status(flt Filter) StatusReport {
-	v := f.View(flt, 0)
-	st := StatusReport{Time: v.Now.UTC(), Summary: v.Summary, NotDone: []Row{}}
-	for _, r := range v.Rows {
-		if r.Status == StatusDone {
-			break // sorted: the rest are done too
-		}
-		st.NotDone = append(st.NotDone, r)
-	}
-	return st
+	v := f.view(flt, topK{dropDone: true})
+	return StatusReport{Time: v.Now.UTC(), Summary: v.Summary, NotDone: v.Rows}
 }
