@@ -86,7 +86,7 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 	st := fleet.Status(flt)
 	switch {
 	case opts.Output == "json":
-		return writeJSON(sys.Stdout, st)
+		return st.WriteJSON(sys.Stdout)
 	case sys.StdoutTTY:
 		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
 			Width:    terminalWidth(sys.Stdout),

@@ -2,7 +2,6 @@ package output
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -106,47 +105,6 @@ type Row struct {
 	Status   RowStatus
 	Cohort   string    // when known
 	LastSeen time.Time // the device's last report, for any package
-}
-
-type rowJSON struct {
-	Device         string         `json:"device"`
-	Package        string         `json:"package"`
-	Status         RowStatus      `json:"status"`
-	Seen           bool           `json:"seen"`
-	State          *report.State  `json:"state,omitempty"`
-	StateName      string         `json:"stateName,omitempty"`
-	Reason         *report.Reason `json:"reason,omitempty"`
-	ReasonName     string         `json:"reasonName,omitempty"`
-	Version        string         `json:"version"`
-	Target         string         `json:"target"`
-	ReportedTarget string         `json:"reportedTarget"`
-	Cohort         string         `json:"cohort,omitempty"`
-	Time           time.Time      `json:"time,omitzero"`
-	Topic          string         `json:"topic,omitempty"`
-}
-
-// MarshalJSON writes the row for scripts: the report's fields, with
-// target the resolved target and reportedTarget the one the device named.
-// An unseen row has no state, reason or time.
-func (r Row) MarshalJSON() ([]byte, error) {
-	j := rowJSON{
-		Device:         r.Report.Device,
-		Package:        r.Report.Package,
-		Status:         r.Status,
-		Seen:           r.Seen,
-		Version:        r.Report.Version,
-		Target:         r.Target,
-		ReportedTarget: r.Report.Target,
-		Cohort:         r.Cohort,
-		Topic:          r.Report.Topic,
-	}
-	if r.Seen {
-		s, rs := r.Report.State, r.Report.Reason
-		j.State, j.StateName = &s, s.String()
-		j.Reason, j.ReasonName = &rs, rs.String()
-		j.Time = r.Report.Received.UTC()
-	}
-	return json.Marshal(j)
 }
 
 // ReasonCount is how many rows failed for one reason.

@@ -66,7 +66,7 @@ func BenchmarkStatusJSON100k(b *testing.B) {
 		if len(st.NotDone) != notDone {
 			b.Fatalf("%d rows not done, want %d", len(st.NotDone), notDone)
 		}
-		if err := JSON(io.Discard, st); err != nil {
+		if err := st.WriteJSON(io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
