@@ -15,20 +15,26 @@ func MatchTopic(filter, topic string) bool {
 	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
 		return false
 	}
-	fl := strings.Split(filter, "/")
-	tl := strings.Split(topic, "/")
-	for i, f := range fl {
+	// Level by level, without splitting: it runs for every message.
+	topicDone := false // every level of topic has been matched
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
 		if f == "#" {
-			return i == len(fl)-1
+			return !fmore
 		}
-		if i >= len(tl) {
+		if topicDone {
 			return false
 		}
-		if f != "+" && f != tl[i] {
+		t, trest, tmore := strings.Cut(topic, "/")
+		if f != "+" && f != t {
 			return false
 		}
+		if !fmore {
+			return !tmore
+		}
+		filter = frest
+		topic, topicDone = trest, !tmore
 	}
-	return len(fl) == len(tl)
 }
 
 // CheckTopic checks a topic to publish to: not empty, valid UTF-8 without
