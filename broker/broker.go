@@ -221,6 +221,19 @@ func (b *Broker) Done() <-chan struct{} { return b.done }
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		// mochi's Close lists each listener's clients under a read lock
+		// that it takes twice (Clients.GetByListener calls Len), so a
+		// client whose session ends at that moment (Clients.Delete waits
+		// for the write lock in between) deadlocks it. So stop accepting,
+		// cut every connection and let the sessions end first; mochi then
+		// finds no client leaving.
+		for _, l := range b.tracked {
+			l.Listener.Close()
+			l.closeAll()
+		}
+		for deadline := time.Now().Add(closeGrace); sessionsEnding(b.server) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		stopped := make(chan error, 1)
 		go func() { stopped <- b.server.Close() }()
 		select {
@@ -236,6 +249,22 @@ func (b *Broker) Close() error {
 		close(b.done)
 	})
 	return err
+}
+
+// sessionsEnding reports whether a client is still connected, or is
+// disconnected but mochi has yet to remove its clean session.
+func sessionsEnding(s *mqtt.Server) bool {
+	for _, cl := range s.Clients.GetAll() {
+		if !cl.Closed() {
+			return true
+		}
+		p := &cl.Properties
+		clean := p.ProtocolVersion == 5 && p.Props.SessionExpiryInterval == 0 || p.ProtocolVersion < 5 && p.Clean
+		if clean && !cl.IsTakenOver() {
+			return true
+		}
+	}
+	return false
 }
 
 // closeGrace is how long Close lets clients go before cutting their
