@@ -208,7 +208,13 @@ func TestSubscribeLiveAndAfterReconnect(t *testing.T) {
 			if err := pub.PublishRetained(ctx, second, []byte("live")); err != nil {
 				t.Fatal(err)
 			}
+			// mochi acknowledges a publish before it forwards it, so the
+			// first message may also arrive live, once, after its
+			// retained copy.
 			m = <-out
+			if m.Topic == first && !m.Retained {
+				m = <-out
+			}
 			if m.Topic != second || string(m.Payload) != "live" || m.Retained {
 				t.Fatalf("live message = %+v", m)
 			}
