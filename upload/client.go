@@ -346,15 +346,23 @@ type session struct {
 	filters []string
 	live    bool
 	box     mailbox
+	last    int // the filter that matched last; only handle uses it, under Client.mu
 }
 
 func newSession(live bool, filters ...string) *session {
 	return &session{filters: filters, live: live, box: mailbox{wake: make(chan struct{}, 1)}}
 }
 
+// matches reports whether topic matches one of the session's filters. It
+// tries the filter that matched last first: a read of several filters
+// gets long runs of messages under one of them (a fleet's reports).
 func (s *session) matches(topic string) bool {
-	for _, f := range s.filters {
-		if MatchTopic(f, topic) {
+	if s.last < len(s.filters) && MatchTopic(s.filters[s.last], topic) {
+		return true
+	}
+	for i, f := range s.filters {
+		if i != s.last && MatchTopic(f, topic) {
+			s.last = i
 			return true
 		}
 	}
@@ -396,9 +404,16 @@ func (b *mailbox) notify() {
 // take returns everything queued so far and the error that ended the
 // queue, if any.
 func (b *mailbox) take() ([]Message, error) {
+	return b.swap(nil)
+}
+
+// swap is take for a consumer that hands back the previous batch, done
+// with: the queue fills its memory again instead of growing a new slice.
+func (b *mailbox) swap(done []Message) ([]Message, error) {
+	clear(done) // let go of the payloads
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	items := b.items
-	b.items = nil
+	b.items = done[:0]
 	return items, b.err
 }

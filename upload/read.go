@@ -157,6 +157,7 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 	}
 	timer := time.NewTimer(silence)
 	defer timer.Stop()
+	var done []Message // the batch handled last, for the queue to reuse
 	restart := func() {
 		if !timer.Stop() {
 			select {
@@ -201,7 +202,8 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 			return nil
 		case <-s.box.wake:
 		}
-		msgs, err := s.box.take()
+		msgs, err := s.box.swap(done)
+		done = msgs
 		for _, m := range msgs {
 			if m.Topic == probe {
 				return nil
