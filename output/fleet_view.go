@@ -212,6 +212,19 @@ func (f *Fleet) View(flt Filter, limit int) View {
 func (f *Fleet) view(flt Filter, top topK) View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if top.k <= 0 && top.rows == nil {
+		// Every row may make it: room for the rows there are (about one
+		// per listed device) at once, rather than growing and copying
+		// the list as it fills.
+		n := f.rows
+		switch {
+		case len(flt.Devices) > 0:
+			n = len(flt.Devices)
+		case flt.Cohort != "":
+			n = len(f.members[flt.Cohort])
+		}
+		top.rows = make([]candidate, 0, n)
+	}
 	now := f.now()
 	nowNano := now.UnixNano()
 	v := View{Now: now, Stale: f.stale}
