@@ -44,15 +44,21 @@ type fleetSource struct {
 	badDesired map[string]bool // desired topics already warned about
 }
 
-func newFleetSource(sys *System, client *upload.Client, fleet *output.Fleet) *fleetSource {
-	return &fleetSource{
+// newFleetSource feeds a new fleet model from client. With a cohort it
+// also follows that cohort (see useCohort).
+func newFleetSource(sys *System, client *upload.Client, stale time.Duration, cohort string, members []string) *fleetSource {
+	s := &fleetSource{
 		client:     client,
 		topics:     client.Topics(),
-		fleet:      fleet,
+		fleet:      output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: stale}),
 		now:        sys.Now,
 		stderr:     sys.Stderr,
 		badDesired: make(map[string]bool),
 	}
+	if cohort != "" {
+		s.useCohort(cohort, members)
+	}
+	return s
 }
 
 // useCohort makes the source look at cohort: members lists its devices,

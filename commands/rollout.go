@@ -74,11 +74,8 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 		return err
 	}
 	defer client.Close()
-	fleet := output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: opts.Filters.Stale})
-	src := newFleetSource(sys, client, fleet)
-	if opts.Filters.Cohort != "" {
-		src.useCohort(opts.Filters.Cohort, sel.IDs)
-	}
+	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
+	fleet := src.fleet
 	if err := src.readAll(ctx); err != nil {
 		return err
 	}
@@ -199,11 +196,8 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	// The deadline counts from the start; connecting has a timeout of its own.
 	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
 	defer cancel()
-	fleet := output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: opts.Stale})
-	src := newFleetSource(sys, client, fleet)
-	if opts.Cohort != "" {
-		src.useCohort(opts.Cohort, members)
-	}
+	src := newFleetSource(sys, client, opts.Stale, opts.Cohort, members)
+	fleet := src.fleet
 	progress := newWaitProgress(sys)
 	verdict := func(res output.GateResult) error {
 		progress.done(res)

@@ -183,11 +183,8 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 		return err
 	}
 	defer client.Close()
-	fleet := output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: opts.Filters.Stale})
-	src := newFleetSource(sys, client, fleet)
-	if opts.Filters.Cohort != "" {
-		src.useCohort(opts.Filters.Cohort, sel.IDs)
-	}
+	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
+	fleet := src.fleet
 	if err := src.readDesired(ctx); err != nil {
 		return err
 	}
