@@ -419,3 +419,20 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"  component, package or version over 16 characters, `sequenceNumber` over\n" +
 	"  2,147,483,647 (the SDK keeps an int32 and reads the truncated value, which\n" +
 	"  the warning shows), and a component too large for one MQTT message.\n"
+
+// TestProtocolDocVector checks that the vector quoted in docs/protocol.md
+// is the code's.
+func TestProtocolDocVector(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "protocol.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	m := vectorManifest()
+	if !strings.Contains(doc, "```\n"+m.DigestText()+"```") {
+		t.Errorf("docs/protocol.md does not quote the digest text:\n%s", m.DigestText())
+	}
+	if !strings.Contains(doc, "`"+m.DigestHex()+"`") {
+		t.Errorf("docs/protocol.md does not quote the digest %s", m.DigestHex())
+	}
+}
