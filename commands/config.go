@@ -41,13 +41,23 @@ func profileFlag(dest *string) cli.Flag {
 	return &cli.StringFlag{Name: "profile", Usage: "profile `NAME` (default: OTACTL_PROFILE, else the current one)", Destination: dest}
 }
 
-// editProfile loads the file, applies fn to the chosen profile and saves.
-func editProfile(sys *System, explicit string, create bool, fn func(name string, p *profile.Profile) error) (string, error) {
+// loadProfileFile reads the config file (OTACTL_CONFIG, else the one in the
+// user's config folder) and returns its path too.
+func loadProfileFile(sys *System) (string, *profile.File, error) {
 	path, err := profile.DefaultPath(sys.Getenv)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	f, err := profile.Load(path)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, f, nil
+}
+
+// editProfile loads the file, applies fn to the chosen profile and saves.
+func editProfile(sys *System, explicit string, create bool, fn func(name string, p *profile.Profile) error) (string, error) {
+	path, f, err := loadProfileFile(sys)
 	if err != nil {
 		return "", err
 	}
@@ -194,11 +204,7 @@ func newConfigListCommand(sys *System) *cli.Command {
 			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			path, err := profile.DefaultPath(sys.Getenv)
-			if err != nil {
-				return err
-			}
-			f, err := profile.Load(path)
+			path, f, err := loadProfileFile(sys)
 			if err != nil {
 				return err
 			}
@@ -235,11 +241,7 @@ func newConfigUseCommand(sys *System) *cli.Command {
 				return usageErrorf("config use: expected a profile NAME")
 			}
 			name := c.Args().First()
-			path, err := profile.DefaultPath(sys.Getenv)
-			if err != nil {
-				return err
-			}
-			f, err := profile.Load(path)
+			path, f, err := loadProfileFile(sys)
 			if err != nil {
 				return err
 			}
@@ -268,11 +270,7 @@ func newConfigDeleteCommand(sys *System) *cli.Command {
 				return usageErrorf("config delete: expected a profile NAME")
 			}
 			name := c.Args().First()
-			path, err := profile.DefaultPath(sys.Getenv)
-			if err != nil {
-				return err
-			}
-			f, err := profile.Load(path)
+			path, f, err := loadProfileFile(sys)
 			if err != nil {
 				return err
 			}

@@ -84,11 +84,7 @@ type connection struct {
 // else OTACTL_PROFILE, else the file's current one, else "default". A
 // profile named explicitly must exist.
 func loadProfile(sys *System, explicit string) (path, name string, p *profile.Profile, err error) {
-	path, err = profile.DefaultPath(sys.Getenv)
-	if err != nil {
-		return "", "", nil, err
-	}
-	f, err := profile.Load(path)
+	path, f, err := loadProfileFile(sys)
 	if err != nil {
 		return "", "", nil, err
 	}
