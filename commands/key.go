@@ -106,15 +106,12 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, info)
 	}
-	_, err := fmt.Fprintf(sys.Stdout, "%s\t%s\t%s\n", orDashName(info.Name), info.Alg, info.KeyID)
-	return err
-}
-
-func orDashName(s string) string {
-	if s == "" {
-		return "-"
+	name := info.Name
+	if name == "" {
+		name = "-" // a key written to a file has no name
 	}
-	return s
+	_, err := fmt.Fprintf(sys.Stdout, "%s\t%s\t%s\n", name, info.Alg, info.KeyID)
+	return err
 }
 
 type keyListOptions struct {

@@ -35,7 +35,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 		if !tty {
 			size = strconv.FormatInt(c.Size, 10)
 		}
-		comps.Rows = append(comps.Rows, []string{c.Package, c.Version, size, orDash(c.Type), c.Hash, c.URI})
+		comps.Rows = append(comps.Rows, []string{c.Package, c.Version, size, dashIfEmpty(c.Type), c.Hash, c.URI})
 	}
 	if err := comps.Write(w, tty); err != nil {
 		return err
@@ -73,11 +73,4 @@ func roundDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
