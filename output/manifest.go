@@ -57,20 +57,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 func relative(t, now time.Time) string {
 	d := t.Sub(now)
 	if d >= 0 {
-		return "in " + roundDuration(d)
+		return "in " + shortAge(d)
 	}
-	return "expired " + roundDuration(-d) + " ago"
-}
-
-func roundDuration(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	default:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
+	return "expired " + shortAge(-d) + " ago"
 }
