@@ -17,12 +17,15 @@ func Main(ctx context.Context, args []string, sys *System) int {
 	app := newApp(sys)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
+		err = usageResult(app)
+	}
+	if err == nil {
 		return ExitOK
 	}
 	if strings.HasPrefix(err.Error(), "Required flag") {
 		// urfave/cli's own error for a missing Required flag (its type is
 		// unexported) is a usage error.
-		err = usageErrorf("%s\nhint: see 'otactl %s --help'", lowerFirst(err.Error()), commandPath(args))
+		err = usageErrorf("%s\nhint: see '%s --help'", lowerFirst(err.Error()), pathOf(app, args))
 	}
 	code := exitCode(ctx, err)
 	if code == ExitInterrupted {
@@ -60,22 +63,11 @@ func newApp(sys *System) *cli.App {
 		// The library must neither exit nor lose a wrapped exit code: Main
 		// maps errors to codes.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageErrorf("%s\nhint: run 'otactl --help'", lowerFirst(err.Error()))
-		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			// urfave/cli gives no way to return an error from here; the
-			// action below reports it.
-		},
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() > 0 {
-				return usageErrorf("unknown command %q\nhint: run 'otactl --help' for the list of commands", c.Args().First())
-			}
-			return cli.ShowAppHelp(c)
-		},
-		Commands: commandList(sys),
+		Commands:       commandList(sys),
 	}
-	setUsageErrorHandlers(app.Commands)
+	// Unknown commands and flags at every level: see wireUsage, which sets
+	// the app's Action, OnUsageError and CommandNotFound.
+	wireUsage(app)
 	return app
 }
 
@@ -100,35 +92,9 @@ func commandList(sys *System) []*cli.Command {
 	}
 }
 
-// setUsageErrorHandlers makes flag errors of every command exit 2.
-func setUsageErrorHandlers(cmds []*cli.Command) {
-	for _, cmd := range cmds {
-		name := cmd.Name
-		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return usageErrorf("%s: %s\nhint: run 'otactl %s --help'", name, lowerFirst(err.Error()), name)
-		}
-		setUsageErrorHandlers(cmd.Subcommands)
-	}
-}
-
 func lowerFirst(s string) string {
 	if s == "" {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
-}
-
-// commandPath is the command words of args: "release create".
-func commandPath(args []string) string {
-	var words []string
-	for _, a := range args[1:] {
-		if strings.HasPrefix(a, "-") {
-			break
-		}
-		words = append(words, a)
-	}
-	if len(words) > 2 {
-		words = words[:2]
-	}
-	return strings.Join(words, " ")
 }

@@ -1,0 +1,324 @@
+package commands
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/completions"
+)
+
+// usageState collects what urfave/cli reports only through callbacks that
+// cannot return an error ("otactl help nosuch").
+type usageState struct {
+	err error
+}
+
+const usageMetaKey = "otactl-usage"
+
+// wireUsage makes every misuse of the command tree a usage error (exit 2)
+// that names the full command path: an unknown subcommand at any level, an
+// unknown or malformed flag of any command, and "help" for an unknown topic.
+// A group command (one with subcommands) takes no positional arguments, so
+// its first argument, when not a subcommand, is an unknown command; given
+// none, a group shows its help and exits 0.
+func wireUsage(app *cli.App) {
+	st := &usageState{}
+	if app.Metadata == nil {
+		app.Metadata = map[string]any{}
+	}
+	app.Metadata[usageMetaKey] = st
+	paths := map[*cli.Command]string{}
+	app.OnUsageError = flagErrorHandler(app.Name, func() []cli.Flag { return app.Flags })
+	app.Action = groupAction(app.Name, nil, func(c *cli.Context) []*cli.Command { return c.App.Commands })
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		path, cmds := app.Name, c.App.Commands
+		if p, ok := paths[c.Command]; ok {
+			path, cmds = p, c.Command.Subcommands
+		}
+		st.err = unknownCommand(path, name, cmds)
+	}
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			cmd := cmd
+			path := prefix + " " + cmd.Name
+			paths[cmd] = path
+			cmd.OnUsageError = flagErrorHandler(path, func() []cli.Flag { return cmd.Flags })
+			if len(cmd.Subcommands) > 0 {
+				cmd.Action = groupAction(path, cmd.Action, func(c *cli.Context) []*cli.Command { return c.Command.Subcommands })
+				walk(path, cmd.Subcommands)
+			}
+		}
+	}
+	walk(app.Name, app.Commands)
+}
+
+// usageResult returns the usage error a callback recorded during a run.
+func usageResult(app *cli.App) error {
+	if st, ok := app.Metadata[usageMetaKey].(*usageState); ok {
+		return st.err
+	}
+	return nil
+}
+
+// groupAction refuses an unknown subcommand of the group at path and, with
+// no argument, runs the group's own action, else shows its help.
+func groupAction(path string, own cli.ActionFunc, subs func(*cli.Context) []*cli.Command) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return unknownCommand(path, c.Args().First(), subs(c))
+		}
+		if own != nil {
+			return own(c)
+		}
+		if c.Command == nil || c.Command.Name == "" || path == c.App.Name {
+			return cli.ShowAppHelp(c)
+		}
+		return cli.ShowSubcommandHelp(c)
+	}
+}
+
+// unknownCommand is the usage error for a word that is no subcommand of the
+// command at path, with the nearest visible subcommand as a suggestion.
+func unknownCommand(path, word string, cmds []*cli.Command) error {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names()...)
+		}
+	}
+	err := usageErrorf("unknown command %s for %q", showWord(word), path)
+	if s := nearest(word, names); s != "" {
+		return withHint(err, fmt.Sprintf("did you mean %q?\nrun '%s --help' for the list of commands", s, path))
+	}
+	return withHint(err, fmt.Sprintf("run '%s --help' for the list of commands", path))
+}
+
+// flagErrorHandler turns a flag parsing error of the command at path into a
+// usage error that names the flag (never a value that could be a secret),
+// suggests the nearest flag and names the command's help.
+func flagErrorHandler(path string, flags func() []cli.Flag) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		return flagError(path, flags(), err)
+	}
+}
+
+func flagError(path string, flags []cli.Flag, err error) error {
+	help := fmt.Sprintf("run '%s --help'", path)
+	where := path // "otactl release create" is "release create" in a message
+	if _, rest, ok := strings.Cut(path, " "); ok {
+		where = rest
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		for _, f := range flags {
+			names = append(names, f.Names()...)
+		}
+		names = append(names, "help")
+		e := usageErrorf("unknown flag: %s", showFlag(name))
+		if s := nearest(name, names); s != "" {
+			return withHint(e, fmt.Sprintf("did you mean %s?\n%s", dashes(s), help))
+		}
+		return withHint(e, help)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return withHint(usageErrorf("%s: %s needs a value", where, showFlag(strings.TrimLeft(name, "-"))), help)
+	}
+	if strings.HasPrefix(msg, "bad flag syntax: ") {
+		return withHint(usageErrorf("%s: bad flag syntax: %s", where, showWord(strings.TrimPrefix(msg, "bad flag syntax: "))), help)
+	}
+	// "invalid value "x" for flag -n: ...", and the like: the value may be
+	// anything the user pasted, so it is shown only when it is a plain word.
+	if name, value, ok := invalidValue(msg); ok {
+		shown := `""`
+		if value != "" {
+			shown = showWord(value)
+		}
+		return withHint(usageErrorf("%s: %s: invalid value %s", where, dashes(name), shown), help)
+	}
+	if plainText(msg) {
+		return withHint(usageErrorf("%s: %s", where, lowerFirst(msg)), help)
+	}
+	return withHint(usageErrorf("%s: a flag could not be read (its value is not shown)", where), help)
+}
+
+// invalidValue picks the flag name and value out of the flag package's
+// "invalid value %q for flag -%s: %v" and "invalid boolean value %q for -%s: %v".
+func invalidValue(msg string) (name, value string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	if !ok {
+		if rest, ok = strings.CutPrefix(msg, "invalid boolean value "); !ok {
+			return "", "", false
+		}
+	}
+	i := strings.LastIndex(rest, " for ")
+	if i < 0 {
+		return "", "", false
+	}
+	quoted, tail := rest[:i], rest[i+len(" for "):]
+	tail = strings.TrimPrefix(tail, "flag ")
+	if !strings.HasPrefix(tail, "-") {
+		return "", "", false
+	}
+	name, _, _ = strings.Cut(strings.TrimLeft(tail, "-"), ":")
+	if !plainWord(name) {
+		return "", "", false
+	}
+	// The value is Go-quoted; its unquoted form is what the user typed.
+	v, err := strconv.Unquote(quoted)
+	if err != nil {
+		v = quoted
+	}
+	return name, v, true
+}
+
+// nearest is the candidate closest to word (edit distance, a swap of two
+// neighbours counting once, case ignored) when it is close enough to be a
+// typo of it, else the only candidate that word begins, else "".
+func nearest(word string, candidates []string) string {
+	w := strings.ToLower(word)
+	best, bestD := "", 3
+	var prefixed []string
+	for _, c := range candidates {
+		lc := strings.ToLower(c)
+		if d := editDistance(w, lc); d < bestD && 2*d <= len(lc) {
+			best, bestD = c, d
+		}
+		if len(w) >= 2 && strings.HasPrefix(lc, w) && !containsString(prefixed, c) {
+			prefixed = append(prefixed, c)
+		}
+	}
+	if best != "" {
+		return best
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0]
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of neighbours.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// maxShownWord is the longest word a usage error repeats. Command and flag
+// names are short; a longer word is more likely something pasted in the
+// wrong place (a key, a password), so it is described, not shown.
+const maxShownWord = 24
+
+// plainWord reports whether s can be repeated in a message: short, and
+// only letters, digits and . _ : - (no key material, no spaces).
+func plainWord(s string) bool {
+	if s == "" || len(s) > maxShownWord {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainText reports whether a library message holds nothing but short
+// plain words, so that repeating it cannot leak what the user typed.
+func plainText(s string) bool {
+	for _, w := range strings.Fields(s) {
+		w = strings.Trim(w, `"'(),;`)
+		if len(w) > maxShownWord || strings.ContainsAny(w, "+/=") {
+			return false
+		}
+	}
+	return len(s) <= 200 && !strings.ContainsAny(s, "\n\r")
+}
+
+// showWord quotes a word the user typed, or describes it when it is not a
+// plain word.
+func showWord(s string) string {
+	if plainWord(s) {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("(a %d-character word, not shown)", len(s))
+}
+
+// showFlag writes a flag name the user typed with its dashes, or describes
+// it when it is not a plain word.
+func showFlag(name string) string {
+	if plainWord(name) {
+		return dashes(name)
+	}
+	return fmt.Sprintf("(a %d-character flag, not shown)", len(name))
+}
+
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// pathOf is the command path that args run, as far as it names commands:
+// "otactl release create". Flags (and their values) are skipped.
+func pathOf(app *cli.App, args []string) string {
+	path := app.Name
+	cmds, flags := app.Commands, app.Flags
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if isFlagWord(a) {
+			if f := completions.FindFlag(flags, a); f != nil && completions.TakesValue(f) && !strings.Contains(a, "=") {
+				i++
+			}
+			continue
+		}
+		c := completions.FindCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		path += " " + c.Name
+		cmds, flags = c.Subcommands, c.Flags
+	}
+	return path
+}

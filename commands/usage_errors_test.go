@@ -1,0 +1,249 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/keys"
+)
+
+// treeNode is one command of the app's tree with its full path.
+type treeNode struct {
+	path string // "otactl release create"
+	cmd  *cli.Command
+}
+
+// commandTree walks the app's command tree: every command, groups and
+// leaves, hidden ones included.
+func commandTree(t *testing.T) (*cli.App, []treeNode) {
+	t.Helper()
+	app := newApp(DefaultSystem())
+	var nodes []treeNode
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			n := treeNode{path: prefix + " " + c.Name, cmd: c}
+			nodes = append(nodes, n)
+			walk(n.path, c.Subcommands)
+		}
+	}
+	walk(app.Name, app.Commands)
+	if len(nodes) < 20 {
+		t.Fatalf("the command tree has only %d commands", len(nodes))
+	}
+	return app, nodes
+}
+
+// typo swaps the first two different neighbouring letters after the first:
+// "wait" gives "wiat", "sign" gives "sgin".
+func typo(name string) string {
+	b := []byte(name)
+	for i := 1; i+1 < len(b); i++ {
+		if b[i] != b[i+1] {
+			b[i], b[i+1] = b[i+1], b[i]
+			return string(b)
+		}
+	}
+	return name + "x"
+}
+
+// args is the command words of a path without "otactl".
+func pathArgs(path string) []string { return strings.Fields(path)[1:] }
+
+func visibleNames(cmds []*cli.Command) []string {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names()...)
+		}
+	}
+	return names
+}
+
+// TestUnknownSubcommandEveryGroup runs, for the root and for every group
+// of the tree, a typo of each of its subcommands and a word close to none:
+// exit 2, "unknown command ... for <path>", a suggestion only when close,
+// and nothing on stdout.
+func TestUnknownSubcommandEveryGroup(t *testing.T) {
+	app, nodes := commandTree(t)
+	groups := []treeNode{{path: app.Name, cmd: &cli.Command{Subcommands: app.Commands}}}
+	for _, n := range nodes {
+		if len(n.cmd.Subcommands) > 0 {
+			groups = append(groups, n)
+		}
+	}
+	if len(groups) < 6 {
+		t.Fatalf("only %d groups found", len(groups))
+	}
+	for _, g := range groups {
+		names := visibleNames(g.cmd.Subcommands)
+		for _, sub := range g.cmd.Subcommands {
+			if sub.Hidden {
+				continue
+			}
+			word := typo(sub.Name)
+			if containsString(names, word) {
+				continue
+			}
+			// Extra words after the typo, as in "rollout wiat --version 9.9.9".
+			args := append(pathArgs(g.path), word, "--version", "9.9.9", "release.json")
+			r := runOtactl(t, "", nil, "", args...)
+			want := `unknown command "` + word + `" for "` + g.path + `"`
+			if r.code != ExitUsage || !strings.Contains(r.stderr, want) ||
+				!strings.Contains(r.stderr, `hint: did you mean "`+sub.Name+`"?`) || r.stdout != "" {
+				t.Errorf("otactl %s: exit %d\nstdout: %q\nstderr: %s\nwant exit 2, %s and a hint for %q",
+					strings.Join(args, " "), r.code, r.stdout, r.stderr, want, sub.Name)
+			}
+		}
+		args := append(pathArgs(g.path), "zzqqxxv")
+		r := runOtactl(t, "", nil, "", args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown command "zzqqxxv" for "`+g.path+`"`) ||
+			strings.Contains(r.stderr, "did you mean") || !strings.Contains(r.stderr, "hint: run '"+g.path+" --help'") {
+			t.Errorf("otactl %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+// TestUnknownFlagEveryCommand runs, for every command of the tree, a typo of
+// one of its flags and a flag close to none: exit 2, "unknown flag", the
+// nearest flag, and the command's full path in the hint.
+func TestUnknownFlagEveryCommand(t *testing.T) {
+	_, nodes := commandTree(t)
+	tried := 0
+	for _, n := range nodes {
+		if n.cmd.SkipFlagParsing {
+			continue
+		}
+		var names []string
+		for _, f := range n.cmd.Flags {
+			names = append(names, f.Names()...)
+		}
+		help := "hint: run '" + n.path + " --help'"
+		for _, f := range n.cmd.Flags {
+			name := f.Names()[0]
+			word := typo(name)
+			if len(name) < 4 || containsString(names, word) {
+				continue
+			}
+			args := append(pathArgs(n.path), "--"+word, "x")
+			r := runOtactl(t, "", nil, "", args...)
+			if r.code != ExitUsage || !strings.Contains(r.stderr, "unknown flag: --"+word+"\n") ||
+				!strings.Contains(r.stderr, "hint: did you mean --"+name+"?") || !strings.Contains(r.stderr, help) {
+				t.Errorf("otactl %s: exit %d\n%s\nwant exit 2, unknown flag, --%s suggested and %q",
+					strings.Join(args, " "), r.code, r.stderr, name, help)
+			}
+			tried++
+			break
+		}
+		args := append(pathArgs(n.path), "--zzqqxxv")
+		r := runOtactl(t, "", nil, "", args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "unknown flag: --zzqqxxv") ||
+			strings.Contains(r.stderr, "did you mean") || !strings.Contains(r.stderr, help) {
+			t.Errorf("otactl %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if tried < 20 {
+		t.Errorf("only %d commands had a flag to mistype", tried)
+	}
+}
+
+// TestUsageRepros are the exact command lines of issue 9 that exited 0.
+func TestUsageRepros(t *testing.T) {
+	for _, tt := range []struct {
+		args       []string
+		want, hint string
+	}{
+		{[]string{"rollout", "wiat", "--version", "9.9.9"}, `unknown command "wiat" for "otactl rollout"`, `hint: did you mean "wait"?`},
+		{[]string{"release", "pubish", "release.json", "--percent", "10"}, `unknown command "pubish" for "otactl release"`, `hint: did you mean "publish"?`},
+		{[]string{"key", "gen"}, `unknown command "gen" for "otactl key"`, `hint: did you mean "generate"?`},
+		{[]string{"config", "lsit"}, `unknown command "lsit" for "otactl config"`, `hint: did you mean "list"?`},
+		{[]string{"artifact", "lsit"}, `unknown command "lsit" for "otactl artifact"`, `hint: did you mean "list"?`},
+		{[]string{"rolout", "wait"}, `unknown command "rolout" for "otactl"`, `hint: did you mean "rollout"?`},
+		{[]string{"help", "rolout"}, `unknown command "rolout" for "otactl"`, `hint: did you mean "rollout"?`},
+		{[]string{"rollout", "help", "wiat"}, `unknown command "wiat" for "otactl rollout"`, `hint: did you mean "wait"?`},
+		{[]string{"broker", "pswd"}, `unknown command "pswd" for "otactl broker"`, `hint: did you mean "passwd"?`},
+		{[]string{"release", "create", "--sgin", "k", "-c", "main@1.0.0=fw.bin"}, "unknown flag: --sgin", "hint: did you mean --sign?\nhint: run 'otactl release create --help'"},
+		{[]string{"release", "create", "--sequence", "soon", "-c", "main@1.0.0=fw.bin"}, `release create: --sequence: invalid value "soon"`, "hint: run 'otactl release create --help'"},
+		{[]string{"release", "create", "-c", "main@1.0.0=fw.bin", "--sequence"}, "release create: --sequence needs a value", "hint: run 'otactl release create --help'"},
+		{[]string{"release", "rollback"}, `required flag "to" not set`, "hint: see 'otactl release rollback --help'"},
+		{[]string{"--nope"}, "unknown flag: --nope", "hint: run 'otactl --help'"},
+	} {
+		r := runOtactl(t, t.TempDir(), nil, "", tt.args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, tt.hint) {
+			t.Errorf("otactl %s: exit %d\n%s\nwant exit 2, %q and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want, tt.hint)
+		}
+	}
+}
+
+// TestGroupWithoutSubcommand: a bare group shows its help on stdout and
+// exits 0, as gh does; so does the bare program.
+func TestGroupWithoutSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"key"}, {"rollout"}, {"config"}, {}} {
+		r := runOtactl(t, "", nil, "", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") || r.stderr != "" {
+			t.Errorf("otactl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runOtactl(t, "", nil, "", "release", "help", "create"); r.code != 0 || !strings.Contains(r.stdout, "otactl release create") {
+		t.Errorf("release help create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestUsageErrorsHideKeyMaterial: a key pasted where a command or flag
+// belongs is refused without being repeated.
+func TestUsageErrorsHideKeyMaterial(t *testing.T) {
+	k, err := keys.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := keys.MarshalPrivatePEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := string(pemBytes)
+	body := strings.Split(pem, "\n")[1]
+	for _, args := range [][]string{
+		{"rollout", body},
+		{body},
+		{"release", "create", pem},
+		{"release", "create", "--" + body},
+		{"release", "create", "--sequence", body},
+		{"release", "create", "--sequence=" + pem},
+		{"config", "help", body},
+	} {
+		r := runOtactl(t, "", nil, "", args...)
+		if r.code != ExitUsage {
+			t.Errorf("args with key material: exit %d, want 2\n%s", r.code, r.stderr)
+		}
+		for _, line := range strings.Split(pem, "\n") {
+			if len(line) > 8 && !strings.HasPrefix(line, "-----") && (strings.Contains(r.stderr, line) || strings.Contains(r.stdout, line)) {
+				t.Errorf("key material repeated in the output of a usage error:\n%s", r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, body[:16]) {
+			t.Errorf("part of the key repeated:\n%s", r.stderr)
+		}
+	}
+}
+
+func TestNearest(t *testing.T) {
+	names := []string{"generate", "list", "ls", "export", "import", "delete", "rm", "help", "h"}
+	for word, want := range map[string]string{
+		"lsit": "list", "gen": "generate", "LIST": "list", "exprot": "export", "delte": "delete",
+		"sl": "ls", "x": "", "zzz": "", "porting": "", "hlep": "help", "j": "",
+	} {
+		if got := nearest(word, names); got != want {
+			t.Errorf("nearest(%q) = %q, want %q", word, got, want)
+		}
+	}
+	for _, tt := range []struct {
+		a, b string
+		d    int
+	}{{"wiat", "wait", 1}, {"", "abc", 3}, {"kitten", "sitting", 3}, {"ca", "abc", 3}} {
+		if got := editDistance(tt.a, tt.b); got != tt.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
+		}
+	}
+}
