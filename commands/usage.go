@@ -121,6 +121,10 @@ func flagError(path string, flags []cli.Flag, err error) error {
 		}
 		names = append(names, "help")
 		e := usageErrorf("unknown flag: %s", showFlag(name))
+		if name != "" && name[0] >= '0' && name[0] <= '9' {
+			// "config set timeout -5s": a negative number, not a flag.
+			return withHint(e, "a value that starts with '-' is not a flag when '--' comes before the arguments\n"+help)
+		}
 		if s := nearest(name, names); s != "" {
 			return withHint(e, fmt.Sprintf("did you mean %s?\n%s", dashes(s), help))
 		}
