@@ -24,8 +24,13 @@ func newConfigCommand(sys *System) *cli.Command {
 Each command takes a setting from its flag, else its environment variable
 (OTACTL_BROKER, OTACTL_USERNAME, OTACTL_TOPIC_PREFIX), else the profile, else
 the default. The profile is --profile, else OTACTL_PROFILE, else the one
-chosen with 'config use', else "default". Settings: ` + strings.Join(profile.Keys, ", ") + `.
-Passwords are never kept here: see 'otactl login'.`,
+chosen with 'config use', else "default", which always exists (with no
+settings unless you set some). Settings: ` + strings.Join(profile.Keys, ", ") + `.
+
+A broker given with --broker or OTACTL_BROKER replaces the profile's whole
+connection: ` + strings.Join(profile.ConnectionKeys, ", ") + ` then come
+only from flags and environment; the other settings still come from the
+profile. Passwords are never kept here: see 'otactl login'.`,
 		Subcommands: []*cli.Command{
 			newConfigSetCommand(sys),
 			newConfigGetCommand(sys),
@@ -67,7 +72,8 @@ func editProfile(sys *System, explicit string, create bool, fn func(name string,
 	name := f.Active(explicit)
 	p, ok := f.Profiles[name]
 	if !ok {
-		if !create {
+		// "default" always exists, with no settings until some are set.
+		if !create && name != profile.DefaultName {
 			return "", fmt.Errorf("profile %q does not exist in %s", name, path)
 		}
 		if p, err = f.Ensure(name); err != nil {
@@ -101,8 +107,13 @@ Example:
 				return usageErrorf("config set: expected KEY and VALUE\nhint: otactl config set broker mqtts://broker.example:8883")
 			}
 			key, value := c.Args().Get(0), c.Args().Get(1)
+			// A bad value on the command line is a usage error, as a bad
+			// flag value is; the same value found in the file is exit 1.
 			name, err := editProfile(sys, opts.Profile, true, func(_ string, p *profile.Profile) error {
 				if err := p.Set(key, value); err != nil {
+					return usageErrorf("config set: %v", err)
+				}
+				if err := checkUploadSetting(key, value); err != nil {
 					return usageErrorf("config set: %v", err)
 				}
 				return nil
@@ -209,6 +220,11 @@ func newConfigListCommand(sys *System) *cli.Command {
 				return err
 			}
 			active := f.Active(sys.Getenv("OTACTL_PROFILE"))
+			empty := len(f.Profiles) == 0
+			// "default" always exists: listed even without settings.
+			if _, err := f.Ensure(profile.DefaultName); err != nil {
+				return err
+			}
 			if opts.Output == "json" {
 				return writeJSON(sys.Stdout, map[string]any{"path": path, "active": active, "profiles": f.Profiles})
 			}
@@ -220,9 +236,8 @@ func newConfigListCommand(sys *System) *cli.Command {
 				}
 				t.Rows = append(t.Rows, []string{mark, n, orNone(f.Profiles[n].Broker)})
 			}
-			if len(t.Rows) == 0 {
+			if empty {
 				fmt.Fprintf(sys.Stderr, "no profiles in %s: create one with 'otactl config set broker URL --profile NAME'\n", path)
-				return nil
 			}
 			return t.Write(sys.Stdout, sys.StdoutTTY)
 		},
@@ -245,10 +260,13 @@ func newConfigUseCommand(sys *System) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if _, ok := f.Profiles[name]; !ok {
+			if _, ok := f.Get(name); !ok {
 				return withHint(fmt.Errorf("profile %q does not exist in %s", name, path), "create it with 'otactl config set broker URL --profile "+name+"'")
 			}
 			f.Current = name
+			if name == profile.DefaultName {
+				f.Current = "" // the file's way to say "default"
+			}
 			if err := f.Save(path); err != nil {
 				return err
 			}
@@ -274,9 +292,10 @@ func newConfigDeleteCommand(sys *System) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if _, ok := f.Profiles[name]; !ok {
+			if _, ok := f.Get(name); !ok {
 				return fmt.Errorf("profile %q does not exist in %s", name, path)
 			}
+			// Deleting "default" clears its settings; it still exists.
 			delete(f.Profiles, name)
 			if f.Current == name {
 				f.Current = ""

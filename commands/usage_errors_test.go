@@ -212,6 +212,18 @@ func TestUsageErrorsHideKeyMaterial(t *testing.T) {
 		{"release", "create", "--sequence", body},
 		{"release", "create", "--sequence=" + pem},
 		{"config", "help", body},
+		{"release", "list", "--broker", body},
+		{"release", "list", "--broker", "mqtt://" + body},
+		{"release", "list", "--broker", pem},
+		{"release", "list", "--client-id", pem},
+		{"release", "list", "--client-id", body},
+		{"release", "list", "--topic-prefix", body},
+		{"release", "list", "--username", pem},
+		{"release", "list", "--ca-file", pem},
+		{"config", "set", "broker", "mqtt://" + body},
+		{"config", "set", "username", pem},
+		{"config", "set", "pubkey", pem},
+		{"config", "set", "client-id", body},
 	} {
 		r := runOtactl(t, "", nil, "", args...)
 		if r.code != ExitUsage {

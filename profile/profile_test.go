@@ -17,6 +17,11 @@ func TestSetGetSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Files must exist; a relative one is kept absolute.
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("ca.pem", []byte("ca"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for k, v := range map[string]string{
 		"broker": "mqtts://broker.example", "username": "ci", "topic-prefix": "",
 		"timeout": "45s", "max-payload": "128k", "require-signatures": "true",
