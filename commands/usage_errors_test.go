@@ -169,6 +169,7 @@ func TestUsageRepros(t *testing.T) {
 		{[]string{"release", "create", "-c", "main@1.0.0=fw.bin", "--sequence"}, "release create: --sequence needs a value", "hint: run 'otactl release create --help'"},
 		{[]string{"release", "rollback"}, `required flag "to" not set`, "hint: see 'otactl release rollback --help'"},
 		{[]string{"--nope"}, "unknown flag: --nope", "hint: run 'otactl --help'"},
+		{[]string{"config", "set", "timeout", "-5s"}, "unknown flag: --5s", "hint: a value that starts with '-' is not a flag when '--' comes before the arguments"},
 	} {
 		r := runOtactl(t, t.TempDir(), nil, "", tt.args...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, tt.hint) {
