@@ -112,7 +112,7 @@ func TestBrokerCommandRefusals(t *testing.T) {
 		{[]string{"broker", "--tls-cert", "x.pem"}, ExitUsage, "both --tls-cert and --tls-key"},
 		{[]string{"broker", "--max-packet", "12"}, ExitUsage, "--max-packet"},
 		{[]string{"broker", "--users", "/nonexistent/users"}, ExitError, "users file"},
-		{[]string{"broker", "extra"}, ExitUsage, "unexpected argument"},
+		{[]string{"broker", "extra"}, ExitUsage, `unknown command "extra" for "otactl broker"`},
 		{[]string{"broker", "passwd"}, ExitUsage, "want one NAME"},
 		{[]string{"broker", "passwd", "--role", "admin", "x"}, ExitUsage, "use device or operator"},
 		{[]string{"broker", "passwd", "a/b"}, ExitUsage, "device id"},
