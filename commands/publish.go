@@ -373,10 +373,19 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 			"create the release again (a new sequence number), use 'otactl release rollback' to go back to an earlier release, or --force")
 	}
 
+	if !plan.DryRun {
+		if err := testDelayBeforeDesired(ctx, sys); err != nil {
+			return nil, err
+		}
+	}
+
 	// 5. The desired manifest on every target, read back.
 	for i, t := range targets {
 		r := &results[i]
 		if r.Action == "published" {
+			if testHookBeforeDesired != nil {
+				testHookBeforeDesired(t.Topic)
+			}
 			if err := client.PublishVerified(ctx, t.Topic, plan.Payload); err != nil {
 				return nil, fmt.Errorf("publish to %s: %w", t, err)
 			}
@@ -432,6 +441,35 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	}
 	say("catalog: %s %s", rep.Catalog.Action, ctopic)
 	return rep, nil
+}
+
+// testDelayEnv names an environment variable read by tests only: a
+// duration that publishRelease sleeps between its anti-rollback check and
+// its first desired publish, to widen the window racing publishers meet in.
+const testDelayEnv = "OTACTL_TEST_DELAY_BEFORE_DESIRED"
+
+// testHookBeforeDesired, set by tests only, runs just before a desired
+// manifest is published to topic.
+var testHookBeforeDesired func(topic string)
+
+// testDelayBeforeDesired sleeps as testDelayEnv says, if it is set.
+func testDelayBeforeDesired(ctx context.Context, sys *System) error {
+	v := sys.Getenv(testDelayEnv)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", testDelayEnv, err)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // verifyRemoteArtifact checks that the broker retains a component's exact
