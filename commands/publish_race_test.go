@@ -250,7 +250,10 @@ func TestPublishRaceBinary(t *testing.T) {
 				{"fleet", 10, func(int) string { return ".u/desired" }, func(int) []string { return nil }},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					refused := 0
+					// How the lower run lost: refused by what was retained
+					// or seen live before its publish, or overtaken after
+					// it, with or without putting the higher one back.
+					refused, live, superseded, restored := 0, 0, 0, 0
 					for i := range tc.trials {
 						topic := tc.topic(i)
 						if err := f.client.Clear(context.Background(), topic); err != nil {
@@ -277,6 +280,14 @@ func TestPublishRaceBinary(t *testing.T) {
 							}
 						case ExitVerification:
 							refused++
+							switch errs := lo.stderr.String(); {
+							case strings.Contains(errs, "put back"):
+								restored++
+							case strings.Contains(errs, "was published to"):
+								superseded++
+							case strings.Contains(errs, "was sent sequence"):
+								live++
+							}
 							if !strings.Contains(lo.stderr.String(), "anti-rollback") {
 								t.Errorf("trial %d: the lower run exited 3 without saying why: %s", i, lo.stderr.String())
 							}
@@ -288,7 +299,8 @@ func TestPublishRaceBinary(t *testing.T) {
 								i, topic, got, lo.code, hi.code, lo.stderr.String(), hi.stderr.String())
 						}
 					}
-					t.Logf("%d trials: the lower run exited 3 in %d, 0 in %d", tc.trials, refused, tc.trials-refused)
+					t.Logf("%d trials: the lower run exited 0 in %d, 3 in %d (refused on a live message %d, overtaken %d, restored the higher %d)",
+						tc.trials, tc.trials-refused, refused, live, superseded, restored)
 				})
 			}
 		})
