@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -268,5 +269,34 @@ func (d *desiredStep) finish(ctx context.Context) error {
 func (d *desiredStep) close() {
 	if d.w != nil {
 		d.w.Close()
+	}
+}
+
+// testDelayEnv names an environment variable read by tests only: a
+// duration that publishRelease sleeps between its anti-rollback check and
+// its first desired publish, to widen the window racing publishers meet in.
+const testDelayEnv = "OTACTL_TEST_DELAY_BEFORE_DESIRED"
+
+// testHookBeforeDesired, set by tests only, runs just before a desired
+// manifest is published to topic.
+var testHookBeforeDesired func(topic string)
+
+// testDelayBeforeDesired sleeps as testDelayEnv says, if it is set.
+func testDelayBeforeDesired(ctx context.Context, sys *System) error {
+	v := sys.Getenv(testDelayEnv)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", testDelayEnv, err)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -352,7 +352,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	}
 	rep.Targets = desired.results
 	kept := desired.kept()
-	if len(kept) < len(targets) && len(kept) == 0 {
+	if len(targets) > 0 && len(kept) == 0 {
 		// The release stayed nowhere: no catalog entry.
 		return nil, desired.finish(ctx)
 	}
@@ -403,35 +403,6 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 		return nil, err
 	}
 	return rep, nil
-}
-
-// testDelayEnv names an environment variable read by tests only: a
-// duration that publishRelease sleeps between its anti-rollback check and
-// its first desired publish, to widen the window racing publishers meet in.
-const testDelayEnv = "OTACTL_TEST_DELAY_BEFORE_DESIRED"
-
-// testHookBeforeDesired, set by tests only, runs just before a desired
-// manifest is published to topic.
-var testHookBeforeDesired func(topic string)
-
-// testDelayBeforeDesired sleeps as testDelayEnv says, if it is set.
-func testDelayBeforeDesired(ctx context.Context, sys *System) error {
-	v := sys.Getenv(testDelayEnv)
-	if v == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%s: %w", testDelayEnv, err)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // verifyRemoteArtifact checks that the broker retains a component's exact
