@@ -62,7 +62,10 @@ func newReleasePublishCommand(sys *System) *cli.Command {
      sequence number greater than or equal to this one, unless --force
      (the same release already there is left alone);
   5. publishes the desired manifest, retained, to each target and reads it
-     back;
+     back. Each target is watched from step 4 until the run ends: when
+     another run publishes a higher sequence there at the same time, this
+     one exits 3 (and first puts the higher one back if its own publish
+     replaced it);
   6. records the release in the catalog, P.u/releases/SEQUENCE.
 A desired manifest is therefore never visible before all its artifacts are,
 and a run that died half way finishes the job when run again, without
@@ -134,6 +137,9 @@ type targetResult struct {
 	// Action is published, unchanged (this release was already there) or
 	// would publish.
 	Action string `json:"action"`
+	// Restored says this run published its release there again because a
+	// concurrent publish of a lower sequence had replaced it.
+	Restored bool `json:"restored,omitempty"`
 }
 
 type catalogResult struct {
@@ -333,61 +339,23 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 		}
 	}
 
-	// 4. Anti-rollback on every target before publishing to any.
-	results := make([]targetResult, len(targets))
-	var refused []string
-	for i, t := range targets {
-		results[i] = targetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: "published"}
-		if plan.DryRun {
-			results[i].Action = "would publish"
-		}
-		old, found, err := client.ReadRetained(ctx, t.Topic)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			continue
-		}
-		om, err := release.Parse(old)
-		if err != nil {
-			if !errors.Is(err, release.ErrNoRelease) {
-				fmt.Fprintf(sys.Stderr, "warning: %s retains %d bytes that are not a manifest (%v): replacing them\n", t.Topic, len(old), err)
-			}
-			continue
-		}
-		results[i].Previous = om.SequenceNumber
-		switch {
-		case om.SequenceNumber == m.SequenceNumber && om.Hash == m.Hash:
-			// This very release: left alone, or published again in
-			// another encoding.
-			if bytes.Equal(old, plan.Payload) {
-				results[i].Action = "unchanged"
-			}
-		case om.SequenceNumber >= m.SequenceNumber && !plan.Force:
-			refused = append(refused, fmt.Sprintf("%s retains sequence %d", t, om.SequenceNumber))
-		}
+	// 4. Anti-rollback on every target before publishing to any, and 5.
+	// the desired manifest on every target, confirmed; each target is
+	// watched for concurrent publishes until the run ends.
+	desired, err := startDesired(ctx, sys, client, plan, targets)
+	if err != nil {
+		return nil, err
 	}
-	if len(refused) > 0 {
-		return nil, withHint(fmt.Errorf("%w: anti-rollback: sequence %d is not above what is published: %s",
-			release.ErrVerification, m.SequenceNumber, strings.Join(refused, ", ")),
-			"create the release again (a new sequence number), use 'otactl release rollback' to go back to an earlier release, or --force")
+	defer desired.close()
+	if err := desired.publish(ctx, say); err != nil {
+		return nil, err
 	}
-
-	// 5. The desired manifest on every target, read back.
-	for i, t := range targets {
-		r := &results[i]
-		if r.Action == "published" {
-			if err := client.PublishVerified(ctx, t.Topic, plan.Payload); err != nil {
-				return nil, fmt.Errorf("publish to %s: %w", t, err)
-			}
-		}
-		if r.Previous != 0 {
-			say("target %s: %s %s (sequence %d, was %d)", t, r.Action, t.Topic, m.SequenceNumber, r.Previous)
-		} else {
-			say("target %s: %s %s (sequence %d)", t, r.Action, t.Topic, m.SequenceNumber)
-		}
+	rep.Targets = desired.results
+	kept := desired.kept()
+	if len(targets) > 0 && len(kept) == 0 {
+		// The release stayed nowhere: no catalog entry.
+		return nil, desired.finish(ctx)
 	}
-	rep.Targets = results
 
 	// 6. The catalog entry.
 	ctopic, err := topics.Release(m.SequenceNumber)
@@ -396,7 +364,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	}
 	rep.Catalog = catalogResult{Topic: ctopic, Action: "recorded"}
 	now := sys.Now().UTC().Format(time.RFC3339)
-	entry := catalog.New(m, plan.Encoding, catalogTargets(targets, now), sys.Now())
+	entry := catalog.New(m, plan.Encoding, catalogTargets(kept, now), sys.Now())
 	entry.RollbackOf = plan.RollbackOf
 	old, found, err := client.ReadRetained(ctx, ctopic)
 	if err != nil {
@@ -431,6 +399,9 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 		}
 	}
 	say("catalog: %s %s", rep.Catalog.Action, ctopic)
+	if err := desired.finish(ctx); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

@@ -100,7 +100,24 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 		return err
 	}
 	defer c.unregister(s)
+	_, err := c.readSession(ctx, s, filters, probe, expect, func(m Message) bool {
+		if !m.Retained {
+			// Published live after the subscription: not part of
+			// what the broker retained when the read began.
+			return false
+		}
+		return take(m)
+	})
+	return err
+}
 
+// readSession subscribes the registered session s to filters and to probe,
+// and feeds every message that arrives on them, retained or live, to take
+// until take returns true or every retained message has arrived (the probe
+// came back, or the quiet period passed). It returns the messages of the
+// last batch that came after the probe, which take has not seen: a session
+// that stays registered goes on from there.
+func (c *Client) readSession(ctx context.Context, s *session, filters []string, probe string, expect int, take func(Message) bool) ([]Message, error) {
 	// One SUBSCRIBE per filter, in order, the probe's with the first; all
 	// are sent before any acknowledgement is awaited, so that reading
 	// several filters costs one round trip.
@@ -115,13 +132,13 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 	granted := make(map[string]byte, len(filters)+1)
 	for _, tok := range toks {
 		if err := c.wait(ctx, tok, c.opts.timeout(), "subscribe"); err != nil {
-			return err
+			return nil, err
 		}
 		maps.Copy(granted, tok.(*mqtt.SubscribeToken).Result())
 	}
 	for _, f := range filters {
 		if q, ok := granted[f]; ok && q == 0x80 {
-			return &RefusedError{Filter: f}
+			return nil, &RefusedError{Filter: f}
 		}
 	}
 
@@ -170,11 +187,11 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-c.done:
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			return c.closedErr()
+			return nil, c.closedErr()
 		case <-probeAcked:
 			probeAcked = nil
 			if probeTok.Error() != nil {
@@ -199,26 +216,21 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 						probe, c.opts.quietPeriod(), c.topics.Prefix()))
 				}
 			}
-			return nil
+			return nil, nil
 		case <-s.box.wake:
 		}
 		msgs, err := s.box.swap(done)
 		done = msgs
-		for _, m := range msgs {
+		for i, m := range msgs {
 			if m.Topic == probe {
-				return nil
-			}
-			if !m.Retained {
-				// Published live after the subscription: not part of
-				// what the broker retained when the read began.
-				continue
+				return slices.Clone(msgs[i+1:]), nil
 			}
 			if take(m) {
-				return nil
+				return nil, nil
 			}
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(msgs) > 0 {
 			restart()

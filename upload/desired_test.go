@@ -1,0 +1,378 @@
+package upload_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/internal/tcpproxy"
+	. "github.com/otactl/otactl/upload"
+)
+
+// seqRank ranks the test's payloads, "SEQ" or "SEQ:NAME": the sequence
+// number, and the name for two releases of one number.
+func seqRank(p []byte) Rank {
+	s, name, _ := strings.Cut(string(p), ":")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return Rank{}
+	}
+	return Rank{Seq: n, Release: name}
+}
+
+func watch(t *testing.T, c *Client, over bool, topics ...string) *Watch {
+	t.Helper()
+	w, err := c.Watch(context.Background(), topics, WatchOptions{Rank: seqRank, Over: over})
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+func retainedString(t *testing.T, c *Client, topic string) string {
+	t.Helper()
+	b, _, err := c.ReadRetained(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func publishString(t *testing.T, c *Client, topic, payload string) {
+	t.Helper()
+	if err := c.PublishRetained(context.Background(), topic, []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func settle(t *testing.T, w *Watch, topic string) Outcome {
+	t.Helper()
+	out, err := w.Settle(context.Background())
+	if err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	o, ok := out[topic]
+	if !ok {
+		t.Fatalf("settle: no outcome for %s: %v", topic, out)
+	}
+	return o
+}
+
+// publishSeen publishes payload to topic from c, and returns once w has
+// seen it.
+func publishSeen(t *testing.T, c *Client, w *Watch, topic, payload string) {
+	t.Helper()
+	if err := w.Poll(); err != nil {
+		t.Fatal(err)
+	}
+	n := len(w.Seen(topic))
+	publishString(t, c, topic, payload)
+	if s := waitSeen(t, w, topic, n+1); len(s) <= n {
+		t.Fatalf("the watch never saw %q on %s", payload, topic)
+	}
+}
+
+// waitSeen polls w until it has seen n messages on topic.
+func waitSeen(t *testing.T, w *Watch, topic string, n int) []Seen {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := w.Poll(); err != nil {
+			t.Fatal(err)
+		}
+		if s := w.Seen(topic); len(s) >= n || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWatchSeesRetainedThenLive: a watch starts from what is retained and
+// then records what others publish, in order.
+func TestWatchSeesRetainedThenLive(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			c, other := connect(t, Options{Broker: b.url}), connect(t, Options{Broker: b.url})
+			publishString(t, other, "w/a", "5")
+			w := watch(t, c, false, "w/a", "w/b")
+			if got, ok := w.Retained("w/a"); !ok || string(got) != "5" {
+				t.Errorf("Retained(w/a) = %q, %v", got, ok)
+			}
+			if _, ok := w.Retained("w/b"); ok {
+				t.Error("w/b retains something")
+			}
+			publishString(t, other, "w/a", "7")
+			publishString(t, other, "w/a", "6")
+			seen := waitSeen(t, w, "w/a", 3)
+			var got []string
+			for _, s := range seen {
+				got = append(got, fmt.Sprintf("%s/%d/%v", s.Payload, s.Rank.Seq, s.Retained))
+			}
+			if want := "5/5/true 7/7/false 6/6/false"; strings.Join(got, " ") != want {
+				t.Errorf("seen %v, want %s", got, want)
+			}
+			if s := w.Seen("w/b"); len(s) != 0 {
+				t.Errorf("w/b: seen %d messages", len(s))
+			}
+		})
+	}
+}
+
+// TestSettle drives each way two publishers of one topic can interleave,
+// one step at a time, and checks where the topic ends and what the watch's
+// owner is told.
+func TestSettle(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c, other := connect(t, Options{Broker: b.url}), connect(t, Options{Broker: b.url})
+
+			t.Run("alone", func(t *testing.T) {
+				w := watch(t, c, false, "s/alone")
+				if err := w.Publish(ctx, "s/alone", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				o := settle(t, w, "s/alone")
+				if o.Superseded || o.Restored != 0 || string(o.Retained) != "10" || o.Highest.Seq != 10 {
+					t.Errorf("outcome %+v", o)
+				}
+			})
+
+			// A higher release lands after our check and before our
+			// publish: ours replaces it, so we put it back, and are told
+			// we were superseded.
+			t.Run("higher before our publish", func(t *testing.T) {
+				w := watch(t, c, false, "s/hb")
+				publishString(t, other, "s/hb", "11")
+				if err := w.Publish(ctx, "s/hb", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				o := settle(t, w, "s/hb")
+				if !o.Superseded || o.Restored != 1 || string(o.Retained) != "11" || o.Highest.Seq != 11 {
+					t.Errorf("outcome %+v", o)
+				}
+				if got := retainedString(t, other, "s/hb"); got != "11" {
+					t.Errorf("s/hb retains %q, want 11", got)
+				}
+			})
+
+			// A higher release lands after ours: it stays, nothing to
+			// restore, and we are superseded.
+			t.Run("higher after our publish", func(t *testing.T) {
+				w := watch(t, c, false, "s/ha")
+				if err := w.Publish(ctx, "s/ha", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				publishString(t, other, "s/ha", "11")
+				o := settle(t, w, "s/ha")
+				if !o.Superseded || o.Restored != 0 || string(o.Retained) != "11" {
+					t.Errorf("outcome %+v", o)
+				}
+			})
+
+			// A lower release lands after ours was confirmed (its publisher
+			// checked before we published). Its publisher restores ours
+			// (the case above, from its side); we do too if we are still
+			// watching, and stay the winner.
+			t.Run("lower after our echo", func(t *testing.T) {
+				w := watch(t, c, false, "s/la")
+				if err := w.Publish(ctx, "s/la", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				if o := settle(t, w, "s/la"); o.Superseded || string(o.Retained) != "10" {
+					t.Fatalf("first settle: %+v", o)
+				}
+				publishSeen(t, other, w, "s/la", "9")
+				o := settle(t, w, "s/la")
+				if o.Superseded || o.Restored != 1 || string(o.Retained) != "10" {
+					t.Errorf("outcome %+v", o)
+				}
+				if got := retainedString(t, other, "s/la"); got != "10" {
+					t.Errorf("s/la retains %q, want 10", got)
+				}
+			})
+
+			// A clear (an unpublish) that lands after ours was confirmed
+			// is a lower message like any other: ours goes back.
+			t.Run("cleared after", func(t *testing.T) {
+				w := watch(t, c, false, "s/st")
+				if err := w.Publish(ctx, "s/st", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				first := settle(t, w, "s/st")
+				if err := w.Poll(); err != nil {
+					t.Fatal(err)
+				}
+				n := len(w.Seen("s/st"))
+				if err := other.Clear(ctx, "s/st"); err != nil {
+					t.Fatal(err)
+				}
+				waitSeen(t, w, "s/st", n+1)
+				o := settle(t, w, "s/st")
+				if first.Restored != 0 || o.Restored != 1 || string(o.Retained) != "10" {
+					t.Errorf("first %+v, then %+v", first, o)
+				}
+			})
+
+			// The same release in another encoding is not a conflict.
+			t.Run("same release", func(t *testing.T) {
+				w := watch(t, c, false, "s/same")
+				if err := w.Publish(ctx, "s/same", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				publishString(t, other, "s/same", "10")
+				o := settle(t, w, "s/same")
+				if o.Superseded || o.Restored != 0 {
+					t.Errorf("outcome %+v", o)
+				}
+			})
+
+			// Claimed without publishing (the topic retains it already):
+			// a lower one that replaces it is put back.
+			t.Run("own", func(t *testing.T) {
+				publishString(t, other, "s/own", "10")
+				w := watch(t, c, false, "s/own")
+				if err := w.Own("s/own", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				publishString(t, other, "s/own", "9")
+				o := settle(t, w, "s/own")
+				if o.Superseded || o.Restored != 1 || string(o.Retained) != "10" {
+					t.Errorf("outcome %+v", o)
+				}
+			})
+
+			// Over (--force): what was there before our publish does not
+			// count against it, what comes after does.
+			t.Run("over", func(t *testing.T) {
+				publishString(t, other, "s/over", "20")
+				w := watch(t, c, true, "s/over")
+				if err := w.Publish(ctx, "s/over", []byte("10")); err != nil {
+					t.Fatal(err)
+				}
+				if o := settle(t, w, "s/over"); o.Superseded || o.Restored != 0 || string(o.Retained) != "10" {
+					t.Fatalf("outcome %+v", o)
+				}
+				publishSeen(t, other, w, "s/over", "15")
+				if o := settle(t, w, "s/over"); !o.Superseded || o.Restored != 0 || string(o.Retained) != "15" {
+					t.Errorf("after a higher one: outcome %+v", o)
+				}
+			})
+		})
+	}
+}
+
+// TestSettleRacers races publishers that follow the protocol, each on a
+// connection of its own, many times: the topic must end on the highest
+// sequence any of them published, and the highest is never superseded.
+func TestSettleRacers(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			const racers, trials = 3, 30
+			clients := make([]*Client, racers)
+			for i := range clients {
+				clients[i] = connect(t, Options{Broker: b.url})
+			}
+			restored, superseded, refused := 0, 0, 0
+			for trial := range trials {
+				topic := fmt.Sprintf("race/%d", trial)
+				var wg sync.WaitGroup
+				published := make([]bool, racers)
+				outcomes := make([]Outcome, racers)
+				errs := make([]error, racers)
+				for i, c := range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						published[i], outcomes[i], errs[i] = raceOnce(c, topic, int64(10+i), time.Duration(rand.IntN(3000))*time.Microsecond)
+					}()
+				}
+				wg.Wait()
+				top := int64(0)
+				for i := range clients {
+					if errs[i] != nil {
+						t.Fatalf("trial %d racer %d: %v", trial, i, errs[i])
+					}
+					if published[i] {
+						top = int64(10 + i)
+					} else {
+						refused++
+					}
+					restored += outcomes[i].Restored
+					if outcomes[i].Superseded {
+						superseded++
+					}
+				}
+				if got := retainedString(t, clients[0], topic); got != strconv.FormatInt(top, 10) {
+					t.Fatalf("trial %d: %s retains %q, want %d (published %v, outcomes %+v)", trial, topic, got, top, published, outcomes)
+				}
+				if last := racers - 1; outcomes[last].Superseded {
+					t.Errorf("trial %d: the highest racer was superseded: %+v", trial, outcomes[last])
+				}
+			}
+			t.Logf("%d trials of %d racers: %d refused, %d superseded, %d restores", trials, racers, refused, superseded, restored)
+		})
+	}
+}
+
+// raceOnce is one publisher of the protocol: watch, refuse when a higher
+// sequence is seen, wait a little, publish, settle.
+func raceOnce(c *Client, topic string, seq int64, delay time.Duration) (bool, Outcome, error) {
+	ctx := context.Background()
+	w, err := c.Watch(ctx, []string{topic}, WatchOptions{Rank: seqRank})
+	if err != nil {
+		return false, Outcome{}, err
+	}
+	defer w.Close()
+	time.Sleep(delay)
+	if err := w.Poll(); err != nil {
+		return false, Outcome{}, err
+	}
+	for _, s := range w.Seen(topic) {
+		if s.Rank.Seq >= seq {
+			return false, Outcome{}, nil // anti-rollback
+		}
+	}
+	if err := w.Publish(ctx, topic, []byte(strconv.FormatInt(seq, 10))); err != nil {
+		return true, Outcome{}, err
+	}
+	out, err := w.Settle(ctx)
+	return true, out[topic], err
+}
+
+// TestWatchEndsWhenConnectionDrops: what a watch saw would have a hole in
+// it after a reconnect, so it ends with an error instead.
+func TestWatchEndsWhenConnectionDrops(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			proxy := tcpproxy.Start(t, b.addr)
+			c := connect(t, Options{Broker: proxy.URL()})
+			w := watch(t, c, false, "drop/a")
+			if err := w.Publish(context.Background(), "drop/a", []byte("10")); err != nil {
+				t.Fatal(err)
+			}
+			proxy.CutAll()
+			deadline := time.Now().Add(10 * time.Second)
+			var err error
+			for err == nil && time.Now().Before(deadline) {
+				err = w.Poll()
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err == nil || !strings.Contains(err.Error(), "lost") {
+				t.Fatalf("Poll after the connection dropped: %v", err)
+			}
+			if _, err := w.Settle(context.Background()); err == nil {
+				t.Error("Settle worked after the connection dropped")
+			}
+			if err := w.Poll(); err == nil {
+				t.Error("the error did not stay")
+			}
+		})
+	}
+}
