@@ -26,6 +26,7 @@ type desiredStep struct {
 	w       *upload.Watch
 	lost    []string // why the release did not stay on a target
 	gone    map[string]bool
+	sent    bool // a desired manifest may have reached the broker
 }
 
 // desiredRank ranks what a desired topic retains: by sequence number, then
@@ -170,6 +171,7 @@ func (d *desiredStep) publish(ctx context.Context, say func(string, ...any)) err
 			if testHookBeforeDesired != nil {
 				testHookBeforeDesired(t.Topic)
 			}
+			d.sent = true
 			if err := d.w.Publish(ctx, t.Topic, d.plan.Payload); err != nil {
 				return fmt.Errorf("publish to %s: %w", t, err)
 			}
@@ -255,7 +257,7 @@ func (d *desiredStep) kept() []target {
 func (d *desiredStep) finish(ctx context.Context) error {
 	if !d.plan.DryRun {
 		if err := d.settle(ctx); err != nil {
-			return err
+			return d.partial(ctx, err)
 		}
 	}
 	if len(d.lost) == 0 {
@@ -264,6 +266,18 @@ func (d *desiredStep) finish(ctx context.Context) error {
 	return withHint(fmt.Errorf("%w: anti-rollback: sequence %d did not stay on every target: %s",
 		release.ErrVerification, d.plan.Manifest.SequenceNumber, strings.Join(d.lost, "; ")),
 		"another run published to the same target at the same time, and devices get what it retains now (otactl release current): create the release again (a new sequence number) if this one should win")
+}
+
+// partial gives err, met after a desired manifest may have reached the
+// broker, exit 6: the release may be live though the run could not confirm
+// it everywhere (a read-back that failed counts: a broker may deliver what
+// it does not retain). An interruption keeps 130.
+func (d *desiredStep) partial(ctx context.Context, err error) error {
+	if err == nil || !d.sent || exitCode(ctx, err) == ExitInterrupted {
+		return err
+	}
+	return withExitCode(ExitPartial, withHint(err,
+		"a desired manifest was published, so the release may be live on some targets: check with 'otactl release current', and run the same publish again to finish it"))
 }
 
 func (d *desiredStep) close() {

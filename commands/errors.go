@@ -16,6 +16,7 @@ const (
 	ExitVerification = 3
 	ExitRolloutFail  = 4
 	ExitTimeout      = 5
+	ExitPartial      = 6
 	ExitInterrupted  = 130
 )
 

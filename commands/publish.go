@@ -348,7 +348,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	}
 	defer desired.close()
 	if err := desired.publish(ctx, say); err != nil {
-		return nil, err
+		return nil, desired.partial(ctx, err)
 	}
 	rep.Targets = desired.results
 	kept := desired.kept()
@@ -360,7 +360,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	// 6. The catalog entry.
 	ctopic, err := topics.Release(m.SequenceNumber)
 	if err != nil {
-		return nil, err
+		return nil, desired.partial(ctx, err)
 	}
 	rep.Catalog = catalogResult{Topic: ctopic, Action: "recorded"}
 	now := sys.Now().UTC().Format(time.RFC3339)
@@ -368,7 +368,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	entry.RollbackOf = plan.RollbackOf
 	old, found, err := client.ReadRetained(ctx, ctopic)
 	if err != nil {
-		return nil, err
+		return nil, desired.partial(ctx, err)
 	}
 	if found {
 		if prev, perr := catalog.Parse(old); perr == nil && prev.Hash == m.Hash {
@@ -392,10 +392,10 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 	case rep.Catalog.Action == "recorded":
 		b, err := entry.Encode()
 		if err != nil {
-			return nil, err
+			return nil, desired.partial(ctx, err)
 		}
 		if err := client.PublishVerified(ctx, ctopic, b); err != nil {
-			return nil, fmt.Errorf("catalog: %w", err)
+			return nil, desired.partial(ctx, fmt.Errorf("catalog: %w", err))
 		}
 	}
 	say("catalog: %s %s", rep.Catalog.Action, ctopic)
