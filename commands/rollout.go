@@ -133,11 +133,14 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		Usage:     "wait until a rollout is done (exit 0), failed (exit 4) or timed out (exit 5)",
 		UsageText: "otactl rollout wait [--version V] [--package P] [--device ID... | --devices-file FILE | --cohort NAME] [--expect N] [--min-updated 100%] [--max-failed N|P%] [--timeout 30m] [-o json]",
 		Description: `Follows the devices' state reports until enough of them run VERSION
-(exit 0), more than --max-failed of them report a failure (exit 4, naming
-the failed devices and their reasons), or --timeout passes (exit 5, naming
-the devices still pending and their states). Progress goes to standard
-error; with -o json the verdict is printed on standard output as one JSON
-object.
+(exit 0), more than --max-failed of them report a failure or so many
+failed that --min-updated can no longer be reached (exit 4, at once,
+naming the failed devices and their reasons), or --timeout passes (exit 5,
+naming the devices still pending and their states). A failed device
+cannot count as updated: with the default --min-updated 100%, any failure
+ends the wait. Ctrl-C or SIGTERM ends it with exit 130. Progress goes to
+standard error; with -o json the verdict is printed on standard output as
+one JSON object.
 
 The devices that count are those named (--device, --devices-file), else
 the cohort's (--cohort: devices reporting the version its desired manifest
@@ -213,10 +216,14 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	}
 
 	if err := src.readDesired(waitCtx); err != nil {
-		if waitCtx.Err() != nil && gate.Version != "" {
-			return timedOut()
+		switch {
+		case ctx.Err() != nil || waitCtx.Err() == nil:
+			return err
+		case gate.Version == "":
+			// Out of time before knowing which version to wait for.
+			return withExitCode(ExitTimeout, fmt.Errorf("rollout timed out after %s reading the desired manifests", opts.Timeout))
 		}
-		return err
+		return timedOut()
 	}
 	if gate.Version == "" {
 		v, from, err := defaultWaitVersion(src, gate.Package, opts.Cohort)
@@ -361,10 +368,16 @@ func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) er
 		return nil
 	case "failed":
 		failed := res
-		failed.Pending, failed.NotSeen = nil, 0
+		failed.Pending, failed.NotKnown = nil, 0
 		fmt.Fprintln(sys.Stderr, failed.Describe(most))
-		return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
-			res.FailedCount, res.Total, res.Allowed, res.Progress()))
+		if res.TooManyFailed {
+			return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
+				res.FailedCount, res.Total, res.Allowed, res.Progress()))
+		}
+		err := fmt.Errorf("rollout failed: the goal can no longer be met: %d of %d devices updated, %d failed (%d allowed) and %d can still update, fewer than the %d needed",
+			res.Updated, res.Total, res.FailedCount, res.Allowed, res.PendingCount, res.Need)
+		return withExitCode(ExitRolloutFail, withHint(err,
+			"a failed device cannot count as updated: --max-failed allows failures, --min-updated says how many must update; to pass with failed devices, lower --min-updated too"))
 	}
 	if d := res.Describe(most); d != "" {
 		fmt.Fprintln(sys.Stderr, d)

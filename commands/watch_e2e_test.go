@@ -165,8 +165,9 @@ func TestRolloutWaitE2E(t *testing.T) {
 						t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
 					}
 				}
-				// Allowed one failure, it waits for the others instead.
-				res = runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "--max-failed", "1", "--timeout", "1s")...)
+				// Allowed one failure and needing two of the three devices
+				// updated, it waits for the others instead.
+				res = runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "--max-failed", "1", "--min-updated", "50%", "--timeout", "1s")...)
 				if res.code != ExitTimeout || res.stdout != "" {
 					t.Fatalf("with --max-failed 1: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
 				}
@@ -228,13 +229,13 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 	}
 
 	// Members listed in a file: f2 has failed at the cohort's version; the
-	// silent one is pending.
+	// silent one is pending, and could still make two of three updated.
 	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.1.0", "2.0.0-rc1", "json", true))
 	file := filepath.Join(t.TempDir(), "canary.txt")
 	if err := os.WriteFile(file, []byte("c1\nf2\nsilent\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--devices-file", file, "--max-failed", "50%", "--timeout", "1s", "-o", "json"}, base...)...)
+	res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--devices-file", file, "--max-failed", "50%", "--min-updated", "60%", "--timeout", "1s", "-o", "json"}, base...)...)
 	v := decodeVerdict(t, res.stdout)
 	if res.code != ExitTimeout || v.Total != 3 || v.Updated != 1 || v.Allowed != 1 || !slices.Equal(devicesOf(v.Failures), []string{"f2"}) || !slices.Equal(devicesOf(v.Pending), []string{"silent"}) {
 		t.Fatalf("exit %d, verdict %+v\n%s", res.code, v, res.stderr)

@@ -90,13 +90,24 @@ type Gate struct {
 }
 
 // GateResult is a gate's verdict at one moment. Failed wins over Done: a
-// rollout that crossed its failure threshold has failed even if enough
-// devices updated. A command waiting on the gate sets Verdict to "timeout"
-// when it gives up.
+// rollout that crossed its failure threshold, or can no longer reach its
+// goal, has failed even if enough devices updated. A command waiting on
+// the gate sets Verdict to "timeout" when it gives up.
+//
+// The counts and the rows agree: Total is Updated + FailedCount +
+// PendingCount; FailedCount is the number of Failures; PendingCount is
+// the number of Pending rows plus NotKnown; NotSeen is the number of
+// Pending rows without a report plus NotKnown.
 type GateResult struct {
-	Verdict     string `json:"verdict"` // "done", "failed" or "pending"
-	Done        bool   `json:"done"`
-	Failed      bool   `json:"failed"`
+	Verdict string `json:"verdict"` // "done", "failed" or "pending"
+	Done    bool   `json:"done"`
+	// Failed is TooManyFailed or Unreachable.
+	Failed bool `json:"failed"`
+	// TooManyFailed: more devices failed than allowed.
+	TooManyFailed bool `json:"tooManyFailed"`
+	// Unreachable: the goal can no longer be met, as too few devices
+	// are updated or can still update (see Evaluate).
+	Unreachable bool   `json:"unreachable"`
 	Version     string `json:"version"`
 	Package     string `json:"package"`
 	Total       int    `json:"total"`   // devices that count
@@ -104,10 +115,13 @@ type GateResult struct {
 	Need        int    `json:"need"`    // updated devices needed
 	FailedCount int    `json:"failedCount"`
 	Allowed     int    `json:"allowedFailures"`
-	// PendingCount counts the devices neither updated nor failed,
-	// NotSeen among them the expected devices that never reported.
+	// PendingCount counts the devices that are neither updated nor
+	// failed: they can still update. NotSeen counts those among them
+	// with no report for the package, NotKnown those among them that are
+	// only expected (Gate.Expect) and so have no row.
 	PendingCount int       `json:"pendingCount"`
 	NotSeen      int       `json:"notSeen"`
+	NotKnown     int       `json:"notKnown"`
 	Failures     []Row     `json:"failures"`
 	Pending      []Row     `json:"pending"`
 	Time         time.Time `json:"time"`
@@ -117,20 +131,25 @@ type GateResult struct {
 // updated when its latest report for the package shows Version running
 // (state Updated or Idle); as failed when the report carries a failure
 // reason (2 to 10) about Version or about no named target; otherwise as
-// pending, stale when silent for the fleet's stale duration. It is a pure
-// function of the fleet: a command calls it after each report or tick.
+// pending, stale when silent for the fleet's stale duration (see
+// gateStatus, the one place that decides it).
+//
+// The gate is done when at least Need devices are updated. It has failed
+// when more devices failed than allowed, or when the goal can no longer be
+// met: a failed device cannot update, so when the updated devices and
+// those that can still update (the pending ones, stale and never seen
+// included) are fewer than Need, no report to come from them can pass the
+// gate. Both judge the devices that count now: with no device list, a
+// device that reports later joins the count at the next look. A gate with
+// no device that counts is pending. Evaluate is a pure function of the
+// fleet: a command calls it after each report or tick.
 func Evaluate(fleet *Fleet, g Gate) GateResult {
 	pkg := cmp.Or(g.Package, DefaultPackage)
 	v := fleet.view(Filter{Package: pkg, Devices: g.Devices, Cohort: g.Cohort}, topK{unsorted: true})
 	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
 	for _, row := range v.Rows {
 		row.Target = g.Version
-		if row.Seen {
-			row.Status = classify(row.Report, g.Version)
-			if row.Status == StatusPending && v.Now.Sub(row.LastSeen) >= v.Stale {
-				row.Status = StatusStale
-			}
-		}
+		row.Status = gateStatus(row, g.Version, v.Now, v.Stale)
 		switch row.Status {
 		case StatusDone:
 			res.Updated++
@@ -138,6 +157,9 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 			res.Failures = append(res.Failures, row)
 		default:
 			res.Pending = append(res.Pending, row)
+			if !row.Seen {
+				res.NotSeen++
+			}
 		}
 	}
 	byTrouble := func(a, b Row) int {
@@ -148,7 +170,8 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 
 	res.Total = len(v.Rows)
 	if len(g.Devices) == 0 && g.Expect > res.Total {
-		res.NotSeen = g.Expect - res.Total
+		res.NotKnown = g.Expect - res.Total
+		res.NotSeen += res.NotKnown
 		res.Total = g.Expect
 	}
 	share := g.MinUpdated
@@ -157,9 +180,11 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 	}
 	res.Need = max(1, int(math.Ceil(share*float64(res.Total)-1e-9)))
 	res.FailedCount = len(res.Failures)
-	res.PendingCount = len(res.Pending) + res.NotSeen
+	res.PendingCount = len(res.Pending) + res.NotKnown
 	res.Allowed = g.MaxFailed.Of(res.Total)
-	res.Failed = res.FailedCount > res.Allowed
+	res.TooManyFailed = res.FailedCount > res.Allowed
+	res.Unreachable = res.Total > 0 && res.Updated+res.PendingCount < res.Need
+	res.Failed = res.TooManyFailed || res.Unreachable
 	res.Done = !res.Failed && res.Total > 0 && res.Updated >= res.Need
 	switch {
 	case res.Failed:
@@ -170,6 +195,27 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 		res.Verdict = "pending"
 	}
 	return res
+}
+
+// gateStatus is how a device that counts stands against the gate's
+// version: StatusDone when updated to it; StatusFailed when it cannot
+// update, its latest report being a failure for that version; otherwise
+// it can still update, StatusStale when silent for stale, else
+// StatusPending. It is the one place that decides a device's failure
+// state for a gate, so that a new state (a device awaiting a retry, say)
+// counts the same in the failure threshold and in whether the goal can
+// still be met.
+func gateStatus(row Row, version string, now time.Time, stale time.Duration) RowStatus {
+	if !row.Seen {
+		// Never reported: pending, or stale once the watch has run for
+		// the stale duration (as the fleet's view decided).
+		return row.Status
+	}
+	st := classify(row.Report, version)
+	if st == StatusPending && now.Sub(row.LastSeen) >= stale {
+		st = StatusStale
+	}
+	return st
 }
 
 // Progress is a one-line account of the gate for a progress line:
@@ -211,7 +257,7 @@ func (g GateResult) Describe(max int) string {
 		}
 	}
 	list("failed", g.Failures, 0)
-	list("pending", g.Pending, g.NotSeen)
+	list("pending", g.Pending, g.NotKnown)
 	return strings.TrimSuffix(b.String(), "\n")
 }
 

@@ -87,9 +87,9 @@ func TestEvaluate(t *testing.T) {
 		{"one still downloading", []string{updated("a"), downloading("b")}, Gate{Version: "1.1"}, "pending", 1, 2, nil, []string{"b"}, 2},
 		{"one failure fails by default", []string{updated("a"), "b 1 5 1.0 1.1"}, Gate{Version: "1.1"}, "failed", 1, 2, []string{"b"}, nil, 2},
 		{"failure within the allowance", []string{updated("a"), "b 1 5 1.0 1.1", downloading("c")},
-			Gate{Version: "1.1", MaxFailed: Threshold{Count: 1}}, "pending", 1, 3, []string{"b"}, []string{"c"}, 3},
+			Gate{Version: "1.1", MinUpdated: 0.5, MaxFailed: Threshold{Count: 1}}, "pending", 1, 2, []string{"b"}, []string{"c"}, 3},
 		{"failure share rounds down", []string{updated("a"), "b 1 4 1.0 1.1", "c 1 10 1.0 1.1", downloading("d")},
-			Gate{Version: "1.1", MaxFailed: Threshold{Percent: 50, IsShare: true}}, "pending", 1, 4, []string{"b", "c"}, []string{"d"}, 4},
+			Gate{Version: "1.1", MinUpdated: 0.5, MaxFailed: Threshold{Percent: 50, IsShare: true}}, "pending", 1, 2, []string{"b", "c"}, []string{"d"}, 4},
 		{"min updated share reached", []string{updated("a"), updated("b"), downloading("c"), downloading("d")},
 			Gate{Version: "1.1", MinUpdated: 0.5}, "done", 2, 2, nil, []string{"c", "d"}, 4},
 		{"min updated rounds up", []string{updated("a"), downloading("b"), downloading("c")},
@@ -132,8 +132,8 @@ func TestEvaluate(t *testing.T) {
 			if g.Done != (tt.verdict == "done") || g.Failed != (tt.verdict == "failed") {
 				t.Errorf("Done %v Failed %v for verdict %s", g.Done, g.Failed, g.Verdict)
 			}
-			if g.PendingCount != len(g.Pending)+g.NotSeen || g.FailedCount != len(g.Failures) {
-				t.Errorf("counts: pending %d (%d listed, %d not seen), failed %d", g.PendingCount, len(g.Pending), g.NotSeen, g.FailedCount)
+			if g.PendingCount != len(g.Pending)+g.NotKnown || g.FailedCount != len(g.Failures) {
+				t.Errorf("counts: pending %d (%d listed, %d not known), failed %d", g.PendingCount, len(g.Pending), g.NotKnown, g.FailedCount)
 			}
 		})
 	}

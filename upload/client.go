@@ -272,8 +272,9 @@ func (c *Client) register(s *session) error {
 }
 
 // unregister removes a session and unsubscribes the filters no other
-// session uses.
-func (c *Client) unregister(s *session) {
+// session uses, waiting for the broker's answer unless ctx has ended (a
+// read or subscription given up on: the caller is leaving).
+func (c *Client) unregister(ctx context.Context, s *session) {
 	c.mu.Lock()
 	if _, ok := c.sessions[s]; !ok {
 		c.mu.Unlock()
@@ -296,7 +297,7 @@ func (c *Client) unregister(s *session) {
 	tok := c.pc.Unsubscribe(drop...)
 	// A failed unsubscribe only means unwanted messages, which no session
 	// takes; waiting keeps later reads of the same topics in order.
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.timeout())
+	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout())
 	defer cancel()
 	_ = c.wait(ctx, tok, c.opts.timeout(), "unsubscribe")
 }

@@ -70,6 +70,7 @@ type Watch struct {
 	batch  []Message // the mailbox batch taken last, for it to reuse
 	closed bool
 	last   map[string]Outcome // what Settle found last
+	ctx    context.Context    // the run's: once it ends, Close does not wait for the broker
 }
 
 // watched is what a Watch knows of one topic.
@@ -96,7 +97,7 @@ func (c *Client) Watch(ctx context.Context, topics []string, o WatchOptions) (*W
 	if len(topics) == 0 {
 		return nil, fmt.Errorf("watch: no topic")
 	}
-	w := &Watch{c: c, o: o, topics: map[string]*watched{}}
+	w := &Watch{c: c, o: o, topics: map[string]*watched{}, ctx: ctx}
 	for _, t := range topics {
 		if err := CheckTopic(t); err != nil {
 			return nil, err
@@ -118,7 +119,7 @@ func (c *Client) Watch(ctx context.Context, topics []string, o WatchOptions) (*W
 		return false
 	})
 	if err != nil {
-		c.unregister(w.s)
+		c.unregister(ctx, w.s)
 		return nil, fmt.Errorf("watch %s: %w", strings.Join(w.order, ", "), err)
 	}
 	for _, m := range rest {
@@ -142,7 +143,7 @@ func (w *Watch) add(m Message) *watched {
 func (w *Watch) Close() {
 	if !w.closed {
 		w.closed = true
-		w.c.unregister(w.s)
+		w.c.unregister(w.ctx, w.s)
 	}
 }
 

@@ -99,7 +99,7 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 	if err := c.register(s); err != nil {
 		return err
 	}
-	defer c.unregister(s)
+	defer c.unregister(ctx, s)
 	_, err := c.readSession(ctx, s, filters, probe, expect, func(m Message) bool {
 		if !m.Retained {
 			// Published live after the subscription: not part of
