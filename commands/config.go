@@ -101,6 +101,9 @@ Example:
 				return usageErrorf("config set: expected KEY and VALUE\nhint: otactl config set broker mqtts://broker.example:8883")
 			}
 			key, value := c.Args().Get(0), c.Args().Get(1)
+			if err := refuseSecretSetting(key, value); err != nil {
+				return err
+			}
 			name, err := editProfile(sys, opts.Profile, true, func(_ string, p *profile.Profile) error {
 				if err := p.Set(key, value); err != nil {
 					return usageErrorf("config set: %v", err)

@@ -185,7 +185,7 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
-	signers, err := resolveSigners(sys, opts.Keys)
+	signers, err := resolveSignersFlag(sys, "--key", opts.Keys)
 	if err != nil {
 		return err
 	}
@@ -358,6 +358,9 @@ func releaseShowRun(sys *System, opts *releaseShowOptions) error {
 
 // loadManifest reads and parses a manifest file ("-" for standard input).
 func loadManifest(sys *System, path string) (*release.Manifest, error) {
+	if path != "-" && pastedSecret(path) {
+		return nil, usageErrorf("MANIFEST looks like key material, not a path\nhint: keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
+	}
 	data, err := readInput(sys, path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -372,24 +375,33 @@ func loadManifest(sys *System, path string) (*release.Manifest, error) {
 	return m, nil
 }
 
+// resolveSigners resolves the --sign key references. Errors name the flag;
+// keys shows a reference only when it is well-formed, never key material.
 func resolveSigners(sys *System, refs []string) ([]crypto.Signer, error) {
+	return resolveSignersFlag(sys, "--sign", refs)
+}
+
+// resolveSignersFlag resolves the key references given with flag.
+func resolveSignersFlag(sys *System, flag string, refs []string) ([]crypto.Signer, error) {
 	var signers []crypto.Signer
 	for _, ref := range refs {
 		s, err := keys.ResolveSigner(ref, sys.keyStore(), sys.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", ref, err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		signers = append(signers, s)
 	}
 	return signers, nil
 }
 
+// resolvePublicKeys resolves the --pubkey references (given or from the
+// profile), naming the flag in errors as resolveSigners does.
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 	var pubs []crypto.PublicKey
 	for _, ref := range refs {
 		p, err := keys.ResolvePublicEnv(ref, sys.keyStore(), sys.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("public key %s: %w", ref, err)
+			return nil, fmt.Errorf("--pubkey: %w", err)
 		}
 		pubs = append(pubs, p)
 	}
