@@ -217,7 +217,9 @@ func parseUserLine(text string) (*User, error) {
 			user.Cohort = f[3]
 		}
 	default:
-		return nil, fmt.Errorf("role %q: want operator or device", f[2])
+		// Not quoted: a password written in the wrong column must not
+		// reach the log.
+		return nil, errors.New("the role (third field) must be operator or device")
 	}
 	return user, nil
 }

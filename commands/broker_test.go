@@ -10,13 +10,16 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/upload"
 )
 
 // fleetSystem is a System with buffers, no terminal and the environment
 // env.
-func fleetSystem(stdin string, env map[string]string) (*System, *fleetBuffer, *fleetBuffer) {
+func fleetSystem(t *testing.T, stdin string, env map[string]string) (*System, *fleetBuffer, *fleetBuffer) {
+	t.Helper()
 	out, errOut := &fleetBuffer{}, &fleetBuffer{}
+	t.Cleanup(func() { testsecrets.Check(t, "otactl (in-process)", out.String(), errOut.String()) })
 	return &System{
 		Stdin:  strings.NewReader(stdin),
 		Stdout: out,
@@ -30,7 +33,7 @@ func fleetSystem(stdin string, env map[string]string) (*System, *fleetBuffer, *f
 // its URL and a function that stops it and returns its exit code.
 func startBrokerCommand(t *testing.T, args ...string) (string, func() int, *fleetBuffer) {
 	t.Helper()
-	sys, out, errOut := fleetSystem("", nil)
+	sys, out, errOut := fleetSystem(t, "", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
@@ -119,7 +122,7 @@ func TestBrokerCommandRefusals(t *testing.T) {
 		{[]string{"broker", "passwd", "--role", "operator", "--cohort", "c", "ops"}, ExitUsage, "--cohort is for devices"},
 		{[]string{"broker", "passwd", "sim-1"}, ExitError, "no password given"},
 	} {
-		sys, _, errOut := fleetSystem("", nil)
+		sys, _, errOut := fleetSystem(t, "", nil)
 		code := Main(context.Background(), append([]string{"otactl"}, tc.args...), sys)
 		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
@@ -132,11 +135,14 @@ func TestBrokerPasswdAndUsers(t *testing.T) {
 	users := filepath.Join(dir, "users.txt")
 	run := func(stdin string, env map[string]string, args ...string) string {
 		t.Helper()
-		sys, out, errOut := fleetSystem(stdin, env)
+		sys, out, errOut := fleetSystem(t, stdin, env)
 		if code := Main(context.Background(), append([]string{"otactl", "broker", "passwd"}, args...), sys); code != 0 {
 			t.Fatalf("passwd %v: exit %d: %s", args, code, errOut.String())
 		}
 		return out.String()
+	}
+	for _, pw := range []string{"ops-secret", "dev-secret", "dev-secret-2"} {
+		testsecrets.Register(t, "users file password", pw)
 	}
 	run("ops-secret\n", nil, "--password-stdin", "--role", "operator", "--iterations", "1000", "--users", users, "ops")
 	run("", map[string]string{"OTACTL_PASSWORD": "dev-secret"}, "--iterations", "1000", "--cohort", "eu", "--users", users, "dev-1")

@@ -109,6 +109,9 @@ Example:
 			key, value := c.Args().Get(0), c.Args().Get(1)
 			// A bad value on the command line is a usage error, as a bad
 			// flag value is; the same value found in the file is exit 1.
+			if err := refuseSecretSetting(key, value); err != nil {
+				return withExitCode(ExitUsage, err)
+			}
 			name, err := editProfile(sys, opts.Profile, true, func(_ string, p *profile.Profile) error {
 				if err := p.Set(key, value); err != nil {
 					return usageErrorf("config set: %v", err)

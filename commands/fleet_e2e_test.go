@@ -15,6 +15,7 @@ import (
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 )
 
@@ -101,6 +102,7 @@ func background(t *testing.T, env []string, args ...string) {
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
+			testsecrets.Check(t, runLabel(args), errOut.String())
 			if err != nil {
 				t.Errorf("otactl %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
 			}
@@ -223,7 +225,9 @@ func TestBrokerRulesWithMosquittoClients(t *testing.T) {
 	requireReal(t, "mosquitto clients", haveCommand("mosquitto_pub") && haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.txt")
-	for _, u := range []struct{ name, pw, role string }{{"ops", "ops-pw", "operator"}, {"dev-1", "dev-pw", "device"}} {
+	const opsPW, devPW = "ops-pw-mosquitto-clients", "dev-pw-mosquitto-clients"
+	for _, u := range []struct{ name, pw, role string }{{"ops", opsPW, "operator"}, {"dev-1", devPW, "device"}} {
+		testsecrets.Register(t, "users file password of "+u.name, u.pw)
 		res := runOtactl(t, dir, []string{"OTACTL_PASSWORD=" + u.pw}, "", "broker", "passwd", "--iterations", "1000", "--role", u.role, "--users", users, u.name)
 		if res.code != 0 {
 			t.Fatalf("passwd %s: %s", u.name, res.stderr)
@@ -243,25 +247,25 @@ func TestBrokerRulesWithMosquittoClients(t *testing.T) {
 		}
 		return string(out), code
 	}
-	if out, code := mosq("mosquitto_pub", "ops-1", "ops", "ops-pw", "-t", ".u/desired", "-r", "-q", "1", "-m", "orig"); code != 0 {
+	if out, code := mosq("mosquitto_pub", "ops-1", "ops", opsPW, "-t", ".u/desired", "-r", "-q", "1", "-m", "orig"); code != 0 {
 		t.Fatalf("operator publish: exit %d %s", code, out)
 	}
-	if out, _ := mosq("mosquitto_sub", "dev-1", "dev-1", "dev-pw", "-t", "#", "-C", "1", "-W", "5"); !strings.Contains(out, "denied") {
+	if out, _ := mosq("mosquitto_sub", "dev-1", "dev-1", devPW, "-t", "#", "-C", "1", "-W", "5"); !strings.Contains(out, "denied") {
 		t.Errorf("a device subscribed to '#': %q", out)
 	}
-	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", "dev-pw", "-t", ".u/desired", "-r", "-q", "1", "-m", "evil"); code == 0 {
+	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", devPW, "-t", ".u/desired", "-r", "-q", "1", "-m", "evil"); code == 0 {
 		t.Errorf("a device published a desired manifest: %q", out)
 	}
-	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", "dev-pw", "-t", "devices/dev-1/.u/c/main", "-r", "-q", "1", "-m", `{"state":0,"reason":0,"version":"1.0.0"}`); code != 0 {
+	if out, code := mosq("mosquitto_pub", "dev-1", "dev-1", devPW, "-t", "devices/dev-1/.u/c/main", "-r", "-q", "1", "-m", `{"state":0,"reason":0,"version":"1.0.0"}`); code != 0 {
 		t.Errorf("a device could not report: exit %d %q", code, out)
 	}
-	if out, code := mosq("mosquitto_sub", "dev-1", "dev-1", "dev-pw", "-t", ".u/desired", "-C", "1", "-W", "5"); code != 0 || strings.TrimSpace(out) != "orig" {
+	if out, code := mosq("mosquitto_sub", "dev-1", "dev-1", devPW, "-t", ".u/desired", "-C", "1", "-W", "5"); code != 0 || strings.TrimSpace(out) != "orig" {
 		t.Errorf("device read of the fleet manifest: exit %d %q", code, out)
 	}
-	if _, code := mosq("mosquitto_sub", "dev-2", "dev-1", "dev-pw", "-t", ".u/desired", "-C", "1", "-W", "5"); code == 0 {
+	if _, code := mosq("mosquitto_sub", "dev-2", "dev-1", devPW, "-t", ".u/desired", "-C", "1", "-W", "5"); code == 0 {
 		t.Error("a device connected with another device's client id")
 	}
-	if out, code := mosq("mosquitto_sub", "ops-2", "ops", "ops-pw", "-t", "devices/+/.u/c/+", "-v", "-C", "1", "-W", "5"); code != 0 || !strings.HasPrefix(out, "devices/dev-1/.u/c/main ") {
+	if out, code := mosq("mosquitto_sub", "ops-2", "ops", opsPW, "-t", "devices/+/.u/c/+", "-v", "-C", "1", "-W", "5"); code != 0 || !strings.HasPrefix(out, "devices/dev-1/.u/c/main ") {
 		t.Errorf("operator read of the reports: exit %d %q", code, out)
 	}
 }

@@ -74,7 +74,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 	var info keys.Info
 	if opts.Out != "" {
 		if _, err := os.Lstat(opts.Out); err == nil {
-			return fmt.Errorf("key generate: %s already exists; not overwriting a key", opts.Out)
+			return fmt.Errorf("key generate: %s already exists; not overwriting a key", shownValue(opts.Out))
 		}
 		k, err := keys.GenerateKey(opts.Alg)
 		if err != nil {
@@ -91,7 +91,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(sys.Stderr, "wrote private key to %s (mode 0600); sign with --sign file:%s\n", opts.Out, opts.Out)
+		fmt.Fprintf(sys.Stderr, "wrote private key to %s (mode 0600); sign with --sign file:%s\n", shownValue(opts.Out), shownValue(opts.Out))
 	} else {
 		var err error
 		if err = keys.ValidateKeyName(opts.Name); err != nil {
@@ -99,7 +99,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		}
 		info, err = sys.keyStore().Generate(opts.Name, opts.Alg)
 		if err != nil {
-			return fmt.Errorf("key generate %s: %w", opts.Name, err)
+			return fmt.Errorf("key generate: %w", err)
 		}
 		fmt.Fprintf(sys.Stderr, "stored private key %q in the OS keyring; sign with --sign %s\n", opts.Name, opts.Name)
 	}
@@ -205,11 +205,11 @@ Example:
 func keyExportRun(sys *System, opts *keyExportOptions) error {
 	pub, err := keys.ResolvePublicEnv(opts.Ref, sys.keyStore(), sys.Getenv)
 	if err != nil {
-		return fmt.Errorf("key export %s: %w", opts.Ref, err)
+		return fmt.Errorf("key export: %w", err)
 	}
 	data, err := keys.ExportPublic(pub, opts.Format, exportName(opts.Ref))
 	if err != nil {
-		return fmt.Errorf("key export %s: %w", opts.Ref, err)
+		return fmt.Errorf("key export: %w", err)
 	}
 	if opts.Out == "" || opts.Out == "-" {
 		_, err = sys.Stdout.Write(data)
@@ -247,13 +247,16 @@ Example:
 			if err := keys.ValidateKeyName(name); err != nil {
 				return usageErrorf("key import: %v", err)
 			}
+			if file != "-" && pastedSecret(file) {
+				return usageErrorf("key import: FILE looks like key material, not a path\nhint: give the key file, or - to read the key from standard input: otactl key import %s - < key.pem", name)
+			}
 			data, err := readInput(sys, file)
 			if err != nil {
 				return fmt.Errorf("key import: %w", err)
 			}
 			info, err := sys.keyStore().Import(name, data)
 			if err != nil {
-				return fmt.Errorf("key import %s: %w", name, err)
+				return fmt.Errorf("key import: %w", err)
 			}
 			_, err = fmt.Fprintf(sys.Stdout, "%s\t%s\t%s\n", info.Name, info.Alg, info.KeyID)
 			return err
@@ -277,7 +280,7 @@ Example:
 			}
 			name := c.Args().First()
 			if err := sys.keyStore().Delete(name); err != nil {
-				return fmt.Errorf("key delete %s: %w", name, err)
+				return fmt.Errorf("key delete: %w", err)
 			}
 			fmt.Fprintf(sys.Stderr, "deleted key %q\n", name)
 			return nil

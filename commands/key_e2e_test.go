@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testsecrets"
+	"github.com/otactl/otactl/keys"
 )
 
 // TestKeyringEndToEnd runs the key commands and signing against a real
@@ -25,6 +28,12 @@ func TestKeyringEndToEnd(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("key generate: exit %d\n%s", r.code, r.stderr)
 	}
+	// The key the binary stored: no later run may print it.
+	stored, err := keys.NewStore(keys.SystemKeyring()).Signer(name)
+	if err != nil {
+		t.Fatalf("read the generated key from the keyring: %v", err)
+	}
+	testsecrets.RegisterKey(t, "keyring key "+name, stored)
 	var info struct{ Name, Alg, KeyID string }
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.Alg != "ecdsa-p256" || len(info.KeyID) != 16 {
 		t.Fatalf("key generate -o json: %q %v", r.stdout, err)

@@ -42,7 +42,8 @@ Example:
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 0 {
-				return usageErrorf("login: unexpected argument %q (the password is read from the terminal or standard input, never from the command line)", c.Args().First())
+				// Not echoed: the argument may well be the password.
+				return usageErrorf("login: unexpected argument (the password is read from the terminal or standard input, never from the command line)\nhint: printf '%%s\\n' \"$PASSWORD\" | otactl login --username NAME")
 			}
 			return loginRun(c.Context, sys, opts)
 		},

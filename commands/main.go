@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/keys"
 )
 
 // Main runs otactl with args and returns the process exit code.
@@ -36,13 +38,16 @@ func Main(ctx context.Context, args []string, sys *System) int {
 	return code
 }
 
+// printError prints err and its hint, with anything that looks like key
+// material redacted (keys.Redact): a last guard, should a message ever
+// quote a secret pasted in the wrong place.
 func printError(w io.Writer, err error) {
-	msg := err.Error()
+	msg := keys.Redact(err.Error())
 	if msg != "" {
 		fmt.Fprintln(w, msg)
 	}
 	if hint := hintOf(err); hint != "" {
-		for _, line := range strings.Split(hint, "\n") {
+		for _, line := range strings.Split(keys.Redact(hint), "\n") {
 			fmt.Fprintln(w, "hint: "+line)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 // otactlBin is the otactl binary built once for the end-to-end tests of
@@ -69,9 +71,24 @@ func runOtactl(t *testing.T, dir string, env []string, stdin string, args ...str
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run otactl %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("run %s: %v", runLabel(args), err)
 	}
+	testsecrets.Check(t, runLabel(args), stdout.String(), stderr.String())
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// runLabel names a run of otactl by its command words ("otactl release
+// create"), without the other arguments: they may hold a secret that a
+// test passes on purpose.
+func runLabel(args []string) string {
+	label := "otactl"
+	for _, a := range args {
+		if a == "" || len(label) > 40 || strings.Trim(a, "abcdefghijklmnopqrstuvwxyz-") != "" || strings.HasPrefix(a, "-") {
+			break
+		}
+		label += " " + a
+	}
+	return label
 }
 
 // requireReal skips a test whose real part (a program, a service) is

@@ -20,6 +20,7 @@ import (
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testpki"
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -48,6 +49,7 @@ func (k *pubKeyring) Set(service, user, secret string) error {
 		k.m = map[string]string{}
 	}
 	k.m[service+"\x00"+user] = secret
+	testsecrets.Observe("keyring entry "+user, secret)
 	return nil
 }
 
@@ -89,6 +91,7 @@ func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 		Keyring: e.keyring,
 	}
 	code := Main(context.Background(), append([]string{"otactl"}, args...), sys)
+	testsecrets.Check(e.t, runLabel(args)+" (in-process)", out.String(), errb.String())
 	return out.String(), errb.String(), code
 }
 
@@ -144,6 +147,7 @@ func (e *pubEnv) signingKey(name string) (priv, pub string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	testsecrets.RegisterKey(e.t, "signing key "+name, k)
 	pem, err := keys.MarshalPrivatePEM(k)
 	if err != nil {
 		e.t.Fatal(err)
@@ -629,7 +633,9 @@ func TestProfilesAndPrecedence(t *testing.T) {
 }
 
 func TestLoginAndPasswords(t *testing.T) {
-	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": "s3cret"}})
+	const pw = "s3cret-login-test"
+	testsecrets.Register(t, "broker password of ci", pw)
+	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": pw}})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = m.URL()
 	e.env["OTACTL_USERNAME"] = "ci"
@@ -647,7 +653,7 @@ func TestLoginAndPasswords(t *testing.T) {
 	if _, errs, code := e.run("wrong\n", "login"); code != ExitError || strings.Contains(errs, "wrong") {
 		t.Fatalf("login with a wrong password: exit %d %s", code, errs)
 	}
-	if _, _, code := e.run("s3cret\n", "login"); code != 0 {
+	if _, _, code := e.run(pw+"\n", "login"); code != 0 {
 		t.Fatal("login failed")
 	}
 	e.must(0, "upload", "main@1.0.0", app)
@@ -656,7 +662,7 @@ func TestLoginAndPasswords(t *testing.T) {
 	if _, _, code := e.run("", "upload", "main@1.0.0", app); code != ExitError {
 		t.Error("OTACTL_PASSWORD=bad was not used")
 	}
-	if _, _, code := e.run("s3cret\n", "upload", "main@1.0.0", app, "--password-stdin"); code != 0 {
+	if _, _, code := e.run(pw+"\n", "upload", "main@1.0.0", app, "--password-stdin"); code != 0 {
 		t.Error("--password-stdin failed")
 	}
 	delete(e.env, "OTACTL_PASSWORD")
@@ -665,7 +671,7 @@ func TestLoginAndPasswords(t *testing.T) {
 		t.Error("upload worked after logout")
 	}
 	// There is no password flag.
-	if _, _, code := e.run("", "upload", "main@1.0.0", app, "--password", "s3cret"); code != ExitUsage {
+	if _, _, code := e.run("", "upload", "main@1.0.0", app, "--password", pw); code != ExitUsage {
 		t.Errorf("--password: exit %d, want usage error", code)
 	}
 }

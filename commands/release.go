@@ -145,9 +145,10 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 }
 
 type releaseSignOptions struct {
-	File string
-	Keys []string
-	Out  string
+	File    string
+	Keys    []string
+	Out     string
+	Expires string
 }
 
 func newReleaseSignCommand(sys *System) *cli.Command {
@@ -156,17 +157,23 @@ func newReleaseSignCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "sign",
 		Usage:     "add signatures to an existing manifest",
-		UsageText: "otactl release sign MANIFEST --key KEYREF [--key KEYREF]... [--out FILE]",
+		UsageText: "otactl release sign MANIFEST --key KEYREF [--key KEYREF]... [--expires 720h|TIME] [--out FILE]",
 		Description: `Adds one signature per --key over the manifest's release digest and keeps
 everything else as it is. A signature by the same key is replaced. The
 manifest is rewritten atomically in place, or written to --out ("-" for
-standard output). A manifest whose stored hash does not match its content is
-refused with exit code 3.
+standard output). A manifest whose stored hash does not match its content,
+and one that has expired, are refused with exit code 3.
+
+--expires gives the manifest a new expiry (a duration from now, or an RFC
+3339 time) before signing. The expiry is part of the release digest, so
+this drops every signature it had: sign again with every key devices need.
 
 Example:
-   $ otactl release sign release.json --key release-key --key file:ci-key.pem`,
+   $ otactl release sign release.json --key release-key --key file:ci-key.pem
+   $ otactl release sign release.json --expires 720h --key release-key`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Destination: &keyRefs, Required: true},
+			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
 		},
 		Action: func(c *cli.Context) error {
@@ -185,9 +192,30 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
-	signers, err := resolveSigners(sys, opts.Keys)
+	signers, err := resolveSignersFlag(sys, "--key", opts.Keys)
 	if err != nil {
 		return err
+	}
+	if opts.Expires != "" {
+		base, err := sys.buildTime()
+		if err != nil {
+			return err
+		}
+		exp, err := release.ExpiryTime(opts.Expires, base)
+		if err != nil {
+			return usageErrorf("release sign: --expires: %v", err)
+		}
+		dropped, err := m.SetExpiry(exp)
+		if err != nil {
+			return fmt.Errorf("sign %s: %w", opts.File, err)
+		}
+		if dropped > 0 {
+			fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", plural(dropped, "signature"))
+		}
+	}
+	if err := m.CheckNotExpired(sys.Now()); err != nil {
+		return withHint(fmt.Errorf("sign %s: %w: not signing a release devices would refuse", opts.File, err),
+			"give it a new expiry with --expires 720h (this drops its signatures), or make a new release with 'otactl release create'")
 	}
 	for _, s := range signers {
 		if err := m.Sign(s); err != nil {
@@ -358,6 +386,9 @@ func releaseShowRun(sys *System, opts *releaseShowOptions) error {
 
 // loadManifest reads and parses a manifest file ("-" for standard input).
 func loadManifest(sys *System, path string) (*release.Manifest, error) {
+	if path != "-" && pastedSecret(path) {
+		return nil, usageErrorf("MANIFEST looks like key material, not a path\nhint: keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
+	}
 	data, err := readInput(sys, path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -372,24 +403,33 @@ func loadManifest(sys *System, path string) (*release.Manifest, error) {
 	return m, nil
 }
 
+// resolveSigners resolves the --sign key references. Errors name the flag;
+// keys shows a reference only when it is well-formed, never key material.
 func resolveSigners(sys *System, refs []string) ([]crypto.Signer, error) {
+	return resolveSignersFlag(sys, "--sign", refs)
+}
+
+// resolveSignersFlag resolves the key references given with flag.
+func resolveSignersFlag(sys *System, flag string, refs []string) ([]crypto.Signer, error) {
 	var signers []crypto.Signer
 	for _, ref := range refs {
 		s, err := keys.ResolveSigner(ref, sys.keyStore(), sys.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", ref, err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 		signers = append(signers, s)
 	}
 	return signers, nil
 }
 
+// resolvePublicKeys resolves the --pubkey references (given or from the
+// profile), naming the flag in errors as resolveSigners does.
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 	var pubs []crypto.PublicKey
 	for _, ref := range refs {
 		p, err := keys.ResolvePublicEnv(ref, sys.keyStore(), sys.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("public key %s: %w", ref, err)
+			return nil, fmt.Errorf("--pubkey: %w", err)
 		}
 		pubs = append(pubs, p)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 )
 
@@ -27,6 +28,7 @@ func opensslKey(t *testing.T, dir, name string, args ...string) string {
 	if err != nil {
 		t.Fatalf("openssl genpkey: %v\n%s", err, out)
 	}
+	testsecrets.RegisterPEM(t, "openssl key "+name, []byte(mustRead(t, path)))
 	return path
 }
 
@@ -268,6 +270,8 @@ func TestReleaseSignAndShow(t *testing.T) {
 		t.Fatalf("key file mode: %v %v", st, err)
 	}
 	runOtactl(t, dir, nil, "", "key", "generate", "--alg", "ecdsa-p256", "--out", "k2.pem")
+	testsecrets.RegisterPEM(t, "key generate --out k1.pem", []byte(mustRead(t, filepath.Join(dir, "k1.pem"))))
+	testsecrets.RegisterPEM(t, "key generate --out k2.pem", []byte(mustRead(t, filepath.Join(dir, "k2.pem"))))
 	r = runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.0.0=app.bin", "--sequence", "42", "--out", "r.json")
 	if r.code != 0 {
 		t.Fatalf("create: %s", r.stderr)

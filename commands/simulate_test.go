@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/simulator"
@@ -72,7 +73,7 @@ func TestSimulateCommand(t *testing.T) {
 	}
 	defer op.Close()
 
-	sys, out, errOut := fleetSystem("", map[string]string{"OTACTL_TOPIC_PREFIX": "acme/", "XDG_CONFIG_HOME": t.TempDir()})
+	sys, out, errOut := fleetSystem(t, "", map[string]string{"OTACTL_TOPIC_PREFIX": "acme/", "XDG_CONFIG_HOME": t.TempDir()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
@@ -147,7 +148,7 @@ func TestSimulateCommandRefusals(t *testing.T) {
 		{[]string{"--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}, ExitError, "simulated device sim-0001"},
 		{[]string{"extra"}, ExitUsage, "unexpected argument"},
 	} {
-		sys, _, errOut := fleetSystem("", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+		sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
 		code := Main(context.Background(), append([]string{"otactl", "simulate"}, tc.args...), sys)
 		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("simulate %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
@@ -158,11 +159,14 @@ func TestSimulateCommandRefusals(t *testing.T) {
 // Against a broker with users each device logs in as itself; the
 // operator's user name from the environment is not the devices'.
 func TestSimulateCommandLogsInAsDevices(t *testing.T) {
-	hash, err := broker.HashPassword([]byte("dev-pw"), 1000)
+	const devPW, opsPW = "dev-pw-simulate", "ops-pw-simulate"
+	testsecrets.Register(t, "device password", devPW)
+	testsecrets.Register(t, "operator password", opsPW)
+	hash, err := broker.HashPassword([]byte(devPW), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opsHash, _ := broker.HashPassword([]byte("ops-pw"), 1000)
+	opsHash, _ := broker.HashPassword([]byte(opsPW), 1000)
 	users, err := broker.ParseUsers(strings.NewReader(strings.Join([]string{
 		broker.FormatUser("ops", broker.RoleOperator, "", opsHash),
 		broker.FormatUser("t-0001", broker.RoleDevice, "", hash),
@@ -176,13 +180,13 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: "ops-pw"})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: opsPW})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
 
-	sys, _, errOut := fleetSystem("", map[string]string{"OTACTL_PASSWORD": "dev-pw", "OTACTL_USERNAME": "ops", "XDG_CONFIG_HOME": t.TempDir()})
+	sys, _, errOut := fleetSystem(t, "", map[string]string{"OTACTL_PASSWORD": devPW, "OTACTL_USERNAME": "ops", "XDG_CONFIG_HOME": t.TempDir()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)

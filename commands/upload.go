@@ -139,8 +139,8 @@ func maxPayloadSetting(flag string, cn *connection) (int64, error) {
 }
 
 // maxArtifact is MQTT's own limit on a packet's remaining length, less
-// room for the topic and packet id.
-const maxArtifact = 268435455 - 70000
+// room for the topic and packet id: the largest component a manifest holds.
+const maxArtifact = release.MaxComponentSize
 
 // openArtifact opens an artifact file and returns its size, after checking
 // that it is a regular file that fits one MQTT message and maxPayload

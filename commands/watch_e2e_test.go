@@ -18,6 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
@@ -56,6 +57,7 @@ func startOtactl(t *testing.T, args ...string) *runningOtactl {
 	t.Cleanup(func() {
 		_ = r.cmd.Process.Kill()
 		<-r.done
+		testsecrets.Check(t, runLabel(args), r.stdout.String(), r.stderr.String())
 	})
 	return r
 }
@@ -425,6 +427,7 @@ func TestStatus100kE2E(t *testing.T) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	testsecrets.Check(t, "otactl rollout status", string(out), stderr.String())
 	if err != nil {
 		t.Fatalf("rollout status: %v: %s\nmosquitto's log:\n%s", err, stderr.String(), m.Log())
 	}

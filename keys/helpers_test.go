@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 // requireReal skips a test whose real part is missing, or fails it when
@@ -68,6 +70,7 @@ func (f *fakeKeyring) Set(service, user, secret string) error {
 		}
 	}
 	f.m[[2]string{service, user}] = secret
+	testsecrets.Observe("keyring entry "+user, secret)
 	return nil
 }
 

@@ -5,7 +5,6 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/otactl/otactl/release"
 )
@@ -40,22 +39,26 @@ const (
 const maxKeyName = 64
 
 // ValidateKeyName accepts 1 to 64 characters of [A-Za-z0-9._-] not starting
-// with '.'. Its errors do not quote a name that looks like key material.
+// with '.', that do not look like key material (a random-looking string:
+// see LooksLikeKeyMaterial). Its errors never quote the name: callers show
+// a name only once it is valid.
 func ValidateKeyName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("key name is empty")
+	case LooksLikeKeyMaterial(name):
+		return errors.New("the value looks like key material, not a key name: pass a key name, file:PATH or env:VAR")
 	case len(name) > maxKeyName:
 		return fmt.Errorf("key name is longer than %d characters", maxKeyName)
 	case name[0] == '.':
-		return fmt.Errorf("key name %s starts with '.'", quoteName(name))
+		return errors.New("key name starts with '.'")
 	}
 	for i := 0; i < len(name); i++ {
 		if !nameByte(name[i]) {
-			if name[i] < 0x20 || name[i] >= 0x7f || looksSecret(name) {
-				return fmt.Errorf("key name has a character outside [A-Za-z0-9._-] at byte %d", i)
+			if name[i] < ' ' || name[i] >= 0x7f {
+				return fmt.Errorf("key name has a character outside [A-Za-z0-9._-] at byte %d", i+1)
 			}
-			return fmt.Errorf("key name %q has %q: only letters, digits, '.', '_' and '-' are allowed", name, name[i])
+			return fmt.Errorf("key name has %q at byte %d: only letters, digits, '.', '_' and '-' are allowed", name[i], i+1)
 		}
 	}
 	return nil
@@ -64,8 +67,8 @@ func ValidateKeyName(name string) error {
 // quoteName quotes a name for an error message, unless it looks like key
 // material pasted in the wrong place: then it is described, not shown.
 func quoteName(name string) string {
-	if looksSecret(name) || len(name) > 256 {
-		return fmt.Sprintf("(a %d-character name that looks like key material, not shown)", len(name))
+	if LooksLikeKeyMaterial(name) || len(name) > 256 {
+		return fmt.Sprintf("(a %d-character value that looks like key material, not shown)", len(name))
 	}
 	return fmt.Sprintf("%q", name)
 }
@@ -73,35 +76,10 @@ func quoteName(name string) string {
 // showName is quoteName without the quotes, for names known to be plain
 // identifiers.
 func showName(name string) string {
-	if looksSecret(name) || len(name) > 256 {
+	if LooksLikeKeyMaterial(name) || len(name) > 256 {
 		return quoteName(name)
 	}
 	return name
-}
-
-// looksSecret tells a random-looking string (base64 or hex of 16 bytes or
-// more) from a name someone chose: names are short or have words.
-func looksSecret(s string) bool {
-	if len(s) < 32 || strings.ContainsAny(s, ". ") {
-		return false
-	}
-	var upper, lower, digit bool
-	allHex := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		case c >= 'a' && c <= 'z':
-			lower = true
-		case c >= '0' && c <= '9':
-			digit = true
-		}
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			allHex = false
-		}
-	}
-	return upper && lower && digit || allHex && len(s) >= 40
 }
 
 func nameByte(c byte) bool {

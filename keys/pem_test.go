@@ -21,6 +21,8 @@ import (
 	"testing"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 func TestValidateKeyName(t *testing.T) {
@@ -207,6 +209,9 @@ func opensslKey(t *testing.T, openssl string, args ...string) string {
 	cmd := exec.Command(openssl, append(args, "-out", out)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	if b, err := os.ReadFile(out); err == nil {
+		testsecrets.RegisterPEM(t, "openssl key", b)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -24,7 +25,8 @@ const (
 //	env:VAR     a PEM private key (or base64 of one) in environment variable VAR
 //	env:        the same with VAR = OTACTL_SIGNING_KEY
 //
-// Errors name the reference, never the key material.
+// Errors never show key material: a reference is named only when it is
+// well-formed (ShowRef), and a key file's or variable's content never.
 func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Signer, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
@@ -37,11 +39,11 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read signing key: %w", err)
+			return nil, fileError("signing key", path, err)
 		}
 		k, err := ParsePrivatePEM(b)
 		if err != nil {
-			return nil, fmt.Errorf("signing key file %s: %w", path, err)
+			return nil, fmt.Errorf("signing key file %s: %w", showPath(path), err)
 		}
 		return k, nil
 	case strings.HasPrefix(ref, refEnv):
@@ -61,7 +63,12 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 	if s == nil {
 		return nil, fmt.Errorf("signing key %s: no keyring", quoteName(ref))
 	}
-	return s.Signer(ref)
+	k, err := s.Signer(ref)
+	if err != nil && pathLike(ref) {
+		// "ci.pem" is a valid key name, but more likely a file.
+		return nil, withHint(err, fmt.Sprintf("a bare NAME is a keyring key; for the key file write file:%s", ref))
+	}
+	return k, err
 }
 
 // ResolvePublic finds the public key a reference names: an existing file
@@ -72,7 +79,9 @@ func ResolvePublic(ref string, s *Store) (crypto.PublicKey, error) {
 	return ResolvePublicEnv(ref, s, os.Getenv)
 }
 
-// ResolvePublicEnv is ResolvePublic reading env:VAR through getenv.
+// ResolvePublicEnv is ResolvePublic reading env:VAR through getenv. A
+// reference that holds '/' or '\' or ends in .pem, .pub, .der or .key is
+// always a file, never a keyring name.
 func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.PublicKey, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
@@ -92,46 +101,94 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 	if explicit && path == "" {
 		return nil, errors.New("key reference file: needs a path (file:PATH)")
 	}
-	if fi, err := os.Stat(path); explicit || err == nil && !fi.IsDir() {
+	fi, statErr := os.Stat(path)
+	if explicit || statErr == nil && !fi.IsDir() {
 		return readPublicFile(path)
 	}
-	if ValidateKeyName(ref) != nil {
-		if scheme, ok := unknownScheme(ref); ok {
-			return nil, schemeError(scheme)
-		}
-		if looksSecret(ref) {
-			return nil, fmt.Errorf("no file or key named %s", quoteName(ref))
-		}
+	if scheme, ok := unknownScheme(ref); ok && statErr != nil {
+		return nil, schemeError(scheme)
+	}
+	if pathLike(ref) {
 		return readPublicFile(path)
+	}
+	if err := ValidateKeyName(ref); err != nil {
+		return nil, fmt.Errorf("no such file, and not a key name: %w", err)
 	}
 	if s == nil {
 		return nil, fmt.Errorf("no file or key named %s", quoteName(ref))
 	}
 	pub, err := s.Public(ref)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("no file named %s, and key %s %w", quoteName(ref), quoteName(ref), ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("no file named %s, and %w", quoteName(ref), err)
 	}
-	return pub, err
+	return pub, nil
 }
 
 // readPublicFile reads a PEM public or private key, or a DER public key.
 func readPublicFile(path string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read public key: %w", err)
+		return nil, fileError("public key", path, err)
 	}
 	if blk, _ := pem.Decode(b); blk == nil && len(b) > 0 && b[0] == 0x30 {
 		pub, err := parsePublicDER(b)
 		if err != nil {
-			return nil, fmt.Errorf("public key file %s: %w", path, err)
+			return nil, fmt.Errorf("public key file %s: %w", showPath(path), err)
 		}
 		return pub, nil
 	}
 	pub, err := ParsePublicPEM(b)
 	if err != nil {
-		return nil, fmt.Errorf("public key file %s: %w", path, err)
+		return nil, fmt.Errorf("public key file %s: %w", showPath(path), err)
 	}
 	return pub, nil
+}
+
+// fileError describes a failure to read the key file path: "no such file:
+// PATH", or the system's reason without the path it may repeat. It wraps
+// err, so errors.Is(err, fs.ErrNotExist) holds.
+func fileError(what, path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &noFileError{path: path, err: err}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("read %s file %s: %w", what, showPath(path), pe.Err)
+	}
+	return fmt.Errorf("read %s file %s: %w", what, showPath(path), err)
+}
+
+// noFileError is a key file that does not exist.
+type noFileError struct {
+	path string
+	err  error
+}
+
+func (e *noFileError) Error() string { return "no such file: " + showPath(e.path) }
+func (e *noFileError) Unwrap() error { return e.err }
+
+// hintError adds a hint to an error, before any hint the error carries.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// Hint is the added hint, then the wrapped error's own.
+func (e *hintError) Hint() string {
+	for err := e.err; err != nil; err = errors.Unwrap(err) {
+		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
+			return e.hint + "\n" + h.Hint()
+		}
+	}
+	return e.hint
 }
 
 // readEnv reads the variable an env: reference names. CI systems that mask
@@ -177,15 +234,27 @@ func envName(s string) bool {
 }
 
 // checkRef refuses a reference that is key material rather than a name
-// for it, without echoing it.
+// for it, without echoing it. The path of an existing file is a reference
+// however random its name (a folder named by a hash).
 func checkRef(ref string) error {
 	switch {
 	case ref == "":
 		return errors.New("no key reference given: use NAME, file:PATH or env:VAR")
-	case strings.Contains(ref, "-----BEGIN") || strings.ContainsAny(ref, "\n\r"):
-		return errors.New("key material was given where a key reference belongs: put the key in a file (file:PATH) or an environment variable (env:VAR)")
+	case LooksLikeKeyMaterial(ref) && !existingFile(strings.TrimPrefix(ref, refFile)):
+		return errors.New("the value looks like key material: pass a key name, file:PATH or env:VAR, and keep the key itself in a file or an environment variable")
 	}
 	return nil
+}
+
+// existingFile says whether path names an existing file, for a path whose
+// text looks like key material. PEM text and control characters are never
+// a path here.
+func existingFile(path string) bool {
+	if strings.Contains(path, "-----") || strings.ContainsFunc(path, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
 }
 
 // checkName validates a keyring key name, telling a mistyped scheme or a
@@ -198,8 +267,8 @@ func checkName(ref string) error {
 	if scheme, ok := unknownScheme(ref); ok {
 		return schemeError(scheme)
 	}
-	if strings.ContainsAny(ref, `/\`) && len(ref) <= 4096 && !looksSecret(ref) {
-		return fmt.Errorf("%q is not a key name: for a key file write file:%s", ref, ref)
+	if shown, ok := ShowRef(ref); ok && strings.ContainsAny(ref, `/\`) {
+		return fmt.Errorf("%q is not a key name: for a key file write file:%s", shown, shown)
 	}
 	return err
 }

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 // keyPEM makes a private key and its PKCS#8 PEM.
@@ -22,6 +24,7 @@ func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testsecrets.RegisterKey(t, "keyPEM "+alg+" key", k)
 	return k, p
 }
 
@@ -90,8 +93,8 @@ func TestResolveSigner(t *testing.T) {
 	}{
 		{"", "no key reference given", false},
 		{"file:", "file: needs a path", false},
-		{"file:" + filepath.Join(dir, "missing.pem"), "read signing key: open " + filepath.Join(dir, "missing.pem") + ": no such file or directory", false},
-		{"file:" + dir, "read signing key", false},
+		{"file:" + filepath.Join(dir, "missing.pem"), "no such file: " + filepath.Join(dir, "missing.pem"), false},
+		{"file:" + dir, "read signing key file " + dir + ": is a directory", false},
 		{"env:NOPE", "environment variable NOPE is not set or empty", false},
 		{"env:BLANK", "environment variable BLANK is not set or empty", false},
 		{"env:BAD_KEY", "signing key in environment variable BAD_KEY: not a PEM private key", false},
@@ -101,7 +104,7 @@ func TestResolveSigner(t *testing.T) {
 		{"missing", `key "missing" not found in the keyring`, true},
 		{"pkcs11:token=hsm", `unsupported key reference scheme "pkcs11:"`, false},
 		{"./signing.pem", `"./signing.pem" is not a key name: for a key file write file:./signing.pem`, false},
-		{"bad name", `key name "bad name" has ' '`, false},
+		{"bad name", `key name has ' ' at byte 4`, false},
 	} {
 		_, err := ResolveSigner(tc.ref, s, env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -133,7 +136,7 @@ func TestResolveSignerRefusesKeyMaterial(t *testing.T) {
 	body := strings.Split(string(p), "\n")[1]
 	for _, ref := range []string{string(p), "file:" + string(p), "env:" + string(p), strings.TrimSpace(string(p))} {
 		_, err := ResolveSigner(ref, NewStore(newFakeKeyring()), envOf(nil))
-		if err == nil || !strings.Contains(err.Error(), "key material was given where a key reference belongs") {
+		if err == nil || !strings.Contains(err.Error(), "the value looks like key material") {
 			t.Errorf("ResolveSigner(PEM) = %v", err)
 		}
 		if err != nil && strings.Contains(err.Error(), body[:16]) {
@@ -208,9 +211,12 @@ func TestResolvePublic(t *testing.T) {
 
 	for _, tc := range []struct{ ref, want string }{
 		{"nokey", `no file named "nokey", and key "nokey" not found in the keyring`},
-		{"file:" + filepath.Join(dir, "nokey"), "read public key: open "},
+		{"file:" + filepath.Join(dir, "nokey"), "no such file: " + filepath.Join(dir, "nokey")},
+		{"nofile.pub", "no such file: nofile.pub"},
+		{"keys/release", "no such file: keys/release"},
+		{"bad name", "no such file, and not a key name: key name has ' ' at byte 4"},
 		{"file:", "file: needs a path"},
-		{filepath.Join(dir, "missing.pem"), "read public key: open " + filepath.Join(dir, "missing.pem")},
+		{filepath.Join(dir, "missing.pem"), "no such file: " + filepath.Join(dir, "missing.pem")},
 		{filepath.Join(dir, "garbage"), "public key file " + filepath.Join(dir, "garbage") + ": not a PEM public key"},
 		{"kms:alias/x", `unsupported key reference scheme "kms:"`},
 		{"env:NONE", "environment variable NONE is not set or empty"},

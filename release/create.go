@@ -28,10 +28,6 @@ type CreateOptions struct {
 	AllowVersionMismatch bool
 }
 
-// mqttMaxRemaining is MQTT's largest remaining length of a packet: topic,
-// packet id and payload together.
-const mqttMaxRemaining = 268435455
-
 // Create hashes the files of opts.Specs in parallel and returns the sealed,
 // unsigned manifest, with warnings for the operator (among them
 // CompatibilityWarnings). It refuses bad names, a package named twice, an
@@ -228,9 +224,6 @@ func CompatibilityWarnings(m *Manifest) []string {
 		}
 		if strings.Contains(c.Version, "+") {
 			w = append(w, fmt.Sprintf("version %s of %s holds '+', which MQTT forbids in topic names: its binary cannot be published at %s; use a version without build metadata", c.Version, c.Package, c.URI))
-		}
-		if c.Size+int64(len(c.URI))+4 > mqttMaxRemaining {
-			w = append(w, fmt.Sprintf("component %s is %d bytes: with its topic that is more than MQTT's largest message (%d bytes), so it cannot be published", c.Package, c.Size, mqttMaxRemaining))
 		}
 	}
 	if m.SequenceNumber > math.MaxInt32 {

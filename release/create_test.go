@@ -232,7 +232,6 @@ func TestCompatibilityWarnings(t *testing.T) {
 		{"long version", Manifest{SequenceNumber: 1, Components: []Component{comp("main", "1.2.3-rc.1+build.77")}}, []string{"version 1.2.3-rc.1+build.77 of main is 19 characters"}},
 		{"two components", Manifest{SequenceNumber: 1, Components: []Component{comp("a", "1"), comp("b", "1")}}, []string{"2 components", "GOLIOTH_OTA_MAX_NUM_COMPONENTS"}},
 		{"sequence past int32", Manifest{SequenceNumber: 3000000000, Components: []Component{comp("a", "1")}}, []string{"stores it as int32 and reads -1294967296"}},
-		{"too big for MQTT", Manifest{SequenceNumber: 1, Components: []Component{{Package: "a", Version: "1", Size: 268435455, URI: "/.u/c/a@1"}}}, []string{"more than MQTT's largest message"}},
 	}
 	for _, tt := range tests {
 		got := strings.Join(CompatibilityWarnings(&tt.m), "\n")

@@ -15,6 +15,17 @@ import (
 // DigestHeader is the first line of the release digest text.
 const DigestHeader = "ota-release-digest-v1"
 
+// mqttMaxRemaining is MQTT's largest remaining length of a packet: topic,
+// packet id and payload together.
+const mqttMaxRemaining = 268435455
+
+// MaxComponentSize is the largest component a manifest may hold, in bytes
+// (268,365,455): MQTT's largest packet less 70,000 bytes for the longest
+// topic (65,535 bytes), its length and the packet id. A component's binary
+// is one retained MQTT message, so a larger one could never be published
+// nor downloaded.
+const MaxComponentSize = mqttMaxRemaining - 70000
+
 // Component is one binary of a release.
 type Component struct {
 	Package string `json:"package"`
@@ -132,8 +143,11 @@ func (m *Manifest) problems() []string {
 		if !isHex64(c.Hash) {
 			add("%s: hash %q is not 64 lowercase hex characters", name, truncate(c.Hash))
 		}
-		if c.Size < 0 {
+		switch {
+		case c.Size < 0:
 			add("%s: size %d is negative", name, c.Size)
+		case c.Size > MaxComponentSize:
+			add("%s: size %d is more than %d bytes, the most one MQTT message can carry", name, c.Size, int64(MaxComponentSize))
 		}
 		if want := ComponentURI(c.Package, c.Version); c.URI != want {
 			add("%s: uri %q should be %q", name, truncate(c.URI), want)

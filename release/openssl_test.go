@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 // These tests check the signatures and key ids against openssl, the tool an
@@ -105,6 +107,8 @@ func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testsecrets.RegisterKey(t, "new ed25519 key", edKey)
+	testsecrets.RegisterKey(t, "new ecdsa key", ecKey)
 	for name, s := range map[string]crypto.Signer{
 		"vector ed25519": loadSigner(t, "vector-ed25519.pem"),
 		"vector ecdsa":   loadSigner(t, "vector-ecdsa-p256.pem"),
@@ -137,6 +141,7 @@ func TestOpenSSLKeysSignWithUs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			testsecrets.RegisterPEM(t, "openssl "+name+" key", b)
 			s := parsePKCS8(t, b)
 			if alg, _ := Algorithm(s.Public()); alg != name {
 				t.Fatalf("Algorithm = %s", alg)

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Signature algorithms (CONTRACT.md section 3).
@@ -154,4 +155,32 @@ func VerifySignature(pub crypto.PublicKey, digest [32]byte, sig Signature) error
 		return fmt.Errorf("%w: bad %s signature by key %s", ErrVerification, alg, id)
 	}
 	return nil
+}
+
+// CheckNotExpired returns an error wrapping ErrVerification when m has
+// expired at now (now is at or after its expiry), so that nobody signs a
+// release devices would refuse.
+func (m *Manifest) CheckNotExpired(now time.Time) error {
+	if exp, ok := m.ExpiresAt(); ok && !now.Before(exp) {
+		return fmt.Errorf("%w: manifest expired at %s", ErrVerification, m.Expires)
+	}
+	return nil
+}
+
+// SetExpiry gives m the expiry t (RFC 3339 UTC, whole seconds) and seals
+// it again. The release digest changes, so every signature is dropped: it
+// returns how many. Like Sign it refuses an invalid manifest and, wrapping
+// ErrVerification, one whose hash is not its digest: a changed manifest is
+// never sealed afresh.
+func (m *Manifest) SetExpiry(t time.Time) (dropped int, err error) {
+	if err := m.Validate(); err != nil {
+		return 0, err
+	}
+	if want := m.DigestHex(); m.Hash != want {
+		return 0, fmt.Errorf("%w: manifest hash %s is not its release digest %s: the manifest was changed after it was sealed", ErrVerification, m.Hash, want)
+	}
+	m.Expires = t.UTC().Truncate(time.Second).Format(time.RFC3339)
+	before := len(m.Signatures)
+	m.Seal()
+	return before - len(m.Signatures), nil
 }

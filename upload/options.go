@@ -100,11 +100,15 @@ func BrokerURL(raw string) (*url.URL, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "mqtt://" + raw
 	}
+	if redacted := redactURL(raw); redacted != raw {
+		// Refused before parsing: a password holding '/', '#' or '%'
+		// would otherwise show in the parser's error.
+		return nil, fmt.Errorf("broker address %q: credentials in the URL are not accepted: use --username and 'otactl login'", redacted)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("broker address %q: %w", redactURL(raw), errors.Unwrap(err))
+		return nil, fmt.Errorf("broker address %q: %w", raw, errors.Unwrap(err))
 	}
-	raw = redactURL(raw)
 	u.Scheme = strings.ToLower(u.Scheme)
 	var port string
 	switch u.Scheme {
@@ -138,20 +142,17 @@ func BrokerURL(raw string) (*url.URL, error) {
 }
 
 // redactURL hides credentials written into a URL, even one that does not
-// parse.
+// parse: everything between "://" and the last '@' goes, since a password
+// may hold '/', '?' or '#'.
 func redactURL(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return raw
 	}
-	authority, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		authority = "xxxxx" + authority[i:]
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		return scheme + "://xxxxx" + rest[i:]
 	}
-	if path != "" || strings.HasSuffix(rest, "/") {
-		return scheme + "://" + authority + "/" + path
-	}
-	return scheme + "://" + authority
+	return raw
 }
 
 func isTLSScheme(scheme string) bool { return scheme == "mqtts" || scheme == "wss" }

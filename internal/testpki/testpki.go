@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testsecrets"
 )
 
 // PKI is a certificate authority with the files of the certificates it
@@ -153,6 +155,7 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testsecrets.RegisterKey(t, "TLS key (testpki)", key)
 	return key
 }
 
