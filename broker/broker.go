@@ -63,6 +63,7 @@ type Broker struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	tracked   []*trackedListener
+	logins    *loginLimiter
 }
 
 // hintedError is an error with a next step for the user.
@@ -109,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		Capabilities: caps,
 		Logger:       logger,
 	})
-	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{})}
+	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{}), logins: newLoginLimiter(logger)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -117,7 +118,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 
-	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics, server: server}, nil); err != nil {
+	access := &accessHook{users: cfg.Users, topics: topics, server: server, logins: b.logins, gate: newConnectGate()}
+	if err := server.AddHook(access, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if err := server.AddHook(newRetainGuard(), nil); err != nil {
