@@ -126,7 +126,12 @@ func (s *retainStore) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			code = packets.ErrQuotaExceeded
 		}
-		_ = s.server.DisconnectClient(cl, code)
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = s.server.DisconnectClient(cl, code)
+		} else {
+			// MQTT 3 has no DISCONNECT from the broker: just close.
+			cl.Stop(code)
+		}
 		return pk, packets.ErrRejectPacket
 	}
 	s.hold(cl, pk.TopicName, unlock)
