@@ -161,6 +161,19 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 		t.Errorf("retained after a failed QoS 0 store = %q, want v1", got)
 	}
 
+	// Deleting it, with an empty retained payload, is a write too.
+	del, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "del"}, testWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer del.Close()
+	if err := del.PublishRetained("t/fail", nil, testWait); err == nil {
+		t.Error("a delete that could not be stored was acknowledged")
+	}
+	if got := retained(t, reader, "t/fail"); got != "v1" {
+		t.Errorf("retained after a failed delete = %q, want v1", got)
+	}
+
 	// Writes that share a commit with the failing one still succeed.
 	const others = 20
 	errs := make(chan error, others+1)
