@@ -65,11 +65,21 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 		return true
 	}
 	remote := cl.Net.Remote
-	if !h.logins.allow(remote) {
+	blocked := !h.logins.allow(remote)
+	var user *User
+	ok := false
+	if !blocked {
+		// The address may be refused while this login waits for its
+		// password check: then it is refused without one.
+		user, ok = h.users.authenticate(string(pk.Connect.Username), pk.Connect.Password, func() bool {
+			blocked = !h.logins.allow(remote)
+			return !blocked
+		})
+	}
+	if blocked {
 		h.Log.Debug("refused login from a blocked address", "user", string(pk.Connect.Username), "client", cl.ID, "remote", remote)
 		return false
 	}
-	user, ok := h.users.authenticate(string(pk.Connect.Username), pk.Connect.Password, func() bool { return h.logins.allow(remote) })
 	if !ok {
 		h.Log.Warn("bad user name or password", "user", string(pk.Connect.Username), "client", cl.ID, "remote", remote)
 		h.logins.failed(remote)

@@ -248,6 +248,9 @@ func TestWrongPasswordFloodIsCheap(t *testing.T) {
 	if c := strings.Count(log.String(), "after 10 failed logins"); c != 1 {
 		t.Errorf("the refusal is logged %d times, want once:\n%s", c, log.String())
 	}
+	if c := strings.Count(log.String(), "bad user name or password"); c > failedLoginLimit+cap(users.slow) {
+		t.Errorf("%d wrong passwords are logged one by one though most were refused unchecked", c)
+	}
 }
 
 // Logins with one password at once share one slow check, and a verified
