@@ -19,6 +19,8 @@ type accessHook struct {
 	users  *Users // nil: no authentication
 	topics upload.Topics
 	server *mqtt.Server
+	logins *loginLimiter
+	gate   *connectGate
 }
 
 func (h *accessHook) ID() string { return "otactl-access" }
@@ -27,8 +29,11 @@ func (h *accessHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{b})
 }
 
-// OnSessionEstablished logs each connection (shown with 'broker -v').
+// OnSessionEstablished, called once the CONNACK is sent, lets the next
+// connection with the same client id in and logs this one (shown with
+// 'broker -v').
 func (h *accessHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.gate.leave(cl)
 	h.Log.Info("client connected", "client", cl.ID, "user", string(cl.Properties.Username), "remote", cl.Net.Remote, "listener", cl.Net.Listener)
 }
 
@@ -45,20 +50,39 @@ func errString(err error) string {
 }
 
 // OnConnectAuthenticate lets a client in when its client id is safe, its
-// password is right, a device's client id is its user name, and any will
-// message it leaves would be a publish it may make.
+// address is not refused for failed logins, its password is right, a
+// device's client id is its user name, and any will message it leaves
+// would be a publish it may make. A client let in then waits for its turn
+// on its client id (see connectGate).
 func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if ValidateClientID(cl.ID) != nil {
 		h.Log.Warn("refused client id", "client", cl.ID, "remote", cl.Net.Remote)
 		return false
 	}
 	if h.users == nil {
+		h.gate.enter(cl)
 		h.endPrevious(cl)
 		return true
 	}
-	user, ok := h.users.Authenticate(string(pk.Connect.Username), pk.Connect.Password)
+	remote := cl.Net.Remote
+	blocked := !h.logins.allow(remote)
+	var user *User
+	ok := false
+	if !blocked {
+		// The address may be refused while this login waits for its
+		// password check: then it is refused without one.
+		user, ok = h.users.authenticate(string(pk.Connect.Username), pk.Connect.Password, func() bool {
+			blocked = !h.logins.allow(remote)
+			return !blocked
+		})
+	}
+	if blocked {
+		h.Log.Debug("refused login from a blocked address", "user", string(pk.Connect.Username), "client", cl.ID, "remote", remote)
+		return false
+	}
 	if !ok {
-		h.Log.Warn("bad user name or password", "user", string(pk.Connect.Username), "client", cl.ID, "remote", cl.Net.Remote)
+		h.Log.Warn("bad user name or password", "user", string(pk.Connect.Username), "client", cl.ID, "remote", remote)
+		h.logins.failed(remote)
 		return false
 	}
 	if user.Role == RoleDevice && cl.ID != user.Name {
@@ -70,6 +94,7 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 		h.Log.Warn("will topic not allowed", "user", user.Name, "topic", pk.Connect.WillTopic)
 		return false
 	}
+	h.gate.enter(cl)
 	h.endPrevious(cl)
 	return true
 }

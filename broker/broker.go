@@ -39,7 +39,8 @@ type Config struct {
 	// TLS, when set, makes both listeners TLS.
 	TLS *tls.Config
 	// DataDir, when set, is a folder where retained messages are kept
-	// across restarts (in DataFile). It is created if missing.
+	// across restarts (in DataFile). It is created if missing. A retained
+	// publish is acknowledged only once it is synced there.
 	DataDir string
 	// MaxPacket is the largest MQTT packet accepted, in bytes; 0 means the
 	// protocol's own limit.
@@ -52,6 +53,9 @@ type Config struct {
 	TopicPrefix string
 	// Logger receives the broker's log; nil discards it.
 	Logger *slog.Logger
+
+	// storeFault, in tests, makes a commit of retained messages fail.
+	storeFault func(topics []string) error
 }
 
 // Broker is a running embedded broker.
@@ -63,6 +67,7 @@ type Broker struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	tracked   []*trackedListener
+	logins    *loginLimiter
 }
 
 // hintedError is an error with a next step for the user.
@@ -109,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		Capabilities: caps,
 		Logger:       logger,
 	})
-	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{})}
+	b := &Broker{server: server, tls: cfg.TLS != nil, done: make(chan struct{}), logins: newLoginLimiter(logger)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -117,24 +122,28 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 
-	if err := server.AddHook(&accessHook{users: cfg.Users, topics: topics, server: server}, nil); err != nil {
+	access := &accessHook{users: cfg.Users, topics: topics, server: server, logins: b.logins, gate: newConnectGate()}
+	if err := server.AddHook(access, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	if err := server.AddHook(newRetainGuard(), nil); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
+	// The store comes before the guard: mochi runs hooks in the order they
+	// were added, and a retained publish is written to disk before the
+	// guard's lock is taken for the update of the retained index.
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("broker: data folder: %w", err)
 		}
 		path := filepath.Join(cfg.DataDir, DataFile)
-		err := server.AddHook(&retainStore{path: path, server: server}, nil)
+		err := server.AddHook(&retainStore{path: path, server: server, fault: cfg.storeFault}, nil)
 		if errors.Is(err, ErrDataInUse) {
 			return nil, fmt.Errorf("broker: data folder %s is in use by another broker", cfg.DataDir)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("broker: open %s: %w", path, err)
 		}
+	}
+	if err := server.AddHook(newRetainGuard(), nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 
 	var lc net.ListenConfig

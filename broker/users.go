@@ -11,9 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/otactl/otactl/release"
 )
@@ -42,11 +46,38 @@ type User struct {
 type Users struct {
 	byName map[string]*User
 
+	// now is the clock of the verified cache.
+	now func() time.Time
+	// slow bounds the password hashes computed at once.
+	slow chan struct{}
+	// slowChecks counts the password hashes computed.
+	slowChecks atomic.Int64
+
+	mu sync.Mutex
 	// verified remembers, per user, a digest of the last password that
-	// passed the slow hash, so that a device reconnecting after a reboot
-	// does not cost a full key derivation each time.
-	mu       sync.Mutex
-	verified map[string][32]byte
+	// passed the slow hash, for verifiedTTL, so that a device reconnecting
+	// (a reboot, a flaky link, many connections at once) does not cost a
+	// full key derivation each time.
+	verified map[string]verifiedPassword
+	// checking is, per user, the slow checks running now; a login with
+	// the same password as one of them waits for its answer instead of
+	// hashing again.
+	checking map[string][]*passwordCheck
+}
+
+// verifiedTTL is how long a verified password is remembered.
+const verifiedTTL = 5 * time.Minute
+
+type verifiedPassword struct {
+	sum [32]byte
+	at  time.Time
+}
+
+type passwordCheck struct {
+	sum     [32]byte
+	done    chan struct{}
+	ok      bool
+	skipped bool // not checked: mayHash said no
 }
 
 // Password hashes: PBKDF2 with HMAC-SHA-256, written as
@@ -162,7 +193,13 @@ func LoadUsers(path string) (*Users, error) {
 // device only, is its cohort. A device's NAME is its device id. Empty lines
 // and lines starting with # are ignored. A name appears once.
 func ParseUsers(r io.Reader) (*Users, error) {
-	u := &Users{byName: map[string]*User{}, verified: map[string][32]byte{}}
+	u := &Users{
+		byName:   map[string]*User{},
+		now:      time.Now,
+		slow:     make(chan struct{}, runtime.GOMAXPROCS(0)),
+		verified: map[string]verifiedPassword{},
+		checking: map[string][]*passwordCheck{},
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	line := 0
@@ -235,26 +272,77 @@ func (u *Users) Lookup(name string) (*User, bool) {
 
 // Authenticate returns the user called name when password is theirs.
 func (u *Users) Authenticate(name string, password []byte) (*User, bool) {
+	return u.authenticate(name, password, nil)
+}
+
+// authenticate is Authenticate, asking mayHash (when not nil) just before
+// it would compute a password hash; when mayHash says no, the login fails
+// without one. A password verified within verifiedTTL is accepted after a
+// constant-time compare of digests, and logins with the same password
+// while it is being checked share that one check.
+func (u *Users) authenticate(name string, password []byte, mayHash func() bool) (*User, bool) {
 	user, ok := u.byName[name]
 	if !ok || len(password) == 0 {
 		return nil, false
 	}
-	// The cache key binds the stored hash too, so a changed entry is
+	// The digest binds the stored hash too, so a changed entry is
 	// verified afresh.
 	sum := sha256.Sum256(append([]byte(user.hash.text+"\x00"), password...))
-	u.mu.Lock()
-	seen, cached := u.verified[name]
-	u.mu.Unlock()
-	if cached && subtle.ConstantTimeCompare(seen[:], sum[:]) == 1 {
-		return user, true
-	}
-	if !user.hash.matches(password) {
+	for {
+		u.mu.Lock()
+		if v, ok := u.verified[name]; ok && u.now().Sub(v.at) < verifiedTTL && subtle.ConstantTimeCompare(v.sum[:], sum[:]) == 1 {
+			u.mu.Unlock()
+			return user, true
+		}
+		var same *passwordCheck
+		for _, c := range u.checking[name] {
+			if subtle.ConstantTimeCompare(c.sum[:], sum[:]) == 1 {
+				same = c
+			}
+		}
+		if same != nil {
+			u.mu.Unlock()
+			<-same.done
+			if same.skipped {
+				continue // that login's address was refused, not this one
+			}
+			if same.ok {
+				return user, true
+			}
+			return nil, false
+		}
+		c := &passwordCheck{sum: sum, done: make(chan struct{})}
+		u.checking[name] = append(u.checking[name], c)
+		u.mu.Unlock()
+
+		c.ok, c.skipped = u.slowCheck(user, password, mayHash)
+		u.mu.Lock()
+		u.checking[name] = slices.DeleteFunc(u.checking[name], func(x *passwordCheck) bool { return x == c })
+		if len(u.checking[name]) == 0 {
+			delete(u.checking, name)
+		}
+		if c.ok {
+			u.verified[name] = verifiedPassword{sum: sum, at: u.now()}
+		}
+		u.mu.Unlock()
+		close(c.done)
+		if c.ok {
+			return user, true
+		}
 		return nil, false
 	}
-	u.mu.Lock()
-	u.verified[name] = sum
-	u.mu.Unlock()
-	return user, true
+}
+
+// slowCheck computes the password hash, at most GOMAXPROCS at once, unless
+// mayHash says no once it is this check's turn (skipped).
+func (u *Users) slowCheck(user *User, password []byte, mayHash func() bool) (ok, skipped bool) {
+	u.slow <- struct{}{}
+	defer func() { <-u.slow }()
+	if mayHash != nil && !mayHash() {
+		return false, true
+	}
+	u.slowChecks.Add(1)
+	return user.hash.matches(password), false
 }
 
 // ValidateClientID refuses MQTT client ids that could escape a per-client

@@ -38,13 +38,16 @@ func newBrokerCommand(sys *System) *cli.Command {
 		UsageText: "otactl broker [--listen ADDR] [--ws ADDR] [--data DIR] [--tls-cert FILE --tls-key FILE] [--max-packet SIZE] [--users FILE]",
 		Description: `Runs an embedded MQTT 3.1.1/5 broker (mochi-mqtt) until interrupted.
 Retained messages (components, manifests, reports) never expire; with --data
-they are kept in DIR and survive a restart.
+they are kept in DIR and survive a restart. A retained publish is then
+acknowledged only once it is synced to DIR; one that cannot be stored (a full
+disk) is dropped and the publisher's connection closed, without a PUBACK.
 
 Without --users anyone who can reach it may connect, so it listens on
 loopback addresses only. With --users FILE clients authenticate, operators
 may do everything and each device may publish only under its own
 devices/{id}/ and read only the fleet, its cohort's and its own topics.
-Make entries for the users file with 'otactl broker passwd'.
+Make entries for the users file with 'otactl broker passwd'. After 10 failed
+logins from one address within 10s, that address is refused for 10s.
 
 The broker's URLs are printed on standard output, one per listener.
 
@@ -57,7 +60,7 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "`ADDR` for MQTT (MQTT over TLS with --tls-cert)", Value: "127.0.0.1:1883", Destination: &opts.Listen},
 			&cli.StringFlag{Name: "ws", Usage: "also serve MQTT over WebSocket on `ADDR` (wss with --tls-cert)", Destination: &opts.WS},
-			&cli.StringFlag{Name: "data", Usage: "keep retained messages and sessions in `DIR` across restarts", Destination: &opts.Data},
+			&cli.StringFlag{Name: "data", Usage: "keep retained messages in `DIR` across restarts (acknowledged once on disk)", Destination: &opts.Data},
 			&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate `FILE` (chain) for TLS", Destination: &opts.TLSCert},
 			&cli.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE` for TLS", Destination: &opts.TLSKey},
 			&cli.StringFlag{Name: "max-packet", Usage: "largest MQTT packet accepted, e.g. 16M (default: MQTT's limit, 256 MiB)", Destination: &opts.MaxPacket},
