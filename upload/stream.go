@@ -17,6 +17,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/otactl/otactl/internal/mqttwire"
 	"github.com/otactl/otactl/release"
 )
 
@@ -59,7 +60,7 @@ type stream struct {
 	c      *Client
 	id     string
 	nc     net.Conn
-	pr     *packetReader
+	pr     *mqttwire.Reader
 	buf    []byte // payload copies
 	nextID uint16
 
@@ -130,7 +131,7 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 		}
 		return nil, classifyConnect(c.url, packets.ErrNetworkError, err)
 	}
-	keepAlive := c.opts.publishTimeout(int(min(size, maxRemaining))).Truncate(time.Second)
+	keepAlive := c.opts.publishTimeout(int(min(size, mqttwire.MaxRemaining))).Truncate(time.Second)
 	keepAlive = min(max(keepAlive, minKeepAlive), maxKeepAlive)
 	s := &stream{
 		c:        c,
@@ -141,14 +142,14 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 		ctx:      ctx,
 		stopPing: make(chan struct{}),
 	}
-	s.pr = newPacketReader(deadlineReader{s}, streamReadBuffer)
+	s.pr = mqttwire.NewReader(deadlineReader{s}, streamReadBuffer)
 	s.probeRoot = c.topics.probe(s.id, randomHex(8))
 	c.mu.Lock()
 	s.quiet = c.noProbe
 	c.mu.Unlock()
 	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
 
-	pkt, err := appendConnect(nil, connectPacket{ClientID: s.id, Username: c.opts.Username, Password: c.opts.Password, KeepAlive: uint16(keepAlive / time.Second)})
+	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: s.id, Username: c.opts.Username, Password: c.opts.Password, KeepAlive: uint16(keepAlive / time.Second)})
 	if err != nil {
 		s.close()
 		return nil, err
@@ -158,13 +159,13 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 		s.close()
 		return nil, s.connectErr(err)
 	}
-	p, err := s.pr.next()
-	if err == nil && p.Header.Type != pktConnack {
-		err = malformed("packet type %d before CONNACK", p.Header.Type)
+	p, err := s.pr.Next()
+	if err == nil && p.Header.Type != mqttwire.TypeConnack {
+		err = mqttwire.Malformed("packet type %d before CONNACK", p.Header.Type)
 	}
 	var rc byte
 	if err == nil {
-		rc, err = decodeConnack(p.Body)
+		rc, err = mqttwire.DecodeConnack(p.Body)
 	}
 	if err != nil {
 		s.close()
@@ -210,7 +211,7 @@ func (s *stream) close() {
 // disconnect says goodbye (DISCONNECT) and closes.
 func (s *stream) disconnect() {
 	s.step(time.Second)
-	_ = s.write(appendDisconnect(nil))
+	_ = s.write(mqttwire.AppendDisconnect(nil))
 	s.close()
 }
 
@@ -271,7 +272,7 @@ func (s *stream) pinger(keepAlive time.Duration) {
 		}
 		s.wmu.Lock()
 		_ = s.nc.SetWriteDeadline(time.Now().Add(s.idle))
-		_, err := s.nc.Write(appendPingreq(nil))
+		_, err := s.nc.Write(mqttwire.AppendPingreq(nil))
 		s.lastW.Store(time.Now().UnixNano())
 		s.wmu.Unlock()
 		if err != nil {
@@ -289,7 +290,7 @@ func (s *stream) fail(what string, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &TimeoutError{What: what, After: s.limit}
 	}
-	if errors.Is(err, errMalformed) {
+	if errors.Is(err, mqttwire.ErrMalformed) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &DroppedError{What: what, Err: err}
@@ -350,7 +351,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 	if !s.probeSub && !s.quiet {
 		filters = append(filters, s.probeRoot+"/+")
 	}
-	pkt := appendSubscribe(nil, subID, filters...)
+	pkt := mqttwire.AppendSubscribe(nil, subID, filters...)
 	probe := ""
 	if !s.quiet {
 		// Sent with the SUBSCRIBE, without waiting for the SUBACK: the
@@ -359,7 +360,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 		s.probes++
 		probe = s.probeRoot + "/" + strconv.Itoa(s.probes)
 		var err error
-		if pkt, err = appendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
+		if pkt, err = mqttwire.AppendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
 			return false, 0, err
 		}
 		pkt = append(pkt, probeText...)
@@ -373,13 +374,13 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 		if subacked {
 			// Wait for the next packet to start: within the timeout for
 			// the probe, within a quiet period without one.
-			if err := s.pr.skip(); err != nil {
+			if err := s.pr.Skip(); err != nil {
 				return false, 0, s.fail(what, err)
 			}
 			if probe == "" {
 				s.step(s.c.opts.quietPeriod())
 			}
-			if _, err := s.pr.r.Peek(1); err != nil {
+			if err := s.pr.Await(); err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) || s.ctx.Err() != nil {
 					return false, 0, s.fail(what, err)
 				}
@@ -392,13 +393,13 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 			}
 			s.step(0)
 		}
-		p, err := s.pr.next()
+		p, err := s.pr.Next()
 		if err != nil {
 			return false, 0, s.fail(what, err)
 		}
 		switch p.Header.Type {
-		case pktSuback:
-			id, codes, err := decodeSuback(p.Body)
+		case mqttwire.TypeSuback:
+			id, codes, err := mqttwire.DecodeSuback(p.Body)
 			if err != nil {
 				return false, 0, s.fail(what, err)
 			}
@@ -406,7 +407,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				continue // an earlier read's, whose message came first
 			}
 			if len(codes) != len(filters) {
-				return false, 0, s.fail(what, malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
+				return false, 0, s.fail(what, mqttwire.Malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
 			}
 			if codes[0] == 0x80 {
 				return false, 0, &RefusedError{Filter: topic}
@@ -424,11 +425,11 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				// default) holds the small probe back until the SUBACK is
 				// acknowledged, which a receiver delays by up to 40 ms.
 				// Anything written carries the acknowledgement at once.
-				if err := s.write(appendPingreq(nil)); err != nil {
+				if err := s.write(mqttwire.AppendPingreq(nil)); err != nil {
 					return false, 0, s.fail(what, err)
 				}
 			}
-		case pktPublish:
+		case mqttwire.TypePublish:
 			m := p.Publish
 			switch {
 			case probe != "" && m.Topic == probe:
@@ -440,14 +441,14 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				return false, 0, nil
 			}
 			s.step(s.c.opts.publishTimeout(int(m.Size)))
-			n, err := s.pr.payload(w, s.buf)
+			n, err := s.pr.Payload(w, s.buf)
 			if err != nil {
 				return false, n, s.fail(what, err)
 			}
 			return true, n, nil
-		case pktPingresp:
+		case mqttwire.TypePingresp:
 		default:
-			return false, 0, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+			return false, 0, s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
 		}
 	}
 }
@@ -485,8 +486,8 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 	unsubID := s.nextID
 	s.nextID++
 	pubID := s.nextID
-	hdr := appendUnsubscribe(nil, unsubID, topic)
-	hdr, err := appendPublishHeader(hdr, topic, 1, true, pubID, size)
+	hdr := mqttwire.AppendUnsubscribe(nil, unsubID, topic)
+	hdr, err := mqttwire.AppendPublishHeader(hdr, topic, 1, true, pubID, size)
 	if err != nil {
 		return sum, err
 	}
@@ -496,7 +497,7 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 	}
 	unsubacked, pubacked := false, false
 	for !unsubacked || !pubacked {
-		p, err := s.pr.next()
+		p, err := s.pr.Next()
 		if err != nil {
 			err = s.fail(what, err)
 			var de *DroppedError
@@ -506,23 +507,23 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 			return sum, err
 		}
 		switch p.Header.Type {
-		case pktUnsuback, pktPuback:
-			id, err := decodePacketID(p.Body)
+		case mqttwire.TypeUnsuback, mqttwire.TypePuback:
+			id, err := mqttwire.DecodePacketID(p.Body)
 			if err != nil {
 				return sum, s.fail(what, err)
 			}
 			switch {
-			case p.Header.Type == pktUnsuback && id == unsubID:
+			case p.Header.Type == mqttwire.TypeUnsuback && id == unsubID:
 				unsubacked = true
-			case p.Header.Type == pktPuback && id == pubID:
+			case p.Header.Type == mqttwire.TypePuback && id == pubID:
 				pubacked = true
 			default:
-				return sum, s.fail(what, malformed("acknowledgement of unknown packet %d", id))
+				return sum, s.fail(what, mqttwire.Malformed("acknowledgement of unknown packet %d", id))
 			}
-		case pktPublish, pktPingresp, pktSuback:
+		case mqttwire.TypePublish, mqttwire.TypePingresp, mqttwire.TypeSuback:
 			// A late probe, a live message, a late SUBACK: skipped.
 		default:
-			return sum, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+			return sum, s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
 		}
 	}
 	return sum, nil
