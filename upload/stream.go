@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -28,7 +29,8 @@ import (
 // whole message in memory to publish it and allocates it twice more to
 // receive it; this connection holds at most a few hundred KiB whatever the
 // size. It is used for mqtt:// and mqtts:// brokers; over websockets
-// everything goes through paho.
+// everything goes through paho. It speaks MQTT through internal/mqttwire,
+// and knows of its Client only the streamConfig the Client built.
 
 // streamThreshold is the smallest artifact that goes through a streaming
 // connection; smaller ones are cheaper through the paho connection.
@@ -48,17 +50,57 @@ var minKeepAlive = 60 * time.Second
 
 const maxKeepAlive = 36000 * time.Second
 
+// streamConfig is everything a streaming connection needs from its
+// Client, fixed when the Client connects (newStreamConfig).
+type streamConfig struct {
+	url      *url.URL    // the broker
+	tls      *tls.Config // for mqtts://, nil for mqtt://
+	username string      // sent with password when not empty
+	password string
+	clientID string // the streaming connection's own (streamClientID)
+	topics   Topics // for the end-of-retained probes
+
+	timeout        time.Duration // connecting, and the idle limit of every read and write
+	quietPeriod    time.Duration // how long a read without probes waits for more
+	publishTimeout func(n int) time.Duration
+
+	warn     func(msg string)                      // nil: no warnings
+	progress func(topic string, sent, total int64) // nil: no progress
+
+	// state is Client.streamState: the Client's shared state, the only
+	// part of it a streaming connection touches.
+	state func(lostProbe string) (quiet bool, err error)
+}
+
+// newStreamConfig is what c's streaming connections need; Connect calls
+// it once, with the TLS configuration it built for c.
+func (c *Client) newStreamConfig(tlsCfg *tls.Config) streamConfig {
+	return streamConfig{
+		url:            c.url,
+		tls:            tlsCfg,
+		username:       c.opts.Username,
+		password:       c.opts.Password,
+		clientID:       streamClientID(c.id),
+		topics:         c.topics,
+		timeout:        c.opts.timeout(),
+		quietPeriod:    c.opts.quietPeriod(),
+		publishTimeout: c.opts.publishTimeout,
+		warn:           c.opts.Warn,
+		progress:       c.opts.Progress,
+		state:          c.streamState,
+	}
+}
+
 // streamable reports whether c's broker can be reached by a streaming
 // connection.
 func (c *Client) streamable() bool {
-	return c.url.Scheme == "mqtt" || c.url.Scheme == "mqtts"
+	return c.streams.url.Scheme == "mqtt" || c.streams.url.Scheme == "mqtts"
 }
 
 // stream is one streaming connection. Its methods run on one goroutine;
 // only the keep-alive pinger writes beside them, under wmu.
 type stream struct {
-	c      *Client
-	id     string
+	cfg    *streamConfig
 	nc     net.Conn
 	pr     *mqttwire.Reader
 	buf    []byte // payload copies
@@ -101,55 +143,45 @@ func streamClientID(id string) string {
 	return id + "-s"
 }
 
-// dialStream opens a streaming connection for work on messages of about
-// size bytes (which scales the keep-alive it asks for).
-func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
-	c.mu.Lock()
-	if c.closed {
-		err := c.closedErr()
-		c.mu.Unlock()
-		return nil, err
-	}
-	c.mu.Unlock()
-	tlsCfg, err := c.opts.tlsConfig(c.url)
+// dial opens a streaming connection for work on messages of about size
+// bytes (which scales the keep-alive it asks for).
+func (cfg *streamConfig) dial(ctx context.Context, size int64) (*stream, error) {
+	quiet, err := cfg.state("")
 	if err != nil {
 		return nil, err
 	}
-	timeout := c.opts.timeout()
+	timeout := cfg.timeout
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var nc net.Conn
 	d := &net.Dialer{Timeout: timeout}
-	if c.url.Scheme == "mqtts" {
-		nc, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(dctx, "tcp", c.url.Host)
+	if cfg.url.Scheme == "mqtts" {
+		nc, err = (&tls.Dialer{NetDialer: d, Config: cfg.tls}).DialContext(dctx, "tcp", cfg.url.Host)
 	} else {
-		nc, err = d.DialContext(dctx, "tcp", c.url.Host)
+		nc, err = d.DialContext(dctx, "tcp", cfg.url.Host)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, classifyConnect(c.url, packets.ErrNetworkError, err)
+		return nil, classifyConnect(cfg.url, packets.ErrNetworkError, err)
 	}
-	keepAlive := c.opts.publishTimeout(int(min(size, mqttwire.MaxRemaining))).Truncate(time.Second)
+	keepAlive := cfg.publishTimeout(int(min(size, mqttwire.MaxRemaining))).Truncate(time.Second)
 	keepAlive = min(max(keepAlive, minKeepAlive), maxKeepAlive)
 	s := &stream{
-		c:        c,
-		id:       streamClientID(c.id),
+		cfg:      cfg,
 		nc:       nc,
 		buf:      make([]byte, streamReadBuffer),
 		idle:     timeout,
+		quiet:    quiet,
 		ctx:      ctx,
 		stopPing: make(chan struct{}),
 	}
 	s.pr = mqttwire.NewReader(deadlineReader{s}, streamReadBuffer)
-	s.probeRoot = c.topics.probe(s.id, randomHex(8))
-	c.mu.Lock()
-	s.quiet = c.noProbe
-	c.mu.Unlock()
+	s.probeRoot = cfg.topics.probe(cfg.clientID, randomHex(8))
 	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
 
-	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: s.id, Username: c.opts.Username, Password: c.opts.Password, KeepAlive: uint16(keepAlive / time.Second)})
+	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: cfg.clientID, Username: cfg.username, Password: cfg.password, KeepAlive: uint16(keepAlive / time.Second)})
 	if err != nil {
 		s.close()
 		return nil, err
@@ -173,7 +205,7 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 	}
 	if rc != 0 {
 		s.close()
-		return nil, &refusedError{classifyConnect(c.url, rc, nil)}
+		return nil, &refusedError{classifyConnect(cfg.url, rc, nil)}
 	}
 	go s.pinger(keepAlive)
 	return s, nil
@@ -186,10 +218,10 @@ func (s *stream) connectErr(err error) error {
 		return s.ctx.Err()
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return &ConnectError{Broker: s.c.url.String(), Reason: "no answer in time", Err: &TimeoutError{What: "connect", After: s.idle},
-			hint: "is the broker reachable on " + s.c.url.Host + "? --timeout waits longer"}
+		return &ConnectError{Broker: s.cfg.url.String(), Reason: "no answer in time", Err: &TimeoutError{What: "connect", After: s.idle},
+			hint: "is the broker reachable on " + s.cfg.url.Host + "? --timeout waits longer"}
 	}
-	ce := classifyConnect(s.c.url, packets.ErrNetworkError, err)
+	ce := classifyConnect(s.cfg.url, packets.ErrNetworkError, err)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return &refusedError{ce}
 	}
@@ -378,7 +410,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				return false, 0, s.fail(what, err)
 			}
 			if probe == "" {
-				s.step(s.c.opts.quietPeriod())
+				s.step(s.cfg.quietPeriod)
 			}
 			if err := s.pr.Await(); err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) || s.ctx.Err() != nil {
@@ -440,7 +472,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 			case m.Size == 0:
 				return false, 0, nil
 			}
-			s.step(s.c.opts.publishTimeout(int(m.Size)))
+			s.step(s.cfg.publishTimeout(int(m.Size)))
 			n, err := s.pr.Payload(w, s.buf)
 			if err != nil {
 				return false, n, s.fail(what, err)
@@ -460,15 +492,7 @@ const probeText = "otactl end-of-retained probe"
 // periods, with one warning, as reads on the paho connection do.
 func (s *stream) probeLost(probe string) {
 	s.quiet = true
-	c := s.c
-	c.mu.Lock()
-	first := !c.noProbe
-	c.noProbe = true
-	c.mu.Unlock()
-	if first && c.opts.Warn != nil {
-		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
-			probe, c.opts.quietPeriod(), c.topics.Prefix()))
-	}
+	_, _ = s.cfg.state(probe) // an error only says the client has closed since
 }
 
 // publishFile publishes size bytes of r to topic, retained, QoS 1, and
@@ -491,7 +515,7 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 	if err != nil {
 		return sum, err
 	}
-	s.step(s.c.opts.publishTimeout(int(size)))
+	s.step(s.cfg.publishTimeout(int(size)))
 	if err := s.writeFile(what, topic, hdr, r, size, want, &sum); err != nil {
 		return sum, err
 	}
@@ -536,7 +560,7 @@ func (s *stream) writeFile(what, topic string, hdr []byte, r io.Reader, size int
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	defer func() { s.lastW.Store(time.Now().UnixNano()) }()
-	progress := s.c.opts.Progress
+	progress := s.cfg.progress
 	h := sha256.New()
 	buf := make([]byte, min(size, streamChunk))
 	var sent int64
