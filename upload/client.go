@@ -1,8 +1,3 @@
-// Package upload is otactl's MQTT side: connecting to a broker, building and
-// validating topics, publishing retained messages and proving them by
-// reading them back, reading every retained message under a filter, and
-// live subscriptions that survive reconnects. It speaks MQTT 3.1.1 through
-// github.com/eclipse/paho.mqtt.golang.
 package upload
 
 import (
