@@ -1,8 +1,3 @@
-// Package upload is otactl's MQTT side: connecting to a broker, building and
-// validating topics, publishing retained messages and proving them by
-// reading them back, reading every retained message under a filter, and
-// live subscriptions that survive reconnects. It speaks MQTT 3.1.1 through
-// github.com/eclipse/paho.mqtt.golang.
 package upload
 
 import (
@@ -33,6 +28,9 @@ type Client struct {
 	id     string
 	topics Topics
 	pc     mqtt.Client
+	// streams is what streaming connections (stream.go) need; they touch
+	// the state below only through streamState.
+	streams streamConfig
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -82,6 +80,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		subs:     make(map[string]int),
 		done:     make(chan struct{}),
 	}
+	c.streams = c.newStreamConfig(tlsCfg)
 	po := mqtt.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(id).
@@ -307,6 +306,30 @@ func (c *Client) closedErr() error {
 		return errors.Join(ErrClosed, c.err)
 	}
 	return ErrClosed
+}
+
+// streamState is the one way a streaming connection (stream.go) reaches
+// the client's shared state. It reports whether reads end on quiet periods
+// rather than with the end-of-retained probe, and an error once the client
+// has closed. A non-empty lostProbe is a probe the broker took but never
+// sent back: from then on every read of the client ends on quiet periods,
+// and the first such probe gets a warning.
+func (c *Client) streamState(lostProbe string) (quiet bool, err error) {
+	c.mu.Lock()
+	first := lostProbe != "" && !c.noProbe
+	if lostProbe != "" {
+		c.noProbe = true
+	}
+	quiet = c.noProbe
+	if c.closed {
+		err = c.closedErr()
+	}
+	c.mu.Unlock()
+	if first && c.opts.Warn != nil {
+		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
+			lostProbe, c.opts.quietPeriod(), c.topics.Prefix()))
+	}
+	return quiet, err
 }
 
 // subscribe subscribes to filters and returns the QoS the broker granted

@@ -1,4 +1,4 @@
-package upload
+package mqttwire
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
@@ -14,6 +15,10 @@ import (
 // The encoders are checked by decoding their packets with paho's own
 // codec, and the decoders by feeding them packets paho encodes: two
 // independent readings of MQTT 3.1.1.
+
+// probeText is the payload of otactl's end-of-retained probe, a small
+// message the streaming connection sends and reads back.
+const probeText = "otactl end-of-retained probe"
 
 func pahoRead(t *testing.T, b []byte) packets.ControlPacket {
 	t.Helper()
@@ -38,13 +43,13 @@ func pahoBytes(t *testing.T, cp packets.ControlPacket) []byte {
 }
 
 func TestAppendConnect(t *testing.T) {
-	for _, tc := range []connectPacket{
+	for _, tc := range []Connect{
 		{ClientID: "otactl-0123456789ab-s", KeepAlive: 60},
 		{ClientID: "c", Username: "ci", KeepAlive: 36000},
 		{ClientID: "c", Username: "ci", Password: "s3cret:with spaces", KeepAlive: 90},
 		{ClientID: "c", Password: "ignored without a user name"},
 	} {
-		b, err := appendConnect(nil, tc)
+		b, err := AppendConnect(nil, tc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,27 +71,27 @@ func TestAppendConnect(t *testing.T) {
 			t.Errorf("%+v: paho reads %v", tc, cp)
 		}
 	}
-	if _, err := appendConnect(nil, connectPacket{ClientID: "c", Username: "u", Password: strings.Repeat("x", 70000)}); err == nil {
+	if _, err := AppendConnect(nil, Connect{ClientID: "c", Username: "u", Password: strings.Repeat("x", 70000)}); err == nil {
 		t.Error("a 70,000-byte password was encoded")
 	}
 }
 
 func TestAppendSubscribeUnsubscribe(t *testing.T) {
-	b := appendSubscribe(nil, 7, ".u/c/main@1.2.3", ".u/otactl/probe/x-s/ab/+")
+	b := AppendSubscribe(nil, 7, ".u/c/main@1.2.3", ".u/otactl/probe/x-s/ab/+")
 	sp, ok := pahoRead(t, b).(*packets.SubscribePacket)
 	if !ok || sp.MessageID != 7 || sp.Qos != 1 || len(sp.Topics) != 2 || sp.Topics[0] != ".u/c/main@1.2.3" ||
 		sp.Topics[1] != ".u/otactl/probe/x-s/ab/+" || sp.Qoss[0] != 0 || sp.Qoss[1] != 0 {
 		t.Errorf("SUBSCRIBE reads as %v", sp)
 	}
-	b = appendUnsubscribe(nil, 65535, "a/b")
+	b = AppendUnsubscribe(nil, 65535, "a/b")
 	up, ok := pahoRead(t, b).(*packets.UnsubscribePacket)
 	if !ok || up.MessageID != 65535 || up.Qos != 1 || len(up.Topics) != 1 || up.Topics[0] != "a/b" {
 		t.Errorf("UNSUBSCRIBE reads as %v", up)
 	}
-	if got := appendPingreq(nil); !bytes.Equal(got, []byte{0xc0, 0}) {
+	if got := AppendPingreq(nil); !bytes.Equal(got, []byte{0xc0, 0}) {
 		t.Errorf("PINGREQ = % x", got)
 	}
-	if _, ok := pahoRead(t, appendDisconnect(nil)).(*packets.DisconnectPacket); !ok {
+	if _, ok := pahoRead(t, AppendDisconnect(nil)).(*packets.DisconnectPacket); !ok {
 		t.Error("DISCONNECT does not read as one")
 	}
 }
@@ -107,7 +112,7 @@ func TestAppendPublishHeader(t *testing.T) {
 		{"x", 1, false, 65535, 2097152 - 2 - 1 - 2},          // four bytes
 	} {
 		payload := bytes.Repeat([]byte{0xa5}, tc.size)
-		b, err := appendPublishHeader(nil, tc.topic, tc.qos, tc.retain, tc.id, int64(tc.size))
+		b, err := AppendPublishHeader(nil, tc.topic, tc.qos, tc.retain, tc.id, int64(tc.size))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,10 +122,10 @@ func TestAppendPublishHeader(t *testing.T) {
 			t.Errorf("%+v: paho reads %v", tc, pp)
 		}
 	}
-	if _, err := appendPublishHeader(nil, "t", 1, true, 1, maxRemaining-4); err == nil {
+	if _, err := AppendPublishHeader(nil, "t", 1, true, 1, MaxRemaining-4); err == nil {
 		t.Error("a message one byte over MQTT's limit was encoded")
 	}
-	if _, err := appendPublishHeader(nil, "t", 1, true, 1, maxRemaining-5); err != nil {
+	if _, err := AppendPublishHeader(nil, "t", 1, true, 1, MaxRemaining-5); err != nil {
 		t.Errorf("the largest message that fits: %v", err)
 	}
 }
@@ -128,14 +133,14 @@ func TestAppendPublishHeader(t *testing.T) {
 func TestReadFixedHeader(t *testing.T) {
 	for _, tc := range []struct {
 		in   []byte
-		want fixedHeader
+		want Header
 		err  string
 	}{
-		{in: []byte{0x20, 0x02}, want: fixedHeader{Type: pktConnack, Length: 2}},
-		{in: []byte{0x31, 0x7f}, want: fixedHeader{Type: pktPublish, Flags: 1, Length: 127}},
-		{in: []byte{0x3b, 0x80, 0x01}, want: fixedHeader{Type: pktPublish, Flags: 0x0b, Length: 128}},
-		{in: []byte{0x30, 0xff, 0xff, 0xff, 0x7f}, want: fixedHeader{Type: pktPublish, Length: maxRemaining}},
-		{in: []byte{0xd0, 0x00}, want: fixedHeader{Type: pktPingresp}},
+		{in: []byte{0x20, 0x02}, want: Header{Type: TypeConnack, Length: 2}},
+		{in: []byte{0x31, 0x7f}, want: Header{Type: TypePublish, Flags: 1, Length: 127}},
+		{in: []byte{0x3b, 0x80, 0x01}, want: Header{Type: TypePublish, Flags: 0x0b, Length: 128}},
+		{in: []byte{0x30, 0xff, 0xff, 0xff, 0x7f}, want: Header{Type: TypePublish, Length: MaxRemaining}},
+		{in: []byte{0xd0, 0x00}, want: Header{Type: TypePingresp}},
 		{in: []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, err: "longer than 4 bytes"},
 		{in: []byte{0x36, 0x00}, err: "QoS 3"},
 		{in: []byte{0x22, 0x02}, err: "flags"},
@@ -164,27 +169,27 @@ func TestDecodeControl(t *testing.T) {
 		ca := packets.NewControlPacket(packets.Connack).(*packets.ConnackPacket)
 		ca.ReturnCode, ca.SessionPresent = tc.rc, tc.sp
 		b := pahoBytes(t, ca)
-		pr := newPacketReader(bytes.NewReader(b), 16)
-		p, err := pr.next()
-		if err != nil || p.Header.Type != pktConnack {
+		pr := NewReader(bytes.NewReader(b), 16)
+		p, err := pr.Next()
+		if err != nil || p.Header.Type != TypeConnack {
 			t.Fatalf("% x: %v %v", b, p, err)
 		}
-		rc, err := decodeConnack(p.Body)
+		rc, err := DecodeConnack(p.Body)
 		if (err != nil) != tc.bad || (!tc.bad && rc != tc.rc) {
 			t.Errorf("CONNACK %+v: %d, %v", tc, rc, err)
 		}
 	}
 	sa := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
 	sa.MessageID, sa.ReturnCodes = 12, []byte{0, 0x80}
-	p, err := newPacketReader(bytes.NewReader(pahoBytes(t, sa)), 16).next()
+	p, err := NewReader(bytes.NewReader(pahoBytes(t, sa)), 16).Next()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, codes, err := decodeSuback(p.Body); err != nil || id != 12 || !bytes.Equal(codes, []byte{0, 0x80}) {
+	if id, codes, err := DecodeSuback(p.Body); err != nil || id != 12 || !bytes.Equal(codes, []byte{0, 0x80}) {
 		t.Errorf("SUBACK: %d % x %v", id, codes, err)
 	}
 	for _, bad := range [][]byte{{0, 1}, {0, 0, 0}, {0, 1, 3}, {0, 1, 0x81}} {
-		if _, _, err := decodeSuback(bad); !errors.Is(err, errMalformed) {
+		if _, _, err := DecodeSuback(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("SUBACK body % x: %v", bad, err)
 		}
 	}
@@ -193,30 +198,30 @@ func TestDecodeControl(t *testing.T) {
 	ua := packets.NewControlPacket(packets.Unsuback).(*packets.UnsubackPacket)
 	ua.MessageID = 2
 	in := append(pahoBytes(t, pa), pahoBytes(t, ua)...)
-	pr := newPacketReader(bytes.NewReader(in), 16)
+	pr := NewReader(bytes.NewReader(in), 16)
 	for _, want := range []struct {
 		typ byte
 		id  uint16
-	}{{pktPuback, 513}, {pktUnsuback, 2}} {
-		p, err := pr.next()
+	}{{TypePuback, 513}, {TypeUnsuback, 2}} {
+		p, err := pr.Next()
 		if err != nil || p.Header.Type != want.typ {
 			t.Fatalf("%v %v", p, err)
 		}
-		if id, err := decodePacketID(p.Body); err != nil || id != want.id {
+		if id, err := DecodePacketID(p.Body); err != nil || id != want.id {
 			t.Errorf("ack %d: %d %v", want.typ, id, err)
 		}
 	}
-	if _, err := pr.next(); err != io.EOF {
+	if _, err := pr.Next(); err != io.EOF {
 		t.Errorf("after the last packet: %v", err)
 	}
 	for _, bad := range [][]byte{{0, 0}, {1}, {0, 1, 2}} {
-		if _, err := decodePacketID(bad); !errors.Is(err, errMalformed) {
+		if _, err := DecodePacketID(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ack body % x: %v", bad, err)
 		}
 	}
 	// A control packet longer than any this client expects is refused
 	// before it is read.
-	if _, err := newPacketReader(bytes.NewReader([]byte{0x90, 0xff, 0x7f}), 16).next(); !errors.Is(err, errMalformed) {
+	if _, err := NewReader(bytes.NewReader([]byte{0x90, 0xff, 0x7f}), 16).Next(); !errors.Is(err, ErrMalformed) {
 		t.Errorf("16 KiB SUBACK: %v", err)
 	}
 }
@@ -243,40 +248,40 @@ func TestPacketReaderPublish(t *testing.T) {
 		in.Write(pahoBytes(t, p))
 	}
 	in.Write([]byte{0xd0, 0})
-	pr := newPacketReader(&in, 4096)
-	p, err := pr.next()
+	pr := NewReader(&in, 4096)
+	p, err := pr.Next()
 	if err != nil || p.Publish.Topic != "a/skipped" || p.Publish.Size != 22 || p.Publish.Retain {
 		t.Fatalf("first: %+v %v", p, err)
 	}
-	p, err = pr.next() // skips the first payload
+	p, err = pr.Next() // skips the first payload
 	if err != nil || p.Publish.Topic != ".u/c/main@1.0.0" || p.Publish.QoS != 1 || p.Publish.ID != 77 || !p.Publish.Retain || p.Publish.Size != int64(len(big)) {
 		t.Fatalf("second: %+v %v", p, err)
 	}
 	h := sha256.New()
-	if n, err := pr.payload(h, make([]byte, 1000)); err != nil || n != int64(len(big)) || !bytes.Equal(h.Sum(nil), sha(big)) {
+	if n, err := pr.Payload(h, make([]byte, 1000)); err != nil || n != int64(len(big)) || !bytes.Equal(h.Sum(nil), sha(big)) {
 		t.Fatalf("payload: %d %v", n, err)
 	}
 	var got bytes.Buffer
-	if p, err = pr.next(); err != nil || p.Publish.Topic != "p/1" {
+	if p, err = pr.Next(); err != nil || p.Publish.Topic != "p/1" {
 		t.Fatalf("third: %+v %v", p, err)
 	}
-	if _, err := pr.payload(&got, make([]byte, 8)); err != nil || got.String() != probeText {
+	if _, err := pr.Payload(&got, make([]byte, 8)); err != nil || got.String() != probeText {
 		t.Fatalf("probe payload %q %v", got.String(), err)
 	}
-	if p, err = pr.next(); err != nil || p.Publish.Topic != "empty" || p.Publish.Size != 0 {
+	if p, err = pr.Next(); err != nil || p.Publish.Topic != "empty" || p.Publish.Size != 0 {
 		t.Fatalf("fourth: %+v %v", p, err)
 	}
-	if p, err = pr.next(); err != nil || p.Header.Type != pktPingresp {
+	if p, err = pr.Next(); err != nil || p.Header.Type != TypePingresp {
 		t.Fatalf("fifth: %+v %v", p, err)
 	}
 
 	// A payload cut short is an error, not a short message.
 	trunc := append([]byte{0x31, 0x0a, 0, 1, 't'}, "abc"...)
-	pr = newPacketReader(bytes.NewReader(trunc), 16)
-	if _, err := pr.next(); err != nil {
+	pr = NewReader(bytes.NewReader(trunc), 16)
+	if _, err := pr.Next(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := pr.payload(io.Discard, make([]byte, 4)); err != io.ErrUnexpectedEOF || n != 3 {
+	if n, err := pr.Payload(io.Discard, make([]byte, 4)); err != io.ErrUnexpectedEOF || n != 3 {
 		t.Errorf("truncated payload: %d %v", n, err)
 	}
 	for _, bad := range [][]byte{
@@ -286,10 +291,45 @@ func TestPacketReaderPublish(t *testing.T) {
 		{0x32, 0x05, 0, 1, 't', 0, 0}, // packet id 0
 		{0x30, 0x04, 0, 1},            // topic cut short
 	} {
-		_, err := newPacketReader(bytes.NewReader(bad), 16).next()
+		_, err := NewReader(bytes.NewReader(bad), 16).Next()
 		if err == nil {
 			t.Errorf("% x accepted", bad)
 		}
+	}
+}
+
+// TestReaderAwait: Await skips what is left of a payload and waits for the
+// next packet without reading it.
+func TestReaderAwait(t *testing.T) {
+	in := append([]byte{0x30, 0x06, 0, 1, 'a'}, "xyz"...)
+	in = append(in, 0xd0, 0)
+	pr := NewReader(iotest.OneByteReader(bytes.NewReader(in)), 16)
+	if p, err := pr.Next(); err != nil || p.Publish.Topic != "a" || p.Publish.Size != 3 {
+		t.Fatalf("first: %+v %v", p, err)
+	}
+	if err := pr.Await(); err != nil {
+		t.Fatalf("await the PINGRESP: %v", err)
+	}
+	if err := pr.Await(); err != nil {
+		t.Fatalf("await again: %v", err)
+	}
+	if p, err := pr.Next(); err != nil || p.Header.Type != TypePingresp {
+		t.Fatalf("after awaiting: %+v %v", p, err)
+	}
+	if err := pr.Await(); err != io.EOF {
+		t.Errorf("await after the last packet: %v", err)
+	}
+
+	// A payload cut short fails the wait, and the next read too.
+	pr = NewReader(bytes.NewReader([]byte{0x30, 0x0d, 0, 1, 'a', 'x', 'y', 'z'}), 16)
+	if _, err := pr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Await(); err != io.ErrUnexpectedEOF {
+		t.Errorf("await after a truncated payload: %v", err)
+	}
+	if _, err := pr.Next(); err != io.ErrUnexpectedEOF {
+		t.Errorf("next after a truncated payload: %v", err)
 	}
 }
 
@@ -307,7 +347,7 @@ func FuzzReadFixedHeader(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if h.Length < 0 || h.Length > maxRemaining {
+		if h.Length < 0 || h.Length > MaxRemaining {
 			t.Fatalf("remaining length %d", h.Length)
 		}
 		// What was read encodes back to the same header.
@@ -323,13 +363,13 @@ func FuzzDecodeControl(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if rc, err := decodeConnack(body); err == nil && (len(body) != 2 || rc != body[1]) {
+		if rc, err := DecodeConnack(body); err == nil && (len(body) != 2 || rc != body[1]) {
 			t.Fatalf("CONNACK % x: %d", body, rc)
 		}
-		if id, err := decodePacketID(body); err == nil && (len(body) != 2 || id == 0) {
+		if id, err := DecodePacketID(body); err == nil && (len(body) != 2 || id == 0) {
 			t.Fatalf("ack % x: %d", body, id)
 		}
-		if id, codes, err := decodeSuback(body); err == nil {
+		if id, codes, err := DecodeSuback(body); err == nil {
 			if id == 0 || len(codes) != len(body)-2 || len(codes) == 0 {
 				t.Fatalf("SUBACK % x: %d % x", body, id, codes)
 			}
@@ -366,18 +406,26 @@ func FuzzPacketReader(f *testing.F) {
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0x7f, 0, 1, 't'}, uint8(1))
 	f.Add([]byte{0x90, 0x03, 0, 1, 0x80, 0xd0, 0, 0xb0, 2, 0, 2, 0x40, 2, 0, 3}, uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
-		pr := newPacketReader(bytes.NewReader(data), 16)
+		pr := NewReader(bytes.NewReader(data), 16)
 		buf := make([]byte, 8)
 		for i := 0; ; i++ {
 			if i > len(data) {
 				t.Fatal("more packets than bytes")
 			}
-			p, err := pr.next()
+			awaited := mode>>((i+4)%8)&1 == 1
+			var awaitErr error
+			if awaited {
+				awaitErr = pr.Await()
+			}
+			p, err := pr.Next()
+			if awaitErr != nil && err == nil {
+				t.Fatalf("Await failed (%v) but Next read %+v", awaitErr, p)
+			}
 			if err != nil {
 				return
 			}
 			switch p.Header.Type {
-			case pktPublish:
+			case TypePublish:
 				if p.Publish.Size < 0 || p.Publish.Size > int64(p.Header.Length) {
 					t.Fatalf("payload of %d in a %d-byte packet", p.Publish.Size, p.Header.Length)
 				}
@@ -385,19 +433,19 @@ func FuzzPacketReader(f *testing.F) {
 					continue // left for next to skip
 				}
 				var w countWriter
-				n, err := pr.payload(&w, buf)
+				n, err := pr.Payload(&w, buf)
 				if n != w.n || n > p.Publish.Size || (err == nil && n != p.Publish.Size) {
 					t.Fatalf("payload: %d of %d (%d written), %v", n, p.Publish.Size, w.n, err)
 				}
 				if err != nil {
 					return
 				}
-			case pktConnack:
-				_, _ = decodeConnack(p.Body)
-			case pktSuback:
-				_, _, _ = decodeSuback(p.Body)
-			case pktPuback, pktUnsuback:
-				_, _ = decodePacketID(p.Body)
+			case TypeConnack:
+				_, _ = DecodeConnack(p.Body)
+			case TypeSuback:
+				_, _, _ = DecodeSuback(p.Body)
+			case TypePuback, TypeUnsuback:
+				_, _ = DecodePacketID(p.Body)
 			}
 		}
 	})
