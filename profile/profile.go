@@ -260,7 +260,8 @@ func (p *Profile) Set(key, value string) error {
 	switch key {
 	case "broker":
 		if strings.Contains(value, "@") {
-			return bad("credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'")
+			// The value may hold a password: never repeat it.
+			return &SettingError{Key: key, Value: value, Reason: "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'", hide: true}
 		}
 		p.Broker = value
 	case "username":
@@ -359,7 +360,7 @@ func (p *Profile) Check() error {
 		return bad("topic-prefix", *p.TopicPrefix, "this looks like key material or text pasted in the wrong place")
 	}
 	if strings.Contains(p.Broker, "@") {
-		return bad("broker", p.Broker, "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'")
+		return &SettingError{Key: "broker", Value: p.Broker, Reason: "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'", hide: true}
 	}
 	if p.Username != "" {
 		if err := checkUsername(p.Username); err != nil {
