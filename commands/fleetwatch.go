@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -24,7 +24,7 @@ type dialer func(ctx context.Context) (*upload.Client, error)
 type fleetSource struct {
 	client *upload.Client
 	topics upload.Topics
-	fleet  *output.Fleet
+	fleet  *fleet.Fleet
 	now    func() time.Time
 	stderr io.Writer
 
@@ -50,7 +50,7 @@ func newFleetSource(sys *System, client *upload.Client, stale time.Duration, coh
 	s := &fleetSource{
 		client:     client,
 		topics:     client.Topics(),
-		fleet:      output.NewFleet(output.FleetOptions{Now: sys.Now, Stale: stale}),
+		fleet:      fleet.NewFleet(fleet.FleetOptions{Now: sys.Now, Stale: stale}),
 		now:        sys.Now,
 		stderr:     sys.Stderr,
 		badDesired: make(map[string]bool),
@@ -198,19 +198,19 @@ func (s *fleetSource) desired(topic, kind, name string, payload []byte) {
 			fmt.Fprintf(s.stderr, "warning: %s: %s (devices do not act on it: it sets no target)\n", topic, oneLineError(err))
 		}
 	}
-	var scope output.Scope
+	var scope fleet.Scope
 	switch kind {
 	case "cohort":
-		scope = output.CohortScope(name)
+		scope = fleet.CohortScope(name)
 		if name == s.cohort {
 			s.mu.Lock()
 			s.cohortWant, s.cohortSeq, s.haveCohort = d.Versions, d.Sequence, len(d.Versions) > 0
 			s.mu.Unlock()
 		}
 	case "device":
-		scope = output.DeviceScope(name)
+		scope = fleet.DeviceScope(name)
 	default:
-		scope = output.FleetScope()
+		scope = fleet.FleetScope()
 		s.mu.Lock()
 		s.fleetWant, s.fleetSeq = d.Versions, d.Sequence
 		s.mu.Unlock()
@@ -272,7 +272,7 @@ func selectDevices(values []string, file string) (deviceSelection, error) {
 			if sel.Pattern != "" {
 				return sel, usageErrorf("--device: one pattern at most (%q and %q)\nhint: device ids may be repeated, patterns may not", sel.Pattern, v)
 			}
-			if err := (output.Filter{Device: v}).Validate(); err != nil {
+			if err := (fleet.Filter{Device: v}).Validate(); err != nil {
 				return sel, usageErrorf("--device: %v", err)
 			}
 			sel.Pattern = v

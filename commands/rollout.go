@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 )
 
@@ -75,15 +76,14 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	fleet := src.fleet
 	if err := src.readAll(ctx); err != nil {
 		return err
 	}
 	warnUnknownCohort(sys, src)
-	st := fleet.Status(flt)
+	st := src.fleet.Status(flt)
 	switch {
 	case opts.Output == "json":
-		return st.WriteJSON(sys.Stdout)
+		return output.WriteStatusJSON(sys.Stdout, st)
 	case sys.StdoutTTY:
 		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
 			Width:    terminalWidth(sys.Stdout),
@@ -117,7 +117,7 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 	var devices cli.StringSlice
 	flags := append(waitConnectFlags(&opts.Conn),
 		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
-		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: output.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: fleet.DefaultPackage, Destination: &opts.Package},
 		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)", Destination: &devices},
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
@@ -125,7 +125,7 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "min-updated", Usage: "`SHARE` of the devices that must update: 100%, 90% or 0.9", Value: "100%", Destination: &opts.MinUpdated},
 		&cli.StringFlag{Name: "max-failed", Usage: "fail when more than `N` devices (or P%) fail", Value: "0", Destination: &opts.MaxFailed},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 5)", Value: 30 * time.Minute, Destination: &opts.Timeout},
-		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: output.DefaultStale, Destination: &opts.Stale},
+		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &opts.Stale},
 		outputFlag(&opts.Output),
 	)
 	return &cli.Command{
@@ -200,9 +200,9 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
 	defer cancel()
 	src := newFleetSource(sys, client, opts.Stale, opts.Cohort, members)
-	fleet := src.fleet
+	model := src.fleet
 	progress := newWaitProgress(sys)
-	verdict := func(res output.GateResult) error {
+	verdict := func(res fleet.GateResult) error {
 		progress.done(res)
 		return finishWait(sys, opts, res)
 	}
@@ -210,7 +210,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		res := output.Evaluate(fleet, gate)
+		res := fleet.Evaluate(model, gate)
 		res.Verdict = "timeout"
 		return verdict(res)
 	}
@@ -249,7 +249,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		}
 		return err
 	}
-	res := output.Evaluate(fleet, gate)
+	res := fleet.Evaluate(model, gate)
 	if res.Verdict != "pending" {
 		return verdict(res)
 	}
@@ -279,7 +279,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 				continue
 			}
 			lastLook = time.Now()
-			res := output.Evaluate(fleet, gate)
+			res := fleet.Evaluate(model, gate)
 			if res.Verdict != "pending" {
 				return verdict(res)
 			}
@@ -290,8 +290,8 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 
 // gate checks the options and builds the gate; members are the devices
 // named, which, with --cohort, are the cohort's members.
-func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
-	g := output.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
+func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
+	g := fleet.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
 	if err := checkNames(opts.Package, opts.Version, opts.Cohort); err != nil {
 		return g, nil, err
 	}
@@ -307,7 +307,7 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 	if opts.Stale <= 0 {
 		return g, nil, usageErrorf("--stale %s: must be positive", opts.Stale)
 	}
-	share, err := output.ParseShare(opts.MinUpdated)
+	share, err := fleet.ParseShare(opts.MinUpdated)
 	if err != nil {
 		return g, nil, usageErrorf("--min-updated: %v", err)
 	}
@@ -316,7 +316,7 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 		// Gate's zero means all of them; asked for none, one still must.
 		g.MinUpdated = 1e-9
 	}
-	if g.MaxFailed, err = output.ParseThreshold(opts.MaxFailed); err != nil {
+	if g.MaxFailed, err = fleet.ParseThreshold(opts.MaxFailed); err != nil {
 		return g, nil, usageErrorf("--max-failed: %v", err)
 	}
 	sel, err := selectDevices(opts.Devices, opts.DevicesFile)
@@ -355,7 +355,7 @@ func defaultWaitVersion(src *fleetSource, pkg, cohort string) (version, from str
 
 // finishWait prints the verdict and returns the command's error: nil when
 // done, exit 4 when failed, exit 5 when timed out.
-func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) error {
+func finishWait(sys *System, opts *rolloutWaitOptions, res fleet.GateResult) error {
 	if opts.Output == "json" {
 		if err := writeJSON(sys.Stdout, res); err != nil {
 			return err
@@ -364,26 +364,26 @@ func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) er
 	const most = 50 // devices named per list
 	switch res.Verdict {
 	case "done":
-		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", res.Progress())
+		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", output.GateProgress(res))
 		return nil
 	case "failed":
 		failed := res
 		failed.Pending, failed.NotKnown = nil, 0
-		fmt.Fprintln(sys.Stderr, failed.Describe(most))
+		fmt.Fprintln(sys.Stderr, output.DescribeGate(failed, most))
 		if res.TooManyFailed {
 			return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
-				res.FailedCount, res.Total, res.Allowed, res.Progress()))
+				res.FailedCount, res.Total, res.Allowed, output.GateProgress(res)))
 		}
 		err := fmt.Errorf("rollout failed: the goal can no longer be met: %d of %d devices updated, %d failed (%d allowed) and %d can still update, fewer than the %d needed",
 			res.Updated, res.Total, res.FailedCount, res.Allowed, res.PendingCount, res.Need)
 		return withExitCode(ExitRolloutFail, withHint(err,
 			"a failed device cannot count as updated: --max-failed allows failures, --min-updated says how many must update; to pass with failed devices, lower --min-updated too"))
 	}
-	if d := res.Describe(most); d != "" {
+	if d := output.DescribeGate(res, most); d != "" {
 		fmt.Fprintln(sys.Stderr, d)
 	}
 	return withExitCode(ExitTimeout, withHint(
-		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, res.Progress()),
+		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, output.GateProgress(res)),
 		"a longer --timeout waits longer; 'otactl watch' shows the devices live"))
 }
 
@@ -397,8 +397,8 @@ type waitProgress struct {
 
 func newWaitProgress(sys *System) *waitProgress { return &waitProgress{sys: sys} }
 
-func (p *waitProgress) show(res output.GateResult, start time.Time) {
-	text := res.Progress()
+func (p *waitProgress) show(res fleet.GateResult, start time.Time) {
+	text := output.GateProgress(res)
 	if p.sys.StderrTTY {
 		elapsed := time.Since(start).Truncate(time.Second)
 		fmt.Fprintf(p.sys.Stderr, "\r\x1b[K%s · %s", text, elapsed)
@@ -412,7 +412,7 @@ func (p *waitProgress) show(res output.GateResult, start time.Time) {
 }
 
 // done ends the line in place, if any.
-func (p *waitProgress) done(output.GateResult) {
+func (p *waitProgress) done(fleet.GateResult) {
 	if p.line {
 		fmt.Fprint(p.sys.Stderr, "\r\x1b[K")
 		p.line = false

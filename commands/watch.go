@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -42,14 +43,14 @@ func fleetFilterFlags(o *fleetFilterOptions, devices, states *cli.StringSlice) [
 		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
 		&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)", Destination: states},
 		&cli.BoolFlag{Name: "failed", Usage: "only failed devices", Destination: &o.Failed},
-		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: output.DefaultStale, Destination: &o.Stale},
+		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 	}
 }
 
 // resolve checks the filter options and turns them into a filter and the
 // devices selected by id.
-func (o *fleetFilterOptions) resolve() (output.Filter, deviceSelection, error) {
-	flt := output.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
+func (o *fleetFilterOptions) resolve() (fleet.Filter, deviceSelection, error) {
+	flt := fleet.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
 	if err := checkNames(o.Package, o.Version, o.Cohort); err != nil {
 		return flt, deviceSelection{}, err
 	}
@@ -184,7 +185,6 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	fleet := src.fleet
 	if err := src.readDesired(ctx); err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	case sys.StdoutTTY && sys.StderrTTY && !json:
 		return watchLive(ctx, sys, opts, src, flt)
 	}
-	pick := newReportPicker(fleet, flt)
+	pick := newReportPicker(src.fleet, flt)
 	return src.follow(ctx, func(r report.Report, err error) {
 		if err != nil {
 			warnMalformed(sys.Stderr, r, err)
@@ -255,13 +255,13 @@ func safeText(s string) string {
 // reportPicker decides whether a report, once in the fleet, passes the
 // filters: its row must be one the filter picks.
 type reportPicker struct {
-	fleet *output.Fleet
-	flt   output.Filter
+	fleet *fleet.Fleet
+	flt   fleet.Filter
 	ids   map[string]bool
 }
 
-func newReportPicker(fleet *output.Fleet, flt output.Filter) *reportPicker {
-	p := &reportPicker{fleet: fleet, flt: flt}
+func newReportPicker(f *fleet.Fleet, flt fleet.Filter) *reportPicker {
+	p := &reportPicker{fleet: f, flt: flt}
 	if len(flt.Devices) > 0 {
 		p.ids = make(map[string]bool, len(flt.Devices))
 		for _, id := range flt.Devices {
@@ -289,7 +289,7 @@ func (p *reportPicker) picks(r report.Report) bool {
 
 // watchOnce prints the retained picture: on a terminal the table, else
 // one line (or JSON object) per report, trouble first.
-func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetSource, flt output.Filter) error {
+func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetSource, flt fleet.Filter) error {
 	if err := src.readReports(ctx, nil); err != nil {
 		return err
 	}
@@ -322,8 +322,8 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetS
 }
 
 // warnMalformedCount tells how many reports did not decode, and the latest.
-func warnMalformedCount(w io.Writer, fleet *output.Fleet) {
-	n, recent := fleet.MalformedCount()
+func warnMalformedCount(w io.Writer, f *fleet.Fleet) {
+	n, recent := f.MalformedCount()
 	if n == 0 || len(recent) == 0 {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 )
 
@@ -30,8 +31,8 @@ const (
 // program ends, panics included. The model only draws frames of the fleet
 // on its own ticker, whatever the rate of reports.
 type liveModel struct {
-	fleet    *output.Fleet
-	filter   output.Filter
+	fleet    *fleet.Fleet
+	filter   fleet.Filter
 	renderer *lipgloss.Renderer
 	title    func() string
 	width    int
@@ -97,7 +98,7 @@ func (m *liveModel) View() string { return m.frame }
 
 // watchLive shows the live table on the terminal (stderr, which holds
 // the frame) until the user leaves or the subscription ends.
-func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleetSource, flt output.Filter) error {
+func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleetSource, flt fleet.Filter) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	width, height := terminalSize(sys.Stderr)

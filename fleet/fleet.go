@@ -1,4 +1,8 @@
-package output
+// Package fleet is what otactl knows about a fleet of devices: the model
+// built from their state reports and the retained desired manifests, the
+// filters and views of it, and the rollout gate judged on it. It prints
+// nothing: output renders its views.
+package fleet
 
 import (
 	"errors"
@@ -30,7 +34,8 @@ type FleetOptions struct {
 // device for every package, the desired manifests and cohorts that decide
 // each device's target, and the reports that did not decode. It knows
 // nothing of MQTT: a command feeds it decoded reports (see Ingest) and
-// renders views of it. It is safe for concurrent use.
+// renders views of it. It is safe for concurrent
+// use.
 type Fleet struct {
 	mu      sync.Mutex
 	now     func() time.Time
