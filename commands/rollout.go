@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
@@ -76,11 +75,11 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	if err := src.readAll(ctx); err != nil {
+	if err := src.ReadAll(ctx); err != nil {
 		return err
 	}
-	warnUnknownCohort(sys, src)
-	st := src.fleet.Status(flt)
+	warnUnknownCohort(sys, src, opts.Filters.Cohort)
+	st := src.Fleet().Status(flt)
 	switch {
 	case opts.Output == "json":
 		return output.WriteStatusJSON(sys.Stdout, st)
@@ -181,9 +180,6 @@ func waitConnectFlags(o *connectOptions) []cli.Flag {
 	return flags
 }
 
-// waitPoll is how often rollout wait looks at the gate, at most.
-const waitPoll = 250 * time.Millisecond
-
 func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, dial dialer) error {
 	start := time.Now()
 	gate, members, err := opts.gate()
@@ -200,7 +196,6 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
 	defer cancel()
 	src := newFleetSource(sys, client, opts.Stale, opts.Cohort, members)
-	model := src.fleet
 	progress := newWaitProgress(sys)
 	verdict := func(res fleet.GateResult) error {
 		progress.done(res)
@@ -210,12 +205,12 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		res := fleet.Evaluate(model, gate)
+		res := fleet.Evaluate(src.Fleet(), gate)
 		res.Verdict = "timeout"
 		return verdict(res)
 	}
 
-	if err := src.readDesired(waitCtx); err != nil {
+	if err := src.ReadDesired(waitCtx); err != nil {
 		switch {
 		case ctx.Err() != nil || waitCtx.Err() == nil:
 			return err
@@ -226,66 +221,36 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		return timedOut()
 	}
 	if gate.Version == "" {
-		v, from, err := defaultWaitVersion(src, gate.Package, opts.Cohort)
+		v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohort)
 		if err != nil {
 			return err
 		}
 		gate.Version = v
 		fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
 	}
-	if src.infer {
-		if _, _, ok := src.cohortManifest(); !ok {
-			topic, _ := src.topics.Cohort(opts.Cohort)
-			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
-				"list its devices with --devices-file FILE, or publish the cohort's release first")
-		}
+	if topic, unknown := src.UnknownCohort(); unknown {
+		return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
+			"list its devices with --devices-file FILE, or publish the cohort's release first")
 	}
 
 	// The retained picture, whole, before judging: judging part of it
 	// could pass a rollout whose failed devices have not been read yet.
-	if err := src.readReports(waitCtx, nil); err != nil {
+	if err := src.ReadReports(waitCtx); err != nil {
 		if waitCtx.Err() != nil {
 			return timedOut()
 		}
 		return err
 	}
-	res := fleet.Evaluate(model, gate)
-	if res.Verdict != "pending" {
-		return verdict(res)
-	}
-	progress.show(res, start)
-
-	// Then live reports, until the gate decides or time runs out.
-	var dirty atomic.Bool
-	followErr := make(chan error, 1)
-	go func() {
-		followErr <- src.follow(waitCtx, nil, func() { dirty.Store(true) })
-	}()
-	tick := time.NewTicker(waitPoll)
-	defer tick.Stop()
-	lastLook := time.Now()
-	for {
-		select {
-		case <-waitCtx.Done():
+	// Judge it, then follow live reports until the gate decides or time
+	// runs out.
+	res, err := src.Await(waitCtx, gate, func(res fleet.GateResult) { progress.show(res, start) })
+	if err != nil {
+		if waitCtx.Err() != nil {
 			return timedOut()
-		case err := <-followErr:
-			if waitCtx.Err() != nil {
-				return timedOut()
-			}
-			return err
-		case <-tick.C:
-			// Look when reports came, and every second for the progress line.
-			if !dirty.Swap(false) && time.Since(lastLook) < time.Second {
-				continue
-			}
-			lastLook = time.Now()
-			res := fleet.Evaluate(model, gate)
-			if res.Verdict != "pending" {
-				return verdict(res)
-			}
-			progress.show(res, start)
 		}
+		return err
 	}
+	return verdict(res)
 }
 
 // gate checks the options and builds the gate; members are the devices
@@ -338,15 +303,15 @@ func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
 
 // defaultWaitVersion is the version the retained desired manifests give
 // pkg: the cohort's, with a cohort, else the fleet's.
-func defaultWaitVersion(src *fleetSource, pkg, cohort string) (version, from string, err error) {
+func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from string, err error) {
 	if cohort != "" {
-		seq, versions, ok := src.cohortManifest()
+		seq, versions, ok := f.Desired(fleet.CohortScope(cohort))
 		if ok && versions[pkg] != "" {
 			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
 		}
 		return "", "", usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s\nhint: say which version to wait for with --version", cohort, pkg)
 	}
-	seq, versions, ok := src.fleetManifest()
+	seq, versions, ok := f.Desired(fleet.FleetScope())
 	if ok && versions[pkg] != "" {
 		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
 	}

@@ -185,10 +185,10 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	if err := src.readDesired(ctx); err != nil {
+	if err := src.ReadDesired(ctx); err != nil {
 		return err
 	}
-	warnUnknownCohort(sys, src)
+	warnUnknownCohort(sys, src, opts.Filters.Cohort)
 
 	json := opts.Output == "json"
 	switch {
@@ -197,13 +197,13 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	case sys.StdoutTTY && sys.StderrTTY && !json:
 		return watchLive(ctx, sys, opts, src, flt)
 	}
-	pick := newReportPicker(src.fleet, flt)
-	return src.follow(ctx, func(r report.Report, err error) {
+	pick := fleet.NewPicker(src.Fleet(), flt)
+	return src.Follow(ctx, func(r report.Report, err error) {
 		if err != nil {
 			warnMalformed(sys.Stderr, r, err)
 			return
 		}
-		if !pick.picks(r) {
+		if !pick.Picks(r) {
 			return
 		}
 		if json {
@@ -216,13 +216,9 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 
 // warnUnknownCohort warns when the cohort's members are to be inferred
 // from its release but the cohort has no desired manifest.
-func warnUnknownCohort(sys *System, src *fleetSource) {
-	if !src.infer {
-		return
-	}
-	if _, _, ok := src.cohortManifest(); !ok {
-		topic, _ := src.topics.Cohort(src.cohort)
-		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", src.cohort, topic)
+func warnUnknownCohort(sys *System, src *fleet.Source, cohort string) {
+	if topic, unknown := src.UnknownCohort(); unknown {
+		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", cohort, topic)
 	}
 }
 
@@ -252,48 +248,13 @@ func safeText(s string) string {
 	}, s)
 }
 
-// reportPicker decides whether a report, once in the fleet, passes the
-// filters: its row must be one the filter picks.
-type reportPicker struct {
-	fleet *fleet.Fleet
-	flt   fleet.Filter
-	ids   map[string]bool
-}
-
-func newReportPicker(f *fleet.Fleet, flt fleet.Filter) *reportPicker {
-	p := &reportPicker{fleet: f, flt: flt}
-	if len(flt.Devices) > 0 {
-		p.ids = make(map[string]bool, len(flt.Devices))
-		for _, id := range flt.Devices {
-			p.ids[id] = true
-		}
-	}
-	return p
-}
-
-func (p *reportPicker) picks(r report.Report) bool {
-	if p.flt.Package != "" && r.Package != p.flt.Package {
-		return false
-	}
-	if p.ids != nil && !p.ids[r.Device] {
-		return false
-	}
-	one := p.flt
-	one.Devices, one.Package, one.Cohort = []string{r.Device}, r.Package, ""
-	v := p.fleet.View(one, 1)
-	if len(v.Rows) == 0 || !v.Rows[0].Seen {
-		return false
-	}
-	return p.flt.Cohort == "" || v.Rows[0].Cohort == p.flt.Cohort
-}
-
 // watchOnce prints the retained picture: on a terminal the table, else
 // one line (or JSON object) per report, trouble first.
-func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetSource, flt fleet.Filter) error {
-	if err := src.readReports(ctx, nil); err != nil {
+func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	if err := src.ReadReports(ctx); err != nil {
 		return err
 	}
-	v := src.fleet.View(flt, 0)
+	v := src.Fleet().View(flt, 0)
 	json := opts.Output == "json"
 	if sys.StdoutTTY && !json {
 		frame := output.RenderFrame(v, output.FrameOptions{
@@ -317,7 +278,7 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetS
 			return err
 		}
 	}
-	warnMalformedCount(sys.Stderr, src.fleet)
+	warnMalformedCount(sys.Stderr, src.Fleet())
 	return nil
 }
 

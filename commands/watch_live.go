@@ -98,13 +98,13 @@ func (m *liveModel) View() string { return m.frame }
 
 // watchLive shows the live table on the terminal (stderr, which holds
 // the frame) until the user leaves or the subscription ends.
-func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleetSource, flt fleet.Filter) error {
+func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	width, height := terminalSize(sys.Stderr)
 	filters := opts.Filters.describe()
 	model := &liveModel{
-		fleet:    src.fleet,
+		fleet:    src.Fleet(),
 		filter:   flt,
 		renderer: lipgloss.NewRenderer(sys.Stderr),
 		width:    width,
@@ -112,7 +112,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 		interval: minRedraw,
 		clock:    time.Now,
 		title: func() string {
-			t := "otactl watch · " + src.client.Broker()
+			t := "otactl watch · " + src.Broker()
 			if filters != "" {
 				t += " · " + filters
 			}
@@ -141,9 +141,9 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 
 	// The screen is the program's: warnings wait until it is given back.
 	var held lockedBuffer
-	src.stderr = &held
+	src.SetWarnings(&held)
 	defer func() {
-		src.stderr = sys.Stderr
+		src.SetWarnings(sys.Stderr)
 		_, _ = io.WriteString(sys.Stderr, held.String())
 	}()
 
@@ -159,7 +159,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 			}
 			p.Send(streamEndedMsg{err})
 		}()
-		err = src.follow(ctx, nil, nil)
+		err = src.Follow(ctx, nil, nil)
 	}()
 
 	_, err := p.Run()

@@ -433,6 +433,7 @@ func TestFleetConcurrentUse(t *testing.T) {
 			if _, err := json.Marshal(v.Rows); err != nil {
 				t.Error(err)
 			}
+			_, _, _ = f.Desired(FleetScope())
 			_ = Evaluate(f, Gate{Version: "2"})
 		}
 	}()
@@ -483,5 +484,49 @@ func TestFilterCohort(t *testing.T) {
 	// Devices, when given, win over the cohort.
 	if v := f.View(Filter{Cohort: "canary", Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
 		t.Fatalf("rows %+v", v.Rows)
+	}
+}
+
+func TestDesired(t *testing.T) {
+	f, _ := fleettest.New()
+	if _, _, ok := f.Desired(FleetScope()); ok {
+		t.Fatal("an empty fleet has a desired manifest")
+	}
+	f.SetDesired(FleetScope(), 10, map[string]string{"main": "1.0", "modem": "4.0"})
+	f.SetDesired(CohortScope("canary"), 11, map[string]string{"main": "1.1"})
+	f.SetDesired(DeviceScope("d1"), 12, map[string]string{"main": "2.0"})
+	for _, tc := range []struct {
+		scope Scope
+		seq   int64
+		main  string
+	}{{FleetScope(), 10, "1.0"}, {CohortScope("canary"), 11, "1.1"}, {DeviceScope("d1"), 12, "2.0"}} {
+		seq, versions, ok := f.Desired(tc.scope)
+		if !ok || seq != tc.seq || versions["main"] != tc.main {
+			t.Errorf("%s: %d %v %v, want %d main %s", tc.scope, seq, versions, ok, tc.seq, tc.main)
+		}
+		if v := f.DesiredVersion(tc.scope, "main"); v != tc.main {
+			t.Errorf("%s: DesiredVersion = %q, want %q", tc.scope, v, tc.main)
+		}
+	}
+	for _, s := range []Scope{CohortScope("beta"), DeviceScope("d2")} {
+		if _, _, ok := f.Desired(s); ok || f.DesiredVersion(s, "main") != "" {
+			t.Errorf("%s: a manifest where none was set", s)
+		}
+	}
+	if v := f.DesiredVersion(FleetScope(), "nothing"); v != "" {
+		t.Errorf("DesiredVersion of a package not in the manifest = %q", v)
+	}
+
+	// The versions are the caller's to change.
+	_, versions, _ := f.Desired(FleetScope())
+	versions["main"] = "9.9"
+	if v := f.DesiredVersion(FleetScope(), "main"); v != "1.0" {
+		t.Errorf("changing the returned map changed the fleet: %q", v)
+	}
+
+	// A manifest with no component (a cleared topic) removes it.
+	f.SetDesired(CohortScope("canary"), 13, nil)
+	if _, _, ok := f.Desired(CohortScope("canary")); ok {
+		t.Error("a cleared cohort manifest is still there")
 	}
 }
