@@ -18,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/keys"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
@@ -171,7 +171,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	// 3. The simulated fleet on 1.0.0, trusting that key.
 	fleetCtx, stopFleet := context.WithCancel(ctx)
 	defer stopFleet()
-	fleet, err := simulator.New(simulator.Config{
+	sim, err := simulator.New(simulator.Config{
 		Conn:     upload.Options{Broker: b.URL()},
 		Devices:  opts.Devices,
 		IDPrefix: demoIDPrefix,
@@ -192,7 +192,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	var fleetErr error
 	fleetDone := make(chan struct{})
 	go func() {
-		fleetErr = fleet.Run(fleetCtx)
+		fleetErr = sim.Run(fleetCtx)
 		close(fleetDone)
 	}()
 	defer func() {
@@ -200,7 +200,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		<-fleetDone
 	}()
 	select {
-	case <-fleet.Ready():
+	case <-sim.Ready():
 	case <-fleetDone:
 		if fleetErr == nil {
 			return ctx.Err()
@@ -210,7 +210,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		return ctx.Err()
 	}
 	say("%d simulated devices (%s to %s) run %s %s and trust key %s", opts.Devices,
-		fleet.Devices()[0].ID, fleet.Devices()[opts.Devices-1].ID, demoPackage, demoOldVersion, keyID)
+		sim.Devices()[0].ID, sim.Devices()[opts.Devices-1].ID, demoPackage, demoOldVersion, keyID)
 	cmd("simulate --devices %d --id-prefix %s --pubkey demo-key.pub.pem", opts.Devices, demoIDPrefix)
 
 	// 4. The release: the version comes from the image's MCUboot header.
@@ -246,7 +246,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 
 	// 5. The canary: the first 10% of the devices.
 	ids := make([]string, 0, opts.Devices)
-	for _, d := range fleet.Devices() {
+	for _, d := range sim.Devices() {
 		ids = append(ids, d.ID)
 	}
 	canary := ids[:max(1, (len(ids)*demoCanaryShare+99)/100)]
@@ -287,7 +287,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	cmd("rollout wait --version %s --device %s", version, firstAndMore(canary))
 	if err := rolloutWaitRun(ctx, waitSys(&summary.CanaryVerdict), &rolloutWaitOptions{
 		Version: version, Package: demoPackage, Devices: canary, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
+		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
 	}, dial); err != nil {
 		return fmt.Errorf("demo: canary: %w", err)
 	}
@@ -302,7 +302,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	cmd("rollout wait --version %s --expect %d", version, opts.Devices)
 	wait := &rolloutWaitOptions{
 		Version: version, Package: demoPackage, Expect: opts.Devices, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
+		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
 	}
 	if sys.StdoutTTY && sys.StderrTTY && !jsonOut {
 		err = demoWatchLive(ctx, sys, wait, dial)
@@ -358,7 +358,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	watchDone := make(chan struct{})
 	go func() {
 		// Not ctx: an interrupt ends the view by its connection too.
-		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: output.DefaultStale}}, watchDial)
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: fleet.DefaultStale}}, watchDial)
 		close(watchDone)
 	}()
 	go func() {

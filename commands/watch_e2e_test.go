@@ -17,9 +17,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testsecrets"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
 
@@ -89,7 +89,7 @@ func cleanEnv(t *testing.T) []string {
 
 // gateVerdict is what rollout wait -o json prints.
 type gateVerdict struct {
-	output.GateResult
+	fleet.GateResult
 	Failures []gateRow `json:"failures"`
 	Pending  []gateRow `json:"pending"`
 }

@@ -1,10 +1,7 @@
-package output
+package fleet
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"io"
 	"strconv"
 	"time"
 )
@@ -16,11 +13,12 @@ import (
 // time. The bytes are those encoding/json gives the same fields, strings
 // escaped as json.Marshal escapes them (HTML characters too).
 func (r Row) MarshalJSON() ([]byte, error) {
-	return r.appendJSON(nil)
+	return r.AppendJSON(nil)
 }
 
-// appendJSON appends the row's JSON (see MarshalJSON) to b.
-func (r Row) appendJSON(b []byte) ([]byte, error) {
+// AppendJSON appends the row's JSON (see MarshalJSON) to b, for writers
+// that encode many rows without a buffer each.
+func (r Row) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"device":`...)
 	b = appendJSONString(b, r.Report.Device)
 	b = append(b, `,"package":`...)
@@ -88,52 +86,4 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), nil
-}
-
-// WriteJSON writes the status as one line of JSON, the bytes JSON(w, st)
-// writes, with the rows encoded and written as they go instead of held
-// and compacted again. An error while writing the rows leaves the line
-// cut short.
-func (st StatusReport) WriteJSON(w io.Writer) error {
-	var head bytes.Buffer
-	head.WriteString(`{"time":`)
-	enc := json.NewEncoder(&head)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(st.Time); err != nil {
-		return err
-	}
-	head.Truncate(head.Len() - 1) // Encode's newline
-	head.WriteString(`,"summary":`)
-	if err := enc.Encode(st.Summary); err != nil {
-		return err
-	}
-	head.Truncate(head.Len() - 1)
-	head.WriteString(`,"devices":`)
-
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(head.Bytes())
-	if st.NotDone == nil {
-		bw.WriteString("null")
-	} else {
-		var row []byte
-		var err error
-		for i, r := range st.NotDone {
-			row = row[:0]
-			if i == 0 {
-				row = append(row, '[')
-			} else {
-				row = append(row, ',')
-			}
-			if row, err = r.appendJSON(row); err != nil {
-				return err
-			}
-			bw.Write(row)
-		}
-		if len(st.NotDone) == 0 {
-			bw.WriteByte('[')
-		}
-		bw.WriteByte(']')
-	}
-	bw.WriteString("}\n")
-	return bw.Flush()
 }

@@ -1,4 +1,4 @@
-package output
+package fleet
 
 import (
 	"cmp"
@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/otactl/otactl/report"
 )
 
 // DefaultPackage is the package a gate judges when none is named: the seed
@@ -89,7 +87,8 @@ type Gate struct {
 	MaxFailed Threshold
 }
 
-// GateResult is a gate's verdict at one moment. Failed wins over Done: a
+// GateResult is a gate's verdict at one moment; output renders it in
+// words (GateProgress, DescribeGate). Failed wins over Done: a
 // rollout that crossed its failure threshold, or can no longer reach its
 // goal, has failed even if enough devices updated. A command waiting on
 // the gate sets Verdict to "timeout" when it gives up.
@@ -216,75 +215,4 @@ func gateStatus(row Row, version string, now time.Time, stale time.Duration) Row
 		st = StatusStale
 	}
 	return st
-}
-
-// Progress is a one-line account of the gate for a progress line:
-// "main 1.2.0: 3/10 updated (need 10), 1 failed (allowed 0), 6 pending (2 stale)".
-func (g GateResult) Progress() string {
-	stale := 0
-	for _, r := range g.Pending {
-		if r.Status == StatusStale {
-			stale++
-		}
-	}
-	s := fmt.Sprintf("%s %s: %d/%d updated (need %d), %d failed (allowed %d), %d pending",
-		g.Package, g.Version, g.Updated, g.Total, g.Need, g.FailedCount, g.Allowed, g.PendingCount)
-	if stale > 0 {
-		s += fmt.Sprintf(" (%d stale)", stale)
-	}
-	return s
-}
-
-// Describe names the devices behind the verdict, at most max of each list
-// (all when max <= 0): the failed devices and their reasons, then the
-// pending devices and their states. Each line is indented by two spaces.
-func (g GateResult) Describe(max int) string {
-	var b strings.Builder
-	list := func(title string, rows []Row, extra int) {
-		if len(rows)+extra == 0 {
-			return
-		}
-		fmt.Fprintf(&b, "%s:\n", title)
-		for i, r := range rows {
-			if max > 0 && i == max {
-				fmt.Fprintf(&b, "  … %d more\n", len(rows)-max)
-				break
-			}
-			fmt.Fprintf(&b, "  %s\n", describeRow(r, g.Time))
-		}
-		if extra > 0 {
-			fmt.Fprintf(&b, "  %d expected devices have not reported\n", extra)
-		}
-	}
-	list("failed", g.Failures, 0)
-	list("pending", g.Pending, g.NotKnown)
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// describeRow is one device in words: "d7: integrity check failure for new
-// downloaded package (downloading 1.0.0, target 1.1.0, 2m ago)".
-func describeRow(r Row, now time.Time) string {
-	id := printable(r.Report.Device)
-	if !r.Seen {
-		return id + ": no report"
-	}
-	rep := r.Report
-	var what string
-	switch {
-	case rep.Failed():
-		what = rep.Reason.Describe()
-	case rep.Reason == report.ReasonAwaitingRetry:
-		what = rep.State.String() + ", " + rep.Reason.Describe()
-	default:
-		what = rep.State.String()
-	}
-	detail := "running " + dashIfEmpty(printable(rep.Version))
-	if rep.Target != "" {
-		detail += ", target " + printable(rep.Target)
-	}
-	detail += ", " + shortAge(now.Sub(rep.Received)) + " ago"
-	if r.Status == StatusStale {
-		detail += ", stale"
-	}
-	return id + ": " + what + " (" + detail + ")"
 }

@@ -1,4 +1,4 @@
-package output
+package fleet_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/fleet/fleettest"
 	"github.com/otactl/otactl/report"
 )
 
@@ -23,15 +25,15 @@ func rowKeys(rows []Row) []string {
 }
 
 func TestFleetKeepsLatestByReceiveOrder(t *testing.T) {
-	f, c := newTestFleet()
-	f.Apply(rep("d1", report.Downloading, 0, "1.0", "1.1"))
+	f, c := fleettest.New()
+	f.Apply(fleettest.Rep("d1", report.Downloading, 0, "1.0", "1.1"))
 	c.Advance(time.Second)
-	f.Apply(rep("d1", report.Updated, report.ReasonUpdated, "1.1", ""))
+	f.Apply(fleettest.Rep("d1", report.Updated, report.ReasonUpdated, "1.1", ""))
 	c.Advance(time.Second)
 	// A stale retained copy arriving late still counts: reports carry no
 	// clock, so the order of arrival is the only order there is.
-	late := rep("d1", report.Downloading, 0, "1.0", "1.1")
-	late.Received = t0.Add(-time.Hour)
+	late := fleettest.Rep("d1", report.Downloading, 0, "1.0", "1.1")
+	late.Received = fleettest.T0.Add(-time.Hour)
 	f.Apply(late)
 
 	v := f.View(Filter{}, 0)
@@ -39,10 +41,10 @@ func TestFleetKeepsLatestByReceiveOrder(t *testing.T) {
 		t.Fatalf("rows = %v", rowKeys(v.Rows))
 	}
 	got := v.Rows[0]
-	if got.Report.State != report.Downloading || got.Report.Version != "1.0" || !got.Report.Received.Equal(t0.Add(-time.Hour)) {
+	if got.Report.State != report.Downloading || got.Report.Version != "1.0" || !got.Report.Received.Equal(fleettest.T0.Add(-time.Hour)) {
 		t.Errorf("latest = %+v", got.Report)
 	}
-	if !got.LastSeen.Equal(t0.Add(-time.Hour)) {
+	if !got.LastSeen.Equal(fleettest.T0.Add(-time.Hour)) {
 		t.Errorf("last seen = %v", got.LastSeen)
 	}
 	if f.Len() != 1 {
@@ -51,16 +53,16 @@ func TestFleetKeepsLatestByReceiveOrder(t *testing.T) {
 }
 
 func TestFleetStampsReportsWithoutTime(t *testing.T) {
-	f, c := newTestFleet()
+	f, c := fleettest.New()
 	c.Advance(42 * time.Second)
-	f.Apply(rep("d1", report.Idle, 0, "1.0", ""))
-	if r := f.View(Filter{}, 0).Rows[0]; !r.Report.Received.Equal(t0.Add(42*time.Second)) || r.Report.Topic != "devices/d1/.u/c/main" {
+	f.Apply(fleettest.Rep("d1", report.Idle, 0, "1.0", ""))
+	if r := f.View(Filter{}, 0).Rows[0]; !r.Report.Received.Equal(fleettest.T0.Add(42*time.Second)) || r.Report.Topic != "devices/d1/.u/c/main" {
 		t.Errorf("report = %+v", r.Report)
 	}
 }
 
 func TestFleetIngest(t *testing.T) {
-	f, c := newTestFleet()
+	f, c := fleettest.New()
 	msg := func(topic, payload string) {
 		f.Ingest(report.FromMessage("acme/", topic, []byte(payload), c.Now()))
 	}
@@ -90,7 +92,7 @@ func TestFleetIngest(t *testing.T) {
 		t.Fatalf("malformed = %d, recent %d", n, len(recent))
 	}
 	if recent[0].Topic != "acme/devices/bad3/.u/c/main" || recent[4].Topic != "acme/devices/x/y/.u/c/main" ||
-		!strings.Contains(recent[4].Error, "is not acme/devices/{device}/.u/c/{package}") || !recent[4].Time.Equal(t0) {
+		!strings.Contains(recent[4].Error, "is not acme/devices/{device}/.u/c/{package}") || !recent[4].Time.Equal(fleettest.T0) {
 		t.Errorf("recent = %+v", recent)
 	}
 	s := f.Summary(Filter{})
@@ -104,13 +106,13 @@ func TestFleetIngest(t *testing.T) {
 }
 
 func TestFleetForget(t *testing.T) {
-	f, _ := newTestFleet()
+	f, _ := fleettest.New()
 	for _, p := range []string{"main", "modem", "cfg"} {
-		r := rep("d1", report.Idle, 0, "1", "")
+		r := fleettest.Rep("d1", report.Idle, 0, "1", "")
 		r.Package = p
 		f.Apply(r)
 	}
-	f.Apply(rep("d2", report.Idle, 0, "1", ""))
+	f.Apply(fleettest.Rep("d2", report.Idle, 0, "1", ""))
 	f.Forget("d1", "modem")
 	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"d1/cfg:done", "d1/main:done", "d2/main:done"}) {
 		t.Fatalf("rows = %v", got)
@@ -135,35 +137,35 @@ func TestFleetTargets(t *testing.T) {
 		desired []desired
 		want    string
 	}{
-		{"no target anywhere", rep("d1", report.Idle, 0, "1.0", ""), "", nil, ""},
-		{"fleet desired", rep("d1", report.Idle, 0, "1.0", ""), "", []desired{{FleetScope(), 10, main("1.1")}}, "1.1"},
-		{"own target first while not reached", rep("d1", report.Downloading, 0, "1.0", "1.1"), "",
+		{"no target anywhere", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "", nil, ""},
+		{"fleet desired", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "", []desired{{FleetScope(), 10, main("1.1")}}, "1.1"},
+		{"own target first while not reached", fleettest.Rep("d1", report.Downloading, 0, "1.0", "1.1"), "",
 			[]desired{{FleetScope(), 10, main("1.2")}}, "1.1"},
-		{"own target reached: desired", rep("d1", report.Idle, 0, "1.1", "1.1"), "",
+		{"own target reached: desired", fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"), "",
 			[]desired{{FleetScope(), 10, main("1.2")}}, "1.2"},
-		{"own target reached, nothing desired", rep("d1", report.Idle, 0, "1.1", "1.1"), "", nil, "1.1"},
-		{"device manifest with a higher sequence", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"own target reached, nothing desired", fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"), "", nil, "1.1"},
+		{"device manifest with a higher sequence", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.0-dbg"},
-		{"fleet manifest with a higher sequence wins over the device's", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"fleet manifest with a higher sequence wins over the device's", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 12, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.1"},
-		{"another device's manifest does not count", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"another device's manifest does not count", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d2"), 11, main("9")}}, "1.1"},
-		{"cohort manifest when membership is known", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+		{"cohort manifest when membership is known", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
 			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.2-rc1"},
-		{"cohort manifest ignored without membership", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"cohort manifest ignored without membership", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.1"},
-		{"equal sequences: device over cohort over fleet", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+		{"equal sequences: device over cohort over fleet", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
 			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}, {DeviceScope("d1"), 10, main("d")}}, "d"},
-		{"equal sequences: cohort over fleet", rep("d1", report.Idle, 0, "1.0", ""), "canary",
+		{"equal sequences: cohort over fleet", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
 			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}}, "c"},
-		{"winning manifest without the package", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"winning manifest without the package", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, map[string]string{"modem": "4"}}}, ""},
-		{"cleared manifest no longer counts", rep("d1", report.Idle, 0, "1.0", ""), "",
+		{"cleared manifest no longer counts", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
 			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("x")}, {DeviceScope("d1"), 0, nil}}, "1.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _ := newTestFleet()
+			f, _ := fleettest.New()
 			f.SetCohort("d1", tt.cohort)
 			for _, d := range tt.desired {
 				f.SetDesired(d.scope, d.seq, d.comps)
@@ -181,7 +183,7 @@ func TestFleetTargets(t *testing.T) {
 }
 
 func TestCohorts(t *testing.T) {
-	f, _ := newTestFleet()
+	f, _ := fleettest.New()
 	f.SetCohort("d2", "canary")
 	f.SetCohort("d1", "canary")
 	f.SetCohort("d3", "canary")
@@ -205,49 +207,49 @@ func TestClassify(t *testing.T) {
 		target string
 		want   RowStatus
 	}{
-		{"updated to target", rep("d", report.Updated, report.ReasonUpdated, "1.1", ""), "1.1", StatusDone},
-		{"idle on target", rep("d", report.Idle, 0, "1.1", ""), "1.1", StatusDone},
-		{"idle on the old version", rep("d", report.Idle, 0, "1.0", ""), "1.1", StatusPending},
-		{"downloading", rep("d", report.Downloading, 0, "1.0", "1.1"), "1.1", StatusPending},
-		{"updating, about to reboot", rep("d", report.Updated, 0, "1.0", "1.1"), "1.1", StatusPending},
-		{"awaiting retry", rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.1", StatusPending},
-		{"integrity failure", rep("d", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), "1.1", StatusFailed},
-		{"I/O error without target", rep("d", report.Downloading, report.ReasonIOError, "1.0", ""), "1.1", StatusFailed},
-		{"failure about another target", rep("d", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"), "1.2", StatusPending},
-		{"unknown reason is not a failure", rep("d", report.Downloading, 42, "1.0", "1.1"), "1.1", StatusPending},
-		{"unknown state", rep("d", 9, 0, "1.1", ""), "1.1", StatusPending},
-		{"no target, idle", rep("d", report.Idle, 0, "1.0", ""), "", StatusDone},
-		{"no target, just updated", rep("d", report.Updated, report.ReasonUpdated, "1.0", ""), "", StatusDone},
-		{"no target, downloading", rep("d", report.Downloading, 0, "1.0", ""), "", StatusPending},
-		{"no target, awaiting retry", rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", ""), "", StatusPending},
-		{"no target, failed", rep("d", report.Idle, report.ReasonNotEnoughFlash, "1.0", ""), "", StatusFailed},
-		{"updated wins over an old failure", rep("d", report.Idle, report.ReasonConnectionLost, "1.1", "1.2"), "1.1", StatusDone},
+		{"updated to target", fleettest.Rep("d", report.Updated, report.ReasonUpdated, "1.1", ""), "1.1", StatusDone},
+		{"idle on target", fleettest.Rep("d", report.Idle, 0, "1.1", ""), "1.1", StatusDone},
+		{"idle on the old version", fleettest.Rep("d", report.Idle, 0, "1.0", ""), "1.1", StatusPending},
+		{"downloading", fleettest.Rep("d", report.Downloading, 0, "1.0", "1.1"), "1.1", StatusPending},
+		{"updating, about to reboot", fleettest.Rep("d", report.Updated, 0, "1.0", "1.1"), "1.1", StatusPending},
+		{"awaiting retry", fleettest.Rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.1", StatusPending},
+		{"integrity failure", fleettest.Rep("d", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), "1.1", StatusFailed},
+		{"I/O error without target", fleettest.Rep("d", report.Downloading, report.ReasonIOError, "1.0", ""), "1.1", StatusFailed},
+		{"failure about another target", fleettest.Rep("d", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"), "1.2", StatusPending},
+		{"unknown reason is not a failure", fleettest.Rep("d", report.Downloading, 42, "1.0", "1.1"), "1.1", StatusPending},
+		{"unknown state", fleettest.Rep("d", 9, 0, "1.1", ""), "1.1", StatusPending},
+		{"no target, idle", fleettest.Rep("d", report.Idle, 0, "1.0", ""), "", StatusDone},
+		{"no target, just updated", fleettest.Rep("d", report.Updated, report.ReasonUpdated, "1.0", ""), "", StatusDone},
+		{"no target, downloading", fleettest.Rep("d", report.Downloading, 0, "1.0", ""), "", StatusPending},
+		{"no target, awaiting retry", fleettest.Rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", ""), "", StatusPending},
+		{"no target, failed", fleettest.Rep("d", report.Idle, report.ReasonNotEnoughFlash, "1.0", ""), "", StatusFailed},
+		{"updated wins over an old failure", fleettest.Rep("d", report.Idle, report.ReasonConnectionLost, "1.1", "1.2"), "1.1", StatusDone},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.r, tt.target); got != tt.want {
+		if got := Classify(tt.r, tt.target); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }
 
 func TestFleetStale(t *testing.T) {
-	f, c := newTestFleet()
+	f, c := fleettest.New()
 	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.1"})
-	f.Apply(rep("busy", report.Downloading, 0, "1.0", "1.1"))
-	f.Apply(rep("done", report.Idle, 0, "1.1", ""))
-	f.Apply(rep("broken", report.Downloading, report.ReasonIOError, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("busy", report.Downloading, 0, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("done", report.Idle, 0, "1.1", ""))
+	f.Apply(fleettest.Rep("broken", report.Downloading, report.ReasonIOError, "1.0", "1.1"))
 	c.Advance(4*time.Minute + 59*time.Second)
 	if got := rowKeys(f.View(Filter{}, 0).Rows); !slices.Equal(got, []string{"broken/main:failed", "busy/main:pending", "done/main:done"}) {
 		t.Fatalf("before 5m: %v", got)
 	}
 	c.Advance(time.Second)
-	f.Apply(rep("fresh", report.Downloaded, 0, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("fresh", report.Downloaded, 0, "1.0", "1.1"))
 	got := rowKeys(f.View(Filter{}, 0).Rows)
 	if want := []string{"broken/main:failed", "busy/main:stale", "fresh/main:pending", "done/main:done"}; !slices.Equal(got, want) {
 		t.Fatalf("at 5m: %v, want %v", got, want)
 	}
 	// Another package's report keeps the device fresh.
-	modem := rep("busy", report.Idle, 0, "4", "")
+	modem := fleettest.Rep("busy", report.Idle, 0, "4", "")
 	modem.Package = "modem"
 	f.Apply(modem)
 	if got := rowKeys(f.View(Filter{Package: "main"}, 0).Rows); !slices.Equal(got, []string{"broken/main:failed", "busy/main:pending", "fresh/main:pending", "done/main:done"}) {
@@ -256,7 +258,7 @@ func TestFleetStale(t *testing.T) {
 }
 
 func TestFleetFilters(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	tests := []struct {
 		name string
 		flt  Filter
@@ -299,7 +301,7 @@ func TestFleetFilters(t *testing.T) {
 }
 
 func TestFleetSortAndLimit(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	v := f.View(Filter{}, 6)
 	want := []string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed", "dev-30/main:stale"}
 	if got := rowKeys(v.Rows); !slices.Equal(got, want) || v.Total != 26 {
@@ -320,7 +322,7 @@ func TestFleetSortAndLimit(t *testing.T) {
 }
 
 func TestFleetSummary(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	s := f.Summary(Filter{})
 	want := Summary{
 		Devices: 25, Reports: 26, States: map[string]int{"idle": 13, "downloading": 9, "downloaded": 2, "updated": 1, "7": 1},
@@ -352,7 +354,7 @@ func TestFleetSummary(t *testing.T) {
 }
 
 func TestStatusReport(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	st := f.Status(Filter{Package: "main"})
 	if len(st.NotDone) != 13 || st.Summary.Done != 12 {
 		t.Fatalf("not done = %v", rowKeys(st.NotDone))
@@ -371,7 +373,7 @@ func TestStatusReport(t *testing.T) {
 		Summary struct{ Devices, Failed int }
 		Devices []map[string]any
 	}
-	if err := json.Unmarshal(b, &back); err != nil || back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(t0.Add(7*time.Minute+30*time.Second)) {
+	if err := json.Unmarshal(b, &back); err != nil || back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(fleettest.T0.Add(7*time.Minute+30*time.Second)) {
 		t.Fatalf("status JSON %s: %+v %v", b, back, err)
 	}
 	first := back.Devices[0]
@@ -381,10 +383,10 @@ func TestStatusReport(t *testing.T) {
 }
 
 func TestRowJSON(t *testing.T) {
-	f, c := newTestFleet()
+	f, c := fleettest.New()
 	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.2"})
 	f.SetCohort("d1", "canary")
-	f.Apply(rep("d1", report.Idle, 0, "1.1", "1.1"))
+	f.Apply(fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"))
 	c.Advance(10 * time.Minute)
 	rows := f.View(Filter{Package: "main", Devices: []string{"d1", "d2"}}, 0).Rows
 	var got []string
@@ -405,7 +407,7 @@ func TestRowJSON(t *testing.T) {
 }
 
 func TestFleetConcurrentUse(t *testing.T) {
-	f, _ := newTestFleet()
+	f, _ := fleettest.New()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -413,9 +415,9 @@ func TestFleetConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				d := fmt.Sprintf("d%d-%d", w, i%50)
-				f.Ingest(report.FromMessage("", report.Topic("", d, "main"), []byte(`{"s":1,"v":"1"}`), t0))
+				f.Ingest(report.FromMessage("", report.Topic("", d, "main"), []byte(`{"s":1,"v":"1"}`), fleettest.T0))
 				if i%20 == 0 {
-					f.Ingest(report.FromMessage("", report.Topic("", d, "main"), nil, t0))
+					f.Ingest(report.FromMessage("", report.Topic("", d, "main"), nil, fleettest.T0))
 					f.Ingest(report.Report{}, errors.New("junk"))
 					f.SetDesired(FleetScope(), int64(i), map[string]string{"main": "2"})
 					f.SetCohort(d, "c")
@@ -428,7 +430,10 @@ func TestFleetConcurrentUse(t *testing.T) {
 		defer wg.Done()
 		for range 50 {
 			v := f.View(Filter{}, 10)
-			_ = RenderFrame(v, FrameOptions{Width: 80, Height: 20, Renderer: PlainRenderer()})
+			if _, err := json.Marshal(v.Rows); err != nil {
+				t.Error(err)
+			}
+			_, _, _ = f.Desired(FleetScope())
 			_ = Evaluate(f, Gate{Version: "2"})
 		}
 	}()
@@ -439,24 +444,24 @@ func TestFleetConcurrentUse(t *testing.T) {
 }
 
 func TestIntern(t *testing.T) {
-	f, _ := newTestFleet()
-	for i := range maxInterned + 10 {
-		f.Apply(rep(fmt.Sprintf("d%d", i), report.Idle, 0, fmt.Sprintf("v%d", i), ""))
+	f, _ := fleettest.New()
+	for i := range MaxInterned + 10 {
+		f.Apply(fleettest.Rep(fmt.Sprintf("d%d", i), report.Idle, 0, fmt.Sprintf("v%d", i), ""))
 	}
-	if len(f.strs) > maxInterned {
-		t.Errorf("intern table grew to %d", len(f.strs))
+	if InternedLen(f) > MaxInterned {
+		t.Errorf("intern table grew to %d", InternedLen(f))
 	}
-	v := f.View(Filter{Device: fmt.Sprint("d", maxInterned+5)}, 0)
-	if len(v.Rows) != 1 || v.Rows[0].Report.Version != fmt.Sprint("v", maxInterned+5) {
+	v := f.View(Filter{Device: fmt.Sprint("d", MaxInterned+5)}, 0)
+	if len(v.Rows) != 1 || v.Rows[0].Report.Version != fmt.Sprint("v", MaxInterned+5) {
 		t.Errorf("rows beyond the intern table: %+v", v.Rows)
 	}
 }
 
 func TestFilterCohort(t *testing.T) {
-	f, _ := newTestFleet()
-	f.Apply(rep("a", report.Idle, report.ReasonReady, "1.1", ""))
-	f.Apply(rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
-	f.Apply(rep("c", report.Idle, report.ReasonReady, "1.0", ""))
+	f, _ := fleettest.New()
+	f.Apply(fleettest.Rep("a", report.Idle, report.ReasonReady, "1.1", ""))
+	f.Apply(fleettest.Rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("c", report.Idle, report.ReasonReady, "1.0", ""))
 	if v := f.View(Filter{Cohort: "canary"}, 0); v.Total != 0 || len(v.Rows) != 0 {
 		t.Fatalf("a cohort without members picks %d rows: %+v", v.Total, v.Rows)
 	}
@@ -479,5 +484,49 @@ func TestFilterCohort(t *testing.T) {
 	// Devices, when given, win over the cohort.
 	if v := f.View(Filter{Cohort: "canary", Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
 		t.Fatalf("rows %+v", v.Rows)
+	}
+}
+
+func TestDesired(t *testing.T) {
+	f, _ := fleettest.New()
+	if _, _, ok := f.Desired(FleetScope()); ok {
+		t.Fatal("an empty fleet has a desired manifest")
+	}
+	f.SetDesired(FleetScope(), 10, map[string]string{"main": "1.0", "modem": "4.0"})
+	f.SetDesired(CohortScope("canary"), 11, map[string]string{"main": "1.1"})
+	f.SetDesired(DeviceScope("d1"), 12, map[string]string{"main": "2.0"})
+	for _, tc := range []struct {
+		scope Scope
+		seq   int64
+		main  string
+	}{{FleetScope(), 10, "1.0"}, {CohortScope("canary"), 11, "1.1"}, {DeviceScope("d1"), 12, "2.0"}} {
+		seq, versions, ok := f.Desired(tc.scope)
+		if !ok || seq != tc.seq || versions["main"] != tc.main {
+			t.Errorf("%s: %d %v %v, want %d main %s", tc.scope, seq, versions, ok, tc.seq, tc.main)
+		}
+		if v := f.DesiredVersion(tc.scope, "main"); v != tc.main {
+			t.Errorf("%s: DesiredVersion = %q, want %q", tc.scope, v, tc.main)
+		}
+	}
+	for _, s := range []Scope{CohortScope("beta"), DeviceScope("d2")} {
+		if _, _, ok := f.Desired(s); ok || f.DesiredVersion(s, "main") != "" {
+			t.Errorf("%s: a manifest where none was set", s)
+		}
+	}
+	if v := f.DesiredVersion(FleetScope(), "nothing"); v != "" {
+		t.Errorf("DesiredVersion of a package not in the manifest = %q", v)
+	}
+
+	// The versions are the caller's to change.
+	_, versions, _ := f.Desired(FleetScope())
+	versions["main"] = "9.9"
+	if v := f.DesiredVersion(FleetScope(), "main"); v != "1.0" {
+		t.Errorf("changing the returned map changed the fleet: %q", v)
+	}
+
+	// A manifest with no component (a cleared topic) removes it.
+	f.SetDesired(CohortScope("canary"), 13, nil)
+	if _, _, ok := f.Desired(CohortScope("canary")); ok {
+		t.Error("a cleared cohort manifest is still there")
 	}
 }

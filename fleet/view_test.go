@@ -1,14 +1,17 @@
-package output
+package fleet_test
 
 import (
 	"reflect"
 	"testing"
+
+	. "github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/fleet/fleettest"
 )
 
 // TestStatusIsViewWithoutDone: Status lists exactly the rows View lists
 // that are not done, in the same order.
 func TestStatusIsViewWithoutDone(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	for _, flt := range []Filter{
 		{}, {Package: "main"}, {Package: "modem"}, {FailedOnly: true}, {Version: "1.1.0"},
 		{Devices: []string{"dev-20", "nobody", "dev-01"}}, {Device: "dev-3*"},

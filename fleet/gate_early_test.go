@@ -1,4 +1,4 @@
-package output
+package fleet_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/fleet/fleettest"
 	"github.com/otactl/otactl/report"
 )
 
@@ -125,7 +127,7 @@ func TestEvaluateGoalUnreachable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, c := gateFleet(tt.lines...)
+			f, c := fleettest.FromLines(tt.lines...)
 			if tt.stale {
 				c.Advance(10 * time.Minute)
 			}
@@ -145,22 +147,22 @@ func TestEvaluateGoalUnreachable(t *testing.T) {
 // TestEvaluateCohortUnreachable: a cohort's known members are judged as
 // listed devices are.
 func TestEvaluateCohortUnreachable(t *testing.T) {
-	f, _ := newTestFleet()
+	f, _ := fleettest.New()
 	for _, d := range []string{"a", "b", "c"} {
 		f.SetCohort(d, "canary")
 	}
-	f.Apply(rep("a", report.Updated, report.ReasonUpdated, "1.1", ""))
-	f.Apply(rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
-	f.Apply(rep("outsider", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("a", report.Updated, report.ReasonUpdated, "1.1", ""))
+	f.Apply(fleettest.Rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("outsider", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"))
 	g := Gate{Version: "1.1", Cohort: "canary", MinUpdated: 0.6, MaxFailed: Threshold{Count: 1}}
 	if res := gateAsJSON(t, Evaluate(f, g)); res.Verdict != "pending" || res.Total != 3 || res.PendingCount != 2 || res.NotSeen != 1 {
 		t.Fatalf("before the failure: %+v", res)
 	}
-	f.Apply(rep("b", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("b", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"))
 	if res := gateAsJSON(t, Evaluate(f, g)); res.Verdict != "pending" || res.FailedCount != 1 || res.PendingCount != 1 {
 		t.Fatalf("one failure, c can still update: %+v", res)
 	}
-	f.Apply(rep("c", report.Downloading, report.ReasonOutOfRAM, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("c", report.Downloading, report.ReasonOutOfRAM, "1.0", "1.1"))
 	if res := gateAsJSON(t, Evaluate(f, g)); res.Verdict != "failed" || !res.Unreachable || !res.TooManyFailed {
 		t.Fatalf("two failures: %+v", res)
 	}
@@ -221,7 +223,7 @@ func verdictOf(done, failed bool) string {
 // as not seen, and no count contradicts the rows.
 func TestGateResultCountsAgree(t *testing.T) {
 	// The case: a named device that never reported.
-	f, _ := gateFleet("a 3 1 1.1 -", "b 1 0 1.0 1.1")
+	f, _ := fleettest.FromLines("a 3 1 1.1 -", "b 1 0 1.0 1.1")
 	g := gateAsJSON(t, Evaluate(f, Gate{Version: "1.1", Devices: []string{"a", "b", "ghost"}}))
 	if g.NotSeen != 1 || g.NotKnown != 0 || g.PendingCount != 2 || len(g.Pending) != 2 {
 		t.Errorf("named device without a report: %+v", g)
@@ -231,7 +233,7 @@ func TestGateResultCountsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 7))
 	reports := []string{"3 1 1.1 -", "0 0 1.1 -", "1 0 1.0 1.1", "1 5 1.0 1.1", "0 2 1.0 -", "0 11 1.0 1.1", "1 4 1.0 0.9", "3 1 1.2 -", "7 42 1.0 -"}
 	for i := range 300 {
-		f, c := newTestFleet()
+		f, c := fleettest.New()
 		n := rng.IntN(30)
 		var ids []string
 		for d := range n {
@@ -247,7 +249,7 @@ func TestGateResultCountsAgree(t *testing.T) {
 			if rng.IntN(8) == 0 {
 				pkg = "modem" // reported for another package only
 			}
-			rp := rep(id, report.State(s), report.Reason(r), v, trimDash(tg))
+			rp := fleettest.Rep(id, report.State(s), report.Reason(r), v, trimDash(tg))
 			rp.Package, rp.Topic = pkg, report.Topic("", id, pkg)
 			f.Apply(rp)
 			if rng.IntN(3) == 0 {

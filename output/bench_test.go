@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/fleet/fleettest"
 	"github.com/otactl/otactl/report"
 )
 
@@ -13,10 +15,10 @@ import (
 // seven in ten updated, two downloading, one failed (reason 5), as
 // bench/run's status-100k leaves them on the broker. notDone is how many
 // are not done.
-func statusBenchFleet(n int) (f *Fleet, notDone int) {
+func statusBenchFleet(n int) (f *fleet.Fleet, notDone int) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	f = NewFleet(FleetOptions{Now: func() time.Time { return at.Add(time.Minute) }})
-	f.SetDesired(FleetScope(), 100, map[string]string{"main": "1.1.0"})
+	f = fleet.NewFleet(fleet.FleetOptions{Now: func() time.Time { return at.Add(time.Minute) }})
+	f.SetDesired(fleet.FleetScope(), 100, map[string]string{"main": "1.1.0"})
 	for i := range n {
 		id := fmt.Sprintf("bench-%06d", i)
 		r := report.Report{
@@ -41,7 +43,7 @@ func statusBenchFleet(n int) (f *Fleet, notDone int) {
 // and every row, 120 columns).
 func BenchmarkRenderStatus10k(b *testing.B) {
 	f, notDone := statusBenchFleet(33_334)
-	st := f.Status(Filter{})
+	st := f.Status(fleet.Filter{})
 	if len(st.NotDone) != notDone || notDone < 10_000 {
 		b.Fatalf("%d rows not done, want %d (at least 10,000)", len(st.NotDone), notDone)
 	}
@@ -62,12 +64,22 @@ func BenchmarkStatusJSON100k(b *testing.B) {
 	f, notDone := statusBenchFleet(100_000)
 	b.ReportAllocs()
 	for b.Loop() {
-		st := f.Status(Filter{})
+		st := f.Status(fleet.Filter{})
 		if len(st.NotDone) != notDone {
 			b.Fatalf("%d rows not done, want %d", len(st.NotDone), notDone)
 		}
-		if err := st.WriteJSON(io.Discard); err != nil {
+		if err := WriteStatusJSON(io.Discard, st); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRenderFrame10k is one redraw of the live view of a fleet of
+// 10,000 devices on a 120x50 terminal: view and frame.
+func BenchmarkRenderFrame10k(b *testing.B) {
+	f := fleettest.BenchFleet(10_000)
+	opts := FrameOptions{Width: 120, Height: 50, Renderer: PlainRenderer()}
+	for b.Loop() {
+		_ = RenderFrame(f.View(fleet.Filter{}, opts.Height), opts)
 	}
 }

@@ -1,4 +1,8 @@
-package output
+// Package fleet is what otactl knows about a fleet of devices: the model
+// built from their state reports and the retained desired manifests, the
+// filters and views of it, the rollout gate judged on it, and the MQTT
+// source that feeds it. It prints nothing: output renders its views.
+package fleet
 
 import (
 	"errors"
@@ -29,8 +33,9 @@ type FleetOptions struct {
 // Fleet is what a watcher knows about a fleet: the latest report of every
 // device for every package, the desired manifests and cohorts that decide
 // each device's target, and the reports that did not decode. It knows
-// nothing of MQTT: a command feeds it decoded reports (see Ingest) and
-// renders views of it. It is safe for concurrent use.
+// nothing of MQTT: a Source (or a test) feeds it decoded reports (see
+// Ingest), and commands render views of it. It is safe for concurrent
+// use.
 type Fleet struct {
 	mu      sync.Mutex
 	now     func() time.Time
@@ -329,6 +334,45 @@ func (f *Fleet) SetCohort(device, cohort string) {
 		f.members[cohort] = make(map[string]struct{})
 	}
 	f.members[cohort][device] = struct{}{}
+}
+
+// Desired reports the desired manifest recorded at scope (see SetDesired):
+// its sequence number, its components as package -> version, and whether
+// there is one. The map is the caller's.
+func (f *Fleet) Desired(scope Scope) (seq int64, versions map[string]string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.desiredAt(scope)
+	if d == nil {
+		return 0, nil, false
+	}
+	versions = make(map[string]string, len(d.components))
+	for p, v := range d.components {
+		versions[p] = v
+	}
+	return d.seq, versions, true
+}
+
+// DesiredVersion is the version of pkg the desired manifest recorded at
+// scope gives, or "" when there is no manifest or it has no such package.
+func (f *Fleet) DesiredVersion(scope Scope, pkg string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d := f.desiredAt(scope); d != nil {
+		return d.components[pkg]
+	}
+	return ""
+}
+
+// desiredAt is the manifest recorded at scope, nil when none; f.mu is held.
+func (f *Fleet) desiredAt(scope Scope) *desired {
+	switch scope.Kind {
+	case ScopeCohort:
+		return f.cohortWant[scope.Name]
+	case ScopeDevice:
+		return f.deviceWant[scope.Name]
+	}
+	return f.fleetWant
 }
 
 // CohortMembers lists the devices known to be in cohort, sorted.
