@@ -10,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/release"
 )
 
@@ -141,7 +141,7 @@ func FormatUser(name string, role Role, cohort, hash string) string {
 
 // LoadUsers reads a users file; see ParseUsers for its format.
 func LoadUsers(path string) (*Users, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}

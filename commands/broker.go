@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/release"
 )
@@ -291,7 +292,7 @@ func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
 // replaceUserLine writes line into the users file at path in place of
 // name's line, or at its end; the file is created if missing.
 func replaceUserLine(path, name, line string) error {
-	old, err := os.ReadFile(path)
+	old, err := regularfile.ReadFile(path, maxUsersFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("users file: %w", err)
 	}
@@ -316,5 +317,8 @@ func replaceUserLine(path, name, line string) error {
 	if _, err := broker.ParseUsers(strings.NewReader(string(data))); err != nil {
 		return fmt.Errorf("users file %s: %w", path, err)
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return outFile{Flag: "--users", Path: path, Options: regularfile.Options{Private: true}}.write(data)
 }
+
+// maxUsersFile bounds the users file read before an entry is replaced.
+const maxUsersFile = 64 << 20

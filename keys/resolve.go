@@ -9,7 +9,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
+
+// maxKeyFile caps how much of a key file is read.
+const maxKeyFile = 1 << 20
 
 // Key reference schemes (KEYREF).
 const (
@@ -35,7 +40,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		if path == "" {
 			return nil, errors.New("key reference file: needs a path (file:PATH)")
 		}
-		b, err := os.ReadFile(path)
+		b, err := regularfile.ReadFile(path, maxKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("read signing key: %w", err)
 		}
@@ -116,7 +121,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 
 // readPublicFile reads a PEM public or private key, or a DER public key.
 func readPublicFile(path string) (crypto.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := regularfile.ReadFile(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("read public key: %w", err)
 	}

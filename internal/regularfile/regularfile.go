@@ -79,6 +79,10 @@ func Kind(m fs.FileMode) string {
 func Open(path string) (*os.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "open" // as os.Open says it
+		}
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
