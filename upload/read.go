@@ -99,7 +99,7 @@ func (c *Client) read(ctx context.Context, filters []string, expect int, take fu
 	if err := c.register(s); err != nil {
 		return err
 	}
-	defer c.unregister(s)
+	defer c.unregister(ctx, s)
 
 	// One SUBSCRIBE per filter, in order, the probe's with the first; all
 	// are sent before any acknowledgement is awaited, so that reading

@@ -31,12 +31,12 @@ func (c *Client) Subscribe(ctx context.Context, filters []string, out chan<- Mes
 	}
 	granted, err := c.subscribe(ctx, want)
 	if err != nil {
-		c.unregister(s)
+		c.unregister(ctx, s)
 		return err
 	}
 	for _, f := range filters {
 		if q, ok := granted[f]; ok && q == 0x80 {
-			c.unregister(s)
+			c.unregister(ctx, s)
 			return &RefusedError{Filter: f}
 		}
 	}
@@ -47,7 +47,7 @@ func (c *Client) Subscribe(ctx context.Context, filters []string, out chan<- Mes
 // forward moves a live session's messages to out.
 func (c *Client) forward(ctx context.Context, s *session, out chan<- Message) {
 	defer close(out)
-	defer c.unregister(s)
+	defer c.unregister(ctx, s)
 	for {
 		select {
 		case <-ctx.Done():
