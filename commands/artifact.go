@@ -170,7 +170,7 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 	if err != nil {
 		return err
 	}
-	out := outFile{Flag: "-O", Path: opts.Out, Options: regularfile.Options{NoClobber: !opts.Clobber}}
+	out := outFile{Flag: "-O", Path: opts.Out, Dash: true, Options: regularfile.Options{NoClobber: !opts.Clobber}}
 	if opts.Out != "-" {
 		if err := out.check(); err != nil {
 			return clobberHint(err)

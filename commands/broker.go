@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/regularfile"
@@ -264,18 +263,18 @@ func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
 	if p := sys.Getenv("OTACTL_PASSWORD"); p != "" {
 		return []byte(p), nil
 	}
-	f, ok := sys.Stdin.(*os.File)
+	f, ok := sys.stdinFile()
 	if !sys.StdinTTY || !ok {
 		return nil, withHint(errors.New("no password given"), "pipe it with --password-stdin or set OTACTL_PASSWORD")
 	}
 	fmt.Fprint(sys.Stderr, "password: ")
-	p1, err := term.ReadPassword(int(f.Fd()))
+	p1, err := sys.readTerminalPassword(f)
 	fmt.Fprintln(sys.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("read password: %w", err)
 	}
 	fmt.Fprint(sys.Stderr, "again: ")
-	p2, err := term.ReadPassword(int(f.Fd()))
+	p2, err := sys.readTerminalPassword(f)
 	fmt.Fprintln(sys.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("read password: %w", err)

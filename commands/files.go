@@ -23,6 +23,8 @@ type outFile struct {
 	// file is an argument or a setting: messages start with it.
 	Flag string
 	Path string
+	// Dash says the flag takes "-" for standard output.
+	Dash bool
 	regularfile.Options
 }
 
@@ -44,29 +46,32 @@ func (f outFile) writeStream(fill func(io.Writer) (bool, error)) error {
 	return f.explain(regularfile.WriteStream(f.Path, f.Options, fill))
 }
 
-// explain gives err the flag's name and a hint.
+// explain starts a failure to write f with the flag's name ("write" for
+// a file given otherwise) and adds a hint. Errors of the content's maker
+// (fill) pass unchanged.
 func (f outFile) explain(err error) error {
-	if err == nil {
-		return nil
-	}
 	var (
 		nr *regularfile.NotRegularError
 		ee *regularfile.ExistsError
+		fe *regularfile.Error
 	)
-	prefix := ""
+	prefix := "write "
 	if f.Flag != "" {
 		prefix = f.Flag + " "
 	}
 	switch {
+	case err == nil:
+		return nil
 	case errors.As(err, &nr):
-		err = fmt.Errorf("%s%w", prefix, nr)
 		hint := "otactl writes regular files only, through a temporary file and a rename"
-		if f.Flag != "" && nr.Mode&fs.ModeDevice != 0 {
-			hint = "to discard the output or send it to a device, leave out " + f.Flag + " (or give " + f.Flag + " -) and redirect standard output"
+		if f.Dash && nr.Mode&fs.ModeDevice != 0 {
+			hint = "to discard the output or send it to a device, give " + f.Flag + " - and redirect standard output"
 		}
-		return withHint(err, hint)
+		return withHint(fmt.Errorf("%s%w", prefix, nr), hint)
 	case errors.As(err, &ee):
 		return fmt.Errorf("%s%w", prefix, ee)
+	case errors.As(err, &fe):
+		return fmt.Errorf("%s%w", prefix, fe)
 	}
 	return err
 }

@@ -218,7 +218,7 @@ func keyExportRun(sys *System, opts *keyExportOptions) error {
 		_, err = sys.Stdout.Write(data)
 		return err
 	}
-	return outFile{Flag: "--out", Path: opts.Out}.write(data)
+	return outFile{Flag: "--out", Path: opts.Out, Dash: true}.write(data)
 }
 
 // keyFileError says that an existing file is never replaced by a new key.

@@ -102,7 +102,7 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 	}
 	// Check the output file and resolve every key before hashing gigabytes:
 	// a bad --out or key reference fails fast.
-	out := outFile{Flag: "--out", Path: opts.Out}
+	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
 	toFile := opts.Out != "" && opts.Out != "-"
 	if toFile {
 		if err := out.check(); err != nil {
@@ -193,7 +193,7 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
-	out := outFile{Flag: "--out", Path: opts.Out}
+	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
 	if opts.Out == "" {
 		out = outFile{Path: opts.File}
 	}

@@ -40,6 +40,17 @@ func (e *ExistsError) Error() string { return e.Path + ": already exists" }
 // Is makes errors.Is(err, fs.ErrExist) hold.
 func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 
+// Error is any other failure to write a file, naming the file.
+type Error struct {
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(path string, err error) error { return &Error{Path: path, Err: unwrapPath(err)} }
+
 // TooLargeError says a file is larger than a read allows.
 type TooLargeError struct {
 	Path  string
@@ -174,32 +185,32 @@ func Check(path string, o Options) (Target, error) {
 		dir := filepath.Dir(path)
 		st, err := os.Stat(dir)
 		if err != nil {
-			return Target{}, fmt.Errorf("%s: folder %s: %w", path, dir, unwrapPath(err))
+			return Target{}, fail(path, fmt.Errorf("folder %s: %w", dir, unwrapPath(err)))
 		}
 		if !st.IsDir() {
-			return Target{}, fmt.Errorf("%s: %s is not a folder", path, dir)
+			return Target{}, fail(path, fmt.Errorf("%s is not a folder", dir))
 		}
 		return Target{Path: path}, nil
 	}
 	if err != nil {
-		return Target{}, err
+		return Target{}, fail(path, err)
 	}
 	t := Target{Path: path, Info: lst}
 	if lst.Mode()&fs.ModeSymlink != 0 {
 		if err := checkLinkOwner(path, lst); err != nil {
-			return Target{}, err
+			return Target{}, fail(path, err)
 		}
 		resolved, err := filepath.EvalSymlinks(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			dest, _ := os.Readlink(path)
-			return Target{}, fmt.Errorf("%s: symbolic link to %s, which does not exist", path, dest)
+			return Target{}, fail(path, fmt.Errorf("symbolic link to %s, which does not exist", dest))
 		}
 		if err != nil {
-			return Target{}, err
+			return Target{}, fail(path, err)
 		}
 		st, err := os.Stat(resolved)
 		if err != nil {
-			return Target{}, err
+			return Target{}, fail(path, err)
 		}
 		t = Target{Path: resolved, Info: st}
 		if !st.Mode().IsRegular() {
@@ -247,7 +258,7 @@ func WriteStream(path string, o Options, fill func(io.Writer) (bool, error)) (er
 	}
 	tmp, err := createTemp(dir, base, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, fmt.Errorf("temporary file in %s: %w", dir, unwrapPath(err)))
 	}
 	done := false
 	defer func() {
@@ -261,7 +272,7 @@ func WriteStream(path string, o Options, fill func(io.Writer) (bool, error)) (er
 		keepOwner(tmp, t.Info)
 		if !o.Private {
 			if err := tmp.Chmod(t.Info.Mode().Perm()); err != nil {
-				return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+				return fail(path, err)
 			}
 		}
 	}
@@ -274,13 +285,13 @@ func WriteStream(path string, o Options, fill func(io.Writer) (bool, error)) (er
 		return nil
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, err)
 	}
 	if err := place(tmp.Name(), path, t, o); err != nil {
 		os.Remove(tmp.Name())
@@ -315,10 +326,10 @@ func place(tmp, path string, t Target, o Options) error {
 	case err == nil && !lst.Mode().IsRegular():
 		return &NotRegularError{Path: path, Mode: lst.Mode()}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, err)
 	}
 	if err := os.Rename(tmp, t.Path); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+		return fail(path, err)
 	}
 	return nil
 }
@@ -337,12 +348,15 @@ func createTemp(dir, base string, perm fs.FileMode) (*os.File, error) {
 	return nil, fmt.Errorf("no free temporary name in %s", dir)
 }
 
-// unwrapPath drops the *fs.PathError around err, whose path (often a
-// temporary name) would only confuse; the caller names the file.
+// unwrapPath drops the *fs.PathError or *os.LinkError around err, whose
+// path (often a temporary name) would only confuse; the caller names the
+// file.
 func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
 	}
 	return err
 }

@@ -46,7 +46,7 @@ func checkLinkOwner(path string, link fs.FileInfo) error {
 	if ls.Uid == uint32(os.Geteuid()) || ls.Uid == ds.Uid {
 		return nil
 	}
-	return fmt.Errorf("%s: a symbolic link owned by another user in the shared folder %s: not followed", path, filepath.Dir(path))
+	return fmt.Errorf("a symbolic link owned by another user in the shared folder %s: not followed", filepath.Dir(path))
 }
 
 // syncDir makes a rename in dir durable; a failure only weakens that.
