@@ -291,6 +291,10 @@ func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
 // replaceUserLine writes line into the users file at path in place of
 // name's line, or at its end; the file is created if missing.
 func replaceUserLine(path, name, line string) error {
+	file := outFile{Flag: "--users", Path: path, Options: regularfile.Options{Private: true}}
+	if err := file.check(); err != nil {
+		return err
+	}
 	old, err := regularfile.ReadFile(path, maxUsersFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("users file: %w", err)
@@ -316,7 +320,7 @@ func replaceUserLine(path, name, line string) error {
 	if _, err := broker.ParseUsers(strings.NewReader(string(data))); err != nil {
 		return fmt.Errorf("users file %s: %w", path, err)
 	}
-	return outFile{Flag: "--users", Path: path, Options: regularfile.Options{Private: true}}.write(data)
+	return file.write(data)
 }
 
 // maxUsersFile bounds the users file read before an entry is replaced.
