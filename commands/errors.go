@@ -66,15 +66,17 @@ func exitCode(ctx context.Context, err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	if ctx.Err() != nil {
+		// SIGINT or SIGTERM arrived (main's context is cancelled by nothing
+		// else): whatever failed since failed because of it.
+		return ExitInterrupted
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	if errors.Is(err, release.ErrVerification) {
 		return ExitVerification
-	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return ExitInterrupted
 	}
 	return ExitError
 }

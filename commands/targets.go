@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/catalog"
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -113,7 +114,7 @@ func (o *targetOptions) single(topics upload.Topics) (target, error) {
 }
 
 func readDevicesFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("devices file %s does not exist", path)

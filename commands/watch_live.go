@@ -131,7 +131,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 		tea.WithoutBracketedPaste(),
 	}
 	if sys.StdinTTY {
-		progOpts = append(progOpts, tea.WithInput(sys.Stdin))
+		progOpts = append(progOpts, tea.WithInput(sys.stdinReader()))
 	} else {
 		// No keyboard: Ctrl-C still interrupts, as a signal (the
 		// terminal stays in line mode).

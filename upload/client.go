@@ -271,8 +271,9 @@ func (c *Client) register(s *session) error {
 }
 
 // unregister removes a session and unsubscribes the filters no other
-// session uses, waiting for the broker's answer unless ctx has ended (a
-// read or subscription given up on: the caller is leaving).
+// session uses. ctx is the context of the session's operation: once it is
+// done (interrupted, or a live stream ended), the broker's answer is
+// awaited only briefly, so that a stalled broker cannot hold up the end.
 func (c *Client) unregister(ctx context.Context, s *session) {
 	c.mu.Lock()
 	if _, ok := c.sessions[s]; !ok {
@@ -296,10 +297,16 @@ func (c *Client) unregister(ctx context.Context, s *session) {
 	tok := c.pc.Unsubscribe(drop...)
 	// A failed unsubscribe only means unwanted messages, which no session
 	// takes; waiting keeps later reads of the same topics in order.
-	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout())
-	defer cancel()
-	_ = c.wait(ctx, tok, c.opts.timeout(), "unsubscribe")
+	d := c.opts.timeout()
+	if ctx.Err() != nil {
+		d = min(d, unsubscribeGrace)
+	}
+	_ = c.wait(context.Background(), tok, d, "unsubscribe")
 }
+
+// unsubscribeGrace is how long unregister waits for the broker once the
+// operation's context is done.
+const unsubscribeGrace = time.Second
 
 func (c *Client) closedErr() error {
 	if c.err != nil {
