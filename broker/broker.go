@@ -22,6 +22,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -70,16 +71,6 @@ type Broker struct {
 	logins    *loginLimiter
 }
 
-// hintedError is an error with a next step for the user.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e *hintedError) Error() string { return e.err.Error() }
-func (e *hintedError) Unwrap() error { return e.err }
-func (e *hintedError) Hint() string  { return e.hint }
-
 // ErrNotLoopback is wrapped when a broker without users would listen on an
 // address other than loopback.
 var ErrNotLoopback = errors.New("not a loopback address")
@@ -98,10 +89,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Users == nil {
 		for _, a := range []string{cfg.Listen, cfg.WS} {
 			if a != "" && !IsLoopback(a) {
-				return nil, &hintedError{
-					err:  fmt.Errorf("broker: refusing to listen on %s without users: %w", a, ErrNotLoopback),
-					hint: "give --users FILE (see 'otactl broker passwd') or listen on 127.0.0.1",
-				}
+				return nil, hint.Wrap(fmt.Errorf("broker: refusing to listen on %s without users: %w", a, ErrNotLoopback),
+					"give --users FILE (see 'otactl broker passwd') or listen on 127.0.0.1")
 			}
 		}
 	}
@@ -192,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 func listenError(addr string, err error) error {
 	err = fmt.Errorf("broker: listen on %s: %w", addr, err)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return &hintedError{err: err, hint: "another program (a broker?) uses that port: pick another one, e.g. --listen 127.0.0.1:1884, or port 0 for any free one"}
+		return hint.Wrap(err, "another program (a broker?) uses that port: pick another one, e.g. --listen 127.0.0.1:1884, or port 0 for any free one")
 	}
 	return err
 }

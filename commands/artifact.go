@@ -149,7 +149,7 @@ Example:
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
-				return usageErrorf("artifact download: expected PACKAGE@VERSION\nhint: otactl artifact download main@1.2.3 -O main.bin")
+				return withHint(usageErrorf("artifact download: expected PACKAGE@VERSION"), "otactl artifact download main@1.2.3 -O main.bin")
 			}
 			pkg, ver, ok := strings.Cut(c.Args().First(), "@")
 			if !ok {

@@ -72,7 +72,7 @@ Example:
 		Subcommands: []*cli.Command{newBrokerPasswdCommand(sys)},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("broker: unexpected argument %q\nhint: run 'otactl broker --help'", c.Args().First())
+				return withHint(usageErrorf("broker: unexpected argument %q", c.Args().First()), "run 'otactl broker --help'")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -212,7 +212,7 @@ Example:
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
-				return usageErrorf("broker passwd: want one NAME\nhint: otactl broker passwd --role device sensor-0042")
+				return withHint(usageErrorf("broker passwd: want one NAME"), "otactl broker passwd --role device sensor-0042")
 			}
 			return brokerPasswdRun(sys, opts, c.Args().First())
 		},

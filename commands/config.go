@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
 )
@@ -104,7 +105,7 @@ Example:
 		Flags: []cli.Flag{profileFlag(&opts.Profile)},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 2 {
-				return usageErrorf("config set: expected KEY and VALUE\nhint: otactl config set broker mqtts://broker.example:8883")
+				return withHint(usageErrorf("config set: expected KEY and VALUE"), "otactl config set broker mqtts://broker.example:8883")
 			}
 			key, value := c.Args().Get(0), c.Args().Get(1)
 			// A bad value on the command line is a usage error, as a bad
@@ -237,7 +238,7 @@ func newConfigListCommand(sys *System) *cli.Command {
 				if n == active {
 					mark = "*"
 				}
-				t.Rows = append(t.Rows, []string{mark, n, orNone(f.Profiles[n].Broker)})
+				t.Rows = append(t.Rows, []string{mark, n, text.Dash(f.Profiles[n].Broker)})
 			}
 			if empty {
 				fmt.Fprintf(sys.Stderr, "no profiles in %s: create one with 'otactl config set broker URL --profile NAME'\n", path)

@@ -337,7 +337,7 @@ func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client,
 	c, err := upload.Connect(ctx, cn.Options)
 	if err != nil {
 		var ce *upload.ConnectError
-		if errors.As(err, &ce) && strings.Contains(ce.Reason, "username or password") && cn.PasswordFrom == "" {
+		if errors.As(err, &ce) && ce.BadCredentials() && cn.PasswordFrom == "" {
 			return nil, nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
 		}
 		return nil, nil, err

@@ -66,7 +66,7 @@ Example:
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("demo: unexpected argument %q\nhint: run 'otactl demo --help'", c.Args().First())
+				return withHint(usageErrorf("demo: unexpected argument %q", c.Args().First()), "run 'otactl demo --help'")
 			}
 			if opts.Devices < 1 || opts.Devices > 10000 {
 				return usageErrorf("demo: --devices %d: want 1 to 10000", opts.Devices)

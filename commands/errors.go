@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/release"
 )
 
@@ -42,23 +43,8 @@ func withExitCode(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
-// hintError adds a "hint:" line to an error's message.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-func (e *hintError) Hint() string  { return e.hint }
-
-// withHint attaches a hint that Main prints on its own line.
-func withHint(err error, hint string) error {
-	if err == nil {
-		return nil
-	}
-	return &hintError{err: err, hint: hint}
-}
+// withHint gives err a hint, which Main prints on its own line.
+func withHint(err error, text string) error { return hint.Wrap(err, text) }
 
 // exitCode maps an error to the exit code of CONTRACT.md section 5. It is the
 // only place that decides exit codes.
@@ -79,15 +65,4 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitVerification
 	}
 	return ExitError
-}
-
-// hintOf returns the first hint found in err's chain.
-func hintOf(err error) string {
-	for err != nil {
-		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
-			return h.Hint()
-		}
-		err = errors.Unwrap(err)
-	}
-	return ""
 }

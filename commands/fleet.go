@@ -48,7 +48,7 @@ func selectDevices(values []string, file string) (deviceSelection, error) {
 	for _, v := range values {
 		if strings.ContainsAny(v, "*?[\\") {
 			if sel.Pattern != "" {
-				return sel, usageErrorf("--device: one pattern at most (%q and %q)\nhint: device ids may be repeated, patterns may not", sel.Pattern, v)
+				return sel, withHint(usageErrorf("--device: one pattern at most (%q and %q)", sel.Pattern, v), "device ids may be repeated, patterns may not")
 			}
 			if err := (fleet.Filter{Device: v}).Validate(); err != nil {
 				return sel, usageErrorf("--device: %v", err)

@@ -259,7 +259,7 @@ Example:
 				return usageErrorf("key import: %v", err)
 			}
 			if file != "-" && pastedSecret(file) {
-				return usageErrorf("key import: FILE looks like key material, not a path\nhint: give the key file, or - to read the key from standard input: otactl key import %s - < key.pem", name)
+				return withHint(usageErrorf("key import: FILE looks like key material, not a path"), fmt.Sprintf("give the key file, or - to read the key from standard input: otactl key import %s - < key.pem", name))
 			}
 			data, err := readInput(sys, file)
 			if err != nil {

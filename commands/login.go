@@ -41,7 +41,7 @@ Example:
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 0 {
 				// Not echoed: the argument may well be the password.
-				return usageErrorf("login: unexpected argument (the password is read from the terminal or standard input, never from the command line)\nhint: printf '%%s\\n' \"$PASSWORD\" | otactl login --username NAME")
+				return withHint(usageErrorf("login: unexpected argument (the password is read from the terminal or standard input, never from the command line)"), "printf '%s\\n' \"$PASSWORD\" | otactl login --username NAME")
 			}
 			return loginRun(c.Context, sys, opts)
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/keys"
 )
 
@@ -25,11 +26,6 @@ func Main(ctx context.Context, args []string, sys *System) int {
 	}
 	if err == nil {
 		return ExitOK
-	}
-	if strings.HasPrefix(err.Error(), "Required flag") {
-		// urfave/cli's own error for a missing Required flag (its type is
-		// unexported) is a usage error.
-		err = usageErrorf("%s\nhint: see '%s --help'", lowerFirst(err.Error()), pathOf(app, args))
 	}
 	code := exitCode(ctx, err)
 	if code == ExitInterrupted {
@@ -52,8 +48,8 @@ func printError(w io.Writer, err error) {
 	if msg != "" {
 		fmt.Fprintln(w, msg)
 	}
-	if hint := hintOf(err); hint != "" {
-		for _, line := range strings.Split(keys.Redact(hint), "\n") {
+	if h := hint.Of(err); h != "" {
+		for _, line := range strings.Split(keys.Redact(h), "\n") {
 			fmt.Fprintln(w, "hint: "+line)
 		}
 	}
@@ -101,11 +97,4 @@ func commandList(sys *System) []*cli.Command {
 		newVersionCommand(sys),
 		newCompleteCommand(sys),
 	}
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
 }

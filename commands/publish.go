@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/catalog"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -83,7 +84,7 @@ Example:
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() < 1 {
-				return usageErrorf("release publish: expected a MANIFEST argument\nhint: otactl release publish release.json build/app.bin")
+				return withHint(usageErrorf("release publish: expected a MANIFEST argument"), "otactl release publish release.json build/app.bin")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -545,7 +546,7 @@ func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) 
 		if e.RollbackOf != 0 {
 			seq += " (rollback to " + strconv.FormatInt(e.RollbackOf, 10) + ")"
 		}
-		t.Rows = append(t.Rows, []string{seq, e.PublishedAt, strings.Join(comps, ", "), orNone(strings.Join(signers, ", ")), orNone(summarizeTargets(targets))})
+		t.Rows = append(t.Rows, []string{seq, e.PublishedAt, strings.Join(comps, ", "), text.Dash(strings.Join(signers, ", ")), text.Dash(summarizeTargets(targets))})
 	}
 	return t.Write(sys.Stdout, sys.StdoutTTY)
 }
@@ -556,13 +557,6 @@ func summarizeTargets(ts []string) string {
 		return strings.Join(ts, ", ")
 	}
 	return strings.Join(ts[:5], ", ") + fmt.Sprintf(" and %d more", len(ts)-5)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 type releaseCurrentOptions struct {
@@ -662,7 +656,7 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 		return fmt.Errorf("%s: %w", t.Topic, err)
 	}
 	if len(keys) > 0 {
-		fmt.Fprintf(sys.Stdout, "verified: digest, expiry and %s\n", plural(v.ValidSignatures, "valid signature"))
+		fmt.Fprintf(sys.Stdout, "verified: digest, expiry and %s\n", text.Plural(v.ValidSignatures, "valid signature"))
 	} else {
 		fmt.Fprintln(sys.Stdout, "verified: digest and expiry (no trusted key given: signatures not checked)")
 	}

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
@@ -79,7 +79,7 @@ Example:
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("release create: unexpected argument %q\nhint: components are given with -c PACKAGE@VERSION=FILE", c.Args().First())
+				return withHint(usageErrorf("release create: unexpected argument %q", c.Args().First()), "components are given with -c PACKAGE@VERSION=FILE")
 			}
 			if opts.Sequence < 0 {
 				return usageErrorf("release create: --sequence must be positive")
@@ -148,7 +148,7 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 		return err
 	}
 	fmt.Fprintf(sys.Stderr, "wrote %s: sequence %d, %s, %s, digest %s\n",
-		opts.Out, m.SequenceNumber, plural(len(m.Components), "component"), plural(len(m.Signatures), "signature"), m.Hash)
+		opts.Out, m.SequenceNumber, text.Plural(len(m.Components), "component"), text.Plural(len(m.Signatures), "signature"), m.Hash)
 	return nil
 }
 
@@ -186,7 +186,7 @@ Example:
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
-				return usageErrorf("release sign: expected one MANIFEST argument\nhint: otactl release sign release.json --key KEYREF")
+				return withHint(usageErrorf("release sign: expected one MANIFEST argument"), "otactl release sign release.json --key KEYREF")
 			}
 			opts.File = c.Args().First()
 			opts.Keys = keyRefs.Value()
@@ -227,7 +227,7 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 			return fmt.Errorf("sign %s: %w", opts.File, err)
 		}
 		if dropped > 0 {
-			fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", plural(dropped, "signature"))
+			fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", text.Plural(dropped, "signature"))
 		}
 	}
 	if err := m.CheckNotExpired(sys.Now()); err != nil {
@@ -250,7 +250,7 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err := out.write(data); err != nil {
 		return err
 	}
-	fmt.Fprintf(sys.Stderr, "signed %s: %s\n", out.Path, plural(len(m.Signatures), "signature"))
+	fmt.Fprintf(sys.Stderr, "signed %s: %s\n", out.Path, text.Plural(len(m.Signatures), "signature"))
 	return nil
 }
 
@@ -291,7 +291,7 @@ Example:
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() < 1 {
-				return usageErrorf("release verify: expected a MANIFEST argument\nhint: otactl release verify release.json --pubkey key.pem")
+				return withHint(usageErrorf("release verify: expected a MANIFEST argument"), "otactl release verify release.json --pubkey key.pem")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -345,7 +345,7 @@ func releaseVerifyRun(ctx context.Context, sys *System, opts *releaseVerifyOptio
 		return fmt.Errorf("%s: %w", opts.File, err)
 	}
 	fmt.Fprintf(sys.Stdout, "%s: ok (digest %s, %s valid, %s checked)\n",
-		opts.File, m.Hash, plural(verdict.ValidSignatures, "signature"), plural(len(verdict.Artifacts), "artifact"))
+		opts.File, m.Hash, text.Plural(verdict.ValidSignatures, "signature"), text.Plural(len(verdict.Artifacts), "artifact"))
 	return nil
 }
 
@@ -400,7 +400,7 @@ func releaseShowRun(sys *System, opts *releaseShowOptions) error {
 // loadManifest reads and parses a manifest file ("-" for standard input).
 func loadManifest(sys *System, path string) (*release.Manifest, error) {
 	if path != "-" && pastedSecret(path) {
-		return nil, usageErrorf("MANIFEST looks like key material, not a path\nhint: keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
+		return nil, withHint(usageErrorf("MANIFEST looks like key material, not a path"), "keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
 	}
 	data, err := readInput(sys, path)
 	if err != nil {
@@ -447,15 +447,4 @@ func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 		pubs = append(pubs, p)
 	}
 	return pubs, nil
-}
-
-func plural(n int, word string) string {
-	return strconv.Itoa(n) + " " + pluralWord(n, word)
-}
-
-func pluralWord(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

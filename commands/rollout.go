@@ -52,7 +52,7 @@ Example:
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("rollout status: unexpected argument %q\nhint: pick devices with --device ID", c.Args().First())
+				return withHint(usageErrorf("rollout status: unexpected argument %q", c.Args().First()), "pick devices with --device ID")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -155,7 +155,7 @@ Example, between a canary and the whole fleet in a pipeline:
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("rollout wait: unexpected argument %q\nhint: name devices with --device ID", c.Args().First())
+				return withHint(usageErrorf("rollout wait: unexpected argument %q", c.Args().First()), "name devices with --device ID")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -289,10 +289,10 @@ func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
 		return g, nil, err
 	}
 	if sel.Pattern != "" {
-		return g, nil, usageErrorf("--device %q: rollout wait takes device ids, not patterns\nhint: list the devices in a file for --devices-file, or use --cohort", sel.Pattern)
+		return g, nil, withHint(usageErrorf("--device %q: rollout wait takes device ids, not patterns", sel.Pattern), "list the devices in a file for --devices-file, or use --cohort")
 	}
 	if len(sel.IDs) > 0 && opts.Expect > 0 {
-		return g, nil, usageErrorf("--expect: the devices listed (%d) are the devices that count\nhint: --expect is for a fleet or a cohort whose members are not listed", len(sel.IDs))
+		return g, nil, withHint(usageErrorf("--expect: the devices listed (%d) are the devices that count", len(sel.IDs)), "--expect is for a fleet or a cohort whose members are not listed")
 	}
 	g.Devices = sel.IDs
 	if len(sel.IDs) == 0 {
@@ -309,13 +309,13 @@ func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from strin
 		if ok && versions[pkg] != "" {
 			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
 		}
-		return "", "", usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s\nhint: say which version to wait for with --version", cohort, pkg)
+		return "", "", withHint(usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s", cohort, pkg), "say which version to wait for with --version")
 	}
 	seq, versions, ok := f.Desired(fleet.FleetScope())
 	if ok && versions[pkg] != "" {
 		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
 	}
-	return "", "", usageErrorf("rollout wait: --version is missing and the fleet's desired manifest gives no version of %s\nhint: say which version to wait for with --version", pkg)
+	return "", "", withHint(usageErrorf("rollout wait: --version is missing and the fleet's desired manifest gives no version of %s", pkg), "say which version to wait for with --version")
 }
 
 // finishWait prints the verdict and returns the command's error: nil when

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/simulator"
 )
@@ -92,7 +93,7 @@ Example:
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("simulate: unexpected argument %q\nhint: run 'otactl simulate --help'", c.Args().First())
+				return withHint(usageErrorf("simulate: unexpected argument %q", c.Args().First()), "run 'otactl simulate --help'")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -294,7 +295,7 @@ func (s *simEvents) add(e simulator.Event) {
 		_ = writeJSON(s.sys.Stdout, e)
 	case s.verbose:
 		fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
-			e.State, e.Reason, simDash(e.Version), simDash(e.Target), e.Detail)
+			e.State, e.Reason, text.Dash(e.Version), text.Dash(e.Target), e.Detail)
 	case e.Kind == simulator.EventError:
 		if time.Since(s.lastError) < time.Second {
 			s.dropped++
@@ -307,29 +308,4 @@ func (s *simEvents) add(e simulator.Event) {
 		fmt.Fprintf(s.sys.Stderr, "simulate: %s: %s%s\n", e.Device, e.Detail, more)
 		s.lastError, s.dropped = time.Now(), 0
 	}
-}
-
-func simDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// fleetBuffer is a buffer that one goroutine may write while another reads.
-type fleetBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (f *fleetBuffer) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
-}
-
-func (f *fleetBuffer) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
 }

@@ -58,7 +58,7 @@ Example:
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 2 {
-				return usageErrorf("upload: expected PACKAGE@VERSION and FILE\nhint: otactl upload main@1.2.3 build/app.bin")
+				return withHint(usageErrorf("upload: expected PACKAGE@VERSION and FILE"), "otactl upload main@1.2.3 build/app.bin")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err

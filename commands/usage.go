@@ -2,12 +2,13 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/completions"
+	"github.com/otactl/otactl/internal/text"
 )
 
 // usageState collects what urfave/cli reports only through callbacks that
@@ -47,6 +48,9 @@ func wireUsage(app *cli.App) {
 			path := prefix + " " + cmd.Name
 			paths[cmd] = path
 			cmd.OnUsageError = flagErrorHandler(path, func() []cli.Flag { return cmd.Flags })
+			if required := takeRequired(cmd.Flags); len(required) > 0 {
+				cmd.Before = requireFlags(path, required, cmd.Before)
+			}
 			if len(cmd.Subcommands) > 0 {
 				cmd.Action = groupAction(path, cmd.Action, func(c *cli.Context) []*cli.Command { return c.Command.Subcommands })
 				walk(path, cmd.Subcommands)
@@ -54,6 +58,59 @@ func wireUsage(app *cli.App) {
 		}
 	}
 	walk(app.Name, app.Commands)
+}
+
+// takeRequired returns the names of the flags marked Required and takes
+// the check over from urfave/cli, whose error for a missing flag is of a
+// type it does not export: requireFlags makes it a usage error instead.
+func takeRequired(flags []cli.Flag) [][]string {
+	var names [][]string
+	for _, f := range flags {
+		if rf, ok := f.(cli.RequiredFlag); !ok || !rf.IsRequired() {
+			continue
+		}
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.Required = false
+		case *cli.StringSliceFlag:
+			f.Required = false
+		case *cli.Int64Flag:
+			f.Required = false
+		default:
+			panic(fmt.Sprintf("commands: a required flag of type %T: add it to takeRequired", f))
+		}
+		names = append(names, f.Names())
+	}
+	return names
+}
+
+// requireFlags is a Before function that refuses a run of the command at
+// path without each of the required flags (any of its names, or its
+// environment variable), as urfave/cli would: the command's help on
+// standard output, and a usage error naming the flags.
+func requireFlags(path string, required [][]string, before cli.BeforeFunc) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		var missing []string
+		for _, names := range required {
+			if !slices.ContainsFunc(names, c.IsSet) {
+				missing = append(missing, names[0])
+			}
+		}
+		if len(missing) > 0 {
+			if help := c.App.Command("help"); help != nil {
+				_ = help.Action(c)
+			}
+			what := fmt.Sprintf("required flag %q not set", missing[0])
+			if len(missing) > 1 {
+				what = fmt.Sprintf("required flags %q not set", strings.Join(missing, ", "))
+			}
+			return withHint(usageErrorf("%s", what), fmt.Sprintf("see '%s --help'", path))
+		}
+		if before != nil {
+			return before(c)
+		}
+		return nil
+	}
 }
 
 // usageResult returns the usage error a callback recorded during a run.
@@ -146,7 +203,7 @@ func flagError(path string, flags []cli.Flag, err error) error {
 		return withHint(usageErrorf("%s: %s: invalid value %s", where, dashes(name), shown), help)
 	}
 	if plainText(msg) {
-		return withHint(usageErrorf("%s: %s", where, lowerFirst(msg)), help)
+		return withHint(usageErrorf("%s: %s", where, text.LowerFirst(msg)), help)
 	}
 	return withHint(usageErrorf("%s: a flag could not be read (its value is not shown)", where), help)
 }
@@ -299,30 +356,4 @@ func dashes(name string) string {
 		return "-" + name
 	}
 	return "--" + name
-}
-
-// pathOf is the command path that args run, as far as it names commands:
-// "otactl release create". Flags (and their values) are skipped.
-func pathOf(app *cli.App, args []string) string {
-	path := app.Name
-	cmds, flags := app.Commands, app.Flags
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		if isFlagWord(a) {
-			if f := completions.FindFlag(flags, a); f != nil && completions.TakesValue(f) && !strings.Contains(a, "=") {
-				i++
-			}
-			continue
-		}
-		c := completions.FindCommand(cmds, a)
-		if c == nil {
-			break
-		}
-		path += " " + c.Name
-		cmds, flags = c.Subcommands, c.Flags
-	}
-	return path
 }

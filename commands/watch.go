@@ -7,13 +7,13 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -162,7 +162,7 @@ Example:
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("watch: unexpected argument %q\nhint: pick devices with --device ID", c.Args().First())
+				return withHint(usageErrorf("watch: unexpected argument %q", c.Args().First()), "pick devices with --device ID")
 			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
@@ -228,24 +228,12 @@ func warnMalformed(w io.Writer, r report.Report, err error) {
 	if errors.Is(err, report.ErrEmpty) {
 		return
 	}
-	fmt.Fprintf(w, "malformed report on %s: %s\n", safeText(r.Topic), malformedWhy(err.Error()))
+	fmt.Fprintf(w, "malformed report on %s: %s\n", text.Printable(r.Topic), shownWhy(report.Why(err)))
 }
 
-// malformedWhy is why a report is malformed, without the words
-// "malformed report" the error starts with, on one line.
-func malformedWhy(msg string) string {
-	msg = strings.TrimPrefix(msg, report.ErrMalformed.Error()+": ")
-	return safeText(strings.Join(strings.Fields(msg), " "))
-}
-
-// safeText replaces what a terminal would act on with '?'.
-func safeText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return '?'
-	}, s)
+// shownWhy is why a report is malformed, on one line, safe to print.
+func shownWhy(why string) string {
+	return text.Printable(text.OneLine(why))
 }
 
 // watchOnce prints the retained picture: on a terminal the table, else
@@ -293,7 +281,7 @@ func warnMalformedCount(w io.Writer, f *fleet.Fleet) {
 	if n > 1 {
 		what = fmt.Sprintf("%d malformed reports, the latest", n)
 	}
-	fmt.Fprintf(w, "warning: %s on %s: %s\n", what, safeText(last.Topic), malformedWhy(last.Error))
+	fmt.Fprintf(w, "warning: %s on %s: %s\n", what, text.Printable(last.Topic), shownWhy(last.Why))
 }
 
 // fder is a stream with a file descriptor: a terminal, maybe.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -140,7 +138,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 	p := tea.NewProgram(model, progOpts...)
 
 	// The screen is the program's: warnings wait until it is given back.
-	var held lockedBuffer
+	var held fleetBuffer
 	src.SetWarnings(&held)
 	defer func() {
 		src.SetWarnings(sys.Stderr)
@@ -186,22 +184,4 @@ func liveResult(parent context.Context, runErr, streamErr error) error {
 		return fmt.Errorf("watch: %w", streamErr)
 	}
 	return nil
-}
-
-// lockedBuffer collects text from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

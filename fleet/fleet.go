@@ -91,6 +91,8 @@ type MalformedReport struct {
 	Topic string    `json:"topic"`
 	Error string    `json:"error"`
 	Time  time.Time `json:"time"`
+	// Why is what is wrong with it (report.Why): the end of Error.
+	Why string `json:"-"`
 }
 
 // ScopeKind is what a desired manifest applies to.
@@ -256,11 +258,13 @@ func (f *Fleet) Forget(device, pkg string) {
 // Malformed counts a message that is not a report and keeps it among the
 // latest few to show.
 func (f *Fleet) Malformed(topic string, err error) {
-	msg := "malformed report"
+	msg := report.ErrMalformed.Error()
+	why := msg
 	if err != nil {
-		msg = err.Error()
+		msg, why = err.Error(), report.Why(err)
 	}
-	m := MalformedReport{Topic: clip(topic, 256), Error: clip(msg, 256), Time: f.now().UTC()}
+	// Why ends msg, and is clipped where msg is.
+	m := MalformedReport{Topic: clip(topic, 256), Error: clip(msg, 256), Why: clip(why, 256-len(msg)+len(why)), Time: f.now().UTC()}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.malformed++

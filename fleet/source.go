@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
 )
@@ -227,7 +227,7 @@ func (s *Source) desired(topic, kind, name string, payload []byte) {
 		w := s.warnings
 		s.mu.Unlock()
 		if !warned {
-			fmt.Fprintf(w, "warning: %s: %s (devices do not act on it: it sets no target)\n", topic, oneLineError(err))
+			fmt.Fprintf(w, "warning: %s: %s (devices do not act on it: it sets no target)\n", topic, text.OneLine(err.Error()))
 		}
 	}
 	var scope Scope
@@ -240,9 +240,4 @@ func (s *Source) desired(topic, kind, name string, payload []byte) {
 		scope = FleetScope()
 	}
 	s.fleet.SetDesired(scope, d.Sequence, d.Versions)
-}
-
-// oneLineError is err's text on one line.
-func oneLineError(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }

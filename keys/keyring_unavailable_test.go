@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/hint"
 )
 
 // helperEnv switches TestKeyringHelperProcess on in a child test binary.
@@ -39,7 +41,7 @@ func checkAllUnavailable(t *testing.T) {
 			t.Errorf("%s: %v, want ErrKeyringUnavailable", what, err)
 			return
 		}
-		if got := hintOf(err); got != "use a key file (--sign file:PATH) or an environment variable (--sign env:OTACTL_SIGNING_KEY)" {
+		if got := hint.Of(err); got != "use a key file (--sign file:PATH) or an environment variable (--sign env:OTACTL_SIGNING_KEY)" {
 			t.Errorf("%s: hint %q", what, got)
 		}
 		if !strings.Contains(err.Error(), "OS keyring unavailable") {

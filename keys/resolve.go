@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/regularfile"
 )
 
@@ -71,7 +72,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 	k, err := s.Signer(ref)
 	if err != nil && pathLike(ref) {
 		// "ci.pem" is a valid key name, but more likely a file.
-		return nil, withHint(err, fmt.Sprintf("a bare NAME is a keyring key; for the key file write file:%s", ref))
+		return nil, hint.Add(err, fmt.Sprintf("a bare NAME is a keyring key; for the key file write file:%s", ref))
 	}
 	return k, err
 }
@@ -174,27 +175,6 @@ type noFileError struct {
 
 func (e *noFileError) Error() string { return "no such file: " + showPath(e.path) }
 func (e *noFileError) Unwrap() error { return e.err }
-
-// hintError adds a hint to an error, before any hint the error carries.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-
-// Hint is the added hint, then the wrapped error's own.
-func (e *hintError) Hint() string {
-	for err := e.err; err != nil; err = errors.Unwrap(err) {
-		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
-			return e.hint + "\n" + h.Hint()
-		}
-	}
-	return e.hint
-}
 
 // readEnv reads the variable an env: reference names. CI systems that mask
 // secrets often want them on one line, so a PEM whose newlines are written

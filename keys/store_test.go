@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/otactl/otactl/internal/hint"
 )
 
 func names(infos []Info) []string {
@@ -360,7 +362,7 @@ func TestKeyringUnavailablePropagates(t *testing.T) {
 			t.Errorf("%s: %v, want ErrKeyringUnavailable", what, err)
 			return
 		}
-		if h := hintOf(err); !strings.Contains(h, "--sign file:PATH") || !strings.Contains(h, "--sign env:OTACTL_SIGNING_KEY") {
+		if h := hint.Of(err); !strings.Contains(h, "--sign file:PATH") || !strings.Contains(h, "--sign env:OTACTL_SIGNING_KEY") {
 			t.Errorf("%s: hint %q", what, h)
 		}
 	}
@@ -376,17 +378,6 @@ func TestKeyringUnavailablePropagates(t *testing.T) {
 	check("Password", err)
 	_, err = ResolveSigner("k", s, nil)
 	check("ResolveSigner", err)
-}
-
-// hintOf is what commands.Main does with an error chain.
-func hintOf(err error) string {
-	for err != nil {
-		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
-			return h.Hint()
-		}
-		err = errors.Unwrap(err)
-	}
-	return ""
 }
 
 func TestImportRoundTrip(t *testing.T) {

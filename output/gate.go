@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/report"
 )
 
@@ -57,7 +58,7 @@ func DescribeGate(g fleet.GateResult, max int) string {
 // describeRow is one device in words: "d7: integrity check failure for new
 // downloaded package (downloading 1.0.0, target 1.1.0, 2m ago)".
 func describeRow(r fleet.Row, now time.Time) string {
-	id := printable(r.Report.Device)
+	id := text.Printable(r.Report.Device)
 	if !r.Seen {
 		return id + ": no report"
 	}
@@ -71,9 +72,9 @@ func describeRow(r fleet.Row, now time.Time) string {
 	default:
 		what = rep.State.String()
 	}
-	detail := "running " + dashIfEmpty(printable(rep.Version))
+	detail := "running " + text.Dash(text.Printable(rep.Version))
 	if rep.Target != "" {
-		detail += ", target " + printable(rep.Target)
+		detail += ", target " + text.Printable(rep.Target)
 	}
 	detail += ", " + shortAge(now.Sub(rep.Received)) + " ago"
 	if r.Status == fleet.StatusStale {

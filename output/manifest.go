@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
 
@@ -35,7 +36,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 		if !tty {
 			size = strconv.FormatInt(c.Size, 10)
 		}
-		comps.Rows = append(comps.Rows, []string{c.Package, c.Version, size, dashIfEmpty(c.Type), c.Hash, c.URI})
+		comps.Rows = append(comps.Rows, []string{c.Package, c.Version, size, text.Dash(c.Type), c.Hash, c.URI})
 	}
 	if err := comps.Write(w, tty); err != nil {
 		return err

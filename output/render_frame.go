@@ -13,6 +13,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/report"
 )
 
@@ -70,7 +71,7 @@ func RenderFrame(v fleet.View, opts FrameOptions) string {
 	st := newFrameStyles(opts.Renderer)
 	var lines []string
 	if opts.Title != "" {
-		lines = append(lines, st.bold.Render(printable(opts.Title)))
+		lines = append(lines, st.bold.Render(text.Printable(opts.Title)))
 	}
 	lines = append(lines, summaryLines(v.Summary, st)...)
 	lines = append(lines, "")
@@ -157,9 +158,9 @@ func SummaryLines(s fleet.Summary) []string {
 
 func summaryLines(s fleet.Summary, st frameStyles) []string {
 	// Devices and progress to the target.
-	head := plural(s.Devices, "device")
+	head := text.Plural(s.Devices, "device")
 	if s.Reports != s.Devices {
-		head += ", " + plural(s.Reports, "report")
+		head += ", " + text.Plural(s.Reports, "report")
 	}
 	if s.Unseen > 0 {
 		head += ", " + strconv.Itoa(s.Unseen) + " never reported"
@@ -168,7 +169,7 @@ func summaryLines(s fleet.Summary, st frameStyles) []string {
 	case s.Targeted == 0:
 		head += " · no target"
 	case s.Target != "":
-		head += fmt.Sprintf(" · updated %d/%d (%s%%) to %s", s.Updated, s.Targeted, percent(s.UpdatedPercent), printable(s.Target))
+		head += fmt.Sprintf(" · updated %d/%d (%s%%) to %s", s.Updated, s.Targeted, percent(s.UpdatedPercent), text.Printable(s.Target))
 	default:
 		head += fmt.Sprintf(" · updated %d/%d (%s%%) to %d targets", s.Updated, s.Targeted, percent(s.UpdatedPercent), s.Targets)
 	}
@@ -209,7 +210,7 @@ func summaryLines(s fleet.Summary, st frameStyles) []string {
 
 	if n := len(s.RecentMalformed); s.Malformed > 0 && n > 0 {
 		m := s.RecentMalformed[n-1]
-		lines = append(lines, st.faint.Render(fmt.Sprintf("last malformed: %s: %s", printable(m.Topic), printable(m.Error))))
+		lines = append(lines, st.faint.Render(fmt.Sprintf("last malformed: %s: %s", text.Printable(m.Topic), text.Printable(m.Error))))
 	}
 	return lines
 }
@@ -219,13 +220,6 @@ func styleIf(cond bool, s lipgloss.Style, text string) string {
 		return s.Render(text)
 	}
 	return text
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return strconv.Itoa(n) + " " + what + "s"
 }
 
 func percent(p float64) string {
@@ -266,13 +260,13 @@ func renderRows(rows []fleet.Row, v fleet.View, st frameStyles, width int) strin
 			age = shortAge(v.Now.Sub(r.Report.Received))
 		}
 		cells[i] = []string{
-			printable(r.Report.Device),
-			printable(r.Report.Package),
+			text.Printable(r.Report.Device),
+			text.Printable(r.Report.Package),
 			r.Status.String(),
 			state,
 			reason,
-			dashIfEmpty(printable(r.Report.Version)),
-			dashIfEmpty(printable(r.Target)),
+			text.Dash(text.Printable(r.Report.Version)),
+			text.Dash(text.Printable(r.Target)),
 			age,
 		}
 	}

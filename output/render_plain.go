@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/report"
 )
 
@@ -73,35 +74,12 @@ func plainTime(t time.Time) string {
 
 // plainField makes s safe for one tab-separated field.
 func plainField(s string) string {
-	return dashIfEmpty(strings.Map(func(r rune) rune {
+	return text.Dash(strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || !unicode.IsPrint(r) {
 			return '?'
 		}
 		return r
 	}, s))
-}
-
-// printable replaces what a terminal would act on (escape sequences,
-// control and format characters) with '?'.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return strings.Map(func(r rune) rune {
-				if unicode.IsPrint(r) {
-					return r
-				}
-				return '?'
-			}, s)
-		}
-	}
-	return s
-}
-
-func dashIfEmpty(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // shortAge is a duration in its largest whole unit: "42s", "5m", "3h", "2d".

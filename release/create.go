@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/regularfile"
 )
 
@@ -145,7 +146,7 @@ func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
 	}
 	if !ok {
 		if s.Version == "" {
-			return nil, withHint(
+			return nil, hint.Wrap(
 				fmt.Errorf("component %s: no version given and %s is not an MCUboot image to read it from", s.Package, s.Path),
 				fmt.Sprintf("give the version: %s@VERSION=%s", s.Package, s.Path))
 		}
@@ -169,7 +170,7 @@ func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
 		return []string{fmt.Sprintf("component %s: version %s differs from the MCUboot image version %s of %s; devices that report %s will download it again and again",
 			s.Package, s.Version, h.Version(), s.Path, h.Version())}, nil
 	}
-	return nil, withHint(
+	return nil, hint.Wrap(
 		fmt.Errorf("component %s: version %s differs from the version %s in the MCUboot header of %s: devices report the version of the image they run, so they would never see %s and would update forever",
 			s.Package, s.Version, h.Version(), s.Path, s.Version),
 		fmt.Sprintf("use %s@%s=%s, rebuild the image with the right version, or pass --allow-version-mismatch if the device reports a version of its own", s.Package, h.Version(), s.Path))
@@ -229,15 +230,3 @@ func CompatibilityWarnings(m *Manifest) []string {
 	}
 	return w
 }
-
-// hintError gives an error a "hint:" line (commands.Main prints Hint()).
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-func (e *hintError) Hint() string  { return e.hint }
-
-func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }

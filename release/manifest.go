@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otactl/otactl/internal/text"
 )
 
 // DigestHeader is the first line of the release digest text.
@@ -60,18 +62,11 @@ func (m *Manifest) DigestText() string {
 	var b strings.Builder
 	b.WriteString(DigestHeader + "\n")
 	b.WriteString("sequenceNumber " + strconv.FormatInt(m.SequenceNumber, 10) + "\n")
-	b.WriteString("expires " + orDash(m.Expires) + "\n")
+	b.WriteString("expires " + text.Dash(m.Expires) + "\n")
 	for _, c := range m.Components {
-		fmt.Fprintf(&b, "component %s %s %d %s %s %s\n", c.Package, c.Version, c.Size, c.Hash, orDash(c.Type), c.URI)
+		fmt.Fprintf(&b, "component %s %s %d %s %s %s\n", c.Package, c.Version, c.Size, c.Hash, text.Dash(c.Type), c.URI)
 	}
 	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // Digest is the release digest: SHA-256 of DigestText.

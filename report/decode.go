@@ -31,8 +31,28 @@ var (
 	ErrMalformed = errors.New("malformed report")
 )
 
+// MalformedError is a payload or topic that is not a report. It wraps
+// ErrMalformed; Why says what is wrong, for a message that names the
+// report in its own words.
+type MalformedError struct {
+	Why string
+}
+
+func (e *MalformedError) Error() string { return ErrMalformed.Error() + ": " + e.Why }
+func (e *MalformedError) Unwrap() error { return ErrMalformed }
+
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	return &MalformedError{Why: fmt.Sprintf(format, args...)}
+}
+
+// Why is what is wrong with a message that is not a report: a
+// MalformedError's Why, else err's whole text.
+func Why(err error) string {
+	var me *MalformedError
+	if errors.As(err, &me) {
+		return me.Why
+	}
+	return err.Error()
 }
 
 type optInt struct {

@@ -11,6 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/internal/text"
 )
 
 // Message is one message received from the broker.
@@ -253,7 +255,9 @@ func (c *Client) onLost(_ mqtt.Client, err error) {
 
 type lostError struct{ err error }
 
-func (e *lostError) Error() string { return "connection to the broker lost: " + oneLine(e.err.Error()) }
+func (e *lostError) Error() string {
+	return "connection to the broker lost: " + text.FirstLine(e.err.Error())
+}
 func (e *lostError) Unwrap() error { return e.err }
 
 // register adds a session; its filters count as used until unregister.
@@ -357,7 +361,7 @@ func (c *Client) wait(ctx context.Context, tok mqtt.Token, d time.Duration, what
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			return errors.New(what + ": " + oneLine(err.Error()))
+			return errors.New(what + ": " + text.FirstLine(err.Error()))
 		}
 		return nil
 	case <-ctx.Done():

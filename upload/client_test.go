@@ -258,7 +258,7 @@ func TestConnectErrors(t *testing.T) {
 	proxy.Close()
 	_, err := Connect(ctx, Options{Broker: "mqtt://" + addr, Timeout: 10 * time.Second})
 	var ce *ConnectError
-	if !errors.As(err, &ce) || ce.Reason != "connection refused" || ce.Hint() == "" {
+	if !errors.As(err, &ce) || ce.Reason != "connection refused" || ce.Hint() == "" || ce.BadCredentials() {
 		t.Fatalf("refused: %v", err)
 	}
 	if strings.Contains(err.Error(), "\n") {
@@ -303,14 +303,14 @@ func TestMosquittoPassword(t *testing.T) {
 	_, err := Connect(ctx, Options{Broker: m.URL(), Username: "ci", Password: "wrong", Timeout: 10 * time.Second})
 	var ce *ConnectError
 	// mosquitto answers "not authorised" to a wrong password.
-	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "bad username or password") || !strings.Contains(ce.Hint(), "OTACTL_PASSWORD") {
+	if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "bad username or password") || !strings.Contains(ce.Hint(), "OTACTL_PASSWORD") || !ce.BadCredentials() {
 		t.Fatalf("wrong password: %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong") || strings.Contains(ce.Hint(), "wrong") {
 		t.Error("the error shows the password")
 	}
 	_, err = Connect(ctx, Options{Broker: m.URL(), Timeout: 10 * time.Second})
-	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Reason, "not authorised") {
+	if !errors.As(err, &ce) || !strings.HasPrefix(ce.Reason, "not authorised") || !ce.BadCredentials() {
 		t.Fatalf("anonymous: %v", err)
 	}
 	connect(t, Options{Broker: m.URL(), Username: "ci", Password: "s3cret"})

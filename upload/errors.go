@@ -14,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
 
@@ -28,6 +29,7 @@ type ConnectError struct {
 	Reason string // what went wrong, e.g. "bad username or password"
 	Err    error  // the underlying error
 	hint   string
+	code   byte // the CONNACK return code, or packets.ErrNetworkError
 }
 
 func (e *ConnectError) Error() string { return "connect to " + e.Broker + ": " + e.Reason }
@@ -36,13 +38,19 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // Hint says what to check next.
 func (e *ConnectError) Hint() string { return e.hint }
 
+// BadCredentials reports whether the broker refused the user name or
+// password (or, as mosquitto does for a wrong password, the client).
+func (e *ConnectError) BadCredentials() bool {
+	return e.code == packets.ErrRefusedBadUsernameOrPassword || e.code == packets.ErrRefusedNotAuthorised
+}
+
 // classifyConnect turns what paho reports about a failed connection into
 // one clear line. rc is the CONNACK return code (packets.ErrNetworkError
 // when the failure came before or instead of a CONNACK).
 func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 	broker := u.String()
 	hostport := u.Host
-	ce := &ConnectError{Broker: broker, Err: err}
+	ce := &ConnectError{Broker: broker, Err: err, code: rc}
 	switch rc {
 	case packets.ErrRefusedBadUsernameOrPassword:
 		ce.Reason = "bad username or password"
@@ -121,7 +129,7 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 		ce.Reason = "websocket handshake failed"
 		ce.hint = "check the URL path (often /mqtt) and that the port serves MQTT over websockets"
 	default:
-		ce.Reason = oneLine(err.Error())
+		ce.Reason = text.FirstLine(err.Error())
 	}
 	return ce
 }
@@ -129,17 +137,9 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 func tlsAlertText(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "remote error: tls: "); i >= 0 {
-		return oneLine(msg[i+len("remote error: tls: "):])
+		return text.FirstLine(msg[i+len("remote error: tls: "):])
 	}
-	return oneLine(msg)
-}
-
-// oneLine keeps the first line of a message.
-func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	return text.FirstLine(msg)
 }
 
 // TimeoutError is an acknowledgement that did not come in time.

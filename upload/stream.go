@@ -19,6 +19,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/mqttwire"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
 
@@ -357,7 +358,7 @@ func netReason(err error) string {
 	case errors.As(err, &errno):
 		return errno.Error()
 	}
-	return oneLine(err.Error())
+	return text.FirstLine(err.Error())
 }
 
 func (e *DroppedError) Unwrap() error { return e.Err }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
 
@@ -107,7 +108,7 @@ func (c *Client) refused(err error, topic string) bool {
 	}
 	if c.streams.warn != nil {
 		c.streams.warn(fmt.Sprintf("the broker refused a second connection (client id %s: %s): %s goes through the main connection, held in memory",
-			c.streams.clientID, oneLine(re.Error()), topic))
+			c.streams.clientID, text.FirstLine(re.Error()), topic))
 	}
 	return true
 }
