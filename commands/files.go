@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/release"
 )
 
 // Every file otactl writes goes through writeFile or writeFileStream: a
@@ -102,4 +104,23 @@ func readAllLimited(r io.Reader, limit int64, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: larger than %d bytes", name, limit)
 	}
 	return b, nil
+}
+
+// loadManifest reads and parses a manifest file ("-" for standard input).
+func loadManifest(sys *System, path string) (*release.Manifest, error) {
+	if path != "-" && pastedSecret(path) {
+		return nil, withHint(usageErrorf("MANIFEST looks like key material, not a path"), "keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
+	}
+	data, err := readInput(sys, path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("manifest %s does not exist", path)
+		}
+		return nil, err
+	}
+	m, err := release.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return m, nil
 }

@@ -5,8 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -72,4 +75,106 @@ func selectDevices(values []string, file string) (deviceSelection, error) {
 		}
 	}
 	return sel, nil
+}
+
+// fleetFilterOptions are the flags that pick rows of the fleet, shared by
+// watch and rollout status.
+type fleetFilterOptions struct {
+	Package     string
+	Version     string
+	Devices     []string
+	DevicesFile string
+	Cohort      string
+	States      []string
+	Failed      bool
+	Stale       time.Duration
+}
+
+// fleetFilterFlags binds the filter flags; devices and states collect the
+// repeatable ones until the action copies them into o.
+func fleetFilterFlags(o *fleetFilterOptions, devices, states *cli.StringSlice) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "only `PACKAGE`", Destination: &o.Package},
+		&cli.StringFlag{Name: "version", Usage: "only devices whose target is `VERSION`", Destination: &o.Version},
+		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "only device `ID`, or devices matching a GLOB like 'sensor-*' (repeatable)", Destination: devices},
+		&cli.StringFlag{Name: "devices-file", Usage: "only the device ids listed in `FILE`, one a line ('#' starts a comment)", Destination: &o.DevicesFile},
+		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
+		&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)", Destination: states},
+		&cli.BoolFlag{Name: "failed", Usage: "only failed devices", Destination: &o.Failed},
+		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
+	}
+}
+
+// resolve checks the filter options and turns them into a filter and the
+// devices selected by id.
+func (o *fleetFilterOptions) resolve() (fleet.Filter, deviceSelection, error) {
+	flt := fleet.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
+	if err := checkNames(o.Package, o.Version, o.Cohort); err != nil {
+		return flt, deviceSelection{}, err
+	}
+	if o.Stale <= 0 {
+		return flt, deviceSelection{}, usageErrorf("--stale %s: must be positive", o.Stale)
+	}
+	for _, s := range o.States {
+		st, err := report.ParseState(s)
+		if err != nil {
+			return flt, deviceSelection{}, usageErrorf("--state: %v", err)
+		}
+		flt.States = append(flt.States, st)
+	}
+	sel, err := selectDevices(o.Devices, o.DevicesFile)
+	if err != nil {
+		return flt, sel, err
+	}
+	flt.Device = sel.Pattern
+	flt.Devices = sel.IDs
+	if o.Cohort != "" && len(sel.IDs) == 0 {
+		flt.Cohort = o.Cohort
+	}
+	return flt, sel, nil
+}
+
+// checkNames checks the --package, --version and --cohort values given
+// (empty ones are not checked) with the naming rules.
+func checkNames(pkg, version, cohort string) error {
+	if pkg != "" {
+		if err := release.ValidatePackage(pkg); err != nil {
+			return usageErrorf("--package: %v", err)
+		}
+	}
+	if version != "" {
+		if err := release.ValidateVersion(version); err != nil {
+			return usageErrorf("--version: %v", err)
+		}
+	}
+	if cohort != "" {
+		if err := release.ValidateCohort(cohort); err != nil {
+			return usageErrorf("--cohort: %v", err)
+		}
+	}
+	return nil
+}
+
+// describe names the filters in a few words, for titles.
+func (o *fleetFilterOptions) describe() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+" "+v)
+		}
+	}
+	add("package", o.Package)
+	add("version", o.Version)
+	add("cohort", o.Cohort)
+	for _, d := range o.Devices {
+		add("device", d)
+	}
+	add("devices from", o.DevicesFile)
+	for _, s := range o.States {
+		add("state", s)
+	}
+	if o.Failed {
+		parts = append(parts, "failed")
+	}
+	return strings.Join(parts, ", ")
 }

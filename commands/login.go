@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -93,49 +92,4 @@ func promptPassword(sys *System, prompt string) (string, error) {
 		return pw, nil
 	}
 	return readPasswordLine(sys.Stdin)
-}
-
-type logoutOptions struct {
-	Conn connectOptions
-}
-
-func newLogoutCommand(sys *System) *cli.Command {
-	opts := &logoutOptions{}
-	return &cli.Command{
-		Name:      "logout",
-		Usage:     "remove a broker password from the OS keyring",
-		UsageText: "otactl logout [--broker URL] [--username NAME] [connection flags]",
-		Description: `Removes the stored password of the user on the broker (as 'otactl login'
-stored it).
-
-Example:
-   $ otactl logout --broker mqtts://broker.example:8883 --username ci`,
-		Flags: connectFlags(&opts.Conn),
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("logout: unexpected argument %q", c.Args().First())
-			}
-			return logoutRun(sys, opts)
-		},
-	}
-}
-
-func logoutRun(sys *System, opts *logoutOptions) error {
-	cn, err := opts.Conn.resolve(sys)
-	if err != nil {
-		return err
-	}
-	u := cn.Options
-	if u.Username == "" {
-		return usageErrorf("logout: no user name: give --username, OTACTL_USERNAME or the profile's username")
-	}
-	err = sys.keyStore().DeletePassword(u.Broker, u.Username)
-	if errors.Is(err, keys.ErrNotFound) {
-		return fmt.Errorf("logout: no password stored for %s on %s", u.Username, u.Broker)
-	}
-	if err != nil {
-		return fmt.Errorf("logout: %w", err)
-	}
-	fmt.Fprintf(sys.Stderr, "logged out: %s on %s\n", u.Username, u.Broker)
-	return nil
 }

@@ -1,0 +1,102 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/output"
+)
+
+type artifactListOptions struct {
+	Conn   connectOptions
+	Output string
+}
+
+// artifactInfo is one retained artifact.
+type artifactInfo struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Topic   string `json:"topic"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+}
+
+func newArtifactListCommand(sys *System) *cli.Command {
+	opts := &artifactListOptions{}
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list the artifacts retained under P.u/c/, with sizes and hashes",
+		UsageText: "otactl artifact list [connection flags] [-o json]",
+		Description: `Reads every retained message under P.u/c/ and prints package, version, size
+and SHA-256. MQTT has no way to list topics: the broker sends every
+artifact's bytes, so this takes as long as downloading them all.
+
+Example:
+   $ otactl artifact list
+   PACKAGE  VERSION  SIZE       SHA256
+   main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
+		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 0 {
+				return usageErrorf("artifact list: unexpected argument %q", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			return artifactListRun(c.Context, sys, opts)
+		},
+	}
+}
+
+func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions) error {
+	client, _, err := opts.Conn.open(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	topics := client.Topics()
+	byTopic := map[string]artifactInfo{}
+	err = client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
+		pkg, ver, ok := topics.ParseComponent(topic)
+		if !ok {
+			return
+		}
+		sum := sha256.Sum256(payload)
+		byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
+	})
+	if err != nil {
+		return err
+	}
+	list := make([]artifactInfo, 0, len(byTopic))
+	for _, a := range byTopic {
+		list = append(list, a)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Package != list[j].Package {
+			return list[i].Package < list[j].Package
+		}
+		return list[i].Version < list[j].Version
+	})
+	if opts.Output == "json" {
+		return writeJSON(sys.Stdout, map[string]any{"artifacts": list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(sys.Stderr, "no artifacts retained under "+topics.ComponentsFilter())
+		return nil
+	}
+	t := output.Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"}}
+	for _, a := range list {
+		size := strconv.FormatInt(a.Size, 10)
+		if sys.StdoutTTY {
+			size = output.HumanBytes(a.Size)
+		}
+		t.Rows = append(t.Rows, []string{a.Package, a.Version, size, a.SHA256})
+	}
+	return t.Write(sys.Stdout, sys.StdoutTTY)
+}

@@ -1,0 +1,31 @@
+package commands
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/profile"
+)
+
+func newConfigUnsetCommand(sys *System) *cli.Command {
+	opts := &configOptions{}
+	return &cli.Command{
+		Name:      "unset",
+		Usage:     "clear a profile setting",
+		UsageText: "otactl config unset KEY [--profile NAME]",
+		Description: `Example:
+   $ otactl config unset topic-prefix --profile prod`,
+		Flags: []cli.Flag{profileFlag(&opts.Profile)},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 1 {
+				return usageErrorf("config unset: expected KEY")
+			}
+			_, err := editProfile(sys, opts.Profile, false, func(_ string, p *profile.Profile) error {
+				if err := p.Unset(c.Args().First()); err != nil {
+					return usageErrorf("config unset: %v", err)
+				}
+				return nil
+			})
+			return err
+		},
+	}
+}

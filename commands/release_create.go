@@ -1,0 +1,129 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/release"
+)
+
+type releaseCreateOptions struct {
+	Components           []string
+	Type                 string
+	Sequence             int64
+	Expires              string
+	Sign                 []string
+	Out                  string
+	AllowVersionMismatch bool
+}
+
+func newReleaseCreateCommand(sys *System) *cli.Command {
+	opts := &releaseCreateOptions{}
+	var components, sign cli.StringSlice
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "hash components and write a release manifest",
+		UsageText: "otactl release create -c PACKAGE@VERSION=FILE[,type=TYPE] [-c ...] [--type TYPE] [--sequence N] [--expires 720h|TIME] [--sign KEYREF]... [--out FILE]",
+		Description: `Hashes each component file (SHA-256 and size, streamed, in parallel), builds
+the manifest with a sequence number (default: the Unix time now, or
+SOURCE_DATE_EPOCH) and the release digest, and signs it with every --sign key.
+The manifest is written atomically to --out, or to standard output.
+
+A component is PACKAGE@VERSION=FILE, optionally followed by ,type=TYPE.
+For an MCUboot image PACKAGE=FILE takes the version from the image header,
+and a version that differs from the header is refused.
+
+KEYREF is a keyring key NAME, file:PATH or env:VAR (env: alone reads
+OTACTL_SIGNING_KEY).
+
+Example:
+   $ otactl release create -c main@1.2.3=build/zephyr.signed.bin --type mcuboot \
+       --expires 720h --sign release-key --out release.json
+   $ otactl release create -c main=build/zephyr.signed.bin -c modem@4.0.1=modem.bin,type=modem \
+       --sign env:OTACTL_SIGNING_KEY > release.json`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "component", Aliases: []string{"c"}, Usage: "component `PACKAGE@VERSION=FILE[,type=TYPE]` (repeatable)", Destination: &components, Required: true},
+			&cli.StringFlag{Name: "type", Usage: "component type for components without their own, e.g. mcuboot", Destination: &opts.Type},
+			&cli.Int64Flag{Name: "sequence", Usage: "sequence number (default: Unix time now, or SOURCE_DATE_EPOCH)", Destination: &opts.Sequence},
+			&cli.StringFlag{Name: "expires", Usage: "expiry as a duration from now (720h) or an RFC 3339 time", Destination: &opts.Expires},
+			&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)", Destination: &sign},
+			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
+			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.AllowVersionMismatch},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return withHint(usageErrorf("release create: unexpected argument %q", c.Args().First()), "components are given with -c PACKAGE@VERSION=FILE")
+			}
+			if opts.Sequence < 0 {
+				return usageErrorf("release create: --sequence must be positive")
+			}
+			opts.Components = components.Value()
+			opts.Sign = sign.Value()
+			return releaseCreateRun(c.Context, sys, opts)
+		},
+	}
+}
+
+func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptions) error {
+	specs := make([]release.Spec, 0, len(opts.Components))
+	for _, s := range opts.Components {
+		spec, err := release.ParseSpec(s)
+		if err != nil {
+			return usageErrorf("release create: %v", err)
+		}
+		specs = append(specs, spec)
+	}
+	// Check the output file and resolve every key before hashing gigabytes:
+	// a bad --out or key reference fails fast.
+	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
+	toFile := opts.Out != "" && opts.Out != "-"
+	if toFile {
+		if err := out.check(); err != nil {
+			return err
+		}
+	}
+	signers, err := resolveSigners(sys, opts.Sign)
+	if err != nil {
+		return err
+	}
+	now, err := sys.buildTime()
+	if err != nil {
+		return err
+	}
+	m, warnings, err := release.Create(ctx, release.CreateOptions{
+		Specs:                specs,
+		DefaultType:          opts.Type,
+		Sequence:             opts.Sequence,
+		Now:                  now,
+		Expires:              opts.Expires,
+		AllowVersionMismatch: opts.AllowVersionMismatch,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(sys.Stderr, "warning: "+w)
+	}
+	for _, s := range signers {
+		if err := m.Sign(s); err != nil {
+			return err
+		}
+	}
+	data, err := release.EncodeJSON(m)
+	if err != nil {
+		return err
+	}
+	if !toFile {
+		_, err = sys.Stdout.Write(data)
+		return err
+	}
+	if err := out.write(data); err != nil {
+		return err
+	}
+	fmt.Fprintf(sys.Stderr, "wrote %s: sequence %d, %s, %s, digest %s\n",
+		opts.Out, m.SequenceNumber, text.Plural(len(m.Components), "component"), text.Plural(len(m.Signatures), "signature"), m.Hash)
+	return nil
+}

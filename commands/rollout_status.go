@@ -1,0 +1,83 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/output"
+)
+
+type rolloutStatusOptions struct {
+	Conn    connectOptions
+	Filters fleetFilterOptions
+	Output  string
+}
+
+func newRolloutStatusCommand(sys *System) *cli.Command {
+	opts := &rolloutStatusOptions{}
+	var devices, states cli.StringSlice
+	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters, &devices, &states)...)
+	flags = append(flags, outputFlag(&opts.Output))
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "summarise a rollout and list the devices not done",
+		UsageText: "otactl rollout status [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME] [--state S]... [--failed] [-o json]",
+		Description: `Reads the retained desired manifests and state reports once and prints the
+summary (devices, counts per state, percent updated to the target,
+failures by reason, malformed reports), then every device not yet done,
+trouble first. On a terminal it is a table; in a pipe the rows are
+tab-separated lines on standard output and the summary goes to standard
+error; -o json prints one object: {"time", "summary", "devices"}.
+
+Example:
+   $ otactl rollout status --package main --version 1.2.0
+   $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return withHint(usageErrorf("rollout status: unexpected argument %q", c.Args().First()), "pick devices with --device ID")
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Filters.Devices = devices.Value()
+			opts.Filters.States = states.Value()
+			return rolloutStatusRun(c.Context, sys, opts, opts.Conn.dial(sys))
+		},
+	}
+}
+
+func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
+	flt, sel, err := opts.Filters.resolve()
+	if err != nil {
+		return err
+	}
+	client, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
+	if err := src.ReadAll(ctx); err != nil {
+		return err
+	}
+	warnUnknownCohort(sys, src, opts.Filters.Cohort)
+	st := src.Fleet().Status(flt)
+	switch {
+	case opts.Output == "json":
+		return output.WriteStatusJSON(sys.Stdout, st)
+	case sys.StdoutTTY:
+		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
+			Width:    terminalWidth(sys.Stdout),
+			Renderer: lipgloss.NewRenderer(sys.Stdout),
+		}))
+		return err
+	}
+	for _, l := range output.SummaryLines(st.Summary) {
+		fmt.Fprintln(sys.Stderr, l)
+	}
+	return output.WriteRows(sys.Stdout, st.NotDone)
+}
