@@ -71,3 +71,47 @@ func interspersed(app *cli.App, args []string) []string {
 }
 
 func isFlagWord(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
+
+// noArgs refuses the positional arguments of the command cmd, which takes
+// none; hint, when not empty, says how to give what the user meant.
+func noArgs(c *cli.Context, cmd, hint string) error {
+	if !c.Args().Present() {
+		return nil
+	}
+	return withHint(usageErrorf("%s: unexpected argument %q", cmd, c.Args().First()), hint)
+}
+
+// wantArgs refuses a run of the command cmd without exactly n positional
+// arguments: "cmd: want", with hint when not empty.
+func wantArgs(c *cli.Context, n int, cmd, want, hint string) error {
+	if c.Args().Len() == n {
+		return nil
+	}
+	return withHint(usageErrorf("%s: %s", cmd, want), hint)
+}
+
+// packageVersionArg is the one PACKAGE@VERSION argument of the command cmd.
+func packageVersionArg(c *cli.Context, cmd, hint string) (pkg, version string, err error) {
+	if err := wantArgs(c, 1, cmd, "expected PACKAGE@VERSION", hint); err != nil {
+		return "", "", err
+	}
+	pkg, version, ok := strings.Cut(c.Args().First(), "@")
+	if !ok {
+		return "", "", usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, c.Args().First())
+	}
+	return pkg, version, nil
+}
+
+// stringsFlag makes f, a repeatable flag, collect its values in dest.
+func stringsFlag(f *cli.StringSliceFlag, dest *[]string) *cli.StringSliceFlag {
+	f.Action = func(_ *cli.Context, values []string) error {
+		*dest = values
+		return nil
+	}
+	return f
+}
+
+// newGroup is a command made of subcommands.
+func newGroup(name, usage, description string, subcommands ...*cli.Command) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, Description: description, Subcommands: subcommands}
+}

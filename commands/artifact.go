@@ -5,13 +5,9 @@ import (
 )
 
 func newArtifactCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:  "artifact",
-		Usage: "list, download and delete the artifacts retained on the broker",
-		Subcommands: []*cli.Command{
-			newArtifactListCommand(sys),
-			newArtifactDownloadCommand(sys),
-			newArtifactDeleteCommand(sys),
-		},
-	}
+	return newGroup("artifact", "list, download and delete the artifacts retained on the broker", "",
+		newArtifactListCommand(sys),
+		newArtifactDownloadCommand(sys),
+		newArtifactDeleteCommand(sys),
+	)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,17 +37,10 @@ Example:
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("artifact delete: expected PACKAGE@VERSION")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			var err error
+			if opts.Package, opts.Version, err = packageVersionArg(c, "artifact delete", ""); err != nil {
 				return err
 			}
-			pkg, ver, ok := strings.Cut(c.Args().First(), "@")
-			if !ok {
-				return usageErrorf("artifact delete: %q: expected PACKAGE@VERSION", c.Args().First())
-			}
-			opts.Package, opts.Version = pkg, ver
 			return artifactDeleteRun(c.Context, sys, opts)
 		},
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,14 +40,10 @@ Example:
 			&cli.BoolFlag{Name: "clobber", Usage: "replace FILE if it exists", Destination: &opts.Clobber},
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return withHint(usageErrorf("artifact download: expected PACKAGE@VERSION"), "otactl artifact download main@1.2.3 -O main.bin")
+			var err error
+			if opts.Package, opts.Version, err = packageVersionArg(c, "artifact download", "otactl artifact download main@1.2.3 -O main.bin"); err != nil {
+				return err
 			}
-			pkg, ver, ok := strings.Cut(c.Args().First(), "@")
-			if !ok {
-				return usageErrorf("artifact download: %q: expected PACKAGE@VERSION", c.Args().First())
-			}
-			opts.Package, opts.Version = pkg, ver
 			return artifactDownloadRun(c.Context, sys, opts)
 		},
 	}

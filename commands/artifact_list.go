@@ -43,10 +43,7 @@ Example:
    main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
 		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("artifact list: unexpected argument %q", c.Args().First())
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "artifact list", ""); err != nil {
 				return err
 			}
 			return artifactListRun(c.Context, sys, opts)

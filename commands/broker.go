@@ -67,10 +67,7 @@ Example:
 		},
 		Subcommands: []*cli.Command{newBrokerPasswdCommand(sys)},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("broker: unexpected argument %q", c.Args().First()), "run 'otactl broker --help'")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "broker", "run 'otactl broker --help'"); err != nil {
 				return err
 			}
 			if (opts.TLSCert == "") != (opts.TLSKey == "") {

@@ -46,8 +46,8 @@ Example:
 			&cli.StringFlag{Name: "users", Usage: "add or replace the entry in users `FILE` instead of printing it", Destination: &opts.Users},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return withHint(usageErrorf("broker passwd: want one NAME"), "otactl broker passwd --role device sensor-0042")
+			if err := wantArgs(c, 1, "broker passwd", "want one NAME", "otactl broker passwd --role device sensor-0042"); err != nil {
+				return err
 			}
 			return brokerPasswdRun(sys, opts, c.Args().First())
 		},

@@ -29,8 +29,8 @@ Example:
    $ otactl release create --sign <TAB>
    env:  file:  release-key`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("completion: expected one shell: %s", strings.Join(completions.Shells, ", "))
+			if err := wantArgs(c, 1, "completion", "expected one shell: "+strings.Join(completions.Shells, ", "), ""); err != nil {
+				return err
 			}
 			script, err := completions.Script(c.Args().First())
 			if err != nil {

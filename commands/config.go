@@ -9,10 +9,17 @@ import (
 )
 
 func newConfigCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:  "config",
-		Usage: "manage connection profiles in the config file",
-		Description: `Profiles live in config.json under the user's config folder
+	return newGroup("config", "manage connection profiles in the config file", configDescription,
+		newConfigSetCommand(sys),
+		newConfigGetCommand(sys),
+		newConfigUnsetCommand(sys),
+		newConfigListCommand(sys),
+		newConfigUseCommand(sys),
+		newConfigDeleteCommand(sys),
+	)
+}
+
+var configDescription = `Profiles live in config.json under the user's config folder
 (~/.config/otactl/config.json on Linux; OTACTL_CONFIG names another file).
 Each command takes a setting from its flag, else its environment variable
 (OTACTL_BROKER, OTACTL_USERNAME, OTACTL_TOPIC_PREFIX), else the profile, else
@@ -23,14 +30,4 @@ settings unless you set some). Settings: ` + strings.Join(profile.Keys, ", ") + 
 A broker given with --broker or OTACTL_BROKER replaces the profile's whole
 connection: ` + strings.Join(profile.ConnectionKeys, ", ") + ` then come
 only from flags and environment; the other settings still come from the
-profile. Passwords are never kept here: see 'otactl login'.`,
-		Subcommands: []*cli.Command{
-			newConfigSetCommand(sys),
-			newConfigGetCommand(sys),
-			newConfigUnsetCommand(sys),
-			newConfigListCommand(sys),
-			newConfigUseCommand(sys),
-			newConfigDeleteCommand(sys),
-		},
-	}
-}
+profile. Passwords are never kept here: see 'otactl login'.`

@@ -14,8 +14,8 @@ func newConfigDeleteCommand(sys *System) *cli.Command {
 		Description: `Example:
    $ otactl config delete staging`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("config delete: expected a profile NAME")
+			if err := wantArgs(c, 1, "config delete", "expected a profile NAME", ""); err != nil {
+				return err
 			}
 			name := c.Args().First()
 			path, f, err := loadProfileFile(sys)

@@ -23,9 +23,6 @@ func newConfigGetCommand(sys *System) *cli.Command {
 			if c.Args().Len() > 1 {
 				return usageErrorf("config get: expected at most one KEY")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			path, name, p, err := loadProfile(sys, opts.Profile)
 			if err != nil {
 				return err

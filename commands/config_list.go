@@ -23,9 +23,6 @@ func newConfigListCommand(sys *System) *cli.Command {
             staging  mqtt://staging.example`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: func(c *cli.Context) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			path, f, err := loadProfileFile(sys)
 			if err != nil {
 				return err

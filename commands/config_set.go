@@ -26,8 +26,8 @@ Example:
    $ otactl config set pubkey release-key.pub.pem --profile prod`,
 		Flags: []cli.Flag{profileFlag(&opts.Profile)},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 2 {
-				return withHint(usageErrorf("config set: expected KEY and VALUE"), "otactl config set broker mqtts://broker.example:8883")
+			if err := wantArgs(c, 2, "config set", "expected KEY and VALUE", "otactl config set broker mqtts://broker.example:8883"); err != nil {
+				return err
 			}
 			key, value := c.Args().Get(0), c.Args().Get(1)
 			// A bad value on the command line is a usage error, as a bad

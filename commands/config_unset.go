@@ -16,8 +16,8 @@ func newConfigUnsetCommand(sys *System) *cli.Command {
    $ otactl config unset topic-prefix --profile prod`,
 		Flags: []cli.Flag{profileFlag(&opts.Profile)},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("config unset: expected KEY")
+			if err := wantArgs(c, 1, "config unset", "expected KEY", ""); err != nil {
+				return err
 			}
 			_, err := editProfile(sys, opts.Profile, false, func(_ string, p *profile.Profile) error {
 				if err := p.Unset(c.Args().First()); err != nil {

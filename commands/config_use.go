@@ -16,8 +16,8 @@ func newConfigUseCommand(sys *System) *cli.Command {
 		Description: `Example:
    $ otactl config use prod`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("config use: expected a profile NAME")
+			if err := wantArgs(c, 1, "config use", "expected a profile NAME", ""); err != nil {
+				return err
 			}
 			name := c.Args().First()
 			path, f, err := loadProfileFile(sys)

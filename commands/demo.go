@@ -65,17 +65,14 @@ Example:
 			outputFlag(&opts.Output),
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("demo: unexpected argument %q", c.Args().First()), "run 'otactl demo --help'")
+			if err := noArgs(c, "demo", "run 'otactl demo --help'"); err != nil {
+				return err
 			}
 			if opts.Devices < 1 || opts.Devices > 10000 {
 				return usageErrorf("demo: --devices %d: want 1 to 10000", opts.Devices)
 			}
 			if opts.Timeout <= 0 {
 				return usageErrorf("demo: --timeout must be positive")
-			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
 			}
 			return demoRun(c.Context, sys, opts)
 		},

@@ -90,16 +90,15 @@ type fleetFilterOptions struct {
 	Stale       time.Duration
 }
 
-// fleetFilterFlags binds the filter flags; devices and states collect the
-// repeatable ones until the action copies them into o.
-func fleetFilterFlags(o *fleetFilterOptions, devices, states *cli.StringSlice) []cli.Flag {
+// fleetFilterFlags binds the filter flags into o.
+func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "only `PACKAGE`", Destination: &o.Package},
 		&cli.StringFlag{Name: "version", Usage: "only devices whose target is `VERSION`", Destination: &o.Version},
-		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "only device `ID`, or devices matching a GLOB like 'sensor-*' (repeatable)", Destination: devices},
+		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "only device `ID`, or devices matching a GLOB like 'sensor-*' (repeatable)"}, &o.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "only the device ids listed in `FILE`, one a line ('#' starts a comment)", Destination: &o.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
-		&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)", Destination: states},
+		stringsFlag(&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)"}, &o.States),
 		&cli.BoolFlag{Name: "failed", Usage: "only failed devices", Destination: &o.Failed},
 		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 	}

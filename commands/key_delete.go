@@ -17,8 +17,8 @@ func newKeyDeleteCommand(sys *System) *cli.Command {
 Example:
    $ otactl key delete old-release-key`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("key delete: expected one NAME")
+			if err := wantArgs(c, 1, "key delete", "expected one NAME", ""); err != nil {
+				return err
 			}
 			name := c.Args().First()
 			if err := sys.keyStore().Delete(name); err != nil {

@@ -32,8 +32,8 @@ Example:
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of standard output", Destination: &opts.Out},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("key export: expected one KEYREF")
+			if err := wantArgs(c, 1, "key export", "expected one KEYREF", ""); err != nil {
+				return err
 			}
 			switch opts.Format {
 			case "pem", "der", "c":

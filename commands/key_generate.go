@@ -38,9 +38,6 @@ Example:
 			outputFlag(&opts.Output),
 		},
 		Action: func(c *cli.Context) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			switch {
 			case c.Args().Len() > 1:
 				return usageErrorf("key generate: expected one NAME")

@@ -21,8 +21,8 @@ Example:
    $ openssl genpkey -algorithm ed25519 -out release.pem
    $ otactl key import release-key release.pem && shred -u release.pem`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 2 {
-				return usageErrorf("key import: expected NAME and FILE")
+			if err := wantArgs(c, 2, "key import", "expected NAME and FILE", ""); err != nil {
+				return err
 			}
 			name, file := c.Args().Get(0), c.Args().Get(1)
 			if err := keys.ValidateKeyName(name); err != nil {

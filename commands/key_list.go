@@ -26,11 +26,8 @@ func newKeyListCommand(sys *System) *cli.Command {
    release-key   ed25519     3f1c0a9b27d4e815`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: func(c *cli.Context) error {
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "key list", ""); err != nil {
 				return err
-			}
-			if c.Args().Present() {
-				return usageErrorf("key list: unexpected argument %q", c.Args().First())
 			}
 			return keyListRun(sys, opts)
 		},

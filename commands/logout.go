@@ -26,8 +26,8 @@ Example:
    $ otactl logout --broker mqtts://broker.example:8883 --username ci`,
 		Flags: connectFlags(&opts.Conn),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("logout: unexpected argument %q", c.Args().First())
+			if err := noArgs(c, "logout", ""); err != nil {
+				return err
 			}
 			return logoutRun(sys, opts)
 		},

@@ -10,7 +10,8 @@ import (
 	"github.com/otactl/otactl/output"
 )
 
-// outputFlag is the -o/--output flag of every command that prints data.
+// outputFlag is the -o/--output flag of every command that prints data. It
+// refuses a format other than text or json before the command runs.
 func outputFlag(dest *string) cli.Flag {
 	return &cli.StringFlag{
 		Name:        "output",
@@ -18,6 +19,7 @@ func outputFlag(dest *string) cli.Flag {
 		Usage:       "output format: text or json",
 		Value:       "text",
 		Destination: dest,
+		Action:      func(_ *cli.Context, format string) error { return checkOutput(format) },
 	}
 }
 

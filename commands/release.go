@@ -5,19 +5,15 @@ import (
 )
 
 func newReleaseCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:  "release",
-		Usage: "create, sign, verify, show and publish release manifests",
-		Subcommands: []*cli.Command{
-			newReleaseCreateCommand(sys),
-			newReleaseSignCommand(sys),
-			newReleaseVerifyCommand(sys),
-			newReleaseShowCommand(sys),
-			newReleasePublishCommand(sys),
-			newReleaseListCommand(sys),
-			newReleaseCurrentCommand(sys),
-			newReleaseRollbackCommand(sys),
-			newReleaseUnpublishCommand(sys),
-		},
-	}
+	return newGroup("release", "create, sign, verify, show and publish release manifests", "",
+		newReleaseCreateCommand(sys),
+		newReleaseSignCommand(sys),
+		newReleaseVerifyCommand(sys),
+		newReleaseShowCommand(sys),
+		newReleasePublishCommand(sys),
+		newReleaseListCommand(sys),
+		newReleaseCurrentCommand(sys),
+		newReleaseRollbackCommand(sys),
+		newReleaseUnpublishCommand(sys),
+	)
 }

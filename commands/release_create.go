@@ -22,7 +22,6 @@ type releaseCreateOptions struct {
 
 func newReleaseCreateCommand(sys *System) *cli.Command {
 	opts := &releaseCreateOptions{}
-	var components, sign cli.StringSlice
 	return &cli.Command{
 		Name:      "create",
 		Usage:     "hash components and write a release manifest",
@@ -45,23 +44,21 @@ Example:
    $ otactl release create -c main=build/zephyr.signed.bin -c modem@4.0.1=modem.bin,type=modem \
        --sign env:OTACTL_SIGNING_KEY > release.json`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "component", Aliases: []string{"c"}, Usage: "component `PACKAGE@VERSION=FILE[,type=TYPE]` (repeatable)", Destination: &components, Required: true},
+			stringsFlag(&cli.StringSliceFlag{Name: "component", Aliases: []string{"c"}, Usage: "component `PACKAGE@VERSION=FILE[,type=TYPE]` (repeatable)", Required: true}, &opts.Components),
 			&cli.StringFlag{Name: "type", Usage: "component type for components without their own, e.g. mcuboot", Destination: &opts.Type},
 			&cli.Int64Flag{Name: "sequence", Usage: "sequence number (default: Unix time now, or SOURCE_DATE_EPOCH)", Destination: &opts.Sequence},
 			&cli.StringFlag{Name: "expires", Usage: "expiry as a duration from now (720h) or an RFC 3339 time", Destination: &opts.Expires},
-			&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)", Destination: &sign},
+			stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Sign),
 			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
 			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.AllowVersionMismatch},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("release create: unexpected argument %q", c.Args().First()), "components are given with -c PACKAGE@VERSION=FILE")
+			if err := noArgs(c, "release create", "components are given with -c PACKAGE@VERSION=FILE"); err != nil {
+				return err
 			}
 			if opts.Sequence < 0 {
 				return usageErrorf("release create: --sequence must be positive")
 			}
-			opts.Components = components.Value()
-			opts.Sign = sign.Value()
 			return releaseCreateRun(c.Context, sys, opts)
 		},
 	}

@@ -27,10 +27,7 @@ Example:
    $ otactl release show release.json -o json | jq .components`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageErrorf("release show: expected one MANIFEST argument")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := wantArgs(c, 1, "release show", "expected one MANIFEST argument", ""); err != nil {
 				return err
 			}
 			opts.File = c.Args().First()

@@ -18,7 +18,6 @@ type releaseSignOptions struct {
 
 func newReleaseSignCommand(sys *System) *cli.Command {
 	opts := &releaseSignOptions{}
-	var keyRefs cli.StringSlice
 	return &cli.Command{
 		Name:      "sign",
 		Usage:     "add signatures to an existing manifest",
@@ -37,16 +36,15 @@ Example:
    $ otactl release sign release.json --key release-key --key file:ci-key.pem
    $ otactl release sign release.json --expires 720h --key release-key`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Destination: &keyRefs, Required: true},
+			stringsFlag(&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Required: true}, &opts.Keys),
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return withHint(usageErrorf("release sign: expected one MANIFEST argument"), "otactl release sign release.json --key KEYREF")
+			if err := wantArgs(c, 1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --key KEYREF"); err != nil {
+				return err
 			}
 			opts.File = c.Args().First()
-			opts.Keys = keyRefs.Value()
 			return releaseSignRun(sys, opts)
 		},
 	}

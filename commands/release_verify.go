@@ -23,7 +23,6 @@ type releaseVerifyOptions struct {
 
 func newReleaseVerifyCommand(sys *System) *cli.Command {
 	opts := &releaseVerifyOptions{}
-	var pubkeys cli.StringSlice
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "check a manifest's digest, signatures, expiry and artifacts",
@@ -40,7 +39,7 @@ Example:
    $ otactl release verify release.json --pubkey release-key.pub.pem build/zephyr.signed.bin
    $ otactl release verify release.json --pubkey release-key --pubkey backup-key --threshold 2 -o json`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key: a PEM `FILE` or a keyring key NAME (repeatable)", Destination: &pubkeys},
+			stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key: a PEM `FILE` or a keyring key NAME (repeatable)"}, &opts.PubKeys),
 			&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with --pubkey)", Destination: &opts.Threshold},
 			&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
 			&cli.StringFlag{Name: "at", Usage: "check expiry at this RFC 3339 `TIME` instead of now", Destination: &opts.At},
@@ -50,15 +49,11 @@ Example:
 			if c.Args().Len() < 1 {
 				return withHint(usageErrorf("release verify: expected a MANIFEST argument"), "otactl release verify release.json --pubkey key.pem")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if opts.Threshold < 0 {
 				return usageErrorf("release verify: --threshold must not be negative")
 			}
 			opts.File = c.Args().First()
 			opts.Artifacts = c.Args().Tail()
-			opts.PubKeys = pubkeys.Value()
 			return releaseVerifyRun(c.Context, sys, opts)
 		},
 	}

@@ -5,12 +5,8 @@ import (
 )
 
 func newRolloutCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:  "rollout",
-		Usage: "follow a rollout: status, and wait for it in a pipeline",
-		Subcommands: []*cli.Command{
-			newRolloutStatusCommand(sys),
-			newRolloutWaitCommand(sys),
-		},
-	}
+	return newGroup("rollout", "follow a rollout: status, and wait for it in a pipeline", "",
+		newRolloutStatusCommand(sys),
+		newRolloutWaitCommand(sys),
+	)
 }

@@ -18,8 +18,7 @@ type rolloutStatusOptions struct {
 
 func newRolloutStatusCommand(sys *System) *cli.Command {
 	opts := &rolloutStatusOptions{}
-	var devices, states cli.StringSlice
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters, &devices, &states)...)
+	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
 	flags = append(flags, outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "status",
@@ -37,14 +36,9 @@ Example:
    $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("rollout status: unexpected argument %q", c.Args().First()), "pick devices with --device ID")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "rollout status", "pick devices with --device ID"); err != nil {
 				return err
 			}
-			opts.Filters.Devices = devices.Value()
-			opts.Filters.States = states.Value()
 			return rolloutStatusRun(c.Context, sys, opts, opts.Conn.dial(sys))
 		},
 	}

@@ -29,11 +29,10 @@ type rolloutWaitOptions struct {
 
 func newRolloutWaitCommand(sys *System) *cli.Command {
 	opts := &rolloutWaitOptions{}
-	var devices cli.StringSlice
 	flags := append(waitConnectFlags(&opts.Conn),
 		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
 		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: fleet.DefaultPackage, Destination: &opts.Package},
-		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)", Destination: &devices},
+		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)"}, &opts.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
 		&cli.IntFlag{Name: "expect", Usage: "at least `N` devices count, seen or not", Destination: &opts.Expect},
@@ -70,13 +69,9 @@ Example, between a canary and the whole fleet in a pipeline:
    $ otactl rollout wait --version 1.2.0 --expect 500 --min-updated 98% --max-failed 1% --timeout 2h`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("rollout wait: unexpected argument %q", c.Args().First()), "name devices with --device ID")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "rollout wait", "name devices with --device ID"); err != nil {
 				return err
 			}
-			opts.Devices = devices.Value()
 			return rolloutWaitRun(c.Context, sys, opts, opts.Conn.dial(sys))
 		},
 	}

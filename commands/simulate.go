@@ -40,14 +40,13 @@ type simulateOptions struct {
 
 func newSimulateCommand(sys *System) *cli.Command {
 	opts := &simulateOptions{}
-	var pubkeys cli.StringSlice
 	flags := []cli.Flag{
 		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
 		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
 		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
 		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
-		&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)", Destination: &pubkeys},
+		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
 		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
 		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
@@ -92,13 +91,9 @@ Example:
    $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("simulate: unexpected argument %q", c.Args().First()), "run 'otactl simulate --help'")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "simulate", "run 'otactl simulate --help'"); err != nil {
 				return err
 			}
-			opts.Pubkeys = pubkeys.Value()
 			return simulateRun(c.Context, sys, opts)
 		},
 	}

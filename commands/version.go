@@ -36,9 +36,6 @@ func newVersionCommand(sys *System) *cli.Command {
    otactl dev (go1.26.8 linux/amd64)`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: func(c *cli.Context) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			return versionRun(sys, opts)
 		},
 	}

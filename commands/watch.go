@@ -25,8 +25,7 @@ type watchOptions struct {
 
 func newWatchCommand(sys *System) *cli.Command {
 	opts := &watchOptions{}
-	var devices, states cli.StringSlice
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters, &devices, &states)...)
+	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
 	flags = append(flags,
 		&cli.BoolFlag{Name: "once", Usage: "print the devices' retained reports and exit", Destination: &opts.Once},
 		outputFlag(&opts.Output),
@@ -56,14 +55,9 @@ Example:
    $ otactl watch --once --cohort canary --devices-file canary.txt`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return withHint(usageErrorf("watch: unexpected argument %q", c.Args().First()), "pick devices with --device ID")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "watch", "pick devices with --device ID"); err != nil {
 				return err
 			}
-			opts.Filters.Devices = devices.Value()
-			opts.Filters.States = states.Value()
 			return watchRun(c.Context, sys, opts, opts.Conn.dial(sys))
 		},
 	}
