@@ -1,9 +1,9 @@
 package commands
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/profile"
 )
 
 func newConfigDeleteCommand(sys *System) *cli.Command {
@@ -17,20 +17,7 @@ func newConfigDeleteCommand(sys *System) *cli.Command {
 			if err := wantArgs(c, 1, "config delete", "expected a profile NAME", ""); err != nil {
 				return err
 			}
-			name := c.Args().First()
-			path, f, err := loadProfileFile(sys)
-			if err != nil {
-				return err
-			}
-			if _, ok := f.Get(name); !ok {
-				return fmt.Errorf("profile %q does not exist in %s", name, path)
-			}
-			// Deleting "default" clears its settings; it still exists.
-			delete(f.Profiles, name)
-			if f.Current == name {
-				f.Current = ""
-			}
-			return f.Save(path)
+			return profile.Delete(sys.Getenv, c.Args().First())
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/profile"
 )
 
 func newConfigGetCommand(sys *System) *cli.Command {
@@ -23,7 +24,7 @@ func newConfigGetCommand(sys *System) *cli.Command {
 			if c.Args().Len() > 1 {
 				return usageErrorf("config get: expected at most one KEY")
 			}
-			path, name, p, err := loadProfile(sys, opts.Profile)
+			path, name, p, err := profile.LoadActive(sys.Getenv, opts.Profile)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func newConfigListCommand(sys *System) *cli.Command {
             staging  mqtt://staging.example`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: func(c *cli.Context) error {
-			path, f, err := loadProfileFile(sys)
+			path, f, err := profile.LoadFile(sys.Getenv)
 			if err != nil {
 				return err
 			}

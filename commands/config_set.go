@@ -35,11 +35,11 @@ Example:
 			if err := refuseSecretSetting(key, value); err != nil {
 				return withExitCode(ExitUsage, err)
 			}
-			name, err := editProfile(sys, opts.Profile, true, func(_ string, p *profile.Profile) error {
+			name, err := profile.Edit(sys.Getenv, opts.Profile, true, func(p *profile.Profile) error {
 				if err := p.Set(key, value); err != nil {
 					return usageErrorf("config set: %v", err)
 				}
-				if err := checkUploadSetting(key, value); err != nil {
+				if err := profile.CheckUploadSetting(key, value); err != nil {
 					return usageErrorf("config set: %v", err)
 				}
 				return nil

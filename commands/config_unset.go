@@ -19,7 +19,7 @@ func newConfigUnsetCommand(sys *System) *cli.Command {
 			if err := wantArgs(c, 1, "config unset", "expected KEY", ""); err != nil {
 				return err
 			}
-			_, err := editProfile(sys, opts.Profile, false, func(_ string, p *profile.Profile) error {
+			_, err := profile.Edit(sys.Getenv, opts.Profile, false, func(p *profile.Profile) error {
 				if err := p.Unset(c.Args().First()); err != nil {
 					return usageErrorf("config unset: %v", err)
 				}

@@ -20,18 +20,7 @@ func newConfigUseCommand(sys *System) *cli.Command {
 				return err
 			}
 			name := c.Args().First()
-			path, f, err := loadProfileFile(sys)
-			if err != nil {
-				return err
-			}
-			if _, ok := f.Get(name); !ok {
-				return withHint(fmt.Errorf("profile %q does not exist in %s", name, path), "create it with 'otactl config set broker URL --profile "+name+"'")
-			}
-			f.Current = name
-			if name == profile.DefaultName {
-				f.Current = "" // the file's way to say "default"
-			}
-			if err := f.Save(path); err != nil {
+			if err := profile.Use(sys.Getenv, name); err != nil {
 				return err
 			}
 			fmt.Fprintf(sys.Stderr, "using profile %s\n", name)

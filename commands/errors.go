@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/release"
 )
 
@@ -57,9 +58,15 @@ func exitCode(ctx context.Context, err error) int {
 		// else): whatever failed since failed because of it.
 		return ExitInterrupted
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
+	var (
+		ee *exitError
+		fe *profile.FlagError
+	)
+	switch {
+	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &fe):
+		return ExitUsage
 	}
 	if errors.Is(err, release.ErrVerification) {
 		return ExitVerification

@@ -121,7 +121,7 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	if opts.Jitter < 0 || opts.Reboot <= 0 || opts.For < 0 {
 		return cfg, usageErrorf("simulate: --jitter, --reboot-time and --for must not be negative")
 	}
-	if opts.Conn.set["client-id"] {
+	if opts.Conn.given("client-id") {
 		return cfg, usageErrorf("simulate: --client-id: each device's client id is its device id")
 	}
 	var err error
@@ -167,7 +167,7 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	// The devices' password: each logs in as itself unless --username
 	// names one account for all. A user name from the environment or the
 	// profile is the operator's, not the devices'.
-	if !opts.Conn.set["username"] {
+	if !opts.Conn.given("username") {
 		cfg.Conn.Username = ""
 		cn.Options.Username = ""
 	}
