@@ -3,24 +3,17 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/demo"
 	"github.com/otactl/otactl/fleet"
-	"github.com/otactl/otactl/keys"
-	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
 )
@@ -79,15 +72,6 @@ Example:
 	}
 }
 
-const (
-	demoPackage     = "main"
-	demoOldVersion  = "1.0.0"
-	demoNewVersion  = "1.1.0"
-	demoImageBody   = 48 << 10
-	demoIDPrefix    = "demo-"
-	demoCanaryShare = 10 // percent
-)
-
 // demoSummary is what 'demo -o json' prints.
 type demoSummary struct {
 	OK             bool            `json:"ok"`
@@ -109,212 +93,182 @@ func (r *rawJSON) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// demoSteps runs the demo's steps in its lab and says what each does, with
+// the otactl command that does it.
+type demoSteps struct {
+	sys     *System
+	opts    *demoOptions
+	lab     *demo.Lab
+	jsonOut bool
+	client  *upload.Client
+	plan    *publishPlan
+	summary *demoSummary
+}
+
+func (d *demoSteps) say(format string, args ...any) {
+	fmt.Fprintf(d.sys.Stderr, "demo: "+format+"\n", args...)
+}
+
+func (d *demoSteps) cmd(format string, args ...any) {
+	fmt.Fprintf(d.sys.Stderr, "  $ otactl "+format+"\n", args...)
+}
+
 func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	start := time.Now()
 	failures, err := simulator.ParseFailures(opts.Fail)
 	if err != nil {
 		return usageErrorf("demo: --fail: %v", err)
 	}
-	say := func(format string, args ...any) { fmt.Fprintf(sys.Stderr, "demo: "+format+"\n", args...) }
-	cmd := func(format string, args ...any) { fmt.Fprintf(sys.Stderr, "  $ otactl "+format+"\n", args...) }
-
-	dir, err := os.MkdirTemp("", "otactl-demo-")
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
-	// 1. A broker of our own, on loopback, with a data folder.
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "broker")})
+	lab, err := demo.Open(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	say("broker listening on %s (data in %s)", b.URL(), filepath.Join(dir, "broker"))
-	dial := func(ctx context.Context) (*upload.Client, error) {
-		return upload.Connect(ctx, upload.Options{Broker: b.URL()})
-	}
-
-	// 2. A signing key for this run only, and a firmware image.
-	signer, err := keys.GenerateKey(keys.AlgEd25519)
-	if err != nil {
+	defer lab.Close()
+	d := &demoSteps{sys: sys, opts: opts, lab: lab, jsonOut: opts.Output == "json"}
+	d.say("broker listening on %s (data in %s)", lab.Broker.URL(), lab.BrokerData())
+	if err := d.startFleet(ctx, failures); err != nil {
 		return err
 	}
-	keyFile := filepath.Join(dir, "demo-key.pem")
-	pemBytes, err := keys.MarshalPrivatePEM(signer)
-	if err != nil {
+	if err := d.release(ctx); err != nil {
 		return err
 	}
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	pubPEM, err := keys.ExportPublic(signer.Public(), "pem", "demo")
-	if err != nil {
+	defer d.client.Close()
+	canary := demo.Canary(d.lab.IDs())
+	if err := d.publishCanary(ctx, canary); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "demo-key.pub.pem"), pubPEM, 0o644); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	keyID, err := release.KeyID(signer.Public())
-	if err != nil {
-		return err
-	}
-	image := filepath.Join(dir, "zephyr.signed.bin")
-	if err := os.WriteFile(image, demoImage(), 0o644); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	say("signing key %s (ed25519, a temporary file, not your keyring); firmware image with an MCUboot header, version %s", keyID, demoNewVersion)
-
-	// 3. The simulated fleet on 1.0.0, trusting that key.
-	fleetCtx, stopFleet := context.WithCancel(ctx)
-	defer stopFleet()
-	sim, err := simulator.New(simulator.Config{
-		Conn:     upload.Options{Broker: b.URL()},
-		Devices:  opts.Devices,
-		IDPrefix: demoIDPrefix,
-		Package:  demoPackage,
-		Version:  demoOldVersion,
-		Keys:     []crypto.PublicKey{signer.Public()},
-		Failures: failures,
-		Jitter:   time.Second,
-		Reboot:   500 * time.Millisecond,
-		Encoding: "mixed",
-		KeyNames: "mixed",
-		Seed:     1,
-		Now:      sys.Now,
-	})
-	if err != nil {
-		return err
-	}
-	var fleetErr error
-	fleetDone := make(chan struct{})
-	go func() {
-		fleetErr = sim.Run(fleetCtx)
-		close(fleetDone)
-	}()
-	defer func() {
-		stopFleet()
-		<-fleetDone
-	}()
-	select {
-	case <-sim.Ready():
-	case <-fleetDone:
-		if fleetErr == nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("demo: the simulated fleet stopped: %w", fleetErr)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	say("%d simulated devices (%s to %s) run %s %s and trust key %s", opts.Devices,
-		sim.Devices()[0].ID, sim.Devices()[opts.Devices-1].ID, demoPackage, demoOldVersion, keyID)
-	cmd("simulate --devices %d --id-prefix %s --pubkey demo-key.pub.pem", opts.Devices, demoIDPrefix)
-
-	// 4. The release: the version comes from the image's MCUboot header.
-	m, warnings, err := release.Create(ctx, release.CreateOptions{
-		Specs:       []release.Spec{{Package: demoPackage, Path: image}},
-		DefaultType: "mcuboot",
-		Now:         sys.Now(),
-		Expires:     "24h",
-	})
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		say("warning: %s", w)
-	}
-	if err := m.Sign(signer); err != nil {
-		return err
-	}
-	payload, err := release.EncodeJSON(m)
-	if err != nil {
-		return err
-	}
-	say("release %s %s, sequence %d, signed, expires %s", demoPackage, m.Components[0].Version, m.SequenceNumber, m.Expires)
-	cmd("release create -c main=zephyr.signed.bin --type mcuboot --expires 24h --sign file:demo-key.pem --out release.json")
-
-	client, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	topics := client.Topics()
-	plan := &publishPlan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demoPackage: image}}
-
-	// 5. The canary: the first 10% of the devices.
-	ids := make([]string, 0, opts.Devices)
-	for _, d := range sim.Devices() {
-		ids = append(ids, d.ID)
-	}
-	canary := ids[:max(1, (len(ids)*demoCanaryShare+99)/100)]
-	for _, id := range canary {
-		topic, err := topics.Device(id)
-		if err != nil {
-			return err
-		}
-		plan.Targets = append(plan.Targets, target{Kind: "device", Name: id, Topic: topic})
-	}
-	say("publishing to the canary: %d of %d devices", len(canary), len(ids))
-	cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
-	jsonOut := opts.Output == "json"
-	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
-		return err
-	}
-	version := m.Components[0].Version
-	summary := &demoSummary{Devices: opts.Devices, Package: demoPackage, Version: version, SequenceNumber: m.SequenceNumber,
-		KeyID: keyID, Canary: canary}
-	// With -o json each rollout wait writes its verdict into the summary,
-	// which is printed however the demo ends.
-	waitSys := func(into *json.RawMessage) *System {
-		if !jsonOut {
-			return sys
-		}
-		s := *sys
-		s.Stdout = &rawJSON{into: into}
-		return &s
-	}
-	if jsonOut {
+	d.summary = &demoSummary{Devices: opts.Devices, Package: demo.Package, Version: d.version(),
+		SequenceNumber: d.plan.Manifest.SequenceNumber, KeyID: lab.KeyID, Canary: canary}
+	if d.jsonOut {
+		// Each rollout wait writes its verdict into the summary, which is
+		// printed however the demo ends.
 		defer func() {
-			summary.OK = err == nil
-			if werr := writeJSON(sys.Stdout, summary); err == nil {
+			d.summary.OK = err == nil
+			if werr := writeJSON(sys.Stdout, d.summary); err == nil {
 				err = werr
 			}
 		}()
 	}
-	cmd("rollout wait --version %s --device %s", version, firstAndMore(canary))
-	if err := rolloutWaitRun(ctx, waitSys(&summary.CanaryVerdict), &rolloutWaitOptions{
-		Version: version, Package: demoPackage, Devices: canary, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
-	}, dial); err != nil {
+	if err := d.waitCanary(ctx, canary); err != nil {
 		return fmt.Errorf("demo: canary: %w", err)
 	}
-
-	// 6. The whole fleet.
-	plan.Targets = []target{{Kind: "fleet", Topic: topics.Fleet()}}
-	say("canary done: publishing to the fleet")
-	cmd("release publish release.json")
-	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
-		return err
-	}
-	cmd("rollout wait --version %s --expect %d", version, opts.Devices)
-	wait := &rolloutWaitOptions{
-		Version: version, Package: demoPackage, Expect: opts.Devices, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
-	}
-	if sys.StdoutTTY && sys.StderrTTY && !jsonOut {
-		err = demoWatchLive(ctx, sys, wait, dial)
-	} else {
-		err = rolloutWaitRun(ctx, waitSys(&summary.FleetVerdict), wait, dial)
-	}
-	if err != nil {
+	if err := d.rollOutToFleet(ctx); err != nil {
 		return fmt.Errorf("demo: fleet: %w", err)
 	}
-	say("all %d updated: every device runs %s %s (canary of %d, then the fleet) in %s",
-		opts.Devices, demoPackage, version, len(canary), time.Since(start).Round(time.Second))
-
+	d.say("all %d updated: every device runs %s %s (canary of %d, then the fleet) in %s",
+		opts.Devices, demo.Package, d.version(), len(canary), time.Since(start).Round(time.Second))
 	if opts.Keep {
-		return demoKeep(ctx, sys, b, dir, keyFile)
+		return d.keep(ctx)
 	}
+	return nil
+}
+
+// startFleet makes the key and the image, and starts the fleet on the old
+// version, trusting the key.
+func (d *demoSteps) startFleet(ctx context.Context, failures simulator.Failures) error {
+	if err := d.lab.MakeKey(); err != nil {
+		return err
+	}
+	d.say("signing key %s (ed25519, a temporary file, not your keyring); firmware image with an MCUboot header, version %s", d.lab.KeyID, demo.NewVersion)
+	if err := d.lab.StartFleet(ctx, d.opts.Devices, failures, d.sys.Now); err != nil {
+		return err
+	}
+	ids := d.lab.IDs()
+	d.say("%d simulated devices (%s to %s) run %s %s and trust key %s", d.opts.Devices,
+		ids[0], ids[len(ids)-1], demo.Package, demo.OldVersion, d.lab.KeyID)
+	d.cmd("simulate --devices %d --id-prefix %s --pubkey demo-key.pub.pem", d.opts.Devices, demo.IDPrefix)
+	return nil
+}
+
+// release creates and signs the release and connects to publish it.
+func (d *demoSteps) release(ctx context.Context) error {
+	m, payload, warnings, err := d.lab.Release(ctx, d.sys.Now())
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		d.say("warning: %s", w)
+	}
+	d.say("release %s %s, sequence %d, signed, expires %s", demo.Package, m.Components[0].Version, m.SequenceNumber, m.Expires)
+	d.cmd("release create -c main=zephyr.signed.bin --type mcuboot --expires 24h --sign file:demo-key.pem --out release.json")
+	if d.client, err = d.lab.Dial(ctx); err != nil {
+		return err
+	}
+	d.plan = &publishPlan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demo.Package: d.lab.Image}}
+	return nil
+}
+
+// version is the version released.
+func (d *demoSteps) version() string { return d.plan.Manifest.Components[0].Version }
+
+// publishCanary publishes the release to each device of the canary.
+func (d *demoSteps) publishCanary(ctx context.Context, canary []string) error {
+	for _, id := range canary {
+		topic, err := d.client.Topics().Device(id)
+		if err != nil {
+			return err
+		}
+		d.plan.Targets = append(d.plan.Targets, target{Kind: "device", Name: id, Topic: topic})
+	}
+	d.say("publishing to the canary: %d of %d devices", len(canary), d.opts.Devices)
+	d.cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
+	_, err := publishRelease(ctx, d.sys, d.client, d.plan, d.jsonOut)
+	return err
+}
+
+// waitCanary waits until every device of the canary runs the release.
+func (d *demoSteps) waitCanary(ctx context.Context, canary []string) error {
+	d.cmd("rollout wait --version %s --device %s", d.version(), firstAndMore(canary))
+	return rolloutWaitRun(ctx, d.verdictTo(&d.summary.CanaryVerdict), d.waitOptions(canary, 0), d.lab.Dial)
+}
+
+// rollOutToFleet publishes the release to the fleet and follows it until
+// every device runs it: live on a terminal.
+func (d *demoSteps) rollOutToFleet(ctx context.Context) error {
+	d.plan.Targets = []target{{Kind: "fleet", Topic: d.client.Topics().Fleet()}}
+	d.say("canary done: publishing to the fleet")
+	d.cmd("release publish release.json")
+	if _, err := publishRelease(ctx, d.sys, d.client, d.plan, d.jsonOut); err != nil {
+		return err
+	}
+	d.cmd("rollout wait --version %s --expect %d", d.version(), d.opts.Devices)
+	wait := d.waitOptions(nil, d.opts.Devices)
+	if d.sys.StdoutTTY && d.sys.StderrTTY && !d.jsonOut {
+		return demoWatchLive(ctx, d.sys, wait, d.lab.Dial)
+	}
+	return rolloutWaitRun(ctx, d.verdictTo(&d.summary.FleetVerdict), wait, d.lab.Dial)
+}
+
+// waitOptions are rollout wait's for the devices named, or for expect
+// devices: all of them must update, none may fail.
+func (d *demoSteps) waitOptions(devices []string, expect int) *rolloutWaitOptions {
+	return &rolloutWaitOptions{
+		Version: d.version(), Package: demo.Package, Devices: devices, Expect: expect, Output: d.opts.Output,
+		MinUpdated: "100%", MaxFailed: "0", Timeout: d.opts.Timeout, Stale: fleet.DefaultStale,
+	}
+}
+
+// verdictTo is the System a rollout wait runs with: with -o json its
+// verdict goes into the summary instead of standard output.
+func (d *demoSteps) verdictTo(into *json.RawMessage) *System {
+	if !d.jsonOut {
+		return d.sys
+	}
+	s := *d.sys
+	s.Stdout = &rawJSON{into: into}
+	return &s
+}
+
+// keep leaves the broker and the devices running until ctx ends, and says
+// how to reach them.
+func (d *demoSteps) keep(ctx context.Context) error {
+	note, err := d.lab.KeepNote()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(d.sys.Stderr, note)
+	<-ctx.Done()
+	fmt.Fprintln(d.sys.Stderr, "demo: stopped; removing", d.lab.Dir)
 	return nil
 }
 
@@ -355,7 +309,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	watchDone := make(chan struct{})
 	go func() {
 		// Not ctx: an interrupt ends the view by its connection too.
-		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: fleet.DefaultStale}}, watchDial)
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demo.Package, Stale: fleet.DefaultStale}}, watchDial)
 		close(watchDone)
 	}()
 	go func() {
@@ -397,50 +351,10 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	}
 }
 
-// demoKeep leaves the broker and the devices running until ctx ends, and
-// says how to reach them.
-func demoKeep(ctx context.Context, sys *System, b *broker.Broker, dir, keyFile string) error {
-	host, port, err := net.SplitHostPort(b.Addr())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(sys.Stderr, `
-The broker and the simulated devices keep running until Ctrl-C.
-  export OTACTL_BROKER=%s
-  otactl watch
-  otactl release list
-  mosquitto_sub -h %s -p %s -t 'devices/+/.u/c/+' -v
-  mosquitto_sub -h %s -p %s -t '.u/desired' -C 1
-The signing key is %s: create and publish another release with
-  otactl release create -c main@1.2.0=FILE --sign file:%s --out r.json
-  otactl release publish r.json FILE
-`, b.URL(), host, port, host, port, keyFile, keyFile)
-	<-ctx.Done()
-	fmt.Fprintln(sys.Stderr, "demo: stopped; removing", dir)
-	return nil
-}
-
 // firstAndMore is the first id of a list, with "..." when more follow.
 func firstAndMore(ids []string) string {
 	if len(ids) > 1 {
 		return ids[0] + " ..."
 	}
 	return ids[0]
-}
-
-// demoImage is a small firmware image: an MCUboot header saying 1.1.0 and
-// a body of fixed pseudo-random bytes.
-func demoImage() []byte {
-	hdr := release.EncodeImageHeader(release.ImageHeader{
-		HeaderSize: release.ImageHeaderSize,
-		ImageSize:  demoImageBody,
-		Major:      1, Minor: 1, Revision: 0,
-	})
-	img := make([]byte, 0, len(hdr)+demoImageBody)
-	img = append(img, hdr...)
-	r := rand.New(rand.NewPCG(1, 1))
-	for len(img) < cap(img) {
-		img = append(img, byte(r.Uint32()))
-	}
-	return img
 }
