@@ -170,6 +170,33 @@ func FormatUser(name string, role Role, cohort, hash string) string {
 	return line
 }
 
+// ReplaceUser is the users file data with line in place of name's line,
+// or at its end, checked as ParseUsers reads it.
+func ReplaceUser(data []byte, name, line string) ([]byte, error) {
+	var out []string
+	replaced := false
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name && !strings.HasPrefix(l, "#") {
+			if !replaced {
+				out = append(out, line)
+			}
+			replaced = true
+			continue
+		}
+		if l != "" || len(out) > 0 {
+			out = append(out, l)
+		}
+	}
+	if !replaced {
+		out = append(out, line)
+	}
+	joined := strings.Join(out, "\n") + "\n"
+	if _, err := ParseUsers(strings.NewReader(joined)); err != nil {
+		return nil, err
+	}
+	return []byte(joined), nil
+}
+
 // LoadUsers reads a users file; see ParseUsers for its format.
 func LoadUsers(path string) (*Users, error) {
 	f, err := regularfile.Open(path)

@@ -137,25 +137,8 @@ func replaceUserLine(path, name, line string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("users file: %w", err)
 	}
-	var out []string
-	replaced := false
-	for _, l := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == name && !strings.HasPrefix(l, "#") {
-			if !replaced {
-				out = append(out, line)
-			}
-			replaced = true
-			continue
-		}
-		if l != "" || len(out) > 0 {
-			out = append(out, l)
-		}
-	}
-	if !replaced {
-		out = append(out, line)
-	}
-	data := []byte(strings.Join(out, "\n") + "\n")
-	if _, err := broker.ParseUsers(strings.NewReader(string(data))); err != nil {
+	data, err := broker.ReplaceUser(old, name, line)
+	if err != nil {
 		return fmt.Errorf("users file %s: %w", path, err)
 	}
 	return file.write(data)

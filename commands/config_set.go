@@ -32,7 +32,7 @@ Example:
 			key, value := c.Args().Get(0), c.Args().Get(1)
 			// A bad value on the command line is a usage error, as a bad
 			// flag value is; the same value found in the file is exit 1.
-			if err := refuseSecretSetting(key, value); err != nil {
+			if err := profile.RefuseSecret(key, value); err != nil {
 				return withExitCode(ExitUsage, err)
 			}
 			name, err := profile.Edit(sys.Getenv, opts.Profile, true, func(p *profile.Profile) error {

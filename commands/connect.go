@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/upload"
 )
@@ -79,7 +80,7 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 	u := &pc.Options
 	u.Warn = func(msg string) { fmt.Fprintln(sys.Stderr, "warning: "+msg) }
 	if sys.StderrTTY {
-		u.Progress = newProgressBar(sys.Stderr).update
+		u.Progress = output.NewProgressBar(sys.Stderr).Update
 	}
 	return &connection{Connection: pc}, nil
 }

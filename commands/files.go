@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/release"
 )
 
@@ -108,7 +109,7 @@ func readAllLimited(r io.Reader, limit int64, name string) ([]byte, error) {
 
 // loadManifest reads and parses a manifest file ("-" for standard input).
 func loadManifest(sys *System, path string) (*release.Manifest, error) {
-	if path != "-" && pastedSecret(path) {
+	if path != "-" && keys.PastedForPath(path) {
 		return nil, withHint(usageErrorf("MANIFEST looks like key material, not a path"), "keys are given with --sign, --key or --pubkey as NAME, file:PATH or env:VAR")
 	}
 	data, err := readInput(sys, path)

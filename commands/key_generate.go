@@ -72,7 +72,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(sys.Stderr, "wrote private key to %s (mode 0600); sign with --sign file:%s\n", shownValue(opts.Out), shownValue(opts.Out))
+		fmt.Fprintf(sys.Stderr, "wrote private key to %s (mode 0600); sign with --sign file:%s\n", keys.ShowValue(opts.Out), keys.ShowValue(opts.Out))
 	} else {
 		var err error
 		if err = keys.ValidateKeyName(opts.Name); err != nil {

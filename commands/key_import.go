@@ -28,7 +28,7 @@ Example:
 			if err := keys.ValidateKeyName(name); err != nil {
 				return usageErrorf("key import: %v", err)
 			}
-			if file != "-" && pastedSecret(file) {
+			if file != "-" && keys.PastedForPath(file) {
 				return withHint(usageErrorf("key import: FILE looks like key material, not a path"), fmt.Sprintf("give the key file, or - to read the key from standard input: otactl key import %s - < key.pem", name))
 			}
 			data, err := readInput(sys, file)

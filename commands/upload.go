@@ -212,7 +212,7 @@ func putArtifact(ctx context.Context, sys *System, c *upload.Client, a artifactP
 		}
 		req.SHA256 = (*[32]byte)(sum)
 	}
-	if a.Size >= minProgress && !sys.StderrTTY {
+	if a.Size >= output.MinProgress && !sys.StderrTTY {
 		req.Sending = func() {
 			fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", a.Name, output.HumanBytes(a.Size), a.Topic)
 		}

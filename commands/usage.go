@@ -147,8 +147,8 @@ func unknownCommand(path, word string, cmds []*cli.Command) error {
 			names = append(names, c.Names()...)
 		}
 	}
-	err := usageErrorf("unknown command %s for %q", showWord(word), path)
-	if s := nearest(word, names); s != "" {
+	err := usageErrorf("unknown command %s for %q", text.ShowWord(word), path)
+	if s := text.Nearest(word, names); s != "" {
 		return withHint(err, fmt.Sprintf("did you mean %q?\nrun '%s --help' for the list of commands", s, path))
 	}
 	return withHint(err, fmt.Sprintf("run '%s --help' for the list of commands", path))
@@ -182,7 +182,7 @@ func flagError(path string, flags []cli.Flag, err error) error {
 			// "config set timeout -5s": a negative number, not a flag.
 			return withHint(e, "a value that starts with '-' is not a flag when '--' comes before the arguments\n"+help)
 		}
-		if s := nearest(name, names); s != "" {
+		if s := text.Nearest(name, names); s != "" {
 			return withHint(e, fmt.Sprintf("did you mean %s?\n%s", dashes(s), help))
 		}
 		return withHint(e, help)
@@ -191,18 +191,18 @@ func flagError(path string, flags []cli.Flag, err error) error {
 		return withHint(usageErrorf("%s: %s needs a value", where, showFlag(strings.TrimLeft(name, "-"))), help)
 	}
 	if strings.HasPrefix(msg, "bad flag syntax: ") {
-		return withHint(usageErrorf("%s: bad flag syntax: %s", where, showWord(strings.TrimPrefix(msg, "bad flag syntax: "))), help)
+		return withHint(usageErrorf("%s: bad flag syntax: %s", where, text.ShowWord(strings.TrimPrefix(msg, "bad flag syntax: "))), help)
 	}
 	// "invalid value "x" for flag -n: ...", and the like: the value may be
 	// anything the user pasted, so it is shown only when it is a plain word.
 	if name, value, ok := invalidValue(msg); ok {
 		shown := `""`
 		if value != "" {
-			shown = showWord(value)
+			shown = text.ShowWord(value)
 		}
 		return withHint(usageErrorf("%s: %s: invalid value %s", where, dashes(name), shown), help)
 	}
-	if plainText(msg) {
+	if text.PlainText(msg) {
 		return withHint(usageErrorf("%s: %s", where, text.LowerFirst(msg)), help)
 	}
 	return withHint(usageErrorf("%s: a flag could not be read (its value is not shown)", where), help)
@@ -227,7 +227,7 @@ func invalidValue(msg string) (name, value string, ok bool) {
 		return "", "", false
 	}
 	name, _, _ = strings.Cut(strings.TrimLeft(tail, "-"), ":")
-	if !plainWord(name) {
+	if !text.PlainWord(name) {
 		return "", "", false
 	}
 	// The value is Go-quoted; its unquoted form is what the user typed.
@@ -238,114 +238,10 @@ func invalidValue(msg string) (name, value string, ok bool) {
 	return name, v, true
 }
 
-// nearest is the candidate closest to word (edit distance, a swap of two
-// neighbours counting once, case ignored) when it is close enough to be a
-// typo of it, else the only candidate that word begins, else "".
-func nearest(word string, candidates []string) string {
-	w := strings.ToLower(word)
-	best, bestD := "", 3
-	var prefixed []string
-	for _, c := range candidates {
-		lc := strings.ToLower(c)
-		if d := editDistance(w, lc); d < bestD && 2*d <= len(lc) {
-			best, bestD = c, d
-		}
-		if len(w) >= 2 && strings.HasPrefix(lc, w) && !containsString(prefixed, c) {
-			prefixed = append(prefixed, c)
-		}
-	}
-	if best != "" {
-		return best
-	}
-	if len(prefixed) == 1 {
-		return prefixed[0]
-	}
-	return ""
-}
-
-// editDistance is the optimal string alignment distance of a and b:
-// insertions, deletions, substitutions and swaps of neighbours.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// maxShownWord is the longest word a usage error repeats. Command and flag
-// names are short; a longer word is more likely something pasted in the
-// wrong place (a key, a password), so it is described, not shown.
-const maxShownWord = 24
-
-// plainWord reports whether s can be repeated in a message: short, and
-// only letters, digits and . _ : - (no key material, no spaces).
-func plainWord(s string) bool {
-	if s == "" || len(s) > maxShownWord {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// plainText reports whether a library message holds nothing but short
-// plain words, so that repeating it cannot leak what the user typed.
-func plainText(s string) bool {
-	for _, w := range strings.Fields(s) {
-		w = strings.Trim(w, `"'(),;`)
-		if len(w) > maxShownWord || strings.ContainsAny(w, "+/=") {
-			return false
-		}
-	}
-	return len(s) <= 200 && !strings.ContainsAny(s, "\n\r")
-}
-
-// showWord quotes a word the user typed, or describes it when it is not a
-// plain word.
-func showWord(s string) string {
-	if plainWord(s) {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprintf("(a %d-character word, not shown)", len(s))
-}
-
 // showFlag writes a flag name the user typed with its dashes, or describes
 // it when it is not a plain word.
 func showFlag(name string) string {
-	if plainWord(name) {
+	if text.PlainWord(name) {
 		return dashes(name)
 	}
 	return fmt.Sprintf("(a %d-character flag, not shown)", len(name))

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,7 +85,7 @@ func TestUnknownSubcommandEveryGroup(t *testing.T) {
 				continue
 			}
 			word := typo(sub.Name)
-			if containsString(names, word) {
+			if slices.Contains(names, word) {
 				continue
 			}
 			// Extra words after the typo, as in "rollout wiat --version 9.9.9".
@@ -124,7 +125,7 @@ func TestUnknownFlagEveryCommand(t *testing.T) {
 		for _, f := range n.cmd.Flags {
 			name := f.Names()[0]
 			word := typo(name)
-			if len(name) < 4 || containsString(names, word) {
+			if len(name) < 4 || slices.Contains(names, word) {
 				continue
 			}
 			args := append(pathArgs(n.path), "--"+word, "x")
@@ -237,26 +238,6 @@ func TestUsageErrorsHideKeyMaterial(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, body[:16]) {
 			t.Errorf("part of the key repeated:\n%s", r.stderr)
-		}
-	}
-}
-
-func TestNearest(t *testing.T) {
-	names := []string{"generate", "list", "ls", "export", "import", "delete", "rm", "help", "h"}
-	for word, want := range map[string]string{
-		"lsit": "list", "gen": "generate", "LIST": "list", "exprot": "export", "delte": "delete",
-		"sl": "ls", "x": "", "zzz": "", "porting": "", "hlep": "help", "j": "",
-	} {
-		if got := nearest(word, names); got != want {
-			t.Errorf("nearest(%q) = %q, want %q", word, got, want)
-		}
-	}
-	for _, tt := range []struct {
-		a, b string
-		d    int
-	}{{"wiat", "wait", 1}, {"", "abc", 3}, {"kitten", "sitting", 3}, {"ca", "abc", 3}} {
-		if got := editDistance(tt.a, tt.b); got != tt.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"os"
 	"regexp"
 	"strings"
 )
@@ -152,6 +153,30 @@ func longestHex(s string) int {
 		}
 	}
 	return best
+}
+
+// ShowValue is a value the user gave (a path, an argument) as a message
+// shows it: as is, unless it looks like key material pasted in the wrong
+// place. Key references go through ShowRef instead.
+func ShowValue(s string) string {
+	if LooksLikeKeyMaterial(s) {
+		return "(a value that looks like key material, not shown)"
+	}
+	return s
+}
+
+// PastedForPath reports whether a value given where a path belongs is key
+// material rather than a path: it looks like key material and names no
+// existing file (a folder named by a hash is still a path).
+func PastedForPath(path string) bool {
+	if !LooksLikeKeyMaterial(path) {
+		return false
+	}
+	if strings.Contains(path, "-----") || strings.ContainsAny(path, "\n\r\x00") {
+		return true
+	}
+	_, err := os.Stat(path)
+	return err != nil
 }
 
 // ShowRef returns a key reference as a message may show it. Only a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/keys"
 )
 
 // Edit loads the config file, applies fn to the chosen profile (explicit,
@@ -84,4 +85,26 @@ type notFoundError struct{ name, path string }
 
 func (e *notFoundError) Error() string {
 	return fmt.Sprintf("profile %q does not exist in %s", e.name, e.path)
+}
+
+// secretSettings are setting names someone might try to keep a secret
+// under; the config file holds none.
+var secretSettings = map[string]bool{
+	"password": true, "passwd": true, "secret": true, "token": true,
+	"private-key": true, "signing-key": true, "sign": true,
+}
+
+// RefuseSecret refuses to put a secret into the config file: a
+// password-like setting name, or a value that looks like key material. The
+// value is never shown.
+func RefuseSecret(key, value string) error {
+	if secretSettings[key] {
+		return hint.Wrap(fmt.Errorf("config set %s: the config file holds no secrets", key),
+			"store a broker password with 'otactl login' (or give OTACTL_PASSWORD or --password-stdin); keep signing keys in the OS keyring, a file (file:PATH) or an environment variable (env:VAR)")
+	}
+	if keys.PastedForPath(value) {
+		return hint.Wrap(fmt.Errorf("config set %s: the value looks like key material; the config file holds no secrets", keys.ShowValue(key)),
+			"for a trusted key give its public key file (config set pubkey FILE) or keyring NAME")
+	}
+	return nil
 }

@@ -132,3 +132,16 @@ func TestUseAndDelete(t *testing.T) {
 		t.Error("Delete of a missing profile succeeded")
 	}
 }
+
+func TestRefuseSecret(t *testing.T) {
+	if err := RefuseSecret("broker", "mqtt://h"); err != nil {
+		t.Errorf("a plain setting refused: %v", err)
+	}
+	if err := RefuseSecret("password", "x"); err == nil || !strings.Contains(hint.Of(err), "otactl login") {
+		t.Errorf("password setting: %v", err)
+	}
+	pem := "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFhz9WmIvq3Zp0sK\n-----END PRIVATE KEY-----\n"
+	if err := RefuseSecret("pubkey", pem); err == nil || strings.Contains(err.Error(), "MC4C") {
+		t.Errorf("key material: %v", err)
+	}
+}

@@ -1,5 +1,7 @@
 // Package text holds the small helpers that shape words for messages and
-// tables: plurals, dashes for empty cells, one-line and terminal-safe text.
+// tables: plurals, dashes for empty cells, one-line and terminal-safe text,
+// words safe to repeat in an error, and the nearest word for "did you
+// mean".
 package text
 
 import (

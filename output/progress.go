@@ -1,4 +1,4 @@
-package commands
+package output
 
 import (
 	"fmt"
@@ -6,13 +6,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/otactl/otactl/output"
 )
 
-// progressBar draws the progress of large publishes on a terminal's
+// ProgressBar draws the progress of large publishes on a terminal's
 // stderr, at most ten times a second, and ends the line when one is done.
-type progressBar struct {
+type ProgressBar struct {
 	w     io.Writer
 	now   func() time.Time
 	mu    sync.Mutex
@@ -21,16 +19,17 @@ type progressBar struct {
 	shown bool
 }
 
-// minProgress is the smallest publish that gets a bar.
-const minProgress = 1 << 20
+// MinProgress is the smallest publish that gets a bar.
+const MinProgress = 1 << 20
 
-func newProgressBar(w io.Writer) *progressBar {
-	return &progressBar{w: w, now: time.Now}
+// NewProgressBar is a progress bar drawn on w.
+func NewProgressBar(w io.Writer) *ProgressBar {
+	return &ProgressBar{w: w, now: time.Now}
 }
 
-// update is an upload.Options.Progress function.
-func (p *progressBar) update(topic string, sent, total int64) {
-	if total < minProgress {
+// Update is an upload.Options.Progress function.
+func (p *ProgressBar) Update(topic string, sent, total int64) {
+	if total < MinProgress {
 		return
 	}
 	p.mu.Lock()
@@ -50,7 +49,7 @@ func (p *progressBar) update(topic string, sent, total int64) {
 	const width = 30
 	filled := int(float64(width) * float64(sent) / float64(total))
 	fmt.Fprintf(p.w, "\r%s [%s%s] %s / %s %3d%%", topic, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
-		output.HumanBytes(sent), output.HumanBytes(total), sent*100/total)
+		HumanBytes(sent), HumanBytes(total), sent*100/total)
 	p.shown = !done
 	if done {
 		fmt.Fprintln(p.w)

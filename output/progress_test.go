@@ -1,4 +1,4 @@
-package commands
+package output
 
 import (
 	"bytes"
@@ -10,18 +10,18 @@ import (
 func TestProgressBar(t *testing.T) {
 	var b bytes.Buffer
 	clock := time.Unix(0, 0)
-	p := newProgressBar(&b)
+	p := NewProgressBar(&b)
 	p.now = func() time.Time { return clock }
-	p.update("small", 10, 100) // under minProgress: nothing
+	p.Update("small", 10, 100) // under MinProgress: nothing
 	if b.Len() != 0 {
 		t.Fatalf("small publish drew %q", b.String())
 	}
 	total := int64(4 << 20)
 	for sent := int64(0); sent < total; sent += 256 << 10 {
-		p.update(".u/c/main@1.0.0", sent, total)
+		p.Update(".u/c/main@1.0.0", sent, total)
 		clock = clock.Add(30 * time.Millisecond) // some updates are skipped
 	}
-	p.update(".u/c/main@1.0.0", total, total)
+	p.Update(".u/c/main@1.0.0", total, total)
 	out := b.String()
 	frames := strings.Count(out, "\r")
 	if frames < 3 || frames > 10 {
