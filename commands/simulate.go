@@ -14,6 +14,7 @@ import (
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/simulator"
+	"github.com/otactl/otactl/upload"
 )
 
 type simulateOptions struct {
@@ -158,35 +159,41 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
+	cfg.Conn, err = simulateConn(sys, opts)
+	return cfg, err
+}
 
+// simulateConn is how the devices connect: the broker and TLS settings of
+// the connection flags, and the devices' credentials.
+func simulateConn(sys *System, opts *simulateOptions) (upload.Options, error) {
 	cn, err := opts.Conn.resolve(sys)
 	if err != nil {
-		return cfg, err
+		return upload.Options{}, err
 	}
-	cfg.Conn = cn.Options
+	conn := cn.Options
 	// The devices' password: each logs in as itself unless --username
 	// names one account for all. A user name from the environment or the
 	// profile is the operator's, not the devices'.
 	if !opts.Conn.given("username") {
-		cfg.Conn.Username = ""
+		conn.Username = ""
 		cn.Options.Username = ""
 	}
 	switch {
 	case opts.Conn.PasswordStdin:
 		pw, err := readPasswordLine(sys.Stdin)
 		if err != nil {
-			return cfg, err
+			return conn, err
 		}
-		cfg.Conn.Password = pw
+		conn.Password = pw
 	case sys.Getenv("OTACTL_PASSWORD") != "":
-		cfg.Conn.Password = sys.Getenv("OTACTL_PASSWORD")
-	case cfg.Conn.Username != "":
+		conn.Password = sys.Getenv("OTACTL_PASSWORD")
+	case conn.Username != "":
 		if err := opts.Conn.password(sys, cn); err != nil {
-			return cfg, err
+			return conn, err
 		}
-		cfg.Conn.Password = cn.Options.Password
+		conn.Password = cn.Options.Password
 	}
-	return cfg, nil
+	return conn, nil
 }
 
 func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error {
