@@ -26,6 +26,27 @@ func newFleetSource(sys *System, client *upload.Client, stale time.Duration, coh
 	})
 }
 
+// readFleet connects with dial and reads, with read, the fleet the
+// filters of o pick, warning of a cohort no device is known to be in. The
+// caller calls closeSrc when done with src.
+func readFleet(ctx context.Context, sys *System, o *fleetFilterOptions, dial dialer, read func(*fleet.Source, context.Context) error) (src *fleet.Source, flt fleet.Filter, closeSrc func(), err error) {
+	flt, sel, err := o.resolve()
+	if err != nil {
+		return nil, flt, nil, err
+	}
+	client, err := dial(ctx)
+	if err != nil {
+		return nil, flt, nil, err
+	}
+	src = newFleetSource(sys, client, o.Stale, o.Cohort, sel.IDs)
+	if err := read(src, ctx); err != nil {
+		client.Close()
+		return nil, flt, nil, err
+	}
+	warnUnknownCohort(sys, src, o.Cohort)
+	return src, flt, func() { client.Close() }, nil
+}
+
 // deviceSelection is what --device and --devices-file pick: device ids
 // (a set, shown even when silent) and at most one glob pattern.
 type deviceSelection struct {

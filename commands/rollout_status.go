@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 )
 
@@ -45,20 +46,11 @@ Example:
 }
 
 func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
-	flt, sel, err := opts.Filters.resolve()
+	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadAll)
 	if err != nil {
 		return err
 	}
-	client, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	if err := src.ReadAll(ctx); err != nil {
-		return err
-	}
-	warnUnknownCohort(sys, src, opts.Filters.Cohort)
+	defer closeSrc()
 	st := src.Fleet().Status(flt)
 	switch {
 	case opts.Output == "json":

@@ -64,20 +64,11 @@ Example:
 }
 
 func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer) error {
-	flt, sel, err := opts.Filters.resolve()
+	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadDesired)
 	if err != nil {
 		return err
 	}
-	client, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	if err := src.ReadDesired(ctx); err != nil {
-		return err
-	}
-	warnUnknownCohort(sys, src, opts.Filters.Cohort)
+	defer closeSrc()
 
 	json := opts.Output == "json"
 	switch {
