@@ -1,0 +1,220 @@
+package chaos
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// afterSignal is how long otactl may take to exit once interrupted.
+const afterSignal = 10 * time.Second
+
+// signalFloor is the earliest a signal is sent after otactl starts: before
+// its main function has run, the Go runtime, not otactl, handles it.
+const signalFloor = 30 * time.Millisecond
+
+// TestInterrupted sends SIGINT or SIGTERM at a random point of a
+// `release publish`, an `artifact download -O`, a `release create --out`,
+// and of a publish whose network has stalled. otactl must exit 130 within
+// afterSignal (or 0 if it had already finished, and then its work must be
+// complete), leave no desired manifest without its artifact, and leave no
+// file half-written: the output file is absent or complete, and no
+// temporary file remains beside it. The stalled publish must end on the
+// signal, well before its --timeout.
+func TestInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	envv := env(t)
+	rng := newRand(t)
+	art := writeRandom(t, rng, dir, "main.bin", 32<<20)
+	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
+	manBytes, err := os.ReadFile(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, kind := range brokerKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel() // the two brokers at once: most of a run is waiting
+			rng := newRand(t)
+			ta := newTally(t, "SIGINT or SIGTERM during a publish, download or create", kind)
+			// A broker that retains the artifact, for downloads.
+			store := startBroker(t, kind, false, "")
+			mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", brokerURL(store))
+
+			ops := []*interruptOp{
+				{name: "release publish", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+					return interruptPublish(t, envv, kind, man, art, m, sig, at)
+				}},
+				{name: "artifact download", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+					out := filepath.Join(t.TempDir(), "main.bin")
+					return interruptWrite(t, envv, sig, at, out, m.Components[0], "artifact", "download", "main@1.0.0", "-O", out, "--broker", brokerURL(store))
+				}},
+				{name: "release create", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+					out := filepath.Join(t.TempDir(), "release.json")
+					want := component{Size: int64(len(manBytes)), Hash: sha256Hex(manBytes)}
+					return interruptWrite(t, envv, sig, at, out, want, "release", "create", "-c", "main@1.0.0="+art, "--sequence", "100", "--out", out)
+				}},
+			}
+			// How long each takes uninterrupted: the span signals are drawn from.
+			for _, op := range ops {
+				start := time.Now()
+				if p := op.run(t, 0, 0); len(p) > 0 {
+					t.Fatalf("%s, uninterrupted: %s", op.name, strings.Join(p, "; "))
+				}
+				op.took = time.Since(start)
+			}
+
+			ta.each(runs(8, 80), func(t *testing.T, i int) (string, []string) {
+				sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[rng.IntN(2)]
+				if rng.IntN(4) == 0 {
+					at := randomBetween(rng, 0, 500*time.Millisecond)
+					return fmt.Sprintf("%s %s after the network stalled", sig, at.Round(time.Millisecond)),
+						interruptStalled(t, envv, rng, kind, man, art, sig, at)
+				}
+				op := ops[rng.IntN(len(ops))]
+				at := randomBetween(rng, signalFloor, max(op.took*11/10, signalFloor+time.Millisecond))
+				return fmt.Sprintf("%s, %s after %s", op.name, sig, at.Round(time.Millisecond)), op.run(t, sig, at)
+			})
+		})
+	}
+}
+
+// interruptOp is one kind of run; run sends sig at at (no signal when sig
+// is 0) and returns the invariants broken.
+type interruptOp struct {
+	name string
+	run  func(t *testing.T, sig syscall.Signal, at time.Duration) []string
+	took time.Duration
+}
+
+// interrupt runs otactl with args, sends sig at at (none when sig is 0),
+// and returns how it ended and what was wrong with that.
+func interrupt(t *testing.T, envv []string, sig syscall.Signal, at time.Duration, args ...string) (result, []string) {
+	p := startOtactl(t, envv, args...)
+	if sig == 0 {
+		r := p.wait(publishLimit)
+		return r, exitProblems(r, 0)
+	}
+	time.Sleep(at) // the signal's moment: random, not a synchronisation
+	p.signal(sig)
+	r := p.wait(at + afterSignal)
+	probs := exitProblems(r, 0, 130)
+	if r.hung {
+		probs = []string{fmt.Sprintf("still running %s after %s", afterSignal, sig)}
+	}
+	return r, probs
+}
+
+// interruptPublish interrupts a publish of man to the fleet of a fresh
+// broker.
+func interruptPublish(t *testing.T, envv []string, kind, man, art string, m manifest, sig syscall.Signal, at time.Duration) []string {
+	b := startBroker(t, kind, false, "")
+	defer b.Stop()
+	r, problems := interrupt(t, envv, sig, at, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "10s")
+	s, err := inspect(b.Addr(), fleetTopic)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	problems = append(problems, s.problems...)
+	if r.code == 0 && !r.hung {
+		if msg := expectRelease(s, fleetTopic, m); msg != "" {
+			problems = append(problems, "the publish exited 0, but "+msg)
+		}
+	}
+	return problems
+}
+
+// interruptWrite interrupts a command that writes the file out, which
+// should hold want's size and hash once complete. Its folder must hold out
+// complete after exit 0, and nothing after an interruption.
+func interruptWrite(t *testing.T, envv []string, sig syscall.Signal, at time.Duration, out string, want component, args ...string) []string {
+	r, problems := interrupt(t, envv, sig, at, args...)
+	entries, err := os.ReadDir(filepath.Dir(out))
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	switch {
+	case r.code == 0 && !r.hung:
+		if len(names) != 1 || names[0] != filepath.Base(out) {
+			problems = append(problems, fmt.Sprintf("exit 0 left %q in the output folder, want only %s", names, filepath.Base(out)))
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			return append(problems, "exit 0 but "+err.Error())
+		}
+		if int64(len(data)) != want.Size || sha256Hex(data) != want.Hash {
+			problems = append(problems, fmt.Sprintf("exit 0 but %s holds %d bytes with sha256 %.12s, want %d bytes with sha256 %.12s",
+				out, len(data), sha256Hex(data), want.Size, want.Hash))
+		}
+	case len(names) > 0:
+		problems = append(problems, fmt.Sprintf("%s left %q in the output folder, want nothing", r.describe(), names))
+	}
+	return problems
+}
+
+// interruptStalled publishes through a proxy that stalls at a random
+// point, with a --timeout far longer than the test waits, and sends sig
+// at after the stall: otactl must exit 130 on the signal.
+func interruptStalled(t *testing.T, envv []string, rng *rand.Rand, kind, man, art string, sig syscall.Signal, at time.Duration) []string {
+	b := startBroker(t, kind, false, "")
+	defer b.Stop()
+	px := startProxy(t, b.Addr(), 0)
+	upstream := rng.IntN(2) == 0
+	after := rng.Int64N(32 << 20)
+	if !upstream {
+		after = rng.Int64N(4 << 10) // towards otactl: the connect, the first reads
+	}
+	fired := px.Arm(fault{stall: true, upstream: upstream, after: after})
+	p := startOtactl(t, envv, "release", "publish", man, art, "--broker", px.URL(), "--timeout", "5m")
+	select {
+	case <-fired:
+	case <-p.done:
+	case <-time.After(time.Minute):
+	}
+	time.Sleep(at) // the signal's moment: random, not a synchronisation
+	p.signal(sig)
+	r := p.wait(at + afterSignal)
+	px.Close()
+	var problems []string
+	switch {
+	case r.hung:
+		problems = append(problems, fmt.Sprintf("still running %s after %s (stalled after %d bytes %s)", afterSignal, sig, after,
+			map[bool]string{true: "towards the broker", false: "towards otactl"}[upstream]))
+	case r.code == 0 && !isClosed(fired):
+		// The publish finished before the stall point: fine.
+	case r.code != 130:
+		problems = append(problems, fmt.Sprintf("%s after %s on a stalled network, want exit 130 (stalled after %d bytes)", r.summary(), sig, after))
+	}
+	s, err := inspect(b.Addr(), fleetTopic)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	return append(problems, s.problems...)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
