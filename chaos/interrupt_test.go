@@ -133,34 +133,42 @@ func interruptPublish(t *testing.T, envv []string, kind, man, art string, m mani
 }
 
 // interruptWrite interrupts a command that writes the file out, which
-// should hold want's size and hash once complete. Its folder must hold out
-// complete after exit 0, and nothing after an interruption.
+// should hold want's size and hash once complete.
 func interruptWrite(t *testing.T, envv []string, sig syscall.Signal, at time.Duration, out string, want component, args ...string) []string {
 	r, problems := interrupt(t, envv, sig, at, args...)
+	return append(problems, outputProblems(r, out, want)...)
+}
+
+// outputProblems checks the folder of out, which the run r wrote to: after
+// exit 0 it holds out alone, complete (want's size and hash); after any
+// other end, nothing: no partial file, no temporary file.
+func outputProblems(r result, out string, want component) []string {
 	entries, err := os.ReadDir(filepath.Dir(out))
 	if err != nil {
-		return append(problems, err.Error())
+		return []string{err.Error()}
 	}
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	switch {
-	case r.code == 0 && !r.hung:
-		if len(names) != 1 || names[0] != filepath.Base(out) {
-			problems = append(problems, fmt.Sprintf("exit 0 left %q in the output folder, want only %s", names, filepath.Base(out)))
+	if r.code != 0 || r.hung {
+		if len(names) > 0 {
+			return []string{fmt.Sprintf("%s left %q in the output folder, want nothing", r.describe(), names)}
 		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			return append(problems, "exit 0 but "+err.Error())
-		}
-		if int64(len(data)) != want.Size || sha256Hex(data) != want.Hash {
-			problems = append(problems, fmt.Sprintf("exit 0 but %s holds %d bytes with sha256 %.12s, want %d bytes with sha256 %.12s",
-				out, len(data), sha256Hex(data), want.Size, want.Hash))
-		}
-	case len(names) > 0:
-		problems = append(problems, fmt.Sprintf("%s left %q in the output folder, want nothing", r.describe(), names))
+		return nil
+	}
+	var problems []string
+	if len(names) != 1 || names[0] != filepath.Base(out) {
+		problems = append(problems, fmt.Sprintf("exit 0 left %q in the output folder, want only %s", names, filepath.Base(out)))
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return append(problems, "exit 0 but "+err.Error())
+	}
+	if int64(len(data)) != want.Size || sha256Hex(data) != want.Hash {
+		problems = append(problems, fmt.Sprintf("exit 0 but %s holds %d bytes with sha256 %.12s, want %d bytes with sha256 %.12s",
+			out, len(data), sha256Hex(data), want.Size, want.Hash))
 	}
 	return problems
 }

@@ -25,36 +25,13 @@ import (
 // probe: a broker sends one connection's messages in order, so once the
 // probe comes back every retained message has arrived.
 func eachRetained(ctx context.Context, addr string, topics []string, take func(topic string, size int, payload io.Reader) error) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, r, id, err := dialMQTT(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("reader: dial %s: %w", addr, err)
+		return err
 	}
 	defer conn.Close()
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-
-	r := bufio.NewReaderSize(conn, 64<<10)
-	id := "chaos-" + randomHex(6)
-	if _, err := conn.Write(connectPacket(id)); err != nil {
-		return fmt.Errorf("reader: connect: %w", err)
-	}
-	hdr, n, err := readFixedHeader(r)
-	if err != nil {
-		return fmt.Errorf("reader: connack: %w", err)
-	}
-	body, err := readBody(r, n)
-	if err != nil {
-		return fmt.Errorf("reader: connack: %w", err)
-	}
-	if typ := hdr >> 4; typ != 2 || len(body) != 2 || body[1] != 0 {
-		return fmt.Errorf("reader: connect refused (packet type %d, %x)", typ, body)
-	}
 
 	probe := "chaos/probe/" + id
 	if _, err := conn.Write(subscribePacket(1, append([]string{probe}, topics...))); err != nil {
@@ -103,6 +80,69 @@ func eachRetained(ctx context.Context, addr string, topics []string, take func(t
 		}
 		if _, err := io.Copy(io.Discard, payload); err != nil {
 			return fmt.Errorf("reader: %s: %w", topic, err)
+		}
+	}
+}
+
+// dialMQTT connects to the broker at addr as a fresh client, with ctx's
+// deadline (else a minute) on the connection, and returns the connection,
+// a reader on it and the client id.
+func dialMQTT(ctx context.Context, addr string) (net.Conn, *bufio.Reader, string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("reader: dial %s: %w", addr, err)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	_ = conn.SetDeadline(deadline)
+	r := bufio.NewReaderSize(conn, 64<<10)
+	id := "chaos-" + randomHex(6)
+	if _, err := conn.Write(connectPacket(id)); err != nil {
+		conn.Close()
+		return nil, nil, "", fmt.Errorf("reader: connect: %w", err)
+	}
+	hdr, n, err := readFixedHeader(r)
+	var body []byte
+	if err == nil {
+		body, err = readBody(r, n)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, "", fmt.Errorf("reader: connack: %w", err)
+	}
+	if typ := hdr >> 4; typ != 2 || len(body) != 2 || body[1] != 0 {
+		conn.Close()
+		return nil, nil, "", fmt.Errorf("reader: connect refused (packet type %d, %x)", typ, body)
+	}
+	return conn, r, id, nil
+}
+
+// publishRetained publishes payload retained at QoS 1 to topic and waits
+// for the PUBACK: the suite's own publisher, for its self-tests.
+func publishRetained(ctx context.Context, addr, topic string, payload []byte) error {
+	conn, r, _, err := dialMQTT(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	body := append(appendString(nil, topic), 0, 1) // packet id 1
+	if _, err := conn.Write(packet(0x33, append(body, payload...))); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	for {
+		hdr, n, err := readFixedHeader(r)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		if _, err := readBody(r, n); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		if hdr>>4 == 4 { // PUBACK
+			_, _ = conn.Write([]byte{0xe0, 0})
+			return nil
 		}
 	}
 }
