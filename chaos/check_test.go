@@ -132,6 +132,12 @@ func expectRelease(s state, topic string, m manifest) string {
 	return ""
 }
 
+// faultCodes are the exit codes of a publish hit by a fault: 0 when it
+// still finished (and then everything must be there), else 1 (error),
+// 5 (timed out) or 6 (published, not confirmed). Never 3: nothing was
+// tampered with, so "verification failed" would be untrue.
+var faultCodes = []int{0, 1, 5, 6}
+
 // exitProblems says what is wrong with how r ended: a hang, a crash, an
 // exit code not in allowed, or a failure without a message.
 func exitProblems(r result, allowed ...int) []string {
@@ -193,8 +199,15 @@ const maxReported = 5
 func (ta *tally) each(n int, run func(t *testing.T, i int) (what string, problems []string)) {
 	for i := range n {
 		ta.t.Run(fmt.Sprintf("run%03d", i), func(t *testing.T) {
-			what, problems := run(t, i)
 			ta.runs++
+			ended := false
+			defer func() {
+				if !ended { // a t.Fatal in the run (a broker that would not start): a failure too
+					ta.failures++
+				}
+			}()
+			what, problems := run(t, i)
+			ended = true
 			if len(problems) == 0 {
 				return
 			}

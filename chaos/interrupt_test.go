@@ -17,9 +17,18 @@ import (
 // afterSignal is how long otactl may take to exit once interrupted.
 const afterSignal = 10 * time.Second
 
-// signalFloor is the earliest a signal is sent after otactl starts: before
-// its main function has run, the Go runtime, not otactl, handles it.
-const signalFloor = 30 * time.Millisecond
+// startupTime is about the longest otactl takes to reach its main function
+// now (three times the slowest of a few runs of `otactl version`, at least
+// 100 ms): a signal before that meets the Go runtime, not otactl, so the
+// suite sends none earlier.
+func startupTime(t *testing.T, envv []string) time.Duration {
+	slowest := time.Duration(0)
+	for range 5 {
+		r := runOtactl(t, envv, time.Minute, "version")
+		slowest = max(slowest, r.took)
+	}
+	return max(3*slowest, 100*time.Millisecond)
+}
 
 // TestInterrupted sends SIGINT or SIGTERM at a random point of a
 // `release publish`, an `artifact download -O`, a `release create --out`,
@@ -35,10 +44,20 @@ func TestInterrupted(t *testing.T) {
 	rng := newRand(t)
 	art := writeRandom(t, rng, dir, "main.bin", 32<<20)
 	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
-	manBytes, err := os.ReadFile(man)
+	// release create hashes 16 components, all this file: 512 MiB, long
+	// enough to be interrupted half way.
+	var comps, compFlags []string
+	for i := range 16 {
+		comps = append(comps, fmt.Sprintf("p%02d@1.0.0=%s", i, art))
+		compFlags = append(compFlags, "-c", comps[i])
+	}
+	many, _ := createRelease(t, envv, dir, "many.json", 100, comps...)
+	manyBytes, err := os.ReadFile(many)
 	if err != nil {
 		t.Fatal(err)
 	}
+	floor := startupTime(t, envv)
+	t.Logf("signals from %s after otactl starts", floor)
 
 	for _, kind := range brokerKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -50,26 +69,28 @@ func TestInterrupted(t *testing.T) {
 			mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", brokerURL(store))
 
 			ops := []*interruptOp{
-				{name: "release publish", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+				{name: "release publish", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
 					return interruptPublish(t, envv, kind, man, art, m, sig, at)
 				}},
-				{name: "artifact download", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+				{name: "artifact download", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
 					out := filepath.Join(t.TempDir(), "main.bin")
 					return interruptWrite(t, envv, sig, at, out, m.Components[0], "artifact", "download", "main@1.0.0", "-O", out, "--broker", brokerURL(store))
 				}},
-				{name: "release create", run: func(t *testing.T, sig syscall.Signal, at time.Duration) []string {
+				{name: "release create", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
 					out := filepath.Join(t.TempDir(), "release.json")
-					want := component{Size: int64(len(manBytes)), Hash: sha256Hex(manBytes)}
-					return interruptWrite(t, envv, sig, at, out, want, "release", "create", "-c", "main@1.0.0="+art, "--sequence", "100", "--out", out)
+					want := component{Size: int64(len(manyBytes)), Hash: sha256Hex(manyBytes)}
+					args := append([]string{"release", "create", "--sequence", "100", "--out", out}, compFlags...)
+					return interruptWrite(t, envv, sig, at, out, want, args...)
 				}},
 			}
 			// How long each takes uninterrupted: the span signals are drawn from.
 			for _, op := range ops {
-				start := time.Now()
-				if p := op.run(t, 0, 0); len(p) > 0 {
+				r, p := op.run(t, 0, 0)
+				if len(p) > 0 {
 					t.Fatalf("%s, uninterrupted: %s", op.name, strings.Join(p, "; "))
 				}
-				op.took = time.Since(start)
+				op.took = r.took
+				t.Logf("%s takes %s", op.name, op.took.Round(time.Millisecond))
 			}
 
 			ta.each(runs(8, 80), func(t *testing.T, i int) (string, []string) {
@@ -80,8 +101,9 @@ func TestInterrupted(t *testing.T) {
 						interruptStalled(t, envv, rng, kind, man, art, sig, at)
 				}
 				op := ops[rng.IntN(len(ops))]
-				at := randomBetween(rng, signalFloor, max(op.took*11/10, signalFloor+time.Millisecond))
-				return fmt.Sprintf("%s, %s after %s", op.name, sig, at.Round(time.Millisecond)), op.run(t, sig, at)
+				at := randomBetween(rng, floor, max(op.took*11/10, floor+time.Millisecond))
+				_, problems := op.run(t, sig, at)
+				return fmt.Sprintf("%s, %s after %s", op.name, sig, at.Round(time.Millisecond)), problems
 			})
 		})
 	}
@@ -91,7 +113,7 @@ func TestInterrupted(t *testing.T) {
 // is 0) and returns the invariants broken.
 type interruptOp struct {
 	name string
-	run  func(t *testing.T, sig syscall.Signal, at time.Duration) []string
+	run  func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string)
 	took time.Duration
 }
 
@@ -115,13 +137,13 @@ func interrupt(t *testing.T, envv []string, sig syscall.Signal, at time.Duration
 
 // interruptPublish interrupts a publish of man to the fleet of a fresh
 // broker.
-func interruptPublish(t *testing.T, envv []string, kind, man, art string, m manifest, sig syscall.Signal, at time.Duration) []string {
+func interruptPublish(t *testing.T, envv []string, kind, man, art string, m manifest, sig syscall.Signal, at time.Duration) (result, []string) {
 	b := startBroker(t, kind, false, "")
 	defer b.Stop()
 	r, problems := interrupt(t, envv, sig, at, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "10s")
 	s, err := inspect(b.Addr(), fleetTopic)
 	if err != nil {
-		return append(problems, err.Error())
+		return r, append(problems, err.Error())
 	}
 	problems = append(problems, s.problems...)
 	if r.code == 0 && !r.hung {
@@ -129,14 +151,14 @@ func interruptPublish(t *testing.T, envv []string, kind, man, art string, m mani
 			problems = append(problems, "the publish exited 0, but "+msg)
 		}
 	}
-	return problems
+	return r, problems
 }
 
 // interruptWrite interrupts a command that writes the file out, which
 // should hold want's size and hash once complete.
-func interruptWrite(t *testing.T, envv []string, sig syscall.Signal, at time.Duration, out string, want component, args ...string) []string {
+func interruptWrite(t *testing.T, envv []string, sig syscall.Signal, at time.Duration, out string, want component, args ...string) (result, []string) {
 	r, problems := interrupt(t, envv, sig, at, args...)
-	return append(problems, outputProblems(r, out, want)...)
+	return r, append(problems, outputProblems(r, out, want)...)
 }
 
 // outputProblems checks the folder of out, which the run r wrote to: after

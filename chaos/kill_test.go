@@ -64,7 +64,7 @@ func killRun(t *testing.T, envv []string, kind string, durable bool, man, art st
 	time.Sleep(delay) // the kill point: a random moment, not a synchronisation
 	b.Kill()
 	r := p.wait(publishLimit)
-	problems := prefixed("killed publish: ", exitProblems(r, 0, 1, 6))
+	problems := prefixed("killed publish: ", exitProblems(r, faultCodes...))
 
 	b.Start()
 	s, err := inspect(b.Addr(), fleetTopic)

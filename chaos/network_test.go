@@ -108,7 +108,7 @@ func netRun(t *testing.T, envv []string, kind, man, art string, m manifest, size
 	r := runOtactl(t, envv, limit, "release", "publish", man, art, "--broker", p.URL(), "--timeout", netTimeout.String())
 	p.Close()
 
-	problems := exitProblems(r, 0, 1, 5, 6)
+	problems := exitProblems(r, faultCodes...)
 	s, err := inspect(b.Addr(), fleetTopic)
 	if err != nil {
 		return append(problems, err.Error())
