@@ -14,8 +14,14 @@ import (
 	"time"
 )
 
-// afterSignal is how long otactl may take to exit once interrupted.
-const afterSignal = 10 * time.Second
+// How soon otactl must exit once signalled: with 130 within stopWithin;
+// with 0 (it had finished) within finishedWithin, else it went on working
+// and ignored the signal. A run still going after hungAfter is killed.
+const (
+	stopWithin     = 2 * time.Second
+	finishedWithin = 500 * time.Millisecond
+	hungAfter      = 10 * time.Second
+)
 
 // startupTime is about the longest otactl takes to reach its main function
 // now (three times the slowest of a few runs of `otactl version`, at least
@@ -33,8 +39,9 @@ func startupTime(t *testing.T, envv []string) time.Duration {
 // TestInterrupted sends SIGINT or SIGTERM at a random point of a
 // `release publish`, an `artifact download -O`, a `release create --out`,
 // and of a publish whose network has stalled. otactl must exit 130 within
-// afterSignal (or 0 if it had already finished, and then its work must be
-// complete), leave no desired manifest without its artifact, and leave no
+// stopWithin (or 0 within finishedWithin if it had already finished, and
+// then its work must be complete: a later 0 means it ignored the signal),
+// leave no desired manifest without its artifact, and leave no
 // file half-written: the output file is absent or complete, and no
 // temporary file remains beside it. The stalled publish must end on the
 // signal, well before its --timeout.
@@ -42,9 +49,9 @@ func TestInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	envv := env(t)
 	rng := newRand(t)
-	art := writeRandom(t, rng, dir, "main.bin", 32<<20)
+	art := writeRandom(t, rng, dir, "main.bin", 64<<20)
 	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
-	// release create hashes 16 components, all this file: 512 MiB, long
+	// release create hashes 16 components, all this file: 1 GiB, long
 	// enough to be interrupted half way.
 	var comps, compFlags []string
 	for i := range 16 {
@@ -95,7 +102,7 @@ func TestInterrupted(t *testing.T) {
 
 			ta.each(runs(8, 80), func(t *testing.T, i int) (string, []string) {
 				sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[rng.IntN(2)]
-				if rng.IntN(4) == 0 {
+				if rng.IntN(3) == 0 {
 					at := randomBetween(rng, 0, 500*time.Millisecond)
 					return fmt.Sprintf("%s %s after the network stalled", sig, at.Round(time.Millisecond)),
 						interruptStalled(t, envv, rng, kind, man, art, sig, at)
@@ -126,13 +133,30 @@ func interrupt(t *testing.T, envv []string, sig syscall.Signal, at time.Duration
 		return r, exitProblems(r, 0)
 	}
 	time.Sleep(at) // the signal's moment: random, not a synchronisation
+	r, lag := signalAndWait(p, sig)
+	return r, signalProblems(r, sig, lag)
+}
+
+// signalAndWait sends sig to p and waits for it to exit; lag is how long
+// it took.
+func signalAndWait(p *proc, sig syscall.Signal) (result, time.Duration) {
+	sent := time.Now()
 	p.signal(sig)
-	r := p.wait(at + afterSignal)
-	probs := exitProblems(r, 0, 130)
-	if r.hung {
-		probs = []string{fmt.Sprintf("still running %s after %s", afterSignal, sig)}
+	r := p.wait(hungAfter)
+	return r, time.Since(sent)
+}
+
+// signalProblems says what is wrong with how r ended lag after sig.
+func signalProblems(r result, sig syscall.Signal, lag time.Duration) []string {
+	switch {
+	case r.hung:
+		return []string{fmt.Sprintf("still running %s after %s", hungAfter, sig)}
+	case r.code == 0 && lag > finishedWithin:
+		return []string{fmt.Sprintf("exit 0 %s after %s: it went on working, the signal was ignored", lag.Round(time.Millisecond), sig)}
+	case r.code == 130 && lag > stopWithin:
+		return []string{fmt.Sprintf("exit 130 only %s after %s, want within %s", lag.Round(time.Millisecond), sig, stopWithin)}
 	}
-	return r, probs
+	return exitProblems(r, 0, 130)
 }
 
 // interruptPublish interrupts a publish of man to the fleet of a fresh
@@ -203,7 +227,7 @@ func interruptStalled(t *testing.T, envv []string, rng *rand.Rand, kind, man, ar
 	defer b.Stop()
 	px := startProxy(t, b.Addr(), 0)
 	upstream := rng.IntN(2) == 0
-	after := rng.Int64N(32 << 20)
+	after := rng.Int64N(64 << 20)
 	if !upstream {
 		after = rng.Int64N(4 << 10) // towards otactl: the connect, the first reads
 	}
@@ -215,18 +239,15 @@ func interruptStalled(t *testing.T, envv []string, rng *rand.Rand, kind, man, ar
 	case <-time.After(time.Minute):
 	}
 	time.Sleep(at) // the signal's moment: random, not a synchronisation
-	p.signal(sig)
-	r := p.wait(at + afterSignal)
+	r, lag := signalAndWait(p, sig)
 	px.Close()
 	var problems []string
-	switch {
-	case r.hung:
-		problems = append(problems, fmt.Sprintf("still running %s after %s (stalled after %d bytes %s)", afterSignal, sig, after,
-			map[bool]string{true: "towards the broker", false: "towards otactl"}[upstream]))
-	case r.code == 0 && !isClosed(fired):
-		// The publish finished before the stall point: fine.
-	case r.code != 130:
-		problems = append(problems, fmt.Sprintf("%s after %s on a stalled network, want exit 130 (stalled after %d bytes)", r.summary(), sig, after))
+	if r.code != 0 || isClosed(fired) { // else it finished before the stall point
+		way := map[bool]string{true: "towards the broker", false: "towards otactl"}[upstream]
+		problems = prefixed(fmt.Sprintf("stalled after %d bytes %s: ", after, way), signalProblems(r, sig, lag))
+		if len(problems) == 0 && r.code != 130 {
+			problems = append(problems, fmt.Sprintf("%s after %s on a stalled network, want exit 130", r.summary(), sig))
+		}
 	}
 	s, err := inspect(b.Addr(), fleetTopic)
 	if err != nil {
