@@ -39,6 +39,7 @@ type Client struct {
 	err      error // why the client closed itself, if it did
 	noProbe  bool  // the broker refused the end-of-retained probe once
 	connects int   // connections made so far
+	losses   int   // connections lost so far
 
 	written atomic.Int64             // bytes written to the broker
 	current atomic.Pointer[progress] // the publish being written
@@ -244,6 +245,7 @@ func (c *Client) onConnect(mqtt.Client) {
 func (c *Client) onLost(_ mqtt.Client, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.losses++
 	for s := range c.sessions {
 		if !s.live {
 			s.box.fail(&lostError{err})

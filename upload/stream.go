@@ -118,6 +118,7 @@ type stream struct {
 	probeSub  bool   // the probe filter was granted
 	probes    int
 	quiet     bool // this connection ends reads by quiet periods
+	lostProbe bool // a probe of this connection never came back
 
 	ctx      context.Context
 	stopCtx  func() bool
@@ -491,7 +492,7 @@ const probeText = "otactl end-of-retained probe"
 // probeLost makes this connection and its client end reads on quiet
 // periods, with one warning, as reads on the paho connection do.
 func (s *stream) probeLost(probe string) {
-	s.quiet = true
+	s.quiet, s.lostProbe = true, true
 	_, _ = s.cfg.state(probe) // an error only says the client has closed since
 }
 
