@@ -11,6 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/protocol"
 )
 
 // Message is one message received from the broker.
@@ -26,7 +28,7 @@ type Client struct {
 	opts   Options
 	url    *url.URL
 	id     string
-	topics Topics
+	topics protocol.Topics
 	pc     mqtt.Client
 	// streams is what streaming connections (stream.go) need; they touch
 	// the state below only through streamState.
@@ -57,7 +59,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	topics, err := NewTopics(o.TopicPrefix)
+	topics, err := protocol.NewTopics(o.TopicPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func (c *Client) ClientID() string { return c.id }
 func (c *Client) Broker() string { return c.url.String() }
 
 // Topics builds the topics under this connection's prefix.
-func (c *Client) Topics() Topics { return c.topics }
+func (c *Client) Topics() protocol.Topics { return c.topics }
 
 // Close disconnects, ends every read and live subscription, and waits a
 // moment for acknowledgements still in flight.
@@ -335,8 +337,8 @@ func (c *Client) streamState(lostProbe string) (quiet bool, err error) {
 	}
 	c.mu.Unlock()
 	if first && c.opts.Warn != nil {
-		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
-			lostProbe, c.opts.quietPeriod(), c.topics.Prefix()))
+		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s",
+			lostProbe, c.opts.quietPeriod(), c.topics.ProbesFilter()))
 	}
 	return quiet, err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/mqttwire"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 )
 
@@ -57,8 +58,8 @@ type streamConfig struct {
 	tls      *tls.Config // for mqtts://, nil for mqtt://
 	username string      // sent with password when not empty
 	password string
-	clientID string // the streaming connection's own (streamClientID)
-	topics   Topics // for the end-of-retained probes
+	clientID string          // the streaming connection's own (streamClientID)
+	topics   protocol.Topics // for the end-of-retained probes
 
 	timeout        time.Duration // connecting, and the idle limit of every read and write
 	quietPeriod    time.Duration // how long a read without probes waits for more
@@ -179,7 +180,7 @@ func (cfg *streamConfig) dial(ctx context.Context, size int64) (*stream, error) 
 		stopPing: make(chan struct{}),
 	}
 	s.pr = mqttwire.NewReader(deadlineReader{s}, streamReadBuffer)
-	s.probeRoot = cfg.topics.probe(cfg.clientID, randomHex(8))
+	s.probeRoot = cfg.topics.Probe(cfg.clientID, randomHex(8))
 	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
 
 	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: cfg.clientID, Username: cfg.username, Password: cfg.password, KeepAlive: uint16(keepAlive / time.Second)})
