@@ -102,15 +102,11 @@ func desiredUsers(ctx context.Context, client *upload.Client, pkg, version strin
 		}
 		for _, c := range m.Components {
 			if c.Package == pkg && c.Version == version {
-				kind, name, ok := topics.ParseDesired(topic)
+				tg, ok := topics.ParseDesired(topic)
 				if !ok {
 					return
 				}
-				if kind == "fleet" {
-					users = append(users, "fleet")
-				} else {
-					users = append(users, kind+" "+name)
-				}
+				users = append(users, tg.String())
 				return
 			}
 		}

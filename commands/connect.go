@@ -14,6 +14,7 @@ import (
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -86,8 +87,8 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 }
 
 // topics are the topics under the resolved prefix.
-func (cn *connection) topics() upload.Topics {
-	t, _ := upload.NewTopics(cn.Options.TopicPrefix) // checked in resolve
+func (cn *connection) topics() protocol.Topics {
+	t, _ := protocol.NewTopics(cn.Options.TopicPrefix) // checked in resolve
 	return t
 }
 

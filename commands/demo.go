@@ -14,6 +14,8 @@ import (
 
 	"github.com/otactl/otactl/demo"
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
 )
@@ -101,7 +103,7 @@ type demoSteps struct {
 	lab     *demo.Lab
 	jsonOut bool
 	client  *upload.Client
-	plan    *publishPlan
+	plan    *publish.Plan
 	summary *demoSummary
 }
 
@@ -194,7 +196,7 @@ func (d *demoSteps) release(ctx context.Context) error {
 	if d.client, err = d.lab.Dial(ctx); err != nil {
 		return err
 	}
-	d.plan = &publishPlan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demo.Package: d.lab.Image}}
+	d.plan = &publish.Plan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demo.Package: d.lab.Image}}
 	return nil
 }
 
@@ -208,7 +210,7 @@ func (d *demoSteps) publishCanary(ctx context.Context, canary []string) error {
 		if err != nil {
 			return err
 		}
-		d.plan.Targets = append(d.plan.Targets, target{Kind: "device", Name: id, Topic: topic})
+		d.plan.Targets = append(d.plan.Targets, publish.Target{Kind: protocol.Device, Name: id, Topic: topic})
 	}
 	d.say("publishing to the canary: %d of %d devices", len(canary), d.opts.Devices)
 	d.cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
@@ -225,7 +227,7 @@ func (d *demoSteps) waitCanary(ctx context.Context, canary []string) error {
 // rollOutToFleet publishes the release to the fleet and follows it until
 // every device runs it: live on a terminal.
 func (d *demoSteps) rollOutToFleet(ctx context.Context) error {
-	d.plan.Targets = []target{{Kind: "fleet", Topic: d.client.Topics().Fleet()}}
+	d.plan.Targets = []publish.Target{{Kind: protocol.Fleet, Topic: d.client.Topics().Fleet()}}
 	d.say("canary done: publishing to the fleet")
 	d.cmd("release publish release.json")
 	if _, err := publishRelease(ctx, d.sys, d.client, d.plan, d.jsonOut); err != nil {

@@ -7,10 +7,11 @@ import (
 
 	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
 
-// Exit codes, as in CONTRACT.md section 5.
+// Exit codes, as in docs/protocol.md#exit-codes.
 const (
 	ExitOK           = 0
 	ExitError        = 1
@@ -47,8 +48,8 @@ func withExitCode(code int, err error) error {
 // withHint gives err a hint, which Main prints on its own line.
 func withHint(err error, text string) error { return hint.Wrap(err, text) }
 
-// exitCode maps an error to the exit code of CONTRACT.md section 5. It is the
-// only place that decides exit codes.
+// exitCode maps an error to the exit code of docs/protocol.md#exit-codes.
+// It is the only place that decides exit codes.
 func exitCode(ctx context.Context, err error) int {
 	if err == nil {
 		return ExitOK
@@ -59,10 +60,13 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitInterrupted
 	}
 	var (
-		ee *exitError
-		fe *profile.FlagError
+		partial *publish.PartialError
+		ee      *exitError
+		fe      *profile.FlagError
 	)
 	switch {
+	case errors.As(err, &partial):
+		return ExitPartial
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &fe):

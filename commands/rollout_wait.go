@@ -10,6 +10,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
 )
 
 type rolloutWaitOptions struct {
@@ -216,13 +217,13 @@ func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
 // pkg: the cohort's, with a cohort, else the fleet's.
 func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from string, err error) {
 	if cohort != "" {
-		seq, versions, ok := f.Desired(fleet.CohortScope(cohort))
+		seq, versions, ok := f.Desired(protocol.CohortTarget(cohort))
 		if ok && versions[pkg] != "" {
 			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
 		}
 		return "", "", withHint(usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s", cohort, pkg), "say which version to wait for with --version")
 	}
-	seq, versions, ok := f.Desired(fleet.FleetScope())
+	seq, versions, ok := f.Desired(protocol.FleetTarget())
 	if ok && versions[pkg] != "" {
 		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
 	}

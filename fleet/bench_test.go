@@ -7,6 +7,7 @@ import (
 
 	. "github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -18,7 +19,7 @@ func BenchmarkFleetApply(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	f := NewFleet(FleetOptions{Now: func() time.Time { return fleettest.T0 }})
-	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.1.0"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1.0"})
 	for i := range n {
 		f.Apply(fleettest.BenchReport(i, report.Downloading, report.ReasonReady))
 	}
@@ -60,7 +61,7 @@ func BenchmarkFleetIngest(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		m := pool[i%len(pool)]
-		f.Ingest(report.FromMessage("", m.topic, m.payload, fleettest.T0))
+		f.Ingest(report.FromMessage(protocol.Topics{}, m.topic, m.payload, fleettest.T0))
 		i++
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -93,38 +94,6 @@ type MalformedReport struct {
 	Time  time.Time `json:"time"`
 	// Why is what is wrong with it (report.Why): the end of Error.
 	Why string `json:"-"`
-}
-
-// ScopeKind is what a desired manifest applies to.
-type ScopeKind int
-
-// The scopes of desired manifests (CONTRACT.md section 2).
-const (
-	ScopeFleet ScopeKind = iota
-	ScopeCohort
-	ScopeDevice
-)
-
-// Scope is where a desired manifest is published: the fleet, a cohort or a
-// device.
-type Scope struct {
-	Kind ScopeKind
-	Name string // the cohort or device; empty for the fleet
-}
-
-// FleetScope, CohortScope and DeviceScope name a desired manifest's scope.
-func FleetScope() Scope             { return Scope{Kind: ScopeFleet} }
-func CohortScope(name string) Scope { return Scope{Kind: ScopeCohort, Name: name} }
-func DeviceScope(id string) Scope   { return Scope{Kind: ScopeDevice, Name: id} }
-
-func (s Scope) String() string {
-	switch s.Kind {
-	case ScopeCohort:
-		return "cohort " + s.Name
-	case ScopeDevice:
-		return "device " + s.Name
-	}
-	return "fleet"
 }
 
 // desired is a desired manifest reduced to what decides targets.
@@ -286,10 +255,11 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// SetDesired records the desired manifest retained at scope: its sequence
-// number and its components as package -> version. No components (a
-// cleared topic, or a manifest meaning "no release") removes it.
-func (f *Fleet) SetDesired(scope Scope, seq int64, components map[string]string) {
+// SetDesired records the desired manifest retained at scope, the target it
+// is published to (the fleet, a cohort or a device): its sequence number
+// and its components as package -> version. No components (a cleared
+// topic, or a manifest meaning "no release") removes it.
+func (f *Fleet) SetDesired(scope protocol.Target, seq int64, components map[string]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var d *desired
@@ -300,11 +270,11 @@ func (f *Fleet) SetDesired(scope Scope, seq int64, components map[string]string)
 		}
 	}
 	switch scope.Kind {
-	case ScopeFleet:
+	case protocol.Fleet:
 		f.fleetWant = d
-	case ScopeCohort:
+	case protocol.Cohort:
 		setOrDelete(f.cohortWant, scope.Name, d)
-	case ScopeDevice:
+	case protocol.Device:
 		setOrDelete(f.deviceWant, scope.Name, d)
 	}
 }
@@ -343,7 +313,7 @@ func (f *Fleet) SetCohort(device, cohort string) {
 // Desired reports the desired manifest recorded at scope (see SetDesired):
 // its sequence number, its components as package -> version, and whether
 // there is one. The map is the caller's.
-func (f *Fleet) Desired(scope Scope) (seq int64, versions map[string]string, ok bool) {
+func (f *Fleet) Desired(scope protocol.Target) (seq int64, versions map[string]string, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.desiredAt(scope)
@@ -359,7 +329,7 @@ func (f *Fleet) Desired(scope Scope) (seq int64, versions map[string]string, ok 
 
 // DesiredVersion is the version of pkg the desired manifest recorded at
 // scope gives, or "" when there is no manifest or it has no such package.
-func (f *Fleet) DesiredVersion(scope Scope, pkg string) string {
+func (f *Fleet) DesiredVersion(scope protocol.Target, pkg string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if d := f.desiredAt(scope); d != nil {
@@ -369,11 +339,11 @@ func (f *Fleet) DesiredVersion(scope Scope, pkg string) string {
 }
 
 // desiredAt is the manifest recorded at scope, nil when none; f.mu is held.
-func (f *Fleet) desiredAt(scope Scope) *desired {
+func (f *Fleet) desiredAt(scope protocol.Target) *desired {
 	switch scope.Kind {
-	case ScopeCohort:
+	case protocol.Cohort:
 		return f.cohortWant[scope.Name]
-	case ScopeDevice:
+	case protocol.Device:
 		return f.deviceWant[scope.Name]
 	}
 	return f.fleetWant
@@ -409,7 +379,7 @@ func (f *Fleet) Len() int {
 // desiredTarget is the version a device is told to run for pkg: of the
 // manifests at its device, cohort (when its cohort is known) and fleet
 // scopes, the one with the highest sequence number counts, as a device
-// acts on that one (CONTRACT.md section 2); on equal numbers the narrower
+// acts on that one (docs/protocol.md#topics); on equal numbers the narrower
 // scope wins. The version is that manifest's component for pkg, if any.
 func (f *Fleet) desiredTarget(device, pkg string) string {
 	best := f.fleetWant

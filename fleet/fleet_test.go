@@ -12,6 +12,7 @@ import (
 
 	. "github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -63,8 +64,12 @@ func TestFleetStampsReportsWithoutTime(t *testing.T) {
 
 func TestFleetIngest(t *testing.T) {
 	f, c := fleettest.New()
+	acme, err := protocol.NewTopics("acme/")
+	if err != nil {
+		t.Fatal(err)
+	}
 	msg := func(topic, payload string) {
-		f.Ingest(report.FromMessage("acme/", topic, []byte(payload), c.Now()))
+		f.Ingest(report.FromMessage(acme, topic, []byte(payload), c.Now()))
 	}
 	msg("acme/devices/d1/.u/c/main", `{"s":1,"r":0,"v":"1.0","t":"1.1"}`)
 	msg("acme/devices/d1/.u/c/modem", "\xbf\x61s\x00\x61r\x00\x61v\x654.0.1\xff")
@@ -125,7 +130,7 @@ func TestFleetForget(t *testing.T) {
 
 func TestFleetTargets(t *testing.T) {
 	type desired struct {
-		scope Scope
+		scope protocol.Target
 		seq   int64
 		comps map[string]string
 	}
@@ -138,30 +143,30 @@ func TestFleetTargets(t *testing.T) {
 		want    string
 	}{
 		{"no target anywhere", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "", nil, ""},
-		{"fleet desired", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "", []desired{{FleetScope(), 10, main("1.1")}}, "1.1"},
+		{"fleet desired", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "", []desired{{protocol.FleetTarget(), 10, main("1.1")}}, "1.1"},
 		{"own target first while not reached", fleettest.Rep("d1", report.Downloading, 0, "1.0", "1.1"), "",
-			[]desired{{FleetScope(), 10, main("1.2")}}, "1.1"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.2")}}, "1.1"},
 		{"own target reached: desired", fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"), "",
-			[]desired{{FleetScope(), 10, main("1.2")}}, "1.2"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.2")}}, "1.2"},
 		{"own target reached, nothing desired", fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"), "", nil, "1.1"},
 		{"device manifest with a higher sequence", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.0-dbg"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.DeviceTarget("d1"), 11, main("1.0-dbg")}}, "1.0-dbg"},
 		{"fleet manifest with a higher sequence wins over the device's", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 12, main("1.1")}, {DeviceScope("d1"), 11, main("1.0-dbg")}}, "1.1"},
+			[]desired{{protocol.FleetTarget(), 12, main("1.1")}, {protocol.DeviceTarget("d1"), 11, main("1.0-dbg")}}, "1.1"},
 		{"another device's manifest does not count", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d2"), 11, main("9")}}, "1.1"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.DeviceTarget("d2"), 11, main("9")}}, "1.1"},
 		{"cohort manifest when membership is known", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
-			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.2-rc1"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.CohortTarget("canary"), 11, main("1.2-rc1")}}, "1.2-rc1"},
 		{"cohort manifest ignored without membership", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 10, main("1.1")}, {CohortScope("canary"), 11, main("1.2-rc1")}}, "1.1"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.CohortTarget("canary"), 11, main("1.2-rc1")}}, "1.1"},
 		{"equal sequences: device over cohort over fleet", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
-			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}, {DeviceScope("d1"), 10, main("d")}}, "d"},
+			[]desired{{protocol.FleetTarget(), 10, main("f")}, {protocol.CohortTarget("canary"), 10, main("c")}, {protocol.DeviceTarget("d1"), 10, main("d")}}, "d"},
 		{"equal sequences: cohort over fleet", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "canary",
-			[]desired{{FleetScope(), 10, main("f")}, {CohortScope("canary"), 10, main("c")}}, "c"},
+			[]desired{{protocol.FleetTarget(), 10, main("f")}, {protocol.CohortTarget("canary"), 10, main("c")}}, "c"},
 		{"winning manifest without the package", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, map[string]string{"modem": "4"}}}, ""},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.DeviceTarget("d1"), 11, map[string]string{"modem": "4"}}}, ""},
 		{"cleared manifest no longer counts", fleettest.Rep("d1", report.Idle, 0, "1.0", ""), "",
-			[]desired{{FleetScope(), 10, main("1.1")}, {DeviceScope("d1"), 11, main("x")}, {DeviceScope("d1"), 0, nil}}, "1.1"},
+			[]desired{{protocol.FleetTarget(), 10, main("1.1")}, {protocol.DeviceTarget("d1"), 11, main("x")}, {protocol.DeviceTarget("d1"), 0, nil}}, "1.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,7 +239,7 @@ func TestClassify(t *testing.T) {
 
 func TestFleetStale(t *testing.T) {
 	f, c := fleettest.New()
-	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.1"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1"})
 	f.Apply(fleettest.Rep("busy", report.Downloading, 0, "1.0", "1.1"))
 	f.Apply(fleettest.Rep("done", report.Idle, 0, "1.1", ""))
 	f.Apply(fleettest.Rep("broken", report.Downloading, report.ReasonIOError, "1.0", "1.1"))
@@ -384,7 +389,7 @@ func TestStatusReport(t *testing.T) {
 
 func TestRowJSON(t *testing.T) {
 	f, c := fleettest.New()
-	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.2"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.2"})
 	f.SetCohort("d1", "canary")
 	f.Apply(fleettest.Rep("d1", report.Idle, 0, "1.1", "1.1"))
 	c.Advance(10 * time.Minute)
@@ -415,11 +420,11 @@ func TestFleetConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				d := fmt.Sprintf("d%d-%d", w, i%50)
-				f.Ingest(report.FromMessage("", report.Topic("", d, "main"), []byte(`{"s":1,"v":"1"}`), fleettest.T0))
+				f.Ingest(report.FromMessage(protocol.Topics{}, fleettest.ReportTopic(d, "main"), []byte(`{"s":1,"v":"1"}`), fleettest.T0))
 				if i%20 == 0 {
-					f.Ingest(report.FromMessage("", report.Topic("", d, "main"), nil, fleettest.T0))
+					f.Ingest(report.FromMessage(protocol.Topics{}, fleettest.ReportTopic(d, "main"), nil, fleettest.T0))
 					f.Ingest(report.Report{}, errors.New("junk"))
-					f.SetDesired(FleetScope(), int64(i), map[string]string{"main": "2"})
+					f.SetDesired(protocol.FleetTarget(), int64(i), map[string]string{"main": "2"})
 					f.SetCohort(d, "c")
 				}
 			}
@@ -433,7 +438,7 @@ func TestFleetConcurrentUse(t *testing.T) {
 			if _, err := json.Marshal(v.Rows); err != nil {
 				t.Error(err)
 			}
-			_, _, _ = f.Desired(FleetScope())
+			_, _, _ = f.Desired(protocol.FleetTarget())
 			_ = Evaluate(f, Gate{Version: "2"})
 		}
 	}()
@@ -489,17 +494,17 @@ func TestFilterCohort(t *testing.T) {
 
 func TestDesired(t *testing.T) {
 	f, _ := fleettest.New()
-	if _, _, ok := f.Desired(FleetScope()); ok {
+	if _, _, ok := f.Desired(protocol.FleetTarget()); ok {
 		t.Fatal("an empty fleet has a desired manifest")
 	}
-	f.SetDesired(FleetScope(), 10, map[string]string{"main": "1.0", "modem": "4.0"})
-	f.SetDesired(CohortScope("canary"), 11, map[string]string{"main": "1.1"})
-	f.SetDesired(DeviceScope("d1"), 12, map[string]string{"main": "2.0"})
+	f.SetDesired(protocol.FleetTarget(), 10, map[string]string{"main": "1.0", "modem": "4.0"})
+	f.SetDesired(protocol.CohortTarget("canary"), 11, map[string]string{"main": "1.1"})
+	f.SetDesired(protocol.DeviceTarget("d1"), 12, map[string]string{"main": "2.0"})
 	for _, tc := range []struct {
-		scope Scope
+		scope protocol.Target
 		seq   int64
 		main  string
-	}{{FleetScope(), 10, "1.0"}, {CohortScope("canary"), 11, "1.1"}, {DeviceScope("d1"), 12, "2.0"}} {
+	}{{protocol.FleetTarget(), 10, "1.0"}, {protocol.CohortTarget("canary"), 11, "1.1"}, {protocol.DeviceTarget("d1"), 12, "2.0"}} {
 		seq, versions, ok := f.Desired(tc.scope)
 		if !ok || seq != tc.seq || versions["main"] != tc.main {
 			t.Errorf("%s: %d %v %v, want %d main %s", tc.scope, seq, versions, ok, tc.seq, tc.main)
@@ -508,25 +513,25 @@ func TestDesired(t *testing.T) {
 			t.Errorf("%s: DesiredVersion = %q, want %q", tc.scope, v, tc.main)
 		}
 	}
-	for _, s := range []Scope{CohortScope("beta"), DeviceScope("d2")} {
+	for _, s := range []protocol.Target{protocol.CohortTarget("beta"), protocol.DeviceTarget("d2")} {
 		if _, _, ok := f.Desired(s); ok || f.DesiredVersion(s, "main") != "" {
 			t.Errorf("%s: a manifest where none was set", s)
 		}
 	}
-	if v := f.DesiredVersion(FleetScope(), "nothing"); v != "" {
+	if v := f.DesiredVersion(protocol.FleetTarget(), "nothing"); v != "" {
 		t.Errorf("DesiredVersion of a package not in the manifest = %q", v)
 	}
 
 	// The versions are the caller's to change.
-	_, versions, _ := f.Desired(FleetScope())
+	_, versions, _ := f.Desired(protocol.FleetTarget())
 	versions["main"] = "9.9"
-	if v := f.DesiredVersion(FleetScope(), "main"); v != "1.0" {
+	if v := f.DesiredVersion(protocol.FleetTarget(), "main"); v != "1.0" {
 		t.Errorf("changing the returned map changed the fleet: %q", v)
 	}
 
 	// A manifest with no component (a cleared topic) removes it.
-	f.SetDesired(CohortScope("canary"), 13, nil)
-	if _, _, ok := f.Desired(CohortScope("canary")); ok {
+	f.SetDesired(protocol.CohortTarget("canary"), 13, nil)
+	if _, _, ok := f.Desired(protocol.CohortTarget("canary")); ok {
 		t.Error("a cleared cohort manifest is still there")
 	}
 }

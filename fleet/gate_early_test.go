@@ -250,7 +250,7 @@ func TestGateResultCountsAgree(t *testing.T) {
 				pkg = "modem" // reported for another package only
 			}
 			rp := fleettest.Rep(id, report.State(s), report.Reason(r), v, trimDash(tg))
-			rp.Package, rp.Topic = pkg, report.Topic("", id, pkg)
+			rp.Package, rp.Topic = pkg, fleettest.ReportTopic(id, pkg)
 			f.Apply(rp)
 			if rng.IntN(3) == 0 {
 				f.SetCohort(id, "canary")

@@ -6,12 +6,13 @@ import (
 
 	. "github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
 func TestPicker(t *testing.T) {
 	f, _ := fleettest.New()
-	f.SetDesired(FleetScope(), 1, map[string]string{"main": "1.1"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1"})
 	f.SetCohort("a", "canary")
 	for _, r := range []report.Report{
 		fleettest.Rep("a", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
 )
@@ -36,7 +37,7 @@ type SourceOptions struct {
 // become the model's terms; the fleet it fills holds what it read.
 type Source struct {
 	client *upload.Client
-	topics upload.Topics
+	topics protocol.Topics
 	fleet  *Fleet
 	now    func() time.Time
 	cohort string
@@ -96,7 +97,7 @@ func (s *Source) UnknownCohort() (topic string, unknown bool) {
 	if !s.infer {
 		return "", false
 	}
-	if _, _, ok := s.fleet.Desired(CohortScope(s.cohort)); ok {
+	if _, _, ok := s.fleet.Desired(protocol.CohortTarget(s.cohort)); ok {
 		return "", false
 	}
 	topic, _ = s.topics.Cohort(s.cohort)
@@ -202,13 +203,13 @@ func (s *Source) one(m upload.Message, each func(report.Report, error)) {
 // anything else is taken as a state report. isReport is false for desired
 // manifests.
 func (s *Source) handle(topic string, payload []byte) (r report.Report, isReport bool, err error) {
-	if kind, name, ok := s.topics.ParseDesired(topic); ok {
-		s.desired(topic, kind, name, payload)
+	if scope, ok := s.topics.ParseDesired(topic); ok {
+		s.desired(topic, scope, payload)
 		return report.Report{}, false, nil
 	}
-	r, err = report.FromMessage(s.topics.Prefix(), topic, payload, s.now())
+	r, err = report.FromMessage(s.topics, topic, payload, s.now())
 	if err == nil && s.infer {
-		if v := s.fleet.DesiredVersion(CohortScope(s.cohort), r.Package); v != "" && (r.Version == v || r.Target == v) {
+		if v := s.fleet.DesiredVersion(protocol.CohortTarget(s.cohort), r.Package); v != "" && (r.Version == v || r.Target == v) {
 			s.fleet.SetCohort(r.Device, s.cohort)
 		}
 	}
@@ -218,7 +219,7 @@ func (s *Source) handle(topic string, payload []byte) (r report.Report, isReport
 
 // desired records the desired manifest of one scope; one that does not
 // decode sets no target, and is warned about once.
-func (s *Source) desired(topic, kind, name string, payload []byte) {
+func (s *Source) desired(topic string, scope protocol.Target, payload []byte) {
 	d, err := report.DecodeDesired(payload)
 	if err != nil {
 		s.mu.Lock()
@@ -229,15 +230,6 @@ func (s *Source) desired(topic, kind, name string, payload []byte) {
 		if !warned {
 			fmt.Fprintf(w, "warning: %s: %s (devices do not act on it: it sets no target)\n", topic, text.OneLine(err.Error()))
 		}
-	}
-	var scope Scope
-	switch kind {
-	case "cohort":
-		scope = CohortScope(name)
-	case "device":
-		scope = DeviceScope(name)
-	default:
-		scope = FleetScope()
 	}
 	s.fleet.SetDesired(scope, d.Sequence, d.Versions)
 }

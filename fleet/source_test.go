@@ -11,6 +11,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	. "github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -142,18 +143,18 @@ func TestSourceReads(t *testing.T) {
 				t.Fatalf("%d devices, want 4", f.Len())
 			}
 			for _, tc := range []struct {
-				scope    Scope
+				scope    protocol.Target
 				seq      int64
 				versions string
 			}{
-				{FleetScope(), 10, "1.0"}, {CohortScope("canary"), 11, "1.1"}, {DeviceScope("d9"), 12, "2.0"},
+				{protocol.FleetTarget(), 10, "1.0"}, {protocol.CohortTarget("canary"), 11, "1.1"}, {protocol.DeviceTarget("d9"), 12, "2.0"},
 			} {
 				seq, versions, ok := f.Desired(tc.scope)
 				if !ok || seq != tc.seq || len(versions) != 1 || versions["main"] != tc.versions {
 					t.Errorf("%s: desired %d %v %v, want %d main %s", tc.scope, seq, versions, ok, tc.seq, tc.versions)
 				}
 			}
-			if _, _, ok := f.Desired(CohortScope("beta")); ok {
+			if _, _, ok := f.Desired(protocol.CohortTarget("beta")); ok {
 				t.Error("a manifest that does not decode sets a target")
 			}
 			if got := f.CohortMembers("canary"); strings.Join(got, ",") != "a,b" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -18,12 +19,12 @@ import (
 func statusBenchFleet(n int) (f *fleet.Fleet, notDone int) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	f = fleet.NewFleet(fleet.FleetOptions{Now: func() time.Time { return at.Add(time.Minute) }})
-	f.SetDesired(fleet.FleetScope(), 100, map[string]string{"main": "1.1.0"})
+	f.SetDesired(protocol.FleetTarget(), 100, map[string]string{"main": "1.1.0"})
 	for i := range n {
 		id := fmt.Sprintf("bench-%06d", i)
 		r := report.Report{
 			Device: id, Package: "main", State: report.Idle, Version: "1.1.0",
-			Topic: report.Topic("", id, "main"), Received: at,
+			Topic: fleettest.ReportTopic(id, "main"), Received: at,
 		}
 		switch i % 10 {
 		case 0:

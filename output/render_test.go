@@ -15,6 +15,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -109,10 +110,10 @@ func TestRenderFrameColour(t *testing.T) {
 func TestRenderNeverPassesEscapes(t *testing.T) {
 	f, c := fleettest.New()
 	evil := "devices/\x1b]0;pwned\x07/.u/c/main"
-	f.Ingest(report.FromMessage("", evil, []byte(`{"s":0}`), c.Now()))
+	f.Ingest(report.FromMessage(protocol.Topics{}, evil, []byte(`{"s":0}`), c.Now()))
 	f.Malformed("\x1b[2J\u202e", fmt.Errorf("bad \x9b31m"))
 	f.Apply(report.Report{Device: "d\x1b[31m", Package: "main\x00", Version: "\x1b[0m", Target: "\u200f1"})
-	f.SetDesired(fleet.FleetScope(), 1, map[string]string{"main\x00": "\x1b[5m"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main\x00": "\x1b[5m"})
 	v := f.View(fleet.Filter{}, 0)
 	var out bytes.Buffer
 	out.WriteString(RenderFrame(v, FrameOptions{Width: 200, Height: 50, Renderer: PlainRenderer()}))

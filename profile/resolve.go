@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -118,8 +119,8 @@ func (p *Profile) checkIn(path, name string) error {
 		fmt.Sprintf("fix it with 'otactl config set %s VALUE --profile %s', or clear it with 'otactl config unset %s --profile %s'", key, name, key, name))
 }
 
-// CheckUploadSetting checks the settings whose rules live in upload:
-// broker, client-id and topic-prefix.
+// CheckUploadSetting checks the settings whose rules live in upload and
+// protocol: broker, client-id and topic-prefix.
 func CheckUploadSetting(key, value string) error {
 	var err error
 	switch key {
@@ -128,7 +129,7 @@ func CheckUploadSetting(key, value string) error {
 	case "client-id":
 		err = upload.ValidateClientID(value)
 	case "topic-prefix":
-		_, err = upload.NewTopics(value)
+		_, err = protocol.NewTopics(value)
 	}
 	return err
 }
@@ -270,7 +271,7 @@ func (r *resolver) check(u *upload.Options) error {
 		return bad("broker", err)
 	}
 	u.Broker = bu.String()
-	if _, err := upload.NewTopics(u.TopicPrefix); err != nil {
+	if _, err := protocol.NewTopics(u.TopicPrefix); err != nil {
 		return bad("topic-prefix", err)
 	}
 	if u.ClientID != "" {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/protocol"
 )
 
 // TestWhy: a malformed report says what is wrong in Why, without the
 // words "malformed report" its message starts with.
 func TestWhy(t *testing.T) {
-	_, err := FromMessage("", "devices/d1/.u/c/main", []byte(`{"state": "x"}`), time.Now())
+	_, err := FromMessage(protocol.Topics{}, "devices/d1/.u/c/main", []byte(`{"state": "x"}`), time.Now())
 	var me *MalformedError
 	if !errors.As(err, &me) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want a MalformedError", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/protocol"
 )
 
 // Message is one message received from the broker.
@@ -28,7 +29,7 @@ type Client struct {
 	opts   Options
 	url    *url.URL
 	id     string
-	topics Topics
+	topics protocol.Topics
 	pc     mqtt.Client
 	// streams is what streaming connections (stream.go) need; they touch
 	// the state below only through streamState.
@@ -41,6 +42,7 @@ type Client struct {
 	err      error // why the client closed itself, if it did
 	noProbe  bool  // the broker refused the end-of-retained probe once
 	connects int   // connections made so far
+	losses   int   // connections lost so far
 
 	written atomic.Int64             // bytes written to the broker
 	current atomic.Pointer[progress] // the publish being written
@@ -58,7 +60,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	topics, err := NewTopics(o.TopicPrefix)
+	topics, err := protocol.NewTopics(o.TopicPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (c *Client) ClientID() string { return c.id }
 func (c *Client) Broker() string { return c.url.String() }
 
 // Topics builds the topics under this connection's prefix.
-func (c *Client) Topics() Topics { return c.topics }
+func (c *Client) Topics() protocol.Topics { return c.topics }
 
 // Close disconnects, ends every read and live subscription, and waits a
 // moment for acknowledgements still in flight.
@@ -246,6 +248,7 @@ func (c *Client) onConnect(mqtt.Client) {
 func (c *Client) onLost(_ mqtt.Client, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.losses++
 	for s := range c.sessions {
 		if !s.live {
 			s.box.fail(&lostError{err})
@@ -337,8 +340,8 @@ func (c *Client) streamState(lostProbe string) (quiet bool, err error) {
 	}
 	c.mu.Unlock()
 	if first && c.opts.Warn != nil {
-		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
-			lostProbe, c.opts.quietPeriod(), c.topics.Prefix()))
+		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s",
+			lostProbe, c.opts.quietPeriod(), c.topics.ProbesFilter()))
 	}
 	return quiet, err
 }

@@ -53,7 +53,7 @@ type Options struct {
 	KeyFile  string
 	// Insecure skips verification of the broker's certificate.
 	Insecure bool
-	// TopicPrefix is prepended verbatim to every topic (see NewTopics).
+	// TopicPrefix is prepended verbatim to every topic (see protocol.NewTopics).
 	TopicPrefix string
 	// Timeout bounds connecting and waiting for each acknowledgement;
 	// zero means DefaultTimeout.

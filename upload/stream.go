@@ -20,6 +20,7 @@ import (
 
 	"github.com/otactl/otactl/internal/mqttwire"
 	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 )
 
@@ -58,8 +59,8 @@ type streamConfig struct {
 	tls      *tls.Config // for mqtts://, nil for mqtt://
 	username string      // sent with password when not empty
 	password string
-	clientID string // the streaming connection's own (streamClientID)
-	topics   Topics // for the end-of-retained probes
+	clientID string          // the streaming connection's own (streamClientID)
+	topics   protocol.Topics // for the end-of-retained probes
 
 	timeout        time.Duration // connecting, and the idle limit of every read and write
 	quietPeriod    time.Duration // how long a read without probes waits for more
@@ -119,6 +120,7 @@ type stream struct {
 	probeSub  bool   // the probe filter was granted
 	probes    int
 	quiet     bool // this connection ends reads by quiet periods
+	lostProbe bool // a probe of this connection never came back
 
 	ctx      context.Context
 	stopCtx  func() bool
@@ -179,7 +181,7 @@ func (cfg *streamConfig) dial(ctx context.Context, size int64) (*stream, error) 
 		stopPing: make(chan struct{}),
 	}
 	s.pr = mqttwire.NewReader(deadlineReader{s}, streamReadBuffer)
-	s.probeRoot = cfg.topics.probe(cfg.clientID, randomHex(8))
+	s.probeRoot = cfg.topics.Probe(cfg.clientID, randomHex(8))
 	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
 
 	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: cfg.clientID, Username: cfg.username, Password: cfg.password, KeepAlive: uint16(keepAlive / time.Second)})
@@ -492,7 +494,7 @@ const probeText = "otactl end-of-retained probe"
 // probeLost makes this connection and its client end reads on quiet
 // periods, with one warning, as reads on the paho connection do.
 func (s *stream) probeLost(probe string) {
-	s.quiet = true
+	s.quiet, s.lostProbe = true, true
 	_, _ = s.cfg.state(probe) // an error only says the client has closed since
 }
 

@@ -214,10 +214,11 @@ func (c *Client) putInMemory(ctx context.Context, req PutRequest) (PutResult, er
 	if req.Sending != nil {
 		req.Sending()
 	}
+	since := c.readState()
 	if err := c.PublishRetained(ctx, req.Topic, data); err != nil {
 		return PutResult{}, err
 	}
-	return res, c.verifyRetained(ctx, req.Topic, len(data), sum, false)
+	return res, c.verifyRetained(ctx, req.Topic, len(data), sum, false, since)
 }
 
 // verify reads the message retained on topic back and checks its size and
@@ -230,6 +231,9 @@ func (s *stream) verify(topic string, size int64, sum [32]byte) error {
 	}
 	want := hex.EncodeToString(sum[:])
 	if !found {
+		if s.lostProbe {
+			return &UnconfirmedError{Topic: topic, Why: "the broker stopped answering during the read-back"}
+		}
 		return &VerifyError{Topic: topic, WantSize: int(size), WantHash: want, Missing: true}
 	}
 	var gotSum [32]byte

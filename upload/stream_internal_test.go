@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/protocol"
 )
 
 // strictBroker accepts one streaming connection and enforces its
@@ -156,7 +157,7 @@ func silentBroker(t *testing.T) (string, *atomic.Int32) {
 // state: before dialling, and when the broker drops a probe.
 func TestStreamConfigAlone(t *testing.T) {
 	addr, accepted := silentBroker(t)
-	topics, err := NewTopics("acme/")
+	topics, err := protocol.NewTopics("acme/")
 	if err != nil {
 		t.Fatal(err)
 	}

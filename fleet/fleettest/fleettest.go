@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
@@ -31,11 +32,21 @@ func New() (*fleet.Fleet, *Clock) {
 	return fleet.NewFleet(fleet.FleetOptions{Now: c.Now, Stale: 5 * time.Minute}), c
 }
 
+// ReportTopic is device's state report topic for pkg under the empty
+// prefix; it panics on a name the protocol refuses.
+func ReportTopic(device, pkg string) string {
+	topic, err := protocol.Topics{}.Report(device, pkg)
+	if err != nil {
+		panic(err)
+	}
+	return topic
+}
+
 // Rep is a report of device for package main, as received now.
 func Rep(device string, s report.State, r report.Reason, version, target string) report.Report {
 	return report.Report{
 		Device: device, Package: "main", State: s, Reason: r, Version: version, Target: target,
-		Topic: report.Topic("", device, "main"),
+		Topic: ReportTopic(device, "main"),
 	}
 }
 
@@ -44,7 +55,7 @@ func Rep(device string, s report.State, r report.Reason, version, target string)
 // package on a few, and malformed reports.
 func Demo() (*fleet.Fleet, *Clock) {
 	f, c := New()
-	f.SetDesired(fleet.FleetScope(), 100, map[string]string{"main": "1.1.0", "modem": "4.1.0"})
+	f.SetDesired(protocol.FleetTarget(), 100, map[string]string{"main": "1.1.0", "modem": "4.1.0"})
 	for i := range 12 {
 		f.Apply(Rep(fmt.Sprintf("dev-%02d", i), report.Idle, report.ReasonReady, "1.1.0", ""))
 	}
@@ -60,12 +71,12 @@ func Demo() (*fleet.Fleet, *Clock) {
 	f.Apply(Rep("dev-41", report.Downloaded, report.ReasonReady, "1.0.0", "1.1.0"))
 	f.Apply(Rep("dev-42", 7, 42, "1.0.0", ""))
 	modem := Rep("dev-00", report.Downloading, report.ReasonNotEnoughFlash, "4.0.1", "4.1.0")
-	modem.Package, modem.Topic = "modem", report.Topic("", "dev-00", "modem")
+	modem.Package, modem.Topic = "modem", ReportTopic("dev-00", "modem")
 	f.Apply(modem)
 	c.Advance(6 * time.Minute)
 	f.Apply(Rep("dev-35", report.Downloaded, report.ReasonReady, "1.0.0", "1.1.0"))
 	f.Apply(Rep("dev-11", report.Updated, report.ReasonUpdated, "1.1.0", ""))
-	f.Ingest(report.FromMessage("", "devices/dev-50/.u/c/main", []byte("garbage\x1b[2J"), c.Now()))
+	f.Ingest(report.FromMessage(protocol.Topics{}, "devices/dev-50/.u/c/main", []byte("garbage\x1b[2J"), c.Now()))
 	c.Advance(30 * time.Second)
 	return f, c
 }
@@ -90,7 +101,7 @@ func OddRows() []fleet.Row {
 	seen := func(device, version, target, cohort string, s report.State, r report.Reason, at time.Time) fleet.Row {
 		return fleet.Row{
 			Report: report.Report{Device: device, Package: "main", State: s, Reason: r, Version: version, Target: target,
-				Topic: report.Topic("", device, "main"), Received: at},
+				Topic: ReportTopic(device, "main"), Received: at},
 			Seen: true, Target: target, Status: fleet.StatusPending, Cohort: cohort, LastSeen: at,
 		}
 	}
@@ -110,8 +121,8 @@ func OddRows() []fleet.Row {
 // BenchReport is device i's report as a decoder hands it over: the device
 // id and package cut from a fresh topic string, fresh version strings.
 func BenchReport(i int, s report.State, r report.Reason) report.Report {
-	topic := report.Topic("", fmt.Sprintf("device-%06d", i), "main")
-	dev, pkg, _ := report.ParseTopic("", topic)
+	topic := ReportTopic(fmt.Sprintf("device-%06d", i), "main")
+	dev, pkg, _ := protocol.Topics{}.ParseReport(topic)
 	return report.Report{
 		Device: dev, Package: pkg, State: s, Reason: r,
 		Version: string([]byte("1.0.0")), Target: string([]byte("1.1.0")),
@@ -122,7 +133,7 @@ func BenchReport(i int, s report.State, r report.Reason) report.Report {
 // BenchFleet is a fleet of n devices in every state and standing.
 func BenchFleet(n int) *fleet.Fleet {
 	f := fleet.NewFleet(fleet.FleetOptions{Now: func() time.Time { return T0.Add(10 * time.Minute) }})
-	f.SetDesired(fleet.FleetScope(), 1, map[string]string{"main": "1.1.0"})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1.0"})
 	for i := range n {
 		switch i % 10 {
 		case 0:

@@ -1,61 +1,9 @@
-package upload
+package protocol
 
 import (
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestMatchTopic(t *testing.T) {
-	tests := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{".u/desired", ".u/desired", true},
-		{".u/desired", ".u/desiredx", false},
-		{".u/c/+", ".u/c/main@1.2.3", true},
-		{".u/c/+", ".u/c/main@1.2.3/x", false},
-		{".u/c/+", ".u/c", false},
-		{"devices/+/.u/c/+", "devices/d1/.u/c/main", true},
-		{"devices/+/.u/c/+", "devices/d1/.u/desired", false},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"#", "a/b", true},
-		{"#", "$SYS/x", false},
-		{"+/x", "$SYS/x", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"+", "", true},
-		{"/+", "/a", true},
-		{"+/+", "/a", true},
-		{"a/+/c", "a//c", true},
-	}
-	for _, tt := range tests {
-		if got := MatchTopic(tt.filter, tt.topic); got != tt.want {
-			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
-		}
-	}
-}
-
-func TestCheckTopicAndFilter(t *testing.T) {
-	for _, bad := range []string{"", "a/+", "a/#", "a\x00b", string([]byte{0xff}), strings.Repeat("a", 65536)} {
-		if CheckTopic(bad) == nil {
-			t.Errorf("CheckTopic(%q) accepted", bad)
-		}
-	}
-	if err := CheckTopic("acme/.u/c/main@1.2.3"); err != nil {
-		t.Error(err)
-	}
-	for _, bad := range []string{"", "a/#/b", "a/b+", "a#", "x\x00"} {
-		if CheckFilter(bad) == nil {
-			t.Errorf("CheckFilter(%q) accepted", bad)
-		}
-	}
-	for _, good := range []string{"#", "+", "a/+/b/#", "devices/+/.u/c/+"} {
-		if err := CheckFilter(good); err != nil {
-			t.Errorf("CheckFilter(%q): %v", good, err)
-		}
-	}
-}
 
 func TestTopics(t *testing.T) {
 	tp, err := NewTopics("acme/")
@@ -77,9 +25,15 @@ func TestTopics(t *testing.T) {
 		must(tp.ComponentURI("/.u/c/main@1.2.3")),
 		must(tp.Release(1767225600)),
 		must(tp.Report("dev-1", "main")),
+		must(tp.DeviceRoot("dev-1")),
+		tp.ComponentsRoot(),
+		tp.Probe("otactl-ci", "00ff"),
 		tp.ReportsFilter(),
 		tp.ComponentsFilter(),
 		tp.ReleasesFilter(),
+		tp.CohortsFilter(),
+		tp.DevicesFilter(),
+		tp.ProbesFilter(),
 	}
 	want := []string{
 		"acme/.u/desired",
@@ -89,9 +43,15 @@ func TestTopics(t *testing.T) {
 		"acme/.u/c/main@1.2.3",
 		"acme/.u/releases/1767225600",
 		"acme/devices/dev-1/.u/c/main",
+		"acme/devices/dev-1/",
+		"acme/.u/c/",
+		"acme/.u/otactl/probe/otactl-ci/00ff",
 		"acme/devices/+/.u/c/+",
 		"acme/.u/c/+",
 		"acme/.u/releases/+",
+		"acme/cohorts/+/.u/desired",
+		"acme/devices/+/.u/desired",
+		"acme/.u/otactl/probe/#",
 	}
 	for i := range want {
 		if got[i] != want[i] {
@@ -106,6 +66,15 @@ func TestTopics(t *testing.T) {
 		}
 		if _, err := tp.Cohort(bad); err == nil {
 			t.Errorf("Cohort(%q) accepted", bad)
+		}
+		if _, err := tp.DeviceRoot(bad); err == nil {
+			t.Errorf("DeviceRoot(%q) accepted", bad)
+		}
+		if _, err := tp.Report(bad, "main"); err == nil {
+			t.Errorf("Report(%q, main) accepted", bad)
+		}
+		if _, err := tp.Report("d1", bad); err == nil {
+			t.Errorf("Report(d1, %q) accepted", bad)
 		}
 		if _, err := tp.Component(bad, "1.0"); err == nil {
 			t.Errorf("Component(%q, 1.0) accepted", bad)
@@ -165,22 +134,66 @@ func TestParseTopics(t *testing.T) {
 			t.Errorf("ParseRelease(%q) accepted", bad)
 		}
 	}
-	for topic, want := range map[string]string{
-		"p/.u/desired":                 "fleet:",
-		"p/cohorts/canary/.u/desired":  "cohort:canary",
-		"p/devices/dev-1/.u/desired":   "device:dev-1",
-		"p/devices/a/b/.u/desired":     "",
-		"p/cohorts/.u/desired":         "",
-		"p/devices/dev-1/.u/c/desired": "",
+	for topic, want := range map[string]Target{
+		"p/.u/desired":                 FleetTarget(),
+		"p/cohorts/canary/.u/desired":  CohortTarget("canary"),
+		"p/devices/dev-1/.u/desired":   DeviceTarget("dev-1"),
+		"p/devices/a/b/.u/desired":     {},
+		"p/cohorts/.u/desired":         {},
+		"p/devices/dev-1/.u/c/desired": {},
+		".u/desired":                   {},
+		"p/.u/desired/x":               {},
+		"p/cohorts/$c/.u/desired":      {},
 	} {
-		k, n, ok := tp.ParseDesired(topic)
-		got := ""
-		if ok {
-			got = k + ":" + n
+		got, ok := tp.ParseDesired(topic)
+		if got != want || ok != (want != Target{}) {
+			t.Errorf("ParseDesired(%q) = %+v, %v; want %+v", topic, got, ok, want)
 		}
-		if got != want {
-			t.Errorf("ParseDesired(%q) = %q, want %q", topic, got, want)
+	}
+}
+
+// TestParseReport is the one parser of state report topics, as report,
+// fleet and the commands read them.
+func TestParseReport(t *testing.T) {
+	tests := []struct {
+		prefix, topic string
+		device, pkg   string
+		ok            bool
+	}{
+		{"", "devices/d1/.u/c/main", "d1", "main", true},
+		{"acme/", "acme/devices/gw:01.a_b-c/.u/c/modem-fw_2.x", "gw:01.a_b-c", "modem-fw_2.x", true},
+		{"acme/", "devices/d1/.u/c/main", "", "", false},
+		{"acme/", "acme/devices", "", "", false},
+		{"", "devices/d1/.u/c/main@1.0.0", "", "", false},
+		{"", "devices/d1/.u/c/main/x", "", "", false},
+		{"", "devices/d1/x/.u/c/main", "", "", false},
+		{"", "devices//.u/c/main", "", "", false},
+		{"", "devices/d1/.u/c/", "", "", false},
+		{"", "devices/$sys/.u/c/main", "", "", false},
+		{"", "devices/.hidden/.u/c/main", "", "", false},
+		{"", "devices/d1/.u/c/.main", "", "", false},
+		{"", "devices/d 1/.u/c/main", "", "", false},
+		{"", "devices/d1/.u/desired", "", "", false},
+		{"", "devices/" + strings.Repeat("d", 128) + "/.u/c/main", strings.Repeat("d", 128), "main", true},
+		{"", "devices/" + strings.Repeat("d", 129) + "/.u/c/main", "", "", false},
+		{"", "devices/d1/.u/c/" + strings.Repeat("p", 64), "d1", strings.Repeat("p", 64), true},
+		{"", "devices/d1/.u/c/" + strings.Repeat("p", 65), "", "", false},
+		{"", ".u/c/main", "", "", false},
+	}
+	for _, tt := range tests {
+		tp, err := NewTopics(tt.prefix)
+		if err != nil {
+			t.Fatal(err)
 		}
+		d, p, ok := tp.ParseReport(tt.topic)
+		if d != tt.device || p != tt.pkg || ok != tt.ok {
+			t.Errorf("ParseReport(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.prefix, tt.topic, d, p, ok, tt.device, tt.pkg, tt.ok)
+		}
+	}
+	// A watcher parses every report it receives: no allocation.
+	tp, _ := NewTopics("acme/")
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = tp.ParseReport("acme/devices/d1/.u/c/main") }); n != 0 {
+		t.Errorf("ParseReport allocates %v times", n)
 	}
 }
 
@@ -208,77 +221,20 @@ func FuzzParseTopics(f *testing.F) {
 				t.Errorf("ParseRelease(%q) builds back %q %v", topic, back, err)
 			}
 		}
-		if k, n, ok := tp.ParseDesired(topic); ok {
+		if tg, ok := tp.ParseDesired(topic); ok {
 			var back string
 			var err error
-			switch k {
-			case "fleet":
+			switch tg.Kind {
+			case Fleet:
 				back = tp.Fleet()
-			case "cohort":
-				back, err = tp.Cohort(n)
-			case "device":
-				back, err = tp.Device(n)
+			case Cohort:
+				back, err = tp.Cohort(tg.Name)
+			case Device:
+				back, err = tp.Device(tg.Name)
 			}
-			if err != nil || back != topic {
-				t.Errorf("ParseDesired(%q) builds back %q %v", topic, back, err)
+			if err != nil || back != topic || tg.Validate() != nil {
+				t.Errorf("ParseDesired(%q) = %+v, builds back %q %v", topic, tg, back, err)
 			}
 		}
-		_ = MatchTopic(topic, topic)
 	})
-}
-
-func TestBrokerURL(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", "mqtt://localhost:1883"},
-		{"broker.example", "mqtt://broker.example:1883"},
-		{"mqtt://h", "mqtt://h:1883"},
-		{"tcp://h:1884", "mqtt://h:1884"},
-		{"ssl://h", "mqtts://h:8883"},
-		{"MQTTS://h", "mqtts://h:8883"},
-		{"ws://h/mqtt", "ws://h:80/mqtt"},
-		{"wss://h:9443/mqtt", "wss://h:9443/mqtt"},
-		{"mqtt://[::1]", "mqtt://[::1]:1883"},
-	}
-	for _, tt := range tests {
-		u, err := BrokerURL(tt.in)
-		if err != nil {
-			t.Errorf("BrokerURL(%q): %v", tt.in, err)
-			continue
-		}
-		if u.String() != tt.want {
-			t.Errorf("BrokerURL(%q) = %q, want %q", tt.in, u, tt.want)
-		}
-	}
-	for _, bad := range []string{"http://h", "mqtt://", "mqtt://user:secret@h", "mqtt://h/path", "mqtt://h:x"} {
-		_, err := BrokerURL(bad)
-		if err == nil {
-			t.Errorf("BrokerURL(%q) accepted", bad)
-			continue
-		}
-		if strings.Contains(err.Error(), "secret") {
-			t.Errorf("BrokerURL(%q) error shows the password: %v", bad, err)
-		}
-	}
-}
-
-func TestValidateClientID(t *testing.T) {
-	for _, bad := range []string{"", "+", "#", "a/b", "a b", strings.Repeat("a", 129)} {
-		if ValidateClientID(bad) == nil {
-			t.Errorf("ValidateClientID(%q) accepted", bad)
-		}
-	}
-	if err := ValidateClientID("otactl-ci:01"); err != nil {
-		t.Error(err)
-	}
-}
-
-func TestPublishTimeoutScales(t *testing.T) {
-	o := Options{Timeout: 10 * time.Second}
-	small, large := o.publishTimeout(1000), o.publishTimeout(64<<20)
-	if small != 10*time.Second {
-		t.Errorf("publishTimeout(1000) = %s", small)
-	}
-	if want := 10*time.Second + 512*time.Second; large != want {
-		t.Errorf("publishTimeout(64 MiB) = %s, want %s", large, want)
-	}
 }
