@@ -36,14 +36,7 @@ type brokerProc struct {
 // args...' and returns once it has printed its URL.
 func startBrokerProc(t *testing.T, args ...string) *brokerProc {
 	t.Helper()
-	cmd := exec.Command(otactlBin, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...)
-	home := t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	cmd := otactlCommand(context.Background(), t, "", nil, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...)
 	b := &brokerProc{t: t, cmd: cmd, stderr: &fleetBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = b.stderr
 	out, err := cmd.StdoutPipe()

@@ -89,8 +89,7 @@ func TestDemoExitCodes(t *testing.T) {
 // background runs the built otactl until the test ends, then interrupts it.
 func background(t *testing.T, env []string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(otactlBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd := otactlCommand(context.Background(), t, "", env, args...)
 	var errOut fleetBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
@@ -186,7 +185,7 @@ func TestDemoLiveView(t *testing.T) {
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
 	exitFile := filepath.Join(dir, "exit")
 	script := fmt.Sprintf("%s demo --devices 10; echo $? > %s; sleep 60", otactlBin, exitFile)
-	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), script); err != nil {
+	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), "-e", raceEnv(), script); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
 	sawLive := false

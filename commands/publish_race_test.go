@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -186,48 +184,6 @@ func TestRollbackRestoresConcurrentHigher(t *testing.T) {
 	}
 }
 
-// raceRun is one otactl process of a race.
-type raceRun struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	code           int
-}
-
-// startRace starts the built binary in dir with cleanEnv's environment
-// and env, without waiting for it.
-func startRace(t *testing.T, dir string, env []string, args ...string) *raceRun {
-	t.Helper()
-	r := &raceRun{cmd: exec.Command(otactlBin, args...)}
-	r.cmd.Dir = dir
-	r.cmd.Env = append(cleanEnv(t), env...)
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func (r *raceRun) wait(t *testing.T) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- r.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			r.code = ee.ExitCode()
-		default:
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		r.cmd.Process.Kill()
-		<-done
-		t.Fatalf("otactl %s did not end in 2 minutes\n%s%s", strings.Join(r.cmd.Args[1:], " "), r.stdout.String(), r.stderr.String())
-	}
-}
-
 // TestPublishRaceBinary runs two 'otactl release publish' processes at
 // once to one target, sequences N and N+1, many times, on both brokers.
 // After both exit the target must retain N+1; N+1 always exits 0; N exits
@@ -259,11 +215,11 @@ func TestPublishRaceBinary(t *testing.T) {
 						if err := f.client.Clear(context.Background(), topic); err != nil {
 							t.Fatal(err)
 						}
-						runs := map[int64]*raceRun{}
+						runs := map[int64]*runningOtactl{}
 						for _, seq := range []int64{1001, 1002} {
 							env := []string{"OTACTL_BROKER=" + b.url, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
 							args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
-							runs[seq] = startRace(t, f.e.dir, env, args...)
+							runs[seq] = startOtactlIn(t, f.e.dir, env, args...)
 						}
 						for _, r := range runs {
 							r.wait(t)
@@ -275,7 +231,7 @@ func TestPublishRaceBinary(t *testing.T) {
 						switch lo.code {
 						case 0:
 							var rep publishReport
-							if err := json.Unmarshal(lo.stdout.Bytes(), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
+							if err := json.Unmarshal([]byte(lo.stdout.String()), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
 								t.Fatalf("trial %d: the lower run's report: %v\n%s", i, err, lo.stdout.String())
 							}
 						case ExitVerification:

@@ -373,7 +373,7 @@ COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COM
 `
 	cmd := exec.Command("bash", "-c", test)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), raceEnv())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)

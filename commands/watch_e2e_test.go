@@ -39,9 +39,16 @@ type runningOtactl struct {
 // runOtactl's, and returns at once.
 func startOtactl(t *testing.T, args ...string) *runningOtactl {
 	t.Helper()
+	return startOtactlIn(t, "", nil, args...)
+}
+
+// startOtactlIn is startOtactl in dir (when not empty) with the extra
+// environment env. When the test ends the process is killed if still
+// running, and what it printed is checked for registered secrets.
+func startOtactlIn(t *testing.T, dir string, env []string, args ...string) *runningOtactl {
+	t.Helper()
 	r := &runningOtactl{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(otactlBin, args...)
-	r.cmd.Env = cleanEnv(t)
+	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -69,22 +76,9 @@ func (r *runningOtactl) wait(t *testing.T) int {
 	case <-r.done:
 		return r.code
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("otactl did not end; stderr:\n%s", r.stderr)
+		t.Fatalf("otactl %s did not end in 2 minutes; stderr:\n%s", strings.Join(r.cmd.Args[1:], " "), r.stderr)
 		return -1
 	}
-}
-
-// cleanEnv is the test's environment without OTACTL_* variables, with a
-// fresh HOME.
-func cleanEnv(t *testing.T) []string {
-	home := t.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
 }
 
 // gateVerdict is what rollout wait -o json prints.
@@ -421,9 +415,8 @@ func TestStatus100kE2E(t *testing.T) {
 	// The broker acknowledges the end-of-retained probe only after the
 	// whole retained set, which the race build reads slowly: a longer
 	// broker timeout keeps a loaded test machine from failing the read.
-	cmd := exec.CommandContext(ctx, otactlBin, "rollout", "status", "--broker", m.URL(), "--timeout", "2m",
+	cmd := otactlCommand(ctx, t, "", nil, "rollout", "status", "--broker", m.URL(), "--timeout", "2m",
 		"--package", "main", "--version", "1.1.0", "-o", "json")
-	cmd.Env = cleanEnv(t)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -466,7 +459,7 @@ func TestWatchLiveTmux(t *testing.T) {
 		return string(out)
 	}
 	home := t.TempDir()
-	tmux("new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "env", "-i", "PATH="+os.Getenv("PATH"), "HOME="+home, "TERM=xterm-256color", "PS1=$ ", "sh")
+	tmux("new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "env", "-i", "PATH="+os.Getenv("PATH"), "HOME="+home, "TERM=xterm-256color", "PS1=$ ", raceEnv(), "sh")
 	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "w") }
 	flags := func() string {
