@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
-	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 )
@@ -117,28 +116,13 @@ func background(t *testing.T, env []string, args ...string) {
 // exiting 0, or 4 when every download is corrupted; against the embedded
 // broker and against mosquitto.
 func TestSimulateWithRolloutWait(t *testing.T) {
-	type brokerCase struct {
-		name string
-		url  func(t *testing.T) string
-	}
-	cases := []brokerCase{{"embedded", func(t *testing.T) string {
-		b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b.URL()
-	}}, {"mosquitto", func(t *testing.T) string {
-		requireReal(t, "mosquitto", mosquitto.Available())
-		return mosquitto.Start(t, mosquitto.Config{}).URL()
-	}}}
-	for _, bc := range cases {
+	for _, kind := range []string{testbroker.KindEmbedded, testbroker.KindMosquitto} {
 		for _, fc := range []struct {
 			fail string
 			code int
 		}{{"", ExitOK}, {"integrity=100%", ExitRolloutFail}} {
-			t.Run(fmt.Sprintf("%s/fail=%s", bc.name, fc.fail), func(t *testing.T) {
-				url := bc.url(t)
+			t.Run(fmt.Sprintf("%s/fail=%s", kind, fc.fail), func(t *testing.T) {
+				url := testbroker.Start(t, kind).URL
 				dir := t.TempDir()
 				env := []string{"OTACTL_BROKER=" + url, "XDG_CONFIG_HOME=" + filepath.Join(dir, "cfg")}
 				args := []string{"simulate", "--devices", "20", "--reboot-time", "50ms", "--jitter", "500ms"}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
 
@@ -104,6 +105,13 @@ func raceEnv() string {
 		return "GORACE=" + opts + " atexit_sleep_ms=0"
 	}
 	return "GORACE=atexit_sleep_ms=0"
+}
+
+// startBrokerProcess runs the built 'otactl broker --listen 127.0.0.1:0
+// -o json args...' as a process of its own (see testbroker.Process).
+func startBrokerProcess(t *testing.T, args ...string) *testbroker.Proc {
+	t.Helper()
+	return testbroker.Process(t, otactlCommand(context.Background(), t, "", nil, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...))
 }
 
 // runLabel names a run of otactl by its command words ("otactl release

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -19,18 +20,18 @@ import (
 // release at several sequence numbers, as files and as bytes.
 type raceFixture struct {
 	e      *pubEnv
-	broker pubBroker
+	broker *testbroker.Broker
 	client *upload.Client // the test's own connection
 	files  map[int64]string
 	bytes  map[int64][]byte
 }
 
-func newRaceFixture(t *testing.T, b pubBroker, seqs ...int64) *raceFixture {
+func newRaceFixture(t *testing.T, b *testbroker.Broker, seqs ...int64) *raceFixture {
 	t.Helper()
 	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.url
+	e.env["OTACTL_BROKER"] = b.URL
 	app := e.file("app.bin", pubRandom(t, 2000))
-	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.url), files: map[int64]string{}, bytes: map[int64][]byte{}}
+	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.URL), files: map[int64]string{}, bytes: map[int64][]byte{}}
 	for _, seq := range seqs {
 		path := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.0.0="+app)
 		data, err := os.ReadFile(path)
@@ -87,8 +88,8 @@ func hookOnce(t *testing.T, topic string, fn func()) {
 // This run's lower manifest then replaces it: the run must put the higher
 // one back and exit 3, never 0 with the lower one left.
 func TestPublishRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 1002)
 			for _, tc := range []struct {
 				name  string
@@ -121,8 +122,8 @@ func TestPublishRestoresConcurrentHigher(t *testing.T) {
 // target while the run is publishing to another one is an anti-rollback
 // refusal for that target: nothing is published there, exit 3.
 func TestPublishRefusesHigherSeenLive(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 1002)
 			var seen []string
 			var mu sync.Mutex
@@ -164,8 +165,8 @@ func TestPublishRefusesHigherSeenLive(t *testing.T) {
 // TestRollbackRestoresConcurrentHigher: release rollback publishes a
 // manifest too, and races the same way.
 func TestRollbackRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 3000)
 			f.e.must(0, "release", "publish", f.files[1001], "--cohort", "beta")
 			topic := "devices/r1/.u/desired"
@@ -192,8 +193,8 @@ func TestRollbackRestoresConcurrentHigher(t *testing.T) {
 // between each run's anti-rollback check and its publish, random per run,
 // makes the two overlap in every way they can.
 func TestPublishRaceBinary(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 1002)
 			for _, tc := range []struct {
 				name   string
@@ -217,7 +218,7 @@ func TestPublishRaceBinary(t *testing.T) {
 						}
 						runs := map[int64]*runningOtactl{}
 						for _, seq := range []int64{1001, 1002} {
-							env := []string{"OTACTL_BROKER=" + b.url, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
+							env := []string{"OTACTL_BROKER=" + b.URL, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
 							args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
 							runs[seq] = startOtactlIn(t, f.e.dir, env, args...)
 						}

@@ -4,12 +4,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testsecrets"
@@ -161,17 +159,9 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 	if r := runOtactl(t, dir, []string{"OTACTL_PASSWORD=" + opsPW}, "", "broker", "passwd", "--iterations", "1000", "--role", "operator", "--users", users, "ops"); r.code != 0 {
 		t.Fatalf("broker passwd: exit %d %s", r.code, keys.Redact(r.stderr))
 	}
-	b := startOtactl(t, "broker", "--listen", "127.0.0.1:0", "--users", users, "-o", "json")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.stdout.String(), "\n") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	var info struct{ URL string }
-	if err := json.Unmarshal([]byte(b.stdout.String()), &info); err != nil {
-		t.Fatalf("broker -o json: %q: %v\n%s", b.stdout.String(), err, b.stderr.String())
-	}
+	b := startBrokerProcess(t, "--users", users)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ops": opsPW}})
-	for _, url := range []string{info.URL, m.URL()} {
+	for _, url := range []string{b.URL, m.URL()} {
 		base := []string{"release", "list", "--broker", url, "--username", "ops", "--timeout", "10s"}
 		for _, tc := range []struct {
 			name  string
@@ -222,7 +212,7 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 		t.Errorf("broker with a bad users file: exit %d %q", r.code, keys.Redact(r.stderr))
 	}
 	// The broker's own log, after failed and successful logins, holds no
-	// password: startOtactl checks it when the test ends.
+	// password: testbroker.Process checks it when the test ends.
 }
 
 // TestConfigRefusesKeyMaterial: a key pasted into `config set` is refused

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -62,12 +63,8 @@ func simReports(t *testing.T, c *upload.Client) map[string]report.Report {
 }
 
 func TestSimulateCommand(t *testing.T) {
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", TopicPrefix: "acme/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), TopicPrefix: "acme/"})
+	b := testbroker.Embedded(t, broker.Config{TopicPrefix: "acme/"})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, TopicPrefix: "acme/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +75,7 @@ func TestSimulateCommand(t *testing.T) {
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "4", "--id-prefix", "t-",
+		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "4", "--id-prefix", "t-",
 			"--report-encoding", "mixed", "--report-keys", "mixed", "--reboot-time", "10ms", "--seed", "7", "-o", "json"}, sys)
 	}()
 
@@ -175,12 +172,8 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: opsPW})
+	b := testbroker.Embedded(t, broker.Config{Users: users})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, Username: "ops", Password: opsPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +184,7 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "2", "--id-prefix", "t-"}, sys)
+		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "2", "--id-prefix", "t-"}, sys)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for len(simReports(t, op)) < 2 {

@@ -17,7 +17,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
@@ -110,14 +112,13 @@ func devicesOf(rows []gateRow) []string {
 }
 
 func TestRolloutWaitE2E(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
 			// A fleet told to run main 1.1.0: d1 runs it (JSON, long
 			// keys), d2 downloads it (JSON, short keys), d3 too (SDK
 			// CBOR); one report does not decode.
 			setup := func(prefix string) {
-				pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+				pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 				pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
 				pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
 				pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
@@ -125,7 +126,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 				pub("devices/bad/.u/c/main", []byte(`{"state":"downloading"}`))
 			}
 			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.url, "--topic-prefix", prefix}, more...)
+				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix}, more...)
 			}
 
 			t.Run("timeout", func(t *testing.T) {
@@ -147,7 +148,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 
 			t.Run("failed", func(t *testing.T) {
 				setup("failed/")
-				env.pub.publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
+				env.Publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
 				res := runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "-o", "json")...)
 				if res.code != ExitRolloutFail {
 					t.Fatalf("exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
@@ -176,7 +177,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 				waitFor(t, "the first progress line", func() bool {
 					return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
 				})
-				pub := func(topic string, payload []byte) { env.pub.publish(t, "done/"+topic, payload) }
+				pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
 				pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
 				pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 				pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
@@ -198,16 +199,16 @@ func TestRolloutWaitE2E(t *testing.T) {
 }
 
 func TestRolloutWaitCohortE2E(t *testing.T) {
-	env := embeddedBroker(t)
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "cohort/"
-	pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 	pub(".u/desired", manifestPayload(t, 3000, false, map[string]string{"main": "1.1.0"}))
 	pub("cohorts/canary/.u/desired", manifestPayload(t, 3001, true, map[string]string{"main": "2.0.0-rc1"}))
 	pub("devices/c1/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "2.0.0-rc1", "cbor", true))
 	pub("devices/c2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false))
 	pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
 	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.0.0", "1.1.0", "json", false))
-	base := []string{"--broker", env.url, "--topic-prefix", prefix}
+	base := []string{"--broker", env.URL, "--topic-prefix", prefix}
 
 	// Members known from their reports: c1 and c2, not f1 and f2.
 	w := startOtactl(t, append([]string{"rollout", "wait", "--cohort", "canary", "--expect", "2", "-o", "json"}, base...)...)
@@ -285,9 +286,9 @@ type demoStatusJSON struct {
 // TestStatusAndOnceE2E publishes with mosquitto_pub to mosquitto and reads
 // back with the binary, as the issue's checks do.
 func TestStatusAndOnceE2E(t *testing.T) {
-	env := mosquittoBroker(t)
+	env := testbroker.Mosquitto(t, mosquitto.Config{})
 	publishDemoFleet(t, env, "")
-	base := []string{"--broker", env.url}
+	base := []string{"--broker", env.URL}
 
 	res := runOtactl(t, "", nil, "", append([]string{"rollout", "status", "-o", "json"}, base...)...)
 	if res.code != 0 {
@@ -445,7 +446,7 @@ func TestStatus100kE2E(t *testing.T) {
 // TestWatchLiveTmux drives the live view in a real terminal: tmux.
 func TestWatchLiveTmux(t *testing.T) {
 	requireReal(t, "tmux", haveCommand("tmux"))
-	env := embeddedBroker(t)
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "live/"
 	publishDemoFleet(t, env, prefix)
 
@@ -465,7 +466,7 @@ func TestWatchLiveTmux(t *testing.T) {
 	flags := func() string {
 		return strings.TrimSpace(tmux("display", "-p", "-t", "w", "#{alternate_on} #{cursor_flag}"))
 	}
-	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, env.url, prefix)
+	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, env.URL, prefix)
 
 	tmux("send-keys", "-t", "w", "clear; "+watch, "Enter")
 	waitFor(t, "the live table", func() bool {
@@ -484,8 +485,8 @@ func TestWatchLiveTmux(t *testing.T) {
 
 	// A live report shows up; a warning about a bad manifest waits until
 	// the screen is given back.
-	env.pub.publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
-	env.pub.publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
+	env.Publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
+	env.Publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 	waitFor(t, "the live update", func() bool { return strings.Contains(screen(), "updated 2/5") })
 
 	// Smaller: the summary stays, rows give way with a count of the rest.
