@@ -17,8 +17,10 @@ import (
 // written atomically (streamed through a temporary file), or to standard
 // output; a missing one leaves no file at all.
 func TestArtifactDownloadStreams(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 2<<20+3)

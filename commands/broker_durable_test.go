@@ -79,6 +79,7 @@ func testRelease(t *testing.T, dir, version string, seq, size int) (manifest, co
 // is all there after a restart: the broker acknowledges a retained message
 // only once it is on disk.
 func TestBrokerDiskFullFailsPublish(t *testing.T) {
+	t.Parallel()
 	disk := mountSmallDisk(t, "6m")
 	b := startBrokerProcess(t, "--data", disk)
 	dir := t.TempDir()
@@ -131,6 +132,7 @@ func keysOf(m map[string][]byte) []string {
 // killed with SIGKILL right after it, through the in-memory and the
 // streamed upload paths.
 func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	dir := t.TempDir()
 	type published struct{ manifest, component, device, version string }
@@ -181,6 +183,7 @@ func brokerUsers(t *testing.T) string {
 // All 400 parallel connects of one device with the right password get a
 // successful CONNACK, each taking over the session of the one before.
 func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
+	t.Parallel()
 	b := startBrokerProcess(t, "--users", brokerUsers(t))
 	const n = 400
 	start := make(chan struct{})
@@ -232,7 +235,9 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 
 // After 10 failed logins from one address within 10 s the broker refuses
 // that address for 10 s, cheaply, even with the right password, and says
-// so once in its log; then lets it in again.
+// so once in its log; then lets it in again. It does not run in parallel:
+// its 200 refused attempts must fit in the 10 s block, which the load of
+// other tests could stretch.
 func TestBrokerBlocksFailedLogins(t *testing.T) {
 	b := startBrokerProcess(t, "--users", brokerUsers(t))
 	try := func(pass string) byte {

@@ -70,8 +70,10 @@ func (e *cfgEnv) prodProfile() {
 // broker with none of the profile's connection settings, while its topic
 // prefix still applies; connection flags given alongside still apply.
 func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newCfgEnv(t)
 			e.prodProfile()
 			app := e.file("app.bin", "firmware")
@@ -115,6 +117,7 @@ func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
 // TestBrokerFlagDropsProfileUser: with another broker the profile's user
 // name is not sent; --username given alongside is.
 func TestBrokerFlagDropsProfileUser(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": "s3cret"}})
 	e := newCfgEnv(t)
 	e.prodProfile()
@@ -131,8 +134,10 @@ func TestBrokerFlagDropsProfileUser(t *testing.T) {
 // and --profile default work without such a profile in the file, or
 // without a file, and mean no profile settings.
 func TestDefaultProfileAlwaysExists(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newCfgEnv(t)
 			app := e.file("app.bin", "firmware")
 			// No config file at all.
@@ -164,6 +169,7 @@ func TestDefaultProfileAlwaysExists(t *testing.T) {
 
 // TestConnectionValuesChecked: values that used to be taken unchecked.
 func TestConnectionValuesChecked(t *testing.T) {
+	t.Parallel()
 	e := newCfgEnv(t)
 	// --broker "" is not localhost.
 	r := e.run(nil, "release", "list", "--broker", "")
@@ -208,6 +214,7 @@ func TestConnectionValuesChecked(t *testing.T) {
 // every command before any traffic, naming the profile, the key and the
 // file, with exit 1.
 func TestConfigFileValuesChecked(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ profile, key string }{
 		{`{"timeout": "-5s"}`, "timeout"},
 		{`{"timeout": "soon"}`, "timeout"},

@@ -22,6 +22,7 @@ import (
 var demoDataDir = regexp.MustCompile(`data in (\S+)/broker\)`)
 
 func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel()
 	res := runOtactl(t, "", nil, "", "demo", "--devices", "20")
 	if res.code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
@@ -56,6 +57,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestDemoExitCodes(t *testing.T) {
+	t.Parallel()
 	res := runOtactl(t, "", nil, "", "demo", "--devices", "10", "--fail", "integrity=100%")
 	if res.code != ExitRolloutFail || !strings.Contains(res.stderr, "integrity check failure") {
 		t.Errorf("demo with every download corrupted: exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
@@ -116,12 +118,14 @@ func background(t *testing.T, env []string, args ...string) {
 // exiting 0, or 4 when every download is corrupted; against the embedded
 // broker and against mosquitto.
 func TestSimulateWithRolloutWait(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{testbroker.KindEmbedded, testbroker.KindMosquitto} {
 		for _, fc := range []struct {
 			fail string
 			code int
 		}{{"", ExitOK}, {"integrity=100%", ExitRolloutFail}} {
 			t.Run(fmt.Sprintf("%s/fail=%s", kind, fc.fail), func(t *testing.T) {
+				t.Parallel()
 				url := testbroker.Start(t, kind).URL
 				dir := t.TempDir()
 				env := []string{"OTACTL_BROKER=" + url, "XDG_CONFIG_HOME=" + filepath.Join(dir, "cfg")}
@@ -158,6 +162,7 @@ func TestSimulateWithRolloutWait(t *testing.T) {
 // TestDemoLiveView runs the demo on a terminal (tmux) and looks at the
 // live view and the summary after it.
 func TestDemoLiveView(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
 	dir := t.TempDir()
 	// A server of its own, without the user's configuration.
@@ -205,6 +210,7 @@ func TestDemoLiveView(t *testing.T) {
 // (mosquitto_pub and mosquitto_sub) at 'otactl broker --users' as a device
 // and as an operator.
 func TestBrokerRulesWithMosquittoClients(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "mosquitto clients", haveCommand("mosquitto_pub") && haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.txt")

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,20 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// mainMu serializes the runs of Main in the test process: urfave/cli v2
+// keeps state in package variables (HelpFlag, the help command) that the
+// setup of every app writes, so two Mains at once race. Tests that run
+// Main in-process do it through runMain, and may still run in parallel
+// with other tests; the built binary has no such limit.
+var mainMu sync.Mutex
+
+// runMain runs Main in-process, holding mainMu until it returns.
+func runMain(ctx context.Context, args []string, sys *System) int {
+	mainMu.Lock()
+	defer mainMu.Unlock()
+	return Main(ctx, args, sys)
 }
 
 // result is what a run of the otactl binary left behind.

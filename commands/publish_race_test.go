@@ -71,7 +71,8 @@ func (f *raceFixture) retained(t *testing.T, topic string) int64 {
 }
 
 // hookOnce sets testHookBeforeDesired to run fn before the first desired
-// publish to topic, once, until the test ends.
+// publish to topic, once, until the test ends. The hook is package state:
+// tests that set it do not run in parallel.
 func hookOnce(t *testing.T, topic string, fn func()) {
 	t.Helper()
 	var once sync.Once
@@ -193,8 +194,10 @@ func TestRollbackRestoresConcurrentHigher(t *testing.T) {
 // between each run's anti-rollback check and its publish, random per run,
 // makes the two overlap in every way they can.
 func TestPublishRaceBinary(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			f := newRaceFixture(t, b, 1001, 1002)
 			for _, tc := range []struct {
 				name   string

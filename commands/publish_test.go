@@ -91,7 +91,7 @@ func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 		Getenv:  func(k string) string { return e.env[k] },
 		Keyring: e.keyring,
 	}
-	code := Main(context.Background(), append([]string{"otactl"}, args...), sys)
+	code := runMain(context.Background(), append([]string{"otactl"}, args...), sys)
 	testsecrets.Check(e.t, runLabel(args)+" (in-process)", out.String(), errb.String())
 	return out.String(), errb.String(), code
 }
@@ -180,8 +180,10 @@ func pubRetained(t *testing.T, c *upload.Client, topic string) ([]byte, bool) {
 }
 
 func TestUploadCommand(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 200_000)
@@ -228,8 +230,10 @@ func TestUploadCommand(t *testing.T) {
 }
 
 func TestPublishOrderAndGuarantees(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = b.URL
 			priv, pub := e.signingKey("release")
@@ -389,6 +393,7 @@ func pubKeys(t *testing.T, path string) []crypto.PublicKey {
 }
 
 func TestPublishMessageSizeLimit(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 10_000})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = m.URL()
@@ -413,6 +418,7 @@ func TestPublishMessageSizeLimit(t *testing.T) {
 }
 
 func TestPercentIsStable(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := testbroker.Embedded(t, broker.Config{})
@@ -506,6 +512,7 @@ func TestPercentChosenGrows(t *testing.T) {
 // publish; the run fails; once it is back a rerun finishes the job without
 // sending the artifact that was already complete.
 func TestRerunAfterBrokerWentAway(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Embedded(t, broker.Config{})
 	proxy := tcpproxy.Start(t, b.Addr)
 	e := newPubEnv(t)
@@ -547,6 +554,7 @@ func TestRerunAfterBrokerWentAway(t *testing.T) {
 }
 
 func TestProfilesAndPrecedence(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
 	app := e.file("app.bin", pubRandom(t, 100))
@@ -590,6 +598,7 @@ func TestProfilesAndPrecedence(t *testing.T) {
 }
 
 func TestLoginAndPasswords(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-login-test"
 	testsecrets.Register(t, "broker password of ci", pw)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": pw}})
@@ -636,6 +645,7 @@ func TestLoginAndPasswords(t *testing.T) {
 // TestBinaryEndToEnd runs the built binary against mosquitto as a user
 // would, and reads the result with mosquitto_sub.
 func TestBinaryEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{})
 	requireReal(t, "mosquitto_sub", haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
@@ -694,6 +704,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 }
 
 func TestPublishDryRun(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = b.URL
@@ -720,6 +731,7 @@ func TestPublishDryRun(t *testing.T) {
 }
 
 func TestMutualTLSThroughProfile(t *testing.T) {
+	t.Parallel()
 	pki := testpki.New(t)
 	m := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, RequireClientCert: true})
 	e := newPubEnv(t)

@@ -17,8 +17,10 @@ import (
 // read before the reports) and members listed (one read of manifests and
 // reports together).
 func TestRolloutStatusCohort(t *testing.T) {
+	t.Parallel()
 	for _, env := range testbroker.All(t) {
 		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			const prefix = "cohortstatus/"
 			pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 			pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))

@@ -111,8 +111,10 @@ func failedReport(t *testing.T, i int) []byte {
 }
 
 func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
+	t.Parallel()
 	for _, env := range testbroker.All(t) {
 		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			args := func(prefix string, more ...string) []string {
 				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix, "--version", "1.1.0", "--timeout", "120s", "-o", "json"}, more...)
 			}
@@ -251,8 +253,10 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 }
 
 func TestRolloutWaitSignalsE2E(t *testing.T) {
+	t.Parallel()
 	for _, env := range testbroker.All(t) {
 		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			publishEarlyFleet(t, env, "sig/", 3, 2, func(int) []byte {
 				return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false)
 			})
@@ -273,6 +277,7 @@ func TestRolloutWaitSignalsE2E(t *testing.T) {
 // then answers nothing. A signal still ends the wait (130); --timeout
 // ends it as a timeout (5), with or without --version.
 func TestRolloutWaitStalledBrokerE2E(t *testing.T) {
+	t.Parallel()
 	url := stalledBroker(t)
 	base := []string{"rollout", "wait", "--broker", url, "--connect-timeout", "60s"}
 

@@ -54,6 +54,7 @@ func secretForms(t *testing.T, pemFile string) map[string]string {
 // takes a key or a key reference is given every form of a key, bare and
 // as file: and env:.
 func TestKeyMaterialInKeyFlagsIsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	writeRandom(t, filepath.Join(dir, "fw.bin"), 1000)
@@ -112,6 +113,7 @@ func TestKeyMaterialInKeyFlagsIsNeverPrinted(t *testing.T) {
 // algorithm otactl does not sign with, a public key where a private one
 // belongs. Errors name the file or variable, never the content.
 func TestBadKeyContentIsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := mustRead(t, opensslKey(t, dir, "good.pem", "-algorithm", "ed25519"))
 	p384 := mustRead(t, opensslKey(t, dir, "p384.pem", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"))
@@ -151,6 +153,7 @@ func TestBadKeyContentIsNeverPrinted(t *testing.T) {
 // binary (whose log is checked too) and mosquitto, and where they do not
 // belong: in a broker URL, as an argument, in the config file.
 func TestPasswordsAreNeverPrinted(t *testing.T) {
+	t.Parallel()
 	const opsPW, wrongPW = "ops-pw-never-printed-1", "wrong-pw-never-printed-2"
 	testsecrets.Register(t, "operator password", opsPW)
 	testsecrets.Register(t, "wrong password", wrongPW)
@@ -218,6 +221,7 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 // TestConfigRefusesKeyMaterial: a key pasted into `config set` is refused
 // and never stored in the config file nor echoed.
 func TestConfigRefusesKeyMaterial(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	home := t.TempDir()
@@ -243,6 +247,7 @@ func TestConfigRefusesKeyMaterial(t *testing.T) {
 // TestPubkeyNoSuchFile is point 8: `--pubkey nofile.pub` said "OS keyring
 // unavailable" instead of naming the missing file.
 func TestPubkeyNoSuchFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeRandom(t, filepath.Join(dir, "fw.bin"), 100)
 	if r := runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.0.0=fw.bin", "--out", "r.json"); r.code != 0 {

@@ -24,8 +24,10 @@ import (
 // these tests run the commands with such artifacts, as a user would.
 
 func TestUploadStreamedArtifact(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			proxy := tcpproxy.Start(t, b.Addr)
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = proxy.URL()
@@ -69,8 +71,10 @@ func TestUploadStreamedArtifact(t *testing.T) {
 }
 
 func TestPublishStreamedArtifacts(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 2<<20+7)
@@ -113,6 +117,7 @@ func TestPublishStreamedArtifacts(t *testing.T) {
 }
 
 func TestPublishStreamedMessageSizeLimit(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 1 << 20})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = m.URL()
@@ -134,6 +139,7 @@ func TestPublishStreamedMessageSizeLimit(t *testing.T) {
 // (checked against its component) and step 3 (sent) is never published,
 // whether it streams or goes through paho.
 func TestPublishArtifactChangedAfterCheck(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := testbroker.Embedded(t, broker.Config{})
@@ -175,6 +181,7 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 // second of two large artifacts; no desired manifest is visible, and a
 // rerun sends only what is missing.
 func TestPublishRerunAfterCutStreamed(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Embedded(t, broker.Config{})
 	proxy := tcpproxy.Start(t, b.Addr)
 	e := newPubEnv(t)

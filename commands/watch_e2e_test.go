@@ -112,8 +112,10 @@ func devicesOf(rows []gateRow) []string {
 }
 
 func TestRolloutWaitE2E(t *testing.T) {
+	t.Parallel()
 	for _, env := range testbroker.All(t) {
 		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			// A fleet told to run main 1.1.0: d1 runs it (JSON, long
 			// keys), d2 downloads it (JSON, short keys), d3 too (SDK
 			// CBOR); one report does not decode.
@@ -199,6 +201,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 }
 
 func TestRolloutWaitCohortE2E(t *testing.T) {
+	t.Parallel()
 	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "cohort/"
 	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
@@ -249,6 +252,7 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 }
 
 func TestRolloutWaitUsageE2E(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		msg  string
@@ -286,6 +290,7 @@ type demoStatusJSON struct {
 // TestStatusAndOnceE2E publishes with mosquitto_pub to mosquitto and reads
 // back with the binary, as the checks do.
 func TestStatusAndOnceE2E(t *testing.T) {
+	t.Parallel()
 	env := testbroker.Mosquitto(t, mosquitto.Config{})
 	publishDemoFleet(t, env, "")
 	base := []string{"--broker", env.URL}
@@ -361,6 +366,7 @@ func TestStatusAndOnceE2E(t *testing.T) {
 // retained reports and with payloads far over the report size limit
 // (counted as malformed, never decoded), in bounded memory.
 func TestStatus100kE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("publishes 100,000 reports")
 	}
@@ -445,6 +451,7 @@ func TestStatus100kE2E(t *testing.T) {
 
 // TestWatchLiveTmux drives the live view in a real terminal: tmux.
 func TestWatchLiveTmux(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
 	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "live/"

@@ -49,8 +49,10 @@ func demoReport(prefix, device, pkg string, s report.State, r report.Reason, ver
 }
 
 func TestWatchOnce(t *testing.T) {
+	t.Parallel()
 	for _, env := range testbroker.All(t) {
 		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			const prefix = "once/"
 			publishDemoFleet(t, env, prefix)
 			all := []report.Report{
@@ -115,6 +117,7 @@ func TestWatchOnce(t *testing.T) {
 }
 
 func TestRolloutStatus(t *testing.T) {
+	t.Parallel()
 	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "status/"
 	publishDemoFleet(t, env, prefix)
@@ -169,6 +172,7 @@ func TestRolloutStatus(t *testing.T) {
 }
 
 func TestWatchStream(t *testing.T) {
+	t.Parallel()
 	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "stream/"
 	publishDemoFleet(t, env, prefix)
