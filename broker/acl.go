@@ -8,7 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/otactl/otactl/upload"
+	"github.com/otactl/otactl/protocol"
 )
 
 // accessHook authenticates clients and applies the topic rules of
@@ -17,7 +17,7 @@ import (
 type accessHook struct {
 	mqtt.HookBase
 	users  *Users // nil: no authentication
-	topics upload.Topics
+	topics protocol.Topics
 	server *mqtt.Server
 	logins *loginLimiter
 	gate   *connectGate
@@ -161,10 +161,8 @@ func (h *accessHook) allowed(user *User, topic string, write bool) bool {
 // anything under Pdevices/{id}/. A filter is allowed only when every topic
 // it can match is, so wildcards are fine inside those namespaces and
 // nowhere else.
-func deviceAllowed(t upload.Topics, id, cohort, topic string, write bool) bool {
-	prefix := t.Prefix()
-	own := prefix + "devices/" + id + "/"
-	if strings.HasPrefix(topic, own) && len(topic) > len(own) {
+func deviceAllowed(t protocol.Topics, id, cohort, topic string, write bool) bool {
+	if own, err := t.DeviceRoot(id); err == nil && strings.HasPrefix(topic, own) && len(topic) > len(own) {
 		return true
 	}
 	if write {
@@ -178,6 +176,6 @@ func deviceAllowed(t upload.Topics, id, cohort, topic string, write bool) bool {
 			return true
 		}
 	}
-	components := prefix + ".u/c/"
+	components := t.ComponentsRoot()
 	return strings.HasPrefix(topic, components) && len(topic) > len(components)
 }

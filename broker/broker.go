@@ -22,7 +22,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/otactl/otactl/upload"
+	"github.com/otactl/otactl/protocol"
 )
 
 // DataFile is the name of the database the broker keeps in its data folder.
@@ -91,7 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	topics, err := upload.NewTopics(cfg.TopicPrefix)
+	topics, err := protocol.NewTopics(cfg.TopicPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -366,11 +367,11 @@ func TestDeviceAllowed(t *testing.T) {
 		{".u/c/x@1", true, false},
 		{"devices/d2/.u/c/main", false, false},
 	} {
-		if got := deviceAllowed(upload.Topics{}, "d1", "c1", tc.topic, tc.write); got != tc.want {
+		if got := deviceAllowed(protocol.Topics{}, "d1", "c1", tc.topic, tc.write); got != tc.want {
 			t.Errorf("deviceAllowed(%q, write=%v) = %v, want %v", tc.topic, tc.write, got, tc.want)
 		}
 	}
-	if deviceAllowed(upload.Topics{}, "d1", "", "cohorts//.u/desired", false) {
+	if deviceAllowed(protocol.Topics{}, "d1", "", "cohorts//.u/desired", false) {
 		t.Error("a device without a cohort may read cohorts//.u/desired")
 	}
 }

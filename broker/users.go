@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/release"
 )
 
@@ -172,7 +172,7 @@ func FormatUser(name string, role Role, cohort, hash string) string {
 
 // LoadUsers reads a users file; see ParseUsers for its format.
 func LoadUsers(path string) (*Users, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}

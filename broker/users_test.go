@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
-	"github.com/otactl/otactl/upload"
 )
 
 func TestParseUsers(t *testing.T) {
@@ -115,7 +115,7 @@ func FuzzDeviceAllowed(f *testing.F) {
 		f.Add(s, "")
 	}
 	f.Fuzz(func(t *testing.T, topic, prefix string) {
-		topics, err := upload.NewTopics(prefix)
+		topics, err := protocol.NewTopics(prefix)
 		if err != nil {
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 )
 
@@ -50,18 +51,18 @@ type Signer struct {
 
 // Target is one place a release was published to.
 type Target struct {
-	Kind string `json:"kind"`           // fleet, cohort or device
-	Name string `json:"name,omitempty"` // the cohort or device
+	Kind protocol.TargetKind `json:"kind"`
+	Name string              `json:"name,omitempty"` // the cohort or device
 	// At is when it was published there, RFC 3339 UTC.
 	At string `json:"at"`
 }
 
 // Key is "fleet", "cohort:NAME" or "device:NAME".
 func (t Target) Key() string {
-	if t.Kind == "fleet" {
-		return "fleet"
+	if t.Kind == protocol.Fleet {
+		return protocol.Fleet.String()
 	}
-	return t.Kind + ":" + t.Name
+	return t.Kind.String() + ":" + t.Name
 }
 
 // New describes a release published now to targets.
@@ -170,21 +171,8 @@ func (e *Entry) check() error {
 		}
 	}
 	for _, t := range e.Targets {
-		switch t.Kind {
-		case "fleet":
-			if t.Name != "" {
-				return errors.New("a fleet target has no name")
-			}
-		case "cohort":
-			if err := release.ValidateCohort(t.Name); err != nil {
-				return err
-			}
-		case "device":
-			if err := release.ValidateDeviceID(t.Name); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("target kind %q: want fleet, cohort or device", t.Kind)
+		if err := (protocol.Target{Kind: t.Kind, Name: t.Name}).Validate(); err != nil {
+			return err
 		}
 	}
 	switch e.Encoding {

@@ -72,6 +72,28 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// TestParseTargetErrors pins what 'release list' says about an entry
+// whose targets are wrong.
+func TestParseTargetErrors(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	good, _ := New(sample(), "json", nil, now).Encode()
+	for targets, want := range map[string]string{
+		`{"kind":"planet","at":"x"}`:              `catalog entry 1767225600: target kind "planet": want fleet, cohort or device`,
+		`{"kind":"fleet","name":"x","at":"x"}`:    `catalog entry 1767225600: a fleet target has no name`,
+		`{"kind":"cohort","at":"x"}`:              `catalog entry 1767225600: cohort name is empty`,
+		`{"kind":"device","name":"a/b","at":"x"}`: `catalog entry 1767225600: invalid device id "a/b": character '/' at position 2 is not allowed (use letters, digits, '.', '_', ':', '-')`,
+	} {
+		b := strings.Replace(string(good), `"targets": []`, `"targets": [`+targets+`]`, 1)
+		if _, err := Parse([]byte(b)); err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", targets, err, want)
+		}
+	}
+	e, err := Parse([]byte(strings.Replace(string(good), `"targets": []`, `"targets": [{"kind":"cohort","name":"canary","at":"x"},{"kind":"fleet","at":"x"}]`, 1)))
+	if err != nil || len(e.Targets) != 2 || e.Targets[0].Key() != "cohort:canary" || e.Targets[1].Key() != "fleet" {
+		t.Errorf("Parse = %+v, %v", e, err)
+	}
+}
+
 // FuzzParse: entries come from the broker, written by anyone with access.
 func FuzzParse(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,14 +1,13 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -126,6 +126,7 @@ type artifactDownloadOptions struct {
 	Package string
 	Version string
 	Out     string
+	Clobber bool
 }
 
 func newArtifactDownloadCommand(sys *System) *cli.Command {
@@ -133,16 +134,18 @@ func newArtifactDownloadCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "download",
 		Usage:     "write an artifact's retained bytes to a file",
-		UsageText: "otactl artifact download PACKAGE@VERSION -O FILE [connection flags]",
+		UsageText: "otactl artifact download PACKAGE@VERSION -O FILE [--clobber] [connection flags]",
 		Description: `Reads the retained message at P.u/c/PACKAGE@VERSION and writes it to FILE
-(atomically), or to standard output with -O -. Prints size and SHA-256 on
-standard error.
+(atomically, a regular file only), or to standard output with -O -. An
+existing FILE is kept unless --clobber. Prints size and SHA-256 on standard
+error.
 
 Example:
    $ otactl artifact download main@1.2.3 -O main-1.2.3.bin
    $ otactl artifact download main@1.2.3 -O - | sha256sum`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output-file", Aliases: []string{"O"}, Usage: "`FILE` to write, or - for standard output", Destination: &opts.Out, Required: true},
+			&cli.BoolFlag{Name: "clobber", Usage: "replace FILE if it exists", Destination: &opts.Clobber},
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
@@ -167,6 +170,12 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 	if err != nil {
 		return err
 	}
+	out := outFile{Flag: "-O", Path: opts.Out, Dash: true, Options: regularfile.Options{NoClobber: !opts.Clobber}}
+	if opts.Out != "-" {
+		if err := out.check(); err != nil {
+			return clobberHint(err)
+		}
+	}
 	client, _, err := opts.Conn.open(ctx, sys)
 	if err != nil {
 		return err
@@ -180,10 +189,11 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 	if opts.Out == "-" {
 		n, sum, found, err = client.CopyRetained(ctx, topic, sys.Stdout)
 	} else {
-		err = writeFileStreaming(opts.Out, 0o644, func(w io.Writer) (bool, error) {
+		err = out.writeStream(func(w io.Writer) (bool, error) {
 			n, sum, found, err = client.CopyRetained(ctx, topic, w)
 			return found, err
 		})
+		err = clobberHint(err)
 	}
 	if err != nil {
 		return err
@@ -195,46 +205,12 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 	return nil
 }
 
-// writeFileStreaming writes path through a temporary file in the same
-// folder, filled by fill as the bytes arrive, and renames it into place
-// only when fill reports it complete (true, nil): a failed or empty
-// download never leaves a file, whole or half.
-func writeFileStreaming(path string, perm os.FileMode, fill func(io.Writer) (bool, error)) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+// clobberHint says how to replace an existing file.
+func clobberHint(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return withHint(err, "pass --clobber to replace it")
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	complete, err := fill(bw)
-	if err != nil || !complete {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		keep = true // closed and removed already
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	keep = true
-	return nil
+	return err
 }
 
 type artifactDeleteOptions struct {
@@ -334,15 +310,11 @@ func desiredUsers(ctx context.Context, client *upload.Client, pkg, version strin
 		}
 		for _, c := range m.Components {
 			if c.Package == pkg && c.Version == version {
-				kind, name, ok := topics.ParseDesired(topic)
+				tg, ok := topics.ParseDesired(topic)
 				if !ok {
 					return
 				}
-				if kind == "fleet" {
-					users = append(users, "fleet")
-				} else {
-					users = append(users, kind+" "+name)
-				}
+				users = append(users, tg.String())
 				return
 			}
 		}

@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/release"
 )
@@ -266,18 +266,18 @@ func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
 	if p := sys.Getenv("OTACTL_PASSWORD"); p != "" {
 		return []byte(p), nil
 	}
-	f, ok := sys.Stdin.(*os.File)
+	f, ok := sys.stdinFile()
 	if !sys.StdinTTY || !ok {
 		return nil, withHint(errors.New("no password given"), "pipe it with --password-stdin or set OTACTL_PASSWORD")
 	}
 	fmt.Fprint(sys.Stderr, "password: ")
-	p1, err := term.ReadPassword(int(f.Fd()))
+	p1, err := sys.readTerminalPassword(f)
 	fmt.Fprintln(sys.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("read password: %w", err)
 	}
 	fmt.Fprint(sys.Stderr, "again: ")
-	p2, err := term.ReadPassword(int(f.Fd()))
+	p2, err := sys.readTerminalPassword(f)
 	fmt.Fprintln(sys.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("read password: %w", err)
@@ -294,7 +294,11 @@ func readNewPassword(sys *System, fromStdin bool) ([]byte, error) {
 // replaceUserLine writes line into the users file at path in place of
 // name's line, or at its end; the file is created if missing.
 func replaceUserLine(path, name, line string) error {
-	old, err := os.ReadFile(path)
+	file := outFile{Flag: "--users", Path: path, Options: regularfile.Options{Private: true}}
+	if err := file.check(); err != nil {
+		return err
+	}
+	old, err := regularfile.ReadFile(path, maxUsersFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("users file: %w", err)
 	}
@@ -319,5 +323,8 @@ func replaceUserLine(path, name, line string) error {
 	if _, err := broker.ParseUsers(strings.NewReader(string(data))); err != nil {
 		return fmt.Errorf("users file %s: %w", path, err)
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return file.write(data)
 }
+
+// maxUsersFile bounds the users file read before an entry is replaced.
+const maxUsersFile = 64 << 20

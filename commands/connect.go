@@ -14,6 +14,7 @@ import (
 
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -137,8 +138,8 @@ func checkProfile(path, name string, p *profile.Profile) error {
 		fmt.Sprintf("fix it with 'otactl config set %s VALUE --profile %s', or clear it with 'otactl config unset %s --profile %s'", key, name, key, name))
 }
 
-// checkUploadSetting checks the settings whose rules live in upload:
-// broker, client-id and topic-prefix.
+// checkUploadSetting checks the settings whose rules live in upload and
+// protocol: broker, client-id and topic-prefix.
 func checkUploadSetting(key, value string) error {
 	var err error
 	switch key {
@@ -147,7 +148,7 @@ func checkUploadSetting(key, value string) error {
 	case "client-id":
 		err = upload.ValidateClientID(value)
 	case "topic-prefix":
-		_, err = upload.NewTopics(value)
+		_, err = protocol.NewTopics(value)
 	}
 	return err
 }
@@ -263,7 +264,7 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 		return nil, bad("broker", err)
 	}
 	u.Broker = bu.String()
-	if _, err := upload.NewTopics(u.TopicPrefix); err != nil {
+	if _, err := protocol.NewTopics(u.TopicPrefix); err != nil {
 		return nil, bad("topic-prefix", err)
 	}
 	if u.ClientID != "" {
@@ -275,8 +276,8 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 }
 
 // topics are the topics under the resolved prefix.
-func (cn *connection) topics() upload.Topics {
-	t, _ := upload.NewTopics(cn.Options.TopicPrefix) // checked in resolve
+func (cn *connection) topics() protocol.Topics {
+	t, _ := protocol.NewTopics(cn.Options.TopicPrefix) // checked in resolve
 	return t
 }
 

@@ -18,8 +18,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/keys"
-	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
@@ -171,7 +172,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	// 3. The simulated fleet on 1.0.0, trusting that key.
 	fleetCtx, stopFleet := context.WithCancel(ctx)
 	defer stopFleet()
-	fleet, err := simulator.New(simulator.Config{
+	sim, err := simulator.New(simulator.Config{
 		Conn:     upload.Options{Broker: b.URL()},
 		Devices:  opts.Devices,
 		IDPrefix: demoIDPrefix,
@@ -192,7 +193,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	var fleetErr error
 	fleetDone := make(chan struct{})
 	go func() {
-		fleetErr = fleet.Run(fleetCtx)
+		fleetErr = sim.Run(fleetCtx)
 		close(fleetDone)
 	}()
 	defer func() {
@@ -200,7 +201,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		<-fleetDone
 	}()
 	select {
-	case <-fleet.Ready():
+	case <-sim.Ready():
 	case <-fleetDone:
 		if fleetErr == nil {
 			return ctx.Err()
@@ -210,7 +211,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		return ctx.Err()
 	}
 	say("%d simulated devices (%s to %s) run %s %s and trust key %s", opts.Devices,
-		fleet.Devices()[0].ID, fleet.Devices()[opts.Devices-1].ID, demoPackage, demoOldVersion, keyID)
+		sim.Devices()[0].ID, sim.Devices()[opts.Devices-1].ID, demoPackage, demoOldVersion, keyID)
 	cmd("simulate --devices %d --id-prefix %s --pubkey demo-key.pub.pem", opts.Devices, demoIDPrefix)
 
 	// 4. The release: the version comes from the image's MCUboot header.
@@ -246,7 +247,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 
 	// 5. The canary: the first 10% of the devices.
 	ids := make([]string, 0, opts.Devices)
-	for _, d := range fleet.Devices() {
+	for _, d := range sim.Devices() {
 		ids = append(ids, d.ID)
 	}
 	canary := ids[:max(1, (len(ids)*demoCanaryShare+99)/100)]
@@ -255,7 +256,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		if err != nil {
 			return err
 		}
-		plan.Targets = append(plan.Targets, target{Kind: "device", Name: id, Topic: topic})
+		plan.Targets = append(plan.Targets, target{Kind: protocol.Device, Name: id, Topic: topic})
 	}
 	say("publishing to the canary: %d of %d devices", len(canary), len(ids))
 	cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
@@ -287,13 +288,13 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	cmd("rollout wait --version %s --device %s", version, firstAndMore(canary))
 	if err := rolloutWaitRun(ctx, waitSys(&summary.CanaryVerdict), &rolloutWaitOptions{
 		Version: version, Package: demoPackage, Devices: canary, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
+		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
 	}, dial); err != nil {
 		return fmt.Errorf("demo: canary: %w", err)
 	}
 
 	// 6. The whole fleet.
-	plan.Targets = []target{{Kind: "fleet", Topic: topics.Fleet()}}
+	plan.Targets = []target{{Kind: protocol.Fleet, Topic: topics.Fleet()}}
 	say("canary done: publishing to the fleet")
 	cmd("release publish release.json")
 	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {
@@ -302,7 +303,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	cmd("rollout wait --version %s --expect %d", version, opts.Devices)
 	wait := &rolloutWaitOptions{
 		Version: version, Package: demoPackage, Expect: opts.Devices, Output: opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: output.DefaultStale,
+		MinUpdated: "100%", MaxFailed: "0", Timeout: opts.Timeout, Stale: fleet.DefaultStale,
 	}
 	if sys.StdoutTTY && sys.StderrTTY && !jsonOut {
 		err = demoWatchLive(ctx, sys, wait, dial)
@@ -358,7 +359,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	watchDone := make(chan struct{})
 	go func() {
 		// Not ctx: an interrupt ends the view by its connection too.
-		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: output.DefaultStale}}, watchDial)
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demoPackage, Stale: fleet.DefaultStale}}, watchDial)
 		close(watchDone)
 	}()
 	go func() {

@@ -8,7 +8,7 @@ import (
 	"github.com/otactl/otactl/release"
 )
 
-// Exit codes, as in CONTRACT.md section 5.
+// Exit codes, as in docs/protocol.md#exit-codes.
 const (
 	ExitOK           = 0
 	ExitError        = 1
@@ -60,11 +60,16 @@ func withHint(err error, hint string) error {
 	return &hintError{err: err, hint: hint}
 }
 
-// exitCode maps an error to the exit code of CONTRACT.md section 5. It is the
-// only place that decides exit codes.
+// exitCode maps an error to the exit code of docs/protocol.md#exit-codes.
+// It is the only place that decides exit codes.
 func exitCode(ctx context.Context, err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	if ctx.Err() != nil {
+		// SIGINT or SIGTERM arrived (main's context is cancelled by nothing
+		// else): whatever failed since failed because of it.
+		return ExitInterrupted
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -72,9 +77,6 @@ func exitCode(ctx context.Context, err error) int {
 	}
 	if errors.Is(err, release.ErrVerification) {
 		return ExitVerification
-	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return ExitInterrupted
 	}
 	return ExitError
 }

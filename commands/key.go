@@ -1,11 +1,13 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/output"
 )
@@ -73,8 +75,9 @@ Example:
 func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 	var info keys.Info
 	if opts.Out != "" {
-		if _, err := os.Lstat(opts.Out); err == nil {
-			return fmt.Errorf("key generate: %s already exists; not overwriting a key", shownValue(opts.Out))
+		out := outFile{Flag: "--out", Path: opts.Out, Options: regularfile.Options{Private: true, NoClobber: true}}
+		if err := out.check(); err != nil {
+			return keyFileError(err)
 		}
 		k, err := keys.GenerateKey(opts.Alg)
 		if err != nil {
@@ -84,8 +87,8 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(opts.Out, pemBytes, 0o600); err != nil {
-			return err
+		if err := out.write(pemBytes); err != nil {
+			return keyFileError(err)
 		}
 		info, err = keys.Describe(opts.Name, k.Public())
 		if err != nil {
@@ -215,7 +218,15 @@ func keyExportRun(sys *System, opts *keyExportOptions) error {
 		_, err = sys.Stdout.Write(data)
 		return err
 	}
-	return writeFileAtomic(opts.Out, data, 0o644)
+	return outFile{Flag: "--out", Path: opts.Out, Dash: true}.write(data)
+}
+
+// keyFileError says that an existing file is never replaced by a new key.
+func keyFileError(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return withHint(fmt.Errorf("key generate: %w; not overwriting a key", err), "choose another file, or delete the old key file first if it is no longer needed")
+	}
+	return err
 }
 
 // exportName is the name a C header gives the key: the keyring name, or

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/upload"
@@ -81,9 +79,9 @@ func loginRun(ctx context.Context, sys *System, opts *loginOptions) error {
 // promptPassword asks on the terminal without echo, or reads the first
 // line of standard input when it is not a terminal.
 func promptPassword(sys *System, prompt string) (string, error) {
-	if f, ok := sys.Stdin.(*os.File); ok && sys.StdinTTY {
+	if f, ok := sys.stdinFile(); ok && sys.StdinTTY {
 		fmt.Fprint(sys.Stderr, prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
+		b, err := sys.readTerminalPassword(f)
 		fmt.Fprintln(sys.Stderr)
 		if err != nil {
 			return "", fmt.Errorf("read password: %w", err)

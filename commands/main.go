@@ -5,6 +5,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 // Main runs otactl with args and returns the process exit code.
 func Main(ctx context.Context, args []string, sys *System) int {
+	sys = sys.withContext(ctx)
 	app := newApp(sys)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
@@ -31,6 +33,10 @@ func Main(ctx context.Context, args []string, sys *System) int {
 	}
 	code := exitCode(ctx, err)
 	if code == ExitInterrupted {
+		if !errors.Is(err, context.Canceled) {
+			// What the interruption left behind, if the command says.
+			printError(sys.Stderr, err)
+		}
 		fmt.Fprintln(sys.Stderr, "interrupted")
 		return code
 	}

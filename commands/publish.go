@@ -14,6 +14,7 @@ import (
 
 	"github.com/otactl/otactl/catalog"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
@@ -129,9 +130,9 @@ type publishReport struct {
 }
 
 type targetResult struct {
-	Kind  string `json:"kind"`
-	Name  string `json:"name,omitempty"`
-	Topic string `json:"topic"`
+	Kind  protocol.TargetKind `json:"kind"`
+	Name  string              `json:"name,omitempty"`
+	Topic string              `json:"topic"`
 	// Previous is the sequence number retained there before, 0 for none.
 	Previous int64 `json:"previousSequence,omitempty"`
 	// Action is published, unchanged (this release was already there) or
@@ -535,11 +536,7 @@ func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) 
 			signers = append(signers, s.KeyID)
 		}
 		for _, tg := range e.Targets {
-			if tg.Kind == "fleet" {
-				targets = append(targets, "fleet")
-			} else {
-				targets = append(targets, tg.Kind+" "+tg.Name)
-			}
+			targets = append(targets, protocol.Target{Kind: tg.Kind, Name: tg.Name}.String())
 		}
 		seq := strconv.FormatInt(e.SequenceNumber, 10)
 		if e.RollbackOf != 0 {

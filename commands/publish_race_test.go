@@ -223,7 +223,7 @@ func TestPublishRaceBinary(t *testing.T) {
 						for _, seq := range []int64{1001, 1002} {
 							env := []string{"OTACTL_BROKER=" + b.URL, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
 							args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
-							runs[seq] = startOtactlIn(t, f.e.dir, env, args...)
+							runs[seq] = startOtactlIn(t, f.e.dir, env, nil, args...)
 						}
 						for _, r := range runs {
 							r.wait(t)

@@ -100,7 +100,15 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 		}
 		specs = append(specs, spec)
 	}
-	// Resolve every key before hashing gigabytes: a bad key reference fails fast.
+	// Check the output file and resolve every key before hashing gigabytes:
+	// a bad --out or key reference fails fast.
+	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
+	toFile := opts.Out != "" && opts.Out != "-"
+	if toFile {
+		if err := out.check(); err != nil {
+			return err
+		}
+	}
 	signers, err := resolveSigners(sys, opts.Sign)
 	if err != nil {
 		return err
@@ -132,11 +140,11 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 	if err != nil {
 		return err
 	}
-	if opts.Out == "" || opts.Out == "-" {
+	if !toFile {
 		_, err = sys.Stdout.Write(data)
 		return err
 	}
-	if err := writeFileAtomic(opts.Out, data, 0o644); err != nil {
+	if err := out.write(data); err != nil {
 		return err
 	}
 	fmt.Fprintf(sys.Stderr, "wrote %s: sequence %d, %s, %s, digest %s\n",
@@ -192,6 +200,15 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
+	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
+	if opts.Out == "" {
+		out = outFile{Path: opts.File}
+	}
+	if out.Path != "-" {
+		if err := out.check(); err != nil {
+			return err
+		}
+	}
 	signers, err := resolveSignersFlag(sys, "--key", opts.Keys)
 	if err != nil {
 		return err
@@ -226,18 +243,14 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
-	out := opts.Out
-	if out == "" {
-		out = opts.File
-	}
-	if out == "-" {
+	if out.Path == "-" {
 		_, err = sys.Stdout.Write(data)
 		return err
 	}
-	if err := writeFileAtomic(out, data, 0o644); err != nil {
+	if err := out.write(data); err != nil {
 		return err
 	}
-	fmt.Fprintf(sys.Stderr, "signed %s: %s\n", out, plural(len(m.Signatures), "signature"))
+	fmt.Fprintf(sys.Stderr, "signed %s: %s\n", out.Path, plural(len(m.Signatures), "signature"))
 	return nil
 }
 

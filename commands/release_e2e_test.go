@@ -68,7 +68,7 @@ type wireManifest struct {
 }
 
 // digestByHand rebuilds the release digest from the JSON fields, as
-// CONTRACT.md section 3 describes, without using package release.
+// docs/protocol.md#release-digest describes, without using package release.
 func digestByHand(m wireManifest) string {
 	exp := m.Expires
 	if exp == "" {

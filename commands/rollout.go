@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
 )
 
 func newRolloutCommand(sys *System) *cli.Command {
@@ -75,15 +76,14 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	fleet := src.fleet
-	if err := src.readAll(ctx); err != nil {
+	if err := src.ReadAll(ctx); err != nil {
 		return err
 	}
-	warnUnknownCohort(sys, src)
-	st := fleet.Status(flt)
+	warnUnknownCohort(sys, src, opts.Filters.Cohort)
+	st := src.Fleet().Status(flt)
 	switch {
 	case opts.Output == "json":
-		return st.WriteJSON(sys.Stdout)
+		return output.WriteStatusJSON(sys.Stdout, st)
 	case sys.StdoutTTY:
 		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
 			Width:    terminalWidth(sys.Stdout),
@@ -117,7 +117,7 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 	var devices cli.StringSlice
 	flags := append(waitConnectFlags(&opts.Conn),
 		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
-		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: output.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: fleet.DefaultPackage, Destination: &opts.Package},
 		&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)", Destination: &devices},
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
@@ -125,7 +125,7 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "min-updated", Usage: "`SHARE` of the devices that must update: 100%, 90% or 0.9", Value: "100%", Destination: &opts.MinUpdated},
 		&cli.StringFlag{Name: "max-failed", Usage: "fail when more than `N` devices (or P%) fail", Value: "0", Destination: &opts.MaxFailed},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 5)", Value: 30 * time.Minute, Destination: &opts.Timeout},
-		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: output.DefaultStale, Destination: &opts.Stale},
+		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &opts.Stale},
 		outputFlag(&opts.Output),
 	)
 	return &cli.Command{
@@ -181,9 +181,6 @@ func waitConnectFlags(o *connectOptions) []cli.Flag {
 	return flags
 }
 
-// waitPoll is how often rollout wait looks at the gate, at most.
-const waitPoll = 250 * time.Millisecond
-
 func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, dial dialer) error {
 	start := time.Now()
 	gate, members, err := opts.gate()
@@ -200,9 +197,8 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
 	defer cancel()
 	src := newFleetSource(sys, client, opts.Stale, opts.Cohort, members)
-	fleet := src.fleet
 	progress := newWaitProgress(sys)
-	verdict := func(res output.GateResult) error {
+	verdict := func(res fleet.GateResult) error {
 		progress.done(res)
 		return finishWait(sys, opts, res)
 	}
@@ -210,12 +206,12 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		res := output.Evaluate(fleet, gate)
+		res := fleet.Evaluate(src.Fleet(), gate)
 		res.Verdict = "timeout"
 		return verdict(res)
 	}
 
-	if err := src.readDesired(waitCtx); err != nil {
+	if err := src.ReadDesired(waitCtx); err != nil {
 		switch {
 		case ctx.Err() != nil || waitCtx.Err() == nil:
 			return err
@@ -226,72 +222,42 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		return timedOut()
 	}
 	if gate.Version == "" {
-		v, from, err := defaultWaitVersion(src, gate.Package, opts.Cohort)
+		v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohort)
 		if err != nil {
 			return err
 		}
 		gate.Version = v
 		fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
 	}
-	if src.infer {
-		if _, _, ok := src.cohortManifest(); !ok {
-			topic, _ := src.topics.Cohort(opts.Cohort)
-			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
-				"list its devices with --devices-file FILE, or publish the cohort's release first")
-		}
+	if topic, unknown := src.UnknownCohort(); unknown {
+		return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
+			"list its devices with --devices-file FILE, or publish the cohort's release first")
 	}
 
 	// The retained picture, whole, before judging: judging part of it
 	// could pass a rollout whose failed devices have not been read yet.
-	if err := src.readReports(waitCtx, nil); err != nil {
+	if err := src.ReadReports(waitCtx); err != nil {
 		if waitCtx.Err() != nil {
 			return timedOut()
 		}
 		return err
 	}
-	res := output.Evaluate(fleet, gate)
-	if res.Verdict != "pending" {
-		return verdict(res)
-	}
-	progress.show(res, start)
-
-	// Then live reports, until the gate decides or time runs out.
-	var dirty atomic.Bool
-	followErr := make(chan error, 1)
-	go func() {
-		followErr <- src.follow(waitCtx, nil, func() { dirty.Store(true) })
-	}()
-	tick := time.NewTicker(waitPoll)
-	defer tick.Stop()
-	lastLook := time.Now()
-	for {
-		select {
-		case <-waitCtx.Done():
+	// Judge it, then follow live reports until the gate decides or time
+	// runs out.
+	res, err := src.Await(waitCtx, gate, func(res fleet.GateResult) { progress.show(res, start) })
+	if err != nil {
+		if waitCtx.Err() != nil {
 			return timedOut()
-		case err := <-followErr:
-			if waitCtx.Err() != nil {
-				return timedOut()
-			}
-			return err
-		case <-tick.C:
-			// Look when reports came, and every second for the progress line.
-			if !dirty.Swap(false) && time.Since(lastLook) < time.Second {
-				continue
-			}
-			lastLook = time.Now()
-			res := output.Evaluate(fleet, gate)
-			if res.Verdict != "pending" {
-				return verdict(res)
-			}
-			progress.show(res, start)
 		}
+		return err
 	}
+	return verdict(res)
 }
 
 // gate checks the options and builds the gate; members are the devices
 // named, which, with --cohort, are the cohort's members.
-func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
-	g := output.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
+func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
+	g := fleet.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
 	if err := checkNames(opts.Package, opts.Version, opts.Cohort); err != nil {
 		return g, nil, err
 	}
@@ -307,7 +273,7 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 	if opts.Stale <= 0 {
 		return g, nil, usageErrorf("--stale %s: must be positive", opts.Stale)
 	}
-	share, err := output.ParseShare(opts.MinUpdated)
+	share, err := fleet.ParseShare(opts.MinUpdated)
 	if err != nil {
 		return g, nil, usageErrorf("--min-updated: %v", err)
 	}
@@ -316,7 +282,7 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 		// Gate's zero means all of them; asked for none, one still must.
 		g.MinUpdated = 1e-9
 	}
-	if g.MaxFailed, err = output.ParseThreshold(opts.MaxFailed); err != nil {
+	if g.MaxFailed, err = fleet.ParseThreshold(opts.MaxFailed); err != nil {
 		return g, nil, usageErrorf("--max-failed: %v", err)
 	}
 	sel, err := selectDevices(opts.Devices, opts.DevicesFile)
@@ -338,15 +304,15 @@ func (opts *rolloutWaitOptions) gate() (output.Gate, []string, error) {
 
 // defaultWaitVersion is the version the retained desired manifests give
 // pkg: the cohort's, with a cohort, else the fleet's.
-func defaultWaitVersion(src *fleetSource, pkg, cohort string) (version, from string, err error) {
+func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from string, err error) {
 	if cohort != "" {
-		seq, versions, ok := src.cohortManifest()
+		seq, versions, ok := f.Desired(protocol.CohortTarget(cohort))
 		if ok && versions[pkg] != "" {
 			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
 		}
 		return "", "", usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s\nhint: say which version to wait for with --version", cohort, pkg)
 	}
-	seq, versions, ok := src.fleetManifest()
+	seq, versions, ok := f.Desired(protocol.FleetTarget())
 	if ok && versions[pkg] != "" {
 		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
 	}
@@ -355,7 +321,7 @@ func defaultWaitVersion(src *fleetSource, pkg, cohort string) (version, from str
 
 // finishWait prints the verdict and returns the command's error: nil when
 // done, exit 4 when failed, exit 5 when timed out.
-func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) error {
+func finishWait(sys *System, opts *rolloutWaitOptions, res fleet.GateResult) error {
 	if opts.Output == "json" {
 		if err := writeJSON(sys.Stdout, res); err != nil {
 			return err
@@ -364,26 +330,26 @@ func finishWait(sys *System, opts *rolloutWaitOptions, res output.GateResult) er
 	const most = 50 // devices named per list
 	switch res.Verdict {
 	case "done":
-		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", res.Progress())
+		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", output.GateProgress(res))
 		return nil
 	case "failed":
 		failed := res
 		failed.Pending, failed.NotKnown = nil, 0
-		fmt.Fprintln(sys.Stderr, failed.Describe(most))
+		fmt.Fprintln(sys.Stderr, output.DescribeGate(failed, most))
 		if res.TooManyFailed {
 			return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
-				res.FailedCount, res.Total, res.Allowed, res.Progress()))
+				res.FailedCount, res.Total, res.Allowed, output.GateProgress(res)))
 		}
 		err := fmt.Errorf("rollout failed: the goal can no longer be met: %d of %d devices updated, %d failed (%d allowed) and %d can still update, fewer than the %d needed",
 			res.Updated, res.Total, res.FailedCount, res.Allowed, res.PendingCount, res.Need)
 		return withExitCode(ExitRolloutFail, withHint(err,
 			"a failed device cannot count as updated: --max-failed allows failures, --min-updated says how many must update; to pass with failed devices, lower --min-updated too"))
 	}
-	if d := res.Describe(most); d != "" {
+	if d := output.DescribeGate(res, most); d != "" {
 		fmt.Fprintln(sys.Stderr, d)
 	}
 	return withExitCode(ExitTimeout, withHint(
-		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, res.Progress()),
+		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, output.GateProgress(res)),
 		"a longer --timeout waits longer; 'otactl watch' shows the devices live"))
 }
 
@@ -397,8 +363,8 @@ type waitProgress struct {
 
 func newWaitProgress(sys *System) *waitProgress { return &waitProgress{sys: sys} }
 
-func (p *waitProgress) show(res output.GateResult, start time.Time) {
-	text := res.Progress()
+func (p *waitProgress) show(res fleet.GateResult, start time.Time) {
+	text := output.GateProgress(res)
 	if p.sys.StderrTTY {
 		elapsed := time.Since(start).Truncate(time.Second)
 		fmt.Fprintf(p.sys.Stderr, "\r\x1b[K%s · %s", text, elapsed)
@@ -412,7 +378,7 @@ func (p *waitProgress) show(res output.GateResult, start time.Time) {
 }
 
 // done ends the line in place, if any.
-func (p *waitProgress) done(output.GateResult) {
+func (p *waitProgress) done(fleet.GateResult) {
 	if p.line {
 		fmt.Fprint(p.sys.Stderr, "\r\x1b[K")
 		p.line = false

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
 
@@ -30,16 +30,16 @@ func TestRolloutStatusCohort(t *testing.T) {
 			pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true))
 			pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
 
-			status := func(filters fleetFilterOptions) (output.Summary, []string, string) {
+			status := func(filters fleetFilterOptions) (fleet.Summary, []string, string) {
 				t.Helper()
 				sys, stdout, stderr := watchTestSystem(watchNow)
-				filters.Stale = output.DefaultStale
+				filters.Stale = fleet.DefaultStale
 				opts := &rolloutStatusOptions{Filters: filters, Output: "json"}
 				if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 					t.Fatalf("status: %v\n%s", err, stderr)
 				}
 				var st struct {
-					Summary output.Summary `json:"summary"`
+					Summary fleet.Summary `json:"summary"`
 					Devices []struct{ Device, Status, Target string }
 				}
 				if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {

@@ -278,7 +278,7 @@ func TestRolloutWaitSignalsE2E(t *testing.T) {
 // ends it as a timeout (5), with or without --version.
 func TestRolloutWaitStalledBrokerE2E(t *testing.T) {
 	t.Parallel()
-	url := stalledBroker(t)
+	url := stalledRolloutBroker(t)
 	base := []string{"rollout", "wait", "--broker", url, "--connect-timeout", "60s"}
 
 	w := startOtactl(t, append(base, "--version", "1.1.0", "--timeout", "120s")...)
@@ -316,7 +316,7 @@ func interrupted(t *testing.T, w *runningOtactl, sig syscall.Signal) {
 
 // stalledBroker listens on loopback, accepts MQTT connections with a
 // CONNACK, and then reads and drops everything, answering nothing.
-func stalledBroker(t *testing.T) string {
+func stalledRolloutBroker(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

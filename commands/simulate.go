@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/simulator"
 )
@@ -43,7 +43,7 @@ func newSimulateCommand(sys *System) *cli.Command {
 	flags := []cli.Flag{
 		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
 		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
-		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: output.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
 		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
 		&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)", Destination: &pubkeys},

@@ -49,7 +49,7 @@ func simReports(t *testing.T, c *upload.Client) map[string]report.Report {
 	t.Helper()
 	out := map[string]report.Report{}
 	err := c.ReadRetainedAll(context.Background(), c.Topics().ReportsFilter(), func(topic string, payload []byte) {
-		r, err := report.FromMessage(c.Topics().Prefix(), topic, payload, time.Now())
+		r, err := report.FromMessage(c.Topics(), topic, payload, time.Now())
 		if err != nil {
 			t.Errorf("report on %s (%x): %v", topic, payload, err)
 			return

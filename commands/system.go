@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,9 @@ type System struct {
 	Getenv func(string) string
 	// Keyring is the OS keyring holding signing keys and broker passwords.
 	Keyring keys.Keyring
+
+	// ctx is the context Main runs under (see withContext).
+	ctx context.Context
 }
 
 // keyStore is the key and password store on sys's keyring.

@@ -14,6 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/catalog"
+	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -45,21 +47,18 @@ func targetFlags(o *targetOptions, withPercent bool) []cli.Flag {
 
 // target is one desired topic.
 type target struct {
-	Kind  string // fleet, cohort or device
+	Kind  protocol.TargetKind
 	Name  string
 	Topic string
 }
 
 func (t target) String() string {
-	if t.Kind == "fleet" {
-		return "fleet"
-	}
-	return t.Kind + " " + t.Name
+	return protocol.Target{Kind: t.Kind, Name: t.Name}.String()
 }
 
 // resolve checks every name and returns the static targets; the fleet when
 // nothing else is chosen. Percent targets come later, from the broker.
-func (o *targetOptions) resolve(topics upload.Topics) ([]target, error) {
+func (o *targetOptions) resolve(topics protocol.Topics) ([]target, error) {
 	if o.percentSet && (o.Percent <= 0 || o.Percent > 100) {
 		return nil, usageErrorf("--percent must be more than 0 and at most 100, not %g", o.Percent)
 	}
@@ -76,7 +75,7 @@ func (o *targetOptions) resolve(topics upload.Topics) ([]target, error) {
 		if err != nil {
 			return nil, usageErrorf("--cohort: %v", err)
 		}
-		add(target{"cohort", c, topic})
+		add(target{protocol.Cohort, c, topic})
 	}
 	devices := append([]string{}, o.Devices.Value()...)
 	if o.DevicesFile != "" {
@@ -91,16 +90,16 @@ func (o *targetOptions) resolve(topics upload.Topics) ([]target, error) {
 		if err != nil {
 			return nil, usageErrorf("device: %v", err)
 		}
-		add(target{"device", d, topic})
+		add(target{protocol.Device, d, topic})
 	}
 	if len(out) == 0 && !o.percentSet {
-		out = append(out, target{"fleet", "", topics.Fleet()})
+		out = append(out, target{protocol.Fleet, "", topics.Fleet()})
 	}
 	return out, nil
 }
 
 // single is the one target of commands that read one desired topic.
-func (o *targetOptions) single(topics upload.Topics) (target, error) {
+func (o *targetOptions) single(topics protocol.Topics) (target, error) {
 	n := len(o.Cohorts.Value()) + len(o.Devices.Value())
 	if n > 1 || o.DevicesFile != "" {
 		return target{}, usageErrorf("give at most one --cohort or --device")
@@ -113,7 +112,7 @@ func (o *targetOptions) single(topics upload.Topics) (target, error) {
 }
 
 func readDevicesFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("devices file %s does not exist", path)
@@ -196,7 +195,7 @@ func percentTargets(ctx context.Context, c *upload.Client, pct float64) ([]targe
 			if err != nil {
 				continue // ParseReport checked the id
 			}
-			out = append(out, target{"device", d, topic})
+			out = append(out, target{protocol.Device, d, topic})
 		}
 	}
 	return out, len(devices), nil

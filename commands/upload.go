@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/release"
@@ -146,7 +147,7 @@ const maxArtifact = release.MaxComponentSize
 // that it is a regular file that fits one MQTT message and maxPayload
 // (0: none). Nothing is read: the upload streams it.
 func openArtifact(path string, maxPayload int64) (*os.File, int64, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, 0, fmt.Errorf("artifact %s does not exist", path)

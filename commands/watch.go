@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -42,14 +43,14 @@ func fleetFilterFlags(o *fleetFilterOptions, devices, states *cli.StringSlice) [
 		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
 		&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)", Destination: states},
 		&cli.BoolFlag{Name: "failed", Usage: "only failed devices", Destination: &o.Failed},
-		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: output.DefaultStale, Destination: &o.Stale},
+		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 	}
 }
 
 // resolve checks the filter options and turns them into a filter and the
 // devices selected by id.
-func (o *fleetFilterOptions) resolve() (output.Filter, deviceSelection, error) {
-	flt := output.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
+func (o *fleetFilterOptions) resolve() (fleet.Filter, deviceSelection, error) {
+	flt := fleet.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
 	if err := checkNames(o.Package, o.Version, o.Cohort); err != nil {
 		return flt, deviceSelection{}, err
 	}
@@ -184,11 +185,10 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	}
 	defer client.Close()
 	src := newFleetSource(sys, client, opts.Filters.Stale, opts.Filters.Cohort, sel.IDs)
-	fleet := src.fleet
-	if err := src.readDesired(ctx); err != nil {
+	if err := src.ReadDesired(ctx); err != nil {
 		return err
 	}
-	warnUnknownCohort(sys, src)
+	warnUnknownCohort(sys, src, opts.Filters.Cohort)
 
 	json := opts.Output == "json"
 	switch {
@@ -197,13 +197,13 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	case sys.StdoutTTY && sys.StderrTTY && !json:
 		return watchLive(ctx, sys, opts, src, flt)
 	}
-	pick := newReportPicker(fleet, flt)
-	return src.follow(ctx, func(r report.Report, err error) {
+	pick := fleet.NewPicker(src.Fleet(), flt)
+	return src.Follow(ctx, func(r report.Report, err error) {
 		if err != nil {
 			warnMalformed(sys.Stderr, r, err)
 			return
 		}
-		if !pick.picks(r) {
+		if !pick.Picks(r) {
 			return
 		}
 		if json {
@@ -216,13 +216,9 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 
 // warnUnknownCohort warns when the cohort's members are to be inferred
 // from its release but the cohort has no desired manifest.
-func warnUnknownCohort(sys *System, src *fleetSource) {
-	if !src.infer {
-		return
-	}
-	if _, _, ok := src.cohortManifest(); !ok {
-		topic, _ := src.topics.Cohort(src.cohort)
-		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", src.cohort, topic)
+func warnUnknownCohort(sys *System, src *fleet.Source, cohort string) {
+	if topic, unknown := src.UnknownCohort(); unknown {
+		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", cohort, topic)
 	}
 }
 
@@ -252,48 +248,13 @@ func safeText(s string) string {
 	}, s)
 }
 
-// reportPicker decides whether a report, once in the fleet, passes the
-// filters: its row must be one the filter picks.
-type reportPicker struct {
-	fleet *output.Fleet
-	flt   output.Filter
-	ids   map[string]bool
-}
-
-func newReportPicker(fleet *output.Fleet, flt output.Filter) *reportPicker {
-	p := &reportPicker{fleet: fleet, flt: flt}
-	if len(flt.Devices) > 0 {
-		p.ids = make(map[string]bool, len(flt.Devices))
-		for _, id := range flt.Devices {
-			p.ids[id] = true
-		}
-	}
-	return p
-}
-
-func (p *reportPicker) picks(r report.Report) bool {
-	if p.flt.Package != "" && r.Package != p.flt.Package {
-		return false
-	}
-	if p.ids != nil && !p.ids[r.Device] {
-		return false
-	}
-	one := p.flt
-	one.Devices, one.Package, one.Cohort = []string{r.Device}, r.Package, ""
-	v := p.fleet.View(one, 1)
-	if len(v.Rows) == 0 || !v.Rows[0].Seen {
-		return false
-	}
-	return p.flt.Cohort == "" || v.Rows[0].Cohort == p.flt.Cohort
-}
-
 // watchOnce prints the retained picture: on a terminal the table, else
 // one line (or JSON object) per report, trouble first.
-func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetSource, flt output.Filter) error {
-	if err := src.readReports(ctx, nil); err != nil {
+func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	if err := src.ReadReports(ctx); err != nil {
 		return err
 	}
-	v := src.fleet.View(flt, 0)
+	v := src.Fleet().View(flt, 0)
 	json := opts.Output == "json"
 	if sys.StdoutTTY && !json {
 		frame := output.RenderFrame(v, output.FrameOptions{
@@ -317,13 +278,13 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleetS
 			return err
 		}
 	}
-	warnMalformedCount(sys.Stderr, src.fleet)
+	warnMalformedCount(sys.Stderr, src.Fleet())
 	return nil
 }
 
 // warnMalformedCount tells how many reports did not decode, and the latest.
-func warnMalformedCount(w io.Writer, fleet *output.Fleet) {
-	n, recent := fleet.MalformedCount()
+func warnMalformedCount(w io.Writer, f *fleet.Fleet) {
+	n, recent := f.MalformedCount()
 	if n == 0 || len(recent) == 0 {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,10 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
 
@@ -41,16 +42,19 @@ type runningOtactl struct {
 // runOtactl's, and returns at once.
 func startOtactl(t *testing.T, args ...string) *runningOtactl {
 	t.Helper()
-	return startOtactlIn(t, "", nil, args...)
+	return startOtactlIn(t, "", nil, nil, args...)
 }
 
-// startOtactlIn is startOtactl in dir (when not empty) with the extra
-// environment env. When the test ends the process is killed if still
-// running, and what it printed is checked for registered secrets.
-func startOtactlIn(t *testing.T, dir string, env []string, args ...string) *runningOtactl {
+// startOtactlIn is startOtactl in dir (when not empty), with the extra
+// environment env and stdin as given (nil: none). Its exit code is the
+// shell's: 128 + the signal for a process killed by one. When the test
+// ends the process is killed if still running, and what it printed is
+// checked for registered secrets.
+func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
 	t.Helper()
 	r := &runningOtactl{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
+	r.cmd.Stdin = stdin
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -60,6 +64,9 @@ func startOtactlIn(t *testing.T, dir string, env []string, args ...string) *runn
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
 		}
 		close(r.done)
 	}()
@@ -74,18 +81,26 @@ func startOtactlIn(t *testing.T, dir string, env []string, args ...string) *runn
 // wait waits for the process to end and returns its exit code.
 func (r *runningOtactl) wait(t *testing.T) int {
 	t.Helper()
+	return r.waitWithin(t, 2*time.Minute).code
+}
+
+// waitWithin waits at most d for the process to end; a process still
+// running then is killed and the test fails.
+func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
+	t.Helper()
 	select {
 	case <-r.done:
-		return r.code
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("otactl %s did not end in 2 minutes; stderr:\n%s", strings.Join(r.cmd.Args[1:], " "), r.stderr)
-		return -1
+	case <-time.After(d):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
 	}
+	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
 }
 
 // gateVerdict is what rollout wait -o json prints.
 type gateVerdict struct {
-	output.GateResult
+	fleet.GateResult
 	Failures []gateRow `json:"failures"`
 	Pending  []gateRow `json:"pending"`
 }

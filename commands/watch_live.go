@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
 )
 
@@ -30,8 +31,8 @@ const (
 // program ends, panics included. The model only draws frames of the fleet
 // on its own ticker, whatever the rate of reports.
 type liveModel struct {
-	fleet    *output.Fleet
-	filter   output.Filter
+	fleet    *fleet.Fleet
+	filter   fleet.Filter
 	renderer *lipgloss.Renderer
 	title    func() string
 	width    int
@@ -97,13 +98,13 @@ func (m *liveModel) View() string { return m.frame }
 
 // watchLive shows the live table on the terminal (stderr, which holds
 // the frame) until the user leaves or the subscription ends.
-func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleetSource, flt output.Filter) error {
+func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	width, height := terminalSize(sys.Stderr)
 	filters := opts.Filters.describe()
 	model := &liveModel{
-		fleet:    src.fleet,
+		fleet:    src.Fleet(),
 		filter:   flt,
 		renderer: lipgloss.NewRenderer(sys.Stderr),
 		width:    width,
@@ -111,7 +112,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 		interval: minRedraw,
 		clock:    time.Now,
 		title: func() string {
-			t := "otactl watch · " + src.client.Broker()
+			t := "otactl watch · " + src.Broker()
 			if filters != "" {
 				t += " · " + filters
 			}
@@ -130,7 +131,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 		tea.WithoutBracketedPaste(),
 	}
 	if sys.StdinTTY {
-		progOpts = append(progOpts, tea.WithInput(sys.Stdin))
+		progOpts = append(progOpts, tea.WithInput(sys.stdinReader()))
 	} else {
 		// No keyboard: Ctrl-C still interrupts, as a signal (the
 		// terminal stays in line mode).
@@ -140,9 +141,9 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 
 	// The screen is the program's: warnings wait until it is given back.
 	var held lockedBuffer
-	src.stderr = &held
+	src.SetWarnings(&held)
 	defer func() {
-		src.stderr = sys.Stderr
+		src.SetWarnings(sys.Stderr)
 		_, _ = io.WriteString(sys.Stderr, held.String())
 	}()
 
@@ -158,7 +159,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 			}
 			p.Send(streamEndedMsg{err})
 		}()
-		err = src.follow(ctx, nil, nil)
+		err = src.Follow(ctx, nil, nil)
 	}()
 
 	_, err := p.Run()

@@ -15,6 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
@@ -77,7 +78,7 @@ func TestWatchOnce(t *testing.T) {
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					sys, stdout, stderr := watchTestSystem(watchNow)
-					tc.filters.Stale = output.DefaultStale
+					tc.filters.Stale = fleet.DefaultStale
 					opts := &watchOptions{Filters: tc.filters, Once: true, Output: "json"}
 					if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 						t.Fatalf("watch: %v\n%s", err, stderr)
@@ -122,13 +123,13 @@ func TestRolloutStatus(t *testing.T) {
 	const prefix = "status/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
-	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: output.DefaultStale}, Output: "json"}
+	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: fleet.DefaultStale}, Output: "json"}
 	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
 	var st struct {
-		Time    time.Time      `json:"time"`
-		Summary output.Summary `json:"summary"`
+		Time    time.Time     `json:"time"`
+		Summary fleet.Summary `json:"summary"`
 		Devices []struct {
 			Device, Status, Target, ReportedTarget, StateName, ReasonName string
 		} `json:"devices"`
@@ -216,7 +217,7 @@ func TestWatchStream(t *testing.T) {
 }
 
 func TestWatchLiveModel(t *testing.T) {
-	fleet := output.NewFleet(output.FleetOptions{Now: func() time.Time { return watchNow }})
+	fleet := fleet.NewFleet(fleet.FleetOptions{Now: func() time.Time { return watchNow }})
 	for _, d := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
 		fleet.Apply(report.Report{Device: d, Package: "main", State: report.Downloading, Reason: report.ReasonReady, Version: "1.0.0", Target: "1.1.0"})
 	}

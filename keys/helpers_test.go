@@ -104,8 +104,8 @@ func (f *fakeKeyring) raw(service, user string) (string, bool) {
 	return v, ok
 }
 
-// keyIDForTest computes a key id the CONTRACT.md way, independently of
-// release.KeyID, to check it.
+// keyIDForTest computes a key id as docs/protocol.md#signatures says,
+// independently of release.KeyID, to check it.
 func keyIDForTest(t *testing.T, pub crypto.PublicKey) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)

@@ -29,7 +29,8 @@ type Info struct {
 	KeyID string `json:"keyid"`
 }
 
-// Algorithms otactl signs with (CONTRACT.md section 3), as release names them.
+// Algorithms otactl signs with (docs/protocol.md#signatures), as release
+// names them.
 const (
 	AlgEd25519   = release.AlgEd25519
 	AlgECDSAP256 = release.AlgECDSAP256

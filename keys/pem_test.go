@@ -296,7 +296,8 @@ func TestOpenSSLKeys(t *testing.T) {
 	}
 }
 
-// keyIDOfDER is the key id of CONTRACT.md section 3, from openssl's DER.
+// keyIDOfDER is the key id of docs/protocol.md#signatures, from openssl's
+// DER.
 func keyIDOfDER(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:8])

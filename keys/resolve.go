@@ -10,7 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
+
+// maxKeyFile caps how much of a key file is read.
+const maxKeyFile = 1 << 20
 
 // Key reference schemes (KEYREF).
 const (
@@ -37,7 +42,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		if path == "" {
 			return nil, errors.New("key reference file: needs a path (file:PATH)")
 		}
-		b, err := os.ReadFile(path)
+		b, err := regularfile.ReadFile(path, maxKeyFile)
 		if err != nil {
 			return nil, fileError("signing key", path, err)
 		}
@@ -129,7 +134,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 
 // readPublicFile reads a PEM public or private key, or a DER public key.
 func readPublicFile(path string) (crypto.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := regularfile.ReadFile(path, maxKeyFile)
 	if err != nil {
 		return nil, fileError("public key", path, err)
 	}

@@ -94,7 +94,7 @@ func TestResolveSigner(t *testing.T) {
 		{"", "no key reference given", false},
 		{"file:", "file: needs a path", false},
 		{"file:" + filepath.Join(dir, "missing.pem"), "no such file: " + filepath.Join(dir, "missing.pem"), false},
-		{"file:" + dir, "read signing key file " + dir + ": is a directory", false},
+		{"file:" + dir, "read signing key file " + dir + ": " + dir + ": not a regular file (directory)", false},
 		{"env:NOPE", "environment variable NOPE is not set or empty", false},
 		{"env:BLANK", "environment variable BLANK is not set or empty", false},
 		{"env:BAD_KEY", "signing key in environment variable BAD_KEY: not a PEM private key", false},

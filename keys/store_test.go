@@ -23,7 +23,7 @@ func names(infos []Info) []string {
 }
 
 // checkSigns signs a digest with k and verifies it with pub the way
-// CONTRACT.md section 3 says.
+// docs/protocol.md#signatures says.
 func checkSigns(t *testing.T, k crypto.Signer, pub crypto.PublicKey) {
 	t.Helper()
 	digest := sha256.Sum256([]byte("ota-release-digest-v1\n"))

@@ -1,5 +1,3 @@
-// Package output renders what otactl prints: JSON, tables for terminals,
-// plain rows for pipes, and the live rollout view. It knows nothing of MQTT.
 package output
 
 import (

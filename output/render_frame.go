@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/report"
 )
 
@@ -48,13 +49,13 @@ func newFrameStyles(r *lipgloss.Renderer) frameStyles {
 	}
 }
 
-func (s frameStyles) status(st RowStatus) lipgloss.Style {
+func (s frameStyles) status(st fleet.RowStatus) lipgloss.Style {
 	switch st {
-	case StatusFailed:
+	case fleet.StatusFailed:
 		return s.failed
-	case StatusStale:
+	case fleet.StatusStale:
 		return s.stale
-	case StatusPending:
+	case fleet.StatusPending:
 		return s.pending
 	}
 	return s.done
@@ -65,7 +66,7 @@ func (s frameStyles) status(st RowStatus) lipgloss.Style {
 // line for the rest, each line cut to opts.Width. The frame has no final
 // newline. Ask the fleet for a view with a limit of opts.Height rows: no
 // more can show.
-func RenderFrame(v View, opts FrameOptions) string {
+func RenderFrame(v fleet.View, opts FrameOptions) string {
 	st := newFrameStyles(opts.Renderer)
 	var lines []string
 	if opts.Title != "" {
@@ -137,8 +138,8 @@ func PlainRenderer() *lipgloss.Renderer {
 
 // RenderStatus draws what `rollout status` prints on a terminal: the
 // summary, then every device not done, trouble first, however many.
-func RenderStatus(s StatusReport, opts FrameOptions) string {
-	v := View{Now: s.Time, Summary: s.Summary, Rows: s.NotDone, Total: len(s.NotDone)}
+func RenderStatus(s fleet.StatusReport, opts FrameOptions) string {
+	v := fleet.View{Now: s.Time, Summary: s.Summary, Rows: s.NotDone, Total: len(s.NotDone)}
 	opts.Height = 0
 	if len(s.NotDone) == 0 {
 		st := newFrameStyles(opts.Renderer)
@@ -150,11 +151,11 @@ func RenderStatus(s StatusReport, opts FrameOptions) string {
 }
 
 // SummaryLines is the summary in words, one line each, without colour.
-func SummaryLines(s Summary) []string {
+func SummaryLines(s fleet.Summary) []string {
 	return summaryLines(s, newFrameStyles(PlainRenderer()))
 }
 
-func summaryLines(s Summary, st frameStyles) []string {
+func summaryLines(s fleet.Summary, st frameStyles) []string {
 	// Devices and progress to the target.
 	head := plural(s.Devices, "device")
 	if s.Reports != s.Devices {
@@ -252,7 +253,7 @@ var dropOrder = []int{colAge, colState, colPackage, colVersion, colTarget}
 
 // renderRows draws rows as a lipgloss table no wider than width (0: any):
 // when too wide, whole columns give way first, then cells are cut.
-func renderRows(rows []Row, v View, st frameStyles, width int) string {
+func renderRows(rows []fleet.Row, v fleet.View, st frameStyles, width int) string {
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
 		state, reason, age := "-", "-", "never"
@@ -301,7 +302,7 @@ func renderRows(rows []Row, v View, st frameStyles, width int) string {
 				switch c := keep[i]; {
 				case row == table.HeaderRow:
 					s = st.header
-				case c == colStatus || (c == colReason && rows[row].Status == StatusFailed):
+				case c == colStatus || (c == colReason && rows[row].Status == fleet.StatusFailed):
 					s = st.status(rows[row].Status).PaddingRight(2)
 				default:
 					s = st.cell
@@ -370,7 +371,7 @@ func columnWidth(cells [][]string, col int) int {
 }
 
 // onePackage reports whether all rows are about the same package.
-func onePackage(rows []Row) bool {
+func onePackage(rows []fleet.Row) bool {
 	for _, r := range rows[1:] {
 		if r.Report.Package != rows[0].Report.Package {
 			return false

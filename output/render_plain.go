@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/report"
 )
 
@@ -38,7 +39,7 @@ var RowsHeader = []string{"DEVICE", "PACKAGE", "STATUS", "STATE", "REASON", "VER
 // WriteRows writes rows as tab-separated lines under a header, for pipes:
 // device, package, status, state, reason, version, target (resolved) and
 // the report's time (RFC 3339, UTC); "-" stands for an empty field.
-func WriteRows(w io.Writer, rows []Row) error {
+func WriteRows(w io.Writer, rows []fleet.Row) error {
 	var b strings.Builder
 	b.WriteString(strings.Join(RowsHeader, "\t"))
 	b.WriteByte('\n')

@@ -13,25 +13,28 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
+	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/fleet/fleettest"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
 )
 
 func TestRenderFrameGolden(t *testing.T) {
-	demo, _ := demoFleet()
-	empty, _ := newTestFleet()
+	demo, _ := fleettest.Demo()
+	empty, _ := fleettest.New()
 	tests := []struct {
 		name   string
-		fleet  *Fleet
-		filter Filter
+		fleet  *fleet.Fleet
+		filter fleet.Filter
 		opts   FrameOptions
 	}{
-		{"frame_100x30", demo, Filter{}, FrameOptions{Width: 100, Height: 30}},
-		{"frame_80x24_title", demo, Filter{}, FrameOptions{Width: 80, Height: 24, Title: "otactl watch · mqtt://127.0.0.1:1883 · q to quit"}},
-		{"frame_60x16", demo, Filter{}, FrameOptions{Width: 60, Height: 16}},
-		{"frame_40x12_main", demo, Filter{Package: "main"}, FrameOptions{Width: 40, Height: 12}},
-		{"frame_unlimited_failed", demo, Filter{FailedOnly: true}, FrameOptions{}},
-		{"frame_80x5_tiny", demo, Filter{}, FrameOptions{Width: 80, Height: 5}},
-		{"frame_empty", empty, Filter{}, FrameOptions{Width: 80, Height: 24}},
+		{"frame_100x30", demo, fleet.Filter{}, FrameOptions{Width: 100, Height: 30}},
+		{"frame_80x24_title", demo, fleet.Filter{}, FrameOptions{Width: 80, Height: 24, Title: "otactl watch · mqtt://127.0.0.1:1883 · q to quit"}},
+		{"frame_60x16", demo, fleet.Filter{}, FrameOptions{Width: 60, Height: 16}},
+		{"frame_40x12_main", demo, fleet.Filter{Package: "main"}, FrameOptions{Width: 40, Height: 12}},
+		{"frame_unlimited_failed", demo, fleet.Filter{FailedOnly: true}, FrameOptions{}},
+		{"frame_80x5_tiny", demo, fleet.Filter{}, FrameOptions{Width: 80, Height: 5}},
+		{"frame_empty", empty, fleet.Filter{}, FrameOptions{Width: 80, Height: 24}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,22 +46,22 @@ func TestRenderFrameGolden(t *testing.T) {
 }
 
 func TestRenderStatusGolden(t *testing.T) {
-	demo, _ := demoFleet()
-	golden(t, "status_main.golden", RenderStatus(demo.Status(Filter{Package: "main"}), FrameOptions{Width: 120, Renderer: PlainRenderer()})+"\n")
-	done, _ := gateFleet("a 3 1 1.1 -", "b 0 0 1.1 -")
-	golden(t, "status_done.golden", RenderStatus(done.Status(Filter{}), FrameOptions{Width: 120, Renderer: PlainRenderer()})+"\n")
+	demo, _ := fleettest.Demo()
+	golden(t, "status_main.golden", RenderStatus(demo.Status(fleet.Filter{Package: "main"}), FrameOptions{Width: 120, Renderer: PlainRenderer()})+"\n")
+	done, _ := fleettest.FromLines("a 3 1 1.1 -", "b 0 0 1.1 -")
+	golden(t, "status_done.golden", RenderStatus(done.Status(fleet.Filter{}), FrameOptions{Width: 120, Renderer: PlainRenderer()})+"\n")
 }
 
 // TestRenderFrameFits checks every frame size: no line wider than the
 // width, no more lines than the height, trouble first, and every row
 // either shown or counted in the "… N more" line.
 func TestRenderFrameFits(t *testing.T) {
-	f, _ := demoFleet()
+	f, _ := fleettest.Demo()
 	more := regexp.MustCompile(`^… (\d+) more$`)
 	row := regexp.MustCompile(`^dev-\d\d `)
 	for w := 20; w <= 130; w += 11 {
 		for h := 1; h <= 40; h += 4 {
-			v := f.View(Filter{}, h)
+			v := f.View(fleet.Filter{}, h)
 			frame := RenderFrame(v, FrameOptions{Width: w, Height: h, Renderer: PlainRenderer()})
 			lines := strings.Split(frame, "\n")
 			if len(lines) > h {
@@ -87,8 +90,8 @@ func TestRenderFrameFits(t *testing.T) {
 }
 
 func TestRenderFrameColour(t *testing.T) {
-	f, _ := demoFleet()
-	v := f.View(Filter{}, 30)
+	f, _ := fleettest.Demo()
+	v := f.View(fleet.Filter{}, 30)
 	color := lipgloss.NewRenderer(io.Discard)
 	color.SetColorProfile(termenv.ANSI256)
 	coloured := RenderFrame(v, FrameOptions{Width: 100, Height: 30, Renderer: color})
@@ -105,13 +108,13 @@ func TestRenderFrameColour(t *testing.T) {
 }
 
 func TestRenderNeverPassesEscapes(t *testing.T) {
-	f, c := newTestFleet()
+	f, c := fleettest.New()
 	evil := "devices/\x1b]0;pwned\x07/.u/c/main"
-	f.Ingest(report.FromMessage("", evil, []byte(`{"s":0}`), c.Now()))
+	f.Ingest(report.FromMessage(protocol.Topics{}, evil, []byte(`{"s":0}`), c.Now()))
 	f.Malformed("\x1b[2J\u202e", fmt.Errorf("bad \x9b31m"))
 	f.Apply(report.Report{Device: "d\x1b[31m", Package: "main\x00", Version: "\x1b[0m", Target: "\u200f1"})
-	f.SetDesired(FleetScope(), 1, map[string]string{"main\x00": "\x1b[5m"})
-	v := f.View(Filter{}, 0)
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main\x00": "\x1b[5m"})
+	v := f.View(fleet.Filter{}, 0)
 	var out bytes.Buffer
 	out.WriteString(RenderFrame(v, FrameOptions{Width: 200, Height: 50, Renderer: PlainRenderer()}))
 	out.WriteString(strings.Join(SummaryLines(v.Summary), "\n"))
@@ -123,7 +126,7 @@ func TestRenderNeverPassesEscapes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out.WriteString(Evaluate(f, Gate{Version: "1", Package: "main\x00"}).Describe(0))
+	out.WriteString(DescribeGate(fleet.Evaluate(f, fleet.Gate{Version: "1", Package: "main\x00"}), 0))
 	for i, r := range out.String() {
 		if r == '\x1b' || r == '\x9b' || r == '\x07' || r == 0 || r == '\u202e' || r == '\u200f' {
 			t.Fatalf("control character %U at %d in:\n%q", r, i, out.String())
@@ -157,9 +160,9 @@ func TestWritePlain(t *testing.T) {
 		t.Errorf("JSON line\n got %s\nwant %s", b.String(), wantJSON)
 	}
 
-	f, _ := gateFleet("a 1 5 1.0 1.1", "b 3 1 1.1 -")
+	f, _ := fleettest.FromLines("a 1 5 1.0 1.1", "b 3 1 1.1 -")
 	b.Reset()
-	if err := WriteRows(&b, f.View(Filter{Package: "main", Devices: []string{"a", "b", "c"}}, 0).Rows); err != nil {
+	if err := WriteRows(&b, f.View(fleet.Filter{Package: "main", Devices: []string{"a", "b", "c"}}, 0).Rows); err != nil {
 		t.Fatal(err)
 	}
 	wantRows := "DEVICE\tPACKAGE\tSTATUS\tSTATE\tREASON\tVERSION\tTARGET\tTIME\n" +

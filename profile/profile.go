@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/otactl/otactl/internal/regularfile"
 	"github.com/otactl/otactl/keys"
 )
 
@@ -106,15 +107,16 @@ func configDir(getenv func(string) string) (string, error) {
 // Load reads a config file; a missing file is an empty one.
 func Load(path string) (*File, error) {
 	f := &File{Profiles: map[string]*Profile{}}
-	data, err := os.ReadFile(path)
+	data, err := regularfile.ReadFile(path, maxFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return f, nil
 	}
+	var tl *regularfile.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, fmt.Errorf("config %s: larger than %d bytes", path, maxFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
-	}
-	if len(data) > maxFile {
-		return nil, fmt.Errorf("config %s: larger than %d bytes", path, maxFile)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -148,30 +150,10 @@ func (f *File) Save(path string) (err error) {
 		return err
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".config-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err := regularfile.Write(path, data, regularfile.Options{Private: true}); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
@@ -260,7 +242,8 @@ func (p *Profile) Set(key, value string) error {
 	switch key {
 	case "broker":
 		if strings.Contains(value, "@") {
-			return bad("credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'")
+			// The value may hold a password: never repeat it.
+			return &SettingError{Key: key, Value: value, Reason: "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'", hide: true}
 		}
 		p.Broker = value
 	case "username":
@@ -359,7 +342,7 @@ func (p *Profile) Check() error {
 		return bad("topic-prefix", *p.TopicPrefix, "this looks like key material or text pasted in the wrong place")
 	}
 	if strings.Contains(p.Broker, "@") {
-		return bad("broker", p.Broker, "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'")
+		return &SettingError{Key: "broker", Value: p.Broker, Reason: "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'", hide: true}
 	}
 	if p.Username != "" {
 		if err := checkUsername(p.Username); err != nil {

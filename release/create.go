@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
 
 // CreateOptions says what goes into a new release.
@@ -131,16 +132,13 @@ func Create(ctx context.Context, opts CreateOptions) (*Manifest, []string, error
 // checkImageVersion reads the MCUboot header of s.Path, fills in a missing
 // version from it and refuses a version that differs from it.
 func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
-	f, err := os.Open(s.Path)
+	// A FIFO or device node is refused here, before anything is hashed,
+	// and without blocking on it.
+	f, err := regularfile.Open(s.Path)
 	if err != nil {
 		return nil, fmt.Errorf("component %s: %w", s.Package, err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("component %s: %w", s.Package, err)
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("component %s: %s is not a regular file", s.Package, s.Path)
-	}
 	h, ok, err := ReadImageHeader(f)
 	if err != nil {
 		return nil, fmt.Errorf("component %s: %s: %w", s.Package, s.Path, err)

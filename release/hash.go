@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
 
 // hashBufferSize is the read size for hashing: large enough that the
@@ -21,20 +22,14 @@ var hashBuffers = sync.Pool{New: func() any { b := make([]byte, hashBufferSize);
 
 // HashFile streams the file at path through SHA-256 and returns the
 // lowercase hex hash and the number of bytes read. It reads in 1 MiB blocks,
-// never the whole file at once, and stops when ctx is done.
+// never the whole file at once, and stops when ctx is done. Anything but a
+// regular file is refused without blocking on it.
 func HashFile(ctx context.Context, path string) (hash string, size int64, err error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	if !st.Mode().IsRegular() {
-		return "", 0, fmt.Errorf("%s is not a regular file", path)
-	}
 	bp := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(bp)
 	buf := *bp

@@ -44,7 +44,7 @@ type Signature struct {
 }
 
 // Manifest is a release: what the seed calls the desired manifest, plus the
-// optional expires and signatures fields of CONTRACT.md section 3.
+// optional expires and signatures fields of docs/protocol.md#manifest.
 type Manifest struct {
 	SequenceNumber int64       `json:"sequenceNumber"`
 	Hash           string      `json:"hash"` // the release digest, lowercase hex
@@ -54,7 +54,7 @@ type Manifest struct {
 }
 
 // DigestText is the text whose SHA-256 is the release digest, exactly as in
-// CONTRACT.md section 3: every line ends in "\n", components in the
+// docs/protocol.md#release-digest: every line ends in "\n", components in the
 // manifest's order.
 func (m *Manifest) DigestText() string {
 	var b strings.Builder

@@ -1,6 +1,6 @@
 // Package release builds, encodes, hashes, signs and verifies OTA release
 // manifests: the components a device fleet should run, bound together by the
-// release digest of CONTRACT.md section 3.
+// release digest of docs/protocol.md#release-digest.
 package release
 
 import (
@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of the naming rules (CONTRACT.md section 1).
+// Limits of the naming rules (docs/protocol.md#names).
 const (
 	MaxNameLen     = 64  // package, version and type names
 	MaxDeviceIDLen = 128 // device ids and cohort names

@@ -25,8 +25,8 @@ func runOpenSSL(t *testing.T, openssl string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// opensslVerify runs the command of CONTRACT.md for alg and says whether
-// openssl accepted the signature.
+// opensslVerify runs the command of docs/protocol.md#signatures for alg and
+// says whether openssl accepted the signature.
 func opensslVerify(t *testing.T, openssl, alg, pubPEM, digestBin, sigBin string) (bool, string) {
 	t.Helper()
 	var args []string

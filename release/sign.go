@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Signature algorithms (CONTRACT.md section 3).
+// Signature algorithms (docs/protocol.md#signatures).
 const (
 	AlgEd25519   = "ed25519"    // plain Ed25519 over the 32 digest bytes
 	AlgECDSAP256 = "ecdsa-p256" // ECDSA P-256 with SHA-256 over the 32 digest bytes, ASN.1 DER

@@ -362,7 +362,8 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"\n" +
 	"## Decisions of the release package\n" +
 	"\n" +
-	"Where CONTRACT.md is silent, `release/` decided:\n" +
+	"Where the protocol ([protocol.md](protocol.md)) leaves a choice open,\n" +
+	"`release/` decided:\n" +
 	"\n" +
 	"- **Types** follow the package rule (1 to 64 of `[A-Za-z0-9._-]`, no leading\n" +
 	"  `.`), and `-` is refused: it stands for \"no type\" in the digest text, so a\n" +

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/otactl/otactl/protocol"
 )
 
 // MaxPayload is the largest report payload Decode reads, in bytes. The
@@ -18,7 +20,7 @@ import (
 const MaxPayload = 64 << 10
 
 // MaxField is the longest package, version or target Decode accepts, in
-// bytes (the naming rules of CONTRACT.md section 1).
+// bytes (the naming rules of docs/protocol.md#names).
 const MaxField = 64
 
 var (
@@ -244,17 +246,18 @@ func jsonString(key string, raw json.RawMessage, dst *optString) error {
 	return nil
 }
 
-// FromMessage reads the report a device published on topic: device and
-// package come from the topic (see ParseTopic), the rest from the payload,
-// which may leave the package out but must not name another one. Device,
-// Package, Topic and Received are filled in whenever the topic is a report
-// topic, even with an error, so that a caller can forget the device on
-// ErrEmpty and name it when the report is malformed.
-func FromMessage(prefix, topic string, payload []byte, received time.Time) (Report, error) {
+// FromMessage reads the report a device published on topic under topics:
+// device and package come from the topic (protocol.Topics.ParseReport),
+// the rest from the payload, which may leave the package out but must not
+// name another one. Device, Package, Topic and Received are filled in
+// whenever the topic is a report topic, even with an error, so that a
+// caller can forget the device on ErrEmpty and name it when the report is
+// malformed.
+func FromMessage(topics protocol.Topics, topic string, payload []byte, received time.Time) (Report, error) {
 	r := Report{Topic: topic, Received: received}
-	device, pkg, ok := ParseTopic(prefix, topic)
+	device, pkg, ok := topics.ParseReport(topic)
 	if !ok {
-		return r, malformed("topic %q is not %sdevices/{device}/.u/c/{package}", topic, prefix)
+		return r, malformed("topic %q is not %sdevices/{device}/.u/c/{package}", topic, topics.Prefix())
 	}
 	r.Device, r.Package = device, pkg
 	d, err := Decode(payload)

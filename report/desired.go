@@ -16,8 +16,8 @@ type Desired struct {
 	Versions map[string]string // package -> version
 }
 
-// DecodeDesired reads the payload retained on a desired topic (CONTRACT.md
-// sections 2 and 3), JSON or CBOR. An empty payload (a cleared topic) and
+// DecodeDesired reads the payload retained on a desired topic
+// (docs/protocol.md#topics and #manifest), JSON or CBOR. An empty payload (a cleared topic) and
 // an empty map give a Desired with no versions. A payload that does not
 // parse, or whose form is invalid (release.Manifest.Validate), is an error:
 // devices do not act on it, so it decides no target. The digest, the

@@ -1,6 +1,6 @@
 // Package report reads and writes the state reports devices publish about
-// each firmware package (CONTRACT.md section 4): JSON or CBOR maps with long
-// or short keys, as the Golioth device SDKs send them.
+// each firmware package (docs/protocol.md#state-reports): JSON or CBOR maps
+// with long or short keys, as the Golioth device SDKs send them.
 package report
 
 import (
@@ -130,7 +130,8 @@ type Report struct {
 }
 
 // UpdatedTo reports whether the report shows the device running version v:
-// it reports version v with state Updated or Idle (CONTRACT.md section 4).
+// it reports version v with state Updated or Idle
+// (docs/protocol.md#state-reports).
 func (r Report) UpdatedTo(v string) bool {
 	return v != "" && r.Version == v && (r.State == Updated || r.State == Idle)
 }

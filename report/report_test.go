@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/otactl/otactl/protocol"
 )
 
 type vector struct {
@@ -80,7 +82,7 @@ func TestSDKVectors(t *testing.T) {
 		}
 		topic := "acme/devices/dev-1/" + v.topic
 		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		m, err := FromMessage("acme/", topic, v.payload, at)
+		m, err := FromMessage(topicsUnder(t, "acme/"), topic, v.payload, at)
 		want.Device, want.Topic, want.Received = "dev-1", topic, at
 		if err != nil || m != want {
 			t.Errorf("FromMessage(%s) = %+v, %v; want %+v", topic, m, err, want)
@@ -215,10 +217,20 @@ func TestDecodeEmpty(t *testing.T) {
 			t.Errorf("Decode(%q) error = %v, want ErrEmpty", p, err)
 		}
 	}
-	r, err := FromMessage("", "devices/d1/.u/c/main", nil, time.Time{})
+	r, err := FromMessage(protocol.Topics{}, "devices/d1/.u/c/main", nil, time.Time{})
 	if !errors.Is(err, ErrEmpty) || r.Device != "d1" || r.Package != "main" {
 		t.Errorf("FromMessage(empty) = %+v, %v; want device and package named with ErrEmpty", r, err)
 	}
+}
+
+// topicsUnder is the topics under prefix.
+func topicsUnder(t *testing.T, prefix string) protocol.Topics {
+	t.Helper()
+	tp, err := protocol.NewTopics(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
 }
 
 func TestFromMessage(t *testing.T) {
@@ -236,12 +248,14 @@ func TestFromMessage(t *testing.T) {
 			Report{Device: "d1", Package: "main"}, `package "modem" in the payload is not "main"`},
 		{"not a report topic", "", "devices/d1/.u/desired", `{"s":0}`,
 			Report{}, "is not devices/{device}/.u/c/{package}"},
+		{"not under the prefix", "p/", "devices/d1/.u/c/main", `{"s":0}`,
+			Report{}, `topic "devices/d1/.u/c/main" is not p/devices/{device}/.u/c/{package}`},
 		{"malformed payload names the device", "", "devices/d1/.u/c/main", `{"s":"x"}`,
 			Report{Device: "d1", Package: "main"}, "not an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := FromMessage(tt.prefix, tt.topic, []byte(tt.payload), at)
+			got, err := FromMessage(topicsUnder(t, tt.prefix), tt.topic, []byte(tt.payload), at)
 			tt.want.Topic, tt.want.Received = tt.topic, at
 			if got != tt.want {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
@@ -253,43 +267,6 @@ func TestFromMessage(t *testing.T) {
 				t.Errorf("error %v, want a malformed report error saying %q", err, tt.err)
 			}
 		})
-	}
-}
-
-func TestParseTopic(t *testing.T) {
-	tests := []struct {
-		prefix, topic string
-		device, pkg   string
-		ok            bool
-	}{
-		{"", "devices/d1/.u/c/main", "d1", "main", true},
-		{"acme/", "acme/devices/gw:01.a_b-c/.u/c/modem-fw_2.x", "gw:01.a_b-c", "modem-fw_2.x", true},
-		{"acme/", "devices/d1/.u/c/main", "", "", false},
-		{"", "devices/d1/.u/c/main@1.0.0", "", "", false},
-		{"", "devices/d1/.u/c/main/x", "", "", false},
-		{"", "devices/d1/x/.u/c/main", "", "", false},
-		{"", "devices//.u/c/main", "", "", false},
-		{"", "devices/d1/.u/c/", "", "", false},
-		{"", "devices/$sys/.u/c/main", "", "", false},
-		{"", "devices/.hidden/.u/c/main", "", "", false},
-		{"", "devices/d1/.u/c/.main", "", "", false},
-		{"", "devices/d 1/.u/c/main", "", "", false},
-		{"", "devices/d1/.u/desired", "", "", false},
-		{"", "devices/" + strings.Repeat("d", 128) + "/.u/c/main", strings.Repeat("d", 128), "main", true},
-		{"", "devices/" + strings.Repeat("d", 129) + "/.u/c/main", "", "", false},
-		{"", ".u/c/main", "", "", false},
-	}
-	for _, tt := range tests {
-		d, p, ok := ParseTopic(tt.prefix, tt.topic)
-		if d != tt.device || p != tt.pkg || ok != tt.ok {
-			t.Errorf("ParseTopic(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.prefix, tt.topic, d, p, ok, tt.device, tt.pkg, tt.ok)
-		}
-	}
-	if got := Topic("acme/", "d1", "main"); got != "acme/devices/d1/.u/c/main" {
-		t.Errorf("Topic = %q", got)
-	}
-	if got := SubscribeTopic("acme/"); got != "acme/devices/+/.u/c/+" {
-		t.Errorf("SubscribeTopic = %q", got)
 	}
 }
 

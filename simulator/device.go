@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -53,7 +54,7 @@ const (
 type Device struct {
 	ID     string
 	cfg    *Config
-	topics upload.Topics
+	topics protocol.Topics
 	enc    string
 	short  bool
 	rng    *rand.Rand
@@ -82,7 +83,7 @@ type held struct {
 	sum [32]byte
 }
 
-func newDevice(cfg *Config, topics upload.Topics, id string, index int) *Device {
+func newDevice(cfg *Config, topics protocol.Topics, id string, index int) *Device {
 	enc, short := cfg.reportFormat(index)
 	return &Device{
 		ID:      id,

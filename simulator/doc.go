@@ -22,9 +22,9 @@
 //
 //  3. Of the manifests held on those topics, act on the valid one with the
 //     highest sequenceNumber. A manifest is valid when it parses, its hash
-//     is the release digest (CONTRACT.md section 3), it has not expired
-//     (expires is in the future), and, when the device trusts public keys,
-//     enough of them signed the digest. A manifest that is invalid for any
+//     is the release digest (docs/protocol.md#release-digest), it has not
+//     expired (expires is in the future), and, when the device trusts
+//     public keys, enough of them signed the digest. A manifest that is invalid for any
 //     reason but expiry is refused and reported: state 0, reason 8 (update
 //     failed), target = the version it asked for. An expired one is ignored
 //     quietly: it is the operator's own deadline.

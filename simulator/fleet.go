@@ -6,14 +6,14 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/report"
-	"github.com/otactl/otactl/upload"
 )
 
 // Fleet is a set of simulated devices sharing one configuration.
 type Fleet struct {
 	cfg     Config
-	topics  upload.Topics
+	topics  protocol.Topics
 	devices []*Device
 
 	readyOnce sync.Once
@@ -31,7 +31,7 @@ func New(cfg Config) (*Fleet, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	topics, err := upload.NewTopics(cfg.Conn.TopicPrefix)
+	topics, err := protocol.NewTopics(cfg.Conn.TopicPrefix)
 	if err != nil {
 		return nil, err
 	}

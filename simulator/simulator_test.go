@@ -14,6 +14,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -620,9 +621,9 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 func TestRandomSeedReproducible(t *testing.T) {
 	// The same seed gives each device the same sequence of dice.
 	cfg := Config{Seed: 42, Failures: Failures{"integrity": 0.5}}
-	a := newDevice(&cfg, upload.Topics{}, "a", 3)
-	b := newDevice(&cfg, upload.Topics{}, "a", 3)
-	c := newDevice(&cfg, upload.Topics{}, "a", 4)
+	a := newDevice(&cfg, protocol.Topics{}, "a", 3)
+	b := newDevice(&cfg, protocol.Topics{}, "a", 3)
+	c := newDevice(&cfg, protocol.Topics{}, "a", 4)
 	var sa, sb, sc []bool
 	for range 64 {
 		sa = append(sa, a.inject("integrity"))
@@ -666,7 +667,7 @@ func FuzzDesiredPayload(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		cfg := Config{Package: "main", Version: "1.0.0"}
-		d := newDevice(&cfg, upload.Topics{}, "d1", 0)
+		d := newDevice(&cfg, protocol.Topics{}, "d1", 0)
 		d.manifests = map[string]held{}
 		d.ignored = map[string]bool{}
 		// A cancelled context: a refusal report is not sent anywhere.

@@ -1,8 +1,3 @@
-// Package upload is otactl's MQTT side: connecting to a broker, building and
-// validating topics, publishing retained messages and proving them by
-// reading them back, reading every retained message under a filter, and
-// live subscriptions that survive reconnects. It speaks MQTT 3.1.1 through
-// github.com/eclipse/paho.mqtt.golang.
 package upload
 
 import (
@@ -16,6 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/protocol"
 )
 
 // Message is one message received from the broker.
@@ -31,8 +28,11 @@ type Client struct {
 	opts   Options
 	url    *url.URL
 	id     string
-	topics Topics
+	topics protocol.Topics
 	pc     mqtt.Client
+	// streams is what streaming connections (stream.go) need; they touch
+	// the state below only through streamState.
+	streams streamConfig
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -41,6 +41,7 @@ type Client struct {
 	err      error // why the client closed itself, if it did
 	noProbe  bool  // the broker refused the end-of-retained probe once
 	connects int   // connections made so far
+	losses   int   // connections lost so far
 
 	written atomic.Int64             // bytes written to the broker
 	current atomic.Pointer[progress] // the publish being written
@@ -58,7 +59,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	topics, err := NewTopics(o.TopicPrefix)
+	topics, err := protocol.NewTopics(o.TopicPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +83,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 		subs:     make(map[string]int),
 		done:     make(chan struct{}),
 	}
+	c.streams = c.newStreamConfig(tlsCfg)
 	po := mqtt.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(id).
@@ -140,7 +142,7 @@ func (c *Client) ClientID() string { return c.id }
 func (c *Client) Broker() string { return c.url.String() }
 
 // Topics builds the topics under this connection's prefix.
-func (c *Client) Topics() Topics { return c.topics }
+func (c *Client) Topics() protocol.Topics { return c.topics }
 
 // Close disconnects, ends every read and live subscription, and waits a
 // moment for acknowledgements still in flight.
@@ -245,6 +247,7 @@ func (c *Client) onConnect(mqtt.Client) {
 func (c *Client) onLost(_ mqtt.Client, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.losses++
 	for s := range c.sessions {
 		if !s.live {
 			s.box.fail(&lostError{err})
@@ -272,8 +275,9 @@ func (c *Client) register(s *session) error {
 }
 
 // unregister removes a session and unsubscribes the filters no other
-// session uses, waiting for the broker's answer unless ctx has ended (a
-// read or subscription given up on: the caller is leaving).
+// session uses. ctx is the context of the session's operation: once it is
+// done (interrupted, or a live stream ended), the broker's answer is
+// awaited only briefly, so that a stalled broker cannot hold up the end.
 func (c *Client) unregister(ctx context.Context, s *session) {
 	c.mu.Lock()
 	if _, ok := c.sessions[s]; !ok {
@@ -297,16 +301,46 @@ func (c *Client) unregister(ctx context.Context, s *session) {
 	tok := c.pc.Unsubscribe(drop...)
 	// A failed unsubscribe only means unwanted messages, which no session
 	// takes; waiting keeps later reads of the same topics in order.
-	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout())
-	defer cancel()
-	_ = c.wait(ctx, tok, c.opts.timeout(), "unsubscribe")
+	d := c.opts.timeout()
+	if ctx.Err() != nil {
+		d = min(d, unsubscribeGrace)
+	}
+	_ = c.wait(context.Background(), tok, d, "unsubscribe")
 }
+
+// unsubscribeGrace is how long unregister waits for the broker once the
+// operation's context is done.
+const unsubscribeGrace = time.Second
 
 func (c *Client) closedErr() error {
 	if c.err != nil {
 		return errors.Join(ErrClosed, c.err)
 	}
 	return ErrClosed
+}
+
+// streamState is the one way a streaming connection (stream.go) reaches
+// the client's shared state. It reports whether reads end on quiet periods
+// rather than with the end-of-retained probe, and an error once the client
+// has closed. A non-empty lostProbe is a probe the broker took but never
+// sent back: from then on every read of the client ends on quiet periods,
+// and the first such probe gets a warning.
+func (c *Client) streamState(lostProbe string) (quiet bool, err error) {
+	c.mu.Lock()
+	first := lostProbe != "" && !c.noProbe
+	if lostProbe != "" {
+		c.noProbe = true
+	}
+	quiet = c.noProbe
+	if c.closed {
+		err = c.closedErr()
+	}
+	c.mu.Unlock()
+	if first && c.opts.Warn != nil {
+		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s",
+			lostProbe, c.opts.quietPeriod(), c.topics.ProbesFilter()))
+	}
+	return quiet, err
 }
 
 // subscribe subscribes to filters and returns the QoS the broker granted

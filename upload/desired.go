@@ -107,7 +107,7 @@ func (c *Client) Watch(ctx context.Context, topics []string, o WatchOptions) (*W
 			w.order = append(w.order, t)
 		}
 	}
-	probe := c.topics.probe(c.id, randomHex(8))
+	probe := c.topics.Probe(c.id, randomHex(8))
 	w.s = newSession(false, append(slices.Clip(w.order), probe)...)
 	if err := c.register(w.s); err != nil {
 		return nil, err

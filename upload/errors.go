@@ -185,6 +185,25 @@ type VerifyError struct {
 	GotHash  string
 }
 
+// UnconfirmedError is a read-back that proves nothing either way: the
+// connection dropped and came back between a publish and its read-back, or
+// the broker stopped answering during the read (its end-of-retained probe
+// never came back), so a message not seen may still be retained. It is not a
+// verification failure (exit 3) but a broker or network error (exit 1).
+type UnconfirmedError struct {
+	Topic string
+	Why   string
+}
+
+func (e *UnconfirmedError) Error() string {
+	return fmt.Sprintf("%s: could not confirm what the broker retains: %s", e.Topic, e.Why)
+}
+
+// Hint says what to do.
+func (e *UnconfirmedError) Hint() string {
+	return "the message may or may not be retained there: run the same command again (what is already complete on the broker is not sent again)"
+}
+
 func (e *VerifyError) Error() string {
 	if e.Missing {
 		return fmt.Sprintf("%s: %s: published %d bytes but nothing is retained there", release.ErrVerification, e.Topic, e.WantSize)

@@ -62,3 +62,54 @@ func FuzzMatchTopic(f *testing.F) {
 		}
 	})
 }
+
+func TestMatchTopic(t *testing.T) {
+	tests := []struct {
+		filter, topic string
+		want          bool
+	}{
+		{".u/desired", ".u/desired", true},
+		{".u/desired", ".u/desiredx", false},
+		{".u/c/+", ".u/c/main@1.2.3", true},
+		{".u/c/+", ".u/c/main@1.2.3/x", false},
+		{".u/c/+", ".u/c", false},
+		{"devices/+/.u/c/+", "devices/d1/.u/c/main", true},
+		{"devices/+/.u/c/+", "devices/d1/.u/desired", false},
+		{"a/#", "a", true},
+		{"a/#", "a/b/c", true},
+		{"#", "a/b", true},
+		{"#", "$SYS/x", false},
+		{"+/x", "$SYS/x", false},
+		{"$SYS/#", "$SYS/x", true},
+		{"+", "", true},
+		{"/+", "/a", true},
+		{"+/+", "/a", true},
+		{"a/+/c", "a//c", true},
+	}
+	for _, tt := range tests {
+		if got := MatchTopic(tt.filter, tt.topic); got != tt.want {
+			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
+		}
+	}
+}
+
+func TestCheckTopicAndFilter(t *testing.T) {
+	for _, bad := range []string{"", "a/+", "a/#", "a\x00b", string([]byte{0xff}), strings.Repeat("a", 65536)} {
+		if CheckTopic(bad) == nil {
+			t.Errorf("CheckTopic(%q) accepted", bad)
+		}
+	}
+	if err := CheckTopic("acme/.u/c/main@1.2.3"); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"", "a/#/b", "a/b+", "a#", "x\x00"} {
+		if CheckFilter(bad) == nil {
+			t.Errorf("CheckFilter(%q) accepted", bad)
+		}
+	}
+	for _, good := range []string{"#", "+", "a/+/b/#", "devices/+/.u/c/+"} {
+		if err := CheckFilter(good); err != nil {
+			t.Errorf("CheckFilter(%q): %v", good, err)
+		}
+	}
+}

@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
 
 // DefaultBroker is the broker used when none is configured.
@@ -52,7 +53,7 @@ type Options struct {
 	KeyFile  string
 	// Insecure skips verification of the broker's certificate.
 	Insecure bool
-	// TopicPrefix is prepended verbatim to every topic (see NewTopics).
+	// TopicPrefix is prepended verbatim to every topic (see protocol.NewTopics).
 	TopicPrefix string
 	// Timeout bounds connecting and waiting for each acknowledgement;
 	// zero means DefaultTimeout.
@@ -175,7 +176,7 @@ func (o Options) tlsConfig(u *url.URL) (*tls.Config, error) {
 		InsecureSkipVerify: o.Insecure, //nolint:gosec // only on the user's explicit request
 	}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pem, err := regularfile.ReadFile(o.CAFile, maxPEMFile)
 		if err != nil {
 			return nil, fmt.Errorf("read CA file: %w", err)
 		}
@@ -186,7 +187,7 @@ func (o Options) tlsConfig(u *url.URL) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		cert, err := loadKeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate %s and key %s: %w", o.CertFile, o.KeyFile, err)
 		}
@@ -215,4 +216,21 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return hex.EncodeToString(b)
+}
+
+// maxPEMFile caps how much of a certificate or key file is read.
+const maxPEMFile = 1 << 20
+
+// loadKeyPair is tls.LoadX509KeyPair reading regular files only, so that a
+// FIFO given as a file never blocks.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := regularfile.ReadFile(certFile, maxPEMFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := regularfile.ReadFile(keyFile, maxPEMFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
 }

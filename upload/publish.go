@@ -50,10 +50,11 @@ func (c *Client) publish(ctx context.Context, topic string, payload []byte) erro
 // broker does not retain, or retains changed, is a *VerifyError, which
 // wraps release.ErrVerification.
 func (c *Client) PublishVerified(ctx context.Context, topic string, payload []byte) error {
+	since := c.readState()
 	if err := c.PublishRetained(ctx, topic, payload); err != nil {
 		return err
 	}
-	return c.VerifyRetained(ctx, topic, len(payload), sha256.Sum256(payload))
+	return c.verifyRetained(ctx, topic, len(payload), sha256.Sum256(payload), true, since)
 }
 
 // VerifyRetained reads the message retained on topic and checks that it is
@@ -62,12 +63,40 @@ func (c *Client) PublishVerified(ctx context.Context, topic string, payload []by
 // is read through a streaming connection and hashed as it arrives, never
 // held whole in memory (see PutFile).
 func (c *Client) VerifyRetained(ctx context.Context, topic string, size int, sum [32]byte) error {
-	return c.verifyRetained(ctx, topic, size, sum, true)
+	return c.verifyRetained(ctx, topic, size, sum, true, c.readState())
+}
+
+// readState is what a later read-back needs to know of the connection:
+// how many times it was lost, and whether reads already end on quiet
+// periods rather than on the end-of-retained probe.
+type readState struct {
+	losses  int
+	noProbe bool
+}
+
+func (c *Client) readState() readState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return readState{losses: c.losses, noProbe: c.noProbe}
+}
+
+// unconfirmed says why a message not found on topic proves nothing, given
+// the connection's state since, or returns nil when its absence is proof.
+func (c *Client) unconfirmed(topic string, since readState) error {
+	now := c.readState()
+	switch {
+	case now.losses != since.losses:
+		return &UnconfirmedError{Topic: topic, Why: "the connection to the broker dropped and came back meanwhile"}
+	case now.noProbe && !since.noProbe:
+		return &UnconfirmedError{Topic: topic, Why: "the broker stopped answering during the read-back"}
+	}
+	return nil
 }
 
 // verifyRetained is VerifyRetained; stream says whether a streaming
-// connection may be tried.
-func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum [32]byte, stream bool) error {
+// connection may be tried, and since is the connection's state before the
+// publish being verified (or before the read, with none).
+func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum [32]byte, stream bool, since readState) error {
 	if err := CheckTopic(topic); err != nil {
 		return err
 	}
@@ -83,6 +112,9 @@ func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum
 	}
 	want := hex.EncodeToString(sum[:])
 	if !found {
+		if err := c.unconfirmed(topic, since); err != nil {
+			return err
+		}
 		return &VerifyError{Topic: topic, WantSize: size, WantHash: want, Missing: true}
 	}
 	gotSum := sha256.Sum256(got)

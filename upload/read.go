@@ -94,7 +94,7 @@ func (c *Client) ReadRetainedEach(ctx context.Context, filters []string, fn func
 // read subscribes to filters and feeds each retained message to take until
 // take returns true or every retained message has arrived.
 func (c *Client) read(ctx context.Context, filters []string, expect int, take func(Message) bool) error {
-	probe := c.topics.probe(c.id, randomHex(8))
+	probe := c.topics.Probe(c.id, randomHex(8))
 	s := newSession(false, append(slices.Clip(filters), probe)...)
 	if err := c.register(s); err != nil {
 		return err
@@ -212,8 +212,8 @@ func (c *Client) readSession(ctx context.Context, s *session, filters []string, 
 				c.noProbe = true
 				c.mu.Unlock()
 				if first && c.opts.Warn != nil {
-					c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
-						probe, c.opts.quietPeriod(), c.topics.Prefix()))
+					c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s",
+						probe, c.opts.quietPeriod(), c.topics.ProbesFilter()))
 				}
 			}
 			return nil, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/otactl/otactl/internal/mqttwire"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 )
 
@@ -27,7 +30,8 @@ import (
 // whole message in memory to publish it and allocates it twice more to
 // receive it; this connection holds at most a few hundred KiB whatever the
 // size. It is used for mqtt:// and mqtts:// brokers; over websockets
-// everything goes through paho.
+// everything goes through paho. It speaks MQTT through internal/mqttwire,
+// and knows of its Client only the streamConfig the Client built.
 
 // streamThreshold is the smallest artifact that goes through a streaming
 // connection; smaller ones are cheaper through the paho connection.
@@ -47,19 +51,59 @@ var minKeepAlive = 60 * time.Second
 
 const maxKeepAlive = 36000 * time.Second
 
+// streamConfig is everything a streaming connection needs from its
+// Client, fixed when the Client connects (newStreamConfig).
+type streamConfig struct {
+	url      *url.URL    // the broker
+	tls      *tls.Config // for mqtts://, nil for mqtt://
+	username string      // sent with password when not empty
+	password string
+	clientID string          // the streaming connection's own (streamClientID)
+	topics   protocol.Topics // for the end-of-retained probes
+
+	timeout        time.Duration // connecting, and the idle limit of every read and write
+	quietPeriod    time.Duration // how long a read without probes waits for more
+	publishTimeout func(n int) time.Duration
+
+	warn     func(msg string)                      // nil: no warnings
+	progress func(topic string, sent, total int64) // nil: no progress
+
+	// state is Client.streamState: the Client's shared state, the only
+	// part of it a streaming connection touches.
+	state func(lostProbe string) (quiet bool, err error)
+}
+
+// newStreamConfig is what c's streaming connections need; Connect calls
+// it once, with the TLS configuration it built for c.
+func (c *Client) newStreamConfig(tlsCfg *tls.Config) streamConfig {
+	return streamConfig{
+		url:            c.url,
+		tls:            tlsCfg,
+		username:       c.opts.Username,
+		password:       c.opts.Password,
+		clientID:       streamClientID(c.id),
+		topics:         c.topics,
+		timeout:        c.opts.timeout(),
+		quietPeriod:    c.opts.quietPeriod(),
+		publishTimeout: c.opts.publishTimeout,
+		warn:           c.opts.Warn,
+		progress:       c.opts.Progress,
+		state:          c.streamState,
+	}
+}
+
 // streamable reports whether c's broker can be reached by a streaming
 // connection.
 func (c *Client) streamable() bool {
-	return c.url.Scheme == "mqtt" || c.url.Scheme == "mqtts"
+	return c.streams.url.Scheme == "mqtt" || c.streams.url.Scheme == "mqtts"
 }
 
 // stream is one streaming connection. Its methods run on one goroutine;
 // only the keep-alive pinger writes beside them, under wmu.
 type stream struct {
-	c      *Client
-	id     string
+	cfg    *streamConfig
 	nc     net.Conn
-	pr     *packetReader
+	pr     *mqttwire.Reader
 	buf    []byte // payload copies
 	nextID uint16
 
@@ -75,6 +119,7 @@ type stream struct {
 	probeSub  bool   // the probe filter was granted
 	probes    int
 	quiet     bool // this connection ends reads by quiet periods
+	lostProbe bool // a probe of this connection never came back
 
 	ctx      context.Context
 	stopCtx  func() bool
@@ -100,55 +145,45 @@ func streamClientID(id string) string {
 	return id + "-s"
 }
 
-// dialStream opens a streaming connection for work on messages of about
-// size bytes (which scales the keep-alive it asks for).
-func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
-	c.mu.Lock()
-	if c.closed {
-		err := c.closedErr()
-		c.mu.Unlock()
-		return nil, err
-	}
-	c.mu.Unlock()
-	tlsCfg, err := c.opts.tlsConfig(c.url)
+// dial opens a streaming connection for work on messages of about size
+// bytes (which scales the keep-alive it asks for).
+func (cfg *streamConfig) dial(ctx context.Context, size int64) (*stream, error) {
+	quiet, err := cfg.state("")
 	if err != nil {
 		return nil, err
 	}
-	timeout := c.opts.timeout()
+	timeout := cfg.timeout
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var nc net.Conn
 	d := &net.Dialer{Timeout: timeout}
-	if c.url.Scheme == "mqtts" {
-		nc, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(dctx, "tcp", c.url.Host)
+	if cfg.url.Scheme == "mqtts" {
+		nc, err = (&tls.Dialer{NetDialer: d, Config: cfg.tls}).DialContext(dctx, "tcp", cfg.url.Host)
 	} else {
-		nc, err = d.DialContext(dctx, "tcp", c.url.Host)
+		nc, err = d.DialContext(dctx, "tcp", cfg.url.Host)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, classifyConnect(c.url, packets.ErrNetworkError, err)
+		return nil, classifyConnect(cfg.url, packets.ErrNetworkError, err)
 	}
-	keepAlive := c.opts.publishTimeout(int(min(size, maxRemaining))).Truncate(time.Second)
+	keepAlive := cfg.publishTimeout(int(min(size, mqttwire.MaxRemaining))).Truncate(time.Second)
 	keepAlive = min(max(keepAlive, minKeepAlive), maxKeepAlive)
 	s := &stream{
-		c:        c,
-		id:       streamClientID(c.id),
+		cfg:      cfg,
 		nc:       nc,
 		buf:      make([]byte, streamReadBuffer),
 		idle:     timeout,
+		quiet:    quiet,
 		ctx:      ctx,
 		stopPing: make(chan struct{}),
 	}
-	s.pr = newPacketReader(deadlineReader{s}, streamReadBuffer)
-	s.probeRoot = c.topics.probe(s.id, randomHex(8))
-	c.mu.Lock()
-	s.quiet = c.noProbe
-	c.mu.Unlock()
+	s.pr = mqttwire.NewReader(deadlineReader{s}, streamReadBuffer)
+	s.probeRoot = cfg.topics.Probe(cfg.clientID, randomHex(8))
 	s.stopCtx = context.AfterFunc(ctx, func() { nc.Close() })
 
-	pkt, err := appendConnect(nil, connectPacket{ClientID: s.id, Username: c.opts.Username, Password: c.opts.Password, KeepAlive: uint16(keepAlive / time.Second)})
+	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: cfg.clientID, Username: cfg.username, Password: cfg.password, KeepAlive: uint16(keepAlive / time.Second)})
 	if err != nil {
 		s.close()
 		return nil, err
@@ -158,13 +193,13 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 		s.close()
 		return nil, s.connectErr(err)
 	}
-	p, err := s.pr.next()
-	if err == nil && p.Header.Type != pktConnack {
-		err = malformed("packet type %d before CONNACK", p.Header.Type)
+	p, err := s.pr.Next()
+	if err == nil && p.Header.Type != mqttwire.TypeConnack {
+		err = mqttwire.Malformed("packet type %d before CONNACK", p.Header.Type)
 	}
 	var rc byte
 	if err == nil {
-		rc, err = decodeConnack(p.Body)
+		rc, err = mqttwire.DecodeConnack(p.Body)
 	}
 	if err != nil {
 		s.close()
@@ -172,7 +207,7 @@ func (c *Client) dialStream(ctx context.Context, size int64) (*stream, error) {
 	}
 	if rc != 0 {
 		s.close()
-		return nil, &refusedError{classifyConnect(c.url, rc, nil)}
+		return nil, &refusedError{classifyConnect(cfg.url, rc, nil)}
 	}
 	go s.pinger(keepAlive)
 	return s, nil
@@ -185,10 +220,10 @@ func (s *stream) connectErr(err error) error {
 		return s.ctx.Err()
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return &ConnectError{Broker: s.c.url.String(), Reason: "no answer in time", Err: &TimeoutError{What: "connect", After: s.idle},
-			hint: "is the broker reachable on " + s.c.url.Host + "? --timeout waits longer"}
+		return &ConnectError{Broker: s.cfg.url.String(), Reason: "no answer in time", Err: &TimeoutError{What: "connect", After: s.idle},
+			hint: "is the broker reachable on " + s.cfg.url.Host + "? --timeout waits longer"}
 	}
-	ce := classifyConnect(s.c.url, packets.ErrNetworkError, err)
+	ce := classifyConnect(s.cfg.url, packets.ErrNetworkError, err)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return &refusedError{ce}
 	}
@@ -210,7 +245,7 @@ func (s *stream) close() {
 // disconnect says goodbye (DISCONNECT) and closes.
 func (s *stream) disconnect() {
 	s.step(time.Second)
-	_ = s.write(appendDisconnect(nil))
+	_ = s.write(mqttwire.AppendDisconnect(nil))
 	s.close()
 }
 
@@ -271,7 +306,7 @@ func (s *stream) pinger(keepAlive time.Duration) {
 		}
 		s.wmu.Lock()
 		_ = s.nc.SetWriteDeadline(time.Now().Add(s.idle))
-		_, err := s.nc.Write(appendPingreq(nil))
+		_, err := s.nc.Write(mqttwire.AppendPingreq(nil))
 		s.lastW.Store(time.Now().UnixNano())
 		s.wmu.Unlock()
 		if err != nil {
@@ -289,7 +324,7 @@ func (s *stream) fail(what string, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &TimeoutError{What: what, After: s.limit}
 	}
-	if errors.Is(err, errMalformed) {
+	if errors.Is(err, mqttwire.ErrMalformed) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &DroppedError{What: what, Err: err}
@@ -350,7 +385,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 	if !s.probeSub && !s.quiet {
 		filters = append(filters, s.probeRoot+"/+")
 	}
-	pkt := appendSubscribe(nil, subID, filters...)
+	pkt := mqttwire.AppendSubscribe(nil, subID, filters...)
 	probe := ""
 	if !s.quiet {
 		// Sent with the SUBSCRIBE, without waiting for the SUBACK: the
@@ -359,7 +394,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 		s.probes++
 		probe = s.probeRoot + "/" + strconv.Itoa(s.probes)
 		var err error
-		if pkt, err = appendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
+		if pkt, err = mqttwire.AppendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
 			return false, 0, err
 		}
 		pkt = append(pkt, probeText...)
@@ -373,13 +408,13 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 		if subacked {
 			// Wait for the next packet to start: within the timeout for
 			// the probe, within a quiet period without one.
-			if err := s.pr.skip(); err != nil {
+			if err := s.pr.Skip(); err != nil {
 				return false, 0, s.fail(what, err)
 			}
 			if probe == "" {
-				s.step(s.c.opts.quietPeriod())
+				s.step(s.cfg.quietPeriod)
 			}
-			if _, err := s.pr.r.Peek(1); err != nil {
+			if err := s.pr.Await(); err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) || s.ctx.Err() != nil {
 					return false, 0, s.fail(what, err)
 				}
@@ -392,13 +427,13 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 			}
 			s.step(0)
 		}
-		p, err := s.pr.next()
+		p, err := s.pr.Next()
 		if err != nil {
 			return false, 0, s.fail(what, err)
 		}
 		switch p.Header.Type {
-		case pktSuback:
-			id, codes, err := decodeSuback(p.Body)
+		case mqttwire.TypeSuback:
+			id, codes, err := mqttwire.DecodeSuback(p.Body)
 			if err != nil {
 				return false, 0, s.fail(what, err)
 			}
@@ -406,7 +441,7 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				continue // an earlier read's, whose message came first
 			}
 			if len(codes) != len(filters) {
-				return false, 0, s.fail(what, malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
+				return false, 0, s.fail(what, mqttwire.Malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
 			}
 			if codes[0] == 0x80 {
 				return false, 0, &RefusedError{Filter: topic}
@@ -424,11 +459,11 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				// default) holds the small probe back until the SUBACK is
 				// acknowledged, which a receiver delays by up to 40 ms.
 				// Anything written carries the acknowledgement at once.
-				if err := s.write(appendPingreq(nil)); err != nil {
+				if err := s.write(mqttwire.AppendPingreq(nil)); err != nil {
 					return false, 0, s.fail(what, err)
 				}
 			}
-		case pktPublish:
+		case mqttwire.TypePublish:
 			m := p.Publish
 			switch {
 			case probe != "" && m.Topic == probe:
@@ -439,15 +474,15 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 			case m.Size == 0:
 				return false, 0, nil
 			}
-			s.step(s.c.opts.publishTimeout(int(m.Size)))
-			n, err := s.pr.payload(w, s.buf)
+			s.step(s.cfg.publishTimeout(int(m.Size)))
+			n, err := s.pr.Payload(w, s.buf)
 			if err != nil {
 				return false, n, s.fail(what, err)
 			}
 			return true, n, nil
-		case pktPingresp:
+		case mqttwire.TypePingresp:
 		default:
-			return false, 0, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+			return false, 0, s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
 		}
 	}
 }
@@ -458,16 +493,8 @@ const probeText = "otactl end-of-retained probe"
 // probeLost makes this connection and its client end reads on quiet
 // periods, with one warning, as reads on the paho connection do.
 func (s *stream) probeLost(probe string) {
-	s.quiet = true
-	c := s.c
-	c.mu.Lock()
-	first := !c.noProbe
-	c.noProbe = true
-	c.mu.Unlock()
-	if first && c.opts.Warn != nil {
-		c.opts.Warn(fmt.Sprintf("the broker never sent back the end-of-retained probe on %s: reads now end after %s of quiet; allow this user to read and write %s.u/otactl/probe/#",
-			probe, c.opts.quietPeriod(), c.topics.Prefix()))
-	}
+	s.quiet, s.lostProbe = true, true
+	_, _ = s.cfg.state(probe) // an error only says the client has closed since
 }
 
 // publishFile publishes size bytes of r to topic, retained, QoS 1, and
@@ -485,18 +512,18 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 	unsubID := s.nextID
 	s.nextID++
 	pubID := s.nextID
-	hdr := appendUnsubscribe(nil, unsubID, topic)
-	hdr, err := appendPublishHeader(hdr, topic, 1, true, pubID, size)
+	hdr := mqttwire.AppendUnsubscribe(nil, unsubID, topic)
+	hdr, err := mqttwire.AppendPublishHeader(hdr, topic, 1, true, pubID, size)
 	if err != nil {
 		return sum, err
 	}
-	s.step(s.c.opts.publishTimeout(int(size)))
+	s.step(s.cfg.publishTimeout(int(size)))
 	if err := s.writeFile(what, topic, hdr, r, size, want, &sum); err != nil {
 		return sum, err
 	}
 	unsubacked, pubacked := false, false
 	for !unsubacked || !pubacked {
-		p, err := s.pr.next()
+		p, err := s.pr.Next()
 		if err != nil {
 			err = s.fail(what, err)
 			var de *DroppedError
@@ -506,23 +533,23 @@ func (s *stream) publishFile(topic string, r io.Reader, size int64, want *[32]by
 			return sum, err
 		}
 		switch p.Header.Type {
-		case pktUnsuback, pktPuback:
-			id, err := decodePacketID(p.Body)
+		case mqttwire.TypeUnsuback, mqttwire.TypePuback:
+			id, err := mqttwire.DecodePacketID(p.Body)
 			if err != nil {
 				return sum, s.fail(what, err)
 			}
 			switch {
-			case p.Header.Type == pktUnsuback && id == unsubID:
+			case p.Header.Type == mqttwire.TypeUnsuback && id == unsubID:
 				unsubacked = true
-			case p.Header.Type == pktPuback && id == pubID:
+			case p.Header.Type == mqttwire.TypePuback && id == pubID:
 				pubacked = true
 			default:
-				return sum, s.fail(what, malformed("acknowledgement of unknown packet %d", id))
+				return sum, s.fail(what, mqttwire.Malformed("acknowledgement of unknown packet %d", id))
 			}
-		case pktPublish, pktPingresp, pktSuback:
+		case mqttwire.TypePublish, mqttwire.TypePingresp, mqttwire.TypeSuback:
 			// A late probe, a live message, a late SUBACK: skipped.
 		default:
-			return sum, s.fail(what, malformed("unexpected packet type %d", p.Header.Type))
+			return sum, s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
 		}
 	}
 	return sum, nil
@@ -535,7 +562,7 @@ func (s *stream) writeFile(what, topic string, hdr []byte, r io.Reader, size int
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	defer func() { s.lastW.Store(time.Now().UnixNano()) }()
-	progress := s.c.opts.Progress
+	progress := s.cfg.progress
 	h := sha256.New()
 	buf := make([]byte, min(size, streamChunk))
 	var sent int64

@@ -86,10 +86,10 @@ func (c *Client) PutFile(ctx context.Context, req PutRequest) (PutResult, error)
 		return PutResult{}, fmt.Errorf("publish to %s: empty payload (an empty retained message deletes; use Clear)", req.Topic)
 	}
 	if req.Size >= streamThreshold && c.streamable() {
-		s, err := c.dialStream(ctx, req.Size)
+		s, err := c.streams.dial(ctx, req.Size)
 		if err == nil {
 			defer s.close()
-			return c.putStreamed(s, req)
+			return s.put(req)
 		}
 		if !c.refused(err, req.Topic) {
 			return PutResult{}, err
@@ -105,16 +105,16 @@ func (c *Client) refused(err error, topic string) bool {
 	if !errors.As(err, &re) {
 		return false
 	}
-	if c.opts.Warn != nil {
-		c.opts.Warn(fmt.Sprintf("the broker refused a second connection (client id %s: %s): %s goes through the main connection, held in memory",
-			streamClientID(c.id), oneLine(re.Error()), topic))
+	if c.streams.warn != nil {
+		c.streams.warn(fmt.Sprintf("the broker refused a second connection (client id %s: %s): %s goes through the main connection, held in memory",
+			c.streams.clientID, oneLine(re.Error()), topic))
 	}
 	return true
 }
 
-// putStreamed is PutFile over a streaming connection: read what is
-// retained, publish, read back, all on s.
-func (c *Client) putStreamed(s *stream, req PutRequest) (PutResult, error) {
+// put is PutFile over a streaming connection: read what is retained,
+// publish, read back, all on s.
+func (s *stream) put(req PutRequest) (PutResult, error) {
 	h := sha256.New()
 	found, size, err := s.readRetained(req.Topic, h)
 	if err != nil {
@@ -148,7 +148,7 @@ func (c *Client) putStreamed(s *stream, req PutRequest) (PutResult, error) {
 	}
 	if req.DryRun {
 		s.disconnect()
-		return c.dryRun(s.ctx, req, res.Action)
+		return dryRun(s.ctx, req, res.Action)
 	}
 	if req.Sending != nil {
 		req.Sending()
@@ -166,7 +166,7 @@ func (c *Client) putStreamed(s *stream, req PutRequest) (PutResult, error) {
 
 // dryRun is the result of a dry run that would upload (action uploaded)
 // or replace.
-func (c *Client) dryRun(ctx context.Context, req PutRequest, action string) (PutResult, error) {
+func dryRun(ctx context.Context, req PutRequest, action string) (PutResult, error) {
 	res := PutResult{Action: ActionWouldUpload}
 	if action == ActionReplaced {
 		res.Action = ActionWouldReplace
@@ -208,15 +208,16 @@ func (c *Client) putInMemory(ctx context.Context, req PutRequest) (PutResult, er
 		res.Action = ActionReplaced
 	}
 	if req.DryRun {
-		return c.dryRun(ctx, req, res.Action)
+		return dryRun(ctx, req, res.Action)
 	}
 	if req.Sending != nil {
 		req.Sending()
 	}
+	since := c.readState()
 	if err := c.PublishRetained(ctx, req.Topic, data); err != nil {
 		return PutResult{}, err
 	}
-	return res, c.verifyRetained(ctx, req.Topic, len(data), sum, false)
+	return res, c.verifyRetained(ctx, req.Topic, len(data), sum, false, since)
 }
 
 // verify reads the message retained on topic back and checks its size and
@@ -229,6 +230,9 @@ func (s *stream) verify(topic string, size int64, sum [32]byte) error {
 	}
 	want := hex.EncodeToString(sum[:])
 	if !found {
+		if s.lostProbe {
+			return &UnconfirmedError{Topic: topic, Why: "the broker stopped answering during the read-back"}
+		}
 		return &VerifyError{Topic: topic, WantSize: int(size), WantHash: want, Missing: true}
 	}
 	var gotSum [32]byte
@@ -242,7 +246,7 @@ func (s *stream) verify(topic string, size int64, sum [32]byte) error {
 // verifyStreamed is VerifyRetained over a streaming connection; a
 // *refusedError when the broker would not take one.
 func (c *Client) verifyStreamed(ctx context.Context, topic string, size int, sum [32]byte) error {
-	s, err := c.dialStream(ctx, int64(size))
+	s, err := c.streams.dial(ctx, int64(size))
 	if err != nil {
 		return err
 	}
@@ -265,7 +269,7 @@ func (c *Client) CopyRetained(ctx context.Context, topic string, w io.Writer) (i
 		return 0, sum, false, err
 	}
 	if c.streamable() {
-		s, err := c.dialStream(ctx, 0)
+		s, err := c.streams.dial(ctx, 0)
 		if err == nil {
 			defer s.close()
 			h := sha256.New()

@@ -9,4 +9,4 @@ func SetStreamThreshold(n int64) (restore func()) {
 }
 
 // StreamClientID is the client id of c's streaming connections.
-func StreamClientID(c *Client) string { return streamClientID(c.id) }
+func StreamClientID(c *Client) string { return c.streams.clientID }

@@ -3,13 +3,19 @@ package upload
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/protocol"
 )
 
 // strictBroker accepts one streaming connection and enforces its
@@ -80,10 +86,10 @@ func TestStreamKeepAlive(t *testing.T) {
 	}
 	defer c.Close()
 	pings := make(chan struct{}, 1)
-	u := *c.url
+	u := *c.streams.url
 	u.Host = strictBroker(t, pings) // the streaming connection goes there
-	c.url = &u
-	s, err := c.dialStream(ctx, 0) // keep-alive 1 s
+	c.streams.url = &u
+	s, err := c.streams.dial(ctx, 0) // keep-alive 1 s
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,5 +105,101 @@ func TestStreamKeepAlive(t *testing.T) {
 	found, n, err := s.readRetained(".u/c/main@1.0.0", &w)
 	if err != nil || !found || n != 5 || w.String() != "bytes" {
 		t.Fatalf("after three keep-alive periods: %v %d %q %v", found, n, w.String(), err)
+	}
+}
+
+// silentBroker accepts streaming connections, answers CONNECT with a
+// CONNACK and SUBSCRIBE with a SUBACK granting every filter, and sends
+// nothing else: no retained message, and never the probe back. It counts
+// the connections it accepted.
+func silentBroker(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer conn.Close()
+				for {
+					cp, err := packets.ReadPacket(conn)
+					if err != nil {
+						return
+					}
+					switch p := cp.(type) {
+					case *packets.ConnectPacket:
+						_, err = conn.Write([]byte{0x20, 2, 0, 0})
+					case *packets.SubscribePacket:
+						ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
+						ack.MessageID, ack.ReturnCodes = p.MessageID, make([]byte, len(p.Topics))
+						err = ack.Write(conn)
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &accepted
+}
+
+// TestStreamConfigAlone: a streaming connection needs nothing of a Client
+// but its streamConfig, and reaches the Client's state only through
+// state: before dialling, and when the broker drops a probe.
+func TestStreamConfigAlone(t *testing.T) {
+	addr, accepted := silentBroker(t)
+	topics, err := protocol.NewTopics("acme/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	closed := false
+	cfg := &streamConfig{
+		url:            &url.URL{Scheme: "mqtt", Host: addr},
+		clientID:       "alone-s",
+		topics:         topics,
+		timeout:        300 * time.Millisecond,
+		quietPeriod:    100 * time.Millisecond,
+		publishTimeout: Options{Timeout: 300 * time.Millisecond}.publishTimeout,
+		state: func(lostProbe string) (bool, error) {
+			asked = append(asked, lostProbe)
+			if closed {
+				return false, ErrClosed
+			}
+			return false, nil
+		},
+	}
+	ctx := context.Background()
+	s, err := cfg.dial(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	found, n, err := s.readRetained("acme/.u/c/main@1.0.0", io.Discard)
+	if err != nil || found || n != 0 {
+		t.Fatalf("read where nothing is retained: %v %d %v", found, n, err)
+	}
+	if len(asked) != 2 || asked[0] != "" || !strings.HasPrefix(asked[1], "acme/.u/otactl/probe/alone-s/") {
+		t.Fatalf("state asked %q; want the dial, then the lost probe", asked)
+	}
+	if !s.quiet {
+		t.Error("the connection still waits for probes after losing one")
+	}
+
+	closed = true
+	if _, err := cfg.dial(ctx, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("dial on a closed client: %v", err)
+	}
+	if got := accepted.Load(); got != 1 {
+		t.Errorf("the broker saw %d connections; a closed client must not connect", got)
 	}
 }

@@ -1,0 +1,240 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
+)
+
+// SourceOptions configures a Source. The zero value is usable.
+type SourceOptions struct {
+	// Now is the clock of the fleet the source fills (see FleetOptions).
+	Now func() time.Time
+	// Stale is the fleet's stale duration (see FleetOptions).
+	Stale time.Duration
+	// Cohort is the cohort the source looks at. Members lists its
+	// devices; when there are none, a device joins the cohort when it
+	// reports the version the cohort's desired manifest gives its
+	// package, as running or target version (see docs/watch.md,
+	// "Cohorts").
+	Cohort  string
+	Members []string
+	// Warnings receives a line for each desired manifest that does not
+	// decode, once per topic. Default: none are written.
+	Warnings io.Writer
+}
+
+// Source fills a fleet from a broker: the retained desired manifests
+// (which decide each device's target) and the devices' state reports,
+// read once or followed live. It is the one place where MQTT messages
+// become the model's terms; the fleet it fills holds what it read.
+type Source struct {
+	client *upload.Client
+	topics protocol.Topics
+	fleet  *Fleet
+	now    func() time.Time
+	cohort string
+	infer  bool // the cohort's members are inferred from reports
+
+	mu         sync.Mutex
+	warnings   io.Writer
+	badDesired map[string]bool // desired topics already warned about
+}
+
+// NewSource feeds a new fleet from client.
+func NewSource(client *upload.Client, opts SourceOptions) *Source {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Warnings == nil {
+		opts.Warnings = io.Discard
+	}
+	s := &Source{
+		client:     client,
+		topics:     client.Topics(),
+		fleet:      NewFleet(FleetOptions{Now: opts.Now, Stale: opts.Stale}),
+		now:        opts.Now,
+		cohort:     opts.Cohort,
+		infer:      opts.Cohort != "" && len(opts.Members) == 0,
+		warnings:   opts.Warnings,
+		badDesired: make(map[string]bool),
+	}
+	if opts.Cohort != "" {
+		for _, id := range opts.Members {
+			s.fleet.SetCohort(id, opts.Cohort)
+		}
+	}
+	return s
+}
+
+// Fleet is the fleet the source fills.
+func (s *Source) Fleet() *Fleet { return s.fleet }
+
+// Broker is the URL of the broker the source reads, without credentials.
+func (s *Source) Broker() string { return s.client.Broker() }
+
+// SetWarnings sends the warnings from now on to w (see
+// SourceOptions.Warnings): a live view holds them while it owns the
+// terminal.
+func (s *Source) SetWarnings(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.warnings = w
+}
+
+// UnknownCohort reports whether the source's cohort has its members
+// inferred from reports but no desired manifest to infer them from, so
+// that no device can be known to be in it; topic is where that manifest
+// would be.
+func (s *Source) UnknownCohort() (topic string, unknown bool) {
+	if !s.infer {
+		return "", false
+	}
+	if _, _, ok := s.fleet.Desired(protocol.CohortTarget(s.cohort)); ok {
+		return "", false
+	}
+	topic, _ = s.topics.Cohort(s.cohort)
+	return topic, true
+}
+
+// desiredFilters are the topic filters of every desired manifest.
+func (s *Source) desiredFilters() []string {
+	return []string{s.topics.Fleet(), s.topics.CohortsFilter(), s.topics.DevicesFilter()}
+}
+
+// liveFilters are the filters a live watch subscribes to.
+func (s *Source) liveFilters() []string {
+	return append(s.desiredFilters(), s.topics.ReportsFilter())
+}
+
+// ReadDesired reads every retained desired manifest into the fleet, the
+// three scopes' filters in one read.
+func (s *Source) ReadDesired(ctx context.Context) error {
+	return s.client.ReadRetainedEach(ctx, s.desiredFilters(), func(topic string, payload []byte) {
+		s.handle(topic, payload)
+	})
+}
+
+// ReadReports reads every retained state report into the fleet.
+func (s *Source) ReadReports(ctx context.Context) error {
+	return s.client.ReadRetainedAll(ctx, s.topics.ReportsFilter(), func(topic string, payload []byte) {
+		s.handle(topic, payload)
+	})
+}
+
+// ReadAll reads every retained desired manifest and state report into the
+// fleet: ReadDesired then ReadReports, in one read when it can. Reports
+// are judged against the manifests only when the fleet is looked at,
+// except for inferring a cohort's members, which needs the cohort's
+// manifest before the reports: then it reads in two steps, as the order
+// of one read's filters is the broker's to choose.
+func (s *Source) ReadAll(ctx context.Context) error {
+	if s.infer {
+		if err := s.ReadDesired(ctx); err != nil {
+			return err
+		}
+		return s.ReadReports(ctx)
+	}
+	return s.client.ReadRetainedEach(ctx, s.liveFilters(), func(topic string, payload []byte) {
+		s.handle(topic, payload)
+	})
+}
+
+// Follow subscribes to the desired and report topics and feeds the fleet
+// until ctx ends or the connection gives up; each (when not nil) gets what
+// every report message decoded to, and batch (when not nil) runs after
+// each batch of messages. Retained messages come first, again after a
+// reconnect.
+func (s *Source) Follow(ctx context.Context, each func(report.Report, error), batch func()) error {
+	msgs := make(chan upload.Message, 1024)
+	if err := s.client.Subscribe(ctx, s.liveFilters(), msgs); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m, ok := <-msgs:
+			if !ok {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err := s.client.Err(); err != nil {
+					return err
+				}
+				return fmt.Errorf("the subscription to %s ended", s.client.Broker())
+			}
+			s.one(m, each)
+			// Take what else is waiting before the caller looks.
+		drain:
+			for range cap(msgs) {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+					s.one(m, each)
+				default:
+					break drain
+				}
+			}
+			if batch != nil {
+				batch()
+			}
+		}
+	}
+}
+
+func (s *Source) one(m upload.Message, each func(report.Report, error)) {
+	r, isReport, err := s.handle(m.Topic, m.Payload)
+	if isReport && each != nil {
+		each(r, err)
+	}
+}
+
+// handle applies one message: a desired manifest sets its scope's target,
+// anything else is taken as a state report. isReport is false for desired
+// manifests.
+func (s *Source) handle(topic string, payload []byte) (r report.Report, isReport bool, err error) {
+	if scope, ok := s.topics.ParseDesired(topic); ok {
+		s.desired(topic, scope, payload)
+		return report.Report{}, false, nil
+	}
+	r, err = report.FromMessage(s.topics, topic, payload, s.now())
+	if err == nil && s.infer {
+		if v := s.fleet.DesiredVersion(protocol.CohortTarget(s.cohort), r.Package); v != "" && (r.Version == v || r.Target == v) {
+			s.fleet.SetCohort(r.Device, s.cohort)
+		}
+	}
+	s.fleet.Ingest(r, err)
+	return r, true, err
+}
+
+// desired records the desired manifest of one scope; one that does not
+// decode sets no target, and is warned about once.
+func (s *Source) desired(topic string, scope protocol.Target, payload []byte) {
+	d, err := report.DecodeDesired(payload)
+	if err != nil {
+		s.mu.Lock()
+		warned := s.badDesired[topic]
+		s.badDesired[topic] = true
+		w := s.warnings
+		s.mu.Unlock()
+		if !warned {
+			fmt.Fprintf(w, "warning: %s: %s (devices do not act on it: it sets no target)\n", topic, oneLineError(err))
+		}
+	}
+	s.fleet.SetDesired(scope, d.Sequence, d.Versions)
+}
+
+// oneLineError is err's text on one line.
+func oneLineError(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,240 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	. "github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
+)
+
+// testBrokers are the brokers a source is tested against: the embedded
+// one and mosquitto, by URL.
+func testBrokers(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"embedded": func(t *testing.T) string {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b.URL()
+		},
+		"mosquitto": func(t *testing.T) string {
+			mosquitto.Require(t)
+			return mosquitto.Start(t, mosquitto.Config{}).URL()
+		},
+	}
+}
+
+func dial(t *testing.T, url string) *upload.Client {
+	t.Helper()
+	c, err := upload.Connect(context.Background(), upload.Options{Broker: url, TopicPrefix: "src/", Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// publisher publishes retained messages as devices and operators do.
+type publisher struct {
+	t *testing.T
+	c *upload.Client
+}
+
+func (p publisher) retain(topic string, payload []byte) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.c.PublishRetained(ctx, topic, payload); err != nil {
+		p.t.Fatalf("publish %s: %v", topic, err)
+	}
+}
+
+func (p publisher) desired(topic string, seq int64, versions map[string]string) {
+	p.t.Helper()
+	m := &release.Manifest{SequenceNumber: seq}
+	for pkg, v := range versions {
+		m.Components = append(m.Components, release.Component{
+			Package: pkg, Version: v, Hash: strings.Repeat("ab", 32), Size: 1234, URI: release.ComponentURI(pkg, v),
+		})
+	}
+	m.Seal()
+	b, err := release.EncodeJSON(m)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.retain(topic, b)
+}
+
+func (p publisher) report(device string, s report.State, r report.Reason, version, target string) {
+	p.t.Helper()
+	b, err := report.Encode(report.Report{State: s, Reason: r, Package: "main", Version: version, Target: target}, "json", true)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	topic, err := p.c.Topics().Report(device, "main")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.retain(topic, b)
+}
+
+// lockedBuffer collects warnings written from the source's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSourceReads reads the retained picture from a real broker: the
+// desired manifests of the three scopes, reports, a cohort inferred from
+// its manifest, and a desired manifest that does not decode, warned about
+// once.
+func TestSourceReads(t *testing.T) {
+	ctx := context.Background()
+	for name, start := range testBrokers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			pub := publisher{t, dial(t, url)}
+			topics := pub.c.Topics()
+			canary, _ := topics.Cohort("canary")
+			beta, _ := topics.Cohort("beta")
+			d9, _ := topics.Device("d9")
+			pub.desired(topics.Fleet(), 10, map[string]string{"main": "1.0"})
+			pub.desired(canary, 11, map[string]string{"main": "1.1"})
+			pub.desired(d9, 12, map[string]string{"main": "2.0"})
+			pub.retain(beta, []byte("not a manifest"))
+			pub.report("a", report.Updated, report.ReasonUpdated, "1.1", "")
+			pub.report("b", report.Downloading, report.ReasonReady, "1.0", "1.1")
+			pub.report("c", report.Idle, report.ReasonReady, "1.0", "")
+			pub.report("d9", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "2.0")
+
+			var warnings lockedBuffer
+			src := NewSource(dial(t, url), SourceOptions{Cohort: "canary", Warnings: &warnings})
+			if err := src.ReadAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := src.Fleet()
+			if f.Len() != 4 {
+				t.Fatalf("%d devices, want 4", f.Len())
+			}
+			for _, tc := range []struct {
+				scope    protocol.Target
+				seq      int64
+				versions string
+			}{
+				{protocol.FleetTarget(), 10, "1.0"}, {protocol.CohortTarget("canary"), 11, "1.1"}, {protocol.DeviceTarget("d9"), 12, "2.0"},
+			} {
+				seq, versions, ok := f.Desired(tc.scope)
+				if !ok || seq != tc.seq || len(versions) != 1 || versions["main"] != tc.versions {
+					t.Errorf("%s: desired %d %v %v, want %d main %s", tc.scope, seq, versions, ok, tc.seq, tc.versions)
+				}
+			}
+			if _, _, ok := f.Desired(protocol.CohortTarget("beta")); ok {
+				t.Error("a manifest that does not decode sets a target")
+			}
+			if got := f.CohortMembers("canary"); strings.Join(got, ",") != "a,b" {
+				t.Errorf("canary members %v, want the devices reporting 1.1 (a, b)", got)
+			}
+			if _, unknown := src.UnknownCohort(); unknown {
+				t.Error("canary has a manifest, yet is unknown")
+			}
+			if n := strings.Count(warnings.String(), beta+":"); n != 1 {
+				t.Errorf("%d warnings about %s, want 1:\n%s", n, beta, warnings.String())
+			}
+
+			// Read again: the bad manifest is not warned about twice.
+			if err := src.ReadDesired(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(warnings.String(), "warning:"); n != 1 {
+				t.Errorf("%d warnings after a second read, want 1:\n%s", n, warnings.String())
+			}
+
+			// A cohort with no manifest cannot have members inferred.
+			other := NewSource(dial(t, url), SourceOptions{Cohort: "beta"})
+			if err := other.ReadDesired(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if topic, unknown := other.UnknownCohort(); !unknown || topic != beta {
+				t.Errorf("beta: UnknownCohort = %q, %v, want %q, true", topic, unknown, beta)
+			}
+			listed := NewSource(dial(t, url), SourceOptions{Cohort: "beta", Members: []string{"c"}})
+			if _, unknown := listed.UnknownCohort(); unknown {
+				t.Error("a cohort with listed members is unknown")
+			}
+		})
+	}
+}
+
+// TestSourceAwait follows live reports until the gate decides: done when
+// the last device updates, and ctx's error when it ends first.
+func TestSourceAwait(t *testing.T) {
+	for name, start := range testBrokers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			pub := publisher{t, dial(t, url)}
+			pub.report("a", report.Updated, report.ReasonUpdated, "1.1", "")
+			pub.report("b", report.Downloading, report.ReasonReady, "1.0", "1.1")
+
+			src := NewSource(dial(t, url), SourceOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := src.ReadReports(ctx); err != nil {
+				t.Fatal(err)
+			}
+			gate := Gate{Version: "1.1", Devices: []string{"a", "b"}}
+			pending := make(chan GateResult, 100)
+			done := make(chan error, 1)
+			var res GateResult
+			go func() {
+				var err error
+				res, err = src.Await(ctx, gate, func(r GateResult) { pending <- r })
+				done <- err
+			}()
+			first := <-pending
+			if first.Verdict != "pending" || first.Updated != 1 {
+				t.Fatalf("first result %s, %d updated; want pending, 1", first.Verdict, first.Updated)
+			}
+			pub.report("b", report.Updated, report.ReasonUpdated, "1.1", "")
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != "done" || res.Updated != 2 {
+				t.Fatalf("verdict %s, %d updated; want done, 2", res.Verdict, res.Updated)
+			}
+
+			// Undecided until ctx ends.
+			short, stop := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer stop()
+			_, err := src.Await(short, Gate{Version: "9.9", Devices: []string{"a"}}, nil)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Await after its deadline = %v, want the deadline", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+
+	"github.com/otactl/otactl/fleet"
+)
+
+// WriteStatusJSON writes st as one line of JSON, the bytes JSON(w, st)
+// writes, with the rows encoded and written as they go instead of held
+// and compacted again. An error while writing the rows leaves the line
+// cut short.
+func WriteStatusJSON(w io.Writer, st fleet.StatusReport) error {
+	var head bytes.Buffer
+	head.WriteString(`{"time":`)
+	enc := json.NewEncoder(&head)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(st.Time); err != nil {
+		return err
+	}
+	head.Truncate(head.Len() - 1) // Encode's newline
+	head.WriteString(`,"summary":`)
+	if err := enc.Encode(st.Summary); err != nil {
+		return err
+	}
+	head.Truncate(head.Len() - 1)
+	head.WriteString(`,"devices":`)
+
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head.Bytes())
+	if st.NotDone == nil {
+		bw.WriteString("null")
+	} else {
+		var row []byte
+		var err error
+		for i, r := range st.NotDone {
+			row = row[:0]
+			if i == 0 {
+				row = append(row, '[')
+			} else {
+				row = append(row, ',')
+			}
+			if row, err = r.AppendJSON(row); err != nil {
+				return err
+			}
+			bw.Write(row)
+		}
+		if len(st.NotDone) == 0 {
+			bw.WriteByte('[')
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
