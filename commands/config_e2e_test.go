@@ -10,6 +10,7 @@ import (
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testpki"
+	"github.com/otactl/otactl/publish"
 )
 
 // cfgEnv runs the built binary with a config file of its own
@@ -90,7 +91,7 @@ func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
 			} {
 				args := append([]string{"upload", "main@1.0.0", app, "-o", "json"}, via.flags...)
 				r := e.must(0, via.env, args...)
-				var res artifactResult
+				var res publish.ArtifactResult
 				if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Topic != "acme/.u/c/main@1.0.0" {
 					t.Errorf("%s: upload through the profile's prefix: %q (%v)", via.name, r.stdout, err)
 				}

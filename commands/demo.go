@@ -21,6 +21,7 @@ import (
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
@@ -243,7 +244,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	}
 	defer client.Close()
 	topics := client.Topics()
-	plan := &publishPlan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demoPackage: image}}
+	plan := &publish.Plan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demoPackage: image}}
 
 	// 5. The canary: the first 10% of the devices.
 	ids := make([]string, 0, opts.Devices)
@@ -256,7 +257,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		if err != nil {
 			return err
 		}
-		plan.Targets = append(plan.Targets, target{Kind: protocol.Device, Name: id, Topic: topic})
+		plan.Targets = append(plan.Targets, publish.Target{Kind: protocol.Device, Name: id, Topic: topic})
 	}
 	say("publishing to the canary: %d of %d devices", len(canary), len(ids))
 	cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
@@ -294,7 +295,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	}
 
 	// 6. The whole fleet.
-	plan.Targets = []target{{Kind: protocol.Fleet, Topic: topics.Fleet()}}
+	plan.Targets = []publish.Target{{Kind: protocol.Fleet, Topic: topics.Fleet()}}
 	say("canary done: publishing to the fleet")
 	cmd("release publish release.json")
 	if _, err := publishRelease(ctx, sys, client, plan, jsonOut); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
 
@@ -70,6 +71,10 @@ func exitCode(ctx context.Context, err error) int {
 		// SIGINT or SIGTERM arrived (main's context is cancelled by nothing
 		// else): whatever failed since failed because of it.
 		return ExitInterrupted
+	}
+	var partial *publish.PartialError
+	if errors.As(err, &partial) {
+		return ExitPartial
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -234,7 +235,7 @@ func TestPublishRaceBinary(t *testing.T) {
 						}
 						switch lo.code {
 						case 0:
-							var rep publishReport
+							var rep publish.Report
 							if err := json.Unmarshal([]byte(lo.stdout.String()), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
 								t.Fatalf("trial %d: the lower run's report: %v\n%s", i, err, lo.stdout.String())
 							}

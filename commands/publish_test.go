@@ -23,6 +23,7 @@ import (
 	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
@@ -198,7 +199,7 @@ func TestUploadCommand(t *testing.T) {
 				t.Fatal("the broker does not retain the file's bytes")
 			}
 			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
-			var res artifactResult
+			var res publish.ArtifactResult
 			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != 200000 {
 				t.Errorf("second upload: %q (%v)", out, err)
 			}
@@ -254,7 +255,7 @@ func TestPublishOrderAndGuarantees(t *testing.T) {
 			}
 
 			out := e.must(0, "release", "publish", m1, appPath, "--device", "canary-01", "--pubkey", pub, "-o", "json")
-			var rep publishReport
+			var rep publish.Report
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("%v: %s", err, out)
 			}
@@ -435,7 +436,7 @@ func TestPercentIsStable(t *testing.T) {
 	app := e.file("app.bin", pubRandom(t, 1000))
 	chosen := func(seq int64, pct string) []string {
 		mf := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.2.3="+app)
-		var rep publishReport
+		var rep publish.Report
 		out := e.must(0, "release", "publish", mf, app, "--percent", pct, "-o", "json")
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatal(err)
@@ -467,8 +468,8 @@ func TestPercentIsStable(t *testing.T) {
 	}
 	// The choice is the documented hash, whoever computes it.
 	for _, d := range s10 {
-		if !percentChosen(d, 10) {
-			t.Errorf("%s: percentChosen disagrees", d)
+		if !publish.PercentChosen(d, 10) {
+			t.Errorf("%s: PercentChosen disagrees", d)
 		}
 	}
 	// Each chosen device retains the manifest of its highest percentage.
@@ -489,23 +490,6 @@ func pubEmptyBrokerRun(t *testing.T, args ...string) (string, string, int) {
 	app := e.file("app.bin", pubRandom(t, 100))
 	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+app)
 	return e.run("", append([]string{"release", "publish", mf, app, "--broker", b.URL}, args...)...)
-}
-
-func TestPercentChosenGrows(t *testing.T) {
-	for i := 0; i < 2000; i++ {
-		id := fmt.Sprintf("device-%d", i)
-		was := false
-		for _, p := range []float64{0.5, 1, 5, 10, 25, 50, 75, 99.9, 100} {
-			now := percentChosen(id, p)
-			if was && !now {
-				t.Fatalf("%s chosen below %g%% but not at it", id, p)
-			}
-			was = now
-		}
-		if !was {
-			t.Fatalf("%s not chosen at 100%%", id)
-		}
-	}
 }
 
 // TestRerunAfterBrokerWentAway: the broker goes away in the middle of a
@@ -711,7 +695,7 @@ func TestPublishDryRun(t *testing.T) {
 	app := e.file("app.bin", pubRandom(t, 5000))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	out := e.must(0, "release", "publish", mf, app, "--cohort", "beta", "--dry-run", "-o", "json")
-	var rep publishReport
+	var rep publish.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}

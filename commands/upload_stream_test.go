@@ -17,6 +17,7 @@ import (
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
 
@@ -49,7 +50,7 @@ func TestUploadStreamedArtifact(t *testing.T) {
 
 			before := proxy.Upstream()
 			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
-			var res artifactResult
+			var res publish.ArtifactResult
 			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != int64(len(app)) || res.SHA256 != hex.EncodeToString(sum[:]) {
 				t.Errorf("second upload: %q (%v)", out, err)
 			}
@@ -156,16 +157,16 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := matchFiles(ctx, m, []string{path}, "")
+		files, err := publish.MatchFiles(ctx, m, []string{path}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The file changes after the check, keeping its size.
 		e.file("app.bin", pubRandom(t, size))
 		c := pubDial(t, b.URL)
-		targets := []target{{Kind: "fleet", Topic: c.Topics().Fleet()}}
+		targets := []publish.Target{{Kind: "fleet", Topic: c.Topics().Fleet()}}
 		sys := &System{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Now: func() time.Time { return e.now }}
-		_, err = publishRelease(ctx, sys, c, &publishPlan{Manifest: m, Payload: payload, Encoding: "json", Files: files, Targets: targets}, true)
+		_, err = publishRelease(ctx, sys, c, &publish.Plan{Manifest: m, Payload: payload, Encoding: "json", Files: files, Targets: targets}, true)
 		if !errors.Is(err, release.ErrVerification) || !strings.Contains(err.Error(), "changed since it was checked") {
 			t.Fatalf("%d bytes: %v", size, err)
 		}

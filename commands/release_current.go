@@ -1,0 +1,113 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/release"
+)
+
+type releaseCurrentOptions struct {
+	Conn      connectOptions
+	Targets   targetOptions
+	Pubkeys   cli.StringSlice
+	Threshold int
+	Output    string
+}
+
+func newReleaseCurrentCommand(sys *System) *cli.Command {
+	opts := &releaseCurrentOptions{}
+	flags := []cli.Flag{
+		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
+		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
+		outputFlag(&opts.Output),
+	}
+	flags = append(flags, targetFlags(&opts.Targets, false)...)
+	flags = append(flags, connectFlags(&opts.Conn)...)
+	return &cli.Command{
+		Name:      "current",
+		Usage:     "show and verify the desired manifest devices see now",
+		UsageText: "otactl release current [--cohort NAME | --device ID] [--pubkey KEY]... [connection flags] [-o json]",
+		Description: `Reads the retained desired manifest of the fleet (or a cohort, or a device),
+prints it and verifies it: digest, expiry, and signatures by the given or
+the profile's trusted keys. Exit 3 when verification fails, 1 when nothing
+is retained there.
+
+Example:
+   $ otactl release current --pubkey release-key.pub.pem
+   $ otactl release current --device canary-01 -o json | jq .manifest.sequenceNumber`,
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 0 {
+				return usageErrorf("release current: unexpected argument %q", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			return releaseCurrentRun(c.Context, sys, opts)
+		},
+	}
+}
+
+func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOptions) error {
+	cn, err := opts.Conn.resolve(sys)
+	if err != nil {
+		return err
+	}
+	t, err := opts.Targets.single(cn.topics())
+	if err != nil {
+		return err
+	}
+	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
+	if err != nil {
+		return err
+	}
+	client, _, err := opts.Conn.open(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	m, _, found, err := publish.ReadManifest(ctx, client, t.Topic)
+	if err != nil {
+		if found {
+			return fmt.Errorf("%w: %v", release.ErrVerification, err)
+		}
+		return err
+	}
+	if !found {
+		return withHint(fmt.Errorf("no desired manifest is retained for the %s (%s)", t, t.Topic),
+			"publish one with 'otactl release publish'")
+	}
+	v := trust.Verdict(ctx, m, sys.Now())
+	if opts.Output == "json" {
+		if err := writeJSON(sys.Stdout, map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "manifest": m, "verdict": v}); err != nil {
+			return err
+		}
+		if v.Err() != nil {
+			return withExitCode(ExitVerification, fmt.Errorf("%s: verification failed", t.Topic))
+		}
+		return nil
+	}
+	return writeCurrent(sys, t, m, v, len(trust.Keys) > 0)
+}
+
+// writeCurrent prints the manifest a target retains and the verdict.
+func writeCurrent(sys *System, t publish.Target, m *release.Manifest, v release.Verdict, keyed bool) error {
+	fmt.Fprintf(sys.Stdout, "%s (%s):\n", t, t.Topic)
+	if err := output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY); err != nil {
+		return err
+	}
+	if err := v.Err(); err != nil {
+		return fmt.Errorf("%s: %w", t.Topic, err)
+	}
+	if keyed {
+		fmt.Fprintf(sys.Stdout, "verified: digest, expiry and %s\n", plural(v.ValidSignatures, "valid signature"))
+	} else {
+		fmt.Fprintln(sys.Stdout, "verified: digest and expiry (no trusted key given: signatures not checked)")
+	}
+	return nil
+}

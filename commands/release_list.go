@@ -1,0 +1,108 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/catalog"
+	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/publish"
+)
+
+type releaseListOptions struct {
+	Conn   connectOptions
+	Output string
+}
+
+func newReleaseListCommand(sys *System) *cli.Command {
+	opts := &releaseListOptions{}
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list the published releases from the catalog",
+		UsageText: "otactl release list [connection flags] [-o json]",
+		Description: `Reads the release catalog (the retained entries under P.u/releases/) and
+prints each release: sequence number, when it was last published, its
+components, the key ids that signed it and where it was published.
+
+Example:
+   $ otactl release list --broker mqtt://localhost:1883
+   SEQUENCE    PUBLISHED             COMPONENTS  SIGNED BY         TARGETS
+   1767225600  2026-01-01T00:00:00Z  main@1.2.3  3f1c0a9b27d4e815  device canary-01, fleet`,
+		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 0 {
+				return usageErrorf("release list: unexpected argument %q", c.Args().First())
+			}
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			return releaseListRun(c.Context, sys, opts)
+		},
+	}
+}
+
+func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) error {
+	client, _, err := opts.Conn.open(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	entries, err := publish.ReadCatalog(ctx, client, client.Topics(), publishObserver(sys, true))
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		if entries == nil {
+			entries = []*catalog.Entry{}
+		}
+		return writeJSON(sys.Stdout, map[string]any{"releases": entries})
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(sys.Stderr, "no releases in the catalog under "+client.Topics().ReleasesFilter())
+		return nil
+	}
+	t := output.Table{Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"}}
+	for _, e := range entries {
+		t.Rows = append(t.Rows, catalogRow(e))
+	}
+	return t.Write(sys.Stdout, sys.StdoutTTY)
+}
+
+// catalogRow is an entry's row in the release list.
+func catalogRow(e *catalog.Entry) []string {
+	var comps, signers, targets []string
+	for _, c := range e.Components {
+		comps = append(comps, c.Package+"@"+c.Version)
+	}
+	for _, s := range e.Signatures {
+		signers = append(signers, s.KeyID)
+	}
+	for _, tg := range e.Targets {
+		targets = append(targets, protocol.Target{Kind: tg.Kind, Name: tg.Name}.String())
+	}
+	seq := strconv.FormatInt(e.SequenceNumber, 10)
+	if e.RollbackOf != 0 {
+		seq += " (rollback to " + strconv.FormatInt(e.RollbackOf, 10) + ")"
+	}
+	return []string{seq, e.PublishedAt, strings.Join(comps, ", "), orNone(strings.Join(signers, ", ")), orNone(summarizeTargets(targets))}
+}
+
+// summarizeTargets keeps a long device list short.
+func summarizeTargets(ts []string) string {
+	if len(ts) <= 6 {
+		return strings.Join(ts, ", ")
+	}
+	return strings.Join(ts[:5], ", ") + fmt.Sprintf(" and %d more", len(ts)-5)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,185 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
+)
+
+// MaxArtifact is MQTT's own limit on a packet's remaining length, less
+// room for the topic and packet id: the largest component a manifest holds.
+const MaxArtifact = release.MaxComponentSize
+
+// Artifacts is the artifact step: every component of the plan's manifest
+// on the broker, read back. A component with a file is uploaded unless the
+// broker already retains the same bytes (different bytes are refused
+// unless Force); one without must already be there. Each is an
+// ArtifactDone event.
+func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult, error) {
+	topics := p.Broker.Topics()
+	out := []ArtifactResult{}
+	for _, c := range plan.Manifest.Components {
+		name := c.Package + "@" + c.Version
+		topic, err := topics.Component(c.Package, c.Version)
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", name, err)
+		}
+		if uri := release.ComponentURI(c.Package, c.Version); c.URI != uri {
+			return nil, fmt.Errorf("component %s: uri %q is not %q, where otactl publishes it", name, c.URI, uri)
+		}
+		res := ArtifactResult{Package: c.Package, Version: c.Version, Topic: topic, Size: c.Size, SHA256: c.Hash}
+		if path, ok := plan.Files[c.Package]; ok {
+			res.Action, err = p.putComponent(ctx, plan, c, topic, path)
+		} else {
+			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c)
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Observe.emit(ArtifactDone{res})
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// putComponent puts component c's file on the broker and returns the
+// action taken.
+func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, topic, path string) (string, error) {
+	name := c.Package + "@" + c.Version
+	f, size, err := OpenArtifact(path, plan.MaxPayload)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if size != c.Size {
+		return "", fmt.Errorf("%w: %s changed since it was checked: it no longer matches component %s (%d bytes, not %d)", release.ErrVerification, path, name, size, c.Size)
+	}
+	// The bytes are hashed as they are sent, and must hash to the
+	// component's hash: a file changed since it was matched is never
+	// published.
+	put, err := PutArtifact(ctx, p.Broker, ArtifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun}, p.Observe)
+	if err != nil {
+		return "", err
+	}
+	return put.Action, nil
+}
+
+// verifyRemoteArtifact checks that the broker retains a component's exact
+// bytes when no file was given for it.
+func verifyRemoteArtifact(ctx context.Context, store ArtifactStore, topic, name string, c release.Component) error {
+	sum, err := hex.DecodeString(c.Hash)
+	if err != nil || len(sum) != 32 {
+		return fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, name)
+	}
+	err = store.VerifyRetained(ctx, topic, int(c.Size), [32]byte(sum))
+	var ve *upload.VerifyError
+	if errors.As(err, &ve) && ve.Missing {
+		return withHint(fmt.Errorf("component %s is not on the broker (%s) and no file was given for it", name, topic),
+			"give the file as an argument (otactl release publish release.json FILE) or --artifacts DIR")
+	}
+	if errors.As(err, &ve) {
+		return fmt.Errorf("component %s: %w", name, err)
+	}
+	return err
+}
+
+// OpenArtifact opens an artifact file and returns its size, after checking
+// that it is a regular file that fits one MQTT message and maxPayload
+// (0: none). Nothing is read: the upload streams it.
+func OpenArtifact(path string, maxPayload int64) (*os.File, int64, error) {
+	f, err := regularfile.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, fmt.Errorf("artifact %s does not exist", path)
+		}
+		return nil, 0, fmt.Errorf("artifact: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact %s is not a regular file", path)
+	}
+	if err := CheckPayloadSize(path, st.Size(), maxPayload); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, 0, fmt.Errorf("artifact %s is empty: an empty retained message would delete the topic", path)
+	}
+	return f, st.Size(), nil
+}
+
+// CheckPayloadSize refuses an artifact of size bytes that MQTT cannot
+// carry in one message or that is over maxPayload (0: none).
+func CheckPayloadSize(name string, size, maxPayload int64) error {
+	if size > MaxArtifact {
+		return fmt.Errorf("artifact %s is %d bytes: more than MQTT can carry in one message (%d)", name, size, MaxArtifact)
+	}
+	if maxPayload > 0 && size > maxPayload {
+		return withHint(fmt.Errorf("artifact %s is %s (%d bytes): more than the broker's limit of %d bytes (max-payload)", name, output.HumanBytes(size), size, maxPayload),
+			"raise the broker's limit (mosquitto message_size_limit or max_packet_size, EMQX mqtt.max_packet_size) and then max-payload, or use a broker that takes large messages")
+	}
+	return nil
+}
+
+// ArtifactPut is one artifact file to put on the broker.
+type ArtifactPut struct {
+	Topic string
+	Name  string // PACKAGE@VERSION
+	Path  string
+	File  *os.File
+	Size  int64
+	// Hash, when set, is the manifest's hex SHA-256 for the file: bytes
+	// read that do not match it are never published.
+	Hash   string
+	Force  bool
+	DryRun bool
+}
+
+// PutArtifact makes sure a.Topic retains exactly the file's bytes: it sends
+// nothing when the same bytes are already there, refuses different bytes
+// unless a.Force, and reads every upload back. With a.DryRun it only says
+// what it would do. Just before bytes are sent, obs is told
+// ArtifactSending.
+func PutArtifact(ctx context.Context, store ArtifactStore, a ArtifactPut, obs Observer) (upload.PutResult, error) {
+	req := upload.PutRequest{Topic: a.Topic, File: a.File, Size: a.Size, Force: a.Force, DryRun: a.DryRun,
+		Sending: func() { obs.emit(ArtifactSending{Name: a.Name, Size: a.Size, Topic: a.Topic}) }}
+	if a.Hash != "" {
+		sum, err := hex.DecodeString(a.Hash)
+		if err != nil || len(sum) != sha256.Size {
+			return upload.PutResult{}, fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, a.Name)
+		}
+		req.SHA256 = (*[32]byte)(sum)
+	}
+	res, err := store.PutFile(ctx, req)
+	var conflict *upload.ConflictError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &conflict):
+		return res, withHint(fmt.Errorf("%w: %s is already published with different bytes (%d bytes, sha256 %s) at %s",
+			release.ErrVerification, a.Name, conflict.Size, hex.EncodeToString(conflict.SHA256[:6]), a.Topic),
+			"a version's bytes should never change: publish a new version, or replace them with --force")
+	case errors.Is(err, upload.ErrArtifactChanged):
+		what := "it was checked"
+		if a.Hash != "" {
+			what = "it was checked: it no longer matches component " + a.Name
+		}
+		return res, withHint(fmt.Errorf("%w: %s changed since %s (nothing was published)", release.ErrVerification, a.Path, what),
+			"is something still writing the file? run again once it is complete")
+	}
+	return res, fmt.Errorf("upload %s: %w", a.Name, err)
+}

@@ -1,0 +1,62 @@
+package publish
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/otactl/otactl/release"
+)
+
+// PartialError is an error met after a desired manifest may have reached
+// the broker: the release may be live though the run could not confirm it
+// everywhere (exit 6).
+type PartialError struct{ Err error }
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+func (e *PartialError) Unwrap() error { return e.Err }
+func (e *PartialError) Hint() string {
+	return "a desired manifest was published, so the release may be live on some targets: check with 'otactl release current', and run the same publish again to finish it"
+}
+
+// AntiRollbackError is a release refused on some targets because they
+// retain, or were sent, a sequence number at or above its own. It wraps
+// release.ErrVerification.
+type AntiRollbackError struct {
+	Sequence int64
+	// Reasons say, per target, what was there.
+	Reasons []string
+	// Lost says the release was published and did not stay on every
+	// target: another run published a higher one concurrently.
+	Lost bool
+}
+
+func (e *AntiRollbackError) Error() string {
+	if e.Lost {
+		return fmt.Sprintf("%s: anti-rollback: sequence %d did not stay on every target: %s",
+			release.ErrVerification, e.Sequence, strings.Join(e.Reasons, "; "))
+	}
+	return fmt.Sprintf("%s: anti-rollback: sequence %d is not above what is published: %s",
+		release.ErrVerification, e.Sequence, strings.Join(e.Reasons, ", "))
+}
+
+func (e *AntiRollbackError) Unwrap() error { return release.ErrVerification }
+
+func (e *AntiRollbackError) Hint() string {
+	if e.Lost {
+		return "another run published to the same target at the same time, and devices get what it retains now (otactl release current): create the release again (a new sequence number) if this one should win"
+	}
+	return "create the release again (a new sequence number), use 'otactl release rollback' to go back to an earlier release, or --force"
+}
+
+// hintError adds a next step to an error; commands print it on a "hint:"
+// line, as for every error with a Hint method.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+func (e *hintError) Hint() string  { return e.hint }
+
+func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }

@@ -1,0 +1,135 @@
+// Package publish is the publish and rollout core: a Plan, the trust
+// policy, and the steps that put a release on a broker (artifacts, targets,
+// anti-rollback, desired, catalog), take one back (Unpublish) or publish an
+// earlier one again (PlanRollback). Steps return reports and typed errors
+// and print nothing: what happens on the way is told to an Observer as
+// Events, which the command renders. The wire contract is docs/protocol.md.
+package publish
+
+import (
+	"context"
+	"time"
+
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/upload"
+)
+
+// ArtifactStore is what the artifact step needs of a broker.
+type ArtifactStore interface {
+	PutFile(ctx context.Context, req upload.PutRequest) (upload.PutResult, error)
+	VerifyRetained(ctx context.Context, topic string, size int, sum [32]byte) error
+}
+
+// RetainedReader reads retained messages.
+type RetainedReader interface {
+	ReadRetained(ctx context.Context, topic string) ([]byte, bool, error)
+	ReadRetainedAll(ctx context.Context, filter string, fn func(topic string, payload []byte)) error
+}
+
+// RetainedWriter publishes and clears retained messages, reading each
+// back.
+type RetainedWriter interface {
+	PublishVerified(ctx context.Context, topic string, payload []byte) error
+	Clear(ctx context.Context, topic string) error
+}
+
+// Watch is a live watch on desired topics (upload.Watch): how racing
+// publishers converge on the highest release.
+type Watch interface {
+	Retained(topic string) ([]byte, bool)
+	Seen(topic string) []upload.Seen
+	Poll() error
+	Own(topic string, payload []byte) error
+	Publish(ctx context.Context, topic string, payload []byte) error
+	Settle(ctx context.Context) (map[string]upload.Outcome, error)
+	Close()
+}
+
+// DesiredWatcher starts a Watch on desired topics.
+type DesiredWatcher interface {
+	WatchDesired(ctx context.Context, topics []string, o upload.WatchOptions) (Watch, error)
+}
+
+// Broker is everything the core needs of one broker connection.
+type Broker interface {
+	Topics() protocol.Topics
+	ArtifactStore
+	RetainedReader
+	RetainedWriter
+	DesiredWatcher
+}
+
+// FromClient is the Broker of an open upload.Client.
+func FromClient(c *upload.Client) Broker { return clientBroker{c} }
+
+type clientBroker struct{ *upload.Client }
+
+func (b clientBroker) WatchDesired(ctx context.Context, topics []string, o upload.WatchOptions) (Watch, error) {
+	w, err := b.Watch(ctx, topics, o)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Hooks let tests widen the windows racing publishers meet in.
+type Hooks struct {
+	// BeforeDesired runs once, after the artifacts and the anti-rollback
+	// check and before the first desired manifest is published.
+	BeforeDesired func(ctx context.Context) error
+	// BeforeEachDesired runs just before a desired manifest is published
+	// to topic.
+	BeforeEachDesired func(topic string)
+}
+
+// Publisher runs the core's steps on one broker connection.
+type Publisher struct {
+	Broker Broker
+	// Now is the clock: catalog times and expiry checks.
+	Now func() time.Time
+	// Observe is told what happens, as it happens; nil tells no one.
+	Observe Observer
+	Hooks   Hooks
+}
+
+// Publish runs a plan's broker steps in order, stopping at the first
+// failure: every artifact on the broker and read back (Artifacts), the
+// targets (Targets), anti-rollback on every target (AntiRollback), the
+// desired manifest on each, confirmed (Desired.Publish), and the catalog
+// entry (RecordCatalog). A desired manifest is therefore never visible
+// before all its artifacts are. An error met after a desired manifest may
+// have gone out is a *PartialError.
+func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
+	m := plan.Manifest
+	rep := &Report{SequenceNumber: m.SequenceNumber, Hash: m.Hash, Encoding: plan.Encoding, DryRun: plan.DryRun,
+		RollbackOf: plan.RollbackOf, Artifacts: []ArtifactResult{}, Targets: []TargetResult{}}
+	var err error
+	if rep.Artifacts, err = p.Artifacts(ctx, plan); err != nil {
+		return nil, err
+	}
+	targets, err := p.Targets(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	desired, err := p.AntiRollback(ctx, plan, targets)
+	if err != nil {
+		return nil, err
+	}
+	defer desired.Close()
+	if err := desired.Publish(ctx); err != nil {
+		return nil, desired.partial(ctx, err)
+	}
+	rep.Targets = desired.Results()
+	kept := desired.Kept()
+	if len(targets) > 0 && len(kept) == 0 {
+		// The release stayed nowhere: no catalog entry.
+		return nil, desired.Finish(ctx)
+	}
+	if rep.Catalog, err = p.RecordCatalog(ctx, plan, kept); err != nil {
+		return nil, desired.partial(ctx, err)
+	}
+	if err := desired.Finish(ctx); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
