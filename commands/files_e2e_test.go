@@ -105,6 +105,7 @@ func newFileFixture(t *testing.T) fileFixture {
 // folder, and the node is left as it was: no file replaces it, no
 // temporary file is left, and nothing blocks on a FIFO.
 func TestWritersRefuseNonRegularFiles(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	writers := []struct {
 		name  string
@@ -185,6 +186,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 // TestWritersFollowSymlinks: a write to a symbolic link replaces the file
 // it leads to, keeping that file's mode, and the link stays a link.
 func TestWritersFollowSymlinks(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	for _, w := range []struct {
 		name string
@@ -263,8 +265,10 @@ func TestWritersFollowSymlinks(t *testing.T) {
 // --clobber (as gh release download does), and --clobber replaces it
 // keeping its mode and its symbolic link.
 func TestArtifactDownloadClobber(t *testing.T) {
+	t.Parallel()
 	for _, b := range testbroker.All(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			env := []string{"OTACTL_BROKER=" + b.URL}
 			app := pubRandom(t, 100_000)
@@ -319,6 +323,7 @@ func TestArtifactDownloadClobber(t *testing.T) {
 // TestInputsRefuseNonRegularFiles: a FIFO (or a device node) given as any
 // input file is refused at once with exit 1, never waited on.
 func TestInputsRefuseNonRegularFiles(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
@@ -453,6 +458,7 @@ const interruptGrace = 5 * time.Second
 // huge file, a broker that never answers, a pipe nobody writes to. An
 // interrupted release create leaves no --out file, whole or half.
 func TestSignalsEndBlockingWork(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	huge := filepath.Join(dir, "huge.bin")
 	f, err := os.Create(huge)

@@ -119,7 +119,7 @@ func background(t *testing.T, env []string, args ...string) {
 // broker and against mosquitto.
 func TestSimulateWithRolloutWait(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{testbroker.KindEmbedded, testbroker.KindMosquitto} {
+	for _, kind := range testbroker.Kinds {
 		for _, fc := range []struct {
 			fail string
 			code int

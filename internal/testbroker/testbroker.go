@@ -26,6 +26,10 @@ const (
 	KindMosquitto = "mosquitto"
 )
 
+// Kinds are the kinds of broker a test runs against, for a test that
+// starts a broker of each kind per subtest (Start).
+var Kinds = []string{KindEmbedded, KindMosquitto}
+
 // Broker is a running broker on a loopback port.
 type Broker struct {
 	// Name is the broker's kind (KindEmbedded or KindMosquitto).
