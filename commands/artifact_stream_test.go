@@ -9,16 +9,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // TestArtifactDownloadStreams: a large artifact downloads to a file
 // written atomically (streamed through a temporary file), or to standard
 // output; a missing one leaves no file at all.
 func TestArtifactDownloadStreams(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.url
+			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 2<<20+3)
 			e.must(0, "upload", "main@1.2.3", e.file("app.bin", app))
 			sum := sha256.Sum256(app)

@@ -1,15 +1,11 @@
 package commands
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,109 +15,6 @@ import (
 	"github.com/otactl/otactl/internal/rawmqtt"
 	"github.com/otactl/otactl/upload"
 )
-
-// brokerProc is 'otactl broker' run from the built binary, so that it can
-// be killed as a process.
-type brokerProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	url    string
-	addr   string
-	stderr *fleetBuffer
-	exited chan struct{}
-	err    error
-}
-
-// startBrokerProc runs the built 'otactl broker --listen 127.0.0.1:0
-// args...' and returns once it has printed its URL.
-func startBrokerProc(t *testing.T, args ...string) *brokerProc {
-	t.Helper()
-	cmd := exec.Command(otactlBin, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...)
-	home := t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
-	b := &brokerProc{t: t, cmd: cmd, stderr: &fleetBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = b.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		b.err = cmd.Wait()
-		close(b.exited)
-	}()
-	t.Cleanup(b.kill9)
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		var info struct {
-			URL string `json:"url"`
-		}
-		if err := json.Unmarshal([]byte(s), &info); err != nil || info.URL == "" {
-			t.Fatalf("otactl broker printed %q (%v); stderr:\n%s", s, err, b.stderr)
-		}
-		b.url = info.URL
-		b.addr = strings.TrimPrefix(info.URL, "mqtt://")
-	case <-time.After(time.Minute):
-		t.Fatalf("otactl broker printed no URL; stderr:\n%s", b.stderr)
-	}
-	return b
-}
-
-// kill9 kills the broker with SIGKILL, as a power cut or the OOM killer
-// would, and waits for it to be gone.
-func (b *brokerProc) kill9() {
-	select {
-	case <-b.exited:
-		return
-	default:
-	}
-	b.cmd.Process.Signal(syscall.SIGKILL)
-	<-b.exited
-}
-
-// stop stops the broker with SIGINT and fails the test unless it exits 0.
-func (b *brokerProc) stop() {
-	b.t.Helper()
-	b.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-b.exited:
-	case <-time.After(time.Minute):
-		b.kill9()
-		b.t.Fatalf("otactl broker did not stop on SIGINT; stderr:\n%s", b.stderr)
-	}
-	if b.err != nil {
-		b.t.Fatalf("otactl broker stopped with %v; stderr:\n%s", b.err, b.stderr)
-	}
-}
-
-// cpu is the processor time the broker has used so far.
-func (b *brokerProc) cpu() time.Duration {
-	b.t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.t.Fatalf("/proc/%d/stat: %q", b.cmd.Process.Pid, stat)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
 
 // mountSmallDisk mounts a tmpfs of size (e.g. "6m") inside the test's
 // temporary folder and returns its path; it is unmounted when the test
@@ -186,33 +79,34 @@ func testRelease(t *testing.T, dir, version string, seq, size int) (manifest, co
 // is all there after a restart: the broker acknowledges a retained message
 // only once it is on disk.
 func TestBrokerDiskFullFailsPublish(t *testing.T) {
+	t.Parallel()
 	disk := mountSmallDisk(t, "6m")
-	b := startBrokerProc(t, "--data", disk)
+	b := startBrokerProcess(t, "--data", disk)
 	dir := t.TempDir()
 	m3, fw3 := testRelease(t, dir, "3.0.0", 300, 3<<20)
 	m5, fw5 := testRelease(t, dir, "5.0.0", 500, 5<<20)
-	env := []string{"OTACTL_BROKER=" + b.url}
+	env := []string{"OTACTL_BROKER=" + b.URL}
 
 	r3 := runOtactl(t, dir, env, "", "release", "publish", m3, fw3, "--device", "dev-3")
 	if r3.code != 0 {
-		t.Fatalf("3 MiB on a 6 MiB disk: exit %d\n%s\nbroker:\n%s", r3.code, r3.stderr, b.stderr)
+		t.Fatalf("3 MiB on a 6 MiB disk: exit %d\n%s\nbroker:\n%s", r3.code, r3.stderr, b.Stderr())
 	}
 	r5 := runOtactl(t, dir, env, "", "release", "publish", m5, fw5, "--device", "dev-5")
 	if r5.code != ExitError {
 		t.Errorf("5 MiB more on a 6 MiB disk: exit %d, want %d\n%s", r5.code, ExitError, r5.stderr)
 	}
 	want := "could not store retained message on .u/c/main@5.0.0: no space left on device; closing the publisher's connection"
-	if !strings.Contains(b.stderr.String(), want) {
-		t.Errorf("the broker does not say %q:\n%s", want, b.stderr)
+	if !strings.Contains(b.Stderr(), want) {
+		t.Errorf("the broker does not say %q:\n%s", want, b.Stderr())
 	}
 	topics := []string{"devices/dev-3/.u/desired", ".u/c/main@3.0.0", "devices/dev-5/.u/desired", ".u/c/main@5.0.0"}
-	if got := readBack(t, b.url, topics[2:]...); len(got) != 0 {
+	if got := readBack(t, b.URL, topics[2:]...); len(got) != 0 {
 		t.Errorf("the broker serves parts of the release it could not store: %v", keysOf(got))
 	}
-	b.stop()
+	b.Stop()
 
-	b2 := startBrokerProc(t, "--data", disk)
-	got := readBack(t, b2.url, topics...)
+	b2 := startBrokerProcess(t, "--data", disk)
+	got := readBack(t, b2.URL, topics...)
 	for topic, file := range map[string]string{topics[0]: m3, topics[1]: fw3} {
 		want, _ := os.ReadFile(file)
 		if !bytes.Equal(got[topic], want) {
@@ -238,28 +132,29 @@ func keysOf(m map[string][]byte) []string {
 // killed with SIGKILL right after it, through the in-memory and the
 // streamed upload paths.
 func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	dir := t.TempDir()
 	type published struct{ manifest, component, device, version string }
 	var done []published
 	for round, size := range []int{200_000, 3 << 20, 1000} {
-		b := startBrokerProc(t, "--data", data)
+		b := startBrokerProcess(t, "--data", data)
 		version := fmt.Sprintf("1.0.%d", round)
 		m, fw := testRelease(t, dir, version, 100+round, size)
 		device := fmt.Sprint("dev-", round)
-		res := runOtactl(t, dir, []string{"OTACTL_BROKER=" + b.url}, "", "release", "publish", m, fw, "--device", device)
+		res := runOtactl(t, dir, []string{"OTACTL_BROKER=" + b.URL}, "", "release", "publish", m, fw, "--device", device)
 		if res.code != 0 {
 			t.Fatalf("round %d: publish: exit %d\n%s", round, res.code, res.stderr)
 		}
-		b.kill9()
+		b.Kill9()
 		done = append(done, published{m, fw, device, version})
 
-		b2 := startBrokerProc(t, "--data", data)
+		b2 := startBrokerProcess(t, "--data", data)
 		var topics []string
 		for _, p := range done {
 			topics = append(topics, "devices/"+p.device+"/.u/desired", ".u/c/main@"+p.version)
 		}
-		got := readBack(t, b2.url, topics...)
+		got := readBack(t, b2.URL, topics...)
 		for _, p := range done {
 			for topic, file := range map[string]string{"devices/" + p.device + "/.u/desired": p.manifest, ".u/c/main@" + p.version: p.component} {
 				want, _ := os.ReadFile(file)
@@ -268,7 +163,7 @@ func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
 				}
 			}
 		}
-		b2.kill9()
+		b2.Kill9()
 	}
 }
 
@@ -288,7 +183,8 @@ func brokerUsers(t *testing.T) string {
 // All 400 parallel connects of one device with the right password get a
 // successful CONNACK, each taking over the session of the one before.
 func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
-	b := startBrokerProc(t, "--users", brokerUsers(t))
+	t.Parallel()
+	b := startBrokerProcess(t, "--users", brokerUsers(t))
 	const n = 400
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -300,7 +196,7 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			c, rc, err := rawmqtt.Connect(b.addr, rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}, 30*time.Second)
+			c, rc, err := rawmqtt.Connect(b.Addr, rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}, 30*time.Second)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -320,7 +216,7 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 		}
 	}()
 	if answers["code 0"] != n {
-		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK: %v\nbroker:\n%s", n, answers["code 0"], answers, b.stderr)
+		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK: %v\nbroker:\n%s", n, answers["code 0"], answers, b.Stderr())
 	}
 	ends := make(chan bool, n)
 	for _, c := range conns {
@@ -339,12 +235,14 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 
 // After 10 failed logins from one address within 10 s the broker refuses
 // that address for 10 s, cheaply, even with the right password, and says
-// so once in its log; then lets it in again.
+// so once in its log; then lets it in again. It does not run in parallel:
+// its 200 refused attempts must fit in the 10 s block, which the load of
+// other tests could stretch.
 func TestBrokerBlocksFailedLogins(t *testing.T) {
-	b := startBrokerProc(t, "--users", brokerUsers(t))
+	b := startBrokerProcess(t, "--users", brokerUsers(t))
 	try := func(pass string) byte {
 		t.Helper()
-		c, rc, err := rawmqtt.Connect(b.addr, rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: pass}, 30*time.Second)
+		c, rc, err := rawmqtt.Connect(b.Addr, rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: pass}, 30*time.Second)
 		if err != nil {
 			t.Fatalf("connect: %v", err)
 		}
@@ -360,7 +258,7 @@ func TestBrokerBlocksFailedLogins(t *testing.T) {
 		}
 	}
 	blocked := time.Now()
-	before := b.cpu()
+	before := b.CPU()
 	const attempts = 200
 	for i := range attempts {
 		pass := fmt.Sprint("guess-more-", i)
@@ -371,11 +269,11 @@ func TestBrokerBlocksFailedLogins(t *testing.T) {
 			t.Fatalf("attempt %d from a refused address: code %d", i, rc)
 		}
 	}
-	if per := (b.cpu() - before) / attempts; per > 5*time.Millisecond {
+	if per := (b.CPU() - before) / attempts; per > 5*time.Millisecond {
 		t.Errorf("a refused login costs the broker %v of processor time, want under 5ms (a password hash costs about 20ms)", per)
 	}
-	if n := strings.Count(b.stderr.String(), "refusing 127.0.0.1 for 10s after 10 failed logins"); n != 1 {
-		t.Errorf("the refusal is in the broker's log %d times, want once:\n%s", n, b.stderr)
+	if n := strings.Count(b.Stderr(), "refusing 127.0.0.1 for 10s after 10 failed logins"); n != 1 {
+		t.Errorf("the refusal is in the broker's log %d times, want once:\n%s", n, b.Stderr())
 	}
 	time.Sleep(time.Until(blocked.Add(10*time.Second + 500*time.Millisecond)))
 	if rc := try("dev-pw"); rc != rawmqtt.Accepted {

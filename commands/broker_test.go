@@ -37,7 +37,7 @@ func startBrokerCommand(t *testing.T, args ...string) (string, func() int, *flee
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
-		code <- Main(ctx, append([]string{"otactl", "broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...), sys)
+		code <- runMain(ctx, append([]string{"otactl", "broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...), sys)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "\n") {
@@ -73,6 +73,7 @@ func startBrokerCommand(t *testing.T, args ...string) (string, func() int, *flee
 }
 
 func TestBrokerCommandKeepsRetainedAcrossRestart(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	url, stop, errOut := startBrokerCommand(t, "--data", data)
 	if !strings.Contains(errOut.String(), "no --users") || !strings.Contains(errOut.String(), "loopback") {
@@ -106,6 +107,7 @@ func TestBrokerCommandKeepsRetainedAcrossRestart(t *testing.T) {
 }
 
 func TestBrokerCommandRefusals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -123,7 +125,7 @@ func TestBrokerCommandRefusals(t *testing.T) {
 		{[]string{"broker", "passwd", "sim-1"}, ExitError, "no password given"},
 	} {
 		sys, _, errOut := fleetSystem(t, "", nil)
-		code := Main(context.Background(), append([]string{"otactl"}, tc.args...), sys)
+		code := runMain(context.Background(), append([]string{"otactl"}, tc.args...), sys)
 		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
 		}
@@ -131,12 +133,13 @@ func TestBrokerCommandRefusals(t *testing.T) {
 }
 
 func TestBrokerPasswdAndUsers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.txt")
 	run := func(stdin string, env map[string]string, args ...string) string {
 		t.Helper()
 		sys, out, errOut := fleetSystem(t, stdin, env)
-		if code := Main(context.Background(), append([]string{"otactl", "broker", "passwd"}, args...), sys); code != 0 {
+		if code := runMain(context.Background(), append([]string{"otactl", "broker", "passwd"}, args...), sys); code != 0 {
 			t.Fatalf("passwd %v: exit %d: %s", args, code, errOut.String())
 		}
 		return out.String()

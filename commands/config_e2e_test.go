@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/publish"
 )
@@ -70,21 +71,23 @@ func (e *cfgEnv) prodProfile() {
 // broker with none of the profile's connection settings, while its topic
 // prefix still applies; connection flags given alongside still apply.
 func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newCfgEnv(t)
 			e.prodProfile()
 			app := e.file("app.bin", "firmware")
 
 			// The report's exact command line.
-			e.must(0, nil, "release", "list", "--broker", b.url)
+			e.must(0, nil, "release", "list", "--broker", b.URL)
 
 			for _, via := range []struct {
 				name       string
 				env, flags []string
 			}{
-				{"flag", nil, []string{"--broker", b.url}},
-				{"env", []string{"OTACTL_BROKER=" + b.url}, nil},
+				{"flag", nil, []string{"--broker", b.URL}},
+				{"env", []string{"OTACTL_BROKER=" + b.URL}, nil},
 			} {
 				args := append([]string{"upload", "main@1.0.0", app, "-o", "json"}, via.flags...)
 				r := e.must(0, via.env, args...)
@@ -99,7 +102,7 @@ func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
 					t.Errorf("%s with --ca-file: exit %d\n%s", via.name, r.code, r.stderr)
 				}
 			}
-			c := pubDial(t, b.url)
+			c := pubDial(t, b.URL)
 			if got, found := pubRetained(t, c, "acme/.u/c/main@1.0.0"); !found || string(got) != "firmware" {
 				t.Errorf("the broker does not retain acme/.u/c/main@1.0.0: %q", got)
 			}
@@ -115,6 +118,7 @@ func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
 // TestBrokerFlagDropsProfileUser: with another broker the profile's user
 // name is not sent; --username given alongside is.
 func TestBrokerFlagDropsProfileUser(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": "s3cret"}})
 	e := newCfgEnv(t)
 	e.prodProfile()
@@ -131,18 +135,20 @@ func TestBrokerFlagDropsProfileUser(t *testing.T) {
 // and --profile default work without such a profile in the file, or
 // without a file, and mean no profile settings.
 func TestDefaultProfileAlwaysExists(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newCfgEnv(t)
 			app := e.file("app.bin", "firmware")
 			// No config file at all.
-			e.must(0, []string{"OTACTL_PROFILE=default"}, "release", "list", "--broker", b.url)
-			e.must(0, nil, "release", "list", "--broker", b.url, "--profile", "default")
+			e.must(0, []string{"OTACTL_PROFILE=default"}, "release", "list", "--broker", b.URL)
+			e.must(0, nil, "release", "list", "--broker", b.URL, "--profile", "default")
 			e.must(0, nil, "config", "use", "default")
 
 			e.prodProfile()
 			e.must(0, nil, "config", "use", "default")
-			r := e.must(0, []string{"OTACTL_BROKER=" + b.url}, "upload", "main@1.0.0", app, "-o", "json")
+			r := e.must(0, []string{"OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
 			if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
 				t.Errorf("config use default kept the prod prefix: %s", r.stdout)
 			}
@@ -150,12 +156,12 @@ func TestDefaultProfileAlwaysExists(t *testing.T) {
 				t.Errorf("config list does not mark default:\n%s", r.stdout)
 			}
 			e.must(0, nil, "config", "use", "prod")
-			r = e.must(0, []string{"OTACTL_PROFILE=default", "OTACTL_BROKER=" + b.url}, "upload", "main@1.0.0", app, "-o", "json")
+			r = e.must(0, []string{"OTACTL_PROFILE=default", "OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
 			if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
 				t.Errorf("OTACTL_PROFILE=default kept the prod prefix: %s", r.stdout)
 			}
 			// Another missing profile is still an error.
-			if r := e.run(nil, "release", "list", "--broker", b.url, "--profile", "nope"); r.code != ExitError || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
+			if r := e.run(nil, "release", "list", "--broker", b.URL, "--profile", "nope"); r.code != ExitError || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
 				t.Errorf("--profile nope: exit %d\n%s", r.code, r.stderr)
 			}
 		})
@@ -164,6 +170,7 @@ func TestDefaultProfileAlwaysExists(t *testing.T) {
 
 // TestConnectionValuesChecked: values that used to be taken unchecked.
 func TestConnectionValuesChecked(t *testing.T) {
+	t.Parallel()
 	e := newCfgEnv(t)
 	// --broker "" is not localhost.
 	r := e.run(nil, "release", "list", "--broker", "")
@@ -208,6 +215,7 @@ func TestConnectionValuesChecked(t *testing.T) {
 // every command before any traffic, naming the profile, the key and the
 // file, with exit 1.
 func TestConfigFileValuesChecked(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ profile, key string }{
 		{`{"timeout": "-5s"}`, "timeout"},
 		{`{"timeout": "soon"}`, "timeout"},

@@ -4,13 +4,11 @@ package commands
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // These tests run the built binary (see TestMain) on files that are not
@@ -25,68 +25,10 @@ import (
 // SIGINT and SIGTERM while it waits on a file, standard input or a broker.
 // Every device node and FIFO is made inside the test's own folder.
 
-// running is an otactl process started by startOtactlIn.
-type running struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
-	code           int
-}
-
-// startOtactlIn starts the binary in dir as runOtactl does (cleanEnv plus
-// env), with stdin as given (nil: none). A process killed by a signal gets
-// the shell's code, 128 + the signal.
-func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *running {
-	t.Helper()
-	r := &running{done: make(chan struct{})}
-	r.cmd = exec.Command(otactlBin, args...)
-	r.cmd.Dir = dir
-	r.cmd.Env = append(cleanEnv(t), env...)
-	r.cmd.Stdin = stdin
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				r.code = 128 + int(ws.Signal())
-			}
-		}
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-	return r
-}
-
-// wait waits at most d for the process to end; a process still running
-// then is killed and the test fails.
-func (r *running) wait(t *testing.T, d time.Duration) result {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(d):
-		r.cmd.Process.Kill()
-		<-r.done
-		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr.String())
-	}
-	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
-}
-
 // runWithin runs otactl and fails the test if it does not end within d.
 func runWithin(t *testing.T, d time.Duration, dir string, env []string, stdin string, args ...string) result {
 	t.Helper()
-	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).wait(t, d)
+	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).waitWithin(t, d)
 }
 
 // makeNode makes a file of the given kind at path: "char" (a null device,
@@ -163,6 +105,7 @@ func newFileFixture(t *testing.T) fileFixture {
 // folder, and the node is left as it was: no file replaces it, no
 // temporary file is left, and nothing blocks on a FIFO.
 func TestWritersRefuseNonRegularFiles(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	writers := []struct {
 		name  string
@@ -243,6 +186,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 // TestWritersFollowSymlinks: a write to a symbolic link replaces the file
 // it leads to, keeping that file's mode, and the link stays a link.
 func TestWritersFollowSymlinks(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	for _, w := range []struct {
 		name string
@@ -321,10 +265,12 @@ func TestWritersFollowSymlinks(t *testing.T) {
 // --clobber (as gh release download does), and --clobber replaces it
 // keeping its mode and its symbolic link.
 func TestArtifactDownloadClobber(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
-			env := []string{"OTACTL_BROKER=" + b.url}
+			env := []string{"OTACTL_BROKER=" + b.URL}
 			app := pubRandom(t, 100_000)
 			if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
 				t.Fatal(err)
@@ -377,6 +323,7 @@ func TestArtifactDownloadClobber(t *testing.T) {
 // TestInputsRefuseNonRegularFiles: a FIFO (or a device node) given as any
 // input file is refused at once with exit 1, never waited on.
 func TestInputsRefuseNonRegularFiles(t *testing.T) {
+	t.Parallel()
 	fx := newFileFixture(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
@@ -511,6 +458,7 @@ const interruptGrace = 5 * time.Second
 // huge file, a broker that never answers, a pipe nobody writes to. An
 // interrupted release create leaves no --out file, whole or half.
 func TestSignalsEndBlockingWork(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	huge := filepath.Join(dir, "huge.bin")
 	f, err := os.Create(huge)
@@ -532,19 +480,19 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 	}
 	silent := silentServer(t)
 	stalled, stalledBusy := stalledBroker(t)
-	real := pubBrokers(t)
+	real := testbroker.All(t)
 
 	// ready waits until the process is doing the thing to interrupt.
 	type scenario struct {
 		name  string
 		args  []string
 		stdin func(t *testing.T) io.Reader
-		ready func(t *testing.T, r *running)
+		ready func(t *testing.T, r *runningOtactl)
 	}
-	sleep := func(d time.Duration) func(*testing.T, *running) {
-		return func(*testing.T, *running) { time.Sleep(d) }
+	sleep := func(d time.Duration) func(*testing.T, *runningOtactl) {
+		return func(*testing.T, *runningOtactl) { time.Sleep(d) }
 	}
-	hashing := func(t *testing.T, r *running) {
+	hashing := func(t *testing.T, r *runningOtactl) {
 		deadline := time.Now().Add(time.Minute)
 		for bytesRead(r.cmd.Process.Pid) < 64<<20 {
 			if time.Now().After(deadline) {
@@ -562,7 +510,7 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 			}
 		}
 	}
-	waitStalled := func(t *testing.T, _ *running) {
+	waitStalled := func(t *testing.T, _ *runningOtactl) {
 		select {
 		case <-stalledBusy:
 			time.Sleep(200 * time.Millisecond)
@@ -592,13 +540,13 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 		{name: "rollout wait, broker stalled", args: []string{"rollout", "wait", "--version", "1.0.0", "--broker", stalled}, ready: waitStalled},
 		{name: "watch, broker stalled", args: []string{"watch", "--broker", stalled}, ready: waitStalled},
 		{name: "release show from silent stdin", args: []string{"release", "show", "-"}, stdin: openPipe, ready: sleep(time.Second)},
-		{name: "password from silent stdin", args: []string{"release", "list", "--password-stdin", "--username", "ci", "--broker", real[0].url}, stdin: openPipe, ready: sleep(time.Second)},
+		{name: "password from silent stdin", args: []string{"release", "list", "--password-stdin", "--username", "ci", "--broker", real[0].URL}, stdin: openPipe, ready: sleep(time.Second)},
 		{name: "key import from silent stdin", args: []string{"key", "import", "k", "-"}, stdin: openPipe, ready: sleep(time.Second)},
 	}
 	for _, b := range real {
 		scenarios = append(scenarios, scenario{
-			name:  "rollout wait on " + b.name,
-			args:  []string{"rollout", "wait", "--version", "9.9.9", "--timeout", "10m", "--broker", b.url},
+			name:  "rollout wait on " + b.Name,
+			args:  []string{"rollout", "wait", "--version", "9.9.9", "--timeout", "10m", "--broker", b.URL},
 			ready: sleep(1500 * time.Millisecond),
 		})
 	}
@@ -621,7 +569,7 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 					t.Fatal(err)
 				}
 				start := time.Now()
-				res := r.wait(t, interruptGrace)
+				res := r.waitWithin(t, interruptGrace)
 				if res.code != ExitInterrupted || !strings.HasSuffix(res.stderr, "interrupted\n") {
 					t.Fatalf("exit %d after %v, want 130 and \"interrupted\"\nstderr: %s", res.code, time.Since(start), res.stderr)
 				}

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
-	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 )
@@ -23,6 +22,7 @@ import (
 var demoDataDir = regexp.MustCompile(`data in (\S+)/broker\)`)
 
 func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel()
 	res := runOtactl(t, "", nil, "", "demo", "--devices", "20")
 	if res.code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
@@ -57,6 +57,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestDemoExitCodes(t *testing.T) {
+	t.Parallel()
 	res := runOtactl(t, "", nil, "", "demo", "--devices", "10", "--fail", "integrity=100%")
 	if res.code != ExitRolloutFail || !strings.Contains(res.stderr, "integrity check failure") {
 		t.Errorf("demo with every download corrupted: exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
@@ -89,8 +90,7 @@ func TestDemoExitCodes(t *testing.T) {
 // background runs the built otactl until the test ends, then interrupts it.
 func background(t *testing.T, env []string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(otactlBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd := otactlCommand(context.Background(), t, "", env, args...)
 	var errOut fleetBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
@@ -118,28 +118,15 @@ func background(t *testing.T, env []string, args ...string) {
 // exiting 0, or 4 when every download is corrupted; against the embedded
 // broker and against mosquitto.
 func TestSimulateWithRolloutWait(t *testing.T) {
-	type brokerCase struct {
-		name string
-		url  func(t *testing.T) string
-	}
-	cases := []brokerCase{{"embedded", func(t *testing.T) string {
-		b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b.URL()
-	}}, {"mosquitto", func(t *testing.T) string {
-		requireReal(t, "mosquitto", mosquitto.Available())
-		return mosquitto.Start(t, mosquitto.Config{}).URL()
-	}}}
-	for _, bc := range cases {
+	t.Parallel()
+	for _, kind := range testbroker.Kinds {
 		for _, fc := range []struct {
 			fail string
 			code int
 		}{{"", ExitOK}, {"integrity=100%", ExitRolloutFail}} {
-			t.Run(fmt.Sprintf("%s/fail=%s", bc.name, fc.fail), func(t *testing.T) {
-				url := bc.url(t)
+			t.Run(fmt.Sprintf("%s/fail=%s", kind, fc.fail), func(t *testing.T) {
+				t.Parallel()
+				url := testbroker.Start(t, kind).URL
 				dir := t.TempDir()
 				env := []string{"OTACTL_BROKER=" + url, "XDG_CONFIG_HOME=" + filepath.Join(dir, "cfg")}
 				args := []string{"simulate", "--devices", "20", "--reboot-time", "50ms", "--jitter", "500ms"}
@@ -175,6 +162,7 @@ func TestSimulateWithRolloutWait(t *testing.T) {
 // TestDemoLiveView runs the demo on a terminal (tmux) and looks at the
 // live view and the summary after it.
 func TestDemoLiveView(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
 	dir := t.TempDir()
 	// A server of its own, without the user's configuration.
@@ -186,7 +174,7 @@ func TestDemoLiveView(t *testing.T) {
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
 	exitFile := filepath.Join(dir, "exit")
 	script := fmt.Sprintf("%s demo --devices 10; echo $? > %s; sleep 60", otactlBin, exitFile)
-	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), script); err != nil {
+	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), "-e", raceEnv(), script); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
 	sawLive := false
@@ -222,6 +210,7 @@ func TestDemoLiveView(t *testing.T) {
 // (mosquitto_pub and mosquitto_sub) at 'otactl broker --users' as a device
 // and as an operator.
 func TestBrokerRulesWithMosquittoClients(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "mosquitto clients", haveCommand("mosquitto_pub") && haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.txt")

@@ -18,6 +18,7 @@ import (
 // scripts/test-in-session starts (GNOME_KEYRING_CONTROL set), so that it
 // never touches a developer's own keyring.
 func TestKeyringEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "a throwaway Secret Service (run under scripts/test)",
 		os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" && os.Getenv("GNOME_KEYRING_CONTROL") != "")
 	dir := t.TempDir()
@@ -79,6 +80,7 @@ func TestKeyringEndToEnd(t *testing.T) {
 // TestKeyringUnavailable checks the message for a session without a
 // Secret Service: one clear line and a hint to use file: or env:.
 func TestKeyringUnavailable(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := runOtactl(t, dir, []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "no-bus")}, "", "release", "create", "-c", "main@1.0.0=x", "--sign", "somekey")
 	if r.code != 1 || !strings.Contains(r.stderr, "keyring") || !strings.Contains(r.stderr, "hint:") || !strings.Contains(r.stderr, "env:") {

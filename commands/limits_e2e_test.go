@@ -20,6 +20,7 @@ import (
 // for every other invalid manifest, and sign refuses it (exit 1, as for
 // every other invalid manifest it is given).
 func TestVerifyAndSignRefuseHugeComponents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keyFile := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	signer, err := keys.ParsePrivatePEM([]byte(mustRead(t, keyFile)))

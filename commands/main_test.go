@@ -9,9 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
 
@@ -37,6 +39,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// mainMu serializes the runs of Main in the test process: urfave/cli v2
+// keeps state in package variables (HelpFlag, the help command) that the
+// setup of every app writes, so two Mains at once race. Tests that run
+// Main in-process do it through runMain, and may still run in parallel
+// with other tests; the built binary has no such limit.
+var mainMu sync.Mutex
+
+// runMain runs Main in-process, holding mainMu until it returns.
+func runMain(ctx context.Context, args []string, sys *System) int {
+	mainMu.Lock()
+	defer mainMu.Unlock()
+	return Main(ctx, args, sys)
+}
+
 // result is what a run of the otactl binary left behind.
 type result struct {
 	stdout, stderr string
@@ -45,23 +61,12 @@ type result struct {
 
 // runOtactl runs the built binary with args, in dir (when not empty), with
 // the extra environment env ("K=V") and stdin, and returns its output and
-// exit code. The environment is the test's own minus OTACTL_* variables, so
-// a developer's settings never leak in, with HOME and XDG_CONFIG_HOME in a
-// fresh temporary folder.
+// exit code. The environment is cleanEnv's with env after it.
 func runOtactl(t *testing.T, dir string, env []string, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, otactlBin, args...)
-	cmd.Dir = dir
-	home := t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
-	cmd.Env = append(cmd.Env, env...)
+	cmd := otactlCommand(ctx, t, dir, env, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -75,6 +80,53 @@ func runOtactl(t *testing.T, dir string, env []string, stdin string, args ...str
 	}
 	testsecrets.Check(t, runLabel(args), stdout.String(), stderr.String())
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// otactlCommand is the built binary ready to run with args in dir (when
+// not empty), with cleanEnv's environment and env after it. Every test
+// that runs the binary itself makes its command here.
+func otactlCommand(ctx context.Context, t *testing.T, dir string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, otactlBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(t), env...)
+	return cmd
+}
+
+// cleanEnv is the environment of every run of the built binary: the
+// test's own minus OTACTL_* variables, so a developer's settings never
+// leak in, with HOME and XDG_CONFIG_HOME in a fresh temporary folder, and
+// raceEnv.
+func cleanEnv(t *testing.T) []string {
+	t.Helper()
+	home := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") && !strings.HasPrefix(kv, "GORACE=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), raceEnv())
+}
+
+// raceEnv is the GORACE setting of every run of the binary, which is
+// built with -race: the race runtime sleeps a second at every successful
+// exit (atexit_sleep_ms, to let other threads report), which took more
+// than half of this package's test time. Reports of races still fail the
+// run. Options the developer gave in GORACE are kept. Tests that start
+// the binary through another program (a shell, tmux) pass this on.
+func raceEnv() string {
+	if opts := os.Getenv("GORACE"); opts != "" {
+		return "GORACE=" + opts + " atexit_sleep_ms=0"
+	}
+	return "GORACE=atexit_sleep_ms=0"
+}
+
+// startBrokerProcess runs the built 'otactl broker --listen 127.0.0.1:0
+// -o json args...' as a process of its own (see testbroker.Process).
+func startBrokerProcess(t *testing.T, args ...string) *testbroker.Proc {
+	t.Helper()
+	return testbroker.Process(t, otactlCommand(context.Background(), t, "", nil, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...))
 }
 
 // runLabel names a run of otactl by its command words ("otactl release

@@ -15,6 +15,7 @@ import (
 // denies it, which mosquitto acknowledges silently): the release is live,
 // so the run exits 6, not 0, 1 or 3.
 func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
+	t.Parallel()
 	mosquitto.Require(t)
 	dir := t.TempDir()
 	acl := filepath.Join(dir, "acl")

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
 )
@@ -22,18 +21,18 @@ import (
 // release at several sequence numbers, as files and as bytes.
 type raceFixture struct {
 	e      *pubEnv
-	broker pubBroker
+	broker *testbroker.Broker
 	client *upload.Client // the test's own connection
 	files  map[int64]string
 	bytes  map[int64][]byte
 }
 
-func newRaceFixture(t *testing.T, b pubBroker, seqs ...int64) *raceFixture {
+func newRaceFixture(t *testing.T, b *testbroker.Broker, seqs ...int64) *raceFixture {
 	t.Helper()
 	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.url
+	e.env["OTACTL_BROKER"] = b.URL
 	app := e.file("app.bin", pubRandom(t, 2000))
-	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.url), files: map[int64]string{}, bytes: map[int64][]byte{}}
+	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.URL), files: map[int64]string{}, bytes: map[int64][]byte{}}
 	for _, seq := range seqs {
 		path := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.0.0="+app)
 		data, err := os.ReadFile(path)
@@ -73,7 +72,8 @@ func (f *raceFixture) retained(t *testing.T, topic string) int64 {
 }
 
 // hookOnce sets testHookBeforeDesired to run fn before the first desired
-// publish to topic, once, until the test ends.
+// publish to topic, once, until the test ends. The hook is package state:
+// tests that set it do not run in parallel.
 func hookOnce(t *testing.T, topic string, fn func()) {
 	t.Helper()
 	var once sync.Once
@@ -90,8 +90,8 @@ func hookOnce(t *testing.T, topic string, fn func()) {
 // This run's lower manifest then replaces it: the run must put the higher
 // one back and exit 3, never 0 with the lower one left.
 func TestPublishRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 1002)
 			for _, tc := range []struct {
 				name  string
@@ -124,8 +124,8 @@ func TestPublishRestoresConcurrentHigher(t *testing.T) {
 // target while the run is publishing to another one is an anti-rollback
 // refusal for that target: nothing is published there, exit 3.
 func TestPublishRefusesHigherSeenLive(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 1002)
 			var seen []string
 			var mu sync.Mutex
@@ -167,8 +167,8 @@ func TestPublishRefusesHigherSeenLive(t *testing.T) {
 // TestRollbackRestoresConcurrentHigher: release rollback publishes a
 // manifest too, and races the same way.
 func TestRollbackRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			f := newRaceFixture(t, b, 1001, 3000)
 			f.e.must(0, "release", "publish", f.files[1001], "--cohort", "beta")
 			topic := "devices/r1/.u/desired"
@@ -187,48 +187,6 @@ func TestRollbackRestoresConcurrentHigher(t *testing.T) {
 	}
 }
 
-// raceRun is one otactl process of a race.
-type raceRun struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	code           int
-}
-
-// startRace starts the built binary in dir with cleanEnv's environment
-// and env, without waiting for it.
-func startRace(t *testing.T, dir string, env []string, args ...string) *raceRun {
-	t.Helper()
-	r := &raceRun{cmd: exec.Command(otactlBin, args...)}
-	r.cmd.Dir = dir
-	r.cmd.Env = append(cleanEnv(t), env...)
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func (r *raceRun) wait(t *testing.T) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- r.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			r.code = ee.ExitCode()
-		default:
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		r.cmd.Process.Kill()
-		<-done
-		t.Fatalf("otactl %s did not end in 2 minutes\n%s%s", strings.Join(r.cmd.Args[1:], " "), r.stdout.String(), r.stderr.String())
-	}
-}
-
 // TestPublishRaceBinary runs two 'otactl release publish' processes at
 // once to one target, sequences N and N+1, many times, on both brokers.
 // After both exit the target must retain N+1; N+1 always exits 0; N exits
@@ -237,8 +195,10 @@ func (r *raceRun) wait(t *testing.T) {
 // between each run's anti-rollback check and its publish, random per run,
 // makes the two overlap in every way they can.
 func TestPublishRaceBinary(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			f := newRaceFixture(t, b, 1001, 1002)
 			for _, tc := range []struct {
 				name   string
@@ -260,11 +220,11 @@ func TestPublishRaceBinary(t *testing.T) {
 						if err := f.client.Clear(context.Background(), topic); err != nil {
 							t.Fatal(err)
 						}
-						runs := map[int64]*raceRun{}
+						runs := map[int64]*runningOtactl{}
 						for _, seq := range []int64{1001, 1002} {
-							env := []string{"OTACTL_BROKER=" + b.url, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
+							env := []string{"OTACTL_BROKER=" + b.URL, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
 							args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
-							runs[seq] = startRace(t, f.e.dir, env, args...)
+							runs[seq] = startOtactlIn(t, f.e.dir, env, nil, args...)
 						}
 						for _, r := range runs {
 							r.wait(t)
@@ -276,7 +236,7 @@ func TestPublishRaceBinary(t *testing.T) {
 						switch lo.code {
 						case 0:
 							var rep publish.Report
-							if err := json.Unmarshal(lo.stdout.Bytes(), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
+							if err := json.Unmarshal([]byte(lo.stdout.String()), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
 								t.Fatalf("trial %d: the lower run's report: %v\n%s", i, err, lo.stdout.String())
 							}
 						case ExitVerification:

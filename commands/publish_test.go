@@ -19,6 +19,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/keys"
@@ -91,7 +92,7 @@ func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 		Getenv:  func(k string) string { return e.env[k] },
 		Keyring: e.keyring,
 	}
-	code := Main(context.Background(), append([]string{"otactl"}, args...), sys)
+	code := runMain(context.Background(), append([]string{"otactl"}, args...), sys)
 	testsecrets.Check(e.t, runLabel(args)+" (in-process)", out.String(), errb.String())
 	return out.String(), errb.String(), code
 }
@@ -160,28 +161,6 @@ func (e *pubEnv) signingKey(name string) (priv, pub string) {
 	return e.file(name+".pem", pem), e.file(name+".pub.pem", pubPEM)
 }
 
-type pubBroker struct {
-	name string
-	url  string
-	addr string
-	mosq *mosquitto.Broker
-}
-
-func pubBrokers(t *testing.T) []pubBroker {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	out := []pubBroker{{name: "mochi", url: b.URL(), addr: b.Addr()}}
-	mosquitto.Require(t)
-	m := mosquitto.Start(t, mosquitto.Config{})
-	return append(out, pubBroker{name: "mosquitto", url: m.URL(), addr: m.Addr(), mosq: m})
-}
-
 func pubDial(t *testing.T, url string) *upload.Client {
 	t.Helper()
 	c, err := upload.Connect(context.Background(), upload.Options{Broker: url, Timeout: 20 * time.Second})
@@ -202,10 +181,12 @@ func pubRetained(t *testing.T, c *upload.Client, topic string) ([]byte, bool) {
 }
 
 func TestUploadCommand(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.url
+			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 200_000)
 			path := e.file("app.bin", app)
 
@@ -213,7 +194,7 @@ func TestUploadCommand(t *testing.T) {
 			if !strings.Contains(out, "uploaded main@1.2.3: 200000 bytes") {
 				t.Errorf("first upload said %q", out)
 			}
-			c := pubDial(t, b.url)
+			c := pubDial(t, b.URL)
 			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
 				t.Fatal("the broker does not retain the file's bytes")
 			}
@@ -250,15 +231,17 @@ func TestUploadCommand(t *testing.T) {
 }
 
 func TestPublishOrderAndGuarantees(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.url
+			e.env["OTACTL_BROKER"] = b.URL
 			priv, pub := e.signingKey("release")
 			app := pubRandom(t, 300_000)
 			appPath := e.file("app.bin", app)
 			m1 := e.manifest("r1.json", 1000, priv, "main@1.2.3="+appPath)
-			c := pubDial(t, b.url)
+			c := pubDial(t, b.URL)
 
 			// Unsigned verification against the wrong key fails before
 			// anything is sent.
@@ -411,6 +394,7 @@ func pubKeys(t *testing.T, path string) []crypto.PublicKey {
 }
 
 func TestPublishMessageSizeLimit(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 10_000})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = m.URL()
@@ -435,14 +419,11 @@ func TestPublishMessageSizeLimit(t *testing.T) {
 }
 
 func TestPercentIsStable(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	c := pubDial(t, b.URL())
+	b := testbroker.Embedded(t, broker.Config{})
+	c := pubDial(t, b.URL)
 	const n = 200
 	for i := 0; i < n; i++ {
 		topic, _ := c.Topics().Report(fmt.Sprintf("dev-%03d", i), "main")
@@ -451,7 +432,7 @@ func TestPercentIsStable(t *testing.T) {
 		}
 	}
 	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL()
+	e.env["OTACTL_BROKER"] = b.URL
 	app := e.file("app.bin", pubRandom(t, 1000))
 	chosen := func(seq int64, pct string) []string {
 		mf := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.2.3="+app)
@@ -504,31 +485,20 @@ func TestPercentIsStable(t *testing.T) {
 }
 
 func pubEmptyBrokerRun(t *testing.T, args ...string) (string, string, int) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
 	app := e.file("app.bin", pubRandom(t, 100))
 	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+app)
-	return e.run("", append([]string{"release", "publish", mf, app, "--broker", b.URL()}, args...)...)
+	return e.run("", append([]string{"release", "publish", mf, app, "--broker", b.URL}, args...)...)
 }
 
 // TestRerunAfterBrokerWentAway: the broker goes away in the middle of a
 // publish; the run fails; once it is back a rerun finishes the job without
 // sending the artifact that was already complete.
 func TestRerunAfterBrokerWentAway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	proxy := tcpproxy.Start(t, b.Addr())
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
+	proxy := tcpproxy.Start(t, b.Addr)
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = proxy.URL()
 	first := e.file("a-main.bin", pubRandom(t, 400_000))
@@ -543,7 +513,7 @@ func TestRerunAfterBrokerWentAway(t *testing.T) {
 	if code != ExitError {
 		t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
 	}
-	c := pubDial(t, b.URL())
+	c := pubDial(t, b.URL)
 	if _, found := pubRetained(t, c, ".u/desired"); found {
 		t.Fatal("a desired manifest is visible although an artifact is missing")
 	}
@@ -568,21 +538,16 @@ func TestRerunAfterBrokerWentAway(t *testing.T) {
 }
 
 func TestProfilesAndPrecedence(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
 	app := e.file("app.bin", pubRandom(t, 100))
-	e.must(0, "config", "set", "broker", b.URL(), "--profile", "lab")
+	e.must(0, "config", "set", "broker", b.URL, "--profile", "lab")
 	e.must(0, "config", "set", "topic-prefix", "lab/", "--profile", "lab")
 	e.must(0, "config", "set", "broker", "mqtt://127.0.0.1:1", "--profile", "dead")
 	e.must(0, "config", "use", "lab")
 	out := e.must(0, "config", "list")
-	if !strings.Contains(out, "*\tlab\t"+b.URL()) {
+	if !strings.Contains(out, "*\tlab\t"+b.URL) {
 		t.Errorf("config list:\n%s", out)
 	}
 	if got := e.must(0, "config", "get", "topic-prefix"); got != "lab/\n" {
@@ -617,6 +582,7 @@ func TestProfilesAndPrecedence(t *testing.T) {
 }
 
 func TestLoginAndPasswords(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-login-test"
 	testsecrets.Register(t, "broker password of ci", pw)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": pw}})
@@ -663,6 +629,7 @@ func TestLoginAndPasswords(t *testing.T) {
 // TestBinaryEndToEnd runs the built binary against mosquitto as a user
 // would, and reads the result with mosquitto_sub.
 func TestBinaryEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{})
 	requireReal(t, "mosquitto_sub", haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
@@ -721,15 +688,10 @@ func TestBinaryEndToEnd(t *testing.T) {
 }
 
 func TestPublishDryRun(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL()
+	e.env["OTACTL_BROKER"] = b.URL
 	app := e.file("app.bin", pubRandom(t, 5000))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	out := e.must(0, "release", "publish", mf, app, "--cohort", "beta", "--dry-run", "-o", "json")
@@ -740,7 +702,7 @@ func TestPublishDryRun(t *testing.T) {
 	if !rep.DryRun || rep.Artifacts[0].Action != "would upload" || rep.Targets[0].Action != "would publish" || rep.Catalog.Action != "would record" {
 		t.Fatalf("dry run report: %s", out)
 	}
-	c := pubDial(t, b.URL())
+	c := pubDial(t, b.URL)
 	for _, topic := range []string{".u/c/main@1.2.3", "cohorts/beta/.u/desired", ".u/releases/1000"} {
 		if _, found := pubRetained(t, c, topic); found {
 			t.Errorf("--dry-run published %s", topic)
@@ -753,6 +715,7 @@ func TestPublishDryRun(t *testing.T) {
 }
 
 func TestMutualTLSThroughProfile(t *testing.T) {
+	t.Parallel()
 	pki := testpki.New(t)
 	m := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, RequireClientCert: true})
 	e := newPubEnv(t)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
@@ -18,15 +19,10 @@ import (
 // an explicit --threshold wins over the profile's, also when the keys are
 // the profile's.
 func TestPublishAndCurrentShareTheTrustRule(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
 	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL()
+	e.env["OTACTL_BROKER"] = b.URL
 	priv, pub := e.signingKey("first")
 	_, pub2 := e.signingKey("second")
 	e.must(0, "config", "set", "require-signatures", "true")

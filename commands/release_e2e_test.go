@@ -87,6 +87,7 @@ func digestByHand(m wireManifest) string {
 }
 
 func TestReleaseCreateWithOpensslKeys(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ed := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	p256 := opensslKey(t, dir, "p256.pem", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
@@ -217,6 +218,7 @@ func flipBase64(s string) string {
 }
 
 func TestReleaseCreateIsReproducible(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeRandom(t, filepath.Join(dir, "app.bin"), 10000)
 	env := []string{"SOURCE_DATE_EPOCH=1767225600"}
@@ -237,6 +239,7 @@ func TestReleaseCreateIsReproducible(t *testing.T) {
 }
 
 func TestReleaseCreateMCUboot(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	img := release.EncodeImageHeader(release.ImageHeader{HeaderSize: 32, ImageSize: 64, Major: 1, Minor: 1, Revision: 0})
 	img = append(img, make([]byte, 64)...)
@@ -260,6 +263,7 @@ func TestReleaseCreateMCUboot(t *testing.T) {
 }
 
 func TestReleaseSignAndShow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeRandom(t, filepath.Join(dir, "app.bin"), 2048)
 	r := runOtactl(t, dir, nil, "", "key", "generate", "--out", "k1.pem")
@@ -316,6 +320,7 @@ func TestReleaseSignAndShow(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"nope"},
@@ -346,6 +351,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"release", "create"}, {"release", "sign"}, {"release", "verify"}, {"release", "show"},
 		{"key", "generate"}, {"key", "list"}, {"key", "export"}, {"key", "import"}, {"key", "delete"},
@@ -359,6 +365,7 @@ func TestHelpHasExamples(t *testing.T) {
 }
 
 func TestBashCompletion(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "bash", haveCommand("bash"))
 	dir := t.TempDir()
 	script := runOtactl(t, dir, nil, "", "completion", "bash").stdout
@@ -373,7 +380,7 @@ COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COM
 `
 	cmd := exec.Command("bash", "-c", test)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), raceEnv())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/report"
 )
 
@@ -16,11 +17,12 @@ import (
 // read before the reports) and members listed (one read of manifests and
 // reports together).
 func TestRolloutStatusCohort(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	t.Parallel()
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			const prefix = "cohortstatus/"
-			pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+			pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 			pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
 			pub("cohorts/canary/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
 			pub("devices/c1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false))
@@ -33,7 +35,7 @@ func TestRolloutStatusCohort(t *testing.T) {
 				sys, stdout, stderr := watchTestSystem(watchNow)
 				filters.Stale = fleet.DefaultStale
 				opts := &rolloutStatusOptions{Filters: filters, Output: "json"}
-				if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.url, prefix)); err != nil {
+				if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 					t.Fatalf("status: %v\n%s", err, stderr)
 				}
 				var st struct {

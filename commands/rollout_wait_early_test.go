@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/report"
 )
 
@@ -80,9 +81,9 @@ func (v earlyVerdict) agree(t *testing.T) {
 // for main 1.1.0 and the reports of `updated` devices u00.. running it,
 // and of `others` devices x00.. with report other (nil: none), in the
 // encodings devices use.
-func publishEarlyFleet(t *testing.T, env testBrokerEnv, prefix string, updated, others int, other func(i int) []byte) {
+func publishEarlyFleet(t *testing.T, env *testbroker.Broker, prefix string, updated, others int, other func(i int) []byte) {
 	t.Helper()
-	env.pub.publish(t, prefix+".u/desired", manifestPayload(t, 5000, false, map[string]string{"main": "1.1.0"}))
+	env.Publish(t, prefix+".u/desired", manifestPayload(t, 5000, false, map[string]string{"main": "1.1.0"}))
 	for i := range updated {
 		var p []byte
 		switch i % 3 {
@@ -93,10 +94,10 @@ func publishEarlyFleet(t *testing.T, env testBrokerEnv, prefix string, updated, 
 		default:
 			p = sdkPayload(t, 3, 1, "1.1.0", "")
 		}
-		env.pub.publish(t, fmt.Sprintf("%sdevices/u%02d/.u/c/main", prefix, i), p)
+		env.Publish(t, fmt.Sprintf("%sdevices/u%02d/.u/c/main", prefix, i), p)
 	}
 	for i := range others {
-		env.pub.publish(t, fmt.Sprintf("%sdevices/x%02d/.u/c/main", prefix, i), other(i))
+		env.Publish(t, fmt.Sprintf("%sdevices/x%02d/.u/c/main", prefix, i), other(i))
 	}
 }
 
@@ -110,11 +111,12 @@ func failedReport(t *testing.T, i int) []byte {
 }
 
 func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	t.Parallel()
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.url, "--topic-prefix", prefix, "--version", "1.1.0", "--timeout", "120s", "-o", "json"}, more...)
+				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix, "--version", "1.1.0", "--timeout", "120s", "-o", "json"}, more...)
 			}
 			timed := func(args ...string) (result, time.Duration) {
 				t0 := time.Now()
@@ -160,7 +162,7 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 			publishEarlyFleet(t, env, "live/", 96, 4, func(int) []byte {
 				return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "cbor", true)
 			})
-			pub := func(topic string, payload []byte) { env.pub.publish(t, "live/"+topic, payload) }
+			pub := func(topic string, payload []byte) { env.Publish(t, "live/"+topic, payload) }
 
 			t.Run("met live", func(t *testing.T) {
 				w := startOtactl(t, args("live/", "--max-failed", "2", "--min-updated", "98%")...)
@@ -200,7 +202,7 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 			})
 
 			// Listed devices: one updated, one failed, one never reported.
-			pubL := func(topic string, payload []byte) { env.pub.publish(t, "list/"+topic, payload) }
+			pubL := func(topic string, payload []byte) { env.Publish(t, "list/"+topic, payload) }
 			pubL("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "cbor", true))
 			pubL("devices/d2/.u/c/main", failedReport(t, 1))
 			pubL("devices/d4/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
@@ -235,7 +237,7 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 				}
 				// And with --expect, the devices not yet known have no
 				// row but count as not seen and pending.
-				res = runOtactl(t, "", nil, "", "rollout", "wait", "--broker", env.url, "--topic-prefix", "list/", "--version", "1.1.0",
+				res = runOtactl(t, "", nil, "", "rollout", "wait", "--broker", env.URL, "--topic-prefix", "list/", "--version", "1.1.0",
 					"--expect", "6", "--min-updated", "50%", "--max-failed", "1", "--timeout", "2s", "-o", "json")
 				if res.code != ExitTimeout {
 					t.Fatalf("--expect 6: exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
@@ -251,15 +253,16 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 }
 
 func TestRolloutWaitSignalsE2E(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	t.Parallel()
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			publishEarlyFleet(t, env, "sig/", 3, 2, func(int) []byte {
 				return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false)
 			})
 			for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 				t.Run(sig.String(), func(t *testing.T) {
-					w := startOtactl(t, "rollout", "wait", "--broker", env.url, "--topic-prefix", "sig/", "--version", "1.1.0", "--timeout", "120s", "-o", "json")
+					w := startOtactl(t, "rollout", "wait", "--broker", env.URL, "--topic-prefix", "sig/", "--version", "1.1.0", "--timeout", "120s", "-o", "json")
 					waitFor(t, "the first progress line", func() bool {
 						return strings.Contains(w.stderr.String(), "main 1.1.0: 3/5 updated (need 5), 0 failed (allowed 0), 2 pending")
 					})
@@ -274,6 +277,7 @@ func TestRolloutWaitSignalsE2E(t *testing.T) {
 // then answers nothing. A signal still ends the wait (130); --timeout
 // ends it as a timeout (5), with or without --version.
 func TestRolloutWaitStalledBrokerE2E(t *testing.T) {
+	t.Parallel()
 	url := stalledRolloutBroker(t)
 	base := []string{"rollout", "wait", "--broker", url, "--connect-timeout", "60s"}
 

@@ -4,12 +4,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testsecrets"
@@ -56,6 +54,7 @@ func secretForms(t *testing.T, pemFile string) map[string]string {
 // takes a key or a key reference is given every form of a key, bare and
 // as file: and env:.
 func TestKeyMaterialInKeyFlagsIsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	writeRandom(t, filepath.Join(dir, "fw.bin"), 1000)
@@ -114,6 +113,7 @@ func TestKeyMaterialInKeyFlagsIsNeverPrinted(t *testing.T) {
 // algorithm otactl does not sign with, a public key where a private one
 // belongs. Errors name the file or variable, never the content.
 func TestBadKeyContentIsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := mustRead(t, opensslKey(t, dir, "good.pem", "-algorithm", "ed25519"))
 	p384 := mustRead(t, opensslKey(t, dir, "p384.pem", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"))
@@ -153,6 +153,7 @@ func TestBadKeyContentIsNeverPrinted(t *testing.T) {
 // binary (whose log is checked too) and mosquitto, and where they do not
 // belong: in a broker URL, as an argument, in the config file.
 func TestPasswordsAreNeverPrinted(t *testing.T) {
+	t.Parallel()
 	const opsPW, wrongPW = "ops-pw-never-printed-1", "wrong-pw-never-printed-2"
 	testsecrets.Register(t, "operator password", opsPW)
 	testsecrets.Register(t, "wrong password", wrongPW)
@@ -161,17 +162,9 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 	if r := runOtactl(t, dir, []string{"OTACTL_PASSWORD=" + opsPW}, "", "broker", "passwd", "--iterations", "1000", "--role", "operator", "--users", users, "ops"); r.code != 0 {
 		t.Fatalf("broker passwd: exit %d %s", r.code, keys.Redact(r.stderr))
 	}
-	b := startOtactl(t, "broker", "--listen", "127.0.0.1:0", "--users", users, "-o", "json")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.stdout.String(), "\n") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	var info struct{ URL string }
-	if err := json.Unmarshal([]byte(b.stdout.String()), &info); err != nil {
-		t.Fatalf("broker -o json: %q: %v\n%s", b.stdout.String(), err, b.stderr.String())
-	}
+	b := startBrokerProcess(t, "--users", users)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ops": opsPW}})
-	for _, url := range []string{info.URL, m.URL()} {
+	for _, url := range []string{b.URL, m.URL()} {
 		base := []string{"release", "list", "--broker", url, "--username", "ops", "--timeout", "10s"}
 		for _, tc := range []struct {
 			name  string
@@ -222,12 +215,13 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 		t.Errorf("broker with a bad users file: exit %d %q", r.code, keys.Redact(r.stderr))
 	}
 	// The broker's own log, after failed and successful logins, holds no
-	// password: startOtactl checks it when the test ends.
+	// password: testbroker.Process checks it when the test ends.
 }
 
 // TestConfigRefusesKeyMaterial: a key pasted into `config set` is refused
 // and never stored in the config file nor echoed.
 func TestConfigRefusesKeyMaterial(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	home := t.TempDir()
@@ -253,6 +247,7 @@ func TestConfigRefusesKeyMaterial(t *testing.T) {
 // TestPubkeyNoSuchFile is point 8: `--pubkey nofile.pub` said "OS keyring
 // unavailable" instead of naming the missing file.
 func TestPubkeyNoSuchFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeRandom(t, filepath.Join(dir, "fw.bin"), 100)
 	if r := runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.0.0=fw.bin", "--out", "r.json"); r.code != 0 {

@@ -12,6 +12,7 @@ import (
 // expired manifest without a word. It exits 3 naming the expiry, and
 // --expires gives the manifest a new one.
 func TestSignRefusesExpiredManifest(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	opensslKey(t, dir, "ed.pem", "-algorithm", "ed25519")
 	writeRandom(t, filepath.Join(dir, "fw.bin"), 100)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -62,12 +63,9 @@ func simReports(t *testing.T, c *upload.Client) map[string]report.Report {
 }
 
 func TestSimulateCommand(t *testing.T) {
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", TopicPrefix: "acme/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), TopicPrefix: "acme/"})
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{TopicPrefix: "acme/"})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, TopicPrefix: "acme/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +76,7 @@ func TestSimulateCommand(t *testing.T) {
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "4", "--id-prefix", "t-",
+		code <- runMain(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "4", "--id-prefix", "t-",
 			"--report-encoding", "mixed", "--report-keys", "mixed", "--reboot-time", "10ms", "--seed", "7", "-o", "json"}, sys)
 	}()
 
@@ -130,6 +128,7 @@ func TestSimulateCommand(t *testing.T) {
 }
 
 func TestSimulateCommandRefusals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -149,7 +148,7 @@ func TestSimulateCommandRefusals(t *testing.T) {
 		{[]string{"extra"}, ExitUsage, "unexpected argument"},
 	} {
 		sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
-		code := Main(context.Background(), append([]string{"otactl", "simulate"}, tc.args...), sys)
+		code := runMain(context.Background(), append([]string{"otactl", "simulate"}, tc.args...), sys)
 		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("simulate %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
 		}
@@ -159,6 +158,7 @@ func TestSimulateCommandRefusals(t *testing.T) {
 // Against a broker with users each device logs in as itself; the
 // operator's user name from the environment is not the devices'.
 func TestSimulateCommandLogsInAsDevices(t *testing.T) {
+	t.Parallel()
 	const devPW, opsPW = "dev-pw-simulate", "ops-pw-simulate"
 	testsecrets.Register(t, "device password", devPW)
 	testsecrets.Register(t, "operator password", opsPW)
@@ -175,12 +175,8 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: opsPW})
+	b := testbroker.Embedded(t, broker.Config{Users: users})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, Username: "ops", Password: opsPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +187,7 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- Main(ctx, []string{"otactl", "simulate", "--broker", b.URL(), "--devices", "2", "--id-prefix", "t-"}, sys)
+		code <- runMain(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "2", "--id-prefix", "t-"}, sys)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for len(simReports(t, op)) < 2 {

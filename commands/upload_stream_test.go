@@ -16,6 +16,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
@@ -24,9 +25,11 @@ import (
 // these tests run the commands with such artifacts, as a user would.
 
 func TestUploadStreamedArtifact(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
-			proxy := tcpproxy.Start(t, b.addr)
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			proxy := tcpproxy.Start(t, b.Addr)
 			e := newPubEnv(t)
 			e.env["OTACTL_BROKER"] = proxy.URL()
 			app := pubRandom(t, 3<<20+1)
@@ -40,7 +43,7 @@ func TestUploadStreamedArtifact(t *testing.T) {
 			if !strings.Contains(errs, "uploading main@1.2.3 (3.0 MiB) to .u/c/main@1.2.3") {
 				t.Errorf("no progress line on stderr: %q", errs)
 			}
-			c := pubDial(t, b.url)
+			c := pubDial(t, b.URL)
 			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
 				t.Fatal("the broker does not retain the file's bytes")
 			}
@@ -69,10 +72,12 @@ func TestUploadStreamedArtifact(t *testing.T) {
 }
 
 func TestPublishStreamedArtifacts(t *testing.T) {
-	for _, b := range pubBrokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.url
+			e.env["OTACTL_BROKER"] = b.URL
 			app := pubRandom(t, 2<<20+7)
 			appPath := e.file("app.bin", app)
 			mf := e.manifest("r.json", 1000, "", "main@1.2.3="+appPath)
@@ -80,7 +85,7 @@ func TestPublishStreamedArtifacts(t *testing.T) {
 			if !strings.Contains(out, fmt.Sprintf("artifact main@1.2.3: uploaded (%d bytes)", len(app))) {
 				t.Fatalf("publish said:\n%s", out)
 			}
-			c := pubDial(t, b.url)
+			c := pubDial(t, b.URL)
 			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
 				t.Fatal("the artifact is not the file's bytes")
 			}
@@ -113,6 +118,7 @@ func TestPublishStreamedArtifacts(t *testing.T) {
 }
 
 func TestPublishStreamedMessageSizeLimit(t *testing.T) {
+	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 1 << 20})
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = m.URL()
@@ -134,13 +140,10 @@ func TestPublishStreamedMessageSizeLimit(t *testing.T) {
 // (checked against its component) and step 3 (sent) is never published,
 // whether it streams or goes through paho.
 func TestPublishArtifactChangedAfterCheck(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.Embedded(t, broker.Config{})
 	for _, size := range []int{100_000, 2 << 20} {
 		e := newPubEnv(t)
 		app := pubRandom(t, size)
@@ -160,7 +163,7 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 		}
 		// The file changes after the check, keeping its size.
 		e.file("app.bin", pubRandom(t, size))
-		c := pubDial(t, b.URL())
+		c := pubDial(t, b.URL)
 		targets := []publish.Target{{Kind: "fleet", Topic: c.Topics().Fleet()}}
 		sys := &System{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Now: func() time.Time { return e.now }}
 		_, err = publishRelease(ctx, sys, c, &publish.Plan{Manifest: m, Payload: payload, Encoding: "json", Files: files, Targets: targets}, true)
@@ -179,14 +182,9 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 // second of two large artifacts; no desired manifest is visible, and a
 // rerun sends only what is missing.
 func TestPublishRerunAfterCutStreamed(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	proxy := tcpproxy.Start(t, b.Addr())
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
+	proxy := tcpproxy.Start(t, b.Addr)
 	e := newPubEnv(t)
 	e.env["OTACTL_BROKER"] = proxy.URL()
 	first := e.file("a-main.bin", pubRandom(t, 2<<20))
@@ -199,7 +197,7 @@ func TestPublishRerunAfterCutStreamed(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "upload modem@2.0.0") || !strings.Contains(errs, "hint:") {
 		t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
 	}
-	c := pubDial(t, b.URL())
+	c := pubDial(t, b.URL)
 	if _, found := pubRetained(t, c, ".u/desired"); found {
 		t.Fatal("a desired manifest is visible although an artifact is missing")
 	}

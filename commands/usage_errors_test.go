@@ -68,6 +68,7 @@ func visibleNames(cmds []*cli.Command) []string {
 // exit 2, "unknown command ... for <path>", a suggestion only when close,
 // and nothing on stdout.
 func TestUnknownSubcommandEveryGroup(t *testing.T) {
+	t.Parallel()
 	app, nodes := commandTree(t)
 	groups := []treeNode{{path: app.Name, cmd: &cli.Command{Subcommands: app.Commands}}}
 	for _, n := range nodes {
@@ -111,6 +112,7 @@ func TestUnknownSubcommandEveryGroup(t *testing.T) {
 // one of its flags and a flag close to none: exit 2, "unknown flag", the
 // nearest flag, and the command's full path in the hint.
 func TestUnknownFlagEveryCommand(t *testing.T) {
+	t.Parallel()
 	_, nodes := commandTree(t)
 	tried := 0
 	for _, n := range nodes {
@@ -152,6 +154,7 @@ func TestUnknownFlagEveryCommand(t *testing.T) {
 
 // TestUsageRepros are the exact command lines of issue 9 that exited 0.
 func TestUsageRepros(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args       []string
 		want, hint string
@@ -182,6 +185,7 @@ func TestUsageRepros(t *testing.T) {
 // TestGroupWithoutSubcommand: a bare group shows its help on stdout and
 // exits 0, as gh does; so does the bare program.
 func TestGroupWithoutSubcommand(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"key"}, {"rollout"}, {"config"}, {}} {
 		r := runOtactl(t, "", nil, "", args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") || r.stderr != "" {
@@ -196,6 +200,7 @@ func TestGroupWithoutSubcommand(t *testing.T) {
 // TestUsageErrorsHideKeyMaterial: a key pasted where a command or flag
 // belongs is refused without being repeated.
 func TestUsageErrorsHideKeyMaterial(t *testing.T) {
+	t.Parallel()
 	k, err := keys.GenerateKey("ed25519")
 	if err != nil {
 		t.Fatal(err)

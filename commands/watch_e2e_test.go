@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +18,10 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/report"
 )
@@ -39,9 +42,19 @@ type runningOtactl struct {
 // runOtactl's, and returns at once.
 func startOtactl(t *testing.T, args ...string) *runningOtactl {
 	t.Helper()
+	return startOtactlIn(t, "", nil, nil, args...)
+}
+
+// startOtactlIn is startOtactl in dir (when not empty), with the extra
+// environment env and stdin as given (nil: none). Its exit code is the
+// shell's: 128 + the signal for a process killed by one. When the test
+// ends the process is killed if still running, and what it printed is
+// checked for registered secrets.
+func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
+	t.Helper()
 	r := &runningOtactl{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(otactlBin, args...)
-	r.cmd.Env = cleanEnv(t)
+	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
+	r.cmd.Stdin = stdin
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -51,6 +64,9 @@ func startOtactl(t *testing.T, args ...string) *runningOtactl {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
 		}
 		close(r.done)
 	}()
@@ -65,26 +81,21 @@ func startOtactl(t *testing.T, args ...string) *runningOtactl {
 // wait waits for the process to end and returns its exit code.
 func (r *runningOtactl) wait(t *testing.T) int {
 	t.Helper()
-	select {
-	case <-r.done:
-		return r.code
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("otactl did not end; stderr:\n%s", r.stderr)
-		return -1
-	}
+	return r.waitWithin(t, 2*time.Minute).code
 }
 
-// cleanEnv is the test's environment without OTACTL_* variables, with a
-// fresh HOME.
-func cleanEnv(t *testing.T) []string {
-	home := t.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OTACTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			env = append(env, kv)
-		}
+// waitWithin waits at most d for the process to end; a process still
+// running then is killed and the test fails.
+func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
 	}
-	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
 }
 
 // gateVerdict is what rollout wait -o json prints.
@@ -116,14 +127,15 @@ func devicesOf(rows []gateRow) []string {
 }
 
 func TestRolloutWaitE2E(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	t.Parallel()
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			// A fleet told to run main 1.1.0: d1 runs it (JSON, long
 			// keys), d2 downloads it (JSON, short keys), d3 too (SDK
 			// CBOR); one report does not decode.
 			setup := func(prefix string) {
-				pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+				pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 				pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
 				pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
 				pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
@@ -131,7 +143,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 				pub("devices/bad/.u/c/main", []byte(`{"state":"downloading"}`))
 			}
 			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.url, "--topic-prefix", prefix}, more...)
+				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix}, more...)
 			}
 
 			t.Run("timeout", func(t *testing.T) {
@@ -153,7 +165,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 
 			t.Run("failed", func(t *testing.T) {
 				setup("failed/")
-				env.pub.publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
+				env.Publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
 				res := runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "-o", "json")...)
 				if res.code != ExitRolloutFail {
 					t.Fatalf("exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
@@ -182,7 +194,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 				waitFor(t, "the first progress line", func() bool {
 					return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
 				})
-				pub := func(topic string, payload []byte) { env.pub.publish(t, "done/"+topic, payload) }
+				pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
 				pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
 				pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 				pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
@@ -204,16 +216,17 @@ func TestRolloutWaitE2E(t *testing.T) {
 }
 
 func TestRolloutWaitCohortE2E(t *testing.T) {
-	env := embeddedBroker(t)
+	t.Parallel()
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "cohort/"
-	pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 	pub(".u/desired", manifestPayload(t, 3000, false, map[string]string{"main": "1.1.0"}))
 	pub("cohorts/canary/.u/desired", manifestPayload(t, 3001, true, map[string]string{"main": "2.0.0-rc1"}))
 	pub("devices/c1/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "2.0.0-rc1", "cbor", true))
 	pub("devices/c2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false))
 	pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
 	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.0.0", "1.1.0", "json", false))
-	base := []string{"--broker", env.url, "--topic-prefix", prefix}
+	base := []string{"--broker", env.URL, "--topic-prefix", prefix}
 
 	// Members known from their reports: c1 and c2, not f1 and f2.
 	w := startOtactl(t, append([]string{"rollout", "wait", "--cohort", "canary", "--expect", "2", "-o", "json"}, base...)...)
@@ -254,6 +267,7 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 }
 
 func TestRolloutWaitUsageE2E(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		msg  string
@@ -291,9 +305,10 @@ type demoStatusJSON struct {
 // TestStatusAndOnceE2E publishes with mosquitto_pub to mosquitto and reads
 // back with the binary, as the issue's checks do.
 func TestStatusAndOnceE2E(t *testing.T) {
-	env := mosquittoBroker(t)
+	t.Parallel()
+	env := testbroker.Mosquitto(t, mosquitto.Config{})
 	publishDemoFleet(t, env, "")
-	base := []string{"--broker", env.url}
+	base := []string{"--broker", env.URL}
 
 	res := runOtactl(t, "", nil, "", append([]string{"rollout", "status", "-o", "json"}, base...)...)
 	if res.code != 0 {
@@ -366,6 +381,7 @@ func TestStatusAndOnceE2E(t *testing.T) {
 // retained reports and with payloads far over the report size limit
 // (counted as malformed, never decoded), in bounded memory.
 func TestStatus100kE2E(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("publishes 100,000 reports")
 	}
@@ -421,9 +437,8 @@ func TestStatus100kE2E(t *testing.T) {
 	// The broker acknowledges the end-of-retained probe only after the
 	// whole retained set, which the race build reads slowly: a longer
 	// broker timeout keeps a loaded test machine from failing the read.
-	cmd := exec.CommandContext(ctx, otactlBin, "rollout", "status", "--broker", m.URL(), "--timeout", "2m",
+	cmd := otactlCommand(ctx, t, "", nil, "rollout", "status", "--broker", m.URL(), "--timeout", "2m",
 		"--package", "main", "--version", "1.1.0", "-o", "json")
-	cmd.Env = cleanEnv(t)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -451,8 +466,9 @@ func TestStatus100kE2E(t *testing.T) {
 
 // TestWatchLiveTmux drives the live view in a real terminal: tmux.
 func TestWatchLiveTmux(t *testing.T) {
+	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
-	env := embeddedBroker(t)
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "live/"
 	publishDemoFleet(t, env, prefix)
 
@@ -466,13 +482,13 @@ func TestWatchLiveTmux(t *testing.T) {
 		return string(out)
 	}
 	home := t.TempDir()
-	tmux("new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "env", "-i", "PATH="+os.Getenv("PATH"), "HOME="+home, "TERM=xterm-256color", "PS1=$ ", "sh")
+	tmux("new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "env", "-i", "PATH="+os.Getenv("PATH"), "HOME="+home, "TERM=xterm-256color", "PS1=$ ", raceEnv(), "sh")
 	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "w") }
 	flags := func() string {
 		return strings.TrimSpace(tmux("display", "-p", "-t", "w", "#{alternate_on} #{cursor_flag}"))
 	}
-	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, env.url, prefix)
+	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, env.URL, prefix)
 
 	tmux("send-keys", "-t", "w", "clear; "+watch, "Enter")
 	waitFor(t, "the live table", func() bool {
@@ -491,8 +507,8 @@ func TestWatchLiveTmux(t *testing.T) {
 
 	// A live report shows up; a warning about a bad manifest waits until
 	// the screen is given back.
-	env.pub.publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
-	env.pub.publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
+	env.Publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
+	env.Publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 	waitFor(t, "the live update", func() bool { return strings.Contains(screen(), "updated 2/5") })
 
 	// Smaller: the summary stays, rows give way with a count of the rest.

@@ -6,14 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
-	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -49,94 +46,6 @@ func watchTestSystem(now time.Time) (*System, *syncBuffer, *syncBuffer) {
 		Now:    func() time.Time { return now },
 		Getenv: func(string) string { return "" },
 	}, stdout, stderr
-}
-
-// devicePublisher publishes retained messages as a device (or an
-// operator's tool) would.
-type devicePublisher interface {
-	publish(t *testing.T, topic string, payload []byte)
-}
-
-// clientPublisher publishes with otactl's own MQTT client.
-type clientPublisher struct{ c *upload.Client }
-
-func (p clientPublisher) publish(t *testing.T, topic string, payload []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	if len(payload) == 0 {
-		err = p.c.Clear(ctx, topic)
-	} else {
-		err = p.c.PublishRetained(ctx, topic, payload)
-	}
-	if err != nil {
-		t.Fatalf("publish %s: %v", topic, err)
-	}
-}
-
-// mosquittoPub publishes with mosquitto_pub, as the checks do.
-type mosquittoPub struct{ addr string }
-
-func (p mosquittoPub) publish(t *testing.T, topic string, payload []byte) {
-	t.Helper()
-	host, port, _ := strings.Cut(p.addr, ":")
-	args := []string{"-h", host, "-p", port, "-q", "1", "-r", "-t", topic}
-	if len(payload) == 0 {
-		args = append(args, "-n")
-	} else {
-		args = append(args, "-s")
-	}
-	cmd := exec.Command("mosquitto_pub", args...)
-	cmd.Stdin = bytes.NewReader(payload)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_pub %s: %v: %s", topic, err, out)
-	}
-}
-
-// testBrokerEnv is a running broker and a publisher for it.
-type testBrokerEnv struct {
-	name string
-	url  string
-	pub  devicePublisher
-}
-
-// embeddedBroker starts the embedded broker; reports go through otactl's
-// client.
-func embeddedBroker(t *testing.T) testBrokerEnv {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return testBrokerEnv{name: "embedded", url: b.URL(), pub: clientPublisher{dialTest(t, b.URL(), "")}}
-}
-
-// mosquittoBroker starts mosquitto; reports go through mosquitto_pub.
-func mosquittoBroker(t *testing.T) testBrokerEnv {
-	t.Helper()
-	mosquitto.Require(t)
-	requireReal(t, "mosquitto_pub", haveCommand("mosquitto_pub"))
-	m := mosquitto.Start(t, mosquitto.Config{})
-	return testBrokerEnv{name: "mosquitto", url: m.URL(), pub: mosquittoPub{m.Addr()}}
-}
-
-// testBrokers are the brokers every broker test runs against.
-func testBrokers(t *testing.T) []func(*testing.T) testBrokerEnv {
-	return []func(*testing.T) testBrokerEnv{embeddedBroker, mosquittoBroker}
-}
-
-func dialTest(t *testing.T, url, prefix string) *upload.Client {
-	t.Helper()
-	c, err := upload.Connect(context.Background(), upload.Options{Broker: url, TopicPrefix: prefix, Timeout: 20 * time.Second})
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // dialerFor is a dialer of the run functions for a test broker.

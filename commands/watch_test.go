@@ -14,7 +14,9 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
@@ -24,9 +26,9 @@ var watchNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 // publishDemoFleet publishes, under prefix, a fleet rolling out main
 // 1.1.0 (and 1.2.0 to one device), with reports in every encoding, two
 // malformed ones and a cleared one.
-func publishDemoFleet(t *testing.T, env testBrokerEnv, prefix string) {
+func publishDemoFleet(t *testing.T, env *testbroker.Broker, prefix string) {
 	t.Helper()
-	pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 	pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
 	pub("devices/d5/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
 	pub("devices/d1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
@@ -48,9 +50,10 @@ func demoReport(prefix, device, pkg string, s report.State, r report.Reason, ver
 }
 
 func TestWatchOnce(t *testing.T) {
-	for _, start := range testBrokers(t) {
-		env := start(t)
-		t.Run(env.name, func(t *testing.T) {
+	t.Parallel()
+	for _, env := range testbroker.All(t) {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
 			const prefix = "once/"
 			publishDemoFleet(t, env, prefix)
 			all := []report.Report{
@@ -77,7 +80,7 @@ func TestWatchOnce(t *testing.T) {
 					sys, stdout, stderr := watchTestSystem(watchNow)
 					tc.filters.Stale = fleet.DefaultStale
 					opts := &watchOptions{Filters: tc.filters, Once: true, Output: "json"}
-					if err := watchRun(context.Background(), sys, opts, dialerFor(env.url, prefix)); err != nil {
+					if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 						t.Fatalf("watch: %v\n%s", err, stderr)
 					}
 					var got []report.Report
@@ -102,7 +105,7 @@ func TestWatchOnce(t *testing.T) {
 			t.Run("plain", func(t *testing.T) {
 				sys, stdout, _ := watchTestSystem(watchNow)
 				opts := &watchOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Once: true, Output: "text"}
-				if err := watchRun(context.Background(), sys, opts, dialerFor(env.url, prefix)); err != nil {
+				if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 					t.Fatal(err)
 				}
 				want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
@@ -115,12 +118,13 @@ func TestWatchOnce(t *testing.T) {
 }
 
 func TestRolloutStatus(t *testing.T) {
-	env := embeddedBroker(t)
+	t.Parallel()
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "status/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: fleet.DefaultStale}, Output: "json"}
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.url, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
 	var st struct {
@@ -156,7 +160,7 @@ func TestRolloutStatus(t *testing.T) {
 	// In a pipe: rows on stdout, the summary on stderr.
 	sys, stdout, stderr = watchTestSystem(watchNow)
 	opts.Output = "text"
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.url, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -169,7 +173,8 @@ func TestRolloutStatus(t *testing.T) {
 }
 
 func TestWatchStream(t *testing.T) {
-	env := embeddedBroker(t)
+	t.Parallel()
+	env := testbroker.Embedded(t, broker.Config{})
 	const prefix = "stream/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
@@ -177,13 +182,13 @@ func TestWatchStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- watchRun(ctx, sys, opts, dialerFor(env.url, prefix)) }()
+	go func() { done <- watchRun(ctx, sys, opts, dialerFor(env.URL, prefix)) }()
 
 	// The retained reports that pass the filters come first.
 	waitFor(t, "the retained reports", func() bool { return strings.Count(stdout.String(), "\n") == 2 })
 	// Then live ones: an update that passes, one in another state, one of
 	// another package, a malformed one.
-	pub := func(topic string, payload []byte) { env.pub.publish(t, prefix+topic, payload) }
+	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 	pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
 	pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
 	pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))

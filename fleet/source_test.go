@@ -8,35 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
 	. "github.com/otactl/otactl/fleet"
-	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
 )
-
-// testBrokers are the brokers a source is tested against: the embedded
-// one and mosquitto, by URL.
-func testBrokers(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"embedded": func(t *testing.T) string {
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			return b.URL()
-		},
-		"mosquitto": func(t *testing.T) string {
-			mosquitto.Require(t)
-			return mosquitto.Start(t, mosquitto.Config{}).URL()
-		},
-	}
-}
 
 func dial(t *testing.T, url string) *upload.Client {
 	t.Helper()
@@ -116,9 +94,9 @@ func (l *lockedBuffer) String() string {
 // once.
 func TestSourceReads(t *testing.T) {
 	ctx := context.Background()
-	for name, start := range testBrokers(t) {
-		t.Run(name, func(t *testing.T) {
-			url := start(t)
+	for _, kind := range testbroker.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			url := testbroker.Start(t, kind).URL
 			pub := publisher{t, dial(t, url)}
 			topics := pub.c.Topics()
 			canary, _ := topics.Cohort("canary")
@@ -194,9 +172,9 @@ func TestSourceReads(t *testing.T) {
 // TestSourceAwait follows live reports until the gate decides: done when
 // the last device updates, and ctx's error when it ends first.
 func TestSourceAwait(t *testing.T) {
-	for name, start := range testBrokers(t) {
-		t.Run(name, func(t *testing.T) {
-			url := start(t)
+	for _, kind := range testbroker.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			url := testbroker.Start(t, kind).URL
 			pub := publisher{t, dial(t, url)}
 			pub.report("a", report.Updated, report.ReasonUpdated, "1.1", "")
 			pub.report("b", report.Downloading, report.ReasonReady, "1.0", "1.1")

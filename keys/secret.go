@@ -131,9 +131,10 @@ func randomLooking(run string, withHex bool) bool {
 	if upper && lower && wordShare(run) < limit {
 		return true
 	}
-	// A path may hold a random-looking component: judge each long one as
-	// a run of its own ("./" and a base64url key, say).
-	if strings.Contains(run, "/") {
+	// A reference that is a path may hold a random-looking component:
+	// judge each long one as a run of its own ("./" and a base64url key,
+	// say). Not in messages (withHex false), whose paths stay readable.
+	if withHex && strings.Contains(run, "/") {
 		for _, part := range strings.Split(run, "/") {
 			if len(part) >= 40 && randomLooking(part, withHex) {
 				return true

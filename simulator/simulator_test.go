@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
@@ -94,7 +95,7 @@ func isReport(device string, state report.State, reason report.Reason, version s
 // harness is an embedded broker, an operator connection and a fleet.
 type harness struct {
 	t      *testing.T
-	b      *broker.Broker
+	b      *testbroker.Broker
 	op     *upload.Client
 	fleet  *Fleet
 	rec    *recorder
@@ -104,18 +105,14 @@ type harness struct {
 
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), ClientID: "operator"})
+	b := testbroker.Embedded(t, broker.Config{})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { op.Close() })
 	h := &harness{t: t, b: b, op: op, rec: newRecorder(), done: make(chan error, 1)}
-	cfg.Conn.Broker = b.URL()
+	cfg.Conn.Broker = b.URL
 	if cfg.Package == "" {
 		cfg.Package = "main"
 	}
@@ -592,19 +589,15 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL(), Username: "ops", Password: "pw"})
+	b := testbroker.Embedded(t, broker.Config{Users: users})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, Username: "ops", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
 	rec := newRecorder()
 	f, err := New(Config{Devices: 1, IDPrefix: "sim-", Cohort: "canary", Package: "main", Version: "1.0.0",
-		Reboot: 10 * time.Millisecond, OnEvent: rec.add, Conn: upload.Options{Broker: b.URL(), Password: "pw"}})
+		Reboot: 10 * time.Millisecond, OnEvent: rec.add, Conn: upload.Options{Broker: b.URL, Password: "pw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +612,7 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 
 	// A device id missing from the users file cannot connect.
 	f2, _ := New(Config{Devices: 2, IDPrefix: "sim-", Package: "main", Version: "1.0.0", IDs: []string{"sim-0002"},
-		Conn: upload.Options{Broker: b.URL(), Password: "pw", Timeout: 5 * time.Second}})
+		Conn: upload.Options{Broker: b.URL, Password: "pw", Timeout: 5 * time.Second}})
 	if err := f2.Run(context.Background()); err == nil {
 		t.Error("an unknown device connected")
 	}

@@ -15,33 +15,11 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/release"
 	. "github.com/otactl/otactl/upload"
 )
-
-// testBroker is a broker the shared tests run against.
-type testBroker struct {
-	name string
-	url  string
-	addr string
-}
-
-// brokers starts the embedded broker and, where installed, mosquitto.
-func brokers(t *testing.T) []testBroker {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	out := []testBroker{{"mochi", b.URL(), b.Addr()}}
-	mosquitto.Require(t)
-	m := mosquitto.Start(t, mosquitto.Config{})
-	return append(out, testBroker{"mosquitto", m.URL(), m.Addr()})
-}
 
 func connect(t *testing.T, o Options) *Client {
 	t.Helper()
@@ -66,10 +44,10 @@ func randomBytes(t *testing.T, n int) []byte {
 }
 
 func TestPublishReadClear(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			c := connect(t, Options{Broker: b.url, TopicPrefix: "t1/"})
+			c := connect(t, Options{Broker: b.URL, TopicPrefix: "t1/"})
 			topic, _ := c.Topics().Component("main", "1.0.0")
 
 			if _, found, err := c.ReadRetained(ctx, topic); err != nil || found {
@@ -80,7 +58,7 @@ func TestPublishReadClear(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A second client sees it too.
-			c2 := connect(t, Options{Broker: b.url})
+			c2 := connect(t, Options{Broker: b.URL})
 			got, found, err := c2.ReadRetained(ctx, topic)
 			if err != nil || !found || !bytes.Equal(got, payload) {
 				t.Fatalf("ReadRetained = %d bytes, %v, %v", len(got), found, err)
@@ -105,10 +83,10 @@ func TestPublishReadClear(t *testing.T) {
 // retained message under the filter has arrived when the read returns, on
 // each broker, several times over.
 func TestReadRetainedAllGetsEverything(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			pub := connect(t, Options{Broker: b.url, TopicPrefix: "all/"})
+			pub := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
 			tp := pub.Topics()
 			const n = 300
 			want := make(map[string]string)
@@ -133,7 +111,7 @@ func TestReadRetainedAllGetsEverything(t *testing.T) {
 			}
 			want[big] = string(bigPayload)
 
-			reader := connect(t, Options{Broker: b.url, TopicPrefix: "all/"})
+			reader := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
 			for round := 0; round < 3; round++ {
 				got := make(map[string]string)
 				err := reader.ReadRetainedAll(ctx, tp.ReportsFilter(), func(topic string, payload []byte) {
@@ -162,10 +140,10 @@ func TestLargePayload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB round trips")
 	}
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			c := connect(t, Options{Broker: b.url})
+			c := connect(t, Options{Broker: b.URL})
 			topic, _ := c.Topics().Component("big", "1.0.0")
 			payload := randomBytes(t, 64<<20+17)
 			keep := bytes.Clone(payload)
@@ -183,18 +161,18 @@ func TestLargePayload(t *testing.T) {
 }
 
 func TestSubscribeLiveAndAfterReconnect(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			pub := connect(t, Options{Broker: b.url, TopicPrefix: "live/"})
+			pub := connect(t, Options{Broker: b.URL, TopicPrefix: "live/"})
 			tp := pub.Topics()
 			first, _ := tp.Report("dev-1", "main")
 			if err := pub.PublishRetained(ctx, first, []byte("retained")); err != nil {
 				t.Fatal(err)
 			}
 
-			proxy := tcpproxy.Start(t, b.addr)
+			proxy := tcpproxy.Start(t, b.Addr)
 			sub := connect(t, Options{Broker: proxy.URL(), TopicPrefix: "live/"})
 			out := make(chan Message, 1)
 			if err := sub.Subscribe(ctx, []string{tp.ReportsFilter()}, out); err != nil {
@@ -442,23 +420,17 @@ func TestMosquittoProbeRefused(t *testing.T) {
 // way a verified read tells the truth.
 func TestPublishOverCutConnection(t *testing.T) {
 	ctx := context.Background()
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b, err := broker.Start(bctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	proxy := tcpproxy.Start(t, b.Addr())
+	b := testbroker.Embedded(t, broker.Config{})
+	proxy := tcpproxy.Start(t, b.Addr)
 	c := connect(t, Options{Broker: proxy.URL(), Timeout: 5 * time.Second})
 	topic, _ := c.Topics().Component("main", "2.0.0")
 	payload := randomBytes(t, 8<<20)
 	cut := proxy.CutAfter(1<<20, false)
-	err = c.PublishVerified(ctx, topic, payload)
+	err := c.PublishVerified(ctx, topic, payload)
 	<-cut
 	// Whatever happened, a fresh client sees either nothing or the exact
 	// bytes, never a part.
-	c2 := connect(t, Options{Broker: b.URL()})
+	c2 := connect(t, Options{Broker: b.URL})
 	got, found, rerr := c2.ReadRetained(ctx, topic)
 	if rerr != nil {
 		t.Fatal(rerr)
@@ -481,16 +453,10 @@ func writeFile(t *testing.T, path, content string) {
 
 func TestProgress(t *testing.T) {
 	ctx := context.Background()
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b, err := broker.Start(bctx, broker.Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.Embedded(t, broker.Config{})
 	var mu sync.Mutex
 	var calls []int64
-	c := connect(t, Options{Broker: b.URL(), Progress: func(topic string, sent, total int64) {
+	c := connect(t, Options{Broker: b.URL, Progress: func(topic string, sent, total int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if topic == ".u/c/main@1.0.0" && total == 3<<20 {
@@ -515,15 +481,10 @@ func TestProgress(t *testing.T) {
 
 func TestEmbeddedTLSAndWebsockets(t *testing.T) {
 	pki := testpki.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", WS: "127.0.0.1:0", TLS: pki.ServerTLS(t, true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	tlsURL := "mqtts://" + b.Addr()
-	wssURL := "wss://" + b.WSAddr()
+	ctx := context.Background()
+	b := testbroker.Embedded(t, broker.Config{WS: "127.0.0.1:0", TLS: pki.ServerTLS(t, true)})
+	tlsURL := "mqtts://" + b.Addr
+	wssURL := "wss://" + b.Embedded.WSAddr()
 	var ce *ConnectError
 	if _, err := Connect(ctx, Options{Broker: tlsURL, CAFile: pki.CAFile, Timeout: 10 * time.Second}); !errors.As(err, &ce) {
 		t.Fatalf("without a client certificate: %v", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	. "github.com/otactl/otactl/upload"
 )
 
@@ -96,9 +97,9 @@ func waitSeen(t *testing.T, w *Watch, topic string, n int) []Seen {
 // TestWatchSeesRetainedThenLive: a watch starts from what is retained and
 // then records what others publish, in order.
 func TestWatchSeesRetainedThenLive(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
-			c, other := connect(t, Options{Broker: b.url}), connect(t, Options{Broker: b.url})
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			c, other := connect(t, Options{Broker: b.URL}), connect(t, Options{Broker: b.URL})
 			publishString(t, other, "w/a", "5")
 			w := watch(t, c, false, "w/a", "w/b")
 			if got, ok := w.Retained("w/a"); !ok || string(got) != "5" {
@@ -128,10 +129,10 @@ func TestWatchSeesRetainedThenLive(t *testing.T) {
 // one step at a time, and checks where the topic ends and what the watch's
 // owner is told.
 func TestSettle(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			c, other := connect(t, Options{Broker: b.url}), connect(t, Options{Broker: b.url})
+			c, other := connect(t, Options{Broker: b.URL}), connect(t, Options{Broker: b.URL})
 
 			t.Run("alone", func(t *testing.T) {
 				w := watch(t, c, false, "s/alone")
@@ -272,12 +273,12 @@ func TestSettle(t *testing.T) {
 // connection of its own, many times: the topic must end on the highest
 // sequence any of them published, and the highest is never superseded.
 func TestSettleRacers(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			const racers, trials = 3, 30
 			clients := make([]*Client, racers)
 			for i := range clients {
-				clients[i] = connect(t, Options{Broker: b.url})
+				clients[i] = connect(t, Options{Broker: b.URL})
 			}
 			restored, superseded, refused := 0, 0, 0
 			for trial := range trials {
@@ -349,9 +350,9 @@ func raceOnce(c *Client, topic string, seq int64, delay time.Duration) (bool, Ou
 // TestWatchEndsWhenConnectionDrops: what a watch saw would have a hole in
 // it after a reconnect, so it ends with an error instead.
 func TestWatchEndsWhenConnectionDrops(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
-			proxy := tcpproxy.Start(t, b.addr)
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			proxy := tcpproxy.Start(t, b.Addr)
 			c := connect(t, Options{Broker: proxy.URL()})
 			w := watch(t, c, false, "drop/a")
 			if err := w.Publish(context.Background(), "drop/a", []byte("10")); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/internal/testbroker"
 	. "github.com/otactl/otactl/upload"
 )
 
@@ -14,10 +15,10 @@ import (
 // given (as mosquitto and mochi-mqtt send them), a filter given twice is
 // read once, and nothing outside the filters shows up.
 func TestReadRetainedEach(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			pub := connect(t, Options{Broker: b.url, TopicPrefix: "each/"})
+			pub := connect(t, Options{Broker: b.URL, TopicPrefix: "each/"})
 			tp := pub.Topics()
 			want := map[string]string{}
 			publish := func(topic, payload string) {
@@ -46,7 +47,7 @@ func TestReadRetainedEach(t *testing.T) {
 			// The reports first, then the fleet's and the cohorts'
 			// manifests, with the reports' filter given twice.
 			filters := []string{tp.ReportsFilter(), fleet, tp.CohortsFilter(), tp.ReportsFilter()}
-			reader := connect(t, Options{Broker: b.url, TopicPrefix: "each/"})
+			reader := connect(t, Options{Broker: b.URL, TopicPrefix: "each/"})
 			for round := range 2 {
 				var order []string // the payload kinds, in arrival order
 				got := map[string]string{}

@@ -18,6 +18,7 @@ import (
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/release"
 	. "github.com/otactl/otactl/upload"
@@ -76,10 +77,10 @@ func (p *progressLog) check(t *testing.T, total int64) {
 // present without sending it again, refused or replaced when different,
 // and read back, through a streaming connection, on both brokers.
 func TestPutFileStreams(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			proxy := tcpproxy.Start(t, b.addr)
+			proxy := tcpproxy.Start(t, b.Addr)
 			var prog progressLog
 			c := connect(t, Options{Broker: proxy.URL(), Progress: prog.fn})
 			topic, _ := c.Topics().Component("main", "1.0.0")
@@ -95,7 +96,7 @@ func TestPutFileStreams(t *testing.T) {
 				t.Errorf("first put sent %d bytes for %d", sent, len(payload))
 			}
 			prog.check(t, int64(len(payload)))
-			if got, _ := retained(t, b.url, topic); !bytes.Equal(got, payload) {
+			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
 				t.Fatalf("the broker retains %d bytes, not the payload", len(got))
 			}
 
@@ -124,14 +125,14 @@ func TestPutFileStreams(t *testing.T) {
 			if err != nil || res.Action != ActionWouldReplace || res.SHA256 != sha256.Sum256(other) {
 				t.Fatalf("dry run: %+v, %v", res, err)
 			}
-			if got, _ := retained(t, b.url, topic); !bytes.Equal(got, payload) {
+			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
 				t.Fatal("a dry run changed what is retained")
 			}
 			res, err = put(c, topic, other, func(r *PutRequest) { r.Force = true })
 			if err != nil || res.Action != ActionReplaced {
 				t.Fatalf("forced: %+v, %v", res, err)
 			}
-			if got, _ := retained(t, b.url, topic); !bytes.Equal(got, other) {
+			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, other) {
 				t.Fatal("after --force the broker does not retain the new bytes")
 			}
 
@@ -165,9 +166,9 @@ func TestPutFileStreams(t *testing.T) {
 // nothing of them is retained, and what was retained before stays.
 func TestPutFileNeverPublishesChangedBytes(t *testing.T) {
 	defer SetStreamThreshold(64 << 10)()
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
-			c := connect(t, Options{Broker: b.url})
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			c := connect(t, Options{Broker: b.URL})
 			for _, size := range []int{100 << 10, 40 << 10, 700 << 10} { // streamed, through paho, streamed in chunks
 				topic, _ := c.Topics().Component("main", fmt.Sprintf("2.0.%d", size))
 				payload := randomBytes(t, size)
@@ -176,14 +177,14 @@ func TestPutFileNeverPublishesChangedBytes(t *testing.T) {
 				if !errors.Is(err, ErrArtifactChanged) || !errors.Is(err, release.ErrVerification) {
 					t.Fatalf("%d bytes that do not match: %v", size, err)
 				}
-				if _, found := retained(t, b.url, topic); found {
+				if _, found := retained(t, b.URL, topic); found {
 					t.Fatalf("%d bytes that do not match were published", size)
 				}
 				_, err = put(c, topic, payload, func(r *PutRequest) { r.Size++ })
 				if !errors.Is(err, ErrArtifactChanged) {
 					t.Fatalf("a file shorter than said: %v", err)
 				}
-				if _, found := retained(t, b.url, topic); found {
+				if _, found := retained(t, b.URL, topic); found {
 					t.Fatal("a file shorter than said was published")
 				}
 				// What was there before stays when a replacement fails.
@@ -194,7 +195,7 @@ func TestPutFileNeverPublishesChangedBytes(t *testing.T) {
 				if !errors.Is(err, ErrArtifactChanged) {
 					t.Fatalf("replacement that does not match: %v", err)
 				}
-				if got, _ := retained(t, b.url, topic); !bytes.Equal(got, payload) {
+				if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
 					t.Fatal("a failed replacement changed what is retained")
 				}
 			}
@@ -223,9 +224,9 @@ func TestStreamMessageSizeLimit(t *testing.T) {
 // TestStreamCutConnection: a connection cut in the middle of a streamed
 // publish fails it, leaves nothing retained, and a rerun completes.
 func TestStreamCutConnection(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
-			proxy := tcpproxy.Start(t, b.addr)
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			proxy := tcpproxy.Start(t, b.Addr)
 			c := connect(t, Options{Broker: proxy.URL(), Timeout: 5 * time.Second})
 			topic, _ := c.Topics().Component("main", "3.0.0")
 			payload := randomBytes(t, 8<<20)
@@ -236,14 +237,14 @@ func TestStreamCutConnection(t *testing.T) {
 			if !errors.As(err, &de) || de.Total != int64(len(payload)) || de.Sent >= de.Total || !strings.Contains(de.Hint(), "never retained") {
 				t.Fatalf("cut publish: %v", err)
 			}
-			if _, found := retained(t, b.url, topic); found {
+			if _, found := retained(t, b.URL, topic); found {
 				t.Fatal("a cut publish left a retained message")
 			}
 			c2 := connect(t, Options{Broker: proxy.URL()})
 			if res, err := put(c2, topic, payload, nil); err != nil || res.Action != ActionUploaded {
 				t.Fatalf("rerun: %+v, %v", res, err)
 			}
-			if got, _ := retained(t, b.url, topic); !bytes.Equal(got, payload) {
+			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
 				t.Fatal("the rerun's bytes are not retained")
 			}
 		})
@@ -253,11 +254,11 @@ func TestStreamCutConnection(t *testing.T) {
 // TestStreamContextCancel: a publish whose context ends half way stops
 // and leaves nothing retained.
 func TestStreamContextCancel(t *testing.T) {
-	for _, b := range brokers(t) {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c := connect(t, Options{Broker: b.url, Progress: func(_ string, sent, _ int64) {
+			c := connect(t, Options{Broker: b.URL, Progress: func(_ string, sent, _ int64) {
 				if sent >= 1<<20 {
 					cancel()
 				}
@@ -268,7 +269,7 @@ func TestStreamContextCancel(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled publish: %v", err)
 			}
-			if _, found := retained(t, b.url, topic); found {
+			if _, found := retained(t, b.URL, topic); found {
 				t.Fatal("a cancelled publish left a retained message")
 			}
 		})
@@ -277,18 +278,13 @@ func TestStreamContextCancel(t *testing.T) {
 
 func TestStreamTLS(t *testing.T) {
 	pki := testpki.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	embedded, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", TLS: pki.ServerTLS(t, true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer embedded.Close()
+	ctx := context.Background()
+	embedded := testbroker.Embedded(t, broker.Config{TLS: pki.ServerTLS(t, true)})
 	mosq := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey})
 	mtls := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, RequireClientCert: true})
 	payload := randomBytes(t, 2<<20+1)
 	for _, o := range []Options{
-		{Broker: "mqtts://" + embedded.Addr(), CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey},
+		{Broker: "mqtts://" + embedded.Addr, CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey},
 		{Broker: mosq.TLSURL(), CAFile: pki.CAFile},
 		{Broker: mtls.TLSURL(), CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey},
 	} {
@@ -309,14 +305,9 @@ func TestStreamTLS(t *testing.T) {
 
 // TestPutFileOverWebsockets: websockets go through the paho connection.
 func TestPutFileOverWebsockets(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", WS: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	c := connect(t, Options{Broker: "ws://" + b.WSAddr()})
+	ctx := context.Background()
+	b := testbroker.Embedded(t, broker.Config{WS: "127.0.0.1:0"})
+	c := connect(t, Options{Broker: "ws://" + b.Embedded.WSAddr()})
 	topic, _ := c.Topics().Component("main", "1.0.0")
 	payload := randomBytes(t, 2<<20)
 	if res, err := put(c, topic, payload, nil); err != nil || res.Action != ActionUploaded {

@@ -7,6 +7,7 @@ package mosquitto
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -47,6 +48,7 @@ type Config struct {
 // Broker is a running (or stopped) mosquitto.
 type Broker struct {
 	t      testing.TB
+	cfg    Config
 	dir    string
 	conf   string
 	port   int
@@ -78,20 +80,13 @@ func Require(t testing.TB) {
 }
 
 // Start starts mosquitto with cfg and returns once it accepts connections.
-// It is stopped when the test ends.
+// It is stopped when the test ends. Its ports are picked free; should one
+// be taken before mosquitto binds it (by a test running in parallel), it
+// tries again on other ports.
 func Start(t testing.TB, cfg Config) *Broker {
 	t.Helper()
 	Require(t)
-	b := &Broker{t: t, dir: t.TempDir()}
-	b.port = freePort(t)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "user %s\n", currentUser())
-	conf.WriteString("per_listener_settings false\n")
-	if cfg.Persist {
-		fmt.Fprintf(&conf, "persistence true\npersistence_location %s/\nautosave_interval 1\n", b.dir)
-	} else {
-		conf.WriteString("persistence false\n")
-	}
+	b := &Broker{t: t, dir: t.TempDir(), cfg: cfg}
 	if len(cfg.Users) > 0 {
 		pw := filepath.Join(b.dir, "passwd")
 		if err := os.WriteFile(pw, nil, 0o600); err != nil {
@@ -103,7 +98,50 @@ func Start(t testing.TB, cfg Config) *Broker {
 				t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 			}
 		}
-		fmt.Fprintf(&conf, "allow_anonymous false\npassword_file %s\n", pw)
+	}
+	b.conf = filepath.Join(b.dir, "mosquitto.conf")
+	t.Cleanup(b.Stop)
+	for attempt := 1; ; attempt++ {
+		b.pickPorts()
+		if err := os.WriteFile(b.conf, []byte(b.config()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.mu.Lock()
+		err := b.start()
+		b.mu.Unlock()
+		if err == nil {
+			return b
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pickPorts picks free ports for the listeners cfg asks for.
+func (b *Broker) pickPorts() {
+	b.port, b.tlsP, b.wsP = freePort(b.t), 0, 0
+	if b.cfg.CertFile != "" {
+		b.tlsP = freePort(b.t)
+	}
+	if b.cfg.Websockets {
+		b.wsP = freePort(b.t)
+	}
+}
+
+// config is the configuration file for cfg on the picked ports.
+func (b *Broker) config() string {
+	cfg := b.cfg
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "user %s\n", currentUser())
+	conf.WriteString("per_listener_settings false\n")
+	if cfg.Persist {
+		fmt.Fprintf(&conf, "persistence true\npersistence_location %s/\nautosave_interval 1\n", b.dir)
+	} else {
+		conf.WriteString("persistence false\n")
+	}
+	if len(cfg.Users) > 0 {
+		fmt.Fprintf(&conf, "allow_anonymous false\npassword_file %s\n", filepath.Join(b.dir, "passwd"))
 	} else {
 		conf.WriteString("allow_anonymous true\n")
 	}
@@ -112,7 +150,6 @@ func Start(t testing.TB, cfg Config) *Broker {
 	}
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", b.port)
 	if cfg.CertFile != "" {
-		b.tlsP = freePort(t)
 		fmt.Fprintf(&conf, "listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", b.tlsP, cfg.CertFile, cfg.KeyFile)
 		if cfg.CAFile != "" {
 			fmt.Fprintf(&conf, "cafile %s\n", cfg.CAFile)
@@ -122,17 +159,10 @@ func Start(t testing.TB, cfg Config) *Broker {
 		}
 	}
 	if cfg.Websockets {
-		b.wsP = freePort(t)
 		fmt.Fprintf(&conf, "listener %d 127.0.0.1\nprotocol websockets\n", b.wsP)
 	}
 	conf.WriteString(cfg.Extra)
-	b.conf = filepath.Join(b.dir, "mosquitto.conf")
-	if err := os.WriteFile(b.conf, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b.Start()
-	t.Cleanup(b.Stop)
-	return b
+	return conf.String()
 }
 
 // Start (re)starts a stopped broker on the same ports and waits until it
@@ -141,20 +171,30 @@ func (b *Broker) Start() {
 	b.t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.start(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// errPortTaken is start's error when a listener's port was taken.
+var errPortTaken = errors.New("port taken")
+
+// start starts mosquitto, unless running, and waits for its listeners; a
+// broker that exits (a port taken, a bad configuration) is an error at
+// once. b.mu is held.
+func (b *Broker) start() error {
 	if b.cmd != nil {
-		return
+		return nil
 	}
 	b.log = new(bytes.Buffer)
 	cmd := exec.Command(Path, "-c", b.conf)
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("start mosquitto: %v", err)
+		return fmt.Errorf("start mosquitto: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	b.cmd, b.exited = cmd, exited
-	// Wait for the listeners; a broker that exits (a port taken, a bad
-	// configuration) fails the test at once.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, port := range []int{b.port, b.tlsP, b.wsP} {
@@ -171,13 +211,17 @@ func (b *Broker) Start() {
 			select {
 			case <-exited:
 				b.cmd = nil
-				b.t.Fatalf("mosquitto exited: %s", b.log.String())
+				if strings.Contains(b.log.String(), "Address already in use") {
+					return fmt.Errorf("mosquitto exited: %w: %s", errPortTaken, b.log.String())
+				}
+				return fmt.Errorf("mosquitto exited: %s", b.log.String())
 			case <-ctx.Done():
-				b.t.Fatalf("mosquitto did not listen on %d: %s", port, b.log.String())
+				return fmt.Errorf("mosquitto did not listen on %d: %s", port, b.log.String())
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
+	return nil
 }
 
 // Stop stops the broker (SIGTERM, so a persistent one saves its data).
