@@ -43,10 +43,7 @@ Example:
    $ otactl release current --device canary-01 -o json | jq .manifest.sequenceNumber`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("release current: unexpected argument %q", c.Args().First())
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "release current", ""); err != nil {
 				return err
 			}
 			return releaseCurrentRun(c.Context, sys, opts)

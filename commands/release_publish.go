@@ -81,9 +81,6 @@ Example:
 			if c.Args().Len() < 1 {
 				return withHint(usageErrorf("release publish: expected a MANIFEST argument"), "otactl release publish release.json build/app.bin")
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if opts.Encoding != "json" && opts.Encoding != "cbor" {
 				return usageErrorf("release publish: --encoding must be json or cbor, not %q", opts.Encoding)
 			}

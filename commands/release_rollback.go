@@ -55,10 +55,7 @@ Example:
    $ otactl release rollback --to 1767225600 --sign env:OTACTL_SIGNING_KEY --cohort canary -o json`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("release rollback: unexpected argument %q", c.Args().First())
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "release rollback", ""); err != nil {
 				return err
 			}
 			if opts.To <= 0 {

@@ -38,10 +38,7 @@ Example:
    $ otactl release unpublish --cohort beta -o json`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 0 {
-				return usageErrorf("release unpublish: unexpected argument %q", c.Args().First())
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := noArgs(c, "release unpublish", ""); err != nil {
 				return err
 			}
 			return releaseUnpublishRun(c.Context, sys, opts)

@@ -51,10 +51,7 @@ Example:
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 2 {
-				return withHint(usageErrorf("upload: expected PACKAGE@VERSION and FILE"), "otactl upload main@1.2.3 build/app.bin")
-			}
-			if err := checkOutput(opts.Output); err != nil {
+			if err := wantArgs(c, 2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin"); err != nil {
 				return err
 			}
 			pkg, ver, ok := strings.Cut(c.Args().Get(0), "@")
