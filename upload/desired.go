@@ -296,17 +296,23 @@ func (w *Watch) Settle(ctx context.Context) (map[string]Outcome, error) {
 		for _, t := range owned {
 			wt := w.topics[t]
 			hi, hiPayload := wt.ownRank, wt.own
-			for _, s := range wt.log[wt.from:] {
+			var last *Seen
+			for i := wt.from; i < len(wt.log); i++ {
+				s := &wt.log[i]
+				if wt.late(s) {
+					continue
+				}
 				if s.Rank.Compare(hi) > 0 {
 					hi, hiPayload = s.Rank, s.Payload
 				}
+				last = s
 			}
 			cur := back[t]
 			curRank := w.o.Rank(cur)
 			if curRank.Compare(hi) > 0 {
 				hi, hiPayload = curRank, cur
 			}
-			lastLow := len(wt.log) > 0 && wt.log[len(wt.log)-1].Rank.Compare(hi) < 0
+			lastLow := last != nil && last.Rank.Compare(hi) < 0
 			if curRank.Compare(hi) < 0 || lastLow {
 				restore[t] = hiPayload
 			}
@@ -334,6 +340,15 @@ func (w *Watch) Settle(ctx context.Context) (map[string]Outcome, error) {
 			}
 		}
 	}
+}
+
+// late says whether s is the message the topic retained when the watch
+// began, delivered again live: a broker may send an earlier publish to a
+// subscription made just after it acknowledged that publish (mochi does).
+// It is not a new publish; should someone really publish those bytes again,
+// the read-back that Settle makes sees it.
+func (wt *watched) late(s *Seen) bool {
+	return !s.Retained && wt.hasInitial && bytes.Equal(s.Payload, wt.initial)
 }
 
 // quiet reports whether nothing arrived on topics since Settle last
@@ -364,7 +379,14 @@ func (w *Watch) awaitEchoes(ctx context.Context) error {
 			if wt.pending == nil {
 				continue
 			}
-			if slices.ContainsFunc(wt.log[wt.mark:], func(s Seen) bool { return bytes.Equal(s.Payload, wt.pending) }) {
+			if i := slices.IndexFunc(wt.log[wt.mark:], func(s Seen) bool { return bytes.Equal(s.Payload, wt.pending) }); i >= 0 {
+				if w.o.Over && wt.restored == 0 {
+					// What came back before the echo was published
+					// before this run's release: with Over it does
+					// not count (a broker may deliver an earlier
+					// publish late, after acknowledging it).
+					wt.from = max(wt.from, wt.mark+i)
+				}
 				wt.pending = nil
 				continue
 			}

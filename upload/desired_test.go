@@ -110,9 +110,18 @@ func TestWatchSeesRetainedThenLive(t *testing.T) {
 			}
 			publishString(t, other, "w/a", "7")
 			publishString(t, other, "w/a", "6")
+			// mochi may also send "5" live, once, late: it acknowledges a
+			// publish before it forwards it, and the watch subscribed in
+			// between. That copy is not a publish of its own.
 			seen := waitSeen(t, w, "w/a", 3)
+			if len(seen) == 3 && !seen[1].Retained && string(seen[1].Payload) == "5" {
+				seen = waitSeen(t, w, "w/a", 4)
+			}
 			var got []string
-			for _, s := range seen {
+			for i, s := range seen {
+				if i == 1 && !s.Retained && string(s.Payload) == "5" {
+					continue
+				}
 				got = append(got, fmt.Sprintf("%s/%d/%v", s.Payload, s.Rank.Seq, s.Retained))
 			}
 			if want := "5/5/true 7/7/false 6/6/false"; strings.Join(got, " ") != want {
@@ -150,7 +159,11 @@ func TestSettle(t *testing.T) {
 			// we were superseded.
 			t.Run("higher before our publish", func(t *testing.T) {
 				w := watch(t, c, false, "s/hb")
-				publishString(t, other, "s/hb", "11")
+				// Seen before our publish: mochi forwards a publish
+				// after acknowledging it, so without the wait its copy
+				// could reach the watch after ours (docs/publishing.md,
+				// "Concurrent publishes", says what that leaves open).
+				publishSeen(t, other, w, "s/hb", "11")
 				if err := w.Publish(ctx, "s/hb", []byte("10")); err != nil {
 					t.Fatal(err)
 				}
