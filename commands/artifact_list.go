@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 )
 
@@ -91,7 +92,7 @@ func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions
 	for _, a := range list {
 		size := strconv.FormatInt(a.Size, 10)
 		if sys.StdoutTTY {
-			size = output.HumanBytes(a.Size)
+			size = text.Bytes(a.Size)
 		}
 		t.Rows = append(t.Rows, []string{a.Package, a.Version, size, a.SHA256})
 	}

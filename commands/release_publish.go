@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
@@ -208,7 +209,7 @@ func publishObserver(sys *System, quiet bool) publish.Observer {
 			fmt.Fprintf(sys.Stderr, "warning: %s\n", e.Message)
 		case publish.ArtifactSending:
 			if e.Size >= output.MinProgress && !sys.StderrTTY {
-				fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", e.Name, output.HumanBytes(e.Size), e.Topic)
+				fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", e.Name, text.Bytes(e.Size), e.Topic)
 			}
 		case publish.ArtifactDone:
 			r := e.Result

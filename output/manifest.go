@@ -32,7 +32,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 	}
 	comps := Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "TYPE", "SHA-256", "URI"}}
 	for _, c := range m.Components {
-		size := HumanBytes(c.Size)
+		size := text.Bytes(c.Size)
 		if !tty {
 			size = strconv.FormatInt(c.Size, 10)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/otactl/otactl/internal/text"
 )
 
 // ProgressBar draws the progress of large publishes on a terminal's
@@ -49,7 +51,7 @@ func (p *ProgressBar) Update(topic string, sent, total int64) {
 	const width = 30
 	filled := int(float64(width) * float64(sent) / float64(total))
 	fmt.Fprintf(p.w, "\r%s [%s%s] %s / %s %3d%%", topic, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
-		HumanBytes(sent), HumanBytes(total), sent*100/total)
+		text.Bytes(sent), text.Bytes(total), sent*100/total)
 	p.shown = !done
 	if done {
 		fmt.Fprintln(p.w)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/regularfile"
-	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
@@ -130,7 +130,7 @@ func CheckPayloadSize(name string, size, maxPayload int64) error {
 		return fmt.Errorf("artifact %s is %d bytes: more than MQTT can carry in one message (%d)", name, size, MaxArtifact)
 	}
 	if maxPayload > 0 && size > maxPayload {
-		return hint.Wrap(fmt.Errorf("artifact %s is %s (%d bytes): more than the broker's limit of %d bytes (max-payload)", name, output.HumanBytes(size), size, maxPayload),
+		return hint.Wrap(fmt.Errorf("artifact %s is %s (%d bytes): more than the broker's limit of %d bytes (max-payload)", name, text.Bytes(size), size, maxPayload),
 			"raise the broker's limit (mosquitto message_size_limit or max_packet_size, EMQX mqtt.max_packet_size) and then max-payload, or use a broker that takes large messages")
 	}
 	return nil
