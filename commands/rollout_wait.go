@@ -23,6 +23,7 @@ type rolloutWaitOptions struct {
 	Expect      int
 	MinUpdated  string
 	MaxFailed   string
+	Retrying    bool
 	Timeout     time.Duration
 	Stale       time.Duration
 	Output      string
@@ -39,6 +40,7 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		&cli.IntFlag{Name: "expect", Usage: "at least `N` devices count, seen or not", Destination: &opts.Expect},
 		&cli.StringFlag{Name: "min-updated", Usage: "`SHARE` of the devices that must update: 100%, 90% or 0.9", Value: "100%", Destination: &opts.MinUpdated},
 		&cli.StringFlag{Name: "max-failed", Usage: "fail when more than `N` devices (or P%) fail", Value: "0", Destination: &opts.MaxFailed},
+		&cli.BoolFlag{Name: "retrying-as-pending", Usage: "count a device awaiting a retry of the version (reason 11) as pending, not failed", Destination: &opts.Retrying},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 5)", Value: 30 * time.Minute, Destination: &opts.Timeout},
 		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &opts.Stale},
 		outputFlag(&opts.Output),
@@ -196,6 +198,7 @@ func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
 	if g.MaxFailed, err = fleet.ParseThreshold(opts.MaxFailed); err != nil {
 		return g, nil, usageErrorf("--max-failed: %v", err)
 	}
+	g.RetryingAsPending = opts.Retrying
 	sel, err := selectDevices(opts.Devices, opts.DevicesFile)
 	if err != nil {
 		return g, nil, err

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otactl/otactl/report"
 )
 
 // DefaultPackage is the package a gate judges when none is named: the seed
@@ -85,6 +87,10 @@ type Gate struct {
 	// MaxFailed is how many failed devices are allowed; the gate fails
 	// when more fail. The zero value allows none.
 	MaxFailed Threshold
+	// RetryingAsPending counts a device that reports awaiting retry (reason
+	// 11) for Version as pending. By default it counts as failed: an
+	// attempt at Version failed (docs/protocol.md, "State reports").
+	RetryingAsPending bool
 }
 
 // GateResult is a gate's verdict at one moment; output renders it in
@@ -129,7 +135,8 @@ type GateResult struct {
 // Evaluate judges gate g against what fleet knows now. A device counts as
 // updated when its latest report for the package shows Version running
 // (state Updated or Idle); as failed when the report carries a failure
-// reason (2 to 10) about Version or about no named target; otherwise as
+// reason (2 to 10) about Version or about no named target, or awaits a
+// retry (reason 11) of Version unless RetryingAsPending; otherwise as
 // pending, stale when silent for the fleet's stale duration (see
 // gateStatus, the one place that decides it).
 //
@@ -148,7 +155,7 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
 	for _, row := range v.Rows {
 		row.Target = g.Version
-		row.Status = gateStatus(row, g.Version, v.Now, v.Stale)
+		row.Status = gateStatus(row, g, v.Now, v.Stale)
 		switch row.Status {
 		case StatusDone:
 			res.Updated++
@@ -204,15 +211,26 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 // state for a gate, so that a new state (a device awaiting a retry, say)
 // counts the same in the failure threshold and in whether the goal can
 // still be met.
-func gateStatus(row Row, version string, now time.Time, stale time.Duration) RowStatus {
+func gateStatus(row Row, g Gate, now time.Time, stale time.Duration) RowStatus {
 	if !row.Seen {
 		// Never reported: pending, or stale once the watch has run for
 		// the stale duration (as the fleet's view decided).
 		return row.Status
 	}
-	st := classify(row.Report, version)
+	st := classify(row.Report, g.Version)
+	if st == StatusPending && !g.RetryingAsPending && retrying(row.Report, g.Version) {
+		st = StatusFailed
+	}
 	if st == StatusPending && now.Sub(row.LastSeen) >= stale {
 		st = StatusStale
 	}
 	return st
+}
+
+// retrying says whether r is awaiting a retry (reason 11) of version: the
+// device's attempt at it failed, and the failure's own report may have
+// been replaced by this one (the Golioth SDK reports the failure, then
+// idle, then idle awaiting retry, and only the last is retained).
+func retrying(r report.Report, version string) bool {
+	return r.Reason == report.ReasonAwaitingRetry && version != "" && r.Target == version
 }

@@ -83,7 +83,9 @@ func TestEvaluate(t *testing.T) {
 			Gate{Version: "1.1", MinUpdated: 0.5}, "pending", 1, 2, nil, []string{"b", "c"}, 3},
 		{"failed wins over done", []string{updated("a"), updated("b"), "c 1 8 1.0 1.1"},
 			Gate{Version: "1.1", MinUpdated: 0.5}, "failed", 2, 2, []string{"c"}, nil, 3},
-		{"awaiting retry is pending", []string{"a 0 11 1.0 1.1"}, Gate{Version: "1.1"}, "pending", 0, 1, nil, []string{"a"}, 1},
+		{"awaiting retry of the version is failed", []string{"a 0 11 1.0 1.1"}, Gate{Version: "1.1"}, "failed", 0, 1, []string{"a"}, nil, 1},
+		{"awaiting retry, told to count it as pending", []string{"a 0 11 1.0 1.1"}, Gate{Version: "1.1", RetryingAsPending: true}, "pending", 0, 1, nil, []string{"a"}, 1},
+		{"awaiting retry of another version is pending", []string{"a 0 11 1.0 1.0-rc"}, Gate{Version: "1.1"}, "pending", 0, 1, nil, []string{"a"}, 1},
 		{"old failure about another version is pending", []string{"a 1 5 1.0 1.0-rc"}, Gate{Version: "1.1"}, "pending", 0, 1, nil, []string{"a"}, 1},
 		{"failure without a target counts", []string{"a 0 2 1.0 -"}, Gate{Version: "1.1"}, "failed", 0, 1, []string{"a"}, nil, 1},
 		{"updated to another version is pending", []string{"a 3 1 1.2 -"}, Gate{Version: "1.1"}, "pending", 0, 1, nil, []string{"a"}, 1},
@@ -130,7 +132,7 @@ func TestEvaluateStale(t *testing.T) {
 	f, c := fleettest.FromLines("ok 3 1 1.1 -", "slow 1 0 1.0 1.1", "bad 1 5 1.0 1.1", "retry 0 11 1.0 1.1")
 	c.Advance(6 * time.Minute)
 	f.Apply(fleettest.Rep("fresh", report.Downloaded, 0, "1.0", "1.1"))
-	g := Evaluate(f, Gate{Version: "1.1", Devices: []string{"ok", "slow", "bad", "retry", "fresh", "ghost"}})
+	g := Evaluate(f, Gate{Version: "1.1", Devices: []string{"ok", "slow", "bad", "retry", "fresh", "ghost"}, RetryingAsPending: true})
 	if g.Verdict != "failed" {
 		t.Fatalf("verdict %s", g.Verdict)
 	}
