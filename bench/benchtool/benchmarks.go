@@ -83,26 +83,28 @@ func (s *suite) startup(ctx context.Context) (result, error) {
 	})
 }
 
-// hash-1g: `otactl release create` of one component against
-// `openssl dgst -sha256` of the same file, from the page cache.
-func (s *suite) hash1g(ctx context.Context) (result, error) {
-	size := int64(gib)
+// hash-255m: `otactl release create` of one component against
+// `openssl dgst -sha256` of the same file, from the page cache. 255 MiB is
+// about the largest component one MQTT message can carry
+// (release.MaxComponentSize), so the largest otactl accepts.
+func (s *suite) hash255m(ctx context.Context) (result, error) {
+	size := int64(255 * mb)
 	if s.quick {
-		size = 256 * mb
+		size = 64 * mb
 	}
-	f, err := s.dataFile(ctx, "hash-1g.bin", size)
+	f, err := s.dataFile(ctx, "hash-255m.bin", size)
 	if err != nil {
 		return result{}, err
 	}
-	return s.hashCompare(ctx, "hash-1g", []string{f}, humanSize(size), 1.10)
+	return s.hashCompare(ctx, "hash-255m", []string{f}, humanSize(size), 1.10)
 }
 
-// hash-2x512m: two components against openssl hashing both files one
+// hash-2x255m: two components against openssl hashing both files one
 // after the other; otactl hashes them in parallel.
-func (s *suite) hash2x512m(ctx context.Context) (result, error) {
-	size := int64(512 * mb)
+func (s *suite) hash2x255m(ctx context.Context) (result, error) {
+	size := int64(255 * mb)
 	if s.quick {
-		size = 128 * mb
+		size = 64 * mb
 	}
 	var files []string
 	for _, n := range []string{"a", "b"} {
@@ -112,7 +114,7 @@ func (s *suite) hash2x512m(ctx context.Context) (result, error) {
 		}
 		files = append(files, f)
 	}
-	res, err := s.hashCompare(ctx, "hash-2x512m", files, "2 x "+humanSize(size), 0.65)
+	res, err := s.hashCompare(ctx, "hash-2x255m", files, "2 x "+humanSize(size), 0.65)
 	if err == nil {
 		// Parallel hashing needs a second idle core: say how much of one
 		// it got, so that a miss on a busy machine reads as such.

@@ -51,7 +51,7 @@ type result struct {
 }
 
 // benchmarks in the order they run: short ones first, the fleet last.
-var benchmarkNames = []string{"startup", "hash-1g", "hash-2x512m", "upload-64m", "status-100k", "fleet-1k"}
+var benchmarkNames = []string{"startup", "hash-255m", "hash-2x255m", "upload-64m", "status-100k", "fleet-1k"}
 
 func suiteMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
@@ -144,10 +144,10 @@ func (s *suite) runOne(ctx context.Context, name string) result {
 	switch name {
 	case "startup":
 		res, err = s.startup(ctx)
-	case "hash-1g":
-		res, err = s.hash1g(ctx)
-	case "hash-2x512m":
-		res, err = s.hash2x512m(ctx)
+	case "hash-255m":
+		res, err = s.hash255m(ctx)
+	case "hash-2x255m":
+		res, err = s.hash2x255m(ctx)
 	case "upload-64m":
 		res, err = s.upload64m(ctx)
 	case "status-100k":
