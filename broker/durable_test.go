@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/syncbuf"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -91,7 +93,7 @@ func (f *failingTopics) fault(topics []string) error {
 // ever sees the message that was not stored.
 func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	var log syncBuffer
+	var log syncbuf.Buffer
 	f := &failingTopics{topics: []string{"t/fail"}, err: &os.PathError{Op: "write", Path: filepath.Join(dir, DataFile), Err: syscall.EIO}}
 	b := startBroker(t, Config{DataDir: dir, Logger: testLogger(&log), storeFault: f.fault})
 
@@ -232,7 +234,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 // is served neither before nor after.
 func TestDiskFullIsNotAcknowledged(t *testing.T) {
 	dir := smallDisk(t, "6m")
-	var log syncBuffer
+	var log syncbuf.Buffer
 	b := startBroker(t, Config{DataDir: dir, Logger: testLogger(&log)})
 	small := bytes.Repeat([]byte("3"), 3<<20)
 	big := bytes.Repeat([]byte("5"), 5<<20)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,28 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/syncbuf"
+
 	"github.com/otactl/otactl/internal/rawmqtt"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
@@ -104,7 +87,7 @@ func TestParallelConnectsOfOneDevice(t *testing.T) {
 // the right password, without running the slow hash; the log says so once.
 func TestFailedLoginsBlockAddress(t *testing.T) {
 	users := usersFor(t, FormatUser("dev-1", RoleDevice, "", hashOf(t, "dev-pw")))
-	var log syncBuffer
+	var log syncbuf.Buffer
 	b := startBroker(t, Config{Users: users, Logger: testLogger(&log)})
 	now := time.Now()
 	var clockMu sync.Mutex
@@ -212,7 +195,7 @@ func TestWrongPasswordFloodIsCheap(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := usersFor(t, FormatUser("dev-1", RoleDevice, "", hash))
-	var log syncBuffer
+	var log syncbuf.Buffer
 	b := startBroker(t, Config{Users: users, Logger: testLogger(&log)})
 	const n = 400
 	start := make(chan struct{})

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/syncbuf"
 
 	"github.com/otactl/otactl/internal/mosquitto"
 )
@@ -57,7 +58,7 @@ func startBroker(t *testing.T, kind string, persist bool, dataDir string) testBr
 		if persist && dataDir == "" {
 			dataDir = t.TempDir()
 		}
-		b := &embeddedBroker{t: t, data: dataDir, log: &syncBuffer{}}
+		b := &embeddedBroker{t: t, data: dataDir, log: &syncbuf.Buffer{}}
 		b.Start()
 		t.Cleanup(b.Stop)
 		return b
@@ -76,7 +77,7 @@ type embeddedBroker struct {
 	t    *testing.T
 	data string
 	addr string
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -197,22 +198,4 @@ func (b *mosquittoBroker) Kill() {
 	// Stop now only waits for the dead process (its signal finds nothing).
 	b.m.Stop()
 	_ = os.Remove(b.pidFile)
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/syncbuf"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/otactl/otactl/broker"
@@ -33,7 +35,7 @@ import (
 // runningOtactl is the otactl binary running in the background.
 type runningOtactl struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 	done           chan struct{}
 	code           int
 }
@@ -52,7 +54,7 @@ func startOtactl(t *testing.T, args ...string) *runningOtactl {
 // checked for registered secrets.
 func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
 	t.Helper()
-	r := &runningOtactl{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	r := &runningOtactl{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
 	r.cmd.Stdin = stdin
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr

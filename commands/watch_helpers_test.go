@@ -1,44 +1,25 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/syncbuf"
 
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from one goroutine while a
-// test reads it from another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // watchTestSystem is a System with buffers for streams, no terminal and a
 // fixed clock.
-func watchTestSystem(now time.Time) (*System, *syncBuffer, *syncBuffer) {
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+func watchTestSystem(now time.Time) (*System, *syncbuf.Buffer, *syncbuf.Buffer) {
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	return &System{
 		Stdin:  strings.NewReader(""),
 		Stdout: stdout,

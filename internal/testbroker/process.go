@@ -10,10 +10,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/syncbuf"
 
 	"github.com/otactl/otactl/internal/testsecrets"
 )
@@ -25,8 +26,8 @@ type Proc struct {
 	Broker
 	t       testing.TB
 	cmd     *exec.Cmd
-	stdout  syncBuffer
-	stderr  syncBuffer
+	stdout  syncbuf.Buffer
+	stderr  syncbuf.Buffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -128,22 +129,4 @@ func (p *Proc) CPU() time.Duration {
 		p.t.Fatalf("/proc/%d/stat: %q", p.cmd.Process.Pid, stat)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-// syncBuffer is a buffer that a process writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
