@@ -91,6 +91,17 @@ func publish(t *testing.T, c paho.Client, topic string, qos byte, payload string
 // retained subscribes to topic and returns the retained message there.
 func retained(t *testing.T, c paho.Client, topic string) string {
 	t.Helper()
+	s, ok := retainedWithin(t, c, topic, testWait)
+	if !ok {
+		t.Fatalf("no retained message on %s", topic)
+	}
+	return s
+}
+
+// retainedWithin subscribes to topic and returns the message that arrives
+// within wait, false when none does.
+func retainedWithin(t *testing.T, c paho.Client, topic string, wait time.Duration) (string, bool) {
+	t.Helper()
 	got := make(chan string, 1)
 	tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
 		select {
@@ -104,10 +115,9 @@ func retained(t *testing.T, c paho.Client, topic string) string {
 	defer func() { c.Unsubscribe(topic).WaitTimeout(testWait) }()
 	select {
 	case s := <-got:
-		return s
-	case <-time.After(testWait):
-		t.Fatalf("no retained message on %s", topic)
-		return ""
+		return s, true
+	case <-time.After(wait):
+		return "", false
 	}
 }
 

@@ -49,23 +49,8 @@ func smallDisk(t *testing.T, size string) string {
 // is none (after a short wait, enough on loopback).
 func retainedOrNone(t *testing.T, c paho.Client, topic string) string {
 	t.Helper()
-	got := make(chan string, 1)
-	tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
-		select {
-		case got <- string(m.Payload()):
-		default:
-		}
-	})
-	if !tok.WaitTimeout(testWait) || tok.Error() != nil {
-		t.Fatalf("subscribe %s: %v", topic, tok.Error())
-	}
-	defer func() { c.Unsubscribe(topic).WaitTimeout(testWait) }()
-	select {
-	case s := <-got:
-		return s
-	case <-time.After(500 * time.Millisecond):
-		return ""
-	}
+	s, _ := retainedWithin(t, c, topic, 500*time.Millisecond)
+	return s
 }
 
 // failingTopics is a store fault that fails every commit holding one of
