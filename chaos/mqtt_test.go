@@ -12,11 +12,14 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/otactl/otactl/internal/rawmqtt"
 )
 
 // The suite's own MQTT 3.1.1 reader. It shares no code with otactl's
 // client on purpose: a referee that reads the broker through the code under
-// test would share its bugs.
+// test would share its bugs. Its packets are built and framed with
+// internal/rawmqtt, a bare client for tests that otactl does not use.
 
 // eachRetained calls take with every message the broker at addr
 // (host:port) retains on topics (no wildcards), its payload a reader of
@@ -39,7 +42,7 @@ func eachRetained(ctx context.Context, addr string, topics []string, take func(t
 	}
 	subacked := false
 	for {
-		hdr, n, err := readFixedHeader(r)
+		hdr, n, err := rawmqtt.ReadHeader(r)
 		if err != nil {
 			return fmt.Errorf("reader: %w", err)
 		}
@@ -104,7 +107,7 @@ func dialMQTT(ctx context.Context, addr string) (net.Conn, *bufio.Reader, string
 		conn.Close()
 		return nil, nil, "", fmt.Errorf("reader: connect: %w", err)
 	}
-	hdr, n, err := readFixedHeader(r)
+	hdr, n, err := rawmqtt.ReadHeader(r)
 	var body []byte
 	if err == nil {
 		body, err = readBody(r, n)
@@ -128,12 +131,12 @@ func publishRetained(ctx context.Context, addr, topic string, payload []byte) er
 		return err
 	}
 	defer conn.Close()
-	body := append(appendString(nil, topic), 0, 1) // packet id 1
-	if _, err := conn.Write(packet(0x33, append(body, payload...))); err != nil {
+	body := append(rawmqtt.AppendString(nil, topic), 0, 1) // packet id 1
+	if _, err := conn.Write(rawmqtt.Packet(0x33, append(body, payload...))); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	for {
-		hdr, n, err := readFixedHeader(r)
+		hdr, n, err := rawmqtt.ReadHeader(r)
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
 		}
@@ -181,69 +184,23 @@ func digestRetained(ctx context.Context, addr, topic string) (size int64, sum st
 
 func connectPacket(id string) []byte {
 	var v []byte
-	v = appendString(v, "MQTT")
+	v = rawmqtt.AppendString(v, "MQTT")
 	v = append(v, 4, 0x02, 0, 60) // level 4, clean session, keep-alive 60 s
-	v = appendString(v, id)
-	return packet(0x10, v)
+	v = rawmqtt.AppendString(v, id)
+	return rawmqtt.Packet(0x10, v)
 }
 
 func subscribePacket(pid uint16, filters []string) []byte {
 	v := []byte{byte(pid >> 8), byte(pid)}
 	for _, f := range filters {
-		v = appendString(v, f)
+		v = rawmqtt.AppendString(v, f)
 		v = append(v, 0) // QoS 0
 	}
-	return packet(0x82, v)
+	return rawmqtt.Packet(0x82, v)
 }
 
 func publishPacket(topic string, payload []byte) []byte {
-	return packet(0x30, append(appendString(nil, topic), payload...))
-}
-
-func packet(header byte, body []byte) []byte {
-	b := []byte{header}
-	n := len(body)
-	for {
-		c := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			c |= 128
-		}
-		b = append(b, c)
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, body...)
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-	return append(b, s...)
-}
-
-// readFixedHeader reads a packet's first byte (type and flags) and its
-// remaining length.
-func readFixedHeader(r *bufio.Reader) (byte, int, error) {
-	h, err := r.ReadByte()
-	if err != nil {
-		return 0, 0, err
-	}
-	n, mult := 0, 1
-	for i := 0; ; i++ {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, 0, err
-		}
-		n += int(c&127) * mult
-		if c&128 == 0 {
-			return h, n, nil
-		}
-		if i == 3 {
-			return 0, 0, errors.New("malformed remaining length")
-		}
-		mult *= 128
-	}
+	return rawmqtt.Packet(0x30, append(rawmqtt.AppendString(nil, topic), payload...))
 }
 
 func readBody(r io.Reader, n int) ([]byte, error) {

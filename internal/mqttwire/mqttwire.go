@@ -51,19 +51,11 @@ func Malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// appendVarint appends n (0 to MaxRemaining) as a remaining length.
+// appendVarint appends n (0 to MaxRemaining) as a remaining length
+// (section 2.2.3): MQTT's variable byte integer is Go's unsigned varint,
+// seven bits a byte, least significant first.
 func appendVarint(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
+	return binary.AppendUvarint(b, uint64(n))
 }
 
 // appendString appends a length-prefixed UTF-8 string (section 1.5.3); the

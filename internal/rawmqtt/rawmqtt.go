@@ -40,28 +40,45 @@ type ConnectOptions struct {
 	WillTopic, WillMsg string
 }
 
-func str(s string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
+// AppendString appends s as MQTT writes a string: its length in two bytes,
+// then its bytes.
+func AppendString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...)
 }
 
-func remainingLength(n int) []byte {
-	var b []byte
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
+// AppendHeader appends a fixed header: the first byte (type and flags) and
+// the remaining length n, the bytes that follow. MQTT's variable byte
+// integer is Go's unsigned varint, at most four bytes for n up to
+// 268,435,455.
+func AppendHeader(b []byte, first byte, n int) []byte {
+	return binary.AppendUvarint(append(b, first), uint64(n))
 }
 
 // Packet is a whole packet: the first byte, the remaining length and body.
 func Packet(first byte, body []byte) []byte {
-	return append(append([]byte{first}, remainingLength(len(body))...), body...)
+	return append(AppendHeader(nil, first, len(body)), body...)
+}
+
+// ReadHeader reads a fixed header: the first byte and the remaining
+// length, which may take at most four bytes.
+func ReadHeader(r io.ByteReader) (first byte, n int, err error) {
+	first, err = r.ReadByte()
+	if err != nil {
+		return 0, 0, err
+	}
+	mul := 1
+	for i := 0; i < 4; i++ {
+		d, err := r.ReadByte()
+		if err != nil {
+			return 0, 0, err
+		}
+		n += int(d&0x7f) * mul
+		if d&0x80 == 0 {
+			return first, n, nil
+		}
+		mul *= 128
+	}
+	return 0, 0, errors.New("malformed remaining length")
 }
 
 // Connect dials addr, sends a CONNECT and returns the connection and the
@@ -82,17 +99,17 @@ func Connect(addr string, o ConnectOptions, wait time.Duration) (*Conn, byte, er
 	if o.Password != "" {
 		flags |= 0x40
 	}
-	body := append(str("MQTT"), 4, flags, 0, 60)
-	body = append(body, str(o.ID)...)
+	body := append(AppendString(nil, "MQTT"), 4, flags, 0, 60)
+	body = AppendString(body, o.ID)
 	if o.WillTopic != "" {
-		body = append(body, str(o.WillTopic)...)
-		body = append(body, str(o.WillMsg)...)
+		body = AppendString(body, o.WillTopic)
+		body = AppendString(body, o.WillMsg)
 	}
 	if o.User != "" {
-		body = append(body, str(o.User)...)
+		body = AppendString(body, o.User)
 	}
 	if o.Password != "" {
-		body = append(body, str(o.Password)...)
+		body = AppendString(body, o.Password)
 	}
 	nc.SetDeadline(time.Now().Add(wait))
 	if _, err := nc.Write(Packet(0x10, body)); err != nil {
@@ -114,24 +131,9 @@ func Connect(addr string, o ConnectOptions, wait time.Duration) (*Conn, byte, er
 
 // Read reads one packet and returns its type and body.
 func (c *Conn) Read() (byte, []byte, error) {
-	first, err := c.r.ReadByte()
+	first, n, err := ReadHeader(c.r)
 	if err != nil {
 		return 0, nil, err
-	}
-	n, mul := 0, 1
-	for i := 0; ; i++ {
-		d, err := c.r.ReadByte()
-		if err != nil {
-			return 0, nil, err
-		}
-		n += int(d&0x7f) * mul
-		mul *= 128
-		if d&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return 0, nil, errors.New("malformed remaining length")
-		}
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(c.r, body); err != nil {
@@ -144,7 +146,7 @@ func (c *Conn) Read() (byte, []byte, error) {
 // returns nil once its PUBACK arrives, or the error that came instead (a
 // closed connection, a timeout).
 func (c *Conn) PublishRetained(topic string, payload []byte, wait time.Duration) error {
-	body := append(str(topic), 0, 1)
+	body := append(AppendString(nil, topic), 0, 1)
 	body = append(body, payload...)
 	c.SetDeadline(time.Now().Add(wait))
 	defer c.SetDeadline(time.Time{})
@@ -164,7 +166,7 @@ func (c *Conn) PublishRetained(topic string, payload []byte, wait time.Duration)
 
 // PublishRetainedQoS0 sends a retained PUBLISH with QoS 0.
 func (c *Conn) PublishRetainedQoS0(topic string, payload []byte) error {
-	_, err := c.Write(Packet(0x31, append(str(topic), payload...)))
+	_, err := c.Write(Packet(0x31, append(AppendString(nil, topic), payload...)))
 	return err
 }
 
