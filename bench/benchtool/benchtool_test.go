@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -80,16 +79,6 @@ func TestMedian(t *testing.T) {
 	}
 	if got := median([]time.Duration{4 * s, 1 * s, 2 * s, 3 * s}); got != 2500*time.Millisecond {
 		t.Errorf("median of 4,1,2,3 = %v", got)
-	}
-}
-
-func TestRemainingLength(t *testing.T) {
-	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455} {
-		b := appendLength(nil, n)
-		got, err := readLength(bufio.NewReader(bytes.NewReader(b)))
-		if err != nil || got != n {
-			t.Errorf("length %d encodes as %x, reads back as %d, %v", n, b, got, err)
-		}
 	}
 }
 

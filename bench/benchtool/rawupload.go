@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/otactl/otactl/internal/mqttwire"
 	"github.com/otactl/otactl/release"
 )
 
@@ -24,7 +23,8 @@ import (
 // sendfile(2) and the message read back streams through SHA-256, so memory
 // stays near the Go runtime's own, whatever the size. It is not a
 // replacement for otactl's client (no TLS, no reconnects, no probe for a
-// missing message); it shows what streaming would buy.
+// missing message); it shows what streaming would buy. Its packets are
+// those of internal/mqttwire, the codec of otactl's streaming connection.
 func rawuploadMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("rawupload", flag.ContinueOnError)
 	broker := fs.String("broker", "", "broker address HOST:PORT")
@@ -45,7 +45,9 @@ func rawupload(ctx context.Context, addr, topic, path string) error {
 	if err != nil {
 		return err
 	}
-	if size == 0 || size > 268435455-int64(len(topic))-4 {
+	// PUBLISH, QoS 1, retained: header, then the file straight from disk.
+	hdr, err := mqttwire.AppendPublishHeader(nil, topic, 1, true, 1, size)
+	if err != nil || size == 0 {
 		return fmt.Errorf("%s: %d bytes do not fit one MQTT message", path, size)
 	}
 	c, err := rawConnect(ctx, addr, fmt.Sprintf("otactl-bench-raw-%d", os.Getpid()))
@@ -53,76 +55,62 @@ func rawupload(ctx context.Context, addr, topic, path string) error {
 		return err
 	}
 	defer c.conn.Close()
-
-	// PUBLISH, QoS 1, retained: header, then the file straight from disk.
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var hdr []byte
-	hdr = append(hdr, 0x30|0x02|0x01)
-	hdr = appendLength(hdr, 2+len(topic)+2+int(size))
-	hdr = appendString(hdr, topic)
-	hdr = binary.BigEndian.AppendUint16(hdr, 1)
 	if _, err := c.conn.Write(hdr); err != nil {
 		return err
 	}
 	if n, err := io.Copy(c.conn, f); err != nil || n != size {
 		return fmt.Errorf("send %s: %d of %d bytes: %v", path, n, size, err)
 	}
-	if typ, body, err := c.readSmall(); err != nil || typ>>4 != 4 || len(body) != 2 || binary.BigEndian.Uint16(body) != 1 {
-		return fmt.Errorf("no PUBACK for the publish (packet %#x, %v)", typ, err)
+	if p, err := c.r.Next(); err != nil || p.Header.Type != mqttwire.TypePuback || !ackOf(p.Body, 1) {
+		return fmt.Errorf("no PUBACK for the publish (packet %+v, %v)", p.Header, err)
 	}
 
 	// SUBSCRIBE to the topic and hash the retained message as it streams in.
-	sub := appendString(binary.BigEndian.AppendUint16(nil, 2), topic)
-	sub = append(sub, 0)
-	pkt := appendLength([]byte{0x82}, len(sub))
-	if _, err := c.conn.Write(append(pkt, sub...)); err != nil {
+	if _, err := c.conn.Write(mqttwire.AppendSubscribe(nil, 2, topic)); err != nil {
 		return err
 	}
-	if typ, body, err := c.readSmall(); err != nil || typ>>4 != 9 || len(body) != 3 || body[2] == 0x80 {
-		return fmt.Errorf("subscribe %s refused (packet %#x, %v)", topic, typ, err)
+	p, err := c.r.Next()
+	if err != nil || p.Header.Type != mqttwire.TypeSuback {
+		return fmt.Errorf("subscribe %s refused (packet %+v, %v)", topic, p.Header, err)
 	}
-	typ, err := c.r.ReadByte()
-	if err != nil {
+	if _, codes, err := mqttwire.DecodeSuback(p.Body); err != nil || codes[0] == 0x80 {
+		return fmt.Errorf("subscribe %s refused (suback %x, %v)", topic, p.Body, err)
+	}
+	if p, err = c.r.Next(); err != nil {
 		return err
 	}
-	if typ>>4 != 3 || typ&0x01 == 0 {
-		return fmt.Errorf("want the retained PUBLISH, got packet %#x", typ)
-	}
-	n, err := readLength(c.r)
-	if err != nil {
-		return err
-	}
-	var tl [2]byte
-	if _, err := io.ReadFull(c.r, tl[:]); err != nil {
-		return err
-	}
-	skip := int64(binary.BigEndian.Uint16(tl[:]))
-	if (typ>>1)&0x03 > 0 {
-		skip += 2 // packet id
-	}
-	if _, err := c.r.Discard(int(skip)); err != nil {
-		return err
+	if p.Header.Type != mqttwire.TypePublish || !p.Publish.Retain {
+		return fmt.Errorf("want the retained PUBLISH, got packet %+v", p.Header)
 	}
 	h := sha256.New()
-	got, err := io.CopyN(h, c.r, int64(n)-2-skip)
+	got, err := c.r.Payload(h, make([]byte, 64<<10))
 	if err != nil {
 		return err
 	}
 	if gs := hex.EncodeToString(h.Sum(nil)); got != size || gs != sum {
 		return fmt.Errorf("read back %d bytes sha256 %s, sent %d bytes sha256 %s", got, gs, size, sum)
 	}
-	_, _ = c.conn.Write([]byte{0xe0, 0})
+	_, _ = c.conn.Write(mqttwire.AppendDisconnect(nil))
 	fmt.Fprintf(os.Stderr, "published %s (%d bytes, sha256 %s) to %s and read it back\n", path, size, sum, topic)
 	return nil
 }
 
+// ackOf reports whether body is the acknowledgement of packet id.
+func ackOf(body []byte, id uint16) bool {
+	got, err := mqttwire.DecodePacketID(body)
+	return err == nil && got == id
+}
+
+// rawConn is a connection of the minimal client: the file goes out
+// through conn (sendfile), packets come in through r.
 type rawConn struct {
 	conn *net.TCPConn
-	r    *bufio.Reader
+	r    *mqttwire.Reader
 }
 
 func rawConnect(ctx context.Context, addr, id string) (*rawConn, error) {
@@ -134,69 +122,28 @@ func rawConnect(ctx context.Context, addr, id string) (*rawConn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
-	body := appendString(nil, "MQTT")
-	body = append(body, 4, 0x02, 0, 60) // 3.1.1, clean session, keep-alive 60 s
-	body = appendString(body, id)
-	if _, err := conn.Write(append(appendLength([]byte{0x10}, len(body)), body...)); err != nil {
+	connect, err := mqttwire.AppendConnect(nil, mqttwire.Connect{ClientID: id, KeepAlive: 60})
+	if err == nil {
+		_, err = conn.Write(connect)
+	}
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	c := &rawConn{conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}
-	if typ, b, err := c.readSmall(); err != nil || typ != 0x20 || len(b) != 2 || b[1] != 0 {
+	c := &rawConn{conn: conn, r: mqttwire.NewReader(conn, 64<<10)}
+	p, err := c.r.Next()
+	if err == nil && p.Header.Type != mqttwire.TypeConnack {
+		err = fmt.Errorf("packet type %d", p.Header.Type)
+	}
+	if err == nil {
+		var code byte
+		if code, err = mqttwire.DecodeConnack(p.Body); err == nil && code != 0 {
+			err = fmt.Errorf("return code %d", code)
+		}
+	}
+	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("connect to %s refused (packet %#x %x, %v)", addr, typ, b, err)
+		return nil, fmt.Errorf("connect to %s refused: %w", addr, err)
 	}
 	return c, nil
-}
-
-// readSmall reads one control packet of at most 64 bytes.
-func (c *rawConn) readSmall() (byte, []byte, error) {
-	typ, err := c.r.ReadByte()
-	if err != nil {
-		return 0, nil, err
-	}
-	n, err := readLength(c.r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if n > 64 {
-		return typ, nil, fmt.Errorf("unexpected %d-byte packet %#x", n, typ)
-	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(c.r, b)
-	return typ, b, err
-}
-
-func appendString(b []byte, s string) []byte {
-	return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...)
-}
-
-func appendLength(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
-}
-
-func readLength(r *bufio.Reader) (int, error) {
-	n, mul := 0, 1
-	for i := 0; i < 4; i++ {
-		d, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		n += int(d&0x7f) * mul
-		if d&0x80 == 0 {
-			return n, nil
-		}
-		mul *= 128
-	}
-	return 0, errors.New("malformed remaining length")
 }
