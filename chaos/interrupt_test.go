@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/tcpproxy"
 )
 
 // How soon otactl must exit once signalled: with 130 within stopWithin;
@@ -225,13 +227,13 @@ func outputProblems(r result, out string, want component) []string {
 func interruptStalled(t *testing.T, envv []string, rng *rand.Rand, kind, man, art string, sig syscall.Signal, at time.Duration) []string {
 	b := startBroker(t, kind, false, "")
 	defer b.Stop()
-	px := startProxy(t, b.Addr(), 0)
+	px := tcpproxy.Start(t, b.Addr())
 	upstream := rng.IntN(2) == 0
 	after := rng.Int64N(64 << 20)
 	if !upstream {
 		after = rng.Int64N(4 << 10) // towards otactl: the connect, the first reads
 	}
-	fired := px.Arm(fault{stall: true, upstream: upstream, after: after})
+	fired := px.Arm(tcpproxy.Fault{Stall: true, Upstream: upstream, After: after})
 	p := startOtactl(t, envv, "release", "publish", man, art, "--broker", px.URL(), "--timeout", "5m")
 	select {
 	case <-fired:

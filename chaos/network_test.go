@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/tcpproxy"
 )
 
 // netTimeout is the --timeout of publishes over the bad network: short, so
@@ -43,25 +45,25 @@ func TestBadNetwork(t *testing.T) {
 			ta := newTally(t, "connections cut or stalled during a publish", kind)
 			// How many bytes a clean publish sends each way: the span the
 			// fault points are drawn from.
-			var span [][2]int64
+			var span []map[bool]int64
 			for _, r := range rels {
 				b := startBroker(t, kind, false, "")
-				p := startProxy(t, b.Addr(), 0)
+				p := tcpproxy.Start(t, b.Addr())
 				res := runOtactl(t, envv, publishLimit, "release", "publish", r.man, r.art, "--broker", p.URL(), "--timeout", netTimeout.String())
 				if probs := exitProblems(res, 0); len(probs) > 0 {
 					t.Fatalf("a clean publish through the proxy failed: %s\n%s", strings.Join(probs, "; "), res.stderr)
 				}
-				span = append(span, [2]int64{p.Sent(false), p.Sent(true)})
+				span = append(span, map[bool]int64{false: p.Sent(false), true: p.Sent(true)})
 				p.Close()
 				b.Stop()
 			}
 			ta.each(runs(4, 60), func(t *testing.T, i int) (string, []string) {
 				k := rng.IntN(len(rels))
 				r := rels[k]
-				f := fault{stall: rng.IntN(2) == 0, upstream: rng.IntN(2) == 0, stayDown: rng.IntN(2) == 0}
-				f.after = rng.Int64N(span[k][way(f.upstream)] + 1)
+				f := tcpproxy.Fault{Stall: rng.IntN(2) == 0, Upstream: rng.IntN(2) == 0, StayDown: rng.IntN(2) == 0}
+				f.After = rng.Int64N(span[k][f.Upstream] + 1)
 				var resume time.Duration // 0: never, the stall lasts the run
-				if f.stall && rng.IntN(2) == 0 {
+				if f.Stall && rng.IntN(2) == 0 {
 					resume = randomBetween(rng, netTimeout+500*time.Millisecond, 2*netTimeout)
 				}
 				return describeFault(f, resume, r.size), netRun(t, envv, kind, r.man, r.art, r.m, r.size, f, resume)
@@ -70,25 +72,25 @@ func TestBadNetwork(t *testing.T) {
 	}
 }
 
-func describeFault(f fault, resume time.Duration, size int) string {
-	way := map[bool]string{true: "towards the broker", false: "towards otactl"}[f.upstream]
+func describeFault(f tcpproxy.Fault, resume time.Duration, size int) string {
+	way := map[bool]string{true: "towards the broker", false: "towards otactl"}[f.Upstream]
 	switch {
-	case !f.stall && f.stayDown:
-		return fmt.Sprintf("%d-byte artifact, cut after %d bytes %s, broker unreachable afterwards", size, f.after, way)
-	case !f.stall:
-		return fmt.Sprintf("%d-byte artifact, cut after %d bytes %s", size, f.after, way)
+	case !f.Stall && f.StayDown:
+		return fmt.Sprintf("%d-byte artifact, cut after %d bytes %s, broker unreachable afterwards", size, f.After, way)
+	case !f.Stall:
+		return fmt.Sprintf("%d-byte artifact, cut after %d bytes %s", size, f.After, way)
 	case resume > 0:
-		return fmt.Sprintf("%d-byte artifact, stalled after %d bytes %s for %s", size, f.after, way, resume.Round(time.Millisecond))
+		return fmt.Sprintf("%d-byte artifact, stalled after %d bytes %s for %s", size, f.After, way, resume.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%d-byte artifact, stalled after %d bytes %s for good", size, f.after, way)
+	return fmt.Sprintf("%d-byte artifact, stalled after %d bytes %s for good", size, f.After, way)
 }
 
 // netRun publishes man to the fleet of a fresh broker through a proxy
 // armed with f, and returns the invariants broken.
-func netRun(t *testing.T, envv []string, kind, man, art string, m manifest, size int, f fault, resume time.Duration) []string {
+func netRun(t *testing.T, envv []string, kind, man, art string, m manifest, size int, f tcpproxy.Fault, resume time.Duration) []string {
 	b := startBroker(t, kind, false, "")
 	defer b.Stop()
-	p := startProxy(t, b.Addr(), 0)
+	p := tcpproxy.Start(t, b.Addr())
 	fired := p.Arm(f)
 	if resume > 0 {
 		go func() {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/tcpproxy"
 )
 
 // TestRacingPublishers runs two `release publish` at once to one target (a
@@ -56,7 +58,7 @@ func TestRacingPublishers(t *testing.T) {
 				if rng.IntN(2) == 0 {
 					for j := range urls {
 						lat[j] = randomBetween(rng, time.Millisecond, 20*time.Millisecond)
-						px := startProxy(t, b.Addr(), lat[j])
+						px := tcpproxy.StartDelayed(t, b.Addr(), lat[j])
 						defer px.Close()
 						urls[j] = px.URL()
 					}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,92 +136,4 @@ func TestRefereeOutputFolder(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestProxyFaults checks that the proxy cuts and stalls where told to,
-// delays by its latency, and forwards what it held once resumed.
-func TestProxyFaults(t *testing.T) {
-	// A sink that counts what reaches it, and closes when its client does.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				got <- b
-			}()
-		}
-	}()
-	payload := bytes.Repeat([]byte("x"), 300)
-
-	t.Run("cut", func(t *testing.T) {
-		p := startProxy(t, ln.Addr().String(), 0)
-		fired := p.Arm(fault{upstream: true, after: 100, stayDown: true})
-		c := dial(t, p.Addr())
-		_, _ = c.Write(payload)
-		<-fired
-		if b := <-got; len(b) != 100 {
-			t.Fatalf("the broker side got %d bytes, want 100", len(b))
-		}
-		if _, err := c.Read(make([]byte, 1)); err == nil {
-			t.Fatal("the client's connection is still open after the cut")
-		}
-		// Down: a new connection is closed at once.
-		c2 := dial(t, p.Addr())
-		_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c2.Read(make([]byte, 1)); err != io.EOF {
-			t.Fatalf("a connection to a proxy that stays down: %v, want EOF", err)
-		}
-	})
-
-	t.Run("stall", func(t *testing.T) {
-		p := startProxy(t, ln.Addr().String(), 0)
-		fired := p.Arm(fault{stall: true, upstream: true, after: 100})
-		c := dial(t, p.Addr())
-		_, _ = c.Write(payload)
-		<-fired
-		time.Sleep(200 * time.Millisecond) // nothing may pass while stalled
-		if n := p.Sent(true); n != 100 {
-			t.Fatalf("%d bytes went through a stall after 100", n)
-		}
-		p.Resume()
-		c.Close()
-		if b := <-got; len(b) != len(payload) {
-			t.Fatalf("after the stall the broker side got %d bytes, want %d", len(b), len(payload))
-		}
-	})
-
-	t.Run("latency", func(t *testing.T) {
-		const latency = 50 * time.Millisecond
-		p := startProxy(t, ln.Addr().String(), latency)
-		c := dial(t, p.Addr())
-		start := time.Now()
-		_, _ = c.Write(payload)
-		c.(*net.TCPConn).CloseWrite()
-		if b := <-got; len(b) != len(payload) {
-			t.Fatalf("the broker side got %d bytes, want %d", len(b), len(payload))
-		}
-		if d := time.Since(start); d < latency {
-			t.Fatalf("the bytes arrived after %s, before the latency of %s", d, latency)
-		}
-	})
-}
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
