@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -186,6 +187,19 @@ func newTally(t *testing.T, scenario, broker string) *tally {
 		t.Logf("CHAOS-RESULT scenario=%q broker=%s runs=%d failures=%d", ta.scenario, ta.broker, ta.runs, ta.failures)
 	})
 	return ta
+}
+
+// onEachBroker runs a scenario on each kind of broker at once, each in a
+// subtest named after the kind, with a random source and a tally of its
+// own.
+func onEachBroker(t *testing.T, scenario string, run func(t *testing.T, kind string, rng *rand.Rand, ta *tally)) {
+	for _, kind := range brokerKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel() // the two brokers at once: most of a run is waiting
+			rng := newRand(t)
+			run(t, kind, rng, newTally(t, scenario, kind))
+		})
+	}
 }
 
 // maxReported is how many failing runs of a scenario are reported in full;

@@ -68,54 +68,49 @@ func TestInterrupted(t *testing.T) {
 	floor := startupTime(t, envv)
 	t.Logf("signals from %s after otactl starts", floor)
 
-	for _, kind := range brokerKinds {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel() // the two brokers at once: most of a run is waiting
-			rng := newRand(t)
-			ta := newTally(t, "SIGINT or SIGTERM during a publish, download or create", kind)
-			// A broker that retains the artifact, for downloads.
-			store := startBroker(t, kind, false, "")
-			mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", brokerURL(store))
+	onEachBroker(t, "SIGINT or SIGTERM during a publish, download or create", func(t *testing.T, kind string, rng *rand.Rand, ta *tally) {
+		// A broker that retains the artifact, for downloads.
+		store := startBroker(t, kind, false, "")
+		mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", brokerURL(store))
 
-			ops := []*interruptOp{
-				{name: "release publish", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
-					return interruptPublish(t, envv, kind, man, art, m, sig, at)
-				}},
-				{name: "artifact download", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
-					out := filepath.Join(t.TempDir(), "main.bin")
-					return interruptWrite(t, envv, sig, at, out, m.Components[0], "artifact", "download", "main@1.0.0", "-O", out, "--broker", brokerURL(store))
-				}},
-				{name: "release create", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
-					out := filepath.Join(t.TempDir(), "release.json")
-					want := component{Size: int64(len(manyBytes)), Hash: sha256Hex(manyBytes)}
-					args := append([]string{"release", "create", "--sequence", "100", "--out", out}, compFlags...)
-					return interruptWrite(t, envv, sig, at, out, want, args...)
-				}},
+		ops := []*interruptOp{
+			{name: "release publish", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
+				return interruptPublish(t, envv, kind, man, art, m, sig, at)
+			}},
+			{name: "artifact download", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
+				out := filepath.Join(t.TempDir(), "main.bin")
+				return interruptWrite(t, envv, sig, at, out, m.Components[0], "artifact", "download", "main@1.0.0", "-O", out, "--broker", brokerURL(store))
+			}},
+			{name: "release create", run: func(t *testing.T, sig syscall.Signal, at time.Duration) (result, []string) {
+				out := filepath.Join(t.TempDir(), "release.json")
+				want := component{Size: int64(len(manyBytes)), Hash: sha256Hex(manyBytes)}
+				args := append([]string{"release", "create", "--sequence", "100", "--out", out}, compFlags...)
+				return interruptWrite(t, envv, sig, at, out, want, args...)
+			}},
+		}
+		// How long each takes uninterrupted: the span signals are drawn from.
+		for _, op := range ops {
+			r, p := op.run(t, 0, 0)
+			if len(p) > 0 {
+				t.Fatalf("%s, uninterrupted: %s", op.name, strings.Join(p, "; "))
 			}
-			// How long each takes uninterrupted: the span signals are drawn from.
-			for _, op := range ops {
-				r, p := op.run(t, 0, 0)
-				if len(p) > 0 {
-					t.Fatalf("%s, uninterrupted: %s", op.name, strings.Join(p, "; "))
-				}
-				op.took = r.took
-				t.Logf("%s takes %s", op.name, op.took.Round(time.Millisecond))
-			}
+			op.took = r.took
+			t.Logf("%s takes %s", op.name, op.took.Round(time.Millisecond))
+		}
 
-			ta.each(runs(8, 80), func(t *testing.T, i int) (string, []string) {
-				sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[rng.IntN(2)]
-				if rng.IntN(3) == 0 {
-					at := randomBetween(rng, 0, 500*time.Millisecond)
-					return fmt.Sprintf("%s %s after the network stalled", sig, at.Round(time.Millisecond)),
-						interruptStalled(t, envv, rng, kind, man, art, sig, at)
-				}
-				op := ops[rng.IntN(len(ops))]
-				at := randomBetween(rng, floor, max(op.took*11/10, floor+time.Millisecond))
-				_, problems := op.run(t, sig, at)
-				return fmt.Sprintf("%s, %s after %s", op.name, sig, at.Round(time.Millisecond)), problems
-			})
+		ta.each(runs(8, 80), func(t *testing.T, i int) (string, []string) {
+			sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[rng.IntN(2)]
+			if rng.IntN(3) == 0 {
+				at := randomBetween(rng, 0, 500*time.Millisecond)
+				return fmt.Sprintf("%s %s after the network stalled", sig, at.Round(time.Millisecond)),
+					interruptStalled(t, envv, rng, kind, man, art, sig, at)
+			}
+			op := ops[rng.IntN(len(ops))]
+			at := randomBetween(rng, floor, max(op.took*11/10, floor+time.Millisecond))
+			_, problems := op.run(t, sig, at)
+			return fmt.Sprintf("%s, %s after %s", op.name, sig, at.Round(time.Millisecond)), problems
 		})
-	}
+	})
 }
 
 // interruptOp is one kind of run; run sends sig at at (no signal when sig

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -27,30 +28,25 @@ func TestBrokerKilled(t *testing.T) {
 	art := writeRandom(t, newRand(t), dir, "main.bin", 64<<20)
 	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
 
-	for _, kind := range brokerKinds {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel() // the two brokers at once: most of a run is waiting
-			rng := newRand(t)
-			ta := newTally(t, "broker killed during a 64 MiB publish", kind)
-			durable := kind == embedded
+	onEachBroker(t, "broker killed during a 64 MiB publish", func(t *testing.T, kind string, rng *rand.Rand, ta *tally) {
+		durable := kind == embedded
 
-			// A clean publish first: it must work, and it says how long a
-			// publish takes, the span the kill points are drawn from.
-			b := startBroker(t, kind, true, "")
-			r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "3s")
-			if p := exitProblems(r, 0); len(p) > 0 {
-				t.Fatalf("a clean publish failed: %s\n%s", strings.Join(p, "; "), r.stderr)
-			}
-			span := r.took * 11 / 10
-			b.Stop()
+		// A clean publish first: it must work, and it says how long a
+		// publish takes, the span the kill points are drawn from.
+		b := startBroker(t, kind, true, "")
+		r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "3s")
+		if p := exitProblems(r, 0); len(p) > 0 {
+			t.Fatalf("a clean publish failed: %s\n%s", strings.Join(p, "; "), r.stderr)
+		}
+		span := r.took * 11 / 10
+		b.Stop()
 
-			ta.each(runs(10, 100), func(t *testing.T, i int) (string, []string) {
-				delay := randomBetween(rng, 0, span)
-				return fmt.Sprintf("broker killed %s into the publish", delay.Round(time.Millisecond)),
-					killRun(t, envv, kind, durable, man, art, m, delay)
-			})
+		ta.each(runs(10, 100), func(t *testing.T, i int) (string, []string) {
+			delay := randomBetween(rng, 0, span)
+			return fmt.Sprintf("broker killed %s into the publish", delay.Round(time.Millisecond)),
+				killRun(t, envv, kind, durable, man, art, m, delay)
 		})
-	}
+	})
 }
 
 // killRun is one run of TestBrokerKilled on a fresh broker, and returns

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -38,38 +39,33 @@ func TestBadNetwork(t *testing.T) {
 		rels = append(rels, rel{art, man, m, size})
 	}
 
-	for _, kind := range brokerKinds {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel() // the two brokers at once: most of a run is waiting
-			rng := newRand(t)
-			ta := newTally(t, "connections cut or stalled during a publish", kind)
-			// How many bytes a clean publish sends each way: the span the
-			// fault points are drawn from.
-			var span []map[bool]int64
-			for _, r := range rels {
-				b := startBroker(t, kind, false, "")
-				p := tcpproxy.Start(t, b.Addr())
-				res := runOtactl(t, envv, publishLimit, "release", "publish", r.man, r.art, "--broker", p.URL(), "--timeout", netTimeout.String())
-				if probs := exitProblems(res, 0); len(probs) > 0 {
-					t.Fatalf("a clean publish through the proxy failed: %s\n%s", strings.Join(probs, "; "), res.stderr)
-				}
-				span = append(span, map[bool]int64{false: p.Sent(false), true: p.Sent(true)})
-				p.Close()
-				b.Stop()
+	onEachBroker(t, "connections cut or stalled during a publish", func(t *testing.T, kind string, rng *rand.Rand, ta *tally) {
+		// How many bytes a clean publish sends each way: the span the
+		// fault points are drawn from.
+		var span []map[bool]int64
+		for _, r := range rels {
+			b := startBroker(t, kind, false, "")
+			p := tcpproxy.Start(t, b.Addr())
+			res := runOtactl(t, envv, publishLimit, "release", "publish", r.man, r.art, "--broker", p.URL(), "--timeout", netTimeout.String())
+			if probs := exitProblems(res, 0); len(probs) > 0 {
+				t.Fatalf("a clean publish through the proxy failed: %s\n%s", strings.Join(probs, "; "), res.stderr)
 			}
-			ta.each(runs(4, 60), func(t *testing.T, i int) (string, []string) {
-				k := rng.IntN(len(rels))
-				r := rels[k]
-				f := tcpproxy.Fault{Stall: rng.IntN(2) == 0, Upstream: rng.IntN(2) == 0, StayDown: rng.IntN(2) == 0}
-				f.After = rng.Int64N(span[k][f.Upstream] + 1)
-				var resume time.Duration // 0: never, the stall lasts the run
-				if f.Stall && rng.IntN(2) == 0 {
-					resume = randomBetween(rng, netTimeout+500*time.Millisecond, 2*netTimeout)
-				}
-				return describeFault(f, resume, r.size), netRun(t, envv, kind, r.man, r.art, r.m, r.size, f, resume)
-			})
+			span = append(span, map[bool]int64{false: p.Sent(false), true: p.Sent(true)})
+			p.Close()
+			b.Stop()
+		}
+		ta.each(runs(4, 60), func(t *testing.T, i int) (string, []string) {
+			k := rng.IntN(len(rels))
+			r := rels[k]
+			f := tcpproxy.Fault{Stall: rng.IntN(2) == 0, Upstream: rng.IntN(2) == 0, StayDown: rng.IntN(2) == 0}
+			f.After = rng.Int64N(span[k][f.Upstream] + 1)
+			var resume time.Duration // 0: never, the stall lasts the run
+			if f.Stall && rng.IntN(2) == 0 {
+				resume = randomBetween(rng, netTimeout+500*time.Millisecond, 2*netTimeout)
+			}
+			return describeFault(f, resume, r.size), netRun(t, envv, kind, r.man, r.art, r.m, r.size, f, resume)
 		})
-	}
+	})
 }
 
 func describeFault(f tcpproxy.Fault, resume time.Duration, size int) string {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -36,41 +37,36 @@ func TestRacingPublishers(t *testing.T) {
 		p.high, p.highM = createRelease(t, envv, dir, fmt.Sprintf("r%d.json", seq+1), seq+1, "main@1.0.0="+art)
 	}
 
-	for _, kind := range brokerKinds {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel() // the two brokers at once: most of a run is waiting
-			rng := newRand(t)
-			ta := newTally(t, "racing publishers", kind)
-			b := startBroker(t, kind, false, "")
-			url := brokerURL(b)
-			mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", url)
-			ta.each(trials, func(t *testing.T, i int) (string, []string) {
-				p := pairs[i]
-				target, topic := []string{"--device", fmt.Sprintf("race-%d", i)}, deviceTopic(fmt.Sprintf("race-%d", i))
-				if rng.IntN(4) == 0 {
-					target, topic = nil, fleetTopic
+	onEachBroker(t, "racing publishers", func(t *testing.T, kind string, rng *rand.Rand, ta *tally) {
+		b := startBroker(t, kind, false, "")
+		url := brokerURL(b)
+		mustOtactl(t, envv, "upload", "main@1.0.0", art, "--broker", url)
+		ta.each(trials, func(t *testing.T, i int) (string, []string) {
+			p := pairs[i]
+			target, topic := []string{"--device", fmt.Sprintf("race-%d", i)}, deviceTopic(fmt.Sprintf("race-%d", i))
+			if rng.IntN(4) == 0 {
+				target, topic = nil, fleetTopic
+			}
+			// Half the trials race over links with latency, as two CI
+			// runners on other machines would: each racer through a
+			// proxy of its own.
+			urls := [2]string{url, url}
+			var lat [2]time.Duration
+			if rng.IntN(2) == 0 {
+				for j := range urls {
+					lat[j] = randomBetween(rng, time.Millisecond, 20*time.Millisecond)
+					px := tcpproxy.StartDelayed(t, b.Addr(), lat[j])
+					defer px.Close()
+					urls[j] = px.URL()
 				}
-				// Half the trials race over links with latency, as two CI
-				// runners on other machines would: each racer through a
-				// proxy of its own.
-				urls := [2]string{url, url}
-				var lat [2]time.Duration
-				if rng.IntN(2) == 0 {
-					for j := range urls {
-						lat[j] = randomBetween(rng, time.Millisecond, 20*time.Millisecond)
-						px := tcpproxy.StartDelayed(t, b.Addr(), lat[j])
-						defer px.Close()
-						urls[j] = px.URL()
-					}
-				}
-				skew := randomBetween(rng, 0, 2*time.Millisecond+2*max(lat[0], lat[1]))
-				highFirst := rng.IntN(2) == 0
-				what := fmt.Sprintf("%s, sequences %d and %d, %s started %s first, latencies %s", topic, p.lowM.SequenceNumber, p.highM.SequenceNumber,
-					map[bool]string{true: "the higher", false: "the lower"}[highFirst], skew.Round(time.Microsecond), lat)
-				return what, raceTrial(t, envv, b, urls, target, topic, p.low, p.high, p.highM, highFirst, skew)
-			})
+			}
+			skew := randomBetween(rng, 0, 2*time.Millisecond+2*max(lat[0], lat[1]))
+			highFirst := rng.IntN(2) == 0
+			what := fmt.Sprintf("%s, sequences %d and %d, %s started %s first, latencies %s", topic, p.lowM.SequenceNumber, p.highM.SequenceNumber,
+				map[bool]string{true: "the higher", false: "the lower"}[highFirst], skew.Round(time.Microsecond), lat)
+			return what, raceTrial(t, envv, b, urls, target, topic, p.low, p.high, p.highM, highFirst, skew)
 		})
-	}
+	})
 }
 
 // raceTrial starts publishes of low and high to target, one skew after the
