@@ -135,33 +135,18 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	b.addr, err = b.listen(ctx, cfg.Listen, cfg.TLS, func(ln net.Listener) listeners.Listener {
+		return listeners.NewNet("mqtt", ln)
+	})
 	if err != nil {
-		return nil, listenError(cfg.Listen, err)
-	}
-	b.addr = ln.Addr().String()
-	ln = b.track(ln)
-	if cfg.TLS != nil {
-		ln = tls.NewListener(ln, cfg.TLS)
-	}
-	if err := server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("broker: %w", err)
+		return nil, err
 	}
 	if cfg.WS != "" {
-		wln, err := lc.Listen(ctx, "tcp", cfg.WS)
+		b.wsAddr, err = b.listen(ctx, cfg.WS, cfg.TLS, func(ln net.Listener) listeners.Listener {
+			return newWSListener("ws", ln, cfg.TLS != nil)
+		})
 		if err != nil {
-			return nil, listenError(cfg.WS, err)
-		}
-		b.wsAddr = wln.Addr().String()
-		wln = b.track(wln)
-		if cfg.TLS != nil {
-			wln = tls.NewListener(wln, cfg.TLS)
-		}
-		if err := server.AddListener(newWSListener("ws", wln, cfg.TLS != nil)); err != nil {
-			wln.Close()
-			return nil, fmt.Errorf("broker: %w", err)
+			return nil, err
 		}
 	}
 	if err := server.Serve(); err != nil {
@@ -176,6 +161,27 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 	return b, nil
+}
+
+// listen opens a TCP listener on addr, with TLS when tlsCfg is set, has
+// the server accept MQTT on it through the listener serve makes of it, and
+// returns the address it is bound to.
+func (b *Broker) listen(ctx context.Context, addr string, tlsCfg *tls.Config, serve func(net.Listener) listeners.Listener) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", listenError(addr, err)
+	}
+	bound := ln.Addr().String()
+	ln = b.track(ln)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	if err := b.server.AddListener(serve(ln)); err != nil {
+		ln.Close()
+		return "", fmt.Errorf("broker: %w", err)
+	}
+	return bound, nil
 }
 
 func listenError(addr string, err error) error {
