@@ -2,15 +2,9 @@ package broker
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -18,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otactl/otactl/internal/testpki"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
@@ -25,6 +20,20 @@ import (
 // testWait bounds every wait on the network so that a broken broker fails
 // the test instead of hanging it; no assertion depends on it.
 const testWait = 20 * time.Second
+
+// await returns what comes on ch, or fails the test with the message when
+// nothing comes within testWait.
+func await[T any](t *testing.T, ch <-chan T, format string, args ...any) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testWait):
+		t.Fatalf(format, args...)
+	}
+	var none T
+	return none
+}
 
 func startBroker(t *testing.T, cfg Config) *Broker {
 	t.Helper()
@@ -338,11 +347,7 @@ func TestACL(t *testing.T) {
 		}
 		defer c.Disconnect(100)
 		c.Publish(prefix+"devices/dev-a/.u/c/main", 1, true, "evil")
-		select {
-		case <-lost:
-		case <-time.After(testWait):
-			t.Fatal("broker did not disconnect a device publishing into another's namespace")
-		}
+		await(t, lost, "broker did not disconnect a device publishing into another's namespace")
 		if got := retained(t, ops, prefix+"devices/dev-a/.u/c/main"); got != "report" {
 			t.Errorf("dev-a's report became %q", got)
 		}
@@ -386,41 +391,13 @@ func TestDeviceAllowed(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "otactl test broker"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 func TestTLSAndWebSocket(t *testing.T) {
-	cert, pool := selfSigned(t)
-	sb := startBroker(t, Config{WS: "127.0.0.1:0", TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	pki := testpki.New(t)
+	sb := startBroker(t, Config{WS: "127.0.0.1:0", TLS: pki.ServerTLS(t, false)})
 	if !strings.HasPrefix(sb.URL(), "mqtts://") || !strings.HasPrefix(sb.WSURL(), "wss://") {
 		t.Fatalf("urls %s %s", sb.URL(), sb.WSURL())
 	}
-	clientTLS := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	clientTLS := &tls.Config{RootCAs: pki.CAPool(), MinVersion: tls.VersionTLS12}
 	secure := mustConnect(t, clientOpts{url: sb.URL(), id: "tls-client", tls: clientTLS})
 	publish(t, secure, "t/tls", 1, "over tls")
 	wss := mustConnect(t, clientOpts{url: sb.WSURL(), id: "wss-client", tls: clientTLS})
@@ -452,11 +429,7 @@ func TestMaxPacket(t *testing.T) {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	big.Publish("t/small", 1, true, strings.Repeat("x", 4096))
-	select {
-	case <-lost:
-	case <-time.After(testWait):
-		t.Fatal("broker accepted a packet over --max-packet")
-	}
+	await(t, lost, "broker accepted a packet over --max-packet")
 	if got := retained(t, c, "t/small"); got != "ok" {
 		t.Errorf("retained = %q after an oversized publish", got)
 	}
@@ -469,11 +442,7 @@ func TestCloseOnContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	select {
-	case <-b.Done():
-	case <-time.After(testWait):
-		t.Fatal("broker did not stop when its context ended")
-	}
+	await(t, b.Done(), "broker did not stop when its context ended")
 	if _, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
 		t.Error("listener still accepts after stop")
 	}
@@ -508,13 +477,8 @@ func TestQuickReconnectKeepsSubscriptions(t *testing.T) {
 		}
 		payload := fmt.Sprint("round ", i)
 		publishNoRetain(t, pub, "t/quick", payload)
-		select {
-		case s := <-got:
-			if s != payload {
-				t.Fatalf("round %d: got %q", i, s)
-			}
-		case <-time.After(testWait):
-			t.Fatalf("round %d: the new session lost its subscription", i)
+		if s := await(t, got, "round %d: the new session lost its subscription", i); s != payload {
+			t.Fatalf("round %d: got %q", i, s)
 		}
 		c.Disconnect(0)
 	}
@@ -538,13 +502,8 @@ func TestCloseCutsForgottenConnections(t *testing.T) {
 	b.server.Clients.Delete("forgotten")
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close() }()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Errorf("close: %v", err)
-		}
-	case <-time.After(testWait):
-		t.Fatal("Close hangs on a connection mochi forgot")
+	if err := await(t, closed, "Close hangs on a connection mochi forgot"); err != nil {
+		t.Errorf("close: %v", err)
 	}
 }
 

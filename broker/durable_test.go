@@ -82,11 +82,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	f := &failingTopics{topics: []string{"t/fail"}, err: &os.PathError{Op: "write", Path: filepath.Join(dir, DataFile), Err: syscall.EIO}}
 	b := startBroker(t, Config{DataDir: dir, Logger: testLogger(&log), storeFault: f.fault})
 
-	pub, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "pub"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "pub"}, testWait)
 	if err := pub.PublishRetained("t/fail", []byte("v1"), testWait); err != nil {
 		t.Fatalf("publish before the fault: %v", err)
 	}
@@ -100,7 +96,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	}
 
 	f.on.Store(true)
-	err = pub.PublishRetained("t/fail", []byte("v2"), testWait)
+	err := pub.PublishRetained("t/fail", []byte("v2"), testWait)
 	if err == nil {
 		t.Fatal("a retained publish that could not be stored was acknowledged")
 	}
@@ -133,11 +129,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	}
 
 	// QoS 0 has no PUBACK: the connection is closed all the same.
-	q0, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "q0"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q0.Close()
+	q0 := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "q0"}, testWait)
 	if err := q0.PublishRetainedQoS0("t/fail", []byte("v3")); err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +141,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	}
 
 	// Deleting it, with an empty retained payload, is a write too.
-	del, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "del"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer del.Close()
+	del := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "del"}, testWait)
 	if err := del.PublishRetained("t/fail", nil, testWait); err == nil {
 		t.Error("a delete that could not be stored was acknowledged")
 	}
@@ -224,11 +212,7 @@ func TestDiskFullIsNotAcknowledged(t *testing.T) {
 	small := bytes.Repeat([]byte("3"), 3<<20)
 	big := bytes.Repeat([]byte("5"), 5<<20)
 
-	c1, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "pub-1"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
+	c1 := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "pub-1"}, testWait)
 	if err := c1.PublishRetained(".u/c/main@3.0.0", small, testWait); err != nil {
 		t.Fatalf("3 MiB on a 6 MiB disk: %v", err)
 	}
@@ -236,11 +220,7 @@ func TestDiskFullIsNotAcknowledged(t *testing.T) {
 	if err := c1.PublishRetained(".u/desired", []byte(`{"sequenceNumber":1}`), testWait); err != nil {
 		t.Fatalf("a small manifest after 3 MiB on a 6 MiB disk: %v", err)
 	}
-	c2, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "pub-2"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c2 := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "pub-2"}, testWait)
 	if err := c2.PublishRetained(".u/c/main@5.0.0", big, testWait); err == nil {
 		t.Fatal("5 MiB more on a 6 MiB disk was acknowledged")
 	}
@@ -248,11 +228,7 @@ func TestDiskFullIsNotAcknowledged(t *testing.T) {
 	if !strings.Contains(log.String(), want) {
 		t.Errorf("log does not say %q:\n%s", want, log.String())
 	}
-	c3, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "pub-3"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
+	c3 := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "pub-3"}, testWait)
 	if err := c3.PublishRetained(".u/desired", []byte(`{"sequenceNumber":3}`), testWait); err != nil {
 		t.Fatalf("a small manifest after the failure: %v", err)
 	}
@@ -284,11 +260,7 @@ func TestDiskFullIsNotAcknowledged(t *testing.T) {
 func TestAcknowledgedIsOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, Config{DataDir: dir})
-	c, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "pub"}, testWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: "pub"}, testWait)
 	for i := range 5 {
 		if err := c.PublishRetained("devices/d/.u/desired", []byte(fmt.Sprint("seq ", i)), testWait); err != nil {
 			t.Fatal(err)
@@ -371,18 +343,10 @@ func TestRetainedWillIsStored(t *testing.T) {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 	for _, topic := range []string{"wills/good", "wills/bad"} {
-		c, _, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: topic[len("wills/"):], WillTopic: topic, WillMsg: "gone"}, testWait)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := rawmqtt.Dial(t, b.Addr(), rawmqtt.ConnectOptions{ID: topic[len("wills/"):], WillTopic: topic, WillMsg: "gone"}, testWait)
 		c.Close() // without DISCONNECT: the will is sent
-		select {
-		case got := <-live:
-			if got != topic {
-				t.Fatalf("will on %s, want %s", got, topic)
-			}
-		case <-time.After(testWait):
-			t.Fatalf("the will on %s was not delivered", topic)
+		if got := await(t, live, "the will on %s was not delivered", topic); got != topic {
+			t.Fatalf("will on %s, want %s", got, topic)
 		}
 	}
 	r := mustConnect(t, clientOpts{url: b.URL(), id: "reader"})

@@ -17,6 +17,30 @@ func testLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// atOnce runs try(0) to try(n-1) in n goroutines released together, and
+// counts the answers they return.
+func atOnce(n int, try func(i int) string) map[string]int {
+	start := make(chan struct{})
+	answers := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			answers <- try(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(answers)
+	got := map[string]int{}
+	for a := range answers {
+		got[a]++
+	}
+	return got
+}
+
 // All of many parallel connects of one device with the right password get
 // a successful CONNACK, each taking over the session of the one before, as
 // MQTT says; with the default, deliberately slow password hash.
@@ -28,37 +52,21 @@ func TestParallelConnectsOfOneDevice(t *testing.T) {
 	users := usersFor(t, FormatUser("dev-1", RoleDevice, "", hash))
 	b := startBroker(t, Config{Users: users})
 	const n = 400
-	codes := make(chan string, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
 	var conns sync.Map
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}, testWait)
-			switch {
-			case err != nil:
-				codes <- errClass(err)
-			case rc != 0:
-				codes <- fmt.Sprint("connack code ", rc)
-			default:
-				codes <- "ok"
-			}
-			if c != nil {
-				// Stay connected until taken over, as a device does.
-				conns.Store(i, c)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(codes)
-	got := map[string]int{}
-	for c := range codes {
-		got[c]++
-	}
+	got := atOnce(n, func(i int) string {
+		c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}, testWait)
+		if c != nil {
+			// Stay connected until taken over, as a device does.
+			conns.Store(i, c)
+		}
+		switch {
+		case err != nil:
+			return errClass(err)
+		case rc != 0:
+			return fmt.Sprint("connack code ", rc)
+		}
+		return "ok"
+	})
 	if got["ok"] != n {
 		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK; the others: %v", n, got["ok"], got)
 	}
@@ -198,30 +206,14 @@ func TestWrongPasswordFloodIsCheap(t *testing.T) {
 	var log syncbuf.Buffer
 	b := startBroker(t, Config{Users: users, Logger: testLogger(&log)})
 	const n = 400
-	start := make(chan struct{})
-	codes := make(chan string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: fmt.Sprint("guess-", i)}, testWait)
-			if err != nil {
-				codes <- errClass(err)
-				return
-			}
-			c.Close()
-			codes <- fmt.Sprint("code ", rc)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(codes)
-	got := map[string]int{}
-	for c := range codes {
-		got[c]++
-	}
+	got := atOnce(n, func(i int) string {
+		c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: fmt.Sprint("guess-", i)}, testWait)
+		if err != nil {
+			return errClass(err)
+		}
+		c.Close()
+		return fmt.Sprint("code ", rc)
+	})
 	if got[fmt.Sprint("code ", rawmqtt.NotAuthorized)] != n {
 		t.Errorf("answers to %d wrong passwords: %v", n, got)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"testing"
 	"time"
 )
 
@@ -127,6 +128,21 @@ func Connect(addr string, o ConnectOptions, wait time.Duration) (*Conn, byte, er
 	}
 	nc.SetDeadline(time.Time{})
 	return c, b[1], nil
+}
+
+// Dial connects to addr as Connect does, for a test: it fails t unless the
+// broker accepts the connection, and closes it when the test ends.
+func Dial(t testing.TB, addr string, o ConnectOptions, wait time.Duration) *Conn {
+	t.Helper()
+	c, code, err := Connect(addr, o, wait)
+	if err != nil {
+		t.Fatalf("connect to %s as %q: %v", addr, o.ID, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if code != Accepted {
+		t.Fatalf("connect to %s as %q: return code %d", addr, o.ID, code)
+	}
+	return c
 }
 
 // Read reads one packet and returns its type and body.

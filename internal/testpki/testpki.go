@@ -86,15 +86,7 @@ func (p *PKI) Issue(t testing.TB, name string, server bool) (certFile, keyFile s
 		tmpl.DNSNames = []string{"localhost"}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+".key", "PRIVATE KEY", kder)
+	return p.sign(t, tmpl, key, name)
 }
 
 // IssueServerFor makes a server certificate for the given DNS names only
@@ -111,6 +103,13 @@ func (p *PKI) IssueServerFor(t testing.TB, names ...string) (certFile, keyFile s
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     names,
 	}
+	return p.sign(t, tmpl, key, names[0])
+}
+
+// sign has the CA sign tmpl for key, and writes the certificate and the
+// key as name.pem and name.key.
+func (p *PKI) sign(t testing.TB, tmpl *x509.Certificate, key *ecdsa.PrivateKey, name string) (certFile, keyFile string) {
+	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +118,7 @@ func (p *PKI) IssueServerFor(t testing.TB, names ...string) (certFile, keyFile s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.write(t, names[0]+".pem", "CERTIFICATE", der), p.write(t, names[0]+".key", "PRIVATE KEY", kder)
+	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+".key", "PRIVATE KEY", kder)
 }
 
 // ServerTLS is a tls.Config serving the server certificate; with
@@ -132,12 +131,18 @@ func (p *PKI) ServerTLS(t testing.TB, requireClient bool) *tls.Config {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if requireClient {
-		pool := x509.NewCertPool()
-		pool.AddCert(p.ca)
-		cfg.ClientCAs = pool
+		cfg.ClientCAs = p.CAPool()
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg
+}
+
+// CAPool is a certificate pool holding the CA alone, for a client (or a
+// server) that trusts what it issued.
+func (p *PKI) CAPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	return pool
 }
 
 func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
