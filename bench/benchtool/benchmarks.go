@@ -88,10 +88,7 @@ func (s *suite) startup(ctx context.Context) (result, error) {
 // about the largest component one MQTT message can carry
 // (release.MaxComponentSize), so the largest otactl accepts.
 func (s *suite) hash255m(ctx context.Context) (result, error) {
-	size := int64(255 * mb)
-	if s.quick {
-		size = 64 * mb
-	}
+	size := quickOr(s, int64(255*mb), 64*mb)
 	f, err := s.dataFile(ctx, "hash-255m.bin", size)
 	if err != nil {
 		return result{}, err
@@ -102,10 +99,7 @@ func (s *suite) hash255m(ctx context.Context) (result, error) {
 // hash-2x255m: two components against openssl hashing both files one
 // after the other; otactl hashes them in parallel.
 func (s *suite) hash2x255m(ctx context.Context) (result, error) {
-	size := int64(255 * mb)
-	if s.quick {
-		size = 64 * mb
-	}
+	size := quickOr(s, int64(255*mb), 64*mb)
 	var files []string
 	for _, n := range []string{"a", "b"} {
 		f, err := s.dataFile(ctx, "hash-2x-"+n+".bin", size)
@@ -201,10 +195,7 @@ func (s *suite) upload64m(ctx context.Context) (result, error) {
 	if err := s.need(ctx, "upload"); err != nil {
 		return result{}, err
 	}
-	size := int64(64 * mb)
-	if s.quick {
-		size = 16 * mb
-	}
+	size := quickOr(s, int64(64*mb), 16*mb)
 	f, err := s.dataFile(ctx, "upload.bin", size)
 	if err != nil {
 		return result{}, err
@@ -313,10 +304,7 @@ func (s *suite) status100k(ctx context.Context) (result, error) {
 	if err := s.need(ctx, "rollout status"); err != nil {
 		return result{}, err
 	}
-	n := 100_000
-	if s.quick {
-		n = 10_000
-	}
+	n := quickOr(s, 100_000, 10_000)
 	start := time.Now()
 	if err := fill(ctx, s.broker, n, ""); err != nil {
 		return result{}, fmt.Errorf("fill: %w", err)
@@ -414,10 +402,7 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
 		return result{}, err
 	}
-	n := 1000
-	if s.quick {
-		n = 50
-	}
+	n := quickOr(s, 1000, 50)
 	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
 	if err != nil {
 		return result{}, err

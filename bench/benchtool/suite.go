@@ -50,8 +50,30 @@ type result struct {
 	note       string
 }
 
+// benchmark is one benchmark of the suite: its name and what measures it.
+type benchmark struct {
+	name string
+	run  func(*suite, context.Context) (result, error)
+}
+
 // benchmarks in the order they run: short ones first, the fleet last.
-var benchmarkNames = []string{"startup", "hash-255m", "hash-2x255m", "upload-64m", "status-100k", "fleet-1k"}
+var benchmarks = []benchmark{
+	{"startup", (*suite).startup},
+	{"hash-255m", (*suite).hash255m},
+	{"hash-2x255m", (*suite).hash2x255m},
+	{"upload-64m", (*suite).upload64m},
+	{"status-100k", (*suite).status100k},
+	{"fleet-1k", (*suite).fleet1k},
+}
+
+// benchmarkNames are the benchmarks' names, in the order they run.
+func benchmarkNames() []string {
+	var names []string
+	for _, b := range benchmarks {
+		names = append(names, b.name)
+	}
+	return names
+}
 
 func suiteMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
@@ -79,8 +101,8 @@ func suiteMain(ctx context.Context, args []string) error {
 	if only != "" {
 		s.only = map[string]bool{}
 		for _, n := range strings.Split(only, ",") {
-			if !slices.Contains(benchmarkNames, n) {
-				return fmt.Errorf("suite: unknown benchmark %q (have %s)", n, strings.Join(benchmarkNames, ", "))
+			if !slices.Contains(benchmarkNames(), n) {
+				return fmt.Errorf("suite: unknown benchmark %q (have %s)", n, strings.Join(benchmarkNames(), ", "))
 			}
 			s.only[n] = true
 		}
@@ -106,15 +128,15 @@ func suiteMain(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "quick mode: small sizes and few runs, a smoke check; the names keep the full run's, the size column says what ran")
 	}
 	started := time.Now()
-	for _, name := range benchmarkNames {
-		if s.only != nil && !s.only[name] {
+	for _, b := range benchmarks {
+		if s.only != nil && !s.only[b.name] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "--- %s\n", name)
-		res := s.runOne(ctx, name)
+		fmt.Fprintf(os.Stderr, "--- %s\n", b.name)
+		res := s.runOne(ctx, b)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -138,24 +160,9 @@ func suiteMain(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (s *suite) runOne(ctx context.Context, name string) result {
-	var res result
-	var err error
-	switch name {
-	case "startup":
-		res, err = s.startup(ctx)
-	case "hash-255m":
-		res, err = s.hash255m(ctx)
-	case "hash-2x255m":
-		res, err = s.hash2x255m(ctx)
-	case "upload-64m":
-		res, err = s.upload64m(ctx)
-	case "status-100k":
-		res, err = s.status100k(ctx)
-	case "fleet-1k":
-		res, err = s.fleet1k(ctx)
-	}
-	res.name = name
+func (s *suite) runOne(ctx context.Context, b benchmark) result {
+	res, err := b.run(s, ctx)
+	res.name = b.name
 	var skip *skipError
 	switch {
 	case errors.As(err, &skip):
@@ -202,6 +209,11 @@ func (s *suite) runsOr(full, quick int) int {
 	if s.runs > 0 {
 		return s.runs
 	}
+	return quickOr(s, full, quick)
+}
+
+// quickOr is full, or quick in the quick mode.
+func quickOr[T any](s *suite, full, quick T) T {
 	if s.quick {
 		return quick
 	}
@@ -455,10 +467,7 @@ func loadAverage() string {
 // markdown, for BENCHMARKS.md.
 func (s *suite) record(path string, m machine, elapsed time.Duration) error {
 	var b strings.Builder
-	mode := "full"
-	if s.quick {
-		mode = "quick"
-	}
+	mode := quickOr(s, "full", "quick")
 	fmt.Fprintf(&b, "Run of %s (%s mode, %s).\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), mode, elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s RAM, Linux %s; load average at the start %s, at the end %s.\n", m.cpus, m.model, m.memory, m.kernel, m.load, loadAverage())
 	fmt.Fprintf(&b, "Tools: %s; %s; otactl built with %s.\n\n", m.openssl, m.mosq, m.goVer)
