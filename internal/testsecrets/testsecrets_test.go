@@ -35,19 +35,22 @@ func (r *recorder) Fatalf(format string, args ...any) {
 func privatePEM(t *testing.T, key any) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return pemText(t, "PRIVATE KEY", der, err)
 }
 
 func publicPEM(t *testing.T, pub any) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
+	return pemText(t, "PUBLIC KEY", der, err)
+}
+
+// pemText is der in a PEM block of type typ; err is marshalling's error.
+func pemText(t *testing.T, typ string, der []byte, err error) string {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
 
 // TestFindsEveryFormOfAKey registers keys and finds them in each form a
