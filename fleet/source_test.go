@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	. "github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
@@ -70,24 +70,6 @@ func (p publisher) report(device string, s report.State, r report.Reason, versio
 	p.retain(topic, b)
 }
 
-// lockedBuffer collects warnings written from the source's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSourceReads reads the retained picture from a real broker: the
 // desired manifests of the three scopes, reports, a cohort inferred from
 // its manifest, and a desired manifest that does not decode, warned about
@@ -111,7 +93,7 @@ func TestSourceReads(t *testing.T) {
 			pub.report("c", report.Idle, report.ReasonReady, "1.0", "")
 			pub.report("d9", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "2.0")
 
-			var warnings lockedBuffer
+			var warnings syncbuf.Buffer // written from the source's goroutines
 			src := NewSource(dial(t, url), SourceOptions{Cohort: "canary", Warnings: &warnings})
 			if err := src.ReadAll(ctx); err != nil {
 				t.Fatal(err)
