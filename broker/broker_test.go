@@ -152,6 +152,17 @@ func subscribeCode(t *testing.T, c paho.Client, filter string) byte {
 	return code
 }
 
+// restarted closes b and starts a broker again on its data folder dir,
+// and returns a client of the new one, "reader".
+func restarted(t *testing.T, b *Broker, dir string) paho.Client {
+	t.Helper()
+	if err := b.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	b2 := startBroker(t, Config{DataDir: dir})
+	return mustConnect(t, clientOpts{url: b2.URL(), id: "reader"})
+}
+
 func TestRetainedSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, Config{DataDir: dir})
@@ -160,12 +171,7 @@ func TestRetainedSurviveRestart(t *testing.T) {
 	publish(t, c, ".u/c/main@1.1.0", 1, big)
 	publish(t, c, ".u/desired", 1, `{"sequenceNumber":7}`)
 	c.Disconnect(100)
-	if err := b.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-
-	b2 := startBroker(t, Config{DataDir: dir})
-	r := mustConnect(t, clientOpts{url: b2.URL(), id: "reader"})
+	r := restarted(t, b, dir)
 	if got := retained(t, r, ".u/desired"); got != `{"sequenceNumber":7}` {
 		t.Errorf("desired after restart = %q", got)
 	}

@@ -185,11 +185,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	f.on.Store(false)
 	watcher.Disconnect(100)
 	reader.Disconnect(100)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b2 := startBroker(t, Config{DataDir: dir})
-	r2 := mustConnect(t, clientOpts{url: b2.URL(), id: "reader"})
+	r2 := restarted(t, b, dir)
 	if got := retained(t, r2, "t/fail"); got != "v1" {
 		t.Errorf("t/fail after a restart = %q, want v1", got)
 	}
@@ -237,12 +233,7 @@ func TestDiskFullIsNotAcknowledged(t *testing.T) {
 		t.Errorf("the broker serves %d bytes it could not store", len(got))
 	}
 	r.Disconnect(100)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	b2 := startBroker(t, Config{DataDir: dir})
-	r2 := mustConnect(t, clientOpts{url: b2.URL(), id: "reader"})
+	r2 := restarted(t, b, dir)
 	if got := retained(t, r2, ".u/c/main@3.0.0"); got != string(small) {
 		t.Errorf("the acknowledged 3 MiB came back with %d bytes", len(got))
 	}
@@ -358,11 +349,7 @@ func TestRetainedWillIsStored(t *testing.T) {
 	}
 	r.Disconnect(100)
 	watcher.Disconnect(100)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b2 := startBroker(t, Config{DataDir: dir})
-	r2 := mustConnect(t, clientOpts{url: b2.URL(), id: "reader"})
+	r2 := restarted(t, b, dir)
 	if got := retained(t, r2, "wills/good"); got != "gone" {
 		t.Errorf("wills/good after a restart: %q", got)
 	}

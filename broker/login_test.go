@@ -41,15 +41,22 @@ func atOnce(n int, try func(i int) string) map[string]int {
 	return got
 }
 
-// All of many parallel connects of one device with the right password get
-// a successful CONNACK, each taking over the session of the one before, as
-// MQTT says; with the default, deliberately slow password hash.
-func TestParallelConnectsOfOneDevice(t *testing.T) {
+// slowDevice is a users file of one device, dev-1 with the password
+// dev-pw, hashed at the default, deliberately slow, cost.
+func slowDevice(t *testing.T) *Users {
+	t.Helper()
 	hash, err := HashPassword([]byte("dev-pw"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := usersFor(t, FormatUser("dev-1", RoleDevice, "", hash))
+	return usersFor(t, FormatUser("dev-1", RoleDevice, "", hash))
+}
+
+// All of many parallel connects of one device with the right password get
+// a successful CONNACK, each taking over the session of the one before, as
+// MQTT says; with the default, deliberately slow password hash.
+func TestParallelConnectsOfOneDevice(t *testing.T) {
+	users := slowDevice(t)
 	b := startBroker(t, Config{Users: users})
 	const n = 400
 	var conns sync.Map
@@ -198,11 +205,7 @@ func errClass(err error) string {
 // password hash only until the address is refused: at most the limit, plus
 // the hashes already running when it was reached.
 func TestWrongPasswordFloodIsCheap(t *testing.T) {
-	hash, err := HashPassword([]byte("dev-pw"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := usersFor(t, FormatUser("dev-1", RoleDevice, "", hash))
+	users := slowDevice(t)
 	var log syncbuf.Buffer
 	b := startBroker(t, Config{Users: users, Logger: testLogger(&log)})
 	const n = 400
