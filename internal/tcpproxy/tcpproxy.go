@@ -2,7 +2,8 @@
 // that fails: it forwards connections to a target, each chunk a latency
 // later if asked, counts the bytes forwarded each way, and can cut every
 // connection, or stall (stop forwarding, connections left open), once a
-// number of bytes has gone one way.
+// number of bytes has gone one way. Serve starts a fake server, for a
+// test that needs one that misbehaves.
 package tcpproxy
 
 import (
@@ -174,6 +175,48 @@ func (p *Proxy) accept() {
 		go p.pipe(u, c, true)
 		go p.pipe(c, u, false)
 	}
+}
+
+// Serve listens on a free loopback port and hands every connection to
+// handle, in a goroutine of its own, with its number (0 for the first).
+// The listener and every connection still open are closed when the test
+// ends. It returns the host:port.
+func Serve(t testing.TB, handle func(i int, conn net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	ended := false
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if ended {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			conns = append(conns, c)
+			mu.Unlock()
+			go handle(i, c)
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // chunk is bytes read at a time, forwarded latency later.

@@ -12,29 +12,16 @@ import (
 // delays by its latency, and forwards what it held once resumed.
 func TestFaults(t *testing.T) {
 	// A sink that counts what reaches it, and closes when its client does.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	got := make(chan []byte, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				got <- b
-			}()
-		}
-	}()
+	sink := Serve(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	})
 	payload := bytes.Repeat([]byte("x"), 300)
 
 	t.Run("cut", func(t *testing.T) {
-		p := Start(t, ln.Addr().String())
+		p := Start(t, sink)
 		fired := p.Arm(Fault{Upstream: true, After: 100, StayDown: true})
 		c := dial(t, p.Addr())
 		_, _ = c.Write(payload)
@@ -54,7 +41,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("cut after, then up again", func(t *testing.T) {
-		p := Start(t, ln.Addr().String())
+		p := Start(t, sink)
 		fired := p.CutAfter(100, true)
 		c := dial(t, p.Addr())
 		_, _ = c.Write(payload)
@@ -72,7 +59,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("stall", func(t *testing.T) {
-		p := Start(t, ln.Addr().String())
+		p := Start(t, sink)
 		fired := p.Arm(Fault{Stall: true, Upstream: true, After: 100})
 		c := dial(t, p.Addr())
 		_, _ = c.Write(payload)
@@ -90,7 +77,7 @@ func TestFaults(t *testing.T) {
 
 	t.Run("latency", func(t *testing.T) {
 		const latency = 50 * time.Millisecond
-		p := StartDelayed(t, ln.Addr().String(), latency)
+		p := StartDelayed(t, sink, latency)
 		c := dial(t, p.Addr())
 		start := time.Now()
 		_, _ = c.Write(payload)
@@ -112,4 +99,31 @@ func dial(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestServe checks that every connection reaches the handler with its
+// number, and that the test's end closes them.
+func TestServe(t *testing.T) {
+	var conns []net.Conn
+	t.Run("serve", func(t *testing.T) {
+		numbers := make(chan int, 2)
+		addr := Serve(t, func(i int, _ net.Conn) { numbers <- i })
+		for want := range 2 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			if i := <-numbers; i != want {
+				t.Fatalf("connection %d handed over as %d", want, i)
+			}
+		}
+	})
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("connection %d after the test's end: %v, want EOF", i, err)
+		}
+		c.Close()
+	}
 }
