@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// publishLimit is the hard deadline of one `release publish` in the suite:
-// a run still going then is a hang.
-const publishLimit = 2 * time.Minute
-
 // TestBrokerKilled kills the broker (SIGKILL) at a random point of a 64 MiB
 // `release publish`, starts it again on the same data and runs the publish
 // again. After the kill and after the rerun no desired manifest may be

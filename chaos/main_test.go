@@ -177,6 +177,10 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 }
 
+// publishLimit is the hard deadline of one `release publish` in the suite:
+// a run still going then is a hang.
+const publishLimit = 2 * time.Minute
+
 // runOtactl runs otactl to the end (at most limit) and returns the result.
 func runOtactl(t *testing.T, envv []string, limit time.Duration, args ...string) result {
 	t.Helper()
