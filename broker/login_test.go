@@ -17,30 +17,6 @@ func testLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// atOnce runs try(0) to try(n-1) in n goroutines released together, and
-// counts the answers they return.
-func atOnce(n int, try func(i int) string) map[string]int {
-	start := make(chan struct{})
-	answers := make(chan string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			answers <- try(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(answers)
-	got := map[string]int{}
-	for a := range answers {
-		got[a]++
-	}
-	return got
-}
-
 // slowDevice is a users file of one device, dev-1 with the password
 // dev-pw, hashed at the default, deliberately slow, cost.
 func slowDevice(t *testing.T) *Users {
@@ -59,42 +35,24 @@ func TestParallelConnectsOfOneDevice(t *testing.T) {
 	users := slowDevice(t)
 	b := startBroker(t, Config{Users: users})
 	const n = 400
-	var conns sync.Map
-	got := atOnce(n, func(i int) string {
-		c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}, testWait)
-		if c != nil {
-			// Stay connected until taken over, as a device does.
-			conns.Store(i, c)
+	conns, got := rawmqtt.ConnectAll(n, b.Addr(), func(int) rawmqtt.ConnectOptions {
+		return rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: "dev-pw"}
+	}, testWait)
+	// Stay connected until taken over, as a device does.
+	defer func() {
+		for _, c := range conns {
+			c.Close()
 		}
-		switch {
-		case err != nil:
-			return errClass(err)
-		case rc != 0:
-			return fmt.Sprint("connack code ", rc)
-		}
-		return "ok"
-	})
-	if got["ok"] != n {
-		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK; the others: %v", n, got["ok"], got)
+	}()
+	if got["code 0"] != n {
+		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK; the others: %v", n, got["code 0"], got)
 	}
 
 	// Each was taken over by the next: all but one are closed by the
 	// broker, and that one still works.
-	ends := make(chan bool, n)
-	conns.Range(func(_, v any) bool {
-		go func() { ends <- v.(*rawmqtt.Conn).Ends(3 * time.Second) }()
-		return true
-	})
-	alive := 0
-	for range n {
-		if !<-ends {
-			alive++
-		}
-	}
-	if alive != 1 {
+	if alive := rawmqtt.StillOpen(conns, 3*time.Second); alive != 1 {
 		t.Errorf("%d of the %d connections are still open, want only the last one", alive, n)
 	}
-	conns.Range(func(_, c any) bool { c.(*rawmqtt.Conn).Close(); return true })
 }
 
 // After failedLoginLimit failed logins from one address within
@@ -191,16 +149,6 @@ func TestFailedLoginsOutsideWindow(t *testing.T) {
 	}
 }
 
-// errClass names an error without the addresses and ports in it, so that a
-// few hundred failures summarise to a handful of classes.
-func errClass(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		return s[i+2:]
-	}
-	return s
-}
-
 // A flood of wrong passwords in parallel from one address runs the slow
 // password hash only until the address is refused: at most the limit, plus
 // the hashes already running when it was reached.
@@ -209,14 +157,12 @@ func TestWrongPasswordFloodIsCheap(t *testing.T) {
 	var log syncbuf.Buffer
 	b := startBroker(t, Config{Users: users, Logger: testLogger(&log)})
 	const n = 400
-	got := atOnce(n, func(i int) string {
-		c, rc, err := rawmqtt.Connect(b.Addr(), rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: fmt.Sprint("guess-", i)}, testWait)
-		if err != nil {
-			return errClass(err)
-		}
+	conns, got := rawmqtt.ConnectAll(n, b.Addr(), func(i int) rawmqtt.ConnectOptions {
+		return rawmqtt.ConnectOptions{ID: "dev-1", User: "dev-1", Password: fmt.Sprint("guess-", i)}
+	}, testWait)
+	for _, c := range conns {
 		c.Close()
-		return fmt.Sprint("code ", rc)
-	})
+	}
 	if got[fmt.Sprint("code ", rawmqtt.NotAuthorized)] != n {
 		t.Errorf("answers to %d wrong passwords: %v", n, got)
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -143,6 +145,55 @@ func Dial(t testing.TB, addr string, o ConnectOptions, wait time.Duration) *Conn
 		t.Fatalf("connect to %s as %q: return code %d", addr, o.ID, code)
 	}
 	return c
+}
+
+// ConnectAll connects n clients to addr at the same moment, the i-th with
+// o(i), and returns the connections made and how many clients got each
+// answer: "code N" for a CONNACK with return code N, else the error
+// without the addresses in it, so that a few hundred failures summarise
+// to a handful of lines.
+func ConnectAll(n int, addr string, o func(i int) ConnectOptions, wait time.Duration) ([]*Conn, map[string]int) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []*Conn
+	answers := map[string]int{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, code, err := Connect(addr, o(i), wait)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				s := err.Error()
+				answers[s[strings.LastIndex(s, ": ")+1:]]++
+				return
+			}
+			answers[fmt.Sprint("code ", code)]++
+			conns = append(conns, c)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return conns, answers
+}
+
+// StillOpen waits up to wait for the broker to end each of conns (Ends),
+// all at once, and returns how many it left open.
+func StillOpen(conns []*Conn, wait time.Duration) int {
+	ends := make(chan bool, len(conns))
+	for _, c := range conns {
+		go func() { ends <- c.Ends(wait) }()
+	}
+	open := 0
+	for range conns {
+		if !<-ends {
+			open++
+		}
+	}
+	return open
 }
 
 // Read reads one packet and returns its type and body.
