@@ -1,6 +1,8 @@
 // Package rawmqtt is a bare MQTT 3.1.1 client for tests that need to see a
 // broker's exact answers (CONNACK codes, a missing PUBACK, a closed
-// connection) without a client library retrying or hiding them.
+// connection) without a client library retrying or hiding them. Its
+// packet framing (AppendHeader, Packet, ReadHeader) serves test tools
+// that read a broker their own way, such as the chaos suite.
 package rawmqtt
 
 import (
@@ -168,7 +170,10 @@ func ConnectAll(n int, addr string, o func(i int) ConnectOptions, wait time.Dura
 			defer mu.Unlock()
 			if err != nil {
 				s := err.Error()
-				answers[s[strings.LastIndex(s, ": ")+1:]]++
+				if i := strings.LastIndex(s, ": "); i >= 0 {
+					s = s[i+2:]
+				}
+				answers[s]++
 				return
 			}
 			answers[fmt.Sprint("code ", code)]++
