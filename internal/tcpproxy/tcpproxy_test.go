@@ -53,8 +53,13 @@ func TestFaults(t *testing.T) {
 		c2 := dial(t, p.Addr())
 		_, _ = c2.Write(payload[:10])
 		c2.(*net.TCPConn).CloseWrite()
-		if b := <-got; len(b) != 10 || p.Upstream() != 110 {
-			t.Fatalf("up again, the broker side got %d bytes, Upstream says %d, want 10 and 110", len(b), p.Upstream())
+		select {
+		case b := <-got:
+			if len(b) != 10 || p.Upstream() != 110 {
+				t.Fatalf("up again, the broker side got %d bytes, Upstream says %d, want 10 and 110", len(b), p.Upstream())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("up again, nothing reached the broker side")
 		}
 	})
 
