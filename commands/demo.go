@@ -14,6 +14,7 @@ import (
 
 	"github.com/otactl/otactl/demo"
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/simulator"
@@ -324,7 +325,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	// rollout wait's messages are kept until the live view has left the
 	// screen; its progress lines are dropped.
 	quiet := *sys
-	said := &fleetBuffer{}
+	said := &syncbuf.Buffer{}
 	quiet.Stderr = said
 	quiet.StderrTTY = false
 	verdict := make(chan error, 1)

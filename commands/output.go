@@ -2,8 +2,6 @@ package commands
 
 import (
 	"io"
-	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,21 +30,3 @@ func checkOutput(format string) error {
 }
 
 func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
-
-// fleetBuffer is a buffer that goroutines may write while another reads.
-type fleetBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (f *fleetBuffer) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
-}
-
-func (f *fleetBuffer) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
-}
