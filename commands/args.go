@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -72,15 +73,6 @@ func interspersed(app *cli.App, args []string) []string {
 
 func isFlagWord(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
 
-// noArgs refuses the positional arguments of the command cmd, which takes
-// none; hint, when not empty, says how to give what the user meant.
-func noArgs(c *cli.Context, cmd, hint string) error {
-	if !c.Args().Present() {
-		return nil
-	}
-	return withHint(usageErrorf("%s: unexpected argument %q", cmd, c.Args().First()), hint)
-}
-
 // wantArgs refuses a run of the command cmd without exactly n positional
 // arguments: "cmd: want", with hint when not empty.
 func wantArgs(c *cli.Context, n int, cmd, want, hint string) error {
@@ -114,4 +106,16 @@ func stringsFlag(f *cli.StringSliceFlag, dest *[]string) *cli.StringSliceFlag {
 // newGroup is a command made of subcommands.
 func newGroup(name, usage, description string, subcommands ...*cli.Command) *cli.Command {
 	return &cli.Command{Name: name, Usage: usage, Description: description, Subcommands: subcommands}
+}
+
+// runWithoutArgs is the action of a command that takes no positional
+// arguments: it refuses any, naming the command cmd, with hint when not
+// empty (how to give what the user meant), and otherwise runs run.
+func runWithoutArgs(cmd, hint string, run func(ctx context.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return withHint(usageErrorf("%s: unexpected argument %q", cmd, c.Args().First()), hint)
+		}
+		return run(c.Context)
+	}
 }

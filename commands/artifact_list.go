@@ -43,12 +43,9 @@ Example:
    PACKAGE  VERSION  SIZE       SHA256
    main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
 		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "artifact list", ""); err != nil {
-				return err
-			}
-			return artifactListRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("artifact list", "", func(ctx context.Context) error {
+			return artifactListRun(ctx, sys, opts)
+		}),
 	}
 }
 

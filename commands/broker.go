@@ -66,15 +66,12 @@ Example:
 			outputFlag(&opts.Output),
 		},
 		Subcommands: []*cli.Command{newBrokerPasswdCommand(sys)},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "broker", "run 'otactl broker --help'"); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("broker", "run 'otactl broker --help'", func(ctx context.Context) error {
 			if (opts.TLSCert == "") != (opts.TLSKey == "") {
 				return usageErrorf("broker: TLS needs both --tls-cert and --tls-key")
 			}
-			return brokerRun(c.Context, sys, opts)
-		},
+			return brokerRun(ctx, sys, opts)
+		}),
 	}
 }
 

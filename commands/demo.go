@@ -60,18 +60,15 @@ Example:
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on each stage after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
 			outputFlag(&opts.Output),
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "demo", "run 'otactl demo --help'"); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("demo", "run 'otactl demo --help'", func(ctx context.Context) error {
 			if opts.Devices < 1 || opts.Devices > 10000 {
 				return usageErrorf("demo: --devices %d: want 1 to 10000", opts.Devices)
 			}
 			if opts.Timeout <= 0 {
 				return usageErrorf("demo: --timeout must be positive")
 			}
-			return demoRun(c.Context, sys, opts)
-		},
+			return demoRun(ctx, sys, opts)
+		}),
 	}
 }
 

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -25,12 +26,9 @@ func newKeyListCommand(sys *System) *cli.Command {
    NAME          ALGORITHM   KEY ID
    release-key   ed25519     3f1c0a9b27d4e815`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "key list", ""); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("key list", "", func(ctx context.Context) error {
 			return keyListRun(sys, opts)
-		},
+		}),
 	}
 }
 

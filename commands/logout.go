@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -25,12 +26,9 @@ stored it).
 Example:
    $ otactl logout --broker mqtts://broker.example:8883 --username ci`,
 		Flags: connectFlags(&opts.Conn),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "logout", ""); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("logout", "", func(ctx context.Context) error {
 			return logoutRun(sys, opts)
-		},
+		}),
 	}
 }
 

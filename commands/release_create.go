@@ -52,15 +52,12 @@ Example:
 			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
 			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.AllowVersionMismatch},
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release create", "components are given with -c PACKAGE@VERSION=FILE"); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("release create", "components are given with -c PACKAGE@VERSION=FILE", func(ctx context.Context) error {
 			if opts.Sequence < 0 {
 				return usageErrorf("release create: --sequence must be positive")
 			}
-			return releaseCreateRun(c.Context, sys, opts)
-		},
+			return releaseCreateRun(ctx, sys, opts)
+		}),
 	}
 }
 

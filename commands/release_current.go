@@ -42,12 +42,9 @@ Example:
    $ otactl release current --pubkey release-key.pub.pem
    $ otactl release current --device canary-01 -o json | jq .manifest.sequenceNumber`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release current", ""); err != nil {
-				return err
-			}
-			return releaseCurrentRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("release current", "", func(ctx context.Context) error {
+			return releaseCurrentRun(ctx, sys, opts)
+		}),
 	}
 }
 

@@ -35,12 +35,9 @@ Example:
    SEQUENCE    PUBLISHED             COMPONENTS  SIGNED BY         TARGETS
    1767225600  2026-01-01T00:00:00Z  main@1.2.3  3f1c0a9b27d4e815  device canary-01, fleet`,
 		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release list", ""); err != nil {
-				return err
-			}
-			return releaseListRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("release list", "", func(ctx context.Context) error {
+			return releaseListRun(ctx, sys, opts)
+		}),
 	}
 }
 

@@ -54,18 +54,15 @@ Example:
    $ otactl release rollback --to 1767225600 --sign release-key
    $ otactl release rollback --to 1767225600 --sign env:OTACTL_SIGNING_KEY --cohort canary -o json`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release rollback", ""); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("release rollback", "", func(ctx context.Context) error {
 			if opts.To <= 0 {
 				return usageErrorf("release rollback: --to must be a positive sequence number")
 			}
 			if opts.Encoding != "" && opts.Encoding != "json" && opts.Encoding != "cbor" {
 				return usageErrorf("release rollback: --encoding must be json or cbor, not %q", opts.Encoding)
 			}
-			return releaseRollbackRun(c.Context, sys, opts)
-		},
+			return releaseRollbackRun(ctx, sys, opts)
+		}),
 	}
 }
 

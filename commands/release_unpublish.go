@@ -37,12 +37,9 @@ Example:
    $ otactl release unpublish --device canary-01
    $ otactl release unpublish --cohort beta -o json`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release unpublish", ""); err != nil {
-				return err
-			}
-			return releaseUnpublishRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("release unpublish", "", func(ctx context.Context) error {
+			return releaseUnpublishRun(ctx, sys, opts)
+		}),
 	}
 }
 

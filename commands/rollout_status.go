@@ -36,12 +36,9 @@ Example:
    $ otactl rollout status --package main --version 1.2.0
    $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "rollout status", "pick devices with --device ID"); err != nil {
-				return err
-			}
-			return rolloutStatusRun(c.Context, sys, opts, opts.Conn.dial(sys))
-		},
+		Action: runWithoutArgs("rollout status", "pick devices with --device ID", func(ctx context.Context) error {
+			return rolloutStatusRun(ctx, sys, opts, opts.Conn.dial(sys))
+		}),
 	}
 }
 

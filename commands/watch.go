@@ -54,12 +54,9 @@ Example:
    $ otactl watch --failed -o json | jq -r .device
    $ otactl watch --once --cohort canary --devices-file canary.txt`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "watch", "pick devices with --device ID"); err != nil {
-				return err
-			}
-			return watchRun(c.Context, sys, opts, opts.Conn.dial(sys))
-		},
+		Action: runWithoutArgs("watch", "pick devices with --device ID", func(ctx context.Context) error {
+			return watchRun(ctx, sys, opts, opts.Conn.dial(sys))
+		}),
 	}
 }
 
