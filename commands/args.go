@@ -82,16 +82,35 @@ func wantArgs(c *cli.Context, n int, cmd, want, hint string) error {
 	return withHint(usageErrorf("%s: %s", cmd, want), hint)
 }
 
-// packageVersionArg is the one PACKAGE@VERSION argument of the command cmd.
-func packageVersionArg(c *cli.Context, cmd, hint string) (pkg, version string, err error) {
+// artifactOptions are the options of a command on one artifact: its
+// package and version, and the connection to the broker that holds it.
+type artifactOptions struct {
+	Conn    connectOptions
+	Package string
+	Version string
+}
+
+// bindArg takes the one PACKAGE@VERSION argument of the command cmd.
+func (o *artifactOptions) bindArg(c *cli.Context, cmd, hint string) error {
 	if err := wantArgs(c, 1, cmd, "expected PACKAGE@VERSION", hint); err != nil {
-		return "", "", err
+		return err
 	}
 	pkg, version, ok := strings.Cut(c.Args().First(), "@")
 	if !ok {
-		return "", "", usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, c.Args().First())
+		return usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, c.Args().First())
 	}
-	return pkg, version, nil
+	o.Package, o.Version = pkg, version
+	return nil
+}
+
+// resolve resolves the connection settings and the artifact's topic.
+func (o *artifactOptions) resolve(sys *System) (*connection, string, error) {
+	cn, err := o.Conn.resolve(sys)
+	if err != nil {
+		return nil, "", err
+	}
+	topic, err := cn.topics().Component(o.Package, o.Version)
+	return cn, topic, err
 }
 
 // stringsFlag makes f, a repeatable flag, collect its values in dest.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/upload"
 )
 
 type artifactListOptions struct {
@@ -50,20 +52,20 @@ Example:
 }
 
 func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions) error {
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	topics := client.Topics()
-	byTopic := map[string]artifactInfo{}
-	err = client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
-		pkg, ver, ok := topics.ParseComponent(topic)
-		if !ok {
-			return
-		}
-		sum := sha256.Sum256(payload)
-		byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
+	var (
+		topics  protocol.Topics
+		byTopic = map[string]artifactInfo{}
+	)
+	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+		topics = client.Topics()
+		return client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
+			pkg, ver, ok := topics.ParseComponent(topic)
+			if !ok {
+				return
+			}
+			sum := sha256.Sum256(payload)
+			byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
+		})
 	})
 	if err != nil {
 		return err

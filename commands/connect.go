@@ -138,30 +138,38 @@ func readPasswordLine(r io.Reader) (string, error) {
 }
 
 // open resolves everything, password included, and connects.
-func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, *connection, error) {
+func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, error) {
 	cn, err := o.resolve(sys)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := o.password(sys, cn); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := upload.Connect(ctx, cn.Options)
 	if err != nil {
 		var ce *upload.ConnectError
 		if errors.As(err, &ce) && ce.BadCredentials() && cn.PasswordFrom == "" {
-			return nil, nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
+			return nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return c, cn, nil
+	return c, nil
+}
+
+// withClient connects with o's settings, runs work on the connection and
+// closes it.
+func (o *connectOptions) withClient(ctx context.Context, sys *System, work func(*upload.Client) error) error {
+	client, err := o.open(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return work(client)
 }
 
 // dial returns a function that connects with o's settings, for commands
 // that connect later or more than once.
 func (o *connectOptions) dial(sys *System) func(ctx context.Context) (*upload.Client, error) {
-	return func(ctx context.Context) (*upload.Client, error) {
-		c, _, err := o.open(ctx, sys)
-		return c, err
-	}
+	return func(ctx context.Context) (*upload.Client, error) { return o.open(ctx, sys) }
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/upload"
 )
 
 type releaseListOptions struct {
@@ -42,12 +43,15 @@ Example:
 }
 
 func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) error {
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
+	var (
+		topics  protocol.Topics
+		entries []*catalog.Entry
+	)
+	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		topics = client.Topics()
+		entries, err = publish.ReadCatalog(ctx, client, topics, publishObserver(sys, true))
 		return err
-	}
-	defer client.Close()
-	entries, err := publish.ReadCatalog(ctx, client, client.Topics(), publishObserver(sys, true))
+	})
 	if err != nil {
 		return err
 	}
@@ -58,7 +62,7 @@ func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) 
 		return writeJSON(sys.Stdout, map[string]any{"releases": entries})
 	}
 	if len(entries) == 0 {
-		fmt.Fprintln(sys.Stderr, "no releases in the catalog under "+client.Topics().ReleasesFilter())
+		fmt.Fprintln(sys.Stderr, "no releases in the catalog under "+topics.ReleasesFilter())
 		return nil
 	}
 	t := output.Table{Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"}}

@@ -16,8 +16,7 @@ import (
 )
 
 type releasePublishOptions struct {
-	Conn         connectOptions
-	Targets      targetOptions
+	targetedOptions
 	File         string
 	Artifacts    []string
 	ArtifactsDir string
@@ -27,12 +26,11 @@ type releasePublishOptions struct {
 	Force        bool
 	DryRun       bool
 	MaxPayload   string
-	Output       string
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
-	flags := []cli.Flag{
+	flags := opts.flags(true,
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
@@ -40,10 +38,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Force},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, true)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+	)
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
@@ -104,19 +99,7 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	rep, err := publishRelease(ctx, sys, client, plan, opts.Output == "json")
-	if err != nil {
-		return err
-	}
-	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, rep)
-	}
-	return nil
+	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
 }
 
 // releasePublishPlan maps the flags to a plan, checking the manifest, the
@@ -192,6 +175,20 @@ func newPublisher(sys *System, client *upload.Client, quiet bool) *publish.Publi
 			},
 		},
 	}
+}
+
+// publishWith connects with o's connection and runs work with the core on
+// it: progress goes to stdout as it happens, or with -o json (quiet) the
+// result work returns is printed as JSON at the end.
+func (o *targetedOptions) publishWith(ctx context.Context, sys *System, work func(p *publish.Publisher, quiet bool) (any, error)) error {
+	quiet := o.Output == "json"
+	return o.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+		res, err := work(newPublisher(sys, client, quiet), quiet)
+		if err != nil || !quiet {
+			return err
+		}
+		return writeJSON(sys.Stdout, res)
+	})
 }
 
 // publishObserver renders the core's events: progress on stdout unless

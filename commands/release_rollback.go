@@ -12,22 +12,19 @@ import (
 )
 
 type releaseRollbackOptions struct {
-	Conn       connectOptions
-	Targets    targetOptions
-	To         int64
-	Sequence   int64
-	Expires    string
-	Sign       cli.StringSlice
-	Encoding   string
-	Force      bool
-	DryRun     bool
-	MaxPayload string
-	Output     string
+	targetedOptions
+	To       int64
+	Sequence int64
+	Expires  string
+	Sign     cli.StringSlice
+	Encoding string
+	Force    bool
+	DryRun   bool
 }
 
 func newReleaseRollbackCommand(sys *System) *cli.Command {
 	opts := &releaseRollbackOptions{}
-	flags := []cli.Flag{
+	flags := opts.flags(false,
 		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.To, Required: true},
 		&cli.StringSliceFlag{Name: "sign", Usage: "sign the new manifest with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable)", Destination: &opts.Sign},
 		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Sequence},
@@ -35,10 +32,7 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Encoding},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Force},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, false)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+	)
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "publish an earlier release again under a new sequence number",
@@ -71,28 +65,16 @@ func releaseRollbackRun(ctx context.Context, sys *System, opts *releaseRollbackO
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	quiet := opts.Output == "json"
-	p := newPublisher(sys, client, quiet)
-	plan, err := p.PlanRollback(ctx, *req)
-	if err != nil {
-		return err
-	}
-	if !quiet {
-		fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.To, plan.Manifest.SequenceNumber)
-	}
-	rep, err := p.Publish(ctx, plan)
-	if err != nil {
-		return err
-	}
-	if quiet {
-		return writeJSON(sys.Stdout, rep)
-	}
-	return nil
+	return opts.publishWith(ctx, sys, func(p *publish.Publisher, quiet bool) (any, error) {
+		plan, err := p.PlanRollback(ctx, *req)
+		if err != nil {
+			return nil, err
+		}
+		if !quiet {
+			fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.To, plan.Manifest.SequenceNumber)
+		}
+		return p.Publish(ctx, plan)
+	})
 }
 
 // releaseRollbackRequest maps the flags to a rollback request, checking

@@ -10,12 +10,11 @@ import (
 
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/upload"
 )
 
 type uploadOptions struct {
-	Conn       connectOptions
-	Package    string
-	Version    string
+	artifactOptions
 	File       string
 	Force      bool
 	MaxPayload string
@@ -65,11 +64,7 @@ Example:
 }
 
 func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
-	cn, err := opts.Conn.resolve(sys)
-	if err != nil {
-		return err
-	}
-	topic, err := cn.topics().Component(opts.Package, opts.Version)
+	cn, topic, err := opts.resolve(sys)
 	if err != nil {
 		return err
 	}
@@ -82,17 +77,16 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 		return err
 	}
 	defer f.Close()
-	client, _, err := opts.Conn.open(ctx, sys)
+	var put upload.PutResult
+	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		put, err = publish.PutArtifact(ctx, client, publish.ArtifactPut{Topic: topic, Name: opts.Package + "@" + opts.Version, Path: opts.File, File: f, Size: size, Force: opts.Force},
+			publishObserver(sys, true))
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer client.Close()
 	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
-	put, err := publish.PutArtifact(ctx, client, publish.ArtifactPut{Topic: topic, Name: opts.Package + "@" + opts.Version, Path: opts.File, File: f, Size: size, Force: opts.Force},
-		publishObserver(sys, true))
-	if err != nil {
-		return err
-	}
 	res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, res)
