@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
 )
@@ -80,20 +78,16 @@ func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions
 		}
 		return list[i].Version < list[j].Version
 	})
-	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, map[string]any{"artifacts": list})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(sys.Stderr, "no artifacts retained under "+topics.ComponentsFilter())
-		return nil
-	}
-	t := output.Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"}}
-	for _, a := range list {
-		size := strconv.FormatInt(a.Size, 10)
-		if sys.StdoutTTY {
-			size = text.Bytes(a.Size)
-		}
-		t.Rows = append(t.Rows, []string{a.Package, a.Version, size, a.SHA256})
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[artifactInfo]{
+		Key:    "artifacts",
+		Empty:  "no artifacts retained under " + topics.ComponentsFilter(),
+		Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"},
+		Row: func(a artifactInfo) []string {
+			size := strconv.FormatInt(a.Size, 10)
+			if sys.StdoutTTY {
+				size = text.Bytes(a.Size)
+			}
+			return []string{a.Package, a.Version, size, a.SHA256}
+		},
+	}.write(sys, opts.Output, list)
 }

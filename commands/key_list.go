@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/keys"
-	"github.com/otactl/otactl/output"
 )
 
 type keyListOptions struct {
@@ -37,19 +36,9 @@ func keyListRun(sys *System, opts *keyListOptions) error {
 	if err != nil {
 		return fmt.Errorf("key list: %w", err)
 	}
-	if opts.Output == "json" {
-		if infos == nil {
-			infos = []keys.Info{}
-		}
-		return writeJSON(sys.Stdout, infos)
-	}
-	if len(infos) == 0 {
-		fmt.Fprintln(sys.Stderr, "no keys in the OS keyring\nhint: otactl key generate NAME")
-		return nil
-	}
-	t := output.Table{Header: []string{"NAME", "ALGORITHM", "KEY ID"}}
-	for _, in := range infos {
-		t.Rows = append(t.Rows, []string{in.Name, in.Alg, in.KeyID})
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[keys.Info]{
+		Empty:  "no keys in the OS keyring\nhint: otactl key generate NAME",
+		Header: []string{"NAME", "ALGORITHM", "KEY ID"},
+		Row:    func(in keys.Info) []string { return []string{in.Name, in.Alg, in.KeyID} },
+	}.write(sys, opts.Output, infos)
 }

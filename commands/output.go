@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -30,3 +31,35 @@ func checkOutput(format string) error {
 }
 
 func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
+
+// listing is how a list command prints its items: with -o json one JSON
+// value, the list (an empty one, never null) or, with Key set, an object
+// holding it under Key; otherwise a table, or the line Empty on standard
+// error when there is nothing to list.
+type listing[T any] struct {
+	Key    string
+	Empty  string
+	Header []string
+	Row    func(T) []string
+}
+
+func (l listing[T]) write(sys *System, format string, items []T) error {
+	if format == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		if l.Key == "" {
+			return writeJSON(sys.Stdout, items)
+		}
+		return writeJSON(sys.Stdout, map[string]any{l.Key: items})
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(sys.Stderr, l.Empty)
+		return nil
+	}
+	t := output.Table{Header: l.Header}
+	for _, item := range items {
+		t.Rows = append(t.Rows, l.Row(item))
+	}
+	return t.Write(sys.Stdout, sys.StdoutTTY)
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/otactl/otactl/catalog"
 	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
@@ -55,21 +54,12 @@ func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) 
 	if err != nil {
 		return err
 	}
-	if opts.Output == "json" {
-		if entries == nil {
-			entries = []*catalog.Entry{}
-		}
-		return writeJSON(sys.Stdout, map[string]any{"releases": entries})
-	}
-	if len(entries) == 0 {
-		fmt.Fprintln(sys.Stderr, "no releases in the catalog under "+topics.ReleasesFilter())
-		return nil
-	}
-	t := output.Table{Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"}}
-	for _, e := range entries {
-		t.Rows = append(t.Rows, catalogRow(e))
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[*catalog.Entry]{
+		Key:    "releases",
+		Empty:  "no releases in the catalog under " + topics.ReleasesFilter(),
+		Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
+		Row:    catalogRow,
+	}.write(sys, opts.Output, entries)
 }
 
 // catalogRow is an entry's row in the release list.
