@@ -73,15 +73,6 @@ func interspersed(app *cli.App, args []string) []string {
 
 func isFlagWord(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
 
-// wantArgs refuses a run of the command cmd without exactly n positional
-// arguments: "cmd: want", with hint when not empty.
-func wantArgs(c *cli.Context, n int, cmd, want, hint string) error {
-	if c.Args().Len() == n {
-		return nil
-	}
-	return withHint(usageErrorf("%s: %s", cmd, want), hint)
-}
-
 // artifactOptions are the options of a command on one artifact: its
 // package and version, and the connection to the broker that holds it.
 type artifactOptions struct {
@@ -90,17 +81,17 @@ type artifactOptions struct {
 	Version string
 }
 
-// bindArg takes the one PACKAGE@VERSION argument of the command cmd.
-func (o *artifactOptions) bindArg(c *cli.Context, cmd, hint string) error {
-	if err := wantArgs(c, 1, cmd, "expected PACKAGE@VERSION", hint); err != nil {
-		return err
-	}
-	pkg, version, ok := strings.Cut(c.Args().First(), "@")
-	if !ok {
-		return usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, c.Args().First())
-	}
-	o.Package, o.Version = pkg, version
-	return nil
+// runWithArtifact is the action of a command whose one argument is the
+// artifact's PACKAGE@VERSION: it takes it into o and runs run.
+func (o *artifactOptions) runWithArtifact(cmd, hint string, run func(ctx context.Context) error) cli.ActionFunc {
+	return runWithArgs(1, cmd, "expected PACKAGE@VERSION", hint, func(ctx context.Context, args []string) error {
+		pkg, version, ok := strings.Cut(args[0], "@")
+		if !ok {
+			return usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, args[0])
+		}
+		o.Package, o.Version = pkg, version
+		return run(ctx)
+	})
 }
 
 // resolve resolves the connection settings and the artifact's topic.
@@ -125,6 +116,18 @@ func stringsFlag(f *cli.StringSliceFlag, dest *[]string) *cli.StringSliceFlag {
 // newGroup is a command made of subcommands.
 func newGroup(name, usage, description string, subcommands ...*cli.Command) *cli.Command {
 	return &cli.Command{Name: name, Usage: usage, Description: description, Subcommands: subcommands}
+}
+
+// runWithArgs is the action of a command that takes exactly n positional
+// arguments: it refuses another number of them with the usage error
+// "cmd: want", with hint when not empty, and otherwise runs run with them.
+func runWithArgs(n int, cmd, want, hint string, run func(ctx context.Context, args []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() != n {
+			return withHint(usageErrorf("%s: %s", cmd, want), hint)
+		}
+		return run(c.Context, c.Args().Slice())
+	}
 }
 
 // runWithoutArgs is the action of a command that takes no positional

@@ -34,12 +34,9 @@ Example:
 			&cli.BoolFlag{Name: "force", Usage: "delete even while a desired manifest names it", Destination: &opts.Force},
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := opts.bindArg(c, "artifact delete", ""); err != nil {
-				return err
-			}
-			return artifactDeleteRun(c.Context, sys, opts)
-		},
+		Action: opts.runWithArtifact("artifact delete", "", func(ctx context.Context) error {
+			return artifactDeleteRun(ctx, sys, opts)
+		}),
 	}
 }
 

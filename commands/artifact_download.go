@@ -38,12 +38,9 @@ Example:
 			&cli.StringFlag{Name: "output-file", Aliases: []string{"O"}, Usage: "`FILE` to write, or - for standard output", Destination: &opts.Out, Required: true},
 			&cli.BoolFlag{Name: "clobber", Usage: "replace FILE if it exists", Destination: &opts.Clobber},
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := opts.bindArg(c, "artifact download", "otactl artifact download main@1.2.3 -O main.bin"); err != nil {
-				return err
-			}
-			return artifactDownloadRun(c.Context, sys, opts)
-		},
+		Action: opts.runWithArtifact("artifact download", "otactl artifact download main@1.2.3 -O main.bin", func(ctx context.Context) error {
+			return artifactDownloadRun(ctx, sys, opts)
+		}),
 	}
 }
 

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/profile"
@@ -13,11 +15,8 @@ func newConfigDeleteCommand(sys *System) *cli.Command {
 		UsageText: "otactl config delete NAME",
 		Description: `Example:
    $ otactl config delete staging`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "config delete", "expected a profile NAME", ""); err != nil {
-				return err
-			}
-			return profile.Delete(sys.Getenv, c.Args().First())
-		},
+		Action: runWithArgs(1, "config delete", "expected a profile NAME", "", func(_ context.Context, args []string) error {
+			return profile.Delete(sys.Getenv, args[0])
+		}),
 	}
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -25,11 +26,8 @@ Example:
    $ otactl config set require-signatures true --profile prod
    $ otactl config set pubkey release-key.pub.pem --profile prod`,
 		Flags: []cli.Flag{profileFlag(&opts.Profile)},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 2, "config set", "expected KEY and VALUE", "otactl config set broker mqtts://broker.example:8883"); err != nil {
-				return err
-			}
-			key, value := c.Args().Get(0), c.Args().Get(1)
+		Action: runWithArgs(2, "config set", "expected KEY and VALUE", "otactl config set broker mqtts://broker.example:8883", func(_ context.Context, args []string) error {
+			key, value := args[0], args[1]
 			// A bad value on the command line is a usage error, as a bad
 			// flag value is; the same value found in the file is exit 1.
 			if err := profile.RefuseSecret(key, value); err != nil {
@@ -49,6 +47,6 @@ Example:
 			}
 			fmt.Fprintf(sys.Stderr, "profile %s: %s set\n", name, key)
 			return nil
-		},
+		}),
 	}
 }

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/profile"
@@ -15,17 +17,14 @@ func newConfigUnsetCommand(sys *System) *cli.Command {
 		Description: `Example:
    $ otactl config unset topic-prefix --profile prod`,
 		Flags: []cli.Flag{profileFlag(&opts.Profile)},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "config unset", "expected KEY", ""); err != nil {
-				return err
-			}
+		Action: runWithArgs(1, "config unset", "expected KEY", "", func(_ context.Context, args []string) error {
 			_, err := profile.Edit(sys.Getenv, opts.Profile, false, func(p *profile.Profile) error {
-				if err := p.Unset(c.Args().First()); err != nil {
+				if err := p.Unset(args[0]); err != nil {
 					return usageErrorf("config unset: %v", err)
 				}
 				return nil
 			})
 			return err
-		},
+		}),
 	}
 }

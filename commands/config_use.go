@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -15,16 +16,13 @@ func newConfigUseCommand(sys *System) *cli.Command {
 		UsageText: "otactl config use NAME",
 		Description: `Example:
    $ otactl config use prod`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "config use", "expected a profile NAME", ""); err != nil {
-				return err
-			}
-			name := c.Args().First()
+		Action: runWithArgs(1, "config use", "expected a profile NAME", "", func(_ context.Context, args []string) error {
+			name := args[0]
 			if err := profile.Use(sys.Getenv, name); err != nil {
 				return err
 			}
 			fmt.Fprintf(sys.Stderr, "using profile %s\n", name)
 			return nil
-		},
+		}),
 	}
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -16,16 +17,13 @@ func newKeyDeleteCommand(sys *System) *cli.Command {
 
 Example:
    $ otactl key delete old-release-key`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "key delete", "expected one NAME", ""); err != nil {
-				return err
-			}
-			name := c.Args().First()
+		Action: runWithArgs(1, "key delete", "expected one NAME", "", func(_ context.Context, args []string) error {
+			name := args[0]
 			if err := sys.keyStore().Delete(name); err != nil {
 				return fmt.Errorf("key delete: %w", err)
 			}
 			fmt.Fprintf(sys.Stderr, "deleted key %q\n", name)
 			return nil
-		},
+		}),
 	}
 }

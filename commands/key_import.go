@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -20,11 +21,8 @@ standard input.
 Example:
    $ openssl genpkey -algorithm ed25519 -out release.pem
    $ otactl key import release-key release.pem && shred -u release.pem`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 2, "key import", "expected NAME and FILE", ""); err != nil {
-				return err
-			}
-			name, file := c.Args().Get(0), c.Args().Get(1)
+		Action: runWithArgs(2, "key import", "expected NAME and FILE", "", func(_ context.Context, args []string) error {
+			name, file := args[0], args[1]
 			if err := keys.ValidateKeyName(name); err != nil {
 				return usageErrorf("key import: %v", err)
 			}
@@ -41,6 +39,6 @@ Example:
 			}
 			_, err = fmt.Fprintf(sys.Stdout, "%s\t%s\t%s\n", info.Name, info.Alg, info.KeyID)
 			return err
-		},
+		}),
 	}
 }

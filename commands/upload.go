@@ -49,17 +49,14 @@ Example:
 			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload)", Destination: &opts.MaxPayload},
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin"); err != nil {
-				return err
-			}
-			pkg, ver, ok := strings.Cut(c.Args().Get(0), "@")
+		Action: runWithArgs(2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin", func(ctx context.Context, args []string) error {
+			pkg, ver, ok := strings.Cut(args[0], "@")
 			if !ok {
-				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", c.Args().Get(0))
+				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", args[0])
 			}
-			opts.Package, opts.Version, opts.File = pkg, ver, c.Args().Get(1)
-			return uploadRun(c.Context, sys, opts)
-		},
+			opts.Package, opts.Version, opts.File = pkg, ver, args[1]
+			return uploadRun(ctx, sys, opts)
+		}),
 	}
 }
 
