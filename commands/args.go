@@ -130,6 +130,18 @@ func runWithArgs(n int, cmd, want, hint string, run func(ctx context.Context, ar
 	}
 }
 
+// runWithManifest is the action of a command whose arguments are a
+// MANIFEST and, optionally, artifact FILEs: it refuses a run without a
+// MANIFEST (with hint) and otherwise runs run with them.
+func runWithManifest(cmd, hint string, run func(ctx context.Context, manifest string, files []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() < 1 {
+			return withHint(usageErrorf("%s: expected a MANIFEST argument", cmd), hint)
+		}
+		return run(c.Context, c.Args().First(), c.Args().Tail())
+	}
+}
+
 // runWithoutArgs is the action of a command that takes no positional
 // arguments: it refuses any, naming the command cmd, with hint when not
 // empty (how to give what the user meant), and otherwise runs run.

@@ -14,11 +14,6 @@ import (
 	"github.com/otactl/otactl/upload"
 )
 
-type artifactListOptions struct {
-	Conn   connectOptions
-	Output string
-}
-
 // artifactInfo is one retained artifact.
 type artifactInfo struct {
 	Package string `json:"package"`
@@ -29,7 +24,7 @@ type artifactInfo struct {
 }
 
 func newArtifactListCommand(sys *System) *cli.Command {
-	opts := &artifactListOptions{}
+	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the artifacts retained under P.u/c/, with sizes and hashes",
@@ -42,14 +37,14 @@ Example:
    $ otactl artifact list
    PACKAGE  VERSION  SIZE       SHA256
    main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
-		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Flags: opts.flags(),
 		Action: runWithoutArgs("artifact list", "", func(ctx context.Context) error {
 			return artifactListRun(ctx, sys, opts)
 		}),
 	}
 }
 
-func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions) error {
+func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error {
 	var (
 		topics  protocol.Topics
 		byTopic = map[string]artifactInfo{}

@@ -86,6 +86,20 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 	return &connection{Connection: pc}, nil
 }
 
+// account resolves the connection settings of the command cmd, which
+// stores or removes the password of their user on their broker: it needs a
+// user name.
+func (o *connectOptions) account(sys *System, cmd string) (upload.Options, error) {
+	cn, err := o.resolve(sys)
+	if err != nil {
+		return upload.Options{}, err
+	}
+	if cn.Options.Username == "" {
+		return upload.Options{}, usageErrorf("%s: no user name: give --username, OTACTL_USERNAME or the profile's username", cmd)
+	}
+	return cn.Options, nil
+}
+
 // topics are the topics under the resolved prefix.
 func (cn *connection) topics() protocol.Topics {
 	t, _ := protocol.NewTopics(cn.Options.TopicPrefix) // checked in resolve

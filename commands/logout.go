@@ -33,13 +33,9 @@ Example:
 }
 
 func logoutRun(sys *System, opts *logoutOptions) error {
-	cn, err := opts.Conn.resolve(sys)
+	u, err := opts.Conn.account(sys, "logout")
 	if err != nil {
 		return err
-	}
-	u := cn.Options
-	if u.Username == "" {
-		return usageErrorf("logout: no user name: give --username, OTACTL_USERNAME or the profile's username")
 	}
 	err = sys.keyStore().DeletePassword(u.Broker, u.Username)
 	if errors.Is(err, keys.ErrNotFound) {

@@ -32,6 +32,18 @@ func checkOutput(format string) error {
 
 func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
 
+// listOptions are the options of the commands that list what the broker
+// retains: the connection and -o.
+type listOptions struct {
+	Conn   connectOptions
+	Output string
+}
+
+// flags are -o and the connection flags.
+func (o *listOptions) flags() []cli.Flag {
+	return append([]cli.Flag{outputFlag(&o.Output)}, connectFlags(&o.Conn)...)
+}
+
 // listing is how a list command prints its items: with -o json one JSON
 // value, the list (an empty one, never null) or, with Key set, an object
 // holding it under Key; otherwise a table, or the line Empty on standard

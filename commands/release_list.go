@@ -15,13 +15,8 @@ import (
 	"github.com/otactl/otactl/upload"
 )
 
-type releaseListOptions struct {
-	Conn   connectOptions
-	Output string
-}
-
 func newReleaseListCommand(sys *System) *cli.Command {
-	opts := &releaseListOptions{}
+	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the published releases from the catalog",
@@ -34,14 +29,14 @@ Example:
    $ otactl release list --broker mqtt://localhost:1883
    SEQUENCE    PUBLISHED             COMPONENTS  SIGNED BY         TARGETS
    1767225600  2026-01-01T00:00:00Z  main@1.2.3  3f1c0a9b27d4e815  device canary-01, fleet`,
-		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Flags: opts.flags(),
 		Action: runWithoutArgs("release list", "", func(ctx context.Context) error {
 			return releaseListRun(ctx, sys, opts)
 		}),
 	}
 }
 
-func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) error {
+func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
 	var (
 		topics  protocol.Topics
 		entries []*catalog.Entry

@@ -36,7 +36,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Force},
-		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
+		dryRunFlag(&opts.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 	)
 	return &cli.Command{
@@ -73,20 +73,16 @@ Example:
    $ otactl release publish release.json --artifacts build/ --percent 10 --pubkey release-key.pub.pem
    $ otactl release publish release.json --encoding cbor --dry-run`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() < 1 {
-				return withHint(usageErrorf("release publish: expected a MANIFEST argument"), "otactl release publish release.json build/app.bin")
-			}
+		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
 			if opts.Encoding != "json" && opts.Encoding != "cbor" {
 				return usageErrorf("release publish: --encoding must be json or cbor, not %q", opts.Encoding)
 			}
 			if opts.Threshold < 0 {
 				return usageErrorf("release publish: --threshold must not be negative")
 			}
-			opts.File = c.Args().First()
-			opts.Artifacts = c.Args().Tail()
-			return releasePublishRun(c.Context, sys, opts)
-		},
+			opts.File, opts.Artifacts = manifest, files
+			return releasePublishRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -254,10 +250,8 @@ func testDelayBeforeDesired(ctx context.Context, sys *System) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", testDelayEnv, err)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

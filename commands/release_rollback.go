@@ -31,7 +31,7 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "expires", Usage: "expiry: a duration like 720h or an RFC 3339 time", Destination: &opts.Expires},
 		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Encoding},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Force},
-		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
+		dryRunFlag(&opts.DryRun),
 	)
 	return &cli.Command{
 		Name:      "rollback",

@@ -27,6 +27,11 @@ type targetOptions struct {
 
 const targetCategory = "Target"
 
+// dryRunFlag is --dry-run of the commands that publish.
+func dryRunFlag(dest *bool) cli.Flag {
+	return &cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: dest}
+}
+
 // targetedOptions are the options every command on desired manifests
 // has: the connection, the targets and -o.
 type targetedOptions struct {
