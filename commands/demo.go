@@ -309,7 +309,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	watchDone := make(chan struct{})
 	go func() {
 		// Not ctx: an interrupt ends the view by its connection too.
-		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demo.Package, Stale: fleet.DefaultStale}}, watchDial)
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: demo.Package, Stale: fleet.DefaultStale}}}, watchDial)
 		close(watchDone)
 	}()
 	go func() {

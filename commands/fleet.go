@@ -98,6 +98,20 @@ func selectDevices(values []string, file string) (deviceSelection, error) {
 	return sel, nil
 }
 
+// fleetViewOptions are the options of the commands that show the fleet,
+// watch and rollout status: the connection, the filters and -o.
+type fleetViewOptions struct {
+	Conn    connectOptions
+	Filters fleetFilterOptions
+	Output  string
+}
+
+// flags are the connection and filter flags, then own, then -o.
+func (o *fleetViewOptions) flags(own ...cli.Flag) []cli.Flag {
+	flags := append(connectFlags(&o.Conn), fleetFilterFlags(&o.Filters)...)
+	return append(append(flags, own...), outputFlag(&o.Output))
+}
+
 // fleetFilterOptions are the flags that pick rows of the fleet, shared by
 // watch and rollout status.
 type fleetFilterOptions struct {

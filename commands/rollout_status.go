@@ -11,16 +11,11 @@ import (
 	"github.com/otactl/otactl/output"
 )
 
-type rolloutStatusOptions struct {
-	Conn    connectOptions
-	Filters fleetFilterOptions
-	Output  string
-}
+// rolloutStatusOptions are the fleet view's, and no others.
+type rolloutStatusOptions = fleetViewOptions
 
 func newRolloutStatusCommand(sys *System) *cli.Command {
 	opts := &rolloutStatusOptions{}
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
-	flags = append(flags, outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "summarise a rollout and list the devices not done",
@@ -35,7 +30,7 @@ error; -o json prints one object: {"time", "summary", "devices"}.
 Example:
    $ otactl rollout status --package main --version 1.2.0
    $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
-		Flags: flags,
+		Flags: opts.flags(),
 		Action: runWithoutArgs("rollout status", "pick devices with --device ID", func(ctx context.Context) error {
 			return rolloutStatusRun(ctx, sys, opts, opts.Conn.dial(sys))
 		}),

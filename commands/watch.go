@@ -17,19 +17,12 @@ import (
 )
 
 type watchOptions struct {
-	Conn    connectOptions
-	Filters fleetFilterOptions
-	Once    bool
-	Output  string
+	fleetViewOptions
+	Once bool
 }
 
 func newWatchCommand(sys *System) *cli.Command {
 	opts := &watchOptions{}
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
-	flags = append(flags,
-		&cli.BoolFlag{Name: "once", Usage: "print the devices' retained reports and exit", Destination: &opts.Once},
-		outputFlag(&opts.Output),
-	)
 	return &cli.Command{
 		Name:      "watch",
 		Aliases:   []string{"tail"},
@@ -53,7 +46,9 @@ Example:
    $ otactl watch --package main --version 1.2.0
    $ otactl watch --failed -o json | jq -r .device
    $ otactl watch --once --cohort canary --devices-file canary.txt`,
-		Flags: flags,
+		Flags: opts.flags(
+			&cli.BoolFlag{Name: "once", Usage: "print the devices' retained reports and exit", Destination: &opts.Once},
+		),
 		Action: runWithoutArgs("watch", "pick devices with --device ID", func(ctx context.Context) error {
 			return watchRun(ctx, sys, opts, opts.Conn.dial(sys))
 		}),
