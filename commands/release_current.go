@@ -15,8 +15,7 @@ import (
 
 type releaseCurrentOptions struct {
 	targetedOptions
-	Pubkeys   cli.StringSlice
-	Threshold int
+	trustOptions
 }
 
 func newReleaseCurrentCommand(sys *System) *cli.Command {
@@ -53,7 +52,7 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 	if err != nil {
 		return err
 	}
-	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
+	trust, err := opts.policy(sys, cn)
 	if err != nil {
 		return err
 	}

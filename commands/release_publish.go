@@ -17,26 +17,24 @@ import (
 
 type releasePublishOptions struct {
 	targetedOptions
+	trustOptions
 	File         string
 	Artifacts    []string
 	ArtifactsDir string
-	Encoding     string
-	Pubkeys      cli.StringSlice
-	Threshold    int
-	Force        bool
-	DryRun       bool
 	MaxPayload   string
+	// Plan takes --encoding, --force and --dry-run as they are.
+	Plan publish.Plan
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
 	flags := opts.flags(true,
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
-		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Encoding},
+		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
-		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Force},
-		dryRunFlag(&opts.DryRun),
+		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
+		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 	)
 	return &cli.Command{
@@ -74,8 +72,8 @@ Example:
    $ otactl release publish release.json --encoding cbor --dry-run`,
 		Flags: flags,
 		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
-			if opts.Encoding != "json" && opts.Encoding != "cbor" {
-				return usageErrorf("release publish: --encoding must be json or cbor, not %q", opts.Encoding)
+			if enc := opts.Plan.Encoding; enc != "json" && enc != "cbor" {
+				return usageErrorf("release publish: --encoding must be json or cbor, not %q", enc)
 			}
 			if opts.Threshold < 0 {
 				return usageErrorf("release publish: --threshold must not be negative")
@@ -109,15 +107,16 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", opts.File, err)
 	}
-	plan := &publish.Plan{Manifest: m, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
-	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
+	plan := opts.Plan
+	plan.Manifest = m
+	trust, err := opts.policy(sys, cn)
 	if err == nil {
 		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.File, err)
 	}
-	if plan.Payload, err = publish.DesiredPayload(m, data, opts.Encoding); err != nil {
+	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
 	}
 	if plan.Files, err = publish.MatchFiles(ctx, m, opts.Artifacts, opts.ArtifactsDir); err != nil {
@@ -137,7 +136,19 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if opts.Targets.percentSet {
 		plan.Percent = opts.Targets.Percent
 	}
-	return plan, nil
+	return &plan, nil
+}
+
+// trustOptions are --pubkey and --threshold of the commands that hold a
+// manifest to the trust policy (release publish and current).
+type trustOptions struct {
+	Pubkeys   cli.StringSlice
+	Threshold int
+}
+
+// policy is the trust policy of these flags and the profile's settings.
+func (o *trustOptions) policy(sys *System, cn *connection) (publish.TrustPolicy, error) {
+	return trustPolicy(sys, cn, o.Pubkeys.Value(), o.Threshold)
 }
 
 // trustPolicy is the trust policy of a command: its --pubkey and

@@ -13,25 +13,23 @@ import (
 
 type releaseRollbackOptions struct {
 	targetedOptions
-	To       int64
-	Sequence int64
-	Expires  string
-	Sign     cli.StringSlice
-	Encoding string
-	Force    bool
-	DryRun   bool
+	Sign    cli.StringSlice
+	Expires string
+	// Request takes --to, --sequence, --encoding, --force and --dry-run
+	// as they are.
+	Request publish.RollbackRequest
 }
 
 func newReleaseRollbackCommand(sys *System) *cli.Command {
 	opts := &releaseRollbackOptions{}
 	flags := opts.flags(false,
-		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.To, Required: true},
+		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.Request.To, Required: true},
 		&cli.StringSliceFlag{Name: "sign", Usage: "sign the new manifest with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable)", Destination: &opts.Sign},
-		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Sequence},
+		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Request.Sequence},
 		&cli.StringFlag{Name: "expires", Usage: "expiry: a duration like 720h or an RFC 3339 time", Destination: &opts.Expires},
-		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Encoding},
-		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Force},
-		dryRunFlag(&opts.DryRun),
+		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Request.Encoding},
+		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Request.Force},
+		dryRunFlag(&opts.Request.DryRun),
 	)
 	return &cli.Command{
 		Name:      "rollback",
@@ -49,11 +47,11 @@ Example:
    $ otactl release rollback --to 1767225600 --sign env:OTACTL_SIGNING_KEY --cohort canary -o json`,
 		Flags: flags,
 		Action: runWithoutArgs("release rollback", "", func(ctx context.Context) error {
-			if opts.To <= 0 {
+			if opts.Request.To <= 0 {
 				return usageErrorf("release rollback: --to must be a positive sequence number")
 			}
-			if opts.Encoding != "" && opts.Encoding != "json" && opts.Encoding != "cbor" {
-				return usageErrorf("release rollback: --encoding must be json or cbor, not %q", opts.Encoding)
+			if enc := opts.Request.Encoding; enc != "" && enc != "json" && enc != "cbor" {
+				return usageErrorf("release rollback: --encoding must be json or cbor, not %q", enc)
 			}
 			return releaseRollbackRun(ctx, sys, opts)
 		}),
@@ -71,7 +69,7 @@ func releaseRollbackRun(ctx context.Context, sys *System, opts *releaseRollbackO
 			return nil, err
 		}
 		if !quiet {
-			fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.To, plan.Manifest.SequenceNumber)
+			fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.Request.To, plan.Manifest.SequenceNumber)
 		}
 		return p.Publish(ctx, plan)
 	})
@@ -84,7 +82,7 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if err != nil {
 		return nil, err
 	}
-	req := &publish.RollbackRequest{To: opts.To, Sequence: opts.Sequence, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
+	req := opts.Request
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
@@ -105,5 +103,5 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if req.Trust, err = trustPolicy(sys, cn, nil, 0); err != nil {
 		return nil, fmt.Errorf("rollback manifest: %w", err)
 	}
-	return req, nil
+	return &req, nil
 }
