@@ -15,10 +15,10 @@ import (
 
 type uploadOptions struct {
 	artifactOptions
-	File       string
-	Force      bool
 	MaxPayload string
 	Output     string
+	// Put takes FILE and --force as they are.
+	Put publish.ArtifactPut
 }
 
 func newUploadCommand(sys *System) *cli.Command {
@@ -45,7 +45,7 @@ Example:
    $ otactl upload main@1.2.3 build/zephyr/zephyr.signed.bin --broker mqtts://broker.example:8883 --username ci
    uploaded main@1.2.3: 538208 bytes, sha256 feb982c3fbec..., to .u/c/main@1.2.3 (read back and verified)`,
 		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Force},
+			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Put.Force},
 			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload)", Destination: &opts.MaxPayload},
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
@@ -54,7 +54,7 @@ Example:
 			if !ok {
 				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", args[0])
 			}
-			opts.Package, opts.Version, opts.File = pkg, ver, args[1]
+			opts.Package, opts.Version, opts.Put.Path = pkg, ver, args[1]
 			return uploadRun(ctx, sys, opts)
 		}),
 	}
@@ -69,15 +69,16 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	if err != nil {
 		return err
 	}
-	f, size, err := publish.OpenArtifact(opts.File, maxPayload)
+	f, size, err := publish.OpenArtifact(opts.Put.Path, maxPayload)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	req := opts.Put
+	req.Topic, req.Name, req.File, req.Size = topic, opts.Package+"@"+opts.Version, f, size
 	var put upload.PutResult
 	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
-		put, err = publish.PutArtifact(ctx, client, publish.ArtifactPut{Topic: topic, Name: opts.Package + "@" + opts.Version, Path: opts.File, File: f, Size: size, Force: opts.Force},
-			publishObserver(sys, true))
+		put, err = publish.PutArtifact(ctx, client, req, publishObserver(sys, true))
 		return err
 	})
 	if err != nil {
