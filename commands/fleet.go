@@ -26,27 +26,6 @@ func newFleetSource(sys *System, client *upload.Client, stale time.Duration, coh
 	})
 }
 
-// readFleet connects with dial and reads, with read, the fleet the
-// filters of o pick, warning of a cohort no device is known to be in. The
-// caller calls closeSrc when done with src.
-func readFleet(ctx context.Context, sys *System, o *fleetFilterOptions, dial dialer, read func(*fleet.Source, context.Context) error) (src *fleet.Source, flt fleet.Filter, closeSrc func(), err error) {
-	flt, sel, err := o.resolve()
-	if err != nil {
-		return nil, flt, nil, err
-	}
-	client, err := dial(ctx)
-	if err != nil {
-		return nil, flt, nil, err
-	}
-	src = newFleetSource(sys, client, o.Stale, o.Cohort, sel.IDs)
-	if err := read(src, ctx); err != nil {
-		client.Close()
-		return nil, flt, nil, err
-	}
-	warnUnknownCohort(sys, src, o.Cohort)
-	return src, flt, func() { client.Close() }, nil
-}
-
 // deviceSelection is what --device and --devices-file pick: device ids
 // (a set, shown even when silent) and at most one glob pattern.
 type deviceSelection struct {
@@ -110,6 +89,27 @@ type fleetViewOptions struct {
 func (o *fleetViewOptions) flags(own ...cli.Flag) []cli.Flag {
 	flags := append(connectFlags(&o.Conn), fleetFilterFlags(&o.Filters)...)
 	return append(append(flags, own...), outputFlag(&o.Output))
+}
+
+// view connects with dial and reads, with read, the fleet o's filters
+// pick, warning of a cohort no device is known to be in, then runs show on
+// it and closes the connection.
+func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, read func(*fleet.Source, context.Context) error, show func(*fleet.Source, fleet.Filter) error) error {
+	flt, sel, err := o.Filters.resolve()
+	if err != nil {
+		return err
+	}
+	client, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
+	if err := read(src, ctx); err != nil {
+		return err
+	}
+	warnUnknownCohort(sys, src, o.Filters.Cohort)
+	return show(src, flt)
 }
 
 // fleetFilterOptions are the flags that pick rows of the fleet, shared by

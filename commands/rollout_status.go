@@ -38,24 +38,21 @@ Example:
 }
 
 func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
-	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadAll)
-	if err != nil {
-		return err
-	}
-	defer closeSrc()
-	st := src.Fleet().Status(flt)
-	switch {
-	case opts.Output == "json":
-		return output.WriteStatusJSON(sys.Stdout, st)
-	case sys.StdoutTTY:
-		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
-			Width:    terminalWidth(sys.Stdout),
-			Renderer: lipgloss.NewRenderer(sys.Stdout),
-		}))
-		return err
-	}
-	for _, l := range output.SummaryLines(st.Summary) {
-		fmt.Fprintln(sys.Stderr, l)
-	}
-	return output.WriteRows(sys.Stdout, st.NotDone)
+	return opts.view(ctx, sys, dial, (*fleet.Source).ReadAll, func(src *fleet.Source, flt fleet.Filter) error {
+		st := src.Fleet().Status(flt)
+		switch {
+		case opts.Output == "json":
+			return output.WriteStatusJSON(sys.Stdout, st)
+		case sys.StdoutTTY:
+			_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
+				Width:    terminalWidth(sys.Stdout),
+				Renderer: lipgloss.NewRenderer(sys.Stdout),
+			}))
+			return err
+		}
+		for _, l := range output.SummaryLines(st.Summary) {
+			fmt.Fprintln(sys.Stderr, l)
+		}
+		return output.WriteRows(sys.Stdout, st.NotDone)
+	})
 }

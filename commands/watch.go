@@ -56,34 +56,30 @@ Example:
 }
 
 func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer) error {
-	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadDesired)
-	if err != nil {
-		return err
-	}
-	defer closeSrc()
-
-	json := opts.Output == "json"
-	switch {
-	case opts.Once:
-		return watchOnce(ctx, sys, opts, src, flt)
-	case sys.StdoutTTY && sys.StderrTTY && !json:
-		return watchLive(ctx, sys, opts, src, flt)
-	}
-	pick := fleet.NewPicker(src.Fleet(), flt)
-	return src.Follow(ctx, func(r report.Report, err error) {
-		if err != nil {
-			warnMalformed(sys.Stderr, r, err)
-			return
+	return opts.view(ctx, sys, dial, (*fleet.Source).ReadDesired, func(src *fleet.Source, flt fleet.Filter) error {
+		json := opts.Output == "json"
+		switch {
+		case opts.Once:
+			return watchOnce(ctx, sys, opts, src, flt)
+		case sys.StdoutTTY && sys.StderrTTY && !json:
+			return watchLive(ctx, sys, opts, src, flt)
 		}
-		if !pick.Picks(r) {
-			return
-		}
-		if json {
-			_ = output.WriteReportJSON(sys.Stdout, r)
-		} else {
-			_ = output.WriteReportLine(sys.Stdout, r)
-		}
-	}, nil)
+		pick := fleet.NewPicker(src.Fleet(), flt)
+		return src.Follow(ctx, func(r report.Report, err error) {
+			if err != nil {
+				warnMalformed(sys.Stderr, r, err)
+				return
+			}
+			if !pick.Picks(r) {
+				return
+			}
+			if json {
+				_ = output.WriteReportJSON(sys.Stdout, r)
+			} else {
+				_ = output.WriteReportLine(sys.Stdout, r)
+			}
+		}, nil)
+	})
 }
 
 // warnUnknownCohort warns when the cohort's members are to be inferred
