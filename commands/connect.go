@@ -174,16 +174,11 @@ func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client,
 // withClient connects with o's settings, runs work on the connection and
 // closes it.
 func (o *connectOptions) withClient(ctx context.Context, sys *System, work func(*upload.Client) error) error {
-	client, err := o.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	return work(client)
+	return o.dial(sys).with(ctx, work)
 }
 
 // dial returns a function that connects with o's settings, for commands
 // that connect later or more than once.
-func (o *connectOptions) dial(sys *System) func(ctx context.Context) (*upload.Client, error) {
+func (o *connectOptions) dial(sys *System) dialer {
 	return func(ctx context.Context) (*upload.Client, error) { return o.open(ctx, sys) }
 }

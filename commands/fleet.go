@@ -16,6 +16,16 @@ import (
 // dialer connects to the broker a command was told to use.
 type dialer func(ctx context.Context) (*upload.Client, error)
 
+// with connects with d, runs work on the connection and closes it.
+func (d dialer) with(ctx context.Context, work func(*upload.Client) error) error {
+	client, err := d(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return work(client)
+}
+
 // newFleetSource feeds a new fleet from client on the system's clock,
 // with warnings on its standard error. With a cohort it also follows that
 // cohort: members lists its devices, when known; otherwise they are
@@ -99,17 +109,14 @@ func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, r
 	if err != nil {
 		return err
 	}
-	client, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
-	if err := read(src, ctx); err != nil {
-		return err
-	}
-	warnUnknownCohort(sys, src, o.Filters.Cohort)
-	return show(src, flt)
+	return dial.with(ctx, func(client *upload.Client) error {
+		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
+		if err := read(src, ctx); err != nil {
+			return err
+		}
+		warnUnknownCohort(sys, src, o.Filters.Cohort)
+		return show(src, flt)
+	})
 }
 
 // fleetFilterOptions are the flags that pick rows of the fleet, shared by
