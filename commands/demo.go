@@ -27,6 +27,8 @@ type demoOptions struct {
 	Fail    string
 	Timeout time.Duration
 	Output  string
+
+	failures simulator.Failures // --fail, checked
 }
 
 func newDemoCommand(sys *System) *cli.Command {
@@ -66,6 +68,10 @@ Example:
 			}
 			if opts.Timeout <= 0 {
 				return usageErrorf("demo: --timeout must be positive")
+			}
+			var err error
+			if opts.failures, err = simulator.ParseFailures(opts.Fail); err != nil {
+				return usageErrorf("demo: --fail: %v", err)
 			}
 			return demoRun(ctx, sys, opts)
 		}),
@@ -115,10 +121,6 @@ func (d *demoSteps) cmd(format string, args ...any) {
 
 func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	start := time.Now()
-	failures, err := simulator.ParseFailures(opts.Fail)
-	if err != nil {
-		return usageErrorf("demo: --fail: %v", err)
-	}
 	lab, err := demo.Open(ctx)
 	if err != nil {
 		return err
@@ -126,7 +128,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	defer lab.Close()
 	d := &demoSteps{sys: sys, opts: opts, lab: lab, jsonOut: opts.Output == "json"}
 	d.say("broker listening on %s (data in %s)", lab.Broker.URL(), lab.BrokerData())
-	if err := d.startFleet(ctx, failures); err != nil {
+	if err := d.startFleet(ctx, opts.failures); err != nil {
 		return err
 	}
 	if err := d.release(ctx); err != nil {
