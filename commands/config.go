@@ -16,11 +16,19 @@ func newConfigCommand(sys *System) *cli.Command {
 	opts := &configOptions{}
 	return newGroup("config", "manage connection profiles in the config file", configDescription,
 		&cli.Command{
-			Name:        "set",
-			Usage:       "set a profile setting (creating the profile)",
-			UsageText:   "otactl config set KEY VALUE [--profile NAME]",
-			Description: configSetDescription,
-			Flags:       []cli.Flag{profileFlag(&opts.Profile)},
+			Name:      "set",
+			Usage:     "set a profile setting (creating the profile)",
+			UsageText: "otactl config set KEY VALUE [--profile NAME]",
+			Description: `Keys: ` + strings.Join(profile.Keys, ", ") + `. pubkey adds a trusted key
+(repeat, or separate with commas); max-payload takes sizes like 128k or 16M.
+
+Example:
+   $ otactl config set broker mqtts://broker.example:8883 --profile prod
+   $ otactl config set username ci --profile prod
+   $ otactl config set max-payload 16M --profile prod
+   $ otactl config set require-signatures true --profile prod
+   $ otactl config set pubkey release-key.pub.pem --profile prod`,
+			Flags: []cli.Flag{profileFlag(&opts.Profile)},
 			Action: runWithArgs(2, "config set", "expected KEY and VALUE", "otactl config set broker mqtts://broker.example:8883", func(_ context.Context, args []string) error {
 				return configSetRun(sys, opts, args[0], args[1])
 			}),
@@ -64,27 +72,29 @@ func newConfigCommand(sys *System) *cli.Command {
 			Flags:  []cli.Flag{outputFlag(&opts.Output)},
 			Action: func(*cli.Context) error { return configListRun(sys, opts) },
 		},
-		&cli.Command{
-			Name:      "use",
-			Usage:     "make a profile the one used by default",
-			UsageText: "otactl config use NAME",
-			Description: `Example:
-   $ otactl config use prod`,
-			Action: runWithArgs(1, "config use", "expected a profile NAME", "", func(_ context.Context, args []string) error {
-				return configUseRun(sys, args[0])
-			}),
-		},
-		&cli.Command{
-			Name:      "delete",
-			Usage:     "delete a profile",
-			UsageText: "otactl config delete NAME",
-			Description: `Example:
-   $ otactl config delete staging`,
-			Action: runWithArgs(1, "config delete", "expected a profile NAME", "", func(_ context.Context, args []string) error {
-				return configDeleteRun(sys, args[0])
-			}),
-		},
+		profileVerb{Name: "use", Usage: "make a profile the one used by default", Example: "prod", Run: configUseRun}.command(sys),
+		profileVerb{Name: "delete", Usage: "delete a profile", Example: "staging", Run: configDeleteRun}.command(sys),
 	)
+}
+
+// profileVerb is a config verb whose one argument is a profile NAME;
+// Example is the NAME of its help's example.
+type profileVerb struct {
+	Name, Usage, Example string
+	Run                  func(sys *System, name string) error
+}
+
+func (v profileVerb) command(sys *System) *cli.Command {
+	path := "config " + v.Name
+	return &cli.Command{
+		Name:        v.Name,
+		Usage:       v.Usage,
+		UsageText:   "otactl " + path + " NAME",
+		Description: "Example:\n   $ otactl " + path + " " + v.Example,
+		Action: runWithArgs(1, path, "expected a profile NAME", "", func(_ context.Context, args []string) error {
+			return v.Run(sys, args[0])
+		}),
+	}
 }
 
 // configOptions are the flags of the config verbs.
@@ -109,13 +119,3 @@ A broker given with --broker or OTACTL_BROKER replaces the profile's whole
 connection: ` + strings.Join(profile.ConnectionKeys, ", ") + ` then come
 only from flags and environment; the other settings still come from the
 profile. Passwords are never kept here: see 'otactl login'.`
-
-var configSetDescription = `Keys: ` + strings.Join(profile.Keys, ", ") + `. pubkey adds a trusted key
-(repeat, or separate with commas); max-payload takes sizes like 128k or 16M.
-
-Example:
-   $ otactl config set broker mqtts://broker.example:8883 --profile prod
-   $ otactl config set username ci --profile prod
-   $ otactl config set max-payload 16M --profile prod
-   $ otactl config set require-signatures true --profile prod
-   $ otactl config set pubkey release-key.pub.pem --profile prod`
