@@ -10,7 +10,7 @@ import (
 // in their files; the verbs that only take arguments and -o are declared
 // here, their run functions in files of their own (key_list.go...).
 func newKeyCommand(sys *System) *cli.Command {
-	list := &keyListOptions{}
+	list := &outputOptions{}
 	return newGroup("key", "manage signing keys in the OS keyring", keyDescription,
 		newKeyGenerateCommand(sys),
 		&cli.Command{

@@ -6,11 +6,7 @@ import (
 	"github.com/otactl/otactl/keys"
 )
 
-type keyListOptions struct {
-	Output string
-}
-
-func keyListRun(sys *System, opts *keyListOptions) error {
+func keyListRun(sys *System, opts *outputOptions) error {
 	infos, err := sys.keyStore().List()
 	if err != nil {
 		return fmt.Errorf("key list: %w", err)

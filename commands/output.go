@@ -32,6 +32,11 @@ func checkOutput(format string) error {
 
 func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
 
+// outputOptions are the options of a command whose only flag is -o.
+type outputOptions struct {
+	Output string
+}
+
 // listOptions are the options of the commands that list what the broker
 // retains: the connection and -o.
 type listOptions struct {
