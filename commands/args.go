@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -72,34 +73,35 @@ func interspersed(app *cli.App, args []string) []string {
 
 func isFlagWord(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
 
-// noArgs refuses the positional arguments of the command cmd, which takes
-// none; hint, when not empty, says how to give what the user meant.
-func noArgs(c *cli.Context, cmd, hint string) error {
-	if !c.Args().Present() {
-		return nil
-	}
-	return withHint(usageErrorf("%s: unexpected argument %q", cmd, c.Args().First()), hint)
+// artifactOptions are the options of a command on one artifact: its
+// package and version, and the connection to the broker that holds it.
+type artifactOptions struct {
+	Conn    connectOptions
+	Package string
+	Version string
 }
 
-// wantArgs refuses a run of the command cmd without exactly n positional
-// arguments: "cmd: want", with hint when not empty.
-func wantArgs(c *cli.Context, n int, cmd, want, hint string) error {
-	if c.Args().Len() == n {
-		return nil
-	}
-	return withHint(usageErrorf("%s: %s", cmd, want), hint)
+// runWithArtifact is the action of a command whose one argument is the
+// artifact's PACKAGE@VERSION: it takes it into o and runs run.
+func (o *artifactOptions) runWithArtifact(cmd, hint string, run func(ctx context.Context) error) cli.ActionFunc {
+	return runWithArgs(1, cmd, "expected PACKAGE@VERSION", hint, func(ctx context.Context, args []string) error {
+		pkg, version, ok := strings.Cut(args[0], "@")
+		if !ok {
+			return usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, args[0])
+		}
+		o.Package, o.Version = pkg, version
+		return run(ctx)
+	})
 }
 
-// packageVersionArg is the one PACKAGE@VERSION argument of the command cmd.
-func packageVersionArg(c *cli.Context, cmd, hint string) (pkg, version string, err error) {
-	if err := wantArgs(c, 1, cmd, "expected PACKAGE@VERSION", hint); err != nil {
-		return "", "", err
+// resolve resolves the connection settings and the artifact's topic.
+func (o *artifactOptions) resolve(sys *System) (*connection, string, error) {
+	cn, err := o.Conn.resolve(sys)
+	if err != nil {
+		return nil, "", err
 	}
-	pkg, version, ok := strings.Cut(c.Args().First(), "@")
-	if !ok {
-		return "", "", usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, c.Args().First())
-	}
-	return pkg, version, nil
+	topic, err := cn.topics().Component(o.Package, o.Version)
+	return cn, topic, err
 }
 
 // stringsFlag makes f, a repeatable flag, collect its values in dest.
@@ -114,4 +116,40 @@ func stringsFlag(f *cli.StringSliceFlag, dest *[]string) *cli.StringSliceFlag {
 // newGroup is a command made of subcommands.
 func newGroup(name, usage, description string, subcommands ...*cli.Command) *cli.Command {
 	return &cli.Command{Name: name, Usage: usage, Description: description, Subcommands: subcommands}
+}
+
+// runWithArgs is the action of a command that takes exactly n positional
+// arguments: it refuses another number of them with the usage error
+// "cmd: want", with hint when not empty, and otherwise runs run with them.
+func runWithArgs(n int, cmd, want, hint string, run func(ctx context.Context, args []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() != n {
+			return withHint(usageErrorf("%s: %s", cmd, want), hint)
+		}
+		return run(c.Context, c.Args().Slice())
+	}
+}
+
+// runWithManifest is the action of a command whose arguments are a
+// MANIFEST and, optionally, artifact FILEs: it refuses a run without a
+// MANIFEST (with hint) and otherwise runs run with them.
+func runWithManifest(cmd, hint string, run func(ctx context.Context, manifest string, files []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() < 1 {
+			return withHint(usageErrorf("%s: expected a MANIFEST argument", cmd), hint)
+		}
+		return run(c.Context, c.Args().First(), c.Args().Tail())
+	}
+}
+
+// runWithoutArgs is the action of a command that takes no positional
+// arguments: it refuses any, naming the command cmd, with hint when not
+// empty (how to give what the user meant), and otherwise runs run.
+func runWithoutArgs(cmd, hint string, run func(ctx context.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return withHint(usageErrorf("%s: unexpected argument %q", cmd, c.Args().First()), hint)
+		}
+		return run(c.Context)
+	}
 }

@@ -13,11 +13,9 @@ import (
 )
 
 type artifactDeleteOptions struct {
-	Conn    connectOptions
-	Package string
-	Version string
-	Force   bool
-	Output  string
+	artifactOptions
+	Force  bool
+	Output string
 }
 
 func newArtifactDeleteCommand(sys *System) *cli.Command {
@@ -36,47 +34,26 @@ Example:
 			&cli.BoolFlag{Name: "force", Usage: "delete even while a desired manifest names it", Destination: &opts.Force},
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			var err error
-			if opts.Package, opts.Version, err = packageVersionArg(c, "artifact delete", ""); err != nil {
-				return err
-			}
-			return artifactDeleteRun(c.Context, sys, opts)
-		},
+		Action: opts.runWithArtifact("artifact delete", "", func(ctx context.Context) error {
+			return artifactDeleteRun(ctx, sys, opts)
+		}),
 	}
 }
 
 func artifactDeleteRun(ctx context.Context, sys *System, opts *artifactDeleteOptions) error {
-	cn, err := opts.Conn.resolve(sys)
+	_, topic, err := opts.resolve(sys)
 	if err != nil {
 		return err
 	}
-	topics := cn.topics()
-	topic, err := topics.Component(opts.Package, opts.Version)
-	if err != nil {
+	var (
+		users  []string
+		action string
+	)
+	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		users, action, err = deleteArtifact(ctx, client, topic, opts)
 		return err
-	}
-	client, _, err := opts.Conn.open(ctx, sys)
+	})
 	if err != nil {
-		return err
-	}
-	defer client.Close()
-	users, err := desiredUsers(ctx, client, opts.Package, opts.Version)
-	if err != nil {
-		return err
-	}
-	if len(users) > 0 && !opts.Force {
-		return withHint(fmt.Errorf("%s@%s is named by the desired manifest of %s", opts.Package, opts.Version, summarizeTargets(users)),
-			"publish or unpublish those releases first, or delete anyway with --force")
-	}
-	_, found, err := client.ReadRetained(ctx, topic)
-	if err != nil {
-		return err
-	}
-	action := "deleted"
-	if !found {
-		action = "absent"
-	} else if err := client.Clear(ctx, topic); err != nil {
 		return err
 	}
 	if opts.Output == "json" {
@@ -88,6 +65,31 @@ func artifactDeleteRun(ctx context.Context, sys *System, opts *artifactDeleteOpt
 		fmt.Fprintf(sys.Stdout, "%s@%s: deleted %s\n", opts.Package, opts.Version, topic)
 	}
 	return nil
+}
+
+// deleteArtifact clears the artifact's topic, unless a desired manifest
+// names it and opts.Force is not set, and returns who names it and the
+// action: "deleted", or "absent" when nothing was retained.
+func deleteArtifact(ctx context.Context, client *upload.Client, topic string, opts *artifactDeleteOptions) (users []string, action string, err error) {
+	users, err = desiredUsers(ctx, client, opts.Package, opts.Version)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(users) > 0 && !opts.Force {
+		return nil, "", withHint(fmt.Errorf("%s@%s is named by the desired manifest of %s", opts.Package, opts.Version, summarizeTargets(users)),
+			"publish or unpublish those releases first, or delete anyway with --force")
+	}
+	_, found, err := client.ReadRetained(ctx, topic)
+	if err != nil {
+		return nil, "", err
+	}
+	if !found {
+		return users, "absent", nil
+	}
+	if err := client.Clear(ctx, topic); err != nil {
+		return nil, "", err
+	}
+	return users, "deleted", nil
 }
 
 // desiredUsers names the targets whose retained desired manifest holds

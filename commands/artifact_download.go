@@ -11,12 +11,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/upload"
 )
 
 type artifactDownloadOptions struct {
-	Conn    connectOptions
-	Package string
-	Version string
+	artifactOptions
 	Out     string
 	Clobber bool
 }
@@ -39,22 +38,14 @@ Example:
 			&cli.StringFlag{Name: "output-file", Aliases: []string{"O"}, Usage: "`FILE` to write, or - for standard output", Destination: &opts.Out, Required: true},
 			&cli.BoolFlag{Name: "clobber", Usage: "replace FILE if it exists", Destination: &opts.Clobber},
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			var err error
-			if opts.Package, opts.Version, err = packageVersionArg(c, "artifact download", "otactl artifact download main@1.2.3 -O main.bin"); err != nil {
-				return err
-			}
-			return artifactDownloadRun(c.Context, sys, opts)
-		},
+		Action: opts.runWithArtifact("artifact download", "otactl artifact download main@1.2.3 -O main.bin", func(ctx context.Context) error {
+			return artifactDownloadRun(ctx, sys, opts)
+		}),
 	}
 }
 
 func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloadOptions) error {
-	cn, err := opts.Conn.resolve(sys)
-	if err != nil {
-		return err
-	}
-	topic, err := cn.topics().Component(opts.Package, opts.Version)
+	_, topic, err := opts.resolve(sys)
 	if err != nil {
 		return err
 	}
@@ -64,25 +55,21 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 			return clobberHint(err)
 		}
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
 	var (
 		n     int64
 		sum   [32]byte
 		found bool
 	)
-	if opts.Out == "-" {
-		n, sum, found, err = client.CopyRetained(ctx, topic, sys.Stdout)
-	} else {
-		err = out.writeStream(func(w io.Writer) (bool, error) {
+	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		if opts.Out == "-" {
+			n, sum, found, err = client.CopyRetained(ctx, topic, sys.Stdout)
+			return err
+		}
+		return clobberHint(out.writeStream(func(w io.Writer) (bool, error) {
 			n, sum, found, err = client.CopyRetained(ctx, topic, w)
 			return found, err
-		})
-		err = clobberHint(err)
-	}
+		}))
+	})
 	if err != nil {
 		return err
 	}

@@ -4,20 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/upload"
 )
-
-type artifactListOptions struct {
-	Conn   connectOptions
-	Output string
-}
 
 // artifactInfo is one retained artifact.
 type artifactInfo struct {
@@ -29,7 +24,7 @@ type artifactInfo struct {
 }
 
 func newArtifactListCommand(sys *System) *cli.Command {
-	opts := &artifactListOptions{}
+	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the artifacts retained under P.u/c/, with sizes and hashes",
@@ -42,31 +37,28 @@ Example:
    $ otactl artifact list
    PACKAGE  VERSION  SIZE       SHA256
    main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
-		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "artifact list", ""); err != nil {
-				return err
-			}
-			return artifactListRun(c.Context, sys, opts)
-		},
+		Flags: opts.flags(),
+		Action: runWithoutArgs("artifact list", "", func(ctx context.Context) error {
+			return artifactListRun(ctx, sys, opts)
+		}),
 	}
 }
 
-func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions) error {
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	topics := client.Topics()
-	byTopic := map[string]artifactInfo{}
-	err = client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
-		pkg, ver, ok := topics.ParseComponent(topic)
-		if !ok {
-			return
-		}
-		sum := sha256.Sum256(payload)
-		byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
+func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error {
+	var (
+		topics  protocol.Topics
+		byTopic = map[string]artifactInfo{}
+	)
+	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+		topics = client.Topics()
+		return client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
+			pkg, ver, ok := topics.ParseComponent(topic)
+			if !ok {
+				return
+			}
+			sum := sha256.Sum256(payload)
+			byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
+		})
 	})
 	if err != nil {
 		return err
@@ -81,20 +73,16 @@ func artifactListRun(ctx context.Context, sys *System, opts *artifactListOptions
 		}
 		return list[i].Version < list[j].Version
 	})
-	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, map[string]any{"artifacts": list})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(sys.Stderr, "no artifacts retained under "+topics.ComponentsFilter())
-		return nil
-	}
-	t := output.Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"}}
-	for _, a := range list {
-		size := strconv.FormatInt(a.Size, 10)
-		if sys.StdoutTTY {
-			size = text.Bytes(a.Size)
-		}
-		t.Rows = append(t.Rows, []string{a.Package, a.Version, size, a.SHA256})
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[artifactInfo]{
+		Key:    "artifacts",
+		Empty:  "no artifacts retained under " + topics.ComponentsFilter(),
+		Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"},
+		Row: func(a artifactInfo) []string {
+			size := strconv.FormatInt(a.Size, 10)
+			if sys.StdoutTTY {
+				size = text.Bytes(a.Size)
+			}
+			return []string{a.Package, a.Version, size, a.SHA256}
+		},
+	}.write(sys, opts.Output, list)
 }

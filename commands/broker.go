@@ -14,16 +14,14 @@ import (
 )
 
 type brokerOptions struct {
-	Listen      string
-	WS          string
-	Data        string
-	TLSCert     string
-	TLSKey      string
-	MaxPacket   string
-	Users       string
-	TopicPrefix string
-	Verbose     bool
-	Output      string
+	TLSCert   string
+	TLSKey    string
+	MaxPacket string
+	Users     string
+	Verbose   bool
+	Output    string
+	// Config takes --listen, --ws, --data and --topic-prefix as they are.
+	Config broker.Config
 }
 
 func newBrokerCommand(sys *System) *cli.Command {
@@ -54,27 +52,24 @@ Example:
    $ otactl broker --listen 0.0.0.0:8883 --tls-cert cert.pem --tls-key key.pem \
        --users users.txt --data /var/lib/otactl`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "`ADDR` for MQTT (MQTT over TLS with --tls-cert)", Value: "127.0.0.1:1883", Destination: &opts.Listen},
-			&cli.StringFlag{Name: "ws", Usage: "also serve MQTT over WebSocket on `ADDR` (wss with --tls-cert)", Destination: &opts.WS},
-			&cli.StringFlag{Name: "data", Usage: "keep retained messages in `DIR` across restarts (acknowledged once on disk)", Destination: &opts.Data},
+			&cli.StringFlag{Name: "listen", Usage: "`ADDR` for MQTT (MQTT over TLS with --tls-cert)", Value: "127.0.0.1:1883", Destination: &opts.Config.Listen},
+			&cli.StringFlag{Name: "ws", Usage: "also serve MQTT over WebSocket on `ADDR` (wss with --tls-cert)", Destination: &opts.Config.WS},
+			&cli.StringFlag{Name: "data", Usage: "keep retained messages in `DIR` across restarts (acknowledged once on disk)", Destination: &opts.Config.DataDir},
 			&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate `FILE` (chain) for TLS", Destination: &opts.TLSCert},
 			&cli.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE` for TLS", Destination: &opts.TLSKey},
 			&cli.StringFlag{Name: "max-packet", Usage: "largest MQTT packet accepted, e.g. 16M (default: MQTT's limit, 256 MiB)", Destination: &opts.MaxPacket},
 			&cli.StringFlag{Name: "users", Usage: "users `FILE`: NAME HASH ROLE [COHORT] per line", Destination: &opts.Users},
-			fleetTopicPrefixFlag(&opts.TopicPrefix),
+			fleetTopicPrefixFlag(&opts.Config.TopicPrefix),
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and refusals", Destination: &opts.Verbose},
 			outputFlag(&opts.Output),
 		},
 		Subcommands: []*cli.Command{newBrokerPasswdCommand(sys)},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "broker", "run 'otactl broker --help'"); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("broker", "run 'otactl broker --help'", func(ctx context.Context) error {
 			if (opts.TLSCert == "") != (opts.TLSKey == "") {
 				return usageErrorf("broker: TLS needs both --tls-cert and --tls-key")
 			}
-			return brokerRun(c.Context, sys, opts)
-		},
+			return brokerRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -90,7 +85,7 @@ func fleetTopicPrefixFlag(dest *string) cli.Flag {
 
 // brokerConfig turns the options into a broker configuration.
 func brokerConfig(sys *System, opts *brokerOptions) (broker.Config, error) {
-	cfg := broker.Config{Listen: opts.Listen, WS: opts.WS, DataDir: opts.Data, TopicPrefix: opts.TopicPrefix}
+	cfg := opts.Config
 	if opts.MaxPacket != "" {
 		n, err := profile.ParseSize(opts.MaxPacket)
 		if err != nil || n < 1024 || n > 268435460 {
@@ -132,12 +127,12 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 	defer b.Close()
 
 	if opts.Output == "json" {
-		out := map[string]any{"url": b.URL(), "auth": cfg.Users != nil, "topicPrefix": opts.TopicPrefix}
+		out := map[string]any{"url": b.URL(), "auth": cfg.Users != nil, "topicPrefix": cfg.TopicPrefix}
 		if u := b.WSURL(); u != "" {
 			out["wsUrl"] = u
 		}
-		if opts.Data != "" {
-			out["data"] = opts.Data
+		if cfg.DataDir != "" {
+			out["data"] = cfg.DataDir
 		}
 		if err := writeJSON(sys.Stdout, out); err != nil {
 			return err
@@ -153,10 +148,10 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 	} else {
 		fmt.Fprintf(sys.Stderr, "broker: %d users from %s; devices are confined to their own topics\n", cfg.Users.Len(), opts.Users)
 	}
-	if opts.Data == "" {
+	if cfg.DataDir == "" {
 		fmt.Fprintln(sys.Stderr, "broker: no --data: retained releases and reports are lost when it stops")
 	} else {
-		fmt.Fprintf(sys.Stderr, "broker: retained messages kept in %s\n", opts.Data)
+		fmt.Fprintf(sys.Stderr, "broker: retained messages kept in %s\n", cfg.DataDir)
 	}
 	fmt.Fprintf(sys.Stderr, "broker: listening on %s; stop with Ctrl-C\n", strings.TrimSpace(b.URL()+" "+b.WSURL()))
 

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -45,12 +46,9 @@ Example:
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from the first line of standard input", Destination: &opts.PasswordStdin},
 			&cli.StringFlag{Name: "users", Usage: "add or replace the entry in users `FILE` instead of printing it", Destination: &opts.Users},
 		},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "broker passwd", "want one NAME", "otactl broker passwd --role device sensor-0042"); err != nil {
-				return err
-			}
-			return brokerPasswdRun(sys, opts, c.Args().First())
-		},
+		Action: runWithArgs(1, "broker passwd", "want one NAME", "otactl broker passwd --role device sensor-0042", func(_ context.Context, args []string) error {
+			return brokerPasswdRun(sys, opts, args[0])
+		}),
 	}
 }
 

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/upload"
 )
 
 // fleetSystem is a System with buffers, no terminal and the environment
 // env.
-func fleetSystem(t *testing.T, stdin string, env map[string]string) (*System, *fleetBuffer, *fleetBuffer) {
+func fleetSystem(t *testing.T, stdin string, env map[string]string) (*System, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
-	out, errOut := &fleetBuffer{}, &fleetBuffer{}
+	out, errOut := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	t.Cleanup(func() { testsecrets.Check(t, "otactl (in-process)", out.String(), errOut.String()) })
 	return &System{
 		Stdin:  strings.NewReader(stdin),
@@ -31,7 +32,7 @@ func fleetSystem(t *testing.T, stdin string, env map[string]string) (*System, *f
 
 // startBrokerCommand runs 'otactl broker args...' in-process and returns
 // its URL and a function that stops it and returns its exit code.
-func startBrokerCommand(t *testing.T, args ...string) (string, func() int, *fleetBuffer) {
+func startBrokerCommand(t *testing.T, args ...string) (string, func() int, *syncbuf.Buffer) {
 	t.Helper()
 	sys, out, errOut := fleetSystem(t, "", nil)
 	ctx, cancel := context.WithCancel(context.Background())

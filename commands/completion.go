@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -28,17 +29,14 @@ Example:
    $ source <(otactl completion bash)
    $ otactl release create --sign <TAB>
    env:  file:  release-key`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "completion", "expected one shell: "+strings.Join(completions.Shells, ", "), ""); err != nil {
-				return err
-			}
-			script, err := completions.Script(c.Args().First())
+		Action: runWithArgs(1, "completion", "expected one shell: "+strings.Join(completions.Shells, ", "), "", func(_ context.Context, args []string) error {
+			script, err := completions.Script(args[0])
 			if err != nil {
 				return usageErrorf("completion: %v", err)
 			}
 			_, err = sys.Stdout.Write(script)
 			return err
-		},
+		}),
 	}
 }
 

@@ -3,28 +3,13 @@ package commands
 import (
 	"fmt"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/otactl/otactl/profile"
 )
 
-func newConfigUseCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:      "use",
-		Usage:     "make a profile the one used by default",
-		UsageText: "otactl config use NAME",
-		Description: `Example:
-   $ otactl config use prod`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "config use", "expected a profile NAME", ""); err != nil {
-				return err
-			}
-			name := c.Args().First()
-			if err := profile.Use(sys.Getenv, name); err != nil {
-				return err
-			}
-			fmt.Fprintf(sys.Stderr, "using profile %s\n", name)
-			return nil
-		},
+func configUseRun(sys *System, name string) error {
+	if err := profile.Use(sys.Getenv, name); err != nil {
+		return err
 	}
+	fmt.Fprintf(sys.Stderr, "using profile %s\n", name)
+	return nil
 }

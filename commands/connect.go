@@ -86,6 +86,20 @@ func (o *connectOptions) resolve(sys *System) (*connection, error) {
 	return &connection{Connection: pc}, nil
 }
 
+// account resolves the connection settings of the command cmd, which
+// stores or removes the password of their user on their broker: it needs a
+// user name.
+func (o *connectOptions) account(sys *System, cmd string) (upload.Options, error) {
+	cn, err := o.resolve(sys)
+	if err != nil {
+		return upload.Options{}, err
+	}
+	if cn.Options.Username == "" {
+		return upload.Options{}, usageErrorf("%s: no user name: give --username, OTACTL_USERNAME or the profile's username", cmd)
+	}
+	return cn.Options, nil
+}
+
 // topics are the topics under the resolved prefix.
 func (cn *connection) topics() protocol.Topics {
 	t, _ := protocol.NewTopics(cn.Options.TopicPrefix) // checked in resolve
@@ -138,30 +152,33 @@ func readPasswordLine(r io.Reader) (string, error) {
 }
 
 // open resolves everything, password included, and connects.
-func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, *connection, error) {
+func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, error) {
 	cn, err := o.resolve(sys)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := o.password(sys, cn); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := upload.Connect(ctx, cn.Options)
 	if err != nil {
 		var ce *upload.ConnectError
 		if errors.As(err, &ce) && ce.BadCredentials() && cn.PasswordFrom == "" {
-			return nil, nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
+			return nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return c, cn, nil
+	return c, nil
+}
+
+// withClient connects with o's settings, runs work on the connection and
+// closes it.
+func (o *connectOptions) withClient(ctx context.Context, sys *System, work func(*upload.Client) error) error {
+	return o.dial(sys).with(ctx, work)
 }
 
 // dial returns a function that connects with o's settings, for commands
 // that connect later or more than once.
-func (o *connectOptions) dial(sys *System) func(ctx context.Context) (*upload.Client, error) {
-	return func(ctx context.Context) (*upload.Client, error) {
-		c, _, err := o.open(ctx, sys)
-		return c, err
-	}
+func (o *connectOptions) dial(sys *System) dialer {
+	return func(ctx context.Context) (*upload.Client, error) { return o.open(ctx, sys) }
 }

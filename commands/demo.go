@@ -14,6 +14,7 @@ import (
 
 	"github.com/otactl/otactl/demo"
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/simulator"
@@ -26,6 +27,8 @@ type demoOptions struct {
 	Fail    string
 	Timeout time.Duration
 	Output  string
+
+	failures simulator.Failures // --fail, checked
 }
 
 func newDemoCommand(sys *System) *cli.Command {
@@ -59,18 +62,19 @@ Example:
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on each stage after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
 			outputFlag(&opts.Output),
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "demo", "run 'otactl demo --help'"); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("demo", "run 'otactl demo --help'", func(ctx context.Context) error {
 			if opts.Devices < 1 || opts.Devices > 10000 {
 				return usageErrorf("demo: --devices %d: want 1 to 10000", opts.Devices)
 			}
 			if opts.Timeout <= 0 {
 				return usageErrorf("demo: --timeout must be positive")
 			}
-			return demoRun(c.Context, sys, opts)
-		},
+			var err error
+			if opts.failures, err = simulator.ParseFailures(opts.Fail); err != nil {
+				return usageErrorf("demo: --fail: %v", err)
+			}
+			return demoRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -117,10 +121,6 @@ func (d *demoSteps) cmd(format string, args ...any) {
 
 func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	start := time.Now()
-	failures, err := simulator.ParseFailures(opts.Fail)
-	if err != nil {
-		return usageErrorf("demo: --fail: %v", err)
-	}
 	lab, err := demo.Open(ctx)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	defer lab.Close()
 	d := &demoSteps{sys: sys, opts: opts, lab: lab, jsonOut: opts.Output == "json"}
 	d.say("broker listening on %s (data in %s)", lab.Broker.URL(), lab.BrokerData())
-	if err := d.startFleet(ctx, failures); err != nil {
+	if err := d.startFleet(ctx, opts.failures); err != nil {
 		return err
 	}
 	if err := d.release(ctx); err != nil {
@@ -311,7 +311,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	watchDone := make(chan struct{})
 	go func() {
 		// Not ctx: an interrupt ends the view by its connection too.
-		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{Filters: fleetFilterOptions{Package: demo.Package, Stale: fleet.DefaultStale}}, watchDial)
+		watched <- watchRun(context.WithoutCancel(ctx), sys, &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: demo.Package, Stale: fleet.DefaultStale}}}, watchDial)
 		close(watchDone)
 	}()
 	go func() {
@@ -324,7 +324,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 	// rollout wait's messages are kept until the live view has left the
 	// screen; its progress lines are dropped.
 	quiet := *sys
-	said := &fleetBuffer{}
+	said := &syncbuf.Buffer{}
 	quiet.Stderr = said
 	quiet.StderrTTY = false
 	verdict := make(chan error, 1)

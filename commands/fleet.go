@@ -16,6 +16,16 @@ import (
 // dialer connects to the broker a command was told to use.
 type dialer func(ctx context.Context) (*upload.Client, error)
 
+// with connects with d, runs work on the connection and closes it.
+func (d dialer) with(ctx context.Context, work func(*upload.Client) error) error {
+	client, err := d(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return work(client)
+}
+
 // newFleetSource feeds a new fleet from client on the system's clock,
 // with warnings on its standard error. With a cohort it also follows that
 // cohort: members lists its devices, when known; otherwise they are
@@ -24,27 +34,6 @@ func newFleetSource(sys *System, client *upload.Client, stale time.Duration, coh
 	return fleet.NewSource(client, fleet.SourceOptions{
 		Now: sys.Now, Stale: stale, Cohort: cohort, Members: members, Warnings: sys.Stderr,
 	})
-}
-
-// readFleet connects with dial and reads, with read, the fleet the
-// filters of o pick, warning of a cohort no device is known to be in. The
-// caller calls closeSrc when done with src.
-func readFleet(ctx context.Context, sys *System, o *fleetFilterOptions, dial dialer, read func(*fleet.Source, context.Context) error) (src *fleet.Source, flt fleet.Filter, closeSrc func(), err error) {
-	flt, sel, err := o.resolve()
-	if err != nil {
-		return nil, flt, nil, err
-	}
-	client, err := dial(ctx)
-	if err != nil {
-		return nil, flt, nil, err
-	}
-	src = newFleetSource(sys, client, o.Stale, o.Cohort, sel.IDs)
-	if err := read(src, ctx); err != nil {
-		client.Close()
-		return nil, flt, nil, err
-	}
-	warnUnknownCohort(sys, src, o.Cohort)
-	return src, flt, func() { client.Close() }, nil
 }
 
 // deviceSelection is what --device and --devices-file pick: device ids
@@ -96,6 +85,38 @@ func selectDevices(values []string, file string) (deviceSelection, error) {
 		}
 	}
 	return sel, nil
+}
+
+// fleetViewOptions are the options of the commands that show the fleet,
+// watch and rollout status: the connection, the filters and -o.
+type fleetViewOptions struct {
+	Conn    connectOptions
+	Filters fleetFilterOptions
+	Output  string
+}
+
+// flags are the connection and filter flags, then own, then -o.
+func (o *fleetViewOptions) flags(own ...cli.Flag) []cli.Flag {
+	flags := append(connectFlags(&o.Conn), fleetFilterFlags(&o.Filters)...)
+	return append(append(flags, own...), outputFlag(&o.Output))
+}
+
+// view connects with dial and reads, with read, the fleet o's filters
+// pick, warning of a cohort no device is known to be in, then runs show on
+// it and closes the connection.
+func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, read func(*fleet.Source, context.Context) error, show func(*fleet.Source, fleet.Filter) error) error {
+	flt, sel, err := o.Filters.resolve()
+	if err != nil {
+		return err
+	}
+	return dial.with(ctx, func(client *upload.Client) error {
+		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
+		if err := read(src, ctx); err != nil {
+			return err
+		}
+		warnUnknownCohort(sys, src, o.Filters.Cohort)
+		return show(src, flt)
+	})
 }
 
 // fleetFilterOptions are the flags that pick rows of the fleet, shared by

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
@@ -91,7 +92,7 @@ func TestDemoExitCodes(t *testing.T) {
 func background(t *testing.T, env []string, args ...string) {
 	t.Helper()
 	cmd := otactlCommand(context.Background(), t, "", env, args...)
-	var errOut fleetBuffer
+	var errOut syncbuf.Buffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,16 +1,61 @@
 package commands
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
 )
 
+// newKeyCommand is 'otactl key': generate and export have a constructor
+// in their files; the verbs that only take arguments and -o are declared
+// here, their run functions in files of their own (key_list.go...).
 func newKeyCommand(sys *System) *cli.Command {
+	list := &outputOptions{}
 	return newGroup("key", "manage signing keys in the OS keyring", keyDescription,
 		newKeyGenerateCommand(sys),
-		newKeyListCommand(sys),
+		&cli.Command{
+			Name:      "list",
+			Aliases:   []string{"ls"},
+			Usage:     "list the signing keys in the OS keyring",
+			UsageText: "otactl key list [-o json]",
+			Description: `Example:
+   $ otactl key list
+   NAME          ALGORITHM   KEY ID
+   release-key   ed25519     3f1c0a9b27d4e815`,
+			Flags: []cli.Flag{outputFlag(&list.Output)},
+			Action: runWithoutArgs("key list", "", func(context.Context) error {
+				return keyListRun(sys, list)
+			}),
+		},
 		newKeyExportCommand(sys),
-		newKeyImportCommand(sys),
-		newKeyDeleteCommand(sys),
+		&cli.Command{
+			Name:      "import",
+			Usage:     "store an existing private key in the OS keyring",
+			UsageText: "otactl key import NAME FILE",
+			Description: `Accepts a PKCS#8 PEM private key (openssl genpkey, or otactl key generate
+--out) or a SEC1 "EC PRIVATE KEY"; Ed25519 and ECDSA P-256. FILE "-" reads
+standard input.
+
+Example:
+   $ openssl genpkey -algorithm ed25519 -out release.pem
+   $ otactl key import release-key release.pem && shred -u release.pem`,
+			Action: runWithArgs(2, "key import", "expected NAME and FILE", "", func(_ context.Context, args []string) error {
+				return keyImportRun(sys, args[0], args[1])
+			}),
+		},
+		&cli.Command{
+			Name:      "delete",
+			Aliases:   []string{"rm"},
+			Usage:     "remove a signing key from the OS keyring",
+			UsageText: "otactl key delete NAME",
+			Description: `The key is gone for good: export its public part first if devices trust it.
+
+Example:
+   $ otactl key delete old-release-key`,
+			Action: runWithArgs(1, "key delete", "expected one NAME", "", func(_ context.Context, args []string) error {
+				return keyDeleteRun(sys, args[0])
+			}),
+		},
 	)
 }
 

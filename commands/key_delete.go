@@ -1,31 +1,11 @@
 package commands
 
-import (
-	"fmt"
+import "fmt"
 
-	"github.com/urfave/cli/v2"
-)
-
-func newKeyDeleteCommand(sys *System) *cli.Command {
-	return &cli.Command{
-		Name:      "delete",
-		Aliases:   []string{"rm"},
-		Usage:     "remove a signing key from the OS keyring",
-		UsageText: "otactl key delete NAME",
-		Description: `The key is gone for good: export its public part first if devices trust it.
-
-Example:
-   $ otactl key delete old-release-key`,
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "key delete", "expected one NAME", ""); err != nil {
-				return err
-			}
-			name := c.Args().First()
-			if err := sys.keyStore().Delete(name); err != nil {
-				return fmt.Errorf("key delete: %w", err)
-			}
-			fmt.Fprintf(sys.Stderr, "deleted key %q\n", name)
-			return nil
-		},
+func keyDeleteRun(sys *System, name string) error {
+	if err := sys.keyStore().Delete(name); err != nil {
+		return fmt.Errorf("key delete: %w", err)
 	}
+	fmt.Fprintf(sys.Stderr, "deleted key %q\n", name)
+	return nil
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -31,18 +32,15 @@ Example:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "pem, der or c", Value: "pem", Destination: &opts.Format},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of standard output", Destination: &opts.Out},
 		},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "key export", "expected one KEYREF", ""); err != nil {
-				return err
-			}
+		Action: runWithArgs(1, "key export", "expected one KEYREF", "", func(_ context.Context, args []string) error {
 			switch opts.Format {
 			case "pem", "der", "c":
 			default:
 				return usageErrorf("key export: unknown format %q: use pem, der or c", opts.Format)
 			}
-			opts.Ref = c.Args().First()
+			opts.Ref = args[0]
 			return keyExportRun(sys, opts)
-		},
+		}),
 	}
 }
 

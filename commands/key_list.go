@@ -3,55 +3,17 @@ package commands
 import (
 	"fmt"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/otactl/otactl/keys"
-	"github.com/otactl/otactl/output"
 )
 
-type keyListOptions struct {
-	Output string
-}
-
-func newKeyListCommand(sys *System) *cli.Command {
-	opts := &keyListOptions{}
-	return &cli.Command{
-		Name:      "list",
-		Aliases:   []string{"ls"},
-		Usage:     "list the signing keys in the OS keyring",
-		UsageText: "otactl key list [-o json]",
-		Description: `Example:
-   $ otactl key list
-   NAME          ALGORITHM   KEY ID
-   release-key   ed25519     3f1c0a9b27d4e815`,
-		Flags: []cli.Flag{outputFlag(&opts.Output)},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "key list", ""); err != nil {
-				return err
-			}
-			return keyListRun(sys, opts)
-		},
-	}
-}
-
-func keyListRun(sys *System, opts *keyListOptions) error {
+func keyListRun(sys *System, opts *outputOptions) error {
 	infos, err := sys.keyStore().List()
 	if err != nil {
 		return fmt.Errorf("key list: %w", err)
 	}
-	if opts.Output == "json" {
-		if infos == nil {
-			infos = []keys.Info{}
-		}
-		return writeJSON(sys.Stdout, infos)
-	}
-	if len(infos) == 0 {
-		fmt.Fprintln(sys.Stderr, "no keys in the OS keyring\nhint: otactl key generate NAME")
-		return nil
-	}
-	t := output.Table{Header: []string{"NAME", "ALGORITHM", "KEY ID"}}
-	for _, in := range infos {
-		t.Rows = append(t.Rows, []string{in.Name, in.Alg, in.KeyID})
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[keys.Info]{
+		Empty:  "no keys in the OS keyring\nhint: otactl key generate NAME",
+		Header: []string{"NAME", "ALGORITHM", "KEY ID"},
+		Row:    func(in keys.Info) []string { return []string{in.Name, in.Alg, in.KeyID} },
+	}.write(sys, opts.Output, infos)
 }

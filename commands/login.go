@@ -48,13 +48,9 @@ Example:
 }
 
 func loginRun(ctx context.Context, sys *System, opts *loginOptions) error {
-	cn, err := opts.Conn.resolve(sys)
+	u, err := opts.Conn.account(sys, "login")
 	if err != nil {
 		return err
-	}
-	u := cn.Options
-	if u.Username == "" {
-		return usageErrorf("login: no user name: give --username, OTACTL_USERNAME or the profile's username")
 	}
 	pw, err := promptPassword(sys, fmt.Sprintf("password for %s on %s: ", u.Username, u.Broker))
 	if err != nil {

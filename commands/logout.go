@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -25,23 +26,16 @@ stored it).
 Example:
    $ otactl logout --broker mqtts://broker.example:8883 --username ci`,
 		Flags: connectFlags(&opts.Conn),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "logout", ""); err != nil {
-				return err
-			}
+		Action: runWithoutArgs("logout", "", func(ctx context.Context) error {
 			return logoutRun(sys, opts)
-		},
+		}),
 	}
 }
 
 func logoutRun(sys *System, opts *logoutOptions) error {
-	cn, err := opts.Conn.resolve(sys)
+	u, err := opts.Conn.account(sys, "logout")
 	if err != nil {
 		return err
-	}
-	u := cn.Options
-	if u.Username == "" {
-		return usageErrorf("logout: no user name: give --username, OTACTL_USERNAME or the profile's username")
 	}
 	err = sys.keyStore().DeletePassword(u.Broker, u.Username)
 	if errors.Is(err, keys.ErrNotFound) {

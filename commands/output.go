@@ -1,9 +1,8 @@
 package commands
 
 import (
+	"fmt"
 	"io"
-	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,20 +32,51 @@ func checkOutput(format string) error {
 
 func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
 
-// fleetBuffer is a buffer that goroutines may write while another reads.
-type fleetBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+// outputOptions are the options of a command whose only flag is -o.
+type outputOptions struct {
+	Output string
 }
 
-func (f *fleetBuffer) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
+// listOptions are the options of the commands that list what the broker
+// retains: the connection and -o.
+type listOptions struct {
+	Conn   connectOptions
+	Output string
 }
 
-func (f *fleetBuffer) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
+// flags are -o and the connection flags.
+func (o *listOptions) flags() []cli.Flag {
+	return append([]cli.Flag{outputFlag(&o.Output)}, connectFlags(&o.Conn)...)
+}
+
+// listing is how a list command prints its items: with -o json one JSON
+// value, the list (an empty one, never null) or, with Key set, an object
+// holding it under Key; otherwise a table, or the line Empty on standard
+// error when there is nothing to list.
+type listing[T any] struct {
+	Key    string
+	Empty  string
+	Header []string
+	Row    func(T) []string
+}
+
+func (l listing[T]) write(sys *System, format string, items []T) error {
+	if format == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		if l.Key == "" {
+			return writeJSON(sys.Stdout, items)
+		}
+		return writeJSON(sys.Stdout, map[string]any{l.Key: items})
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(sys.Stderr, l.Empty)
+		return nil
+	}
+	t := output.Table{Header: l.Header}
+	for _, item := range items {
+		t.Rows = append(t.Rows, l.Row(item))
+	}
+	return t.Write(sys.Stdout, sys.StdoutTTY)
 }

@@ -11,13 +11,12 @@ import (
 )
 
 type releaseCreateOptions struct {
-	Components           []string
-	Type                 string
-	Sequence             int64
-	Expires              string
-	Sign                 []string
-	Out                  string
-	AllowVersionMismatch bool
+	Components []string
+	Sign       []string
+	Out        string
+	// Create takes --type, --sequence, --expires and
+	// --allow-version-mismatch as they are.
+	Create release.CreateOptions
 }
 
 func newReleaseCreateCommand(sys *System) *cli.Command {
@@ -45,22 +44,19 @@ Example:
        --sign env:OTACTL_SIGNING_KEY > release.json`,
 		Flags: []cli.Flag{
 			stringsFlag(&cli.StringSliceFlag{Name: "component", Aliases: []string{"c"}, Usage: "component `PACKAGE@VERSION=FILE[,type=TYPE]` (repeatable)", Required: true}, &opts.Components),
-			&cli.StringFlag{Name: "type", Usage: "component type for components without their own, e.g. mcuboot", Destination: &opts.Type},
-			&cli.Int64Flag{Name: "sequence", Usage: "sequence number (default: Unix time now, or SOURCE_DATE_EPOCH)", Destination: &opts.Sequence},
-			&cli.StringFlag{Name: "expires", Usage: "expiry as a duration from now (720h) or an RFC 3339 time", Destination: &opts.Expires},
+			&cli.StringFlag{Name: "type", Usage: "component type for components without their own, e.g. mcuboot", Destination: &opts.Create.DefaultType},
+			&cli.Int64Flag{Name: "sequence", Usage: "sequence number (default: Unix time now, or SOURCE_DATE_EPOCH)", Destination: &opts.Create.Sequence},
+			&cli.StringFlag{Name: "expires", Usage: "expiry as a duration from now (720h) or an RFC 3339 time", Destination: &opts.Create.Expires},
 			stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Sign),
 			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
-			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.AllowVersionMismatch},
+			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.Create.AllowVersionMismatch},
 		},
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release create", "components are given with -c PACKAGE@VERSION=FILE"); err != nil {
-				return err
-			}
-			if opts.Sequence < 0 {
+		Action: runWithoutArgs("release create", "components are given with -c PACKAGE@VERSION=FILE", func(ctx context.Context) error {
+			if opts.Create.Sequence < 0 {
 				return usageErrorf("release create: --sequence must be positive")
 			}
-			return releaseCreateRun(c.Context, sys, opts)
-		},
+			return releaseCreateRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -90,14 +86,9 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 	if err != nil {
 		return err
 	}
-	m, warnings, err := release.Create(ctx, release.CreateOptions{
-		Specs:                specs,
-		DefaultType:          opts.Type,
-		Sequence:             opts.Sequence,
-		Now:                  now,
-		Expires:              opts.Expires,
-		AllowVersionMismatch: opts.AllowVersionMismatch,
-	})
+	co := opts.Create
+	co.Specs, co.Now = specs, now
+	m, warnings, err := release.Create(ctx, co)
 	if err != nil {
 		return err
 	}

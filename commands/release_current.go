@@ -10,25 +10,20 @@ import (
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
 )
 
 type releaseCurrentOptions struct {
-	Conn      connectOptions
-	Targets   targetOptions
-	Pubkeys   cli.StringSlice
-	Threshold int
-	Output    string
+	targetedOptions
+	trustOptions
 }
 
 func newReleaseCurrentCommand(sys *System) *cli.Command {
 	opts := &releaseCurrentOptions{}
-	flags := []cli.Flag{
+	flags := opts.flags(false,
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, false)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+	)
 	return &cli.Command{
 		Name:      "current",
 		Usage:     "show and verify the desired manifest devices see now",
@@ -42,12 +37,9 @@ Example:
    $ otactl release current --pubkey release-key.pub.pem
    $ otactl release current --device canary-01 -o json | jq .manifest.sequenceNumber`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release current", ""); err != nil {
-				return err
-			}
-			return releaseCurrentRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("release current", "", func(ctx context.Context) error {
+			return releaseCurrentRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -60,16 +52,18 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 	if err != nil {
 		return err
 	}
-	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
+	trust, err := opts.policy(sys, cn)
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
+	var (
+		m     *release.Manifest
+		found bool
+	)
+	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		m, _, found, err = publish.ReadManifest(ctx, client, t.Topic)
 		return err
-	}
-	defer client.Close()
-	m, _, found, err := publish.ReadManifest(ctx, client, t.Topic)
+	})
 	if err != nil {
 		if found {
 			return fmt.Errorf("%w: %v", release.ErrVerification, err)

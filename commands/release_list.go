@@ -10,18 +10,13 @@ import (
 
 	"github.com/otactl/otactl/catalog"
 	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/upload"
 )
 
-type releaseListOptions struct {
-	Conn   connectOptions
-	Output string
-}
-
 func newReleaseListCommand(sys *System) *cli.Command {
-	opts := &releaseListOptions{}
+	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the published releases from the catalog",
@@ -34,41 +29,32 @@ Example:
    $ otactl release list --broker mqtt://localhost:1883
    SEQUENCE    PUBLISHED             COMPONENTS  SIGNED BY         TARGETS
    1767225600  2026-01-01T00:00:00Z  main@1.2.3  3f1c0a9b27d4e815  device canary-01, fleet`,
-		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release list", ""); err != nil {
-				return err
-			}
-			return releaseListRun(c.Context, sys, opts)
-		},
+		Flags: opts.flags(),
+		Action: runWithoutArgs("release list", "", func(ctx context.Context) error {
+			return releaseListRun(ctx, sys, opts)
+		}),
 	}
 }
 
-func releaseListRun(ctx context.Context, sys *System, opts *releaseListOptions) error {
-	client, _, err := opts.Conn.open(ctx, sys)
+func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
+	var (
+		topics  protocol.Topics
+		entries []*catalog.Entry
+	)
+	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		topics = client.Topics()
+		entries, err = publish.ReadCatalog(ctx, client, topics, publishObserver(sys, true))
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	entries, err := publish.ReadCatalog(ctx, client, client.Topics(), publishObserver(sys, true))
-	if err != nil {
-		return err
-	}
-	if opts.Output == "json" {
-		if entries == nil {
-			entries = []*catalog.Entry{}
-		}
-		return writeJSON(sys.Stdout, map[string]any{"releases": entries})
-	}
-	if len(entries) == 0 {
-		fmt.Fprintln(sys.Stderr, "no releases in the catalog under "+client.Topics().ReleasesFilter())
-		return nil
-	}
-	t := output.Table{Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"}}
-	for _, e := range entries {
-		t.Rows = append(t.Rows, catalogRow(e))
-	}
-	return t.Write(sys.Stdout, sys.StdoutTTY)
+	return listing[*catalog.Entry]{
+		Key:    "releases",
+		Empty:  "no releases in the catalog under " + topics.ReleasesFilter(),
+		Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
+		Row:    catalogRow,
+	}.write(sys, opts.Output, entries)
 }
 
 // catalogRow is an entry's row in the release list.

@@ -2,48 +2,36 @@ package commands
 
 import (
 	"context"
-	"crypto"
 	"fmt"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
-	"github.com/otactl/otactl/upload"
 )
 
 type releasePublishOptions struct {
-	Conn         connectOptions
-	Targets      targetOptions
+	targetedOptions
+	trustOptions
 	File         string
 	Artifacts    []string
 	ArtifactsDir string
-	Encoding     string
-	Pubkeys      cli.StringSlice
-	Threshold    int
-	Force        bool
-	DryRun       bool
 	MaxPayload   string
-	Output       string
+	// Plan takes --encoding, --force and --dry-run as they are.
+	Plan publish.Plan
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
-	flags := []cli.Flag{
+	flags := opts.flags(true,
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
-		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Encoding},
+		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
-		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Force},
-		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
+		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
+		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, true)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+	)
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
@@ -78,20 +66,16 @@ Example:
    $ otactl release publish release.json --artifacts build/ --percent 10 --pubkey release-key.pub.pem
    $ otactl release publish release.json --encoding cbor --dry-run`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() < 1 {
-				return withHint(usageErrorf("release publish: expected a MANIFEST argument"), "otactl release publish release.json build/app.bin")
-			}
-			if opts.Encoding != "json" && opts.Encoding != "cbor" {
-				return usageErrorf("release publish: --encoding must be json or cbor, not %q", opts.Encoding)
+		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
+			if enc := opts.Plan.Encoding; enc != "json" && enc != "cbor" {
+				return usageErrorf("release publish: --encoding must be json or cbor, not %q", enc)
 			}
 			if opts.Threshold < 0 {
 				return usageErrorf("release publish: --threshold must not be negative")
 			}
-			opts.File = c.Args().First()
-			opts.Artifacts = c.Args().Tail()
-			return releasePublishRun(c.Context, sys, opts)
-		},
+			opts.File, opts.Artifacts = manifest, files
+			return releasePublishRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -104,19 +88,7 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	rep, err := publishRelease(ctx, sys, client, plan, opts.Output == "json")
-	if err != nil {
-		return err
-	}
-	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, rep)
-	}
-	return nil
+	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
 }
 
 // releasePublishPlan maps the flags to a plan, checking the manifest, the
@@ -130,15 +102,16 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", opts.File, err)
 	}
-	plan := &publish.Plan{Manifest: m, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
-	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
+	plan := opts.Plan
+	plan.Manifest = m
+	trust, err := opts.policy(sys, cn)
 	if err == nil {
 		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.File, err)
 	}
-	if plan.Payload, err = publish.DesiredPayload(m, data, opts.Encoding); err != nil {
+	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
 	}
 	if plan.Files, err = publish.MatchFiles(ctx, m, opts.Artifacts, opts.ArtifactsDir); err != nil {
@@ -158,111 +131,5 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if opts.Targets.percentSet {
 		plan.Percent = opts.Targets.Percent
 	}
-	return plan, nil
-}
-
-// trustPolicy is the trust policy of a command: its --pubkey and
-// --threshold flags, and the profile's settings, by publish.ResolveTrust.
-func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int) (publish.TrustPolicy, error) {
-	return publish.ResolveTrust(publish.TrustSources{
-		Pubkeys: pubkeys, Threshold: threshold,
-		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
-		RequireSignatures: cn.Profile.RequireSignatures,
-	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeys(sys, refs) })
-}
-
-// publishRelease runs a plan's broker steps on an open connection.
-// Progress goes to stdout as it happens unless quiet (JSON output).
-func publishRelease(ctx context.Context, sys *System, client *upload.Client, plan *publish.Plan, quiet bool) (*publish.Report, error) {
-	return newPublisher(sys, client, quiet).Publish(ctx, plan)
-}
-
-// newPublisher is the core on client, rendering its events on sys.
-func newPublisher(sys *System, client *upload.Client, quiet bool) *publish.Publisher {
-	return &publish.Publisher{
-		Broker:  publish.FromClient(client),
-		Now:     sys.Now,
-		Observe: publishObserver(sys, quiet),
-		Hooks: publish.Hooks{
-			BeforeDesired: func(ctx context.Context) error { return testDelayBeforeDesired(ctx, sys) },
-			BeforeEachDesired: func(topic string) {
-				if testHookBeforeDesired != nil {
-					testHookBeforeDesired(topic)
-				}
-			},
-		},
-	}
-}
-
-// publishObserver renders the core's events: progress on stdout unless
-// quiet, warnings on stderr, and a line before a large upload when stderr
-// is not a terminal (a terminal has the progress bar).
-func publishObserver(sys *System, quiet bool) publish.Observer {
-	say := func(format string, args ...any) {
-		if !quiet {
-			fmt.Fprintf(sys.Stdout, format+"\n", args...)
-		}
-	}
-	return func(e publish.Event) {
-		switch e := e.(type) {
-		case publish.Warning:
-			fmt.Fprintf(sys.Stderr, "warning: %s\n", e.Message)
-		case publish.ArtifactSending:
-			if e.Size >= output.MinProgress && !sys.StderrTTY {
-				fmt.Fprintf(sys.Stderr, "uploading %s (%s) to %s\n", e.Name, text.Bytes(e.Size), e.Topic)
-			}
-		case publish.ArtifactDone:
-			r := e.Result
-			say("artifact %s@%s: %s (%d bytes) %s", r.Package, r.Version, r.Action, r.Size, r.Topic)
-		case publish.PercentSelected:
-			say("percent %g: %d of %d reporting devices", e.Percent, e.Chosen, e.Known)
-		case publish.TargetDone:
-			say("%s", targetLine(e))
-		case publish.CatalogDone:
-			say("catalog: %s %s", e.Result.Action, e.Result.Topic)
-		case publish.TargetCleared:
-			say("%s", clearedLine(e))
-		}
-	}
-}
-
-func targetLine(e publish.TargetDone) string {
-	r := e.Result
-	var was, again string
-	if r.Previous != 0 {
-		was = fmt.Sprintf(", was %d", r.Previous)
-	}
-	if r.Restored {
-		again = "; published again after a concurrent publish of a lower sequence replaced it"
-	}
-	return fmt.Sprintf("target %s: %s %s (sequence %d%s)%s", e.Target, r.Action, r.Topic, e.Sequence, was, again)
-}
-
-// testDelayEnv names an environment variable read by tests only: a
-// duration that a publish sleeps between its anti-rollback check and its
-// first desired publish, to widen the window racing publishers meet in.
-const testDelayEnv = "OTACTL_TEST_DELAY_BEFORE_DESIRED"
-
-// testHookBeforeDesired, set by tests only, runs just before a desired
-// manifest is published to topic.
-var testHookBeforeDesired func(topic string)
-
-// testDelayBeforeDesired sleeps as testDelayEnv says, if it is set.
-func testDelayBeforeDesired(ctx context.Context, sys *System) error {
-	v := sys.Getenv(testDelayEnv)
-	if v == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%s: %w", testDelayEnv, err)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return &plan, nil
 }

@@ -12,33 +12,25 @@ import (
 )
 
 type releaseRollbackOptions struct {
-	Conn       connectOptions
-	Targets    targetOptions
-	To         int64
-	Sequence   int64
-	Expires    string
-	Sign       cli.StringSlice
-	Encoding   string
-	Force      bool
-	DryRun     bool
-	MaxPayload string
-	Output     string
+	targetedOptions
+	Sign    cli.StringSlice
+	Expires string
+	// Request takes --to, --sequence, --encoding, --force and --dry-run
+	// as they are.
+	Request publish.RollbackRequest
 }
 
 func newReleaseRollbackCommand(sys *System) *cli.Command {
 	opts := &releaseRollbackOptions{}
-	flags := []cli.Flag{
-		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.To, Required: true},
+	flags := opts.flags(false,
+		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.Request.To, Required: true},
 		&cli.StringSliceFlag{Name: "sign", Usage: "sign the new manifest with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable)", Destination: &opts.Sign},
-		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Sequence},
+		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Request.Sequence},
 		&cli.StringFlag{Name: "expires", Usage: "expiry: a duration like 720h or an RFC 3339 time", Destination: &opts.Expires},
-		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Encoding},
-		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Force},
-		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, false)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Request.Encoding},
+		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Request.Force},
+		dryRunFlag(&opts.Request.DryRun),
+	)
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "publish an earlier release again under a new sequence number",
@@ -54,18 +46,15 @@ Example:
    $ otactl release rollback --to 1767225600 --sign release-key
    $ otactl release rollback --to 1767225600 --sign env:OTACTL_SIGNING_KEY --cohort canary -o json`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release rollback", ""); err != nil {
-				return err
-			}
-			if opts.To <= 0 {
+		Action: runWithoutArgs("release rollback", "", func(ctx context.Context) error {
+			if opts.Request.To <= 0 {
 				return usageErrorf("release rollback: --to must be a positive sequence number")
 			}
-			if opts.Encoding != "" && opts.Encoding != "json" && opts.Encoding != "cbor" {
-				return usageErrorf("release rollback: --encoding must be json or cbor, not %q", opts.Encoding)
+			if enc := opts.Request.Encoding; enc != "" && enc != "json" && enc != "cbor" {
+				return usageErrorf("release rollback: --encoding must be json or cbor, not %q", enc)
 			}
-			return releaseRollbackRun(c.Context, sys, opts)
-		},
+			return releaseRollbackRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -74,28 +63,16 @@ func releaseRollbackRun(ctx context.Context, sys *System, opts *releaseRollbackO
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	quiet := opts.Output == "json"
-	p := newPublisher(sys, client, quiet)
-	plan, err := p.PlanRollback(ctx, *req)
-	if err != nil {
-		return err
-	}
-	if !quiet {
-		fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.To, plan.Manifest.SequenceNumber)
-	}
-	rep, err := p.Publish(ctx, plan)
-	if err != nil {
-		return err
-	}
-	if quiet {
-		return writeJSON(sys.Stdout, rep)
-	}
-	return nil
+	return opts.publishWith(ctx, sys, func(p *publish.Publisher, quiet bool) (any, error) {
+		plan, err := p.PlanRollback(ctx, *req)
+		if err != nil {
+			return nil, err
+		}
+		if !quiet {
+			fmt.Fprintf(sys.Stdout, "rollback to release %d as sequence %d\n", opts.Request.To, plan.Manifest.SequenceNumber)
+		}
+		return p.Publish(ctx, plan)
+	})
 }
 
 // releaseRollbackRequest maps the flags to a rollback request, checking
@@ -105,7 +82,7 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if err != nil {
 		return nil, err
 	}
-	req := &publish.RollbackRequest{To: opts.To, Sequence: opts.Sequence, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
+	req := opts.Request
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
@@ -126,5 +103,5 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if req.Trust, err = trustPolicy(sys, cn, nil, 0); err != nil {
 		return nil, fmt.Errorf("rollback manifest: %w", err)
 	}
-	return req, nil
+	return &req, nil
 }

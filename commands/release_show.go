@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/output"
@@ -26,13 +28,10 @@ Example:
    $ otactl release show release.json
    $ otactl release show release.json -o json | jq .components`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "release show", "expected one MANIFEST argument", ""); err != nil {
-				return err
-			}
-			opts.File = c.Args().First()
+		Action: runWithArgs(1, "release show", "expected one MANIFEST argument", "", func(_ context.Context, args []string) error {
+			opts.File = args[0]
 			return releaseShowRun(sys, opts)
-		},
+		}),
 	}
 }
 

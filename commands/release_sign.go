@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -40,13 +41,10 @@ Example:
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
 		},
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --key KEYREF"); err != nil {
-				return err
-			}
-			opts.File = c.Args().First()
+		Action: runWithArgs(1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --key KEYREF", func(_ context.Context, args []string) error {
+			opts.File = args[0]
 			return releaseSignRun(sys, opts)
-		},
+		}),
 	}
 }
 

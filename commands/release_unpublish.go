@@ -10,20 +10,15 @@ import (
 )
 
 type releaseUnpublishOptions struct {
-	Conn    connectOptions
-	Targets targetOptions
-	DryRun  bool
-	Output  string
+	targetedOptions
+	DryRun bool
 }
 
 func newReleaseUnpublishCommand(sys *System) *cli.Command {
 	opts := &releaseUnpublishOptions{}
-	flags := []cli.Flag{
+	flags := opts.flags(false,
 		&cli.BoolFlag{Name: "dry-run", Usage: "say what would be cleared and send nothing", Destination: &opts.DryRun},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, targetFlags(&opts.Targets, false)...)
-	flags = append(flags, connectFlags(&opts.Conn)...)
+	)
 	return &cli.Command{
 		Name:      "unpublish",
 		Usage:     "clear a retained desired manifest",
@@ -37,12 +32,9 @@ Example:
    $ otactl release unpublish --device canary-01
    $ otactl release unpublish --cohort beta -o json`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "release unpublish", ""); err != nil {
-				return err
-			}
-			return releaseUnpublishRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("release unpublish", "", func(ctx context.Context) error {
+			return releaseUnpublishRun(ctx, sys, opts)
+		}),
 	}
 }
 
@@ -55,20 +47,10 @@ func releaseUnpublishRun(ctx context.Context, sys *System, opts *releaseUnpublis
 	if err != nil {
 		return err
 	}
-	client, _, err := opts.Conn.open(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	quiet := opts.Output == "json"
-	results, err := newPublisher(sys, client, quiet).Unpublish(ctx, targets, opts.DryRun)
-	if err != nil {
-		return err
-	}
-	if quiet {
-		return writeJSON(sys.Stdout, map[string]any{"dryRun": opts.DryRun, "targets": results})
-	}
-	return nil
+	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) {
+		results, err := p.Unpublish(ctx, targets, opts.DryRun)
+		return map[string]any{"dryRun": opts.DryRun, "targets": results}, err
+	})
 }
 
 // clearedLine is the progress line of a target unpublished.

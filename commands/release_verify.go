@@ -45,17 +45,13 @@ Example:
 			&cli.StringFlag{Name: "at", Usage: "check expiry at this RFC 3339 `TIME` instead of now", Destination: &opts.At},
 			outputFlag(&opts.Output),
 		},
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() < 1 {
-				return withHint(usageErrorf("release verify: expected a MANIFEST argument"), "otactl release verify release.json --pubkey key.pem")
-			}
+		Action: runWithManifest("release verify", "otactl release verify release.json --pubkey key.pem", func(ctx context.Context, manifest string, files []string) error {
 			if opts.Threshold < 0 {
 				return usageErrorf("release verify: --threshold must not be negative")
 			}
-			opts.File = c.Args().First()
-			opts.Artifacts = c.Args().Tail()
-			return releaseVerifyRun(c.Context, sys, opts)
-		},
+			opts.File, opts.Artifacts = manifest, files
+			return releaseVerifyRun(ctx, sys, opts)
+		}),
 	}
 }
 

@@ -11,16 +11,11 @@ import (
 	"github.com/otactl/otactl/output"
 )
 
-type rolloutStatusOptions struct {
-	Conn    connectOptions
-	Filters fleetFilterOptions
-	Output  string
-}
+// rolloutStatusOptions are the fleet view's, and no others.
+type rolloutStatusOptions = fleetViewOptions
 
 func newRolloutStatusCommand(sys *System) *cli.Command {
 	opts := &rolloutStatusOptions{}
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
-	flags = append(flags, outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "summarise a rollout and list the devices not done",
@@ -35,35 +30,29 @@ error; -o json prints one object: {"time", "summary", "devices"}.
 Example:
    $ otactl rollout status --package main --version 1.2.0
    $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
-		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "rollout status", "pick devices with --device ID"); err != nil {
-				return err
-			}
-			return rolloutStatusRun(c.Context, sys, opts, opts.Conn.dial(sys))
-		},
+		Flags: opts.flags(),
+		Action: runWithoutArgs("rollout status", "pick devices with --device ID", func(ctx context.Context) error {
+			return rolloutStatusRun(ctx, sys, opts, opts.Conn.dial(sys))
+		}),
 	}
 }
 
 func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
-	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadAll)
-	if err != nil {
-		return err
-	}
-	defer closeSrc()
-	st := src.Fleet().Status(flt)
-	switch {
-	case opts.Output == "json":
-		return output.WriteStatusJSON(sys.Stdout, st)
-	case sys.StdoutTTY:
-		_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
-			Width:    terminalWidth(sys.Stdout),
-			Renderer: lipgloss.NewRenderer(sys.Stdout),
-		}))
-		return err
-	}
-	for _, l := range output.SummaryLines(st.Summary) {
-		fmt.Fprintln(sys.Stderr, l)
-	}
-	return output.WriteRows(sys.Stdout, st.NotDone)
+	return opts.view(ctx, sys, dial, (*fleet.Source).ReadAll, func(src *fleet.Source, flt fleet.Filter) error {
+		st := src.Fleet().Status(flt)
+		switch {
+		case opts.Output == "json":
+			return output.WriteStatusJSON(sys.Stdout, st)
+		case sys.StdoutTTY:
+			_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
+				Width:    terminalWidth(sys.Stdout),
+				Renderer: lipgloss.NewRenderer(sys.Stdout),
+			}))
+			return err
+		}
+		for _, l := range output.SummaryLines(st.Summary) {
+			fmt.Fprintln(sys.Stderr, l)
+		}
+		return output.WriteRows(sys.Stdout, st.NotDone)
+	})
 }

@@ -71,12 +71,9 @@ Example, between a canary and the whole fleet in a pipeline:
    $ otactl release publish release.json
    $ otactl rollout wait --version 1.2.0 --expect 500 --min-updated 98% --max-failed 1% --timeout 2h`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "rollout wait", "name devices with --device ID"); err != nil {
-				return err
-			}
-			return rolloutWaitRun(c.Context, sys, opts, opts.Conn.dial(sys))
-		},
+		Action: runWithoutArgs("rollout wait", "name devices with --device ID", func(ctx context.Context) error {
+			return rolloutWaitRun(ctx, sys, opts, opts.Conn.dial(sys))
+		}),
 	}
 }
 

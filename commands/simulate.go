@@ -91,12 +91,9 @@ Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
    $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem`,
 		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "simulate", "run 'otactl simulate --help'"); err != nil {
-				return err
-			}
-			return simulateRun(c.Context, sys, opts)
-		},
+		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
+			return simulateRun(ctx, sys, opts)
+		}),
 	}
 }
 

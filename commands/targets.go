@@ -27,6 +27,27 @@ type targetOptions struct {
 
 const targetCategory = "Target"
 
+// dryRunFlag is --dry-run of the commands that publish.
+func dryRunFlag(dest *bool) cli.Flag {
+	return &cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: dest}
+}
+
+// targetedOptions are the options every command on desired manifests
+// has: the connection, the targets and -o.
+type targetedOptions struct {
+	Conn    connectOptions
+	Targets targetOptions
+	Output  string
+}
+
+// flags are a command's own flags, then -o, the target flags (--percent
+// too when withPercent) and the connection flags.
+func (o *targetedOptions) flags(withPercent bool, own ...cli.Flag) []cli.Flag {
+	flags := append(own, outputFlag(&o.Output))
+	flags = append(flags, targetFlags(&o.Targets, withPercent)...)
+	return append(flags, connectFlags(&o.Conn)...)
+}
+
 func targetFlags(o *targetOptions, withPercent bool) []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "cohort", Usage: "a cohort's desired topic (repeatable)", Category: targetCategory, Destination: &o.Cohorts},

@@ -10,16 +10,15 @@ import (
 
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/upload"
 )
 
 type uploadOptions struct {
-	Conn       connectOptions
-	Package    string
-	Version    string
-	File       string
-	Force      bool
+	artifactOptions
 	MaxPayload string
 	Output     string
+	// Put takes FILE and --force as they are.
+	Put publish.ArtifactPut
 }
 
 func newUploadCommand(sys *System) *cli.Command {
@@ -46,30 +45,23 @@ Example:
    $ otactl upload main@1.2.3 build/zephyr/zephyr.signed.bin --broker mqtts://broker.example:8883 --username ci
    uploaded main@1.2.3: 538208 bytes, sha256 feb982c3fbec..., to .u/c/main@1.2.3 (read back and verified)`,
 		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Force},
+			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Put.Force},
 			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload)", Destination: &opts.MaxPayload},
 			outputFlag(&opts.Output),
 		}, connectFlags(&opts.Conn)...),
-		Action: func(c *cli.Context) error {
-			if err := wantArgs(c, 2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin"); err != nil {
-				return err
-			}
-			pkg, ver, ok := strings.Cut(c.Args().Get(0), "@")
+		Action: runWithArgs(2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin", func(ctx context.Context, args []string) error {
+			pkg, ver, ok := strings.Cut(args[0], "@")
 			if !ok {
-				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", c.Args().Get(0))
+				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", args[0])
 			}
-			opts.Package, opts.Version, opts.File = pkg, ver, c.Args().Get(1)
-			return uploadRun(c.Context, sys, opts)
-		},
+			opts.Package, opts.Version, opts.Put.Path = pkg, ver, args[1]
+			return uploadRun(ctx, sys, opts)
+		}),
 	}
 }
 
 func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
-	cn, err := opts.Conn.resolve(sys)
-	if err != nil {
-		return err
-	}
-	topic, err := cn.topics().Component(opts.Package, opts.Version)
+	cn, topic, err := opts.resolve(sys)
 	if err != nil {
 		return err
 	}
@@ -77,22 +69,22 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	if err != nil {
 		return err
 	}
-	f, size, err := publish.OpenArtifact(opts.File, maxPayload)
+	f, size, err := publish.OpenArtifact(opts.Put.Path, maxPayload)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	client, _, err := opts.Conn.open(ctx, sys)
+	req := opts.Put
+	req.Topic, req.Name, req.File, req.Size = topic, opts.Package+"@"+opts.Version, f, size
+	var put upload.PutResult
+	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		put, err = publish.PutArtifact(ctx, client, req, publishObserver(sys, true))
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer client.Close()
 	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
-	put, err := publish.PutArtifact(ctx, client, publish.ArtifactPut{Topic: topic, Name: opts.Package + "@" + opts.Version, Path: opts.File, File: f, Size: size, Force: opts.Force},
-		publishObserver(sys, true))
-	if err != nil {
-		return err
-	}
 	res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, res)

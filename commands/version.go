@@ -21,12 +21,8 @@ func versionString() string {
 	return "dev"
 }
 
-type versionOptions struct {
-	Output string
-}
-
 func newVersionCommand(sys *System) *cli.Command {
-	opts := &versionOptions{}
+	opts := &outputOptions{}
 	return &cli.Command{
 		Name:      "version",
 		Usage:     "print otactl's version",
@@ -41,7 +37,7 @@ func newVersionCommand(sys *System) *cli.Command {
 	}
 }
 
-func versionRun(sys *System, opts *versionOptions) error {
+func versionRun(sys *System, opts *outputOptions) error {
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, map[string]string{
 			"version": versionString(),

@@ -17,19 +17,12 @@ import (
 )
 
 type watchOptions struct {
-	Conn    connectOptions
-	Filters fleetFilterOptions
-	Once    bool
-	Output  string
+	fleetViewOptions
+	Once bool
 }
 
 func newWatchCommand(sys *System) *cli.Command {
 	opts := &watchOptions{}
-	flags := append(connectFlags(&opts.Conn), fleetFilterFlags(&opts.Filters)...)
-	flags = append(flags,
-		&cli.BoolFlag{Name: "once", Usage: "print the devices' retained reports and exit", Destination: &opts.Once},
-		outputFlag(&opts.Output),
-	)
 	return &cli.Command{
 		Name:      "watch",
 		Aliases:   []string{"tail"},
@@ -53,45 +46,40 @@ Example:
    $ otactl watch --package main --version 1.2.0
    $ otactl watch --failed -o json | jq -r .device
    $ otactl watch --once --cohort canary --devices-file canary.txt`,
-		Flags: flags,
-		Action: func(c *cli.Context) error {
-			if err := noArgs(c, "watch", "pick devices with --device ID"); err != nil {
-				return err
-			}
-			return watchRun(c.Context, sys, opts, opts.Conn.dial(sys))
-		},
+		Flags: opts.flags(
+			&cli.BoolFlag{Name: "once", Usage: "print the devices' retained reports and exit", Destination: &opts.Once},
+		),
+		Action: runWithoutArgs("watch", "pick devices with --device ID", func(ctx context.Context) error {
+			return watchRun(ctx, sys, opts, opts.Conn.dial(sys))
+		}),
 	}
 }
 
 func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer) error {
-	src, flt, closeSrc, err := readFleet(ctx, sys, &opts.Filters, dial, (*fleet.Source).ReadDesired)
-	if err != nil {
-		return err
-	}
-	defer closeSrc()
-
-	json := opts.Output == "json"
-	switch {
-	case opts.Once:
-		return watchOnce(ctx, sys, opts, src, flt)
-	case sys.StdoutTTY && sys.StderrTTY && !json:
-		return watchLive(ctx, sys, opts, src, flt)
-	}
-	pick := fleet.NewPicker(src.Fleet(), flt)
-	return src.Follow(ctx, func(r report.Report, err error) {
-		if err != nil {
-			warnMalformed(sys.Stderr, r, err)
-			return
+	return opts.view(ctx, sys, dial, (*fleet.Source).ReadDesired, func(src *fleet.Source, flt fleet.Filter) error {
+		json := opts.Output == "json"
+		switch {
+		case opts.Once:
+			return watchOnce(ctx, sys, opts, src, flt)
+		case sys.StdoutTTY && sys.StderrTTY && !json:
+			return watchLive(ctx, sys, opts, src, flt)
 		}
-		if !pick.Picks(r) {
-			return
-		}
-		if json {
-			_ = output.WriteReportJSON(sys.Stdout, r)
-		} else {
-			_ = output.WriteReportLine(sys.Stdout, r)
-		}
-	}, nil)
+		pick := fleet.NewPicker(src.Fleet(), flt)
+		return src.Follow(ctx, func(r report.Report, err error) {
+			if err != nil {
+				warnMalformed(sys.Stderr, r, err)
+				return
+			}
+			if !pick.Picks(r) {
+				return
+			}
+			if json {
+				_ = output.WriteReportJSON(sys.Stdout, r)
+			} else {
+				_ = output.WriteReportLine(sys.Stdout, r)
+			}
+		}, nil)
+	})
 }
 
 // warnUnknownCohort warns when the cohort's members are to be inferred

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/output"
 )
 
@@ -138,7 +139,7 @@ func watchLive(parent context.Context, sys *System, opts *watchOptions, src *fle
 	p := tea.NewProgram(model, progOpts...)
 
 	// The screen is the program's: warnings wait until it is given back.
-	var held fleetBuffer
+	var held syncbuf.Buffer
 	src.SetWarnings(&held)
 	defer func() {
 		src.SetWarnings(sys.Stderr)

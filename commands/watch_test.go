@@ -79,7 +79,7 @@ func TestWatchOnce(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					sys, stdout, stderr := watchTestSystem(watchNow)
 					tc.filters.Stale = fleet.DefaultStale
-					opts := &watchOptions{Filters: tc.filters, Once: true, Output: "json"}
+					opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: tc.filters, Output: "json"}, Once: true}
 					if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 						t.Fatalf("watch: %v\n%s", err, stderr)
 					}
@@ -104,7 +104,7 @@ func TestWatchOnce(t *testing.T) {
 			}
 			t.Run("plain", func(t *testing.T) {
 				sys, stdout, _ := watchTestSystem(watchNow)
-				opts := &watchOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Once: true, Output: "text"}
+				opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Output: "text"}, Once: true}
 				if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 					t.Fatal(err)
 				}
@@ -178,7 +178,7 @@ func TestWatchStream(t *testing.T) {
 	const prefix = "stream/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
-	opts := &watchOptions{Filters: fleetFilterOptions{Package: "main", States: []string{"downloading", "3"}, Stale: time.Minute}, Output: "text"}
+	opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: "main", States: []string{"downloading", "3"}, Stale: time.Minute}, Output: "text"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
