@@ -63,7 +63,7 @@ func rawPublic(pub crypto.PublicKey) ([]byte, error) {
 		}
 		return e.Bytes(), nil
 	}
-	return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(pub), supportedAlgs)
+	return nil, unsupportedKey(pub)
 }
 
 // CIdentifier makes name into the lowercase C identifier part used in
