@@ -53,15 +53,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		}
 		return k, nil
 	case strings.HasPrefix(ref, refEnv):
-		name, b, err := readEnv(ref, getenv)
-		if err != nil {
-			return nil, err
-		}
-		k, err := ParsePrivatePEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("signing key in environment variable %s: %w", name, err)
-		}
-		return k, nil
+		return parseEnv(ref, getenv, "signing key", ParsePrivatePEM)
 	}
 	if err := checkName(ref); err != nil {
 		return nil, err
@@ -93,15 +85,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 		return nil, err
 	}
 	if strings.HasPrefix(ref, refEnv) {
-		name, b, err := readEnv(ref, getenv)
-		if err != nil {
-			return nil, err
-		}
-		pub, err := ParsePublicPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("key in environment variable %s: %w", name, err)
-		}
-		return pub, nil
+		return parseEnv(ref, getenv, "key", ParsePublicPEM)
 	}
 	path, explicit := strings.CutPrefix(ref, refFile)
 	if explicit && path == "" {
@@ -206,6 +190,21 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 		}
 	}
 	return name, b, nil
+}
+
+// parseEnv reads the key an env: reference names with parse; what names
+// the key in an error.
+func parseEnv[K any](ref string, getenv func(string) string, what string, parse func([]byte) (K, error)) (K, error) {
+	var zero K
+	name, b, err := readEnv(ref, getenv)
+	if err != nil {
+		return zero, err
+	}
+	k, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s in environment variable %s: %w", what, name, err)
+	}
+	return k, nil
 }
 
 func envName(s string) bool {

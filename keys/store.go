@@ -114,22 +114,31 @@ func (s *Store) List() ([]Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos := []Info{}
-	for _, name := range idx.Keys {
+	return present(idx.Keys, func(name string) (Info, error) {
 		k, err := s.Signer(name)
+		if err != nil {
+			return Info{}, err
+		}
+		return Describe(name, k.Public())
+	})
+}
+
+// present is what read gives for each item, leaving out the items whose
+// keyring entry is gone (deleted by another tool: read's error wraps
+// ErrNotFound).
+func present[T, R any](items []T, read func(T) (R, error)) ([]R, error) {
+	out := []R{}
+	for _, it := range items {
+		r, err := read(it)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		info, err := Describe(name, k.Public())
-		if err != nil {
-			return nil, err
-		}
-		infos = append(infos, info)
+		out = append(out, r)
 	}
-	return infos, nil
+	return out, nil
 }
 
 // Delete removes the key name from the keyring and the index. A key that is
@@ -221,20 +230,28 @@ type index struct {
 
 // readIndex reads the key index; a missing one is empty. Names are
 // returned sorted, without duplicates or invalid names.
-func (s *Store) readIndex() (index, error) {
-	var idx index
-	v, err := s.kr.Get(s.service, indexUser)
+func (s *Store) readIndex() (idx index, err error) {
+	err = s.readIndexEntry(indexUser, "key index", func(b []byte) (err error) {
+		idx, err = decodeIndex(b)
+		return err
+	})
+	return idx, err
+}
+
+// readIndexEntry reads user, an index otactl keeps in the keyring as JSON,
+// through decode; decode is not called when there is no such entry yet.
+func (s *Store) readIndexEntry(user, what string, decode func([]byte) error) error {
+	v, err := s.kr.Get(s.service, user)
 	if errors.Is(err, ErrNotFound) {
-		return idx, nil
+		return nil
 	}
 	if err != nil {
-		return idx, fmt.Errorf("read key index: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	idx, err = decodeIndex([]byte(v))
-	if err != nil {
-		return idx, fmt.Errorf("key index in the keyring (service %q, user %q) %w: %w", s.service, indexUser, errDamaged, err)
+	if err := decode([]byte(v)); err != nil {
+		return fmt.Errorf("%s in the keyring (service %q, user %q) %w: %w", what, s.service, user, errDamaged, err)
 	}
-	return idx, nil
+	return nil
 }
 
 // decodeIndex parses the key index entry, sorted and without duplicates or
@@ -253,19 +270,25 @@ func decodeIndex(b []byte) (index, error) {
 func (s *Store) writeIndex(idx index) error {
 	slices.Sort(idx.Keys)
 	idx.Keys = slices.Compact(idx.Keys)
-	if len(idx.Keys) == 0 {
-		// The last key is gone: leave no otactl entry behind.
-		if err := s.kr.Delete(s.service, indexUser); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("write key index: %w", err)
+	return s.writeIndexEntry(indexUser, "key index", idx, len(idx.Keys) == 0)
+}
+
+// writeIndexEntry stores v as user, an index otactl keeps in the keyring as
+// JSON; an empty index is deleted, so that the last key or login gone
+// leaves no otactl entry behind.
+func (s *Store) writeIndexEntry(user, what string, v any, empty bool) error {
+	if empty {
+		if err := s.kr.Delete(s.service, user); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("write %s: %w", what, err)
 		}
 		return nil
 	}
-	b, err := json.Marshal(idx)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := s.kr.Set(s.service, indexUser, string(b)); err != nil {
-		return fmt.Errorf("write key index: %w", err)
+	if err := s.kr.Set(s.service, user, string(b)); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }
@@ -374,37 +397,24 @@ func (s *Store) Logins() ([]Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []Login{}
-	for _, l := range logins {
-		_, err := s.kr.Get(s.service, passwordUser(l.Broker, l.Username))
-		if errors.Is(err, ErrNotFound) {
-			continue
+	return present(logins, func(l Login) (Login, error) {
+		if _, err := s.kr.Get(s.service, passwordUser(l.Broker, l.Username)); err != nil {
+			return l, fmt.Errorf("read password for %s on %s: %w", l.Username, l.Broker, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read password for %s on %s: %w", l.Username, l.Broker, err)
-		}
-		out = append(out, l)
-	}
-	return out, nil
+		return l, nil
+	})
 }
 
 type loginIndex struct {
 	Logins []Login `json:"logins"`
 }
 
-func (s *Store) readLogins() ([]Login, error) {
-	v, err := s.kr.Get(s.service, loginsUser)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read login index: %w", err)
-	}
-	l, err := decodeLogins([]byte(v))
-	if err != nil {
-		return nil, fmt.Errorf("login index in the keyring (service %q, user %q) %w: %w", s.service, loginsUser, errDamaged, err)
-	}
-	return l, nil
+func (s *Store) readLogins() (l []Login, err error) {
+	err = s.readIndexEntry(loginsUser, "login index", func(b []byte) (err error) {
+		l, err = decodeLogins(b)
+		return err
+	})
+	return l, err
 }
 
 // decodeLogins parses the login index entry, sorted and without
@@ -431,18 +441,5 @@ func sortLogins(l []Login) {
 func (s *Store) writeLogins(l []Login) error {
 	sortLogins(l)
 	l = slices.Compact(l)
-	if len(l) == 0 {
-		if err := s.kr.Delete(s.service, loginsUser); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("write login index: %w", err)
-		}
-		return nil
-	}
-	b, err := json.Marshal(loginIndex{Logins: l})
-	if err != nil {
-		return err
-	}
-	if err := s.kr.Set(s.service, loginsUser, string(b)); err != nil {
-		return fmt.Errorf("write login index: %w", err)
-	}
-	return nil
+	return s.writeIndexEntry(loginsUser, "login index", loginIndex{Logins: l}, len(l) == 0)
 }
