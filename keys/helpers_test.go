@@ -104,6 +104,36 @@ func (f *fakeKeyring) raw(service, user string) (string, bool) {
 	return v, ok
 }
 
+// keyPEM makes a private key and its PKCS#8 PEM.
+func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
+	t.Helper()
+	k, err := GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MarshalPrivatePEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testsecrets.RegisterKey(t, "keyPEM "+alg+" key", k)
+	return k, p
+}
+
+// deletePassword deletes the password of user at broker from s and checks
+// that it is gone: it is not read back, and a second delete finds nothing.
+func deletePassword(t *testing.T, s *Store, broker, user string) {
+	t.Helper()
+	if err := s.DeletePassword(broker, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Password(broker, user); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Password after delete: %v", err)
+	}
+	if err := s.DeletePassword(broker, user); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second DeletePassword: %v", err)
+	}
+}
+
 // keyIDForTest computes a key id as docs/protocol.md#signatures says,
 // independently of release.KeyID, to check it.
 func keyIDForTest(t *testing.T, pub crypto.PublicKey) string {

@@ -141,15 +141,7 @@ func TestSecretServicePasswords(t *testing.T) {
 	if !slices.Contains(logins, Login{Broker: broker, Username: "ci@fleet"}) {
 		t.Fatalf("Logins = %+v", logins)
 	}
-	if err := s.DeletePassword(broker, "ci@fleet"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Password(broker, "ci@fleet"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Password after delete: %v", err)
-	}
-	if err := s.DeletePassword(broker, "ci@fleet"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second DeletePassword: %v", err)
-	}
+	deletePassword(t, s, broker, "ci@fleet")
 }
 
 func mustPEM(t *testing.T, alg string) []byte {

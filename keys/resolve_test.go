@@ -9,24 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/otactl/otactl/internal/testsecrets"
 )
-
-// keyPEM makes a private key and its PKCS#8 PEM.
-func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
-	t.Helper()
-	k, err := GenerateKey(alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := MarshalPrivatePEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testsecrets.RegisterKey(t, "keyPEM "+alg+" key", k)
-	return k, p
-}
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }

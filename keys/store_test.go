@@ -16,12 +16,29 @@ import (
 	"github.com/otactl/otactl/internal/hint"
 )
 
-func names(infos []Info) []string {
+// listed is the names of the keys s.List returns; the test fails when
+// List does.
+func listed(t *testing.T, s *Store) []string {
+	t.Helper()
+	list, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := []string{}
-	for _, i := range infos {
+	for _, i := range list {
 		out = append(out, i.Name)
 	}
 	return out
+}
+
+// generate makes keys of the default algorithm under names in s.
+func generate(t *testing.T, s *Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := s.Generate(n, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkSigns signs a digest with k and verifies it with pub the way
@@ -107,11 +124,7 @@ func TestGenerateListDelete(t *testing.T) {
 	if err := s.Delete("alpha"); err != nil {
 		t.Fatal(err)
 	}
-	list, err = s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"zeta"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"zeta"}) {
 		t.Fatalf("after delete: %q", got)
 	}
 	if err := s.Delete("alpha"); !errors.Is(err, ErrNotFound) {
@@ -182,20 +195,12 @@ func TestGenerateRefuses(t *testing.T) {
 func TestIndexNamingDeletedKey(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	for _, n := range []string{"a", "b", "c"} {
-		if _, err := s.Generate(n, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	generate(t, s, "a", "b", "c")
 	// Another tool (seahorse, secret-tool) removes b's secret.
 	if err := kr.Delete(Service, "key:b"); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"a", "c"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"a", "c"}) {
 		t.Fatalf("List = %q", got)
 	}
 	if err := s.Delete("b"); !errors.Is(err, ErrNotFound) {
@@ -212,21 +217,13 @@ func TestIndexNamingDeletedKey(t *testing.T) {
 func TestIndexUntidy(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	for _, n := range []string{"m", "b"} {
-		if _, err := s.Generate(n, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	generate(t, s, "m", "b")
 	// Duplicates, disorder, invalid names and unknown fields, as a hand edit
 	// or a later version might leave them.
 	if err := kr.Set(Service, "index", `{"keys":["m","../x","b","m","",".dot"],"future":1}`); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"b", "m"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"b", "m"}) {
 		t.Fatalf("List = %q", got)
 	}
 	if _, err := s.Generate("a", ""); err != nil {
@@ -300,11 +297,7 @@ func TestUnlistedKeyIsAdopted(t *testing.T) {
 	if _, err := s.Generate("orphan", ""); !errors.Is(err, ErrExists) {
 		t.Fatalf("Generate over an unlisted key: %v", err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"orphan"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"orphan"}) {
 		t.Fatalf("List = %q", got)
 	}
 	if v, _ := kr.raw(Service, "key:orphan"); v != string(p) {
@@ -383,14 +376,7 @@ func TestKeyringUnavailablePropagates(t *testing.T) {
 func TestImportRoundTrip(t *testing.T) {
 	for _, alg := range []string{"ed25519", "ecdsa-p256"} {
 		t.Run(alg, func(t *testing.T) {
-			k, err := GenerateKey(alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := MarshalPrivatePEM(k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			k, p := keyPEM(t, alg)
 			s := NewStore(newFakeKeyring())
 			info, err := s.Import("imported", p)
 			if err != nil {
@@ -474,15 +460,7 @@ func TestPasswords(t *testing.T) {
 		t.Fatalf("Logins = %+v", logins)
 	}
 
-	if err := s.DeletePassword(broker, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Password(broker, "alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Password after delete: %v", err)
-	}
-	if err := s.DeletePassword(broker, "alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second DeletePassword: %v", err)
-	}
+	deletePassword(t, s, broker, "alice")
 	// A password removed by another tool is not listed.
 	if err := kr.Delete(Service, "password:zed@tcp://a:1883"); err != nil {
 		t.Fatal(err)
@@ -552,11 +530,7 @@ func TestConcurrentGenerate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 16 || list[0].Name != "k00" || list[15].Name != "k15" {
-		t.Fatalf("List = %q", names(list))
+	if got := listed(t, s); len(got) != 16 || got[0] != "k00" || got[15] != "k15" {
+		t.Fatalf("List = %q", got)
 	}
 }
