@@ -62,7 +62,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return nil, fmt.Errorf("signing key %s: no keyring", quoteName(ref))
 	}
 	k, err := s.Signer(ref)
-	if err != nil && pathLike(ref) {
+	if err != nil && PathLike(ref) {
 		// "ci.pem" is a valid key name, but more likely a file.
 		return nil, hint.Add(err, fmt.Sprintf("a bare NAME is a keyring key; for the key file write file:%s", ref))
 	}
@@ -98,7 +98,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 	if scheme, ok := unknownScheme(ref); ok && statErr != nil {
 		return nil, schemeError(scheme)
 	}
-	if pathLike(ref) {
+	if PathLike(ref) {
 		return readPublicFile(path)
 	}
 	if err := ValidateKeyName(ref); err != nil {
@@ -168,7 +168,7 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 	if name == "" {
 		name = DefaultKeyEnv
 	}
-	if !envName(name) {
+	if !EnvName(name) {
 		return "", nil, fmt.Errorf("key reference env:%s: %s is not an environment variable name", showName(name), quoteName(name))
 	}
 	if getenv == nil {
@@ -207,7 +207,8 @@ func parseEnv[K any](ref string, getenv func(string) string, what string, parse 
 	return k, nil
 }
 
-func envName(s string) bool {
+// EnvName says whether s can name an environment variable, as in env:VAR.
+func EnvName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
