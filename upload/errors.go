@@ -44,6 +44,21 @@ func (e *ConnectError) BadCredentials() bool {
 	return e.code == packets.ErrRefusedBadUsernameOrPassword || e.code == packets.ErrRefusedNotAuthorised
 }
 
+// refusals say why a broker refused a connection with a CONNACK return
+// code, and what to check.
+var refusals = map[byte]struct{ reason, hint string }{
+	packets.ErrRefusedBadUsernameOrPassword: {"bad username or password",
+		"check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"},
+	// mosquitto answers a wrong password with this code too.
+	packets.ErrRefusedNotAuthorised: {"not authorised (bad username or password, or this client is not allowed)",
+		"check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin), then --client-id and the broker's access rules"},
+	packets.ErrRefusedIDRejected: {"client id rejected",
+		"choose another --client-id (some brokers accept only 1 to 23 letters and digits)"},
+	packets.ErrRefusedServerUnavailable: {"broker unavailable",
+		"the broker is up but not accepting clients: try again later"},
+	packets.ErrRefusedBadProtocolVersion: {"the broker does not accept MQTT 3.1.1", ""},
+}
+
 // classifyConnect turns what paho reports about a failed connection into
 // one clear line. rc is the CONNACK return code (packets.ErrNetworkError
 // when the failure came before or instead of a CONNACK).
@@ -51,26 +66,8 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 	broker := u.String()
 	hostport := u.Host
 	ce := &ConnectError{Broker: broker, Err: err, code: rc}
-	switch rc {
-	case packets.ErrRefusedBadUsernameOrPassword:
-		ce.Reason = "bad username or password"
-		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"
-		return ce
-	case packets.ErrRefusedNotAuthorised:
-		// mosquitto answers a wrong password with this code too.
-		ce.Reason = "not authorised (bad username or password, or this client is not allowed)"
-		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin), then --client-id and the broker's access rules"
-		return ce
-	case packets.ErrRefusedIDRejected:
-		ce.Reason = "client id rejected"
-		ce.hint = "choose another --client-id (some brokers accept only 1 to 23 letters and digits)"
-		return ce
-	case packets.ErrRefusedServerUnavailable:
-		ce.Reason = "broker unavailable"
-		ce.hint = "the broker is up but not accepting clients: try again later"
-		return ce
-	case packets.ErrRefusedBadProtocolVersion:
-		ce.Reason = "the broker does not accept MQTT 3.1.1"
+	if r, ok := refusals[rc]; ok {
+		ce.Reason, ce.hint = r.reason, r.hint
 		return ce
 	}
 
