@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/otactl/otactl/internal/loopback"
 )
 
 // loopbackPair returns both ends of a TCP connection on the loopback
@@ -14,7 +16,7 @@ import (
 func loopbackPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
 	accepted := make(chan net.Conn, 1)
-	addr := ServeLoopback(t, func(_ int, c net.Conn) { accepted <- c })
+	addr := loopback.Serve(t, func(_ int, c net.Conn) { accepted <- c })
 	client, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

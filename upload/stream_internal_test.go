@@ -14,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/otactl/otactl/internal/loopback"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/protocol"
 )
@@ -24,7 +25,7 @@ import (
 // pings), and a SUBSCRIBE with a SUBACK and a retained message.
 func strictBroker(t *testing.T, pings chan<- struct{}) string {
 	t.Helper()
-	return ServeLoopback(t, func(i int, conn net.Conn) {
+	return loopback.Serve(t, func(i int, conn net.Conn) {
 		if i > 0 {
 			return // left unanswered
 		}
@@ -108,7 +109,7 @@ func TestStreamKeepAlive(t *testing.T) {
 func silentBroker(t *testing.T) (string, *atomic.Int32) {
 	t.Helper()
 	var accepted atomic.Int32
-	addr := ServeLoopback(t, func(_ int, conn net.Conn) {
+	addr := loopback.Serve(t, func(_ int, conn net.Conn) {
 		accepted.Add(1)
 		defer conn.Close()
 		for {

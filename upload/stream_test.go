@@ -16,6 +16,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/loopback"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -326,7 +327,7 @@ func TestPutFileOverWebsockets(t *testing.T) {
 // later one: with CONNACK return code rc, or by hanging up when rc is 0.
 func oneConnProxy(t *testing.T, target string, rc byte) string {
 	t.Helper()
-	return "mqtt://" + ServeLoopback(t, func(i int, conn net.Conn) {
+	return "mqtt://" + loopback.Serve(t, func(i int, conn net.Conn) {
 		if i > 0 {
 			defer conn.Close()
 			if _, err := packets.ReadPacket(conn); err == nil && rc != 0 {
@@ -417,7 +418,7 @@ func TestStreamProbeRefused(t *testing.T) {
 // (the second connection) with script, after its CONNACK.
 func fakeBroker(t *testing.T, script func(conn net.Conn)) string {
 	t.Helper()
-	return "mqtt://" + ServeLoopback(t, func(i int, conn net.Conn) {
+	return "mqtt://" + loopback.Serve(t, func(i int, conn net.Conn) {
 		if _, err := packets.ReadPacket(conn); err != nil { // CONNECT
 			return
 		}

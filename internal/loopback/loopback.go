@@ -1,4 +1,6 @@
-package upload
+// Package loopback serves fake brokers and servers for tests on the
+// loopback interface.
+package loopback
 
 import (
 	"net"
@@ -6,12 +8,11 @@ import (
 	"testing"
 )
 
-// ServeLoopback listens on the loopback interface and calls serve, on a
-// goroutine of its own, with each connection it accepts, numbered from 0:
-// the fake brokers and servers of this package's tests. The listener and
-// every connection close when the test ends; serve may close one earlier.
-// It returns the listener's host:port.
-func ServeLoopback(t testing.TB, serve func(i int, conn net.Conn)) string {
+// Serve listens on the loopback interface and calls serve, on a goroutine
+// of its own, with each connection it accepts, numbered from 0. The
+// listener and every connection close when the test ends; serve may close
+// one earlier. It returns the listener's host:port.
+func Serve(t testing.TB, serve func(i int, conn net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
