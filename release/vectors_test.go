@@ -62,11 +62,7 @@ func vectorManifest() *Manifest {
 
 func vectorECSig(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "vector-ecdsa-p256.sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(string(testdata(t, "vector-ecdsa-p256.sig")))
 }
 
 // signedVectorManifest is the vector manifest signed by both test keys.
@@ -141,15 +137,8 @@ func TestVectorSignatures(t *testing.T) {
 
 func TestVectorEncodings(t *testing.T) {
 	m := signedVectorManifest(t)
-	j, err := EncodeJSON(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, c := encodings(t, m)
 	golden(t, "vector-manifest.json", j)
-	c, err := EncodeCBOR(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	golden(t, "vector-manifest.cbor.hex", []byte(hex.EncodeToString(c)+"\n"))
 	for name, b := range map[string][]byte{"json": j, "cbor": c} {
 		got, err := Parse(b)
@@ -166,21 +155,8 @@ func TestVectorEncodings(t *testing.T) {
 // vectors (rewrite it with -update).
 func TestProtocolVectorsDoc(t *testing.T) {
 	m := signedVectorManifest(t)
-	j, err := EncodeJSON(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := EncodeCBOR(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
+	j, c := encodings(t, m)
+	read := func(name string) string { return strings.TrimSpace(string(testdata(t, name))) }
 	ed := loadSigner(t, "vector-ed25519.pem")
 	ec := loadSigner(t, "vector-ecdsa-p256.pem")
 	edRaw, _ := base64.StdEncoding.DecodeString(m.Signatures[0].Sig)
