@@ -1,8 +1,10 @@
 package upload
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -218,6 +220,43 @@ func (e *VerifyError) Hint() string {
 		return fmt.Sprintf("brokers drop messages over their size limit while still acknowledging them (mosquitto message_size_limit, EMQX 1 MB, AWS IoT 128 KB): check the broker's limit for %d bytes, set max-payload in the profile, and check that this user may write the topic", e.WantSize)
 	}
 	return "another client may have published to the same topic at the same time; run again"
+}
+
+// ConflictError is a topic that already retains different bytes. It wraps
+// release.ErrVerification.
+type ConflictError struct {
+	Topic  string
+	Size   int64
+	SHA256 [32]byte
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: %s already retains different bytes (%d bytes, sha256 %s)", release.ErrVerification, e.Topic, e.Size, hex.EncodeToString(e.SHA256[:6]))
+}
+
+func (e *ConflictError) Unwrap() error { return release.ErrVerification }
+
+// content is what a retained message holds, as a read-back checks it: its
+// size and SHA-256.
+type content struct {
+	size int64
+	sum  [32]byte
+}
+
+func contentOf(b []byte) *content { return &content{int64(len(b)), sha256.Sum256(b)} }
+
+// verifyContent compares what a read-back found on topic with what was
+// published: nil when it is the same, else a *VerifyError (read is nil
+// when nothing is retained there).
+func verifyContent(topic string, want content, read *content) error {
+	if read != nil && *read == want {
+		return nil
+	}
+	e := &VerifyError{Topic: topic, WantSize: int(want.size), WantHash: hex.EncodeToString(want.sum[:]), Missing: read == nil}
+	if read != nil {
+		e.GotSize, e.GotHash = int(read.size), hex.EncodeToString(read.sum[:])
+	}
+	return e
 }
 
 func short(h string) string {
