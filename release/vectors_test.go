@@ -1,7 +1,6 @@
 package release
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -182,20 +181,7 @@ func TestProtocolVectorsDoc(t *testing.T) {
 		keys, sigs,
 		strings.TrimSpace(string(j)), wrapHex(hex.EncodeToString(c), 64),
 	)
-	path := filepath.Join("..", "docs", "protocol-vectors.md")
-	if *update {
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./release -update to write it)", err)
-	}
-	if !bytes.Equal([]byte(doc), want) {
-		t.Errorf("%s is out of date: run go test ./release -run TestProtocolVectorsDoc -update", path)
-	}
+	goldenFile(t, filepath.Join("..", "docs", "protocol-vectors.md"), []byte(doc))
 }
 
 // vectorKeyDoc is the section of docs/protocol-vectors.md on one test key.
