@@ -119,6 +119,47 @@ func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
 	return k, p
 }
 
+// listed is the names of the keys s.List returns; the test fails when
+// List does.
+func listed(t *testing.T, s *Store) []string {
+	t.Helper()
+	list, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, i := range list {
+		out = append(out, i.Name)
+	}
+	return out
+}
+
+// generated is s.Generate(name, alg); the test fails when it does.
+func generated(t *testing.T, s *Store, name, alg string) Info {
+	t.Helper()
+	info, err := s.Generate(name, alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// generate makes keys of the default algorithm under names in s.
+func generate(t *testing.T, s *Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		generated(t, s, n, "")
+	}
+}
+
+// setPassword is s.SetPassword; the test fails when it does.
+func setPassword(t *testing.T, s *Store, broker, user, password string) {
+	t.Helper()
+	if err := s.SetPassword(broker, user, password); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // deletePassword deletes the password of user at broker from s and checks
 // that it is gone: it is not read back, and a second delete finds nothing.
 func deletePassword(t *testing.T, s *Store, broker, user string) {

@@ -38,10 +38,7 @@ func TestResolveSigner(t *testing.T) {
 		"ONE_LINE":           strings.ReplaceAll(string(ciPEM), "\n", `\n`),
 	})
 	s := NewStore(newFakeKeyring())
-	stored, err := s.Generate("laptop", "ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := generated(t, s, "laptop", "ed25519")
 	storedPub, _ := s.Public("laptop")
 
 	for _, tc := range []struct {
@@ -159,9 +156,7 @@ func TestLooksSecret(t *testing.T) {
 func TestResolvePublic(t *testing.T) {
 	dir := t.TempDir()
 	s := NewStore(newFakeKeyring())
-	if _, err := s.Generate("release", "ecdsa-p256"); err != nil {
-		t.Fatal(err)
-	}
+	generated(t, s, "release", "ecdsa-p256")
 	keyringPub, _ := s.Public("release")
 
 	k, priv := keyPEM(t, "ed25519")

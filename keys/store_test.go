@@ -16,31 +16,6 @@ import (
 	"github.com/otactl/otactl/internal/hint"
 )
 
-// listed is the names of the keys s.List returns; the test fails when
-// List does.
-func listed(t *testing.T, s *Store) []string {
-	t.Helper()
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := []string{}
-	for _, i := range list {
-		out = append(out, i.Name)
-	}
-	return out
-}
-
-// generate makes keys of the default algorithm under names in s.
-func generate(t *testing.T, s *Store, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := s.Generate(n, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // checkSigns signs a digest with k and verifies it with pub the way
 // docs/protocol.md#signatures says.
 func checkSigns(t *testing.T, k crypto.Signer, pub crypto.PublicKey) {
@@ -73,14 +48,8 @@ func TestGenerateListDelete(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
 
-	b, err := s.Generate("zeta", "ecdsa-p256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Generate("alpha", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := generated(t, s, "zeta", "ecdsa-p256")
+	a := generated(t, s, "alpha", "")
 	if a.Alg != "ed25519" || b.Alg != "ecdsa-p256" {
 		t.Fatalf("algs %q %q", a.Alg, b.Alg)
 	}
@@ -158,13 +127,10 @@ func TestListEmptyKeyring(t *testing.T) {
 func TestGenerateRefuses(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	first, err := s.Generate("release", "ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := generated(t, s, "release", "ed25519")
 	before, _ := kr.raw(Service, "key:release")
 
-	_, err = s.Generate("release", "ecdsa-p256")
+	_, err := s.Generate("release", "ecdsa-p256")
 	if !errors.Is(err, ErrExists) || err.Error() != `key "release" already exists in the keyring` {
 		t.Fatalf("existing name: %v", err)
 	}
@@ -226,9 +192,7 @@ func TestIndexUntidy(t *testing.T) {
 	if got := listed(t, s); !reflect.DeepEqual(got, []string{"b", "m"}) {
 		t.Fatalf("List = %q", got)
 	}
-	if _, err := s.Generate("a", ""); err != nil {
-		t.Fatal(err)
-	}
+	generate(t, s, "a")
 	if v, _ := kr.raw(Service, "index"); v != `{"keys":["a","b","m"]}` {
 		t.Fatalf("index %s", v)
 	}
@@ -425,18 +389,10 @@ func TestPasswords(t *testing.T) {
 	if _, err := s.Password(broker, "alice"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Password before set: %v", err)
 	}
-	if err := s.SetPassword(broker, "alice", "s3cret"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(broker, "alice", "n3w"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(broker, "bob@corp", "b0b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword("tcp://a:1883", "zed", "z"); err != nil {
-		t.Fatal(err)
-	}
+	setPassword(t, s, broker, "alice", "s3cret")
+	setPassword(t, s, broker, "alice", "n3w")
+	setPassword(t, s, broker, "bob@corp", "b0b")
+	setPassword(t, s, "tcp://a:1883", "zed", "z")
 	for user, want := range map[string]string{"alice": "n3w", "bob@corp": "b0b"} {
 		if got, err := s.Password(broker, user); err != nil || got != want {
 			t.Fatalf("Password(%s) = %q, %v", user, got, err)
