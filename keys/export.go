@@ -94,11 +94,7 @@ func cHeader(pub crypto.PublicKey, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	alg, err := release.Algorithm(pub)
-	if err != nil {
-		return nil, err
-	}
-	keyID, err := release.KeyID(pub)
+	alg, keyID, err := release.Identify(pub)
 	if err != nil {
 		return nil, err
 	}

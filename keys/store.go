@@ -212,11 +212,7 @@ func (s *Store) Info(name string) (Info, error) {
 // Describe gives a key's name, algorithm (release.Algorithm) and key id
 // (release.KeyID); name may be empty for a key outside the keyring.
 func Describe(name string, pub crypto.PublicKey) (Info, error) {
-	alg, err := release.Algorithm(pub)
-	if err != nil {
-		return Info{}, err
-	}
-	id, err := release.KeyID(pub)
+	alg, id, err := release.Identify(pub)
 	if err != nil {
 		return Info{}, err
 	}

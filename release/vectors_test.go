@@ -101,6 +101,9 @@ func TestVectorSignatures(t *testing.T) {
 	if id, err := KeyID(ec.Public()); err != nil || id != vectorECKeyID {
 		t.Errorf("ecdsa key id = %q, %v; want %s", id, err, vectorECKeyID)
 	}
+	if alg, id, err := Identify(ec.Public()); err != nil || alg != AlgECDSAP256 || id != vectorECKeyID {
+		t.Errorf("Identify(ecdsa) = %q, %q, %v; want %s %s", alg, id, err, AlgECDSAP256, vectorECKeyID)
+	}
 	m := signedVectorManifest(t)
 	if len(m.Signatures) != 2 {
 		t.Fatalf("signatures = %+v", m.Signatures)
