@@ -81,38 +81,15 @@ func (s *Store) DeletePassword(broker, username string) error {
 	if err := checkLogin(broker, username); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	logins, lerr := s.readLogins()
-	if lerr != nil && !errors.Is(lerr, errDamaged) {
-		return lerr
-	}
-	derr := s.kr.Delete(s.service, passwordUser(broker, username))
-	if derr != nil && !errors.Is(derr, ErrNotFound) {
-		return fmt.Errorf("delete password for %s on %s: %w", username, broker, derr)
-	}
-	if i := slices.Index(logins, Login{Broker: broker, Username: username}); lerr == nil && i >= 0 {
-		if err := s.writeLogins(slices.Delete(logins, i, i+1)); err != nil {
-			return err
-		}
-	}
-	if derr != nil {
-		return fmt.Errorf("password for %s on %s %w", username, broker, ErrNotFound)
-	}
-	return nil
+	return deleteListed(s, passwordUser(broker, username), "password for "+username+" on "+broker,
+		Login{Broker: broker, Username: username}, s.readLogins, s.writeLogins)
 }
 
 // Logins lists the brokers and usernames with a stored password, sorted by
 // broker then username. A login whose password is gone from the keyring is
 // left out.
 func (s *Store) Logins() ([]Login, error) {
-	s.mu.Lock()
-	logins, err := s.readLogins()
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return present(logins, func(l Login) (Login, error) {
+	return present(s, s.readLogins, func(l Login) (Login, error) {
 		if _, err := s.kr.Get(s.service, passwordUser(l.Broker, l.Username)); err != nil {
 			return l, fmt.Errorf("read password for %s on %s: %w", l.Username, l.Broker, err)
 		}

@@ -76,15 +76,15 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, err := s.readIndex()
+	keys, err := s.readIndex()
 	if err != nil {
 		return Info{}, err
 	}
 	switch _, err := s.kr.Get(s.service, keyPrefix+name); {
 	case err == nil:
-		if !slices.Contains(idx.Keys, name) {
+		if !slices.Contains(keys, name) {
 			// Stored but unlisted (an index update was lost): list it.
-			_ = s.writeIndex(index{Keys: append(idx.Keys, name)})
+			_ = s.writeIndex(append(keys, name))
 		}
 		return Info{}, fmt.Errorf("key %s %w", quoteName(name), ErrExists)
 	case !errors.Is(err, ErrNotFound):
@@ -93,9 +93,8 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 	if err := s.kr.Set(s.service, keyPrefix+name, string(p)); err != nil {
 		return Info{}, fmt.Errorf("store key %s: %w", quoteName(name), err)
 	}
-	if !slices.Contains(idx.Keys, name) {
-		idx.Keys = append(idx.Keys, name)
-		if err := s.writeIndex(idx); err != nil {
+	if !slices.Contains(keys, name) {
+		if err := s.writeIndex(append(keys, name)); err != nil {
 			// A key the index does not name cannot be listed: take it back.
 			_ = s.kr.Delete(s.service, keyPrefix+name)
 			return Info{}, err
@@ -107,13 +106,7 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 // List describes the stored keys, sorted by name. A name in the index whose
 // key is gone from the keyring (deleted by another tool) is left out.
 func (s *Store) List() ([]Info, error) {
-	s.mu.Lock()
-	idx, err := s.readIndex()
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return present(idx.Keys, func(name string) (Info, error) {
+	return present(s, s.readIndex, func(name string) (Info, error) {
 		k, err := s.Signer(name)
 		if err != nil {
 			return Info{}, err
@@ -122,13 +115,19 @@ func (s *Store) List() ([]Info, error) {
 	})
 }
 
-// present is what read gives for each item, leaving out the items whose
-// keyring entry is gone (deleted by another tool: read's error wraps
-// ErrNotFound).
-func present[T, R any](items []T, read func(T) (R, error)) ([]R, error) {
+// present is what get gives for each item of the index read lists,
+// leaving out the items whose keyring entry is gone (deleted by another
+// tool: get's error wraps ErrNotFound).
+func present[T, R any](s *Store, read func() ([]T, error), get func(T) (R, error)) ([]R, error) {
+	s.mu.Lock()
+	items, err := read()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	out := []R{}
 	for _, it := range items {
-		r, err := read(it)
+		r, err := get(it)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -147,26 +146,33 @@ func (s *Store) Delete(name string) error {
 	if err := ValidateKeyName(name); err != nil {
 		return err
 	}
+	return deleteListed(s, keyPrefix+name, "key "+quoteName(name), name, s.readIndex, s.writeIndex)
+}
+
+// deleteListed deletes the keyring entry user and drops item from the
+// index that lists it, read by read and written by write. A damaged index
+// is left as it is, but does not keep the entry from being deleted. An
+// entry that is not there gives an error wrapping ErrNotFound, after item
+// is dropped from the index should it still be listed there; what names
+// the entry in errors.
+func deleteListed[T comparable](s *Store, user, what string, item T, read func() ([]T, error), write func([]T) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, ierr := s.readIndex()
-	if ierr != nil && !errors.Is(ierr, errDamaged) {
-		return ierr
+	list, lerr := read()
+	if lerr != nil && !errors.Is(lerr, errDamaged) {
+		return lerr
 	}
-	// A damaged index is left as it is, but does not keep a key from
-	// being deleted.
-	derr := s.kr.Delete(s.service, keyPrefix+name)
+	derr := s.kr.Delete(s.service, user)
 	if derr != nil && !errors.Is(derr, ErrNotFound) {
-		return fmt.Errorf("delete key %s: %w", quoteName(name), derr)
+		return fmt.Errorf("delete %s: %w", what, derr)
 	}
-	if i := slices.Index(idx.Keys, name); ierr == nil && i >= 0 {
-		idx.Keys = slices.Delete(idx.Keys, i, i+1)
-		if err := s.writeIndex(idx); err != nil {
+	if i := slices.Index(list, item); lerr == nil && i >= 0 {
+		if err := write(slices.Delete(list, i, i+1)); err != nil {
 			return err
 		}
 	}
 	if derr != nil {
-		return fmt.Errorf("key %s %w", quoteName(name), ErrNotFound)
+		return fmt.Errorf("%s %w", what, ErrNotFound)
 	}
 	return nil
 }
@@ -225,12 +231,14 @@ type index struct {
 
 // readIndex reads the key index; a missing one is empty. Names are
 // returned sorted, without duplicates or invalid names.
-func (s *Store) readIndex() (idx index, err error) {
-	err = s.readIndexEntry(indexUser, "key index", func(b []byte) (err error) {
-		idx, err = decodeIndex(b)
+// readIndex is the names of the stored keys, as the key index lists them.
+func (s *Store) readIndex() (keys []string, err error) {
+	err = s.readIndexEntry(indexUser, "key index", func(b []byte) error {
+		idx, err := decodeIndex(b)
+		keys = idx.Keys
 		return err
 	})
-	return idx, err
+	return keys, err
 }
 
 // readIndexEntry reads user, an index otactl keeps in the keyring as JSON,
@@ -262,10 +270,10 @@ func decodeIndex(b []byte) (index, error) {
 	return idx, nil
 }
 
-func (s *Store) writeIndex(idx index) error {
-	slices.Sort(idx.Keys)
-	idx.Keys = slices.Compact(idx.Keys)
-	return s.writeIndexEntry(indexUser, "key index", idx, len(idx.Keys) == 0)
+func (s *Store) writeIndex(keys []string) error {
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	return s.writeIndexEntry(indexUser, "key index", index{Keys: keys}, len(keys) == 0)
 }
 
 // writeIndexEntry stores v as user, an index otactl keeps in the keyring as
