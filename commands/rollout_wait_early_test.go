@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/loopback"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/report"
 )
@@ -318,55 +318,29 @@ func interrupted(t *testing.T, w *runningOtactl, sig syscall.Signal) {
 // CONNACK, and then reads and drops everything, answering nothing.
 func stalledRolloutBroker(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
+	return "mqtt://" + loopback.Serve(t, func(_ int, c net.Conn) {
+		// CONNECT: a fixed header byte, a remaining length, the rest.
+		hdr := make([]byte, 1)
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return
 		}
-	})
-	go func() {
+		n, mul := 0, 1
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, hdr); err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				// CONNECT: a fixed header byte, a remaining length, the rest.
-				hdr := make([]byte, 1)
-				if _, err := io.ReadFull(c, hdr); err != nil {
-					return
-				}
-				n, mul := 0, 1
-				for {
-					if _, err := io.ReadFull(c, hdr); err != nil {
-						return
-					}
-					n += int(hdr[0]&0x7f) * mul
-					if hdr[0]&0x80 == 0 {
-						break
-					}
-					mul *= 128
-				}
-				if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
-					return
-				}
-				if _, err := c.Write([]byte{0x20, 0x02, 0x00, 0x00}); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, c)
-			}()
+			n += int(hdr[0]&0x7f) * mul
+			if hdr[0]&0x80 == 0 {
+				break
+			}
+			mul *= 128
 		}
-	}()
-	return "mqtt://" + ln.Addr().String()
+		if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+			return
+		}
+		if _, err := c.Write([]byte{0x20, 0x02, 0x00, 0x00}); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, c)
+	})
 }

@@ -63,7 +63,7 @@ func rawPublic(pub crypto.PublicKey) ([]byte, error) {
 		}
 		return e.Bytes(), nil
 	}
-	return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(pub), supportedAlgs)
+	return nil, unsupportedKey(pub)
 }
 
 // CIdentifier makes name into the lowercase C identifier part used in
@@ -94,11 +94,7 @@ func cHeader(pub crypto.PublicKey, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	alg, err := release.Algorithm(pub)
-	if err != nil {
-		return nil, err
-	}
-	keyID, err := release.KeyID(pub)
+	alg, keyID, err := release.Identify(pub)
 	if err != nil {
 		return nil, err
 	}

@@ -36,49 +36,54 @@ func pemSeeds(tb testing.TB) [][]byte {
 	)
 }
 
-func FuzzParsePrivatePEM(f *testing.F) {
+// FuzzParsePEM reads the same text as a private key file and as a public
+// key file: neither may fail in any other way than with an error, and
+// what they read must round-trip.
+func FuzzParsePEM(f *testing.F) {
 	for _, s := range pemSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, err := ParsePrivatePEM(b)
-		if err != nil {
-			if k != nil {
-				t.Fatal("key and error")
-			}
-			return
-		}
-		p, err := MarshalPrivatePEM(k)
-		if err != nil {
-			t.Fatalf("parsed key does not marshal: %v", err)
-		}
-		k2, err := ParsePrivatePEM(p)
-		if err != nil || !reflect.DeepEqual(k2.Public(), k.Public()) {
-			t.Fatalf("round trip: %v", err)
-		}
+		checkPrivatePEM(t, b)
+		checkPublicPEM(t, b)
 	})
 }
 
-func FuzzParsePublicPEM(f *testing.F) {
-	for _, s := range pemSeeds(f) {
-		f.Add(s)
+func checkPrivatePEM(t *testing.T, b []byte) {
+	t.Helper()
+	k, err := ParsePrivatePEM(b)
+	if err != nil {
+		if k != nil {
+			t.Fatal("key and error")
+		}
+		return
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		pub, err := ParsePublicPEM(b)
-		if err != nil {
-			return
+	p, err := MarshalPrivatePEM(k)
+	if err != nil {
+		t.Fatalf("parsed key does not marshal: %v", err)
+	}
+	k2, err := ParsePrivatePEM(p)
+	if err != nil || !reflect.DeepEqual(k2.Public(), k.Public()) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func checkPublicPEM(t *testing.T, b []byte) {
+	t.Helper()
+	pub, err := ParsePublicPEM(b)
+	if err != nil {
+		return
+	}
+	for _, format := range []string{"pem", "der", "c"} {
+		if _, err := ExportPublic(pub, format, "fuzz"); err != nil {
+			t.Fatalf("parsed key does not export as %s: %v", format, err)
 		}
-		for _, format := range []string{"pem", "der", "c"} {
-			if _, err := ExportPublic(pub, format, "fuzz"); err != nil {
-				t.Fatalf("parsed key does not export as %s: %v", format, err)
-			}
-		}
-		p, _ := ExportPublic(pub, "pem", "")
-		pub2, err := ParsePublicPEM(p)
-		if err != nil || !reflect.DeepEqual(pub2, pub) {
-			t.Fatalf("round trip: %v", err)
-		}
-	})
+	}
+	p, _ := ExportPublic(pub, "pem", "")
+	pub2, err := ParsePublicPEM(p)
+	if err != nil || !reflect.DeepEqual(pub2, pub) {
+		t.Fatalf("public round trip: %v", err)
+	}
 }
 
 func FuzzDecodeIndex(f *testing.F) {

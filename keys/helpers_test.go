@@ -104,6 +104,77 @@ func (f *fakeKeyring) raw(service, user string) (string, bool) {
 	return v, ok
 }
 
+// keyPEM makes a private key and its PKCS#8 PEM.
+func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
+	t.Helper()
+	k, err := GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MarshalPrivatePEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testsecrets.RegisterKey(t, "keyPEM "+alg+" key", k)
+	return k, p
+}
+
+// listed is the names of the keys s.List returns; the test fails when
+// List does.
+func listed(t *testing.T, s *Store) []string {
+	t.Helper()
+	list, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, i := range list {
+		out = append(out, i.Name)
+	}
+	return out
+}
+
+// generated is s.Generate(name, alg); the test fails when it does.
+func generated(t *testing.T, s *Store, name, alg string) Info {
+	t.Helper()
+	info, err := s.Generate(name, alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// generate makes keys of the default algorithm under names in s.
+func generate(t *testing.T, s *Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		generated(t, s, n, "")
+	}
+}
+
+// setPassword is s.SetPassword; the test fails when it does.
+func setPassword(t *testing.T, s *Store, broker, user, password string) {
+	t.Helper()
+	if err := s.SetPassword(broker, user, password); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deletePassword deletes the password of user at broker from s and checks
+// that it is gone: it is not read back, and a second delete finds nothing.
+func deletePassword(t *testing.T, s *Store, broker, user string) {
+	t.Helper()
+	if err := s.DeletePassword(broker, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Password(broker, user); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Password after delete: %v", err)
+	}
+	if err := s.DeletePassword(broker, user); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second DeletePassword: %v", err)
+	}
+}
+
 // keyIDForTest computes a key id as docs/protocol.md#signatures says,
 // independently of release.KeyID, to check it.
 func keyIDForTest(t *testing.T, pub crypto.PublicKey) string {

@@ -47,10 +47,7 @@ func TestSecretService(t *testing.T) {
 		}
 	})
 
-	ed, err := s.Generate(edName, "ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ed := generated(t, s, edName, "ed25519")
 	ec, err := s.Import(ecName, mustPEM(t, "ecdsa-p256"))
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +122,8 @@ func TestSecretServicePasswords(t *testing.T) {
 	if _, err := s.Password(broker, "ci@fleet"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Password before login: %v", err)
 	}
-	if err := s.SetPassword(broker, "ci@fleet", "first"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(broker, "ci@fleet", "pa ss\twörd"); err != nil {
-		t.Fatal(err)
-	}
+	setPassword(t, s, broker, "ci@fleet", "first")
+	setPassword(t, s, broker, "ci@fleet", "pa ss\twörd")
 	if got, err := s.Password(broker, "ci@fleet"); err != nil || got != "pa ss\twörd" {
 		t.Fatalf("Password = %q, %v", got, err)
 	}
@@ -141,15 +134,7 @@ func TestSecretServicePasswords(t *testing.T) {
 	if !slices.Contains(logins, Login{Broker: broker, Username: "ci@fleet"}) {
 		t.Fatalf("Logins = %+v", logins)
 	}
-	if err := s.DeletePassword(broker, "ci@fleet"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Password(broker, "ci@fleet"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Password after delete: %v", err)
-	}
-	if err := s.DeletePassword(broker, "ci@fleet"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second DeletePassword: %v", err)
-	}
+	deletePassword(t, s, broker, "ci@fleet")
 }
 
 func mustPEM(t *testing.T, alg string) []byte {

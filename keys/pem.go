@@ -65,27 +65,11 @@ func MarshalPrivatePEM(k crypto.Signer) ([]byte, error) {
 // such as the "EC PARAMETERS" that `openssl ecparam -genkey` writes first,
 // are skipped. Errors describe the input, never quote it.
 func ParsePrivatePEM(b []byte) (crypto.Signer, error) {
-	var found []*pem.Block
-	var publicOnly, other bool
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		switch blk.Type {
-		case pemPKCS8, pemSEC1, pemEncrypted, "RSA PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
-			found = append(found, blk)
-		case pemPublic:
-			publicOnly = true
-		default:
-			other = true
-		}
-	}
+	found, pubs, other := pemBlocks(b)
 	switch {
 	case len(found) > 1:
 		return nil, fmt.Errorf("PEM holds %d private keys: give one", len(found))
-	case len(found) == 0 && publicOnly:
+	case len(found) == 0 && len(pubs) > 0:
 		return nil, errors.New("PEM holds a public key, not a private key")
 	case len(found) == 0 && other:
 		return nil, errors.New("PEM holds no private key")
@@ -93,6 +77,27 @@ func ParsePrivatePEM(b []byte) (crypto.Signer, error) {
 		return nil, errors.New("not a PEM private key (no -----BEGIN PRIVATE KEY----- block)")
 	}
 	return parsePrivateBlock(found[0])
+}
+
+// pemBlocks sorts the PEM blocks in b: private keys (of any kind, so that
+// the caller can name what it does not support), public keys, and whether
+// there is any other block.
+func pemBlocks(b []byte) (privs, pubs []*pem.Block, other bool) {
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return privs, pubs, other
+		}
+		switch blk.Type {
+		case pemPKCS8, pemSEC1, pemEncrypted, "RSA PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
+			privs = append(privs, blk)
+		case pemPublic:
+			pubs = append(pubs, blk)
+		default:
+			other = true
+		}
+	}
 }
 
 func parsePrivateBlock(blk *pem.Block) (crypto.Signer, error) {
@@ -127,7 +132,7 @@ func parsePrivateBlock(blk *pem.Block) (crypto.Signer, error) {
 	}
 	s, ok := k.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
+		return nil, unsupportedKey(k)
 	}
 	return checkSigner(s)
 }
@@ -136,25 +141,11 @@ func parsePrivateBlock(blk *pem.Block) (crypto.Signer, error) {
 // block, or a private key whose public part is taken. The key must be
 // ed25519 or ECDSA P-256.
 func ParsePublicPEM(b []byte) (crypto.PublicKey, error) {
-	var pubs []*pem.Block
-	var privs int
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		switch blk.Type {
-		case pemPublic:
-			pubs = append(pubs, blk)
-		case pemPKCS8, pemSEC1, pemEncrypted, "RSA PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
-			privs++
-		}
-	}
+	privs, pubs, _ := pemBlocks(b)
 	switch {
-	case len(pubs)+privs > 1:
-		return nil, fmt.Errorf("PEM holds %d keys: give one", len(pubs)+privs)
-	case privs == 1:
+	case len(pubs)+len(privs) > 1:
+		return nil, fmt.Errorf("PEM holds %d keys: give one", len(pubs)+len(privs))
+	case len(privs) == 1:
 		s, err := ParsePrivatePEM(b)
 		if err != nil {
 			return nil, err
@@ -175,32 +166,32 @@ func parsePublicDER(der []byte) (crypto.PublicKey, error) {
 	return checkPublic(k)
 }
 
-// checkSigner accepts ed25519 and ECDSA P-256 private keys.
+// checkSigner accepts ed25519 and ECDSA P-256 private keys whose public
+// key checkPublic accepts.
 func checkSigner(k crypto.Signer) (crypto.Signer, error) {
-	switch k := k.(type) {
+	switch p := k.(type) {
 	case ed25519.PrivateKey:
-		if len(k) != ed25519.PrivateKeySize {
+		if len(p) != ed25519.PrivateKeySize {
 			return nil, errors.New("ed25519 private key has the wrong length")
 		}
-		return k, nil
 	case *ed25519.PrivateKey:
-		if k == nil {
+		if p == nil {
 			return nil, errors.New("no private key")
 		}
-		return checkSigner(*k)
+		return checkSigner(*p)
 	case *ecdsa.PrivateKey:
-		if k == nil {
+		if p == nil {
 			return nil, errors.New("no private key")
 		}
-		if k.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
-		}
-		return k, nil
 	case nil:
 		return nil, errors.New("no private key")
 	default:
-		return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
+		return nil, unsupportedKey(k)
 	}
+	if _, err := checkPublic(k.Public()); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // checkPublic accepts ed25519 and ECDSA P-256 public keys.
@@ -220,14 +211,18 @@ func checkPublic(k crypto.PublicKey) (crypto.PublicKey, error) {
 		return checkPublic(&p)
 	case *ecdsa.PublicKey:
 		if p == nil || p.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
+			return nil, unsupportedKey(k)
 		}
 		return p, nil
 	case nil:
 		return nil, errors.New("no public key")
 	default:
-		return nil, fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
+		return nil, unsupportedKey(k)
 	}
+}
+
+func unsupportedKey(k any) error {
+	return fmt.Errorf("unsupported key algorithm %s: use %s", describeKey(k), supportedAlgs)
 }
 
 // describeKey names a key's algorithm for an error message.

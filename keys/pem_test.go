@@ -70,14 +70,7 @@ func TestMapKeyringError(t *testing.T) {
 
 func TestPEMRoundTrip(t *testing.T) {
 	for _, alg := range []string{"ed25519", "ecdsa-p256"} {
-		k, err := GenerateKey(alg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := MarshalPrivatePEM(k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k, p := keyPEM(t, alg)
 		if !bytes.HasPrefix(p, []byte("-----BEGIN PRIVATE KEY-----\n")) {
 			t.Fatalf("%s: %.30q", alg, p)
 		}

@@ -53,15 +53,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		}
 		return k, nil
 	case strings.HasPrefix(ref, refEnv):
-		name, b, err := readEnv(ref, getenv)
-		if err != nil {
-			return nil, err
-		}
-		k, err := ParsePrivatePEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("signing key in environment variable %s: %w", name, err)
-		}
-		return k, nil
+		return parseEnv(ref, getenv, "signing key", ParsePrivatePEM)
 	}
 	if err := checkName(ref); err != nil {
 		return nil, err
@@ -70,7 +62,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return nil, fmt.Errorf("signing key %s: no keyring", quoteName(ref))
 	}
 	k, err := s.Signer(ref)
-	if err != nil && pathLike(ref) {
+	if err != nil && PathLike(ref) {
 		// "ci.pem" is a valid key name, but more likely a file.
 		return nil, hint.Add(err, fmt.Sprintf("a bare NAME is a keyring key; for the key file write file:%s", ref))
 	}
@@ -93,15 +85,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 		return nil, err
 	}
 	if strings.HasPrefix(ref, refEnv) {
-		name, b, err := readEnv(ref, getenv)
-		if err != nil {
-			return nil, err
-		}
-		pub, err := ParsePublicPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("key in environment variable %s: %w", name, err)
-		}
-		return pub, nil
+		return parseEnv(ref, getenv, "key", ParsePublicPEM)
 	}
 	path, explicit := strings.CutPrefix(ref, refFile)
 	if explicit && path == "" {
@@ -114,7 +98,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 	if scheme, ok := unknownScheme(ref); ok && statErr != nil {
 		return nil, schemeError(scheme)
 	}
-	if pathLike(ref) {
+	if PathLike(ref) {
 		return readPublicFile(path)
 	}
 	if err := ValidateKeyName(ref); err != nil {
@@ -184,7 +168,7 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 	if name == "" {
 		name = DefaultKeyEnv
 	}
-	if !envName(name) {
+	if !EnvName(name) {
 		return "", nil, fmt.Errorf("key reference env:%s: %s is not an environment variable name", showName(name), quoteName(name))
 	}
 	if getenv == nil {
@@ -208,7 +192,23 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 	return name, b, nil
 }
 
-func envName(s string) bool {
+// parseEnv reads the key an env: reference names with parse; what names
+// the key in an error.
+func parseEnv[K any](ref string, getenv func(string) string, what string, parse func([]byte) (K, error)) (K, error) {
+	var zero K
+	name, b, err := readEnv(ref, getenv)
+	if err != nil {
+		return zero, err
+	}
+	k, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s in environment variable %s: %w", what, name, err)
+	}
+	return k, nil
+}
+
+// EnvName says whether s can name an environment variable, as in env:VAR.
+func EnvName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {

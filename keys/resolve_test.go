@@ -9,24 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/otactl/otactl/internal/testsecrets"
 )
-
-// keyPEM makes a private key and its PKCS#8 PEM.
-func keyPEM(t *testing.T, alg string) (crypto.Signer, []byte) {
-	t.Helper()
-	k, err := GenerateKey(alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := MarshalPrivatePEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testsecrets.RegisterKey(t, "keyPEM "+alg+" key", k)
-	return k, p
-}
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -55,10 +38,7 @@ func TestResolveSigner(t *testing.T) {
 		"ONE_LINE":           strings.ReplaceAll(string(ciPEM), "\n", `\n`),
 	})
 	s := NewStore(newFakeKeyring())
-	stored, err := s.Generate("laptop", "ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := generated(t, s, "laptop", "ed25519")
 	storedPub, _ := s.Public("laptop")
 
 	for _, tc := range []struct {
@@ -176,9 +156,7 @@ func TestLooksSecret(t *testing.T) {
 func TestResolvePublic(t *testing.T) {
 	dir := t.TempDir()
 	s := NewStore(newFakeKeyring())
-	if _, err := s.Generate("release", "ecdsa-p256"); err != nil {
-		t.Fatal(err)
-	}
+	generated(t, s, "release", "ecdsa-p256")
 	keyringPub, _ := s.Public("release")
 
 	k, priv := keyPEM(t, "ed25519")

@@ -235,12 +235,12 @@ func ShowRef(ref string) (shown string, ok bool) {
 	}
 	switch {
 	case strings.HasPrefix(ref, refEnv):
-		if name := ref[len(refEnv):]; name != "" && !envName(name) {
+		if name := ref[len(refEnv):]; name != "" && !EnvName(name) {
 			return "", false
 		}
 	case strings.HasPrefix(ref, refFile):
 	case ValidateKeyName(ref) == nil:
-	case pathLike(ref):
+	case PathLike(ref):
 	default:
 		return "", false
 	}
@@ -259,9 +259,9 @@ func showPath(p string) string {
 // keyFileExts are the file name endings that make a reference a path.
 var keyFileExts = []string{".pem", ".pub", ".der", ".key"}
 
-// pathLike says whether a reference is a file path rather than a key name:
+// PathLike says whether a reference is a file path rather than a key name:
 // it holds '/' or '\', or ends in .pem, .pub, .der or .key.
-func pathLike(ref string) bool {
+func PathLike(ref string) bool {
 	if strings.ContainsAny(ref, `/\`) {
 		return true
 	}

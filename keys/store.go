@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/otactl/otactl/release"
@@ -77,15 +76,15 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, err := s.readIndex()
+	keys, err := s.readIndex()
 	if err != nil {
 		return Info{}, err
 	}
 	switch _, err := s.kr.Get(s.service, keyPrefix+name); {
 	case err == nil:
-		if !slices.Contains(idx.Keys, name) {
+		if !slices.Contains(keys, name) {
 			// Stored but unlisted (an index update was lost): list it.
-			_ = s.writeIndex(index{Keys: append(idx.Keys, name)})
+			_ = s.writeIndex(append(keys, name))
 		}
 		return Info{}, fmt.Errorf("key %s %w", quoteName(name), ErrExists)
 	case !errors.Is(err, ErrNotFound):
@@ -94,9 +93,8 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 	if err := s.kr.Set(s.service, keyPrefix+name, string(p)); err != nil {
 		return Info{}, fmt.Errorf("store key %s: %w", quoteName(name), err)
 	}
-	if !slices.Contains(idx.Keys, name) {
-		idx.Keys = append(idx.Keys, name)
-		if err := s.writeIndex(idx); err != nil {
+	if !slices.Contains(keys, name) {
+		if err := s.writeIndex(append(keys, name)); err != nil {
 			// A key the index does not name cannot be listed: take it back.
 			_ = s.kr.Delete(s.service, keyPrefix+name)
 			return Info{}, err
@@ -108,28 +106,37 @@ func (s *Store) add(name string, k crypto.Signer) (Info, error) {
 // List describes the stored keys, sorted by name. A name in the index whose
 // key is gone from the keyring (deleted by another tool) is left out.
 func (s *Store) List() ([]Info, error) {
+	return present(s, s.readIndex, func(name string) (Info, error) {
+		k, err := s.Signer(name)
+		if err != nil {
+			return Info{}, err
+		}
+		return Describe(name, k.Public())
+	})
+}
+
+// present is what get gives for each item of the index read lists,
+// leaving out the items whose keyring entry is gone (deleted by another
+// tool: get's error wraps ErrNotFound).
+func present[T, R any](s *Store, read func() ([]T, error), get func(T) (R, error)) ([]R, error) {
 	s.mu.Lock()
-	idx, err := s.readIndex()
+	items, err := read()
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	infos := []Info{}
-	for _, name := range idx.Keys {
-		k, err := s.Signer(name)
+	out := []R{}
+	for _, it := range items {
+		r, err := get(it)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		info, err := Describe(name, k.Public())
-		if err != nil {
-			return nil, err
-		}
-		infos = append(infos, info)
+		out = append(out, r)
 	}
-	return infos, nil
+	return out, nil
 }
 
 // Delete removes the key name from the keyring and the index. A key that is
@@ -139,26 +146,33 @@ func (s *Store) Delete(name string) error {
 	if err := ValidateKeyName(name); err != nil {
 		return err
 	}
+	return deleteListed(s, keyPrefix+name, "key "+quoteName(name), name, s.readIndex, s.writeIndex)
+}
+
+// deleteListed deletes the keyring entry user and drops item from the
+// index that lists it, read by read and written by write. A damaged index
+// is left as it is, but does not keep the entry from being deleted. An
+// entry that is not there gives an error wrapping ErrNotFound, after item
+// is dropped from the index should it still be listed there; what names
+// the entry in errors.
+func deleteListed[T comparable](s *Store, user, what string, item T, read func() ([]T, error), write func([]T) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, ierr := s.readIndex()
-	if ierr != nil && !errors.Is(ierr, errDamaged) {
-		return ierr
+	list, lerr := read()
+	if lerr != nil && !errors.Is(lerr, errDamaged) {
+		return lerr
 	}
-	// A damaged index is left as it is, but does not keep a key from
-	// being deleted.
-	derr := s.kr.Delete(s.service, keyPrefix+name)
+	derr := s.kr.Delete(s.service, user)
 	if derr != nil && !errors.Is(derr, ErrNotFound) {
-		return fmt.Errorf("delete key %s: %w", quoteName(name), derr)
+		return fmt.Errorf("delete %s: %w", what, derr)
 	}
-	if i := slices.Index(idx.Keys, name); ierr == nil && i >= 0 {
-		idx.Keys = slices.Delete(idx.Keys, i, i+1)
-		if err := s.writeIndex(idx); err != nil {
+	if i := slices.Index(list, item); lerr == nil && i >= 0 {
+		if err := write(slices.Delete(list, i, i+1)); err != nil {
 			return err
 		}
 	}
 	if derr != nil {
-		return fmt.Errorf("key %s %w", quoteName(name), ErrNotFound)
+		return fmt.Errorf("%s %w", what, ErrNotFound)
 	}
 	return nil
 }
@@ -203,11 +217,7 @@ func (s *Store) Info(name string) (Info, error) {
 // Describe gives a key's name, algorithm (release.Algorithm) and key id
 // (release.KeyID); name may be empty for a key outside the keyring.
 func Describe(name string, pub crypto.PublicKey) (Info, error) {
-	alg, err := release.Algorithm(pub)
-	if err != nil {
-		return Info{}, err
-	}
-	id, err := release.KeyID(pub)
+	alg, id, err := release.Identify(pub)
 	if err != nil {
 		return Info{}, err
 	}
@@ -221,20 +231,30 @@ type index struct {
 
 // readIndex reads the key index; a missing one is empty. Names are
 // returned sorted, without duplicates or invalid names.
-func (s *Store) readIndex() (index, error) {
-	var idx index
-	v, err := s.kr.Get(s.service, indexUser)
+// readIndex is the names of the stored keys, as the key index lists them.
+func (s *Store) readIndex() (keys []string, err error) {
+	err = s.readIndexEntry(indexUser, "key index", func(b []byte) error {
+		idx, err := decodeIndex(b)
+		keys = idx.Keys
+		return err
+	})
+	return keys, err
+}
+
+// readIndexEntry reads user, an index otactl keeps in the keyring as JSON,
+// through decode; decode is not called when there is no such entry yet.
+func (s *Store) readIndexEntry(user, what string, decode func([]byte) error) error {
+	v, err := s.kr.Get(s.service, user)
 	if errors.Is(err, ErrNotFound) {
-		return idx, nil
+		return nil
 	}
 	if err != nil {
-		return idx, fmt.Errorf("read key index: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	idx, err = decodeIndex([]byte(v))
-	if err != nil {
-		return idx, fmt.Errorf("key index in the keyring (service %q, user %q) %w: %w", s.service, indexUser, errDamaged, err)
+	if err := decode([]byte(v)); err != nil {
+		return fmt.Errorf("%s in the keyring (service %q, user %q) %w: %w", what, s.service, user, errDamaged, err)
 	}
-	return idx, nil
+	return nil
 }
 
 // decodeIndex parses the key index entry, sorted and without duplicates or
@@ -250,199 +270,28 @@ func decodeIndex(b []byte) (index, error) {
 	return idx, nil
 }
 
-func (s *Store) writeIndex(idx index) error {
-	slices.Sort(idx.Keys)
-	idx.Keys = slices.Compact(idx.Keys)
-	if len(idx.Keys) == 0 {
-		// The last key is gone: leave no otactl entry behind.
-		if err := s.kr.Delete(s.service, indexUser); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("write key index: %w", err)
+func (s *Store) writeIndex(keys []string) error {
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	return s.writeIndexEntry(indexUser, "key index", index{Keys: keys}, len(keys) == 0)
+}
+
+// writeIndexEntry stores v as user, an index otactl keeps in the keyring as
+// JSON; an empty index is deleted, so that the last key or login gone
+// leaves no otactl entry behind.
+func (s *Store) writeIndexEntry(user, what string, v any, empty bool) error {
+	if empty {
+		if err := s.kr.Delete(s.service, user); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("write %s: %w", what, err)
 		}
 		return nil
 	}
-	b, err := json.Marshal(idx)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := s.kr.Set(s.service, indexUser, string(b)); err != nil {
-		return fmt.Errorf("write key index: %w", err)
-	}
-	return nil
-}
-
-// Login names a broker password stored in the keyring.
-type Login struct {
-	Broker   string `json:"broker"`
-	Username string `json:"username"`
-}
-
-// passwordUser is the keyring user of a broker password:
-// "password:USER@BROKER", with '%' and '@' in USER percent-encoded so that
-// the first '@' always ends the user name.
-func passwordUser(broker, username string) string {
-	u := strings.NewReplacer("%", "%25", "@", "%40").Replace(username)
-	return passwordPrefx + u + "@" + broker
-}
-
-func checkLogin(broker, username string) error {
-	switch {
-	case broker == "":
-		return errors.New("broker is empty")
-	case username == "":
-		return errors.New("username is empty")
-	case strings.ContainsAny(broker+username, "\x00\n\r"):
-		return errors.New("broker or username holds a control character")
-	}
-	return nil
-}
-
-// SetPassword stores the password of username on broker, replacing any
-// earlier one.
-func (s *Store) SetPassword(broker, username, password string) error {
-	if err := checkLogin(broker, username); err != nil {
-		return err
-	}
-	if password == "" {
-		return errors.New("password is empty")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	logins, err := s.readLogins()
-	if err != nil {
-		return err
-	}
-	if err := s.kr.Set(s.service, passwordUser(broker, username), password); err != nil {
-		return fmt.Errorf("store password for %s on %s: %w", username, broker, err)
-	}
-	l := Login{Broker: broker, Username: username}
-	if !slices.Contains(logins, l) {
-		return s.writeLogins(append(logins, l))
-	}
-	return nil
-}
-
-// Password returns the stored password of username on broker, or an error
-// wrapping ErrNotFound.
-func (s *Store) Password(broker, username string) (string, error) {
-	if err := checkLogin(broker, username); err != nil {
-		return "", err
-	}
-	p, err := s.kr.Get(s.service, passwordUser(broker, username))
-	if errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("password for %s on %s %w", username, broker, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("read password for %s on %s: %w", username, broker, err)
-	}
-	return p, nil
-}
-
-// DeletePassword removes the stored password of username on broker; one
-// that is not there gives an error wrapping ErrNotFound.
-func (s *Store) DeletePassword(broker, username string) error {
-	if err := checkLogin(broker, username); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	logins, lerr := s.readLogins()
-	if lerr != nil && !errors.Is(lerr, errDamaged) {
-		return lerr
-	}
-	derr := s.kr.Delete(s.service, passwordUser(broker, username))
-	if derr != nil && !errors.Is(derr, ErrNotFound) {
-		return fmt.Errorf("delete password for %s on %s: %w", username, broker, derr)
-	}
-	if i := slices.Index(logins, Login{Broker: broker, Username: username}); lerr == nil && i >= 0 {
-		if err := s.writeLogins(slices.Delete(logins, i, i+1)); err != nil {
-			return err
-		}
-	}
-	if derr != nil {
-		return fmt.Errorf("password for %s on %s %w", username, broker, ErrNotFound)
-	}
-	return nil
-}
-
-// Logins lists the brokers and usernames with a stored password, sorted by
-// broker then username. A login whose password is gone from the keyring is
-// left out.
-func (s *Store) Logins() ([]Login, error) {
-	s.mu.Lock()
-	logins, err := s.readLogins()
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	out := []Login{}
-	for _, l := range logins {
-		_, err := s.kr.Get(s.service, passwordUser(l.Broker, l.Username))
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read password for %s on %s: %w", l.Username, l.Broker, err)
-		}
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-type loginIndex struct {
-	Logins []Login `json:"logins"`
-}
-
-func (s *Store) readLogins() ([]Login, error) {
-	v, err := s.kr.Get(s.service, loginsUser)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read login index: %w", err)
-	}
-	l, err := decodeLogins([]byte(v))
-	if err != nil {
-		return nil, fmt.Errorf("login index in the keyring (service %q, user %q) %w: %w", s.service, loginsUser, errDamaged, err)
-	}
-	return l, nil
-}
-
-// decodeLogins parses the login index entry, sorted and without
-// duplicates or invalid entries.
-func decodeLogins(b []byte) ([]Login, error) {
-	var li loginIndex
-	if err := json.Unmarshal(b, &li); err != nil {
-		return nil, err
-	}
-	l := slices.DeleteFunc(li.Logins, func(l Login) bool { return checkLogin(l.Broker, l.Username) != nil })
-	sortLogins(l)
-	return slices.Compact(l), nil
-}
-
-func sortLogins(l []Login) {
-	slices.SortFunc(l, func(a, b Login) int {
-		if c := strings.Compare(a.Broker, b.Broker); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Username, b.Username)
-	})
-}
-
-func (s *Store) writeLogins(l []Login) error {
-	sortLogins(l)
-	l = slices.Compact(l)
-	if len(l) == 0 {
-		if err := s.kr.Delete(s.service, loginsUser); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("write login index: %w", err)
-		}
-		return nil
-	}
-	b, err := json.Marshal(loginIndex{Logins: l})
-	if err != nil {
-		return err
-	}
-	if err := s.kr.Set(s.service, loginsUser, string(b)); err != nil {
-		return fmt.Errorf("write login index: %w", err)
+	if err := s.kr.Set(s.service, user, string(b)); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }

@@ -16,14 +16,6 @@ import (
 	"github.com/otactl/otactl/internal/hint"
 )
 
-func names(infos []Info) []string {
-	out := []string{}
-	for _, i := range infos {
-		out = append(out, i.Name)
-	}
-	return out
-}
-
 // checkSigns signs a digest with k and verifies it with pub the way
 // docs/protocol.md#signatures says.
 func checkSigns(t *testing.T, k crypto.Signer, pub crypto.PublicKey) {
@@ -56,14 +48,8 @@ func TestGenerateListDelete(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
 
-	b, err := s.Generate("zeta", "ecdsa-p256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Generate("alpha", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := generated(t, s, "zeta", "ecdsa-p256")
+	a := generated(t, s, "alpha", "")
 	if a.Alg != "ed25519" || b.Alg != "ecdsa-p256" {
 		t.Fatalf("algs %q %q", a.Alg, b.Alg)
 	}
@@ -107,11 +93,7 @@ func TestGenerateListDelete(t *testing.T) {
 	if err := s.Delete("alpha"); err != nil {
 		t.Fatal(err)
 	}
-	list, err = s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"zeta"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"zeta"}) {
 		t.Fatalf("after delete: %q", got)
 	}
 	if err := s.Delete("alpha"); !errors.Is(err, ErrNotFound) {
@@ -145,13 +127,10 @@ func TestListEmptyKeyring(t *testing.T) {
 func TestGenerateRefuses(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	first, err := s.Generate("release", "ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := generated(t, s, "release", "ed25519")
 	before, _ := kr.raw(Service, "key:release")
 
-	_, err = s.Generate("release", "ecdsa-p256")
+	_, err := s.Generate("release", "ecdsa-p256")
 	if !errors.Is(err, ErrExists) || err.Error() != `key "release" already exists in the keyring` {
 		t.Fatalf("existing name: %v", err)
 	}
@@ -182,20 +161,12 @@ func TestGenerateRefuses(t *testing.T) {
 func TestIndexNamingDeletedKey(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	for _, n := range []string{"a", "b", "c"} {
-		if _, err := s.Generate(n, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	generate(t, s, "a", "b", "c")
 	// Another tool (seahorse, secret-tool) removes b's secret.
 	if err := kr.Delete(Service, "key:b"); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"a", "c"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"a", "c"}) {
 		t.Fatalf("List = %q", got)
 	}
 	if err := s.Delete("b"); !errors.Is(err, ErrNotFound) {
@@ -212,26 +183,16 @@ func TestIndexNamingDeletedKey(t *testing.T) {
 func TestIndexUntidy(t *testing.T) {
 	kr := newFakeKeyring()
 	s := NewStore(kr)
-	for _, n := range []string{"m", "b"} {
-		if _, err := s.Generate(n, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	generate(t, s, "m", "b")
 	// Duplicates, disorder, invalid names and unknown fields, as a hand edit
 	// or a later version might leave them.
 	if err := kr.Set(Service, "index", `{"keys":["m","../x","b","m","",".dot"],"future":1}`); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"b", "m"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"b", "m"}) {
 		t.Fatalf("List = %q", got)
 	}
-	if _, err := s.Generate("a", ""); err != nil {
-		t.Fatal(err)
-	}
+	generate(t, s, "a")
 	if v, _ := kr.raw(Service, "index"); v != `{"keys":["a","b","m"]}` {
 		t.Fatalf("index %s", v)
 	}
@@ -300,11 +261,7 @@ func TestUnlistedKeyIsAdopted(t *testing.T) {
 	if _, err := s.Generate("orphan", ""); !errors.Is(err, ErrExists) {
 		t.Fatalf("Generate over an unlisted key: %v", err)
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(list); !reflect.DeepEqual(got, []string{"orphan"}) {
+	if got := listed(t, s); !reflect.DeepEqual(got, []string{"orphan"}) {
 		t.Fatalf("List = %q", got)
 	}
 	if v, _ := kr.raw(Service, "key:orphan"); v != string(p) {
@@ -383,14 +340,7 @@ func TestKeyringUnavailablePropagates(t *testing.T) {
 func TestImportRoundTrip(t *testing.T) {
 	for _, alg := range []string{"ed25519", "ecdsa-p256"} {
 		t.Run(alg, func(t *testing.T) {
-			k, err := GenerateKey(alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := MarshalPrivatePEM(k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			k, p := keyPEM(t, alg)
 			s := NewStore(newFakeKeyring())
 			info, err := s.Import("imported", p)
 			if err != nil {
@@ -432,107 +382,6 @@ func TestImportRefuses(t *testing.T) {
 	}
 }
 
-func TestPasswords(t *testing.T) {
-	kr := newFakeKeyring()
-	s := NewStore(kr)
-	const broker = "mqtts://broker.example.com:8883"
-	if _, err := s.Password(broker, "alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Password before set: %v", err)
-	}
-	if err := s.SetPassword(broker, "alice", "s3cret"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(broker, "alice", "n3w"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(broker, "bob@corp", "b0b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword("tcp://a:1883", "zed", "z"); err != nil {
-		t.Fatal(err)
-	}
-	for user, want := range map[string]string{"alice": "n3w", "bob@corp": "b0b"} {
-		if got, err := s.Password(broker, user); err != nil || got != want {
-			t.Fatalf("Password(%s) = %q, %v", user, got, err)
-		}
-	}
-	wantEntries := []string{
-		"otactl logins",
-		"otactl password:alice@" + broker,
-		"otactl password:bob%40corp@" + broker,
-		"otactl password:zed@tcp://a:1883",
-	}
-	if got := kr.entries(); !reflect.DeepEqual(got, wantEntries) {
-		t.Fatalf("entries %q", got)
-	}
-	logins, err := s.Logins()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Login{{broker, "alice"}, {broker, "bob@corp"}, {"tcp://a:1883", "zed"}}
-	if !reflect.DeepEqual(logins, want) {
-		t.Fatalf("Logins = %+v", logins)
-	}
-
-	if err := s.DeletePassword(broker, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Password(broker, "alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Password after delete: %v", err)
-	}
-	if err := s.DeletePassword(broker, "alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second DeletePassword: %v", err)
-	}
-	// A password removed by another tool is not listed.
-	if err := kr.Delete(Service, "password:zed@tcp://a:1883"); err != nil {
-		t.Fatal(err)
-	}
-	logins, err = s.Logins()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(logins, []Login{{broker, "bob@corp"}}) {
-		t.Fatalf("Logins = %+v", logins)
-	}
-	if err := s.DeletePassword(broker, "bob@corp"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeletePassword("tcp://a:1883", "zed"); !errors.Is(err, ErrNotFound) {
-		t.Fatal(err)
-	}
-	if got := kr.entries(); len(got) != 0 {
-		t.Fatalf("entries left after the last password went: %q", got)
-	}
-}
-
-func TestPasswordUserUnambiguous(t *testing.T) {
-	pairs := [][2]string{
-		{"b", "a@x"}, {"x@b", "a"}, {"b", "a%40x"}, {"b", "a"}, {"@b", "a"}, {"b", "a@"},
-	}
-	seen := map[string][2]string{}
-	for _, p := range pairs {
-		u := passwordUser(p[0], p[1])
-		if prev, ok := seen[u]; ok {
-			t.Fatalf("%q and %q both map to %q", prev, p, u)
-		}
-		seen[u] = p
-	}
-}
-
-func TestPasswordRefuses(t *testing.T) {
-	s := NewStore(newFakeKeyring())
-	for _, tc := range []struct{ broker, user, pass, want string }{
-		{"", "u", "p", "broker is empty"},
-		{"tcp://h", "", "p", "username is empty"},
-		{"tcp://h", "u", "", "password is empty"},
-		{"tcp://h\n", "u", "p", "control character"},
-	} {
-		if err := s.SetPassword(tc.broker, tc.user, tc.pass); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("SetPassword(%q, %q) = %v, want %q", tc.broker, tc.user, err, tc.want)
-		}
-	}
-}
-
 func TestConcurrentGenerate(t *testing.T) {
 	s := NewStore(newFakeKeyring())
 	var wg sync.WaitGroup
@@ -552,11 +401,7 @@ func TestConcurrentGenerate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 16 || list[0].Name != "k00" || list[15].Name != "k15" {
-		t.Fatalf("List = %q", names(list))
+	if got := listed(t, s); len(got) != 16 || got[0] != "k00" || got[15] != "k15" {
+		t.Fatalf("List = %q", got)
 	}
 }

@@ -123,7 +123,7 @@ func pubkeyRef(k string) (string, error) {
 		}
 		return absPath(k), nil
 	}
-	if looksLikePath(k) {
+	if keys.PathLike(k) {
 		return "", errors.New("no such file")
 	}
 	return k, checkPubkeyRef(k)
@@ -140,41 +140,19 @@ func checkPubkeyRef(k string) error {
 		}
 		return nil
 	case strings.HasPrefix(k, "env:"):
-		if !envName(strings.TrimPrefix(k, "env:")) {
+		if !keys.EnvName(strings.TrimPrefix(k, "env:")) {
 			return errors.New("env: needs an environment variable name like RELEASE_PUBKEY")
 		}
 		return nil
 	case filepath.IsAbs(k):
 		return nil
-	case looksLikePath(k):
+	case keys.PathLike(k):
 		return errors.New("a key file is kept as an absolute path: set it again with 'otactl config set pubkey'")
 	}
 	if err := keys.ValidateKeyName(k); err != nil {
 		return fmt.Errorf("not a file, file:PATH, env:VAR or keyring key name (%v)", err)
 	}
 	return nil
-}
-
-func looksLikePath(k string) bool {
-	if strings.ContainsAny(k, `/\`) {
-		return true
-	}
-	for _, ext := range []string{".pem", ".pub", ".der", ".key"} {
-		if strings.HasSuffix(strings.ToLower(k), ext) {
-			return true
-		}
-	}
-	return false
-}
-
-func envName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // LooksPasted reports a value no setting takes that could be a secret:

@@ -254,20 +254,13 @@ func (p *Profile) Set(key, value string) error {
 		if err := checkFile(value); err != nil {
 			return bad("%v", err)
 		}
-		switch key {
-		case "ca-file":
-			p.CAFile = absPath(value)
-		case "cert-file":
-			p.CertFile = absPath(value)
-		default:
-			p.KeyFile = absPath(value)
-		}
-	case "insecure":
+		*p.text(key) = absPath(value)
+	case "insecure", "require-signatures":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			return bad("want true or false")
 		}
-		p.Insecure = b
+		*p.flag(key) = b
 	case "topic-prefix":
 		v := value
 		p.TopicPrefix = &v
@@ -282,12 +275,6 @@ func (p *Profile) Set(key, value string) error {
 			return bad("want a positive size like 131072, 128k or 16M")
 		}
 		p.MaxPayload = n
-	case "require-signatures":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return bad("want true or false")
-		}
-		p.RequireSignatures = b
 	case "pubkey":
 		var add []string
 		for _, k := range strings.Split(value, ",") {
@@ -323,31 +310,36 @@ func (p *Profile) Set(key, value string) error {
 
 func knownKey(key string) bool { return contains(Keys, key) }
 
+// text is the field of a setting kept as text, or nil for another key.
+func (p *Profile) text(key string) *string {
+	return map[string]*string{
+		"broker": &p.Broker, "username": &p.Username, "client-id": &p.ClientID,
+		"ca-file": &p.CAFile, "cert-file": &p.CertFile, "key-file": &p.KeyFile,
+		"timeout": &p.Timeout,
+	}[key]
+}
+
+// flag is the field of a true-or-false setting.
+func (p *Profile) flag(key string) *bool {
+	if key == "insecure" {
+		return &p.Insecure
+	}
+	return &p.RequireSignatures
+}
+
 // Unset clears a key.
 func (p *Profile) Unset(key string) error {
+	if t := p.text(key); t != nil {
+		*t = ""
+		return nil
+	}
 	switch key {
-	case "broker":
-		p.Broker = ""
-	case "username":
-		p.Username = ""
-	case "client-id":
-		p.ClientID = ""
-	case "ca-file":
-		p.CAFile = ""
-	case "cert-file":
-		p.CertFile = ""
-	case "key-file":
-		p.KeyFile = ""
-	case "insecure":
-		p.Insecure = false
+	case "insecure", "require-signatures":
+		*p.flag(key) = false
 	case "topic-prefix":
 		p.TopicPrefix = nil
-	case "timeout":
-		p.Timeout = ""
 	case "max-payload":
 		p.MaxPayload = 0
-	case "require-signatures":
-		p.RequireSignatures = false
 	case "pubkey":
 		p.Pubkeys = nil
 	case "threshold":
@@ -360,32 +352,20 @@ func (p *Profile) Unset(key string) error {
 
 // Get returns a key's value as text, and whether it is set.
 func (p *Profile) Get(key string) (string, bool, error) {
+	if t := p.text(key); t != nil {
+		return *t, *t != "", nil
+	}
 	switch key {
-	case "broker":
-		return p.Broker, p.Broker != "", nil
-	case "username":
-		return p.Username, p.Username != "", nil
-	case "client-id":
-		return p.ClientID, p.ClientID != "", nil
-	case "ca-file":
-		return p.CAFile, p.CAFile != "", nil
-	case "cert-file":
-		return p.CertFile, p.CertFile != "", nil
-	case "key-file":
-		return p.KeyFile, p.KeyFile != "", nil
-	case "insecure":
-		return strconv.FormatBool(p.Insecure), p.Insecure, nil
+	case "insecure", "require-signatures":
+		b := *p.flag(key)
+		return strconv.FormatBool(b), b, nil
 	case "topic-prefix":
 		if p.TopicPrefix == nil {
 			return "", false, nil
 		}
 		return *p.TopicPrefix, true, nil
-	case "timeout":
-		return p.Timeout, p.Timeout != "", nil
 	case "max-payload":
 		return strconv.FormatInt(p.MaxPayload, 10), p.MaxPayload != 0, nil
-	case "require-signatures":
-		return strconv.FormatBool(p.RequireSignatures), p.RequireSignatures, nil
 	case "pubkey":
 		return strings.Join(p.Pubkeys, ","), len(p.Pubkeys) > 0, nil
 	case "threshold":

@@ -3,9 +3,53 @@ package profile
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
+
+// TestEveryKeySetGetUnset: each key set alone is the one setting Get
+// reports, with its value, and Unset leaves the profile empty again.
+func TestEveryKeySetGetUnset(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.pem")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{
+		"broker": "mqtts://b.example", "username": "ci", "client-id": "otactl-ci",
+		"ca-file": file, "cert-file": file, "key-file": file, "insecure": "true",
+		"topic-prefix": "acme/", "timeout": "45s", "max-payload": "131072",
+		"require-signatures": "true", "pubkey": "release-key", "threshold": "2",
+	}
+	for _, k := range Keys {
+		p := &Profile{}
+		if err := p.Set(k, values[k]); err != nil {
+			t.Fatalf("Set(%s): %v", k, err)
+		}
+		if got := p.Settings(); !reflect.DeepEqual(got, [][2]string{{k, values[k]}}) {
+			t.Errorf("after Set(%s, %q): settings %q", k, values[k], got)
+		}
+		if err := p.Unset(k); err != nil {
+			t.Fatalf("Unset(%s): %v", k, err)
+		}
+		if !reflect.DeepEqual(*p, Profile{}) {
+			t.Errorf("after Unset(%s): %+v", k, *p)
+		}
+		if v, set, err := p.Get(k); v != "" && v != "false" && v != "0" || set || err != nil {
+			t.Errorf("Get(%s) after Unset = %q, %v, %v", k, v, set, err)
+		}
+	}
+	for _, f := range []func(*Profile) error{
+		func(p *Profile) error { return p.Set("colour", "red") },
+		func(p *Profile) error { return p.Unset("colour") },
+		func(p *Profile) error { _, _, err := p.Get("colour"); return err },
+	} {
+		if err := f(&Profile{}); err == nil || !strings.Contains(err.Error(), `unknown setting "colour"`) {
+			t.Errorf("unknown key: %v", err)
+		}
+	}
+}
 
 func TestSetGetSaveLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "otactl", "config.json")

@@ -84,8 +84,8 @@ func TestArtifactsRefusesDifferentBytesUnlessForce(t *testing.T) {
 		t.Fatalf("sent %v after a refusal", b.sent)
 	}
 
-	dry := f.plan()
-	dry.Force, dry.DryRun = true, true
+	dry := f.dryRun()
+	dry.Force = true
 	got, err := p.Artifacts(ctx, dry)
 	if err != nil || got[0].Action != "would replace" || len(b.sent) != 0 {
 		t.Fatalf("dry run with --force: %+v, %v, sent %v", got, err, b.sent)

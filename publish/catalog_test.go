@@ -95,8 +95,7 @@ func TestRecordCatalogDryRun(t *testing.T) {
 	f := newFixture(t, 1000, 10)
 	b := newFakeBroker(t)
 	p, _ := publisher(b)
-	plan := f.plan()
-	plan.DryRun = true
+	plan := f.dryRun()
 	res, err := p.RecordCatalog(context.Background(), plan, []Target{fleet})
 	if err != nil || res.Action != "would record" || len(b.sent) != 0 {
 		t.Fatalf("%+v, %v, sent %v", res, err, b.sent)

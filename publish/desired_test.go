@@ -219,8 +219,7 @@ func TestDesiredDryRunSendsNothing(t *testing.T) {
 	f := newFixture(t, 1000, 10)
 	b := newFakeBroker(t)
 	p, ev := publisher(b)
-	plan := f.plan(fleet)
-	plan.DryRun = true
+	plan := f.dryRun(fleet)
 	p.Hooks.BeforeDesired = func(context.Context) error { t.Error("BeforeDesired ran in a dry run"); return nil }
 
 	d, err := runDesired(t, p, plan)

@@ -272,6 +272,13 @@ func (f *fixture) plan(targets ...Target) *Plan {
 		Files: map[string]string{"main": f.path}, Targets: targets}
 }
 
+// dryRun is plan, dry run.
+func (f *fixture) dryRun(targets ...Target) *Plan {
+	p := f.plan(targets...)
+	p.DryRun = true
+	return p
+}
+
 var (
 	fleet   = Target{Kind: "fleet", Topic: ".u/desired"}
 	deviceA = Target{Kind: "device", Name: "a", Topic: "devices/a/.u/desired"}

@@ -52,8 +52,7 @@ func TestReportJSON(t *testing.T) {
 	f := newFixture(t, 1000, 10)
 	b := newFakeBroker(t)
 	p, _ := publisher(b)
-	plan := f.plan(deviceA)
-	plan.DryRun = true
+	plan := f.dryRun(deviceA)
 	rep, err := p.Publish(context.Background(), plan)
 	if err != nil {
 		t.Fatal(err)

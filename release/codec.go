@@ -432,35 +432,13 @@ func (w *wireManifest) manifest() (*Manifest, error) {
 	var missing []string
 	miss := func(name string) { missing = append(missing, name) }
 	m := &Manifest{}
-	if w.SequenceNumber == nil {
-		miss("sequenceNumber")
-	} else {
-		m.SequenceNumber = *w.SequenceNumber
-	}
-	if w.Hash == nil {
-		miss("hash")
-	} else {
-		m.Hash = *w.Hash
-	}
+	required(&m.SequenceNumber, w.SequenceNumber, "sequenceNumber", miss)
+	required(&m.Hash, w.Hash, "hash", miss)
 	if w.Components == nil {
 		miss("components")
 	} else {
 		for i, c := range *w.Components {
-			at := fmt.Sprintf("components[%d].", i)
-			var out Component
-			str(&out.Package, c.Package, at+"package", miss)
-			str(&out.Version, c.Version, at+"version", miss)
-			str(&out.Hash, c.Hash, at+"hash", miss)
-			if c.Size == nil {
-				miss(at + "size")
-			} else {
-				out.Size = *c.Size
-			}
-			str(&out.URI, c.URI, at+"uri", miss)
-			if c.Type != nil {
-				out.Type = *c.Type
-			}
-			m.Components = append(m.Components, out)
+			m.Components = append(m.Components, c.component(fmt.Sprintf("components[%d].", i), miss))
 		}
 	}
 	if w.Expires != nil {
@@ -468,17 +446,11 @@ func (w *wireManifest) manifest() (*Manifest, error) {
 	}
 	if w.Signatures != nil {
 		for i, s := range *w.Signatures {
-			at := fmt.Sprintf("signatures[%d].", i)
-			var out Signature
-			str(&out.KeyID, s.KeyID, at+"keyid", miss)
-			str(&out.Alg, s.Alg, at+"alg", miss)
-			str(&out.Sig, s.Sig, at+"sig", miss)
-			if s.Sig != nil {
-				if _, err := decodeSig(*s.Sig); err != nil {
-					return nil, fmt.Errorf("invalid manifest: %s%v", at, err)
-				}
+			sig, err := s.signature(fmt.Sprintf("signatures[%d].", i), miss)
+			if err != nil {
+				return nil, err
 			}
-			m.Signatures = append(m.Signatures, out)
+			m.Signatures = append(m.Signatures, sig)
 		}
 	}
 	if len(missing) > 0 {
@@ -487,7 +459,38 @@ func (w *wireManifest) manifest() (*Manifest, error) {
 	return m, nil
 }
 
-func str(dst *string, src *string, name string, miss func(string)) {
+// component builds a component whose fields are named at+name, calling
+// miss for each required one that is missing.
+func (c wireComponent) component(at string, miss func(string)) Component {
+	var out Component
+	required(&out.Package, c.Package, at+"package", miss)
+	required(&out.Version, c.Version, at+"version", miss)
+	required(&out.Hash, c.Hash, at+"hash", miss)
+	required(&out.Size, c.Size, at+"size", miss)
+	required(&out.URI, c.URI, at+"uri", miss)
+	if c.Type != nil {
+		out.Type = *c.Type
+	}
+	return out
+}
+
+// signature builds a signature as component builds a component; a sig
+// that is not canonical base64 is an error.
+func (s wireSignature) signature(at string, miss func(string)) (Signature, error) {
+	var out Signature
+	required(&out.KeyID, s.KeyID, at+"keyid", miss)
+	required(&out.Alg, s.Alg, at+"alg", miss)
+	required(&out.Sig, s.Sig, at+"sig", miss)
+	if s.Sig != nil {
+		if _, err := decodeSig(*s.Sig); err != nil {
+			return Signature{}, fmt.Errorf("invalid manifest: %s%v", at, err)
+		}
+	}
+	return out, nil
+}
+
+// required copies a field that must be there, or calls miss with its name.
+func required[T any](dst *T, src *T, name string, miss func(string)) {
 	if src == nil {
 		miss(name)
 		return

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,20 +22,12 @@ func mustHex(t testing.TB, s string) []byte {
 
 func vectorJSON(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "vector-manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testdata(t, "vector-manifest.json")
 }
 
 func vectorCBOR(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "vector-manifest.cbor.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mustHex(t, string(b))
+	return mustHex(t, string(testdata(t, "vector-manifest.cbor.hex")))
 }
 
 // cborOf encodes a value built from maps with integer keys.
@@ -253,14 +243,7 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = m.Validate()
 		_ = m.DigestText()
-		j, err := EncodeJSON(m)
-		if err != nil {
-			t.Fatalf("EncodeJSON of a parsed manifest: %v", err)
-		}
-		c, err := EncodeCBOR(m)
-		if err != nil {
-			t.Fatalf("EncodeCBOR of a parsed manifest: %v", err)
-		}
+		j, c := encodings(t, m) // of a parsed manifest
 		for name, enc := range map[string][]byte{"json": j, "cbor": c} {
 			if len(enc) > MaxManifestSize {
 				continue

@@ -55,14 +55,7 @@ func TestCreateGolden(t *testing.T) {
 	if err := m.Validate(); err != nil || m.Hash != m.DigestHex() || len(m.Signatures) != 0 {
 		t.Errorf("not a sealed unsigned manifest: %v %+v", err, m)
 	}
-	j, err := EncodeJSON(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := EncodeCBOR(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, c := encodings(t, m)
 	golden(t, "create.json.golden", j)
 	golden(t, "create.cbor.hex.golden", []byte(hex.EncodeToString(c)+"\n"))
 
@@ -72,8 +65,7 @@ func TestCreateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j2, _ := EncodeJSON(again)
-	c2, _ := EncodeCBOR(again)
+	j2, c2 := encodings(t, again)
 	if !bytes.Equal(j, j2) || !bytes.Equal(c, c2) {
 		t.Error("two runs with the same inputs gave different bytes")
 	}

@@ -14,10 +14,31 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and docs/protocol-vectors.md")
 
+// encodings are m in JSON and in CBOR; the test fails when an encoder
+// does.
+func encodings(t testing.TB, m *Manifest) (j, c []byte) {
+	t.Helper()
+	j, err := EncodeJSON(m)
+	if err != nil {
+		t.Fatalf("EncodeJSON: %v", err)
+	}
+	c, err = EncodeCBOR(m)
+	if err != nil {
+		t.Fatalf("EncodeCBOR: %v", err)
+	}
+	return j, c
+}
+
 // golden compares got with testdata/name, or writes it there with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	goldenFile(t, filepath.Join("testdata", name), got)
+}
+
+// goldenFile compares got with the file at path, or writes it there with
+// -update.
+func goldenFile(t *testing.T, path string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -47,14 +68,20 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// loadSigner reads a PKCS#8 PEM private key from testdata.
-func loadSigner(t testing.TB, name string) crypto.Signer {
+// testdata is the file name in testdata/.
+func testdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parsePKCS8(t, b)
+	return b
+}
+
+// loadSigner reads a PKCS#8 PEM private key from testdata.
+func loadSigner(t testing.TB, name string) crypto.Signer {
+	t.Helper()
+	return parsePKCS8(t, testdata(t, name))
 }
 
 func parsePKCS8(t testing.TB, b []byte) crypto.Signer {

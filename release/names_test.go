@@ -7,62 +7,39 @@ import (
 
 func TestNames(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("a", n) }
-	tests := []struct {
-		fn   func(string) error
-		what string
-		in   string
-		ok   bool
+	for _, tt := range []struct {
+		fn      func(string) error
+		what    string
+		ok, bad []string
 	}{
-		{ValidatePackage, "package", "main", true},
-		{ValidatePackage, "package", "Main_fw-2.x", true},
-		{ValidatePackage, "package", long(64), true},
-		{ValidatePackage, "package", long(65), false},
-		{ValidatePackage, "package", "", false},
-		{ValidatePackage, "package", ".hidden", false},
-		{ValidatePackage, "package", "a/b", false},
-		{ValidatePackage, "package", "a@b", false},
-		{ValidatePackage, "package", "a#b", false},
-		{ValidatePackage, "package", "a$b", false},
-		{ValidatePackage, "package", "a b", false},
-		{ValidatePackage, "package", "a\tb", false},
-		{ValidatePackage, "package", "a\x00", false},
-		{ValidatePackage, "package", "a+b", false},
-		{ValidatePackage, "package", "a:b", false},
-		{ValidatePackage, "package", "é", false},
-		{ValidateVersion, "version", "1.2.3+4", true},
-		{ValidateVersion, "version", "1.2.3-rc.1", true},
-		{ValidateVersion, "version", long(64), true},
-		{ValidateVersion, "version", long(65), false},
-		{ValidateVersion, "version", ".1", false},
-		{ValidateVersion, "version", "1.2.3 ", false},
-		{ValidateVersion, "version", "v1/2", false},
-		{ValidateVersion, "version", "", false},
-		{ValidateDeviceID, "device id", "dev-1", true},
-		{ValidateDeviceID, "device id", "aa:bb:cc:dd:ee:ff", true},
-		{ValidateDeviceID, "device id", long(128), true},
-		{ValidateDeviceID, "device id", long(129), false},
-		{ValidateDeviceID, "device id", "$SYS", false},
-		{ValidateDeviceID, "device id", ".x", false},
-		{ValidateDeviceID, "device id", "+", false},
-		{ValidateDeviceID, "device id", "#", false},
-		{ValidateDeviceID, "device id", "a/b", false},
-		{ValidateDeviceID, "device id", "a+b", false},
-		{ValidateDeviceID, "device id", "", false},
-		{ValidateCohort, "cohort", "canary", true},
-		{ValidateCohort, "cohort", "eu:west-1", true},
-		{ValidateCohort, "cohort", "$x", false},
-		{ValidateCohort, "cohort", "a b", false},
-		{ValidateType, "type", "mcuboot", true},
-		{ValidateType, "type", "-", false},
-		{ValidateType, "type", "a b", false},
-	}
-	for _, tt := range tests {
-		err := tt.fn(tt.in)
-		if (err == nil) != tt.ok {
-			t.Errorf("%s %q: err = %v, want ok %v", tt.what, tt.in, err, tt.ok)
+		{ValidatePackage, "package",
+			[]string{"main", "Main_fw-2.x", long(64)},
+			[]string{long(65), "", ".hidden", "a/b", "a@b", "a#b", "a$b", "a b", "a\tb", "a\x00", "a+b", "a:b", "é"}},
+		{ValidateVersion, "version",
+			[]string{"1.2.3+4", "1.2.3-rc.1", long(64)},
+			[]string{long(65), ".1", "1.2.3 ", "v1/2", ""}},
+		{ValidateDeviceID, "device id",
+			[]string{"dev-1", "aa:bb:cc:dd:ee:ff", long(128)},
+			[]string{long(129), "$SYS", ".x", "+", "#", "a/b", "a+b", ""}},
+		{ValidateCohort, "cohort",
+			[]string{"canary", "eu:west-1"},
+			[]string{"$x", "a b"}},
+		{ValidateType, "type",
+			[]string{"mcuboot"},
+			[]string{"-", "a b"}},
+	} {
+		for _, in := range tt.ok {
+			if err := tt.fn(in); err != nil {
+				t.Errorf("%s %q: %v, want it accepted", tt.what, in, err)
+			}
 		}
-		if err != nil && !strings.Contains(err.Error(), tt.what) {
-			t.Errorf("%s %q: error %q does not name the %s", tt.what, tt.in, err, tt.what)
+		for _, in := range tt.bad {
+			err := tt.fn(in)
+			if err == nil {
+				t.Errorf("%s %q accepted", tt.what, in)
+			} else if !strings.Contains(err.Error(), tt.what) {
+				t.Errorf("%s %q: error %q does not name the %s", tt.what, in, err, tt.what)
+			}
 		}
 	}
 }

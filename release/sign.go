@@ -50,16 +50,22 @@ func publicKey(pub crypto.PublicKey) (crypto.PublicKey, string, error) {
 // KeyID is a public key's id: the first 16 hex characters of the SHA-256 of
 // its DER SubjectPublicKeyInfo, as `openssl pkey -pubin -outform DER` writes it.
 func KeyID(pub crypto.PublicKey) (string, error) {
-	k, _, err := publicKey(pub)
+	_, id, err := Identify(pub)
+	return id, err
+}
+
+// Identify gives a public key's algorithm (Algorithm) and id (KeyID).
+func Identify(pub crypto.PublicKey) (alg, id string, err error) {
+	k, alg, err := publicKey(pub)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
-		return "", fmt.Errorf("marshal public key: %w", err)
+		return "", "", fmt.Errorf("marshal public key: %w", err)
 	}
 	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:8]), nil
+	return alg, hex.EncodeToString(sum[:8]), nil
 }
 
 // Algorithm names the signature algorithm of a public key: AlgEd25519 or
@@ -83,11 +89,7 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 		return fmt.Errorf("%w: manifest hash %s is not its release digest %s: the manifest was changed after it was sealed", ErrVerification, m.Hash, want)
 	}
 	pub := s.Public()
-	alg, err := Algorithm(pub)
-	if err != nil {
-		return err
-	}
-	id, err := KeyID(pub)
+	alg, id, err := Identify(pub)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package release
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -62,11 +61,7 @@ func vectorManifest() *Manifest {
 
 func vectorECSig(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "vector-ecdsa-p256.sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(string(testdata(t, "vector-ecdsa-p256.sig")))
 }
 
 // signedVectorManifest is the vector manifest signed by both test keys.
@@ -106,6 +101,9 @@ func TestVectorSignatures(t *testing.T) {
 	if id, err := KeyID(ec.Public()); err != nil || id != vectorECKeyID {
 		t.Errorf("ecdsa key id = %q, %v; want %s", id, err, vectorECKeyID)
 	}
+	if alg, id, err := Identify(ec.Public()); err != nil || alg != AlgECDSAP256 || id != vectorECKeyID {
+		t.Errorf("Identify(ecdsa) = %q, %q, %v; want %s %s", alg, id, err, AlgECDSAP256, vectorECKeyID)
+	}
 	m := signedVectorManifest(t)
 	if len(m.Signatures) != 2 {
 		t.Fatalf("signatures = %+v", m.Signatures)
@@ -141,15 +139,8 @@ func TestVectorSignatures(t *testing.T) {
 
 func TestVectorEncodings(t *testing.T) {
 	m := signedVectorManifest(t)
-	j, err := EncodeJSON(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, c := encodings(t, m)
 	golden(t, "vector-manifest.json", j)
-	c, err := EncodeCBOR(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	golden(t, "vector-manifest.cbor.hex", []byte(hex.EncodeToString(c)+"\n"))
 	for name, b := range map[string][]byte{"json": j, "cbor": c} {
 		got, err := Parse(b)
@@ -166,49 +157,50 @@ func TestVectorEncodings(t *testing.T) {
 // vectors (rewrite it with -update).
 func TestProtocolVectorsDoc(t *testing.T) {
 	m := signedVectorManifest(t)
-	j, err := EncodeJSON(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := EncodeCBOR(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
+	j, c := encodings(t, m)
+	read := func(name string) string { return strings.TrimSpace(string(testdata(t, name))) }
 	ed := loadSigner(t, "vector-ed25519.pem")
 	ec := loadSigner(t, "vector-ecdsa-p256.pem")
 	edRaw, _ := base64.StdEncoding.DecodeString(m.Signatures[0].Sig)
 	ecRaw, _ := base64.StdEncoding.DecodeString(m.Signatures[1].Sig)
+	keys := vectorKeyDoc("Ed25519", read("vector-ed25519.pem"), strings.TrimSpace(string(publicPEM(t, ed.Public()))),
+		"Key id `"+vectorEdKeyID+"`: `openssl pkey -pubin -in ed25519.pub.pem -outform DER | openssl dgst -sha256 -r | cut -c1-16`.") +
+		vectorKeyDoc("ECDSA P-256", read("vector-ecdsa-p256.pem"), strings.TrimSpace(string(publicPEM(t, ec.Public()))),
+			"Key id `"+vectorECKeyID+"`.")
+	sigs := vectorSignatureDoc("Ed25519 signatures are deterministic: the same key and digest always give\n"+
+		"this signature, so an implementation must reproduce it exactly.",
+		m.Signatures[0].Sig, hex.EncodeToString(edRaw),
+		"openssl pkeyutl -sign -inkey ed25519.pem -rawin -in digest.bin | base64 -w0\n"+
+			"openssl pkeyutl -verify -pubin -inkey ed25519.pub.pem -rawin -in digest.bin -sigfile ed25519.sig") +
+		vectorSignatureDoc("ECDSA signatures are randomized: this one (made by openssl, ASN.1 DER) is a\n"+
+			"verify-only vector; a new signature by the same key differs and is just as valid.",
+			m.Signatures[1].Sig, hex.EncodeToString(ecRaw),
+			"openssl dgst -sha256 -sign ecdsa-p256.pem digest.bin > ecdsa.sig.der\n"+
+				"openssl dgst -sha256 -verify ecdsa-p256.pub.pem -signature ecdsa.sig.der digest.bin")
 	doc := fmt.Sprintf(protocolVectorsTemplate,
 		len(vectorMainBytes), hexSHA256(vectorMainBytes),
 		len(vectorModemBytes), hexSHA256(vectorModemBytes),
 		vectorDigestText, m.DigestHex(), m.DigestHex(),
-		read("vector-ed25519.pem"), strings.TrimSpace(string(publicPEM(t, ed.Public()))), vectorEdKeyID,
-		read("vector-ecdsa-p256.pem"), strings.TrimSpace(string(publicPEM(t, ec.Public()))), vectorECKeyID,
-		m.Signatures[0].Sig, hex.EncodeToString(edRaw),
-		m.Signatures[1].Sig, hex.EncodeToString(ecRaw),
+		keys, sigs,
 		strings.TrimSpace(string(j)), wrapHex(hex.EncodeToString(c), 64),
 	)
-	path := filepath.Join("..", "docs", "protocol-vectors.md")
-	if *update {
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./release -update to write it)", err)
-	}
-	if !bytes.Equal([]byte(doc), want) {
-		t.Errorf("%s is out of date: run go test ./release -run TestProtocolVectorsDoc -update", path)
-	}
+	goldenFile(t, filepath.Join("..", "docs", "protocol-vectors.md"), []byte(doc))
+}
+
+// vectorKeyDoc is the section of docs/protocol-vectors.md on one test key.
+func vectorKeyDoc(title, private, public, keyID string) string {
+	return "## " + title + "\n\n" +
+		"Private key (test only):\n\n```\n" + private + "\n```\n\n" +
+		"Public key:\n\n```\n" + public + "\n```\n\n" +
+		keyID + "\n\n"
+}
+
+// vectorSignatureDoc is the part of docs/protocol-vectors.md on one
+// signature: what kind it is, its bytes, and the openssl commands.
+func vectorSignatureDoc(about, b64, hexSig, commands string) string {
+	return about + "\n\n" +
+		"```\nbase64 " + b64 + "\nhex    " + hexSig + "\n```\n\n" +
+		"```sh\n" + commands + "\n```\n\n"
 }
 
 func wrapHex(s string, n int) string {
@@ -260,66 +252,10 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"printf %s | xxd -r -p > digest.bin\n" +
 	"```\n" +
 	"\n" +
-	"## Ed25519\n" +
-	"\n" +
-	"Private key (test only):\n" +
-	"\n" +
-	"```\n" +
-	"%s\n" +
-	"```\n" +
-	"\n" +
-	"Public key:\n" +
-	"\n" +
-	"```\n" +
-	"%s\n" +
-	"```\n" +
-	"\n" +
-	"Key id `%s`: `openssl pkey -pubin -in ed25519.pub.pem -outform DER | openssl dgst -sha256 -r | cut -c1-16`.\n" +
-	"\n" +
-	"## ECDSA P-256\n" +
-	"\n" +
-	"Private key (test only):\n" +
-	"\n" +
-	"```\n" +
-	"%s\n" +
-	"```\n" +
-	"\n" +
-	"Public key:\n" +
-	"\n" +
-	"```\n" +
-	"%s\n" +
-	"```\n" +
-	"\n" +
-	"Key id `%s`.\n" +
-	"\n" +
+	"%s" +
 	"## Signatures\n" +
 	"\n" +
-	"Ed25519 signatures are deterministic: the same key and digest always give\n" +
-	"this signature, so an implementation must reproduce it exactly.\n" +
-	"\n" +
-	"```\n" +
-	"base64 %s\n" +
-	"hex    %s\n" +
-	"```\n" +
-	"\n" +
-	"```sh\n" +
-	"openssl pkeyutl -sign -inkey ed25519.pem -rawin -in digest.bin | base64 -w0\n" +
-	"openssl pkeyutl -verify -pubin -inkey ed25519.pub.pem -rawin -in digest.bin -sigfile ed25519.sig\n" +
-	"```\n" +
-	"\n" +
-	"ECDSA signatures are randomized: this one (made by openssl, ASN.1 DER) is a\n" +
-	"verify-only vector; a new signature by the same key differs and is just as valid.\n" +
-	"\n" +
-	"```\n" +
-	"base64 %s\n" +
-	"hex    %s\n" +
-	"```\n" +
-	"\n" +
-	"```sh\n" +
-	"openssl dgst -sha256 -sign ecdsa-p256.pem digest.bin > ecdsa.sig.der\n" +
-	"openssl dgst -sha256 -verify ecdsa-p256.pub.pem -signature ecdsa.sig.der digest.bin\n" +
-	"```\n" +
-	"\n" +
+	"%s" +
 	"## The signed manifest\n" +
 	"\n" +
 	"JSON, as `EncodeJSON` writes it (signatures sorted by keyid):\n" +

@@ -221,11 +221,8 @@ func (c *cborReader) pair(w *wire) error {
 	if err != nil {
 		return cborError(c, err)
 	}
-	if i, name := w.intField(key); i != nil {
-		return c.intValue(name, i)
-	}
-	if s, name := w.stringField(key); s != nil {
-		return c.stringValue(name, s)
+	if name, i, s := w.slot(key); name != "" {
+		return c.value(name, i, s)
 	}
 	if err := c.item(1); err != nil {
 		return cborError(c, err)
@@ -233,52 +230,45 @@ func (c *cborReader) pair(w *wire) error {
 	return nil
 }
 
-func (c *cborReader) intValue(key string, dst *optInt) error {
+// value reads the value of key into i, for an integer key, or into s, for
+// a text key; null and undefined leave the key absent.
+func (c *cborReader) value(key string, i *optInt, s *optString) error {
 	major, arg, indef, err := c.head()
 	if err != nil {
 		return cborError(c, err)
 	}
 	switch {
-	case major == 0 && !indef:
+	case major == 7 && !indef && (arg == 22 || arg == 23): // null, undefined
+		if i != nil {
+			*i = optInt{}
+		} else {
+			*s = optString{}
+		}
+	case i != nil && major == 0 && !indef:
 		if arg > math.MaxInt32 {
 			return malformed("%s %d is out of range", key, arg)
 		}
-		*dst = optInt{int64(arg), true}
-	case major == 1 && !indef:
+		*i = optInt{int64(arg), true}
+	case i != nil && major == 1 && !indef:
 		if arg > math.MaxInt32 {
 			return malformed("%s -1-%d is out of range", key, arg)
 		}
-		*dst = optInt{-1 - int64(arg), true}
-	case major == 7 && !indef && (arg == 22 || arg == 23): // null, undefined
-		*dst = optInt{}
-	default:
-		if err := c.skip(major, arg, indef, 1); err != nil {
-			return cborError(c, err)
-		}
-		return malformed("%q is CBOR major type %d, not an integer", key, major)
-	}
-	return nil
-}
-
-func (c *cborReader) stringValue(key string, dst *optString) error {
-	major, arg, indef, err := c.head()
-	if err != nil {
-		return cborError(c, err)
-	}
-	switch {
-	case major == 3:
-		s, err := c.text(arg, indef)
+		*i = optInt{-1 - int64(arg), true}
+	case s != nil && major == 3:
+		text, err := c.text(arg, indef)
 		if err != nil {
 			return cborError(c, err)
 		}
-		*dst = optString{s, true}
-	case major == 7 && !indef && (arg == 22 || arg == 23):
-		*dst = optString{}
+		*s = optString{text, true}
 	default:
 		if err := c.skip(major, arg, indef, 1); err != nil {
 			return cborError(c, err)
 		}
-		return malformed("%q is CBOR major type %d, not a text string", key, major)
+		want := "an integer"
+		if s != nil {
+			want = "a text string"
+		}
+		return malformed("%q is CBOR major type %d, not %s", key, major, want)
 	}
 	return nil
 }

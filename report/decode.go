@@ -67,45 +67,47 @@ type optString struct {
 	ok bool
 }
 
-// wire holds the keys of a report map as received, long and short.
+// The keys of a report map: each field's long key, then its short one.
+var (
+	intKeys  = [...]string{"state", "s", "reason", "r"}
+	textKeys = [...]string{"package", "pkg", "version", "v", "target", "t"}
+)
+
+// wire holds the values of a report map's keys as received, each at its
+// key's index in intKeys or textKeys.
 type wire struct {
-	state, s, reason, r       optInt
-	pkg, pkgShort, version, v optString
-	target, t                 optString
+	ints  [len(intKeys)]optInt
+	texts [len(textKeys)]optString
 }
 
-// intField is where the value of an integer key goes, and the key's name.
-func (w *wire) intField(key []byte) (*optInt, string) {
+// slot is where the value of key goes, an integer key's or a text key's,
+// and the key's name; both places are nil for a key that is not a report's.
+func (w *wire) slot(key []byte) (name string, i *optInt, s *optString) {
+	// A switch, not a loop over the key lists: it keeps Decode a quarter
+	// faster (BenchmarkDecode).
 	switch string(key) {
 	case "state":
-		return &w.state, "state"
+		return "state", &w.ints[0], nil
 	case "s":
-		return &w.s, "s"
+		return "s", &w.ints[1], nil
 	case "reason":
-		return &w.reason, "reason"
+		return "reason", &w.ints[2], nil
 	case "r":
-		return &w.r, "r"
-	}
-	return nil, ""
-}
-
-// stringField is where the value of a text key goes, and the key's name.
-func (w *wire) stringField(key []byte) (*optString, string) {
-	switch string(key) {
+		return "r", &w.ints[3], nil
 	case "package":
-		return &w.pkg, "package"
+		return "package", nil, &w.texts[0]
 	case "pkg":
-		return &w.pkgShort, "pkg"
+		return "pkg", nil, &w.texts[1]
 	case "version":
-		return &w.version, "version"
+		return "version", nil, &w.texts[2]
 	case "v":
-		return &w.v, "v"
+		return "v", nil, &w.texts[3]
 	case "target":
-		return &w.target, "target"
+		return "target", nil, &w.texts[4]
 	case "t":
-		return &w.t, "t"
+		return "t", nil, &w.texts[5]
 	}
-	return nil, ""
+	return "", nil, nil
 }
 
 // Decode reads a report payload: a JSON object or a CBOR map (definite or
@@ -148,33 +150,34 @@ func trimJSONStart(payload []byte) []byte {
 
 func (w *wire) report() (Report, error) {
 	var r Report
+	r.State = State(w.int(0))   // state, s
+	r.Reason = Reason(w.int(1)) // reason, r
 	var err error
-	r.State = State(pickInt(w.state, w.s))
-	r.Reason = Reason(pickInt(w.reason, w.r))
-	if r.Package, err = field("package", w.pkg, w.pkgShort); err != nil {
+	if r.Package, err = w.text(0); err != nil { // package, pkg
 		return Report{}, err
 	}
-	if r.Version, err = field("version", w.version, w.v); err != nil {
+	if r.Version, err = w.text(1); err != nil { // version, v
 		return Report{}, err
 	}
-	if r.Target, err = field("target", w.target, w.t); err != nil {
+	if r.Target, err = w.text(2); err != nil { // target, t
 		return Report{}, err
 	}
 	return r, nil
 }
 
-// pickInt takes the long key's value over the short one's; absent is 0.
-func pickInt(long, short optInt) int {
-	if long.ok {
+// int is the value of the nth integer field: its long key's over its
+// short key's; absent is 0.
+func (w *wire) int(n int) int {
+	if long := w.ints[2*n]; long.ok {
 		return int(long.v)
 	}
-	return int(short.v)
+	return int(w.ints[2*n+1].v)
 }
 
-// field takes the long key's value over the short one's and checks it is
-// text that can be shown safely.
-func field(name string, long, short optString) (string, error) {
-	s := short.v
+// text is the value of the nth text field, its long key's over its short
+// key's, checked to be text that can be shown safely.
+func (w *wire) text(n int) (string, error) {
+	name, long, s := textKeys[2*n], w.texts[2*n], w.texts[2*n+1].v
 	if long.ok {
 		s = long.v
 	}
@@ -218,20 +221,19 @@ func decodeJSONStd(p []byte, w *wire) error {
 		}
 		return malformed("JSON: %v", err)
 	}
-	for _, k := range [...]string{"state", "s", "reason", "r"} {
-		if raw, ok := keys[k]; ok {
-			i, _ := w.intField([]byte(k))
-			if err := jsonInt(k, raw, i); err != nil {
-				return err
-			}
+	for _, k := range append(intKeys[:], textKeys[:]...) {
+		raw, ok := keys[k]
+		if !ok {
+			continue
 		}
-	}
-	for _, k := range [...]string{"package", "pkg", "version", "v", "target", "t"} {
-		if raw, ok := keys[k]; ok {
-			s, _ := w.stringField([]byte(k))
-			if err := jsonString(k, raw, s); err != nil {
-				return err
-			}
+		var err error
+		if _, i, s := w.slot([]byte(k)); i != nil {
+			err = jsonInt(k, raw, i)
+		} else {
+			err = jsonString(k, raw, s)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

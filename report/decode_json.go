@@ -86,8 +86,7 @@ func scanValue(p []byte, i int, key []byte, w *wire) (next int, ok bool) {
 	if i == len(p) {
 		return i, false
 	}
-	ints, _ := w.intField(key)
-	strs, _ := w.stringField(key)
+	_, ints, strs := w.slot(key)
 	switch c := p[i]; {
 	case c == '"':
 		s, j, ok := scanString(p, i)

@@ -153,3 +153,24 @@ func FuzzScanJSON(f *testing.F) {
 		checkSameAsStd(t, p)
 	})
 }
+
+// TestSlotMatchesKeyLists: the switch in slot puts each key's value where
+// intKeys and textKeys say, and knows no other key.
+func TestSlotMatchesKeyLists(t *testing.T) {
+	var w wire
+	for n, k := range intKeys {
+		if name, i, s := w.slot([]byte(k)); name != k || i != &w.ints[n] || s != nil {
+			t.Errorf("slot(%s) = %q, %p, %p; want ints[%d]", k, name, i, s, n)
+		}
+	}
+	for n, k := range textKeys {
+		if name, i, s := w.slot([]byte(k)); name != k || i != nil || s != &w.texts[n] {
+			t.Errorf("slot(%s) = %q, %p, %p; want texts[%d]", k, name, i, s, n)
+		}
+	}
+	for _, k := range []string{"", "State", "st", "pkgs", "device"} {
+		if name, i, s := w.slot([]byte(k)); name != "" || i != nil || s != nil {
+			t.Errorf("slot(%q) = %q, %p, %p; want nothing", k, name, i, s)
+		}
+	}
+}

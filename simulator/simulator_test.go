@@ -210,14 +210,20 @@ func (h *harness) publishRelease(topic string, o manifestOpts) *release.Manifest
 	if err := h.op.PublishRetained(ctx, ct, img); err != nil {
 		h.t.Fatal(err)
 	}
+	h.publishManifest(topic, m)
+	return m
+}
+
+// publishManifest publishes m in JSON on topic, retained.
+func (h *harness) publishManifest(topic string, m *release.Manifest) {
+	h.t.Helper()
 	payload, err := release.EncodeJSON(m)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.op.PublishRetained(ctx, topic, payload); err != nil {
+	if err := h.op.PublishRetained(context.Background(), topic, payload); err != nil {
 		h.t.Fatal(err)
 	}
-	return m
 }
 
 func (h *harness) deviceTopic(id string) string {
@@ -351,10 +357,7 @@ func TestMissingComponent(t *testing.T) {
 		Package: "main", Version: "9.9.9", Hash: strings.Repeat("0", 64), Size: 10, URI: release.ComponentURI("main", "9.9.9"),
 	}}}
 	m.Seal()
-	payload, _ := release.EncodeJSON(m)
-	if err := h.op.PublishRetained(context.Background(), h.op.Topics().Fleet(), payload); err != nil {
-		t.Fatal(err)
-	}
+	h.publishManifest(h.op.Topics().Fleet(), m)
 	h.rec.waitFor(t, "report (1,7)", isReport(id, report.Downloading, report.ReasonInvalidURI, "1.0.0"))
 }
 
@@ -494,10 +497,7 @@ func TestOtherPackageAndSameVersion(t *testing.T) {
 		Package: "modem", Version: "4.1.0", Hash: strings.Repeat("1", 64), Size: 10, URI: release.ComponentURI("modem", "4.1.0"),
 	}}}
 	m.Seal()
-	payload, _ := release.EncodeJSON(m)
-	if err := h.op.PublishRetained(context.Background(), h.op.Topics().Fleet(), payload); err != nil {
-		t.Fatal(err)
-	}
+	h.publishManifest(h.op.Topics().Fleet(), m)
 	h.rec.waitFor(t, "other package", func(e Event) bool {
 		return e.Kind == EventIgnored && strings.Contains(e.Detail, "no component for package main")
 	})

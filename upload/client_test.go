@@ -34,6 +34,20 @@ func connect(t *testing.T, o Options) *Client {
 	return c
 }
 
+// sameMessages fails the test unless the retained messages of a read,
+// topic to payload, are want.
+func sameMessages(t *testing.T, round int, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("round %d: %d messages, want %d", round, len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("round %d: %s = %d bytes %.40q, want %d bytes %.40q", round, k, len(got[k]), got[k], len(v), v)
+		}
+	}
+}
+
 func randomBytes(t *testing.T, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -120,14 +134,7 @@ func TestReadRetainedAllGetsEverything(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(got) != len(want) {
-					t.Fatalf("round %d: %d messages, want %d", round, len(got), len(want))
-				}
-				for k, v := range want {
-					if got[k] != v {
-						t.Fatalf("round %d: %s = %d bytes, want %d", round, k, len(got[k]), len(v))
-					}
-				}
+				sameMessages(t, round, got, want)
 			}
 			if ProbeFailed(reader) {
 				t.Error("the probe did not come back: reads fell back to quiet periods")

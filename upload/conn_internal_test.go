@@ -7,30 +7,21 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/otactl/otactl/internal/loopback"
 )
 
 // loopbackPair returns both ends of a TCP connection on the loopback
 // interface.
 func loopbackPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", l.Addr().String())
+	addr := loopback.Serve(t, func(_ int, c net.Conn) { accepted <- c })
+	client, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -415,11 +413,11 @@ func (w *Watch) noEcho(ctx context.Context, topic string, after time.Duration) e
 		return err
 	}
 	if !bytes.Equal(got, wt.pending) {
-		ve := &VerifyError{Topic: topic, WantSize: len(wt.pending), WantHash: sha256Hex(wt.pending), Missing: !found}
+		var read *content
 		if found {
-			ve.GotSize, ve.GotHash = len(got), sha256Hex(got)
+			read = contentOf(got)
 		}
-		return ve
+		return verifyContent(topic, *contentOf(wt.pending), read)
 	}
 	return &EchoError{Topic: topic, After: after}
 }
@@ -439,9 +437,4 @@ func (e *EchoError) Error() string {
 // Hint names the access the watch needs.
 func (e *EchoError) Hint() string {
 	return "otactl subscribes to each desired topic while it publishes there, to see concurrent publishes: allow this user to subscribe to " + e.Topic
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }

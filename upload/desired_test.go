@@ -45,9 +45,26 @@ func retainedString(t *testing.T, c *Client, topic string) string {
 	return string(b)
 }
 
+// checkRetains fails the test unless c reads want retained on topic.
+func checkRetains(t *testing.T, c *Client, topic, want string) {
+	t.Helper()
+	if got := retainedString(t, c, topic); got != want {
+		t.Errorf("%s retains %q, want %q", topic, got, want)
+	}
+}
+
 func publishString(t *testing.T, c *Client, topic, payload string) {
 	t.Helper()
 	if err := c.PublishRetained(context.Background(), topic, []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishOurs publishes payload on topic through w: the release w is to
+// keep there.
+func publishOurs(t *testing.T, w *Watch, topic, payload string) {
+	t.Helper()
+	if err := w.Publish(context.Background(), topic, []byte(payload)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -145,9 +162,7 @@ func TestSettle(t *testing.T) {
 
 			t.Run("alone", func(t *testing.T) {
 				w := watch(t, c, false, "s/alone")
-				if err := w.Publish(ctx, "s/alone", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/alone", "10")
 				o := settle(t, w, "s/alone")
 				if o.Superseded || o.Restored != 0 || string(o.Retained) != "10" || o.Highest.Seq != 10 {
 					t.Errorf("outcome %+v", o)
@@ -164,25 +179,19 @@ func TestSettle(t *testing.T) {
 				// could reach the watch after ours (docs/publishing.md,
 				// "Concurrent publishes", says what that leaves open).
 				publishSeen(t, other, w, "s/hb", "11")
-				if err := w.Publish(ctx, "s/hb", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/hb", "10")
 				o := settle(t, w, "s/hb")
 				if !o.Superseded || o.Restored != 1 || string(o.Retained) != "11" || o.Highest.Seq != 11 {
 					t.Errorf("outcome %+v", o)
 				}
-				if got := retainedString(t, other, "s/hb"); got != "11" {
-					t.Errorf("s/hb retains %q, want 11", got)
-				}
+				checkRetains(t, other, "s/hb", "11")
 			})
 
 			// A higher release lands after ours: it stays, nothing to
 			// restore, and we are superseded.
 			t.Run("higher after our publish", func(t *testing.T) {
 				w := watch(t, c, false, "s/ha")
-				if err := w.Publish(ctx, "s/ha", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/ha", "10")
 				publishString(t, other, "s/ha", "11")
 				o := settle(t, w, "s/ha")
 				if !o.Superseded || o.Restored != 0 || string(o.Retained) != "11" {
@@ -196,9 +205,7 @@ func TestSettle(t *testing.T) {
 			// watching, and stay the winner.
 			t.Run("lower after our echo", func(t *testing.T) {
 				w := watch(t, c, false, "s/la")
-				if err := w.Publish(ctx, "s/la", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/la", "10")
 				if o := settle(t, w, "s/la"); o.Superseded || string(o.Retained) != "10" {
 					t.Fatalf("first settle: %+v", o)
 				}
@@ -207,18 +214,14 @@ func TestSettle(t *testing.T) {
 				if o.Superseded || o.Restored != 1 || string(o.Retained) != "10" {
 					t.Errorf("outcome %+v", o)
 				}
-				if got := retainedString(t, other, "s/la"); got != "10" {
-					t.Errorf("s/la retains %q, want 10", got)
-				}
+				checkRetains(t, other, "s/la", "10")
 			})
 
 			// A clear (an unpublish) that lands after ours was confirmed
 			// is a lower message like any other: ours goes back.
 			t.Run("cleared after", func(t *testing.T) {
 				w := watch(t, c, false, "s/st")
-				if err := w.Publish(ctx, "s/st", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/st", "10")
 				first := settle(t, w, "s/st")
 				if err := w.Poll(); err != nil {
 					t.Fatal(err)
@@ -237,9 +240,7 @@ func TestSettle(t *testing.T) {
 			// The same release in another encoding is not a conflict.
 			t.Run("same release", func(t *testing.T) {
 				w := watch(t, c, false, "s/same")
-				if err := w.Publish(ctx, "s/same", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/same", "10")
 				publishString(t, other, "s/same", "10")
 				o := settle(t, w, "s/same")
 				if o.Superseded || o.Restored != 0 {
@@ -267,9 +268,7 @@ func TestSettle(t *testing.T) {
 			t.Run("over", func(t *testing.T) {
 				publishString(t, other, "s/over", "20")
 				w := watch(t, c, true, "s/over")
-				if err := w.Publish(ctx, "s/over", []byte("10")); err != nil {
-					t.Fatal(err)
-				}
+				publishOurs(t, w, "s/over", "10")
 				if o := settle(t, w, "s/over"); o.Superseded || o.Restored != 0 || string(o.Retained) != "10" {
 					t.Fatalf("outcome %+v", o)
 				}

@@ -1,8 +1,10 @@
 package upload
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +46,21 @@ func (e *ConnectError) BadCredentials() bool {
 	return e.code == packets.ErrRefusedBadUsernameOrPassword || e.code == packets.ErrRefusedNotAuthorised
 }
 
+// refusals say why a broker refused a connection with a CONNACK return
+// code, and what to check.
+var refusals = map[byte]struct{ reason, hint string }{
+	packets.ErrRefusedBadUsernameOrPassword: {"bad username or password",
+		"check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"},
+	// mosquitto answers a wrong password with this code too.
+	packets.ErrRefusedNotAuthorised: {"not authorised (bad username or password, or this client is not allowed)",
+		"check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin), then --client-id and the broker's access rules"},
+	packets.ErrRefusedIDRejected: {"client id rejected",
+		"choose another --client-id (some brokers accept only 1 to 23 letters and digits)"},
+	packets.ErrRefusedServerUnavailable: {"broker unavailable",
+		"the broker is up but not accepting clients: try again later"},
+	packets.ErrRefusedBadProtocolVersion: {"the broker does not accept MQTT 3.1.1", ""},
+}
+
 // classifyConnect turns what paho reports about a failed connection into
 // one clear line. rc is the CONNACK return code (packets.ErrNetworkError
 // when the failure came before or instead of a CONNACK).
@@ -51,26 +68,8 @@ func classifyConnect(u *url.URL, rc byte, err error) *ConnectError {
 	broker := u.String()
 	hostport := u.Host
 	ce := &ConnectError{Broker: broker, Err: err, code: rc}
-	switch rc {
-	case packets.ErrRefusedBadUsernameOrPassword:
-		ce.Reason = "bad username or password"
-		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin)"
-		return ce
-	case packets.ErrRefusedNotAuthorised:
-		// mosquitto answers a wrong password with this code too.
-		ce.Reason = "not authorised (bad username or password, or this client is not allowed)"
-		ce.hint = "check --username and the password (otactl login, OTACTL_PASSWORD or --password-stdin), then --client-id and the broker's access rules"
-		return ce
-	case packets.ErrRefusedIDRejected:
-		ce.Reason = "client id rejected"
-		ce.hint = "choose another --client-id (some brokers accept only 1 to 23 letters and digits)"
-		return ce
-	case packets.ErrRefusedServerUnavailable:
-		ce.Reason = "broker unavailable"
-		ce.hint = "the broker is up but not accepting clients: try again later"
-		return ce
-	case packets.ErrRefusedBadProtocolVersion:
-		ce.Reason = "the broker does not accept MQTT 3.1.1"
+	if r, ok := refusals[rc]; ok {
+		ce.Reason, ce.hint = r.reason, r.hint
 		return ce
 	}
 
@@ -221,6 +220,43 @@ func (e *VerifyError) Hint() string {
 		return fmt.Sprintf("brokers drop messages over their size limit while still acknowledging them (mosquitto message_size_limit, EMQX 1 MB, AWS IoT 128 KB): check the broker's limit for %d bytes, set max-payload in the profile, and check that this user may write the topic", e.WantSize)
 	}
 	return "another client may have published to the same topic at the same time; run again"
+}
+
+// ConflictError is a topic that already retains different bytes. It wraps
+// release.ErrVerification.
+type ConflictError struct {
+	Topic  string
+	Size   int64
+	SHA256 [32]byte
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: %s already retains different bytes (%d bytes, sha256 %s)", release.ErrVerification, e.Topic, e.Size, hex.EncodeToString(e.SHA256[:6]))
+}
+
+func (e *ConflictError) Unwrap() error { return release.ErrVerification }
+
+// content is what a retained message holds, as a read-back checks it: its
+// size and SHA-256.
+type content struct {
+	size int64
+	sum  [32]byte
+}
+
+func contentOf(b []byte) *content { return &content{int64(len(b)), sha256.Sum256(b)} }
+
+// verifyContent compares what a read-back found on topic with what was
+// published: nil when it is the same, else a *VerifyError (read is nil
+// when nothing is retained there).
+func verifyContent(topic string, want content, read *content) error {
+	if read != nil && *read == want {
+		return nil
+	}
+	e := &VerifyError{Topic: topic, WantSize: int(want.size), WantHash: hex.EncodeToString(want.sum[:]), Missing: read == nil}
+	if read != nil {
+		e.GotSize, e.GotHash = int(read.size), hex.EncodeToString(read.sum[:])
+	}
+	return e
 }
 
 func short(h string) string {

@@ -1,10 +1,8 @@
 package upload
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -110,18 +108,14 @@ func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum
 	if err != nil {
 		return err
 	}
-	want := hex.EncodeToString(sum[:])
+	want := content{int64(size), sum}
 	if !found {
 		if err := c.unconfirmed(topic, since); err != nil {
 			return err
 		}
-		return &VerifyError{Topic: topic, WantSize: size, WantHash: want, Missing: true}
+		return verifyContent(topic, want, nil)
 	}
-	gotSum := sha256.Sum256(got)
-	if len(got) != size || !bytes.Equal(gotSum[:], sum[:]) {
-		return &VerifyError{Topic: topic, WantSize: size, WantHash: want, GotSize: len(got), GotHash: hex.EncodeToString(gotSum[:])}
-	}
-	return nil
+	return verifyContent(topic, want, contentOf(got))
 }
 
 // Clear deletes the message retained on topic (an empty retained publish)

@@ -63,14 +63,7 @@ func TestReadRetainedEach(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(got) != len(want) {
-					t.Fatalf("round %d: %d messages, want %d", round, len(got), len(want))
-				}
-				for k, v := range want {
-					if got[k] != v {
-						t.Fatalf("round %d: %s = %q, want %q", round, k, got[k], v)
-					}
-				}
+				sameMessages(t, round, got, want)
 				if strings.Join(order, " ") != "report fleet cohort" {
 					t.Errorf("round %d: messages came as %q, want the filters' order: report fleet cohort", round, order)
 				}

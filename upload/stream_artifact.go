@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/otactl/otactl/internal/text"
-	"github.com/otactl/otactl/release"
 )
 
 // PutRequest is an artifact to make retained on a topic.
@@ -48,20 +46,6 @@ type PutResult struct {
 	Action string
 	SHA256 [32]byte // of the bytes retained now (or that would be)
 }
-
-// ConflictError is a topic that already retains different bytes. It wraps
-// release.ErrVerification.
-type ConflictError struct {
-	Topic  string
-	Size   int64
-	SHA256 [32]byte
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s: %s already retains different bytes (%d bytes, sha256 %s)", release.ErrVerification, e.Topic, e.Size, hex.EncodeToString(e.SHA256[:6]))
-}
-
-func (e *ConflictError) Unwrap() error { return release.ErrVerification }
 
 // PutFile makes req.Topic retain exactly req.Size bytes of req.File,
 // retained at QoS 1, and proves it by reading the retained message back
@@ -229,19 +213,16 @@ func (s *stream) verify(topic string, size int64, sum [32]byte) error {
 	if err != nil {
 		return err
 	}
-	want := hex.EncodeToString(sum[:])
+	want := content{size, sum}
 	if !found {
 		if s.lostProbe {
 			return &UnconfirmedError{Topic: topic, Why: "the broker stopped answering during the read-back"}
 		}
-		return &VerifyError{Topic: topic, WantSize: int(size), WantHash: want, Missing: true}
+		return verifyContent(topic, want, nil)
 	}
-	var gotSum [32]byte
-	h.Sum(gotSum[:0])
-	if got != size || gotSum != sum {
-		return &VerifyError{Topic: topic, WantSize: int(size), WantHash: want, GotSize: int(got), GotHash: hex.EncodeToString(gotSum[:])}
-	}
-	return nil
+	read := content{size: got}
+	h.Sum(read.sum[:0])
+	return verifyContent(topic, want, &read)
 }
 
 // verifyStreamed is VerifyRetained over a streaming connection; a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/otactl/otactl/internal/loopback"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/protocol"
 )
@@ -24,15 +25,9 @@ import (
 // pings), and a SUBSCRIBE with a SUBACK and a retained message.
 func strictBroker(t *testing.T, pings chan<- struct{}) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
+	return loopback.Serve(t, func(i int, conn net.Conn) {
+		if i > 0 {
+			return // left unanswered
 		}
 		defer conn.Close()
 		cp, err := packets.ReadPacket(conn)
@@ -68,8 +63,7 @@ func strictBroker(t *testing.T, pings chan<- struct{}) string {
 				_ = pub.Write(conn)
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestStreamKeepAlive: a streaming connection that waits longer than its
@@ -114,42 +108,29 @@ func TestStreamKeepAlive(t *testing.T) {
 // the connections it accepted.
 func silentBroker(t *testing.T) (string, *atomic.Int32) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var accepted atomic.Int32
-	go func() {
+	addr := loopback.Serve(t, func(_ int, conn net.Conn) {
+		accepted.Add(1)
+		defer conn.Close()
 		for {
-			conn, err := ln.Accept()
+			cp, err := packets.ReadPacket(conn)
 			if err != nil {
 				return
 			}
-			accepted.Add(1)
-			go func() {
-				defer conn.Close()
-				for {
-					cp, err := packets.ReadPacket(conn)
-					if err != nil {
-						return
-					}
-					switch p := cp.(type) {
-					case *packets.ConnectPacket:
-						_, err = conn.Write([]byte{0x20, 2, 0, 0})
-					case *packets.SubscribePacket:
-						ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
-						ack.MessageID, ack.ReturnCodes = p.MessageID, make([]byte, len(p.Topics))
-						err = ack.Write(conn)
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
+			switch p := cp.(type) {
+			case *packets.ConnectPacket:
+				_, err = conn.Write([]byte{0x20, 2, 0, 0})
+			case *packets.SubscribePacket:
+				ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
+				ack.MessageID, ack.ReturnCodes = p.MessageID, make([]byte, len(p.Topics))
+				err = ack.Write(conn)
+			}
+			if err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String(), &accepted
+	})
+	return addr, &accepted
 }
 
 // TestStreamConfigAlone: a streaming connection needs nothing of a Client

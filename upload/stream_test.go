@@ -16,6 +16,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/loopback"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -326,38 +327,23 @@ func TestPutFileOverWebsockets(t *testing.T) {
 // later one: with CONNACK return code rc, or by hanging up when rc is 0.
 func oneConnProxy(t *testing.T, target string, rc byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for i := 0; ; i++ {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
+	return "mqtt://" + loopback.Serve(t, func(i int, conn net.Conn) {
+		if i > 0 {
+			defer conn.Close()
+			if _, err := packets.ReadPacket(conn); err == nil && rc != 0 {
+				_, _ = conn.Write([]byte{0x20, 2, 0, rc})
 			}
-			t.Cleanup(func() { conn.Close() })
-			if i > 0 {
-				go func() {
-					defer conn.Close()
-					if _, err := packets.ReadPacket(conn); err == nil && rc != 0 {
-						_, _ = conn.Write([]byte{0x20, 2, 0, rc})
-					}
-				}()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				conn.Close()
-				continue
-			}
-			t.Cleanup(func() { up.Close() })
-			go func() { _, _ = io.Copy(up, conn); up.Close() }()
-			go func() { _, _ = io.Copy(conn, up); conn.Close() }()
+			return
 		}
-	}()
-	return "mqtt://" + ln.Addr().String()
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		go func() { _, _ = io.Copy(up, conn); up.Close() }()
+		_, _ = io.Copy(conn, up)
+		conn.Close()
+	})
 }
 
 // TestStreamRefusedFallsBack: a broker that refuses a second connection
@@ -432,42 +418,27 @@ func TestStreamProbeRefused(t *testing.T) {
 // (the second connection) with script, after its CONNACK.
 func fakeBroker(t *testing.T, script func(conn net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for i := 0; ; i++ {
-			conn, err := ln.Accept()
+	return "mqtt://" + loopback.Serve(t, func(i int, conn net.Conn) {
+		if _, err := packets.ReadPacket(conn); err != nil { // CONNECT
+			return
+		}
+		if _, err := conn.Write([]byte{0x20, 2, 0, 0}); err != nil {
+			return
+		}
+		if i > 0 {
+			script(conn)
+			return
+		}
+		for { // the paho connection: keep it alive
+			cp, err := packets.ReadPacket(conn)
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { conn.Close() })
-			go func(first bool) {
-				if _, err := packets.ReadPacket(conn); err != nil { // CONNECT
-					return
-				}
-				if _, err := conn.Write([]byte{0x20, 2, 0, 0}); err != nil {
-					return
-				}
-				if !first {
-					script(conn)
-					return
-				}
-				for { // the paho connection: keep it alive
-					cp, err := packets.ReadPacket(conn)
-					if err != nil {
-						return
-					}
-					if _, ok := cp.(*packets.PingreqPacket); ok {
-						_, _ = conn.Write([]byte{0xd0, 0})
-					}
-				}
-			}(i == 0)
+			if _, ok := cp.(*packets.PingreqPacket); ok {
+				_, _ = conn.Write([]byte{0xd0, 0})
+			}
 		}
-	}()
-	return "mqtt://" + ln.Addr().String()
+	})
 }
 
 // TestStreamBrokerMisbehaves: bytes that are not MQTT, and a broker that
