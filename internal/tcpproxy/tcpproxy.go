@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/loopback"
 )
 
 // Proxy forwards connections from Addr to a target.
@@ -177,46 +179,11 @@ func (p *Proxy) accept() {
 	}
 }
 
-// Serve listens on a free loopback port and hands every connection to
-// handle, in a goroutine of its own, with its number (0 for the first).
-// The listener and every connection still open are closed when the test
-// ends. It returns the host:port.
+// Serve is loopback.Serve, kept here for the tests that use the proxy's
+// fake servers.
 func Serve(t testing.TB, handle func(i int, conn net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	ended := false
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		ended = true
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for i := 0; ; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if ended {
-				mu.Unlock()
-				c.Close()
-				return
-			}
-			conns = append(conns, c)
-			mu.Unlock()
-			go handle(i, c)
-		}
-	}()
-	return ln.Addr().String()
+	return loopback.Serve(t, handle)
 }
 
 // chunk is bytes read at a time, forwarded latency later.
