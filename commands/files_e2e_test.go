@@ -265,59 +265,55 @@ func TestWritersFollowSymlinks(t *testing.T) {
 // --clobber (as gh release download does), and --clobber replaces it
 // keeping its mode and its symbolic link.
 func TestArtifactDownloadClobber(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			env := []string{"OTACTL_BROKER=" + b.URL}
-			app := pubRandom(t, 100_000)
-			if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if r := runWithin(t, time.Minute, dir, env, "", "upload", "main@1.0.0", "app.bin"); r.code != 0 {
-				t.Fatalf("upload: exit %d\n%s", r.code, r.stderr)
-			}
-			dest := filepath.Join(dir, "dl.bin")
-			if err := os.WriteFile(dest, []byte("mine"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", dest)
-			if r.code != ExitError || !strings.Contains(r.stderr, "-O "+dest+": already exists") || !strings.Contains(r.stderr, "hint: pass --clobber") {
-				t.Fatalf("download over a file: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(dest); string(got) != "mine" {
-				t.Fatalf("the existing file was changed")
-			}
-			link := filepath.Join(dir, "link.bin")
-			if err := os.Symlink("dl.bin", link); err != nil {
-				t.Fatal(err)
-			}
-			r = runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", link, "--clobber")
-			if r.code != 0 {
-				t.Fatalf("download --clobber: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(dest); !bytes.Equal(got, app) {
-				t.Fatalf("--clobber did not replace the file")
-			}
-			if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
-				t.Errorf("mode %v, want the old 0600", st.Mode().Perm())
-			}
-			if st, _ := os.Lstat(link); st.Mode()&fs.ModeSymlink == 0 {
-				t.Errorf("the link was replaced")
-			}
-			fresh := filepath.Join(dir, "fresh.bin")
-			if r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", fresh); r.code != 0 {
-				t.Fatalf("download to a new file: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(fresh); !bytes.Equal(got, app) {
-				t.Fatalf("the new file is not the artifact")
-			}
-			if names := dirNames(t, dir); strings.Join(names, " ") != "app.bin dl.bin fresh.bin link.bin" {
-				t.Errorf("the folder holds %v", names)
-			}
-		})
-	}
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		dir := t.TempDir()
+		env := []string{"OTACTL_BROKER=" + b.URL}
+		app := pubRandom(t, 100_000)
+		if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := runWithin(t, time.Minute, dir, env, "", "upload", "main@1.0.0", "app.bin"); r.code != 0 {
+			t.Fatalf("upload: exit %d\n%s", r.code, r.stderr)
+		}
+		dest := filepath.Join(dir, "dl.bin")
+		if err := os.WriteFile(dest, []byte("mine"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", dest)
+		if r.code != ExitError || !strings.Contains(r.stderr, "-O "+dest+": already exists") || !strings.Contains(r.stderr, "hint: pass --clobber") {
+			t.Fatalf("download over a file: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(dest); string(got) != "mine" {
+			t.Fatalf("the existing file was changed")
+		}
+		link := filepath.Join(dir, "link.bin")
+		if err := os.Symlink("dl.bin", link); err != nil {
+			t.Fatal(err)
+		}
+		r = runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", link, "--clobber")
+		if r.code != 0 {
+			t.Fatalf("download --clobber: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, app) {
+			t.Fatalf("--clobber did not replace the file")
+		}
+		if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v, want the old 0600", st.Mode().Perm())
+		}
+		if st, _ := os.Lstat(link); st.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("the link was replaced")
+		}
+		fresh := filepath.Join(dir, "fresh.bin")
+		if r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", fresh); r.code != 0 {
+			t.Fatalf("download to a new file: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(fresh); !bytes.Equal(got, app) {
+			t.Fatalf("the new file is not the artifact")
+		}
+		if names := dirNames(t, dir); strings.Join(names, " ") != "app.bin dl.bin fresh.bin link.bin" {
+			t.Errorf("the folder holds %v", names)
+		}
+	})
 }
 
 // TestInputsRefuseNonRegularFiles: a FIFO (or a device node) given as any

@@ -129,6 +129,19 @@ func startBrokerProcess(t *testing.T, args ...string) *testbroker.Proc {
 	return testbroker.Process(t, otactlCommand(context.Background(), t, "", nil, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...))
 }
 
+// onEveryBroker runs check against each broker testbroker.All starts, in
+// parallel subtests named after the broker, with the test itself run in
+// parallel with the package's other tests.
+func onEveryBroker(t *testing.T, check func(t *testing.T, b *testbroker.Broker)) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			check(t, b)
+		})
+	}
+}
+
 // runLabel names a run of otactl by its command words ("otactl release
 // create"), without the other arguments: they may hold a secret that a
 // test passes on purpose.

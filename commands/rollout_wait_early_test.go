@@ -111,166 +111,158 @@ func failedReport(t *testing.T, i int) []byte {
 }
 
 func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix, "--version", "1.1.0", "--timeout", "120s", "-o", "json"}, more...)
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		args := func(prefix string, more ...string) []string {
+			return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix, "--version", "1.1.0", "--timeout", "120s", "-o", "json"}, more...)
+		}
+		timed := func(args ...string) (result, time.Duration) {
+			t0 := time.Now()
+			res := runOtactl(t, "", nil, "", args...)
+			return res, time.Since(t0)
+		}
+
+		// The case: 96 updated, 4 failed, 0 pending.
+		publishEarlyFleet(t, env, "retained/", 96, 4, func(i int) []byte { return failedReport(t, i) })
+
+		t.Run("unreachable", func(t *testing.T) {
+			res, took := timed(args("retained/", "--max-failed", "5")...)
+			if res.code != ExitRolloutFail || took > decided {
+				t.Fatalf("exit %d after %s, want %d within %s\n%s", res.code, took.Round(time.Millisecond), ExitRolloutFail, decided, res.stderr)
 			}
-			timed := func(args ...string) (result, time.Duration) {
-				t0 := time.Now()
-				res := runOtactl(t, "", nil, "", args...)
-				return res, time.Since(t0)
+			v := decodeEarly(t, res.stdout)
+			v.agree(t)
+			if v.Verdict != "failed" || !v.Unreachable || v.TooManyFailed || v.Updated != 96 || v.FailedCount != 4 || v.PendingCount != 0 || v.Need != 100 {
+				t.Errorf("verdict %+v", v)
 			}
-
-			// The case: 96 updated, 4 failed, 0 pending.
-			publishEarlyFleet(t, env, "retained/", 96, 4, func(i int) []byte { return failedReport(t, i) })
-
-			t.Run("unreachable", func(t *testing.T) {
-				res, took := timed(args("retained/", "--max-failed", "5")...)
-				if res.code != ExitRolloutFail || took > decided {
-					t.Fatalf("exit %d after %s, want %d within %s\n%s", res.code, took.Round(time.Millisecond), ExitRolloutFail, decided, res.stderr)
+			for _, want := range []string{
+				"failed:\n  x00: integrity check failure",
+				"rollout failed: the goal can no longer be met: 96 of 100 devices updated, 4 failed (5 allowed) and 0 can still update, fewer than the 100 needed",
+				"hint: a failed device cannot count as updated",
+			} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
 				}
-				v := decodeEarly(t, res.stdout)
-				v.agree(t)
-				if v.Verdict != "failed" || !v.Unreachable || v.TooManyFailed || v.Updated != 96 || v.FailedCount != 4 || v.PendingCount != 0 || v.Need != 100 {
-					t.Errorf("verdict %+v", v)
-				}
-				for _, want := range []string{
-					"failed:\n  x00: integrity check failure",
-					"rollout failed: the goal can no longer be met: 96 of 100 devices updated, 4 failed (5 allowed) and 0 can still update, fewer than the 100 needed",
-					"hint: a failed device cannot count as updated",
-				} {
-					if !strings.Contains(res.stderr, want) {
-						t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
-					}
-				}
-			})
-
-			t.Run("met", func(t *testing.T) {
-				res, took := timed(args("retained/", "--max-failed", "5", "--min-updated", "96%")...)
-				if res.code != ExitOK || took > decided {
-					t.Fatalf("exit %d after %s, want 0 within %s\n%s", res.code, took.Round(time.Millisecond), decided, res.stderr)
-				}
-				if v := decodeEarly(t, res.stdout); v.Verdict != "done" || v.Updated != 96 || v.Need != 96 {
-					t.Errorf("verdict %+v", v)
-				}
-			})
-
-			// Live: 96 updated, 4 still downloading.
-			publishEarlyFleet(t, env, "live/", 96, 4, func(int) []byte {
-				return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "cbor", true)
-			})
-			pub := func(topic string, payload []byte) { env.Publish(t, "live/"+topic, payload) }
-
-			t.Run("met live", func(t *testing.T) {
-				w := startOtactl(t, args("live/", "--max-failed", "2", "--min-updated", "98%")...)
-				waitFor(t, "the first progress line", func() bool {
-					return strings.Contains(w.stderr.String(), "main 1.1.0: 96/100 updated (need 98), 0 failed (allowed 2), 4 pending")
-				})
-				pub("devices/x00/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
-				pub("devices/x01/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
-				t0 := time.Now()
-				code := w.wait(t)
-				if took := time.Since(t0); code != ExitOK || took > decided {
-					t.Fatalf("exit %d %s after the last report, want 0 within %s\n%s", code, took.Round(time.Millisecond), decided, w.stderr)
-				}
-				if v := decodeEarly(t, w.stdout.String()); v.Verdict != "done" || v.Updated != 98 {
-					t.Errorf("verdict %+v", v)
-				}
-			})
-
-			t.Run("unreachable live", func(t *testing.T) {
-				// 98 updated, x02 and x03 downloading: one failure of
-				// the five allowed, and the 100 needed are out of reach.
-				w := startOtactl(t, args("live/", "--max-failed", "5")...)
-				waitFor(t, "the first progress line", func() bool {
-					return strings.Contains(w.stderr.String(), "main 1.1.0: 98/100 updated (need 100), 0 failed (allowed 5), 2 pending")
-				})
-				pub("devices/x02/.u/c/main", failedReport(t, 0))
-				t0 := time.Now()
-				code := w.wait(t)
-				if took := time.Since(t0); code != ExitRolloutFail || took > decided {
-					t.Fatalf("exit %d %s after the failure, want %d within %s\n%s", code, took.Round(time.Millisecond), ExitRolloutFail, decided, w.stderr)
-				}
-				v := decodeEarly(t, w.stdout.String())
-				v.agree(t)
-				if !v.Unreachable || v.FailedCount != 1 || v.PendingCount != 1 || len(v.Pending) != 1 || v.Pending[0].Device != "x03" {
-					t.Errorf("verdict %+v", v)
-				}
-			})
-
-			// Listed devices: one updated, one failed, one never reported.
-			pubL := func(topic string, payload []byte) { env.Publish(t, "list/"+topic, payload) }
-			pubL("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "cbor", true))
-			pubL("devices/d2/.u/c/main", failedReport(t, 1))
-			pubL("devices/d4/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
-			file := filepath.Join(t.TempDir(), "devices.txt")
-			if err := os.WriteFile(file, []byte("d1\nd2\n# not yet\nd3\n"), 0o644); err != nil {
-				t.Fatal(err)
 			}
-
-			t.Run("listed unreachable", func(t *testing.T) {
-				res, took := timed(args("list/", "--devices-file", file, "--max-failed", "1")...)
-				if res.code != ExitRolloutFail || took > decided {
-					t.Fatalf("exit %d after %s, want %d within %s\n%s", res.code, took.Round(time.Millisecond), ExitRolloutFail, decided, res.stderr)
-				}
-				v := decodeEarly(t, res.stdout)
-				v.agree(t)
-				if !v.Unreachable || v.Total != 3 || v.NotSeen != 1 {
-					t.Errorf("verdict %+v", v)
-				}
-			})
-
-			t.Run("listed counts agree", func(t *testing.T) {
-				// Two of three needed: d3, never seen, could still
-				// update; the wait times out and says so consistently.
-				res := runOtactl(t, "", nil, "", append(args("list/", "--devices-file", file, "--max-failed", "1", "--min-updated", "60%"), "--timeout", "2s")...)
-				if res.code != ExitTimeout {
-					t.Fatalf("exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
-				}
-				v := decodeEarly(t, res.stdout)
-				v.agree(t)
-				if v.NotSeen != 1 || v.NotKnown != 0 || len(v.Pending) != 1 || v.Pending[0].Device != "d3" || v.Pending[0].Seen {
-					t.Errorf("verdict %+v", v)
-				}
-				// And with --expect, the devices not yet known have no
-				// row but count as not seen and pending.
-				res = runOtactl(t, "", nil, "", "rollout", "wait", "--broker", env.URL, "--topic-prefix", "list/", "--version", "1.1.0",
-					"--expect", "6", "--min-updated", "50%", "--max-failed", "1", "--timeout", "2s", "-o", "json")
-				if res.code != ExitTimeout {
-					t.Fatalf("--expect 6: exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
-				}
-				v = decodeEarly(t, res.stdout)
-				v.agree(t)
-				if v.Total != 6 || v.NotKnown != 3 || v.NotSeen != 3 || v.PendingCount != 4 {
-					t.Errorf("--expect 6: verdict %+v", v)
-				}
-			})
 		})
-	}
+
+		t.Run("met", func(t *testing.T) {
+			res, took := timed(args("retained/", "--max-failed", "5", "--min-updated", "96%")...)
+			if res.code != ExitOK || took > decided {
+				t.Fatalf("exit %d after %s, want 0 within %s\n%s", res.code, took.Round(time.Millisecond), decided, res.stderr)
+			}
+			if v := decodeEarly(t, res.stdout); v.Verdict != "done" || v.Updated != 96 || v.Need != 96 {
+				t.Errorf("verdict %+v", v)
+			}
+		})
+
+		// Live: 96 updated, 4 still downloading.
+		publishEarlyFleet(t, env, "live/", 96, 4, func(int) []byte {
+			return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "cbor", true)
+		})
+		pub := func(topic string, payload []byte) { env.Publish(t, "live/"+topic, payload) }
+
+		t.Run("met live", func(t *testing.T) {
+			w := startOtactl(t, args("live/", "--max-failed", "2", "--min-updated", "98%")...)
+			waitFor(t, "the first progress line", func() bool {
+				return strings.Contains(w.stderr.String(), "main 1.1.0: 96/100 updated (need 98), 0 failed (allowed 2), 4 pending")
+			})
+			pub("devices/x00/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
+			pub("devices/x01/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
+			t0 := time.Now()
+			code := w.wait(t)
+			if took := time.Since(t0); code != ExitOK || took > decided {
+				t.Fatalf("exit %d %s after the last report, want 0 within %s\n%s", code, took.Round(time.Millisecond), decided, w.stderr)
+			}
+			if v := decodeEarly(t, w.stdout.String()); v.Verdict != "done" || v.Updated != 98 {
+				t.Errorf("verdict %+v", v)
+			}
+		})
+
+		t.Run("unreachable live", func(t *testing.T) {
+			// 98 updated, x02 and x03 downloading: one failure of
+			// the five allowed, and the 100 needed are out of reach.
+			w := startOtactl(t, args("live/", "--max-failed", "5")...)
+			waitFor(t, "the first progress line", func() bool {
+				return strings.Contains(w.stderr.String(), "main 1.1.0: 98/100 updated (need 100), 0 failed (allowed 5), 2 pending")
+			})
+			pub("devices/x02/.u/c/main", failedReport(t, 0))
+			t0 := time.Now()
+			code := w.wait(t)
+			if took := time.Since(t0); code != ExitRolloutFail || took > decided {
+				t.Fatalf("exit %d %s after the failure, want %d within %s\n%s", code, took.Round(time.Millisecond), ExitRolloutFail, decided, w.stderr)
+			}
+			v := decodeEarly(t, w.stdout.String())
+			v.agree(t)
+			if !v.Unreachable || v.FailedCount != 1 || v.PendingCount != 1 || len(v.Pending) != 1 || v.Pending[0].Device != "x03" {
+				t.Errorf("verdict %+v", v)
+			}
+		})
+
+		// Listed devices: one updated, one failed, one never reported.
+		pubL := func(topic string, payload []byte) { env.Publish(t, "list/"+topic, payload) }
+		pubL("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "cbor", true))
+		pubL("devices/d2/.u/c/main", failedReport(t, 1))
+		pubL("devices/d4/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
+		file := filepath.Join(t.TempDir(), "devices.txt")
+		if err := os.WriteFile(file, []byte("d1\nd2\n# not yet\nd3\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		t.Run("listed unreachable", func(t *testing.T) {
+			res, took := timed(args("list/", "--devices-file", file, "--max-failed", "1")...)
+			if res.code != ExitRolloutFail || took > decided {
+				t.Fatalf("exit %d after %s, want %d within %s\n%s", res.code, took.Round(time.Millisecond), ExitRolloutFail, decided, res.stderr)
+			}
+			v := decodeEarly(t, res.stdout)
+			v.agree(t)
+			if !v.Unreachable || v.Total != 3 || v.NotSeen != 1 {
+				t.Errorf("verdict %+v", v)
+			}
+		})
+
+		t.Run("listed counts agree", func(t *testing.T) {
+			// Two of three needed: d3, never seen, could still
+			// update; the wait times out and says so consistently.
+			res := runOtactl(t, "", nil, "", append(args("list/", "--devices-file", file, "--max-failed", "1", "--min-updated", "60%"), "--timeout", "2s")...)
+			if res.code != ExitTimeout {
+				t.Fatalf("exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
+			}
+			v := decodeEarly(t, res.stdout)
+			v.agree(t)
+			if v.NotSeen != 1 || v.NotKnown != 0 || len(v.Pending) != 1 || v.Pending[0].Device != "d3" || v.Pending[0].Seen {
+				t.Errorf("verdict %+v", v)
+			}
+			// And with --expect, the devices not yet known have no
+			// row but count as not seen and pending.
+			res = runOtactl(t, "", nil, "", "rollout", "wait", "--broker", env.URL, "--topic-prefix", "list/", "--version", "1.1.0",
+				"--expect", "6", "--min-updated", "50%", "--max-failed", "1", "--timeout", "2s", "-o", "json")
+			if res.code != ExitTimeout {
+				t.Fatalf("--expect 6: exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
+			}
+			v = decodeEarly(t, res.stdout)
+			v.agree(t)
+			if v.Total != 6 || v.NotKnown != 3 || v.NotSeen != 3 || v.PendingCount != 4 {
+				t.Errorf("--expect 6: verdict %+v", v)
+			}
+		})
+	})
 }
 
 func TestRolloutWaitSignalsE2E(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			publishEarlyFleet(t, env, "sig/", 3, 2, func(int) []byte {
-				return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false)
-			})
-			for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-				t.Run(sig.String(), func(t *testing.T) {
-					w := startOtactl(t, "rollout", "wait", "--broker", env.URL, "--topic-prefix", "sig/", "--version", "1.1.0", "--timeout", "120s", "-o", "json")
-					waitFor(t, "the first progress line", func() bool {
-						return strings.Contains(w.stderr.String(), "main 1.1.0: 3/5 updated (need 5), 0 failed (allowed 0), 2 pending")
-					})
-					interrupted(t, w, sig)
-				})
-			}
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		publishEarlyFleet(t, env, "sig/", 3, 2, func(int) []byte {
+			return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false)
 		})
-	}
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+			t.Run(sig.String(), func(t *testing.T) {
+				w := startOtactl(t, "rollout", "wait", "--broker", env.URL, "--topic-prefix", "sig/", "--version", "1.1.0", "--timeout", "120s", "-o", "json")
+				waitFor(t, "the first progress line", func() bool {
+					return strings.Contains(w.stderr.String(), "main 1.1.0: 3/5 updated (need 5), 0 failed (allowed 0), 2 pending")
+				})
+				interrupted(t, w, sig)
+			})
+		}
+	})
 }
 
 // TestRolloutWaitStalledBrokerE2E: a broker that takes the connection and

@@ -25,96 +25,88 @@ import (
 // these tests run the commands with such artifacts, as a user would.
 
 func TestUploadStreamedArtifact(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			proxy := tcpproxy.Start(t, b.Addr)
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = proxy.URL()
-			app := pubRandom(t, 3<<20+1)
-			path := e.file("app.bin", app)
-			sum := sha256.Sum256(app)
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		proxy := tcpproxy.Start(t, b.Addr)
+		e := newPubEnv(t)
+		e.env["OTACTL_BROKER"] = proxy.URL()
+		app := pubRandom(t, 3<<20+1)
+		path := e.file("app.bin", app)
+		sum := sha256.Sum256(app)
 
-			out, errs, code := e.run("", "upload", "main@1.2.3", path)
-			if code != 0 || !strings.Contains(out, fmt.Sprintf("uploaded main@1.2.3: %d bytes, sha256 %s", len(app), hex.EncodeToString(sum[:6]))) {
-				t.Fatalf("upload: exit %d\n%s%s", code, out, errs)
-			}
-			if !strings.Contains(errs, "uploading main@1.2.3 (3.0 MiB) to .u/c/main@1.2.3") {
-				t.Errorf("no progress line on stderr: %q", errs)
-			}
-			c := pubDial(t, b.URL)
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the broker does not retain the file's bytes")
-			}
+		out, errs, code := e.run("", "upload", "main@1.2.3", path)
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("uploaded main@1.2.3: %d bytes, sha256 %s", len(app), hex.EncodeToString(sum[:6]))) {
+			t.Fatalf("upload: exit %d\n%s%s", code, out, errs)
+		}
+		if !strings.Contains(errs, "uploading main@1.2.3 (3.0 MiB) to .u/c/main@1.2.3") {
+			t.Errorf("no progress line on stderr: %q", errs)
+		}
+		c := pubDial(t, b.URL)
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the broker does not retain the file's bytes")
+		}
 
-			before := proxy.Upstream()
-			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
-			var res publish.ArtifactResult
-			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != int64(len(app)) || res.SHA256 != hex.EncodeToString(sum[:]) {
-				t.Errorf("second upload: %q (%v)", out, err)
-			}
-			if sent := proxy.Upstream() - before; sent > 64<<10 {
-				t.Errorf("the second upload sent %d bytes", sent)
-			}
+		before := proxy.Upstream()
+		out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
+		var res publish.ArtifactResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != int64(len(app)) || res.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("second upload: %q (%v)", out, err)
+		}
+		if sent := proxy.Upstream() - before; sent > 64<<10 {
+			t.Errorf("the second upload sent %d bytes", sent)
+		}
 
-			other := e.file("other.bin", pubRandom(t, len(app)))
-			_, errs, code = e.run("", "upload", "main@1.2.3", other)
-			if code != ExitVerification || !strings.Contains(errs, "already published with different bytes ("+fmt.Sprint(len(app))+" bytes, sha256 "+hex.EncodeToString(sum[:6])) || !strings.Contains(errs, "hint:") {
-				t.Errorf("different bytes: exit %d, %q", code, errs)
-			}
-			out = e.must(0, "upload", "main@1.2.3", other, "--force")
-			if !strings.Contains(out, "replaced main@1.2.3") {
-				t.Errorf("--force said %q", out)
-			}
-		})
-	}
+		other := e.file("other.bin", pubRandom(t, len(app)))
+		_, errs, code = e.run("", "upload", "main@1.2.3", other)
+		if code != ExitVerification || !strings.Contains(errs, "already published with different bytes ("+fmt.Sprint(len(app))+" bytes, sha256 "+hex.EncodeToString(sum[:6])) || !strings.Contains(errs, "hint:") {
+			t.Errorf("different bytes: exit %d, %q", code, errs)
+		}
+		out = e.must(0, "upload", "main@1.2.3", other, "--force")
+		if !strings.Contains(out, "replaced main@1.2.3") {
+			t.Errorf("--force said %q", out)
+		}
+	})
 }
 
 func TestPublishStreamedArtifacts(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.URL
-			app := pubRandom(t, 2<<20+7)
-			appPath := e.file("app.bin", app)
-			mf := e.manifest("r.json", 1000, "", "main@1.2.3="+appPath)
-			out := e.must(0, "release", "publish", mf, appPath)
-			if !strings.Contains(out, fmt.Sprintf("artifact main@1.2.3: uploaded (%d bytes)", len(app))) {
-				t.Fatalf("publish said:\n%s", out)
-			}
-			c := pubDial(t, b.URL)
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the artifact is not the file's bytes")
-			}
-			// Again with the file: present; without it: verified on the
-			// broker, read through a hash.
-			mf2 := e.manifest("r2.json", 1001, "", "main@1.2.3="+appPath)
-			out = e.must(0, "release", "publish", mf2, appPath, "--device", "d1")
-			if !strings.Contains(out, "artifact main@1.2.3: present") {
-				t.Fatalf("second publish said:\n%s", out)
-			}
-			mf3 := e.manifest("r3.json", 1002, "", "main@1.2.3="+appPath)
-			out = e.must(0, "release", "publish", mf3, "--device", "d2")
-			if !strings.Contains(out, "artifact main@1.2.3: verified") {
-				t.Fatalf("publish without files said:\n%s", out)
-			}
-			// The broker's copy of another version differs from what a
-			// manifest says: refused before any desired manifest.
-			other := pubRandom(t, len(app))
-			e.must(0, "upload", "main@2.0.0", e.file("other.bin", other))
-			mf4 := e.manifest("r4.json", 1003, "", "main@2.0.0="+e.file("v2.bin", app))
-			_, errs, code := e.run("", "release", "publish", mf4, "--device", "d3")
-			if code != ExitVerification || !strings.Contains(errs, "component main@2.0.0") {
-				t.Fatalf("mismatching remote artifact: exit %d %s", code, errs)
-			}
-			if _, found := pubRetained(t, c, "devices/d3/.u/desired"); found {
-				t.Fatal("a desired manifest names an artifact that does not match it")
-			}
-		})
-	}
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newPubEnv(t)
+		e.env["OTACTL_BROKER"] = b.URL
+		app := pubRandom(t, 2<<20+7)
+		appPath := e.file("app.bin", app)
+		mf := e.manifest("r.json", 1000, "", "main@1.2.3="+appPath)
+		out := e.must(0, "release", "publish", mf, appPath)
+		if !strings.Contains(out, fmt.Sprintf("artifact main@1.2.3: uploaded (%d bytes)", len(app))) {
+			t.Fatalf("publish said:\n%s", out)
+		}
+		c := pubDial(t, b.URL)
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the artifact is not the file's bytes")
+		}
+		// Again with the file: present; without it: verified on the
+		// broker, read through a hash.
+		mf2 := e.manifest("r2.json", 1001, "", "main@1.2.3="+appPath)
+		out = e.must(0, "release", "publish", mf2, appPath, "--device", "d1")
+		if !strings.Contains(out, "artifact main@1.2.3: present") {
+			t.Fatalf("second publish said:\n%s", out)
+		}
+		mf3 := e.manifest("r3.json", 1002, "", "main@1.2.3="+appPath)
+		out = e.must(0, "release", "publish", mf3, "--device", "d2")
+		if !strings.Contains(out, "artifact main@1.2.3: verified") {
+			t.Fatalf("publish without files said:\n%s", out)
+		}
+		// The broker's copy of another version differs from what a
+		// manifest says: refused before any desired manifest.
+		other := pubRandom(t, len(app))
+		e.must(0, "upload", "main@2.0.0", e.file("other.bin", other))
+		mf4 := e.manifest("r4.json", 1003, "", "main@2.0.0="+e.file("v2.bin", app))
+		_, errs, code := e.run("", "release", "publish", mf4, "--device", "d3")
+		if code != ExitVerification || !strings.Contains(errs, "component main@2.0.0") {
+			t.Fatalf("mismatching remote artifact: exit %d %s", code, errs)
+		}
+		if _, found := pubRetained(t, c, "devices/d3/.u/desired"); found {
+			t.Fatal("a desired manifest names an artifact that does not match it")
+		}
+	})
 }
 
 func TestPublishStreamedMessageSizeLimit(t *testing.T) {

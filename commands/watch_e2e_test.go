@@ -129,92 +129,88 @@ func devicesOf(rows []gateRow) []string {
 }
 
 func TestRolloutWaitE2E(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			// A fleet told to run main 1.1.0: d1 runs it (JSON, long
-			// keys), d2 downloads it (JSON, short keys), d3 too (SDK
-			// CBOR); one report does not decode.
-			setup := func(prefix string) {
-				pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-				pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
-				pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
-				pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
-				pub("devices/d3/.u/c/main", sdkPayload(t, 1, 0, "1.0.0", "1.1.0"))
-				pub("devices/bad/.u/c/main", []byte(`{"state":"downloading"}`))
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		// A fleet told to run main 1.1.0: d1 runs it (JSON, long
+		// keys), d2 downloads it (JSON, short keys), d3 too (SDK
+		// CBOR); one report does not decode.
+		setup := func(prefix string) {
+			pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+			pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
+			pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
+			pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
+			pub("devices/d3/.u/c/main", sdkPayload(t, 1, 0, "1.0.0", "1.1.0"))
+			pub("devices/bad/.u/c/main", []byte(`{"state":"downloading"}`))
+		}
+		args := func(prefix string, more ...string) []string {
+			return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix}, more...)
+		}
+
+		t.Run("timeout", func(t *testing.T) {
+			setup("timeout/")
+			res := runOtactl(t, "", nil, "", args("timeout/", "--version", "1.1.0", "--timeout", "2s", "-o", "json")...)
+			if res.code != ExitTimeout {
+				t.Fatalf("exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
 			}
-			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix}, more...)
+			v := decodeVerdict(t, res.stdout)
+			if v.Verdict != "timeout" || v.Updated != 1 || v.Total != 3 || !slices.Equal(devicesOf(v.Pending), []string{"d2", "d3"}) {
+				t.Fatalf("verdict %+v", v)
 			}
-
-			t.Run("timeout", func(t *testing.T) {
-				setup("timeout/")
-				res := runOtactl(t, "", nil, "", args("timeout/", "--version", "1.1.0", "--timeout", "2s", "-o", "json")...)
-				if res.code != ExitTimeout {
-					t.Fatalf("exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
+			for _, want := range []string{"pending:", "d2: downloading (running 1.0.0, target 1.1.0", "d3: downloading", "rollout timed out after 2s", "hint: "} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr does not name %q:\n%s", want, res.stderr)
 				}
-				v := decodeVerdict(t, res.stdout)
-				if v.Verdict != "timeout" || v.Updated != 1 || v.Total != 3 || !slices.Equal(devicesOf(v.Pending), []string{"d2", "d3"}) {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"pending:", "d2: downloading (running 1.0.0, target 1.1.0", "d3: downloading", "rollout timed out after 2s", "hint: "} {
-					if !strings.Contains(res.stderr, want) {
-						t.Errorf("stderr does not name %q:\n%s", want, res.stderr)
-					}
-				}
-			})
-
-			t.Run("failed", func(t *testing.T) {
-				setup("failed/")
-				env.Publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
-				res := runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "-o", "json")...)
-				if res.code != ExitRolloutFail {
-					t.Fatalf("exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
-				}
-				v := decodeVerdict(t, res.stdout)
-				if v.Verdict != "failed" || v.FailedCount != 1 || len(v.Failures) != 1 || v.Failures[0].Device != "d3" || v.Failures[0].ReasonName != "integrity-check-failed" {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"failed:\n  d3: integrity check failure for new downloaded package", "rollout failed: 1 of 3 devices failed, more than the 0 allowed"} {
-					if !strings.Contains(res.stderr, want) {
-						t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
-					}
-				}
-				// Allowed one failure and needing two of the three devices
-				// updated, it waits for the others instead.
-				res = runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "--max-failed", "1", "--min-updated", "50%", "--timeout", "1s")...)
-				if res.code != ExitTimeout || res.stdout != "" {
-					t.Fatalf("with --max-failed 1: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
-				}
-			})
-
-			t.Run("done", func(t *testing.T) {
-				setup("done/")
-				w := startOtactl(t, args("done/", "--expect", "4", "--timeout", "5m", "-o", "json")...)
-				// It reads the retained picture, then follows live reports.
-				waitFor(t, "the first progress line", func() bool {
-					return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
-				})
-				pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
-				pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
-				pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
-				pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
-				if code := w.wait(t); code != ExitOK {
-					t.Fatalf("exit %d\n%s", code, w.stderr)
-				}
-				v := decodeVerdict(t, w.stdout.String())
-				if v.Verdict != "done" || v.Updated != 4 || v.Total != 4 || v.Version != "1.1.0" || len(v.Pending) != 0 {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"waiting for main 1.1.0 (from the fleet's desired manifest, sequence 2000)", "rollout done: main 1.1.0: 4/4 updated"} {
-					if !strings.Contains(w.stderr.String(), want) {
-						t.Errorf("stderr does not say %q:\n%s", want, w.stderr)
-					}
-				}
-			})
+			}
 		})
-	}
+
+		t.Run("failed", func(t *testing.T) {
+			setup("failed/")
+			env.Publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
+			res := runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "-o", "json")...)
+			if res.code != ExitRolloutFail {
+				t.Fatalf("exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
+			}
+			v := decodeVerdict(t, res.stdout)
+			if v.Verdict != "failed" || v.FailedCount != 1 || len(v.Failures) != 1 || v.Failures[0].Device != "d3" || v.Failures[0].ReasonName != "integrity-check-failed" {
+				t.Fatalf("verdict %+v", v)
+			}
+			for _, want := range []string{"failed:\n  d3: integrity check failure for new downloaded package", "rollout failed: 1 of 3 devices failed, more than the 0 allowed"} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+				}
+			}
+			// Allowed one failure and needing two of the three devices
+			// updated, it waits for the others instead.
+			res = runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "--max-failed", "1", "--min-updated", "50%", "--timeout", "1s")...)
+			if res.code != ExitTimeout || res.stdout != "" {
+				t.Fatalf("with --max-failed 1: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
+			}
+		})
+
+		t.Run("done", func(t *testing.T) {
+			setup("done/")
+			w := startOtactl(t, args("done/", "--expect", "4", "--timeout", "5m", "-o", "json")...)
+			// It reads the retained picture, then follows live reports.
+			waitFor(t, "the first progress line", func() bool {
+				return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
+			})
+			pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
+			pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
+			pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
+			pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
+			if code := w.wait(t); code != ExitOK {
+				t.Fatalf("exit %d\n%s", code, w.stderr)
+			}
+			v := decodeVerdict(t, w.stdout.String())
+			if v.Verdict != "done" || v.Updated != 4 || v.Total != 4 || v.Version != "1.1.0" || len(v.Pending) != 0 {
+				t.Fatalf("verdict %+v", v)
+			}
+			for _, want := range []string{"waiting for main 1.1.0 (from the fleet's desired manifest, sequence 2000)", "rollout done: main 1.1.0: 4/4 updated"} {
+				if !strings.Contains(w.stderr.String(), want) {
+					t.Errorf("stderr does not say %q:\n%s", want, w.stderr)
+				}
+			}
+		})
+	})
 }
 
 func TestRolloutWaitCohortE2E(t *testing.T) {

@@ -50,71 +50,67 @@ func demoReport(prefix, device, pkg string, s report.State, r report.Reason, ver
 }
 
 func TestWatchOnce(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			const prefix = "once/"
-			publishDemoFleet(t, env, prefix)
-			all := []report.Report{
-				demoReport(prefix, "d3", "main", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d4", "main", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d5", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
-				demoReport(prefix, "d1", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
-				demoReport(prefix, "d9", "modem", report.Idle, report.ReasonReady, "4.0.0", ""),
-			}
-			for _, tc := range []struct {
-				name    string
-				filters fleetFilterOptions
-				want    []report.Report
-			}{
-				{"all", fleetFilterOptions{}, all},
-				{"failed", fleetFilterOptions{Failed: true}, all[:1]},
-				{"version 1.2.0", fleetFilterOptions{Version: "1.2.0"}, all[3:4]},
-				{"modem", fleetFilterOptions{Package: "modem"}, all[5:]},
-				{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[2], all[4]}},
-				{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[1], all[4]}},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					sys, stdout, stderr := watchTestSystem(watchNow)
-					tc.filters.Stale = fleet.DefaultStale
-					opts := &watchOptions{Filters: tc.filters, Once: true, Output: "json"}
-					if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
-						t.Fatalf("watch: %v\n%s", err, stderr)
-					}
-					var got []report.Report
-					for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-						if line == "" {
-							continue
-						}
-						var r report.Report
-						if err := json.Unmarshal([]byte(line), &r); err != nil {
-							t.Fatalf("line %q: %v", line, err)
-						}
-						got = append(got, r)
-					}
-					if !slices.Equal(got, tc.want) {
-						t.Fatalf("reports\n%+v\nwant\n%+v", got, tc.want)
-					}
-					if !strings.Contains(stderr.String(), "warning: 2 malformed reports, the latest on "+prefix+"devices/d") {
-						t.Errorf("stderr %q does not count the malformed reports", stderr)
-					}
-				})
-			}
-			t.Run("plain", func(t *testing.T) {
-				sys, stdout, _ := watchTestSystem(watchNow)
-				opts := &watchOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Once: true, Output: "text"}
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		const prefix = "once/"
+		publishDemoFleet(t, env, prefix)
+		all := []report.Report{
+			demoReport(prefix, "d3", "main", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d4", "main", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d5", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
+			demoReport(prefix, "d1", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
+			demoReport(prefix, "d9", "modem", report.Idle, report.ReasonReady, "4.0.0", ""),
+		}
+		for _, tc := range []struct {
+			name    string
+			filters fleetFilterOptions
+			want    []report.Report
+		}{
+			{"all", fleetFilterOptions{}, all},
+			{"failed", fleetFilterOptions{Failed: true}, all[:1]},
+			{"version 1.2.0", fleetFilterOptions{Version: "1.2.0"}, all[3:4]},
+			{"modem", fleetFilterOptions{Package: "modem"}, all[5:]},
+			{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[2], all[4]}},
+			{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[1], all[4]}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				sys, stdout, stderr := watchTestSystem(watchNow)
+				tc.filters.Stale = fleet.DefaultStale
+				opts := &watchOptions{Filters: tc.filters, Once: true, Output: "json"}
 				if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
-					t.Fatal(err)
+					t.Fatalf("watch: %v\n%s", err, stderr)
 				}
-				want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
-				if stdout.String() != want {
-					t.Fatalf("stdout %q, want %q", stdout, want)
+				var got []report.Report
+				for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+					if line == "" {
+						continue
+					}
+					var r report.Report
+					if err := json.Unmarshal([]byte(line), &r); err != nil {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					got = append(got, r)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("reports\n%+v\nwant\n%+v", got, tc.want)
+				}
+				if !strings.Contains(stderr.String(), "warning: 2 malformed reports, the latest on "+prefix+"devices/d") {
+					t.Errorf("stderr %q does not count the malformed reports", stderr)
 				}
 			})
+		}
+		t.Run("plain", func(t *testing.T) {
+			sys, stdout, _ := watchTestSystem(watchNow)
+			opts := &watchOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Once: true, Output: "text"}
+			if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+				t.Fatal(err)
+			}
+			want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
+			if stdout.String() != want {
+				t.Fatalf("stdout %q, want %q", stdout, want)
+			}
 		})
-	}
+	})
 }
 
 func TestRolloutStatus(t *testing.T) {
