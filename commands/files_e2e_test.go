@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -361,74 +360,6 @@ func TestInputsRefuseNonRegularFiles(t *testing.T) {
 			}
 		})
 	}
-}
-
-// silentServer accepts connections and never answers: a broker that does
-// not get as far as CONNACK.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return "mqtt://" + ln.Addr().String()
-}
-
-// stalledBroker accepts a connection, answers CONNECT with a CONNACK and
-// then reads everything and answers nothing: no PUBACK, no SUBACK. The
-// channel gets a value each time a client sends something after CONNECT.
-func stalledBroker(t *testing.T) (string, <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	busy := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
-					return
-				}
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					select {
-					case busy <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		}
-	}()
-	return "mqtt://" + ln.Addr().String(), busy
 }
 
 // bytesRead is how much the process has read (rchar in /proc/PID/io).

@@ -5,14 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
@@ -172,4 +178,147 @@ func requireReal(t *testing.T, what string, available bool) {
 func haveCommand(name string) bool {
 	_, err := exec.LookPath(name)
 	return err == nil
+}
+
+// runningOtactl is the otactl binary running in the background.
+type runningOtactl struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncbuf.Buffer
+	done           chan struct{}
+	code           int
+}
+
+// startOtactl starts the built binary with args, with an environment as
+// runOtactl's, and returns at once.
+func startOtactl(t *testing.T, args ...string) *runningOtactl {
+	t.Helper()
+	return startOtactlIn(t, "", nil, nil, args...)
+}
+
+// startOtactlIn is startOtactl in dir (when not empty), with the extra
+// environment env and stdin as given (nil: none). Its exit code is the
+// shell's: 128 + the signal for a process killed by one. When the test
+// ends the process is killed if still running, and what it printed is
+// checked for registered secrets.
+func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
+	t.Helper()
+	r := &runningOtactl{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
+	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
+	r.cmd.Stdin = stdin
+	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := r.cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
+		}
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		testsecrets.Check(t, runLabel(args), r.stdout.String(), r.stderr.String())
+	})
+	return r
+}
+
+// wait waits for the process to end and returns its exit code.
+func (r *runningOtactl) wait(t *testing.T) int {
+	t.Helper()
+	return r.waitWithin(t, 2*time.Minute).code
+}
+
+// waitWithin waits at most d for the process to end; a process still
+// running then is killed and the test fails.
+func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
+	}
+	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
+}
+
+// fakeBroker listens on a free loopback port and hands each connection
+// to serve, in a goroutine of its own. The listener and every connection
+// are closed when the test ends. It returns the mqtt:// URL.
+func fakeBroker(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	closed := false
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			conns = append(conns, c)
+			mu.Unlock()
+			go serve(c)
+		}
+	}()
+	return "mqtt://" + ln.Addr().String()
+}
+
+// silentServer accepts connections and never answers: a broker that does
+// not get as far as CONNACK.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	return fakeBroker(t, func(net.Conn) {})
+}
+
+// stalledBroker accepts connections, answers CONNECT with a CONNACK and
+// then reads everything and answers nothing: no PUBACK, no SUBACK. The
+// channel gets a value each time a client sends something after CONNECT.
+func stalledBroker(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	busy := make(chan struct{}, 1)
+	url := fakeBroker(t, func(c net.Conn) {
+		if _, err := packets.ReadPacket(c); err != nil {
+			return
+		}
+		if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
+			return
+		}
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			select {
+			case busy <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return url, busy
 }
