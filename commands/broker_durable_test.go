@@ -63,7 +63,7 @@ func readBack(t *testing.T, url string, topics ...string) map[string][]byte {
 func testRelease(t *testing.T, dir, version string, seq, size int) (manifest, component string) {
 	t.Helper()
 	component = filepath.Join(dir, "main-"+version+".bin")
-	if err := os.WriteFile(component, pubRandom(t, size), 0o644); err != nil {
+	if err := os.WriteFile(component, pubRandom(size), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	manifest = filepath.Join(dir, "release-"+version+".json")

@@ -267,7 +267,7 @@ func TestArtifactDownloadClobber(t *testing.T) {
 	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
 		dir := t.TempDir()
 		env := []string{"OTACTL_BROKER=" + b.URL}
-		app := pubRandom(t, 100_000)
+		app := pubRandom(100_000)
 		if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 	}
 	f.Close()
 	small := filepath.Join(dir, "app.bin")
-	if err := os.WriteFile(small, pubRandom(t, 300_000), 0o644); err != nil {
+	if err := os.WriteFile(small, pubRandom(300_000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	manifest := filepath.Join(dir, "r.json")

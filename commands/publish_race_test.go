@@ -29,9 +29,8 @@ type raceFixture struct {
 
 func newRaceFixture(t *testing.T, b *testbroker.Broker, seqs ...int64) *raceFixture {
 	t.Helper()
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL
-	app := e.file("app.bin", pubRandom(t, 2000))
+	e := newPubEnvAt(t, b.URL)
+	app := e.file("app.bin", pubRandom(2000))
 	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.URL), files: map[int64]string{}, bytes: map[int64][]byte{}}
 	for _, seq := range seqs {
 		path := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.0.0="+app)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/report"
@@ -421,7 +420,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 
 func TestRolloutWaitCohortE2E(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "cohort/"
 	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
 	pub(".u/desired", manifestPayload(t, 3000, false, map[string]string{"main": "1.1.0"}))

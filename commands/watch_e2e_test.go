@@ -16,7 +16,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
@@ -207,7 +206,7 @@ func TestStatus100kE2E(t *testing.T) {
 func TestWatchLiveTmux(t *testing.T) {
 	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "live/"
 	publishDemoFleet(t, env, prefix)
 

@@ -14,7 +14,6 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/output"
@@ -115,7 +114,7 @@ func TestWatchOnce(t *testing.T) {
 
 func TestRolloutStatus(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "status/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
@@ -233,7 +232,7 @@ func TestRolloutStatusCohort(t *testing.T) {
 
 func TestWatchStream(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "stream/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
