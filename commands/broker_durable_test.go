@@ -218,17 +218,7 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 	if answers["code 0"] != n {
 		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK: %v\nbroker:\n%s", n, answers["code 0"], answers, b.Stderr())
 	}
-	ends := make(chan bool, n)
-	for _, c := range conns {
-		go func() { ends <- c.Ends(3 * time.Second) }()
-	}
-	open := 0
-	for range n {
-		if !<-ends {
-			open++
-		}
-	}
-	if open != 1 {
+	if open := rawmqtt.StillOpen(conns, 3*time.Second); open != 1 {
 		t.Errorf("%d of %d connections are still open, want 1: each one is taken over by the next", open, n)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -184,6 +186,22 @@ func (c *Conn) Ends(wait time.Duration) bool {
 			return true
 		}
 	}
+}
+
+// StillOpen waits up to wait, for all of conns at once, for the broker to
+// end each connection (see Ends), and returns how many are still open.
+func StillOpen(conns []*Conn, wait time.Duration) int {
+	var wg sync.WaitGroup
+	var open atomic.Int64
+	for _, c := range conns {
+		wg.Go(func() {
+			if !c.Ends(wait) {
+				open.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(open.Load())
 }
 
 // IsTimeout reports whether err is a network timeout.
