@@ -391,8 +391,8 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 	if r := runWithin(t, time.Minute, dir, nil, "", "release", "create", "-c", "main@1.0.0="+small, "--sequence", "5", "--out", manifest); r.code != 0 {
 		t.Fatalf("release create: exit %d\n%s", r.code, r.stderr)
 	}
-	silent := silentServer(t)
-	stalled, stalledBusy := stalledBroker(t)
+	silent := testbroker.Silent(t)
+	stalled, stalledBusy := testbroker.Stalled(t)
 	real := testbroker.All(t)
 
 	// ready waits until the process is doing the thing to interrupt.

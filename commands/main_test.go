@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -246,79 +243,4 @@ func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
 		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
 	}
 	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
-}
-
-// fakeBroker listens on a free loopback port and hands each connection
-// to serve, in a goroutine of its own. The listener and every connection
-// are closed when the test ends. It returns the mqtt:// URL.
-func fakeBroker(t *testing.T, serve func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	closed := false
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		closed = true
-		ln.Close()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if closed {
-				mu.Unlock()
-				c.Close()
-				return
-			}
-			conns = append(conns, c)
-			mu.Unlock()
-			go serve(c)
-		}
-	}()
-	return "mqtt://" + ln.Addr().String()
-}
-
-// silentServer accepts connections and never answers: a broker that does
-// not get as far as CONNACK.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	return fakeBroker(t, func(net.Conn) {})
-}
-
-// stalledBroker accepts connections, answers CONNECT with a CONNACK and
-// then reads everything and answers nothing: no PUBACK, no SUBACK. The
-// channel gets a value each time a client sends something after CONNECT.
-func stalledBroker(t *testing.T) (string, <-chan struct{}) {
-	t.Helper()
-	busy := make(chan struct{}, 1)
-	url := fakeBroker(t, func(c net.Conn) {
-		if _, err := packets.ReadPacket(c); err != nil {
-			return
-		}
-		if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
-			return
-		}
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-			select {
-			case busy <- struct{}{}:
-			default:
-			}
-		}
-	})
-	return url, busy
 }

@@ -268,7 +268,7 @@ func TestRolloutWaitSignalsE2E(t *testing.T) {
 // ends it as a timeout (5), with or without --version.
 func TestRolloutWaitStalledBrokerE2E(t *testing.T) {
 	t.Parallel()
-	url, _ := stalledBroker(t)
+	url, _ := testbroker.Stalled(t)
 	base := []string{"rollout", "wait", "--broker", url, "--connect-timeout", "60s"}
 
 	w := startOtactl(t, append(base, "--version", "1.1.0", "--timeout", "120s")...)
