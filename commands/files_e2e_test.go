@@ -23,12 +23,6 @@ import (
 // SIGINT and SIGTERM while it waits on a file, standard input or a broker.
 // Every device node and FIFO is made inside the test's own folder.
 
-// runWithin runs otactl and fails the test if it does not end within d.
-func runWithin(t *testing.T, d time.Duration, dir string, env []string, stdin string, args ...string) result {
-	t.Helper()
-	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).waitWithin(t, d)
-}
-
 // makeNode makes a file of the given kind at path: "char" (a null device,
 // 1,3, as /dev/null), "fifo" or "dir".
 func makeNode(t *testing.T, path, kind string) {

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,25 +63,17 @@ type result struct {
 
 // runOtactl runs the built binary with args, in dir (when not empty), with
 // the extra environment env ("K=V") and stdin, and returns its output and
-// exit code. The environment is cleanEnv's with env after it.
+// exit code; a run that takes more than five minutes fails the test. The
+// environment is cleanEnv's with env after it.
 func runOtactl(t *testing.T, dir string, env []string, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := otactlCommand(ctx, t, dir, env, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %s: %v", runLabel(args), err)
-	}
-	testsecrets.Check(t, runLabel(args), stdout.String(), stderr.String())
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	return runWithin(t, 5*time.Minute, dir, env, stdin, args...)
+}
+
+// runWithin is runOtactl, failing the test if the run does not end within d.
+func runWithin(t *testing.T, d time.Duration, dir string, env []string, stdin string, args ...string) result {
+	t.Helper()
+	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).waitWithin(t, d)
 }
 
 // otactlCommand is the built binary ready to run with args in dir (when
