@@ -231,7 +231,7 @@ func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
 	case <-time.After(d):
 		_ = r.cmd.Process.Kill()
 		<-r.done
-		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
+		t.Fatalf("%s: still running after %v (killed)\nstderr: %s", runLabel(r.cmd.Args[1:]), d, r.stderr)
 	}
 	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
 }
