@@ -24,8 +24,8 @@ import (
 // Every device node and FIFO is made inside the test's own folder.
 
 // makeNode makes a file of the given kind at path: "char" (a null device,
-// 1,3, as /dev/null), "fifo" or "dir".
-func makeNode(t *testing.T, path, kind string) {
+// 1,3, as /dev/null), "fifo" or "dir", and returns what Lstat says of it.
+func makeNode(t *testing.T, path, kind string) os.FileInfo {
 	t.Helper()
 	var err error
 	switch kind {
@@ -44,6 +44,11 @@ func makeNode(t *testing.T, path, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // dirNames lists the names in dir, sorted (os.ReadDir sorts them).
@@ -124,11 +129,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				makeNode(t, node, nodeKind)
-				made, err := os.Lstat(node)
-				if err != nil {
-					t.Fatal(err)
-				}
+				made := makeNode(t, node, nodeKind)
 				before := dirNames(t, dir)
 				var env []string
 				if w.env != nil {
