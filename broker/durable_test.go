@@ -21,29 +21,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/otactl/otactl/internal/rawmqtt"
+	"github.com/otactl/otactl/internal/tmpfs"
 )
-
-// smallDisk mounts a tmpfs of size (e.g. "6m") inside the test's temporary
-// folder and returns its path; it is unmounted when the test ends.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("OTACTL_TEST_REQUIRE_REAL") == "1" {
-			t.Fatalf("mount a %s tmpfs (needs root; OTACTL_TEST_REQUIRE_REAL=1): %v", size, err)
-		}
-		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // retainedOrNone returns the retained message on topic, or "" when there
 // is none (after a short wait, enough on loopback).
@@ -202,7 +181,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 // acknowledged before and after it survives a restart, and the one refused
 // is served neither before nor after.
 func TestDiskFullIsNotAcknowledged(t *testing.T) {
-	dir := smallDisk(t, "6m")
+	dir := tmpfs.Mount(t, "6m")
 	var log syncbuf.Buffer
 	b := startBroker(t, Config{DataDir: dir, Logger: testLogger(&log)})
 	small := bytes.Repeat([]byte("3"), 3<<20)

@@ -8,32 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/otactl/otactl/internal/rawmqtt"
+	"github.com/otactl/otactl/internal/tmpfs"
 	"github.com/otactl/otactl/upload"
 )
-
-// mountSmallDisk mounts a tmpfs of size (e.g. "6m") inside the test's
-// temporary folder and returns its path; it is unmounted when the test
-// ends, after everything registered later (a broker using it) is done.
-func mountSmallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size)
-	requireReal(t, fmt.Sprintf("a %s tmpfs (mounting needs root: %v)", size, err), err == nil)
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // readBack returns the retained message on each topic from the broker at
 // url; a topic with none is left out.
@@ -63,7 +44,7 @@ func readBack(t *testing.T, url string, topics ...string) map[string][]byte {
 func testRelease(t *testing.T, dir, version string, seq, size int) (manifest, component string) {
 	t.Helper()
 	component = filepath.Join(dir, "main-"+version+".bin")
-	if err := os.WriteFile(component, pubRandom(t, size), 0o644); err != nil {
+	if err := os.WriteFile(component, pubRandom(size), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	manifest = filepath.Join(dir, "release-"+version+".json")
@@ -80,7 +61,7 @@ func testRelease(t *testing.T, dir, version string, seq, size int) (manifest, co
 // only once it is on disk.
 func TestBrokerDiskFullFailsPublish(t *testing.T) {
 	t.Parallel()
-	disk := mountSmallDisk(t, "6m")
+	disk := tmpfs.Mount(t, "6m")
 	b := startBrokerProcess(t, "--data", disk)
 	dir := t.TempDir()
 	m3, fw3 := testRelease(t, dir, "3.0.0", 300, 3<<20)
@@ -218,17 +199,7 @@ func TestBrokerParallelConnectsOfOneDevice(t *testing.T) {
 	if answers["code 0"] != n {
 		t.Fatalf("of %d parallel connects of one device, %d got a successful CONNACK: %v\nbroker:\n%s", n, answers["code 0"], answers, b.Stderr())
 	}
-	ends := make(chan bool, n)
-	for _, c := range conns {
-		go func() { ends <- c.Ends(3 * time.Second) }()
-	}
-	open := 0
-	for range n {
-		if !<-ends {
-			open++
-		}
-	}
-	if open != 1 {
+	if open := rawmqtt.StillOpen(conns, 3*time.Second); open != 1 {
 		t.Errorf("%d of %d connections are still open, want 1: each one is taken over by the next", open, n)
 	}
 }

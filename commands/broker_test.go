@@ -107,32 +107,6 @@ func TestBrokerCommandKeepsRetainedAcrossRestart(t *testing.T) {
 	}
 }
 
-func TestBrokerCommandRefusals(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"broker", "--listen", "0.0.0.0:0"}, ExitError, "hint: give --users FILE"},
-		{[]string{"broker", "--tls-cert", "x.pem"}, ExitUsage, "both --tls-cert and --tls-key"},
-		{[]string{"broker", "--max-packet", "12"}, ExitUsage, "--max-packet"},
-		{[]string{"broker", "--users", "/nonexistent/users"}, ExitError, "users file"},
-		{[]string{"broker", "extra"}, ExitUsage, `unknown command "extra" for "otactl broker"`},
-		{[]string{"broker", "passwd"}, ExitUsage, "want one NAME"},
-		{[]string{"broker", "passwd", "--role", "admin", "x"}, ExitUsage, "use device or operator"},
-		{[]string{"broker", "passwd", "a/b"}, ExitUsage, "device id"},
-		{[]string{"broker", "passwd", "--role", "operator", "--cohort", "c", "ops"}, ExitUsage, "--cohort is for devices"},
-		{[]string{"broker", "passwd", "sim-1"}, ExitError, "no password given"},
-	} {
-		sys, _, errOut := fleetSystem(t, "", nil)
-		code := runMain(context.Background(), append([]string{"otactl"}, tc.args...), sys)
-		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
-		}
-	}
-}
-
 func TestBrokerPasswdAndUsers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -71,48 +71,44 @@ func (e *cfgEnv) prodProfile() {
 // broker with none of the profile's connection settings, while its topic
 // prefix still applies; connection flags given alongside still apply.
 func TestBrokerFlagReplacesProfileConnection(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newCfgEnv(t)
-			e.prodProfile()
-			app := e.file("app.bin", "firmware")
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newCfgEnv(t)
+		e.prodProfile()
+		app := e.file("app.bin", "firmware")
 
-			// The report's exact command line.
-			e.must(0, nil, "release", "list", "--broker", b.URL)
+		// The report's exact command line.
+		e.must(0, nil, "release", "list", "--broker", b.URL)
 
-			for _, via := range []struct {
-				name       string
-				env, flags []string
-			}{
-				{"flag", nil, []string{"--broker", b.URL}},
-				{"env", []string{"OTACTL_BROKER=" + b.URL}, nil},
-			} {
-				args := append([]string{"upload", "main@1.0.0", app, "-o", "json"}, via.flags...)
-				r := e.must(0, via.env, args...)
-				var res publish.ArtifactResult
-				if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Topic != "acme/.u/c/main@1.0.0" {
-					t.Errorf("%s: upload through the profile's prefix: %q (%v)", via.name, r.stdout, err)
-				}
-				// An explicit connection flag still applies.
-				args = append([]string{"release", "list", "--ca-file", filepath.Join(e.dir, "app.bin")}, via.flags...)
-				r = e.run(via.env, args...)
-				if r.code != ExitError || !strings.Contains(r.stderr, "TLS options given for mqtt://") {
-					t.Errorf("%s with --ca-file: exit %d\n%s", via.name, r.code, r.stderr)
-				}
+		for _, via := range []struct {
+			name       string
+			env, flags []string
+		}{
+			{"flag", nil, []string{"--broker", b.URL}},
+			{"env", []string{"OTACTL_BROKER=" + b.URL}, nil},
+		} {
+			args := append([]string{"upload", "main@1.0.0", app, "-o", "json"}, via.flags...)
+			r := e.must(0, via.env, args...)
+			var res publish.ArtifactResult
+			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Topic != "acme/.u/c/main@1.0.0" {
+				t.Errorf("%s: upload through the profile's prefix: %q (%v)", via.name, r.stdout, err)
 			}
-			c := pubDial(t, b.URL)
-			if got, found := pubRetained(t, c, "acme/.u/c/main@1.0.0"); !found || string(got) != "firmware" {
-				t.Errorf("the broker does not retain acme/.u/c/main@1.0.0: %q", got)
+			// An explicit connection flag still applies.
+			args = append([]string{"release", "list", "--ca-file", filepath.Join(e.dir, "app.bin")}, via.flags...)
+			r = e.run(via.env, args...)
+			if r.code != ExitError || !strings.Contains(r.stderr, "TLS options given for mqtt://") {
+				t.Errorf("%s with --ca-file: exit %d\n%s", via.name, r.code, r.stderr)
 			}
-			// Without --broker the profile's connection is used, whole.
-			r := e.run(nil, "release", "list")
-			if r.code != ExitError || !strings.Contains(r.stderr, "127.0.0.1:1") {
-				t.Errorf("the profile's own broker: exit %d\n%s", r.code, r.stderr)
-			}
-		})
-	}
+		}
+		c := pubDial(t, b.URL)
+		if got, found := pubRetained(t, c, "acme/.u/c/main@1.0.0"); !found || string(got) != "firmware" {
+			t.Errorf("the broker does not retain acme/.u/c/main@1.0.0: %q", got)
+		}
+		// Without --broker the profile's connection is used, whole.
+		r := e.run(nil, "release", "list")
+		if r.code != ExitError || !strings.Contains(r.stderr, "127.0.0.1:1") {
+			t.Errorf("the profile's own broker: exit %d\n%s", r.code, r.stderr)
+		}
+	})
 }
 
 // TestBrokerFlagDropsProfileUser: with another broker the profile's user
@@ -135,37 +131,33 @@ func TestBrokerFlagDropsProfileUser(t *testing.T) {
 // and --profile default work without such a profile in the file, or
 // without a file, and mean no profile settings.
 func TestDefaultProfileAlwaysExists(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newCfgEnv(t)
-			app := e.file("app.bin", "firmware")
-			// No config file at all.
-			e.must(0, []string{"OTACTL_PROFILE=default"}, "release", "list", "--broker", b.URL)
-			e.must(0, nil, "release", "list", "--broker", b.URL, "--profile", "default")
-			e.must(0, nil, "config", "use", "default")
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newCfgEnv(t)
+		app := e.file("app.bin", "firmware")
+		// No config file at all.
+		e.must(0, []string{"OTACTL_PROFILE=default"}, "release", "list", "--broker", b.URL)
+		e.must(0, nil, "release", "list", "--broker", b.URL, "--profile", "default")
+		e.must(0, nil, "config", "use", "default")
 
-			e.prodProfile()
-			e.must(0, nil, "config", "use", "default")
-			r := e.must(0, []string{"OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
-			if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
-				t.Errorf("config use default kept the prod prefix: %s", r.stdout)
-			}
-			if r := e.must(0, nil, "config", "list"); !strings.Contains(r.stdout, "*\tdefault\t") {
-				t.Errorf("config list does not mark default:\n%s", r.stdout)
-			}
-			e.must(0, nil, "config", "use", "prod")
-			r = e.must(0, []string{"OTACTL_PROFILE=default", "OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
-			if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
-				t.Errorf("OTACTL_PROFILE=default kept the prod prefix: %s", r.stdout)
-			}
-			// Another missing profile is still an error.
-			if r := e.run(nil, "release", "list", "--broker", b.URL, "--profile", "nope"); r.code != ExitError || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
-				t.Errorf("--profile nope: exit %d\n%s", r.code, r.stderr)
-			}
-		})
-	}
+		e.prodProfile()
+		e.must(0, nil, "config", "use", "default")
+		r := e.must(0, []string{"OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
+		if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
+			t.Errorf("config use default kept the prod prefix: %s", r.stdout)
+		}
+		if r := e.must(0, nil, "config", "list"); !strings.Contains(r.stdout, "*\tdefault\t") {
+			t.Errorf("config list does not mark default:\n%s", r.stdout)
+		}
+		e.must(0, nil, "config", "use", "prod")
+		r = e.must(0, []string{"OTACTL_PROFILE=default", "OTACTL_BROKER=" + b.URL}, "upload", "main@1.0.0", app, "-o", "json")
+		if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
+			t.Errorf("OTACTL_PROFILE=default kept the prod prefix: %s", r.stdout)
+		}
+		// Another missing profile is still an error.
+		if r := e.run(nil, "release", "list", "--broker", b.URL, "--profile", "nope"); r.code != ExitError || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
+			t.Errorf("--profile nope: exit %d\n%s", r.code, r.stderr)
+		}
+	})
 }
 
 // TestConnectionValuesChecked: values that used to be taken unchecked.

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,15 +23,9 @@ import (
 // SIGINT and SIGTERM while it waits on a file, standard input or a broker.
 // Every device node and FIFO is made inside the test's own folder.
 
-// runWithin runs otactl and fails the test if it does not end within d.
-func runWithin(t *testing.T, d time.Duration, dir string, env []string, stdin string, args ...string) result {
-	t.Helper()
-	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).waitWithin(t, d)
-}
-
 // makeNode makes a file of the given kind at path: "char" (a null device,
-// 1,3, as /dev/null), "fifo" or "dir".
-func makeNode(t *testing.T, path, kind string) {
+// 1,3, as /dev/null), "fifo" or "dir", and returns what Lstat says of it.
+func makeNode(t *testing.T, path, kind string) os.FileInfo {
 	t.Helper()
 	var err error
 	switch kind {
@@ -52,36 +44,24 @@ func makeNode(t *testing.T, path, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func modeKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m&fs.ModeCharDevice != 0:
-		return "char"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m.IsDir():
-		return "dir"
-	case m.IsRegular():
-		return "file"
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m.String()
+	return st
 }
 
-// dirNames lists the names in dir, sorted.
+// dirNames lists the names in dir, sorted (os.ReadDir sorts them).
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
 	}
-	sort.Strings(names)
 	return names
 }
 
@@ -149,7 +129,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				makeNode(t, node, nodeKind)
+				made := makeNode(t, node, nodeKind)
 				before := dirNames(t, dir)
 				var env []string
 				if w.env != nil {
@@ -167,7 +147,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 					t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 				}
 				st, err := os.Lstat(node)
-				if err != nil || modeKind(st.Mode()) != nodeKind {
+				if err != nil || !os.SameFile(st, made) {
 					t.Fatalf("%s is now a %v (%v), want the %s it was", node, st.Mode(), err, nodeKind)
 				}
 				if kind == "link-to-char" {
@@ -265,59 +245,55 @@ func TestWritersFollowSymlinks(t *testing.T) {
 // --clobber (as gh release download does), and --clobber replaces it
 // keeping its mode and its symbolic link.
 func TestArtifactDownloadClobber(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			env := []string{"OTACTL_BROKER=" + b.URL}
-			app := pubRandom(t, 100_000)
-			if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if r := runWithin(t, time.Minute, dir, env, "", "upload", "main@1.0.0", "app.bin"); r.code != 0 {
-				t.Fatalf("upload: exit %d\n%s", r.code, r.stderr)
-			}
-			dest := filepath.Join(dir, "dl.bin")
-			if err := os.WriteFile(dest, []byte("mine"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", dest)
-			if r.code != ExitError || !strings.Contains(r.stderr, "-O "+dest+": already exists") || !strings.Contains(r.stderr, "hint: pass --clobber") {
-				t.Fatalf("download over a file: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(dest); string(got) != "mine" {
-				t.Fatalf("the existing file was changed")
-			}
-			link := filepath.Join(dir, "link.bin")
-			if err := os.Symlink("dl.bin", link); err != nil {
-				t.Fatal(err)
-			}
-			r = runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", link, "--clobber")
-			if r.code != 0 {
-				t.Fatalf("download --clobber: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(dest); !bytes.Equal(got, app) {
-				t.Fatalf("--clobber did not replace the file")
-			}
-			if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
-				t.Errorf("mode %v, want the old 0600", st.Mode().Perm())
-			}
-			if st, _ := os.Lstat(link); st.Mode()&fs.ModeSymlink == 0 {
-				t.Errorf("the link was replaced")
-			}
-			fresh := filepath.Join(dir, "fresh.bin")
-			if r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", fresh); r.code != 0 {
-				t.Fatalf("download to a new file: exit %d\n%s", r.code, r.stderr)
-			}
-			if got, _ := os.ReadFile(fresh); !bytes.Equal(got, app) {
-				t.Fatalf("the new file is not the artifact")
-			}
-			if names := dirNames(t, dir); strings.Join(names, " ") != "app.bin dl.bin fresh.bin link.bin" {
-				t.Errorf("the folder holds %v", names)
-			}
-		})
-	}
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		dir := t.TempDir()
+		env := []string{"OTACTL_BROKER=" + b.URL}
+		app := pubRandom(100_000)
+		if err := os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := runWithin(t, time.Minute, dir, env, "", "upload", "main@1.0.0", "app.bin"); r.code != 0 {
+			t.Fatalf("upload: exit %d\n%s", r.code, r.stderr)
+		}
+		dest := filepath.Join(dir, "dl.bin")
+		if err := os.WriteFile(dest, []byte("mine"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", dest)
+		if r.code != ExitError || !strings.Contains(r.stderr, "-O "+dest+": already exists") || !strings.Contains(r.stderr, "hint: pass --clobber") {
+			t.Fatalf("download over a file: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(dest); string(got) != "mine" {
+			t.Fatalf("the existing file was changed")
+		}
+		link := filepath.Join(dir, "link.bin")
+		if err := os.Symlink("dl.bin", link); err != nil {
+			t.Fatal(err)
+		}
+		r = runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", link, "--clobber")
+		if r.code != 0 {
+			t.Fatalf("download --clobber: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, app) {
+			t.Fatalf("--clobber did not replace the file")
+		}
+		if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v, want the old 0600", st.Mode().Perm())
+		}
+		if st, _ := os.Lstat(link); st.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("the link was replaced")
+		}
+		fresh := filepath.Join(dir, "fresh.bin")
+		if r := runWithin(t, time.Minute, dir, env, "", "artifact", "download", "main@1.0.0", "-O", fresh); r.code != 0 {
+			t.Fatalf("download to a new file: exit %d\n%s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(fresh); !bytes.Equal(got, app) {
+			t.Fatalf("the new file is not the artifact")
+		}
+		if names := dirNames(t, dir); strings.Join(names, " ") != "app.bin dl.bin fresh.bin link.bin" {
+			t.Errorf("the folder holds %v", names)
+		}
+	})
 }
 
 // TestInputsRefuseNonRegularFiles: a FIFO (or a device node) given as any
@@ -367,74 +343,6 @@ func TestInputsRefuseNonRegularFiles(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers: a broker that does
-// not get as far as CONNACK.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return "mqtt://" + ln.Addr().String()
-}
-
-// stalledBroker accepts a connection, answers CONNECT with a CONNACK and
-// then reads everything and answers nothing: no PUBACK, no SUBACK. The
-// channel gets a value each time a client sends something after CONNECT.
-func stalledBroker(t *testing.T) (string, <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	busy := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
-					return
-				}
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					select {
-					case busy <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		}
-	}()
-	return "mqtt://" + ln.Addr().String(), busy
-}
-
 // bytesRead is how much the process has read (rchar in /proc/PID/io).
 func bytesRead(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
@@ -471,15 +379,15 @@ func TestSignalsEndBlockingWork(t *testing.T) {
 	}
 	f.Close()
 	small := filepath.Join(dir, "app.bin")
-	if err := os.WriteFile(small, pubRandom(t, 300_000), 0o644); err != nil {
+	if err := os.WriteFile(small, pubRandom(300_000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	manifest := filepath.Join(dir, "r.json")
 	if r := runWithin(t, time.Minute, dir, nil, "", "release", "create", "-c", "main@1.0.0="+small, "--sequence", "5", "--out", manifest); r.code != 0 {
 		t.Fatalf("release create: exit %d\n%s", r.code, r.stderr)
 	}
-	silent := silentServer(t)
-	stalled, stalledBusy := stalledBroker(t)
+	silent := testbroker.Silent(t)
+	stalled, stalledBusy := testbroker.Stalled(t)
 	real := testbroker.All(t)
 
 	// ready waits until the process is doing the thing to interrupt.

@@ -1,18 +1,20 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
@@ -61,25 +63,17 @@ type result struct {
 
 // runOtactl runs the built binary with args, in dir (when not empty), with
 // the extra environment env ("K=V") and stdin, and returns its output and
-// exit code. The environment is cleanEnv's with env after it.
+// exit code; a run that takes more than five minutes fails the test. The
+// environment is cleanEnv's with env after it.
 func runOtactl(t *testing.T, dir string, env []string, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := otactlCommand(ctx, t, dir, env, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %s: %v", runLabel(args), err)
-	}
-	testsecrets.Check(t, runLabel(args), stdout.String(), stderr.String())
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	return runWithin(t, 5*time.Minute, dir, env, stdin, args...)
+}
+
+// runWithin is runOtactl, failing the test if the run does not end within d.
+func runWithin(t *testing.T, d time.Duration, dir string, env []string, stdin string, args ...string) result {
+	t.Helper()
+	return startOtactlIn(t, dir, env, strings.NewReader(stdin), args...).waitWithin(t, d)
 }
 
 // otactlCommand is the built binary ready to run with args in dir (when
@@ -129,6 +123,19 @@ func startBrokerProcess(t *testing.T, args ...string) *testbroker.Proc {
 	return testbroker.Process(t, otactlCommand(context.Background(), t, "", nil, append([]string{"broker", "--listen", "127.0.0.1:0", "-o", "json"}, args...)...))
 }
 
+// onEveryBroker runs check against each broker testbroker.All starts, in
+// parallel subtests named after the broker, with the test itself run in
+// parallel with the package's other tests.
+func onEveryBroker(t *testing.T, check func(t *testing.T, b *testbroker.Broker)) {
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			check(t, b)
+		})
+	}
+}
+
 // runLabel names a run of otactl by its command words ("otactl release
 // create"), without the other arguments: they may hold a secret that a
 // test passes on purpose.
@@ -159,4 +166,72 @@ func requireReal(t *testing.T, what string, available bool) {
 func haveCommand(name string) bool {
 	_, err := exec.LookPath(name)
 	return err == nil
+}
+
+// runningOtactl is the otactl binary running in the background.
+type runningOtactl struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncbuf.Buffer
+	done           chan struct{}
+	code           int
+}
+
+// startOtactl starts the built binary with args, with an environment as
+// runOtactl's, and returns at once.
+func startOtactl(t *testing.T, args ...string) *runningOtactl {
+	t.Helper()
+	return startOtactlIn(t, "", nil, nil, args...)
+}
+
+// startOtactlIn is startOtactl in dir (when not empty), with the extra
+// environment env and stdin as given (nil: none). Its exit code is the
+// shell's: 128 + the signal for a process killed by one. When the test
+// ends the process is killed if still running, and what it printed is
+// checked for registered secrets.
+func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
+	t.Helper()
+	r := &runningOtactl{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
+	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
+	r.cmd.Stdin = stdin
+	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := r.cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
+		}
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		testsecrets.Check(t, runLabel(args), r.stdout.String(), r.stderr.String())
+	})
+	return r
+}
+
+// wait waits for the process to end and returns its exit code.
+func (r *runningOtactl) wait(t *testing.T) int {
+	t.Helper()
+	return r.waitWithin(t, 2*time.Minute).code
+}
+
+// waitWithin waits at most d for the process to end; a process still
+// running then is killed and the test fails.
+func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("%s: still running after %v (killed)\nstderr: %s", runLabel(r.cmd.Args[1:]), d, r.stderr)
+	}
+	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
 }

@@ -26,7 +26,7 @@ func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
 	m := mosquitto.Start(t, mosquitto.Config{Extra: "acl_file " + acl + "\n"})
 
 	e := newPubEnv(t)
-	fw := e.file("fw.bin", pubRandom(t, 2048))
+	fw := e.file("fw.bin", pubRandom(2048))
 	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
 	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", m.URL(), "--timeout", "5s")
 	if code != ExitPartial {

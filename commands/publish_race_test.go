@@ -29,9 +29,8 @@ type raceFixture struct {
 
 func newRaceFixture(t *testing.T, b *testbroker.Broker, seqs ...int64) *raceFixture {
 	t.Helper()
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL
-	app := e.file("app.bin", pubRandom(t, 2000))
+	e := newPubEnvAt(t, b.URL)
+	app := e.file("app.bin", pubRandom(2000))
 	f := &raceFixture{e: e, broker: b, client: pubDial(t, b.URL), files: map[int64]string{}, bytes: map[int64][]byte{}}
 	for _, seq := range seqs {
 		path := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.0.0="+app)
@@ -195,75 +194,71 @@ func TestRollbackRestoresConcurrentHigher(t *testing.T) {
 // between each run's anti-rollback check and its publish, random per run,
 // makes the two overlap in every way they can.
 func TestPublishRaceBinary(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			f := newRaceFixture(t, b, 1001, 1002)
-			for _, tc := range []struct {
-				name   string
-				trials int
-				topic  func(i int) string
-				args   func(i int) []string
-			}{
-				{"device", 20, func(i int) string { return fmt.Sprintf("devices/race-%d/.u/desired", i) },
-					func(i int) []string { return []string{"--device", fmt.Sprintf("race-%d", i)} }},
-				{"fleet", 10, func(int) string { return ".u/desired" }, func(int) []string { return nil }},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					// How the lower run lost: refused by what was retained
-					// or seen live before its publish, or overtaken after
-					// it, with or without putting the higher one back.
-					refused, live, superseded, restored := 0, 0, 0, 0
-					for i := range tc.trials {
-						topic := tc.topic(i)
-						if err := f.client.Clear(context.Background(), topic); err != nil {
-							t.Fatal(err)
-						}
-						runs := map[int64]*runningOtactl{}
-						for _, seq := range []int64{1001, 1002} {
-							env := []string{"OTACTL_BROKER=" + b.URL, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
-							args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
-							runs[seq] = startOtactlIn(t, f.e.dir, env, nil, args...)
-						}
-						for _, r := range runs {
-							r.wait(t)
-						}
-						lo, hi := runs[1001], runs[1002]
-						if hi.code != 0 {
-							t.Fatalf("trial %d: the higher sequence exited %d, want 0\n%s%s", i, hi.code, hi.stdout.String(), hi.stderr.String())
-						}
-						switch lo.code {
-						case 0:
-							var rep publish.Report
-							if err := json.Unmarshal([]byte(lo.stdout.String()), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
-								t.Fatalf("trial %d: the lower run's report: %v\n%s", i, err, lo.stdout.String())
-							}
-						case ExitVerification:
-							refused++
-							switch errs := lo.stderr.String(); {
-							case strings.Contains(errs, "put back"):
-								restored++
-							case strings.Contains(errs, "was published to"):
-								superseded++
-							case strings.Contains(errs, "was sent sequence"):
-								live++
-							}
-							if !strings.Contains(lo.stderr.String(), "anti-rollback") {
-								t.Errorf("trial %d: the lower run exited 3 without saying why: %s", i, lo.stderr.String())
-							}
-						default:
-							t.Fatalf("trial %d: the lower sequence exited %d\n%s", i, lo.code, lo.stderr.String())
-						}
-						if got := f.retained(t, topic); got != 1002 {
-							t.Fatalf("trial %d: %s retains sequence %d after both runs ended (lower run exit %d, higher %d), want 1002\nlower: %s\nhigher: %s",
-								i, topic, got, lo.code, hi.code, lo.stderr.String(), hi.stderr.String())
-						}
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		f := newRaceFixture(t, b, 1001, 1002)
+		for _, tc := range []struct {
+			name   string
+			trials int
+			topic  func(i int) string
+			args   func(i int) []string
+		}{
+			{"device", 20, func(i int) string { return fmt.Sprintf("devices/race-%d/.u/desired", i) },
+				func(i int) []string { return []string{"--device", fmt.Sprintf("race-%d", i)} }},
+			{"fleet", 10, func(int) string { return ".u/desired" }, func(int) []string { return nil }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				// How the lower run lost: refused by what was retained
+				// or seen live before its publish, or overtaken after
+				// it, with or without putting the higher one back.
+				refused, live, superseded, restored := 0, 0, 0, 0
+				for i := range tc.trials {
+					topic := tc.topic(i)
+					if err := f.client.Clear(context.Background(), topic); err != nil {
+						t.Fatal(err)
 					}
-					t.Logf("%d trials: the lower run exited 0 in %d, 3 in %d (refused on a live message %d, overtaken %d, restored the higher %d)",
-						tc.trials, tc.trials-refused, refused, live, superseded, restored)
-				})
-			}
-		})
-	}
+					runs := map[int64]*runningOtactl{}
+					for _, seq := range []int64{1001, 1002} {
+						env := []string{"OTACTL_BROKER=" + b.URL, fmt.Sprintf("%s=%dms", testDelayEnv, rand.IntN(250))}
+						args := append([]string{"release", "publish", f.files[seq], "-o", "json"}, tc.args(i)...)
+						runs[seq] = startOtactlIn(t, f.e.dir, env, nil, args...)
+					}
+					for _, r := range runs {
+						r.wait(t)
+					}
+					lo, hi := runs[1001], runs[1002]
+					if hi.code != 0 {
+						t.Fatalf("trial %d: the higher sequence exited %d, want 0\n%s%s", i, hi.code, hi.stdout.String(), hi.stderr.String())
+					}
+					switch lo.code {
+					case 0:
+						var rep publish.Report
+						if err := json.Unmarshal([]byte(lo.stdout.String()), &rep); err != nil || len(rep.Targets) != 1 || rep.Targets[0].Topic != topic {
+							t.Fatalf("trial %d: the lower run's report: %v\n%s", i, err, lo.stdout.String())
+						}
+					case ExitVerification:
+						refused++
+						switch errs := lo.stderr.String(); {
+						case strings.Contains(errs, "put back"):
+							restored++
+						case strings.Contains(errs, "was published to"):
+							superseded++
+						case strings.Contains(errs, "was sent sequence"):
+							live++
+						}
+						if !strings.Contains(lo.stderr.String(), "anti-rollback") {
+							t.Errorf("trial %d: the lower run exited 3 without saying why: %s", i, lo.stderr.String())
+						}
+					default:
+						t.Fatalf("trial %d: the lower sequence exited %d\n%s", i, lo.code, lo.stderr.String())
+					}
+					if got := f.retained(t, topic); got != 1002 {
+						t.Fatalf("trial %d: %s retains sequence %d after both runs ended (lower run exit %d, higher %d), want 1002\nlower: %s\nhigher: %s",
+							i, topic, got, lo.code, hi.code, lo.stderr.String(), hi.stderr.String())
+					}
+				}
+				t.Logf("%d trials: the lower run exited 0 in %d, 3 in %d (refused on a live message %d, overtaken %d, restored the higher %d)",
+					tc.trials, tc.trials-refused, refused, live, superseded, restored)
+			})
+		}
+	})
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -82,6 +81,13 @@ func newPubEnv(t *testing.T) *pubEnv {
 		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
+// newPubEnvAt is newPubEnv with OTACTL_BROKER set to the broker at url.
+func newPubEnvAt(t *testing.T, url string) *pubEnv {
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = url
+	return e
+}
+
 // run runs otactl in-process and returns stdout, stderr and the exit code.
 func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
@@ -116,12 +122,10 @@ func (e *pubEnv) file(name string, data []byte) string {
 	return path
 }
 
-func pubRandom(t *testing.T, n int) []byte {
-	t.Helper()
+// pubRandom is n random bytes (crypto/rand.Read never fails).
+func pubRandom(n int) []byte {
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	rand.Read(b)
 	return b
 }
 
@@ -181,207 +185,197 @@ func pubRetained(t *testing.T, c *upload.Client, topic string) ([]byte, bool) {
 }
 
 func TestUploadCommand(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.URL
-			app := pubRandom(t, 200_000)
-			path := e.file("app.bin", app)
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newPubEnvAt(t, b.URL)
+		app := pubRandom(200_000)
+		path := e.file("app.bin", app)
 
-			out := e.must(0, "upload", "main@1.2.3", path)
-			if !strings.Contains(out, "uploaded main@1.2.3: 200000 bytes") {
-				t.Errorf("first upload said %q", out)
-			}
-			c := pubDial(t, b.URL)
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the broker does not retain the file's bytes")
-			}
-			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
-			var res publish.ArtifactResult
-			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != 200000 {
-				t.Errorf("second upload: %q (%v)", out, err)
-			}
-			other := e.file("other.bin", pubRandom(t, 1000))
-			_, errs, code := e.run("", "upload", "main@1.2.3", other)
-			if code != ExitVerification || !strings.Contains(errs, "different bytes") {
-				t.Errorf("different bytes: exit %d, %q", code, errs)
-			}
-			e.must(0, "upload", "main@1.2.3", other, "--force")
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); len(got) != 1000 {
-				t.Errorf("after --force the broker retains %d bytes", len(got))
-			}
-			// --max-payload refuses before connecting.
-			_, errs, code = e.run("", "upload", "big@1.0.0", path, "--max-payload", "100k", "--broker", "mqtt://127.0.0.1:1")
-			if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
-				t.Errorf("max-payload: exit %d, %q", code, errs)
-			}
-			// Names are checked before any traffic.
-			_, _, code = e.run("", "upload", "ma/in@1.0", path)
-			if code != ExitError {
-				t.Errorf("bad package name: exit %d", code)
-			}
-			_, _, code = e.run("", "upload", "main", path)
-			if code != ExitUsage {
-				t.Errorf("missing version: exit %d", code)
-			}
-		})
-	}
+		out := e.must(0, "upload", "main@1.2.3", path)
+		if !strings.Contains(out, "uploaded main@1.2.3: 200000 bytes") {
+			t.Errorf("first upload said %q", out)
+		}
+		c := pubDial(t, b.URL)
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the broker does not retain the file's bytes")
+		}
+		out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
+		var res publish.ArtifactResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != 200000 {
+			t.Errorf("second upload: %q (%v)", out, err)
+		}
+		other := e.file("other.bin", pubRandom(1000))
+		_, errs, code := e.run("", "upload", "main@1.2.3", other)
+		if code != ExitVerification || !strings.Contains(errs, "different bytes") {
+			t.Errorf("different bytes: exit %d, %q", code, errs)
+		}
+		e.must(0, "upload", "main@1.2.3", other, "--force")
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); len(got) != 1000 {
+			t.Errorf("after --force the broker retains %d bytes", len(got))
+		}
+		// --max-payload refuses before connecting.
+		_, errs, code = e.run("", "upload", "big@1.0.0", path, "--max-payload", "100k", "--broker", "mqtt://127.0.0.1:1")
+		if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
+			t.Errorf("max-payload: exit %d, %q", code, errs)
+		}
+		// Names are checked before any traffic.
+		_, _, code = e.run("", "upload", "ma/in@1.0", path)
+		if code != ExitError {
+			t.Errorf("bad package name: exit %d", code)
+		}
+		_, _, code = e.run("", "upload", "main", path)
+		if code != ExitUsage {
+			t.Errorf("missing version: exit %d", code)
+		}
+	})
 }
 
 func TestPublishOrderAndGuarantees(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.URL
-			priv, pub := e.signingKey("release")
-			app := pubRandom(t, 300_000)
-			appPath := e.file("app.bin", app)
-			m1 := e.manifest("r1.json", 1000, priv, "main@1.2.3="+appPath)
-			c := pubDial(t, b.URL)
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newPubEnvAt(t, b.URL)
+		priv, pub := e.signingKey("release")
+		app := pubRandom(300_000)
+		appPath := e.file("app.bin", app)
+		m1 := e.manifest("r1.json", 1000, priv, "main@1.2.3="+appPath)
+		c := pubDial(t, b.URL)
 
-			// Unsigned verification against the wrong key fails before
-			// anything is sent.
-			_, otherPub := e.signingKey("other")
-			_, errs, code := e.run("", "release", "publish", m1, appPath, "--pubkey", otherPub)
-			if code != ExitVerification {
-				t.Fatalf("wrong key: exit %d %s", code, errs)
-			}
-			if _, found := pubRetained(t, c, ".u/c/main@1.2.3"); found {
-				t.Fatal("an artifact was uploaded although verification failed")
-			}
+		// Unsigned verification against the wrong key fails before
+		// anything is sent.
+		_, otherPub := e.signingKey("other")
+		_, errs, code := e.run("", "release", "publish", m1, appPath, "--pubkey", otherPub)
+		if code != ExitVerification {
+			t.Fatalf("wrong key: exit %d %s", code, errs)
+		}
+		if _, found := pubRetained(t, c, ".u/c/main@1.2.3"); found {
+			t.Fatal("an artifact was uploaded although verification failed")
+		}
 
-			out := e.must(0, "release", "publish", m1, appPath, "--device", "canary-01", "--pubkey", pub, "-o", "json")
-			var rep publish.Report
-			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			if rep.SequenceNumber != 1000 || len(rep.Artifacts) != 1 || rep.Artifacts[0].Action != "uploaded" ||
-				len(rep.Targets) != 1 || rep.Targets[0].Topic != "devices/canary-01/.u/desired" || rep.Catalog.Action != "recorded" {
-				t.Fatalf("report: %+v", rep)
-			}
-			file, _ := os.ReadFile(m1)
-			if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); !bytes.Equal(got, file) {
-				t.Fatalf("the device's desired manifest is not the file's JSON:\n%s", got)
-			}
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the artifact is not the file's bytes")
-			}
-			if _, found := pubRetained(t, c, ".u/desired"); found {
-				t.Fatal("the fleet got a manifest meant for a device")
-			}
+		out := e.must(0, "release", "publish", m1, appPath, "--device", "canary-01", "--pubkey", pub, "-o", "json")
+		var rep publish.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if rep.SequenceNumber != 1000 || len(rep.Artifacts) != 1 || rep.Artifacts[0].Action != "uploaded" ||
+			len(rep.Targets) != 1 || rep.Targets[0].Topic != "devices/canary-01/.u/desired" || rep.Catalog.Action != "recorded" {
+			t.Fatalf("report: %+v", rep)
+		}
+		file, _ := os.ReadFile(m1)
+		if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); !bytes.Equal(got, file) {
+			t.Fatalf("the device's desired manifest is not the file's JSON:\n%s", got)
+		}
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the artifact is not the file's bytes")
+		}
+		if _, found := pubRetained(t, c, ".u/desired"); found {
+			t.Fatal("the fleet got a manifest meant for a device")
+		}
 
-			// Again, to the fleet, without the file: the artifact is read
-			// back from the broker, nothing is uploaded again.
-			out = e.must(0, "release", "publish", m1, "--pubkey", pub)
-			if !strings.Contains(out, "artifact main@1.2.3: verified") || !strings.Contains(out, "target fleet: published .u/desired") {
-				t.Errorf("fleet publish said:\n%s", out)
-			}
-			// Once more: everything is unchanged.
-			out = e.must(0, "release", "publish", m1, appPath)
-			if !strings.Contains(out, "artifact main@1.2.3: present") || !strings.Contains(out, "target fleet: unchanged") || !strings.Contains(out, "catalog: unchanged") {
-				t.Errorf("repeat publish said:\n%s", out)
-			}
+		// Again, to the fleet, without the file: the artifact is read
+		// back from the broker, nothing is uploaded again.
+		out = e.must(0, "release", "publish", m1, "--pubkey", pub)
+		if !strings.Contains(out, "artifact main@1.2.3: verified") || !strings.Contains(out, "target fleet: published .u/desired") {
+			t.Errorf("fleet publish said:\n%s", out)
+		}
+		// Once more: everything is unchanged.
+		out = e.must(0, "release", "publish", m1, appPath)
+		if !strings.Contains(out, "artifact main@1.2.3: present") || !strings.Contains(out, "target fleet: unchanged") || !strings.Contains(out, "catalog: unchanged") {
+			t.Errorf("repeat publish said:\n%s", out)
+		}
 
-			// The same release in the other encoding replaces it.
-			out = e.must(0, "release", "publish", m1, "--device", "canary-01", "--encoding", "cbor")
-			if !strings.Contains(out, "target device canary-01: published") {
-				t.Errorf("re-encoding said:\n%s", out)
-			}
-			e.must(0, "release", "publish", m1, "--device", "canary-01")
+		// The same release in the other encoding replaces it.
+		out = e.must(0, "release", "publish", m1, "--device", "canary-01", "--encoding", "cbor")
+		if !strings.Contains(out, "target device canary-01: published") {
+			t.Errorf("re-encoding said:\n%s", out)
+		}
+		e.must(0, "release", "publish", m1, "--device", "canary-01")
 
-			// Anti-rollback: a lower sequence number exits 3 and changes nothing.
-			m0 := e.manifest("r0.json", 999, priv, "main@1.2.3="+appPath)
-			_, errs, code = e.run("", "release", "publish", m0)
-			if code != ExitVerification || !strings.Contains(errs, "anti-rollback") {
-				t.Fatalf("lower sequence: exit %d %s", code, errs)
-			}
-			if got, _ := pubRetained(t, c, ".u/desired"); !bytes.Equal(got, file) {
-				t.Fatal("a refused publish changed the fleet's manifest")
-			}
-			// An equal sequence number with other contents is refused too.
-			app2 := pubRandom(t, 1000)
-			app2Path := e.file("app2.bin", app2)
-			mSame := e.manifest("rsame.json", 1000, priv, "main@1.2.4="+app2Path)
-			if _, _, code := e.run("", "release", "publish", mSame, app2Path); code != ExitVerification {
-				t.Fatalf("equal sequence, other release: exit %d", code)
-			}
+		// Anti-rollback: a lower sequence number exits 3 and changes nothing.
+		m0 := e.manifest("r0.json", 999, priv, "main@1.2.3="+appPath)
+		_, errs, code = e.run("", "release", "publish", m0)
+		if code != ExitVerification || !strings.Contains(errs, "anti-rollback") {
+			t.Fatalf("lower sequence: exit %d %s", code, errs)
+		}
+		if got, _ := pubRetained(t, c, ".u/desired"); !bytes.Equal(got, file) {
+			t.Fatal("a refused publish changed the fleet's manifest")
+		}
+		// An equal sequence number with other contents is refused too.
+		app2 := pubRandom(1000)
+		app2Path := e.file("app2.bin", app2)
+		mSame := e.manifest("rsame.json", 1000, priv, "main@1.2.4="+app2Path)
+		if _, _, code := e.run("", "release", "publish", mSame, app2Path); code != ExitVerification {
+			t.Fatalf("equal sequence, other release: exit %d", code)
+		}
 
-			// A newer release, then list, current, rollback, unpublish.
-			m2 := e.manifest("r2.json", 2000, priv, "main@1.2.4="+app2Path)
-			e.must(0, "release", "publish", m2, app2Path, "--encoding", "cbor")
-			got, _ := pubRetained(t, c, ".u/desired")
-			dm, err := release.ParseCBOR(got)
-			if err != nil || dm.SequenceNumber != 2000 {
-				t.Fatalf("CBOR desired manifest: %v %v", dm, err)
+		// A newer release, then list, current, rollback, unpublish.
+		m2 := e.manifest("r2.json", 2000, priv, "main@1.2.4="+app2Path)
+		e.must(0, "release", "publish", m2, app2Path, "--encoding", "cbor")
+		got, _ := pubRetained(t, c, ".u/desired")
+		dm, err := release.ParseCBOR(got)
+		if err != nil || dm.SequenceNumber != 2000 {
+			t.Fatalf("CBOR desired manifest: %v %v", dm, err)
+		}
+		out = e.must(0, "release", "list", "-o", "json")
+		var list struct {
+			Releases []struct {
+				SequenceNumber int64
+				Targets        []struct{ Kind, Name string }
+				Signatures     []struct{ KeyID string }
 			}
-			out = e.must(0, "release", "list", "-o", "json")
-			var list struct {
-				Releases []struct {
-					SequenceNumber int64
-					Targets        []struct{ Kind, Name string }
-					Signatures     []struct{ KeyID string }
-				}
-			}
-			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Releases) != 2 ||
-				list.Releases[0].SequenceNumber != 1000 || len(list.Releases[0].Targets) != 2 || len(list.Releases[1].Signatures) != 1 {
-				t.Fatalf("release list: %s (%v)", out, err)
-			}
-			out = e.must(0, "release", "current", "--pubkey", pub)
-			if !strings.Contains(out, "1 valid signature") {
-				t.Errorf("release current:\n%s", out)
-			}
-			e.must(ExitVerification, "release", "current", "--pubkey", otherPub)
-			e.must(ExitError, "release", "current", "--cohort", "nobody")
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Releases) != 2 ||
+			list.Releases[0].SequenceNumber != 1000 || len(list.Releases[0].Targets) != 2 || len(list.Releases[1].Signatures) != 1 {
+			t.Fatalf("release list: %s (%v)", out, err)
+		}
+		out = e.must(0, "release", "current", "--pubkey", pub)
+		if !strings.Contains(out, "1 valid signature") {
+			t.Errorf("release current:\n%s", out)
+		}
+		e.must(ExitVerification, "release", "current", "--pubkey", otherPub)
+		e.must(ExitError, "release", "current", "--cohort", "nobody")
 
-			out = e.must(0, "release", "rollback", "--to", "1000", "--sign", "file:"+priv, "-o", "json")
-			if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.RollbackOf != 1000 || rep.SequenceNumber <= 2000 {
-				t.Fatalf("rollback: %s (%v)", out, err)
-			}
-			got, _ = pubRetained(t, c, ".u/desired")
-			rm, err := release.Parse(got)
-			if err != nil || rm.Components[0].Version != "1.2.3" || rm.SequenceNumber != rep.SequenceNumber {
-				t.Fatalf("after rollback the fleet retains %v (%v)", rm, err)
-			}
-			if rm.SequenceNumber != e.now.Unix() {
-				t.Errorf("rollback sequence %d, want the clock's %d", rm.SequenceNumber, e.now.Unix())
-			}
-			if v := release.Verify(context.Background(), rm, release.VerifyOptions{Keys: pubKeys(t, pub), At: e.now}); !v.OK {
-				t.Errorf("the rollback manifest does not verify: %v", v.Problems)
-			}
+		out = e.must(0, "release", "rollback", "--to", "1000", "--sign", "file:"+priv, "-o", "json")
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.RollbackOf != 1000 || rep.SequenceNumber <= 2000 {
+			t.Fatalf("rollback: %s (%v)", out, err)
+		}
+		got, _ = pubRetained(t, c, ".u/desired")
+		rm, err := release.Parse(got)
+		if err != nil || rm.Components[0].Version != "1.2.3" || rm.SequenceNumber != rep.SequenceNumber {
+			t.Fatalf("after rollback the fleet retains %v (%v)", rm, err)
+		}
+		if rm.SequenceNumber != e.now.Unix() {
+			t.Errorf("rollback sequence %d, want the clock's %d", rm.SequenceNumber, e.now.Unix())
+		}
+		if v := release.Verify(context.Background(), rm, release.VerifyOptions{Keys: pubKeys(t, pub), At: e.now}); !v.OK {
+			t.Errorf("the rollback manifest does not verify: %v", v.Problems)
+		}
 
-			e.must(0, "release", "unpublish", "--device", "canary-01")
-			if _, found := pubRetained(t, c, "devices/canary-01/.u/desired"); found {
-				t.Fatal("unpublish left the device's manifest")
-			}
-			out = e.must(0, "release", "unpublish", "--device", "canary-01")
-			if !strings.Contains(out, "nothing retained") {
-				t.Errorf("second unpublish: %q", out)
-			}
+		e.must(0, "release", "unpublish", "--device", "canary-01")
+		if _, found := pubRetained(t, c, "devices/canary-01/.u/desired"); found {
+			t.Fatal("unpublish left the device's manifest")
+		}
+		out = e.must(0, "release", "unpublish", "--device", "canary-01")
+		if !strings.Contains(out, "nothing retained") {
+			t.Errorf("second unpublish: %q", out)
+		}
 
-			// artifact list, download, delete.
-			out = e.must(0, "artifact", "list", "-o", "json")
-			if !strings.Contains(out, `"version":"1.2.3"`) || !strings.Contains(out, `"version":"1.2.4"`) {
-				t.Errorf("artifact list: %s", out)
-			}
-			dl := filepath.Join(e.dir, "dl.bin")
-			e.must(0, "artifact", "download", "main@1.2.3", "-O", dl)
-			if got, _ := os.ReadFile(dl); !bytes.Equal(got, app) {
-				t.Error("download differs")
-			}
-			_, errs, code = e.run("", "artifact", "delete", "main@1.2.3")
-			if code != ExitError || !strings.Contains(errs, "fleet") {
-				t.Errorf("delete while the fleet names it: exit %d %s", code, errs)
-			}
-			e.must(0, "artifact", "delete", "main@1.2.4")
-			if _, found := pubRetained(t, c, ".u/c/main@1.2.4"); found {
-				t.Error("artifact delete left the artifact")
-			}
-		})
-	}
+		// artifact list, download, delete.
+		out = e.must(0, "artifact", "list", "-o", "json")
+		if !strings.Contains(out, `"version":"1.2.3"`) || !strings.Contains(out, `"version":"1.2.4"`) {
+			t.Errorf("artifact list: %s", out)
+		}
+		dl := filepath.Join(e.dir, "dl.bin")
+		e.must(0, "artifact", "download", "main@1.2.3", "-O", dl)
+		if got, _ := os.ReadFile(dl); !bytes.Equal(got, app) {
+			t.Error("download differs")
+		}
+		_, errs, code = e.run("", "artifact", "delete", "main@1.2.3")
+		if code != ExitError || !strings.Contains(errs, "fleet") {
+			t.Errorf("delete while the fleet names it: exit %d %s", code, errs)
+		}
+		e.must(0, "artifact", "delete", "main@1.2.4")
+		if _, found := pubRetained(t, c, ".u/c/main@1.2.4"); found {
+			t.Error("artifact delete left the artifact")
+		}
+	})
 }
 
 func pubKeys(t *testing.T, path string) []crypto.PublicKey {
@@ -396,9 +390,8 @@ func pubKeys(t *testing.T, path string) []crypto.PublicKey {
 func TestPublishMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 10_000})
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = m.URL()
-	app := e.file("app.bin", pubRandom(t, 50_000))
+	e := newPubEnvAt(t, m.URL())
+	app := e.file("app.bin", pubRandom(50_000))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	_, errs, code := e.run("", "release", "publish", mf, app)
 	if code == 0 || !strings.Contains(errs, "message_size_limit") {
@@ -422,7 +415,7 @@ func TestPercentIsStable(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := testbroker.Embedded(t, broker.Config{})
+	b := testbroker.Start(t, testbroker.KindEmbedded)
 	c := pubDial(t, b.URL)
 	const n = 200
 	for i := 0; i < n; i++ {
@@ -431,9 +424,8 @@ func TestPercentIsStable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL
-	app := e.file("app.bin", pubRandom(t, 1000))
+	e := newPubEnvAt(t, b.URL)
+	app := e.file("app.bin", pubRandom(1000))
 	chosen := func(seq int64, pct string) []string {
 		mf := e.manifest(fmt.Sprintf("r%d.json", seq), seq, "", "main@1.2.3="+app)
 		var rep publish.Report
@@ -485,63 +477,81 @@ func TestPercentIsStable(t *testing.T) {
 }
 
 func pubEmptyBrokerRun(t *testing.T, args ...string) (string, string, int) {
-	b := testbroker.Embedded(t, broker.Config{})
+	b := testbroker.Start(t, testbroker.KindEmbedded)
 	e := newPubEnv(t)
-	app := e.file("app.bin", pubRandom(t, 100))
+	app := e.file("app.bin", pubRandom(100))
 	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+app)
 	return e.run("", append([]string{"release", "publish", mf, app, "--broker", b.URL}, args...)...)
 }
 
-// TestRerunAfterBrokerWentAway: the broker goes away in the middle of a
-// publish; the run fails; once it is back a rerun finishes the job without
-// sending the artifact that was already complete.
+// TestRerunAfterBrokerWentAway: the broker goes away in the middle of the
+// second of two artifacts, sent through paho or, 1 MiB and more, streamed;
+// the run fails and no desired manifest is visible; once the broker is
+// back a rerun finishes the job without sending the artifact that was
+// already complete.
 func TestRerunAfterBrokerWentAway(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Embedded(t, broker.Config{})
-	proxy := tcpproxy.Start(t, b.Addr)
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = proxy.URL()
-	first := e.file("a-main.bin", pubRandom(t, 400_000))
-	second := e.file("b-modem.bin", pubRandom(t, 600_000))
-	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+first, "modem@2.0.0="+second)
+	for _, tc := range []struct {
+		name          string
+		first, second int
+		cut           int64 // bytes sent before the broker goes away
+		hint          bool  // the first run's error comes with a hint
+	}{
+		{"paho", 400_000, 600_000, 400_000 + 300_000, false},
+		{"streamed", 2 << 20, 3 << 20, 2<<20 + 1<<20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := testbroker.Start(t, testbroker.KindEmbedded)
+			proxy := tcpproxy.Start(t, b.Addr)
+			e := newPubEnvAt(t, proxy.URL())
+			first := e.file("a-main.bin", pubRandom(tc.first))
+			second := e.file("b-modem.bin", pubRandom(tc.second))
+			mf := e.manifest("r.json", 1000, "", "main@1.0.0="+first, "modem@2.0.0="+second)
 
-	// Cut in the middle of the second artifact (components go in package
-	// order: main, then modem) and stay down.
-	start := proxy.Upstream()
-	proxy.CutAfter(400_000+300_000, true)
-	_, errs, code := e.run("", "release", "publish", mf, first, second, "--timeout", "2s")
-	if code != ExitError {
-		t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
-	}
-	c := pubDial(t, b.URL)
-	if _, found := pubRetained(t, c, ".u/desired"); found {
-		t.Fatal("a desired manifest is visible although an artifact is missing")
-	}
-	if _, found := pubRetained(t, c, ".u/c/main@1.0.0"); !found {
-		t.Fatal("the first artifact did not make it before the cut")
-	}
-	firstRun := proxy.Upstream() - start
+			// Components go in package order: main, then modem. The cut
+			// comes in the middle of modem, and the broker stays down.
+			start := proxy.Upstream()
+			proxy.CutAfter(tc.cut, true)
+			_, errs, code := e.run("", "release", "publish", mf, first, second, "--timeout", "2s")
+			t.Logf("first run:\n%s", errs)
+			if code != ExitError || !strings.Contains(errs, "upload modem@2.0.0") || tc.hint && !strings.Contains(errs, "hint:") {
+				t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
+			}
+			c := pubDial(t, b.URL)
+			if _, found := pubRetained(t, c, ".u/desired"); found {
+				t.Fatal("a desired manifest is visible although an artifact is missing")
+			}
+			if _, found := pubRetained(t, c, ".u/c/main@1.0.0"); !found {
+				t.Fatal("the first artifact did not make it before the cut")
+			}
+			if _, found := pubRetained(t, c, ".u/c/modem@2.0.0"); found {
+				t.Fatal("part of the cut artifact is retained")
+			}
+			firstRun := proxy.Upstream() - start
 
-	proxy.SetDown(false)
-	before := proxy.Upstream()
-	out := e.must(0, "release", "publish", mf, first, second)
-	sent := proxy.Upstream() - before
-	if !strings.Contains(out, "artifact main@1.0.0: present") || !strings.Contains(out, "artifact modem@2.0.0: uploaded") {
-		t.Fatalf("rerun said:\n%s", out)
-	}
-	if sent >= 400_000+600_000 || sent < 600_000 {
-		t.Errorf("rerun sent %d bytes: want the second artifact only (first run sent %d)", sent, firstRun)
-	}
-	if got, _ := pubRetained(t, c, ".u/desired"); len(got) == 0 {
-		t.Fatal("no desired manifest after the rerun")
+			proxy.SetDown(false)
+			before := proxy.Upstream()
+			out := e.must(0, "release", "publish", mf, first, second)
+			sent := proxy.Upstream() - before
+			if !strings.Contains(out, "artifact main@1.0.0: present") || !strings.Contains(out, "artifact modem@2.0.0: uploaded") {
+				t.Fatalf("rerun said:\n%s", out)
+			}
+			if sent >= int64(tc.first+tc.second) || sent < int64(tc.second) {
+				t.Errorf("rerun sent %d bytes: want the second artifact only (first run sent %d)", sent, firstRun)
+			}
+			if got, _ := pubRetained(t, c, ".u/desired"); len(got) == 0 {
+				t.Fatal("no desired manifest after the rerun")
+			}
+		})
 	}
 }
 
 func TestProfilesAndPrecedence(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Embedded(t, broker.Config{})
+	b := testbroker.Start(t, testbroker.KindEmbedded)
 	e := newPubEnv(t)
-	app := e.file("app.bin", pubRandom(t, 100))
+	app := e.file("app.bin", pubRandom(100))
 	e.must(0, "config", "set", "broker", b.URL, "--profile", "lab")
 	e.must(0, "config", "set", "topic-prefix", "lab/", "--profile", "lab")
 	e.must(0, "config", "set", "broker", "mqtt://127.0.0.1:1", "--profile", "dead")
@@ -586,10 +596,9 @@ func TestLoginAndPasswords(t *testing.T) {
 	const pw = "s3cret-login-test"
 	testsecrets.Register(t, "broker password of ci", pw)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ci": pw}})
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = m.URL()
+	e := newPubEnvAt(t, m.URL())
 	e.env["OTACTL_USERNAME"] = "ci"
-	app := e.file("app.bin", pubRandom(t, 100))
+	app := e.file("app.bin", pubRandom(100))
 
 	// No password: one line and a hint to log in.
 	_, errs, code := e.run("", "upload", "main@1.0.0", app)
@@ -634,7 +643,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	requireReal(t, "mosquitto_sub", haveCommand("mosquitto_sub"))
 	dir := t.TempDir()
 	env := []string{"OTACTL_BROKER=" + m.URL()}
-	app := pubRandom(t, 250_000)
+	app := pubRandom(250_000)
 	os.WriteFile(filepath.Join(dir, "app.bin"), app, 0o644)
 	run := func(want int, args ...string) result {
 		t.Helper()
@@ -689,10 +698,9 @@ func TestBinaryEndToEnd(t *testing.T) {
 
 func TestPublishDryRun(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Embedded(t, broker.Config{})
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL
-	app := e.file("app.bin", pubRandom(t, 5000))
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	e := newPubEnvAt(t, b.URL)
+	app := e.file("app.bin", pubRandom(5000))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	out := e.must(0, "release", "publish", mf, app, "--cohort", "beta", "--dry-run", "-o", "json")
 	var rep publish.Report
@@ -719,7 +727,7 @@ func TestMutualTLSThroughProfile(t *testing.T) {
 	pki := testpki.New(t)
 	m := mosquitto.Start(t, mosquitto.Config{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, RequireClientCert: true})
 	e := newPubEnv(t)
-	app := e.file("app.bin", pubRandom(t, 100))
+	app := e.file("app.bin", pubRandom(100))
 	e.must(0, "config", "set", "broker", m.TLSURL(), "--profile", "tls")
 	e.must(0, "config", "set", "ca-file", pki.CAFile, "--profile", "tls")
 	e.must(0, "config", "use", "tls")

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/publish"
@@ -20,16 +19,15 @@ import (
 // the profile's.
 func TestPublishAndCurrentShareTheTrustRule(t *testing.T) {
 	t.Parallel()
-	b := testbroker.Embedded(t, broker.Config{})
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = b.URL
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	e := newPubEnvAt(t, b.URL)
 	priv, pub := e.signingKey("first")
 	_, pub2 := e.signingKey("second")
 	e.must(0, "config", "set", "require-signatures", "true")
 	e.must(0, "config", "set", "pubkey", pub)
 	e.must(0, "config", "set", "pubkey", pub2)
 	e.must(0, "config", "set", "threshold", "2")
-	app := e.file("app.bin", pubRandom(t, 1000))
+	app := e.file("app.bin", pubRandom(1000))
 	mf := e.manifest("r.json", 1000, priv, "main@1.0.0="+app)
 
 	// One signature of the two the profile asks for.

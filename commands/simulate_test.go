@@ -127,34 +127,6 @@ func TestSimulateCommand(t *testing.T) {
 	}
 }
 
-func TestSimulateCommandRefusals(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"--devices", "0"}, ExitUsage, "--devices 0"},
-		{[]string{"--fail", "disk=5%"}, ExitUsage, "failure kind"},
-		{[]string{"--fail", "integrity=150%"}, ExitUsage, "between 0% and 100%"},
-		{[]string{"--speed", "fast"}, ExitUsage, "--speed"},
-		{[]string{"--report-encoding", "xml"}, ExitUsage, "--report-encoding"},
-		{[]string{"--report-keys", "medium"}, ExitUsage, "--report-keys"},
-		{[]string{"--client-id", "x"}, ExitUsage, "client id is its device id"},
-		{[]string{"--threshold", "2", "--pubkey", "/nonexistent.pem"}, ExitUsage, "--threshold 2"},
-		{[]string{"--id-prefix", "a/b"}, ExitUsage, "--id-prefix"},
-		{[]string{"--version", "1 0"}, ExitUsage, "version"},
-		{[]string{"--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}, ExitError, "simulated device sim-0001"},
-		{[]string{"extra"}, ExitUsage, "unexpected argument"},
-	} {
-		sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
-		code := runMain(context.Background(), append([]string{"otactl", "simulate"}, tc.args...), sys)
-		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
-			t.Errorf("simulate %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
-		}
-	}
-}
-
 // Against a broker with users each device logs in as itself; the
 // operator's user name from the environment is not the devices'.
 func TestSimulateCommandLogsInAsDevices(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -25,104 +25,93 @@ import (
 // these tests run the commands with such artifacts, as a user would.
 
 func TestUploadStreamedArtifact(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			proxy := tcpproxy.Start(t, b.Addr)
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = proxy.URL()
-			app := pubRandom(t, 3<<20+1)
-			path := e.file("app.bin", app)
-			sum := sha256.Sum256(app)
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		proxy := tcpproxy.Start(t, b.Addr)
+		e := newPubEnvAt(t, proxy.URL())
+		app := pubRandom(3<<20 + 1)
+		path := e.file("app.bin", app)
+		sum := sha256.Sum256(app)
 
-			out, errs, code := e.run("", "upload", "main@1.2.3", path)
-			if code != 0 || !strings.Contains(out, fmt.Sprintf("uploaded main@1.2.3: %d bytes, sha256 %s", len(app), hex.EncodeToString(sum[:6]))) {
-				t.Fatalf("upload: exit %d\n%s%s", code, out, errs)
-			}
-			if !strings.Contains(errs, "uploading main@1.2.3 (3.0 MiB) to .u/c/main@1.2.3") {
-				t.Errorf("no progress line on stderr: %q", errs)
-			}
-			c := pubDial(t, b.URL)
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the broker does not retain the file's bytes")
-			}
+		out, errs, code := e.run("", "upload", "main@1.2.3", path)
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("uploaded main@1.2.3: %d bytes, sha256 %s", len(app), hex.EncodeToString(sum[:6]))) {
+			t.Fatalf("upload: exit %d\n%s%s", code, out, errs)
+		}
+		if !strings.Contains(errs, "uploading main@1.2.3 (3.0 MiB) to .u/c/main@1.2.3") {
+			t.Errorf("no progress line on stderr: %q", errs)
+		}
+		c := pubDial(t, b.URL)
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the broker does not retain the file's bytes")
+		}
 
-			before := proxy.Upstream()
-			out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
-			var res publish.ArtifactResult
-			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != int64(len(app)) || res.SHA256 != hex.EncodeToString(sum[:]) {
-				t.Errorf("second upload: %q (%v)", out, err)
-			}
-			if sent := proxy.Upstream() - before; sent > 64<<10 {
-				t.Errorf("the second upload sent %d bytes", sent)
-			}
+		before := proxy.Upstream()
+		out = e.must(0, "upload", "main@1.2.3", path, "-o", "json")
+		var res publish.ArtifactResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.Action != "present" || res.Size != int64(len(app)) || res.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("second upload: %q (%v)", out, err)
+		}
+		if sent := proxy.Upstream() - before; sent > 64<<10 {
+			t.Errorf("the second upload sent %d bytes", sent)
+		}
 
-			other := e.file("other.bin", pubRandom(t, len(app)))
-			_, errs, code = e.run("", "upload", "main@1.2.3", other)
-			if code != ExitVerification || !strings.Contains(errs, "already published with different bytes ("+fmt.Sprint(len(app))+" bytes, sha256 "+hex.EncodeToString(sum[:6])) || !strings.Contains(errs, "hint:") {
-				t.Errorf("different bytes: exit %d, %q", code, errs)
-			}
-			out = e.must(0, "upload", "main@1.2.3", other, "--force")
-			if !strings.Contains(out, "replaced main@1.2.3") {
-				t.Errorf("--force said %q", out)
-			}
-		})
-	}
+		other := e.file("other.bin", pubRandom(len(app)))
+		_, errs, code = e.run("", "upload", "main@1.2.3", other)
+		if code != ExitVerification || !strings.Contains(errs, "already published with different bytes ("+fmt.Sprint(len(app))+" bytes, sha256 "+hex.EncodeToString(sum[:6])) || !strings.Contains(errs, "hint:") {
+			t.Errorf("different bytes: exit %d, %q", code, errs)
+		}
+		out = e.must(0, "upload", "main@1.2.3", other, "--force")
+		if !strings.Contains(out, "replaced main@1.2.3") {
+			t.Errorf("--force said %q", out)
+		}
+	})
 }
 
 func TestPublishStreamedArtifacts(t *testing.T) {
-	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newPubEnv(t)
-			e.env["OTACTL_BROKER"] = b.URL
-			app := pubRandom(t, 2<<20+7)
-			appPath := e.file("app.bin", app)
-			mf := e.manifest("r.json", 1000, "", "main@1.2.3="+appPath)
-			out := e.must(0, "release", "publish", mf, appPath)
-			if !strings.Contains(out, fmt.Sprintf("artifact main@1.2.3: uploaded (%d bytes)", len(app))) {
-				t.Fatalf("publish said:\n%s", out)
-			}
-			c := pubDial(t, b.URL)
-			if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
-				t.Fatal("the artifact is not the file's bytes")
-			}
-			// Again with the file: present; without it: verified on the
-			// broker, read through a hash.
-			mf2 := e.manifest("r2.json", 1001, "", "main@1.2.3="+appPath)
-			out = e.must(0, "release", "publish", mf2, appPath, "--device", "d1")
-			if !strings.Contains(out, "artifact main@1.2.3: present") {
-				t.Fatalf("second publish said:\n%s", out)
-			}
-			mf3 := e.manifest("r3.json", 1002, "", "main@1.2.3="+appPath)
-			out = e.must(0, "release", "publish", mf3, "--device", "d2")
-			if !strings.Contains(out, "artifact main@1.2.3: verified") {
-				t.Fatalf("publish without files said:\n%s", out)
-			}
-			// The broker's copy of another version differs from what a
-			// manifest says: refused before any desired manifest.
-			other := pubRandom(t, len(app))
-			e.must(0, "upload", "main@2.0.0", e.file("other.bin", other))
-			mf4 := e.manifest("r4.json", 1003, "", "main@2.0.0="+e.file("v2.bin", app))
-			_, errs, code := e.run("", "release", "publish", mf4, "--device", "d3")
-			if code != ExitVerification || !strings.Contains(errs, "component main@2.0.0") {
-				t.Fatalf("mismatching remote artifact: exit %d %s", code, errs)
-			}
-			if _, found := pubRetained(t, c, "devices/d3/.u/desired"); found {
-				t.Fatal("a desired manifest names an artifact that does not match it")
-			}
-		})
-	}
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newPubEnvAt(t, b.URL)
+		app := pubRandom(2<<20 + 7)
+		appPath := e.file("app.bin", app)
+		mf := e.manifest("r.json", 1000, "", "main@1.2.3="+appPath)
+		out := e.must(0, "release", "publish", mf, appPath)
+		if !strings.Contains(out, fmt.Sprintf("artifact main@1.2.3: uploaded (%d bytes)", len(app))) {
+			t.Fatalf("publish said:\n%s", out)
+		}
+		c := pubDial(t, b.URL)
+		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); !bytes.Equal(got, app) {
+			t.Fatal("the artifact is not the file's bytes")
+		}
+		// Again with the file: present; without it: verified on the
+		// broker, read through a hash.
+		mf2 := e.manifest("r2.json", 1001, "", "main@1.2.3="+appPath)
+		out = e.must(0, "release", "publish", mf2, appPath, "--device", "d1")
+		if !strings.Contains(out, "artifact main@1.2.3: present") {
+			t.Fatalf("second publish said:\n%s", out)
+		}
+		mf3 := e.manifest("r3.json", 1002, "", "main@1.2.3="+appPath)
+		out = e.must(0, "release", "publish", mf3, "--device", "d2")
+		if !strings.Contains(out, "artifact main@1.2.3: verified") {
+			t.Fatalf("publish without files said:\n%s", out)
+		}
+		// The broker's copy of another version differs from what a
+		// manifest says: refused before any desired manifest.
+		other := pubRandom(len(app))
+		e.must(0, "upload", "main@2.0.0", e.file("other.bin", other))
+		mf4 := e.manifest("r4.json", 1003, "", "main@2.0.0="+e.file("v2.bin", app))
+		_, errs, code := e.run("", "release", "publish", mf4, "--device", "d3")
+		if code != ExitVerification || !strings.Contains(errs, "component main@2.0.0") {
+			t.Fatalf("mismatching remote artifact: exit %d %s", code, errs)
+		}
+		if _, found := pubRetained(t, c, "devices/d3/.u/desired"); found {
+			t.Fatal("a desired manifest names an artifact that does not match it")
+		}
+	})
 }
 
 func TestPublishStreamedMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	m := mosquitto.Start(t, mosquitto.Config{MessageSizeLimit: 1 << 20})
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = m.URL()
-	app := e.file("app.bin", pubRandom(t, 2<<20))
+	e := newPubEnvAt(t, m.URL())
+	app := e.file("app.bin", pubRandom(2<<20))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	_, errs, code := e.run("", "release", "publish", mf, app)
 	if code != ExitVerification || !strings.Contains(errs, "nothing is retained there") || !strings.Contains(errs, "message_size_limit") {
@@ -143,10 +132,10 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := testbroker.Embedded(t, broker.Config{})
+	b := testbroker.Start(t, testbroker.KindEmbedded)
 	for _, size := range []int{100_000, 2 << 20} {
 		e := newPubEnv(t)
-		app := pubRandom(t, size)
+		app := pubRandom(size)
 		path := e.file("app.bin", app)
 		mf := e.manifest("r.json", 1000, "", fmt.Sprintf("main@1.0.%d=%s", size, path))
 		payload, err := os.ReadFile(mf)
@@ -162,7 +151,7 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The file changes after the check, keeping its size.
-		e.file("app.bin", pubRandom(t, size))
+		e.file("app.bin", pubRandom(size))
 		c := pubDial(t, b.URL)
 		targets := []publish.Target{{Kind: "fleet", Topic: c.Topics().Fleet()}}
 		sys := &System{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Now: func() time.Time { return e.now }}
@@ -178,40 +167,44 @@ func TestPublishArtifactChangedAfterCheck(t *testing.T) {
 	}
 }
 
-// TestPublishRerunAfterCutStreamed: the broker goes away in the middle of the
-// second of two large artifacts; no desired manifest is visible, and a
-// rerun sends only what is missing.
-func TestPublishRerunAfterCutStreamed(t *testing.T) {
-	t.Parallel()
-	b := testbroker.Embedded(t, broker.Config{})
-	proxy := tcpproxy.Start(t, b.Addr)
-	e := newPubEnv(t)
-	e.env["OTACTL_BROKER"] = proxy.URL()
-	first := e.file("a-main.bin", pubRandom(t, 2<<20))
-	second := e.file("b-modem.bin", pubRandom(t, 3<<20))
-	mf := e.manifest("r.json", 1000, "", "main@1.0.0="+first, "modem@2.0.0="+second)
+// TestArtifactDownloadStreams: a large artifact downloads to a file
+// written atomically (streamed through a temporary file), or to standard
+// output; a missing one leaves no file at all.
+func TestArtifactDownloadStreams(t *testing.T) {
+	onEveryBroker(t, func(t *testing.T, b *testbroker.Broker) {
+		e := newPubEnvAt(t, b.URL)
+		app := pubRandom(2<<20 + 3)
+		e.must(0, "upload", "main@1.2.3", e.file("app.bin", app))
+		sum := sha256.Sum256(app)
 
-	proxy.CutAfter(2<<20+(1<<20), true)
-	_, errs, code := e.run("", "release", "publish", mf, first, second, "--timeout", "2s")
-	t.Logf("first run:\n%s", errs)
-	if code != ExitError || !strings.Contains(errs, "upload modem@2.0.0") || !strings.Contains(errs, "hint:") {
-		t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)
-	}
-	c := pubDial(t, b.URL)
-	if _, found := pubRetained(t, c, ".u/desired"); found {
-		t.Fatal("a desired manifest is visible although an artifact is missing")
-	}
-	if _, found := pubRetained(t, c, ".u/c/modem@2.0.0"); found {
-		t.Fatal("part of the cut artifact is retained")
-	}
-	proxy.SetDown(false)
-	before := proxy.Upstream()
-	out := e.must(0, "release", "publish", mf, first, second)
-	sent := proxy.Upstream() - before
-	if !strings.Contains(out, "artifact main@1.0.0: present") || !strings.Contains(out, "artifact modem@2.0.0: uploaded") {
-		t.Fatalf("rerun said:\n%s", out)
-	}
-	if sent >= 5<<20 || sent < 3<<20 {
-		t.Errorf("rerun sent %d bytes: want the second artifact only", sent)
-	}
+		dest := filepath.Join(e.dir, "dl", "main.bin")
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := e.run("", "artifact", "download", "main@1.2.3", "-O", dest)
+		if code != 0 || !strings.Contains(errs, fmt.Sprintf("main@1.2.3: %d bytes, sha256 %s", len(app), hex.EncodeToString(sum[:]))) {
+			t.Fatalf("download: exit %d %q", code, errs)
+		}
+		if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, app) {
+			t.Fatalf("the downloaded file is not the artifact: %d bytes, %v", len(got), err)
+		}
+		if st, err := os.Stat(dest); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("mode: %v %v", st.Mode(), err)
+		}
+		out, _, code := e.run("", "artifact", "download", "main@1.2.3", "-O", "-")
+		if code != 0 || out != string(app) {
+			t.Fatalf("download to stdout: exit %d, %d bytes", code, len(out))
+		}
+
+		// Nothing there: an error, and no file, whole or temporary.
+		missing := filepath.Join(e.dir, "dl", "missing.bin")
+		_, errs, code = e.run("", "artifact", "download", "main@9.9.9", "-O", missing)
+		if code != ExitError || !strings.Contains(errs, "not on the broker") {
+			t.Errorf("missing artifact: exit %d %q", code, errs)
+		}
+		entries, _ := os.ReadDir(filepath.Dir(dest))
+		if len(entries) != 1 {
+			t.Errorf("the download folder holds %d entries, want main.bin only", len(entries))
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -178,6 +179,47 @@ func TestUsageRepros(t *testing.T) {
 		r := runOtactl(t, t.TempDir(), nil, "", tt.args...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, tt.hint) {
 			t.Errorf("otactl %s: exit %d\n%s\nwant exit 2, %q and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want, tt.hint)
+		}
+	}
+}
+
+// TestCommandRefusals: command lines of broker and simulate that otactl,
+// run in-process with a configuration folder of its own, refuses with the
+// exit code and a part of the message given.
+func TestCommandRefusals(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"broker", "--listen", "0.0.0.0:0"}, ExitError, "hint: give --users FILE"},
+		{[]string{"broker", "--tls-cert", "x.pem"}, ExitUsage, "both --tls-cert and --tls-key"},
+		{[]string{"broker", "--max-packet", "12"}, ExitUsage, "--max-packet"},
+		{[]string{"broker", "--users", "/nonexistent/users"}, ExitError, "users file"},
+		{[]string{"broker", "extra"}, ExitUsage, `unknown command "extra" for "otactl broker"`},
+		{[]string{"broker", "passwd"}, ExitUsage, "want one NAME"},
+		{[]string{"broker", "passwd", "--role", "admin", "x"}, ExitUsage, "use device or operator"},
+		{[]string{"broker", "passwd", "a/b"}, ExitUsage, "device id"},
+		{[]string{"broker", "passwd", "--role", "operator", "--cohort", "c", "ops"}, ExitUsage, "--cohort is for devices"},
+		{[]string{"broker", "passwd", "sim-1"}, ExitError, "no password given"},
+		{[]string{"simulate", "--devices", "0"}, ExitUsage, "--devices 0"},
+		{[]string{"simulate", "--fail", "disk=5%"}, ExitUsage, "failure kind"},
+		{[]string{"simulate", "--fail", "integrity=150%"}, ExitUsage, "between 0% and 100%"},
+		{[]string{"simulate", "--speed", "fast"}, ExitUsage, "--speed"},
+		{[]string{"simulate", "--report-encoding", "xml"}, ExitUsage, "--report-encoding"},
+		{[]string{"simulate", "--report-keys", "medium"}, ExitUsage, "--report-keys"},
+		{[]string{"simulate", "--client-id", "x"}, ExitUsage, "client id is its device id"},
+		{[]string{"simulate", "--threshold", "2", "--pubkey", "/nonexistent.pem"}, ExitUsage, "--threshold 2"},
+		{[]string{"simulate", "--id-prefix", "a/b"}, ExitUsage, "--id-prefix"},
+		{[]string{"simulate", "--version", "1 0"}, ExitUsage, "version"},
+		{[]string{"simulate", "--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}, ExitError, "simulated device sim-0001"},
+		{[]string{"simulate", "extra"}, ExitUsage, "unexpected argument"},
+	} {
+		sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+		code := runMain(context.Background(), append([]string{"otactl"}, tc.args...), sys)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("otactl %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
 		}
 	}
 }

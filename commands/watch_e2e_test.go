@@ -3,9 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/internal/syncbuf"
-
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/otactl/otactl/broker"
-	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
@@ -31,264 +25,6 @@ import (
 // These tests run the built binary against real brokers, with reports
 // published as devices publish them: JSON with long keys, JSON with short
 // keys, the Golioth SDK's CBOR, and a malformed one.
-
-// runningOtactl is the otactl binary running in the background.
-type runningOtactl struct {
-	cmd            *exec.Cmd
-	stdout, stderr *syncbuf.Buffer
-	done           chan struct{}
-	code           int
-}
-
-// startOtactl starts the built binary with args, with an environment as
-// runOtactl's, and returns at once.
-func startOtactl(t *testing.T, args ...string) *runningOtactl {
-	t.Helper()
-	return startOtactlIn(t, "", nil, nil, args...)
-}
-
-// startOtactlIn is startOtactl in dir (when not empty), with the extra
-// environment env and stdin as given (nil: none). Its exit code is the
-// shell's: 128 + the signal for a process killed by one. When the test
-// ends the process is killed if still running, and what it printed is
-// checked for registered secrets.
-func startOtactlIn(t *testing.T, dir string, env []string, stdin io.Reader, args ...string) *runningOtactl {
-	t.Helper()
-	r := &runningOtactl{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
-	r.cmd = otactlCommand(context.Background(), t, dir, env, args...)
-	r.cmd.Stdin = stdin
-	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				r.code = 128 + int(ws.Signal())
-			}
-		}
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		testsecrets.Check(t, runLabel(args), r.stdout.String(), r.stderr.String())
-	})
-	return r
-}
-
-// wait waits for the process to end and returns its exit code.
-func (r *runningOtactl) wait(t *testing.T) int {
-	t.Helper()
-	return r.waitWithin(t, 2*time.Minute).code
-}
-
-// waitWithin waits at most d for the process to end; a process still
-// running then is killed and the test fails.
-func (r *runningOtactl) waitWithin(t *testing.T, d time.Duration) result {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(d):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		t.Fatalf("otactl %s: still running after %v (killed)\nstderr: %s", strings.Join(r.cmd.Args[1:], " "), d, r.stderr)
-	}
-	return result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.code}
-}
-
-// gateVerdict is what rollout wait -o json prints.
-type gateVerdict struct {
-	fleet.GateResult
-	Failures []gateRow `json:"failures"`
-	Pending  []gateRow `json:"pending"`
-}
-
-type gateRow struct {
-	Device, Status, StateName, ReasonName, Version, Target string
-}
-
-func decodeVerdict(t *testing.T, out string) gateVerdict {
-	t.Helper()
-	var v gateVerdict
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("verdict %q: %v", out, err)
-	}
-	return v
-}
-
-func devicesOf(rows []gateRow) []string {
-	var ids []string
-	for _, r := range rows {
-		ids = append(ids, r.Device)
-	}
-	return ids
-}
-
-func TestRolloutWaitE2E(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			// A fleet told to run main 1.1.0: d1 runs it (JSON, long
-			// keys), d2 downloads it (JSON, short keys), d3 too (SDK
-			// CBOR); one report does not decode.
-			setup := func(prefix string) {
-				pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-				pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
-				pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
-				pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
-				pub("devices/d3/.u/c/main", sdkPayload(t, 1, 0, "1.0.0", "1.1.0"))
-				pub("devices/bad/.u/c/main", []byte(`{"state":"downloading"}`))
-			}
-			args := func(prefix string, more ...string) []string {
-				return append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", prefix}, more...)
-			}
-
-			t.Run("timeout", func(t *testing.T) {
-				setup("timeout/")
-				res := runOtactl(t, "", nil, "", args("timeout/", "--version", "1.1.0", "--timeout", "2s", "-o", "json")...)
-				if res.code != ExitTimeout {
-					t.Fatalf("exit %d, want %d\n%s", res.code, ExitTimeout, res.stderr)
-				}
-				v := decodeVerdict(t, res.stdout)
-				if v.Verdict != "timeout" || v.Updated != 1 || v.Total != 3 || !slices.Equal(devicesOf(v.Pending), []string{"d2", "d3"}) {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"pending:", "d2: downloading (running 1.0.0, target 1.1.0", "d3: downloading", "rollout timed out after 2s", "hint: "} {
-					if !strings.Contains(res.stderr, want) {
-						t.Errorf("stderr does not name %q:\n%s", want, res.stderr)
-					}
-				}
-			})
-
-			t.Run("failed", func(t *testing.T) {
-				setup("failed/")
-				env.Publish(t, "failed/devices/d3/.u/c/main", sdkPayload(t, 1, 5, "1.0.0", "1.1.0"))
-				res := runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "-o", "json")...)
-				if res.code != ExitRolloutFail {
-					t.Fatalf("exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
-				}
-				v := decodeVerdict(t, res.stdout)
-				if v.Verdict != "failed" || v.FailedCount != 1 || len(v.Failures) != 1 || v.Failures[0].Device != "d3" || v.Failures[0].ReasonName != "integrity-check-failed" {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"failed:\n  d3: integrity check failure for new downloaded package", "rollout failed: 1 of 3 devices failed, more than the 0 allowed"} {
-					if !strings.Contains(res.stderr, want) {
-						t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
-					}
-				}
-				// Allowed one failure and needing two of the three devices
-				// updated, it waits for the others instead.
-				res = runOtactl(t, "", nil, "", args("failed/", "--version", "1.1.0", "--max-failed", "1", "--min-updated", "50%", "--timeout", "1s")...)
-				if res.code != ExitTimeout || res.stdout != "" {
-					t.Fatalf("with --max-failed 1: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
-				}
-			})
-
-			t.Run("done", func(t *testing.T) {
-				setup("done/")
-				w := startOtactl(t, args("done/", "--expect", "4", "--timeout", "5m", "-o", "json")...)
-				// It reads the retained picture, then follows live reports.
-				waitFor(t, "the first progress line", func() bool {
-					return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
-				})
-				pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
-				pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
-				pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
-				pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
-				if code := w.wait(t); code != ExitOK {
-					t.Fatalf("exit %d\n%s", code, w.stderr)
-				}
-				v := decodeVerdict(t, w.stdout.String())
-				if v.Verdict != "done" || v.Updated != 4 || v.Total != 4 || v.Version != "1.1.0" || len(v.Pending) != 0 {
-					t.Fatalf("verdict %+v", v)
-				}
-				for _, want := range []string{"waiting for main 1.1.0 (from the fleet's desired manifest, sequence 2000)", "rollout done: main 1.1.0: 4/4 updated"} {
-					if !strings.Contains(w.stderr.String(), want) {
-						t.Errorf("stderr does not say %q:\n%s", want, w.stderr)
-					}
-				}
-			})
-		})
-	}
-}
-
-func TestRolloutWaitCohortE2E(t *testing.T) {
-	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
-	const prefix = "cohort/"
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-	pub(".u/desired", manifestPayload(t, 3000, false, map[string]string{"main": "1.1.0"}))
-	pub("cohorts/canary/.u/desired", manifestPayload(t, 3001, true, map[string]string{"main": "2.0.0-rc1"}))
-	pub("devices/c1/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "2.0.0-rc1", "cbor", true))
-	pub("devices/c2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false))
-	pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
-	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.0.0", "1.1.0", "json", false))
-	base := []string{"--broker", env.URL, "--topic-prefix", prefix}
-
-	// Members known from their reports: c1 and c2, not f1 and f2.
-	w := startOtactl(t, append([]string{"rollout", "wait", "--cohort", "canary", "--expect", "2", "-o", "json"}, base...)...)
-	waitFor(t, "the first progress line", func() bool { return strings.Contains(w.stderr.String(), "main 2.0.0-rc1: 1/2 updated") })
-	pub("devices/c1/.u/c/main", sdkPayload(t, 0, 0, "1.1.0", ""))
-	pub("devices/c1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "2.0.0-rc1", "", "cbor", true))
-	if code := w.wait(t); code != ExitOK {
-		t.Fatalf("exit %d\n%s", code, w.stderr)
-	}
-	if v := decodeVerdict(t, w.stdout.String()); v.Total != 2 || v.Updated != 2 || v.Version != "2.0.0-rc1" {
-		t.Fatalf("verdict %+v", v)
-	}
-	if !strings.Contains(w.stderr.String(), "waiting for main 2.0.0-rc1 (from cohort canary's desired manifest, sequence 3001)") {
-		t.Errorf("stderr:\n%s", w.stderr)
-	}
-
-	// Members listed in a file: f2 has failed at the cohort's version; the
-	// silent one is pending, and could still make two of three updated.
-	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.1.0", "2.0.0-rc1", "json", true))
-	file := filepath.Join(t.TempDir(), "canary.txt")
-	if err := os.WriteFile(file, []byte("c1\nf2\nsilent\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--devices-file", file, "--max-failed", "50%", "--min-updated", "60%", "--timeout", "1s", "-o", "json"}, base...)...)
-	v := decodeVerdict(t, res.stdout)
-	if res.code != ExitTimeout || v.Total != 3 || v.Updated != 1 || v.Allowed != 1 || !slices.Equal(devicesOf(v.Failures), []string{"f2"}) || !slices.Equal(devicesOf(v.Pending), []string{"silent"}) {
-		t.Fatalf("exit %d, verdict %+v\n%s", res.code, v, res.stderr)
-	}
-	if !strings.Contains(res.stderr, "silent: no report") {
-		t.Errorf("stderr:\n%s", res.stderr)
-	}
-
-	// A cohort without a manifest and without a list cannot be judged.
-	res = runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "nobody", "--version", "1.0.0"}, base...)...)
-	if res.code != ExitError || !strings.Contains(res.stderr, "cohort nobody has no desired manifest at cohort/cohorts/nobody/.u/desired") {
-		t.Fatalf("exit %d\n%s", res.code, res.stderr)
-	}
-}
-
-func TestRolloutWaitUsageE2E(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		msg  string
-	}{
-		{[]string{"--version", "1.0", "--max-failed", "lots"}, "--max-failed: bad threshold"},
-		{[]string{"--version", "1.0", "--min-updated", "150%"}, "--min-updated: bad share"},
-		{[]string{"--version", "1.0", "--device", "d*"}, "takes device ids, not patterns"},
-		{[]string{"--version", "1.0", "--device", "d1", "--expect", "3"}, "--expect: the devices listed (1) are the devices that count"},
-		{[]string{"--version", "bad version"}, "--version:"},
-		{[]string{"--version", "1.0", "--timeout", "0s"}, "--timeout 0s: must be positive"},
-		{[]string{"--version", "1.0", "extra"}, "unexpected argument"},
-		{[]string{"--version", "1.0", "-o", "yaml"}, "unknown output format"},
-	} {
-		res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--broker", "mqtt://127.0.0.1:1"}, tc.args...)...)
-		if res.code != ExitUsage || !strings.Contains(res.stderr, tc.msg) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, res.code, res.stderr, tc.msg)
-		}
-	}
-}
 
 // demoStatusJSON is what rollout status -o json prints, without times.
 type demoStatusJSON struct {
@@ -470,7 +206,7 @@ func TestStatus100kE2E(t *testing.T) {
 func TestWatchLiveTmux(t *testing.T) {
 	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "live/"
 	publishDemoFleet(t, env, prefix)
 

@@ -14,7 +14,6 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/output"
@@ -50,76 +49,72 @@ func demoReport(prefix, device, pkg string, s report.State, r report.Reason, ver
 }
 
 func TestWatchOnce(t *testing.T) {
-	t.Parallel()
-	for _, env := range testbroker.All(t) {
-		t.Run(env.Name, func(t *testing.T) {
-			t.Parallel()
-			const prefix = "once/"
-			publishDemoFleet(t, env, prefix)
-			all := []report.Report{
-				demoReport(prefix, "d3", "main", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d4", "main", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"),
-				demoReport(prefix, "d5", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
-				demoReport(prefix, "d1", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
-				demoReport(prefix, "d9", "modem", report.Idle, report.ReasonReady, "4.0.0", ""),
-			}
-			for _, tc := range []struct {
-				name    string
-				filters fleetFilterOptions
-				want    []report.Report
-			}{
-				{"all", fleetFilterOptions{}, all},
-				{"failed", fleetFilterOptions{Failed: true}, all[:1]},
-				{"version 1.2.0", fleetFilterOptions{Version: "1.2.0"}, all[3:4]},
-				{"modem", fleetFilterOptions{Package: "modem"}, all[5:]},
-				{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[2], all[4]}},
-				{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[1], all[4]}},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					sys, stdout, stderr := watchTestSystem(watchNow)
-					tc.filters.Stale = fleet.DefaultStale
-					opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: tc.filters, Output: "json"}, Once: true}
-					if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
-						t.Fatalf("watch: %v\n%s", err, stderr)
-					}
-					var got []report.Report
-					for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-						if line == "" {
-							continue
-						}
-						var r report.Report
-						if err := json.Unmarshal([]byte(line), &r); err != nil {
-							t.Fatalf("line %q: %v", line, err)
-						}
-						got = append(got, r)
-					}
-					if !slices.Equal(got, tc.want) {
-						t.Fatalf("reports\n%+v\nwant\n%+v", got, tc.want)
-					}
-					if !strings.Contains(stderr.String(), "warning: 2 malformed reports, the latest on "+prefix+"devices/d") {
-						t.Errorf("stderr %q does not count the malformed reports", stderr)
-					}
-				})
-			}
-			t.Run("plain", func(t *testing.T) {
-				sys, stdout, _ := watchTestSystem(watchNow)
-				opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Output: "text"}, Once: true}
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		const prefix = "once/"
+		publishDemoFleet(t, env, prefix)
+		all := []report.Report{
+			demoReport(prefix, "d3", "main", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d4", "main", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d5", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
+			demoReport(prefix, "d1", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
+			demoReport(prefix, "d9", "modem", report.Idle, report.ReasonReady, "4.0.0", ""),
+		}
+		for _, tc := range []struct {
+			name    string
+			filters fleetFilterOptions
+			want    []report.Report
+		}{
+			{"all", fleetFilterOptions{}, all},
+			{"failed", fleetFilterOptions{Failed: true}, all[:1]},
+			{"version 1.2.0", fleetFilterOptions{Version: "1.2.0"}, all[3:4]},
+			{"modem", fleetFilterOptions{Package: "modem"}, all[5:]},
+			{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[2], all[4]}},
+			{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[1], all[4]}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				sys, stdout, stderr := watchTestSystem(watchNow)
+				tc.filters.Stale = fleet.DefaultStale
+				opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: tc.filters, Output: "json"}, Once: true}
 				if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
-					t.Fatal(err)
+					t.Fatalf("watch: %v\n%s", err, stderr)
 				}
-				want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
-				if stdout.String() != want {
-					t.Fatalf("stdout %q, want %q", stdout, want)
+				var got []report.Report
+				for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+					if line == "" {
+						continue
+					}
+					var r report.Report
+					if err := json.Unmarshal([]byte(line), &r); err != nil {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					got = append(got, r)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("reports\n%+v\nwant\n%+v", got, tc.want)
+				}
+				if !strings.Contains(stderr.String(), "warning: 2 malformed reports, the latest on "+prefix+"devices/d") {
+					t.Errorf("stderr %q does not count the malformed reports", stderr)
 				}
 			})
+		}
+		t.Run("plain", func(t *testing.T) {
+			sys, stdout, _ := watchTestSystem(watchNow)
+			opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Stale: time.Minute, Failed: true}, Output: "text"}, Once: true}
+			if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+				t.Fatal(err)
+			}
+			want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
+			if stdout.String() != want {
+				t.Fatalf("stdout %q, want %q", stdout, want)
+			}
 		})
-	}
+	})
 }
 
 func TestRolloutStatus(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "status/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
@@ -172,9 +167,72 @@ func TestRolloutStatus(t *testing.T) {
 	}
 }
 
+// TestRolloutStatusCohort reads a cohort's rollout both ways rollout
+// status reads: members inferred from reports (the cohort's manifest is
+// read before the reports) and members listed (one read of manifests and
+// reports together).
+func TestRolloutStatusCohort(t *testing.T) {
+	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
+		const prefix = "cohortstatus/"
+		pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+		pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
+		pub("cohorts/canary/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
+		pub("devices/c1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false))
+		pub("devices/c2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "1.2.0", "cbor", true))
+		pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true))
+		pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
+
+		status := func(filters fleetFilterOptions) (fleet.Summary, []string, string) {
+			t.Helper()
+			sys, stdout, stderr := watchTestSystem(watchNow)
+			filters.Stale = fleet.DefaultStale
+			opts := &rolloutStatusOptions{Filters: filters, Output: "json"}
+			if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+				t.Fatalf("status: %v\n%s", err, stderr)
+			}
+			var st struct {
+				Summary fleet.Summary `json:"summary"`
+				Devices []struct{ Device, Status, Target string }
+			}
+			if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
+				t.Fatalf("%v: %s", err, stdout)
+			}
+			var rows []string
+			for _, d := range st.Devices {
+				rows = append(rows, d.Device+" "+d.Status+" "+d.Target)
+			}
+			return st.Summary, rows, stderr.String()
+		}
+
+		// Inferred: c1 runs and c2 heads to the cohort's 1.2.0.
+		s, rows, stderr := status(fleetFilterOptions{Cohort: "canary"})
+		if s.Devices != 2 || s.Done != 1 || s.Pending != 1 || s.Target != "1.2.0" || !slices.Equal(rows, []string{"c2 pending 1.2.0"}) {
+			t.Errorf("inferred cohort: summary %+v, rows %q\n%s", s, rows, stderr)
+		}
+		// Listed: f1 is in the cohort because the list says so, and
+		// the cohort's newer manifest gives it 1.2.0.
+		s, rows, stderr = status(fleetFilterOptions{Cohort: "canary", Devices: []string{"c1", "f1"}})
+		if s.Devices != 2 || s.Done != 1 || s.Pending != 1 || !slices.Equal(rows, []string{"f1 pending 1.2.0"}) {
+			t.Errorf("listed cohort: summary %+v, rows %q\n%s", s, rows, stderr)
+		}
+		// The whole fleet: no cohort is known, so c1 is told the
+		// fleet's 1.1.0; c2 heads to the target it reports.
+		s, rows, _ = status(fleetFilterOptions{})
+		want := []string{"c1 pending 1.1.0", "c2 pending 1.2.0", "f2 pending 1.1.0"}
+		if s.Devices != 4 || s.Done != 1 || s.Pending != 3 || s.Targets != 2 || !slices.Equal(rows, want) {
+			t.Errorf("fleet: summary %+v, rows %q", s, rows)
+		}
+		// A cohort without a manifest: a warning, and no device.
+		s, _, stderr = status(fleetFilterOptions{Cohort: "ghost"})
+		if s.Devices != 0 || !strings.Contains(stderr, "warning: cohort ghost has no desired manifest") {
+			t.Errorf("unknown cohort: summary %+v, stderr %q", s, stderr)
+		}
+	})
+}
+
 func TestWatchStream(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Embedded(t, broker.Config{})
+	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "stream/"
 	publishDemoFleet(t, env, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
