@@ -270,12 +270,12 @@ func (p *Profile) Set(key, value string) error {
 		default:
 			p.KeyFile = absPath(value)
 		}
-	case "insecure":
+	case "insecure", "require-signatures", "strict":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			return bad("want true or false")
 		}
-		p.Insecure = b
+		*p.flag(key) = b
 	case "topic-prefix":
 		v := value
 		p.TopicPrefix = &v
@@ -290,12 +290,6 @@ func (p *Profile) Set(key, value string) error {
 			return bad("want a positive size like 131072, 128k or 16M")
 		}
 		p.MaxPayload = n
-	case "require-signatures":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return bad("want true or false")
-		}
-		p.RequireSignatures = b
 	case "pubkey":
 		var add []string
 		for _, k := range strings.Split(value, ",") {
@@ -328,12 +322,6 @@ func (p *Profile) Set(key, value string) error {
 			return bad("%v", err)
 		}
 		p.Encoding = value
-	case "strict":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return bad("want true or false")
-		}
-		p.Strict = b
 	default:
 		return unknownKey(key)
 	}
@@ -341,6 +329,19 @@ func (p *Profile) Set(key, value string) error {
 }
 
 func knownKey(key string) bool { return contains(Keys, key) }
+
+// flag is the field of a true-or-false setting.
+func (p *Profile) flag(key string) *bool {
+	switch key {
+	case "insecure":
+		return &p.Insecure
+	case "require-signatures":
+		return &p.RequireSignatures
+	case "strict":
+		return &p.Strict
+	}
+	return nil
+}
 
 // Unset clears a key.
 func (p *Profile) Unset(key string) error {
