@@ -10,6 +10,7 @@ import (
 
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -28,18 +29,20 @@ type releasePublishOptions struct {
 	DryRun       bool
 	MaxPayload   string
 	Output       string
+	Strict       strictOption
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
-		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Encoding},
+		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: cbor for devices on the current Golioth firmware SDK, json for the seed's format and the SDK up to v0.7.0 (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Force},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
+		strictFlag(&opts.Strict),
 		outputFlag(&opts.Output),
 	}
 	flags = append(flags, targetFlags(&opts.Targets, true)...)
@@ -47,8 +50,20 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--force] [--dry-run] [-o json]",
-		Description: `Publishes a release, stopping at the first failure:
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [-o json]",
+		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
+profile setting encoding; default json):
+  cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
+  json  the seed's format: otactl's simulator, devices of your own, and the
+        Golioth SDK up to v0.7.0, the last release with a JSON decoder
+A fleet on the current Golioth SDK ignores a JSON manifest: publish its
+releases with --encoding cbor, or 'otactl config set encoding cbor'.
+
+Publishes a release, stopping at the first failure:
+  0. lints the manifest for devices on the Golioth firmware SDK (see
+     docs/protocol.md, "Limits"): each finding is a warning on standard
+     error, and with --strict (or OTACTL_STRICT, or the profile's strict)
+     it refuses the release, exit 1, before anything is sent;
   1. verifies the manifest: digest, expiry, and signatures when --pubkey is
      given or the profile has require-signatures;
   2. checks every artifact file against its component (size, SHA-256);
@@ -82,7 +97,7 @@ Example:
 			if c.Args().Len() < 1 {
 				return withHint(usageErrorf("release publish: expected a MANIFEST argument"), "otactl release publish release.json build/app.bin")
 			}
-			if opts.Encoding != "json" && opts.Encoding != "cbor" {
+			if c.IsSet("encoding") && opts.Encoding != "json" && opts.Encoding != "cbor" {
 				return usageErrorf("release publish: --encoding must be json or cbor, not %q", opts.Encoding)
 			}
 			if opts.Threshold < 0 {
@@ -130,7 +145,13 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", opts.File, err)
 	}
-	plan := &publish.Plan{Manifest: m, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
+	plan := &publish.Plan{Manifest: m, Force: opts.Force, DryRun: opts.DryRun}
+	if plan.Encoding, err = profile.Encoding(opts.Encoding, sys.Getenv, cn.Profile); err != nil {
+		return nil, err
+	}
+	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
+		return nil, err
+	}
 	trust, err := trustPolicy(sys, cn, opts.Pubkeys.Value(), opts.Threshold)
 	if err == nil {
 		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
@@ -138,7 +159,7 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.File, err)
 	}
-	if plan.Payload, err = publish.DesiredPayload(m, data, opts.Encoding); err != nil {
+	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
 	}
 	if plan.Files, err = publish.MatchFiles(ctx, m, opts.Artifacts, opts.ArtifactsDir); err != nil {

@@ -23,6 +23,7 @@ type releaseRollbackOptions struct {
 	DryRun     bool
 	MaxPayload string
 	Output     string
+	Strict     strictOption
 }
 
 func newReleaseRollbackCommand(sys *System) *cli.Command {
@@ -35,6 +36,7 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Encoding},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Force},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing", Destination: &opts.DryRun},
+		strictFlag(&opts.Strict),
 		outputFlag(&opts.Output),
 	}
 	flags = append(flags, targetFlags(&opts.Targets, false)...)
@@ -42,12 +44,14 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "publish an earlier release again under a new sequence number",
-		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME | --device ID...] [--sequence N] [--dry-run] [connection flags] [-o json]",
+		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME | --device ID...] [--sequence N] [--strict] [--dry-run] [connection flags] [-o json]",
 		Description: `Takes the components of an earlier release from the catalog, builds a new
 manifest with a new sequence number (the time now, or one above what the
 targets retain), signs it with every --sign key and publishes it as
 'release publish' does: devices switch because the version differs. The
 components' bytes must still be on the broker; they are read back first.
+The new manifest is linted as 'release publish' lints (a --sequence past
+2147483647 is a finding), and --strict refuses it before anything is sent.
 
 Example:
    $ otactl release list
@@ -106,6 +110,9 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 		return nil, err
 	}
 	req := &publish.RollbackRequest{To: opts.To, Sequence: opts.Sequence, Encoding: opts.Encoding, Force: opts.Force, DryRun: opts.DryRun}
+	if req.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
+		return nil, err
+	}
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
