@@ -60,13 +60,13 @@ A fleet on the current Golioth SDK ignores a JSON manifest: publish its
 releases with --encoding cbor, or 'otactl config set encoding cbor'.
 
 Publishes a release, stopping at the first failure:
-  0. lints the manifest for devices on the Golioth firmware SDK (see
-     docs/protocol.md, "Limits"): each finding is a warning on standard
-     error, and with --strict (or OTACTL_STRICT, or the profile's strict)
-     it refuses the release, exit 1, before anything is sent;
   1. verifies the manifest: digest, expiry, and signatures when --pubkey is
      given or the profile has require-signatures;
-  2. checks every artifact file against its component (size, SHA-256);
+  2. checks every artifact file against its component (size, SHA-256),
+     and lints the manifest for devices on the Golioth firmware SDK (see
+     docs/protocol.md, "Limits"): each finding is a warning on standard
+     error, and with --strict (or OTACTL_STRICT, or the profile's strict)
+     it refuses the release, exit 1, with nothing sent;
   3. uploads each artifact not already on the broker with the same bytes,
      and reads every artifact back (a component without a file must already
      be on the broker);
