@@ -16,7 +16,9 @@ type releaseCreateOptions struct {
 	Out        string
 	// Create takes --type, --sequence, --expires and
 	// --allow-version-mismatch as they are.
-	Create release.CreateOptions
+	Create      release.CreateOptions
+	BuildNumber string
+	Strict      strictOption
 }
 
 func newReleaseCreateCommand(sys *System) *cli.Command {
@@ -32,7 +34,16 @@ The manifest is written atomically to --out, or to standard output.
 
 A component is PACKAGE@VERSION=FILE, optionally followed by ,type=TYPE.
 For an MCUboot image PACKAGE=FILE takes the version from the image header,
-and a version that differs from the header is refused.
+and a version that differs from the header is refused. A version never
+holds '+': a build number in the header (imgtool's 1.2.3+4) is dropped,
+giving 1.2.3, the version Zephyr and the Golioth SDK's samples report, or
+with --build-number dot made a fourth number, 1.2.3.4.
+
+The release is linted for devices on the Golioth firmware SDK (names over
+16 characters, more than one component, a sequence number past int32, state
+reports too long for the SDK's buffer): findings are warnings, and with
+--strict (or OTACTL_STRICT, or the profile's strict) they refuse the
+release before anything is written.
 
 KEYREF is a keyring key NAME, file:PATH or env:VAR (env: alone reads
 OTACTL_SIGNING_KEY).
@@ -50,10 +61,15 @@ Example:
 			stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Sign),
 			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
 			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.Create.AllowVersionMismatch},
+			&cli.StringFlag{Name: "build-number", Usage: "how an MCUboot header's build number enters the version: drop (1.2.3+4 gives 1.2.3) or dot (1.2.3.4)", Value: "drop", Destination: &opts.BuildNumber},
+			strictFlag(&opts.Strict),
 		},
 		Action: runWithoutArgs("release create", "components are given with -c PACKAGE@VERSION=FILE", func(ctx context.Context) error {
 			if opts.Create.Sequence < 0 {
 				return usageErrorf("release create: --sequence must be positive")
+			}
+			if _, err := release.ParseBuildNumber(opts.BuildNumber); err != nil {
+				return usageErrorf("release create: --build-number: %v", err)
 			}
 			return releaseCreateRun(ctx, sys, opts)
 		}),
@@ -86,14 +102,20 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 	if err != nil {
 		return err
 	}
-	co := opts.Create
-	co.Specs, co.Now = specs, now
-	m, warnings, err := release.Create(ctx, co)
+	strict, err := opts.Strict.resolve(sys, nil)
 	if err != nil {
 		return err
 	}
+	co := opts.Create
+	co.Specs, co.Now = specs, now
+	co.BuildNumber, _ = release.ParseBuildNumber(opts.BuildNumber) // checked by the action
+	co.Strict = strict
+	m, warnings, err := release.Create(ctx, co)
 	for _, w := range warnings {
 		fmt.Fprintln(sys.Stderr, "warning: "+w)
+	}
+	if err != nil {
+		return err
 	}
 	for _, s := range signers {
 		if err := m.Sign(s); err != nil {

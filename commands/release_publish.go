@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
@@ -18,28 +19,42 @@ type releasePublishOptions struct {
 	ArtifactsDir string
 	MaxPayload   string
 	// Plan takes --encoding, --force and --dry-run as they are.
-	Plan publish.Plan
+	Plan   publish.Plan
+	Strict strictOption
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
 	flags := opts.flags(true,
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
-		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json, or cbor for the Golioth device SDK", Value: "json", Destination: &opts.Plan.Encoding},
+		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: cbor for devices on the current Golioth firmware SDK, json for the seed's format and the SDK up to v0.7.0 (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
 		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
+		strictFlag(&opts.Strict),
 	)
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--force] [--dry-run] [-o json]",
-		Description: `Publishes a release, stopping at the first failure:
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [-o json]",
+		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
+profile setting encoding; default json):
+  cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
+  json  the seed's format: otactl's simulator, devices of your own, and the
+        Golioth SDK up to v0.7.0, the last release with a JSON decoder
+A fleet on the current Golioth SDK ignores a JSON manifest: publish its
+releases with --encoding cbor, or 'otactl config set encoding cbor'.
+
+Publishes a release, stopping at the first failure:
   1. verifies the manifest: digest, expiry, and signatures when --pubkey is
      given or the profile has require-signatures;
-  2. checks every artifact file against its component (size, SHA-256);
+  2. checks every artifact file against its component (size, SHA-256),
+     and lints the manifest for devices on the Golioth firmware SDK (see
+     docs/protocol.md, "Limits"): each finding is a warning on standard
+     error, and with --strict (or OTACTL_STRICT, or the profile's strict)
+     it refuses the release, exit 1, with nothing sent;
   3. uploads each artifact not already on the broker with the same bytes,
      and reads every artifact back (a component without a file must already
      be on the broker);
@@ -67,7 +82,7 @@ Example:
    $ otactl release publish release.json --encoding cbor --dry-run`,
 		Flags: flags,
 		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
-			if enc := opts.Plan.Encoding; enc != "json" && enc != "cbor" {
+			if enc := opts.Plan.Encoding; enc != "" && enc != "json" && enc != "cbor" {
 				return usageErrorf("release publish: --encoding must be json or cbor, not %q", enc)
 			}
 			if opts.Threshold < 0 {
@@ -104,6 +119,12 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	}
 	plan := opts.Plan
 	plan.Manifest = m
+	if plan.Encoding, err = profile.Encoding(plan.Encoding, sys.Getenv, cn.Profile); err != nil {
+		return nil, err
+	}
+	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
+		return nil, err
+	}
 	trust, err := opts.policy(sys, cn)
 	if err == nil {
 		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))

@@ -18,6 +18,7 @@ type releaseRollbackOptions struct {
 	// Request takes --to, --sequence, --encoding, --force and --dry-run
 	// as they are.
 	Request publish.RollbackRequest
+	Strict  strictOption
 }
 
 func newReleaseRollbackCommand(sys *System) *cli.Command {
@@ -30,16 +31,19 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Request.Encoding},
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Request.Force},
 		dryRunFlag(&opts.Request.DryRun),
+		strictFlag(&opts.Strict),
 	)
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "publish an earlier release again under a new sequence number",
-		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME | --device ID...] [--sequence N] [--dry-run] [connection flags] [-o json]",
+		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME | --device ID...] [--sequence N] [--strict] [--dry-run] [connection flags] [-o json]",
 		Description: `Takes the components of an earlier release from the catalog, builds a new
 manifest with a new sequence number (the time now, or one above what the
 targets retain), signs it with every --sign key and publishes it as
 'release publish' does: devices switch because the version differs. The
 components' bytes must still be on the broker; they are read back first.
+The new manifest is linted as 'release publish' lints (a --sequence past
+2147483647 is a finding), and --strict refuses it before anything is sent.
 
 Example:
    $ otactl release list
@@ -83,6 +87,9 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 		return nil, err
 	}
 	req := opts.Request
+	if req.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
+		return nil, err
+	}
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ type releaseSignOptions struct {
 	Keys    []string
 	Out     string
 	Expires string
+	Strict  strictOption
 }
 
 func newReleaseSignCommand(sys *System) *cli.Command {
@@ -29,6 +30,11 @@ manifest is rewritten atomically in place, or written to --out ("-" for
 standard output). A manifest whose stored hash does not match its content,
 and one that has expired, are refused with exit code 3.
 
+The manifest is linted for devices on the Golioth firmware SDK, as by
+'release create': findings are warnings, and with --strict (or
+OTACTL_STRICT, or the profile's strict) they refuse it before anything is
+written.
+
 --expires gives the manifest a new expiry (a duration from now, or an RFC
 3339 time) before signing. The expiry is part of the release digest, so
 this drops every signature it had: sign again with every key devices need.
@@ -40,6 +46,7 @@ Example:
 			stringsFlag(&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Required: true}, &opts.Keys),
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
+			strictFlag(&opts.Strict),
 		},
 		Action: runWithArgs(1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --key KEYREF", func(_ context.Context, args []string) error {
 			opts.File = args[0]
@@ -66,6 +73,10 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err != nil {
 		return err
 	}
+	strict, err := opts.Strict.resolve(sys, nil)
+	if err != nil {
+		return err
+	}
 	if opts.Expires != "" {
 		base, err := sys.buildTime()
 		if err != nil {
@@ -86,6 +97,13 @@ func releaseSignRun(sys *System, opts *releaseSignOptions) error {
 	if err := m.CheckNotExpired(sys.Now()); err != nil {
 		return withHint(fmt.Errorf("sign %s: %w: not signing a release devices would refuse", opts.File, err),
 			"give it a new expiry with --expires 720h (this drops its signatures), or make a new release with 'otactl release create'")
+	}
+	findings, err := release.LintStrict(m, strict)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", opts.File, err)
+	}
+	for _, f := range findings {
+		fmt.Fprintln(sys.Stderr, "warning: "+f.String())
 	}
 	for _, s := range signers {
 		if err := m.Sign(s); err != nil {

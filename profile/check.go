@@ -54,6 +54,11 @@ func (p *Profile) Check() error {
 			return &SettingError{Key: "pubkey", Value: k, Reason: err.Error(), hide: pasted(k)}
 		}
 	}
+	if p.Encoding != "" {
+		if err := checkEncoding(p.Encoding); err != nil {
+			return bad("encoding", p.Encoding, "%v", err)
+		}
+	}
 	return nil
 }
 

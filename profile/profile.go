@@ -1,7 +1,8 @@
 // Package profile keeps named connection profiles in otactl's config file
 // (config.json under the user's config folder): which broker, user, TLS
 // files and topic prefix to use, and the publishing policy (max-payload,
-// require-signatures and trusted public keys). It holds no secrets.
+// require-signatures and trusted public keys, the desired manifest's
+// encoding, strict mode). It holds no secrets.
 package profile
 
 import (
@@ -40,6 +41,12 @@ type Profile struct {
 	RequireSignatures bool     `json:"require-signatures,omitempty"`
 	Pubkeys           []string `json:"pubkey,omitempty"` // trusted public keys: files or keyring names
 	Threshold         int      `json:"threshold,omitempty"`
+	// Encoding is the desired manifest's encoding when publishing: json
+	// or cbor; "" is unset (json).
+	Encoding string `json:"encoding,omitempty"`
+	// Strict refuses a release the device-compatibility lint has
+	// findings about (release.Lint).
+	Strict bool `json:"strict,omitempty"`
 }
 
 // File is the whole config file.
@@ -54,6 +61,7 @@ type File struct {
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
 	"topic-prefix", "timeout", "max-payload", "require-signatures", "pubkey", "threshold",
+	"encoding", "strict",
 }
 
 // ConnectionKeys are the settings that say how to reach a broker. A broker
@@ -255,7 +263,7 @@ func (p *Profile) Set(key, value string) error {
 			return bad("%v", err)
 		}
 		*p.text(key) = absPath(value)
-	case "insecure", "require-signatures":
+	case "insecure", "require-signatures", "strict":
 		b, err := strconv.ParseBool(value)
 		if err != nil {
 			return bad("want true or false")
@@ -302,6 +310,11 @@ func (p *Profile) Set(key, value string) error {
 			return bad("want a number of signatures, 0 or more")
 		}
 		p.Threshold = n
+	case "encoding":
+		if err := checkEncoding(value); err != nil {
+			return bad("%v", err)
+		}
+		p.Encoding = value
 	default:
 		return unknownKey(key)
 	}
@@ -321,10 +334,15 @@ func (p *Profile) text(key string) *string {
 
 // flag is the field of a true-or-false setting.
 func (p *Profile) flag(key string) *bool {
-	if key == "insecure" {
+	switch key {
+	case "insecure":
 		return &p.Insecure
+	case "require-signatures":
+		return &p.RequireSignatures
+	case "strict":
+		return &p.Strict
 	}
-	return &p.RequireSignatures
+	return nil
 }
 
 // Unset clears a key.
@@ -344,6 +362,10 @@ func (p *Profile) Unset(key string) error {
 		p.Pubkeys = nil
 	case "threshold":
 		p.Threshold = 0
+	case "encoding":
+		p.Encoding = ""
+	case "strict":
+		p.Strict = false
 	default:
 		return unknownKey(key)
 	}
@@ -370,6 +392,10 @@ func (p *Profile) Get(key string) (string, bool, error) {
 		return strings.Join(p.Pubkeys, ","), len(p.Pubkeys) > 0, nil
 	case "threshold":
 		return strconv.Itoa(p.Threshold), p.Threshold != 0, nil
+	case "encoding":
+		return p.Encoding, p.Encoding != "", nil
+	case "strict":
+		return strconv.FormatBool(p.Strict), p.Strict, nil
 	}
 	return "", false, unknownKey(key)
 }

@@ -98,13 +98,10 @@ func (t Topics) Component(pkg, version string) (string, error) {
 	if err := release.ValidatePackage(pkg); err != nil {
 		return "", err
 	}
+	// ValidateVersion refuses '+': MQTT 3.1.1 section 4.7.1 forbids
+	// wildcards in a topic name, and brokers refuse or misroute them.
 	if err := release.ValidateVersion(version); err != nil {
 		return "", err
-	}
-	if strings.Contains(version, "+") {
-		// MQTT 3.1.1 section 4.7.1: wildcards must not appear in a topic
-		// name at all, and brokers refuse or misroute such publishes.
-		return "", fmt.Errorf("version %q: '+' is not allowed in an MQTT topic, so %s@%s cannot be published (use '-' or '.' for build metadata)", version, pkg, version)
 	}
 	return t.prefix + componentRoot + pkg + "@" + version, nil
 }
@@ -175,7 +172,7 @@ func (t Topics) ParseComponent(topic string) (pkg, version string, ok bool) {
 		return "", "", false
 	}
 	pkg, version, ok = strings.Cut(rest, "@")
-	if !ok || release.ValidatePackage(pkg) != nil || release.ValidateVersion(version) != nil || strings.Contains(version, "+") {
+	if !ok || release.ValidatePackage(pkg) != nil || release.ValidateVersion(version) != nil {
 		return "", "", false
 	}
 	return pkg, version, true

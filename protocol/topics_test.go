@@ -83,8 +83,8 @@ func TestTopics(t *testing.T) {
 			t.Errorf("Component(main, %q) accepted", bad)
 		}
 	}
-	// A version may hold '+' (semver build metadata), a topic may not.
-	if _, err := tp.Component("main", "1.2.3+b4"); err == nil || !strings.Contains(err.Error(), "not allowed in an MQTT topic") {
+	// A version never holds '+', a wildcard in a topic.
+	if _, err := tp.Component("main", "1.2.3+b4"); err == nil || !strings.Contains(err.Error(), "'+' is not allowed: the version is part of an MQTT topic") {
 		t.Errorf("Component(main, 1.2.3+b4) = %v, want a refusal", err)
 	}
 	for _, bad := range []string{"/.u/c/main", ".u/c/main@1", "/.u/c/a/b@1", "/.u/c/main@1/x"} {

@@ -33,18 +33,23 @@ type Plan struct {
 	Force      bool
 	DryRun     bool
 	RollbackOf int64
+	// Strict refuses the plan when the device-compatibility lint has
+	// findings (Publisher.Lint).
+	Strict bool
 }
 
 // Report is what a publish did (or, with DryRun, would do).
 type Report struct {
-	SequenceNumber int64            `json:"sequenceNumber"`
-	Hash           string           `json:"hash"`
-	Encoding       string           `json:"encoding"`
-	DryRun         bool             `json:"dryRun"`
-	RollbackOf     int64            `json:"rollbackOf,omitempty"`
-	Artifacts      []ArtifactResult `json:"artifacts"`
-	Targets        []TargetResult   `json:"targets"`
-	Catalog        CatalogResult    `json:"catalog"`
+	SequenceNumber int64  `json:"sequenceNumber"`
+	Hash           string `json:"hash"`
+	Encoding       string `json:"encoding"`
+	DryRun         bool   `json:"dryRun"`
+	RollbackOf     int64  `json:"rollbackOf,omitempty"`
+	// Warnings are the device-compatibility lint's findings.
+	Warnings  []release.Finding `json:"warnings"`
+	Artifacts []ArtifactResult  `json:"artifacts"`
+	Targets   []TargetResult    `json:"targets"`
+	Catalog   CatalogResult     `json:"catalog"`
 }
 
 // ArtifactResult is what happened to one artifact.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -92,8 +93,10 @@ type Publisher struct {
 	Hooks   Hooks
 }
 
-// Publish runs a plan's broker steps in order, stopping at the first
-// failure: every artifact on the broker and read back (Artifacts), the
+// Publish runs a plan's steps in order, stopping at the first failure:
+// the device-compatibility lint, which refuses the plan in strict mode
+// before anything is sent (Lint), every artifact on the broker and read
+// back (Artifacts), the
 // targets (Targets), anti-rollback on every target (AntiRollback), the
 // desired manifest on each, confirmed (Desired.Publish), and the catalog
 // entry (RecordCatalog). A desired manifest is therefore never visible
@@ -104,6 +107,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	rep := &Report{SequenceNumber: m.SequenceNumber, Hash: m.Hash, Encoding: plan.Encoding, DryRun: plan.DryRun,
 		RollbackOf: plan.RollbackOf, Artifacts: []ArtifactResult{}, Targets: []TargetResult{}}
 	var err error
+	if rep.Warnings, err = p.Lint(plan); err != nil {
+		return nil, err
+	}
 	if rep.Artifacts, err = p.Artifacts(ctx, plan); err != nil {
 		return nil, err
 	}
@@ -132,4 +138,21 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// Lint is the device-compatibility step (release.Lint). In strict mode a
+// finding refuses the plan with a *release.LintError, which names it;
+// otherwise each finding is told as a Warning and returned.
+func (p *Publisher) Lint(plan *Plan) ([]release.Finding, error) {
+	findings, err := release.LintStrict(plan.Manifest, plan.Strict)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range findings {
+		p.Observe.emit(Warning{Message: f.String()})
+	}
+	if findings == nil {
+		findings = []release.Finding{}
+	}
+	return findings, nil
 }

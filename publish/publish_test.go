@@ -61,7 +61,7 @@ func TestReportJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(`{"sequenceNumber":1000,"hash":"%s","encoding":"json","dryRun":true,`+
+	want := fmt.Sprintf(`{"sequenceNumber":1000,"hash":"%s","encoding":"json","dryRun":true,"warnings":[],`+
 		`"artifacts":[{"package":"main","version":"1.0.0","topic":".u/c/main@1.0.0","size":10,"sha256":"%s","action":"would upload"}],`+
 		`"targets":[{"kind":"device","name":"a","topic":"devices/a/.u/desired","action":"would publish"}],`+
 		`"catalog":{"topic":".u/releases/1000","action":"would record"}}`, f.m.Hash, f.m.Components[0].Hash)

@@ -27,6 +27,9 @@ type RollbackRequest struct {
 	Targets  []Target
 	Force    bool
 	DryRun   bool
+	// Strict refuses the new manifest when the device-compatibility lint
+	// has findings about it (Publisher.Lint, run by Publish).
+	Strict bool
 }
 
 // PlanRollback is the rollback step: it takes release req.To's components
@@ -69,7 +72,7 @@ func (p *Publisher) PlanRollback(ctx context.Context, req RollbackRequest) (*Pla
 		return nil, err
 	}
 	return &Plan{Manifest: m, Payload: payload, Encoding: encoding, Files: map[string]string{},
-		Targets: req.Targets, Force: req.Force, DryRun: req.DryRun, RollbackOf: req.To}, nil
+		Targets: req.Targets, Force: req.Force, DryRun: req.DryRun, RollbackOf: req.To, Strict: req.Strict}, nil
 }
 
 // RollbackSequence is the sequence number of a rollback built at now: the

@@ -28,11 +28,17 @@ type CreateOptions struct {
 	// AllowVersionMismatch lets a spec's version differ from the version in
 	// the file's MCUboot header.
 	AllowVersionMismatch bool
+	// BuildNumber says how an MCUboot header's build number enters a
+	// version taken from it; "" is BuildDrop.
+	BuildNumber BuildNumber
+	// Strict refuses a release the device-compatibility lint (Lint) has
+	// findings about, with a *LintError.
+	Strict bool
 }
 
 // Create hashes the files of opts.Specs in parallel and returns the sealed,
-// unsigned manifest, with warnings for the operator (among them
-// CompatibilityWarnings). It refuses bad names, a package named twice, an
+// unsigned manifest, with warnings for the operator (among them the
+// findings of Lint, which refuse it with opts.Strict). It refuses bad names, a package named twice, an
 // empty file (an empty retained message deletes the topic, so it could
 // never be downloaded), and an MCUboot image whose header version differs
 // from the version given: devices report the version of the image they run
@@ -94,7 +100,7 @@ func Create(ctx context.Context, opts CreateOptions) (*Manifest, []string, error
 	var warnings []string
 	for i := range opts.Specs {
 		s := &opts.Specs[i]
-		w, err := checkImageVersion(s, opts.AllowVersionMismatch)
+		w, err := checkImageVersion(s, opts.BuildNumber, opts.AllowVersionMismatch)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -127,12 +133,20 @@ func Create(ctx context.Context, opts CreateOptions) (*Manifest, []string, error
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
-	return m, append(warnings, CompatibilityWarnings(m)...), nil
+	findings, err := LintStrict(m, opts.Strict)
+	if err != nil {
+		return nil, warnings, err
+	}
+	for _, f := range findings {
+		warnings = append(warnings, f.String())
+	}
+	return m, warnings, nil
 }
 
 // checkImageVersion reads the MCUboot header of s.Path, fills in a missing
-// version from it and refuses a version that differs from it.
-func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
+// version from it (its build number mapped by build) and refuses a version
+// that differs from it.
+func checkImageVersion(s *Spec, build BuildNumber, allowMismatch bool) ([]string, error) {
 	// A FIFO or device node is refused here, before anything is hashed,
 	// and without blocking on it.
 	f, err := regularfile.Open(s.Path)
@@ -153,27 +167,27 @@ func checkImageVersion(s *Spec, allowMismatch bool) ([]string, error) {
 		return nil, nil
 	}
 	if s.Version == "" {
-		s.Version = h.Version()
+		s.Version = h.VersionWith(build)
 		if err := ValidateVersion(s.Version); err != nil {
 			return nil, err
 		}
-		if h.Build != 0 {
-			return []string{fmt.Sprintf("component %s: version %s taken from the MCUboot header of %s; if the device reports %s (Zephyr's APP_VERSION_STRING leaves out the build number), give the version: %s@%s=%s",
-				s.Package, s.Version, s.Path, h.ShortVersion(), s.Package, h.ShortVersion(), s.Path)}, nil
+		if h.Build != 0 && build != BuildDot {
+			return []string{fmt.Sprintf("component %s: the MCUboot header of %s says %s: published as %s without the build number, the version Zephyr and the Golioth SDK's samples report (a version never holds '+'); if your devices report the build number too, use --build-number dot (%s)",
+				s.Package, s.Path, h.Version(), s.Version, h.VersionWith(BuildDot))}, nil
 		}
 		return nil, nil
 	}
-	if s.Version == h.Version() || s.Version == h.ShortVersion() {
+	if s.Version == h.ShortVersion() || s.Version == h.VersionWith(BuildDot) {
 		return nil, nil
 	}
 	if allowMismatch {
 		return []string{fmt.Sprintf("component %s: version %s differs from the MCUboot image version %s of %s; devices that report %s will download it again and again",
-			s.Package, s.Version, h.Version(), s.Path, h.Version())}, nil
+			s.Package, s.Version, h.Version(), s.Path, h.VersionWith(build))}, nil
 	}
 	return nil, hint.Wrap(
 		fmt.Errorf("component %s: version %s differs from the version %s in the MCUboot header of %s: devices report the version of the image they run, so they would never see %s and would update forever",
 			s.Package, s.Version, h.Version(), s.Path, s.Version),
-		fmt.Sprintf("use %s@%s=%s, rebuild the image with the right version, or pass --allow-version-mismatch if the device reports a version of its own", s.Package, h.Version(), s.Path))
+		fmt.Sprintf("use %s@%s=%s, rebuild the image with the right version, or pass --allow-version-mismatch if the device reports a version of its own", s.Package, h.VersionWith(build), s.Path))
 }
 
 // ExpiryTime reads an expiry: a duration after now ("720h", "90m", or whole
@@ -205,28 +219,4 @@ func ExpiryTime(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("expiry %s is not after the creation time %s", t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return t, nil
-}
-
-// CompatibilityWarnings lists what devices on the Golioth device SDK's
-// default settings would refuse or misread in m.
-func CompatibilityWarnings(m *Manifest) []string {
-	var w []string
-	if len(m.Components) > 1 {
-		w = append(w, fmt.Sprintf("the release has %d components: the Golioth device SDK accepts 1 by default (GOLIOTH_OTA_MAX_NUM_COMPONENTS) and rejects a manifest with more as a whole", len(m.Components)))
-	}
-	for _, c := range m.Components {
-		if len(c.Package) > SDKNameLen {
-			w = append(w, fmt.Sprintf("package %s is %d characters: the Golioth device SDK's default buffers hold %d, so devices on default settings reject the manifest", c.Package, len(c.Package), SDKNameLen))
-		}
-		if len(c.Version) > SDKNameLen {
-			w = append(w, fmt.Sprintf("version %s of %s is %d characters: the Golioth device SDK's default buffers hold %d, so devices on default settings reject the manifest", c.Version, c.Package, len(c.Version), SDKNameLen))
-		}
-		if strings.Contains(c.Version, "+") {
-			w = append(w, fmt.Sprintf("version %s of %s holds '+', which MQTT forbids in topic names: its binary cannot be published at %s; use a version without build metadata", c.Version, c.Package, c.URI))
-		}
-	}
-	if m.SequenceNumber > math.MaxInt32 {
-		w = append(w, fmt.Sprintf("sequenceNumber %d is above 2147483647: the Golioth device SDK stores it as int32 and reads %d", m.SequenceNumber, int32(m.SequenceNumber)))
-	}
-	return w
 }

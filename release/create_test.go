@@ -87,12 +87,12 @@ func TestCreateMCUbootVersions(t *testing.T) {
 	}{
 		{"same version", "main@1.2.3=" + img, false, "1.2.3", "", "", ""},
 		{"version from header", "main=" + img, false, "1.2.3", "", "", ""},
-		{"version with build from header", "main=" + imgBuild, false, "1.2.3+4", "give the version: main@1.2.3=", "", ""},
-		{"full version with build", "main@1.2.3+4=" + imgBuild, false, "1.2.3+4", "MQTT forbids in topic names", "", ""},
+		{"version with build from header", "main=" + imgBuild, false, "1.2.3", "says 1.2.3+4: published as 1.2.3 without the build number", "", ""},
 		{"short version of an image with build", "main@1.2.3=" + imgBuild, false, "1.2.3", "", "", ""},
+		{"dotted version of an image with build", "main@1.2.3.4=" + imgBuild, false, "1.2.3.4", "", "", ""},
 		{"mismatch", "main@1.2.4=" + img, false, "", "", "version 1.2.4 differs from the version 1.2.3 in the MCUboot header", "use main@1.2.3="},
 		{"mismatch allowed", "main@1.2.4=" + img, true, "1.2.4", "devices that report 1.2.3 will download it again and again", "", ""},
-		{"other build", "main@1.2.3+5=" + imgBuild, false, "", "", "would update forever", ""},
+		{"other build", "main@1.2.3.5=" + imgBuild, false, "", "", "would update forever", ""},
 		{"plain file with version", "main@7=" + plain, false, "7", "", "", ""},
 		{"plain file without version", "main=" + plain, false, "", "", "is not an MCUboot image", "main@VERSION="},
 	}
@@ -210,38 +210,54 @@ func TestExpiryTime(t *testing.T) {
 	}
 }
 
-func TestCompatibilityWarnings(t *testing.T) {
-	comp := func(pkg, ver string) Component {
-		return Component{Package: pkg, Version: ver, Hash: h64, Size: 1, URI: ComponentURI(pkg, ver)}
-	}
-	tests := []struct {
-		name string
-		m    Manifest
-		want []string
-	}{
-		{"fits", Manifest{SequenceNumber: 2147483647, Components: []Component{comp(strings.Repeat("p", 16), strings.Repeat("1", 16))}}, nil},
-		{"long package", Manifest{SequenceNumber: 1, Components: []Component{comp(strings.Repeat("p", 17), "1")}}, []string{"package ppppppppppppppppp is 17 characters: the Golioth device SDK's default buffers hold 16"}},
-		{"long version", Manifest{SequenceNumber: 1, Components: []Component{comp("main", "1.2.3-rc.1+build.77")}}, []string{"version 1.2.3-rc.1+build.77 of main is 19 characters"}},
-		{"two components", Manifest{SequenceNumber: 1, Components: []Component{comp("a", "1"), comp("b", "1")}}, []string{"2 components", "GOLIOTH_OTA_MAX_NUM_COMPONENTS"}},
-		{"sequence past int32", Manifest{SequenceNumber: 3000000000, Components: []Component{comp("a", "1")}}, []string{"stores it as int32 and reads -1294967296"}},
-	}
-	for _, tt := range tests {
-		got := strings.Join(CompatibilityWarnings(&tt.m), "\n")
-		if len(tt.want) == 0 && got != "" {
-			t.Errorf("%s: warnings %q, want none", tt.name, got)
+// TestCreateMCUbootBuildNumber: an image with a build number gives a
+// version that can be published, by default without the build number,
+// with --build-number dot as a fourth number; a version with '+' given by
+// hand is refused before anything is read.
+func TestCreateMCUbootBuildNumber(t *testing.T) {
+	dir := t.TempDir()
+	imgBuild := writeFile(t, dir, "app-build.bin", mcubootImage(1, 2, 3, 4))
+	img := writeFile(t, dir, "app.bin", mcubootImage(1, 2, 3, 0))
+	for _, tt := range []struct {
+		path string
+		b    BuildNumber
+		want string
+	}{{imgBuild, "", "1.2.3"}, {imgBuild, BuildDrop, "1.2.3"}, {imgBuild, BuildDot, "1.2.3.4"}, {img, BuildDot, "1.2.3.0"}} {
+		m, _, err := Create(context.Background(), CreateOptions{Specs: specs(t, "main="+tt.path), Now: createNow, BuildNumber: tt.b})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, w := range tt.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("%s: warnings %q lack %q", tt.name, got, w)
-			}
+		if c := m.Components[0]; c.Version != tt.want || c.URI != "/.u/c/main@"+tt.want {
+			t.Errorf("%s with %q: component %+v, want version %s", tt.path, tt.b, c, tt.want)
 		}
+	}
+	_, err := ParseSpec("main@1.2.3+4=" + imgBuild)
+	if err == nil || !strings.Contains(err.Error(), `invalid version "1.2.3+4": '+' is not allowed`) || !strings.Contains(err.Error(), "(1.2.3) or join it with '.' (1.2.3.4)") {
+		t.Errorf("ParseSpec with '+' = %v", err)
+	}
+	_, _, err = Create(context.Background(), CreateOptions{Specs: []Spec{{Package: "main", Version: "1.2.3+4", Path: imgBuild}}, Now: createNow})
+	if err == nil || !strings.Contains(err.Error(), "'+' is not allowed") {
+		t.Errorf("Create with '+' = %v", err)
 	}
 }
 
-func TestCompatibilityWarningPlusInVersion(t *testing.T) {
-	m := &Manifest{SequenceNumber: 1, Components: []Component{{Package: "main", Version: "1.2.3+4", Hash: strings.Repeat("a", 64), Size: 1, URI: ComponentURI("main", "1.2.3+4")}}}
-	w := CompatibilityWarnings(m)
-	if len(w) != 1 || !strings.Contains(w[0], "'+'") {
-		t.Fatalf("warnings %q: want one about '+' in a topic", w)
+// TestCreateStrict: Create lists the lint's findings among its warnings,
+// and refuses the release with them in strict mode.
+func TestCreateStrict(t *testing.T) {
+	a := writeFile(t, t.TempDir(), "a.bin", []byte("a"))
+	opts := CreateOptions{Specs: specs(t, "main@1.0.0="+a), Now: createNow, Sequence: 3000000000}
+	m, warnings, err := Create(context.Background(), opts)
+	if err != nil || m == nil || len(warnings) != 1 || !strings.HasPrefix(warnings[0], LintSequence+": ") {
+		t.Fatalf("Create = %v, %q, %v; want the sequence finding as a warning", m, warnings, err)
+	}
+	opts.Strict = true
+	m, _, err = Create(context.Background(), opts)
+	var le *LintError
+	if m != nil || !errors.As(err, &le) || len(le.Findings) != 1 || le.Findings[0].Code != LintSequence {
+		t.Fatalf("strict Create = %v, %v; want a LintError", m, err)
+	}
+	opts.Sequence = 1000
+	if _, warnings, err := Create(context.Background(), opts); err != nil || len(warnings) != 0 {
+		t.Errorf("strict Create of a clean release = %q, %v", warnings, err)
 	}
 }

@@ -77,7 +77,7 @@ func TestParseSpec(t *testing.T) {
 		err  string
 	}{
 		{"main@1.2.3=build/zephyr.signed.bin", Spec{Package: "main", Version: "1.2.3", Path: "build/zephyr.signed.bin"}, ""},
-		{"modem@2.0+7=fw.bin,type=modem", Spec{Package: "modem", Version: "2.0+7", Path: "fw.bin", Type: "modem"}, ""},
+		{"modem@2.0.7=fw.bin,type=modem", Spec{Package: "modem", Version: "2.0.7", Path: "fw.bin", Type: "modem"}, ""},
 		{"main=zephyr.signed.bin", Spec{Package: "main", Path: "zephyr.signed.bin"}, ""},
 		{"main@1=dir=x/a,b.bin", Spec{Package: "main", Version: "1", Path: "dir=x/a,b.bin"}, ""},
 		{"main@1=a,type=x,type=", Spec{Package: "main", Version: "1", Path: "a,type=x"}, ""},
@@ -90,6 +90,7 @@ func TestParseSpec(t *testing.T) {
 		{"main@=file", Spec{}, "version name is empty"},
 		{"ma/in@1=file", Spec{}, "invalid package"},
 		{"main@1 2=file", Spec{}, "invalid version"},
+		{"main@1.2+3=file", Spec{}, `invalid version "1.2+3": '+' is not allowed`},
 		{"main@1=file,type=a b", Spec{}, "invalid type"},
 		{"main@1=file,type=-", Spec{}, "invalid type"},
 	}

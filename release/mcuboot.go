@@ -30,8 +30,10 @@ type ImageHeader struct {
 
 // Version is the image version as imgtool writes it: "major.minor.revision",
 // and "+build" after it when build is not 0 (imgtool sign --version 1.2.3+4).
+// It names the image in messages; a component's version never holds '+'
+// (VersionWith).
 func (h ImageHeader) Version() string {
-	v := strconv.Itoa(int(h.Major)) + "." + strconv.Itoa(int(h.Minor)) + "." + strconv.Itoa(int(h.Revision))
+	v := h.ShortVersion()
 	if h.Build != 0 {
 		v += "+" + strconv.FormatUint(uint64(h.Build), 10)
 	}
@@ -39,9 +41,45 @@ func (h ImageHeader) Version() string {
 }
 
 // ShortVersion is "major.minor.revision" without the build number, the
-// form Zephyr's own update clients (hawkBit, UpdateHub) report.
+// form Zephyr's own update clients (hawkBit, UpdateHub) and the Golioth
+// SDK's samples report.
 func (h ImageHeader) ShortVersion() string {
 	return strconv.Itoa(int(h.Major)) + "." + strconv.Itoa(int(h.Minor)) + "." + strconv.Itoa(int(h.Revision))
+}
+
+// BuildNumber says how the build number of an MCUboot header enters a
+// component version, which never holds '+' (docs/protocol.md#mcuboot-versions).
+type BuildNumber string
+
+// The ways a build number enters a version.
+const (
+	// BuildDrop leaves it out: 1.2.3+4 is published as 1.2.3, the
+	// version Zephyr's update clients and the Golioth SDK's samples
+	// report. The default.
+	BuildDrop BuildNumber = "drop"
+	// BuildDot makes it a fourth number: 1.2.3+4 is 1.2.3.4, and 1.2.3
+	// (build 0) is 1.2.3.0, for devices that report the build number.
+	BuildDot BuildNumber = "dot"
+)
+
+// ParseBuildNumber reads a BuildNumber: drop or dot; "" is drop.
+func ParseBuildNumber(s string) (BuildNumber, error) {
+	switch BuildNumber(s) {
+	case "", BuildDrop:
+		return BuildDrop, nil
+	case BuildDot:
+		return BuildDot, nil
+	}
+	return "", fmt.Errorf("build number mapping %q: want drop (1.2.3+4 becomes 1.2.3) or dot (1.2.3.4)", s)
+}
+
+// VersionWith is the image version as a component version, its build
+// number mapped by b ("" is BuildDrop).
+func (h ImageHeader) VersionWith(b BuildNumber) string {
+	if b == BuildDot {
+		return h.ShortVersion() + "." + strconv.FormatUint(uint64(h.Build), 10)
+	}
+	return h.ShortVersion()
 }
 
 // ReadImageHeader reads the MCUboot header at the start of r. ok is false,

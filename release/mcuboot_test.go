@@ -32,8 +32,41 @@ func TestImageHeaderRoundTrip(t *testing.T) {
 		t.Errorf("Version without build = %q", v)
 	}
 	h = ImageHeader{HeaderSize: 32, Major: 255, Minor: 255, Revision: 65535, Build: 4294967295}
-	if v := h.Version(); v != "255.255.65535+4294967295" || ValidateVersion(v) != nil {
+	if v := h.Version(); v != "255.255.65535+4294967295" {
 		t.Errorf("largest version %q", v)
+	}
+	if v := h.VersionWith(BuildDot); v != "255.255.65535.4294967295" || ValidateVersion(v) != nil {
+		t.Errorf("largest version, build dotted: %q", v)
+	}
+}
+
+// TestVersionWith: a component version from an MCUboot header never holds
+// '+': the build number is dropped by default, or made a fourth number.
+func TestVersionWith(t *testing.T) {
+	tests := []struct {
+		h    ImageHeader
+		b    BuildNumber
+		want string
+	}{
+		{ImageHeader{Major: 1, Minor: 2, Revision: 3, Build: 4}, "", "1.2.3"},
+		{ImageHeader{Major: 1, Minor: 2, Revision: 3, Build: 4}, BuildDrop, "1.2.3"},
+		{ImageHeader{Major: 1, Minor: 2, Revision: 3, Build: 4}, BuildDot, "1.2.3.4"},
+		{ImageHeader{Major: 1, Minor: 2, Revision: 3}, BuildDrop, "1.2.3"},
+		{ImageHeader{Major: 1, Minor: 2, Revision: 3}, BuildDot, "1.2.3.0"},
+	}
+	for _, tt := range tests {
+		got := tt.h.VersionWith(tt.b)
+		if got != tt.want || ValidateVersion(got) != nil {
+			t.Errorf("%s with %q = %q, want %q", tt.h.Version(), tt.b, got, tt.want)
+		}
+	}
+	for in, want := range map[string]BuildNumber{"": BuildDrop, "drop": BuildDrop, "dot": BuildDot} {
+		if got, err := ParseBuildNumber(in); got != want || err != nil {
+			t.Errorf("ParseBuildNumber(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseBuildNumber("dash"); err == nil || !strings.Contains(err.Error(), "want drop") {
+		t.Errorf("ParseBuildNumber(dash) = %v", err)
 	}
 }
 
@@ -79,8 +112,10 @@ func FuzzReadImageHeader(f *testing.F) {
 		if enc := EncodeImageHeader(h); !bytes.Equal(enc[:28], b[:28]) {
 			t.Fatalf("re-encoded %x, read from %x", enc, b[:32])
 		}
-		if err := ValidateVersion(h.Version()); err != nil {
-			t.Fatalf("version %q is not a valid version: %v", h.Version(), err)
+		for _, b := range []BuildNumber{BuildDrop, BuildDot} {
+			if err := ValidateVersion(h.VersionWith(b)); err != nil {
+				t.Fatalf("version %q is not a valid version: %v", h.VersionWith(b), err)
+			}
 		}
 	})
 }

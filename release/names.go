@@ -6,6 +6,7 @@ package release
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -24,10 +25,22 @@ func ValidatePackage(s string) error {
 	return validateName("package", s, MaxNameLen, "._-")
 }
 
-// ValidateVersion accepts a version: the package rule plus '+' (semver build
-// metadata).
+// ValidateVersion accepts a version: the package rule. A version never
+// holds '+' (semver build metadata): it is part of an MQTT topic, where
+// '+' is a wildcard.
 func ValidateVersion(s string) error {
-	return validateName("version", s, MaxNameLen, "._-+")
+	if err := validateName("version", s, MaxNameLen, "._-+"); err != nil {
+		return err
+	}
+	i := strings.IndexByte(s, '+')
+	if i < 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("invalid version %q: '+' is not allowed: the version is part of an MQTT topic, where '+' is a wildcard", s)
+	if i > 0 && i < len(s)-1 {
+		msg += fmt.Sprintf("; leave the build metadata out (%s) or join it with '.' (%s)", s[:i], s[:i]+"."+strings.ReplaceAll(s[i+1:], "+", "."))
+	}
+	return errors.New(msg)
 }
 
 // ValidateType accepts a component type ("mcuboot", "modem"...): the package

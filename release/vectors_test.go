@@ -21,7 +21,7 @@ import (
 // code cannot go unnoticed.
 var (
 	vectorMainBytes  = []byte("main firmware 1.2.3\n")
-	vectorModemBytes = []byte("modem firmware 2.0.1+7\n")
+	vectorModemBytes = []byte("modem firmware 2.0.1.7\n")
 )
 
 const (
@@ -29,12 +29,12 @@ const (
 		"sequenceNumber 1767225600\n" +
 		"expires 2027-01-01T00:00:00Z\n" +
 		"component main 1.2.3 20 4715dc2a0e8ca060c130d50494e1882bbfafc7e8d24d94f998a4edf10b9a7845 mcuboot /.u/c/main@1.2.3\n" +
-		"component modem 2.0.1+7 23 befc5ff9d914e426090abfd562effdcf52a1beeb0d88201a49800d099e6cc212 - /.u/c/modem@2.0.1+7\n"
-	vectorDigestHex = "d2d4e851244df9a10e4408fb773e526fb0b1ab0722cc7d9922b5dd997cf5181e"
+		"component modem 2.0.1.7 23 d9fecb66eef6c0ad1ff11900ccd62becb5df47d740d93b97228b915da379e825 - /.u/c/modem@2.0.1.7\n"
+	vectorDigestHex = "5e038ea2dbe9884c79a0d6e81bc77a691dd2d525d3b49f6abbadadc10eae2f6e"
 	vectorEdKeyID   = "06e3fd8fda29bb60"
 	vectorECKeyID   = "0788629393c6ff38"
 	// Made by: openssl pkeyutl -sign -inkey testdata/vector-ed25519.pem -rawin -in digest.bin | base64
-	vectorEdSig = "ghwYvzQfJ16KLnf/nDlawd0sV/+X2cGaSHoijGaqqGruOM6RSM0hvFxKz3KMbEfVaFUrNy5N2LSfut3tbtklBA=="
+	vectorEdSig = "PxfLW82QL4lIHmvIvoajlmuIuj9i6+BoG3LRJTpkZ6X8hHljLQo94lxFHHFLETsPgaCl0BV/jT7TNBsfVMuYBw=="
 	// testdata/vector-ecdsa-p256.sig was made by:
 	// openssl dgst -sha256 -sign testdata/vector-ecdsa-p256.pem digest.bin | base64
 )
@@ -51,7 +51,7 @@ func vectorManifest() *Manifest {
 		SequenceNumber: 1767225600, // 2026-01-01T00:00:00Z
 		Expires:        "2027-01-01T00:00:00Z",
 		Components: []Component{
-			{Package: "modem", Version: "2.0.1+7", Hash: hexSHA256(vectorModemBytes), Size: int64(len(vectorModemBytes)), URI: ComponentURI("modem", "2.0.1+7")},
+			{Package: "modem", Version: "2.0.1.7", Hash: hexSHA256(vectorModemBytes), Size: int64(len(vectorModemBytes)), URI: ComponentURI("modem", "2.0.1.7")},
 			{Package: "main", Version: "1.2.3", Hash: hexSHA256(vectorMainBytes), Size: int64(len(vectorMainBytes)), URI: ComponentURI("main", "1.2.3"), Type: "mcuboot"},
 		},
 	}
@@ -228,7 +228,7 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"| package | version | bytes | size | sha256 | type |\n" +
 	"|---|---|---|---|---|---|\n" +
 	"| main | 1.2.3 | `printf 'main firmware 1.2.3\\n'` | %d | `%s` | mcuboot |\n" +
-	"| modem | 2.0.1+7 | `printf 'modem firmware 2.0.1+7\\n'` | %d | `%s` | (none) |\n" +
+	"| modem | 2.0.1.7 | `printf 'modem firmware 2.0.1.7\\n'` | %d | `%s` | (none) |\n" +
 	"\n" +
 	"sequenceNumber 1767225600 (2026-01-01T00:00:00Z), expires 2027-01-01T00:00:00Z.\n" +
 	"\n" +
@@ -313,15 +313,16 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"- **Empty files** are refused as components: publishing an empty retained\n" +
 	"  message deletes the topic, so devices could never download it.\n" +
 	"- **MCUboot**: a file starting with magic `0x96f3b83d` (little endian) has\n" +
-	"  its version read from the image header. The version is written as imgtool\n" +
-	"  writes it, `major.minor.revision`, with `+build` when the build number is\n" +
-	"  not 0. A version given on the command line that differs from the header is\n" +
-	"  refused (exit 1, not 3: it is an input error) because devices report the\n" +
-	"  version of the image they run and would update forever; `major.minor.revision`\n" +
-	"  without the build number is accepted for an image with one, since Zephyr's\n" +
-	"  own update clients report that form. `--allow-version-mismatch` turns the\n" +
-	"  refusal into a warning. A version taken from a header with a build number\n" +
-	"  gets a warning that names the short form.\n" +
+	"  its version read from the image header, `major.minor.revision`. A version\n" +
+	"  never holds `+`, so a build number is dropped (`1.2.3+4` gives `1.2.3`, the\n" +
+	"  default, with a warning) or, with `--build-number dot`, made a fourth\n" +
+	"  number (`1.2.3.4`, and `1.2.3.0` for build 0): see\n" +
+	"  [MCUboot versions](protocol.md#mcuboot-versions). A version given on the\n" +
+	"  command line that differs from the header is refused (exit 1, not 3: it is\n" +
+	"  an input error) because devices report the version of the image they run\n" +
+	"  and would update forever; both `major.minor.revision` and\n" +
+	"  `major.minor.revision.build` match a header. `--allow-version-mismatch`\n" +
+	"  turns the refusal into a warning.\n" +
 	"- **Component specs** `PACKAGE@VERSION=FILE[,type=TYPE]`: the name ends at the\n" +
 	"  first `=`, so a path may hold `=`; one trailing `,type=NAME` sets the type,\n" +
 	"  so a path may hold commas; a path that itself ends in `,type=x` is written\n" +
@@ -352,10 +353,13 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"  amd64), one file per CPU at a time. Measured here: 1 GiB in about 1.05 s\n" +
 	"  against 0.95 s for `openssl dgst -sha256`; `BenchmarkHashFile` (64 MiB)\n" +
 	"  about 1,260 MB/s.\n" +
-	"- **Compatibility warnings** (Golioth device SDK defaults): more than one\n" +
-	"  component, package or version over 16 characters, `sequenceNumber` over\n" +
-	"  2,147,483,647 (the SDK keeps an int32 and reads the truncated value, which\n" +
-	"  the warning shows), and a component too large for one MQTT message.\n"
+	"- **Device-compatibility lint** (`Lint`, the Golioth device SDK's defaults):\n" +
+	"  more than one component, a package or version over 16 characters, a uri\n" +
+	"  over 39, `sequenceNumber` over 2,147,483,647 (the finding names the value a\n" +
+	"  device reads: wrapped in CBOR, capped in JSON), and a package and version\n" +
+	"  whose state reports do not fit the SDK's 64-byte report buffer. Findings\n" +
+	"  are warnings, or refuse the command in strict mode: see\n" +
+	"  [Limits](protocol.md#limits).\n"
 
 // TestProtocolDocVector checks that the vector quoted in docs/protocol.md
 // is the code's.

@@ -173,7 +173,7 @@ func TestMatchArtifacts(t *testing.T) {
 		want    []want
 		wantErr string
 	}{
-		{"explicit", m, map[string][]byte{"a": main, "b": modem}, []string{"main=a", "modem@2.0.1+7=b"}, false,
+		{"explicit", m, map[string][]byte{"a": main, "b": modem}, []string{"main=a", "modem@2.0.1.7=b"}, false,
 			[]want{{"a", "main", ByExplicit, ""}, {"b", "modem", ByExplicit, ""}}, ""},
 		{"explicit wrong version", m, map[string][]byte{"a": main}, []string{"main@1.2.4=a"}, false,
 			[]want{{"a", "main", ByExplicit, "was given for main@1.2.4 but the manifest has main@1.2.3"}}, ""},
@@ -267,7 +267,7 @@ func TestVerifyArtifacts(t *testing.T) {
 	m := signedVectorManifest(t)
 	dir := artifactDir(t, map[string][]byte{"main@1.2.3.bin": vectorMainBytes})
 	v := Verify(context.Background(), m, VerifyOptions{ArtifactsDir: dir, At: beforeExpiry})
-	if v.OK || len(v.Artifacts) != 1 || !strings.Contains(strings.Join(v.Problems, "\n"), "no artifact for component modem@2.0.1+7") {
+	if v.OK || len(v.Artifacts) != 1 || !strings.Contains(strings.Join(v.Problems, "\n"), "no artifact for component modem@2.0.1.7") {
 		t.Errorf("verdict %+v", v)
 	}
 	writeFile(t, dir, "modem.bin", vectorModemBytes)

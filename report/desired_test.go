@@ -31,7 +31,7 @@ func desiredVectors(tb testing.TB) (jsonManifest, cborManifest []byte) {
 
 func TestDecodeDesired(t *testing.T) {
 	j, c := desiredVectors(t)
-	want := map[string]string{"main": "1.2.3", "modem": "2.0.1+7"}
+	want := map[string]string{"main": "1.2.3", "modem": "2.0.1.7"}
 	for _, tc := range []struct {
 		name     string
 		payload  []byte

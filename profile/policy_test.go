@@ -1,0 +1,124 @@
+package profile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEncodingAndStrictSettings: the settings are kept, shown, cleared
+// and checked like the others.
+func TestEncodingAndStrictSettings(t *testing.T) {
+	p := &Profile{}
+	for k, v := range map[string]string{"encoding": "cbor", "strict": "true"} {
+		if err := p.Set(k, v); err != nil {
+			t.Fatalf("Set(%s): %v", k, err)
+		}
+		if got, set, err := p.Get(k); got != v || !set || err != nil {
+			t.Errorf("Get(%s) = %q, %v, %v", k, got, set, err)
+		}
+	}
+	if got := p.Settings(); len(got) != 2 || got[0] != [2]string{"encoding", "cbor"} || got[1] != [2]string{"strict", "true"} {
+		t.Errorf("Settings = %q", got)
+	}
+	for k, v := range map[string]string{"encoding": "xml", "strict": "sometimes"} {
+		if err := p.Set(k, v); err == nil {
+			t.Errorf("Set(%s, %q) accepted", k, v)
+		}
+	}
+	for _, k := range []string{"encoding", "strict"} {
+		if err := p.Unset(k); err != nil {
+			t.Fatal(err)
+		}
+		if _, set, _ := p.Get(k); set {
+			t.Errorf("%s still set after Unset", k)
+		}
+	}
+	// A hand-edited file gets the same check.
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(`{"profiles":{"prod":{"encoding":"CBOR"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Profiles["prod"].Check(); err == nil || !strings.Contains(err.Error(), `encoding "CBOR": want json`) {
+		t.Errorf("Check = %v", err)
+	}
+}
+
+// TestEncodingPrecedence: flag, else OTACTL_ENCODING, else the profile,
+// else json.
+func TestEncodingPrecedence(t *testing.T) {
+	cbor := &Profile{Encoding: "cbor"}
+	none := func(string) string { return "" }
+	envJSON := func(k string) string { return map[string]string{"OTACTL_ENCODING": "json"}[k] }
+	tests := []struct {
+		flag   string
+		getenv func(string) string
+		p      *Profile
+		want   string
+	}{
+		{"", none, nil, "json"},
+		{"", none, &Profile{}, "json"},
+		{"", none, cbor, "cbor"},
+		{"", envJSON, cbor, "json"},
+		{"cbor", envJSON, &Profile{}, "cbor"},
+		{"json", none, cbor, "json"},
+	}
+	for i, tt := range tests {
+		if got, err := Encoding(tt.flag, tt.getenv, tt.p); got != tt.want || err != nil {
+			t.Errorf("%d: Encoding = %q, %v; want %q", i, got, err, tt.want)
+		}
+	}
+	bad := func(k string) string { return map[string]string{"OTACTL_ENCODING": "cbor2"}[k] }
+	if _, err := Encoding("", bad, cbor); err == nil || !strings.Contains(err.Error(), `OTACTL_ENCODING "cbor2": want json`) {
+		t.Errorf("bad OTACTL_ENCODING: %v", err)
+	}
+}
+
+// TestStrictPrecedence: --strict (either way), else OTACTL_STRICT, else
+// the profile's strict, read from the file for commands without a
+// connection.
+func TestStrictPrecedence(t *testing.T) {
+	yes, no := true, false
+	getenv := env(t, map[string]string{})
+	if s, err := Strict(nil, getenv, nil); s || err != nil {
+		t.Errorf("no setting anywhere: %v, %v", s, err)
+	}
+	setProfile(t, getenv, "prod", "strict", "true")
+	if err := Use(getenv, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Strict(nil, getenv, nil); !s || err != nil {
+		t.Errorf("from the current profile: %v, %v", s, err)
+	}
+	if s, err := Strict(&no, getenv, nil); s || err != nil {
+		t.Errorf("--strict=false over the profile: %v, %v", s, err)
+	}
+	if s, err := Strict(nil, getenv, &Profile{}); s || err != nil {
+		t.Errorf("a resolved profile without strict: %v, %v", s, err)
+	}
+	withEnv := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "OTACTL_STRICT" {
+				return v
+			}
+			return getenv(k)
+		}
+	}
+	if s, err := Strict(nil, withEnv("false"), nil); s || err != nil {
+		t.Errorf("OTACTL_STRICT=false over the profile: %v, %v", s, err)
+	}
+	if s, err := Strict(&yes, withEnv("false"), nil); !s || err != nil {
+		t.Errorf("--strict over OTACTL_STRICT=false: %v, %v", s, err)
+	}
+	if s, err := Strict(nil, withEnv("1"), &Profile{}); !s || err != nil {
+		t.Errorf("OTACTL_STRICT=1: %v, %v", s, err)
+	}
+	if _, err := Strict(nil, withEnv("yes please"), nil); err == nil || !strings.Contains(err.Error(), `OTACTL_STRICT "yes please": want true or false`) {
+		t.Errorf("bad OTACTL_STRICT: %v", err)
+	}
+}
