@@ -354,12 +354,16 @@ func TestPublishOrderAndGuarantees(t *testing.T) {
 			}
 
 			e.must(0, "release", "unpublish", "--device", "canary-01")
-			if _, found := pubRetained(t, c, "devices/canary-01/.u/desired"); found {
-				t.Fatal("unpublish left the device's manifest")
+			if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); string(got) != "{}" {
+				t.Fatalf("unpublish left %q on the device's topic, want the empty manifest", got)
+			}
+			out = e.must(0, "release", "unpublish", "--device", "canary-01", "--clear")
+			if !strings.Contains(out, "cleared") {
+				t.Errorf("unpublish --clear: %q", out)
 			}
 			out = e.must(0, "release", "unpublish", "--device", "canary-01")
 			if !strings.Contains(out, "nothing retained") {
-				t.Errorf("second unpublish: %q", out)
+				t.Errorf("unpublish after --clear: %q", out)
 			}
 
 			// artifact list, download, delete.
@@ -682,6 +686,11 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Errorf("release rollback: %s", r.stdout)
 	}
 	run(0, "release", "unpublish")
+	if got := sub(".u/desired"); string(got) != "{}" {
+		t.Errorf("mosquitto_sub .u/desired after unpublish: %q, want {}", got)
+	}
+	run(0, "release", "current")
+	run(0, "release", "unpublish", "--clear")
 	run(ExitError, "release", "current")
 	run(ExitUsage, "release", "publish")
 	run(ExitError, "upload", "main@1.2.3", "app.bin", "--broker", "mqtt://127.0.0.1:1")

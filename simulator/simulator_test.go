@@ -532,6 +532,48 @@ func TestCBORManifestAndGarbage(t *testing.T) {
 	h.rec.waitFor(t, "updated from a CBOR manifest", isReport(d.ID, report.Updated, report.ReasonUpdated, "2.0.0"))
 }
 
+// The empty manifest ({} or CBOR a0, what release unpublish publishes)
+// is "no release": a device does nothing with it and logs no format
+// error, and acts on the next release as usual.
+func TestEmptyManifestIsNoRelease(t *testing.T) {
+	h := start(t, Config{})
+	d := h.fleet.Devices()[0]
+	ctx := context.Background()
+	for topic, empty := range map[string][]byte{h.op.Topics().Fleet(): []byte("{}"), h.deviceTopic(d.ID): {0xa0}} {
+		if err := h.op.PublishRetained(ctx, topic, empty); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	h.rec.waitFor(t, "updated after the empty manifests", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+	if err := h.op.PublishRetained(ctx, h.op.Topics().Fleet(), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	// A marker after the empty manifest: once the device has handled it,
+	// it has handled the empty manifest before.
+	if err := h.op.PublishRetained(ctx, h.deviceTopic(d.ID), []byte("marker")); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "the marker", func(e Event) bool { return e.Kind == EventIgnored && strings.Contains(e.Detail, "unreadable") })
+	// Besides the marker, only the release redelivered after the reboot
+	// is ignored (already handled).
+	var odd []string
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventIgnored && strings.Contains(e.Detail, "is not above") {
+			continue
+		}
+		if e.Kind == EventIgnored || e.Kind == EventRefused || e.Kind == EventFailed {
+			odd = append(odd, e.Detail)
+		}
+	}
+	if len(odd) != 1 || !strings.Contains(odd[0], "unreadable") {
+		t.Errorf("ignored, refused or failed: %q, want only the marker's\n%s", odd, h.rec.dump())
+	}
+	if d.Version() != "1.1.0" {
+		t.Errorf("device runs %s", d.Version())
+	}
+}
+
 func TestParseFailures(t *testing.T) {
 	f, err := ParseFailures("integrity=5%, flash=1%,update=0.5,io=100%")
 	if err != nil {
