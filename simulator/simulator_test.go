@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,9 @@ func start(t *testing.T, cfg Config) *harness {
 	}
 	if cfg.Reboot == 0 {
 		cfg.Reboot = 10 * time.Millisecond
+	}
+	if cfg.RetryPause == 0 {
+		cfg.RetryPause = 10 * time.Millisecond
 	}
 	cfg.OnEvent = h.rec.add
 	h.fleet, err = New(cfg)
@@ -309,7 +313,10 @@ func TestInjectedFailures(t *testing.T) {
 			if e.Target != "1.1.0" {
 				t.Errorf("failure report target %q", e.Target)
 			}
-			h.rec.waitFor(t, "failed event", func(e Event) bool { return e.Kind == EventFailed && e.Reason == reason })
+			// Every attempt fails; after the last the failure stays.
+			h.rec.waitFor(t, "the last failed event", func(e Event) bool {
+				return e.Kind == EventFailed && e.Reason == reason && (e.Attempt == DefaultAttempts || kind == "update")
+			})
 			r, _ := h.retainedReport(id)
 			if r.State != state || r.Reason != reason || r.Version != "1.0.0" || r.Target != "1.1.0" || !r.Failed() {
 				t.Errorf("retained report %+v, want (%d,%d) on 1.0.0 -> 1.1.0", r, state, reason)
@@ -321,6 +328,100 @@ func TestInjectedFailures(t *testing.T) {
 				t.Errorf("phase %s", p)
 			}
 		})
+	}
+}
+
+// reports lists a device's reports as "(state,reason) version target".
+func (h *harness) reports(id string) []string {
+	var got []string
+	for _, e := range h.rec.all(id) {
+		if e.Kind == EventReport {
+			got = append(got, fmt.Sprintf("(%d,%d) %s %s", e.State, e.Reason, e.Version, e.Target))
+		}
+	}
+	return got
+}
+
+// After a failed attempt a device reports as the Golioth SDK does (the
+// failure, idle, then idle awaiting retry, all naming the target) and
+// tries again after a pause that doubles, at most three attempts in all;
+// after the last the failure stays its last report.
+func TestRetryAfterFailedAttempt(t *testing.T) {
+	h := start(t, Config{Failures: Failures{"integrity": 1}})
+	d := h.fleet.Devices()[0]
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	h.rec.waitFor(t, "the last attempt failed", func(e Event) bool { return e.Kind == EventFailed && e.Attempt == 3 })
+	attempt := []string{"(1,0) 1.0.0 1.1.0", "(1,5) 1.0.0 1.1.0"}
+	retry := []string{"(0,0) 1.0.0 1.1.0", "(0,11) 1.0.0 1.1.0"}
+	want := slices.Concat([]string{"(0,0) 1.0.0 "}, attempt, retry, attempt, retry, attempt)
+	// Nothing more comes: the device gave up on this release.
+	time.Sleep(100 * time.Millisecond)
+	if got := h.reports(d.ID); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("reported\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	var pauses []string
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventRetrying {
+			pauses = append(pauses, fmt.Sprintf("%d %s", e.Attempt, e.Detail))
+		}
+	}
+	if want := []string{"1 trying again in 10ms", "2 trying again in 20ms"}; !slices.Equal(pauses, want) {
+		t.Errorf("retrying events %q, want %q", pauses, want)
+	}
+	if r, _ := h.retainedReport(d.ID); r.State != report.Downloading || r.Reason != report.ReasonIntegrityCheckFailed || r.Target != "1.1.0" {
+		t.Errorf("retained report %+v, want the last failure", r)
+	}
+	if d.Phase() != PhaseFailed || d.Version() != "1.0.0" {
+		t.Errorf("phase %s on %s", d.Phase(), d.Version())
+	}
+}
+
+// A retry can succeed: the component that was missing at the first
+// attempt is there at the second.
+func TestRetrySucceeds(t *testing.T) {
+	h := start(t, Config{DownloadTimeout: 100 * time.Millisecond, RetryPause: 300 * time.Millisecond})
+	d := h.fleet.Devices()[0]
+	img := image("1.1.0", 4096)
+	sum := sha256.Sum256(img)
+	m := &release.Manifest{SequenceNumber: 100, Components: []release.Component{{
+		Package: "main", Version: "1.1.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: release.ComponentURI("main", "1.1.0"),
+	}}}
+	m.Seal()
+	payload, _ := release.EncodeJSON(m)
+	ctx := context.Background()
+	if err := h.op.PublishRetained(ctx, h.op.Topics().Fleet(), payload); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "the first attempt failed", func(e Event) bool { return e.Kind == EventRetrying && e.Attempt == 1 })
+	if d.Phase() != PhaseRetrying {
+		t.Errorf("phase %s while waiting to retry", d.Phase())
+	}
+	ct, _ := h.op.Topics().Component("main", "1.1.0")
+	if err := h.op.PublishRetained(ctx, ct, img); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "updated at the second attempt", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+	got := h.reports(d.ID)
+	want := []string{"(0,0) 1.0.0 ", "(1,0) 1.0.0 1.1.0", "(1,7) 1.0.0 1.1.0", "(0,0) 1.0.0 1.1.0", "(0,11) 1.0.0 1.1.0",
+		"(1,0) 1.0.0 1.1.0", "(2,0) 1.0.0 1.1.0", "(3,0) 1.0.0 1.1.0", "(3,1) 1.1.0 "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("reported\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// A newer release that arrives while a device waits to retry is taken
+// instead of the retry.
+func TestRetryGivesWayToANewerRelease(t *testing.T) {
+	h := start(t, Config{RetryPause: time.Second})
+	d := h.fleet.Devices()[0]
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0", wrongHash: true})
+	h.rec.waitFor(t, "the first attempt failed", func(e Event) bool { return e.Kind == EventRetrying })
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 200, version: "1.2.0"})
+	h.rec.waitFor(t, "updated to the newer release", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.2.0"))
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventFailed && e.Attempt > 1 {
+			t.Errorf("retried 1.1.0 after 1.2.0 came: %+v", e)
+		}
 	}
 }
 
