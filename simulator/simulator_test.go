@@ -107,7 +107,7 @@ type harness struct {
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	b := testbroker.Embedded(t, broker.Config{})
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator"})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator", TopicPrefix: cfg.Conn.TopicPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +423,49 @@ func TestRetryGivesWayToANewerRelease(t *testing.T) {
 			t.Errorf("retried 1.1.0 after 1.2.0 came: %+v", e)
 		}
 	}
+}
+
+// Under a topic prefix a component's uri stays relative to it
+// (/.u/c/main@1.1.0): the device downloads from the prefix and the uri
+// (acme/.u/c/main@1.1.0), never from the uri alone. A manifest whose uri
+// holds the prefix itself is invalid: refused and reported (0,8).
+func TestURIUnderATopicPrefix(t *testing.T) {
+	h := start(t, Config{Conn: upload.Options{TopicPrefix: "acme/"}})
+	d := h.fleet.Devices()[0]
+	// Other bytes where the uri alone would point.
+	bare, err := upload.Connect(context.Background(), upload.Options{Broker: h.b.URL, ClientID: "bare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	if err := bare.PublishRetained(context.Background(), ".u/c/main@1.1.0", []byte("not the image")); err != nil {
+		t.Fatal(err)
+	}
+	m := h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	if m.Components[0].URI != "/.u/c/main@1.1.0" || h.op.Topics().Fleet() != "acme/.u/desired" {
+		t.Fatalf("uri %s, fleet topic %s", m.Components[0].URI, h.op.Topics().Fleet())
+	}
+	h.rec.waitFor(t, "updated from acme/.u/c/main@1.1.0", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+
+	// A manifest made with the prefix in its uri.
+	img := image("1.2.0", 1000)
+	sum := sha256.Sum256(img)
+	m = &release.Manifest{SequenceNumber: 200, Components: []release.Component{{
+		Package: "main", Version: "1.2.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: "/acme/.u/c/main@1.2.0",
+	}}}
+	m.Seal()
+	payload, _ := release.EncodeJSON(m)
+	ct, _ := h.op.Topics().Component("main", "1.2.0")
+	for topic, p := range map[string][]byte{ct: img, h.op.Topics().Fleet(): payload} {
+		if err := h.op.PublishRetained(context.Background(), topic, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := h.rec.waitFor(t, "the manifest refused", func(e Event) bool { return e.Kind == EventRefused })
+	if e.Target != "1.2.0" || !strings.Contains(e.Detail, `holds the topic prefix "acme/"`) {
+		t.Errorf("refused: %+v", e)
+	}
+	h.rec.waitFor(t, "reported (0,8)", isReport(d.ID, report.Idle, report.ReasonUpdateFailed, "1.1.0"))
 }
 
 func TestNoInjectionWithZeroProbability(t *testing.T) {
