@@ -82,6 +82,26 @@ func newPubEnv(t *testing.T) *pubEnv {
 		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
+// pubEnvOn is a pubEnv pointed at the broker at url.
+func pubEnvOn(t *testing.T, url string) *pubEnv {
+	e := newPubEnv(t)
+	e.env["OTACTL_BROKER"] = url
+	return e
+}
+
+// eachBroker runs test against each broker of testbroker.All, in parallel
+// subtests named after the broker.
+func eachBroker(t *testing.T, test func(t *testing.T, b *testbroker.Broker)) {
+	t.Helper()
+	t.Parallel()
+	for _, b := range testbroker.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			test(t, b)
+		})
+	}
+}
+
 // run runs otactl in-process and returns stdout, stderr and the exit code.
 func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
@@ -103,6 +123,19 @@ func (e *pubEnv) must(want int, args ...string) string {
 	out, errs, code := e.run("", args...)
 	if code != want {
 		e.t.Fatalf("otactl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
+	}
+	return out
+}
+
+// says runs otactl, fails the test unless it exits 0, and reports an
+// error unless its standard output holds each of want.
+func (e *pubEnv) says(want []string, args ...string) string {
+	e.t.Helper()
+	out := e.must(0, args...)
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			e.t.Errorf("otactl %s: no %q in\n%s", strings.Join(args, " "), w, out)
+		}
 	}
 	return out
 }
@@ -357,14 +390,8 @@ func TestPublishOrderAndGuarantees(t *testing.T) {
 			if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); string(got) != "{}" {
 				t.Fatalf("unpublish left %q on the device's topic, want the empty manifest", got)
 			}
-			out = e.must(0, "release", "unpublish", "--device", "canary-01", "--clear")
-			if !strings.Contains(out, "cleared") {
-				t.Errorf("unpublish --clear: %q", out)
-			}
-			out = e.must(0, "release", "unpublish", "--device", "canary-01")
-			if !strings.Contains(out, "nothing retained") {
-				t.Errorf("unpublish after --clear: %q", out)
-			}
+			e.says([]string{"cleared"}, "release", "unpublish", "--device", "canary-01", "--clear")
+			e.says([]string{"nothing retained"}, "release", "unpublish", "--device", "canary-01")
 
 			// artifact list, download, delete.
 			out = e.must(0, "artifact", "list", "-o", "json")

@@ -169,6 +169,17 @@ func image(version string, n int) []byte {
 	return b
 }
 
+// manifestFor is a sealed manifest of sequence seq for img as main at
+// version, with the given uri.
+func manifestFor(seq int64, version string, img []byte, uri string) *release.Manifest {
+	sum := sha256.Sum256(img)
+	m := &release.Manifest{SequenceNumber: seq, Components: []release.Component{{
+		Package: "main", Version: version, Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: uri,
+	}}}
+	m.Seal()
+	return m
+}
+
 type manifestOpts struct {
 	seq     int64
 	version string
@@ -382,12 +393,7 @@ func TestRetrySucceeds(t *testing.T) {
 	h := start(t, Config{DownloadTimeout: 100 * time.Millisecond, RetryPause: 300 * time.Millisecond})
 	d := h.fleet.Devices()[0]
 	img := image("1.1.0", 4096)
-	sum := sha256.Sum256(img)
-	m := &release.Manifest{SequenceNumber: 100, Components: []release.Component{{
-		Package: "main", Version: "1.1.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: release.ComponentURI("main", "1.1.0"),
-	}}}
-	m.Seal()
-	payload, _ := release.EncodeJSON(m)
+	payload, _ := release.EncodeJSON(manifestFor(100, "1.1.0", img, release.ComponentURI("main", "1.1.0")))
 	ctx := context.Background()
 	if err := h.op.PublishRetained(ctx, h.op.Topics().Fleet(), payload); err != nil {
 		t.Fatal(err)
@@ -449,12 +455,7 @@ func TestURIUnderATopicPrefix(t *testing.T) {
 
 	// A manifest made with the prefix in its uri.
 	img := image("1.2.0", 1000)
-	sum := sha256.Sum256(img)
-	m = &release.Manifest{SequenceNumber: 200, Components: []release.Component{{
-		Package: "main", Version: "1.2.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: "/acme/.u/c/main@1.2.0",
-	}}}
-	m.Seal()
-	payload, _ := release.EncodeJSON(m)
+	payload, _ := release.EncodeJSON(manifestFor(200, "1.2.0", img, "/acme/.u/c/main@1.2.0"))
 	ct, _ := h.op.Topics().Component("main", "1.2.0")
 	for topic, p := range map[string][]byte{ct: img, h.op.Topics().Fleet(): payload} {
 		if err := h.op.PublishRetained(context.Background(), topic, p); err != nil {
@@ -657,12 +658,7 @@ func TestCBORManifestAndGarbage(t *testing.T) {
 		return e.Kind == EventIgnored && strings.Contains(e.Detail, "unreadable")
 	})
 	img := image("2.0.0", 1000)
-	sum := sha256.Sum256(img)
-	m := &release.Manifest{SequenceNumber: 100, Components: []release.Component{{
-		Package: "main", Version: "2.0.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: release.ComponentURI("main", "2.0.0"),
-	}}}
-	m.Seal()
-	cb, err := release.EncodeCBOR(m)
+	cb, err := release.EncodeCBOR(manifestFor(100, "2.0.0", img, release.ComponentURI("main", "2.0.0")))
 	if err != nil {
 		t.Fatal(err)
 	}
