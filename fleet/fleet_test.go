@@ -558,12 +558,13 @@ func TestRetryingKeepsTheLastFailure(t *testing.T) {
 		fail   report.Reason
 	}{
 		{fleettest.Rep("a", report.Downloading, report.ReasonReady, "1.0", "1.1"), StatusPending, 0},
-		{fleettest.Rep("a", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), StatusFailed, report.ReasonIntegrityCheckFailed},
+		// The failure itself is the reason; no last failure besides.
+		{fleettest.Rep("a", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), StatusFailed, 0},
 		{fleettest.Rep("a", report.Idle, report.ReasonReady, "1.0", "1.1"), StatusPending, report.ReasonIntegrityCheckFailed},
 		{fleettest.Rep("a", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), StatusRetrying, report.ReasonIntegrityCheckFailed},
 		// The retry begins: the last failure is history.
 		{fleettest.Rep("a", report.Downloading, report.ReasonReady, "1.0", "1.1"), StatusPending, 0},
-		{fleettest.Rep("a", report.Downloading, report.ReasonIOError, "1.0", "1.1"), StatusFailed, report.ReasonIOError},
+		{fleettest.Rep("a", report.Downloading, report.ReasonIOError, "1.0", "1.1"), StatusFailed, 0},
 		// An idle report without a target between keeps it too.
 		{fleettest.Rep("a", report.Idle, report.ReasonReady, "1.0", ""), StatusPending, report.ReasonIOError},
 		{fleettest.Rep("a", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), StatusRetrying, report.ReasonIOError},

@@ -112,10 +112,11 @@ type Row struct {
 	Status   RowStatus
 	Cohort   string    // when known
 	LastSeen time.Time // the device's last report, for any package
-	// LastFailure is the failure reason (2 to 10) of the device's last
-	// failure report for the package, while its reports since are idle
-	// (as the Golioth SDK's are after a failure: idle, then idle awaiting
-	// retry); 0 when none was seen since the watch began.
+	// LastFailure is, for a report that is not itself a failure, the
+	// failure reason (2 to 10) of the device's last failure report for the
+	// package while its reports since are idle (as the Golioth SDK's are
+	// after a failure: idle, then idle awaiting retry); 0 when none was
+	// seen since the watch began.
 	LastFailure report.Reason
 }
 
@@ -374,7 +375,9 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		if c.e != nil {
 			row.Report = c.e.report(c.id)
 			row.LastSeen = time.Unix(0, c.dev.last).UTC()
-			row.LastFailure = report.Reason(c.e.fail)
+			if !row.Report.Failed() {
+				row.LastFailure = report.Reason(c.e.fail)
+			}
 		} else {
 			row.Report = report.Report{Device: c.id, Package: c.pkg}
 		}
