@@ -17,8 +17,9 @@
 //  2. Subscribe to its three desired-manifest topics: P.u/desired (the
 //     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
 //     Pdevices/{id}/.u/desired. They are retained, so the current releases
-//     arrive at once. An empty payload (a cleared topic) or "{}" means "no
-//     release on that topic".
+//     arrive at once. The empty manifest ("{}", or CBOR a0: what release
+//     unpublish publishes) or an empty payload (a cleared topic) means "no
+//     release on that topic": nothing to act on, nothing logged.
 //
 //  3. Of the manifests held on those topics, act on the valid one with the
 //     highest sequenceNumber. A manifest is valid when it parses, its hash
