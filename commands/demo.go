@@ -25,6 +25,7 @@ type demoOptions struct {
 	Devices int
 	Keep    bool
 	Fail    string
+	Seed    int64
 	Timeout time.Duration
 	Output  string
 
@@ -36,7 +37,7 @@ func newDemoCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "demo",
 		Usage:     "see a whole rollout in one command: broker, simulated fleet, signed release, canary, fleet",
-		UsageText: "otactl demo [--devices 20] [--fail integrity=10%] [--timeout 2m] [--keep] [-o json]",
+		UsageText: "otactl demo [--devices 20] [--fail integrity=10%] [--seed N] [--timeout 2m] [--keep] [-o json]",
 		Description: `Starts an embedded MQTT broker on a free loopback port, a temporary
 signing key (your keyring is never touched) and a simulated fleet on
 firmware 1.0.0; builds a small firmware image with an MCUboot header saying
@@ -46,7 +47,10 @@ every device runs 1.1.0: live on a terminal, as progress lines otherwise.
 It prints the otactl command that does each step.
 
 It exits as 'otactl rollout wait' does: 0 when every device updated, 4 when
-a device failed (try --fail integrity=10%), 5 when --timeout passed.
+a device failed (try --fail integrity=20% --seed 1), 5 when --timeout
+passed. A device that fails an attempt reports it as the Golioth SDK does
+and tries again later (at most 3 attempts): the live view shows it as
+retrying, and the gate counts it as failed.
 Everything it made is removed when it ends; --keep leaves the broker and the
 devices running until Ctrl-C and says how to connect to them. With -o json
 it prints one JSON object at the end: the release and the verdicts of the
@@ -54,11 +58,13 @@ canary and the fleet, as 'otactl rollout wait -o json' gives them.
 
 Example:
    $ otactl demo
-   $ otactl demo --devices 100 --keep`,
+   $ otactl demo --devices 100 --keep
+   $ otactl demo --fail integrity=20% --seed 1`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many simulated devices", Value: 20, Destination: &opts.Devices},
 			&cli.BoolFlag{Name: "keep", Usage: "leave the broker and the devices running afterwards, until Ctrl-C", Destination: &opts.Keep},
 			&cli.StringFlag{Name: "fail", Usage: "inject device failures, as 'otactl simulate --fail': `KIND=P%`,...", Destination: &opts.Fail},
+			&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and the devices' jitter", Value: 1, Destination: &opts.Seed},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on each stage after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
 			outputFlag(&opts.Output),
 		},
@@ -172,7 +178,7 @@ func (d *demoSteps) startFleet(ctx context.Context, failures simulator.Failures)
 		return err
 	}
 	d.say("signing key %s (ed25519, a temporary file, not your keyring); firmware image with an MCUboot header, version %s", d.lab.KeyID, demo.NewVersion)
-	if err := d.lab.StartFleet(ctx, d.opts.Devices, failures, d.sys.Now); err != nil {
+	if err := d.lab.StartFleet(ctx, d.opts.Devices, failures, d.opts.Seed, d.sys.Now); err != nil {
 		return err
 	}
 	ids := d.lab.IDs()

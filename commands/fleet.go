@@ -141,7 +141,7 @@ func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
 		&cli.StringFlag{Name: "devices-file", Usage: "only the device ids listed in `FILE`, one a line ('#' starts a comment)", Destination: &o.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
 		stringsFlag(&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)"}, &o.States),
-		&cli.BoolFlag{Name: "failed", Usage: "only failed devices", Destination: &o.Failed},
+		&cli.BoolFlag{Name: "failed", Usage: "only failed and retrying devices", Destination: &o.Failed},
 		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 	}
 }

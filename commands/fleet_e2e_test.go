@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,7 +153,11 @@ func TestSimulateWithRolloutWait(t *testing.T) {
 				if res.code != fc.code {
 					t.Fatalf("rollout wait: exit %d, want %d\n%s", res.code, fc.code, res.stderr)
 				}
-				if fc.code == ExitRolloutFail && !strings.Contains(res.stderr, "integrity check failure") {
+				// A device that failed before the wait began has retained
+				// only awaiting retry (the failure, then idle, then idle
+				// awaiting retry); one that failed during it is named with
+				// its failure.
+				if fc.code == ExitRolloutFail && !strings.Contains(res.stderr, "integrity check failure") && !strings.Contains(res.stderr, "awaiting retry") {
 					t.Errorf("failure not named:\n%s", res.stderr)
 				}
 			})
@@ -164,6 +169,46 @@ func TestSimulateWithRolloutWait(t *testing.T) {
 // live view and the summary after it.
 func TestDemoLiveView(t *testing.T) {
 	t.Parallel()
+	code, screen, sawLive := demoOnTerminal(t, []string{"--devices", "10"}, func(screen string) bool {
+		return strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") && strings.Contains(screen, "demo-0001")
+	})
+	if code != "0" {
+		t.Errorf("demo on a terminal exited %s:\n%s", code, screen)
+	}
+	if !strings.Contains(screen, "demo: all 10 updated") {
+		t.Errorf("no summary after the live view:\n%s", screen)
+	}
+	if !sawLive {
+		t.Error("the live view never showed")
+	}
+}
+
+// TestDemoRetryingLiveView: with failures injected, the seed the README
+// names makes a device of the fleet (not of the canary) fail its first
+// attempt; the live view shows it retrying, and the gate ends the demo
+// with exit 4.
+func TestDemoRetryingLiveView(t *testing.T) {
+	t.Parallel()
+	code, screen, sawRetrying := demoOnTerminal(t, []string{"--fail", "integrity=20%", "--seed", "1"}, func(screen string) bool {
+		return strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") &&
+			strings.Contains(lineWith(screen, "demo-0009"), "retrying") && strings.Contains(screen, "retrying 1")
+	})
+	if code != strconv.Itoa(ExitRolloutFail) {
+		t.Errorf("demo on a terminal exited %s, want %d:\n%s", code, ExitRolloutFail, screen)
+	}
+	if !sawRetrying {
+		t.Errorf("the live view never showed demo-0009 retrying; the screen at the end:\n%s", screen)
+	}
+	if !strings.Contains(screen, "demo: fleet: rollout failed") || !strings.Contains(screen, "demo-0009: idle, awaiting retry after: integrity check failure") {
+		t.Errorf("no verdict naming the retrying device after the live view:\n%s", screen)
+	}
+}
+
+// demoOnTerminal runs 'otactl demo ARGS' in a tmux terminal of 120x40 and
+// returns its exit code, the screen once it has ended, and whether the
+// screen, polled while it ran, ever satisfied seen.
+func demoOnTerminal(t *testing.T, args []string, seen func(screen string) bool) (code, screen string, saw bool) {
+	t.Helper()
 	requireReal(t, "tmux", haveCommand("tmux"))
 	dir := t.TempDir()
 	// A server of its own, without the user's configuration.
@@ -174,36 +219,24 @@ func TestDemoLiveView(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = tmux("kill-server") })
 	exitFile := filepath.Join(dir, "exit")
-	script := fmt.Sprintf("%s demo --devices 10; echo $? > %s; sleep 60", otactlBin, exitFile)
+	script := fmt.Sprintf("%s demo %s; echo $? > %s; sleep 60", otactlBin, strings.Join(args, " "), exitFile)
 	if out, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "-e", "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"), "-e", raceEnv(), script); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	sawLive := false
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		screen, err := tmux("capture-pane", "-p")
 		if err != nil {
 			t.Fatalf("capture-pane: %v: %s", err, screen)
 		}
-		if strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") && strings.Contains(screen, "demo-0001") {
-			sawLive = true
-		}
+		saw = saw || seen(screen)
 		if b, err := os.ReadFile(exitFile); err == nil && len(b) > 0 {
-			if code := strings.TrimSpace(string(b)); code != "0" {
-				t.Errorf("demo on a terminal exited %s:\n%s", code, screen)
-			}
-			if !strings.Contains(screen, "demo: all 10 updated") {
-				t.Errorf("no summary after the live view:\n%s", screen)
-			}
-			break
+			return strings.TrimSpace(string(b)), screen, saw
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the demo did not finish on the terminal:\n%s", screen)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	if !sawLive {
-		t.Error("the live view never showed")
 	}
 }
 

@@ -113,6 +113,19 @@ func (e *pubEnv) must(want int, args ...string) string {
 	return out
 }
 
+// says runs otactl, fails the test unless it exits 0, and reports an
+// error unless its standard output holds each of want.
+func (e *pubEnv) says(want []string, args ...string) string {
+	e.t.Helper()
+	out := e.must(0, args...)
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			e.t.Errorf("otactl %s: no %q in\n%s", strings.Join(args, " "), w, out)
+		}
+	}
+	return out
+}
+
 func (e *pubEnv) file(name string, data []byte) string {
 	e.t.Helper()
 	path := filepath.Join(e.dir, name)
@@ -349,13 +362,11 @@ func TestPublishOrderAndGuarantees(t *testing.T) {
 		}
 
 		e.must(0, "release", "unpublish", "--device", "canary-01")
-		if _, found := pubRetained(t, c, "devices/canary-01/.u/desired"); found {
-			t.Fatal("unpublish left the device's manifest")
+		if got, _ := pubRetained(t, c, "devices/canary-01/.u/desired"); string(got) != "{}" {
+			t.Fatalf("unpublish left %q on the device's topic, want the empty manifest", got)
 		}
-		out = e.must(0, "release", "unpublish", "--device", "canary-01")
-		if !strings.Contains(out, "nothing retained") {
-			t.Errorf("second unpublish: %q", out)
-		}
+		e.says([]string{"cleared"}, "release", "unpublish", "--device", "canary-01", "--clear")
+		e.says([]string{"nothing retained"}, "release", "unpublish", "--device", "canary-01")
 
 		// artifact list, download, delete.
 		out = e.must(0, "artifact", "list", "-o", "json")
@@ -691,6 +702,11 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Errorf("release rollback: %s", r.stdout)
 	}
 	run(0, "release", "unpublish")
+	if got := sub(".u/desired"); string(got) != "{}" {
+		t.Errorf("mosquitto_sub .u/desired after unpublish: %q, want {}", got)
+	}
+	run(0, "release", "current")
+	run(0, "release", "unpublish", "--clear")
 	run(ExitError, "release", "current")
 	run(ExitUsage, "release", "publish")
 	run(ExitError, "upload", "main@1.2.3", "app.bin", "--broker", "mqtt://127.0.0.1:1")

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -31,7 +32,9 @@ func newReleaseCurrentCommand(sys *System) *cli.Command {
 		Description: `Reads the retained desired manifest of the fleet (or a cohort, or a device),
 prints it and verifies it: digest, expiry, and signatures by the given or
 the profile's trusted keys. Exit 3 when verification fails, 1 when nothing
-is retained there.
+is retained there. A target that retains the empty manifest ({} or CBOR
+a0, what 'release unpublish' publishes) has no release: that is said, with
+exit 0 ("noRelease": true with -o json).
 
 Example:
    $ otactl release current --pubkey release-key.pub.pem
@@ -57,13 +60,17 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 		return err
 	}
 	var (
-		m     *release.Manifest
-		found bool
+		m       *release.Manifest
+		payload []byte
+		found   bool
 	)
 	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
-		m, _, found, err = publish.ReadManifest(ctx, client, t.Topic)
+		m, payload, found, err = publish.ReadManifest(ctx, client, t.Topic)
 		return err
 	})
+	if errors.Is(err, release.ErrNoRelease) {
+		return writeNoRelease(sys, t, release.EncodingOf(payload), opts.Output == "json")
+	}
 	if err != nil {
 		if found {
 			return fmt.Errorf("%w: %v", release.ErrVerification, err)
@@ -85,6 +92,16 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 		return nil
 	}
 	return writeCurrent(sys, t, m, v, len(trust.Keys) > 0)
+}
+
+// writeNoRelease says that target t retains the empty manifest: no
+// release, a state of its own (what 'release unpublish' leaves).
+func writeNoRelease(sys *System, t publish.Target, encoding string, jsonOut bool) error {
+	if jsonOut {
+		return writeJSON(sys.Stdout, map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "noRelease": true, "encoding": encoding, "manifest": nil})
+	}
+	_, err := fmt.Fprintf(sys.Stdout, "%s (%s): no release: the empty manifest (%s) is retained; devices have no release to act on\n", t, t.Topic, encoding)
+	return err
 }
 
 // writeCurrent prints the manifest a target retains and the verdict.

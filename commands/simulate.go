@@ -78,7 +78,11 @@ check its size and SHA-256, reboot into it and report each step, retained.
 flash (reason 2), ram (3), connection (4, the connection really drops),
 integrity (5, the downloaded copy is corrupted and the check catches it),
 type (6), uri (7), update (8, the new image does not boot) and io (10).
-A failed attempt is final for that release.
+A failed attempt is reported as the Golioth SDK reports it (the failure,
+then idle, then idle awaiting retry) and tried again after a pause of 2s,
+then 4s: at most 3 attempts at a release, each meeting --fail afresh.
+After the last the failure stays; a new release is acted on. An update
+failure (8) is final at once.
 
 With a broker password (--password-stdin or OTACTL_PASSWORD) each device
 logs in with its device id as user name, unless --username names one

@@ -29,10 +29,10 @@ import (
 // demoStatusJSON is what rollout status -o json prints, without times.
 type demoStatusJSON struct {
 	Summary struct {
-		Devices, Reports, Updated, Done, Pending, Stale, Failed, Malformed int
-		Target                                                             string
-		States                                                             map[string]int
-		Failures                                                           []struct {
+		Devices, Reports, Updated, Done, Pending, Stale, Failed, Retrying, Malformed int
+		Target                                                                       string
+		States                                                                       map[string]int
+		Failures                                                                     []struct {
 			ReasonName string
 			Count      int
 		}
@@ -57,7 +57,7 @@ func TestStatusAndOnceE2E(t *testing.T) {
 		t.Fatalf("%v: %s", err, res.stdout)
 	}
 	s := st.Summary
-	if s.Devices != 6 || s.Reports != 6 || s.Done != 2 || s.Pending != 3 || s.Failed != 1 || s.Malformed != 2 ||
+	if s.Devices != 6 || s.Reports != 6 || s.Done != 2 || s.Pending != 2 || s.Retrying != 1 || s.Failed != 1 || s.Malformed != 2 ||
 		s.States["idle"] != 4 || s.States["downloading"] != 2 || len(s.Failures) != 1 || s.Failures[0].ReasonName != "integrity-check-failed" {
 		t.Errorf("summary %+v", s)
 	}
@@ -69,8 +69,8 @@ func TestStatusAndOnceE2E(t *testing.T) {
 	}
 	want := []string{
 		`{"device":"d3","package":"main","reason":5,"reasonName":"integrity-check-failed","reportedTarget":"1.1.0","seen":true,"state":1,"stateName":"downloading","status":"failed","target":"1.1.0","topic":"devices/d3/.u/c/main","version":"1.0.0"}`,
+		`{"device":"d4","package":"main","reason":11,"reasonName":"awaiting-retry","reportedTarget":"1.1.0","seen":true,"state":0,"stateName":"idle","status":"retrying","target":"1.1.0","topic":"devices/d4/.u/c/main","version":"1.0.0"}`,
 		`{"device":"d2","package":"main","reason":0,"reasonName":"ready","reportedTarget":"1.1.0","seen":true,"state":1,"stateName":"downloading","status":"pending","target":"1.1.0","topic":"devices/d2/.u/c/main","version":"1.0.0"}`,
-		`{"device":"d4","package":"main","reason":11,"reasonName":"awaiting-retry","reportedTarget":"1.1.0","seen":true,"state":0,"stateName":"idle","status":"pending","target":"1.1.0","topic":"devices/d4/.u/c/main","version":"1.0.0"}`,
 		`{"device":"d5","package":"main","reason":0,"reasonName":"ready","reportedTarget":"","seen":true,"state":0,"stateName":"idle","status":"pending","target":"1.2.0","topic":"devices/d5/.u/c/main","version":"1.1.0"}`,
 	}
 	if !slices.Equal(rows, want) {
@@ -101,8 +101,8 @@ func TestStatusAndOnceE2E(t *testing.T) {
 	}
 	wantLines := []string{
 		line("d3", "main", 1, 5, "downloading", "integrity-check-failed", "1.0.0", "1.1.0"),
-		line("d2", "main", 1, 0, "downloading", "ready", "1.0.0", "1.1.0"),
 		line("d4", "main", 0, 11, "idle", "awaiting-retry", "1.0.0", "1.1.0"),
+		line("d2", "main", 1, 0, "downloading", "ready", "1.0.0", "1.1.0"),
 		line("d5", "main", 0, 0, "idle", "ready", "1.1.0", ""),
 		line("d1", "main", 0, 0, "idle", "ready", "1.1.0", ""),
 		line("d9", "modem", 0, 0, "idle", "ready", "4.0.0", ""),

@@ -54,8 +54,8 @@ func TestWatchOnce(t *testing.T) {
 		publishDemoFleet(t, env, prefix)
 		all := []report.Report{
 			demoReport(prefix, "d3", "main", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"),
-			demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
 			demoReport(prefix, "d4", "main", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"),
+			demoReport(prefix, "d2", "main", report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"),
 			demoReport(prefix, "d5", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
 			demoReport(prefix, "d1", "main", report.Idle, report.ReasonReady, "1.1.0", ""),
 			demoReport(prefix, "d9", "modem", report.Idle, report.ReasonReady, "4.0.0", ""),
@@ -66,11 +66,11 @@ func TestWatchOnce(t *testing.T) {
 			want    []report.Report
 		}{
 			{"all", fleetFilterOptions{}, all},
-			{"failed", fleetFilterOptions{Failed: true}, all[:1]},
+			{"failed", fleetFilterOptions{Failed: true}, all[:2]},
 			{"version 1.2.0", fleetFilterOptions{Version: "1.2.0"}, all[3:4]},
 			{"modem", fleetFilterOptions{Package: "modem"}, all[5:]},
-			{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[2], all[4]}},
-			{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[1], all[4]}},
+			{"glob and state", fleetFilterOptions{Devices: []string{"d[1-4]"}, States: []string{"idle"}}, []report.Report{all[1], all[4]}},
+			{"listed", fleetFilterOptions{Devices: []string{"d2", "d1", "gone"}}, []report.Report{all[2], all[4]}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				sys, stdout, stderr := watchTestSystem(watchNow)
@@ -104,7 +104,8 @@ func TestWatchOnce(t *testing.T) {
 			if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 				t.Fatal(err)
 			}
-			want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n"
+			want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n" +
+				"2026-05-01T12:00:00Z\td4\tmain\tidle\tawaiting-retry\t1.0.0\t1.1.0\tonce/devices/d4/.u/c/main\n"
 			if stdout.String() != want {
 				t.Fatalf("stdout %q, want %q", stdout, want)
 			}
@@ -133,7 +134,7 @@ func TestRolloutStatus(t *testing.T) {
 		t.Fatalf("%v: %s", err, stdout)
 	}
 	s := st.Summary
-	if !st.Time.Equal(watchNow) || s.Devices != 5 || s.Reports != 5 || s.Done != 1 || s.Failed != 1 || s.Pending != 3 ||
+	if !st.Time.Equal(watchNow) || s.Devices != 5 || s.Reports != 5 || s.Done != 1 || s.Failed != 1 || s.Retrying != 1 || s.Pending != 2 ||
 		s.Updated != 1 || s.Targeted != 5 || s.Targets != 2 || s.Malformed != 2 || len(s.Failures) != 1 ||
 		s.Failures[0].Name != "integrity-check-failed" || s.States["idle"] != 3 || s.States["downloading"] != 2 {
 		t.Errorf("summary %+v", s)
@@ -144,8 +145,8 @@ func TestRolloutStatus(t *testing.T) {
 	}
 	want := []string{
 		"d3 failed downloading integrity-check-failed 1.1.0 1.1.0",
+		"d4 retrying idle awaiting-retry 1.1.0 1.1.0",
 		"d2 pending downloading ready 1.1.0 1.1.0",
-		"d4 pending idle awaiting-retry 1.1.0 1.1.0",
 		"d5 pending idle ready 1.2.0 ",
 	}
 	if !slices.Equal(rows, want) {

@@ -109,9 +109,9 @@ func (l *Lab) MakeKey() error {
 }
 
 // StartFleet starts devices simulated devices on OldVersion that trust the
-// lab's key, with the failures injected, and returns once every one is
-// connected.
-func (l *Lab) StartFleet(ctx context.Context, devices int, failures simulator.Failures, now func() time.Time) error {
+// lab's key, with the failures injected as seed draws them, and returns
+// once every one is connected.
+func (l *Lab) StartFleet(ctx context.Context, devices int, failures simulator.Failures, seed int64, now func() time.Time) error {
 	sim, err := simulator.New(simulator.Config{
 		Conn:     upload.Options{Broker: l.Broker.URL()},
 		Devices:  devices,
@@ -124,7 +124,7 @@ func (l *Lab) StartFleet(ctx context.Context, devices int, failures simulator.Fa
 		Reboot:   500 * time.Millisecond,
 		Encoding: "mixed",
 		KeyNames: "mixed",
-		Seed:     1,
+		Seed:     seed,
 		Now:      now,
 	})
 	if err != nil {

@@ -33,7 +33,7 @@ func TestLab(t *testing.T) {
 	if fi, err := os.Stat(lab.KeyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v, %v", fi, err)
 	}
-	if err := lab.StartFleet(ctx, 3, nil, time.Now); err != nil {
+	if err := lab.StartFleet(ctx, 3, nil, 1, time.Now); err != nil {
 		t.Fatal(err)
 	}
 	if ids := lab.IDs(); len(ids) != 3 || ids[0] != IDPrefix+"0001" {

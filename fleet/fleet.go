@@ -67,11 +67,13 @@ type fleetDevice struct {
 }
 
 // fleetEntry is a report, kept small: names interned, time in nanoseconds.
+// fail is the reason of the last failure report while the reports since
+// are idle (see Row.LastFailure), 0 for none.
 type fleetEntry struct {
 	pkg, version, target string
 	topic                string // shares its bytes with the device id
 	received             int64
-	state, reason        int32
+	state, reason, fail  int32
 }
 
 func (e *fleetEntry) report(device string) report.Report {
@@ -193,10 +195,27 @@ func (f *Fleet) Apply(r report.Report) {
 	if e.topic != r.Topic {
 		e.topic = r.Topic
 	}
+	e.fail = lastFailure(e, r)
 	e.version = f.intern(r.Version)
 	e.target = f.intern(r.Target)
 	e.received = at.UnixNano()
 	e.state, e.reason = int32(r.State), int32(r.Reason)
+}
+
+// lastFailure is the entry's failure reason once r follows the report e
+// holds: r's own when r is a failure; the one before while r is idle
+// (ready or awaiting retry) and names no other target than the report
+// before it (the Golioth SDK reports a failure, then idle, then idle
+// awaiting retry with the same target); otherwise none.
+func lastFailure(e *fleetEntry, r report.Report) int32 {
+	switch {
+	case r.Failed():
+		return int32(r.Reason)
+	case r.State == report.Idle && (r.Reason == report.ReasonReady || r.Reason == report.ReasonAwaitingRetry) &&
+		(r.Target == "" || e.target == "" || r.Target == e.target):
+		return e.fail
+	}
+	return 0
 }
 
 // Forget drops what is known of device for pkg (all packages when pkg is

@@ -217,7 +217,8 @@ func TestClassify(t *testing.T) {
 		{"idle on the old version", fleettest.Rep("d", report.Idle, 0, "1.0", ""), "1.1", StatusPending},
 		{"downloading", fleettest.Rep("d", report.Downloading, 0, "1.0", "1.1"), "1.1", StatusPending},
 		{"updating, about to reboot", fleettest.Rep("d", report.Updated, 0, "1.0", "1.1"), "1.1", StatusPending},
-		{"awaiting retry", fleettest.Rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.1", StatusPending},
+		{"awaiting retry", fleettest.Rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.1", StatusRetrying},
+		{"awaiting retry of another version", fleettest.Rep("d", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), "1.2", StatusPending},
 		{"integrity failure", fleettest.Rep("d", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), "1.1", StatusFailed},
 		{"I/O error without target", fleettest.Rep("d", report.Downloading, report.ReasonIOError, "1.0", ""), "1.1", StatusFailed},
 		{"failure about another target", fleettest.Rep("d", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"), "1.2", StatusPending},
@@ -271,8 +272,8 @@ func TestFleetFilters(t *testing.T) {
 	}{
 		{"package", Filter{Package: "modem"}, []string{"dev-00/modem:failed"}},
 		{"failed only", Filter{FailedOnly: true},
-			[]string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed"}},
-		{"device glob", Filter{Device: "dev-4?"}, []string{"dev-40/main:stale", "dev-41/main:stale", "dev-42/main:stale"}},
+			[]string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed", "dev-40/main:retrying"}},
+		{"device glob", Filter{Device: "dev-4?"}, []string{"dev-40/main:retrying", "dev-41/main:stale", "dev-42/main:stale"}},
 		{"states", Filter{States: []report.State{report.Downloaded, 7}},
 			[]string{"dev-41/main:stale", "dev-42/main:stale", "dev-35/main:pending"}},
 		{"target version", Filter{Version: "4.1.0"}, []string{"dev-00/modem:failed"}},
@@ -308,7 +309,7 @@ func TestFleetFilters(t *testing.T) {
 func TestFleetSortAndLimit(t *testing.T) {
 	f, _ := fleettest.Demo()
 	v := f.View(Filter{}, 6)
-	want := []string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed", "dev-30/main:stale"}
+	want := []string{"dev-00/modem:failed", "dev-20/main:failed", "dev-21/main:failed", "dev-22/main:failed", "dev-23/main:failed", "dev-40/main:retrying"}
 	if got := rowKeys(v.Rows); !slices.Equal(got, want) || v.Total != 26 {
 		t.Errorf("rows = %v, total %d", got, v.Total)
 	}
@@ -332,7 +333,7 @@ func TestFleetSummary(t *testing.T) {
 	want := Summary{
 		Devices: 25, Reports: 26, States: map[string]int{"idle": 13, "downloading": 9, "downloaded": 2, "updated": 1, "7": 1},
 		Targets: 2, Targeted: 26, Updated: 12, UpdatedPercent: 46.2,
-		Done: 12, Pending: 1, Stale: 8, Failed: 5,
+		Done: 12, Pending: 1, Stale: 7, Failed: 5, Retrying: 1,
 		Failures: []ReasonCount{
 			{report.ReasonNotEnoughFlash, "not-enough-flash", 2},
 			{report.ReasonIntegrityCheckFailed, "integrity-check-failed", 2},
@@ -533,5 +534,66 @@ func TestDesired(t *testing.T) {
 	f.SetDesired(protocol.CohortTarget("canary"), 13, nil)
 	if _, _, ok := f.Desired(protocol.CohortTarget("canary")); ok {
 		t.Error("a cleared cohort manifest is still there")
+	}
+}
+
+// After a failed download the Golioth SDK reports the failure, then idle,
+// then idle awaiting retry, all with the target: the device shows as
+// retrying, with the failure's reason when the watch saw it, and the gate
+// counts it as failed unless told otherwise.
+func TestRetryingKeepsTheLastFailure(t *testing.T) {
+	f, _ := fleettest.New()
+	f.SetDesired(protocol.FleetTarget(), 100, map[string]string{"main": "1.1"})
+	row := func(id string) Row {
+		t.Helper()
+		rows := f.View(Filter{Devices: []string{id}, Package: "main"}, 0).Rows
+		if len(rows) != 1 {
+			t.Fatalf("%d rows for %s", len(rows), id)
+		}
+		return rows[0]
+	}
+	steps := []struct {
+		rep    report.Report
+		status RowStatus
+		fail   report.Reason
+	}{
+		{fleettest.Rep("a", report.Downloading, report.ReasonReady, "1.0", "1.1"), StatusPending, 0},
+		// The failure itself is the reason; no last failure besides.
+		{fleettest.Rep("a", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"), StatusFailed, 0},
+		{fleettest.Rep("a", report.Idle, report.ReasonReady, "1.0", "1.1"), StatusPending, report.ReasonIntegrityCheckFailed},
+		{fleettest.Rep("a", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), StatusRetrying, report.ReasonIntegrityCheckFailed},
+		// The retry begins: the last failure is history.
+		{fleettest.Rep("a", report.Downloading, report.ReasonReady, "1.0", "1.1"), StatusPending, 0},
+		{fleettest.Rep("a", report.Downloading, report.ReasonIOError, "1.0", "1.1"), StatusFailed, 0},
+		// An idle report without a target between keeps it too.
+		{fleettest.Rep("a", report.Idle, report.ReasonReady, "1.0", ""), StatusPending, report.ReasonIOError},
+		{fleettest.Rep("a", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"), StatusRetrying, report.ReasonIOError},
+		{fleettest.Rep("a", report.Updated, report.ReasonUpdated, "1.1", ""), StatusDone, 0},
+	}
+	for i, s := range steps {
+		f.Apply(s.rep)
+		if r := row("a"); r.Status != s.status || r.LastFailure != s.fail {
+			t.Errorf("after report %d (%d,%d): %s, last failure %d; want %s, %d", i, s.rep.State, s.rep.Reason, r.Status, r.LastFailure, s.status, s.fail)
+		}
+	}
+
+	// Only the retained (0,11) seen: retrying, the failure unknown.
+	f.Apply(fleettest.Rep("b", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"))
+	if r := row("b"); r.Status != StatusRetrying || r.LastFailure != 0 {
+		t.Errorf("b: %s, last failure %d", r.Status, r.LastFailure)
+	}
+	if s := f.Summary(Filter{Package: "main"}); s.Retrying != 1 || s.Failed != 0 || s.Done != 1 {
+		t.Errorf("summary: retrying %d, failed %d, done %d", s.Retrying, s.Failed, s.Done)
+	}
+	if rows := f.View(Filter{FailedOnly: true}, 0).Rows; len(rows) != 1 || rows[0].Report.Device != "b" {
+		t.Errorf("--failed rows: %v", rowKeys(rows))
+	}
+	g := Evaluate(f, Gate{Version: "1.1", MaxFailed: Threshold{Count: 1}})
+	if g.FailedCount != 1 || g.Failures[0].Status != StatusRetrying || g.Verdict != "failed" {
+		t.Errorf("gate: %d failed (%v), verdict %s", g.FailedCount, rowKeys(g.Failures), g.Verdict)
+	}
+	g = Evaluate(f, Gate{Version: "1.1", RetryingAsPending: true})
+	if g.FailedCount != 0 || len(g.Pending) != 1 || g.Pending[0].Status != StatusPending || g.Verdict != "pending" {
+		t.Errorf("gate, retrying as pending: %d failed, pending %v, verdict %s", g.FailedCount, rowKeys(g.Pending), g.Verdict)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/otactl/otactl/report"
 )
 
 // DefaultPackage is the package a gate judges when none is named: the seed
@@ -159,7 +157,11 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 		switch row.Status {
 		case StatusDone:
 			res.Updated++
-		case StatusFailed:
+		case StatusFailed, StatusRetrying:
+			// A device awaiting a retry failed an attempt at the version,
+			// and the failure's own report may be gone: the Golioth SDK
+			// reports the failure, then idle, then idle awaiting retry,
+			// and only the last is retained.
 			res.Failures = append(res.Failures, row)
 		default:
 			res.Pending = append(res.Pending, row)
@@ -205,9 +207,10 @@ func Evaluate(fleet *Fleet, g Gate) GateResult {
 
 // gateStatus is how a device that counts stands against the gate's
 // version: StatusDone when updated to it; StatusFailed when it cannot
-// update, its latest report being a failure for that version; otherwise
-// it can still update, StatusStale when silent for stale, else
-// StatusPending. It is the one place that decides a device's failure
+// update, its latest report being a failure for that version;
+// StatusRetrying when it awaits a retry of that version (StatusPending
+// with RetryingAsPending); otherwise it can still update, StatusStale when
+// silent for stale, else StatusPending. It is the one place that decides a device's failure
 // state for a gate, so that a new state (a device awaiting a retry, say)
 // counts the same in the failure threshold and in whether the goal can
 // still be met.
@@ -218,19 +221,11 @@ func gateStatus(row Row, g Gate, now time.Time, stale time.Duration) RowStatus {
 		return row.Status
 	}
 	st := classify(row.Report, g.Version)
-	if st == StatusPending && !g.RetryingAsPending && retrying(row.Report, g.Version) {
-		st = StatusFailed
+	if st == StatusRetrying && g.RetryingAsPending {
+		st = StatusPending
 	}
 	if st == StatusPending && now.Sub(row.LastSeen) >= stale {
 		st = StatusStale
 	}
 	return st
-}
-
-// retrying says whether r is awaiting a retry (reason 11) of version: the
-// device's attempt at it failed, and the failure's own report may have
-// been replaced by this one (the Golioth SDK reports the failure, then
-// idle, then idle awaiting retry, and only the last is retained).
-func retrying(r report.Report, version string) bool {
-	return r.Reason == report.ReasonAwaitingRetry && version != "" && r.Target == version
 }

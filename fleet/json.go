@@ -7,7 +7,8 @@ import (
 )
 
 // MarshalJSON writes the row for scripts: device, package, status, seen,
-// state and stateName, reason and reasonName, version, target (the
+// state and stateName, reason and reasonName, lastFailure and
+// lastFailureName (when known, see Row.LastFailure), version, target (the
 // resolved target), reportedTarget (the one the device named), cohort
 // (when known), time and topic. An unseen row has no state, reason or
 // time. The bytes are those encoding/json gives the same fields, strings
@@ -36,6 +37,12 @@ func (r Row) AppendJSON(b []byte) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(r.Report.Reason), 10)
 		b = append(b, `,"reasonName":`...)
 		b = appendJSONString(b, r.Report.Reason.String())
+		if r.LastFailure != 0 {
+			b = append(b, `,"lastFailure":`...)
+			b = strconv.AppendInt(b, int64(r.LastFailure), 10)
+			b = append(b, `,"lastFailureName":`...)
+			b = appendJSONString(b, r.LastFailure.String())
+		}
 	}
 	b = append(b, `,"version":`...)
 	b = appendJSONString(b, r.Report.Version)

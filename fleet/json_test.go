@@ -23,6 +23,8 @@ func rowJSONStd(r Row) ([]byte, error) {
 		StateName      string         `json:"stateName,omitempty"`
 		Reason         *report.Reason `json:"reason,omitempty"`
 		ReasonName     string         `json:"reasonName,omitempty"`
+		LastFailure    report.Reason  `json:"lastFailure,omitempty"`
+		LastFailName   string         `json:"lastFailureName,omitempty"`
 		Version        string         `json:"version"`
 		Target         string         `json:"target"`
 		ReportedTarget string         `json:"reportedTarget"`
@@ -46,6 +48,9 @@ func rowJSONStd(r Row) ([]byte, error) {
 		j.State, j.StateName = &s, s.String()
 		j.Reason, j.ReasonName = &rs, rs.String()
 		j.Time = r.Report.Received.UTC()
+		if r.LastFailure != 0 {
+			j.LastFailure, j.LastFailName = r.LastFailure, r.LastFailure.String()
+		}
 	}
 	return json.Marshal(j)
 }

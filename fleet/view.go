@@ -12,7 +12,7 @@ import (
 )
 
 // RowStatus is how a device stands with one package, in the order trouble
-// is shown: failed first, then stale, then pending, then done.
+// is shown: failed first, then retrying, stale, pending, and done.
 type RowStatus int
 
 // The statuses of a row.
@@ -20,18 +20,22 @@ const (
 	// StatusFailed: the latest report carries a failure reason (2 to 10)
 	// about the row's target (or names no target).
 	StatusFailed RowStatus = iota
+	// StatusRetrying: the latest report is awaiting retry (reason 11) of
+	// the row's target: an attempt at it failed, and the device will try
+	// again by itself (Row.LastFailure says why, when that was seen).
+	StatusRetrying
 	// StatusStale: pending, and the device has sent nothing for the stale
 	// duration (or, never seen, since the watch began).
 	StatusStale
-	// StatusPending: neither done nor failed: downloading, waiting to retry,
-	// not yet told, or not yet reported.
+	// StatusPending: neither done, failed nor retrying: downloading, not
+	// yet told, or not yet reported.
 	StatusPending
 	// StatusDone: updated to the target; with no target known, idle or
 	// just updated.
 	StatusDone
 )
 
-var statusNames = [...]string{"failed", "stale", "pending", "done"}
+var statusNames = [...]string{"failed", "retrying", "stale", "pending", "done"}
 
 func (s RowStatus) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
@@ -46,13 +50,16 @@ func (s RowStatus) MarshalText() ([]byte, error) { return []byte(s.String()), ni
 // classify says how a report stands against target, staleness aside. A
 // failure about another target than this one (a retained report from an
 // earlier rollout) does not count against this one: the device will try
-// again and is pending.
+// again and is pending; so is a device awaiting a retry of another
+// version.
 func classify(r report.Report, target string) RowStatus {
 	switch {
 	case target != "" && r.UpdatedTo(target):
 		return StatusDone
 	case r.Failed() && (r.Target == "" || target == "" || r.Target == target):
 		return StatusFailed
+	case r.Reason == report.ReasonAwaitingRetry && target != "" && r.Target == target:
+		return StatusRetrying
 	case target == "" && r.Reason != report.ReasonAwaitingRetry &&
 		(r.State == report.Idle || (r.State == report.Updated && r.Reason == report.ReasonUpdated)):
 		return StatusDone
@@ -76,7 +83,7 @@ type Filter struct {
 	// with no known member picks no row.
 	Cohort     string
 	States     []report.State // only rows in one of these states
-	FailedOnly bool           // only failed rows
+	FailedOnly bool           // only failed and retrying rows
 }
 
 // Validate checks the device pattern.
@@ -105,6 +112,12 @@ type Row struct {
 	Status   RowStatus
 	Cohort   string    // when known
 	LastSeen time.Time // the device's last report, for any package
+	// LastFailure is, for a report that is not itself a failure, the
+	// failure reason (2 to 10) of the device's last failure report for the
+	// package while its reports since are idle (as the Golioth SDK's are
+	// after a failure: idle, then idle awaiting retry); 0 when none was
+	// seen since the watch began.
+	LastFailure report.Reason
 }
 
 // ReasonCount is how many rows failed for one reason.
@@ -131,6 +144,7 @@ type Summary struct {
 	Pending         int               `json:"pending"`
 	Stale           int               `json:"stale"`
 	Failed          int               `json:"failed"`
+	Retrying        int               `json:"retrying"`
 	Failures        []ReasonCount     `json:"failures"` // most frequent first
 	Malformed       int               `json:"malformed"`
 	RecentMalformed []MalformedReport `json:"recentMalformed"`
@@ -274,6 +288,8 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		case StatusFailed:
 			sum.Failed++
 			failures[report.Reason(c.e.reason)]++
+		case StatusRetrying:
+			sum.Retrying++
 		}
 	}
 	unseen := func(id string) {
@@ -316,7 +332,7 @@ func (f *Fleet) view(flt Filter, top topK) View {
 			if st == StatusPending && nowNano-d.last >= int64(f.stale) {
 				st = StatusStale
 			}
-			if flt.FailedOnly && st != StatusFailed {
+			if flt.FailedOnly && st != StatusFailed && st != StatusRetrying {
 				continue
 			}
 			add(candidate{id: id, pkg: e.pkg, dev: d, e: e, target: t, status: st})
@@ -359,6 +375,9 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		if c.e != nil {
 			row.Report = c.e.report(c.id)
 			row.LastSeen = time.Unix(0, c.dev.last).UTC()
+			if !row.Report.Failed() {
+				row.LastFailure = report.Reason(c.e.fail)
+			}
 		} else {
 			row.Report = report.Report{Device: c.id, Package: c.pkg}
 		}

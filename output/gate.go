@@ -11,17 +11,26 @@ import (
 )
 
 // GateProgress is a one-line account of a gate's result for a progress
-// line: "main 1.2.0: 3/10 updated (need 10), 1 failed (allowed 0), 6
-// pending (2 stale)".
+// line: "main 1.2.0: 3/10 updated (need 10), 2 failed (1 retrying, allowed
+// 0), 6 pending (2 stale)".
 func GateProgress(g fleet.GateResult) string {
-	stale := 0
+	stale, retrying := 0, 0
 	for _, r := range g.Pending {
 		if r.Status == fleet.StatusStale {
 			stale++
 		}
 	}
-	s := fmt.Sprintf("%s %s: %d/%d updated (need %d), %d failed (allowed %d), %d pending",
-		g.Package, g.Version, g.Updated, g.Total, g.Need, g.FailedCount, g.Allowed, g.PendingCount)
+	for _, r := range g.Failures {
+		if r.Status == fleet.StatusRetrying {
+			retrying++
+		}
+	}
+	failed := fmt.Sprintf("%d failed (allowed %d)", g.FailedCount, g.Allowed)
+	if retrying > 0 {
+		failed = fmt.Sprintf("%d failed (%d retrying, allowed %d)", g.FailedCount, retrying, g.Allowed)
+	}
+	s := fmt.Sprintf("%s %s: %d/%d updated (need %d), %s, %d pending",
+		g.Package, g.Version, g.Updated, g.Total, g.Need, failed, g.PendingCount)
 	if stale > 0 {
 		s += fmt.Sprintf(" (%d stale)", stale)
 	}
@@ -69,6 +78,9 @@ func describeRow(r fleet.Row, now time.Time) string {
 		what = rep.Reason.Describe()
 	case rep.Reason == report.ReasonAwaitingRetry:
 		what = rep.State.String() + ", " + rep.Reason.Describe()
+		if r.LastFailure != 0 {
+			what += " after: " + r.LastFailure.Describe()
+		}
 	default:
 		what = rep.State.String()
 	}

@@ -17,7 +17,7 @@ func TestGateWords(t *testing.T) {
 	devices := []string{"ok", "slow", "bad", "retry", "fresh", "ghost"}
 	// Awaiting a retry of 1.1 is a failed attempt at it (the default).
 	g := fleet.Evaluate(f, fleet.Gate{Version: "1.1", Devices: devices})
-	if p := GateProgress(g); p != "main 1.1: 1/6 updated (need 6), 2 failed (allowed 0), 3 pending (2 stale)" {
+	if p := GateProgress(g); p != "main 1.1: 1/6 updated (need 6), 2 failed (1 retrying, allowed 0), 3 pending (2 stale)" {
 		t.Errorf("GateProgress = %q", p)
 	}
 	want := `failed:
@@ -52,5 +52,14 @@ pending:
 	g = fleet.Evaluate(f, fleet.Gate{Version: "1.1", Expect: 9})
 	if !strings.HasSuffix(DescribeGate(g, 0), "  4 expected devices have not reported") {
 		t.Errorf("expect 9:\n%s", DescribeGate(g, 0))
+	}
+
+	// A retry whose failure was seen: the failure is named.
+	f.Apply(fleettest.Rep("again", report.Downloading, report.ReasonIOError, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("again", report.Idle, report.ReasonReady, "1.0", "1.1"))
+	f.Apply(fleettest.Rep("again", report.Idle, report.ReasonAwaitingRetry, "1.0", "1.1"))
+	g = fleet.Evaluate(f, fleet.Gate{Version: "1.1", Devices: []string{"again"}})
+	if d := DescribeGate(g, 0); d != "failed:\n  again: idle, awaiting retry after: I/O error (running 1.0, target 1.1, 0s ago)" {
+		t.Errorf("DescribeGate, a retry after a failure seen:\n%s", d)
 	}
 }

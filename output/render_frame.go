@@ -31,7 +31,7 @@ type FrameOptions struct {
 
 // frameStyles are the styles of one renderer.
 type frameStyles struct {
-	header, cell, bold, failed, stale, pending, done, faint lipgloss.Style
+	header, cell, bold, failed, retrying, stale, pending, done, faint lipgloss.Style
 }
 
 func newFrameStyles(r *lipgloss.Renderer) frameStyles {
@@ -39,14 +39,15 @@ func newFrameStyles(r *lipgloss.Renderer) frameStyles {
 		r = lipgloss.DefaultRenderer()
 	}
 	return frameStyles{
-		header:  r.NewStyle().Bold(true).PaddingRight(2),
-		cell:    r.NewStyle().PaddingRight(2),
-		bold:    r.NewStyle().Bold(true),
-		failed:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		stale:   r.NewStyle().Foreground(lipgloss.Color("3")),
-		pending: r.NewStyle().Foreground(lipgloss.Color("4")),
-		done:    r.NewStyle().Foreground(lipgloss.Color("2")),
-		faint:   r.NewStyle().Faint(true),
+		header:   r.NewStyle().Bold(true).PaddingRight(2),
+		cell:     r.NewStyle().PaddingRight(2),
+		bold:     r.NewStyle().Bold(true),
+		failed:   r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		retrying: r.NewStyle().Foreground(lipgloss.Color("5")).Bold(true),
+		stale:    r.NewStyle().Foreground(lipgloss.Color("3")),
+		pending:  r.NewStyle().Foreground(lipgloss.Color("4")),
+		done:     r.NewStyle().Foreground(lipgloss.Color("2")),
+		faint:    r.NewStyle().Faint(true),
 	}
 }
 
@@ -54,6 +55,8 @@ func (s frameStyles) status(st fleet.RowStatus) lipgloss.Style {
 	switch st {
 	case fleet.StatusFailed:
 		return s.failed
+	case fleet.StatusRetrying:
+		return s.retrying
 	case fleet.StatusStale:
 		return s.stale
 	case fleet.StatusPending:
@@ -175,14 +178,17 @@ func summaryLines(s fleet.Summary, st frameStyles) []string {
 	}
 	lines := []string{st.bold.Render(head)}
 
-	// Standing, trouble first.
-	lines = append(lines, strings.Join([]string{
-		styleIf(s.Failed > 0, st.failed, "failed "+strconv.Itoa(s.Failed)),
+	// Standing, trouble first; retrying only when some device is.
+	standing := []string{styleIf(s.Failed > 0, st.failed, "failed "+strconv.Itoa(s.Failed))}
+	if s.Retrying > 0 {
+		standing = append(standing, st.retrying.Render("retrying "+strconv.Itoa(s.Retrying)))
+	}
+	lines = append(lines, strings.Join(append(standing,
 		styleIf(s.Stale > 0, st.stale, "stale "+strconv.Itoa(s.Stale)),
-		"pending " + strconv.Itoa(s.Pending),
-		"done " + strconv.Itoa(s.Done),
+		"pending "+strconv.Itoa(s.Pending),
+		"done "+strconv.Itoa(s.Done),
 		styleIf(s.Malformed > 0, st.stale, "malformed "+strconv.Itoa(s.Malformed)),
-	}, " · "))
+	), " · "))
 	if len(s.Failures) > 0 {
 		parts := make([]string, len(s.Failures))
 		for i, f := range s.Failures {
@@ -253,7 +259,7 @@ func renderRows(rows []fleet.Row, v fleet.View, st frameStyles, width int) strin
 		state, reason, age := "-", "-", "never"
 		if r.Seen {
 			state = r.Report.State.String()
-			reason = r.Report.Reason.String()
+			reason = reasonText(r)
 			if r.Report.Reason == report.ReasonReady {
 				reason = ""
 			}
@@ -296,7 +302,7 @@ func renderRows(rows []fleet.Row, v fleet.View, st frameStyles, width int) strin
 				switch c := keep[i]; {
 				case row == table.HeaderRow:
 					s = st.header
-				case c == colStatus || (c == colReason && rows[row].Status == fleet.StatusFailed):
+				case c == colStatus || (c == colReason && (rows[row].Status == fleet.StatusFailed || rows[row].Status == fleet.StatusRetrying)):
 					s = st.status(rows[row].Status).PaddingRight(2)
 				default:
 					s = st.cell

@@ -38,8 +38,9 @@ func WriteReportJSON(w io.Writer, r report.Report) error {
 var RowsHeader = []string{"DEVICE", "PACKAGE", "STATUS", "STATE", "REASON", "VERSION", "TARGET", "TIME"}
 
 // WriteRows writes rows as tab-separated lines under a header, for pipes:
-// device, package, status, state, reason, version, target (resolved) and
-// the report's time (RFC 3339, UTC); "-" stands for an empty field.
+// device, package, status, state, reason (a retrying device's last
+// failure, when seen: see reasonText), version, target (resolved) and the
+// report's time (RFC 3339, UTC); "-" stands for an empty field.
 func WriteRows(w io.Writer, rows []fleet.Row) error {
 	var b strings.Builder
 	b.WriteString(strings.Join(RowsHeader, "\t"))
@@ -47,7 +48,7 @@ func WriteRows(w io.Writer, rows []fleet.Row) error {
 	for _, r := range rows {
 		state, reason, at := "-", "-", "-"
 		if r.Seen {
-			state, reason, at = r.Report.State.String(), r.Report.Reason.String(), plainTime(r.Report.Received)
+			state, reason, at = r.Report.State.String(), reasonText(r), plainTime(r.Report.Received)
 		}
 		b.WriteString(strings.Join([]string{
 			plainField(r.Report.Device),
@@ -63,6 +64,15 @@ func WriteRows(w io.Writer, rows []fleet.Row) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// reasonText is a row's reason by name; for a device retrying (the status
+// says it awaits a retry) it is its last failure's, when the watch saw it.
+func reasonText(r fleet.Row) string {
+	if r.Status == fleet.StatusRetrying && r.LastFailure != 0 {
+		return r.LastFailure.String()
+	}
+	return r.Report.Reason.String()
 }
 
 func plainTime(t time.Time) string {

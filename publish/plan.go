@@ -73,9 +73,12 @@ type TargetResult struct {
 	// Previous is the sequence number retained there before, 0 for none.
 	Previous int64 `json:"previousSequence,omitempty"`
 	// Action is published, unchanged (this release was already there),
-	// would publish, refused, superseded or replaced; for Unpublish
-	// cleared, would clear or empty.
+	// would publish, refused, superseded or replaced; for Unpublish one
+	// of the Action constants of unpublish.go.
 	Action string `json:"action"`
+	// Encoding is, for Unpublish, the encoding of the empty manifest
+	// published (or that would be, or was there already).
+	Encoding string `json:"encoding,omitempty"`
 	// Restored says this run published its release there again because a
 	// concurrent publish of a lower sequence had replaced it.
 	Restored bool `json:"restored,omitempty"`

@@ -1,27 +1,41 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"testing"
+
+	"github.com/otactl/otactl/release"
 )
 
 func TestUnpublish(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 1000, 10)
 	b := newFakeBroker(t)
+	cborManifest, err := release.EncodeCBOR(f.m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.retained[fleet.Topic] = payload(t, f.m)
+	b.retained[deviceA.Topic] = cborManifest
 	b.retained[deviceB.Topic] = []byte("garbage")
+	cohort := Target{Kind: "cohort", Name: "c", Topic: "cohorts/c/.u/desired"}
+	none := Target{Kind: "device", Name: "none", Topic: "devices/none/.u/desired"}
 	p, ev := publisher(b)
-	targets := []Target{fleet, deviceA, deviceB}
+	targets := []Target{fleet, deviceA, deviceB, cohort, none}
+	b.retained[cohort.Topic] = []byte{0xa0}
 
-	got, err := p.Unpublish(ctx, targets, true)
+	got, err := p.Unpublish(ctx, targets, UnpublishOptions{DryRun: true})
 	if err != nil || len(b.sent) != 0 {
 		t.Fatalf("dry run: %v, sent %v", err, b.sent)
 	}
+	// Each target gets the empty manifest in the encoding it retains.
 	want := []TargetResult{
-		{Kind: "fleet", Topic: fleet.Topic, Previous: 1000, Action: "would clear"},
-		{Kind: "device", Name: "a", Topic: deviceA.Topic, Action: "empty"},
-		{Kind: "device", Name: "b", Topic: deviceB.Topic, Action: "would clear"},
+		{Kind: "fleet", Topic: fleet.Topic, Previous: 1000, Action: "would unpublish", Encoding: "json"},
+		{Kind: "device", Name: "a", Topic: deviceA.Topic, Previous: 1000, Action: "would unpublish", Encoding: "cbor"},
+		{Kind: "device", Name: "b", Topic: deviceB.Topic, Action: "would unpublish", Encoding: "json"},
+		{Kind: "cohort", Name: "c", Topic: cohort.Topic, Action: "unchanged", Encoding: "cbor"},
+		{Kind: "device", Name: "none", Topic: none.Topic, Action: "empty"},
 	}
 	for i := range want {
 		if got[i] != want[i] || (*ev)[i] != (TargetCleared{Target: targets[i], Result: want[i]}) {
@@ -29,11 +43,62 @@ func TestUnpublish(t *testing.T) {
 		}
 	}
 
-	got, err = p.Unpublish(ctx, targets, false)
+	got, err = p.Unpublish(ctx, targets, UnpublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want[0].Action, want[2].Action = "cleared", "cleared"
+	want[0].Action, want[1].Action, want[2].Action = "unpublished", "unpublished", "unpublished"
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// Retained, so that devices connecting later see "no release" too.
+	for topic, empty := range map[string]string{fleet.Topic: "{}", deviceA.Topic: "\xa0", deviceB.Topic: "{}", cohort.Topic: "\xa0"} {
+		if string(b.retained[topic]) != empty {
+			t.Errorf("%s retains %q, want %q", topic, b.retained[topic], empty)
+		}
+	}
+	if _, found := b.retained[none.Topic]; found || len(b.sent) != 3 {
+		t.Errorf("sent to %v, want the three targets that held a release", b.sent)
+	}
+
+	// An encoding given replaces the one retained; once there, nothing is
+	// sent again.
+	b.sent = nil
+	got, err = p.Unpublish(ctx, []Target{fleet, deviceA}, UnpublishOptions{Encoding: "cbor"})
+	if err != nil || got[0].Action != "unpublished" || got[1].Action != "unchanged" || !bytes.Equal(b.retained[fleet.Topic], []byte{0xa0}) || len(b.sent) != 1 {
+		t.Errorf("--encoding cbor: %+v, %v, sent %v, fleet retains % x", got, err, b.sent, b.retained[fleet.Topic])
+	}
+	if _, err := p.Unpublish(ctx, []Target{fleet}, UnpublishOptions{Encoding: "xml"}); err == nil {
+		t.Error("encoding xml: no error")
+	}
+}
+
+// With Clear, unpublish deletes the retained message instead: nothing
+// at all stays on the topic.
+func TestUnpublishClear(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 1000, 10)
+	b := newFakeBroker(t)
+	b.retained[fleet.Topic] = payload(t, f.m)
+	b.retained[deviceA.Topic] = []byte("{}")
+	p, _ := publisher(b)
+	targets := []Target{fleet, deviceA, deviceB}
+
+	got, err := p.Unpublish(ctx, targets, UnpublishOptions{Clear: true, DryRun: true})
+	if err != nil || len(b.sent) != 0 || got[0].Action != "would clear" || got[1].Action != "would clear" || got[2].Action != "empty" {
+		t.Fatalf("dry run: %+v, %v, sent %v", got, err, b.sent)
+	}
+	got, err = p.Unpublish(ctx, targets, UnpublishOptions{Clear: true})
+	want := []TargetResult{
+		{Kind: "fleet", Topic: fleet.Topic, Previous: 1000, Action: "cleared"},
+		{Kind: "device", Name: "a", Topic: deviceA.Topic, Action: "cleared"},
+		{Kind: "device", Name: "b", Topic: deviceB.Topic, Action: "empty"},
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("%d: %+v, want %+v", i, got[i], want[i])

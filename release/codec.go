@@ -21,6 +21,42 @@ const MaxManifestSize = 1 << 20
 // CBOR), which the device SDK takes as "no release".
 var ErrNoRelease = errors.New("the manifest is an empty map: no release")
 
+// Encodings of a desired manifest: the seed's JSON, and the integer-key
+// CBOR that the Golioth device SDK reads.
+const (
+	EncodingJSON = "json"
+	EncodingCBOR = "cbor"
+)
+
+// EmptyManifest is the empty map in encoding: {} in JSON, a0 in CBOR. It
+// is the manifest that means "no release" to the Golioth device SDK and
+// to otactl (Parse returns ErrNoRelease for it), and what unpublishing a
+// release publishes.
+func EmptyManifest(encoding string) ([]byte, error) {
+	switch encoding {
+	case EncodingJSON:
+		return []byte("{}"), nil
+	case EncodingCBOR:
+		return []byte{0xa0}, nil
+	}
+	return nil, fmt.Errorf("manifest encoding %q: want %s or %s", encoding, EncodingJSON, EncodingCBOR)
+}
+
+// EncodingOf is the encoding of a desired payload as Parse reads it:
+// EncodingJSON when its first byte after whitespace (and a byte order
+// mark) is '{', EncodingCBOR when it starts as a CBOR map, "" for
+// anything else (an empty payload among them).
+func EncodingOf(b []byte) string {
+	t := textStart(b)
+	switch {
+	case len(t) > 0 && t[0] == '{':
+		return EncodingJSON
+	case len(b) > 0 && b[0]>>5 == 5:
+		return EncodingCBOR
+	}
+	return ""
+}
+
 // EncodeJSON encodes m deterministically: fields in struct order, two-space
 // indent, no HTML escaping, a trailing newline. Components are written as []
 // when there are none; empty expires, type and signatures are left out.
@@ -126,9 +162,7 @@ func Parse(b []byte) (*Manifest, error) {
 	if err := checkSize(b); err != nil {
 		return nil, err
 	}
-	t := bytes.TrimLeft(b, " \t\r\n")
-	t = bytes.TrimPrefix(t, []byte("\xef\xbb\xbf"))
-	t = bytes.TrimLeft(t, " \t\r\n")
+	t := textStart(b)
 	if len(t) == 0 {
 		return nil, errors.New("empty payload: not a manifest")
 	}
@@ -136,6 +170,14 @@ func Parse(b []byte) (*Manifest, error) {
 		return parseJSON(t)
 	}
 	return parseCBOR(b)
+}
+
+// textStart is b from its first byte that is neither whitespace nor a
+// UTF-8 byte order mark.
+func textStart(b []byte) []byte {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	t = bytes.TrimPrefix(t, []byte("\xef\xbb\xbf"))
+	return bytes.TrimLeft(t, " \t\r\n")
 }
 
 func checkSize(b []byte) error {

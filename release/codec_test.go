@@ -173,6 +173,39 @@ func TestParseEmptyMapIsNoRelease(t *testing.T) {
 	}
 }
 
+// The empty manifest is the Golioth SDK's "no release": {} in JSON, the
+// one byte a0 (a CBOR map of no pairs) in CBOR; Parse reads both back as
+// ErrNoRelease, and EncodingOf tells them apart.
+func TestEmptyManifestGoldenBytes(t *testing.T) {
+	for enc, want := range map[string][]byte{EncodingJSON: []byte("{}"), EncodingCBOR: {0xa0}} {
+		got, err := EmptyManifest(enc)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("EmptyManifest(%s) = % x, %v; want % x", enc, got, err, want)
+		}
+		if _, err := Parse(got); !errors.Is(err, ErrNoRelease) {
+			t.Errorf("Parse(% x) = %v, want ErrNoRelease", got, err)
+		}
+		if e := EncodingOf(got); e != enc {
+			t.Errorf("EncodingOf(% x) = %q, want %q", got, e, enc)
+		}
+	}
+	if _, err := EmptyManifest("yaml"); err == nil {
+		t.Error("EmptyManifest(yaml): no error")
+	}
+}
+
+func TestEncodingOf(t *testing.T) {
+	for in, want := range map[string]string{
+		string(vectorJSON(t)): EncodingJSON, string(vectorCBOR(t)): EncodingCBOR,
+		"\xef\xbb\xbf \n{": EncodingJSON, "\xbf\xff": EncodingCBOR,
+		"": "", "garbage": "", "[]": "", "\x80": "",
+	} {
+		if got := EncodingOf([]byte(in)); got != want {
+			t.Errorf("EncodingOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestParseJSONAndCBORRefuseTheOther(t *testing.T) {
 	if _, err := ParseJSON(vectorCBOR(t)); err == nil {
 		t.Error("ParseJSON accepted CBOR")

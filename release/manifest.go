@@ -145,7 +145,12 @@ func (m *Manifest) problems() []string {
 			add("%s: size %d is more than %d bytes, the most one MQTT message can carry", name, c.Size, int64(MaxComponentSize))
 		}
 		if want := ComponentURI(c.Package, c.Version); c.URI != want {
-			add("%s: uri %q should be %q", name, truncate(c.URI), want)
+			if prefix, ok := strings.CutSuffix(c.URI, want[1:]); ok && len(prefix) > 1 && prefix[0] == '/' {
+				add("%s: uri %q holds the topic prefix %q: a uri is relative to the topic prefix, which each device puts before it, so it should be %q",
+					name, truncate(c.URI), truncate(prefix[1:]), want)
+			} else {
+				add("%s: uri %q should be %q", name, truncate(c.URI), want)
+			}
 		}
 		if c.Type != "" {
 			if err := ValidateType(c.Type); err != nil {

@@ -84,6 +84,8 @@ func TestValidate(t *testing.T) {
 		{"negative size", func(m *Manifest) { m.Components[0].Size = -1 }, "component main: size -1 is negative"},
 		{"zero size", func(m *Manifest) { m.Components[0].Size = 0 }, ""},
 		{"wrong uri", func(m *Manifest) { m.Components[0].URI = "/.u/c/main@1.2.4" }, `uri "/.u/c/main@1.2.4" should be "/.u/c/main@1.2.3"`},
+		{"uri with a topic prefix", func(m *Manifest) { m.Components[0].URI = "/acme/.u/c/main@1.2.3" },
+			`uri "/acme/.u/c/main@1.2.3" holds the topic prefix "acme/": a uri is relative to the topic prefix, which each device puts before it, so it should be "/.u/c/main@1.2.3"`},
 		{"bad package", func(m *Manifest) { m.Components[0].Package = "ma in" }, "component 1: invalid package"},
 		{"bad version", func(m *Manifest) { m.Components[0].Version = "1 2" }, "invalid version"},
 		{"bad type", func(m *Manifest) { m.Components[0].Type = "mcu boot" }, "invalid type"},

@@ -49,6 +49,12 @@ type Config struct {
 	// FlashSize, when positive, is the largest image a device can store:
 	// a bigger component is refused with reason 2.
 	FlashSize int64
+	// Attempts is how many attempts a device makes at one release before
+	// it gives up on it (default DefaultAttempts); RetryPause is the pause
+	// before the first retry (default DefaultRetryPause), doubled before
+	// each further one. Each attempt meets the injected failures afresh.
+	Attempts   int
+	RetryPause time.Duration
 	// DownloadTimeout bounds waiting for a component (default 30s, plus
 	// the time its size needs at 128 KiB/s); a component that never
 	// arrives is reported as reason 7, its uri names nothing.

@@ -22,6 +22,7 @@ const (
 	EventIgnored   = "ignored"   // ignored a manifest: replayed, expired, unreadable, nothing to do
 	EventRefused   = "refused"   // refused a manifest that failed verification (and reported it)
 	EventFailed    = "failed"    // an update attempt failed (and was reported)
+	EventRetrying  = "retrying"  // awaiting a retry after a failed attempt (and reported so)
 	EventReboot    = "reboot"    // rebooting into the new image
 	EventError     = "error"     // could not reach the broker or publish
 )
@@ -36,7 +37,10 @@ type Event struct {
 	Version  string        `json:"version,omitempty"`
 	Target   string        `json:"target,omitempty"`
 	Sequence int64         `json:"sequenceNumber,omitempty"`
-	Detail   string        `json:"detail,omitempty"`
+	// Attempt is, for a failed or retrying event, the number of the
+	// attempt at the release that failed, from 1.
+	Attempt int    `json:"attempt,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // Phases a device is in, for Fleet.Status.
@@ -44,6 +48,7 @@ const (
 	PhaseOffline  = "offline"
 	PhaseIdle     = "idle"
 	PhaseUpdating = "updating"
+	PhaseRetrying = "retrying" // a failed attempt, awaiting the next
 	PhaseFailed   = "failed"
 )
 
@@ -372,96 +377,6 @@ func (d *Device) refuse(ctx context.Context, h held, why error) {
 	d.publish(ctx, report.Idle, report.ReasonUpdateFailed, target)
 }
 
-// update applies component c of manifest m (step 5).
-func (d *Device) update(ctx context.Context, m *release.Manifest, c *release.Component) {
-	d.markHandled(m.SequenceNumber)
-	d.setPhase(PhaseUpdating)
-	target := c.Version
-	if !d.sleep(ctx, d.jitter()) {
-		return
-	}
-	fail := func(state report.State, reason report.Reason, why string) {
-		d.setPhase(PhaseFailed)
-		d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, State: state, Reason: reason, Version: d.Version(), Target: target, Detail: why})
-		d.publish(ctx, state, reason, target)
-	}
-
-	// Before downloading: can the device take this component at all?
-	topic, err := d.topics.ComponentURI(c.URI)
-	switch {
-	case d.inject("type"):
-		fail(report.Downloading, report.ReasonUnsupportedPackageType, "injected: unsupported package type "+c.Type)
-		return
-	case err != nil:
-		fail(report.Downloading, report.ReasonInvalidURI, err.Error())
-		return
-	case d.inject("uri"):
-		fail(report.Downloading, report.ReasonInvalidURI, "injected: invalid uri "+c.URI)
-		return
-	case d.cfg.FlashSize > 0 && c.Size > d.cfg.FlashSize:
-		fail(report.Downloading, report.ReasonNotEnoughFlash, fmt.Sprintf("%d bytes do not fit in %d bytes of flash", c.Size, d.cfg.FlashSize))
-		return
-	case d.inject("flash"):
-		fail(report.Downloading, report.ReasonNotEnoughFlash, "injected: not enough flash")
-		return
-	}
-
-	d.publish(ctx, report.Downloading, report.ReasonReady, target)
-	image, reason, why := d.download(ctx, topic, c)
-	if ctx.Err() != nil {
-		return
-	}
-	if reason == report.ReasonReady {
-		switch {
-		case d.inject("ram"):
-			reason, why = report.ReasonOutOfRAM, "injected: out of RAM while downloading"
-		case d.inject("io"):
-			reason, why = report.ReasonIOError, "injected: I/O error writing the image"
-		case d.inject("connection"):
-			// Really lose the connection; the first report after coming
-			// back says why the download failed.
-			d.disconnect()
-			if d.sleep(ctx, d.cfg.reboot()) && d.bootRetrying(ctx, bootReport{report.Downloading, report.ReasonConnectionLost, target}) {
-				d.setPhase(PhaseFailed)
-				d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, State: report.Downloading, Reason: report.ReasonConnectionLost, Version: d.Version(), Target: target, Detail: "injected: connection lost while downloading"})
-			}
-			return
-		default:
-			reason, why = d.check(image, c)
-		}
-	}
-	if reason != report.ReasonReady {
-		fail(report.Downloading, reason, why)
-		return
-	}
-	d.publish(ctx, report.Downloaded, report.ReasonReady, target)
-	// Updating: a real device has written the image to its second slot
-	// and now hands over to the bootloader.
-	d.publish(ctx, report.Updated, report.ReasonReady, target)
-
-	d.event(Event{Kind: EventReboot, Sequence: m.SequenceNumber, Version: d.Version(), Target: target})
-	d.disconnect()
-	if !d.sleep(ctx, d.cfg.reboot()) {
-		return
-	}
-	if d.inject("update") {
-		// The new image did not boot: the bootloader went back to the old
-		// one, which reports the failure.
-		if d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonUpdateFailed, target}) {
-			d.setPhase(PhaseFailed)
-			d.event(Event{Kind: EventFailed, Sequence: m.SequenceNumber, Reason: report.ReasonUpdateFailed, Version: d.Version(), Target: target, Detail: "injected: the new image failed to boot; back on " + d.Version()})
-		}
-		return
-	}
-	d.mu.Lock()
-	d.version = target
-	d.mu.Unlock()
-	if !d.bootRetrying(ctx, bootReport{report.Updated, report.ReasonUpdated, ""}) {
-		return
-	}
-	d.publish(ctx, report.Idle, report.ReasonReady, "")
-}
-
 // inject reports whether the injected failure kind strikes now.
 func (d *Device) inject(kind string) bool {
 	p := d.cfg.Failures[kind]
@@ -509,6 +424,20 @@ func (c *Config) reboot() time.Duration {
 		return c.Reboot
 	}
 	return 500 * time.Millisecond
+}
+
+func (c *Config) attempts() int {
+	if c.Attempts > 0 {
+		return c.Attempts
+	}
+	return DefaultAttempts
+}
+
+func (c *Config) retryPause() time.Duration {
+	if c.RetryPause > 0 {
+		return c.RetryPause
+	}
+	return DefaultRetryPause
 }
 
 func (c *Config) downloadTimeout() time.Duration {

@@ -17,8 +17,9 @@
 //  2. Subscribe to its three desired-manifest topics: P.u/desired (the
 //     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
 //     Pdevices/{id}/.u/desired. They are retained, so the current releases
-//     arrive at once. An empty payload (a cleared topic) or "{}" means "no
-//     release on that topic".
+//     arrive at once. The empty manifest ("{}", or CBOR a0: what release
+//     unpublish publishes) or an empty payload (a cleared topic) means "no
+//     release on that topic": nothing to act on, nothing logged.
 //
 //  3. Of the manifests held on those topics, act on the valid one with the
 //     highest sequenceNumber. A manifest is valid when it parses, its hash
@@ -52,11 +53,19 @@
 // Failures are reported with the seed's reasons, in state 1 (downloading)
 // for everything up to and including the download (2 flash, 3 RAM, 4
 // connection, 5 integrity, 6 type, 7 uri, 10 I/O) and in state 0 (idle, back
-// on the old version) for 8, an update that failed after the reboot. A
-// failed attempt is final for that sequence number, as the sequence number
-// is already stored: the operator retries by publishing a new release. (The
-// device SDK retries on its own and reports 11, awaiting retry; the
-// simulator does not, so that a rollout's failure count means something.)
+// on the old version) for 8, an update that failed after the reboot.
+//
+// After a failure in state 1 the device does what the Golioth SDK does: it
+// reports the failure, then (0,0) idle and (0,11) idle awaiting retry, both
+// with target = the version it failed to reach, waits, and tries the same
+// component again (the sequence number stays handled). The pause is
+// Config.RetryPause (2s by default) and doubles before each further retry;
+// the SDK waits 60 s, doubling up to 24 h. Unlike the SDK, which retries
+// forever, a device makes at most Config.Attempts attempts (3 by default)
+// at a release: after the last, the failure stays its last report and it
+// acts again only on a newer release. A newer release that arrives while it
+// waits to retry is taken instead. An update failure (8) is final at once:
+// the old image that reports it has no memory of the attempt.
 //
 // The simulator can inject each failure with a probability (see
 // ParseFailures); an injected integrity failure corrupts the downloaded

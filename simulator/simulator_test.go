@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,7 @@ type harness struct {
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	b := testbroker.Embedded(t, broker.Config{})
-	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator"})
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator", TopicPrefix: cfg.Conn.TopicPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +128,9 @@ func start(t *testing.T, cfg Config) *harness {
 	}
 	if cfg.Reboot == 0 {
 		cfg.Reboot = 10 * time.Millisecond
+	}
+	if cfg.RetryPause == 0 {
+		cfg.RetryPause = 10 * time.Millisecond
 	}
 	cfg.OnEvent = h.rec.add
 	h.fleet, err = New(cfg)
@@ -163,6 +167,17 @@ func image(version string, n int) []byte {
 		b[i] = byte(i) ^ version[len(version)-1]
 	}
 	return b
+}
+
+// manifestFor is a sealed manifest of sequence seq for img as main at
+// version, with the given uri.
+func manifestFor(seq int64, version string, img []byte, uri string) *release.Manifest {
+	sum := sha256.Sum256(img)
+	m := &release.Manifest{SequenceNumber: seq, Components: []release.Component{{
+		Package: "main", Version: version, Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: uri,
+	}}}
+	m.Seal()
+	return m
 }
 
 type manifestOpts struct {
@@ -315,7 +330,10 @@ func TestInjectedFailures(t *testing.T) {
 			if e.Target != "1.1.0" {
 				t.Errorf("failure report target %q", e.Target)
 			}
-			h.rec.waitFor(t, "failed event", func(e Event) bool { return e.Kind == EventFailed && e.Reason == reason })
+			// Every attempt fails; after the last the failure stays.
+			h.rec.waitFor(t, "the last failed event", func(e Event) bool {
+				return e.Kind == EventFailed && e.Reason == reason && (e.Attempt == DefaultAttempts || kind == "update")
+			})
 			r, _ := h.retainedReport(id)
 			if r.State != state || r.Reason != reason || r.Version != "1.0.0" || r.Target != "1.1.0" || !r.Failed() {
 				t.Errorf("retained report %+v, want (%d,%d) on 1.0.0 -> 1.1.0", r, state, reason)
@@ -328,6 +346,133 @@ func TestInjectedFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reports lists a device's reports as "(state,reason) version target".
+func (h *harness) reports(id string) []string {
+	var got []string
+	for _, e := range h.rec.all(id) {
+		if e.Kind == EventReport {
+			got = append(got, fmt.Sprintf("(%d,%d) %s %s", e.State, e.Reason, e.Version, e.Target))
+		}
+	}
+	return got
+}
+
+// After a failed attempt a device reports as the Golioth SDK does (the
+// failure, idle, then idle awaiting retry, all naming the target) and
+// tries again after a pause that doubles, at most three attempts in all;
+// after the last the failure stays its last report.
+func TestRetryAfterFailedAttempt(t *testing.T) {
+	h := start(t, Config{Failures: Failures{"integrity": 1}})
+	d := h.fleet.Devices()[0]
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	h.rec.waitFor(t, "the last attempt failed", func(e Event) bool { return e.Kind == EventFailed && e.Attempt == 3 })
+	attempt := []string{"(1,0) 1.0.0 1.1.0", "(1,5) 1.0.0 1.1.0"}
+	retry := []string{"(0,0) 1.0.0 1.1.0", "(0,11) 1.0.0 1.1.0"}
+	want := slices.Concat([]string{"(0,0) 1.0.0 "}, attempt, retry, attempt, retry, attempt)
+	// Nothing more comes: the device gave up on this release.
+	time.Sleep(100 * time.Millisecond)
+	if got := h.reports(d.ID); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("reported\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	var pauses []string
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventRetrying {
+			pauses = append(pauses, fmt.Sprintf("%d %s", e.Attempt, e.Detail))
+		}
+	}
+	if want := []string{"1 trying again in 10ms", "2 trying again in 20ms"}; !slices.Equal(pauses, want) {
+		t.Errorf("retrying events %q, want %q", pauses, want)
+	}
+	if r, _ := h.retainedReport(d.ID); r.State != report.Downloading || r.Reason != report.ReasonIntegrityCheckFailed || r.Target != "1.1.0" {
+		t.Errorf("retained report %+v, want the last failure", r)
+	}
+	if d.Phase() != PhaseFailed || d.Version() != "1.0.0" {
+		t.Errorf("phase %s on %s", d.Phase(), d.Version())
+	}
+}
+
+// A retry can succeed: the component that was missing at the first
+// attempt is there at the second.
+func TestRetrySucceeds(t *testing.T) {
+	h := start(t, Config{DownloadTimeout: 100 * time.Millisecond, RetryPause: 300 * time.Millisecond})
+	d := h.fleet.Devices()[0]
+	img := image("1.1.0", 4096)
+	payload, _ := release.EncodeJSON(manifestFor(100, "1.1.0", img, release.ComponentURI("main", "1.1.0")))
+	ctx := context.Background()
+	if err := h.op.PublishRetained(ctx, h.op.Topics().Fleet(), payload); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "the first attempt failed", func(e Event) bool { return e.Kind == EventRetrying && e.Attempt == 1 })
+	if d.Phase() != PhaseRetrying {
+		t.Errorf("phase %s while waiting to retry", d.Phase())
+	}
+	ct, _ := h.op.Topics().Component("main", "1.1.0")
+	if err := h.op.PublishRetained(ctx, ct, img); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "updated at the second attempt", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+	got := h.reports(d.ID)
+	want := []string{"(0,0) 1.0.0 ", "(1,0) 1.0.0 1.1.0", "(1,7) 1.0.0 1.1.0", "(0,0) 1.0.0 1.1.0", "(0,11) 1.0.0 1.1.0",
+		"(1,0) 1.0.0 1.1.0", "(2,0) 1.0.0 1.1.0", "(3,0) 1.0.0 1.1.0", "(3,1) 1.1.0 "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("reported\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// A newer release that arrives while a device waits to retry is taken
+// instead of the retry.
+func TestRetryGivesWayToANewerRelease(t *testing.T) {
+	h := start(t, Config{RetryPause: time.Second})
+	d := h.fleet.Devices()[0]
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0", wrongHash: true})
+	h.rec.waitFor(t, "the first attempt failed", func(e Event) bool { return e.Kind == EventRetrying })
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 200, version: "1.2.0"})
+	h.rec.waitFor(t, "updated to the newer release", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.2.0"))
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventFailed && e.Attempt > 1 {
+			t.Errorf("retried 1.1.0 after 1.2.0 came: %+v", e)
+		}
+	}
+}
+
+// Under a topic prefix a component's uri stays relative to it
+// (/.u/c/main@1.1.0): the device downloads from the prefix and the uri
+// (acme/.u/c/main@1.1.0), never from the uri alone. A manifest whose uri
+// holds the prefix itself is invalid: refused and reported (0,8).
+func TestURIUnderATopicPrefix(t *testing.T) {
+	h := start(t, Config{Conn: upload.Options{TopicPrefix: "acme/"}})
+	d := h.fleet.Devices()[0]
+	// Other bytes where the uri alone would point.
+	bare, err := upload.Connect(context.Background(), upload.Options{Broker: h.b.URL, ClientID: "bare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	if err := bare.PublishRetained(context.Background(), ".u/c/main@1.1.0", []byte("not the image")); err != nil {
+		t.Fatal(err)
+	}
+	m := h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	if m.Components[0].URI != "/.u/c/main@1.1.0" || h.op.Topics().Fleet() != "acme/.u/desired" {
+		t.Fatalf("uri %s, fleet topic %s", m.Components[0].URI, h.op.Topics().Fleet())
+	}
+	h.rec.waitFor(t, "updated from acme/.u/c/main@1.1.0", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+
+	// A manifest made with the prefix in its uri.
+	img := image("1.2.0", 1000)
+	payload, _ := release.EncodeJSON(manifestFor(200, "1.2.0", img, "/acme/.u/c/main@1.2.0"))
+	ct, _ := h.op.Topics().Component("main", "1.2.0")
+	for topic, p := range map[string][]byte{ct: img, h.op.Topics().Fleet(): payload} {
+		if err := h.op.PublishRetained(context.Background(), topic, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := h.rec.waitFor(t, "the manifest refused", func(e Event) bool { return e.Kind == EventRefused })
+	if e.Target != "1.2.0" || !strings.Contains(e.Detail, `holds the topic prefix "acme/"`) {
+		t.Errorf("refused: %+v", e)
+	}
+	h.rec.waitFor(t, "reported (0,8)", isReport(d.ID, report.Idle, report.ReasonUpdateFailed, "1.1.0"))
 }
 
 func TestNoInjectionWithZeroProbability(t *testing.T) {
@@ -513,12 +658,7 @@ func TestCBORManifestAndGarbage(t *testing.T) {
 		return e.Kind == EventIgnored && strings.Contains(e.Detail, "unreadable")
 	})
 	img := image("2.0.0", 1000)
-	sum := sha256.Sum256(img)
-	m := &release.Manifest{SequenceNumber: 100, Components: []release.Component{{
-		Package: "main", Version: "2.0.0", Hash: hex.EncodeToString(sum[:]), Size: int64(len(img)), URI: release.ComponentURI("main", "2.0.0"),
-	}}}
-	m.Seal()
-	cb, err := release.EncodeCBOR(m)
+	cb, err := release.EncodeCBOR(manifestFor(100, "2.0.0", img, release.ComponentURI("main", "2.0.0")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,6 +670,48 @@ func TestCBORManifestAndGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.rec.waitFor(t, "updated from a CBOR manifest", isReport(d.ID, report.Updated, report.ReasonUpdated, "2.0.0"))
+}
+
+// The empty manifest ({} or CBOR a0, what release unpublish publishes)
+// is "no release": a device does nothing with it and logs no format
+// error, and acts on the next release as usual.
+func TestEmptyManifestIsNoRelease(t *testing.T) {
+	h := start(t, Config{})
+	d := h.fleet.Devices()[0]
+	ctx := context.Background()
+	for topic, empty := range map[string][]byte{h.op.Topics().Fleet(): []byte("{}"), h.deviceTopic(d.ID): {0xa0}} {
+		if err := h.op.PublishRetained(ctx, topic, empty); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.publishRelease(h.op.Topics().Fleet(), manifestOpts{seq: 100, version: "1.1.0"})
+	h.rec.waitFor(t, "updated after the empty manifests", isReport(d.ID, report.Updated, report.ReasonUpdated, "1.1.0"))
+	if err := h.op.PublishRetained(ctx, h.op.Topics().Fleet(), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	// A marker after the empty manifest: once the device has handled it,
+	// it has handled the empty manifest before.
+	if err := h.op.PublishRetained(ctx, h.deviceTopic(d.ID), []byte("marker")); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "the marker", func(e Event) bool { return e.Kind == EventIgnored && strings.Contains(e.Detail, "unreadable") })
+	// Besides the marker, only the release redelivered after the reboot
+	// is ignored (already handled).
+	var odd []string
+	for _, e := range h.rec.all(d.ID) {
+		if e.Kind == EventIgnored && strings.Contains(e.Detail, "is not above") {
+			continue
+		}
+		if e.Kind == EventIgnored || e.Kind == EventRefused || e.Kind == EventFailed {
+			odd = append(odd, e.Detail)
+		}
+	}
+	if len(odd) != 1 || !strings.Contains(odd[0], "unreadable") {
+		t.Errorf("ignored, refused or failed: %q, want only the marker's\n%s", odd, h.rec.dump())
+	}
+	if d.Version() != "1.1.0" {
+		t.Errorf("device runs %s", d.Version())
+	}
 }
 
 func TestParseFailures(t *testing.T) {

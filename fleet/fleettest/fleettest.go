@@ -67,6 +67,10 @@ func Demo() (*fleet.Fleet, *Clock) {
 	for i := range 6 {
 		f.Apply(Rep(fmt.Sprintf("dev-3%d", i), report.Downloading, report.ReasonReady, "1.0.0", "1.1.0"))
 	}
+	// As the Golioth SDK reports a failed download: the failure, idle,
+	// then idle awaiting retry, all with the target.
+	f.Apply(Rep("dev-40", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0", "1.1.0"))
+	f.Apply(Rep("dev-40", report.Idle, report.ReasonReady, "1.0.0", "1.1.0"))
 	f.Apply(Rep("dev-40", report.Idle, report.ReasonAwaitingRetry, "1.0.0", "1.1.0"))
 	f.Apply(Rep("dev-41", report.Downloaded, report.ReasonReady, "1.0.0", "1.1.0"))
 	f.Apply(Rep("dev-42", 7, 42, "1.0.0", ""))
@@ -113,8 +117,10 @@ func OddRows() []fleet.Row {
 		seen("d5", "", "", "", report.Downloading, report.ReasonIntegrityCheckFailed, time.Unix(0, 1).UTC()),
 		{Report: report.Report{Device: "d6", Package: "main"}, Target: "1.2", Status: fleet.StatusStale},
 		{Report: report.Report{Device: "d7"}, Status: 7},
+		seen("d8", "1.0", "1.1", "", report.Idle, report.ReasonAwaitingRetry, T0),
 	}
 	rows[4].Status = fleet.StatusFailed
+	rows[7].Status, rows[7].LastFailure = fleet.StatusRetrying, report.ReasonIntegrityCheckFailed
 	return rows
 }
 
