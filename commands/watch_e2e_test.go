@@ -206,9 +206,8 @@ func TestStatus100kE2E(t *testing.T) {
 func TestWatchLiveTmux(t *testing.T) {
 	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
-	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "live/"
-	publishDemoFleet(t, env, prefix)
+	env := demoFleetBroker(t, prefix)
 
 	sock := filepath.Join(t.TempDir(), "tmux.sock")
 	tmux := func(args ...string) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/syncbuf"
+	"github.com/otactl/otactl/internal/testbroker"
 
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
@@ -111,4 +112,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// demoFleetBroker starts the embedded broker and publishes the demo fleet
+// on it under prefix.
+func demoFleetBroker(t *testing.T, prefix string) *testbroker.Broker {
+	t.Helper()
+	env := testbroker.Start(t, testbroker.KindEmbedded)
+	publishDemoFleet(t, env, prefix)
+	return env
 }

@@ -115,9 +115,8 @@ func TestWatchOnce(t *testing.T) {
 
 func TestRolloutStatus(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "status/"
-	publishDemoFleet(t, env, prefix)
+	env := demoFleetBroker(t, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: fleet.DefaultStale}, Output: "json"}
 	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
@@ -233,9 +232,8 @@ func TestRolloutStatusCohort(t *testing.T) {
 
 func TestWatchStream(t *testing.T) {
 	t.Parallel()
-	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "stream/"
-	publishDemoFleet(t, env, prefix)
+	env := demoFleetBroker(t, prefix)
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: "main", States: []string{"downloading", "3"}, Stale: time.Minute}, Output: "text"}}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -52,9 +52,7 @@ func TestPublishLints(t *testing.T) {
 // lint: a sequence past int32 is refused in strict mode.
 func TestRollbackIsLinted(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, 1000, 10)
-	b := newFakeBroker(t)
-	published(t, b, f, "cbor")
+	f, b := cborCatalog(t)
 	b.retained[mainTopic] = f.data
 	retained := len(b.retained)
 	p, ev := publisher(b)

@@ -24,6 +24,15 @@ func published(t *testing.T, b *fakeBroker, f *fixture, encoding string) {
 	}
 }
 
+// cborCatalog is a fixture whose release the catalog records as published
+// to the fleet in CBOR, on a fake broker.
+func cborCatalog(t *testing.T) (*fixture, *fakeBroker) {
+	t.Helper()
+	f, b := newFixture(t, 1000, 10), newFakeBroker(t)
+	published(t, b, f, "cbor")
+	return f, b
+}
+
 func TestRollbackSequencePicksAboveWhatTargetsRetain(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 1000, 10)
@@ -47,9 +56,7 @@ func TestRollbackSequencePicksAboveWhatTargetsRetain(t *testing.T) {
 
 func TestPlanRollbackRebuildsTheManifest(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, 1000, 10)
-	b := newFakeBroker(t)
-	published(t, b, f, "cbor")
+	f, b := cborCatalog(t)
 	b.retained[deviceA.Topic] = payload(t, f.manifest(6000))
 	signer := newSigner(t)
 	p, _ := publisher(b)
