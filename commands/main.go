@@ -78,6 +78,7 @@ func newApp(sys *System) *cli.App {
 	// tools use for verbose. (urfave/cli keeps both in package variables.)
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and build date"}
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, buildOf().String()) }
+	wireHelp(sys)
 	return app
 }
 
