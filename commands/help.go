@@ -19,8 +19,8 @@ import (
 // and every line broken to the width (output.FitHelp): the terminal's,
 // else $COLUMNS, else 80, also when help is piped.
 
-// helpWidth is the width help is fitted to.
-func helpWidth(sys *System) int {
+// screenWidth is the width help and tables are fitted to.
+func screenWidth(sys *System) int {
 	if sys.StdoutTTY {
 		if f, ok := sys.Stdout.(*os.File); ok {
 			if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
@@ -34,10 +34,19 @@ func helpWidth(sys *System) int {
 	return 80
 }
 
+// tableWidth is the width a table is fitted to: the screen's on a
+// terminal, none (0) when piped, where tables stay whole.
+func tableWidth(sys *System) int {
+	if !sys.StdoutTTY {
+		return 0
+	}
+	return screenWidth(sys)
+}
+
 // wireHelp makes urfave/cli print help fitted to sys's width, with flags
 // as flagHelp shows them. (Both are package variables of urfave/cli.)
 func wireHelp(sys *System) {
-	width := helpWidth(sys)
+	width := screenWidth(sys)
 	cli.FlagStringer = flagHelp
 	// Flags in or out of categories print alike: urfave/cli's own template
 	// for flags without categories wraps them itself.

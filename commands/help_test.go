@@ -1,8 +1,11 @@
 package commands
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/urfave/cli/v2"
@@ -64,4 +67,32 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// TestTablesFitTheTerminal: release show on an 80-column terminal fits
+// its tables, hashes cut with an ellipsis; piped, it prints them whole.
+func TestTablesFitTheTerminal(t *testing.T) {
+	e := newPubEnv(t)
+	app := e.file("a-rather-long-firmware-image-name.bin", pubRandom(5000))
+	m := e.manifest("r.json", 1000, "", "sensor-hub-main@1.2.3-rc.1="+app)
+	for _, tty := range []bool{true, false} {
+		var out, errb bytes.Buffer
+		sys := &System{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, StdoutTTY: tty,
+			Now: func() time.Time { return e.now }, Getenv: func(k string) string { return map[string]string{"COLUMNS": "80"}[k] }}
+		if code := runMain(context.Background(), []string{"otactl", "release", "show", m}, sys); code != 0 {
+			t.Fatalf("release show: exit %d\n%s", code, errb.String())
+		}
+		long := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if ansi.StringWidth(line) > 80 {
+				long++
+			}
+		}
+		if tty && (long > 0 || !strings.Contains(out.String(), "…")) {
+			t.Errorf("on a terminal: %d lines over 80 columns, or no hash cut:\n%s", long, out.String())
+		}
+		if !tty && (long == 0 || strings.Contains(out.String(), "…")) {
+			t.Errorf("piped: the table was cut:\n%s", out.String())
+		}
+	}
 }
