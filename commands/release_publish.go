@@ -21,7 +21,14 @@ type releasePublishOptions struct {
 	// Plan takes --encoding, --force and --dry-run as they are.
 	Plan   publish.Plan
 	Strict strictOption
+	// Wait gates on the devices just targeted (release_publish_wait.go).
+	Wait        bool
+	WaitPackage string
+	Gate        gateOptions
 }
+
+// waitCategory groups the flags of --wait in the help.
+const waitCategory = "Wait (--wait)"
 
 func newReleasePublishCommand(sys *System) *cli.Command {
 	opts := &releasePublishOptions{}
@@ -35,10 +42,11 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 		strictFlag(&opts.Strict),
 	)
+	flags = append(flags, waitFlags(opts)...)
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [-o json]",
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
 		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
 profile setting encoding; default json):
   cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
@@ -76,10 +84,22 @@ The target is the fleet unless --cohort, --device, --devices-file or
 a state report, by a stable hash of the device id: raising N keeps the
 devices already chosen.
 
+--wait then waits, as 'otactl rollout wait' does, for exactly the devices
+just targeted (the devices named or chosen by --percent, the cohort, or
+the fleet) to run the release's version of --wait-package (default: the
+only component, or main): exit 0 when --min-updated of them did, 4 when
+more than --max-failed failed or the goal can no longer be met, 5 when
+--wait-timeout (counted from the end of the publish) passes first. A
+refused publish (exit 3) does not wait. With -o json it prints one object,
+{"publish": REPORT, "gate": VERDICT}. In GitHub Actions it also groups its
+output, annotates failed devices and writes a step summary (see
+docs/watch.md, "GitHub Actions").
+
 Example:
    $ otactl release publish release.json build/zephyr.signed.bin --device canary-01
    $ otactl release publish release.json --artifacts build/ --percent 10 --pubkey release-key.pub.pem
-   $ otactl release publish release.json --encoding cbor --dry-run`,
+   $ otactl release publish release.json --encoding cbor --dry-run
+   $ otactl release publish release.json --percent 10 --wait --max-failed 1 --min-updated 90% --wait-timeout 20m`,
 		Flags: flags,
 		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
 			if enc := opts.Plan.Encoding; enc != "" && enc != "json" && enc != "cbor" {
@@ -95,6 +115,9 @@ Example:
 }
 
 func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOptions) error {
+	if err := opts.checkWait(); err != nil {
+		return err
+	}
 	cn, err := opts.Conn.resolve(sys)
 	if err != nil {
 		return err
@@ -102,6 +125,9 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	plan, err := releasePublishPlan(ctx, sys, cn, opts)
 	if err != nil {
 		return err
+	}
+	if opts.Wait {
+		return publishAndWait(ctx, sys, opts, plan)
 	}
 	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
 }
