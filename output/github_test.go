@@ -12,14 +12,15 @@ import (
 	"github.com/otactl/otactl/fleet/fleettest"
 )
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
+// vars is an environment; get is its getenv.
+type vars map[string]string
+
+func (v vars) get(k string) string { return v[k] }
 
 func TestGitHubOnlyInActions(t *testing.T) {
 	var buf bytes.Buffer
 	for _, v := range []string{"", "false", "1", "TRUE"} {
-		if g := NewGitHub(env(map[string]string{"GITHUB_ACTIONS": v}), &buf); g != nil {
+		if g := NewGitHub(vars{"GITHUB_ACTIONS": v}.get, &buf); g != nil {
 			t.Errorf("GITHUB_ACTIONS=%q: got a GitHub output", v)
 		}
 	}
@@ -32,28 +33,31 @@ func TestGitHubOnlyInActions(t *testing.T) {
 	if err := g.Summary("# x"); err != nil || buf.Len() != 0 {
 		t.Errorf("nil GitHub: %v, wrote %q", err, buf.String())
 	}
-	if NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true"}), &buf) == nil {
+	if NewGitHub(vars{"GITHUB_ACTIONS": "true"}.get, &buf) == nil {
 		t.Error("GITHUB_ACTIONS=true: no GitHub output")
 	}
 }
 
 func TestGitHubCommandsEscape(t *testing.T) {
 	var buf bytes.Buffer
-	g := NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true"}), &buf)
-	g.Group("stage 1: 10%\nof the fleet")
-	g.Group("stage 2") // ends the first: GitHub does not nest groups
-	g.EndGroup()
-	g.EndGroup() // none open: nothing
-	g.Error("device a:b, c", "100% failed\r\nnext line")
-	g.Error("", "plain: message, with colon")
-	want := "::group::stage 1: 10%25%0Aof the fleet\n" +
-		"::endgroup::\n" +
-		"::group::stage 2\n" +
-		"::endgroup::\n" +
-		"::error title=device a%3Ab%2C c::100%25 failed%0D%0Anext line\n" +
-		"::error::plain: message, with colon\n"
-	if buf.String() != want {
-		t.Errorf("wrote:\n%s\nwant:\n%s", buf.String(), want)
+	g := NewGitHub(vars{"GITHUB_ACTIONS": "true"}.get, &buf)
+	for _, step := range []struct {
+		do   func()
+		want string
+	}{
+		{func() { g.Group("stage 1: 10%\nof the fleet") }, "::group::stage 1: 10%25%0Aof the fleet\n"},
+		// GitHub does not nest groups: a new one ends the open one.
+		{func() { g.Group("stage 2") }, "::endgroup::\n::group::stage 2\n"},
+		{g.EndGroup, "::endgroup::\n"},
+		{g.EndGroup, ""}, // none open
+		{func() { g.Error("device a:b, c", "100% failed\r\nnext line") }, "::error title=device a%3Ab%2C c::100%25 failed%0D%0Anext line\n"},
+		{func() { g.Error("", "plain: message, with colon") }, "::error::plain: message, with colon\n"},
+	} {
+		buf.Reset()
+		step.do()
+		if buf.String() != step.want {
+			t.Errorf("wrote %q, want %q", buf.String(), step.want)
+		}
 	}
 }
 
@@ -63,7 +67,7 @@ func TestGitHubSummaryAppends(t *testing.T) {
 	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	g := NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": path}), &bytes.Buffer{})
+	g := NewGitHub(vars{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": path}.get, &bytes.Buffer{})
 	if err := g.Summary("### one"); err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +78,11 @@ func TestGitHubSummaryAppends(t *testing.T) {
 		t.Errorf("summary file:\n%s", b)
 	}
 	// Without the variable: nothing to write, no error.
-	if err := NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true"}), &bytes.Buffer{}).Summary("x"); err != nil {
+	if err := NewGitHub(vars{"GITHUB_ACTIONS": "true"}.get, &bytes.Buffer{}).Summary("x"); err != nil {
 		t.Error(err)
 	}
 	// A folder is not a summary file: an error naming the variable.
-	g = NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": dir}), &bytes.Buffer{})
+	g = NewGitHub(vars{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": dir}.get, &bytes.Buffer{})
 	if err := g.Summary("x"); err == nil || !strings.Contains(err.Error(), "GITHUB_STEP_SUMMARY") || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("summary to a folder: %v", err)
 	}
@@ -122,7 +126,7 @@ func TestGateMarkdownAndErrors(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	gh := NewGitHub(env(map[string]string{"GITHUB_ACTIONS": "true"}), &buf)
+	gh := NewGitHub(vars{"GITHUB_ACTIONS": "true"}.get, &buf)
 	g = fleet.Evaluate(f, fleet.Gate{Version: "1.1"})
 	gh.GateErrors(g, 1)
 	want = "::error title=device bad::integrity check failure for new downloaded package (running 1.0, target 1.1, 1m ago)\n" +
