@@ -54,6 +54,11 @@ gives, as running or target version), else every device that reports the
 package; --expect N makes at least N count, so devices that have not
 reported yet are waited for.
 
+In GitHub Actions (GITHUB_ACTIONS=true) the progress is folded in a group,
+each failed device is annotated (::error::) and the verdict is appended
+as markdown tables to $GITHUB_STEP_SUMMARY (see docs/watch.md, "GitHub
+Actions"). To publish and wait in one step: release publish --wait.
+
 Example, between a canary and the whole fleet in a pipeline:
    $ otactl release publish release.json --cohort canary
    $ otactl rollout wait --cohort canary --devices-file canary.txt --version 1.2.0 --timeout 20m
