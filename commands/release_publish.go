@@ -84,16 +84,10 @@ The target is the fleet unless --cohort, --device, --devices-file or
 a state report, by a stable hash of the device id: raising N keeps the
 devices already chosen.
 
---wait then waits, as 'otactl rollout wait' does, for exactly the devices
-just targeted (the devices named or chosen by --percent, the cohort, or
-the fleet) to run the release's version of --wait-package (default: the
-only component, or main): exit 0 when --min-updated of them did, 4 when
-more than --max-failed failed or the goal can no longer be met, 5 when
---wait-timeout (counted from the end of the publish) passes first. A
-refused publish (exit 3) does not wait. With -o json it prints one object,
-{"publish": REPORT, "gate": VERDICT}. In GitHub Actions it also groups its
-output, annotates failed devices and writes a step summary (see
-docs/watch.md, "GitHub Actions").
+--wait then gates, as 'rollout wait' does, on exactly the devices just
+targeted (exit 0 done, 4 failed, 5 after --wait-timeout; a refused publish
+does not wait); -o json prints {"publish": REPORT, "gate": VERDICT}. See
+docs/watch.md, "One step: release publish --wait", and "GitHub Actions".
 
 Example:
    $ otactl release publish release.json build/zephyr.signed.bin --device canary-01
