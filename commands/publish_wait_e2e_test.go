@@ -132,12 +132,13 @@ func TestPublishWaitFailedE2E(t *testing.T) {
 		mustContain(t, "the step summary", readSummary(t, summary), "| failed | main | 1.1.0 | ", "**failed devices**", "| "+failed[0]+" | ")
 
 		// rollout wait, on the same fleet and the same step summary:
-		// appended to, as GitHub expects.
-		res = runWithin(t, decided*6, dir, ghEnv, "", "rollout", "wait", "--broker", env.URL, "--topic-prefix", "bad/", "--version", "1.1.0", "--expect", "6", "--timeout", "60s")
+		// appended to, as GitHub expects. The version is the fleet's
+		// desired manifest's.
+		res = runWithin(t, decided*6, dir, ghEnv, "", "rollout", "wait", "--broker", env.URL, "--topic-prefix", "bad/", "--expect", "6", "--timeout", "60s")
 		if res.code != ExitRolloutFail {
 			t.Fatalf("rollout wait: exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
 		}
-		mustContain(t, "rollout wait's stderr", res.stderr, "::group::rollout wait: main 1.1.0\n", "::endgroup::\nfailed:\n", "::error title=device ")
+		mustContain(t, "rollout wait's stderr", res.stderr, "::group::rollout wait: main\nwaiting for main 1.1.0 (from the fleet's desired manifest, sequence 5000)\n", "::endgroup::\nfailed:\n", "::error title=device ")
 		s := readSummary(t, summary)
 		first, second := strings.Index(s, "### wait: main 1.1.0 on the fleet"), strings.Index(s, "### rollout wait: main 1.1.0")
 		if first < 0 || second < first {

@@ -106,6 +106,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 				return err
 			}
 			gate.Version = v
+			w.title += " " + v
 			fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
 		}
 		if topic, unknown := src.UnknownCohort(); unknown {
