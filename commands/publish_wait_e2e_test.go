@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/otactl/otactl/internal/testbroker"
@@ -162,11 +163,28 @@ func TestPublishWaitTimeoutAndRefusalE2E(t *testing.T) {
 		}
 		mustContain(t, "stderr", res.stderr, "pending:\n  ghost: no report", "rollout timed out after 2s", "hint: a longer --wait-timeout waits longer")
 
-		// A lower sequence is refused (exit 3) before any wait.
+		// A lower sequence is refused (exit 3) before any wait. In GitHub
+		// Actions the publish's group is on standard output, with its
+		// progress, and the refusal is annotated.
 		older, olderFw := testRelease(t, dir, "1.0.9", 4000, 4000)
-		res = runWithin(t, decided*3, dir, nil, "", append([]string{"release", "publish", older, olderFw}, base...)...)
+		ghEnv, _ := inActions(t)
+		res = runWithin(t, decided*3, dir, ghEnv, "", append([]string{"release", "publish", older, olderFw}, base...)...)
 		if res.code != ExitVerification || strings.Contains(res.stderr, "waiting for") {
 			t.Fatalf("older release: exit %d, want %d without waiting\n%s", res.code, ExitVerification, res.stderr)
+		}
+		if !strings.HasPrefix(res.stdout, "::group::publish: release 4000\nartifact main@1.0.9: uploaded") || !strings.HasSuffix(res.stdout, "\n::endgroup::\n") {
+			t.Errorf("the publish's group on standard output:\n%s", res.stdout)
+		}
+		mustContain(t, "stderr", res.stderr, "::error title=release publish failed::")
+
+		// Interrupted while waiting: exit 130, no verdict.
+		w := startOtactl(t, "release", "publish", manifest, "-o", "json", "--broker", env.URL, "--topic-prefix", "slow/", "--device", "ghost2", "--wait")
+		waitFor(t, "the wait", func() bool { return strings.Contains(w.stderr.String(), "waiting for main 1.1.0 on device ghost2") })
+		if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code := w.wait(t); code != ExitInterrupted || w.stdout.String() != "" {
+			t.Errorf("interrupted: exit %d, want %d, printed %q\n%s", code, ExitInterrupted, w.stdout.String(), w.stderr.String())
 		}
 	})
 }

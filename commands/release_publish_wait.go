@@ -70,9 +70,15 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 	quiet := opts.Output == "json"
 	w := newGateWait(sys, &opts.Gate, fmt.Sprintf("wait: %s %s", base.Package, base.Version))
 	return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
-		w.gh.Group(fmt.Sprintf("publish: release %d", plan.Manifest.SequenceNumber))
+		// The publish's group goes where its progress goes (standard
+		// output unless -o json), so that the runner keeps them in order.
+		group := w.gh
+		if !quiet {
+			group = output.NewGitHub(sys.Getenv, sys.Stdout)
+		}
+		group.Group(fmt.Sprintf("publish: release %d", plan.Manifest.SequenceNumber))
 		rep, err := newPublisher(sys, client, quiet).Publish(ctx, plan)
-		w.gh.EndGroup()
+		group.EndGroup()
 		if err != nil {
 			w.gh.Error("release publish failed", err.Error())
 			return err
