@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/otactl/otactl/internal/testbroker"
@@ -180,7 +179,7 @@ func TestPublishWaitTimeoutAndRefusalE2E(t *testing.T) {
 		// Interrupted while waiting: exit 130, no verdict.
 		w := startOtactl(t, "release", "publish", manifest, "-o", "json", "--broker", env.URL, "--topic-prefix", "slow/", "--device", "ghost2", "--wait")
 		waitFor(t, "the wait", func() bool { return strings.Contains(w.stderr.String(), "waiting for main 1.1.0 on device ghost2") })
-		if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := w.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
 		if code := w.wait(t); code != ExitInterrupted || w.stdout.String() != "" {
