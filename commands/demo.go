@@ -251,8 +251,8 @@ func (d *demoSteps) rollOutToFleet(ctx context.Context) error {
 // devices: all of them must update, none may fail.
 func (d *demoSteps) waitOptions(devices []string, expect int) *rolloutWaitOptions {
 	return &rolloutWaitOptions{
-		Version: d.version(), Package: demo.Package, Devices: devices, Expect: expect, Output: d.opts.Output,
-		MinUpdated: "100%", MaxFailed: "0", Timeout: d.opts.Timeout, Stale: fleet.DefaultStale,
+		Version: d.version(), Package: demo.Package, Devices: devices, Output: d.opts.Output,
+		gateOptions: gateOptions{Expect: expect, MinUpdated: "100%", MaxFailed: "0", Timeout: d.opts.Timeout, Stale: fleet.DefaultStale},
 	}
 }
 
