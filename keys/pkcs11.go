@@ -276,7 +276,25 @@ func openPKCS11Signer(u *PKCS11URI, module string, getenv func(string) string) (
 		t.close()
 		return nil, err
 	}
-	return &tokenSigner{t: t, key: key, pub: pub, name: u.Describe()}, nil
+	s := &tokenSigner{t: t, key: key, pub: pub, name: u.Describe()}
+	if t.alwaysAuthenticate(key) {
+		// A key that asks for the PIN at every use (a YubiKey's PIV
+		// slot 9c): log in again after each SignInit.
+		if s.pin, err = u.pin(getenv); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// alwaysAuthenticate says whether a private key wants the PIN before
+// each signature (CKA_ALWAYS_AUTHENTICATE).
+func (t *tokenSession) alwaysAuthenticate(key pkcs11.ObjectHandle) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	got, err := t.c.GetAttributeValue(t.sh, key, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_AUTHENTICATE, nil)})
+	return err == nil && len(got) == 1 && len(got[0].Value) == 1 && got[0].Value[0] != 0
 }
 
 // openPKCS11Public reads the public key u names, logging in only when the
@@ -308,6 +326,7 @@ type tokenSigner struct {
 	key  pkcs11.ObjectHandle
 	pub  crypto.PublicKey
 	name string
+	pin  string // set for a key that wants the PIN at every signature
 }
 
 func (s *tokenSigner) Public() crypto.PublicKey { return s.pub }
@@ -343,6 +362,11 @@ func (s *tokenSigner) sign(mech uint, msg []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%s: the token cannot sign with this key's algorithm (%w)", s.name, err)
 		}
 		return nil, fmt.Errorf("%s: sign: %w", s.name, err)
+	}
+	if s.pin != "" {
+		if err := s.t.c.Login(s.t.sh, pkcs11.CKU_CONTEXT_SPECIFIC, s.pin); err != nil {
+			return nil, fmt.Errorf("%s: log in for this signature: %w", s.name, err)
+		}
 	}
 	sig, err := s.t.c.Sign(s.t.sh, msg)
 	if err != nil {

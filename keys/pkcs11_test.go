@@ -110,6 +110,22 @@ func TestPKCS11SignsOnTheToken(t *testing.T) {
 		t.Fatal("the token's Ed25519 signature does not verify")
 	}
 
+	// A key that wants the PIN at every signature signs twice.
+	tok.GenerateECAlwaysAuth("always", "04")
+	aa, err := ResolveSigner("pkcs11:token=otactl-test;object=always", nil, tokenEnv(tok, "1234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		sig, err := aa.Sign(rand.Reader, h[:], crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ecdsa.VerifyASN1(aa.Public().(*ecdsa.PublicKey), h[:], sig) {
+			t.Fatal("the always-authenticate key's signature does not verify")
+		}
+	}
+
 	// The public key alone needs no PIN.
 	pub, err := ResolvePublicEnv("pkcs11:object=release", nil, tokenEnv(tok, ""))
 	if err != nil {

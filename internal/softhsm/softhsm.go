@@ -95,13 +95,20 @@ func (k *Token) GenerateEC(object, id string) { k.generate("EC:prime256v1", obje
 // GenerateEd25519 makes an Ed25519 key pair labelled object with id (hex).
 func (k *Token) GenerateEd25519(object, id string) { k.generate("EC:edwards25519", object, id) }
 
+// GenerateECAlwaysAuth makes an ECDSA P-256 key pair whose private key
+// wants the PIN before every signature (CKA_ALWAYS_AUTHENTICATE), as a
+// YubiKey's PIV slot 9c does.
+func (k *Token) GenerateECAlwaysAuth(object, id string) {
+	k.generate("EC:prime256v1", object, id, "--always-auth")
+}
+
 // GenerateRSA makes an RSA key pair, a kind otactl does not sign with.
 func (k *Token) GenerateRSA(object, id string) { k.generate("rsa:2048", object, id) }
 
-func (k *Token) generate(keyType, object, id string) {
+func (k *Token) generate(keyType, object, id string, extra ...string) {
 	k.t.Helper()
-	k.run("pkcs11-tool", "--module", k.Module, "--token-label", k.Label, "--login", "--pin", k.PIN,
-		"--keypairgen", "--key-type", keyType, "--label", object, "--id", id)
+	k.run("pkcs11-tool", append([]string{"--module", k.Module, "--token-label", k.Label, "--login", "--pin", k.PIN,
+		"--keypairgen", "--key-type", keyType, "--label", object, "--id", id}, extra...)...)
 }
 
 // PublicPEM writes the public key of object to a PEM file in t.TempDir()
