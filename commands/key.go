@@ -69,4 +69,6 @@ Example:
 const keyDescription = `Signing keys live in the OS keyring (Secret Service on Linux, Keychain on
 macOS, Credential Manager on Windows) under the service name "otactl".
 For CI, use a key file (file:PATH) or an environment variable (env:VAR)
-wherever a KEYREF is asked for.`
+wherever a KEYREF is asked for. A key on a hardware token or HSM is named by
+its PKCS#11 URI (pkcs11:token=T;object=K); 'key list --pkcs11-module LIB'
+shows them, 'key export' exports their public keys.`
