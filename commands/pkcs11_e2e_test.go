@@ -68,6 +68,11 @@ func TestPKCS11EndToEnd(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"name":"`+listed+`"`) || !strings.Contains(r.stdout, `"keyid":"`+m.Signatures[0].KeyID+`"`) {
 		t.Fatalf("key list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Without an OS keyring the token keys are still listed, with a warning.
+	r = runOtactl(t, dir, append(env, "DBUS_SESSION_BUS_ADDRESS="), "", "key", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, listed) || !strings.Contains(r.stderr, "warning: key list:") || !strings.Contains(r.stderr, "listing the token keys only") {
+		t.Fatalf("key list without a keyring: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r = runOtactl(t, dir, env, "", "key", "export", listed, "--out", "exported.pem"); r.code != 0 {
 		t.Fatalf("key export: exit %d\n%s", r.code, r.stderr)
 	}
