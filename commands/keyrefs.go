@@ -17,7 +17,19 @@ func resolveSigners(sys *System, refs []string) ([]crypto.Signer, error) {
 
 // resolveSignersFlag resolves the key references given with flag.
 func resolveSignersFlag(sys *System, flag string, refs []string) ([]crypto.Signer, error) {
-	getenv, err := keyEnv(sys, refs)
+	return signersIn(sys, nil, flag, refs)
+}
+
+// resolveSignersIn is resolveSigners for a command with --profile: p's
+// pkcs11-module is the module of pkcs11: references.
+func resolveSignersIn(sys *System, p *profile.Profile, refs []string) ([]crypto.Signer, error) {
+	return signersIn(sys, p, "--sign", refs)
+}
+
+// signersIn resolves refs given with flag; p is the profile (nil: the
+// active one).
+func signersIn(sys *System, p *profile.Profile, flag string, refs []string) ([]crypto.Signer, error) {
+	getenv, err := keyEnv(sys, p, refs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
@@ -35,7 +47,7 @@ func resolveSignersFlag(sys *System, flag string, refs []string) ([]crypto.Signe
 // resolvePublicKeys resolves the --pubkey references (given or from the
 // profile), naming the flag in errors as resolveSigners does.
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
-	getenv, err := keyEnv(sys, refs)
+	getenv, err := keyEnv(sys, nil, refs)
 	if err != nil {
 		return nil, fmt.Errorf("--pubkey: %w", err)
 	}
@@ -51,13 +63,14 @@ func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 }
 
 // keyEnv is the environment key references read: sys.Getenv, where a
-// pkcs11: reference among refs finds the module of the active profile's
-// pkcs11-module setting when OTACTL_PKCS11_MODULE is not set.
-func keyEnv(sys *System, refs []string) (func(string) string, error) {
+// pkcs11: reference among refs finds the module of the pkcs11-module
+// setting of p (nil: the active profile) when OTACTL_PKCS11_MODULE is not
+// set.
+func keyEnv(sys *System, p *profile.Profile, refs []string) (func(string) string, error) {
 	if !slices.ContainsFunc(refs, keys.IsPKCS11) {
 		return sys.Getenv, nil
 	}
-	module, err := profile.PKCS11Module("", sys.Getenv, nil)
+	module, err := profile.PKCS11Module("", sys.Getenv, p)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/otactl/otactl/internal/softhsm"
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // TestPKCS11EndToEnd signs releases with an ECDSA P-256 key on a SoftHSM2
@@ -110,4 +111,38 @@ func TestPKCS11EndToEnd(t *testing.T) {
 			t.Errorf("%s: bad.json was written", tc.name)
 		}
 	}
+}
+
+// TestPKCS11Rollback: release rollback signs the new manifest on the
+// token, loading the module of the profile --profile names (not the
+// current one).
+func TestPKCS11Rollback(t *testing.T) {
+	tok := softhsm.New(t, "otactl-rb", "2468")
+	tok.GenerateEC("release", "01")
+	pub := tok.PublicPEM("release")
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "app.bin"), 2048)
+	env := []string{tok.Env(), "OTACTL_CONFIG=" + filepath.Join(dir, "config.json"), "OTACTL_PKCS11_PIN=2468"}
+	for _, args := range [][]string{
+		{"config", "set", "broker", b.URL, "--profile", "hsm"},
+		{"config", "set", "pkcs11-module", tok.Module, "--profile", "hsm"},
+		{"release", "create", "-c", "main@1.0.0=app.bin", "--sequence", "1000", "--out", "r1.json"},
+		{"release", "create", "-c", "main@1.1.0=app.bin", "--sequence", "2000", "--out", "r2.json"},
+		{"release", "publish", "r1.json", "app.bin", "--profile", "hsm"},
+		{"release", "publish", "r2.json", "app.bin", "--profile", "hsm"},
+		{"release", "rollback", "--to", "1000", "--sign", "pkcs11:token=otactl-rb;object=release", "--profile", "hsm"},
+	} {
+		if r := runOtactl(t, dir, env, "", args...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	r := runOtactl(t, dir, env, "", "release", "current", "--pubkey", pub, "--profile", "hsm", "-o", "json")
+	var cur struct {
+		Manifest wireManifest `json:"manifest"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &cur); r.code != 0 || err != nil || len(cur.Manifest.Signatures) != 1 || cur.Manifest.Components[0].Version != "1.0.0" {
+		t.Fatalf("release current after the rollback: exit %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	opensslCheckSignature(t, dir, cur.Manifest.Hash, cur.Manifest.Signatures[0], pub)
 }

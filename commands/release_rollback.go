@@ -93,7 +93,7 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
-	if req.Signers, err = resolveSigners(sys, opts.Sign.Value()); err != nil {
+	if req.Signers, err = resolveSignersIn(sys, cn.Profile, opts.Sign.Value()); err != nil {
 		return nil, err
 	}
 	if req.BuiltAt, err = sys.buildTime(); err != nil {
