@@ -25,10 +25,6 @@ import (
 	"github.com/otactl/otactl/release"
 )
 
-// PKCS11Supported says whether this build can use PKCS#11 tokens (it needs
-// cgo to load a module).
-const PKCS11Supported = true
-
 // ckmEdDSA is CKM_EDDSA of PKCS#11 3.0, which miekg/pkcs11 predates.
 const ckmEdDSA = 0x1057
 
@@ -486,9 +482,11 @@ const (
 // CKA_EC_PARAMS and CKA_EC_POINT (DER OCTET STRING, or raw from some
 // tokens).
 func tokenPublic(keyType uint, params, point []byte) (crypto.PublicKey, error) {
-	var raw []byte
-	if _, err := asn1.Unmarshal(point, &raw); err != nil {
-		raw = point
+	raw := point
+	var inner []byte
+	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 &&
+		(len(inner) == 65 || len(inner) == ed25519.PublicKeySize) {
+		raw = inner
 	}
 	switch {
 	case keyType == ckkEC && string(params) == string(oidP256):

@@ -7,10 +7,6 @@ import (
 	"errors"
 )
 
-// PKCS11Supported says whether this build can use PKCS#11 tokens: a build
-// without cgo cannot load a module.
-const PKCS11Supported = false
-
 var errNoPKCS11 = errors.New("this otactl was built without PKCS#11 support (CGO_ENABLED=0): use a build made with cgo (docs/keys.md#pkcs11-tokens)")
 
 func openPKCS11Signer(*PKCS11URI, string, func(string) string) (crypto.Signer, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"encoding/asn1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,5 +186,37 @@ func TestListPKCS11(t *testing.T) {
 	// Each listed name is a reference that signs.
 	if _, err := ResolveSigner(infos[1].Name, nil, tokenEnv(tok, "1234")); err != nil {
 		t.Fatalf("the listed URI does not resolve: %v", err)
+	}
+}
+
+func TestTokenPublic(t *testing.T) {
+	ec, _ := keyPEM(t, AlgECDSAP256)
+	ecPub := ec.Public().(*ecdsa.PublicKey)
+	point, err := ecPub.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, _ := keyPEM(t, AlgEd25519)
+	edPub := ed.Public().(ed25519.PublicKey)
+	octets := func(b []byte) []byte { d, _ := asn1.Marshal(b); return d }
+	for _, tc := range []struct {
+		name          string
+		keyType       uint
+		params, point []byte
+		want          crypto.PublicKey
+	}{
+		{"P-256, DER", ckkEC, oidP256, octets(point), ecPub},
+		{"P-256, raw", ckkEC, oidP256, point, ecPub},
+		{"Ed25519, OID", ckkECEdwards, oidEd25519, octets(edPub), edPub},
+		{"Ed25519, name, raw", ckkECEdwards, nameEd25519, edPub, edPub},
+	} {
+		got, err := tokenPublic(tc.keyType, tc.params, tc.point)
+		if err != nil || !tc.want.(interface{ Equal(crypto.PublicKey) bool }).Equal(got) {
+			t.Errorf("%s: %v, %v", tc.name, got, err)
+		}
+	}
+	p384 := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}
+	if _, err := tokenPublic(ckkEC, p384, octets(point)); err == nil || !strings.Contains(err.Error(), "neither ECDSA P-256 nor Ed25519") {
+		t.Errorf("P-384: %v", err)
 	}
 }
