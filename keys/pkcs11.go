@@ -105,6 +105,9 @@ func openToken(u *PKCS11URI, module string) (*tokenSession, error) {
 	case len(found) > 1:
 		return nil, fmt.Errorf("%s: %d tokens match: add token=LABEL or serial=SERIAL to the URI", u.Describe(), len(found))
 	}
+	if u.Token == "" {
+		u.Token = infos[0].Label // so that later messages name the token
+	}
 	sh, err := c.OpenSession(found[0], pkcs11.CKF_SERIAL_SESSION)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open a session: %w", u.Describe(), err)

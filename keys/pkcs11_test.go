@@ -124,6 +124,7 @@ func TestPKCS11Refuses(t *testing.T) {
 		{"wrong PIN", "pkcs11:token=otactl-test;object=release", "9999", []string{`token "otactl-test" key "release": wrong PIN`}},
 		{"no PIN", "pkcs11:token=otactl-test;object=release", "", []string{"needs its user PIN"}},
 		{"missing object", "pkcs11:token=otactl-test;object=nope", "1234", []string{`token "otactl-test" key "nope": no such private key`}},
+		{"missing object, token found", "pkcs11:object=nope", "1234", []string{`token "otactl-test" key "nope": no such private key`}},
 		{"missing token", "pkcs11:token=other;object=release", "1234", []string{`token "other" key "release": no such token (tokens present: "otactl-test")`}},
 		{"pin-value", "pkcs11:token=otactl-test;object=release?pin-value=s3cret-PIN", "", []string{"pin-value is refused"}},
 		{"pin-source missing", "pkcs11:token=otactl-test;object=release?pin-source=" + missingPin, "", []string{"read the pin-source file: no such file"}},
