@@ -47,7 +47,13 @@ func signersIn(sys *System, p *profile.Profile, flag string, refs []string) ([]c
 // resolvePublicKeys resolves the --pubkey references (given or from the
 // profile), naming the flag in errors as resolveSigners does.
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
-	getenv, err := keyEnv(sys, nil, refs)
+	return resolvePublicKeysIn(sys, nil, refs)
+}
+
+// resolvePublicKeysIn is resolvePublicKeys for a command with --profile:
+// p's pkcs11-module is the module of pkcs11: references.
+func resolvePublicKeysIn(sys *System, p *profile.Profile, refs []string) ([]crypto.PublicKey, error) {
+	getenv, err := keyEnv(sys, p, refs)
 	if err != nil {
 		return nil, fmt.Errorf("--pubkey: %w", err)
 	}

@@ -145,4 +145,9 @@ func TestPKCS11Rollback(t *testing.T) {
 		t.Fatalf("release current after the rollback: exit %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
 	}
 	opensslCheckSignature(t, dir, cur.Manifest.Hash, cur.Manifest.Signatures[0], pub)
+	// The token key trusted by URI, with the module of --profile.
+	r = runOtactl(t, dir, env, "", "release", "current", "--pubkey", "pkcs11:token=otactl-rb;object=release", "--profile", "hsm")
+	if r.code != 0 || !strings.Contains(r.stdout, "1 valid signature") {
+		t.Fatalf("release current --pubkey pkcs11: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
