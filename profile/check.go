@@ -167,7 +167,7 @@ func checkPubkeyRef(k string) error {
 func LooksPasted(v string) bool { return pasted(v) }
 
 func pasted(v string) bool {
-	if strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\n\r") || len(v) > 4096 {
+	if strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\n\r") || len(v) > 4096 || keys.HoldsKeyHeader(v) {
 		return true
 	}
 	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("/:.@,", r) }) {
