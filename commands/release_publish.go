@@ -21,6 +21,7 @@ type releasePublishOptions struct {
 	// Plan takes --encoding, --force and --dry-run as they are.
 	Plan   publish.Plan
 	Strict strictOption
+	Yes    bool
 }
 
 func newReleasePublishCommand(sys *System) *cli.Command {
@@ -34,6 +35,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 		strictFlag(&opts.Strict),
+		yesFlag(&opts.Yes),
 	)
 	return &cli.Command{
 		Name:      "publish",
@@ -76,6 +78,9 @@ The target is the fleet unless --cohort, --device, --devices-file or
 a state report, by a stable hash of the device id: raising N keeps the
 devices already chosen.
 
+On a terminal it asks before acting on the whole fleet; --yes skips the
+question, and nothing asks when standard input is not a terminal (CI).
+
 Example:
    $ otactl release publish release.json build/zephyr.signed.bin --device canary-01
    $ otactl release publish release.json --artifacts build/ --percent 10 --pubkey release-key.pub.pem
@@ -101,6 +106,9 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	}
 	plan, err := releasePublishPlan(ctx, sys, cn, opts)
 	if err != nil {
+		return err
+	}
+	if err := confirmFleet(sys, opts.Yes, plan.DryRun, plan.Targets, fmt.Sprintf("publish release %d", plan.Manifest.SequenceNumber), cn); err != nil {
 		return err
 	}
 	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
