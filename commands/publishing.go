@@ -37,7 +37,7 @@ func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int) (
 		Pubkeys: pubkeys, Threshold: threshold,
 		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
 		RequireSignatures: cn.Profile.RequireSignatures,
-	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeys(sys, refs) })
+	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeysIn(sys, cn.Profile, refs) })
 }
 
 // publishRelease runs a plan's broker steps on an open connection.

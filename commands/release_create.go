@@ -45,8 +45,9 @@ reports too long for the SDK's buffer): findings are warnings, and with
 --strict (or OTACTL_STRICT, or the profile's strict) they refuse the
 release before anything is written.
 
-KEYREF is a keyring key NAME, file:PATH or env:VAR (env: alone reads
-OTACTL_SIGNING_KEY).
+KEYREF is a keyring key NAME, file:PATH, env:VAR (env: alone reads
+OTACTL_SIGNING_KEY) or a PKCS#11 URI of a token key
+('pkcs11:token=T;object=K', PIN from OTACTL_PKCS11_PIN or ?pin-source=FILE).
 
 Example:
    $ otactl release create -c main@1.2.3=build/zephyr.signed.bin --type mcuboot \

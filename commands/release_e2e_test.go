@@ -62,11 +62,46 @@ type wireManifest struct {
 		Package, Version, Hash, URI, Type string
 		Size                              int64
 	} `json:"components"`
-	Signatures []struct {
-		KeyID string `json:"keyid"`
-		Alg   string `json:"alg"`
-		Sig   string `json:"sig"`
-	} `json:"signatures"`
+	Signatures []wireSignature `json:"signatures"`
+}
+
+type wireSignature struct {
+	KeyID string `json:"keyid"`
+	Alg   string `json:"alg"`
+	Sig   string `json:"sig"`
+}
+
+// opensslCheckSignature checks with openssl alone that s signs the raw
+// release digest digestHex with the public key in the PEM file pub, and
+// that its key id is openssl's DER SubjectPublicKeyInfo hashed.
+func opensslCheckSignature(t *testing.T, dir, digestHex string, s wireSignature, pub string) {
+	t.Helper()
+	digest, _ := hex.DecodeString(digestHex)
+	digestFile := filepath.Join(dir, "digest.bin")
+	os.WriteFile(digestFile, digest, 0o644)
+	der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
+		t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigFile := filepath.Join(dir, s.Alg+".sig")
+	os.WriteFile(sigFile, sig, 0o644)
+	var cmd *exec.Cmd
+	if s.Alg == "ed25519" {
+		cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
+	} else {
+		cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
+	}
 }
 
 // digestByHand rebuilds the release digest from the JSON fields, as
@@ -140,42 +175,16 @@ func TestReleaseCreateWithOpensslKeys(t *testing.T) {
 	}
 	// Every signature checks out with openssl over the raw digest, and every
 	// key id is openssl's DER SubjectPublicKeyInfo hashed.
-	digest, _ := hex.DecodeString(m.Hash)
-	digestFile := filepath.Join(dir, "digest.bin")
-	os.WriteFile(digestFile, digest, 0o644)
 	keyFor := map[string]string{"ed25519": ed, "ecdsa-p256": p256}
 	if len(m.Signatures) != 2 {
 		t.Fatalf("want 2 signatures, got %d", len(m.Signatures))
 	}
 	for _, s := range m.Signatures {
-		priv := keyFor[s.Alg]
 		pub := filepath.Join(dir, s.Alg+".pub.pem")
-		if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
+		if out, err := exec.Command("openssl", "pkey", "-in", keyFor[s.Alg], "-pubout", "-out", pub).CombinedOutput(); err != nil {
 			t.Fatalf("openssl pkey: %v\n%s", err, out)
 		}
-		der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(der)
-		if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
-			t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
-		}
-		sig, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sigFile := filepath.Join(dir, s.Alg+".sig")
-		os.WriteFile(sigFile, sig, 0o644)
-		var cmd *exec.Cmd
-		if s.Alg == "ed25519" {
-			cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
-		} else {
-			cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
-		}
+		opensslCheckSignature(t, dir, m.Hash, s, pub)
 	}
 
 	// verify: all good, then one byte off in an artifact, in a signature,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/otactl/otactl/keys"
 )
 
 // Encodings of the desired manifest (the encoding setting).
@@ -63,4 +65,24 @@ func Strict(flag *bool, getenv func(string) string, p *Profile) (bool, error) {
 		p = active
 	}
 	return p.Strict, nil
+}
+
+// PKCS11Module picks the PKCS#11 module of token keys: flag when given,
+// else OTACTL_PKCS11_MODULE, else the profile's pkcs11-module, else "".
+// A nil p is the active profile, read only when needed, as for Strict.
+func PKCS11Module(flag string, getenv func(string) string, p *Profile) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if v := getenv(keys.PKCS11ModuleEnv); v != "" {
+		return v, nil
+	}
+	if p == nil {
+		_, _, active, err := LoadActive(getenv, "")
+		if err != nil {
+			return "", err
+		}
+		p = active
+	}
+	return p.PKCS11Module, nil
 }
