@@ -30,6 +30,7 @@ const (
 //	file:PATH   a PEM private key file
 //	env:VAR     a PEM private key (or base64 of one) in environment variable VAR
 //	env:        the same with VAR = OTACTL_SIGNING_KEY
+//	exec:CMD    an external signer program (ExecSigner)
 //
 // Errors never show key material: a reference is named only when it is
 // well-formed (ShowRef), and a key file's or variable's content never.
@@ -54,6 +55,8 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return k, nil
 	case strings.HasPrefix(ref, refEnv):
 		return parseEnv(ref, getenv, "signing key", ParsePrivatePEM)
+	case strings.HasPrefix(ref, refExec):
+		return newExecSigner(ref, s, getenv)
 	}
 	if err := checkName(ref); err != nil {
 		return nil, err
