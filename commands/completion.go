@@ -49,13 +49,15 @@ func newCompleteCommand(sys *System) *cli.Command {
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
 			values := completions.Values{
-				"sign":     func() []string { return keyRefCandidates(sys) },
-				"key":      func() []string { return keyRefCandidates(sys) },
-				"pubkey":   func() []string { return append(keyNames(sys), completions.FilesDirective) },
-				"alg":      func() []string { return []string{"ed25519", "ecdsa-p256"} },
-				"format":   func() []string { return []string{"pem", "der", "c"} },
-				"output":   func() []string { return []string{"text", "json"} },
-				"encoding": func() []string { return []string{"json", "cbor"} },
+				"sign":               func() []string { return keyRefCandidates(sys) },
+				"key":                func() []string { return keyRefCandidates(sys) },
+				"pubkey":             func() []string { return append(keyNames(sys), completions.FilesDirective) },
+				"signer-pubkey":      func() []string { return append(keyNames(sys), completions.FilesDirective) },
+				"signature-encoding": func() []string { return []string{"binary", "base64", "hex"} },
+				"alg":                func() []string { return []string{"ed25519", "ecdsa-p256"} },
+				"format":             func() []string { return []string{"pem", "der", "c"} },
+				"output":             func() []string { return []string{"text", "json"} },
+				"encoding":           func() []string { return []string{"json", "cbor"} },
 			}
 			for _, cand := range completions.Complete(c.App.Commands, c.App.Flags, c.Args().Slice(), values) {
 				fmt.Fprintln(sys.Stdout, cand)
@@ -66,7 +68,7 @@ func newCompleteCommand(sys *System) *cli.Command {
 }
 
 func keyRefCandidates(sys *System) []string {
-	return append([]string{"file:", "env:"}, keyNames(sys)...)
+	return append([]string{"file:", "env:", "exec:"}, keyNames(sys)...)
 }
 
 // keyNames lists keyring key names; a locked or missing keyring gives none,

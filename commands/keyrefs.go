@@ -4,30 +4,83 @@ import (
 	"crypto"
 	"fmt"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/profile"
 )
 
-// resolveSigners resolves the --sign key references. Errors name the flag;
-// keys shows a reference only when it is well-formed, never key material.
-func resolveSigners(sys *System, refs []string) ([]crypto.Signer, error) {
-	return resolveSignersFlag(sys, "--sign", refs)
+// signingOptions are the signing key flags of a command that signs:
+// the key references, and the public key of an exec: signer among them.
+type signingOptions struct {
+	// Flag is the flag the references come from ("--sign", "--key").
+	Flag         string
+	Refs         []string
+	SignerPubkey string
 }
 
-// resolveSignersFlag resolves the key references given with flag.
-func resolveSignersFlag(sys *System, flag string, refs []string) ([]crypto.Signer, error) {
+// signerPubkeyFlag is --signer-pubkey, beside --sign or --key.
+func signerPubkeyFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "signer-pubkey", Destination: dest,
+		Usage: "public key `KEYREF` of the exec: signer: its key id goes in the manifest and its signature is checked against it (env OTACTL_SIGNER_PUBKEY, profile setting signer-pubkey)"}
+}
+
+// resolve resolves the key references. Errors name the flag; keys shows a
+// reference only when it is well-formed, never key material. The profile
+// p (nil: the active one) gives signer-pubkey when an exec: signer has
+// neither --signer-pubkey nor OTACTL_SIGNER_PUBKEY.
+func (o *signingOptions) resolve(sys *System, p *profile.Profile) ([]crypto.Signer, error) {
+	getenv, err := o.signerEnv(sys, p)
+	if err != nil {
+		return nil, err
+	}
 	var signers []crypto.Signer
-	for _, ref := range refs {
-		s, err := keys.ResolveSigner(ref, sys.keyStore(), sys.Getenv)
+	for _, ref := range o.Refs {
+		s, err := keys.ResolveSigner(ref, sys.keyStore(), getenv)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
+			return nil, fmt.Errorf("%s: %w", o.Flag, err)
+		}
+		if e, ok := s.(*keys.ExecSigner); ok {
+			e.Stderr = sys.Stderr
 		}
 		signers = append(signers, s)
 	}
 	return signers, nil
 }
 
+// signerEnv is the environment the key references are resolved in: with
+// an exec: signer, OTACTL_SIGNER_PUBKEY is --signer-pubkey, else the
+// variable, else the profile's signer-pubkey. One exec: signer at most:
+// there is one --signer-pubkey.
+func (o *signingOptions) signerEnv(sys *System, p *profile.Profile) (func(string) string, error) {
+	n := 0
+	for _, ref := range o.Refs {
+		if keys.IsExecRef(ref) {
+			n++
+		}
+	}
+	switch {
+	case n == 0 && o.SignerPubkey != "":
+		return nil, usageErrorf("--signer-pubkey is the public key of an exec: signer, and %s names none", o.Flag)
+	case n == 0:
+		return sys.Getenv, nil
+	case n > 1:
+		return nil, usageErrorf("%s: one exec: signer at a time (there is one --signer-pubkey): sign again with 'otactl release sign' for another", o.Flag)
+	}
+	ref, err := profile.SignerPubkey(o.SignerPubkey, sys.Getenv, p)
+	if err != nil {
+		return nil, err
+	}
+	return func(k string) string {
+		if k == keys.EnvSignerPubkey {
+			return ref
+		}
+		return sys.Getenv(k)
+	}, nil
+}
+
 // resolvePublicKeys resolves the --pubkey references (given or from the
-// profile), naming the flag in errors as resolveSigners does.
+// profile), naming the flag in errors as signingOptions.resolve does.
 func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 	var pubs []crypto.PublicKey
 	for _, ref := range refs {

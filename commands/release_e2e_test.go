@@ -34,6 +34,53 @@ func opensslKey(t *testing.T, dir, name string, args ...string) string {
 	return path
 }
 
+// opensslPub writes the public key of the private key file priv to pub,
+// with openssl, and returns pub.
+func opensslPub(t *testing.T, priv, pub string) string {
+	t.Helper()
+	if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey: %v\n%s", err, out)
+	}
+	return pub
+}
+
+// opensslVerifySignatures checks with openssl alone that every signature
+// of m verifies over its raw release digest with the public key file
+// pubs[alg], and that its key id is openssl's DER SubjectPublicKeyInfo
+// hashed.
+func opensslVerifySignatures(t *testing.T, dir string, m wireManifest, pubs map[string]string) {
+	t.Helper()
+	digest, _ := hex.DecodeString(m.Hash)
+	digestFile := filepath.Join(dir, "digest.bin")
+	os.WriteFile(digestFile, digest, 0o644)
+	for _, s := range m.Signatures {
+		pub := pubs[s.Alg]
+		der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(der)
+		if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
+			t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
+		}
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigFile := filepath.Join(dir, s.Alg+".sig")
+		os.WriteFile(sigFile, sig, 0o644)
+		var cmd *exec.Cmd
+		if s.Alg == "ed25519" {
+			cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
+		} else {
+			cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
+		}
+	}
+}
+
 func mustRead(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -140,48 +187,15 @@ func TestReleaseCreateWithOpensslKeys(t *testing.T) {
 	}
 	// Every signature checks out with openssl over the raw digest, and every
 	// key id is openssl's DER SubjectPublicKeyInfo hashed.
-	digest, _ := hex.DecodeString(m.Hash)
-	digestFile := filepath.Join(dir, "digest.bin")
-	os.WriteFile(digestFile, digest, 0o644)
-	keyFor := map[string]string{"ed25519": ed, "ecdsa-p256": p256}
 	if len(m.Signatures) != 2 {
 		t.Fatalf("want 2 signatures, got %d", len(m.Signatures))
 	}
-	for _, s := range m.Signatures {
-		priv := keyFor[s.Alg]
-		pub := filepath.Join(dir, s.Alg+".pub.pem")
-		if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
-			t.Fatalf("openssl pkey: %v\n%s", err, out)
-		}
-		der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(der)
-		if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
-			t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
-		}
-		sig, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sigFile := filepath.Join(dir, s.Alg+".sig")
-		os.WriteFile(sigFile, sig, 0o644)
-		var cmd *exec.Cmd
-		if s.Alg == "ed25519" {
-			cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
-		} else {
-			cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
-		}
-	}
+	edPub := opensslPub(t, ed, filepath.Join(dir, "ed25519.pub.pem"))
+	p256Pub := opensslPub(t, p256, filepath.Join(dir, "ecdsa-p256.pub.pem"))
+	opensslVerifySignatures(t, dir, m, map[string]string{"ed25519": edPub, "ecdsa-p256": p256Pub})
 
 	// verify: all good, then one byte off in an artifact, in a signature,
 	// and after expiry: exit 3 naming what failed.
-	edPub := filepath.Join(dir, "ed25519.pub.pem")
-	p256Pub := filepath.Join(dir, "ecdsa-p256.pub.pem")
 	r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", edPub, "--pubkey", p256Pub, "--threshold", "2", "app.bin", "modem.bin")
 	if r.code != 0 {
 		t.Fatalf("verify of a good release: exit %d\n%s", r.code, r.stderr)

@@ -64,3 +64,24 @@ func Strict(flag *bool, getenv func(string) string, p *Profile) (bool, error) {
 	}
 	return p.Strict, nil
 }
+
+// SignerPubkey picks the exec: signer's public key reference: flag when
+// given (not ""), else OTACTL_SIGNER_PUBKEY, else the profile's
+// signer-pubkey. A nil p is the active profile, read only when neither
+// flag nor environment decides. "" means none is given.
+func SignerPubkey(flag string, getenv func(string) string, p *Profile) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if v := getenv("OTACTL_SIGNER_PUBKEY"); v != "" {
+		return v, nil
+	}
+	if p == nil {
+		_, _, active, err := LoadActive(getenv, "")
+		if err != nil {
+			return "", err
+		}
+		p = active
+	}
+	return p.SignerPubkey, nil
+}

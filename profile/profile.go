@@ -47,6 +47,9 @@ type Profile struct {
 	// Strict refuses a release the device-compatibility lint has
 	// findings about (release.Lint).
 	Strict bool `json:"strict,omitempty"`
+	// SignerPubkey is the public key of the exec: signer (a reference as
+	// for pubkey), used when --signer-pubkey and OTACTL_SIGNER_PUBKEY are not.
+	SignerPubkey string `json:"signer-pubkey,omitempty"`
 }
 
 // File is the whole config file.
@@ -61,7 +64,7 @@ type File struct {
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
 	"topic-prefix", "timeout", "max-payload", "require-signatures", "pubkey", "threshold",
-	"encoding", "strict",
+	"encoding", "strict", "signer-pubkey",
 }
 
 // ConnectionKeys are the settings that say how to reach a broker. A broker
@@ -304,6 +307,12 @@ func (p *Profile) Set(key, value string) error {
 				p.Pubkeys = append(p.Pubkeys, k)
 			}
 		}
+	case "signer-pubkey":
+		ref, err := pubkeyRef(value)
+		if err != nil {
+			return bad("%v", err)
+		}
+		p.SignerPubkey = ref
 	case "threshold":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 {
@@ -328,7 +337,7 @@ func (p *Profile) text(key string) *string {
 	return map[string]*string{
 		"broker": &p.Broker, "username": &p.Username, "client-id": &p.ClientID,
 		"ca-file": &p.CAFile, "cert-file": &p.CertFile, "key-file": &p.KeyFile,
-		"timeout": &p.Timeout,
+		"timeout": &p.Timeout, "signer-pubkey": &p.SignerPubkey,
 	}[key]
 }
 
