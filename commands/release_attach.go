@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"os"
@@ -12,12 +13,11 @@ import (
 )
 
 type releaseAttachOptions struct {
-	File      string
-	Pubkey    string
-	Signature string
-	Encoding  string
-	Out       string
-	Strict    strictOption
+	File, Out string
+	// Pubkey and Signature name the key and the signature file; Encoding
+	// is --signature-encoding ("" tries each).
+	Pubkey, Signature, Encoding string
+	Strict                      strictOption
 }
 
 func newReleaseAttachCommand(sys *System) *cli.Command {
@@ -66,35 +66,39 @@ Example:
 }
 
 func releaseAttachRun(sys *System, opts *releaseAttachOptions) error {
-	m, out, err := openAmend(sys, opts.File, opts.Out)
-	if err != nil {
+	var (
+		pub crypto.PublicKey
+		sig []byte
+	)
+	a := amendment{Verb: "attach to", File: opts.File, Out: opts.Out, Strict: &opts.Strict}
+	err := a.run(sys, func() (err error) {
+		pub, sig, err = opts.inputs(sys)
 		return err
+	}, nil, func(m *release.Manifest) (string, error) {
+		if err := m.Attach(pub, sig, opts.Encoding); err != nil {
+			return "", err
+		}
+		id, err := release.KeyID(pub)
+		return "attached the signature by key " + id + " to", err
+	})
+	if errors.Is(err, release.ErrVerification) {
+		return withHint(err, digestHint(opts.File))
 	}
+	return err
+}
+
+// inputs are the --pubkey key and the content of the --signature file.
+func (opts *releaseAttachOptions) inputs(sys *System) (crypto.PublicKey, []byte, error) {
 	pubs, err := resolvePublicKeys(sys, []string{opts.Pubkey})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	sig, err := readInput(sys, opts.Signature)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("--signature: no such file: %s", opts.Signature)
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("--signature: no such file: %s", opts.Signature)
-		}
-		return fmt.Errorf("--signature: %w", err)
+		return nil, nil, fmt.Errorf("--signature: %w", err)
 	}
-	strict, err := opts.Strict.resolve(sys, nil)
-	if err != nil {
-		return err
-	}
-	if err := checkSignable(sys, m, "attach to", opts.File, strict); err != nil {
-		return err
-	}
-	if err := m.Attach(pubs[0], sig, opts.Encoding); err != nil {
-		err = fmt.Errorf("attach to %s: %w", opts.File, err)
-		if errors.Is(err, release.ErrVerification) {
-			return withHint(err, digestHint(opts.File))
-		}
-		return err
-	}
-	id, _ := release.KeyID(pubs[0])
-	return writeAmended(sys, m, out, "attached the signature by key "+id+" to")
+	return pubs[0], sig, nil
 }

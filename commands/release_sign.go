@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -58,101 +59,43 @@ Example:
 }
 
 func releaseSignRun(sys *System, opts *releaseSignOptions) error {
-	m, out, err := openAmend(sys, opts.File, opts.Out)
-	if err != nil {
+	var signers []crypto.Signer
+	a := amendment{Verb: "sign", File: opts.File, Out: opts.Out, Strict: &opts.Strict}
+	return a.run(sys, func() (err error) {
+		signers, err = opts.Signing.resolve(sys, nil)
 		return err
-	}
-	signers, err := opts.Signing.resolve(sys, nil)
-	if err != nil {
-		return err
-	}
-	strict, err := opts.Strict.resolve(sys, nil)
-	if err != nil {
-		return err
-	}
-	if opts.Expires != "" {
-		base, err := sys.buildTime()
-		if err != nil {
-			return err
+	}, func(m *release.Manifest) error {
+		return opts.newExpiry(sys, m)
+	}, func(m *release.Manifest) (string, error) {
+		for _, s := range signers {
+			if err := m.Sign(s); err != nil {
+				return "", err
+			}
 		}
-		exp, err := release.ExpiryTime(opts.Expires, base)
-		if err != nil {
-			return usageErrorf("release sign: --expires: %v", err)
-		}
-		dropped, err := m.SetExpiry(exp)
-		if err != nil {
-			return fmt.Errorf("sign %s: %w", opts.File, err)
-		}
-		if dropped > 0 {
-			fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", text.Plural(dropped, "signature"))
-		}
-	}
-	if err := checkSignable(sys, m, "sign", opts.File, strict); err != nil {
-		return err
-	}
-	for _, s := range signers {
-		if err := m.Sign(s); err != nil {
-			return fmt.Errorf("sign %s: %w", opts.File, err)
-		}
-	}
-	return writeAmended(sys, m, out, "signed")
+		return "signed", nil
+	})
 }
 
-// openAmend reads the manifest a command adds signatures to, and checks
-// where it is to be written: MANIFEST itself in place, or out ("-" for
-// standard output).
-func openAmend(sys *System, file, outPath string) (*release.Manifest, outFile, error) {
-	m, err := loadManifest(sys, file)
-	if err != nil {
-		return nil, outFile{}, err
+// newExpiry gives m the --expires expiry, if one is given, and warns of
+// the signatures that drops.
+func (opts *releaseSignOptions) newExpiry(sys *System, m *release.Manifest) error {
+	if opts.Expires == "" {
+		return nil
 	}
-	out := outFile{Flag: "--out", Path: outPath, Dash: true}
-	if outPath == "" {
-		out = outFile{Path: file}
-	}
-	if out.Path != "-" {
-		if err := out.check(); err != nil {
-			return nil, outFile{}, err
-		}
-	}
-	return m, out, nil
-}
-
-// checkSignable refuses to sign (verb) a manifest that was changed after
-// it was sealed or has expired (exit 3) or, with strict, that the device-compatibility lint finds anything
-// about; the lint's findings are warnings otherwise.
-func checkSignable(sys *System, m *release.Manifest, verb, file string, strict bool) error {
-	if err := m.CheckSealed(); err != nil {
-		return fmt.Errorf("%s %s: %w", verb, file, err)
-	}
-	if err := m.CheckNotExpired(sys.Now()); err != nil {
-		return withHint(fmt.Errorf("%s %s: %w: not signing a release devices would refuse", verb, file, err),
-			"give it a new expiry with --expires 720h of 'otactl release sign' (this drops its signatures), or make a new release with 'otactl release create'")
-	}
-	findings, err := release.LintStrict(m, strict)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", verb, file, err)
-	}
-	for _, f := range findings {
-		fmt.Fprintln(sys.Stderr, "warning: "+f.String())
-	}
-	return nil
-}
-
-// writeAmended writes the signed manifest m to out atomically, or to
-// standard output, and says what was done (done: "signed") on stderr.
-func writeAmended(sys *System, m *release.Manifest, out outFile, done string) error {
-	data, err := release.EncodeJSON(m)
+	base, err := sys.buildTime()
 	if err != nil {
 		return err
 	}
-	if out.Path == "-" {
-		_, err = sys.Stdout.Write(data)
-		return err
+	exp, err := release.ExpiryTime(opts.Expires, base)
+	if err != nil {
+		return usageErrorf("release sign: --expires: %v", err)
 	}
-	if err := out.write(data); err != nil {
-		return err
+	dropped, err := m.SetExpiry(exp)
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", opts.File, err)
 	}
-	fmt.Fprintf(sys.Stderr, "%s %s: %s\n", done, out.Path, text.Plural(len(m.Signatures), "signature"))
+	if dropped > 0 {
+		fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", text.Plural(dropped, "signature"))
+	}
 	return nil
 }

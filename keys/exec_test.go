@@ -5,14 +5,11 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -20,35 +17,29 @@ import (
 )
 
 func TestSplitCommand(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want []string
-		err  string
-	}{
-		{"sign.sh", []string{"sign.sh"}, ""},
-		{"  /opt/signer   --key  release  ", []string{"/opt/signer", "--key", "release"}, ""},
-		{"a\tb", []string{"a", "b"}, ""},
-		{`sh -c 'openssl dgst -sha256 | base64'`, []string{"sh", "-c", "openssl dgst -sha256 | base64"}, ""},
-		{`say "a \"quoted\" \\ word" 'it''s'`, []string{"say", `a "quoted" \ word`, "its"}, ""},
-		{`"C:\Program Files\sign.exe" x`, []string{`C:\Program Files\sign.exe`, "x"}, ""},
-		{`my\ signer "" x`, []string{"my signer", "", "x"}, ""},
-		{`$HOME/sign *.pem`, []string{"$HOME/sign", "*.pem"}, ""},
-		{"", nil, "needs a command"},
-		{"   ", nil, "needs a command"},
-		{`'' x`, nil, "needs a command"},
-		{`sign 'open`, nil, "unterminated ' quote"},
-		{`sign "open`, nil, `unterminated " quote`},
-		{`sign \`, nil, "lone backslash"},
-	} {
-		got, err := SplitCommand(c.in)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("SplitCommand(%q) = %q, %v; want error %q", c.in, got, err, c.err)
-			}
-			continue
+	words := map[string][]string{
+		"sign.sh":                               {"sign.sh"},
+		"  /opt/signer   --key  release  ":      {"/opt/signer", "--key", "release"},
+		"a\tb":                                  {"a", "b"},
+		`sh -c 'openssl dgst -sha256 | base64'`: {"sh", "-c", "openssl dgst -sha256 | base64"},
+		`say "a \"quoted\" \\ word" 'it''s'`:    {"say", `a "quoted" \ word`, "its"},
+		`"C:\Program Files\sign.exe" x`:         {`C:\Program Files\sign.exe`, "x"},
+		`my\ signer "" x`:                       {"my signer", "", "x"},
+		`$HOME/sign *.pem`:                      {"$HOME/sign", "*.pem"},
+	}
+	for in, want := range words {
+		got, err := SplitCommand(in)
+		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("SplitCommand(%q) = %q, %v; want %q", in, got, err, want)
 		}
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
+	}
+	refused := map[string]string{
+		"": "needs a command", "   ": "needs a command", `'' x`: "needs a command",
+		`sign 'open`: "unterminated ' quote", `sign "open`: `unterminated " quote`, `sign \`: "lone backslash",
+	}
+	for in, want := range refused {
+		if got, err := SplitCommand(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("SplitCommand(%q) = %q, %v; want error %q", in, got, err, want)
 		}
 	}
 }
@@ -56,19 +47,16 @@ func TestSplitCommand(t *testing.T) {
 // execKey makes an Ed25519 key and writes its public key PEM in dir.
 func execKey(t *testing.T, dir string) (ed25519.PrivateKey, string) {
 	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	k, _ := keyPEM(t, AlgEd25519)
+	b, err := ExportPublic(k.Public(), FormatPEM, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "signer.pub")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return k, path
+	return k.(ed25519.PrivateKey), path
 }
 
 // execEnv is a getenv of the given pairs of name and value only.
