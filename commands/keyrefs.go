@@ -71,6 +71,10 @@ func (o *signingOptions) signerEnv(sys *System, p *profile.Profile) (func(string
 	if err != nil {
 		return nil, err
 	}
+	if ref == "" {
+		return nil, withHint(usageErrorf("%s: the exec: signer needs its public key: --signer-pubkey KEYREF", o.Flag),
+			"give it once with --signer-pubkey FILE, OTACTL_SIGNER_PUBKEY or 'otactl config set signer-pubkey FILE': its key id goes in the manifest and every signature is checked against it")
+	}
 	return func(k string) string {
 		if k == keys.EnvSignerPubkey {
 			return ref

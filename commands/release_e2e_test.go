@@ -626,7 +626,7 @@ func TestExecSignerRefused(t *testing.T) {
 		})
 	}
 	r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--key", "exec:sh")
-	if r.code != 1 || !strings.Contains(r.stderr, "no public key given for the exec: signer") || !strings.Contains(r.stderr, "hint: give the signer's public key once with --signer-pubkey") {
+	if r.code != 2 || !strings.Contains(r.stderr, "--key: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
 		t.Errorf("exec: without a public key: exit %d\n%s", r.code, r.stderr)
 	}
 	r = runOtactl(t, dir, nil, "", "release", "sign", "release.json", "--key", "file:other.pem", "--signer-pubkey", pub)
