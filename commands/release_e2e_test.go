@@ -603,7 +603,7 @@ func TestExecSignerRefused(t *testing.T) {
 		code         int
 		want         string
 	}{
-		{"another key's signature", "exec:./openssl-signer.sh " + filepath.Base(other), 3, "made a signature that does not verify: verification failed: bad ecdsa-p256 signature"},
+		{"another key's signature", "exec:./openssl-signer.sh " + filepath.Base(other), 3, "signer openssl-signer.sh: verification failed: bad ecdsa-p256 signature by key"},
 		{"not a signature", `exec:sh -c "cat >/dev/null; echo not a signature"`, 3, "neither ASN.1 DER nor 64 bytes r||s"},
 		{"signer fails", `exec:sh -c "echo token locked >&2; exit 2"`, 1, "signer sh failed: exit status 2"},
 	} {

@@ -144,6 +144,7 @@ func TestExecSignerFailures(t *testing.T) {
 		{"timeout", `exec:sh -c 'sleep 5'`, "300ms", "signer sh: no signature after 300ms, stopped", false},
 		{"not a signature", `exec:sh -c 'echo hello'`, "", "ed25519 signature is 6 bytes, want 64", true},
 		{"too much", `exec:sh -c 'head -c 70000 /dev/zero'`, "", "wrote more than 65536 bytes", true},
+		{"wrong signature", `exec:sh -c 'head -c 64 /dev/zero'`, "", "signer sh: verification failed: bad ed25519 signature by key", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := ResolveSigner(c.ref, nil, execEnv(EnvSignerPubkey, pubFile, EnvSignerTimeout, c.timeout))

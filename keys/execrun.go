@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -53,8 +54,8 @@ func (e *ExecSigner) Sign(r io.Reader, msg []byte, opts crypto.SignerOpts) ([]by
 // its standard input, and returns the signature it writes, decoded as the
 // manifest carries it. A program that fails, times out or writes nothing
 // is an error; output that is not a signature of the key's algorithm is
-// an error wrapping release.ErrVerification. Whether the signature
-// verifies is checked by release.Manifest.Sign.
+// an error wrapping release.ErrVerification, and so is a signature that
+// does not verify with the public key over msg (a 32-byte digest).
 func (e *ExecSigner) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
@@ -96,6 +97,13 @@ func (e *ExecSigner) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) (
 	sig, err := release.DecodeSignature(e.alg, out.buf.Bytes(), e.output)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer %s: %v (read as %s=%s)", release.ErrVerification, e.name, err, EnvSignerOutput, e.output)
+	}
+	if len(msg) == sha256.Size {
+		d := [sha256.Size]byte(msg)
+		s := release.Signature{KeyID: e.id, Alg: e.alg, Sig: base64.StdEncoding.EncodeToString(sig)}
+		if err := release.VerifySignature(e.pub, d, s); err != nil {
+			return nil, fmt.Errorf("signer %s: %w", e.name, err)
+		}
 	}
 	return sig, nil
 }
