@@ -84,18 +84,20 @@ func completionValues(ctx context.Context, sys *System) completions.Values {
 		states = append(states, s.String(), "state "+strconv.Itoa(int(s)))
 	}
 	return completions.Values{
-		"sign":         func(cur string) []string { return keyRefCandidates(sys, cur) },
-		"key":          func(cur string) []string { return keyRefCandidates(sys, cur) },
-		"pubkey":       func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
-		"profile":      func(string) []string { return profileNames(sys) },
-		"alg":          fixed("ed25519", "Ed25519 (default)", "ecdsa-p256", "ECDSA on P-256"),
-		"format":       fixed("pem", "PEM public key", "der", "DER public key", "c", "C array for device firmware"),
-		"output":       fixed("text", "for people", "json", "JSON only, for scripts"),
-		"encoding":     fixed("json", "the seed's format, SDK up to v0.7.0", "cbor", "the current Golioth firmware SDK"),
-		"build-number": fixed("drop", "1.2.3+4 gives 1.2.3 (default)", "dot", "1.2.3+4 gives 1.2.3.4"),
-		"state":        fixed(states...),
-		"cohort":       func(string) []string { return brokerNames(ctx, sys, "cohort") },
-		"device":       func(string) []string { return brokerNames(ctx, sys, "device") },
+		"sign":               func(cur string) []string { return keyRefCandidates(sys, cur) },
+		"key":                func(cur string) []string { return keyRefCandidates(sys, cur) },
+		"pubkey":             func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
+		"profile":            func(string) []string { return profileNames(sys) },
+		"signer-pubkey":      func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
+		"signature-encoding": fixed("binary", "as openssl writes it", "base64", "base64 of it", "hex", "hex of it"),
+		"alg":                fixed("ed25519", "Ed25519 (default)", "ecdsa-p256", "ECDSA on P-256"),
+		"format":             fixed("pem", "PEM public key", "der", "DER public key", "c", "C array for device firmware"),
+		"output":             fixed("text", "for people", "json", "JSON only, for scripts"),
+		"encoding":           fixed("json", "the seed's format, SDK up to v0.7.0", "cbor", "the current Golioth firmware SDK"),
+		"build-number":       fixed("drop", "1.2.3+4 gives 1.2.3 (default)", "dot", "1.2.3+4 gives 1.2.3.4"),
+		"state":              fixed(states...),
+		"cohort":             func(string) []string { return brokerNames(ctx, sys, "cohort") },
+		"device":             func(string) []string { return brokerNames(ctx, sys, "device") },
 	}
 }
 
@@ -135,6 +137,7 @@ func keyRefCandidates(sys *System, cur string) []string {
 	return append([]string{
 		completions.Described("file:", "a PEM file"),
 		completions.Described("env:", "an environment variable (env: alone: OTACTL_SIGNING_KEY)"),
+		completions.Described("exec:", "an external signer program (with --signer-pubkey)"),
 	}, keyNames(sys)...)
 }
 

@@ -47,7 +47,7 @@ Example:
 }
 
 func keyExportRun(sys *System, opts *keyExportOptions) error {
-	getenv, err := keyEnv(sys, nil, []string{opts.Ref})
+	getenv, err := keyEnv(sys.Getenv, nil, []string{opts.Ref})
 	if err != nil {
 		return fmt.Errorf("key export: %w", err)
 	}

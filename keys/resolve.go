@@ -31,6 +31,7 @@ const (
 //	env:VAR     a PEM private key (or base64 of one) in environment variable VAR
 //	env:        the same with VAR = OTACTL_SIGNING_KEY
 //	pkcs11:...  a key on a PKCS#11 token (RFC 7512 URI; see PKCS11URI)
+//	exec:CMD    an external signer program (ExecSigner)
 //
 // Errors never show key material: a reference is named only when it is
 // well-formed (ShowRef), and a key file's or variable's content never.
@@ -57,6 +58,8 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return parseEnv(ref, getenv, "signing key", ParsePrivatePEM)
 	case IsPKCS11(ref):
 		return resolvePKCS11Signer(ref, getenv)
+	case strings.HasPrefix(ref, refExec):
+		return newExecSigner(ref, s, getenv)
 	}
 	if err := checkName(ref); err != nil {
 		return nil, err

@@ -161,3 +161,32 @@ func TestPKCS11ModuleSetting(t *testing.T) {
 		t.Errorf("after Unset: %q, %v", got, err)
 	}
 }
+
+func TestSignerPubkeyPrecedence(t *testing.T) {
+	vars := map[string]string{}
+	getenv := env(t, vars)
+	if ref, err := SignerPubkey("", getenv, nil); ref != "" || err != nil {
+		t.Errorf("no setting anywhere: %q, %v", ref, err)
+	}
+	setProfile(t, getenv, "prod", "signer-pubkey", "release-key")
+	if err := Use(getenv, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ flag, env, want string }{
+		{"", "", "release-key"},
+		{"", "env:SIGNER_PUB", "env:SIGNER_PUB"},
+		{"kms.der", "env:SIGNER_PUB", "kms.der"},
+	} {
+		vars["OTACTL_SIGNER_PUBKEY"] = c.env
+		if ref, err := SignerPubkey(c.flag, getenv, nil); ref != c.want || err != nil {
+			t.Errorf("flag %q, OTACTL_SIGNER_PUBKEY %q: %q, %v; want %q", c.flag, c.env, ref, err, c.want)
+		}
+	}
+	vars["OTACTL_SIGNER_PUBKEY"] = ""
+	if ref, err := SignerPubkey("", getenv, &Profile{}); ref != "" || err != nil {
+		t.Errorf("a resolved profile without signer-pubkey: %q, %v", ref, err)
+	}
+	if err := (&Profile{}).Set("signer-pubkey", filepath.Join(t.TempDir(), "none.pub")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("signer-pubkey naming a missing file: %v", err)
+	}
+}
