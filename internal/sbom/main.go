@@ -56,52 +56,12 @@ func created(epoch string) time.Time {
 	return time.Now().UTC()
 }
 
-type spdxDoc struct {
-	SPDXVersion       string         `json:"spdxVersion"`
-	DataLicense       string         `json:"dataLicense"`
-	SPDXID            string         `json:"SPDXID"`
-	Name              string         `json:"name"`
-	DocumentNamespace string         `json:"documentNamespace"`
-	CreationInfo      creationInfo   `json:"creationInfo"`
-	Packages          []spdxPackage  `json:"packages"`
-	Relationships     []relationship `json:"relationships"`
-}
+// obj is a JSON object of the SPDX 2.3 document.
+type obj = map[string]any
 
-type creationInfo struct {
-	Created  string   `json:"created"`
-	Creators []string `json:"creators"`
-}
-
-type spdxPackage struct {
-	SPDXID           string        `json:"SPDXID"`
-	Name             string        `json:"name"`
-	VersionInfo      string        `json:"versionInfo"`
-	DownloadLocation string        `json:"downloadLocation"`
-	FilesAnalyzed    bool          `json:"filesAnalyzed"`
-	Checksums        []checksum    `json:"checksums,omitempty"`
-	ExternalRefs     []externalRef `json:"externalRefs,omitempty"`
-	Comment          string        `json:"comment,omitempty"`
-}
-
-type checksum struct {
-	Algorithm string `json:"algorithm"`
-	Value     string `json:"checksumValue"`
-}
-
-type externalRef struct {
-	Category string `json:"referenceCategory"`
-	Type     string `json:"referenceType"`
-	Locator  string `json:"referenceLocator"`
-}
-
-type relationship struct {
-	Element string `json:"spdxElementId"`
-	Type    string `json:"relationshipType"`
-	Related string `json:"relatedSpdxElement"`
-}
-
-// document is the SBOM of the binary at path.
-func document(path string, at time.Time) (*spdxDoc, error) {
+// document is the SBOM of the binary at path: a document that describes
+// the binary, which contains every module linked into it.
+func document(path string, at time.Time) (obj, error) {
 	info, err := buildinfo.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -111,38 +71,38 @@ func document(path string, at time.Time) (*spdxDoc, error) {
 		return nil, err
 	}
 	name := filepath.Base(path)
-	doc := &spdxDoc{
-		SPDXVersion: "SPDX-2.3", DataLicense: "CC0-1.0", SPDXID: "SPDXRef-DOCUMENT",
-		Name:              name,
-		DocumentNamespace: "https://spdx.org/spdxdocs/" + name + "-" + sum,
-		CreationInfo:      creationInfo{Created: at.Format(time.RFC3339), Creators: []string{"Tool: otactl-sbom", "Tool: " + info.GoVersion}},
-	}
 	binID := "SPDXRef-Binary"
-	doc.Packages = append(doc.Packages, spdxPackage{
-		SPDXID: binID, Name: name, VersionInfo: moduleVersion(info.Main.Version),
-		DownloadLocation: "NOASSERTION", Checksums: []checksum{{"SHA256", sum}},
-		Comment: "built with " + info.GoVersion + settings(info),
-	})
-	doc.Relationships = append(doc.Relationships, relationship{"SPDXRef-DOCUMENT", "DESCRIBES", binID})
-	mods := append([]*module{{Path: info.Main.Path, Version: info.Main.Version, Sum: info.Main.Sum}}, modules(info)...)
-	for i, m := range mods {
+	packages := []obj{{
+		"SPDXID": binID, "name": name, "versionInfo": moduleVersion(info.Main.Version),
+		"downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+		"checksums": []obj{{"algorithm": "SHA256", "checksumValue": sum}},
+		"comment":   "built with " + info.GoVersion + settings(info),
+	}}
+	relationships := []obj{{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": binID}}
+	for i, m := range append([]*module{{Path: info.Main.Path, Version: info.Main.Version, Sum: info.Main.Sum}}, modules(info)...) {
 		if m.Path == "" {
 			continue
 		}
 		id := fmt.Sprintf("SPDXRef-Module-%d", i)
-		p := spdxPackage{
-			SPDXID: id, Name: m.Path, VersionInfo: moduleVersion(m.Version),
-			DownloadLocation: "NOASSERTION",
-			ExternalRefs: []externalRef{{"PACKAGE-MANAGER", "purl",
-				"pkg:golang/" + m.Path + "@" + moduleVersion(m.Version)}},
+		p := obj{
+			"SPDXID": id, "name": m.Path, "versionInfo": moduleVersion(m.Version),
+			"downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+			"externalRefs": []obj{{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+				"referenceLocator": "pkg:golang/" + m.Path + "@" + moduleVersion(m.Version)}},
 		}
 		if m.Sum != "" {
-			p.Comment = "go.sum " + m.Sum
+			p["comment"] = "go.sum " + m.Sum
 		}
-		doc.Packages = append(doc.Packages, p)
-		doc.Relationships = append(doc.Relationships, relationship{binID, "CONTAINS", id})
+		packages = append(packages, p)
+		relationships = append(relationships, obj{"spdxElementId": binID, "relationshipType": "CONTAINS", "relatedSpdxElement": id})
 	}
-	return doc, nil
+	return obj{
+		"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+		"name": name, "documentNamespace": "https://spdx.org/spdxdocs/" + name + "-" + sum,
+		"creationInfo":  obj{"created": at.Format(time.RFC3339), "creators": []string{"Tool: otactl-sbom", "Tool: " + info.GoVersion}},
+		"packages":      packages,
+		"relationships": relationships,
+	}, nil
 }
 
 // module is a module as the build information names it, after any

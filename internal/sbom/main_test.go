@@ -30,28 +30,32 @@ func TestDocument(t *testing.T) {
 	if err := writeJSON(&out, doc); err != nil {
 		t.Fatal(err)
 	}
-	var back map[string]any
-	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back["spdxVersion"] != "SPDX-2.3" {
-		t.Fatalf("not an SPDX 2.3 JSON document: %v\n%s", err, out.String())
+	// Read back as any SPDX reader would.
+	var back struct {
+		SPDXVersion, DocumentNamespace string
+		CreationInfo                   struct{ Created string }
+		Packages                       []struct {
+			Name         string
+			Checksums    []struct{ ChecksumValue string }
+			ExternalRefs []struct{ ReferenceLocator string }
+		}
+		Relationships []struct{ RelationshipType string }
 	}
-	if doc.CreationInfo.Created != "2025-12-01T00:00:00Z" {
-		t.Errorf("created %q", doc.CreationInfo.Created)
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.SPDXVersion != "SPDX-2.3" || back.CreationInfo.Created != "2025-12-01T00:00:00Z" {
+		t.Fatalf("not the SPDX 2.3 document wanted: %v\n%s", err, out.String())
 	}
-	bin0 := doc.Packages[0]
-	if len(bin0.Checksums) != 1 || bin0.Checksums[0].Value != sum || !strings.Contains(doc.DocumentNamespace, sum) {
-		t.Errorf("the binary's package %+v does not carry its SHA-256 %s", bin0, sum)
+	if bin := back.Packages[0]; len(bin.Checksums) != 1 || bin.Checksums[0].ChecksumValue != sum || !strings.Contains(back.DocumentNamespace, sum) {
+		t.Errorf("the binary's package %+v does not carry its SHA-256 %s", bin, sum)
 	}
 	var main bool
-	for _, p := range doc.Packages[1:] {
-		if p.Name == "github.com/otactl/otactl" {
-			main = true
-		}
-		if len(p.ExternalRefs) != 1 || !strings.HasPrefix(p.ExternalRefs[0].Locator, "pkg:golang/"+p.Name+"@") {
+	for _, p := range back.Packages[1:] {
+		main = main || p.Name == "github.com/otactl/otactl"
+		if len(p.ExternalRefs) != 1 || !strings.HasPrefix(p.ExternalRefs[0].ReferenceLocator, "pkg:golang/"+p.Name+"@") {
 			t.Errorf("module %s without its package URL: %+v", p.Name, p.ExternalRefs)
 		}
 	}
-	if !main || len(doc.Relationships) != len(doc.Packages) {
-		t.Errorf("main module listed %v; %d relationships for %d packages", main, len(doc.Relationships), len(doc.Packages))
+	if !main || len(back.Relationships) != len(back.Packages) {
+		t.Errorf("main module listed %v; %d relationships for %d packages", main, len(back.Relationships), len(back.Packages))
 	}
 	if _, err := document(t.TempDir()+"/missing", at); err == nil {
 		t.Error("a missing binary gave no error")
