@@ -61,6 +61,8 @@ func connectFlags(o *connectOptions) []cli.Flag {
 			Action: func(*cli.Context, bool) error { o.mark("insecure"); return nil }},
 		str("topic-prefix", "prefix of every topic, e.g. acme/ (env OTACTL_TOPIC_PREFIX)", &o.TopicPrefix),
 		brokerTimeout,
+		&cli.DurationFlag{Name: "read-back-wait", Usage: "how long a read-back looks again for a message the broker acknowledged but does not serve yet, as a cluster may (0s: read once; profile setting read-back-wait)", DefaultText: upload.DefaultReadBackWait.String(), Category: connCategory, Destination: &o.ReadBackWait,
+			Action: func(*cli.Context, time.Duration) error { o.mark("read-back-wait"); return nil }},
 		// --timeout is a command's overall deadline (rollout wait, demo).
 		deprecatedAlias("timeout", brokerTimeout),
 	}
