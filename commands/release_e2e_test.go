@@ -635,11 +635,11 @@ func TestExecSignerRefused(t *testing.T) {
 		})
 	}
 	r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--sign", "exec:sh")
-	if r.code != 2 || !strings.Contains(r.stderr, "--key: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
+	if r.code != 2 || !strings.Contains(r.stderr, "--sign: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
 		t.Errorf("exec: without a public key: exit %d\n%s", r.code, r.stderr)
 	}
 	r = runOtactl(t, dir, nil, "", "release", "sign", "release.json", "--sign", "file:other.pem", "--signer-pubkey", pub)
-	if r.code != 2 || !strings.Contains(r.stderr, "--signer-pubkey is the public key of an exec: signer, and --key names none") {
+	if r.code != 2 || !strings.Contains(r.stderr, "--signer-pubkey is the public key of an exec: signer, and --sign names none") {
 		t.Errorf("--signer-pubkey without exec: exit %d, want 2\n%s", r.code, r.stderr)
 	}
 	r = runOtactl(t, dir, nil, "", "release", "rollback", "--to", "1", "--sign", "exec:./a", "--sign", "exec:./b", "--broker", "mqtt://127.0.0.1:1")
