@@ -38,6 +38,7 @@ func releasePublishFlags(opts *releasePublishOptions) []cli.Flag {
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: cbor for devices on the current Golioth firmware SDK, json for the seed's format and the SDK up to v0.7.0 (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
+		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` devices trust: the key set on P.u/keys must be signed by it (repeatable; see 'otactl key rotate')"}, &opts.RootPubkeys),
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
 		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
@@ -164,6 +165,7 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.File, err)
 	}
+	plan.Trust = trust
 	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
 	}
