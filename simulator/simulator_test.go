@@ -106,7 +106,12 @@ type harness struct {
 
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	b := testbroker.Embedded(t, broker.Config{})
+	return startOn(t, testbroker.Embedded(t, broker.Config{}), cfg)
+}
+
+// startOn is start on the broker b.
+func startOn(t *testing.T, b *testbroker.Broker, cfg Config) *harness {
+	t.Helper()
 	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator", TopicPrefix: cfg.Conn.TopicPrefix})
 	if err != nil {
 		t.Fatal(err)
