@@ -55,7 +55,7 @@ Example:
 			&cli.IntFlag{Name: "threshold", Usage: "release signatures a manifest needs", Value: 1, Destination: &opts.Request.Threshold},
 			stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` of the new key set (repeatable; default: the --root-key keys)"}, &opts.RootPubkeys),
 			&cli.IntFlag{Name: "root-threshold", Usage: "root signatures the next key set needs", Value: 1, Destination: &opts.Request.RootThreshold},
-			&cli.Int64Flag{Name: "version", Usage: "the key set's version (default: one above the retained one, 1 with --bootstrap)", Destination: &opts.Request.Version},
+			&cli.Int64Flag{Name: "version", Usage: "the key set's version", DefaultText: "one above the retained one, 1 with --bootstrap", Destination: &opts.Request.Version},
 			&cli.BoolFlag{Name: "bootstrap", Usage: "publish the first key set: there must be none on the broker", Destination: &opts.Request.Bootstrap},
 			&cli.BoolFlag{Name: "force", Usage: "publish although the retained key set (one devices refused) would not accept it; needs --version if it does not parse", Destination: &opts.Request.Force},
 			dryRunFlag(&opts.Request.DryRun),

@@ -53,7 +53,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--root-pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
 		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
 profile setting encoding; default json):
   cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
@@ -64,7 +64,10 @@ releases with --encoding cbor, or 'otactl config set encoding cbor'.
 
 Publishes a release, stopping at the first failure:
   1. verifies the manifest: digest, expiry, and signatures when --pubkey is
-     given or the profile has require-signatures;
+     given or the profile has require-signatures; then, connected, holds it
+     to the key set on P.u/keys when one is retained (exit 3 unless its
+     release keys signed it; with --root-pubkey the key set itself must be
+     signed by that root, see 'otactl key rotate');
   2. checks every artifact file against its component (size, SHA-256),
      and lints the manifest for devices on the Golioth firmware SDK (see
      docs/protocol.md, "Limits"): each finding is a warning on standard
