@@ -130,10 +130,10 @@ func forgedKeySet(t *testing.T, privFile, relPub string) []byte {
 	if err == nil {
 		err = ks.Sign(k)
 	}
-	if err != nil {
-		t.Fatal(err)
+	var b []byte
+	if err == nil {
+		b, err = keyset.Encode(ks)
 	}
-	b, err := keyset.Encode(ks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,18 +156,19 @@ func checkKeys(what string, keys []Key, threshold int) error {
 // SignedText is what the key set's digest is the SHA-256 of
 // (docs/protocol.md#key-set): one line each, every line ending in "\n".
 func (ks *KeySet) SignedText() string {
-	var b strings.Builder
-	b.WriteString(Format + "\n")
-	b.WriteString("version " + strconv.FormatInt(ks.Version, 10) + "\n")
-	b.WriteString("threshold " + strconv.Itoa(ks.Threshold) + "\n")
-	for _, k := range ks.Keys {
-		b.WriteString("key " + k.KeyID + " " + k.Alg + " " + k.DER + "\n")
+	lines := []string{Format, "version " + strconv.FormatInt(ks.Version, 10), "threshold " + strconv.Itoa(ks.Threshold)}
+	lines = appendKeyLines(lines, "key", ks.Keys)
+	lines = append(lines, "root-threshold "+strconv.Itoa(ks.RootThreshold))
+	lines = appendKeyLines(lines, "root", ks.Roots)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// appendKeyLines appends a line "WORD KEYID ALG PUBLIC" per key.
+func appendKeyLines(lines []string, word string, keys []Key) []string {
+	for _, k := range keys {
+		lines = append(lines, word+" "+k.KeyID+" "+k.Alg+" "+k.DER)
 	}
-	b.WriteString("root-threshold " + strconv.Itoa(ks.RootThreshold) + "\n")
-	for _, k := range ks.Roots {
-		b.WriteString("root " + k.KeyID + " " + k.Alg + " " + k.DER + "\n")
-	}
-	return b.String()
+	return lines
 }
 
 // Digest is the SHA-256 of SignedText: the 32 bytes root keys sign.
