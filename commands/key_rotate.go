@@ -104,8 +104,11 @@ func keyRotateRun(ctx context.Context, sys *System, opts *keyRotateOptions) erro
 // writeRotateReport prints what key rotate did, one line and then the key
 // set's keys.
 func writeRotateReport(w io.Writer, r *publish.RotateReport) {
-	was := "first key set"
-	if r.PreviousVersion > 0 {
+	was := "replacing a key set that does not parse"
+	switch {
+	case r.Bootstrap:
+		was = "first key set"
+	case r.PreviousVersion > 0:
 		was = fmt.Sprintf("was version %d", r.PreviousVersion)
 	}
 	fmt.Fprintf(w, "key set version %d %s to %s (%s)\n", r.Version, r.Action, r.Topic, was)

@@ -33,6 +33,9 @@ func ReadKeySet(ctx context.Context, r RetainedReader, topic string) (*keyset.Ke
 func (p *Publisher) KeySet(ctx context.Context, plan *Plan) error {
 	topic := p.Broker.Topics().KeySet()
 	ks, err := ReadKeySet(ctx, p.Broker, topic)
+	if errors.Is(err, release.ErrVerification) {
+		return hint.Wrap(err, "devices ignore it and follow the key set before it, which the broker no longer shows: publish a valid one with 'otactl key rotate --force --version N'")
+	}
 	if err != nil {
 		return err
 	}
@@ -102,7 +105,7 @@ func (p *Publisher) Rotate(ctx context.Context, req RotateRequest) (*RotateRepor
 	if err := keyset.Accept(trust, ks); err != nil {
 		return nil, hint.Wrap(fmt.Errorf("new key set: %w", err), rotateHint(prev))
 	}
-	rep := &RotateReport{Topic: topic, Action: KeySetWouldPublish, Bootstrap: prev == nil, Version: ks.Version,
+	rep := &RotateReport{Topic: topic, Action: KeySetWouldPublish, Bootstrap: req.Bootstrap, Version: ks.Version,
 		Digest: fmt.Sprintf("%x", ks.Digest()), Threshold: ks.Threshold, Keys: ks.Keys,
 		RootThreshold: ks.RootThreshold, Roots: ks.Roots, SignedBy: []string{}}
 	if prev != nil {

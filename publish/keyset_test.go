@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/keyset"
 	"github.com/otactl/otactl/release"
 )
@@ -154,4 +155,30 @@ func keyID(t *testing.T, s crypto.Signer) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestUnreadableKeySet: a key set that does not parse refuses every
+// release (exit 3) and every rotation but one that says --force and
+// --version, which replaces it.
+func TestUnreadableKeySet(t *testing.T) {
+	b := newFakeBroker(t)
+	p, _ := publisher(b)
+	b.retained[b.topics.KeySet()] = []byte(`{"format":"ota-keyset-v1","version":7}`)
+	f := newFixture(t, 1000, 10)
+	_, err := p.Publish(context.Background(), f.plan(fleet))
+	if !errors.Is(err, release.ErrVerification) || !strings.Contains(hint.Of(err), "--force --version") || len(b.sent) != 0 {
+		t.Fatalf("publish under an unreadable key set: %v, sent %v", err, b.sent)
+	}
+	root, rel := newSigner(t), newSigner(t)
+	req := RotateRequest{Signers: []crypto.Signer{root}, ReleaseKeys: []crypto.PublicKey{rel.Public()}, Force: true}
+	if _, err := p.Rotate(context.Background(), req); !errors.Is(err, release.ErrVerification) {
+		t.Fatalf("rotate --force without --version: %v", err)
+	}
+	req.Version = 8
+	if rep := rotate(t, p, req); rep.Version != 8 || rep.Bootstrap || rep.PreviousVersion != 0 {
+		t.Fatalf("rotate --force --version 8: %+v", rep)
+	}
+	if retainedKeySet(t, b).Version != 8 {
+		t.Fatal("the unreadable key set was not replaced")
+	}
 }
