@@ -111,7 +111,11 @@ func writeRotateReport(w io.Writer, r *publish.RotateReport) {
 	case r.PreviousVersion > 0:
 		was = fmt.Sprintf("was version %d", r.PreviousVersion)
 	}
-	fmt.Fprintf(w, "key set version %d %s to %s (%s)\n", r.Version, r.Action, r.Topic, was)
+	done := "key set version %d published to %s (%s)\n"
+	if r.Action == publish.KeySetWouldPublish {
+		done = "dry run: key set version %d would be published to %s (%s)\n"
+	}
+	fmt.Fprintf(w, done, r.Version, r.Topic, was)
 	keyLine := func(what string, n int, ks []keyset.Key) {
 		ids := make([]string, len(ks))
 		for i, k := range ks {

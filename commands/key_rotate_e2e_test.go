@@ -31,6 +31,10 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		rel2Priv, rel2Pub := e.signingKey("release-2")
 		rotate := []string{"key", "rotate", "--root-key", "file:" + rootPriv}
 
+		e.says([]string{"dry run: key set version 1 would be published to acme/.u/keys (first key set)"}, append(rotate, "--bootstrap", "--release-key", rel1Pub, "--dry-run")...)
+		if _, found := pubRetained(t, pubDial(t, b.URL), "acme/.u/keys"); found {
+			t.Fatal("key rotate --dry-run published a key set")
+		}
 		e.says([]string{"key set version 1 published to acme/.u/keys (first key set)"}, append(rotate, "--bootstrap", "--release-key", rel1Pub)...)
 		firstSet, _ := pubRetained(t, pubDial(t, b.URL), "acme/.u/keys")
 
