@@ -18,10 +18,10 @@ var update = flag.Bool("update", false, "rewrite testdata/vector-keyset.json")
 func vectorKey(t *testing.T, name string) crypto.Signer {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "release", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
+	var k crypto.Signer
+	if err == nil {
+		k, err = keys.ParsePrivatePEM(b)
 	}
-	k, err := keys.ParsePrivatePEM(b)
 	if err != nil {
 		t.Fatal(err)
 	}
