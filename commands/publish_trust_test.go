@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -183,6 +185,21 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		devices("key set 4 followed", event(simulator.EventKeySet, "following key set version 4"))
 		e.must(0, "release", "publish", m3, app, "--root-pubkey", rootPub)
 		devices("updated to 1.3.0 (release key 2)", updated("1.3.0"))
+
+		// The root key behind an external signer: the openssl recipe of
+		// docs/keys.md, run by the built binary (its mktemp writes under
+		// TMPDIR, the test's folder).
+		requireReal(t, "openssl", haveCommand("openssl"))
+		e.file("openssl-signer.sh", []byte(mustRead(t, filepath.Join("testdata", "openssl-signer.sh"))))
+		if err := os.Chmod(filepath.Join(e.dir, "openssl-signer.sh"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := runOtactl(t, e.dir, []string{"OTACTL_BROKER=" + b.URL, "OTACTL_TOPIC_PREFIX=acme/", "TMPDIR=" + e.dir}, "",
+			"key", "rotate", "--root-key", "exec:./openssl-signer.sh "+filepath.Base(rootPriv), "--signer-pubkey", filepath.Base(rootPub), "--release-key", rel1Pub)
+		if r.code != 0 || !strings.Contains(r.stdout, "key set version 5 published") {
+			t.Fatalf("key rotate with an exec: root signer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		devices("key set 5 followed", event(simulator.EventKeySet, "following key set version 5"))
 	})
 }
 
