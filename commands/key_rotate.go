@@ -25,7 +25,8 @@ type keyRotateOptions struct {
 }
 
 func newKeyRotateCommand(sys *System) *cli.Command {
-	opts := &keyRotateOptions{RootKeys: signingOptions{Flag: "--root-key"}}
+	opts := &keyRotateOptions{}
+	opts.RootKeys.Flag = "--root-key"
 	return &cli.Command{
 		Name:      "rotate",
 		Usage:     "publish a new signed key set: the release keys devices trust",

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -190,12 +188,9 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		// docs/keys.md, run by the built binary (its mktemp writes under
 		// TMPDIR, the test's folder).
 		requireReal(t, "openssl", haveCommand("openssl"))
-		e.file("openssl-signer.sh", []byte(mustRead(t, filepath.Join("testdata", "openssl-signer.sh"))))
-		if err := os.Chmod(filepath.Join(e.dir, "openssl-signer.sh"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		e.file("openssl-signer.sh", []byte(mustRead(t, "testdata/openssl-signer.sh")))
 		r := runOtactl(t, e.dir, []string{"OTACTL_BROKER=" + b.URL, "OTACTL_TOPIC_PREFIX=acme/", "TMPDIR=" + e.dir}, "",
-			"key", "rotate", "--root-key", "exec:./openssl-signer.sh "+filepath.Base(rootPriv), "--signer-pubkey", filepath.Base(rootPub), "--release-key", rel1Pub)
+			"key", "rotate", "--root-key", "exec:sh openssl-signer.sh root-a.pem", "--signer-pubkey", "root-a.pub.pem", "--release-key", rel1Pub)
 		if r.code != 0 || !strings.Contains(r.stdout, "key set version 5 published") {
 			t.Fatalf("key rotate with an exec: root signer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
