@@ -402,6 +402,7 @@ COMP_WORDS=(otactl release cr); COMP_CWORD=2; _otactl; echo "1:${COMPREPLY[*]}"
 COMP_WORDS=(otactl release create --si); COMP_CWORD=3; _otactl; echo "2:${COMPREPLY[*]}"
 COMP_WORDS=(otactl release create --sign ""); COMP_CWORD=4; _otactl; echo "3:${COMPREPLY[*]}"
 COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COMPREPLY[*]}"
+COMP_WORDS=(otactl key rotate --root-key ""); COMP_CWORD=4; _otactl; echo "5:${COMPREPLY[*]}"
 `
 	cmd := exec.Command("bash", "-c", test)
 	cmd.Dir = dir
@@ -410,7 +411,7 @@ COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COM
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
-	for _, want := range []string{"1:create", "2:--sign", "3:file: env:", "4:pem der c"} {
+	for _, want := range []string{"1:create", "2:--sign", "3:file: env:", "4:pem der c", "5:file: env:"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("completion output lacks %q:\n%s", want, out)
 		}

@@ -21,6 +21,7 @@ type Topics struct {
 // The levels of the scheme, below the prefix.
 const (
 	desiredLevel  = ".u/desired"
+	keySetLevel   = ".u/keys"
 	componentRoot = ".u/c/"
 	releaseRoot   = ".u/releases/"
 	probeRoot     = ".u/otactl/probe/"
@@ -67,6 +68,10 @@ func (t Topics) Prefix() string { return t.prefix }
 
 // Fleet is the fleet's desired manifest topic: P.u/desired.
 func (t Topics) Fleet() string { return t.prefix + desiredLevel }
+
+// KeySet is the topic of the signed key set the fleet follows: P.u/keys
+// (docs/protocol.md#key-set).
+func (t Topics) KeySet() string { return t.prefix + keySetLevel }
 
 // Cohort is a cohort's desired manifest topic: Pcohorts/{cohort}/.u/desired.
 func (t Topics) Cohort(name string) (string, error) {

@@ -34,6 +34,7 @@ func TestTopics(t *testing.T) {
 		tp.CohortsFilter(),
 		tp.DevicesFilter(),
 		tp.ProbesFilter(),
+		tp.KeySet(),
 	}
 	want := []string{
 		"acme/.u/desired",
@@ -52,6 +53,7 @@ func TestTopics(t *testing.T) {
 		"acme/cohorts/+/.u/desired",
 		"acme/devices/+/.u/desired",
 		"acme/.u/otactl/probe/#",
+		"acme/.u/keys",
 	}
 	for i := range want {
 		if got[i] != want[i] {
