@@ -34,6 +34,8 @@ func TestTopics(t *testing.T) {
 		tp.CohortsFilter(),
 		tp.DevicesFilter(),
 		tp.ProbesFilter(),
+		tp.RolloutState(),
+		tp.RolloutLock(),
 	}
 	want := []string{
 		"acme/.u/desired",
@@ -52,6 +54,8 @@ func TestTopics(t *testing.T) {
 		"acme/cohorts/+/.u/desired",
 		"acme/devices/+/.u/desired",
 		"acme/.u/otactl/probe/#",
+		"acme/.u/rollout/state",
+		"acme/.u/rollout/lock",
 	}
 	for i := range want {
 		if got[i] != want[i] {
