@@ -5,7 +5,10 @@ import (
 )
 
 func newRolloutCommand(sys *System) *cli.Command {
-	return newGroup("rollout", "follow a rollout: status, and wait for it in a pipeline", "",
+	return newGroup("rollout", "staged rollouts: start, resume, abort; follow one: status, wait", "",
+		newRolloutStartCommand(sys),
+		newRolloutResumeCommand(sys),
+		newRolloutAbortCommand(sys),
 		newRolloutStatusCommand(sys),
 		newRolloutWaitCommand(sys),
 	)

@@ -167,3 +167,10 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	return l.r.Clear(ctx, l.topic)
 }
+
+// The lock's defaults: a run that dies holds the lock for DefaultLease;
+// racing runs' publishes meet within DefaultSettle.
+const (
+	DefaultLease  = 30 * time.Second
+	DefaultSettle = time.Second
+)

@@ -147,7 +147,7 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 		ss.Status, ss.Ended = StageTimedOut, r.Now().UTC()
 		st.Status = StatusPaused
 		st.Message = fmt.Sprintf("timed out at stage %d (%s)", st.Stage+1, ss.Step)
-		r.emit(Event{Kind: EventTimeout, Stage: st.Stage + 1, Step: ss.Step, Status: st.Status, Message: st.Message})
+		r.emit(Event{Kind: EventTimeout, Stage: st.Stage + 1, Stages: len(st.Stages), Step: ss.Step, Status: st.Status, Message: st.Message})
 		if serr := r.save(ctx, st); serr != nil {
 			return serr
 		}

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/release"
 )
 
 // The statuses of a rollout (State.Status).
@@ -102,16 +106,21 @@ func ParseState(b []byte) (*State, error) {
 	return &st, nil
 }
 
+// Reader reads retained messages.
+type Reader interface {
+	ReadRetained(ctx context.Context, topic string) ([]byte, bool, error)
+}
+
 // Retained is what the state and the lock need of a broker.
 type Retained interface {
-	ReadRetained(ctx context.Context, topic string) ([]byte, bool, error)
+	Reader
 	PublishVerified(ctx context.Context, topic string, payload []byte) error
 	Clear(ctx context.Context, topic string) error
 }
 
 // ReadState reads the rollout state retained on topic: nil when there is
 // none.
-func ReadState(ctx context.Context, r Retained, topic string) (*State, error) {
+func ReadState(ctx context.Context, r Reader, topic string) (*State, error) {
 	b, found, err := r.ReadRetained(ctx, topic)
 	if err != nil || !found || len(b) == 0 {
 		return nil, err
@@ -129,4 +138,45 @@ func WriteState(ctx context.Context, r Retained, topic string, st *State) error 
 		return fmt.Errorf("rollout state: %w", err)
 	}
 	return nil
+}
+
+// PublishedRelease finds the release of st where its stages published it
+// (the desired topic of the first stage that has one with st's digest),
+// so that a rollout can be resumed without its manifest file: the bytes
+// devices were sent, and the manifest they hold.
+func PublishedRelease(ctx context.Context, b Broker, st *State) (*release.Manifest, []byte, error) {
+	steps, err := ParseSteps(st.Steps)
+	if err != nil {
+		return nil, nil, err
+	}
+	topics := b.Topics()
+	for i, step := range steps {
+		if st.Stages[i].Status == StagePending {
+			break
+		}
+		var where []string
+		switch step.Kind {
+		case Cohort:
+			t, _ := topics.Cohort(step.Cohort)
+			where = []string{t}
+		case Fleet:
+			where = []string{topics.Fleet()}
+		default:
+			chosen, _, err := publish.PercentTargets(ctx, b, topics, step.Percent)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, t := range chosen {
+				where = append(where, t.Topic)
+			}
+		}
+		for _, topic := range where {
+			m, payload, _, err := publish.ReadManifest(ctx, b, topic)
+			if err == nil && m != nil && m.Hash == st.Hash {
+				return m, payload, nil
+			}
+		}
+	}
+	return nil, nil, hint.Wrap(fmt.Errorf("release %d of the rollout is not retained where its stages published it", st.Sequence),
+		"give the manifest (and its files) to 'otactl rollout resume MANIFEST'")
 }

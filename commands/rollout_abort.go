@@ -1,0 +1,52 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/rollout"
+	"github.com/otactl/otactl/upload"
+)
+
+type rolloutAbortOptions struct {
+	Conn   connectOptions
+	Output string
+}
+
+func newRolloutAbortCommand(sys *System) *cli.Command {
+	opts := &rolloutAbortOptions{}
+	return &cli.Command{
+		Name:      "abort",
+		Usage:     "end the rollout in progress where it stands",
+		UsageText: "otactl rollout abort [connection flags] [-o json]",
+		Description: `Marks the rollout whose state the broker retains as aborted and clears
+its lock: a 'rollout start' still running on it stops at its next lock
+renewal (within a third of its --lock-lease), and running it again is
+refused. Nothing is published to devices: what they were sent stays
+(undo it with 'otactl release rollback'). Prints the final state; with
+-o json as one JSON object.
+
+Example:
+   $ otactl rollout abort
+   $ otactl release rollback --to 1767225600 --sign release-key`,
+		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Action: runWithoutArgs("rollout abort", "", func(ctx context.Context) error {
+			return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+				st, err := rollout.Abort(ctx, publish.FromClient(client), rolloutOwner(sys), sys.Now)
+				if err != nil {
+					return err
+				}
+				if opts.Output == "json" {
+					return writeJSON(sys.Stdout, st)
+				}
+				for _, l := range describeState(st) {
+					fmt.Fprintln(sys.Stdout, l)
+				}
+				return nil
+			})
+		}),
+	}
+}

@@ -1,0 +1,165 @@
+package commands
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/rollout"
+	"github.com/otactl/otactl/upload"
+)
+
+// The wiring that rollout start and rollout resume share: the flags of a
+// running rollout, the engine (package rollout) on a connection, and the
+// rendering of its events.
+
+// rolloutRunOptions are the flags of a run of the rollout engine.
+type rolloutRunOptions struct {
+	Sign     cli.StringSlice
+	Timeout  time.Duration
+	Stale    time.Duration
+	Lease    time.Duration
+	Retrying bool
+}
+
+func (o *rolloutRunOptions) flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "sign", Usage: "sign a restore of the previous release with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable; needed by --on-failure halt|rollback of a signed release)", Destination: &o.Sign},
+		&cli.DurationFlag{Name: "timeout", Usage: "the whole rollout's deadline: give up after `DURATION` (exit 5)", Value: 2 * time.Hour, Destination: &o.Timeout},
+		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &o.Stale},
+		&cli.DurationFlag{Name: "lock-lease", Usage: "the rollout lock's lease: a run that dies holds it this long (renewed every third of it)", Value: rollout.DefaultLease, Destination: &o.Lease},
+		&cli.BoolFlag{Name: "retrying-as-pending", Usage: "count a device awaiting a retry of the version (reason 11) as pending, not failed", Destination: &o.Retrying},
+	}
+}
+
+// request fills what the run options decide in req.
+func (o *rolloutRunOptions) request(sys *System, cn *connection, req *rollout.Request) error {
+	if o.Timeout <= 0 || o.Stale <= 0 || o.Lease <= 0 {
+		return usageErrorf("--timeout, --stale and --lock-lease must be positive")
+	}
+	var err error
+	if req.Signers, err = resolveSigners(sys, o.Sign.Value()); err != nil {
+		return err
+	}
+	// A restore is held to the profile's policy, as release rollback's.
+	if req.Trust, err = trustPolicy(sys, cn, nil, 0); err != nil {
+		return err
+	}
+	req.Gate.RetryingAsPending = o.Retrying
+	req.Deadline = time.Now().Add(o.Timeout)
+	req.Owner = rolloutOwner(sys)
+	req.Lease, req.Settle = o.Lease, rollout.DefaultSettle
+	return nil
+}
+
+// runRollout runs req on the connection conn with the publish core and a
+// judge of the fleet, rendering each event; it returns the engine's error.
+func runRollout(ctx context.Context, sys *System, conn *connectOptions, ro *rolloutRunOptions, format string, req rollout.Request) error {
+	return conn.withClient(ctx, sys, func(client *upload.Client) error {
+		_, err := newRolloutRunner(sys, client, ro, format).Run(ctx, req)
+		return err
+	})
+}
+
+// newRolloutRunner is the engine on client: the publish core, quiet (the
+// engine's events say what it did), and a judge of the fleet.
+func newRolloutRunner(sys *System, client *upload.Client, ro *rolloutRunOptions, format string) *rollout.Runner {
+	return &rollout.Runner{
+		Broker:    publish.FromClient(client),
+		Publisher: newPublisher(sys, client, true),
+		Judge:     &rollout.FleetJudge{Client: client, Stale: ro.Stale, Now: sys.Now, Warnings: sys.Stderr},
+		Now:       sys.Now,
+		Observe:   rolloutRenderer(sys, format),
+	}
+}
+
+// rolloutRenderer renders the engine's events one at a time (see
+// renderRolloutEvent); a line in place on a terminal is ended first.
+func rolloutRenderer(sys *System, format string) rollout.Observer {
+	inPlace := false
+	return func(e rollout.Event) {
+		if inPlace && e.Kind != rollout.EventGate {
+			fmt.Fprint(sys.Stderr, "\r\x1b[K")
+			inPlace = false
+		}
+		inPlace = renderRolloutEvent(sys, format, e) || inPlace
+	}
+}
+
+// renderRolloutEvent renders one event: with -o json a line of JSON on
+// standard output; else a line on standard output for each step, and the
+// current gate on standard error, in place on a terminal (it then
+// returns true).
+func renderRolloutEvent(sys *System, format string, e rollout.Event) (inPlace bool) {
+	if format == "json" {
+		_ = writeJSON(sys.Stdout, e)
+		return false
+	}
+	stage := fmt.Sprintf("stage %d/%d %s", e.Stage, e.Stages, e.Step)
+	switch e.Kind {
+	case rollout.EventStarted:
+		fmt.Fprintf(sys.Stdout, "rollout of release %d (%s) in %d stages: %s; %s\n", e.Sequence, e.Version, e.Stages, e.Step, e.Message)
+	case rollout.EventResumed:
+		fmt.Fprintf(sys.Stdout, "resuming the rollout of release %d (%s) at stage %d/%d\n", e.Sequence, e.Version, e.Stage, e.Stages)
+	case rollout.EventStageStarted:
+		fmt.Fprintf(sys.Stdout, "%s: publishing\n", stage)
+	case rollout.EventPublished:
+		fmt.Fprintf(sys.Stdout, "%s: published to %s, waiting for the gate\n", stage, text.Plural(e.Targets, "target"))
+	case rollout.EventGate:
+		line := fmt.Sprintf("%s: %s", stage, gateWords(e.Gate))
+		if sys.StderrTTY {
+			fmt.Fprintf(sys.Stderr, "\r\x1b[K%s", line)
+			return true
+		}
+		fmt.Fprintln(sys.Stderr, line)
+	case rollout.EventGatePassed, rollout.EventBaked:
+		what := map[string]string{rollout.EventGatePassed: "gate passed", rollout.EventBaked: "baked " + e.Message}[e.Kind]
+		if e.Gate == nil {
+			fmt.Fprintf(sys.Stdout, "%s: %s: %s\n", stage, what, e.Message)
+			break
+		}
+		fmt.Fprintf(sys.Stdout, "%s: %s: %s\n", stage, what, gateWords(e.Gate))
+	case rollout.EventGateFailed:
+		fmt.Fprintf(sys.Stdout, "%s: gate failed: %s\n", stage, gateWords(e.Gate))
+		for _, f := range e.Failures {
+			fmt.Fprintf(sys.Stdout, "  %s: %s\n", f.Device, f.Reason)
+		}
+	case rollout.EventRestored:
+		fmt.Fprintf(sys.Stdout, "%s: restored on %s: %s\n", stage, text.Plural(e.Targets, "target"), e.Message)
+	case rollout.EventPaused, rollout.EventTimeout:
+		fmt.Fprintf(sys.Stdout, "%s: %s: nothing restored\n", stage, e.Status)
+	case rollout.EventDone:
+		fmt.Fprintf(sys.Stdout, "rollout done: release %d (%s) %s\n", e.Sequence, e.Version, strings.TrimSpace("on every stage "+e.Message))
+	}
+	return false
+}
+
+func gateWords(g *rollout.GateCounts) string {
+	return fmt.Sprintf("%d/%d updated (need %d), %d failed (allowed %d), %d pending", g.Updated, g.Total, g.Need, g.Failed, g.Allowed, g.Pending)
+}
+
+// rolloutOwner names who runs a rollout: the CI's actor and run, else
+// user@host.
+func rolloutOwner(sys *System) string {
+	env := sys.Getenv
+	switch {
+	case env("GITHUB_ACTIONS") == "true":
+		return fmt.Sprintf("%s (github %s run %s)", env("GITHUB_ACTOR"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID"))
+	case env("GITLAB_CI") == "true":
+		return fmt.Sprintf("%s (gitlab %s pipeline %s)", env("GITLAB_USER_LOGIN"), env("CI_PROJECT_PATH"), env("CI_PIPELINE_ID"))
+	}
+	user := env("USER")
+	if user == "" {
+		user = env("LOGNAME")
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s", cmp.Or(user, "unknown"), cmp.Or(host, "unknown"))
+}
