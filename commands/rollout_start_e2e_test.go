@@ -137,7 +137,9 @@ func TestRolloutStartE2E(t *testing.T) {
 			// stage 2 and never publishes stage 1 again.
 			f.release(t, "1.2.0", 300)
 			run := f.start(t, "1.2.0", "--steps", "10%,50%,100%", "--lock-lease", "2s")
-			waitFor(t, "stage 1's gate", func() bool { return strings.Contains(run.stdout.String(), `"event":"stage-started","time"`) && strings.Contains(run.stdout.String(), `"stage":2`) })
+			waitFor(t, "stage 1's gate", func() bool {
+				return strings.Contains(run.stdout.String(), `"event":"stage-started","time"`) && strings.Contains(run.stdout.String(), `"stage":2`)
+			})
 			_ = run.cmd.Process.Kill()
 			<-run.done
 			time.Sleep(2500 * time.Millisecond) // the dead run's lease
