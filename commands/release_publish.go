@@ -125,12 +125,8 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
 		return nil, err
 	}
-	trust, err := opts.policy(sys, cn)
-	if err == nil {
-		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opts.File, err)
+	if err := opts.checkPublish(ctx, sys, cn, m, opts.File); err != nil {
+		return nil, err
 	}
 	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err

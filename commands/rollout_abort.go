@@ -6,15 +6,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/rollout"
-	"github.com/otactl/otactl/upload"
 )
 
-type rolloutAbortOptions struct {
-	Conn   connectOptions
-	Output string
-}
+// rolloutAbortOptions are the connection and -o, as a list command's.
+type rolloutAbortOptions = listOptions
 
 func newRolloutAbortCommand(sys *System) *cli.Command {
 	opts := &rolloutAbortOptions{}
@@ -32,21 +28,25 @@ refused. Nothing is published to devices: what they were sent stays
 Example:
    $ otactl rollout abort
    $ otactl release rollback --to 1767225600 --sign release-key`,
-		Flags: append([]cli.Flag{outputFlag(&opts.Output)}, connectFlags(&opts.Conn)...),
+		Flags: opts.flags(),
 		Action: runWithoutArgs("rollout abort", "", func(ctx context.Context) error {
-			return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
-				st, err := rollout.Abort(ctx, publish.FromClient(client), rolloutOwner(sys), sys.Now)
-				if err != nil {
-					return err
-				}
-				if opts.Output == "json" {
-					return writeJSON(sys.Stdout, st)
-				}
-				for _, l := range describeState(st) {
-					fmt.Fprintln(sys.Stdout, l)
-				}
-				return nil
-			})
+			return rolloutAbortRun(ctx, sys, opts)
 		}),
 	}
+}
+
+func rolloutAbortRun(ctx context.Context, sys *System, opts *rolloutAbortOptions) error {
+	return withRolloutBroker(ctx, sys, &opts.Conn, func(b rollout.Broker) error {
+		st, err := rollout.Abort(ctx, b, rolloutOwner(sys), sys.Now)
+		switch {
+		case err != nil:
+			return err
+		case opts.Output == "json":
+			return writeJSON(sys.Stdout, st)
+		}
+		for _, l := range describeState(st) {
+			fmt.Fprintln(sys.Stdout, l)
+		}
+		return nil
+	})
 }

@@ -20,14 +20,7 @@ type rolloutResumeOptions struct {
 
 func newRolloutResumeCommand(sys *System) *cli.Command {
 	opts := &rolloutResumeOptions{}
-	flags := append([]cli.Flag{
-		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
-		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
-		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
-		strictFlag(&opts.Strict),
-		outputFlag(&opts.Output),
-	}, opts.Run.flags()...)
-	flags = append(flags, waitConnectFlags(&opts.Conn)...)
+	flags := opts.Run.flags(&opts.releasePublishOptions)
 	return &cli.Command{
 		Name:      "resume",
 		Usage:     "resume the rollout in progress: gate its stage again and go on",
@@ -101,12 +94,5 @@ func publishedPlan(ctx context.Context, sys *System, cn *connection, b rollout.B
 	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
 		return nil, err
 	}
-	trust, err := opts.policy(sys, cn)
-	if err == nil {
-		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("release %d: %w", m.SequenceNumber, err)
-	}
-	return plan, nil
+	return plan, opts.checkPublish(ctx, sys, cn, m, fmt.Sprintf("release %d", m.SequenceNumber))
 }

@@ -14,13 +14,10 @@ import (
 type rolloutStartOptions struct {
 	// The release as release publish takes it.
 	releasePublishOptions
-	Run        rolloutRunOptions
-	Steps      string
-	Package    string
-	MinUpdated string
-	MaxFailed  string
-	Bake       time.Duration
-	OnFailure  string
+	Run rolloutRunOptions
+	// --steps, --package, --min-updated, --max-failed, --on-failure.
+	Steps, Package, MinUpdated, MaxFailed, OnFailure string
+	Bake                                             time.Duration
 }
 
 func newRolloutStartCommand(sys *System) *cli.Command {
@@ -32,15 +29,9 @@ func newRolloutStartCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "max-failed", Usage: "a stage fails when more than `N` (or P%) of the devices targeted so far fail", Value: "0", Destination: &opts.MaxFailed},
 		&cli.DurationFlag{Name: "bake", Usage: "after a stage's gate passes, watch it for `DURATION` with no new failure before widening", Destination: &opts.Bake},
 		&cli.StringFlag{Name: "on-failure", Usage: "on a failed gate: pause (leave all as is), halt (restore the previous release on the stage's devices not updated) or rollback (on every device of the stage)", Value: rollout.OnFailurePause, Destination: &opts.OnFailure},
-		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json or cbor (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
-		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
-		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
-		strictFlag(&opts.Strict),
-		outputFlag(&opts.Output),
-	}, opts.Run.flags()...)
-	flags = append(flags, waitConnectFlags(&opts.Conn)...)
+	}, opts.Run.flags(&opts.releasePublishOptions)...)
 	return &cli.Command{
 		Name:      "start",
 		Usage:     "roll a release out in stages, each gated on its devices, halting itself on failures",

@@ -30,14 +30,22 @@ type rolloutRunOptions struct {
 	Retrying bool
 }
 
-func (o *rolloutRunOptions) flags() []cli.Flag {
-	return []cli.Flag{
+// flags are the run's flags, the release's of rel (--artifacts, --pubkey,
+// --threshold, --strict), -o and the connection flags.
+func (o *rolloutRunOptions) flags(rel *releasePublishOptions) []cli.Flag {
+	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "sign", Usage: "sign a restore of the previous release with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable; needed by --on-failure halt|rollback of a signed release)", Destination: &o.Sign},
 		&cli.DurationFlag{Name: "timeout", Usage: "the whole rollout's deadline: give up after `DURATION` (exit 5)", Value: 2 * time.Hour, Destination: &o.Timeout},
 		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 		&cli.DurationFlag{Name: "lock-lease", Usage: "the rollout lock's lease: a run that dies holds it this long (renewed every third of it)", Value: rollout.DefaultLease, Destination: &o.Lease},
 		&cli.BoolFlag{Name: "retrying-as-pending", Usage: "count a device awaiting a retry of the version (reason 11) as pending, not failed", Destination: &o.Retrying},
+		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &rel.ArtifactsDir},
+		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &rel.Pubkeys},
+		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &rel.Threshold},
+		strictFlag(&rel.Strict),
+		outputFlag(&rel.Output),
 	}
+	return append(flags, waitConnectFlags(&rel.Conn)...)
 }
 
 // request fills what the run options decide in req.
@@ -67,6 +75,11 @@ func runRollout(ctx context.Context, sys *System, conn *connectOptions, ro *roll
 		_, err := newRolloutRunner(sys, client, ro, format).Run(ctx, req)
 		return err
 	})
+}
+
+// withRolloutBroker connects with conn and runs work on the broker.
+func withRolloutBroker(ctx context.Context, sys *System, conn *connectOptions, work func(rollout.Broker) error) error {
+	return conn.withClient(ctx, sys, func(client *upload.Client) error { return work(publish.FromClient(client)) })
 }
 
 // newRolloutRunner is the engine on client: the publish core, quiet (the

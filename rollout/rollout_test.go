@@ -13,20 +13,18 @@ import (
 )
 
 func TestParseSteps(t *testing.T) {
-	for _, tc := range []struct{ in, want, err string }{
-		{in: "10%,50%,100%", want: "10%,50%,100%"},
-		{in: " 1% , cohort:canary ,12.5%,100%", want: "1%,cohort:canary,12.5%,100%"},
-		{in: "cohort:beta", want: "cohort:beta"},
-		{in: "", err: "no stage"},
-		{in: "50%,10%", err: "must grow"},
-		{in: "10%,10%", err: "must grow"},
-		{in: "100%,cohort:x", err: "after 100%"},
-		{in: "0%", err: "bad stage"},
-		{in: "150%", err: "bad stage"},
-		{in: "ten", err: "bad stage"},
-		{in: "cohort:a/b", err: "cohort"},
-		{in: "cohort:x,cohort:x", err: "twice"},
-	} {
+	good := map[string]string{"10%,50%,100%": "10%,50%,100%", " 1% , cohort:canary ,12.5%,100%": "1%,cohort:canary,12.5%,100%", "cohort:beta": "cohort:beta"}
+	bad := map[string]string{"": "no stage", "50%,10%": "must grow", "10%,10%": "must grow", "100%,cohort:x": "after 100%",
+		"0%": "bad stage", "150%": "bad stage", "ten": "bad stage", "cohort:a/b": "cohort", "cohort:x,cohort:x": "twice"}
+	type tcase struct{ in, want, err string }
+	var cases []tcase
+	for in, want := range good {
+		cases = append(cases, tcase{in: in, want: want})
+	}
+	for in, err := range bad {
+		cases = append(cases, tcase{in: in, err: err})
+	}
+	for _, tc := range cases {
 		steps, err := ParseSteps(tc.in)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
