@@ -147,8 +147,10 @@ func renderRolloutEvent(sys *System, format string, e rollout.Event) (inPlace bo
 		}
 	case rollout.EventRestored:
 		fmt.Fprintf(sys.Stdout, "%s: restored on %s: %s\n", stage, text.Plural(e.Targets, "target"), e.Message)
-	case rollout.EventPaused, rollout.EventTimeout:
-		fmt.Fprintf(sys.Stdout, "%s: %s: nothing restored\n", stage, e.Status)
+	case rollout.EventPaused:
+		fmt.Fprintf(sys.Stdout, "%s: paused: nothing restored\n", stage)
+	case rollout.EventTimeout:
+		fmt.Fprintf(sys.Stdout, "%s: timed out, paused: nothing restored\n", stage)
 	case rollout.EventDone:
 		fmt.Fprintf(sys.Stdout, "rollout done: release %d (%s) %s\n", e.Sequence, e.Version, strings.TrimSpace("on every stage "+e.Message))
 	}

@@ -124,6 +124,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 		if st.Stages[i].Status == StagePassed {
 			continue
 		}
+		if dctx.Err() != nil {
+			return st, r.stopped(ctx, dctx, &req, st, dctx.Err())
+		}
 		if err := r.stage(dctx, &req, st, i); err != nil {
 			return st, r.stopped(ctx, dctx, &req, st, err)
 		}
@@ -148,12 +151,14 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 		st.Status = StatusPaused
 		st.Message = fmt.Sprintf("timed out at stage %d (%s)", st.Stage+1, ss.Step)
 		r.emit(Event{Kind: EventTimeout, Stage: st.Stage + 1, Stages: len(st.Stages), Step: ss.Step, Status: st.Status, Message: st.Message})
+		next := "nothing was restored: 'otactl rollout resume' waits again, 'otactl rollout abort' ends it"
 		if serr := r.save(ctx, st); serr != nil {
-			return serr
+			// A deadline met half way through a message can cost the
+			// connection: the state stays at the stage, running.
+			next = fmt.Sprintf("nothing was restored, and the state could not be saved as paused (%v): run the same 'otactl rollout start' again to resume", serr)
 		}
 		return hint.Wrap(fmt.Errorf("%w: %s: %d of %d devices updated, %d failed, %d pending",
-			ErrTimedOut, st.Message, ss.Updated, ss.Total, ss.Failed, ss.Pending),
-			"nothing was restored: 'otactl rollout resume' waits again, 'otactl rollout abort' ends it")
+			ErrTimedOut, st.Message, ss.Updated, ss.Total, ss.Failed, ss.Pending), next)
 	}
 	return err
 }
