@@ -166,7 +166,7 @@ func TestRolloutStartE2E(t *testing.T) {
 				t.Errorf("the loser says:\n%s", loser.stderr)
 			}
 		})
-		for _, policy := range []string{rollout.OnFailureHalt, rollout.OnFailureRollback} {
+		for _, policy := range []string{rollout.OnFailureHalt, rollout.OnFailureRollback, rollout.OnFailurePause} {
 			t.Run("integrity failures, "+policy, func(t *testing.T) {
 				t.Parallel()
 				f := newRolloutFleet(t, b, policy+"/", 20, "--fail", "integrity=100%")
@@ -176,22 +176,51 @@ func TestRolloutStartE2E(t *testing.T) {
 				}
 				res := f.start(t, "1.1.0", "--steps", "20%,50%,100%", "--on-failure", policy).waitWithin(t, 2*time.Minute)
 				evs := rolloutEvents(t, res.stdout)
-				if res.code != ExitRolloutFail || kinds(evs) != "started:0 stage-started:1 published:1 gate-failed:1 restored:1" {
+				want := map[string]string{"halt": "restored:1", "rollback": "restored:1", "pause": "paused:1"}[policy]
+				if res.code != ExitRolloutFail || kinds(evs) != "started:0 stage-started:1 published:1 gate-failed:1 "+want {
 					t.Fatalf("exit %d, events %s\n%s", res.code, kinds(evs), res.stderr)
 				}
 				if m := f.desired(t, f.op.Topics().Fleet()); m.SequenceNumber != 100 {
 					t.Errorf("the fleet's desired topic has sequence %d", m.SequenceNumber)
 				}
+				// halt and rollback give the stage's devices release 1.0.0
+				// back (none updated); pause leaves them 1.1.0.
 				for _, d := range f.stageDevices(20) {
 					topic, _ := f.op.Topics().Device(d)
 					m := f.desired(t, topic)
-					if m == nil || m.Components[0].Version != "1.0.0" || m.SequenceNumber <= 200 {
+					switch {
+					case m == nil:
+						t.Errorf("device %s has no desired manifest", d)
+					case policy == rollout.OnFailurePause && (m.SequenceNumber != 200 || m.Components[0].Version != "1.1.0"):
+						t.Errorf("device %s desired %+v, want release 200 kept", d, m)
+					case policy != rollout.OnFailurePause && (m.Components[0].Version != "1.0.0" || m.SequenceNumber <= 200):
 						t.Errorf("device %s desired %+v, want 1.0.0 above sequence 200", d, m)
 					}
 				}
+				status := map[string]string{"halt": "halted", "rollback": "rolled-back", "pause": "paused"}[policy]
 				st := runOtactl(t, f.dir, f.env, "", "rollout", "status")
-				if !strings.Contains(st.stderr, "steps 20%,50%,100%: "+map[string]string{"halt": "halted", "rollback": "rolled-back"}[policy]+", stage 1 of 3") {
+				if !strings.Contains(st.stderr, "steps 20%,50%,100%: "+status+", stage 1 of 3") {
 					t.Errorf("rollout status:\n%s", st.stderr)
+				}
+				// Run again: refused, exit 3.
+				if again := f.start(t, "1.1.0", "--steps", "20%,50%,100%", "--on-failure", policy).waitWithin(t, time.Minute); again.code != ExitVerification {
+					t.Errorf("started again: exit %d\n%s", again.code, again.stderr)
+				}
+				if policy != rollout.OnFailurePause {
+					return
+				}
+				// A paused rollout resumes without its manifest (read back
+				// from where stage 1 published it), and fails again; abort
+				// ends it.
+				res = runOtactl(t, f.dir, f.env, "", "rollout", "resume", "--timeout", "60s", "-o", "json")
+				if evs := rolloutEvents(t, res.stdout); res.code != ExitRolloutFail || !strings.HasPrefix(kinds(evs), "resumed:1 stage-started:1 published:1 gate-failed:1") {
+					t.Errorf("resume: exit %d, events %s\n%s", res.code, kinds(evs), res.stderr)
+				}
+				if res := runOtactl(t, f.dir, f.env, "", "rollout", "abort"); res.code != 0 || !strings.Contains(res.stdout, "steps 20%,50%,100%: aborted, stage 1 of 3") {
+					t.Errorf("abort: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+				}
+				if res := runOtactl(t, f.dir, f.env, "", "rollout", "abort"); res.code != ExitError {
+					t.Errorf("abort with no rollout: exit %d\n%s", res.code, res.stderr)
 				}
 			})
 		}
