@@ -122,6 +122,8 @@ type fakeJudge struct {
 	gates  []fleet.Gate
 	decide func(g fleet.Gate) (fleet.GateResult, error)
 	bake   func(g fleet.Gate) fleet.GateResult
+	// block makes Await wait for its context's end after decide.
+	block bool
 }
 
 func (j *fakeJudge) Known(ctx context.Context) ([]string, error) {
@@ -131,7 +133,12 @@ func (j *fakeJudge) Known(ctx context.Context) ([]string, error) {
 func (j *fakeJudge) Await(ctx context.Context, g fleet.Gate, progress func(fleet.GateResult)) (fleet.GateResult, error) {
 	j.gates = append(j.gates, g)
 	progress(fleet.GateResult{Verdict: "pending", Total: len(g.Devices), PendingCount: len(g.Devices)})
-	return j.decide(g)
+	res, err := j.decide(g)
+	if j.block {
+		<-ctx.Done()
+		return fleet.GateResult{}, ctx.Err()
+	}
+	return res, err
 }
 
 func (j *fakeJudge) Bake(ctx context.Context, g fleet.Gate, d time.Duration, baseline int) (fleet.GateResult, error) {

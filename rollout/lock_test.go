@@ -3,9 +3,12 @@ package rollout
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/fleet"
 )
 
 func TestLockRace(t *testing.T) {
@@ -65,5 +68,30 @@ func TestLockLeaseAndRenewal(t *testing.T) {
 	}
 	if err := bl.Release(context.Background()); err != nil || b.retained["lock"] != nil {
 		t.Errorf("release: %v", err)
+	}
+}
+
+// A run whose lock another run took over stops at its next renewal,
+// naming the holder, and writes no state after.
+func TestRunStopsWhenLockIsLost(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.block = true
+	l.judge.decide = func(fleet.Gate) (fleet.GateResult, error) {
+		_ = l.b.PublishVerified(context.Background(), ".u/rollout/lock", []byte(`{"owner":"thief@elsewhere","token":"x","expires":"2100-01-01T00:00:00Z"}`))
+		return fleet.GateResult{}, nil
+	}
+	req := l.request("50%,100%", OnFailurePause)
+	req.Lease = 60 * time.Millisecond
+	_, err := l.runner.Run(context.Background(), req)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder.Owner != "thief@elsewhere" {
+		t.Fatalf("err %v, want the thief's HeldError", err)
+	}
+	st, _ := ReadState(context.Background(), l.b, ".u/rollout/state")
+	if st.Status != StatusRunning || st.Stages[0].Status != StageGating {
+		t.Errorf("state after the lock was lost: %s, stage %s", st.Status, st.Stages[0].Status)
+	}
+	if !strings.Contains(string(l.b.retained[".u/rollout/lock"]), "thief") {
+		t.Error("the thief's lock was released")
 	}
 }

@@ -109,10 +109,21 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go lock.Hold(ctx, cancel)
+	// The lock is released once its renewals have stopped, so that a
+	// renewal in flight cannot put it back after the release.
+	holdCtx, stopHold := context.WithCancel(ctx)
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		lock.Hold(holdCtx, cancel)
+	}()
+	defer func() {
+		stopHold()
+		<-held
+		_ = lock.Release(context.WithoutCancel(ctx))
+	}()
 
 	st, err := r.begin(ctx, &req)
 	if err != nil || st.Status == StatusDone {
