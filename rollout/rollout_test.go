@@ -277,3 +277,27 @@ func TestBakeNewFailureFailsStage(t *testing.T) {
 		t.Fatalf("err %v after %d gates", err, len(l.judge.gates))
 	}
 }
+
+// A cohort stage publishes to the cohort's desired topic and gates on the
+// cohort; a rollback there restores the cohort's topic, above what it
+// retains.
+func TestRunCohortStage(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
+		if g.Cohort == "canary" {
+			return fleet.GateResult{Verdict: "failed", Failed: true, TooManyFailed: true, Total: 3, FailedCount: 3}, nil
+		}
+		return passed(g), nil
+	}
+	_, err := l.runner.Run(context.Background(), l.request("cohort:canary,100%", OnFailureRollback))
+	if !errors.Is(err, ErrHalted) {
+		t.Fatal(err)
+	}
+	if len(l.pub.plans) != 2 || l.pub.plans[0].Targets[0].Topic != "cohorts/canary/.u/desired" || l.judge.gates[0].Cohort != "canary" || l.judge.gates[0].Devices != nil {
+		t.Fatalf("plans %d, gate %+v", len(l.pub.plans), l.judge.gates[0])
+	}
+	rb := l.pub.plans[1]
+	if rb.Targets[0].Topic != "cohorts/canary/.u/desired" || l.desiredVersion(t, "cohorts/canary/.u/desired") != "1.0.0" || rb.Manifest.SequenceNumber <= 200 {
+		t.Errorf("restore to %v as %d", rb.Targets, rb.Manifest.SequenceNumber)
+	}
+}
