@@ -18,10 +18,10 @@ func newRolloutAbortCommand(sys *System) *cli.Command {
 		Name:      "abort",
 		Usage:     "end the rollout in progress where it stands",
 		UsageText: "otactl rollout abort [connection flags] [-o json]",
-		Description: `Marks the rollout whose state the broker retains as aborted and clears
-its lock: a 'rollout start' still running on it stops at its next lock
-renewal (within a third of its --lock-lease), and running it again is
-refused. Nothing is published to devices: what they were sent stays
+		Description: `Clears the lock of the rollout whose state the broker retains and, a
+second later, marks it aborted: a 'rollout start' still running on it
+stops before its next state write or lock renewal (within a third of its
+--lock-lease), and running it again is refused. Nothing is published to devices: what they were sent stays
 (undo it with 'otactl release rollback'). Prints the final state; with
 -o json as one JSON object.
 
@@ -37,7 +37,7 @@ Example:
 
 func rolloutAbortRun(ctx context.Context, sys *System, opts *rolloutAbortOptions) error {
 	return withRolloutBroker(ctx, sys, &opts.Conn, func(b rollout.Broker) error {
-		st, err := rollout.Abort(ctx, b, rolloutOwner(sys), sys.Now)
+		st, err := rollout.Abort(ctx, b, rolloutOwner(sys), sys.Now, rollout.DefaultSettle)
 		switch {
 		case err != nil:
 			return err

@@ -95,3 +95,28 @@ func TestRunStopsWhenLockIsLost(t *testing.T) {
 		t.Error("the thief's lock was released")
 	}
 }
+
+// rollout abort during a run: the run stops at its next renewal and the
+// state stays aborted.
+func TestAbortStopsARun(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.block = true
+	l.judge.decide = func(fleet.Gate) (fleet.GateResult, error) {
+		if _, err := Abort(context.Background(), l.b, "ops@laptop", l.runner.Now, 0); err != nil {
+			t.Error(err)
+		}
+		return fleet.GateResult{}, nil
+	}
+	req := l.request("50%,100%", OnFailurePause)
+	req.Lease = 60 * time.Millisecond
+	if _, err := l.runner.Run(context.Background(), req); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "cleared") {
+		t.Fatalf("err %v", err)
+	}
+	st, _ := ReadState(context.Background(), l.b, ".u/rollout/state")
+	if st.Status != StatusAborted || st.By != "ops@laptop" {
+		t.Errorf("state %s by %s", st.Status, st.By)
+	}
+	if _, err := l.runner.Run(context.Background(), req); !errors.Is(err, ErrRefused) {
+		t.Errorf("an aborted rollout started again: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"errors"
@@ -89,6 +90,8 @@ type Runner struct {
 	Judge     Judge
 	Now       func() time.Time
 	Observe   Observer
+
+	lock *Lock // held during Run
 }
 
 func (r *Runner) emit(e Event) {
@@ -109,6 +112,8 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.lock = lock
+	defer func() { r.lock = nil }()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// The lock is released once its renewals have stopped, so that a
@@ -174,7 +179,14 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 	return err
 }
 
+// save retains st, once the lock is found still held: a run whose lock
+// was taken over or cleared (rollout abort) writes no state.
 func (r *Runner) save(ctx context.Context, st *State) error {
+	if r.lock != nil {
+		if err := r.lock.Check(ctx); err != nil {
+			return err
+		}
+	}
 	st.UpdatedAt = r.Now().UTC()
 	return WriteState(ctx, r.Broker, r.Broker.Topics().RolloutState(), st)
 }
@@ -339,9 +351,11 @@ func (r *Runner) previous(ctx context.Context, req *Request) (int64, error) {
 }
 
 // Abort ends the rollout in progress, by by: its state says aborted and
-// nothing is restored (what devices have stays). It clears the lock, so a
-// run still on the rollout stops at its next renewal (Lock.Hold).
-func Abort(ctx context.Context, b Broker, by string, now func() time.Time) (*State, error) {
+// nothing is restored (what devices have stays). It clears the lock
+// first, so that a run still on the rollout writes no state after it
+// (Runner.save) and stops at its next renewal (Lock.Hold), then, settle
+// later (past a state write already under way), writes the state.
+func Abort(ctx context.Context, b Broker, by string, now func() time.Time, settle time.Duration) (*State, error) {
 	topics := b.Topics()
 	st, err := ReadState(ctx, b, topics.RolloutState())
 	if err != nil {
@@ -350,13 +364,21 @@ func Abort(ctx context.Context, b Broker, by string, now func() time.Time) (*Sta
 	if st == nil || !st.Active() {
 		return st, hint.Wrap(errors.New("rollout abort: no rollout in progress"), "'otactl rollout status' shows the last one")
 	}
+	if err := b.Clear(ctx, topics.RolloutLock()); err != nil {
+		return nil, fmt.Errorf("rollout lock: %w", err)
+	}
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if st, err = ReadState(ctx, b, topics.RolloutState()); err != nil || st == nil {
+		return nil, cmp.Or(err, errors.New("rollout abort: the rollout's state is gone"))
+	}
 	st.Status, st.By, st.UpdatedAt = StatusAborted, by, now().UTC()
 	st.Message = fmt.Sprintf("aborted by %s at stage %d (%s)", by, st.Stage+1, st.Stages[st.Stage].Step)
 	if err := WriteState(ctx, b, topics.RolloutState(), st); err != nil {
 		return nil, err
-	}
-	if err := b.Clear(ctx, topics.RolloutLock()); err != nil {
-		return st, fmt.Errorf("rollout lock: %w", err)
 	}
 	return st, nil
 }

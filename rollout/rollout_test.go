@@ -245,10 +245,10 @@ func TestRunRefusals(t *testing.T) {
 		t.Errorf("other steps while paused: %v", err)
 	}
 	// Abort ends it; a new rollout may then start.
-	if st, err := Abort(context.Background(), l.b, "ops", l.runner.Now); err != nil || st.Status != StatusAborted {
+	if st, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil || st.Status != StatusAborted {
 		t.Fatalf("abort: %v", err)
 	}
-	if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now); err == nil {
+	if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err == nil {
 		t.Error("a second abort found a rollout")
 	}
 }
