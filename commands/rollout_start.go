@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/rollout"
 )
 
@@ -127,8 +128,8 @@ func describeState(st *rollout.State) []string {
 	lines := []string{fmt.Sprintf("rollout of release %d (%s %s), steps %s: %s, stage %d of %d, started by %s at %s",
 		st.Sequence, st.Package, st.Version, st.Steps, st.Status, st.Stage+1, len(st.Stages), st.StartedBy, st.StartedAt.Format(time.RFC3339))}
 	for i, s := range st.Stages {
-		lines = append(lines, fmt.Sprintf("  stage %d %s: %s, %d targets, %d/%d updated, %d failed, %d pending",
-			i+1, s.Step, s.Status, s.Targets, s.Updated, s.Total, s.Failed, s.Pending))
+		lines = append(lines, fmt.Sprintf("  stage %d %s: %s, %s, %d/%d updated, %d failed, %d pending",
+			i+1, s.Step, s.Status, text.Plural(s.Targets, "target"), s.Updated, s.Total, s.Failed, s.Pending))
 	}
 	if st.Message != "" {
 		lines = append(lines, "  "+st.Message)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -171,10 +172,10 @@ func rolloutOwner(sys *System) string {
 	case env("GITLAB_CI") == "true":
 		return fmt.Sprintf("%s (gitlab %s pipeline %s)", env("GITLAB_USER_LOGIN"), env("CI_PROJECT_PATH"), env("CI_PIPELINE_ID"))
 	}
-	user := env("USER")
-	if user == "" {
-		user = env("LOGNAME")
+	name := cmp.Or(env("USER"), env("LOGNAME"))
+	if u, err := user.Current(); name == "" && err == nil {
+		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s@%s", cmp.Or(user, "unknown"), cmp.Or(host, "unknown"))
+	return fmt.Sprintf("%s@%s", cmp.Or(name, "unknown"), cmp.Or(host, "unknown"))
 }
