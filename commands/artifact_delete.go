@@ -16,6 +16,7 @@ type artifactDeleteOptions struct {
 	artifactOptions
 	Force  bool
 	Output string
+	Yes    bool
 }
 
 func newArtifactDeleteCommand(sys *System) *cli.Command {
@@ -26,13 +27,15 @@ func newArtifactDeleteCommand(sys *System) *cli.Command {
 		UsageText: "otactl artifact delete PACKAGE@VERSION [--force] [connection flags] [-o json]",
 		Description: `Clears P.u/c/PACKAGE@VERSION. Refuses while a retained desired manifest (the
 fleet's, a cohort's or a device's) names the artifact, since devices would
-fail to download it, unless --force.
+fail to download it, unless --force. On a terminal it asks first; --yes
+skips the question, and nothing asks when standard input is not a terminal.
 
 Example:
    $ otactl artifact delete main@1.0.0`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "delete even while a desired manifest names it", Destination: &opts.Force},
 			outputFlag(&opts.Output),
+			yesFlag(&opts.Yes),
 		}, connectFlags(&opts.Conn)...),
 		Action: opts.runWithArtifact("artifact delete", "", func(ctx context.Context) error {
 			return artifactDeleteRun(ctx, sys, opts)
@@ -41,8 +44,12 @@ Example:
 }
 
 func artifactDeleteRun(ctx context.Context, sys *System, opts *artifactDeleteOptions) error {
-	_, topic, err := opts.resolve(sys)
+	cn, topic, err := opts.resolve(sys)
 	if err != nil {
+		return err
+	}
+	// Every device that would download it loses it: ask first.
+	if err := confirm(sys, opts.Yes, fmt.Sprintf("delete artifact %s@%s (%s on %s), for every device?", opts.Package, opts.Version, topic, brokerName(cn))); err != nil {
 		return err
 	}
 	var (

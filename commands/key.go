@@ -10,19 +10,26 @@ import (
 // in their files; the verbs that only take arguments and -o are declared
 // here, their run functions in files of their own (key_list.go...).
 func newKeyCommand(sys *System) *cli.Command {
-	list := &outputOptions{}
+	list := &keyListOptions{}
 	return newGroup("key", "manage signing keys in the OS keyring", keyDescription,
 		newKeyGenerateCommand(sys),
 		&cli.Command{
 			Name:      "list",
 			Aliases:   []string{"ls"},
-			Usage:     "list the signing keys in the OS keyring",
-			UsageText: "otactl key list [-o json]",
-			Description: `Example:
-   $ otactl key list
-   NAME          ALGORITHM   KEY ID
-   release-key   ed25519     3f1c0a9b27d4e815`,
-			Flags: []cli.Flag{outputFlag(&list.Output)},
+			Usage:     "list the signing keys in the OS keyring and on PKCS#11 tokens",
+			UsageText: "otactl key list [--pkcs11-module LIB] [-o json]",
+			Description: `With a PKCS#11 module (--pkcs11-module, else OTACTL_PKCS11_MODULE, else the
+profile's pkcs11-module), the key pairs on its tokens are listed too, each
+named by the pkcs11: URI that --sign takes. No PIN is needed unless the token
+hides its public keys: then set OTACTL_PKCS11_PIN.
+
+Example:
+   $ otactl key list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
+   NAME                                          ALGORITHM    KEY ID
+   release-key                                   ed25519      3f1c0a9b27d4e815
+   pkcs11:token=release-hsm;object=release;id=%01  ecdsa-p256   8d1e22c07f3a9b41`,
+			Flags: []cli.Flag{outputFlag(&list.Output),
+				&cli.StringFlag{Name: "pkcs11-module", Usage: "also list the keys on the tokens of PKCS#11 library `LIB`", Destination: &list.PKCS11Module}},
 			Action: runWithoutArgs("key list", "", func(context.Context) error {
 				return keyListRun(sys, list)
 			}),
@@ -62,4 +69,6 @@ Example:
 const keyDescription = `Signing keys live in the OS keyring (Secret Service on Linux, Keychain on
 macOS, Credential Manager on Windows) under the service name "otactl".
 For CI, use a key file (file:PATH) or an environment variable (env:VAR)
-wherever a KEYREF is asked for.`
+wherever a KEYREF is asked for. A key on a hardware token or HSM is named by
+its PKCS#11 URI (pkcs11:token=T;object=K); 'key list --pkcs11-module LIB'
+shows them, 'key export' exports their public keys.`

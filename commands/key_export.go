@@ -22,11 +22,13 @@ func newKeyExportCommand(sys *System) *cli.Command {
 		Usage:     "print a key's public part (PEM, DER or a C header for firmware)",
 		UsageText: "otactl key export KEYREF [--format pem|der|c] [--out FILE]",
 		Description: `Exports the public key only; the private key never leaves the keyring.
-KEYREF is a keyring NAME, file:PATH or env:VAR; a public key file works too. --format c writes a C header
-with the raw public key bytes, for firmware that verifies manifests.
+KEYREF is a keyring NAME, file:PATH, env:VAR or a pkcs11: URI of a token key (no PIN
+needed); a public key file works too. --format c writes a C header with the raw public
+key bytes, for firmware that verifies manifests.
 
 Example:
    $ otactl key export release-key > release-key.pub.pem
+   $ otactl key export 'pkcs11:token=release-hsm;object=release' --out release.pub.pem
    $ otactl key export release-key --format c --out include/release_key.h`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "pem, der or c", Value: "pem", Destination: &opts.Format},
@@ -45,7 +47,11 @@ Example:
 }
 
 func keyExportRun(sys *System, opts *keyExportOptions) error {
-	pub, err := keys.ResolvePublicEnv(opts.Ref, sys.keyStore(), sys.Getenv)
+	getenv, err := keyEnv(sys.Getenv, nil, []string{opts.Ref})
+	if err != nil {
+		return fmt.Errorf("key export: %w", err)
+	}
+	pub, err := keys.ResolvePublicEnv(opts.Ref, sys.keyStore(), getenv)
 	if err != nil {
 		return fmt.Errorf("key export: %w", err)
 	}
@@ -61,7 +67,7 @@ func keyExportRun(sys *System, opts *keyExportOptions) error {
 }
 
 // exportName is the name a C header gives the key: the keyring name, or
-// "signing_key" for file: and env: references.
+// "signing_key" for file:, env: and pkcs11: references.
 func exportName(ref string) string {
 	if err := keys.ValidateKeyName(ref); err == nil {
 		return ref

@@ -57,10 +57,9 @@ func printError(w io.Writer, err error) {
 
 func newApp(sys *System) *cli.App {
 	app := &cli.App{
-		Name:        "otactl",
-		Usage:       "release over-the-air firmware updates to device fleets over MQTT",
-		Version:     versionString(),
-		HideVersion: true,
+		Name:    "otactl",
+		Usage:   "release over-the-air firmware updates to device fleets over MQTT",
+		Version: versionString(),
 		// A component spec may hold commas ("-c m@1=a.bin,type=modem"):
 		// repeat a flag to give several values.
 		DisableSliceFlagSeparator: true,
@@ -75,6 +74,11 @@ func newApp(sys *System) *cli.App {
 	// Unknown commands and flags at every level: see wireUsage, which sets
 	// the app's Action, OnUsageError and CommandNotFound.
 	wireUsage(app)
+	// --version prints what 'otactl version' prints; no -v, which other
+	// tools use for verbose. (urfave/cli keeps both in package variables.)
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and build date"}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, buildOf().String()) }
+	wireHelp(sys)
 	return app
 }
 

@@ -58,6 +58,9 @@ type listing[T any] struct {
 	Empty  string
 	Header []string
 	Row    func(T) []string
+	// Optional are the columns a table on a narrow terminal may leave
+	// out, the first named first.
+	Optional []string
 }
 
 func (l listing[T]) write(sys *System, format string, items []T) error {
@@ -74,7 +77,7 @@ func (l listing[T]) write(sys *System, format string, items []T) error {
 		fmt.Fprintln(sys.Stderr, l.Empty)
 		return nil
 	}
-	t := output.Table{Header: l.Header}
+	t := output.Table{Header: l.Header, Optional: l.Optional, Width: tableWidth(sys)}
 	for _, item := range items {
 		t.Rows = append(t.Rows, l.Row(item))
 	}

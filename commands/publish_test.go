@@ -72,6 +72,8 @@ type pubEnv struct {
 	env     map[string]string
 	keyring *pubKeyring
 	now     time.Time
+	// stdinTTY makes standard input a terminal, as a person's is.
+	stdinTTY bool
 }
 
 func newPubEnv(t *testing.T) *pubEnv {
@@ -93,7 +95,7 @@ func (e *pubEnv) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	sys := &System{
-		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTTY: e.stdinTTY,
 		Now:     func() time.Time { return e.now },
 		Getenv:  func(k string) string { return e.env[k] },
 		Keyring: e.keyring,

@@ -38,7 +38,7 @@ func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int) (
 		Pubkeys: pubkeys, Threshold: threshold,
 		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
 		RequireSignatures: cn.Profile.RequireSignatures,
-	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeys(sys, refs) })
+	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeysIn(sys, cn.Profile, refs) })
 }
 
 // checkPublish holds m to the trust policy of o's flags and the profile

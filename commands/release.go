@@ -8,6 +8,8 @@ func newReleaseCommand(sys *System) *cli.Command {
 	return newGroup("release", "create, sign, verify, show and publish release manifests", "",
 		newReleaseCreateCommand(sys),
 		newReleaseSignCommand(sys),
+		newReleaseDigestCommand(sys),
+		newReleaseAttachCommand(sys),
 		newReleaseVerifyCommand(sys),
 		newReleaseShowCommand(sys),
 		newReleasePublishCommand(sys),

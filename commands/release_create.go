@@ -12,7 +12,7 @@ import (
 
 type releaseCreateOptions struct {
 	Components []string
-	Sign       []string
+	Signing    signingOptions
 	Out        string
 	// Create takes --type, --sequence, --expires and
 	// --allow-version-mismatch as they are.
@@ -22,7 +22,7 @@ type releaseCreateOptions struct {
 }
 
 func newReleaseCreateCommand(sys *System) *cli.Command {
-	opts := &releaseCreateOptions{}
+	opts := &releaseCreateOptions{Signing: signingOptions{Flag: "--sign"}}
 	return &cli.Command{
 		Name:      "create",
 		Usage:     "hash components and write a release manifest",
@@ -46,19 +46,25 @@ reports too long for the SDK's buffer): findings are warnings, and with
 release before anything is written.
 
 KEYREF is a keyring key NAME, file:PATH or env:VAR (env: alone reads
-OTACTL_SIGNING_KEY).
+OTACTL_SIGNING_KEY), a PKCS#11 URI of a token key
+('pkcs11:token=T;object=K', PIN from OTACTL_PKCS11_PIN or ?pin-source=FILE),
+or exec:COMMAND, an external signer program given the release digest on
+standard input, whose public key is --signer-pubkey (docs/keys.md).
 
 Example:
    $ otactl release create -c main@1.2.3=build/zephyr.signed.bin --type mcuboot \
        --expires 720h --sign release-key --out release.json
    $ otactl release create -c main=build/zephyr.signed.bin -c modem@4.0.1=modem.bin,type=modem \
-       --sign env:OTACTL_SIGNING_KEY > release.json`,
+       --sign env:OTACTL_SIGNING_KEY > release.json
+   $ otactl release create -c main@1.2.3=zephyr.signed.bin --out release.json \
+       --sign 'exec:./sign-with-kms.sh' --signer-pubkey release.pub`,
 		Flags: []cli.Flag{
 			stringsFlag(&cli.StringSliceFlag{Name: "component", Aliases: []string{"c"}, Usage: "component `PACKAGE@VERSION=FILE[,type=TYPE]` (repeatable)", Required: true}, &opts.Components),
 			&cli.StringFlag{Name: "type", Usage: "component type for components without their own, e.g. mcuboot", Destination: &opts.Create.DefaultType},
 			&cli.Int64Flag{Name: "sequence", Usage: "sequence number (default: Unix time now, or SOURCE_DATE_EPOCH)", Destination: &opts.Create.Sequence},
 			&cli.StringFlag{Name: "expires", Usage: "expiry as a duration from now (720h) or an RFC 3339 time", Destination: &opts.Create.Expires},
-			stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Sign),
+			stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Signing.Refs),
+			signerPubkeyFlag(&opts.Signing.SignerPubkey),
 			&cli.StringFlag{Name: "out", Usage: "write the manifest to `FILE` (default: standard output)", Destination: &opts.Out},
 			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.Create.AllowVersionMismatch},
 			&cli.StringFlag{Name: "build-number", Usage: "how an MCUboot header's build number enters the version: drop (1.2.3+4 gives 1.2.3) or dot (1.2.3.4)", Value: "drop", Destination: &opts.BuildNumber},
@@ -94,7 +100,7 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 			return err
 		}
 	}
-	signers, err := resolveSigners(sys, opts.Sign)
+	signers, err := opts.Signing.resolve(sys, nil)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func writeNoRelease(sys *System, t publish.Target, encoding string, jsonOut bool
 // writeCurrent prints the manifest a target retains and the verdict.
 func writeCurrent(sys *System, t publish.Target, m *release.Manifest, v release.Verdict, keyed bool) error {
 	fmt.Fprintf(sys.Stdout, "%s (%s):\n", t, t.Topic)
-	if err := output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY); err != nil {
+	if err := output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY, tableWidth(sys)); err != nil {
 		return err
 	}
 	if err := v.Err(); err != nil {

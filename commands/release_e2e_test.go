@@ -34,6 +34,27 @@ func opensslKey(t *testing.T, dir, name string, args ...string) string {
 	return path
 }
 
+// opensslPub writes the public key of the private key file priv to pub,
+// with openssl, and returns pub.
+func opensslPub(t *testing.T, priv, pub string) string {
+	t.Helper()
+	if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey: %v\n%s", err, out)
+	}
+	return pub
+}
+
+// opensslVerifySignatures checks with openssl alone that every signature
+// of m verifies over its raw release digest with the public key file
+// pubs[alg], and that its key id is openssl's DER SubjectPublicKeyInfo
+// hashed.
+func opensslVerifySignatures(t *testing.T, dir string, m wireManifest, pubs map[string]string) {
+	t.Helper()
+	for _, s := range m.Signatures {
+		opensslCheckSignature(t, dir, m.Hash, s, pubs[s.Alg])
+	}
+}
+
 func mustRead(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -62,11 +83,46 @@ type wireManifest struct {
 		Package, Version, Hash, URI, Type string
 		Size                              int64
 	} `json:"components"`
-	Signatures []struct {
-		KeyID string `json:"keyid"`
-		Alg   string `json:"alg"`
-		Sig   string `json:"sig"`
-	} `json:"signatures"`
+	Signatures []wireSignature `json:"signatures"`
+}
+
+type wireSignature struct {
+	KeyID string `json:"keyid"`
+	Alg   string `json:"alg"`
+	Sig   string `json:"sig"`
+}
+
+// opensslCheckSignature checks with openssl alone that s signs the raw
+// release digest digestHex with the public key in the PEM file pub, and
+// that its key id is openssl's DER SubjectPublicKeyInfo hashed.
+func opensslCheckSignature(t *testing.T, dir, digestHex string, s wireSignature, pub string) {
+	t.Helper()
+	digest, _ := hex.DecodeString(digestHex)
+	digestFile := filepath.Join(dir, "digest.bin")
+	os.WriteFile(digestFile, digest, 0o644)
+	der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
+		t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigFile := filepath.Join(dir, s.Alg+".sig")
+	os.WriteFile(sigFile, sig, 0o644)
+	var cmd *exec.Cmd
+	if s.Alg == "ed25519" {
+		cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
+	} else {
+		cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
+	}
 }
 
 // digestByHand rebuilds the release digest from the JSON fields, as
@@ -140,48 +196,15 @@ func TestReleaseCreateWithOpensslKeys(t *testing.T) {
 	}
 	// Every signature checks out with openssl over the raw digest, and every
 	// key id is openssl's DER SubjectPublicKeyInfo hashed.
-	digest, _ := hex.DecodeString(m.Hash)
-	digestFile := filepath.Join(dir, "digest.bin")
-	os.WriteFile(digestFile, digest, 0o644)
-	keyFor := map[string]string{"ed25519": ed, "ecdsa-p256": p256}
 	if len(m.Signatures) != 2 {
 		t.Fatalf("want 2 signatures, got %d", len(m.Signatures))
 	}
-	for _, s := range m.Signatures {
-		priv := keyFor[s.Alg]
-		pub := filepath.Join(dir, s.Alg+".pub.pem")
-		if out, err := exec.Command("openssl", "pkey", "-in", priv, "-pubout", "-out", pub).CombinedOutput(); err != nil {
-			t.Fatalf("openssl pkey: %v\n%s", err, out)
-		}
-		der, err := exec.Command("openssl", "pkey", "-pubin", "-in", pub, "-outform", "DER").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(der)
-		if want := hex.EncodeToString(sum[:])[:16]; s.KeyID != want {
-			t.Errorf("%s keyid %s, openssl says %s", s.Alg, s.KeyID, want)
-		}
-		sig, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sigFile := filepath.Join(dir, s.Alg+".sig")
-		os.WriteFile(sigFile, sig, 0o644)
-		var cmd *exec.Cmd
-		if s.Alg == "ed25519" {
-			cmd = exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", digestFile, "-sigfile", sigFile)
-		} else {
-			cmd = exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sigFile, digestFile)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("openssl rejects the %s signature: %v\n%s", s.Alg, err, out)
-		}
-	}
+	edPub := opensslPub(t, ed, filepath.Join(dir, "ed25519.pub.pem"))
+	p256Pub := opensslPub(t, p256, filepath.Join(dir, "ecdsa-p256.pub.pem"))
+	opensslVerifySignatures(t, dir, m, map[string]string{"ed25519": edPub, "ecdsa-p256": p256Pub})
 
 	// verify: all good, then one byte off in an artifact, in a signature,
 	// and after expiry: exit 3 naming what failed.
-	edPub := filepath.Join(dir, "ed25519.pub.pem")
-	p256Pub := filepath.Join(dir, "ecdsa-p256.pub.pem")
 	r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", edPub, "--pubkey", p256Pub, "--threshold", "2", "app.bin", "modem.bin")
 	if r.code != 0 {
 		t.Fatalf("verify of a good release: exit %d\n%s", r.code, r.stderr)
@@ -484,5 +507,236 @@ func TestSignRefusesExpiredManifest(t *testing.T) {
 	}
 	if r := runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:ed.pem", "--expires", "2020-01-01T00:00:00Z"); r.code != ExitUsage {
 		t.Errorf("sign --expires in the past: exit %d %s", r.code, keys.Redact(r.stderr))
+	}
+}
+
+// The external signer (exec:) and the offline ceremony (release digest,
+// release attach), driven through the built binary with openssl on the
+// other side, for both algorithms.
+
+// signerAlgs are the two algorithms and openssl genpkey's arguments.
+var signerAlgs = []struct{ alg, file string }{
+	{"ecdsa-p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"},
+	{"ed25519", "-algorithm ed25519"},
+}
+
+// signerSetup makes, in a new folder, an openssl key pair of alg, the
+// openssl signer script of docs/keys.md, a firmware file and an unsigned
+// release.json of it. It returns the folder and the key's file names.
+func signerSetup(t *testing.T, alg, genArgs string) (dir, priv, pub string) {
+	t.Helper()
+	requireReal(t, "openssl", haveCommand("openssl"))
+	dir = t.TempDir()
+	priv = opensslKey(t, dir, alg+".pem", strings.Fields(genArgs)...)
+	pub = opensslPub(t, priv, filepath.Join(dir, alg+".pub"))
+	script, err := os.ReadFile(filepath.Join("testdata", "openssl-signer.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "openssl-signer.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, filepath.Join(dir, "app.bin"), 4096)
+	r := runOtactl(t, dir, nil, "", "release", "create", "-c", "main@1.2.3=app.bin", "--expires", "720h", "--out", "release.json")
+	if r.code != 0 {
+		t.Fatalf("release create: exit %d\n%s", r.code, r.stderr)
+	}
+	return dir, priv, pub
+}
+
+func readManifest(t *testing.T, path string) wireManifest {
+	t.Helper()
+	var m wireManifest
+	if err := json.Unmarshal([]byte(mustRead(t, path)), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// forEachSignerAlg runs check in parallel subtests, one per algorithm,
+// each in signerSetup's folder with its keys.
+func forEachSignerAlg(t *testing.T, check func(t *testing.T, alg, dir, priv, pub string)) {
+	t.Parallel()
+	for _, a := range signerAlgs {
+		t.Run(a.alg, func(t *testing.T) {
+			t.Parallel()
+			dir, priv, pub := signerSetup(t, a.alg, a.file)
+			check(t, a.alg, dir, priv, pub)
+		})
+	}
+}
+
+func TestExecSignerWithOpenssl(t *testing.T) {
+	forEachSignerAlg(t, func(t *testing.T, alg, dir, priv, pub string) {
+		// mktemp in the script writes under TMPDIR: the test's folder.
+		env := []string{"TMPDIR=" + dir}
+		signer := "exec:./openssl-signer.sh " + filepath.Base(priv)
+		r := runOtactl(t, dir, env, "", "release", "create", "-c", "main@1.2.3=app.bin", "--out", "created.json",
+			"--sign", signer, "--signer-pubkey", pub)
+		if r.code != 0 {
+			t.Fatalf("release create --sign exec: exit %d\n%s", r.code, r.stderr)
+		}
+		m := readManifest(t, filepath.Join(dir, "created.json"))
+		if len(m.Signatures) != 1 || m.Signatures[0].Alg != alg {
+			t.Fatalf("signatures %+v, want one %s", m.Signatures, alg)
+		}
+		opensslVerifySignatures(t, dir, m, map[string]string{alg: pub})
+
+		// release sign in place, with the public key from the profile.
+		config := "OTACTL_CONFIG=" + filepath.Join(dir, "config.json")
+		if r := runOtactl(t, dir, []string{config}, "", "config", "set", "signer-pubkey", pub); r.code != 0 {
+			t.Fatalf("config set signer-pubkey: exit %d\n%s", r.code, r.stderr)
+		}
+		r = runOtactl(t, dir, append(env, config), "", "release", "sign", "release.json", "--key", signer)
+		if r.code != 0 {
+			t.Fatalf("release sign --key exec: with the profile's signer-pubkey: exit %d\n%s", r.code, r.stderr)
+		}
+		m = readManifest(t, filepath.Join(dir, "release.json"))
+		if len(m.Signatures) != 1 {
+			t.Fatalf("signatures %+v, want one", m.Signatures)
+		}
+		opensslVerifySignatures(t, dir, m, map[string]string{alg: pub})
+	})
+}
+
+// TestExecSignerRefused: a signer whose signature is not the public key's
+// (another key), or that fails, gets exit 3 or 1, and nothing is written.
+func TestExecSignerRefused(t *testing.T) {
+	t.Parallel()
+	dir, _, pub := signerSetup(t, "ecdsa-p256", signerAlgs[0].file)
+	other := opensslKey(t, dir, "other.pem", strings.Fields(signerAlgs[0].file)...)
+	env := []string{"TMPDIR=" + dir}
+	before := mustRead(t, filepath.Join(dir, "release.json"))
+	for _, c := range []struct {
+		name, signer string
+		code         int
+		want         string
+	}{
+		{"another key's signature", "exec:./openssl-signer.sh " + filepath.Base(other), 3, "signer openssl-signer.sh: verification failed: bad ecdsa-p256 signature by key"},
+		{"not a signature", `exec:sh -c "cat >/dev/null; echo not a signature"`, 3, "neither ASN.1 DER nor 64 bytes r||s"},
+		{"signer fails", `exec:sh -c "echo token locked >&2; exit 2"`, 1, "signer sh failed: exit status 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--key", c.signer, "--signer-pubkey", pub)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("release sign: exit %d, want %d saying %q\n%s", r.code, c.code, c.want, r.stderr)
+			}
+			if mustRead(t, filepath.Join(dir, "release.json")) != before {
+				t.Error("release sign changed the manifest although the signer was refused")
+			}
+			out := "out-" + strings.ReplaceAll(c.name, " ", "-") + ".json"
+			r = runOtactl(t, dir, env, "", "release", "create", "-c", "main@1.2.3=app.bin", "--out", out, "--sign", c.signer, "--signer-pubkey", pub)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("release create: exit %d, want %d saying %q\n%s", r.code, c.code, c.want, r.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, out)); err == nil {
+				t.Errorf("release create wrote %s although the signer was refused", out)
+			}
+		})
+	}
+	r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--key", "exec:sh")
+	if r.code != 2 || !strings.Contains(r.stderr, "--key: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
+		t.Errorf("exec: without a public key: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "sign", "release.json", "--key", "file:other.pem", "--signer-pubkey", pub)
+	if r.code != 2 || !strings.Contains(r.stderr, "--signer-pubkey is the public key of an exec: signer, and --key names none") {
+		t.Errorf("--signer-pubkey without exec: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+	r = runOtactl(t, dir, nil, "", "release", "rollback", "--to", "1", "--sign", "exec:./a", "--sign", "exec:./b", "--broker", "mqtt://127.0.0.1:1")
+	if r.code != 2 || !strings.Contains(r.stderr, "--sign: one exec: signer at a time") {
+		t.Errorf("rollback with two exec: signers: exit %d, want 2 before any network traffic\n%s", r.code, r.stderr)
+	}
+}
+
+// TestDigestAttachWithOpenssl is the offline ceremony: release digest,
+// openssl signs on the "offline machine", release attach.
+func TestDigestAttachWithOpenssl(t *testing.T) {
+	forEachSignerAlg(t, func(t *testing.T, alg, dir, priv, pub string) {
+		m := readManifest(t, filepath.Join(dir, "release.json"))
+		r := runOtactl(t, dir, nil, "", "release", "digest", "release.json")
+		if r.code != 0 || r.stdout != m.Hash+"\n" {
+			t.Fatalf("release digest: exit %d, stdout %q, want the manifest hash %s\n%s", r.code, r.stdout, m.Hash, r.stderr)
+		}
+		r = runOtactl(t, dir, nil, "", "release", "digest", "release.json", "--base64")
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(r.stdout)); r.code != 0 || err != nil || digestHex(b) != m.Hash {
+			t.Errorf("release digest --base64: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+		}
+		r = runOtactl(t, dir, nil, "", "release", "digest", "release.json", "--raw")
+		if r.code != 0 || digestHex([]byte(r.stdout)) != m.Hash {
+			t.Fatalf("release digest --raw: exit %d, %d bytes\n%s", r.code, len(r.stdout), r.stderr)
+		}
+		digestFile := filepath.Join(dir, "release.digest")
+		os.WriteFile(digestFile, []byte(r.stdout), 0o644)
+		sigFile := filepath.Join(dir, "release.sig")
+		args := []string{"pkeyutl", "-sign", "-inkey", priv, "-rawin", "-in", digestFile, "-out", sigFile}
+		if alg == "ecdsa-p256" {
+			args = append(args, "-digest", "sha256")
+		}
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkeyutl -sign: %v\n%s", err, out)
+		}
+		sig := mustRead(t, sigFile)
+		os.WriteFile(filepath.Join(dir, "release.sig.b64"), []byte(base64.StdEncoding.EncodeToString([]byte(sig))+"\n"), 0o644)
+
+		// A wrong signature, and the right one over a changed manifest:
+		// exit 3, the manifest untouched.
+		before := mustRead(t, filepath.Join(dir, "release.json"))
+		seq := strconv.FormatInt(m.SequenceNumber, 10)
+		changed := strings.Replace(before, `"sequenceNumber": `+seq, `"sequenceNumber": 1`+seq, 1)
+		os.WriteFile(filepath.Join(dir, "changed.json"), []byte(changed), 0o644)
+		wrong := []byte(sig)
+		wrong[len(wrong)-3] ^= 1
+		os.WriteFile(filepath.Join(dir, "wrong.sig"), wrong, 0o644)
+		for _, c := range []struct{ manifest, sig, want string }{
+			{"release.json", "wrong.sig", "verification failed"},
+			{"changed.json", "release.sig", "changed after it was sealed"},
+		} {
+			r = runOtactl(t, dir, nil, "", "release", "attach", c.manifest, "--pubkey", pub, "--signature", c.sig)
+			if r.code != 3 || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("attach %s to %s: exit %d, want 3 saying %q\n%s", c.sig, c.manifest, r.code, c.want, r.stderr)
+			}
+		}
+		if mustRead(t, filepath.Join(dir, "release.json")) != before || mustRead(t, filepath.Join(dir, "changed.json")) != changed {
+			t.Error("a refused attach changed the manifest")
+		}
+
+		// The base64 signature to --out, then the binary one in place.
+		r = runOtactl(t, dir, nil, "", "release", "attach", "release.json", "--pubkey", pub, "--signature", "release.sig.b64", "--out", "attached.json")
+		if r.code != 0 || mustRead(t, filepath.Join(dir, "release.json")) != before {
+			t.Fatalf("attach base64 --out: exit %d (or the manifest changed)\n%s", r.code, r.stderr)
+		}
+		r = runOtactl(t, dir, nil, "", "release", "attach", "release.json", "--pubkey", pub, "--signature", "release.sig")
+		if r.code != 0 || !strings.Contains(r.stderr, "attached the signature by key") {
+			t.Fatalf("attach in place: exit %d\n%s", r.code, r.stderr)
+		}
+		for _, f := range []string{"attached.json", "release.json"} {
+			got := readManifest(t, filepath.Join(dir, f))
+			if got.Hash != m.Hash || len(got.Signatures) != 1 {
+				t.Fatalf("%s: hash %s, signatures %+v", f, got.Hash, got.Signatures)
+			}
+			opensslVerifySignatures(t, dir, got, map[string]string{alg: pub})
+		}
+		r = runOtactl(t, dir, nil, "", "release", "verify", "release.json", "--pubkey", pub)
+		if r.code != 0 {
+			t.Errorf("release verify after attach: exit %d\n%s", r.code, r.stderr)
+		}
+	})
+}
+
+// digestHex is a 32-byte digest in hex, or "" for anything else.
+func digestHex(b []byte) string {
+	if len(b) != 32 {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}
+
+// TestSignerRecipeIsDocumented: the openssl signer these tests run is
+// the one docs/keys.md shows.
+func TestSignerRecipeIsDocumented(t *testing.T) {
+	t.Parallel()
+	script := mustRead(t, filepath.Join("testdata", "openssl-signer.sh"))
+	if doc := mustRead(t, filepath.Join("..", "docs", "keys.md")); !strings.Contains(doc, script) {
+		t.Error("docs/keys.md does not show commands/testdata/openssl-signer.sh as it is")
 	}
 }

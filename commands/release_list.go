@@ -50,10 +50,11 @@ func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
 		return err
 	}
 	return listing[*catalog.Entry]{
-		Key:    "releases",
-		Empty:  "no releases in the catalog under " + topics.ReleasesFilter(),
-		Header: []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
-		Row:    catalogRow,
+		Key:      "releases",
+		Empty:    "no releases in the catalog under " + topics.ReleasesFilter(),
+		Header:   []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
+		Row:      catalogRow,
+		Optional: []string{"SIGNED BY", "PUBLISHED"},
 	}.write(sys, opts.Output, entries)
 }
 

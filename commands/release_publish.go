@@ -21,10 +21,18 @@ type releasePublishOptions struct {
 	// Plan takes --encoding, --force and --dry-run as they are.
 	Plan   publish.Plan
 	Strict strictOption
+	Yes    bool
+	// Wait gates on the devices just targeted (release_publish_wait.go).
+	Wait        bool
+	WaitPackage string
+	Gate        gateOptions
 }
 
-func newReleasePublishCommand(sys *System) *cli.Command {
-	opts := &releasePublishOptions{}
+// waitCategory groups the flags of --wait in the help.
+const waitCategory = "Wait (--wait)"
+
+// releasePublishFlags are release publish's flags, bound to opts.
+func releasePublishFlags(opts *releasePublishOptions) []cli.Flag {
 	flags := opts.flags(true,
 		&cli.StringFlag{Name: "artifacts", Usage: "folder holding the component files", Destination: &opts.ArtifactsDir},
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: cbor for devices on the current Golioth firmware SDK, json for the seed's format and the SDK up to v0.7.0 (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
@@ -34,11 +42,17 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 		strictFlag(&opts.Strict),
+		yesFlag(&opts.Yes),
 	)
+	return append(flags, waitFlags(opts)...)
+}
+
+func newReleasePublishCommand(sys *System) *cli.Command {
+	opts := &releasePublishOptions{}
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [-o json]",
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
 		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
 profile setting encoding; default json):
   cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
@@ -76,11 +90,20 @@ The target is the fleet unless --cohort, --device, --devices-file or
 a state report, by a stable hash of the device id: raising N keeps the
 devices already chosen.
 
+--wait then gates, as 'rollout wait' does, on exactly the devices just
+targeted (exit 0 done, 4 failed, 5 after --wait-timeout; a refused publish
+does not wait); -o json prints {"publish": REPORT, "gate": VERDICT}. See
+docs/watch.md, "One step: release publish --wait", and "GitHub Actions".
+
+On a terminal it asks before acting on the whole fleet; --yes skips the
+question, and nothing asks when standard input is not a terminal (CI).
+
 Example:
    $ otactl release publish release.json build/zephyr.signed.bin --device canary-01
    $ otactl release publish release.json --artifacts build/ --percent 10 --pubkey release-key.pub.pem
-   $ otactl release publish release.json --encoding cbor --dry-run`,
-		Flags: flags,
+   $ otactl release publish release.json --encoding cbor --dry-run
+   $ otactl release publish release.json --percent 10 --wait --max-failed 1 --min-updated 90% --wait-timeout 20m`,
+		Flags: releasePublishFlags(opts),
 		Action: runWithManifest("release publish", "otactl release publish release.json build/app.bin", func(ctx context.Context, manifest string, files []string) error {
 			if enc := opts.Plan.Encoding; enc != "" && enc != "json" && enc != "cbor" {
 				return usageErrorf("release publish: --encoding must be json or cbor, not %q", enc)
@@ -95,6 +118,9 @@ Example:
 }
 
 func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOptions) error {
+	if err := opts.checkWait(); err != nil {
+		return err
+	}
 	cn, err := opts.Conn.resolve(sys)
 	if err != nil {
 		return err
@@ -102,6 +128,12 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	plan, err := releasePublishPlan(ctx, sys, cn, opts)
 	if err != nil {
 		return err
+	}
+	if err := confirmFleet(sys, opts.Yes, plan.DryRun, plan.Targets, fmt.Sprintf("publish release %d", plan.Manifest.SequenceNumber), cn); err != nil {
+		return err
+	}
+	if opts.Wait {
+		return publishAndWait(ctx, sys, opts, plan)
 	}
 	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
 }

@@ -13,8 +13,9 @@ import (
 
 type releaseRollbackOptions struct {
 	targetedOptions
-	Sign    cli.StringSlice
-	Expires string
+	Sign         cli.StringSlice
+	SignerPubkey string
+	Expires      string
 	// Request takes --to, --sequence, --encoding, --force and --dry-run
 	// as they are.
 	Request publish.RollbackRequest
@@ -25,7 +26,8 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 	opts := &releaseRollbackOptions{}
 	flags := opts.flags(false,
 		&cli.Int64Flag{Name: "to", Usage: "`SEQUENCE` of the catalog release to go back to", Destination: &opts.Request.To, Required: true},
-		&cli.StringSliceFlag{Name: "sign", Usage: "sign the new manifest with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable)", Destination: &opts.Sign},
+		&cli.StringSliceFlag{Name: "sign", Usage: "sign the new manifest with `KEYREF`: a keyring NAME, file:PATH, env:VAR, pkcs11: URI or exec:COMMAND (repeatable)", Destination: &opts.Sign},
+		signerPubkeyFlag(&opts.SignerPubkey),
 		&cli.Int64Flag{Name: "sequence", Usage: "sequence number of the new manifest (default: now, or above what the targets retain)", Destination: &opts.Request.Sequence},
 		&cli.StringFlag{Name: "expires", Usage: "expiry: a duration like 720h or an RFC 3339 time", Destination: &opts.Expires},
 		&cli.StringFlag{Name: "encoding", Usage: "json or cbor (default: the encoding the release was published with)", Destination: &opts.Request.Encoding},
@@ -93,7 +95,8 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 	if req.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
-	if req.Signers, err = resolveSigners(sys, opts.Sign.Value()); err != nil {
+	signing := signingOptions{Flag: "--sign", Refs: opts.Sign.Value(), SignerPubkey: opts.SignerPubkey}
+	if req.Signers, err = signing.resolve(sys, cn.Profile); err != nil {
 		return nil, err
 	}
 	if req.BuiltAt, err = sys.buildTime(); err != nil {

@@ -48,5 +48,5 @@ func releaseShowRun(sys *System, opts *releaseShowOptions) error {
 		_, err = sys.Stdout.Write(data)
 		return err
 	}
-	return output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY)
+	return output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY, tableWidth(sys))
 }

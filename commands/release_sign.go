@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -12,14 +13,14 @@ import (
 
 type releaseSignOptions struct {
 	File    string
-	Keys    []string
+	Signing signingOptions
 	Out     string
 	Expires string
 	Strict  strictOption
 }
 
 func newReleaseSignCommand(sys *System) *cli.Command {
-	opts := &releaseSignOptions{}
+	opts := &releaseSignOptions{Signing: signingOptions{Flag: "--key"}}
 	return &cli.Command{
 		Name:      "sign",
 		Usage:     "add signatures to an existing manifest",
@@ -41,9 +42,11 @@ this drops every signature it had: sign again with every key devices need.
 
 Example:
    $ otactl release sign release.json --key release-key --key file:ci-key.pem
-   $ otactl release sign release.json --expires 720h --key release-key`,
+   $ otactl release sign release.json --expires 720h --key release-key
+   $ otactl release sign release.json --key 'exec:vault-sign.sh release' --signer-pubkey release.pub`,
 		Flags: []cli.Flag{
-			stringsFlag(&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Required: true}, &opts.Keys),
+			stringsFlag(&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Required: true}, &opts.Signing.Refs),
+			signerPubkeyFlag(&opts.Signing.SignerPubkey),
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
 			strictFlag(&opts.Strict),
@@ -56,71 +59,43 @@ Example:
 }
 
 func releaseSignRun(sys *System, opts *releaseSignOptions) error {
-	m, err := loadManifest(sys, opts.File)
+	var signers []crypto.Signer
+	a := amendment{Verb: "sign", File: opts.File, Out: opts.Out, Strict: &opts.Strict}
+	return a.run(sys, func() (err error) {
+		signers, err = opts.Signing.resolve(sys, nil)
+		return err
+	}, func(m *release.Manifest) error {
+		return opts.newExpiry(sys, m)
+	}, func(m *release.Manifest) (string, error) {
+		for _, s := range signers {
+			if err := m.Sign(s); err != nil {
+				return "", err
+			}
+		}
+		return "signed", nil
+	})
+}
+
+// newExpiry gives m the --expires expiry, if one is given, and warns of
+// the signatures that drops.
+func (opts *releaseSignOptions) newExpiry(sys *System, m *release.Manifest) error {
+	if opts.Expires == "" {
+		return nil
+	}
+	base, err := sys.buildTime()
 	if err != nil {
 		return err
 	}
-	out := outFile{Flag: "--out", Path: opts.Out, Dash: true}
-	if opts.Out == "" {
-		out = outFile{Path: opts.File}
-	}
-	if out.Path != "-" {
-		if err := out.check(); err != nil {
-			return err
-		}
-	}
-	signers, err := resolveSignersFlag(sys, "--key", opts.Keys)
+	exp, err := release.ExpiryTime(opts.Expires, base)
 	if err != nil {
-		return err
+		return usageErrorf("release sign: --expires: %v", err)
 	}
-	strict, err := opts.Strict.resolve(sys, nil)
-	if err != nil {
-		return err
-	}
-	if opts.Expires != "" {
-		base, err := sys.buildTime()
-		if err != nil {
-			return err
-		}
-		exp, err := release.ExpiryTime(opts.Expires, base)
-		if err != nil {
-			return usageErrorf("release sign: --expires: %v", err)
-		}
-		dropped, err := m.SetExpiry(exp)
-		if err != nil {
-			return fmt.Errorf("sign %s: %w", opts.File, err)
-		}
-		if dropped > 0 {
-			fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", text.Plural(dropped, "signature"))
-		}
-	}
-	if err := m.CheckNotExpired(sys.Now()); err != nil {
-		return withHint(fmt.Errorf("sign %s: %w: not signing a release devices would refuse", opts.File, err),
-			"give it a new expiry with --expires 720h (this drops its signatures), or make a new release with 'otactl release create'")
-	}
-	findings, err := release.LintStrict(m, strict)
+	dropped, err := m.SetExpiry(exp)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", opts.File, err)
 	}
-	for _, f := range findings {
-		fmt.Fprintln(sys.Stderr, "warning: "+f.String())
+	if dropped > 0 {
+		fmt.Fprintf(sys.Stderr, "warning: the new expiry changes the release digest: dropped %s; sign again with every key devices need\n", text.Plural(dropped, "signature"))
 	}
-	for _, s := range signers {
-		if err := m.Sign(s); err != nil {
-			return fmt.Errorf("sign %s: %w", opts.File, err)
-		}
-	}
-	data, err := release.EncodeJSON(m)
-	if err != nil {
-		return err
-	}
-	if out.Path == "-" {
-		_, err = sys.Stdout.Write(data)
-		return err
-	}
-	if err := out.write(data); err != nil {
-		return err
-	}
-	fmt.Fprintf(sys.Stderr, "signed %s: %s\n", out.Path, text.Plural(len(m.Signatures), "signature"))
 	return nil
 }

@@ -15,6 +15,7 @@ type releaseUnpublishOptions struct {
 	Encoding string
 	Clear    bool
 	DryRun   bool
+	Yes      bool
 }
 
 func newReleaseUnpublishCommand(sys *System) *cli.Command {
@@ -23,6 +24,7 @@ func newReleaseUnpublishCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "encoding", Usage: "the empty manifest's encoding: json ({}) or cbor (a0); default: the encoding of the manifest the target retains", Destination: &opts.Encoding},
 		&cli.BoolFlag{Name: "clear", Usage: "delete the retained message instead of publishing the empty manifest", Destination: &opts.Clear},
 		&cli.BoolFlag{Name: "dry-run", Usage: "say what would be done and send nothing", Destination: &opts.DryRun},
+		yesFlag(&opts.Yes),
 	)
 	return &cli.Command{
 		Name:      "unpublish",
@@ -40,6 +42,9 @@ is left alone. Artifacts and the catalog are left alone too.
 --clear deletes the retained message instead (an empty retained payload):
 nothing stays on the topic, and devices on the Golioth SDK that are online
 log the empty payload as a format error.
+
+On a terminal it asks before acting on the whole fleet; --yes skips the
+question, and nothing asks when standard input is not a terminal (CI).
 
 Example:
    $ otactl release unpublish --device canary-01
@@ -62,6 +67,9 @@ func releaseUnpublishRun(ctx context.Context, sys *System, opts *releaseUnpublis
 	}
 	targets, err := opts.Targets.resolve(cn.topics())
 	if err != nil {
+		return err
+	}
+	if err := confirmFleet(sys, opts.Yes, opts.DryRun, targets, "unpublish (no release)", cn); err != nil {
 		return err
 	}
 	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,7 +31,8 @@ func newReleaseVerifyCommand(sys *System) *cli.Command {
 		Description: `Recomputes the release digest, checks every signature made by a given key,
 requires at least --threshold valid signatures from distinct keys (default 1
 when a key is given), checks expiry at --at (default now) and, for artifact
-files, their size and SHA-256. Exit 0 when all hold, 3 naming what failed.
+files, their size and SHA-256. Exit 0 when all hold, 3 naming what failed,
+1 when an artifact file cannot be read.
 
 Artifact files are matched to components by an explicit PACKAGE=FILE, by
 name (PACKAGE@VERSION or PACKAGE, with any extension), or by content.
@@ -83,9 +85,11 @@ func releaseVerifyRun(ctx context.Context, sys *System, opts *releaseVerifyOptio
 		if err := writeJSON(sys.Stdout, verdict); err != nil {
 			return err
 		}
-		if err := verdict.Err(); err != nil {
+		if err := verdict.Err(); errors.Is(err, release.ErrVerification) {
 			// The verdict on stdout says what failed; keep stderr to one line.
 			return withExitCode(ExitVerification, fmt.Errorf("%s: verification failed", opts.File))
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", opts.File, err)
 		}
 		return nil
 	}

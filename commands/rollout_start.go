@@ -32,6 +32,7 @@ func newRolloutStartCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "on-failure", Usage: "on a failed gate: pause (leave all as is), halt (restore the previous release on the stage's devices not updated) or rollback (on every device of the stage)", Value: rollout.OnFailurePause, Destination: &opts.OnFailure},
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json or cbor (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
+		yesFlag(&opts.Yes),
 	}, opts.Run.flags(&opts.releasePublishOptions)...)
 	return &cli.Command{
 		Name:      "start",
@@ -53,6 +54,10 @@ rollback to every device of the stage. The previous release is the one
 the fleet's desired topic held, from the catalog. --timeout is the whole
 rollout's deadline (exit 5, nothing restored). Another rollout's run
 holding the lock, or a rollout that cannot go on, is refused (exit 3).
+
+With a 100% stage it asks on a terminal before anything is sent, as
+'release publish' to the fleet does; --yes skips the question, and
+nothing asks when standard input is not a terminal.
 
 The state is retained on the broker (P.u/rollout/state): 'rollout status'
 shows it, and this same command run again (a retried CI job) resumes
@@ -84,6 +89,13 @@ func rolloutStartRun(ctx context.Context, sys *System, opts *rolloutStartOptions
 	}
 	if err := opts.Run.request(sys, cn, &req); err != nil {
 		return err
+	}
+	if last := req.Steps[len(req.Steps)-1]; last.Kind == rollout.Fleet {
+		question := fmt.Sprintf("roll out release %d to the whole fleet in stages %s (%s on %s)?",
+			req.Plan.Manifest.SequenceNumber, opts.Steps, cn.topics().Fleet(), brokerName(cn))
+		if err := confirm(sys, opts.Yes, question); err != nil {
+			return err
+		}
 	}
 	return runRollout(ctx, sys, &opts.Conn, &opts.Run, opts.Output, req)
 }

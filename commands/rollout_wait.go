@@ -4,28 +4,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
-	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/protocol"
 )
 
 type rolloutWaitOptions struct {
+	gateOptions
 	Conn        connectOptions
 	Version     string
 	Package     string
 	Devices     []string
 	DevicesFile string
 	Cohort      string
-	Expect      int
-	MinUpdated  string
-	MaxFailed   string
-	Retrying    bool
-	Timeout     time.Duration
-	Stale       time.Duration
 	Output      string
 }
 
@@ -37,14 +32,8 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)"}, &opts.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
-		&cli.IntFlag{Name: "expect", Usage: "at least `N` devices count, seen or not", Destination: &opts.Expect},
-		&cli.StringFlag{Name: "min-updated", Usage: "`SHARE` of the devices that must update: 100%, 90% or 0.9", Value: "100%", Destination: &opts.MinUpdated},
-		&cli.StringFlag{Name: "max-failed", Usage: "fail when more than `N` devices (or P%) fail", Value: "0", Destination: &opts.MaxFailed},
-		&cli.BoolFlag{Name: "retrying-as-pending", Usage: "count a device awaiting a retry of the version (reason 11) as pending, not failed", Destination: &opts.Retrying},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 5)", Value: 30 * time.Minute, Destination: &opts.Timeout},
-		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &opts.Stale},
-		outputFlag(&opts.Output),
 	)
+	flags = append(append(flags, gateFlags(&opts.gateOptions, "timeout", "")...), outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "wait",
 		Usage:     "wait until a rollout is done (exit 0), failed (exit 4) or timed out (exit 5)",
@@ -64,6 +53,11 @@ the cohort's (--cohort: devices reporting the version its desired manifest
 gives, as running or target version), else every device that reports the
 package; --expect N makes at least N count, so devices that have not
 reported yet are waited for.
+
+In GitHub Actions (GITHUB_ACTIONS=true) the progress is folded in a group,
+each failed device is annotated (::error::) and the verdict is appended
+as markdown tables to $GITHUB_STEP_SUMMARY (see docs/watch.md, "GitHub
+Actions"). To publish and wait in one step: release publish --wait.
 
 Example, between a canary and the whole fleet in a pipeline:
    $ otactl release publish release.json --cohort canary
@@ -104,98 +98,48 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	defer client.Close()
 
 	// The deadline counts from the start; connecting has a timeout of its own.
-	waitCtx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
-	defer cancel()
-	src := newFleetSource(sys, client, opts.Stale, opts.Cohort, members)
-	progress := newWaitProgress(sys)
-	verdict := func(res fleet.GateResult) error {
-		progress.done(res)
-		return finishWait(sys, opts, res)
-	}
-	timedOut := func() error {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	w := newGateWait(sys, &opts.gateOptions, "rollout wait: "+strings.TrimSpace(gate.Package+" "+gate.Version))
+	res, err := w.run(ctx, client, gate, opts.Cohort, members, start, func(src *fleet.Source, gate *fleet.Gate) error {
+		if gate.Version == "" {
+			v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohort)
+			if err != nil {
+				return err
+			}
+			gate.Version = v
+			w.title += " " + v
+			fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
 		}
-		res := fleet.Evaluate(src.Fleet(), gate)
-		res.Verdict = "timeout"
-		return verdict(res)
-	}
-
-	if err := src.ReadDesired(waitCtx); err != nil {
-		switch {
-		case ctx.Err() != nil || waitCtx.Err() == nil:
-			return err
-		case gate.Version == "":
-			// Out of time before knowing which version to wait for.
-			return withExitCode(ExitTimeout, fmt.Errorf("rollout timed out after %s reading the desired manifests", opts.Timeout))
+		if topic, unknown := src.UnknownCohort(); unknown {
+			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
+				"list its devices with --devices-file FILE, or publish the cohort's release first")
 		}
-		return timedOut()
-	}
-	if gate.Version == "" {
-		v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohort)
-		if err != nil {
-			return err
-		}
-		gate.Version = v
-		fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
-	}
-	if topic, unknown := src.UnknownCohort(); unknown {
-		return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
-			"list its devices with --devices-file FILE, or publish the cohort's release first")
-	}
-
-	// The retained picture, whole, before judging: judging part of it
-	// could pass a rollout whose failed devices have not been read yet.
-	if err := src.ReadReports(waitCtx); err != nil {
-		if waitCtx.Err() != nil {
-			return timedOut()
-		}
-		return err
-	}
-	// Judge it, then follow live reports until the gate decides or time
-	// runs out.
-	res, err := src.Await(waitCtx, gate, func(res fleet.GateResult) { progress.show(res, start) })
+		return nil
+	})
 	if err != nil {
-		if waitCtx.Err() != nil {
-			return timedOut()
-		}
 		return err
 	}
-	return verdict(res)
+	if opts.Output == "json" {
+		if err := writeJSON(sys.Stdout, res); err != nil {
+			return err
+		}
+	}
+	return w.verdict(res, "")
 }
 
 // gate checks the options and builds the gate; members are the devices
 // named, which, with --cohort, are the cohort's members.
 func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
-	g := fleet.Gate{Version: opts.Version, Package: opts.Package, Expect: opts.Expect}
 	if err := checkNames(opts.Package, opts.Version, opts.Cohort); err != nil {
-		return g, nil, err
+		return fleet.Gate{}, nil, err
 	}
 	if opts.Package == "" {
-		return g, nil, usageErrorf("--package: must not be empty")
+		return fleet.Gate{}, nil, usageErrorf("--package: must not be empty")
 	}
-	if opts.Expect < 0 {
-		return g, nil, usageErrorf("--expect %d: must not be negative", opts.Expect)
-	}
-	if opts.Timeout <= 0 {
-		return g, nil, usageErrorf("--timeout %s: must be positive", opts.Timeout)
-	}
-	if opts.Stale <= 0 {
-		return g, nil, usageErrorf("--stale %s: must be positive", opts.Stale)
-	}
-	share, err := fleet.ParseShare(opts.MinUpdated)
+	g, err := opts.gateOptions.gate()
 	if err != nil {
-		return g, nil, usageErrorf("--min-updated: %v", err)
+		return g, nil, err
 	}
-	g.MinUpdated = share
-	if share == 0 {
-		// Gate's zero means all of them; asked for none, one still must.
-		g.MinUpdated = 1e-9
-	}
-	if g.MaxFailed, err = fleet.ParseThreshold(opts.MaxFailed); err != nil {
-		return g, nil, usageErrorf("--max-failed: %v", err)
-	}
-	g.RetryingAsPending = opts.Retrying
+	g.Version, g.Package = opts.Version, opts.Package
 	sel, err := selectDevices(opts.Devices, opts.DevicesFile)
 	if err != nil {
 		return g, nil, err
@@ -228,70 +172,4 @@ func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from strin
 		return versions[pkg], fmt.Sprintf("the fleet's desired manifest, sequence %d", seq), nil
 	}
 	return "", "", withHint(usageErrorf("rollout wait: --version is missing and the fleet's desired manifest gives no version of %s", pkg), "say which version to wait for with --version")
-}
-
-// finishWait prints the verdict and returns the command's error: nil when
-// done, exit 4 when failed, exit 5 when timed out.
-func finishWait(sys *System, opts *rolloutWaitOptions, res fleet.GateResult) error {
-	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, res); err != nil {
-			return err
-		}
-	}
-	const most = 50 // devices named per list
-	switch res.Verdict {
-	case "done":
-		fmt.Fprintf(sys.Stderr, "rollout done: %s\n", output.GateProgress(res))
-		return nil
-	case "failed":
-		failed := res
-		failed.Pending, failed.NotKnown = nil, 0
-		fmt.Fprintln(sys.Stderr, output.DescribeGate(failed, most))
-		if res.TooManyFailed {
-			return withExitCode(ExitRolloutFail, fmt.Errorf("rollout failed: %d of %d devices failed, more than the %d allowed (%s)",
-				res.FailedCount, res.Total, res.Allowed, output.GateProgress(res)))
-		}
-		err := fmt.Errorf("rollout failed: the goal can no longer be met: %d of %d devices updated, %d failed (%d allowed) and %d can still update, fewer than the %d needed",
-			res.Updated, res.Total, res.FailedCount, res.Allowed, res.PendingCount, res.Need)
-		return withExitCode(ExitRolloutFail, withHint(err,
-			"a failed device cannot count as updated: --max-failed allows failures, --min-updated says how many must update; to pass with failed devices, lower --min-updated too"))
-	}
-	if d := output.DescribeGate(res, most); d != "" {
-		fmt.Fprintln(sys.Stderr, d)
-	}
-	return withExitCode(ExitTimeout, withHint(
-		fmt.Errorf("rollout timed out after %s: %s", opts.Timeout, output.GateProgress(res)),
-		"a longer --timeout waits longer; 'otactl watch' shows the devices live"))
-}
-
-// waitProgress writes the gate's progress to stderr: on a terminal one
-// line rewritten in place, else a line whenever the counts change.
-type waitProgress struct {
-	sys  *System
-	last string
-	line bool // a line in place is on the terminal
-}
-
-func newWaitProgress(sys *System) *waitProgress { return &waitProgress{sys: sys} }
-
-func (p *waitProgress) show(res fleet.GateResult, start time.Time) {
-	text := output.GateProgress(res)
-	if p.sys.StderrTTY {
-		elapsed := time.Since(start).Truncate(time.Second)
-		fmt.Fprintf(p.sys.Stderr, "\r\x1b[K%s · %s", text, elapsed)
-		p.line = true
-		return
-	}
-	if text != p.last {
-		fmt.Fprintln(p.sys.Stderr, text)
-		p.last = text
-	}
-}
-
-// done ends the line in place, if any.
-func (p *waitProgress) done(fleet.GateResult) {
-	if p.line {
-		fmt.Fprint(p.sys.Stderr, "\r\x1b[K")
-		p.line = false
-	}
 }

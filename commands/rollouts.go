@@ -24,11 +24,12 @@ import (
 
 // rolloutRunOptions are the flags of a run of the rollout engine.
 type rolloutRunOptions struct {
-	Sign     cli.StringSlice
-	Timeout  time.Duration
-	Stale    time.Duration
-	Lease    time.Duration
-	Retrying bool
+	Sign         cli.StringSlice
+	SignerPubkey string
+	Timeout      time.Duration
+	Stale        time.Duration
+	Lease        time.Duration
+	Retrying     bool
 }
 
 // flags are the run's flags, the release's of rel (--artifacts, --pubkey,
@@ -36,6 +37,7 @@ type rolloutRunOptions struct {
 func (o *rolloutRunOptions) flags(rel *releasePublishOptions) []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "sign", Usage: "sign a restore of the previous release with `KEYREF`: a keyring NAME, file:PATH or env:VAR (repeatable; needed by --on-failure halt|rollback of a signed release)", Destination: &o.Sign},
+		signerPubkeyFlag(&o.SignerPubkey),
 		&cli.DurationFlag{Name: "timeout", Usage: "the whole rollout's deadline: give up after `DURATION` (exit 5)", Value: 2 * time.Hour, Destination: &o.Timeout},
 		&cli.DurationFlag{Name: "stale", Usage: "a pending device silent for `DURATION` is shown as stale", Value: fleet.DefaultStale, Destination: &o.Stale},
 		&cli.DurationFlag{Name: "lock-lease", Usage: "the rollout lock's lease: a run that dies holds it this long (renewed every third of it)", Value: rollout.DefaultLease, Destination: &o.Lease},
@@ -55,7 +57,8 @@ func (o *rolloutRunOptions) request(sys *System, cn *connection, req *rollout.Re
 		return usageErrorf("--timeout, --stale and --lock-lease must be positive")
 	}
 	var err error
-	if req.Signers, err = resolveSigners(sys, o.Sign.Value()); err != nil {
+	signing := signingOptions{Flag: "--sign", Refs: o.Sign.Value(), SignerPubkey: o.SignerPubkey}
+	if req.Signers, err = signing.resolve(sys, cn.Profile); err != nil {
 		return err
 	}
 	// A restore is held to the profile's policy, as release rollback's.

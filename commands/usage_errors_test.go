@@ -276,7 +276,7 @@ func TestUsageErrorsHideKeyMaterial(t *testing.T) {
 	} {
 		r := runOtactl(t, "", nil, "", args...)
 		if r.code != ExitUsage {
-			t.Errorf("args with key material: exit %d, want 2\n%s", r.code, r.stderr)
+			t.Errorf("args with key material (%s): exit %d, want 2\n%s", runLabel(args), r.code, r.stderr)
 		}
 		for _, line := range strings.Split(pem, "\n") {
 			if len(line) > 8 && !strings.HasPrefix(line, "-----") && (strings.Contains(r.stderr, line) || strings.Contains(r.stdout, line)) {

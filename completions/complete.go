@@ -1,6 +1,12 @@
 // Package completions holds otactl's shell completion scripts and the
 // completer they call: the scripts hand the words typed so far to
-// `otactl __complete`, which answers with candidates, one per line.
+// `otactl __complete`, which answers with candidates, one a line.
+//
+// The answer: an optional first line, a directive: ":files" (complete file
+// names too) or ":files=PREFIX" (the word starts with PREFIX, as in
+// file:PATH: complete file names after it, keeping it); then candidates,
+// each "VALUE" or "VALUE<TAB>DESCRIPTION". Bash shows the values, zsh and
+// fish the descriptions too.
 package completions
 
 import (
@@ -12,9 +18,21 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// FilesDirective, alone on the first line of an answer, asks the shell to
-// complete file names itself.
+// FilesDirective, alone or as the first line of an answer, asks the shell
+// to complete file names too.
 const FilesDirective = ":files"
+
+// FilesAfter asks the shell to complete file names after prefix, keeping
+// prefix: for file:PATH.
+func FilesAfter(prefix string) string { return FilesDirective + "=" + prefix }
+
+// Described is a candidate with its description, if any.
+func Described(value, description string) string {
+	if description == "" {
+		return value
+	}
+	return value + "\t" + description
+}
 
 //go:embed scripts/*
 var scripts embed.FS
@@ -31,19 +49,25 @@ func Script(shell string) ([]byte, error) {
 	return scripts.ReadFile("scripts/otactl." + ext)
 }
 
-// Values completes the value of a flag, by flag name (without dashes).
-type Values map[string]func() []string
+// Values completes the value of a flag, by flag name (without dashes),
+// given the word typed so far.
+type Values map[string]func(cur string) []string
+
+// Args completes the arguments of a command, by its path ("key export"),
+// given the word typed so far.
+type Args map[string]func(cur string) []string
 
 // Complete answers a completion request: words are the command-line words
 // after the program name, the last being the (possibly empty) word under
-// the cursor. It walks commands and flags of root and returns the candidates
-// that start with that word, or FilesDirective.
-func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values Values) []string {
+// the cursor. It walks commands and flags of root and returns the
+// candidates whose value starts with that word, a directive first.
+func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values Values, args Args) []string {
 	if len(words) == 0 {
 		words = []string{""}
 	}
 	cur := words[len(words)-1]
 	cmds, flags := root, rootFlags
+	var path []string
 	var pendingFlag string // a flag that waits for its value
 	for _, w := range words[:len(words)-1] {
 		if pendingFlag != "" {
@@ -58,16 +82,17 @@ func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values 
 		}
 		if c := FindCommand(cmds, w); c != nil {
 			cmds, flags = c.Subcommands, c.Flags
+			path = append(path, c.Name)
 		}
 	}
 	if pendingFlag != "" {
-		return filter(valuesFor(flags, pendingFlag, values), cur)
+		return filter(valuesFor(flags, pendingFlag, values, cur), cur)
 	}
 	if strings.HasPrefix(cur, "-") {
 		if name, val, ok := strings.Cut(cur, "="); ok {
 			var out []string
-			for _, v := range filter(valuesFor(flags, strings.TrimLeft(name, "-"), values), val) {
-				if v != FilesDirective {
+			for _, v := range filter(valuesFor(flags, strings.TrimLeft(name, "-"), values, val), val) {
+				if !strings.HasPrefix(v, FilesDirective) {
 					out = append(out, name+"="+v)
 				}
 			}
@@ -77,34 +102,51 @@ func Complete(root []*cli.Command, rootFlags []cli.Flag, words []string, values 
 		for _, f := range flags {
 			for _, n := range f.Names() {
 				if len(n) > 1 {
-					names = append(names, "--"+n)
+					names = append(names, Described("--"+n, usageOf(f)))
 				}
 			}
 		}
-		names = append(names, "--help")
+		names = append(names, Described("--help", "show help"))
 		sort.Strings(names)
 		return filter(names, cur)
 	}
 	var names []string
 	for _, c := range cmds {
 		if !c.Hidden {
-			names = append(names, c.Name)
+			names = append(names, Described(c.Name, c.Usage))
 		}
 	}
-	if len(names) == 0 {
-		return []string{FilesDirective}
+	if len(names) > 0 {
+		return filter(names, cur)
 	}
-	return filter(names, cur)
+	if fn, ok := args[strings.Join(path, " ")]; ok {
+		return filter(fn(cur), cur)
+	}
+	return []string{FilesDirective}
 }
 
-func valuesFor(flags []cli.Flag, name string, values Values) []string {
+// usageOf is the first sentence of a flag's usage, without placeholders'
+// backquotes: its description in a completion menu.
+func usageOf(f cli.Flag) string {
+	d, ok := f.(cli.DocGenerationFlag)
+	if !ok {
+		return ""
+	}
+	u := strings.ReplaceAll(d.GetUsage(), "`", "")
+	if i := strings.IndexAny(u, "(;:"); i > 0 {
+		u = u[:i]
+	}
+	return strings.TrimSpace(u)
+}
+
+func valuesFor(flags []cli.Flag, name string, values Values, cur string) []string {
 	f := FindFlag(flags, "--"+name)
 	if f == nil {
 		return nil
 	}
 	for _, n := range f.Names() {
 		if fn, ok := values[n]; ok {
-			return fn()
+			return fn(cur)
 		}
 	}
 	return []string{FilesDirective}
@@ -140,15 +182,18 @@ func FindCommand(cmds []*cli.Command, name string) *cli.Command {
 	return nil
 }
 
+// filter keeps the candidates whose value starts with prefix, and any
+// directive, first.
 func filter(cands []string, prefix string) []string {
-	if len(cands) == 1 && cands[0] == FilesDirective {
-		return cands
-	}
-	var out []string
+	var directive, out []string
 	for _, c := range cands {
-		if strings.HasPrefix(c, prefix) {
+		value, _, _ := strings.Cut(c, "\t")
+		switch {
+		case strings.HasPrefix(c, FilesDirective):
+			directive = append(directive, c)
+		case strings.HasPrefix(value, prefix):
 			out = append(out, c)
 		}
 	}
-	return out
+	return append(directive[:min(len(directive), 1)], out...)
 }

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -61,4 +63,71 @@ func (s *Source) Await(ctx context.Context, g Gate, pending func(GateResult)) (G
 			}
 		}
 	}
+}
+
+// ErrTimeout is the error of a Wait whose deadline passed before its
+// gate knew which version to wait for.
+var ErrTimeout = errors.New("timed out")
+
+// WaitOptions are the parts of a Wait besides its gate.
+type WaitOptions struct {
+	// Deadline ends the wait with the verdict "timeout".
+	Deadline time.Time
+	// Ready, when not nil, runs once the desired manifests are read and
+	// before the reports are: it may complete the gate (its version from
+	// the desired manifests) or refuse to wait, with an error Wait
+	// returns.
+	Ready func(g *Gate) error
+	// Progress (when not nil) gets each undecided result, as in Await.
+	Progress func(GateResult)
+}
+
+// Wait is the whole wait on a gate, with a deadline: it reads the
+// retained desired manifests, then (after o.Ready) the retained reports,
+// and follows the reports until the gate is decided (Await). When the
+// deadline passes first it returns the gate judged on what was read, with
+// the verdict "timeout" and no error; when it passes before the gate has
+// a version, an error wrapping ErrTimeout. When ctx ends first it returns
+// ctx's error.
+func (s *Source) Wait(ctx context.Context, g Gate, o WaitOptions) (GateResult, error) {
+	waitCtx, cancel := context.WithDeadline(ctx, o.Deadline)
+	defer cancel()
+	timedOut := func() (GateResult, error) {
+		if ctx.Err() != nil {
+			return GateResult{}, ctx.Err()
+		}
+		res := Evaluate(s.fleet, g)
+		res.Verdict = "timeout"
+		return res, nil
+	}
+	if err := s.ReadDesired(waitCtx); err != nil {
+		switch {
+		case ctx.Err() != nil || waitCtx.Err() == nil:
+			return GateResult{}, err
+		case g.Version == "":
+			return GateResult{}, fmt.Errorf("%w reading the desired manifests", ErrTimeout)
+		}
+		return timedOut()
+	}
+	if o.Ready != nil {
+		if err := o.Ready(&g); err != nil {
+			return GateResult{}, err
+		}
+	}
+	// The retained picture, whole, before judging: judging part of it
+	// could pass a rollout whose failed devices have not been read yet.
+	if err := s.ReadReports(waitCtx); err != nil {
+		if waitCtx.Err() != nil {
+			return timedOut()
+		}
+		return GateResult{}, err
+	}
+	res, err := s.Await(waitCtx, g, o.Progress)
+	if err != nil {
+		if waitCtx.Err() != nil {
+			return timedOut()
+		}
+		return GateResult{}, err
+	}
+	return res, nil
 }

@@ -27,6 +27,9 @@ type Info struct {
 	Name  string `json:"name"`
 	Alg   string `json:"alg"`
 	KeyID string `json:"keyid"`
+	// Token is the PKCS#11 token of a token key (Name is then its
+	// pkcs11: URI); empty for a keyring key.
+	Token string `json:"token,omitempty"`
 }
 
 // Algorithms otactl signs with (docs/protocol.md#signatures), as release

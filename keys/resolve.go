@@ -30,6 +30,8 @@ const (
 //	file:PATH   a PEM private key file
 //	env:VAR     a PEM private key (or base64 of one) in environment variable VAR
 //	env:        the same with VAR = OTACTL_SIGNING_KEY
+//	pkcs11:...  a key on a PKCS#11 token (RFC 7512 URI; see PKCS11URI)
+//	exec:CMD    an external signer program (ExecSigner)
 //
 // Errors never show key material: a reference is named only when it is
 // well-formed (ShowRef), and a key file's or variable's content never.
@@ -54,6 +56,10 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 		return k, nil
 	case strings.HasPrefix(ref, refEnv):
 		return parseEnv(ref, getenv, "signing key", ParsePrivatePEM)
+	case IsPKCS11(ref):
+		return resolvePKCS11Signer(ref, getenv)
+	case strings.HasPrefix(ref, refExec):
+		return newExecSigner(ref, s, getenv)
 	}
 	if err := checkName(ref); err != nil {
 		return nil, err
@@ -72,7 +78,8 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 // ResolvePublic finds the public key a reference names: an existing file
 // (PEM or DER public key, or a PEM private key whose public part is taken),
 // also written file:PATH; env:VAR as for ResolveSigner, read from the
-// process environment; otherwise the key NAME in the keyring.
+// process environment; a pkcs11: URI's token key; otherwise the key NAME
+// in the keyring.
 func ResolvePublic(ref string, s *Store) (crypto.PublicKey, error) {
 	return ResolvePublicEnv(ref, s, os.Getenv)
 }
@@ -86,6 +93,9 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 	}
 	if strings.HasPrefix(ref, refEnv) {
 		return parseEnv(ref, getenv, "key", ParsePublicPEM)
+	}
+	if IsPKCS11(ref) {
+		return resolvePKCS11Public(ref, getenv)
 	}
 	path, explicit := strings.CutPrefix(ref, refFile)
 	if explicit && path == "" {
@@ -220,12 +230,13 @@ func EnvName(s string) bool {
 
 // checkRef refuses a reference that is key material rather than a name
 // for it, without echoing it. The path of an existing file is a reference
-// however random its name (a folder named by a hash).
+// however random its name (a folder named by a hash), and so is a pkcs11:
+// URI, whose parser repeats none of its values.
 func checkRef(ref string) error {
 	switch {
 	case ref == "":
 		return errors.New("no key reference given: use NAME, file:PATH or env:VAR")
-	case LooksLikeKeyMaterial(ref) && !existingFile(strings.TrimPrefix(ref, refFile)):
+	case LooksLikeKeyMaterial(ref) && !existingFile(strings.TrimPrefix(ref, refFile)) && !IsPKCS11(ref):
 		return errors.New("the value looks like key material: pass a key name, file:PATH or env:VAR, and keep the key itself in a file or an environment variable")
 	}
 	return nil

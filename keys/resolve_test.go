@@ -82,7 +82,7 @@ func TestResolveSigner(t *testing.T) {
 		{"env:1X", `"1X" is not an environment variable name`, false},
 		{"env:A-B", `"A-B" is not an environment variable name`, false},
 		{"missing", `key "missing" not found in the keyring`, true},
-		{"pkcs11:token=hsm", `unsupported key reference scheme "pkcs11:"`, false},
+		{"pkcs11:token=hsm", "pkcs11 URI names no key", false},
 		{"./signing.pem", `"./signing.pem" is not a key name: for a key file write file:./signing.pem`, false},
 		{"bad name", `key name has ' ' at byte 4`, false},
 	} {

@@ -91,14 +91,23 @@ var derKeyHeaders = []string{
 	"AgEAMA0GCSqGSIb3DQEBAQUABIIE", // PKCS #8 RSA
 }
 
+// HoldsKeyHeader says whether s holds the base64 of a private key's fixed
+// DER header: a private key's PEM body, whatever else surrounds it.
+func HoldsKeyHeader(s string) bool {
+	for _, h := range derKeyHeaders {
+		if strings.Contains(s, h) {
+			return true
+		}
+	}
+	return false
+}
+
 func randomLooking(run string, withHex bool) bool {
 	if withHex && longestHex(run) >= minHexSecret {
 		return true
 	}
-	for _, h := range derKeyHeaders {
-		if strings.Contains(run, h) {
-			return true
-		}
+	if HoldsKeyHeader(run) {
+		return true
 	}
 	if len(run) < minSecretRun {
 		return false

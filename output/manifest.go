@@ -13,7 +13,8 @@ import (
 
 // WriteManifest prints a readable summary of m: sequence and the time it
 // encodes, digest, expiry relative to now, components and signatures.
-func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) error {
+// Its tables fit width columns when width is above 0 (see Table.Width).
+func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool, width int) error {
 	var b strings.Builder
 	seqTime := time.Unix(m.SequenceNumber, 0).UTC().Format(time.RFC3339)
 	fmt.Fprintf(&b, "sequence    %d (%s)\n", m.SequenceNumber, seqTime)
@@ -30,7 +31,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	comps := Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "TYPE", "SHA-256", "URI"}}
+	comps := Table{Header: []string{"PACKAGE", "VERSION", "SIZE", "TYPE", "SHA-256", "URI"}, Width: width, Optional: []string{"URI", "TYPE"}}
 	for _, c := range m.Components {
 		size := text.Bytes(c.Size)
 		if !tty {
@@ -47,7 +48,7 @@ func WriteManifest(w io.Writer, m *release.Manifest, now time.Time, tty bool) er
 	if len(m.Signatures) == 0 {
 		return nil
 	}
-	sigs := Table{Header: []string{"KEY ID", "ALGORITHM"}}
+	sigs := Table{Header: []string{"KEY ID", "ALGORITHM"}, Width: width}
 	for _, s := range m.Signatures {
 		sigs.Rows = append(sigs.Rows, []string{s.KeyID, s.Alg})
 	}

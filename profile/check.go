@@ -22,7 +22,8 @@ func (p *Profile) Check() error {
 		return &SettingError{Key: key, Value: value, Reason: fmt.Sprintf(format, args...), hide: pasted(value)}
 	}
 	for _, kv := range [][2]string{{"broker", p.Broker}, {"username", p.Username}, {"client-id", p.ClientID},
-		{"ca-file", p.CAFile}, {"cert-file", p.CertFile}, {"key-file", p.KeyFile}, {"timeout", p.Timeout}} {
+		{"ca-file", p.CAFile}, {"cert-file", p.CertFile}, {"key-file", p.KeyFile}, {"timeout", p.Timeout},
+		{"pkcs11-module", p.PKCS11Module}} {
 		if kv[1] != "" && pasted(kv[1]) {
 			return bad(kv[0], kv[1], "this looks like key material or text pasted in the wrong place")
 		}
@@ -166,7 +167,7 @@ func checkPubkeyRef(k string) error {
 func LooksPasted(v string) bool { return pasted(v) }
 
 func pasted(v string) bool {
-	if strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\n\r") || len(v) > 4096 {
+	if strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\n\r") || len(v) > 4096 || keys.HoldsKeyHeader(v) {
 		return true
 	}
 	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("/:.@,", r) }) {

@@ -130,7 +130,9 @@ func TestLooksPasted(t *testing.T) {
 		"/tmp/TestBrokerFlagDropsProfileUser3122357853/003/ca.pem": false,
 		"0123456789abcdef0123456789abcdef01234567":                 true,
 		"mqtts://broker.example.com:8883":                          false,
-		"release-key":                                              false, "30s": false, "": false,
+		// An Ed25519 key's PEM body whose slashes cut it into short words.
+		"MC4CAQAwBQYDK2VwBCIEIPwHsskEe/fe6iDHrdh7ZVou/5BzgLBRQVrmEMpFgA5g": true,
+		"release-key": false, "30s": false, "": false,
 	} {
 		if got := LooksPasted(v); got != want {
 			t.Errorf("LooksPasted(%q) = %v, want %v", v, got, want)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/otactl/otactl/keys"
 )
 
 // Encodings of the desired manifest (the encoding setting).
@@ -63,4 +65,39 @@ func Strict(flag *bool, getenv func(string) string, p *Profile) (bool, error) {
 		p = active
 	}
 	return p.Strict, nil
+}
+
+// PKCS11Module picks the PKCS#11 module of token keys: flag when given,
+// else OTACTL_PKCS11_MODULE, else the profile's pkcs11-module, else "".
+// A nil p is the active profile, read only when needed, as for Strict.
+func PKCS11Module(flag string, getenv func(string) string, p *Profile) (string, error) {
+	return textSetting(flag, keys.PKCS11ModuleEnv, getenv, p, func(p *Profile) string { return p.PKCS11Module })
+}
+
+// SignerPubkey picks the exec: signer's public key reference: flag when
+// given (not ""), else OTACTL_SIGNER_PUBKEY, else the profile's
+// signer-pubkey. A nil p is the active profile, read only when neither
+// flag nor environment decides. "" means none is given.
+func SignerPubkey(flag string, getenv func(string) string, p *Profile) (string, error) {
+	return textSetting(flag, "OTACTL_SIGNER_PUBKEY", getenv, p, func(p *Profile) string { return p.SignerPubkey })
+}
+
+// textSetting is a setting taken as it is: flag when given (not ""), else
+// the environment variable env, else the profile's field. A nil p is the
+// active profile, read only when neither flag nor environment decides.
+func textSetting(flag, env string, getenv func(string) string, p *Profile, field func(*Profile) string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if v := getenv(env); v != "" {
+		return v, nil
+	}
+	if p == nil {
+		_, _, active, err := LoadActive(getenv, "")
+		if err != nil {
+			return "", err
+		}
+		p = active
+	}
+	return field(p), nil
 }

@@ -122,3 +122,71 @@ func TestStrictPrecedence(t *testing.T) {
 		t.Errorf("bad OTACTL_STRICT: %v", err)
 	}
 }
+
+// TestPKCS11ModuleSetting: the module must be an existing file, is kept
+// as an absolute path, and is used after the flag and
+// OTACTL_PKCS11_MODULE.
+func TestPKCS11ModuleSetting(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libtoken.so")
+	if err := os.WriteFile(lib, []byte("\x7fELF"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	p := &Profile{}
+	if err := p.Set("pkcs11-module", "libtoken.so"); err != nil {
+		t.Fatal(err)
+	}
+	if got, set, _ := p.Get("pkcs11-module"); got != lib || !set {
+		t.Errorf("Get = %q, %v; want %q", got, set, lib)
+	}
+	if err := p.Set("pkcs11-module", "missing.so"); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("Set(missing.so) = %v", err)
+	}
+	none := func(string) string { return "" }
+	env := func(k string) string { return map[string]string{"OTACTL_PKCS11_MODULE": "/env.so"}[k] }
+	for _, tc := range []struct {
+		flag   string
+		getenv func(string) string
+		want   string
+	}{{"/flag.so", env, "/flag.so"}, {"", env, "/env.so"}, {"", none, lib}} {
+		if got, err := PKCS11Module(tc.flag, tc.getenv, p); got != tc.want || err != nil {
+			t.Errorf("PKCS11Module(%q) = %q, %v; want %q", tc.flag, got, err, tc.want)
+		}
+	}
+	if err := p.Unset("pkcs11-module"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := PKCS11Module("", none, p); got != "" || err != nil {
+		t.Errorf("after Unset: %q, %v", got, err)
+	}
+}
+
+func TestSignerPubkeyPrecedence(t *testing.T) {
+	vars := map[string]string{}
+	getenv := env(t, vars)
+	if ref, err := SignerPubkey("", getenv, nil); ref != "" || err != nil {
+		t.Errorf("no setting anywhere: %q, %v", ref, err)
+	}
+	setProfile(t, getenv, "prod", "signer-pubkey", "release-key")
+	if err := Use(getenv, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ flag, env, want string }{
+		{"", "", "release-key"},
+		{"", "env:SIGNER_PUB", "env:SIGNER_PUB"},
+		{"kms.der", "env:SIGNER_PUB", "kms.der"},
+	} {
+		vars["OTACTL_SIGNER_PUBKEY"] = c.env
+		if ref, err := SignerPubkey(c.flag, getenv, nil); ref != c.want || err != nil {
+			t.Errorf("flag %q, OTACTL_SIGNER_PUBKEY %q: %q, %v; want %q", c.flag, c.env, ref, err, c.want)
+		}
+	}
+	vars["OTACTL_SIGNER_PUBKEY"] = ""
+	if ref, err := SignerPubkey("", getenv, &Profile{}); ref != "" || err != nil {
+		t.Errorf("a resolved profile without signer-pubkey: %q, %v", ref, err)
+	}
+	if err := (&Profile{}).Set("signer-pubkey", filepath.Join(t.TempDir(), "none.pub")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("signer-pubkey naming a missing file: %v", err)
+	}
+}

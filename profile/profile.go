@@ -2,7 +2,8 @@
 // (config.json under the user's config folder): which broker, user, TLS
 // files and topic prefix to use, and the publishing policy (max-payload,
 // require-signatures and trusted public keys, the desired manifest's
-// encoding, strict mode). It holds no secrets.
+// encoding, strict mode), and the PKCS#11 module of token keys. It holds
+// no secrets.
 package profile
 
 import (
@@ -47,6 +48,12 @@ type Profile struct {
 	// Strict refuses a release the device-compatibility lint has
 	// findings about (release.Lint).
 	Strict bool `json:"strict,omitempty"`
+	// PKCS11Module is the PKCS#11 library that pkcs11: key references
+	// without a module-path load.
+	PKCS11Module string `json:"pkcs11-module,omitempty"`
+	// SignerPubkey is the public key of the exec: signer (a reference as
+	// for pubkey), used when --signer-pubkey and OTACTL_SIGNER_PUBKEY are not.
+	SignerPubkey string `json:"signer-pubkey,omitempty"`
 }
 
 // File is the whole config file.
@@ -61,7 +68,7 @@ type File struct {
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
 	"topic-prefix", "timeout", "max-payload", "require-signatures", "pubkey", "threshold",
-	"encoding", "strict",
+	"encoding", "strict", "pkcs11-module", "signer-pubkey",
 }
 
 // ConnectionKeys are the settings that say how to reach a broker. A broker
@@ -258,7 +265,7 @@ func (p *Profile) Set(key, value string) error {
 		p.Username = value
 	case "client-id":
 		p.ClientID = value
-	case "ca-file", "cert-file", "key-file":
+	case "ca-file", "cert-file", "key-file", "pkcs11-module":
 		if err := checkFile(value); err != nil {
 			return bad("%v", err)
 		}
@@ -304,6 +311,12 @@ func (p *Profile) Set(key, value string) error {
 				p.Pubkeys = append(p.Pubkeys, k)
 			}
 		}
+	case "signer-pubkey":
+		ref, err := pubkeyRef(value)
+		if err != nil {
+			return bad("%v", err)
+		}
+		p.SignerPubkey = ref
 	case "threshold":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 {
@@ -328,7 +341,7 @@ func (p *Profile) text(key string) *string {
 	return map[string]*string{
 		"broker": &p.Broker, "username": &p.Username, "client-id": &p.ClientID,
 		"ca-file": &p.CAFile, "cert-file": &p.CertFile, "key-file": &p.KeyFile,
-		"timeout": &p.Timeout,
+		"timeout": &p.Timeout, "pkcs11-module": &p.PKCS11Module, "signer-pubkey": &p.SignerPubkey,
 	}[key]
 }
 

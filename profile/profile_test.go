@@ -21,7 +21,7 @@ func TestEveryKeySetGetUnset(t *testing.T) {
 		"ca-file": file, "cert-file": file, "key-file": file, "insecure": "true",
 		"topic-prefix": "acme/", "timeout": "45s", "max-payload": "131072",
 		"require-signatures": "true", "pubkey": "release-key", "threshold": "2",
-		"encoding": "cbor", "strict": "true",
+		"encoding": "cbor", "strict": "true", "pkcs11-module": file, "signer-pubkey": "release-key",
 	}
 	for _, k := range Keys {
 		p := &Profile{}

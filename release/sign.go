@@ -82,11 +82,8 @@ func Algorithm(pub crypto.PublicKey) (string, error) {
 // wrapping ErrVerification. The new signature is verified before it is
 // added, so a faulty external signer is caught here.
 func (m *Manifest) Sign(s crypto.Signer) error {
-	if err := m.Validate(); err != nil {
+	if err := m.CheckSealed(); err != nil {
 		return err
-	}
-	if want := m.DigestHex(); m.Hash != want {
-		return fmt.Errorf("%w: manifest hash %s is not its release digest %s: the manifest was changed after it was sealed", ErrVerification, m.Hash, want)
 	}
 	pub := s.Public()
 	alg, id, err := Identify(pub)
@@ -94,14 +91,14 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 		return err
 	}
 	digest := m.Digest()
-	var raw []byte
-	switch alg {
-	case AlgEd25519:
-		raw, err = s.Sign(rand.Reader, digest[:], crypto.Hash(0))
-	case AlgECDSAP256:
-		h := sha256.Sum256(digest[:])
-		raw, err = s.Sign(rand.Reader, h[:], crypto.SHA256)
+	// A signer that signs messages itself (crypto.MessageSigner: an
+	// external signer) gets the digest; any other the SHA-256 of it for
+	// ECDSA.
+	opts := crypto.SignerOpts(crypto.Hash(0))
+	if alg == AlgECDSAP256 {
+		opts = crypto.SHA256
 	}
+	raw, err := crypto.SignMessage(s, rand.Reader, digest[:], opts)
 	if err != nil {
 		return fmt.Errorf("sign with key %s: %w", id, err)
 	}
@@ -109,9 +106,16 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 	if err := VerifySignature(pub, digest, sig); err != nil {
 		return fmt.Errorf("the signer of key %s made a signature that does not verify: %w", id, err)
 	}
+	m.addSignature(sig)
+	return nil
+}
+
+// addSignature adds sig, replacing one by the same key, and keeps the
+// signatures sorted by keyid.
+func (m *Manifest) addSignature(sig Signature) {
 	replaced := false
 	for i := range m.Signatures {
-		if m.Signatures[i].KeyID == id {
+		if m.Signatures[i].KeyID == sig.KeyID {
 			m.Signatures[i] = sig
 			replaced = true
 		}
@@ -120,7 +124,6 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 		m.Signatures = append(m.Signatures, sig)
 	}
 	sort.SliceStable(m.Signatures, func(i, j int) bool { return m.Signatures[i].KeyID < m.Signatures[j].KeyID })
-	return nil
 }
 
 // VerifySignature checks that sig is pub's signature over digest: the keyid
@@ -175,11 +178,8 @@ func (m *Manifest) CheckNotExpired(now time.Time) error {
 // ErrVerification, one whose hash is not its digest: a changed manifest is
 // never sealed afresh.
 func (m *Manifest) SetExpiry(t time.Time) (dropped int, err error) {
-	if err := m.Validate(); err != nil {
+	if err := m.CheckSealed(); err != nil {
 		return 0, err
-	}
-	if want := m.DigestHex(); m.Hash != want {
-		return 0, fmt.Errorf("%w: manifest hash %s is not its release digest %s: the manifest was changed after it was sealed", ErrVerification, m.Hash, want)
 	}
 	m.Expires = t.UTC().Truncate(time.Second).Format(time.RFC3339)
 	before := len(m.Signatures)

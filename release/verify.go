@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/otactl/otactl/internal/regularfile"
 )
 
 // VerifyOptions says what Verify checks beyond the manifest's own form.
@@ -60,6 +62,9 @@ type Verdict struct {
 	CheckedAt       string           `json:"checkedAt"` // the time expiry was checked against, RFC 3339 UTC
 	Artifacts       []ArtifactMatch  `json:"artifacts"`
 	Problems        []string         `json:"problems"`
+	// readErr kept an artifact file from being read: the verdict is
+	// incomplete, an error of input rather than a failed verification.
+	readErr error
 }
 
 // Verify checks m: its form (Validate), that hash is the release digest,
@@ -150,6 +155,9 @@ func Verify(ctx context.Context, m *Manifest, opts VerifyOptions) Verdict {
 		matches, err := MatchArtifacts(ctx, m, opts.Artifacts, opts.ArtifactsDir)
 		if err != nil {
 			problem("artifacts: %v", err)
+			if isReadError(err) {
+				v.readErr = err
+			}
 		} else {
 			v.Artifacts = matches
 			v.Problems = append(v.Problems, ArtifactProblems(m, matches, opts.ArtifactsDir != "")...)
@@ -160,8 +168,12 @@ func Verify(ctx context.Context, m *Manifest, opts VerifyOptions) Verdict {
 }
 
 // Err is nil when the verdict is OK, else an error wrapping ErrVerification
-// that names every problem.
+// that names every problem; or, when an artifact file could not be read,
+// that error (not a verification failure: the verdict is incomplete).
 func (v Verdict) Err() error {
+	if v.readErr != nil {
+		return fmt.Errorf("artifacts: %w", v.readErr)
+	}
 	if v.OK && len(v.Problems) == 0 {
 		return nil
 	}
@@ -169,6 +181,15 @@ func (v Verdict) Err() error {
 		return ErrVerification
 	}
 	return fmt.Errorf("%w: %s", ErrVerification, strings.Join(v.Problems, "; "))
+}
+
+// isReadError says whether err is a file that could not be read (missing,
+// unreadable, not a regular file, too large) rather than a mismatch.
+func isReadError(err error) bool {
+	var pathErr *fs.PathError
+	var notRegular *regularfile.NotRegularError
+	var tooLarge *regularfile.TooLargeError
+	return errors.As(err, &pathErr) || errors.As(err, &notRegular) || errors.As(err, &tooLarge)
 }
 
 // How an artifact was paired with its component.

@@ -288,4 +288,12 @@ func TestVerifyArtifacts(t *testing.T) {
 	if v.OK || !strings.Contains(strings.Join(v.Problems, "\n"), "artifacts: artifact \"boot=") {
 		t.Errorf("verdict %+v", v)
 	}
+	// A file that cannot be read is an error of input, not a failed
+	// verification: the verdict is incomplete.
+	for _, f := range []string{filepath.Join(dir, "missing.bin"), dir} {
+		v = Verify(context.Background(), m, VerifyOptions{Artifacts: []string{f}, At: beforeExpiry})
+		if err := v.Err(); v.OK || err == nil || errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), f) {
+			t.Errorf("%s: verdict %+v, error %v; want an error naming the file, not a verification failure", f, v, err)
+		}
+	}
 }

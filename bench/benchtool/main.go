@@ -38,10 +38,11 @@ func main() {
 	default:
 		usage()
 	}
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx too
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtool: "+err.Error())
-		if ctx.Err() != nil {
+		if interrupted {
 			os.Exit(130)
 		}
 		os.Exit(1)

@@ -2,15 +2,41 @@
 #   otactl completion bash | sudo tee /etc/bash_completion.d/otactl >/dev/null
 # or add to ~/.bashrc:  source <(otactl completion bash)
 _otactl() {
-    local cur="${COMP_WORDS[COMP_CWORD]}"
+    # The words as typed, split at blanks only: bash splits file:PATH and
+    # env:VAR at ':' (COMP_WORDBREAKS), otactl wants them whole.
+    local line="${COMP_LINE:0:COMP_POINT}"
+    local -a words
+    read -ra words <<<"$line"
+    [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+    local cur="${words[${#words[@]}-1]}"
+    # What bash replaces is the part of cur after its last ':'.
+    local colon=""
+    [[ "$cur" == *:* && "$COMP_WORDBREAKS" == *:* ]] && colon="${cur%"${cur##*:}"}"
     local IFS=$'\n'
     local -a out
-    out=($(otactl __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
-    if [ "${out[0]}" = ":files" ]; then
-        COMPREPLY=($(compgen -f -- "$cur"))
-        compopt -o filenames 2>/dev/null
-        return 0
+    out=($(otactl __complete "${words[@]:1}" 2>/dev/null))
+    COMPREPLY=()
+    local first="${out[0]-}"
+    if [[ "$first" == :files* ]]; then
+        out=("${out[@]:1}")
+        local pre="${first#:files}"
+        pre="${pre#=}"
+        local f
+        for f in $(compgen -f -- "${cur#"$pre"}"); do
+            [ -d "$f" ] && f="$f/"
+            COMPREPLY+=("${pre}${f}")
+        done
+        compopt -o nospace 2>/dev/null
     fi
-    COMPREPLY=("${out[@]}")
+    local c
+    for c in "${out[@]}"; do
+        COMPREPLY+=("${c%%$'\t'*}")
+    done
+    if [ -n "$colon" ]; then
+        local i
+        for i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[$i]="${COMPREPLY[$i]#"$colon"}"
+        done
+    fi
 }
 complete -F _otactl otactl

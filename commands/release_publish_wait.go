@@ -1,0 +1,127 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
+)
+
+// release publish --wait: the publish, then the gate of rollout wait on
+// exactly what it targeted (publish.WaitGate, publish.Targeted).
+
+// waitFlags are --wait, --wait-package and the gate flags, the deadline
+// as --wait-timeout (publish's --timeout is the broker's).
+func waitFlags(opts *releasePublishOptions) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.BoolFlag{Name: "wait", Usage: "then wait for the devices just targeted to update, as rollout wait does (exit 4 failed, 5 timed out)", Category: waitCategory, Destination: &opts.Wait},
+		&cli.StringFlag{Name: "wait-package", Usage: "the `PACKAGE` the gate judges (default: the only component, or main)", Category: waitCategory, Destination: &opts.WaitPackage,
+			Action: func(*cli.Context, string) error {
+				opts.Gate.given = append(opts.Gate.given, "--wait-package")
+				return nil
+			}},
+	}, gateFlags(&opts.Gate, "wait-timeout", waitCategory)...)
+}
+
+// checkWait refuses the gate flags without --wait, and --wait with
+// --dry-run.
+func (opts *releasePublishOptions) checkWait() error {
+	if !opts.Wait {
+		if len(opts.Gate.given) > 0 {
+			return withHint(usageErrorf("release publish: %s is for --wait", opts.Gate.given[0]), "add --wait to wait for the devices just targeted")
+		}
+		return nil
+	}
+	if opts.Plan.DryRun {
+		return usageErrorf("release publish: --wait with --dry-run: a dry run publishes nothing to wait for")
+	}
+	return nil
+}
+
+// publishWaitResult is what release publish --wait -o json prints.
+type publishWaitResult struct {
+	Publish *publish.Report  `json:"publish"`
+	Gate    fleet.GateResult `json:"gate"`
+}
+
+// publishAndWait publishes plan, then waits on the gate of what it
+// targeted, on the same connection.
+func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOptions, plan *publish.Plan) error {
+	base, err := opts.Gate.gate()
+	if err != nil {
+		return err
+	}
+	if opts.WaitPackage != "" {
+		if err := release.ValidatePackage(opts.WaitPackage); err != nil {
+			return usageErrorf("--wait-package: %v", err)
+		}
+	}
+	if base, err = publish.WaitGate(plan, opts.WaitPackage, base); err != nil {
+		return usageErrorf("release publish --wait: %v", err)
+	}
+	quiet := opts.Output == "json"
+	w := newGateWait(sys, &opts.Gate, fmt.Sprintf("wait: %s %s", base.Package, base.Version))
+	return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+		// The publish's group goes where its progress goes (standard
+		// output unless -o json), so that the runner keeps them in order.
+		group := w.gh
+		if !quiet {
+			group = output.NewGitHub(sys.Getenv, sys.Stdout)
+		}
+		group.Group(fmt.Sprintf("publish: release %d", plan.Manifest.SequenceNumber))
+		rep, err := newPublisher(sys, client, quiet).Publish(ctx, plan)
+		group.EndGroup()
+		if err != nil {
+			w.gh.Error("release publish failed", err.Error())
+			return err
+		}
+		g, err := publish.Targeted(base, rep)
+		if err != nil {
+			return err
+		}
+		w.title += " on " + gateScope(g)
+		fmt.Fprintf(sys.Stderr, "waiting for %s %s on %s (timeout %s)\n", g.Package, g.Version, gateScope(g), opts.Gate.Timeout)
+		res, err := w.run(ctx, client, g, g.Cohort, nil, time.Now(), nil)
+		if err != nil {
+			return err
+		}
+		if quiet {
+			if err := writeJSON(sys.Stdout, publishWaitResult{Publish: rep, Gate: res}); err != nil {
+				return err
+			}
+		}
+		return w.verdict(res, publishMarkdown(rep))
+	})
+}
+
+// gateScope names the devices a gate judges, in a few words.
+func gateScope(g fleet.Gate) string {
+	switch {
+	case len(g.Devices) == 1:
+		return "device " + g.Devices[0]
+	case len(g.Devices) > 1:
+		return fmt.Sprintf("%d devices", len(g.Devices))
+	case g.Cohort != "":
+		return "cohort " + g.Cohort
+	}
+	return "the fleet"
+}
+
+// publishMarkdown is what a publish did, for the GitHub step summary: the
+// release, then one row per target.
+func publishMarkdown(rep *publish.Report) string {
+	rows := make([][]string, 0, len(rep.Targets))
+	for _, t := range rep.Targets {
+		rows = append(rows, []string{strings.TrimSpace(string(t.Kind) + " " + t.Name), t.Topic, t.Action})
+	}
+	return fmt.Sprintf("### publish: release %d\n\n`%s` (%s)\n\n", rep.SequenceNumber, rep.Hash, rep.Encoding) +
+		output.MarkdownTable([]string{"target", "topic", "action"}, rows) + "\n"
+}
