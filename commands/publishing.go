@@ -11,7 +11,6 @@ import (
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/publish"
-	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -39,19 +38,6 @@ func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int) (
 		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
 		RequireSignatures: cn.Profile.RequireSignatures,
 	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeysIn(sys, cn.Profile, refs) })
-}
-
-// checkPublish holds m to the trust policy of o's flags and the profile
-// before it is published, as what, which names it in the error.
-func (o *trustOptions) checkPublish(ctx context.Context, sys *System, cn *connection, m *release.Manifest, what string) error {
-	trust, err := o.policy(sys, cn)
-	if err == nil {
-		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
 }
 
 // publishRelease runs a plan's broker steps on an open connection.

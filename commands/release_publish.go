@@ -182,3 +182,16 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	}
 	return &plan, nil
 }
+
+// checkPublish holds m to the trust policy of o's flags and the profile
+// before it is published, as what, which names it in the error.
+func (o *trustOptions) checkPublish(ctx context.Context, sys *System, cn *connection, m *release.Manifest, what string) error {
+	trust, err := o.policy(sys, cn)
+	if err == nil {
+		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}

@@ -9,11 +9,8 @@ import (
 	"github.com/otactl/otactl/rollout"
 )
 
-// rolloutAbortOptions are the connection and -o, as a list command's.
-type rolloutAbortOptions = listOptions
-
 func newRolloutAbortCommand(sys *System) *cli.Command {
-	opts := &rolloutAbortOptions{}
+	opts := &listOptions{} // the connection and -o, as a list command's
 	return &cli.Command{
 		Name:      "abort",
 		Usage:     "end the rollout in progress where it stands",
@@ -35,7 +32,7 @@ Example:
 	}
 }
 
-func rolloutAbortRun(ctx context.Context, sys *System, opts *rolloutAbortOptions) error {
+func rolloutAbortRun(ctx context.Context, sys *System, opts *listOptions) error {
 	return withRolloutBroker(ctx, sys, &opts.Conn, func(b rollout.Broker) error {
 		st, err := rollout.Abort(ctx, b, rolloutOwner(sys), sys.Now, rollout.DefaultSettle)
 		switch {
@@ -44,7 +41,7 @@ func rolloutAbortRun(ctx context.Context, sys *System, opts *rolloutAbortOptions
 		case opts.Output == "json":
 			return writeJSON(sys.Stdout, st)
 		}
-		for _, l := range describeState(st) {
+		for _, l := range st.Lines() {
 			fmt.Fprintln(sys.Stdout, l)
 		}
 		return nil

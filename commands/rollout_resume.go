@@ -12,14 +12,8 @@ import (
 	"github.com/otactl/otactl/upload"
 )
 
-type rolloutResumeOptions struct {
-	// The release, when given, as release publish takes it.
-	releasePublishOptions
-	Run rolloutRunOptions
-}
-
 func newRolloutResumeCommand(sys *System) *cli.Command {
-	opts := &rolloutResumeOptions{}
+	opts := &rolloutReleaseOptions{} // the release is optional
 	flags := opts.Run.flags(&opts.releasePublishOptions)
 	return &cli.Command{
 		Name:      "resume",
@@ -47,7 +41,7 @@ Example:
 	}
 }
 
-func rolloutResumeRun(ctx context.Context, sys *System, opts *rolloutResumeOptions) error {
+func rolloutResumeRun(ctx context.Context, sys *System, opts *rolloutReleaseOptions) error {
 	cn, err := opts.Conn.resolve(sys)
 	if err != nil {
 		return err
@@ -75,7 +69,7 @@ func rolloutResumeRun(ctx context.Context, sys *System, opts *rolloutResumeOptio
 
 // publishedPlan is the plan of the rollout in progress's release, read
 // back from where its stages published it, held to the trust policy.
-func publishedPlan(ctx context.Context, sys *System, cn *connection, b rollout.Broker, opts *rolloutResumeOptions) (*publish.Plan, error) {
+func publishedPlan(ctx context.Context, sys *System, cn *connection, b rollout.Broker, opts *rolloutReleaseOptions) (*publish.Plan, error) {
 	st, err := rollout.ReadState(ctx, b, b.Topics().RolloutState())
 	if err != nil {
 		return nil, err

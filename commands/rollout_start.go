@@ -8,14 +8,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
-	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/rollout"
 )
 
 type rolloutStartOptions struct {
-	// The release as release publish takes it.
-	releasePublishOptions
-	Run rolloutRunOptions
+	rolloutReleaseOptions
 	// --steps, --package, --min-updated, --max-failed, --on-failure.
 	Steps, Package, MinUpdated, MaxFailed, OnFailure string
 	Bake                                             time.Duration
@@ -132,19 +129,4 @@ func (opts *rolloutStartOptions) request() (rollout.Request, error) {
 		return req, usageErrorf("--max-failed: %v", err)
 	}
 	return req, nil
-}
-
-// describeState is a rollout's state in lines, for rollout status and
-// abort.
-func describeState(st *rollout.State) []string {
-	lines := []string{fmt.Sprintf("rollout of release %d (%s %s), steps %s: %s, stage %d of %d, started by %s at %s",
-		st.Sequence, st.Package, st.Version, st.Steps, st.Status, st.Stage+1, len(st.Stages), st.StartedBy, st.StartedAt.Format(time.RFC3339))}
-	for i, s := range st.Stages {
-		lines = append(lines, fmt.Sprintf("  stage %d %s: %s, %s, %d/%d updated, %d failed, %d pending",
-			i+1, s.Step, s.Status, text.Plural(s.Targets, "target"), s.Updated, s.Total, s.Failed, s.Pending))
-	}
-	if st.Message != "" {
-		lines = append(lines, "  "+st.Message)
-	}
-	return lines
 }

@@ -61,7 +61,7 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 		if state != nil {
 			extra = append(extra, output.Field{Key: "rollout", Value: state})
 			if opts.Output != "json" {
-				for _, l := range describeState(state) {
+				for _, l := range state.Lines() {
 					fmt.Fprintln(sys.Stderr, l)
 				}
 			}

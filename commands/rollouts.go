@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
-	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/rollout"
 	"github.com/otactl/otactl/upload"
@@ -21,6 +19,13 @@ import (
 // The wiring that rollout start and rollout resume share: the flags of a
 // running rollout, the engine (package rollout) on a connection, and the
 // rendering of its events.
+
+// rolloutReleaseOptions are what rollout start and resume share: the
+// release, as release publish takes it, and the run's flags.
+type rolloutReleaseOptions struct {
+	releasePublishOptions
+	Run rolloutRunOptions
+}
 
 // rolloutRunOptions are the flags of a run of the rollout engine.
 type rolloutRunOptions struct {
@@ -116,53 +121,18 @@ func rolloutRenderer(sys *System, format string) rollout.Observer {
 // current gate on standard error, in place on a terminal (it then
 // returns true).
 func renderRolloutEvent(sys *System, format string, e rollout.Event) (inPlace bool) {
-	if format == "json" {
+	switch {
+	case format == "json":
 		_ = writeJSON(sys.Stdout, e)
-		return false
-	}
-	stage := fmt.Sprintf("stage %d/%d %s", e.Stage, e.Stages, e.Step)
-	switch e.Kind {
-	case rollout.EventStarted:
-		fmt.Fprintf(sys.Stdout, "rollout of release %d (%s) in %d stages: %s; %s\n", e.Sequence, e.Version, e.Stages, e.Step, e.Message)
-	case rollout.EventResumed:
-		fmt.Fprintf(sys.Stdout, "resuming the rollout of release %d (%s) at stage %d/%d\n", e.Sequence, e.Version, e.Stage, e.Stages)
-	case rollout.EventStageStarted:
-		fmt.Fprintf(sys.Stdout, "%s: publishing\n", stage)
-	case rollout.EventPublished:
-		fmt.Fprintf(sys.Stdout, "%s: published to %s, waiting for the gate\n", stage, text.Plural(e.Targets, "target"))
-	case rollout.EventGate:
-		line := fmt.Sprintf("%s: %s", stage, gateWords(e.Gate))
-		if sys.StderrTTY {
-			fmt.Fprintf(sys.Stderr, "\r\x1b[K%s", line)
-			return true
-		}
-		fmt.Fprintln(sys.Stderr, line)
-	case rollout.EventGatePassed, rollout.EventBaked:
-		what := map[string]string{rollout.EventGatePassed: "gate passed", rollout.EventBaked: "baked " + e.Message}[e.Kind]
-		if e.Gate == nil {
-			fmt.Fprintf(sys.Stdout, "%s: %s: %s\n", stage, what, e.Message)
-			break
-		}
-		fmt.Fprintf(sys.Stdout, "%s: %s: %s\n", stage, what, gateWords(e.Gate))
-	case rollout.EventGateFailed:
-		fmt.Fprintf(sys.Stdout, "%s: gate failed: %s\n", stage, gateWords(e.Gate))
-		for _, f := range e.Failures {
-			fmt.Fprintf(sys.Stdout, "  %s: %s\n", f.Device, f.Reason)
-		}
-	case rollout.EventRestored:
-		fmt.Fprintf(sys.Stdout, "%s: restored on %s: %s\n", stage, text.Plural(e.Targets, "target"), e.Message)
-	case rollout.EventPaused:
-		fmt.Fprintf(sys.Stdout, "%s: paused: nothing restored\n", stage)
-	case rollout.EventTimeout:
-		fmt.Fprintf(sys.Stdout, "%s: timed out, paused: nothing restored\n", stage)
-	case rollout.EventDone:
-		fmt.Fprintf(sys.Stdout, "rollout done: release %d (%s) %s\n", e.Sequence, e.Version, strings.TrimSpace("on every stage "+e.Message))
+	case e.Kind == rollout.EventGate && sys.StderrTTY:
+		fmt.Fprintf(sys.Stderr, "\r\x1b[K%s", e.Text())
+		return true
+	case e.Kind == rollout.EventGate:
+		fmt.Fprintln(sys.Stderr, e.Text())
+	default:
+		fmt.Fprintln(sys.Stdout, e.Text())
 	}
 	return false
-}
-
-func gateWords(g *rollout.GateCounts) string {
-	return fmt.Sprintf("%d/%d updated (need %d), %d failed (allowed %d), %d pending", g.Updated, g.Total, g.Need, g.Failed, g.Allowed, g.Pending)
 }
 
 // rolloutOwner names who runs a rollout: the CI's actor and run, else

@@ -301,3 +301,21 @@ func TestRunCohortStage(t *testing.T) {
 		t.Errorf("restore to %v as %d", rb.Targets, rb.Manifest.SequenceNumber)
 	}
 }
+
+func TestEventText(t *testing.T) {
+	g := &GateCounts{Total: 5, Updated: 1, Need: 5, Failed: 2, Pending: 2}
+	for _, tc := range []struct {
+		e    Event
+		want string
+	}{
+		{Event{Kind: EventPublished, Stage: 1, Stages: 3, Step: "10%", Targets: 1}, "stage 1/3 10%: published to 1 target, waiting for the gate"},
+		{Event{Kind: EventGate, Stage: 2, Stages: 3, Step: "50%", Gate: g}, "stage 2/3 50%: 1/5 updated (need 5), 2 failed (allowed 0), 2 pending"},
+		{Event{Kind: EventGateFailed, Stage: 1, Stages: 2, Step: "cohort:c", Gate: g, Failures: []Failure{{"d1", "integrity-check-failed"}}},
+			"stage 1/2 cohort:c: gate failed: 1/5 updated (need 5), 2 failed (allowed 0), 2 pending\n  d1: integrity-check-failed"},
+		{Event{Kind: EventDone, Sequence: 7, Version: "1.1.0"}, "rollout done: release 7 (1.1.0) on every stage"},
+	} {
+		if got := tc.e.Text(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.e.Kind, got, tc.want)
+		}
+	}
+}
