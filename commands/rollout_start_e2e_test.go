@@ -174,7 +174,12 @@ func TestRolloutStartE2E(t *testing.T) {
 				if len(f.stageDevices(20)) == 0 {
 					t.Fatal("no device in the first stage")
 				}
-				res := f.start(t, "1.1.0", "--steps", "20%,50%,100%", "--on-failure", policy).waitWithin(t, 2*time.Minute)
+				// In GitHub Actions: a group per stage, annotations, a summary.
+				summary := t.TempDir() + "/summary.md"
+				gh := []string{"GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY=" + summary, "GITHUB_ACTOR=octo", "GITHUB_REPOSITORY=acme/fw", "GITHUB_RUN_ID=42"}
+				r := f.releases["1.1.0"]
+				res := startOtactlIn(t, f.dir, append(f.env, gh...), nil, "rollout", "start", r[0], r[1], "--timeout", "90s", "-o", "json",
+					"--steps", "20%,50%,100%", "--on-failure", policy).waitWithin(t, 2*time.Minute)
 				evs := rolloutEvents(t, res.stdout)
 				want := map[string]string{"halt": "restored:1", "rollback": "restored:1", "pause": "paused:1"}[policy]
 				if res.code != ExitRolloutFail || kinds(evs) != "started:0 stage-started:1 published:1 gate-failed:1 "+want {
@@ -197,9 +202,14 @@ func TestRolloutStartE2E(t *testing.T) {
 						t.Errorf("device %s desired %+v, want 1.0.0 above sequence 200", d, m)
 					}
 				}
+				md := mustRead(t, summary)
+				if !strings.Contains(res.stderr, "::group::stage 1/3 20%25\n") || !strings.Contains(res.stderr, "::error title=rollout stage 1/3 20%25 failed::") ||
+					!strings.Contains(res.stderr, "::endgroup::") || !strings.Contains(md, "| 1/3 | 20% | gate-failed |") {
+					t.Errorf("GitHub Actions output:\n%s\nsummary:\n%s", res.stderr, md)
+				}
 				status := map[string]string{"halt": "halted", "rollback": "rolled-back", "pause": "paused"}[policy]
 				st := runOtactl(t, f.dir, f.env, "", "rollout", "status")
-				if !strings.Contains(st.stderr, "steps 20%,50%,100%: "+status+", stage 1 of 3") {
+				if !strings.Contains(st.stderr, "steps 20%,50%,100%: "+status+", stage 1 of 3, started by octo (github acme/fw run 42)") {
 					t.Errorf("rollout status:\n%s", st.stderr)
 				}
 				// Run again: refused, exit 3.

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/rollout"
 	"github.com/otactl/otactl/upload"
@@ -104,15 +105,46 @@ func newRolloutRunner(sys *System, client *upload.Client, ro *rolloutRunOptions,
 }
 
 // rolloutRenderer renders the engine's events one at a time (see
-// renderRolloutEvent); a line in place on a terminal is ended first.
+// renderRolloutEvent), and in GitHub Actions a group per stage, an error
+// annotation per failed gate and device, and a step summary at the end;
+// a line in place on a terminal is ended first.
 func rolloutRenderer(sys *System, format string) rollout.Observer {
 	inPlace := false
+	gh := output.NewGitHub(sys.Getenv, sys.Stderr)
+	var title string
+	var rows [][]string
 	return func(e rollout.Event) {
 		if inPlace && e.Kind != rollout.EventGate {
 			fmt.Fprint(sys.Stderr, "\r\x1b[K")
 			inPlace = false
 		}
 		inPlace = renderRolloutEvent(sys, format, e) || inPlace
+		if gh == nil {
+			return
+		}
+		if e.Gate != nil && e.Kind != rollout.EventGate {
+			rows = append(rows, []string{fmt.Sprintf("%d/%d", e.Stage, e.Stages), e.Step, e.Kind, e.Gate.String()})
+		}
+		switch e.Kind {
+		case rollout.EventStarted, rollout.EventResumed:
+			title = e.Text()
+		case rollout.EventStageStarted:
+			gh.Group(fmt.Sprintf("stage %d/%d %s", e.Stage, e.Stages, e.Step))
+		case rollout.EventGateFailed:
+			for i, f := range e.Failures {
+				if i < 9 {
+					gh.Error(f.Device, f.Reason)
+				}
+			}
+			gh.Error(fmt.Sprintf("rollout stage %d/%d %s failed", e.Stage, e.Stages, e.Step), e.Gate.String())
+		case rollout.EventTimeout:
+			gh.Error("rollout timed out", e.Text())
+			fallthrough
+		case rollout.EventDone, rollout.EventPaused, rollout.EventRestored:
+			gh.EndGroup()
+			table := output.MarkdownTable([]string{"stage", "step", "event", "gate"}, rows)
+			_ = gh.Summary(fmt.Sprintf("### %s\n\n%s\n%s\n", title, table, e.Text()))
+		}
 	}
 }
 
