@@ -161,14 +161,9 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
 		return nil, err
 	}
-	trust, err := opts.policy(sys, cn)
-	if err == nil {
-		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
+	if plan.Trust, err = opts.checkPublish(ctx, sys, cn, m, opts.File); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opts.File, err)
-	}
-	plan.Trust = trust
 	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
 	}
@@ -190,4 +185,17 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 		plan.Percent = opts.Targets.Percent
 	}
 	return &plan, nil
+}
+
+// checkPublish holds m to the trust policy of o's flags and the profile
+// before it is published, as what, which names it in the error.
+func (o *trustOptions) checkPublish(ctx context.Context, sys *System, cn *connection, m *release.Manifest, what string) (publish.TrustPolicy, error) {
+	trust, err := o.policy(sys, cn)
+	if err == nil {
+		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
+	}
+	if err != nil {
+		return trust, fmt.Errorf("%s: %w", what, err)
+	}
+	return trust, nil
 }

@@ -25,6 +25,7 @@ const (
 	componentRoot = ".u/c/"
 	releaseRoot   = ".u/releases/"
 	probeRoot     = ".u/otactl/probe/"
+	rolloutRoot   = ".u/rollout/"
 	cohortRoot    = "cohorts/"
 	deviceRoot    = "devices/"
 	deviceDesired = "/" + desiredLevel
@@ -151,6 +152,14 @@ func (t Topics) Report(device, pkg string) (string, error) {
 func (t Topics) Probe(clientID, nonce string) string {
 	return t.prefix + probeRoot + clientID + "/" + nonce
 }
+
+// RolloutState is the topic of the retained state of the prefix's staged
+// rollout (otactl rollout start): P.u/rollout/state.
+func (t Topics) RolloutState() string { return t.prefix + rolloutRoot + "state" }
+
+// RolloutLock is the topic of the retained lock that one 'rollout start'
+// at a time holds: P.u/rollout/lock.
+func (t Topics) RolloutLock() string { return t.prefix + rolloutRoot + "lock" }
 
 // ReportsFilter matches every device's state reports: Pdevices/+/.u/c/+.
 func (t Topics) ReportsFilter() string { return t.prefix + deviceRoot + "+" + deviceReport + "+" }

@@ -35,6 +35,8 @@ func TestTopics(t *testing.T) {
 		tp.DevicesFilter(),
 		tp.ProbesFilter(),
 		tp.KeySet(),
+		tp.RolloutState(),
+		tp.RolloutLock(),
 	}
 	want := []string{
 		"acme/.u/desired",
@@ -54,6 +56,8 @@ func TestTopics(t *testing.T) {
 		"acme/devices/+/.u/desired",
 		"acme/.u/otactl/probe/#",
 		"acme/.u/keys",
+		"acme/.u/rollout/state",
+		"acme/.u/rollout/lock",
 	}
 	for i := range want {
 		if got[i] != want[i] {
