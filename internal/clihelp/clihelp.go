@@ -1,6 +1,8 @@
 // Package clihelp prints urfave/cli's help as kubectl and gh print
 // theirs: each flag's names and value on a line of their own, its
-// description below, and every line broken to the screen's width.
+// description below, and every line broken to the screen's width. It also
+// keeps a flag's old spelling working, hidden, with a warning
+// (Deprecated).
 package clihelp
 
 import (
@@ -9,6 +11,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/urfave/cli/v2"
@@ -178,4 +181,52 @@ func fitLine(line string, width int) string {
 		curWidth += w
 	}
 	return strings.Join(append(out, cur), "\n")
+}
+
+// Deprecated is a hidden copy of f under the name old, whose use
+// warns that --f's name replaces it. It has f's default, since urfave/cli
+// writes each flag's default to its destination.
+func Deprecated(old string, f cli.Flag) cli.Flag {
+	now := f.Names()[0]
+	warn := func(c *cli.Context) {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s is deprecated: use --%s\n", dashed(old), now)
+	}
+	switch f := f.(type) {
+	case *cli.DurationFlag:
+		action := f.Action
+		return &cli.DurationFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: func(c *cli.Context, v time.Duration) error {
+			warn(c)
+			if action != nil {
+				return action(c, v)
+			}
+			return nil
+		}}
+	case *cli.StringFlag:
+		action := f.Action
+		return &cli.StringFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: func(c *cli.Context, v string) error {
+			warn(c)
+			if action != nil {
+				return action(c, v)
+			}
+			return nil
+		}}
+	case *cli.StringSliceFlag:
+		action := f.Action
+		return &cli.StringSliceFlag{Name: old, Hidden: true, Destination: f.Destination, Action: func(c *cli.Context, v []string) error {
+			warn(c)
+			if action != nil {
+				return action(c, v)
+			}
+			return nil
+		}}
+	}
+	panic(fmt.Sprintf("clihelp: a deprecated alias of a %T flag: add it to clihelp.Deprecated", f))
+}
+
+// dashed is a flag's name as typed: -n or --name.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
