@@ -45,11 +45,38 @@ func newRaceFixture(t *testing.T, b *testbroker.Broker, seqs ...int64) *raceFixt
 }
 
 // publish publishes the manifest of sequence seq to topic from the test's
-// own connection, as another otactl would.
+// own connection, as another otactl would, and returns once the broker
+// has delivered it to subscribers (the test's own subscription): the
+// embedded broker acknowledges a publish before it delivers it, and a
+// run can only see a concurrent publish the broker has delivered (see
+// docs/publishing.md, "One order per topic").
 func (f *raceFixture) publish(t *testing.T, topic string, seq int64) {
 	t.Helper()
-	if err := f.client.PublishRetained(context.Background(), topic, f.bytes[seq]); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := upload.Connect(ctx, upload.Options{Broker: f.broker.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan upload.Message, 16)
+	if err := sub.Subscribe(ctx, []string{topic}, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.PublishRetained(ctx, topic, f.bytes[seq]); err != nil {
 		t.Errorf("publish %d to %s: %v", seq, topic, err)
+		return
+	}
+	for {
+		select {
+		case m := <-got:
+			if !m.Retained && bytes.Equal(m.Payload, f.bytes[seq]) {
+				return
+			}
+		case <-ctx.Done():
+			t.Errorf("publish %d to %s: never delivered", seq, topic)
+			return
+		}
 	}
 }
 
