@@ -102,6 +102,8 @@ func publishObserver(sys *System, quiet bool) publish.Observer {
 		case publish.ArtifactDone:
 			r := e.Result
 			say("artifact %s@%s: %s (%d bytes) %s", r.Package, r.Version, r.Action, r.Size, r.Topic)
+		case publish.DevicesMatched:
+			say("devices %s: %d of %d reporting devices", e.Glob, e.Matched, e.Known)
 		case publish.PercentSelected:
 			say("percent %g: %d of %d reporting devices", e.Percent, e.Chosen, e.Known)
 		case publish.TargetDone:

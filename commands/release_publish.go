@@ -181,6 +181,7 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if plan.Targets, err = opts.Targets.resolve(cn.topics()); err != nil {
 		return nil, err
 	}
+	plan.DeviceGlobs = opts.Targets.globs
 	if opts.Targets.percentSet {
 		plan.Percent = opts.Targets.Percent
 	}

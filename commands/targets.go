@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -23,6 +24,10 @@ type targetOptions struct {
 	DevicesFile string
 	Percent     float64
 	percentSet  bool
+	// globsOK: --device takes patterns, matched among reporting devices
+	// when publishing (release publish).
+	globsOK bool
+	globs   []string // the patterns among the devices, once resolved
 }
 
 const targetCategory = "Target"
@@ -55,6 +60,8 @@ func targetFlags(o *targetOptions, withPercent bool) []cli.Flag {
 		&cli.StringFlag{Name: "devices-file", Usage: "a `FILE` of device ids, one a line ('#' starts a comment)", Category: targetCategory, Destination: &o.DevicesFile},
 	}
 	if withPercent {
+		o.globsOK = true
+		flags[1] = &cli.StringSliceFlag{Name: "device", Usage: "a device's desired topic, or those of the reporting devices a `GLOB` such as 'sensor-*' matches (repeatable)", Category: targetCategory, Destination: &o.Devices}
 		flags = append(flags, &cli.Float64Flag{Name: "percent", Usage: "`N` percent of the devices known from their state reports, chosen by a stable hash of the device id", Category: targetCategory, Destination: &o.Percent,
 			Action: func(*cli.Context, float64) error { o.percentSet = true; return nil }})
 	}
@@ -68,6 +75,7 @@ func (o *targetOptions) resolve(topics protocol.Topics) ([]publish.Target, error
 		return nil, usageErrorf("--percent must be more than 0 and at most 100, not %g", o.Percent)
 	}
 	var out []publish.Target
+	o.globs = nil
 	seen := map[string]bool{}
 	add := func(t publish.Target) {
 		if !seen[t.Topic] {
@@ -91,13 +99,23 @@ func (o *targetOptions) resolve(topics protocol.Topics) ([]publish.Target, error
 		devices = append(devices, ids...)
 	}
 	for _, d := range devices {
+		if publish.IsGlob(d) {
+			if !o.globsOK {
+				return nil, usageErrorf("--device %q: a pattern is for release publish; name the devices here", d)
+			}
+			if _, err := path.Match(d, ""); err != nil {
+				return nil, usageErrorf("--device %q: %v", d, err)
+			}
+			o.globs = append(o.globs, d) // matched among the reporting devices when publishing
+			continue
+		}
 		topic, err := topics.Device(d)
 		if err != nil {
 			return nil, usageErrorf("device: %v", err)
 		}
 		add(publish.Target{Kind: protocol.Device, Name: d, Topic: topic})
 	}
-	if len(out) == 0 && !o.percentSet {
+	if len(out) == 0 && !o.percentSet && len(o.globs) == 0 {
 		out = append(out, publish.Target{Kind: protocol.Fleet, Topic: topics.Fleet()})
 	}
 	return out, nil

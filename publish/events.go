@@ -24,6 +24,14 @@ type ArtifactSending struct {
 	Topic string
 }
 
+// DevicesMatched: Matched of the Known reporting devices match Glob.
+type DevicesMatched struct {
+	Glob           string
+	Matched, Known int
+}
+
+func (DevicesMatched) event() {}
+
 // PercentSelected: Chosen of the Known reporting devices fall in Percent.
 type PercentSelected struct {
 	Percent       float64

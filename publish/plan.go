@@ -30,9 +30,13 @@ type Plan struct {
 	MaxPayload int64             // the broker's largest message; 0: no limit
 	Targets    []Target
 	Percent    float64 // also the devices --percent chooses; 0: none
-	Force      bool
-	DryRun     bool
-	RollbackOf int64
+	// DeviceGlobs are device id patterns (path.Match: *, ?, [...]): also
+	// the reporting devices each matches; one that matches none is an
+	// error.
+	DeviceGlobs []string
+	Force       bool
+	DryRun      bool
+	RollbackOf  int64
 	// Strict refuses the plan when the device-compatibility lint has
 	// findings (Publisher.Lint).
 	Strict bool

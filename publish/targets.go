@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"path"
 	"sort"
+	"strings"
 
 	"github.com/otactl/otactl/catalog"
 	"github.com/otactl/otactl/internal/hint"
@@ -17,24 +19,65 @@ import (
 // each topic once.
 func (p *Publisher) Targets(ctx context.Context, plan *Plan) ([]Target, error) {
 	targets := append([]Target{}, plan.Targets...)
-	if plan.Percent <= 0 {
-		return targets, nil
-	}
-	chosen, known, err := PercentTargets(ctx, p.Broker, p.Broker.Topics(), plan.Percent)
-	if err != nil {
-		return nil, err
-	}
-	p.Observe.emit(PercentSelected{Percent: plan.Percent, Chosen: len(chosen), Known: known})
 	seen := map[string]bool{}
 	for _, t := range targets {
 		seen[t.Topic] = true
 	}
-	for _, t := range chosen {
-		if !seen[t.Topic] {
-			targets = append(targets, t)
+	add := func(ts []Target) {
+		for _, t := range ts {
+			if !seen[t.Topic] {
+				seen[t.Topic] = true
+				targets = append(targets, t)
+			}
 		}
 	}
+	for _, glob := range plan.DeviceGlobs {
+		matched, known, err := GlobTargets(ctx, p.Broker, p.Broker.Topics(), glob)
+		if err != nil {
+			return nil, err
+		}
+		p.Observe.emit(DevicesMatched{Glob: glob, Matched: len(matched), Known: known})
+		add(matched)
+	}
+	if plan.Percent > 0 {
+		chosen, known, err := PercentTargets(ctx, p.Broker, p.Broker.Topics(), plan.Percent)
+		if err != nil {
+			return nil, err
+		}
+		p.Observe.emit(PercentSelected{Percent: plan.Percent, Chosen: len(chosen), Known: known})
+		add(chosen)
+	}
 	return targets, nil
+}
+
+// IsGlob says whether a --device value is a pattern (*, ? or [...]) rather
+// than a device id.
+func IsGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// GlobTargets are the device targets of the reporting devices whose id
+// matches glob (path.Match), and how many report; none matching is an
+// error naming the glob.
+func GlobTargets(ctx context.Context, r RetainedReader, topics protocol.Topics, glob string) ([]Target, int, error) {
+	if _, err := path.Match(glob, ""); err != nil {
+		return nil, 0, fmt.Errorf("--device %q: %w", glob, err)
+	}
+	devices, err := KnownDevices(ctx, r, topics)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Target
+	for _, d := range devices {
+		if ok, _ := path.Match(glob, d); ok {
+			if topic, err := topics.Device(d); err == nil {
+				out = append(out, Target{Kind: protocol.Device, Name: d, Topic: topic})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, len(devices), hint.Wrap(fmt.Errorf("--device %q matches none of the %d devices that report under %s", glob, len(devices), topics.ReportsFilter()),
+			"a pattern picks among devices that retain a state report; name a device that has not reported yet by its id")
+	}
+	return out, len(devices), nil
 }
 
 // PercentChosen says whether a device falls in the first pct percent:

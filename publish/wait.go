@@ -27,7 +27,7 @@ func WaitGate(plan *Plan, pkg string, base fleetmodel.Gate) (fleetmodel.Gate, er
 		return g, err
 	}
 	g.Package, g.Version = c.Package, c.Version
-	var cohorts, devices int
+	cohorts, devices := 0, len(plan.DeviceGlobs)
 	for _, t := range plan.Targets {
 		switch t.Kind {
 		case protocol.Cohort:
