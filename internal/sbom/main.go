@@ -13,9 +13,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"context"
 	"debug/buildinfo"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/release"
 )
 
 func main() {
@@ -143,16 +143,8 @@ func settings(info *buildinfo.BuildInfo) string {
 }
 
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, _, err := release.HashFile(context.Background(), path)
+	return sum, err
 }
 
 func writeJSON(w io.Writer, v any) error {
