@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // manifest is what the suite reads of a desired manifest: enough to find
@@ -193,7 +195,7 @@ func newTally(t *testing.T, scenario, broker string) *tally {
 // subtest named after the kind, with a random source and a tally of its
 // own.
 func onEachBroker(t *testing.T, scenario string, run func(t *testing.T, kind string, rng *rand.Rand, ta *tally)) {
-	for _, kind := range brokerKinds {
+	for _, kind := range testbroker.Kinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel() // the two brokers at once: most of a run is waiting
 			rng := newRand(t)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // The referee's own tests: each check the scenarios rely on must be able
@@ -18,7 +20,7 @@ import (
 // artifact, a short one, one with a byte changed and the right one, and
 // checks that inspect reports exactly the broken ones.
 func TestRefereeInspect(t *testing.T) {
-	b := startBroker(t, embedded, false, "")
+	b := startBroker(t, testbroker.KindEmbedded, false, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	data := bytes.Repeat([]byte("firmware"), 256<<10) // 2 MiB
@@ -67,7 +69,7 @@ func TestRefereeConfirmedLost(t *testing.T) {
 	envv := env(t)
 	art := writeRandom(t, newRand(t), dir, "main.bin", 64<<10)
 	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
-	b := startBroker(t, embedded, false, "")
+	b := startBroker(t, testbroker.KindEmbedded, false, "")
 	r := mustOtactl(t, envv, "release", "publish", man, art, "--broker", brokerURL(b))
 	b.Kill()
 	b.Start()
