@@ -58,181 +58,173 @@ func randomBytes(t *testing.T, n int) []byte {
 }
 
 func TestPublishReadClear(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			c := connect(t, Options{Broker: b.URL, TopicPrefix: "t1/"})
-			topic, _ := c.Topics().Component("main", "1.0.0")
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx := context.Background()
+		c := connect(t, Options{Broker: b.URL, TopicPrefix: "t1/"})
+		topic, _ := c.Topics().Component("main", "1.0.0")
 
-			if _, found, err := c.ReadRetained(ctx, topic); err != nil || found {
-				t.Fatalf("ReadRetained before publishing = %v, %v", found, err)
-			}
-			payload := randomBytes(t, 100_000)
-			if err := c.PublishVerified(ctx, topic, payload); err != nil {
-				t.Fatal(err)
-			}
-			// A second client sees it too.
-			c2 := connect(t, Options{Broker: b.URL})
-			got, found, err := c2.ReadRetained(ctx, topic)
-			if err != nil || !found || !bytes.Equal(got, payload) {
-				t.Fatalf("ReadRetained = %d bytes, %v, %v", len(got), found, err)
-			}
-			if err := c.Clear(ctx, topic); err != nil {
-				t.Fatal(err)
-			}
-			if _, found, err := c2.ReadRetained(ctx, topic); err != nil || found {
-				t.Fatalf("ReadRetained after Clear = %v, %v", found, err)
-			}
-			if err := c.PublishRetained(ctx, "a/+/b", payload); err == nil {
-				t.Error("publish to a wildcard topic accepted")
-			}
-			if err := c.PublishRetained(ctx, topic, nil); err == nil {
-				t.Error("empty publish accepted")
-			}
-		})
-	}
+		if _, found, err := c.ReadRetained(ctx, topic); err != nil || found {
+			t.Fatalf("ReadRetained before publishing = %v, %v", found, err)
+		}
+		payload := randomBytes(t, 100_000)
+		if err := c.PublishVerified(ctx, topic, payload); err != nil {
+			t.Fatal(err)
+		}
+		// A second client sees it too.
+		c2 := connect(t, Options{Broker: b.URL})
+		got, found, err := c2.ReadRetained(ctx, topic)
+		if err != nil || !found || !bytes.Equal(got, payload) {
+			t.Fatalf("ReadRetained = %d bytes, %v, %v", len(got), found, err)
+		}
+		if err := c.Clear(ctx, topic); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, err := c2.ReadRetained(ctx, topic); err != nil || found {
+			t.Fatalf("ReadRetained after Clear = %v, %v", found, err)
+		}
+		if err := c.PublishRetained(ctx, "a/+/b", payload); err == nil {
+			t.Error("publish to a wildcard topic accepted")
+		}
+		if err := c.PublishRetained(ctx, topic, nil); err == nil {
+			t.Error("empty publish accepted")
+		}
+	})
 }
 
 // TestReadRetainedAllGetsEverything checks the end-of-retained probe: every
 // retained message under the filter has arrived when the read returns, on
 // each broker, several times over.
 func TestReadRetainedAllGetsEverything(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			pub := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
-			tp := pub.Topics()
-			const n = 300
-			want := make(map[string]string)
-			for i := 0; i < n; i++ {
-				topic, _ := tp.Report(fmt.Sprintf("dev-%03d", i), "main")
-				payload := fmt.Sprintf(`{"s":0,"r":0,"v":"1.0.%d"}`, i)
-				if err := pub.PublishRetained(ctx, topic, []byte(payload)); err != nil {
-					t.Fatal(err)
-				}
-				want[topic] = payload
-			}
-			// An unrelated retained message must not show up.
-			other, _ := tp.Device("dev-000")
-			if err := pub.PublishRetained(ctx, other, []byte("{}")); err != nil {
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx := context.Background()
+		pub := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
+		tp := pub.Topics()
+		const n = 300
+		want := make(map[string]string)
+		for i := 0; i < n; i++ {
+			topic, _ := tp.Report(fmt.Sprintf("dev-%03d", i), "main")
+			payload := fmt.Sprintf(`{"s":0,"r":0,"v":"1.0.%d"}`, i)
+			if err := pub.PublishRetained(ctx, topic, []byte(payload)); err != nil {
 				t.Fatal(err)
 			}
-			// The large message sits in the middle of the stream.
-			big, _ := tp.Report("dev-big", "main")
-			bigPayload := randomBytes(t, 4<<20)
-			if err := pub.PublishRetained(ctx, big, bigPayload); err != nil {
-				t.Fatal(err)
-			}
-			want[big] = string(bigPayload)
+			want[topic] = payload
+		}
+		// An unrelated retained message must not show up.
+		other, _ := tp.Device("dev-000")
+		if err := pub.PublishRetained(ctx, other, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		// The large message sits in the middle of the stream.
+		big, _ := tp.Report("dev-big", "main")
+		bigPayload := randomBytes(t, 4<<20)
+		if err := pub.PublishRetained(ctx, big, bigPayload); err != nil {
+			t.Fatal(err)
+		}
+		want[big] = string(bigPayload)
 
-			reader := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
-			for round := 0; round < 3; round++ {
-				got := make(map[string]string)
-				err := reader.ReadRetainedAll(ctx, tp.ReportsFilter(), func(topic string, payload []byte) {
-					got[topic] = string(payload)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				sameMessages(t, round, got, want)
+		reader := connect(t, Options{Broker: b.URL, TopicPrefix: "all/"})
+		for round := 0; round < 3; round++ {
+			got := make(map[string]string)
+			err := reader.ReadRetainedAll(ctx, tp.ReportsFilter(), func(topic string, payload []byte) {
+				got[topic] = string(payload)
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if ProbeFailed(reader) {
-				t.Error("the probe did not come back: reads fell back to quiet periods")
-			}
-		})
-	}
+			sameMessages(t, round, got, want)
+		}
+		if ProbeFailed(reader) {
+			t.Error("the probe did not come back: reads fell back to quiet periods")
+		}
+	})
 }
 
 func TestLargePayload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB round trips")
 	}
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			c := connect(t, Options{Broker: b.URL})
-			topic, _ := c.Topics().Component("big", "1.0.0")
-			payload := randomBytes(t, 64<<20+17)
-			keep := bytes.Clone(payload)
-			if err := c.PublishVerified(ctx, topic, payload); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(payload, keep) {
-				t.Fatal("the payload changed during the publish")
-			}
-			if err := c.Clear(ctx, topic); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx := context.Background()
+		c := connect(t, Options{Broker: b.URL})
+		topic, _ := c.Topics().Component("big", "1.0.0")
+		payload := randomBytes(t, 64<<20+17)
+		keep := bytes.Clone(payload)
+		if err := c.PublishVerified(ctx, topic, payload); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(payload, keep) {
+			t.Fatal("the payload changed during the publish")
+		}
+		if err := c.Clear(ctx, topic); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestSubscribeLiveAndAfterReconnect(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			pub := connect(t, Options{Broker: b.URL, TopicPrefix: "live/"})
-			tp := pub.Topics()
-			first, _ := tp.Report("dev-1", "main")
-			if err := pub.PublishRetained(ctx, first, []byte("retained")); err != nil {
-				t.Fatal(err)
-			}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pub := connect(t, Options{Broker: b.URL, TopicPrefix: "live/"})
+		tp := pub.Topics()
+		first, _ := tp.Report("dev-1", "main")
+		if err := pub.PublishRetained(ctx, first, []byte("retained")); err != nil {
+			t.Fatal(err)
+		}
 
-			proxy := tcpproxy.Start(t, b.Addr)
-			sub := connect(t, Options{Broker: proxy.URL(), TopicPrefix: "live/"})
-			out := make(chan Message, 1)
-			if err := sub.Subscribe(ctx, []string{tp.ReportsFilter()}, out); err != nil {
-				t.Fatal(err)
-			}
-			m := <-out
-			if m.Topic != first || string(m.Payload) != "retained" || !m.Retained {
-				t.Fatalf("first message = %+v", m)
-			}
-			second, _ := tp.Report("dev-2", "main")
-			if err := pub.PublishRetained(ctx, second, []byte("live")); err != nil {
-				t.Fatal(err)
-			}
-			// mochi acknowledges a publish before it forwards it, so the
-			// first message may also arrive live, once, after its
-			// retained copy.
+		proxy := tcpproxy.Start(t, b.Addr)
+		sub := connect(t, Options{Broker: proxy.URL(), TopicPrefix: "live/"})
+		out := make(chan Message, 1)
+		if err := sub.Subscribe(ctx, []string{tp.ReportsFilter()}, out); err != nil {
+			t.Fatal(err)
+		}
+		m := <-out
+		if m.Topic != first || string(m.Payload) != "retained" || !m.Retained {
+			t.Fatalf("first message = %+v", m)
+		}
+		second, _ := tp.Report("dev-2", "main")
+		if err := pub.PublishRetained(ctx, second, []byte("live")); err != nil {
+			t.Fatal(err)
+		}
+		// mochi acknowledges a publish before it forwards it, so the
+		// first message may also arrive live, once, after its
+		// retained copy.
+		m = <-out
+		if m.Topic == first && !m.Retained {
 			m = <-out
-			if m.Topic == first && !m.Retained {
-				m = <-out
-			}
-			if m.Topic != second || string(m.Payload) != "live" || m.Retained {
-				t.Fatalf("live message = %+v", m)
-			}
+		}
+		if m.Topic != second || string(m.Payload) != "live" || m.Retained {
+			t.Fatalf("live message = %+v", m)
+		}
 
-			// Cut the connection: the client reconnects and renews the
-			// subscription, which delivers the retained messages again;
-			// a message published after that arrives live.
-			proxy.CutAll()
-			seen := map[string]bool{}
-			for len(seen) < 2 {
-				m := <-out
-				if m.Retained {
-					seen[m.Topic] = true
+		// Cut the connection: the client reconnects and renews the
+		// subscription, which delivers the retained messages again;
+		// a message published after that arrives live.
+		proxy.CutAll()
+		seen := map[string]bool{}
+		for len(seen) < 2 {
+			m := <-out
+			if m.Retained {
+				seen[m.Topic] = true
+			}
+		}
+		third, _ := tp.Report("dev-3", "main")
+		if err := pub.PublishRetained(ctx, third, []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		for m := range out {
+			if m.Topic == third {
+				if string(m.Payload) != "after" {
+					t.Fatalf("after reconnect: %+v", m)
 				}
+				break
 			}
-			third, _ := tp.Report("dev-3", "main")
-			if err := pub.PublishRetained(ctx, third, []byte("after")); err != nil {
-				t.Fatal(err)
-			}
-			for m := range out {
-				if m.Topic == third {
-					if string(m.Payload) != "after" {
-						t.Fatalf("after reconnect: %+v", m)
-					}
-					break
-				}
-			}
-			cancel()
-			for range out {
-				// drained until the forwarder closes out
-			}
-		})
-	}
+		}
+		cancel()
+		for range out {
+			// drained until the forwarder closes out
+		}
+	})
 }
 
 func TestConnectErrors(t *testing.T) {

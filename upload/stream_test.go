@@ -78,88 +78,86 @@ func (p *progressLog) check(t *testing.T, total int64) {
 // present without sending it again, refused or replaced when different,
 // and read back, through a streaming connection, on both brokers.
 func TestPutFileStreams(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			proxy := tcpproxy.Start(t, b.Addr)
-			var prog progressLog
-			c := connect(t, Options{Broker: proxy.URL(), Progress: prog.fn})
-			topic, _ := c.Topics().Component("main", "1.0.0")
-			payload := randomBytes(t, 3<<20+5)
-			sum := sha256.Sum256(payload)
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx := context.Background()
+		proxy := tcpproxy.Start(t, b.Addr)
+		var prog progressLog
+		c := connect(t, Options{Broker: proxy.URL(), Progress: prog.fn})
+		topic, _ := c.Topics().Component("main", "1.0.0")
+		payload := randomBytes(t, 3<<20+5)
+		sum := sha256.Sum256(payload)
 
-			before := proxy.Upstream()
-			res, err := put(c, topic, payload, nil)
-			if err != nil || res.Action != ActionUploaded || res.SHA256 != sum {
-				t.Fatalf("first put: %+v, %v", res, err)
-			}
-			if sent := proxy.Upstream() - before; sent < int64(len(payload)) || sent > int64(len(payload))+64<<10 {
-				t.Errorf("first put sent %d bytes for %d", sent, len(payload))
-			}
-			prog.check(t, int64(len(payload)))
-			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
-				t.Fatalf("the broker retains %d bytes, not the payload", len(got))
-			}
+		before := proxy.Upstream()
+		res, err := put(c, topic, payload, nil)
+		if err != nil || res.Action != ActionUploaded || res.SHA256 != sum {
+			t.Fatalf("first put: %+v, %v", res, err)
+		}
+		if sent := proxy.Upstream() - before; sent < int64(len(payload)) || sent > int64(len(payload))+64<<10 {
+			t.Errorf("first put sent %d bytes for %d", sent, len(payload))
+		}
+		prog.check(t, int64(len(payload)))
+		if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
+			t.Fatalf("the broker retains %d bytes, not the payload", len(got))
+		}
 
-			// Present: nothing sent again, with and without a known hash.
-			for _, want := range []*[32]byte{nil, &sum} {
-				before = proxy.Upstream()
-				res, err = put(c, topic, payload, func(r *PutRequest) { r.SHA256 = want })
-				if err != nil || res.Action != ActionPresent || res.SHA256 != sum {
-					t.Fatalf("second put: %+v, %v", res, err)
-				}
-				if sent := proxy.Upstream() - before; sent > 64<<10 {
-					t.Errorf("a present artifact cost %d bytes upstream", sent)
-				}
+		// Present: nothing sent again, with and without a known hash.
+		for _, want := range []*[32]byte{nil, &sum} {
+			before = proxy.Upstream()
+			res, err = put(c, topic, payload, func(r *PutRequest) { r.SHA256 = want })
+			if err != nil || res.Action != ActionPresent || res.SHA256 != sum {
+				t.Fatalf("second put: %+v, %v", res, err)
 			}
+			if sent := proxy.Upstream() - before; sent > 64<<10 {
+				t.Errorf("a present artifact cost %d bytes upstream", sent)
+			}
+		}
 
-			// Different bytes, the same size or not: refused.
-			other := randomBytes(t, len(payload))
-			for _, o := range [][]byte{other, other[:2<<20]} {
-				_, err = put(c, topic, o, nil)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || ce.Size != int64(len(payload)) || ce.SHA256 != sum || !errors.Is(err, release.ErrVerification) {
-					t.Fatalf("different bytes: %v", err)
-				}
+		// Different bytes, the same size or not: refused.
+		other := randomBytes(t, len(payload))
+		for _, o := range [][]byte{other, other[:2<<20]} {
+			_, err = put(c, topic, o, nil)
+			var ce *ConflictError
+			if !errors.As(err, &ce) || ce.Size != int64(len(payload)) || ce.SHA256 != sum || !errors.Is(err, release.ErrVerification) {
+				t.Fatalf("different bytes: %v", err)
 			}
-			res, err = put(c, topic, other, func(r *PutRequest) { r.Force, r.DryRun = true, true })
-			if err != nil || res.Action != ActionWouldReplace || res.SHA256 != sha256.Sum256(other) {
-				t.Fatalf("dry run: %+v, %v", res, err)
-			}
-			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
-				t.Fatal("a dry run changed what is retained")
-			}
-			res, err = put(c, topic, other, func(r *PutRequest) { r.Force = true })
-			if err != nil || res.Action != ActionReplaced {
-				t.Fatalf("forced: %+v, %v", res, err)
-			}
-			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, other) {
-				t.Fatal("after --force the broker does not retain the new bytes")
-			}
+		}
+		res, err = put(c, topic, other, func(r *PutRequest) { r.Force, r.DryRun = true, true })
+		if err != nil || res.Action != ActionWouldReplace || res.SHA256 != sha256.Sum256(other) {
+			t.Fatalf("dry run: %+v, %v", res, err)
+		}
+		if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
+			t.Fatal("a dry run changed what is retained")
+		}
+		res, err = put(c, topic, other, func(r *PutRequest) { r.Force = true })
+		if err != nil || res.Action != ActionReplaced {
+			t.Fatalf("forced: %+v, %v", res, err)
+		}
+		if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, other) {
+			t.Fatal("after --force the broker does not retain the new bytes")
+		}
 
-			// Reading back and verifying, streamed.
-			var w bytes.Buffer
-			n, got, found, err := c.CopyRetained(ctx, topic, &w)
-			if err != nil || !found || n != int64(len(other)) || got != sha256.Sum256(other) || !bytes.Equal(w.Bytes(), other) {
-				t.Fatalf("CopyRetained: %d %v %v", n, found, err)
-			}
-			missing, _ := c.Topics().Component("main", "9.9.9")
-			if n, _, found, err := c.CopyRetained(ctx, missing, &w); err != nil || found || n != 0 {
-				t.Fatalf("CopyRetained of nothing: %d %v %v", n, found, err)
-			}
-			if err := c.VerifyRetained(ctx, topic, len(other), sha256.Sum256(other)); err != nil {
-				t.Fatal(err)
-			}
-			err = c.VerifyRetained(ctx, topic, len(payload), sum)
-			var ve *VerifyError
-			if !errors.As(err, &ve) || ve.Missing || ve.GotSize != len(other) || ve.GotHash == ve.WantHash {
-				t.Fatalf("VerifyRetained of other bytes: %v", err)
-			}
-			if err := c.VerifyRetained(ctx, missing, len(payload), sum); !errors.As(err, &ve) || !ve.Missing {
-				t.Fatalf("VerifyRetained of nothing: %v", err)
-			}
-		})
-	}
+		// Reading back and verifying, streamed.
+		var w bytes.Buffer
+		n, got, found, err := c.CopyRetained(ctx, topic, &w)
+		if err != nil || !found || n != int64(len(other)) || got != sha256.Sum256(other) || !bytes.Equal(w.Bytes(), other) {
+			t.Fatalf("CopyRetained: %d %v %v", n, found, err)
+		}
+		missing, _ := c.Topics().Component("main", "9.9.9")
+		if n, _, found, err := c.CopyRetained(ctx, missing, &w); err != nil || found || n != 0 {
+			t.Fatalf("CopyRetained of nothing: %d %v %v", n, found, err)
+		}
+		if err := c.VerifyRetained(ctx, topic, len(other), sha256.Sum256(other)); err != nil {
+			t.Fatal(err)
+		}
+		err = c.VerifyRetained(ctx, topic, len(payload), sum)
+		var ve *VerifyError
+		if !errors.As(err, &ve) || ve.Missing || ve.GotSize != len(other) || ve.GotHash == ve.WantHash {
+			t.Fatalf("VerifyRetained of other bytes: %v", err)
+		}
+		if err := c.VerifyRetained(ctx, missing, len(payload), sum); !errors.As(err, &ve) || !ve.Missing {
+			t.Fatalf("VerifyRetained of nothing: %v", err)
+		}
+	})
 }
 
 // TestPutFileNeverPublishesChangedBytes: bytes that do not hash to what
@@ -167,41 +165,39 @@ func TestPutFileStreams(t *testing.T) {
 // nothing of them is retained, and what was retained before stays.
 func TestPutFileNeverPublishesChangedBytes(t *testing.T) {
 	defer SetStreamThreshold(64 << 10)()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			c := connect(t, Options{Broker: b.URL})
-			for _, size := range []int{100 << 10, 40 << 10, 700 << 10} { // streamed, through paho, streamed in chunks
-				topic, _ := c.Topics().Component("main", fmt.Sprintf("2.0.%d", size))
-				payload := randomBytes(t, size)
-				claimed := sha256.Sum256(randomBytes(t, size))
-				_, err := put(c, topic, payload, func(r *PutRequest) { r.SHA256 = &claimed })
-				if !errors.Is(err, ErrArtifactChanged) || !errors.Is(err, release.ErrVerification) {
-					t.Fatalf("%d bytes that do not match: %v", size, err)
-				}
-				if _, found := retained(t, b.URL, topic); found {
-					t.Fatalf("%d bytes that do not match were published", size)
-				}
-				_, err = put(c, topic, payload, func(r *PutRequest) { r.Size++ })
-				if !errors.Is(err, ErrArtifactChanged) {
-					t.Fatalf("a file shorter than said: %v", err)
-				}
-				if _, found := retained(t, b.URL, topic); found {
-					t.Fatal("a file shorter than said was published")
-				}
-				// What was there before stays when a replacement fails.
-				if _, err := put(c, topic, payload, nil); err != nil {
-					t.Fatal(err)
-				}
-				_, err = put(c, topic, randomBytes(t, size), func(r *PutRequest) { r.Force, r.SHA256 = true, &claimed })
-				if !errors.Is(err, ErrArtifactChanged) {
-					t.Fatalf("replacement that does not match: %v", err)
-				}
-				if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
-					t.Fatal("a failed replacement changed what is retained")
-				}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		c := connect(t, Options{Broker: b.URL})
+		for _, size := range []int{100 << 10, 40 << 10, 700 << 10} { // streamed, through paho, streamed in chunks
+			topic, _ := c.Topics().Component("main", fmt.Sprintf("2.0.%d", size))
+			payload := randomBytes(t, size)
+			claimed := sha256.Sum256(randomBytes(t, size))
+			_, err := put(c, topic, payload, func(r *PutRequest) { r.SHA256 = &claimed })
+			if !errors.Is(err, ErrArtifactChanged) || !errors.Is(err, release.ErrVerification) {
+				t.Fatalf("%d bytes that do not match: %v", size, err)
 			}
-		})
-	}
+			if _, found := retained(t, b.URL, topic); found {
+				t.Fatalf("%d bytes that do not match were published", size)
+			}
+			_, err = put(c, topic, payload, func(r *PutRequest) { r.Size++ })
+			if !errors.Is(err, ErrArtifactChanged) {
+				t.Fatalf("a file shorter than said: %v", err)
+			}
+			if _, found := retained(t, b.URL, topic); found {
+				t.Fatal("a file shorter than said was published")
+			}
+			// What was there before stays when a replacement fails.
+			if _, err := put(c, topic, payload, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err = put(c, topic, randomBytes(t, size), func(r *PutRequest) { r.Force, r.SHA256 = true, &claimed })
+			if !errors.Is(err, ErrArtifactChanged) {
+				t.Fatalf("replacement that does not match: %v", err)
+			}
+			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
+				t.Fatal("a failed replacement changed what is retained")
+			}
+		}
+	})
 }
 
 func TestStreamMessageSizeLimit(t *testing.T) {
@@ -225,56 +221,52 @@ func TestStreamMessageSizeLimit(t *testing.T) {
 // TestStreamCutConnection: a connection cut in the middle of a streamed
 // publish fails it, leaves nothing retained, and a rerun completes.
 func TestStreamCutConnection(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			proxy := tcpproxy.Start(t, b.Addr)
-			c := connect(t, Options{Broker: proxy.URL(), Timeout: 5 * time.Second})
-			topic, _ := c.Topics().Component("main", "3.0.0")
-			payload := randomBytes(t, 8<<20)
-			cut := proxy.CutAfter(2<<20, false)
-			_, err := put(c, topic, payload, nil)
-			<-cut
-			var de *DroppedError
-			if !errors.As(err, &de) || de.Total != int64(len(payload)) || de.Sent >= de.Total || !strings.Contains(de.Hint(), "never retained") {
-				t.Fatalf("cut publish: %v", err)
-			}
-			if _, found := retained(t, b.URL, topic); found {
-				t.Fatal("a cut publish left a retained message")
-			}
-			c2 := connect(t, Options{Broker: proxy.URL()})
-			if res, err := put(c2, topic, payload, nil); err != nil || res.Action != ActionUploaded {
-				t.Fatalf("rerun: %+v, %v", res, err)
-			}
-			if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
-				t.Fatal("the rerun's bytes are not retained")
-			}
-		})
-	}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		proxy := tcpproxy.Start(t, b.Addr)
+		c := connect(t, Options{Broker: proxy.URL(), Timeout: 5 * time.Second})
+		topic, _ := c.Topics().Component("main", "3.0.0")
+		payload := randomBytes(t, 8<<20)
+		cut := proxy.CutAfter(2<<20, false)
+		_, err := put(c, topic, payload, nil)
+		<-cut
+		var de *DroppedError
+		if !errors.As(err, &de) || de.Total != int64(len(payload)) || de.Sent >= de.Total || !strings.Contains(de.Hint(), "never retained") {
+			t.Fatalf("cut publish: %v", err)
+		}
+		if _, found := retained(t, b.URL, topic); found {
+			t.Fatal("a cut publish left a retained message")
+		}
+		c2 := connect(t, Options{Broker: proxy.URL()})
+		if res, err := put(c2, topic, payload, nil); err != nil || res.Action != ActionUploaded {
+			t.Fatalf("rerun: %+v, %v", res, err)
+		}
+		if got, _ := retained(t, b.URL, topic); !bytes.Equal(got, payload) {
+			t.Fatal("the rerun's bytes are not retained")
+		}
+	})
 }
 
 // TestStreamContextCancel: a publish whose context ends half way stops
 // and leaves nothing retained.
 func TestStreamContextCancel(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			c := connect(t, Options{Broker: b.URL, Progress: func(_ string, sent, _ int64) {
-				if sent >= 1<<20 {
-					cancel()
-				}
-			}})
-			topic, _ := c.Topics().Component("main", "4.0.0")
-			payload := randomBytes(t, 8<<20)
-			_, err := c.PutFile(ctx, PutRequest{Topic: topic, File: bytes.NewReader(payload), Size: int64(len(payload))})
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("cancelled publish: %v", err)
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := connect(t, Options{Broker: b.URL, Progress: func(_ string, sent, _ int64) {
+			if sent >= 1<<20 {
+				cancel()
 			}
-			if _, found := retained(t, b.URL, topic); found {
-				t.Fatal("a cancelled publish left a retained message")
-			}
-		})
-	}
+		}})
+		topic, _ := c.Topics().Component("main", "4.0.0")
+		payload := randomBytes(t, 8<<20)
+		_, err := c.PutFile(ctx, PutRequest{Topic: topic, File: bytes.NewReader(payload), Size: int64(len(payload))})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled publish: %v", err)
+		}
+		if _, found := retained(t, b.URL, topic); found {
+			t.Fatal("a cancelled publish left a retained message")
+		}
+	})
 }
 
 func TestStreamTLS(t *testing.T) {
