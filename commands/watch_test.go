@@ -27,7 +27,7 @@ var watchNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 // malformed ones and a cleared one.
 func publishDemoFleet(t *testing.T, env *testbroker.Broker, prefix string) {
 	t.Helper()
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+	pub := publisher(t, env, prefix)
 	pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
 	pub("devices/d5/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
 	pub("devices/d1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
@@ -174,13 +174,11 @@ func TestRolloutStatus(t *testing.T) {
 func TestRolloutStatusCohort(t *testing.T) {
 	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
 		const prefix = "cohortstatus/"
-		pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-		pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
-		pub("cohorts/canary/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
-		pub("devices/c1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false))
-		pub("devices/c2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "1.2.0", "cbor", true))
-		pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true))
-		pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
+		publishCohortFleet(t, env, prefix, 1000, "1.1.0", "1.2.0",
+			reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false),
+			reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "1.2.0", "cbor", true),
+			reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true),
+			reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
 
 		status := func(filters fleetFilterOptions) (fleet.Summary, []string, string) {
 			t.Helper()
@@ -245,7 +243,7 @@ func TestWatchStream(t *testing.T) {
 	waitFor(t, "the retained reports", func() bool { return strings.Count(stdout.String(), "\n") == 2 })
 	// Then live ones: an update that passes, one in another state, one of
 	// another package, a malformed one.
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+	pub := publisher(t, env, prefix)
 	pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
 	pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
 	pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))
