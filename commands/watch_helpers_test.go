@@ -137,11 +137,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// demoFleetBroker starts the embedded broker and publishes the demo fleet
+// demoFleet is the demo fleet retained under prefix on an embedded
+// broker of the test's own.
+type demoFleet struct {
+	*testbroker.Broker
+	prefix string
+	dial   dialer                             // the run functions' dialer, under prefix
+	pub    func(topic string, payload []byte) // publishes under prefix
+}
+
+// newDemoFleet starts the embedded broker and publishes the demo fleet
 // on it under prefix.
-func demoFleetBroker(t *testing.T, prefix string) *testbroker.Broker {
+func newDemoFleet(t *testing.T, prefix string) demoFleet {
 	t.Helper()
 	env := testbroker.Start(t, testbroker.KindEmbedded)
 	publishDemoFleet(t, env, prefix)
-	return env
+	return demoFleet{Broker: env, prefix: prefix, dial: dialerFor(env.URL, prefix), pub: publisher(t, env, prefix)}
 }

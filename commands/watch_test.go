@@ -115,11 +115,10 @@ func TestWatchOnce(t *testing.T) {
 
 func TestRolloutStatus(t *testing.T) {
 	t.Parallel()
-	const prefix = "status/"
-	env := demoFleetBroker(t, prefix)
+	fx := newDemoFleet(t, "status/")
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: fleet.DefaultStale}, Output: "json"}
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, fx.dial); err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
 	var st struct {
@@ -155,7 +154,7 @@ func TestRolloutStatus(t *testing.T) {
 	// In a pipe: rows on stdout, the summary on stderr.
 	sys, stdout, stderr = watchTestSystem(watchNow)
 	opts.Output = "text"
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, fx.dial); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -230,24 +229,22 @@ func TestRolloutStatusCohort(t *testing.T) {
 
 func TestWatchStream(t *testing.T) {
 	t.Parallel()
-	const prefix = "stream/"
-	env := demoFleetBroker(t, prefix)
+	fx := newDemoFleet(t, "stream/")
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: "main", States: []string{"downloading", "3"}, Stale: time.Minute}, Output: "text"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- watchRun(ctx, sys, opts, dialerFor(env.URL, prefix)) }()
+	go func() { done <- watchRun(ctx, sys, opts, fx.dial) }()
 
 	// The retained reports that pass the filters come first.
 	waitFor(t, "the retained reports", func() bool { return strings.Count(stdout.String(), "\n") == 2 })
 	// Then live ones: an update that passes, one in another state, one of
 	// another package, a malformed one.
-	pub := publisher(t, env, prefix)
-	pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
-	pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
-	pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))
-	pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
+	fx.pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
+	fx.pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
+	fx.pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))
+	fx.pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
 	waitFor(t, "the live update", func() bool { return strings.Contains(stdout.String(), "\td2\tmain\tupdated\t") })
 	waitFor(t, "the malformed report", func() bool {
 		return strings.Contains(stderr.String(), "malformed report on stream/devices/dx/.u/c/main")
