@@ -371,17 +371,14 @@ func TestStatusReport(t *testing.T) {
 			t.Errorf("done row listed: %v", r)
 		}
 	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back struct {
+	type statusJSON struct {
 		Time    time.Time
 		Summary struct{ Devices, Failed int }
 		Devices []map[string]any
 	}
-	if err := json.Unmarshal(b, &back); err != nil || back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(fleettest.T0.Add(7*time.Minute+30*time.Second)) {
-		t.Fatalf("status JSON %s: %+v %v", b, back, err)
+	back := readBackJSON[statusJSON](t, st)
+	if back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(fleettest.T0.Add(7*time.Minute+30*time.Second)) {
+		t.Fatalf("status JSON: %+v", back)
 	}
 	first := back.Devices[0]
 	if first["device"] != "dev-20" || first["status"] != "failed" || first["reasonName"] != "integrity-check-failed" || first["target"] != "1.1.0" {

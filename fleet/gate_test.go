@@ -145,16 +145,9 @@ func TestEvaluateStale(t *testing.T) {
 	if want := []string{"ghost:stale", "retry:stale", "slow:stale", "fresh:pending"}; !slices.Equal(st, want) {
 		t.Errorf("pending = %v, want %v", st, want)
 	}
-	b, err := json.Marshal(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back map[string]any
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := readBackJSON[map[string]any](t, g)
 	if back["verdict"] != "failed" || back["failedCount"] != 1.0 || back["allowedFailures"] != 0.0 || len(back["pending"].([]any)) != 4 {
-		t.Errorf("JSON = %s", b)
+		t.Errorf("JSON = %v", back)
 	}
 
 	g = Evaluate(f, Gate{Version: "1.1", Expect: 9})
@@ -211,15 +204,22 @@ type gateJSONRow struct {
 
 func gateAsJSON(t *testing.T, g GateResult) gateJSON {
 	t.Helper()
-	b, err := json.Marshal(g)
+	return readBackJSON[gateJSON](t, g)
+}
+
+// readBackJSON is v in JSON read back as a T, as a program reading
+// `-o json` sees it.
+func readBackJSON[T any](t *testing.T, v any) T {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v gateJSON
-	if err := json.Unmarshal(b, &v); err != nil {
+	var back T
+	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
-	return v
+	return back
 }
 
 // nLines makes n report lines "prefixI state reason version target".
