@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -21,7 +22,7 @@ import (
 // releaseFiles builds otactl (stamped with version) and serves it as a
 // release: the archive for linux/amd64, checksums.txt and a release
 // manifest signed with a throwaway key, whose public key it returns.
-func releaseFiles(t *testing.T, version string) (url, archive, pubkey string, files map[string][]byte) {
+func releaseFiles(t *testing.T, version string) (url, archive, pubkey string, files *served) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "otactl")
@@ -57,13 +58,13 @@ func releaseFiles(t *testing.T, version string) (url, archive, pubkey string, fi
 	}
 	pubPEM, _ := os.ReadFile(pub)
 	signed, _ := os.ReadFile(manifest)
-	files = map[string][]byte{
+	files = &served{files: map[string][]byte{
 		archive:               tgz,
 		"checksums.txt":       []byte(hex.EncodeToString(sum[:]) + "  " + archive + "\n"),
 		"otactl-release.json": signed,
-	}
+	}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := files[strings.TrimPrefix(r.URL.Path, "/")]
+		b, ok := files.get(strings.TrimPrefix(r.URL.Path, "/"))
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -72,6 +73,26 @@ func releaseFiles(t *testing.T, version string) (url, archive, pubkey string, fi
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, archive, string(pubPEM), files
+}
+
+// served are the files a test's release server serves, changed while it
+// runs.
+type served struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (s *served) get(name string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.files[name]
+	return b, ok
+}
+
+func (s *served) set(name string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[name] = b
 }
 
 // packed is a .tar.gz holding exe as otactl.
@@ -138,23 +159,24 @@ func TestActionInstalls(t *testing.T) {
 
 	// A tampered archive is refused, by the checksum and by the signed
 	// manifest, and nothing is installed.
-	good := files[archive]
+	good, _ := files.get(archive)
 	exe, err := os.ReadFile(filepath.Join(binDir, "otactl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	files[archive] = packed(t, append(exe, 0))
+	tampered := packed(t, append(exe, 0))
+	files.set(archive, tampered)
 	gh, out, err = runAction(t, env)
 	if err == nil || gh["GITHUB_PATH"] != "" || !strings.Contains(out, "::error::otactl action: "+archive+" has SHA-256") {
 		t.Errorf("tampered archive: err %v, GITHUB_PATH %q\n%s", err, gh["GITHUB_PATH"], out)
 	}
-	sum := sha256.Sum256(files[archive])
-	files["checksums.txt"] = []byte(hex.EncodeToString(sum[:]) + "  " + archive + "\n")
+	sum := sha256.Sum256(tampered)
+	files.set("checksums.txt", []byte(hex.EncodeToString(sum[:])+"  "+archive+"\n"))
 	gh, out, err = runAction(t, env)
 	if err == nil || gh["GITHUB_PATH"] != "" || !strings.Contains(out, "the signed release manifest does not vouch for "+archive) {
 		t.Errorf("tampered archive and checksums: err %v, GITHUB_PATH %q\n%s", err, gh["GITHUB_PATH"], out)
 	}
-	files[archive] = good
+	files.set(archive, good)
 
 	for _, bad := range []map[string]string{
 		{"OTACTL_INSTALL_VERSION": "1.4.0; rm -rf /"},

@@ -157,7 +157,7 @@ func (h *accessHook) allowed(user *User, topic string, write bool) bool {
 }
 
 // deviceAllowed is the device rule: write only under Pdevices/{id}/; read
-// P.u/desired, anything under P.u/c/, Pcohorts/{cohort}/.u/desired and
+// P.u/desired, the key set P.u/keys, anything under P.u/c/, Pcohorts/{cohort}/.u/desired and
 // anything under Pdevices/{id}/. A filter is allowed only when every topic
 // it can match is, so wildcards are fine inside those namespaces and
 // nowhere else.
@@ -168,7 +168,7 @@ func deviceAllowed(t protocol.Topics, id, cohort, topic string, write bool) bool
 	if write {
 		return false
 	}
-	if topic == t.Fleet() {
+	if topic == t.Fleet() || topic == t.KeySet() {
 		return true
 	}
 	if cohort != "" {

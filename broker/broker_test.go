@@ -380,6 +380,8 @@ func TestDeviceAllowed(t *testing.T) {
 		{"devices/d1/.u/c/main", false, true},
 		{".u/desired", true, false},
 		{".u/desired", false, true},
+		{".u/keys", false, true},
+		{".u/keys", true, false},
 		{"cohorts/c1/.u/desired", false, true},
 		{"cohorts/c1/.u/desired", true, false},
 		{"cohorts/c2/.u/desired", false, false},

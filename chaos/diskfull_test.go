@@ -65,7 +65,7 @@ func diskFullRun(t *testing.T, envv []string, rng *rand.Rand, sizes []int, kill 
 		art := writeRandom(t, rng, dir, pkg+".bin", size)
 		man, m := createRelease(t, envv, dir, pkg+".json", int64(100+j), pkg+"@1.0.0="+art)
 		device := fmt.Sprintf("d%d", j)
-		r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--device", device, "--broker", brokerURL(b), "--timeout", "5s")
+		r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--device", device, "--broker", brokerURL(b), "--broker-timeout", "5s")
 		problems = append(problems, prefixed(fmt.Sprintf("publish of %d bytes: ", size), exitProblems(r, 0, 1, 3, 5, 6))...)
 		done = append(done, published{deviceTopic(device), m, r})
 	}

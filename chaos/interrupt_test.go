@@ -161,7 +161,7 @@ func signalProblems(r result, sig syscall.Signal, lag time.Duration) []string {
 func interruptPublish(t *testing.T, envv []string, kind, man, art string, m manifest, sig syscall.Signal, at time.Duration) (result, []string) {
 	b := startBroker(t, kind, false, "")
 	defer b.Stop()
-	r, problems := interrupt(t, envv, sig, at, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "10s")
+	r, problems := interrupt(t, envv, sig, at, "release", "publish", man, art, "--broker", brokerURL(b), "--broker-timeout", "10s")
 	s, err := inspect(b.Addr(), fleetTopic)
 	if err != nil {
 		return r, append(problems, err.Error())
@@ -229,7 +229,7 @@ func interruptStalled(t *testing.T, envv []string, rng *rand.Rand, kind, man, ar
 		after = rng.Int64N(4 << 10) // towards otactl: the connect, the first reads
 	}
 	fired := px.Arm(tcpproxy.Fault{Stall: true, Upstream: upstream, After: after})
-	p := startOtactl(t, envv, "release", "publish", man, art, "--broker", px.URL(), "--timeout", "5m")
+	p := startOtactl(t, envv, "release", "publish", man, art, "--broker", px.URL(), "--broker-timeout", "5m")
 	select {
 	case <-fired:
 	case <-p.done:

@@ -32,7 +32,7 @@ func TestBrokerKilled(t *testing.T) {
 		// A clean publish first: it must work, and it says how long a
 		// publish takes, the span the kill points are drawn from.
 		b := startBroker(t, kind, true, "")
-		r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "3s")
+		r := runOtactl(t, envv, publishLimit, "release", "publish", man, art, "--broker", brokerURL(b), "--broker-timeout", "3s")
 		if p := exitProblems(r, 0); len(p) > 0 {
 			t.Fatalf("a clean publish failed: %s\n%s", strings.Join(p, "; "), r.stderr)
 		}
@@ -52,7 +52,7 @@ func TestBrokerKilled(t *testing.T) {
 func killRun(t *testing.T, envv []string, kind string, durable bool, man, art string, m manifest, delay time.Duration) []string {
 	b := startBroker(t, kind, true, "")
 	defer b.Stop()
-	publish := []string{"release", "publish", man, art, "--broker", brokerURL(b), "--timeout", "3s"}
+	publish := []string{"release", "publish", man, art, "--broker", brokerURL(b), "--broker-timeout", "3s"}
 
 	p := startOtactl(t, envv, publish...)
 	time.Sleep(delay) // the kill point: a random moment, not a synchronisation

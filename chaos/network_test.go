@@ -46,7 +46,7 @@ func TestBadNetwork(t *testing.T) {
 		for _, r := range rels {
 			b := startBroker(t, kind, false, "")
 			p := tcpproxy.Start(t, b.Addr())
-			res := runOtactl(t, envv, publishLimit, "release", "publish", r.man, r.art, "--broker", p.URL(), "--timeout", netTimeout.String())
+			res := runOtactl(t, envv, publishLimit, "release", "publish", r.man, r.art, "--broker", p.URL(), "--broker-timeout", netTimeout.String())
 			if probs := exitProblems(res, 0); len(probs) > 0 {
 				t.Fatalf("a clean publish through the proxy failed: %s\n%s", strings.Join(probs, "; "), res.stderr)
 			}
@@ -103,7 +103,7 @@ func netRun(t *testing.T, envv []string, kind, man, art string, m manifest, size
 	// 128 KiB/s. A stalled run ends when the step it was in gives up; twice
 	// that, and 20 s for everything else, is the hard deadline.
 	limit := 2*(netTimeout+time.Duration(size)*time.Second/(128<<10)) + 20*time.Second
-	r := runOtactl(t, envv, limit, "release", "publish", man, art, "--broker", p.URL(), "--timeout", netTimeout.String())
+	r := runOtactl(t, envv, limit, "release", "publish", man, art, "--broker", p.URL(), "--broker-timeout", netTimeout.String())
 	p.Close()
 
 	problems := exitProblems(r, faultCodes...)

@@ -74,7 +74,7 @@ func TestRacingPublishers(t *testing.T) {
 // returns the invariants broken once both have exited.
 func raceTrial(t *testing.T, envv []string, b testBroker, urls [2]string, target []string, topic, low, high string, highM manifest, highFirst bool, skew time.Duration) []string {
 	args := func(man, url string) []string {
-		return append([]string{"release", "publish", man, "--broker", url, "--timeout", "10s"}, target...)
+		return append([]string{"release", "publish", man, "--broker", url, "--broker-timeout", "10s"}, target...)
 	}
 	first, second := low, high
 	if highFirst {

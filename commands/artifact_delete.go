@@ -23,6 +23,7 @@ func newArtifactDeleteCommand(sys *System) *cli.Command {
 	opts := &artifactDeleteOptions{}
 	return &cli.Command{
 		Name:      "delete",
+		Aliases:   []string{"rm"},
 		Usage:     "clear an artifact's retained message",
 		UsageText: "otactl artifact delete PACKAGE@VERSION [--force] [connection flags] [-o json]",
 		Description: `Clears P.u/c/PACKAGE@VERSION. Refuses while a retained desired manifest (the

@@ -27,6 +27,7 @@ func newArtifactListCommand(sys *System) *cli.Command {
 	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
+		Aliases:   []string{"ls"},
 		Usage:     "list the artifacts retained under P.u/c/, with sizes and hashes",
 		UsageText: "otactl artifact list [connection flags] [-o json]",
 		Description: `Reads every retained message under P.u/c/ and prints package, version, size

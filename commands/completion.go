@@ -24,7 +24,7 @@ func newCompletionCommand(sys *System) *cli.Command {
 		Usage:     "print a shell completion script (bash, zsh, fish, powershell)",
 		UsageText: "otactl completion bash|zsh|fish|powershell",
 		Description: `Completes commands, flags, flag values and the names of keys in the
-keyring for --sign, --key and --pubkey.
+keyring for --sign, --key, --pubkey and key rotate's key flags.
 
 Install:
    bash:       otactl completion bash | sudo tee /etc/bash_completion.d/otactl >/dev/null
@@ -89,6 +89,9 @@ func completionValues(ctx context.Context, sys *System) completions.Values {
 		"pubkey":             func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
 		"profile":            func(string) []string { return profileNames(sys) },
 		"signer-pubkey":      func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
+		"root-key":           func(cur string) []string { return keyRefCandidates(sys, cur) },
+		"release-key":        func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
+		"root-pubkey":        func(string) []string { return append([]string{completions.FilesDirective}, keyNames(sys)...) },
 		"signature-encoding": fixed("binary", "as openssl writes it", "base64", "base64 of it", "hex", "hex of it"),
 		"alg":                fixed("ed25519", "Ed25519 (default)", "ecdsa-p256", "ECDSA on P-256"),
 		"format":             fixed("pem", "PEM public key", "der", "DER public key", "c", "C array for device firmware"),

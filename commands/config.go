@@ -62,6 +62,7 @@ Example:
 		},
 		&cli.Command{
 			Name:      "list",
+			Aliases:   []string{"ls"},
 			Usage:     "list the profiles, marking the one in use",
 			UsageText: "otactl config list [-o json]",
 			Description: `Example:
@@ -73,7 +74,7 @@ Example:
 			Action: func(*cli.Context) error { return configListRun(sys, opts) },
 		},
 		profileVerb{Name: "use", Usage: "make a profile the one used by default", Example: "prod", Run: configUseRun}.command(sys),
-		profileVerb{Name: "delete", Usage: "delete a profile", Example: "staging", Run: configDeleteRun}.command(sys),
+		profileVerb{Name: "delete", Aliases: []string{"rm"}, Usage: "delete a profile", Example: "staging", Run: configDeleteRun}.command(sys),
 	)
 }
 
@@ -81,6 +82,7 @@ Example:
 // Example is the NAME of its help's example.
 type profileVerb struct {
 	Name, Usage, Example string
+	Aliases              []string
 	Run                  func(sys *System, name string) error
 }
 
@@ -88,6 +90,7 @@ func (v profileVerb) command(sys *System) *cli.Command {
 	path := "config " + v.Name
 	return &cli.Command{
 		Name:        v.Name,
+		Aliases:     v.Aliases,
 		Usage:       v.Usage,
 		UsageText:   "otactl " + path + " NAME",
 		Description: "Example:\n   $ otactl " + path + " " + v.Example,

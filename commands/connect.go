@@ -46,6 +46,8 @@ func connectFlags(o *connectOptions) []cli.Flag {
 		return &cli.StringFlag{Name: name, Usage: usage, Category: connCategory, Destination: dest,
 			Action: func(*cli.Context, string) error { o.mark(name); return nil }}
 	}
+	brokerTimeout := &cli.DurationFlag{Name: "broker-timeout", Usage: "how long to wait for each of the broker's answers (profile setting timeout)", DefaultText: upload.DefaultTimeout.String(), Category: connCategory, Destination: &o.Timeout,
+		Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }}
 	return []cli.Flag{
 		str("profile", "connection profile from the config file (env OTACTL_PROFILE)", &o.Profile),
 		str("broker", "broker `URL`: mqtt://, mqtts://, ws:// or wss:// (env OTACTL_BROKER, default "+upload.DefaultBroker+")", &o.Broker),
@@ -58,8 +60,11 @@ func connectFlags(o *connectOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the broker's certificate (testing only)", Category: connCategory, Destination: &o.Insecure,
 			Action: func(*cli.Context, bool) error { o.mark("insecure"); return nil }},
 		str("topic-prefix", "prefix of every topic, e.g. acme/ (env OTACTL_TOPIC_PREFIX)", &o.TopicPrefix),
-		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the broker's answers", DefaultText: upload.DefaultTimeout.String(), Category: connCategory, Destination: &o.Timeout,
-			Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }},
+		brokerTimeout,
+		&cli.DurationFlag{Name: "read-back-wait", Usage: "how long a read-back looks again for a message the broker acknowledged but does not serve yet, as a cluster may (0s: read once; profile setting read-back-wait)", DefaultText: upload.DefaultReadBackWait.String(), Category: connCategory, Destination: &o.ReadBackWait,
+			Action: func(*cli.Context, time.Duration) error { o.mark("read-back-wait"); return nil }},
+		// --timeout is a command's overall deadline (rollout wait, demo).
+		deprecatedAlias("timeout", brokerTimeout),
 	}
 }
 

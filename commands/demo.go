@@ -1,12 +1,10 @@
 package commands
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/rollout"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
 )
@@ -40,32 +39,35 @@ func newDemoCommand(sys *System) *cli.Command {
 		UsageText: "otactl demo [--devices 20] [--fail integrity=10%] [--seed N] [--timeout 2m] [--keep] [-o json]",
 		Description: `Starts an embedded MQTT broker on a free loopback port, a temporary
 signing key (your keyring is never touched) and a simulated fleet on
-firmware 1.0.0; builds a small firmware image with an MCUboot header saying
-1.1.0, creates and signs release 1.1.0, publishes it to a 10% canary, waits
-for the canary, publishes it to the fleet and follows the rollout until
-every device runs 1.1.0: live on a terminal, as progress lines otherwise.
-It prints the otactl command that does each step.
+firmware 1.0.0; publishes signed release 1.0.0 to the fleet (what the
+devices run, and what a failed stage restores); builds a small firmware
+image with an MCUboot header saying 1.1.0, creates and signs release
+1.1.0 and rolls it out as 'otactl rollout start --steps 10%,100%
+--on-failure halt' does: a 10% canary, its gate, then the fleet, live on
+a terminal, as the rollout's lines otherwise. It prints the otactl
+command that does each step.
 
-It exits as 'otactl rollout wait' does: 0 when every device updated, 4 when
-a device failed (try --fail integrity=20% --seed 1), 5 when --timeout
-passed. A device that fails an attempt reports it as the Golioth SDK does
-and tries again later (at most 3 attempts): the live view shows it as
-retrying, and the gate counts it as failed.
+It exits as 'otactl rollout start' does: 0 when every device updated, 4
+when a stage's gate failed (the rollout halts and publishes release 1.0.0
+again, signed, to the stage's devices not updated: try --fail
+integrity=30%), 5 when --timeout passed. A device that fails an attempt
+reports it as the Golioth SDK does and tries again later (at most 3
+attempts): the gate counts it as failed.
 Everything it made is removed when it ends; --keep leaves the broker and the
 devices running until Ctrl-C and says how to connect to them. With -o json
-it prints one JSON object at the end: the release and the verdicts of the
-canary and the fleet, as 'otactl rollout wait -o json' gives them.
+it prints one JSON object at the end: the release, the canary and the
+rollout's final state ("rollout", as retained at .u/rollout/state).
 
 Example:
    $ otactl demo
    $ otactl demo --devices 100 --keep
-   $ otactl demo --fail integrity=20% --seed 1`,
+   $ otactl demo --fail integrity=30%`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many simulated devices", Value: 20, Destination: &opts.Devices},
 			&cli.BoolFlag{Name: "keep", Usage: "leave the broker and the devices running afterwards, until Ctrl-C", Destination: &opts.Keep},
 			&cli.StringFlag{Name: "fail", Usage: "inject device failures, as 'otactl simulate --fail': `KIND=P%`,...", Destination: &opts.Fail},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and the devices' jitter", Value: 1, Destination: &opts.Seed},
-			&cli.DurationFlag{Name: "timeout", Usage: "give up on each stage after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
+			&cli.DurationFlag{Name: "timeout", Usage: "the rollout's deadline: give up after `DURATION` (exit 5)", Value: 2 * time.Minute, Destination: &opts.Timeout},
 			outputFlag(&opts.Output),
 		},
 		Action: runWithoutArgs("demo", "run 'otactl demo --help'", func(ctx context.Context) error {
@@ -86,23 +88,14 @@ Example:
 
 // demoSummary is what 'demo -o json' prints.
 type demoSummary struct {
-	OK             bool            `json:"ok"`
-	Devices        int             `json:"devices"`
-	Package        string          `json:"package"`
-	Version        string          `json:"version"`
-	SequenceNumber int64           `json:"sequenceNumber"`
-	KeyID          string          `json:"keyid"`
-	Canary         []string        `json:"canary"`
-	CanaryVerdict  json.RawMessage `json:"canaryVerdict,omitempty"`
-	FleetVerdict   json.RawMessage `json:"fleetVerdict,omitempty"`
-}
-
-// rawJSON keeps the JSON object a command writes to its standard output.
-type rawJSON struct{ into *json.RawMessage }
-
-func (r *rawJSON) Write(p []byte) (int, error) {
-	*r.into = append(*r.into, bytes.TrimSpace(p)...)
-	return len(p), nil
+	OK             bool           `json:"ok"`
+	Devices        int            `json:"devices"`
+	Package        string         `json:"package"`
+	Version        string         `json:"version"`
+	SequenceNumber int64          `json:"sequenceNumber"`
+	KeyID          string         `json:"keyid"`
+	Canary         []string       `json:"canary"`
+	Rollout        *rollout.State `json:"rollout,omitempty"`
 }
 
 // demoSteps runs the demo's steps in its lab and says what each does, with
@@ -142,14 +135,10 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	}
 	defer d.client.Close()
 	canary := demo.Canary(d.lab.IDs())
-	if err := d.publishCanary(ctx, canary); err != nil {
-		return err
-	}
 	d.summary = &demoSummary{Devices: opts.Devices, Package: demo.Package, Version: d.version(),
 		SequenceNumber: d.plan.Manifest.SequenceNumber, KeyID: lab.KeyID, Canary: canary}
 	if d.jsonOut {
-		// Each rollout wait writes its verdict into the summary, which is
-		// printed however the demo ends.
+		// The summary is printed however the demo ends.
 		defer func() {
 			d.summary.OK = err == nil
 			if werr := writeJSON(sys.Stdout, d.summary); err == nil {
@@ -157,11 +146,10 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 			}
 		}()
 	}
-	if err := d.waitCanary(ctx, canary); err != nil {
-		return fmt.Errorf("demo: canary: %w", err)
-	}
-	if err := d.rollOutToFleet(ctx); err != nil {
-		return fmt.Errorf("demo: fleet: %w", err)
+	d.say("rolling out: to the canary, %d of %d devices (%d%%), then the fleet; a failed stage halts it and restores %s %s", len(canary), opts.Devices, demo.CanaryShare, demo.Package, demo.OldVersion)
+	d.cmd("rollout start release.json zephyr.signed.bin --steps %d%%,100%% --on-failure halt --sign file:demo-key.pem", demo.CanaryShare)
+	if err := d.rollout(ctx); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	d.say("all %d updated: every device runs %s %s (canary of %d, then the fleet) in %s",
 		opts.Devices, demo.Package, d.version(), len(canary), time.Since(start).Round(time.Second))
@@ -188,8 +176,24 @@ func (d *demoSteps) startFleet(ctx context.Context, failures simulator.Failures)
 	return nil
 }
 
-// release creates and signs the release and connects to publish it.
+// release connects, publishes the release the fleet runs (the one a
+// failed stage restores) to the fleet, and creates and signs the new one.
 func (d *demoSteps) release(ctx context.Context) error {
+	var err error
+	if d.client, err = d.lab.Dial(ctx); err != nil {
+		return err
+	}
+	prev, prevPayload, prevImage, err := d.lab.PreviousRelease(ctx, d.sys.Now())
+	if err != nil {
+		return err
+	}
+	d.say("release %s %s, sequence %d: what the devices run, published to the fleet and the catalog", demo.Package, demo.OldVersion, prev.SequenceNumber)
+	d.cmd("release publish release-%s.json zephyr-%s.signed.bin", demo.OldVersion, demo.OldVersion)
+	fleetTarget := []publish.Target{{Kind: protocol.Fleet, Topic: d.client.Topics().Fleet()}}
+	if _, err := publishRelease(ctx, d.sys, d.client, &publish.Plan{Manifest: prev, Payload: prevPayload, Encoding: "json",
+		Files: map[string]string{demo.Package: prevImage}, Targets: fleetTarget}, true); err != nil {
+		return err
+	}
 	m, payload, warnings, err := d.lab.Release(ctx, d.sys.Now())
 	if err != nil {
 		return err
@@ -199,9 +203,6 @@ func (d *demoSteps) release(ctx context.Context) error {
 	}
 	d.say("release %s %s, sequence %d, signed, expires %s", demo.Package, m.Components[0].Version, m.SequenceNumber, m.Expires)
 	d.cmd("release create -c main=zephyr.signed.bin --type mcuboot --expires 24h --sign file:demo-key.pem --out release.json")
-	if d.client, err = d.lab.Dial(ctx); err != nil {
-		return err
-	}
 	d.plan = &publish.Plan{Manifest: m, Payload: payload, Encoding: "json", Files: map[string]string{demo.Package: d.lab.Image}}
 	return nil
 }
@@ -209,62 +210,33 @@ func (d *demoSteps) release(ctx context.Context) error {
 // version is the version released.
 func (d *demoSteps) version() string { return d.plan.Manifest.Components[0].Version }
 
-// publishCanary publishes the release to each device of the canary.
-func (d *demoSteps) publishCanary(ctx context.Context, canary []string) error {
-	for _, id := range canary {
-		topic, err := d.client.Topics().Device(id)
-		if err != nil {
-			return err
-		}
-		d.plan.Targets = append(d.plan.Targets, publish.Target{Kind: protocol.Device, Name: id, Topic: topic})
-	}
-	d.say("publishing to the canary: %d of %d devices", len(canary), d.opts.Devices)
-	d.cmd("release publish release.json zephyr.signed.bin --device %s", firstAndMore(canary))
-	_, err := publishRelease(ctx, d.sys, d.client, d.plan, d.jsonOut)
-	return err
-}
-
-// waitCanary waits until every device of the canary runs the release.
-func (d *demoSteps) waitCanary(ctx context.Context, canary []string) error {
-	d.cmd("rollout wait --version %s --device %s", d.version(), firstAndMore(canary))
-	return rolloutWaitRun(ctx, d.verdictTo(&d.summary.CanaryVerdict), d.waitOptions(canary, 0), d.lab.Dial)
-}
-
-// rollOutToFleet publishes the release to the fleet and follows it until
-// every device runs it: live on a terminal.
-func (d *demoSteps) rollOutToFleet(ctx context.Context) error {
-	d.plan.Targets = []publish.Target{{Kind: protocol.Fleet, Topic: d.client.Topics().Fleet()}}
-	d.say("canary done: publishing to the fleet")
-	d.cmd("release publish release.json")
-	if _, err := publishRelease(ctx, d.sys, d.client, d.plan, d.jsonOut); err != nil {
+// rollout runs the staged rollout (package rollout): the canary, then the
+// fleet, halting on a failed gate. On a terminal the fleet is shown live
+// meanwhile, and what the rollout said comes after.
+func (d *demoSteps) rollout(ctx context.Context) error {
+	steps, err := rollout.ParseSteps(fmt.Sprintf("%d%%,100%%", demo.CanaryShare))
+	if err != nil {
 		return err
 	}
-	d.cmd("rollout wait --version %s --expect %d", d.version(), d.opts.Devices)
-	wait := d.waitOptions(nil, d.opts.Devices)
+	req := rollout.Request{Plan: d.plan, Steps: steps, Gate: fleet.Gate{MinUpdated: 1}, OnFailure: rollout.OnFailureHalt,
+		Deadline: time.Now().Add(d.opts.Timeout), Signers: []crypto.Signer{d.lab.Signer},
+		Trust: publish.TrustPolicy{Keys: []crypto.PublicKey{d.lab.Signer.Public()}}, Owner: "otactl demo", Lease: rollout.DefaultLease}
+	run := func(sys *System, live bool) error {
+		r := newRolloutRunner(sys, d.client, &rolloutRunOptions{Stale: fleet.DefaultStale}, "")
+		r.Publisher = newPublisher(sys, d.client, d.jsonOut || live)
+		r.Observe = func(e rollout.Event) {
+			if !d.jsonOut && !(live && e.Kind == rollout.EventGate) {
+				renderRolloutEvent(sys, "", e)
+			}
+		}
+		st, err := r.Run(ctx, req)
+		d.summary.Rollout = st
+		return err
+	}
 	if d.sys.StdoutTTY && d.sys.StderrTTY && !d.jsonOut {
-		return demoWatchLive(ctx, d.sys, wait, d.lab.Dial)
+		return demoWatchLive(ctx, d.sys, func(quiet *System) error { return run(quiet, true) }, d.lab.Dial)
 	}
-	return rolloutWaitRun(ctx, d.verdictTo(&d.summary.FleetVerdict), wait, d.lab.Dial)
-}
-
-// waitOptions are rollout wait's for the devices named, or for expect
-// devices: all of them must update, none may fail.
-func (d *demoSteps) waitOptions(devices []string, expect int) *rolloutWaitOptions {
-	return &rolloutWaitOptions{
-		Version: d.version(), Package: demo.Package, Devices: devices, Output: d.opts.Output,
-		gateOptions: gateOptions{Expect: expect, MinUpdated: "100%", MaxFailed: "0", Timeout: d.opts.Timeout, Stale: fleet.DefaultStale},
-	}
-}
-
-// verdictTo is the System a rollout wait runs with: with -o json its
-// verdict goes into the summary instead of standard output.
-func (d *demoSteps) verdictTo(into *json.RawMessage) *System {
-	if !d.jsonOut {
-		return d.sys
-	}
-	s := *d.sys
-	s.Stdout = &rawJSON{into: into}
-	return &s
+	return run(d.sys, false)
 }
 
 // keep leaves the broker and the devices running until ctx ends, and says
@@ -280,9 +252,10 @@ func (d *demoSteps) keep(ctx context.Context) error {
 	return nil
 }
 
-// demoWatchLive shows 'otactl watch' live while 'otactl rollout wait',
-// quiet, decides; the view stays a moment on the final picture.
-func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, dial dialer) error {
+// demoWatchLive shows 'otactl watch' live while decide, quiet, runs the
+// rollout; the view stays a moment on the final picture, and what decide
+// said comes after it.
+func demoWatchLive(ctx context.Context, sys *System, decide func(quiet *System) error, dial dialer) error {
 	// The view is ended by closing its connection, which ends it the way a
 	// broken subscription does: the terminal is given back in order. (Ending
 	// it by its context kills it while it still reads the keyboard.)
@@ -327,14 +300,14 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 		case <-watchDone:
 		}
 	}()
-	// rollout wait's messages are kept until the live view has left the
-	// screen; its progress lines are dropped.
+	// The rollout's messages are kept until the live view has left the
+	// screen.
 	quiet := *sys
 	said := &syncbuf.Buffer{}
-	quiet.Stderr = said
-	quiet.StderrTTY = false
+	quiet.Stdout, quiet.Stderr = said, said
+	quiet.StdoutTTY, quiet.StderrTTY = false, false
 	verdict := make(chan error, 1)
-	go func() { verdict <- rolloutWaitRun(ctx, &quiet, wait, dial) }()
+	go func() { verdict <- decide(&quiet) }()
 	select {
 	case err := <-verdict:
 		select {
@@ -343,12 +316,7 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 		}
 		stopWatch()
 		<-watchDone
-		progress := wait.Package + " " + wait.Version + ": "
-		for _, line := range strings.SplitAfter(said.String(), "\n") {
-			if line != "" && !strings.HasPrefix(line, progress) {
-				fmt.Fprint(sys.Stderr, line)
-			}
-		}
+		fmt.Fprint(sys.Stderr, said.String())
 		return err
 	case err := <-watched:
 		// The user left the live view (q) or interrupted it.
@@ -357,12 +325,4 @@ func demoWatchLive(ctx context.Context, sys *System, wait *rolloutWaitOptions, d
 		}
 		return <-verdict
 	}
-}
-
-// firstAndMore is the first id of a list, with "..." when more follow.
-func firstAndMore(ids []string) string {
-	if len(ids) > 1 {
-		return ids[0] + " ..."
-	}
-	return ids[0]
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/rollout"
 )
 
 // Exit codes, as in docs/protocol.md#exit-codes.
@@ -72,7 +73,12 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &fe):
 		return ExitUsage
 	}
-	if errors.Is(err, release.ErrVerification) {
+	switch {
+	case errors.Is(err, rollout.ErrHalted):
+		return ExitRolloutFail
+	case errors.Is(err, rollout.ErrTimedOut):
+		return ExitTimeout
+	case errors.Is(err, rollout.ErrRefused), errors.Is(err, release.ErrVerification):
 		return ExitVerification
 	}
 	return ExitError

@@ -98,7 +98,7 @@ func TestWritersRefuseNonRegularFiles(t *testing.T) {
 			return []string{"release", "create", "-c", "main@1.0.0=" + filepath.Join(fx.dir, "app.bin"), "--out", p}
 		}},
 		{name: "release sign --out", flag: "--out", args: func(p string) []string {
-			return []string{"release", "sign", fx.manifest, "--key", "file:" + fx.priv, "--out", p}
+			return []string{"release", "sign", fx.manifest, "--sign", "file:" + fx.priv, "--out", p}
 		}},
 		{name: "key export --out", flag: "--out", args: func(p string) []string {
 			return []string{"key", "export", fx.pub, "--out", p}
@@ -176,7 +176,7 @@ func TestWritersFollowSymlinks(t *testing.T) {
 			return []string{"release", "create", "-c", "main@1.0.0=" + filepath.Join(fx.dir, "app.bin"), "--sequence", "7", "--out", p}
 		}},
 		{"release sign in place", func(p string) []string {
-			return []string{"release", "sign", p, "--key", "file:" + fx.priv}
+			return []string{"release", "sign", p, "--sign", "file:" + fx.priv}
 		}},
 		{"key export --out", func(p string) []string { return []string{"key", "export", fx.pub, "--out", p} }},
 	} {
@@ -317,9 +317,9 @@ func TestInputsRefuseNonRegularFiles(t *testing.T) {
 		{"component device", ExitError, []string{"release", "create", "-c", "main@1.0.0=" + null}, nil},
 		{"component fifo, no version", ExitError, []string{"release", "create", "-c", "main=" + fifo}, nil},
 		{"manifest to show", ExitError, []string{"release", "show", fifo}, nil},
-		{"manifest to sign", ExitError, []string{"release", "sign", fifo, "--key", "file:" + fx.priv}, nil},
+		{"manifest to sign", ExitError, []string{"release", "sign", fifo, "--sign", "file:" + fx.priv}, nil},
 		{"manifest to publish", ExitError, []string{"release", "publish", fifo, "--broker", unreachable}, nil},
-		{"signing key file", ExitError, []string{"release", "sign", fx.manifest, "--key", "file:" + fifo, "--out", "-"}, nil},
+		{"signing key file", ExitError, []string{"release", "sign", fx.manifest, "--sign", "file:" + fifo, "--out", "-"}, nil},
 		{"pubkey file", ExitError, []string{"release", "verify", fx.manifest, "--pubkey", fifo}, nil},
 		{"key import", ExitError, []string{"key", "import", "k", fifo}, nil},
 		{"key export", ExitError, []string{"key", "export", "file:" + fifo}, nil},

@@ -134,8 +134,7 @@ type fleetFilterOptions struct {
 
 // fleetFilterFlags binds the filter flags into o.
 func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "only `PACKAGE`", Destination: &o.Package},
+	return append(packageFlags("only `PACKAGE`", "", &o.Package),
 		&cli.StringFlag{Name: "version", Usage: "only devices whose target is `VERSION`", Destination: &o.Version},
 		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "only device `ID`, or devices matching a GLOB like 'sensor-*' (repeatable)"}, &o.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "only the device ids listed in `FILE`, one a line ('#' starts a comment)", Destination: &o.DevicesFile},
@@ -143,7 +142,7 @@ func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
 		stringsFlag(&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)"}, &o.States),
 		&cli.BoolFlag{Name: "failed", Usage: "only failed and retrying devices", Destination: &o.Failed},
 		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
-	}
+	)
 }
 
 // resolve checks the filter options and turns them into a filter and the

@@ -18,6 +18,7 @@ import (
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/internal/testsecrets"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/rollout"
 )
 
 // demoDataDir finds the temporary folder a demo said it made.
@@ -33,17 +34,24 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("no 'all 20 updated' line:\n%s", res.stderr)
 	}
 	for _, want := range []string{
-		"publishing to the canary: 2 of 20 devices",
-		"rollout done: main 1.1.0: 2/2 updated",
-		"rollout done: main 1.1.0: 20/20 updated",
+		"rolling out: to the canary, 2 of 20 devices (10%), then the fleet",
+		"$ otactl rollout start release.json zephyr.signed.bin --steps 10%,100% --on-failure halt",
 		"$ otactl release create -c main=zephyr.signed.bin",
 	} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
 	}
-	if !strings.Contains(res.stdout, "target fleet: published .u/desired") {
-		t.Errorf("stdout lacks the fleet publish:\n%s", res.stdout)
+	// The staged rollout's steps: the canary's gate, then the fleet's.
+	for _, want := range []string{
+		"stage 1/2 10%: gate passed: 2/2 updated",
+		"target fleet: published .u/desired",
+		"stage 2/2 100%: gate passed: 20/20 updated",
+		"rollout done: release ",
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+		}
 	}
 	// Not on a terminal: progress lines, never the live view's escapes.
 	if strings.Contains(res.stderr, "\x1b[") {
@@ -60,9 +68,12 @@ func TestDemoEndToEnd(t *testing.T) {
 
 func TestDemoExitCodes(t *testing.T) {
 	t.Parallel()
+	// Every download corrupted: the canary's gate fails, and its two
+	// devices get release 1.0.0 back.
 	res := runOtactl(t, "", nil, "", "demo", "--devices", "10", "--fail", "integrity=100%")
-	if res.code != ExitRolloutFail || !strings.Contains(res.stderr, "integrity check failure") {
-		t.Errorf("demo with every download corrupted: exit %d, want %d\n%s", res.code, ExitRolloutFail, res.stderr)
+	if res.code != ExitRolloutFail || !strings.Contains(res.stdout, "stage 1/2 10%: gate failed") ||
+		!strings.Contains(res.stdout, "stage 1/2 10%: restored on 2 targets") || !strings.Contains(res.stderr, "demo: rollout halted: gate failed at stage 1 (10%)") {
+		t.Errorf("demo with every download corrupted: exit %d, want %d\n%s\n%s", res.code, ExitRolloutFail, res.stdout, res.stderr)
 	}
 	res = runOtactl(t, "", nil, "", "demo", "--devices", "3", "--timeout", "1ms")
 	if res.code != ExitTimeout || !strings.Contains(res.stderr, "timed out") {
@@ -74,17 +85,14 @@ func TestDemoExitCodes(t *testing.T) {
 	}
 	res = runOtactl(t, "", nil, "", "demo", "--devices", "5", "-o", "json")
 	var sum struct {
-		OK           bool     `json:"ok"`
-		Canary       []string `json:"canary"`
-		FleetVerdict struct {
-			Verdict string `json:"verdict"`
-			Updated int    `json:"updated"`
-		} `json:"fleetVerdict"`
+		OK      bool          `json:"ok"`
+		Canary  []string      `json:"canary"`
+		Rollout rollout.State `json:"rollout"`
 	}
 	if err := json.Unmarshal([]byte(res.stdout), &sum); err != nil || res.code != 0 {
 		t.Fatalf("demo -o json: exit %d, stdout %q: %v", res.code, res.stdout, err)
 	}
-	if !sum.OK || len(sum.Canary) != 1 || sum.FleetVerdict.Verdict != "done" || sum.FleetVerdict.Updated != 5 {
+	if st := sum.Rollout; !sum.OK || len(sum.Canary) != 1 || st.Status != rollout.StatusDone || len(st.Stages) != 2 || st.Stages[1].Updated != 5 {
 		t.Errorf("demo -o json: %+v", sum)
 	}
 }
@@ -185,22 +193,24 @@ func TestDemoLiveView(t *testing.T) {
 
 // TestDemoRetryingLiveView: with failures injected, the seed the README
 // names makes a device of the fleet (not of the canary) fail its first
-// attempt; the live view shows it retrying, and the gate ends the demo
-// with exit 4.
+// attempt; the live view shows the fleet stage, the gate fails at once
+// (exit 4), the rollout halts and restores 1.0.0 on the devices not
+// updated, and what it said follows the live view.
 func TestDemoRetryingLiveView(t *testing.T) {
 	t.Parallel()
-	code, screen, sawRetrying := demoOnTerminal(t, []string{"--fail", "integrity=20%", "--seed", "1"}, func(screen string) bool {
-		return strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") &&
-			strings.Contains(lineWith(screen, "demo-0009"), "retrying") && strings.Contains(screen, "retrying 1")
+	code, screen, sawLive := demoOnTerminal(t, []string{"--fail", "integrity=20%", "--seed", "1"}, func(screen string) bool {
+		return strings.Contains(screen, "otactl watch · mqtt://127.0.0.1:") && strings.Contains(screen, "demo-0009")
 	})
 	if code != strconv.Itoa(ExitRolloutFail) {
 		t.Errorf("demo on a terminal exited %s, want %d:\n%s", code, ExitRolloutFail, screen)
 	}
-	if !sawRetrying {
-		t.Errorf("the live view never showed demo-0009 retrying; the screen at the end:\n%s", screen)
+	if !sawLive {
+		t.Errorf("the live view never showed demo-0009; the screen at the end:\n%s", screen)
 	}
-	if !strings.Contains(screen, "demo: fleet: rollout failed") || !strings.Contains(screen, "demo-0009: idle, awaiting retry after: integrity check failure") {
-		t.Errorf("no verdict naming the retrying device after the live view:\n%s", screen)
+	for _, want := range []string{"stage 2/2 100%: gate failed", "  demo-0009: awaiting-retry", "stage 2/2 100%: restored on ", "demo: rollout halted: gate failed at stage 2 (100%)"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("no %q after the live view:\n%s", want, screen)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,28 @@ func TestTablesFitTheTerminal(t *testing.T) {
 		if !tty && (long == 0 || strings.Contains(out.String(), "…")) {
 			t.Errorf("piped: the table was cut:\n%s", out.String())
 		}
+	}
+}
+
+// TestListAndDeleteAliases: every list command answers to ls, every
+// delete command to rm, as key's always did.
+func TestListAndDeleteAliases(t *testing.T) {
+	want := map[string]string{"list": "ls", "delete": "rm"}
+	var walk func(path string, cmds []*cli.Command)
+	n := 0
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if alias, ok := want[c.Name]; ok {
+				n++
+				if !slices.Contains(c.Aliases, alias) {
+					t.Errorf("%s %s has no alias %s", path, c.Name, alias)
+				}
+			}
+			walk(path+" "+c.Name, c.Subcommands)
+		}
+	}
+	walk("otactl", newApp(&System{Getenv: func(string) string { return "" }}).Commands)
+	if n < 6 {
+		t.Errorf("only %d list and delete commands found", n)
 	}
 }

@@ -35,6 +35,7 @@ Example:
 			}),
 		},
 		newKeyExportCommand(sys),
+		newKeyRotateCommand(sys),
 		&cli.Command{
 			Name:      "import",
 			Usage:     "store an existing private key in the OS keyring",

@@ -97,17 +97,23 @@ func resolvePublicKeys(sys *System, refs []string) ([]crypto.PublicKey, error) {
 // resolvePublicKeysIn is resolvePublicKeys for a command with --profile:
 // p's pkcs11-module is the module of pkcs11: references.
 func resolvePublicKeysIn(sys *System, p *profile.Profile, refs []string) ([]crypto.PublicKey, error) {
+	return resolvePublicKeysFlag(sys, p, "--pubkey", refs)
+}
+
+// resolvePublicKeysFlag is resolvePublicKeysIn for the references given
+// with flag, which errors name.
+func resolvePublicKeysFlag(sys *System, p *profile.Profile, flag string, refs []string) ([]crypto.PublicKey, error) {
 	getenv, err := keyEnv(sys.Getenv, p, refs)
 	if err != nil {
-		return nil, fmt.Errorf("--pubkey: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	var pubs []crypto.PublicKey
 	for _, ref := range refs {
-		p, err := keys.ResolvePublicEnv(ref, sys.keyStore(), getenv)
+		pub, err := keys.ResolvePublicEnv(ref, sys.keyStore(), getenv)
 		if err != nil {
-			return nil, fmt.Errorf("--pubkey: %w", err)
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
-		pubs = append(pubs, p)
+		pubs = append(pubs, pub)
 	}
 	return pubs, nil
 }

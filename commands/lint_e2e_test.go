@@ -222,12 +222,12 @@ func TestCreateAndSignStrict(t *testing.T) {
 	before, _ := os.ReadFile(out)
 	priv, _ := e.signingKey("k")
 	e.must(0, "config", "set", "strict", "true")
-	_, errs, code = e.run("", "release", "sign", out, "--key", "file:"+priv)
+	_, errs, code = e.run("", "release", "sign", out, "--sign", "file:"+priv)
 	lintRefused(t, "sign with the profile's strict", errs, code, release.LintComponents)
 	if after, _ := os.ReadFile(out); string(after) != string(before) {
 		t.Fatal("a refused sign rewrote the manifest")
 	}
-	_, errs, code = e.run("", "release", "sign", out, "--key", "file:"+priv, "--strict=false")
+	_, errs, code = e.run("", "release", "sign", out, "--sign", "file:"+priv, "--strict=false")
 	if code != 0 || !strings.Contains(errs, "warning: "+release.LintComponents) {
 		t.Fatalf("sign --strict=false: exit %d\n%s", code, errs)
 	}

@@ -81,7 +81,7 @@ func TestPKCS11EndToEnd(t *testing.T) {
 		t.Errorf("key export gave\n%s\npkcs11-tool and openssl give\n%s", got, want)
 	}
 	pinEnv := append(env, "OTACTL_PKCS11_PIN=4321")
-	if r = runOtactl(t, dir, pinEnv, "", "release", "sign", "r.json", "--key", listed, "--out", "r2.json"); r.code != 0 {
+	if r = runOtactl(t, dir, pinEnv, "", "release", "sign", "r.json", "--sign", listed, "--out", "r2.json"); r.code != 0 {
 		t.Fatalf("release sign --key pkcs11: exit %d\n%s", r.code, r.stderr)
 	}
 	if r = runOtactl(t, dir, nil, "", "release", "verify", "r2.json", "--pubkey", pub, "app.bin"); r.code != 0 {

@@ -28,7 +28,7 @@ func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
 	e := newPubEnv(t)
 	fw := e.file("fw.bin", pubRandom(2048))
 	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
-	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", m.URL(), "--timeout", "5s")
+	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", m.URL(), "--broker-timeout", "5s")
 	if code != ExitPartial {
 		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitPartial, out, errs)
 	}

@@ -526,7 +526,7 @@ func TestRerunAfterBrokerWentAway(t *testing.T) {
 			// comes in the middle of modem, and the broker stays down.
 			start := proxy.Upstream()
 			proxy.CutAfter(tc.cut, true)
-			_, errs, code := e.run("", "release", "publish", mf, first, second, "--timeout", "2s")
+			_, errs, code := e.run("", "release", "publish", mf, first, second, "--broker-timeout", "2s")
 			t.Logf("first run:\n%s", errs)
 			if code != ExitError || !strings.Contains(errs, "upload modem@2.0.0") || tc.hint && !strings.Contains(errs, "hint:") {
 				t.Fatalf("publish while the broker went away: exit %d\n%s", code, errs)

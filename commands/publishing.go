@@ -19,25 +19,30 @@ import (
 // publisher on a connection and the rendering of its events.
 
 // trustOptions are --pubkey and --threshold of the commands that hold a
-// manifest to the trust policy (release publish and current).
+// manifest to the trust policy (release publish and current), and
+// release publish's --root-pubkey.
 type trustOptions struct {
-	Pubkeys   cli.StringSlice
-	Threshold int
+	Pubkeys     cli.StringSlice
+	Threshold   int
+	RootPubkeys []string
 }
 
 // policy is the trust policy of these flags and the profile's settings.
 func (o *trustOptions) policy(sys *System, cn *connection) (publish.TrustPolicy, error) {
-	return trustPolicy(sys, cn, o.Pubkeys.Value(), o.Threshold)
+	return trustPolicy(sys, cn, o.Pubkeys.Value(), o.Threshold, o.RootPubkeys)
 }
 
-// trustPolicy is the trust policy of a command: its --pubkey and
-// --threshold flags, and the profile's settings, by publish.ResolveTrust.
-func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int) (publish.TrustPolicy, error) {
+// trustPolicy is the trust policy of a command: its --pubkey,
+// --threshold and --root-pubkey flags, and the profile's settings, by
+// publish.ResolveTrust.
+func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int, roots []string) (publish.TrustPolicy, error) {
 	return publish.ResolveTrust(publish.TrustSources{
-		Pubkeys: pubkeys, Threshold: threshold,
+		Pubkeys: pubkeys, Threshold: threshold, RootPubkeys: roots,
 		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
 		RequireSignatures: cn.Profile.RequireSignatures,
-	}, func(refs []string) ([]crypto.PublicKey, error) { return resolvePublicKeysIn(sys, cn.Profile, refs) })
+	}, func(flag string, refs []string) ([]crypto.PublicKey, error) {
+		return resolvePublicKeysFlag(sys, cn.Profile, flag, refs)
+	})
 }
 
 // publishRelease runs a plan's broker steps on an open connection.

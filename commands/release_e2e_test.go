@@ -306,7 +306,7 @@ func TestReleaseSignAndShow(t *testing.T) {
 		t.Fatalf("create: %s", r.stderr)
 	}
 	before := mustRead(t, filepath.Join(dir, "r.json"))
-	r = runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:k1.pem", "--key", "file:k2.pem")
+	r = runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--sign", "file:k1.pem", "--sign", "file:k2.pem")
 	if r.code != 0 {
 		t.Fatalf("sign: exit %d\n%s", r.code, r.stderr)
 	}
@@ -324,7 +324,7 @@ func TestReleaseSignAndShow(t *testing.T) {
 	// A stored hash that does not match the content: refused with exit 3.
 	bad := strings.Replace(after, `"sequenceNumber": 42`, `"sequenceNumber": 43`, 1)
 	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(bad), 0o644)
-	r = runOtactl(t, dir, nil, "", "release", "sign", "bad.json", "--key", "file:k1.pem")
+	r = runOtactl(t, dir, nil, "", "release", "sign", "bad.json", "--sign", "file:k1.pem")
 	if r.code != 3 {
 		t.Errorf("sign of a tampered manifest: exit %d, want 3\n%s", r.code, r.stderr)
 	}
@@ -402,6 +402,7 @@ COMP_WORDS=(otactl release cr); COMP_CWORD=2; _otactl; echo "1:${COMPREPLY[*]}"
 COMP_WORDS=(otactl release create --si); COMP_CWORD=3; _otactl; echo "2:${COMPREPLY[*]}"
 COMP_WORDS=(otactl release create --sign ""); COMP_CWORD=4; _otactl; echo "3:${COMPREPLY[*]}"
 COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COMPREPLY[*]}"
+COMP_WORDS=(otactl key rotate --root-key ""); COMP_CWORD=4; _otactl; echo "5:${COMPREPLY[*]}"
 `
 	cmd := exec.Command("bash", "-c", test)
 	cmd.Dir = dir
@@ -410,7 +411,7 @@ COMP_WORDS=(otactl key export --format ""); COMP_CWORD=4; _otactl; echo "4:${COM
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
-	for _, want := range []string{"1:create", "2:--sign", "3:file: env:", "4:pem der c"} {
+	for _, want := range []string{"1:create", "2:--sign", "3:file: env:", "4:pem der c", "5:file: env:"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("completion output lacks %q:\n%s", want, out)
 		}
@@ -468,7 +469,7 @@ func TestVerifyAndSignRefuseHugeComponents(t *testing.T) {
 		if r.code != tc.verifyCode || tc.verifyCode != 0 && (!strings.Contains(r.stderr, wantMsg) || strings.Count(r.stderr, "\n") != 1) {
 			t.Errorf("verify of size %d: exit %d, stderr %q; want exit %d and one line with %q", tc.size, r.code, keys.Redact(r.stderr), tc.verifyCode, wantMsg)
 		}
-		r = runOtactl(t, dir, nil, "", "release", "sign", file, "--key", "file:ed.pem", "--out", "-")
+		r = runOtactl(t, dir, nil, "", "release", "sign", file, "--sign", "file:ed.pem", "--out", "-")
 		if r.code != tc.signCode || tc.signCode != 0 && !strings.Contains(r.stderr, wantMsg) {
 			t.Errorf("sign of size %d: exit %d, stderr %q; want exit %d and %q", tc.size, r.code, keys.Redact(r.stderr), tc.signCode, wantMsg)
 		}
@@ -488,14 +489,14 @@ func TestSignRefusesExpiredManifest(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	before := mustRead(t, filepath.Join(dir, "r.json"))
-	r := runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:ed.pem")
+	r := runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--sign", "file:ed.pem")
 	if r.code != ExitVerification || !strings.Contains(r.stderr, "manifest expired at 2023-11-14T23:13:20Z") || !strings.Contains(r.stderr, "hint: give it a new expiry with --expires") {
 		t.Errorf("sign of an expired manifest: exit %d, stderr %q", r.code, keys.Redact(r.stderr))
 	}
 	if after := mustRead(t, filepath.Join(dir, "r.json")); after != before {
 		t.Error("the refused sign rewrote the manifest")
 	}
-	r = runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:ed.pem", "--expires", "720h")
+	r = runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--sign", "file:ed.pem", "--expires", "720h")
 	if r.code != 0 || !strings.Contains(r.stderr, "dropped 1 signature") {
 		t.Fatalf("sign --expires: exit %d, stderr %q", r.code, keys.Redact(r.stderr))
 	}
@@ -505,7 +506,7 @@ func TestSignRefusesExpiredManifest(t *testing.T) {
 	if r := runOtactl(t, dir, nil, "", "release", "verify", "r.json", "--pubkey", "ed.pub"); r.code != 0 {
 		t.Errorf("verify after sign --expires: exit %d %s", r.code, keys.Redact(r.stderr))
 	}
-	if r := runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--key", "file:ed.pem", "--expires", "2020-01-01T00:00:00Z"); r.code != ExitUsage {
+	if r := runOtactl(t, dir, nil, "", "release", "sign", "r.json", "--sign", "file:ed.pem", "--expires", "2020-01-01T00:00:00Z"); r.code != ExitUsage {
 		t.Errorf("sign --expires in the past: exit %d %s", r.code, keys.Redact(r.stderr))
 	}
 }
@@ -587,7 +588,7 @@ func TestExecSignerWithOpenssl(t *testing.T) {
 		if r := runOtactl(t, dir, []string{config}, "", "config", "set", "signer-pubkey", pub); r.code != 0 {
 			t.Fatalf("config set signer-pubkey: exit %d\n%s", r.code, r.stderr)
 		}
-		r = runOtactl(t, dir, append(env, config), "", "release", "sign", "release.json", "--key", signer)
+		r = runOtactl(t, dir, append(env, config), "", "release", "sign", "release.json", "--sign", signer)
 		if r.code != 0 {
 			t.Fatalf("release sign --key exec: with the profile's signer-pubkey: exit %d\n%s", r.code, r.stderr)
 		}
@@ -617,7 +618,7 @@ func TestExecSignerRefused(t *testing.T) {
 		{"signer fails", `exec:sh -c "echo token locked >&2; exit 2"`, 1, "signer sh failed: exit status 2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--key", c.signer, "--signer-pubkey", pub)
+			r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--sign", c.signer, "--signer-pubkey", pub)
 			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
 				t.Errorf("release sign: exit %d, want %d saying %q\n%s", r.code, c.code, c.want, r.stderr)
 			}
@@ -634,12 +635,12 @@ func TestExecSignerRefused(t *testing.T) {
 			}
 		})
 	}
-	r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--key", "exec:sh")
-	if r.code != 2 || !strings.Contains(r.stderr, "--key: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
+	r := runOtactl(t, dir, env, "", "release", "sign", "release.json", "--sign", "exec:sh")
+	if r.code != 2 || !strings.Contains(r.stderr, "--sign: the exec: signer needs its public key: --signer-pubkey KEYREF") || !strings.Contains(r.stderr, "hint: give it once with --signer-pubkey FILE") {
 		t.Errorf("exec: without a public key: exit %d\n%s", r.code, r.stderr)
 	}
-	r = runOtactl(t, dir, nil, "", "release", "sign", "release.json", "--key", "file:other.pem", "--signer-pubkey", pub)
-	if r.code != 2 || !strings.Contains(r.stderr, "--signer-pubkey is the public key of an exec: signer, and --key names none") {
+	r = runOtactl(t, dir, nil, "", "release", "sign", "release.json", "--sign", "file:other.pem", "--signer-pubkey", pub)
+	if r.code != 2 || !strings.Contains(r.stderr, "--signer-pubkey is the public key of an exec: signer, and --sign names none") {
 		t.Errorf("--signer-pubkey without exec: exit %d, want 2\n%s", r.code, r.stderr)
 	}
 	r = runOtactl(t, dir, nil, "", "release", "rollback", "--to", "1", "--sign", "exec:./a", "--sign", "exec:./b", "--broker", "mqtt://127.0.0.1:1")

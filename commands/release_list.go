@@ -19,6 +19,7 @@ func newReleaseListCommand(sys *System) *cli.Command {
 	opts := &listOptions{}
 	return &cli.Command{
 		Name:      "list",
+		Aliases:   []string{"ls"},
 		Usage:     "list the published releases from the catalog",
 		UsageText: "otactl release list [connection flags] [-o json]",
 		Description: `Reads the release catalog (the retained entries under P.u/releases/) and

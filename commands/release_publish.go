@@ -38,6 +38,7 @@ func releasePublishFlags(opts *releasePublishOptions) []cli.Flag {
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: cbor for devices on the current Golioth firmware SDK, json for the seed's format and the SDK up to v0.7.0 (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
 		&cli.StringSliceFlag{Name: "pubkey", Aliases: []string{"p"}, Usage: "trusted public key that must have signed: a PEM `FILE` or keyring NAME (repeatable; default: the profile's)", Destination: &opts.Pubkeys},
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct keys (default 1 with a key)", Destination: &opts.Threshold},
+		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` devices trust: the key set on P.u/keys must be signed by it (repeatable; see 'otactl key rotate')"}, &opts.RootPubkeys),
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
 		dryRunFlag(&opts.Plan.DryRun),
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
@@ -52,7 +53,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--root-pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
 		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
 profile setting encoding; default json):
   cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
@@ -63,7 +64,10 @@ releases with --encoding cbor, or 'otactl config set encoding cbor'.
 
 Publishes a release, stopping at the first failure:
   1. verifies the manifest: digest, expiry, and signatures when --pubkey is
-     given or the profile has require-signatures;
+     given or the profile has require-signatures; then, connected, holds it
+     to the key set on P.u/keys when one is retained (exit 3 unless its
+     release keys signed it; with --root-pubkey the key set itself must be
+     signed by that root, see 'otactl key rotate');
   2. checks every artifact file against its component (size, SHA-256),
      and lints the manifest for devices on the Golioth firmware SDK (see
      docs/protocol.md, "Limits"): each finding is a warning on standard
@@ -157,12 +161,8 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if plan.Strict, err = opts.Strict.resolve(sys, cn.Profile); err != nil {
 		return nil, err
 	}
-	trust, err := opts.policy(sys, cn)
-	if err == nil {
-		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opts.File, err)
+	if plan.Trust, err = opts.checkPublish(ctx, sys, cn, m, opts.File); err != nil {
+		return nil, err
 	}
 	if plan.Payload, err = publish.DesiredPayload(m, data, plan.Encoding); err != nil {
 		return nil, err
@@ -185,4 +185,17 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 		plan.Percent = opts.Targets.Percent
 	}
 	return &plan, nil
+}
+
+// checkPublish holds m to the trust policy of o's flags and the profile
+// before it is published, as what, which names it in the error.
+func (o *trustOptions) checkPublish(ctx context.Context, sys *System, cn *connection, m *release.Manifest, what string) (publish.TrustPolicy, error) {
+	trust, err := o.policy(sys, cn)
+	if err == nil {
+		err = trust.CheckPublish(ctx, m, sys.Now(), publishObserver(sys, false))
+	}
+	if err != nil {
+		return trust, fmt.Errorf("%s: %w", what, err)
+	}
+	return trust, nil
 }

@@ -110,7 +110,7 @@ func releaseRollbackRequest(sys *System, opts *releaseRollbackOptions) (*publish
 		req.Expires = t.UTC().Format(time.RFC3339)
 	}
 	// The profile's policy: a rollback has no --pubkey.
-	if req.Trust, err = trustPolicy(sys, cn, nil, 0); err != nil {
+	if req.Trust, err = trustPolicy(sys, cn, nil, 0, nil); err != nil {
 		return nil, fmt.Errorf("rollback manifest: %w", err)
 	}
 	return &req, nil

@@ -20,12 +20,15 @@ type releaseSignOptions struct {
 }
 
 func newReleaseSignCommand(sys *System) *cli.Command {
-	opts := &releaseSignOptions{Signing: signingOptions{Flag: "--key"}}
+	opts := &releaseSignOptions{Signing: signingOptions{Flag: "--sign"}}
+	// --sign, as release create and rollback name it; --key and -k were
+	// its old names.
+	signFlag := stringsFlag(&cli.StringSliceFlag{Name: "sign", Usage: "sign with `KEYREF` (repeatable)"}, &opts.Signing.Refs)
 	return &cli.Command{
 		Name:      "sign",
 		Usage:     "add signatures to an existing manifest",
-		UsageText: "otactl release sign MANIFEST --key KEYREF [--key KEYREF]... [--expires 720h|TIME] [--out FILE]",
-		Description: `Adds one signature per --key over the manifest's release digest and keeps
+		UsageText: "otactl release sign MANIFEST --sign KEYREF [--sign KEYREF]... [--expires 720h|TIME] [--out FILE]",
+		Description: `Adds one signature per --sign over the manifest's release digest and keeps
 everything else as it is. A signature by the same key is replaced. The
 manifest is rewritten atomically in place, or written to --out ("-" for
 standard output). A manifest whose stored hash does not match its content,
@@ -41,17 +44,22 @@ written.
 this drops every signature it had: sign again with every key devices need.
 
 Example:
-   $ otactl release sign release.json --key release-key --key file:ci-key.pem
-   $ otactl release sign release.json --expires 720h --key release-key
-   $ otactl release sign release.json --key 'exec:vault-sign.sh release' --signer-pubkey release.pub`,
+   $ otactl release sign release.json --sign release-key --sign file:ci-key.pem
+   $ otactl release sign release.json --expires 720h --sign release-key
+   $ otactl release sign release.json --sign 'exec:vault-sign.sh release' --signer-pubkey release.pub`,
 		Flags: []cli.Flag{
-			stringsFlag(&cli.StringSliceFlag{Name: "key", Aliases: []string{"k"}, Usage: "sign with `KEYREF` (repeatable)", Required: true}, &opts.Signing.Refs),
+			signFlag,
+			deprecatedAlias("key", signFlag),
+			deprecatedAlias("k", signFlag),
 			signerPubkeyFlag(&opts.Signing.SignerPubkey),
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},
 			strictFlag(&opts.Strict),
 		},
-		Action: runWithArgs(1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --key KEYREF", func(_ context.Context, args []string) error {
+		Action: runWithArgs(1, "release sign", "expected one MANIFEST argument", "otactl release sign release.json --sign KEYREF", func(_ context.Context, args []string) error {
+			if len(opts.Signing.Refs) == 0 {
+				return withHint(usageErrorf("release sign: missing --sign KEYREF"), "otactl release sign release.json --sign KEYREF")
+			}
 			opts.File = args[0]
 			return releaseSignRun(sys, opts)
 		}),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/rollout"
 )
 
 // rolloutStatusOptions are the fleet view's, and no others.
@@ -27,6 +28,11 @@ trouble first. On a terminal it is a table; in a pipe the rows are
 tab-separated lines on standard output and the summary goes to standard
 error; -o json prints one object: {"time", "summary", "devices"}.
 
+When a staged rollout ('rollout start') has left its state on the broker,
+it comes first, on standard error: release, steps, status, the stage it
+is at, each stage's counts, who started it and when; with -o json it is
+the object's "rollout" key.
+
 Example:
    $ otactl rollout status --package main --version 1.2.0
    $ otactl rollout status --cohort canary --devices-file canary.txt -o json | jq .summary.updated`,
@@ -38,11 +44,31 @@ Example:
 }
 
 func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptions, dial dialer) error {
-	return opts.view(ctx, sys, dial, (*fleet.Source).ReadAll, func(src *fleet.Source, flt fleet.Filter) error {
+	var state *rollout.State
+	read := func(src *fleet.Source, ctx context.Context) error {
+		if err := src.ReadAll(ctx); err != nil {
+			return err
+		}
+		var err error
+		if state, err = rollout.ReadState(ctx, src, src.Topics().RolloutState()); err != nil {
+			fmt.Fprintf(sys.Stderr, "warning: %v\n", err)
+		}
+		return nil
+	}
+	return opts.view(ctx, sys, dial, read, func(src *fleet.Source, flt fleet.Filter) error {
 		st := src.Fleet().Status(flt)
+		var extra []output.Field
+		if state != nil {
+			extra = append(extra, output.Field{Key: "rollout", Value: state})
+			if opts.Output != "json" {
+				for _, l := range state.Lines() {
+					fmt.Fprintln(sys.Stderr, l)
+				}
+			}
+		}
 		switch {
 		case opts.Output == "json":
-			return output.WriteStatusJSON(sys.Stdout, st)
+			return output.WriteStatusJSON(sys.Stdout, st, extra...)
 		case sys.StdoutTTY:
 			_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
 				Width:    terminalWidth(sys.Stdout),

@@ -28,11 +28,11 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 	opts := &rolloutWaitOptions{}
 	flags := append(waitConnectFlags(&opts.Conn),
 		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
-		&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "the `PACKAGE` to judge", Value: fleet.DefaultPackage, Destination: &opts.Package},
 		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)"}, &opts.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
 		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
 	)
+	flags = append(flags, packageFlags("the `PACKAGE` to judge", fleet.DefaultPackage, &opts.Package)...)
 	flags = append(append(flags, gateFlags(&opts.gateOptions, "timeout", "")...), outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "wait",
@@ -71,15 +71,18 @@ Example, between a canary and the whole fleet in a pipeline:
 	}
 }
 
-// waitConnectFlags are the connection flags with the broker's --timeout
-// renamed --connect-timeout: rollout wait's --timeout is the rollout's.
+// waitConnectFlags are the connection flags without the deprecated
+// --timeout (rollout wait's --timeout is the rollout's deadline), and with
+// --connect-timeout, this command's old name of --broker-timeout.
 func waitConnectFlags(o *connectOptions) []cli.Flag {
-	flags := connectFlags(o)
-	for i, f := range flags {
-		if slices.Contains(f.Names(), "timeout") {
-			d := f.(*cli.DurationFlag)
-			flags[i] = &cli.DurationFlag{Name: "connect-timeout", Usage: d.Usage, DefaultText: d.DefaultText, Category: connCategory, Destination: &o.Timeout,
-				Action: func(*cli.Context, time.Duration) error { o.mark("timeout"); return nil }}
+	var flags []cli.Flag
+	for _, f := range connectFlags(o) {
+		switch {
+		case slices.Contains(f.Names(), "timeout"):
+		case slices.Contains(f.Names(), "broker-timeout"):
+			flags = append(flags, f, deprecatedAlias("connect-timeout", f))
+		default:
+			flags = append(flags, f)
 		}
 	}
 	return flags

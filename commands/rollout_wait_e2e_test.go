@@ -269,7 +269,7 @@ func TestRolloutWaitSignalsE2E(t *testing.T) {
 func TestRolloutWaitStalledBrokerE2E(t *testing.T) {
 	t.Parallel()
 	url, _ := testbroker.Stalled(t)
-	base := []string{"rollout", "wait", "--broker", url, "--connect-timeout", "60s"}
+	base := []string{"rollout", "wait", "--broker", url, "--broker-timeout", "60s"}
 
 	w := startOtactl(t, append(base, "--version", "1.1.0", "--timeout", "120s")...)
 	time.Sleep(time.Second) // connected, and waiting for the retained messages

@@ -45,7 +45,22 @@ func TestRetryingShownE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 		followed := make(chan error, 1)
-		go func() { followed <- src.Follow(ctx, nil, nil) }()
+		// Publish once the subscription is live: the retained reports
+		// come first, as a batch.
+		subscribed := make(chan struct{}, 1)
+		go func() {
+			followed <- src.Follow(ctx, nil, func() {
+				select {
+				case subscribed <- struct{}{}:
+				default:
+				}
+			})
+		}()
+		select {
+		case <-subscribed:
+		case err := <-followed:
+			t.Fatalf("follow: %v", err)
+		}
 		for _, p := range [][]byte{
 			sdkPayload(t, 1, 0, "1.0.0", "1.1.0"),
 			sdkPayload(t, 1, 5, "1.0.0", "1.1.0"),

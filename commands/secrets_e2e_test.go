@@ -69,13 +69,13 @@ func TestKeyMaterialInKeyFlagsIsNeverPrinted(t *testing.T) {
 		{"--sign", func(v string) []string {
 			return []string{"release", "create", "-c", "main@1.0.0=fw.bin", "--sign", v}
 		}},
-		{"--key", func(v string) []string { return []string{"release", "sign", "r.json", "--key", v} }},
+		{"--sign", func(v string) []string { return []string{"release", "sign", "r.json", "--sign", v} }},
 		{"--pubkey", func(v string) []string { return []string{"release", "verify", "r.json", "--pubkey", v} }},
 		{"--pubkey", func(v string) []string {
-			return []string{"release", "publish", "r.json", "fw.bin", "--pubkey", v, "--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}
+			return []string{"release", "publish", "r.json", "fw.bin", "--pubkey", v, "--broker", "mqtt://127.0.0.1:1", "--broker-timeout", "2s"}
 		}},
 		{"--sign", func(v string) []string {
-			return []string{"release", "rollback", "--to", "7", "--sign", v, "--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}
+			return []string{"release", "rollback", "--to", "7", "--sign", v, "--broker", "mqtt://127.0.0.1:1", "--broker-timeout", "2s"}
 		}},
 		{"export", func(v string) []string { return []string{"key", "export", v} }},
 	}
@@ -165,7 +165,7 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 	b := startBrokerProcess(t, "--users", users)
 	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"ops": opsPW}})
 	for _, url := range []string{b.URL, m.URL()} {
-		base := []string{"release", "list", "--broker", url, "--username", "ops", "--timeout", "10s"}
+		base := []string{"release", "list", "--broker", url, "--username", "ops", "--broker-timeout", "10s"}
 		for _, tc := range []struct {
 			name  string
 			env   []string

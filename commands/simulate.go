@@ -26,6 +26,8 @@ type simulateOptions struct {
 	Cohort         string
 	Pubkeys        []string
 	Threshold      int
+	RootPubkeys    []string
+	RootThreshold  int
 	Fail           string
 	Speed          string
 	Jitter         time.Duration
@@ -49,6 +51,8 @@ func newSimulateCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
 		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
 		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
+		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` the devices are provisioned with: they follow the key set it signs on P.u/keys (repeatable)"}, &opts.RootPubkeys),
+		&cli.IntFlag{Name: "root-threshold", Usage: "root signatures a new key set needs (default 1 with a root key)", Destination: &opts.RootThreshold},
 		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
 		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
 		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
@@ -65,7 +69,7 @@ func newSimulateCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "simulate",
 		Usage:     "simulate a fleet of devices that update over MQTT",
-		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [-v] [-o json]",
+		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [-v] [-o json]",
 		Description: `Runs --devices simulated devices, each its own MQTT connection with its
 device id as client id, that do what a real device does (docs/fleet.md):
 report their state, follow their device, cohort and fleet desired
@@ -84,6 +88,14 @@ then 4s: at most 3 attempts at a release, each meeting --fail afresh.
 After the last the failure stays; a new release is acted on. An update
 failure (8) is final at once.
 
+With --root-pubkey each device follows the signed key set on P.u/keys
+(docs/keys.md#key-rotation, 'otactl key rotate'): it accepts a new key set
+only when signed by --root-threshold of the root keys it trusts now and of
+a higher version, then verifies manifests with its release keys (before
+the first key set: --pubkey, or none, and it acts on no release). A
+refused key set is logged (a "keyset-refused" event, also on standard
+error), never reported as a state.
+
 With a broker password (--password-stdin or OTACTL_PASSWORD) each device
 logs in with its device id as user name, unless --username names one
 account for all (the profile's and OTACTL_USERNAME, the operator's, are not
@@ -93,7 +105,8 @@ standard output, -o json prints them as JSON lines. Stop with Ctrl-C.
 
 Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
-   $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem`,
+   $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem
+   $ otactl simulate --devices 50 --root-pubkey root.pub.pem`,
 		Flags: flags,
 		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
 			return simulateRun(ctx, sys, opts)
@@ -157,6 +170,13 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 		return cfg, err
 	}
 	cfg.Threshold = opts.Threshold
+	if opts.RootThreshold < 0 || opts.RootThreshold > len(opts.RootPubkeys) {
+		return cfg, usageErrorf("simulate: --root-threshold %d: want 0 to the %d --root-pubkey given", opts.RootThreshold, len(opts.RootPubkeys))
+	}
+	if cfg.Roots, err = resolvePublicKeysFlag(sys, nil, "--root-pubkey", opts.RootPubkeys); err != nil {
+		return cfg, err
+	}
+	cfg.RootThreshold = opts.RootThreshold
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
@@ -299,7 +319,7 @@ func (s *simEvents) add(e simulator.Event) {
 	case s.verbose:
 		fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
 			e.State, e.Reason, text.Dash(e.Version), text.Dash(e.Target), e.Detail)
-	case e.Kind == simulator.EventError:
+	case e.Kind == simulator.EventError || e.Kind == simulator.EventKeySetRefused:
 		if time.Since(s.lastError) < time.Second {
 			s.dropped++
 			return

@@ -183,9 +183,9 @@ func TestUsageRepros(t *testing.T) {
 	}
 }
 
-// TestCommandRefusals: command lines of broker and simulate that otactl,
-// run in-process with a configuration folder of its own, refuses with the
-// exit code and a part of the message given.
+// TestCommandRefusals: command lines of broker, simulate, key rotate and
+// release publish that otactl, run in-process with a configuration folder
+// of its own, refuses with the exit code and a part of the message given.
 func TestCommandRefusals(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -215,6 +215,13 @@ func TestCommandRefusals(t *testing.T) {
 		{[]string{"simulate", "--version", "1 0"}, ExitUsage, "version"},
 		{[]string{"simulate", "--broker", "mqtt://127.0.0.1:1", "--timeout", "2s"}, ExitError, "simulated device sim-0001"},
 		{[]string{"simulate", "extra"}, ExitUsage, "unexpected argument"},
+		{[]string{"simulate", "--root-threshold", "2", "--root-pubkey", "/nonexistent.pem"}, ExitUsage, "--root-threshold 2"},
+		{[]string{"simulate", "--root-pubkey", "/nonexistent.pem"}, ExitError, "--root-pubkey: no such file"},
+		{[]string{"key", "rotate", "--release-key", "r.pem"}, ExitUsage, `required flag "root-key" not set`},
+		{[]string{"key", "rotate", "--root-key", "file:r.pem", "--release-key", "r.pem", "--threshold", "0"}, ExitUsage, "--threshold and --root-threshold must be at least 1"},
+		{[]string{"key", "rotate", "--root-key", "file:/nonexistent.pem", "--release-key", "r.pem"}, ExitError, "--root-key: no such file"},
+		{[]string{"key", "rotate", "extra", "--root-key", "file:r.pem", "--release-key", "r.pem"}, ExitUsage, "unexpected argument"},
+		{[]string{"release", "publish", "--root-pubkey", "/nonexistent.pem", "/nonexistent.json"}, ExitError, "manifest"},
 	} {
 		sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
 		code := runMain(context.Background(), append([]string{"otactl"}, tc.args...), sys)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/keys"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
@@ -163,8 +164,25 @@ func (l *Lab) IDs() []string {
 // its MCUboot header, expiring in a day, and signs it with the lab's key.
 // It returns the manifest, its JSON and the warnings of release.Create.
 func (l *Lab) Release(ctx context.Context, now time.Time) (*release.Manifest, []byte, []string, error) {
+	return l.releaseOf(ctx, l.Image, now)
+}
+
+// PreviousRelease is the release of OldVersion, what the fleet runs, made
+// a second before now (so its sequence number is lower than Release's):
+// the release a failed stage of the demo's rollout restores. Its image is
+// a file of the lab.
+func (l *Lab) PreviousRelease(ctx context.Context, now time.Time) (m *release.Manifest, payload []byte, image string, err error) {
+	image = filepath.Join(l.Dir, "zephyr-"+OldVersion+".signed.bin")
+	if err := os.WriteFile(image, imageOf(1, 0), 0o644); err != nil {
+		return nil, nil, "", fmt.Errorf("demo: %w", err)
+	}
+	m, payload, _, err = l.releaseOf(ctx, image, now.Add(-time.Second))
+	return m, payload, image, err
+}
+
+func (l *Lab) releaseOf(ctx context.Context, image string, now time.Time) (*release.Manifest, []byte, []string, error) {
 	m, warnings, err := release.Create(ctx, release.CreateOptions{
-		Specs:       []release.Spec{{Package: Package, Path: l.Image}},
+		Specs:       []release.Spec{{Package: Package, Path: image}},
 		DefaultType: "mcuboot",
 		Now:         now,
 		Expires:     "24h",
@@ -194,9 +212,16 @@ func (l *Lab) Close() {
 	os.RemoveAll(l.Dir)
 }
 
-// Canary is the first CanaryShare percent of ids, at least one.
+// Canary are the ids the rollout's first stage, CanaryShare percent,
+// chooses: the stable hash of 'release publish --percent'.
 func Canary(ids []string) []string {
-	return ids[:max(1, (len(ids)*CanaryShare+99)/100)]
+	var out []string
+	for _, id := range ids {
+		if publish.PercentChosen(id, CanaryShare) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // KeepNote says how to reach a lab left running: the broker, and the key
@@ -221,11 +246,14 @@ The signing key is %s: create and publish another release with
 
 // Image is a small firmware image: an MCUboot header saying NewVersion and
 // a body of fixed pseudo-random bytes.
-func Image() []byte {
+func Image() []byte { return imageOf(1, 1) }
+
+// imageOf is an image whose header says major.minor.0.
+func imageOf(major, minor uint8) []byte {
 	hdr := release.EncodeImageHeader(release.ImageHeader{
 		HeaderSize: release.ImageHeaderSize,
 		ImageSize:  imageBody,
-		Major:      1, Minor: 1, Revision: 0,
+		Major:      major, Minor: minor, Revision: 0,
 	})
 	img := make([]byte, 0, len(hdr)+imageBody)
 	img = append(img, hdr...)

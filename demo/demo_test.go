@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,12 +62,23 @@ func TestLab(t *testing.T) {
 	}
 }
 
+// The canary is what the rollout's first stage chooses: the stable hash
+// of 'release publish --percent' over the demo's ids.
 func TestCanary(t *testing.T) {
-	ids := func(n int) []string { return make([]string, n) }
-	for n, want := range map[int]int{1: 1, 9: 1, 10: 1, 11: 2, 20: 2, 100: 10, 101: 11} {
-		if got := len(Canary(ids(n))); got != want {
-			t.Errorf("Canary of %d = %d devices, want %d", n, got, want)
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s%04d", IDPrefix, i+1)
 		}
+		return out
+	}
+	for n, want := range map[int]string{3: "", 5: "demo-0004", 20: "demo-0004 demo-0006"} {
+		if got := strings.Join(Canary(ids(n)), " "); got != want {
+			t.Errorf("Canary of %d = %q, want %q", n, got, want)
+		}
+	}
+	if n := len(Canary(ids(1000))); n < 70 || n > 130 {
+		t.Errorf("Canary of 1000 = %d devices, want about 100", n)
 	}
 }
 

@@ -77,6 +77,15 @@ func NewSource(client *upload.Client, opts SourceOptions) *Source {
 // Fleet is the fleet the source fills.
 func (s *Source) Fleet() *Fleet { return s.fleet }
 
+// Topics is the topic scheme the source reads.
+func (s *Source) Topics() protocol.Topics { return s.topics }
+
+// ReadRetained reads the message retained on topic through the source's
+// connection.
+func (s *Source) ReadRetained(ctx context.Context, topic string) ([]byte, bool, error) {
+	return s.client.ReadRetained(ctx, topic)
+}
+
 // Broker is the URL of the broker the source reads, without credentials.
 func (s *Source) Broker() string { return s.client.Broker() }
 

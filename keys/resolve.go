@@ -231,11 +231,18 @@ func EnvName(s string) bool {
 // checkRef refuses a reference that is key material rather than a name
 // for it, without echoing it. The path of an existing file is a reference
 // however random its name (a folder named by a hash), and so is a pkcs11:
-// URI, whose parser repeats none of its values.
+// URI, whose parser repeats none of its values. An exec: command is
+// checked word by word, so that its program may be such a path.
 func checkRef(ref string) error {
 	switch {
 	case ref == "":
 		return errors.New("no key reference given: use NAME, file:PATH or env:VAR")
+	case IsExecRef(ref):
+		for _, w := range strings.Fields(strings.TrimPrefix(ref, refExec)) {
+			if LooksLikeKeyMaterial(w) && !existingFile(w) {
+				return errors.New("the exec: command looks like it holds key material: keep the key itself in a file, an environment variable or the signer's own store")
+			}
+		}
 	case LooksLikeKeyMaterial(ref) && !existingFile(strings.TrimPrefix(ref, refFile)) && !IsPKCS11(ref):
 		return errors.New("the value looks like key material: pass a key name, file:PATH or env:VAR, and keep the key itself in a file or an environment variable")
 	}

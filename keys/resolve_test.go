@@ -226,3 +226,23 @@ func TestResolvePublic(t *testing.T) {
 		t.Errorf("directory named like a key: %v", err)
 	}
 }
+
+// TestCheckRefExecCommand: an exec: command whose program lives under a
+// random-looking folder is a reference; one that holds key material is
+// refused.
+func TestCheckRefExecCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Zq8RtY2mW7xKp4Lb9VnC3sHd6Jf1Ga5E")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "signer.sh")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRef("exec:" + prog + " alias/ota-release"); err != nil {
+		t.Errorf("exec: of an existing program refused: %v", err)
+	}
+	if err := checkRef("exec:" + prog + " --key MC4CAQAwBQYDK2VwBCIEIPwHsskEefe6iDHrdh7ZVou5BzgLBRQVrmEMpFgA5g"); err == nil {
+		t.Error("an exec: command holding a private key's body was taken")
+	}
+}

@@ -9,11 +9,17 @@ import (
 	"github.com/otactl/otactl/fleet"
 )
 
+// Field is one more key of an object written as a stream.
+type Field struct {
+	Key   string
+	Value any
+}
+
 // WriteStatusJSON writes st as one line of JSON, the bytes JSON(w, st)
 // writes, with the rows encoded and written as they go instead of held
-// and compacted again. An error while writing the rows leaves the line
-// cut short.
-func WriteStatusJSON(w io.Writer, st fleet.StatusReport) error {
+// and compacted again, and each extra field after them. An error while
+// writing the rows leaves the line cut short.
+func WriteStatusJSON(w io.Writer, st fleet.StatusReport, extra ...Field) error {
 	var head bytes.Buffer
 	head.WriteString(`{"time":`)
 	enc := json.NewEncoder(&head)
@@ -52,6 +58,20 @@ func WriteStatusJSON(w io.Writer, st fleet.StatusReport) error {
 			bw.WriteByte('[')
 		}
 		bw.WriteByte(']')
+	}
+	for _, f := range extra {
+		k, err := json.Marshal(f.Key)
+		if err != nil {
+			return err
+		}
+		v, err := json.Marshal(f.Value)
+		if err != nil {
+			return err
+		}
+		bw.WriteByte(',')
+		bw.Write(k)
+		bw.WriteByte(':')
+		bw.Write(v)
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()

@@ -66,3 +66,21 @@ func TestStatusWriteJSONSameAsStd(t *testing.T) {
 		t.Errorf("all done: %d rows (nil %v), want an empty list", n, cases["all done"].NotDone == nil)
 	}
 }
+
+// Extra fields come after the rows, each once, as encoding/json writes
+// them (rollout status adds the staged rollout's state).
+func TestStatusWriteJSONExtra(t *testing.T) {
+	f, _ := fleettest.Demo()
+	st := f.Status(fleet.Filter{})
+	var got bytes.Buffer
+	if err := WriteStatusJSON(&got, st, Field{Key: "rollout", Value: map[string]any{"status": "running", "stage": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(got.Bytes(), &v); err != nil {
+		t.Fatalf("%v: %s", err, got.Bytes())
+	}
+	if string(v["rollout"]) != `{"stage":1,"status":"running"}` || len(v) != 4 {
+		t.Errorf("keys %d, rollout %s", len(v), v["rollout"])
+	}
+}

@@ -44,6 +44,11 @@ func (p *Profile) Check() error {
 			return bad("timeout", p.Timeout, "%v", err)
 		}
 	}
+	if p.ReadBackWait != "" {
+		if err := checkReadBackWait(p.ReadBackWait); err != nil {
+			return bad("read-back-wait", p.ReadBackWait, "%v", err)
+		}
+	}
 	if p.MaxPayload < 0 {
 		return bad("max-payload", strconv.FormatInt(p.MaxPayload, 10), "want a positive size like 131072, 128k or 16M")
 	}
@@ -90,6 +95,14 @@ func checkTimeout(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return errors.New("want a positive duration like 30s or 2m")
+	}
+	return nil
+}
+
+func checkReadBackWait(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return errors.New("want a duration like 2s, or 0s to read once")
 	}
 	return nil
 }

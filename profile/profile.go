@@ -29,16 +29,20 @@ const maxFile = 1 << 20
 
 // Profile is one named set of settings. Empty fields are unset.
 type Profile struct {
-	Broker            string   `json:"broker,omitempty"`
-	Username          string   `json:"username,omitempty"`
-	ClientID          string   `json:"client-id,omitempty"`
-	CAFile            string   `json:"ca-file,omitempty"`
-	CertFile          string   `json:"cert-file,omitempty"`
-	KeyFile           string   `json:"key-file,omitempty"`
-	Insecure          bool     `json:"insecure,omitempty"`
-	TopicPrefix       *string  `json:"topic-prefix,omitempty"` // nil: unset; "" is a set empty prefix
-	Timeout           string   `json:"timeout,omitempty"`      // a Go duration, "30s"
-	MaxPayload        int64    `json:"max-payload,omitempty"`  // bytes
+	Broker      string  `json:"broker,omitempty"`
+	Username    string  `json:"username,omitempty"`
+	ClientID    string  `json:"client-id,omitempty"`
+	CAFile      string  `json:"ca-file,omitempty"`
+	CertFile    string  `json:"cert-file,omitempty"`
+	KeyFile     string  `json:"key-file,omitempty"`
+	Insecure    bool    `json:"insecure,omitempty"`
+	TopicPrefix *string `json:"topic-prefix,omitempty"` // nil: unset; "" is a set empty prefix
+	Timeout     string  `json:"timeout,omitempty"`      // a Go duration, "30s"
+	// ReadBackWait is how long a read-back looks again for a message not
+	// there yet (upload.Options.ReadBackWait), a Go duration; "0s" reads
+	// once.
+	ReadBackWait      string   `json:"read-back-wait,omitempty"`
+	MaxPayload        int64    `json:"max-payload,omitempty"` // bytes
 	RequireSignatures bool     `json:"require-signatures,omitempty"`
 	Pubkeys           []string `json:"pubkey,omitempty"` // trusted public keys: files or keyring names
 	Threshold         int      `json:"threshold,omitempty"`
@@ -67,7 +71,7 @@ type File struct {
 // Keys are the settings a profile holds, in the order they are listed.
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
-	"topic-prefix", "timeout", "max-payload", "require-signatures", "pubkey", "threshold",
+	"topic-prefix", "timeout", "read-back-wait", "max-payload", "require-signatures", "pubkey", "threshold",
 	"encoding", "strict", "pkcs11-module", "signer-pubkey",
 }
 
@@ -284,6 +288,11 @@ func (p *Profile) Set(key, value string) error {
 			return bad("%v", err)
 		}
 		p.Timeout = value
+	case "read-back-wait":
+		if err := checkReadBackWait(value); err != nil {
+			return bad("%v", err)
+		}
+		p.ReadBackWait = value
 	case "max-payload":
 		n, err := ParseSize(value)
 		if err != nil {
@@ -341,7 +350,7 @@ func (p *Profile) text(key string) *string {
 	return map[string]*string{
 		"broker": &p.Broker, "username": &p.Username, "client-id": &p.ClientID,
 		"ca-file": &p.CAFile, "cert-file": &p.CertFile, "key-file": &p.KeyFile,
-		"timeout": &p.Timeout, "pkcs11-module": &p.PKCS11Module, "signer-pubkey": &p.SignerPubkey,
+		"timeout": &p.Timeout, "read-back-wait": &p.ReadBackWait, "pkcs11-module": &p.PKCS11Module, "signer-pubkey": &p.SignerPubkey,
 	}[key]
 }
 

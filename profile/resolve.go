@@ -26,7 +26,9 @@ type Flags struct {
 	Insecure    bool
 	TopicPrefix string
 	Timeout     time.Duration
-	Given       map[string]bool
+	// ReadBackWait is --read-back-wait; 0 reads once.
+	ReadBackWait time.Duration
+	Given        map[string]bool
 }
 
 // Connection is a resolved connection: the upload options (without the
@@ -236,7 +238,7 @@ func (r *resolver) timeout(u *upload.Options, p *Profile, name, path string) err
 	switch {
 	case r.flags.Given["timeout"]:
 		if r.flags.Timeout <= 0 {
-			return flagErrorf("--timeout must be positive")
+			return flagErrorf("--broker-timeout must be positive")
 		}
 		u.Timeout = r.flags.Timeout
 	case p.Timeout != "":
@@ -245,6 +247,29 @@ func (r *resolver) timeout(u *upload.Options, p *Profile, name, path string) err
 			return fmt.Errorf("profile %q in %s: timeout %q is not a positive duration", name, path, p.Timeout)
 		}
 		u.Timeout = d
+	}
+	return r.readBackWait(u, p)
+}
+
+// readBackWait picks how long a read-back looks again for a message not
+// there yet: --read-back-wait, else the profile's, else upload's default.
+// Zero reads once (upload takes a negative value for that).
+func (r *resolver) readBackWait(u *upload.Options, p *Profile) error {
+	d := time.Duration(0)
+	switch {
+	case r.flags.Given["read-back-wait"]:
+		if r.flags.ReadBackWait < 0 {
+			return flagErrorf("--read-back-wait must not be negative")
+		}
+		d = r.flags.ReadBackWait
+	case p.ReadBackWait != "":
+		d, _ = time.ParseDuration(p.ReadBackWait) // checked by checkIn
+	default:
+		return nil
+	}
+	u.ReadBackWait = d
+	if d == 0 {
+		u.ReadBackWait = -1
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestResolveRefusals(t *testing.T) {
 	}{
 		{Flags{Broker: " ", Given: map[string]bool{"broker": true}}, env(t, nil), "--broker is empty", true},
 		{Flags{Broker: "http://x", Given: map[string]bool{"broker": true}}, env(t, nil), "--broker: ", true},
-		{Flags{Timeout: -time.Second, Given: map[string]bool{"timeout": true}}, env(t, nil), "--timeout must be positive", true},
+		{Flags{Timeout: -time.Second, Given: map[string]bool{"timeout": true}}, env(t, nil), "--broker-timeout must be positive", true},
 		{Flags{TopicPrefix: "a/#", Given: map[string]bool{"topic-prefix": true}}, env(t, nil), "--topic-prefix: ", true},
 		{Flags{}, getenv, "OTACTL_BROKER: ", false},
 		{Flags{Profile: "nosuch"}, env(t, nil), `profile "nosuch" does not exist`, false},
@@ -143,5 +143,34 @@ func TestRefuseSecret(t *testing.T) {
 	pem := "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFhz9WmIvq3Zp0sK\n-----END PRIVATE KEY-----\n"
 	if err := RefuseSecret("pubkey", pem); err == nil || strings.Contains(err.Error(), "MC4C") {
 		t.Errorf("key material: %v", err)
+	}
+}
+
+// TestResolveReadBackWait: --read-back-wait beats the profile's
+// read-back-wait; 0 means read once (upload's -1); unset leaves upload's
+// default.
+func TestResolveReadBackWait(t *testing.T) {
+	getenv := env(t, nil)
+	if c, err := Resolve(Flags{}, getenv); err != nil || c.Options.ReadBackWait != 0 {
+		t.Fatalf("unset: %v, %v", c.Options.ReadBackWait, err)
+	}
+	setProfile(t, getenv, "default", "read-back-wait", "5s")
+	for _, tc := range []struct {
+		flags Flags
+		want  time.Duration
+	}{
+		{Flags{}, 5 * time.Second},
+		{Flags{ReadBackWait: 10 * time.Second, Given: map[string]bool{"read-back-wait": true}}, 10 * time.Second},
+		{Flags{Given: map[string]bool{"read-back-wait": true}}, -1},
+	} {
+		if c, err := Resolve(tc.flags, getenv); err != nil || c.Options.ReadBackWait != tc.want {
+			t.Errorf("%+v: %v, %v; want %v", tc.flags, c.Options.ReadBackWait, err, tc.want)
+		}
+	}
+	if _, err := Resolve(Flags{ReadBackWait: -time.Second, Given: map[string]bool{"read-back-wait": true}}, getenv); err == nil {
+		t.Error("a negative --read-back-wait was taken")
+	}
+	if err := (&Profile{}).Set("read-back-wait", "-1s"); err == nil {
+		t.Error("a negative read-back-wait setting was taken")
 	}
 }

@@ -21,9 +21,11 @@ type Topics struct {
 // The levels of the scheme, below the prefix.
 const (
 	desiredLevel  = ".u/desired"
+	keySetLevel   = ".u/keys"
 	componentRoot = ".u/c/"
 	releaseRoot   = ".u/releases/"
 	probeRoot     = ".u/otactl/probe/"
+	rolloutRoot   = ".u/rollout/"
 	cohortRoot    = "cohorts/"
 	deviceRoot    = "devices/"
 	deviceDesired = "/" + desiredLevel
@@ -67,6 +69,10 @@ func (t Topics) Prefix() string { return t.prefix }
 
 // Fleet is the fleet's desired manifest topic: P.u/desired.
 func (t Topics) Fleet() string { return t.prefix + desiredLevel }
+
+// KeySet is the topic of the signed key set the fleet follows: P.u/keys
+// (docs/protocol.md#key-set).
+func (t Topics) KeySet() string { return t.prefix + keySetLevel }
 
 // Cohort is a cohort's desired manifest topic: Pcohorts/{cohort}/.u/desired.
 func (t Topics) Cohort(name string) (string, error) {
@@ -146,6 +152,14 @@ func (t Topics) Report(device, pkg string) (string, error) {
 func (t Topics) Probe(clientID, nonce string) string {
 	return t.prefix + probeRoot + clientID + "/" + nonce
 }
+
+// RolloutState is the topic of the retained state of the prefix's staged
+// rollout (otactl rollout start): P.u/rollout/state.
+func (t Topics) RolloutState() string { return t.prefix + rolloutRoot + "state" }
+
+// RolloutLock is the topic of the retained lock that one 'rollout start'
+// at a time holds: P.u/rollout/lock.
+func (t Topics) RolloutLock() string { return t.prefix + rolloutRoot + "lock" }
 
 // ReportsFilter matches every device's state reports: Pdevices/+/.u/c/+.
 func (t Topics) ReportsFilter() string { return t.prefix + deviceRoot + "+" + deviceReport + "+" }

@@ -34,6 +34,9 @@ func TestTopics(t *testing.T) {
 		tp.CohortsFilter(),
 		tp.DevicesFilter(),
 		tp.ProbesFilter(),
+		tp.KeySet(),
+		tp.RolloutState(),
+		tp.RolloutLock(),
 	}
 	want := []string{
 		"acme/.u/desired",
@@ -52,6 +55,9 @@ func TestTopics(t *testing.T) {
 		"acme/cohorts/+/.u/desired",
 		"acme/devices/+/.u/desired",
 		"acme/.u/otactl/probe/#",
+		"acme/.u/keys",
+		"acme/.u/rollout/state",
+		"acme/.u/rollout/lock",
 	}
 	for i := range want {
 		if got[i] != want[i] {

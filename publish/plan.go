@@ -36,6 +36,9 @@ type Plan struct {
 	// Strict refuses the plan when the device-compatibility lint has
 	// findings (Publisher.Lint).
 	Strict bool
+	// Trust is the policy the manifest is held to against the key set the
+	// fleet follows (Publisher.KeySet).
+	Trust TrustPolicy
 }
 
 // Report is what a publish did (or, with DryRun, would do).

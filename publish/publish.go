@@ -94,8 +94,9 @@ type Publisher struct {
 }
 
 // Publish runs a plan's steps in order, stopping at the first failure:
-// the device-compatibility lint, which refuses the plan in strict mode
-// before anything is sent (Lint), every artifact on the broker and read
+// the manifest held to the key set the fleet follows (KeySet) and the
+// device-compatibility lint, which refuses the plan in strict mode,
+// both before anything is sent (Lint), every artifact on the broker and read
 // back (Artifacts), the
 // targets (Targets), anti-rollback on every target (AntiRollback), the
 // desired manifest on each, confirmed (Desired.Publish), and the catalog
@@ -106,6 +107,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	m := plan.Manifest
 	rep := &Report{SequenceNumber: m.SequenceNumber, Hash: m.Hash, Encoding: plan.Encoding, DryRun: plan.DryRun,
 		RollbackOf: plan.RollbackOf, Artifacts: []ArtifactResult{}, Targets: []TargetResult{}}
+	if err := p.KeySet(ctx, plan); err != nil {
+		return nil, err
+	}
 	var err error
 	if rep.Warnings, err = p.Lint(plan); err != nil {
 		return nil, err

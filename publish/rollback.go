@@ -72,7 +72,7 @@ func (p *Publisher) PlanRollback(ctx context.Context, req RollbackRequest) (*Pla
 		return nil, err
 	}
 	return &Plan{Manifest: m, Payload: payload, Encoding: encoding, Files: map[string]string{},
-		Targets: req.Targets, Force: req.Force, DryRun: req.DryRun, RollbackOf: req.To, Strict: req.Strict}, nil
+		Targets: req.Targets, Force: req.Force, DryRun: req.DryRun, RollbackOf: req.To, Strict: req.Strict, Trust: req.Trust}, nil
 }
 
 // RollbackSequence is the sequence number of a rollback built at now: the

@@ -29,7 +29,7 @@ func TestResolveTrust(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var asked []string
-			p, err := ResolveTrust(tc.src, func(refs []string) ([]crypto.PublicKey, error) {
+			p, err := ResolveTrust(tc.src, func(_ string, refs []string) ([]crypto.PublicKey, error) {
 				asked = refs
 				out := make([]crypto.PublicKey, len(refs))
 				for i := range refs {
@@ -46,7 +46,7 @@ func TestResolveTrust(t *testing.T) {
 		})
 	}
 	boom := errors.New("--pubkey: no such key")
-	if _, err := ResolveTrust(TrustSources{ProfilePubkeys: []string{"gone"}}, func([]string) ([]crypto.PublicKey, error) { return nil, boom }); err != boom {
+	if _, err := ResolveTrust(TrustSources{ProfilePubkeys: []string{"gone"}}, func(string, []string) ([]crypto.PublicKey, error) { return nil, boom }); err != boom {
 		t.Errorf("resolve error: %v", err)
 	}
 }

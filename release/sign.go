@@ -85,12 +85,48 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 	if err := m.CheckSealed(); err != nil {
 		return err
 	}
-	pub := s.Public()
-	alg, id, err := Identify(pub)
+	sig, err := SignDigest(s, m.Digest())
 	if err != nil {
 		return err
 	}
-	digest := m.Digest()
+	m.addSignature(sig)
+	return nil
+}
+
+// addSignature adds sig, replacing one by the same key, and keeps the
+// signatures sorted by keyid.
+func (m *Manifest) addSignature(sig Signature) {
+	m.Signatures = AddSignature(m.Signatures, sig)
+}
+
+// AddSignature adds sig to sigs, replacing an earlier signature by the same
+// key, and keeps them sorted by keyid, so the order of signing does not
+// change what is published.
+func AddSignature(sigs []Signature, sig Signature) []Signature {
+	replaced := false
+	for i := range sigs {
+		if sigs[i].KeyID == sig.KeyID {
+			sigs[i] = sig
+			replaced = true
+		}
+	}
+	if !replaced {
+		sigs = append(sigs, sig)
+	}
+	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].KeyID < sigs[j].KeyID })
+	return sigs
+}
+
+// SignDigest signs the 32 raw bytes of a digest with s as the protocol
+// signs them (docs/protocol.md#signatures): Ed25519 over the bytes, or
+// ECDSA P-256 with SHA-256 over them. The signature is verified before it
+// is returned, so a faulty external signer is caught here.
+func SignDigest(s crypto.Signer, digest [32]byte) (Signature, error) {
+	pub := s.Public()
+	alg, id, err := Identify(pub)
+	if err != nil {
+		return Signature{}, err
+	}
 	// A signer that signs messages itself (crypto.MessageSigner: an
 	// external signer) gets the digest; any other the SHA-256 of it for
 	// ECDSA.
@@ -100,30 +136,13 @@ func (m *Manifest) Sign(s crypto.Signer) error {
 	}
 	raw, err := crypto.SignMessage(s, rand.Reader, digest[:], opts)
 	if err != nil {
-		return fmt.Errorf("sign with key %s: %w", id, err)
+		return Signature{}, fmt.Errorf("sign with key %s: %w", id, err)
 	}
 	sig := Signature{KeyID: id, Alg: alg, Sig: base64.StdEncoding.EncodeToString(raw)}
 	if err := VerifySignature(pub, digest, sig); err != nil {
-		return fmt.Errorf("the signer of key %s made a signature that does not verify: %w", id, err)
+		return Signature{}, fmt.Errorf("the signer of key %s made a signature that does not verify: %w", id, err)
 	}
-	m.addSignature(sig)
-	return nil
-}
-
-// addSignature adds sig, replacing one by the same key, and keeps the
-// signatures sorted by keyid.
-func (m *Manifest) addSignature(sig Signature) {
-	replaced := false
-	for i := range m.Signatures {
-		if m.Signatures[i].KeyID == sig.KeyID {
-			m.Signatures[i] = sig
-			replaced = true
-		}
-	}
-	if !replaced {
-		m.Signatures = append(m.Signatures, sig)
-	}
-	sort.SliceStable(m.Signatures, func(i, j int) bool { return m.Signatures[i].KeyID < m.Signatures[j].KeyID })
+	return sig, nil
 }
 
 // VerifySignature checks that sig is pub's signature over digest: the keyid

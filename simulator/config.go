@@ -36,6 +36,14 @@ type Config struct {
 	// accepted, as the device SDK does.
 	Keys      []crypto.PublicKey
 	Threshold int
+	// Roots, when set, are the root keys the device is provisioned with:
+	// it then follows the key set on P.u/keys, accepting a new one only
+	// when RootThreshold (0 means 1) of the root keys it trusts signed it
+	// and its version is higher (keyset.Accept), and verifies manifests
+	// with the release keys of the key set it follows. Keys are the
+	// release keys it trusts before its first key set.
+	Roots         []crypto.PublicKey
+	RootThreshold int
 	// Failures are the injected failure probabilities.
 	Failures Failures
 	// Speed, when positive, is the simulated download speed in bytes per
@@ -207,6 +215,9 @@ func (c *Config) check() error {
 	}
 	if c.Threshold < 0 || c.Threshold > len(c.Keys) {
 		return fmt.Errorf("threshold %d: want 0 to the %d keys given", c.Threshold, len(c.Keys))
+	}
+	if c.RootThreshold < 0 || c.RootThreshold > len(c.Roots) {
+		return fmt.Errorf("root threshold %d: want 0 to the %d root keys given", c.RootThreshold, len(c.Roots))
 	}
 	return nil
 }

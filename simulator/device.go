@@ -25,6 +25,13 @@ const (
 	EventRetrying  = "retrying"  // awaiting a retry after a failed attempt (and reported so)
 	EventReboot    = "reboot"    // rebooting into the new image
 	EventError     = "error"     // could not reach the broker or publish
+	// EventKeySet is a new key set accepted: manifests are verified with
+	// its release keys from now on.
+	EventKeySet = "keyset"
+	// EventKeySetRefused is a key set refused (older, badly signed or
+	// unreadable): the device keeps the one it follows. No state report:
+	// reports are about firmware, and the device's firmware is unchanged.
+	EventKeySetRefused = "keyset-refused"
 )
 
 // Event is one thing a device did.
@@ -70,6 +77,10 @@ type Device struct {
 	// already refused and reported, so that their redelivery after a
 	// reconnect is not reported again.
 	refused map[[32]byte]bool
+	// trust is the key set the device follows, and keySets the key sets
+	// (by the SHA-256 of their bytes) already judged.
+	trust   trust
+	keySets map[[32]byte]bool
 
 	// What a device holds in RAM: lost on every reboot.
 	client    *upload.Client
@@ -98,6 +109,8 @@ func newDevice(cfg *Config, topics protocol.Topics, id string, index int) *Devic
 		version: cfg.Version,
 		phase:   PhaseOffline,
 		refused: map[[32]byte]bool{},
+		trust:   provisioned(cfg),
+		keySets: map[[32]byte]bool{},
 	}
 }
 
@@ -201,6 +214,10 @@ func (d *Device) boot(ctx context.Context, first bootReport) error {
 		return err
 	}
 	filters := []string{d.topics.Fleet()}
+	if len(d.cfg.Roots) > 0 {
+		// First, so that its retained key set comes before the manifests.
+		filters = []string{d.topics.KeySet(), d.topics.Fleet()}
+	}
 	if d.cfg.Cohort != "" {
 		t, err := d.topics.Cohort(d.cfg.Cohort)
 		if err != nil {
@@ -262,6 +279,10 @@ func (d *Device) disconnect() {
 
 // take records the manifest a desired topic now holds.
 func (d *Device) take(msg upload.Message) {
+	if msg.Topic == d.topics.KeySet() {
+		d.takeKeySet(msg.Payload)
+		return
+	}
 	if len(msg.Payload) == 0 {
 		delete(d.manifests, msg.Topic) // the topic was cleared
 		return
@@ -311,7 +332,12 @@ func (d *Device) choose(ctx context.Context) (*release.Manifest, *release.Compon
 		if refused {
 			continue
 		}
-		v := release.Verify(ctx, m, release.VerifyOptions{Keys: d.cfg.Keys, Threshold: d.cfg.Threshold, At: d.cfg.now()})
+		keys, threshold, ok := d.releaseKeys()
+		if !ok {
+			d.ignore(topic, m.SequenceNumber, "no release keys yet: waiting for a key set")
+			continue
+		}
+		v := release.Verify(ctx, m, release.VerifyOptions{Keys: keys, Threshold: threshold, At: d.cfg.now()})
 		if v.Expired {
 			d.ignore(topic, m.SequenceNumber, "expired at "+m.Expires)
 			continue

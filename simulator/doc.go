@@ -17,7 +17,13 @@
 //  2. Subscribe to its three desired-manifest topics: P.u/desired (the
 //     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
 //     Pdevices/{id}/.u/desired. They are retained, so the current releases
-//     arrive at once. The empty manifest ("{}", or CBOR a0: what release
+//     arrive at once. A device provisioned with root keys (Config.Roots)
+//     subscribes to the key set topic P.u/keys first and follows the key
+//     set there (docs/protocol.md#key-set, keyset.Accept): a new one signed
+//     by the threshold of the root keys it trusts now, and of its own, with
+//     a higher version, gives the release keys manifests are verified with
+//     from then on, kept as if in flash; any other is refused and logged
+//     (EventKeySetRefused), not reported. The empty manifest ("{}", or CBOR a0: what release
 //     unpublish publishes) or an empty payload (a cleared topic) means "no
 //     release on that topic": nothing to act on, nothing logged.
 //
@@ -25,7 +31,8 @@
 //     highest sequenceNumber. A manifest is valid when it parses, its hash
 //     is the release digest (docs/protocol.md#release-digest), it has not
 //     expired (expires is in the future), and, when the device trusts
-//     public keys, enough of them signed the digest. A manifest that is invalid for any
+//     public keys (Config.Keys, or the release keys of its key set), enough
+//     of them signed the digest. A manifest that is invalid for any
 //     reason but expiry is refused and reported: state 0, reason 8 (update
 //     failed), target = the version it asked for. An expired one is ignored
 //     quietly: it is the operator's own deadline.

@@ -106,7 +106,12 @@ type harness struct {
 
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	b := testbroker.Embedded(t, broker.Config{})
+	return startOn(t, testbroker.Embedded(t, broker.Config{}), cfg)
+}
+
+// startOn is start on the broker b.
+func startOn(t *testing.T, b *testbroker.Broker, cfg Config) *harness {
+	t.Helper()
 	op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL, ClientID: "operator", TopicPrefix: cfg.Conn.TopicPrefix})
 	if err != nil {
 		t.Fatal(err)
@@ -778,8 +783,12 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 	}
 	defer op.Close()
 	rec := newRecorder()
+	// The device follows a key set: it may read P.u/keys.
+	root, rootPub := signer(t, "ed25519")
+	rel, relPub := signer(t, "ecdsa-p256")
 	f, err := New(Config{Devices: 1, IDPrefix: "sim-", Cohort: "canary", Package: "main", Version: "1.0.0",
-		Reboot: 10 * time.Millisecond, OnEvent: rec.add, Conn: upload.Options{Broker: b.URL, Password: "pw"}})
+		Reboot: 10 * time.Millisecond, OnEvent: rec.add, Conn: upload.Options{Broker: b.URL, Password: "pw"},
+		Roots: []crypto.PublicKey{rootPub}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +798,8 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	h := &harness{t: t, op: op}
 	cohort, _ := op.Topics().Cohort("canary")
-	h.publishRelease(cohort, manifestOpts{seq: 5, version: "1.1.0"})
+	h.publishKeySet(1, []crypto.PublicKey{relPub}, []crypto.PublicKey{rootPub}, root)
+	h.publishRelease(cohort, manifestOpts{seq: 5, version: "1.1.0", signers: []crypto.Signer{rel}})
 	rec.waitFor(t, "updated through an authenticated broker", isReport("sim-0001", report.Idle, report.ReasonReady, "1.1.0"))
 
 	// A device id missing from the users file cannot connect.

@@ -22,6 +22,12 @@ const DefaultBroker = "mqtt://localhost:1883"
 // Options.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
+// DefaultReadBackWait is how long a read-back looks again for a message
+// not there yet when Options.ReadBackWait is zero: NATS with JetStream was
+// measured serving retained messages 0.06 to 0.16 s after acknowledging
+// them.
+const DefaultReadBackWait = 2 * time.Second
+
 // DefaultQuietPeriod is how long a read waits for more retained messages
 // when the broker refuses the end-of-retained probe (see ReadRetainedAll).
 const DefaultQuietPeriod = 2 * time.Second
@@ -58,6 +64,12 @@ type Options struct {
 	// Timeout bounds connecting and waiting for each acknowledgement;
 	// zero means DefaultTimeout.
 	Timeout time.Duration
+	// ReadBackWait is how long a read-back keeps looking for a message
+	// that is not there yet, or not yet the one published, before it
+	// calls it missing or different: a clustered or replicated broker may
+	// serve a retained message a little after it acknowledged it. Zero
+	// means DefaultReadBackWait; below zero, the message is read once.
+	ReadBackWait time.Duration
 	// QuietPeriod ends a read when the broker refuses the end-of-retained
 	// probe and nothing has arrived for this long; zero means
 	// DefaultQuietPeriod.
@@ -76,6 +88,16 @@ func (o Options) timeout() time.Duration {
 		return o.Timeout
 	}
 	return DefaultTimeout
+}
+
+func (o Options) readBackWait() time.Duration {
+	switch {
+	case o.ReadBackWait > 0:
+		return o.ReadBackWait
+	case o.ReadBackWait < 0:
+		return 0
+	}
+	return DefaultReadBackWait
 }
 
 func (o Options) quietPeriod() time.Duration {

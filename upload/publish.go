@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // PublishRetained publishes payload to topic, retained, at QoS 1, and
@@ -93,11 +94,31 @@ func (c *Client) unconfirmed(topic string, since readState) error {
 
 // verifyRetained is VerifyRetained; stream says whether a streaming
 // connection may be tried, and since is the connection's state before the
-// publish being verified (or before the read, with none).
+// publish being verified (or before the read, with none). A message
+// missing or different is looked for again, less and less often, until
+// the read-back wait has passed (Options.ReadBackWait): an eventually
+// consistent broker is not a failure.
 func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum [32]byte, stream bool, since readState) error {
 	if err := CheckTopic(topic); err != nil {
 		return err
 	}
+	deadline := time.Now().Add(c.opts.readBackWait())
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		err := c.verifyOnce(ctx, topic, size, sum, stream, since)
+		var ve *VerifyError
+		if err == nil || !errors.As(err, &ve) || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// verifyOnce reads the message on topic once and checks it.
+func (c *Client) verifyOnce(ctx context.Context, topic string, size int, sum [32]byte, stream bool, since readState) error {
 	if stream && int64(size) >= streamThreshold && c.streamable() {
 		err := c.verifyStreamed(ctx, topic, size, sum)
 		if err == nil || !c.refused(err, topic) {

@@ -4,10 +4,14 @@
 _otactl() {
     # The words as typed, split at blanks only: bash splits file:PATH and
     # env:VAR at ':' (COMP_WORDBREAKS), otactl wants them whole.
-    local line="${COMP_LINE:0:COMP_POINT}"
     local -a words
-    read -ra words <<<"$line"
-    [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+    if [ -n "${COMP_LINE-}" ]; then
+        local line="${COMP_LINE:0:COMP_POINT}"
+        read -ra words <<<"$line"
+        [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+    else
+        words=("${COMP_WORDS[@]:0:COMP_CWORD+1}")
+    fi
     local cur="${words[${#words[@]}-1]}"
     # What bash replaces is the part of cur after its last ':'.
     local colon=""
