@@ -86,28 +86,26 @@ func TestReadRetainedEach(t *testing.T) {
 // ReadBackWait, for a message not served yet (as a cluster may serve one
 // after acknowledging it); with ReadBackWait below zero it reads once.
 func TestReadBackWaitsForALateMessage(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			late := connect(t, Options{Broker: b.URL})
-			payload := []byte("late firmware")
-			sum := sha256.Sum256(payload)
-			for i, tc := range []struct {
-				wait time.Duration
-				ok   bool
-			}{{10 * time.Second, true}, {-1, false}} {
-				topic := fmt.Sprintf("late/%d", i)
-				go func() {
-					time.Sleep(300 * time.Millisecond)
-					late.PublishRetained(ctx, topic, payload)
-				}()
-				c := connect(t, Options{Broker: b.URL, ReadBackWait: tc.wait})
-				err := c.VerifyRetained(ctx, topic, len(payload), sum)
-				var ve *VerifyError
-				if tc.ok && err != nil || !tc.ok && !(errors.As(err, &ve) && ve.Missing) {
-					t.Errorf("ReadBackWait %v: %v", tc.wait, err)
-				}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		ctx := context.Background()
+		late := connect(t, Options{Broker: b.URL})
+		payload := []byte("late firmware")
+		sum := sha256.Sum256(payload)
+		for i, tc := range []struct {
+			wait time.Duration
+			ok   bool
+		}{{10 * time.Second, true}, {-1, false}} {
+			topic := fmt.Sprintf("late/%d", i)
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				late.PublishRetained(ctx, topic, payload)
+			}()
+			c := connect(t, Options{Broker: b.URL, ReadBackWait: tc.wait})
+			err := c.VerifyRetained(ctx, topic, len(payload), sum)
+			var ve *VerifyError
+			if tc.ok && err != nil || !tc.ok && !(errors.As(err, &ve) && ve.Missing) {
+				t.Errorf("ReadBackWait %v: %v", tc.wait, err)
 			}
-		})
-	}
+		}
+	})
 }
