@@ -11,7 +11,6 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/urfave/cli/v2"
@@ -193,34 +192,25 @@ func Deprecated(old string, f cli.Flag) cli.Flag {
 	}
 	switch f := f.(type) {
 	case *cli.DurationFlag:
-		action := f.Action
-		return &cli.DurationFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: func(c *cli.Context, v time.Duration) error {
-			warn(c)
-			if action != nil {
-				return action(c, v)
-			}
-			return nil
-		}}
+		return &cli.DurationFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: warnFirst(warn, f.Action)}
 	case *cli.StringFlag:
-		action := f.Action
-		return &cli.StringFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: func(c *cli.Context, v string) error {
-			warn(c)
-			if action != nil {
-				return action(c, v)
-			}
-			return nil
-		}}
+		return &cli.StringFlag{Name: old, Hidden: true, Value: f.Value, Destination: f.Destination, Action: warnFirst(warn, f.Action)}
 	case *cli.StringSliceFlag:
-		action := f.Action
-		return &cli.StringSliceFlag{Name: old, Hidden: true, Destination: f.Destination, Action: func(c *cli.Context, v []string) error {
-			warn(c)
-			if action != nil {
-				return action(c, v)
-			}
-			return nil
-		}}
+		return &cli.StringSliceFlag{Name: old, Hidden: true, Destination: f.Destination, Action: warnFirst(warn, f.Action)}
 	}
 	panic(fmt.Sprintf("clihelp: a deprecated alias of a %T flag: add it to clihelp.Deprecated", f))
+}
+
+// warnFirst is a flag action that calls warn, then action unless it is
+// nil.
+func warnFirst[T any](warn func(*cli.Context), action func(*cli.Context, T) error) func(*cli.Context, T) error {
+	return func(c *cli.Context, v T) error {
+		warn(c)
+		if action != nil {
+			return action(c, v)
+		}
+		return nil
+	}
 }
 
 // dashed is a flag's name as typed: -n or --name.
