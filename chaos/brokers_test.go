@@ -14,19 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otactl/otactl/internal/syncbuf"
-
 	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/syncbuf"
+	"github.com/otactl/otactl/internal/testbroker"
 )
-
-// The brokers under test: otactl's embedded broker (mochi-mqtt), run as a
-// process of its own as `otactl broker`, and mosquitto.
-const (
-	embedded = "embedded"
-	mosq     = "mosquitto"
-)
-
-var brokerKinds = []string{embedded, mosq}
 
 // testBroker is a broker process the suite can kill and start again on the
 // same data.
@@ -47,14 +38,16 @@ type testBroker interface {
 
 func brokerURL(b testBroker) string { return "mqtt://" + b.Addr() }
 
-// startBroker starts a broker of kind. With persist its retained messages
+// startBroker starts a broker of kind (testbroker.Kinds): otactl's
+// embedded broker (mochi-mqtt), run as a process of its own as `otactl
+// broker`, or mosquitto. With persist its retained messages
 // are kept on disk across restarts: in dataDir for the embedded broker (a
 // fresh folder when empty), in mosquitto's own temporary folder for
 // mosquitto (snapshots every second, its autosave_interval).
 func startBroker(t *testing.T, kind string, persist bool, dataDir string) testBroker {
 	t.Helper()
 	switch kind {
-	case embedded:
+	case testbroker.KindEmbedded:
 		if persist && dataDir == "" {
 			dataDir = t.TempDir()
 		}
@@ -62,7 +55,7 @@ func startBroker(t *testing.T, kind string, persist bool, dataDir string) testBr
 		b.Start()
 		t.Cleanup(b.Stop)
 		return b
-	case mosq:
+	case testbroker.KindMosquitto:
 		mosquitto.Require(t)
 		pid := filepath.Join(t.TempDir(), "mosquitto.pid")
 		m := mosquitto.Start(t, mosquitto.Config{Persist: persist, Extra: "pid_file " + pid + "\n"})

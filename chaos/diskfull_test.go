@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // TestDiskFull fills the embedded broker's data folder (a 6 MiB tmpfs
@@ -25,7 +27,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	envv := env(t)
 	rng := newRand(t)
-	ta := newTally(t, "disk full on the broker's data folder", embedded)
+	ta := newTally(t, "disk full on the broker's data folder", testbroker.KindEmbedded)
 	ta.each(runs(2, 20), func(t *testing.T, i int) (string, []string) {
 		// The first run is the reproduction of the issue: 3 and 5 MiB.
 		sizes := []int{3 << 20, 5 << 20}
@@ -49,7 +51,7 @@ func diskFullRun(t *testing.T, envv []string, rng *rand.Rand, sizes []int, kill 
 	data := filepath.Join(dir, "data")
 	mountTmpfs(t, data, "size=6m")
 
-	b := startBroker(t, embedded, true, data)
+	b := startBroker(t, testbroker.KindEmbedded, true, data)
 	defer b.Stop()
 	var problems []string
 	type published struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // TestBrokerKilled kills the broker (SIGKILL) at a random point of a 64 MiB
@@ -25,7 +27,7 @@ func TestBrokerKilled(t *testing.T) {
 	man, m := createRelease(t, envv, dir, "release.json", 100, "main@1.0.0="+art)
 
 	onEachBroker(t, "broker killed during a 64 MiB publish", func(t *testing.T, kind string, rng *rand.Rand, ta *tally) {
-		durable := kind == embedded
+		durable := kind == testbroker.KindEmbedded
 
 		// A clean publish first: it must work, and it says how long a
 		// publish takes, the span the kill points are drawn from.

@@ -3,8 +3,6 @@ package commands
 import (
 	"strings"
 	"testing"
-
-	"github.com/otactl/otactl/internal/testbroker"
 )
 
 // TestConfirmBeforeTheWholeFleet: on a terminal, publishing to the fleet,
@@ -12,10 +10,7 @@ import (
 // nothing sent, yes and --yes go on; a device target, a dry run and a
 // standard input that is not a terminal never ask.
 func TestConfirmBeforeTheWholeFleet(t *testing.T) {
-	t.Parallel()
-	b := testbroker.Start(t, testbroker.KindEmbedded)
-	e := newPubEnvAt(t, b.URL)
-	c := pubDial(t, b.URL)
+	e, c := embeddedPubEnv(t)
 	app := e.file("app.bin", pubRandom(2000))
 	m := e.manifest("r.json", 1000, "", "main@1.0.0="+app)
 	const question = "for the whole fleet (.u/desired on "

@@ -22,6 +22,15 @@ func eachPubBroker(t *testing.T, fn func(t *testing.T, e *pubEnv, c *upload.Clie
 	})
 }
 
+// embeddedPubEnv is eachPubBroker's pair for a test that needs one broker
+// only: it runs the test in parallel with the package's others, against
+// an embedded broker of its own.
+func embeddedPubEnv(t *testing.T) (*pubEnv, *upload.Client) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	return newPubEnvAt(t, b.URL), pubDial(t, b.URL)
+}
+
 // lintRefused fails the test unless a run exited 1 in strict mode, naming
 // the finding code, with a hint.
 func lintRefused(t *testing.T, what, errs string, code int, finding string) {

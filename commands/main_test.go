@@ -128,12 +128,10 @@ func startBrokerProcess(t *testing.T, args ...string) *testbroker.Proc {
 // parallel with the package's other tests.
 func onEveryBroker(t *testing.T, check func(t *testing.T, b *testbroker.Broker)) {
 	t.Parallel()
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			check(t, b)
-		})
-	}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		t.Parallel()
+		check(t, b)
+	})
 }
 
 // runLabel names a run of otactl by its command words ("otactl release

@@ -116,101 +116,95 @@ func hookOnce(t *testing.T, topic string, fn func()) {
 // This run's lower manifest then replaces it: the run must put the higher
 // one back and exit 3, never 0 with the lower one left.
 func TestPublishRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			f := newRaceFixture(t, b, 1001, 1002)
-			for _, tc := range []struct {
-				name  string
-				topic string
-				args  []string
-			}{
-				{"device", "devices/d1/.u/desired", []string{"--device", "d1"}},
-				{"fleet", ".u/desired", nil},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					hookOnce(t, tc.topic, func() { f.publish(t, tc.topic, 1002) })
-					args := append([]string{"release", "publish", f.files[1001]}, tc.args...)
-					out, errs, code := f.e.run("", args...)
-					if code != ExitVerification {
-						t.Fatalf("exit %d, want %d (a higher sequence was published concurrently)\n%s%s", code, ExitVerification, out, errs)
-					}
-					if !strings.Contains(errs, "higher sequence 1002") || !strings.Contains(errs, tc.topic) {
-						t.Errorf("stderr does not name the higher sequence and the topic:\n%s", errs)
-					}
-					if got := f.retained(t, tc.topic); got != 1002 {
-						t.Errorf("%s retains sequence %d after the race, want 1002", tc.topic, got)
-					}
-				})
-			}
-		})
-	}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		f := newRaceFixture(t, b, 1001, 1002)
+		for _, tc := range []struct {
+			name  string
+			topic string
+			args  []string
+		}{
+			{"device", "devices/d1/.u/desired", []string{"--device", "d1"}},
+			{"fleet", ".u/desired", nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				hookOnce(t, tc.topic, func() { f.publish(t, tc.topic, 1002) })
+				args := append([]string{"release", "publish", f.files[1001]}, tc.args...)
+				out, errs, code := f.e.run("", args...)
+				if code != ExitVerification {
+					t.Fatalf("exit %d, want %d (a higher sequence was published concurrently)\n%s%s", code, ExitVerification, out, errs)
+				}
+				if !strings.Contains(errs, "higher sequence 1002") || !strings.Contains(errs, tc.topic) {
+					t.Errorf("stderr does not name the higher sequence and the topic:\n%s", errs)
+				}
+				if got := f.retained(t, tc.topic); got != 1002 {
+					t.Errorf("%s retains sequence %d after the race, want 1002", tc.topic, got)
+				}
+			})
+		}
+	})
 }
 
 // TestPublishRefusesHigherSeenLive: a higher sequence that arrives on a
 // target while the run is publishing to another one is an anti-rollback
 // refusal for that target: nothing is published there, exit 3.
 func TestPublishRefusesHigherSeenLive(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			f := newRaceFixture(t, b, 1001, 1002)
-			var seen []string
-			var mu sync.Mutex
-			// The first target's hook publishes to the second target and
-			// gives the broker time to deliver it.
-			testHookBeforeDesired = func(tp string) {
-				mu.Lock()
-				seen = append(seen, tp)
-				first := len(seen) == 1
-				mu.Unlock()
-				if first {
-					f.publish(t, "devices/b/.u/desired", 1002)
-					time.Sleep(300 * time.Millisecond)
-				}
-			}
-			t.Cleanup(func() { testHookBeforeDesired = nil })
-			out, errs, code := f.e.run("", "release", "publish", f.files[1001], "--device", "a", "--device", "b")
-			if code != ExitVerification {
-				t.Fatalf("exit %d, want %d\n%s%s", code, ExitVerification, out, errs)
-			}
-			if !strings.Contains(errs, "anti-rollback") || !strings.Contains(errs, "1002") {
-				t.Errorf("stderr: %s", errs)
-			}
-			if got := f.retained(t, "devices/b/.u/desired"); got != 1002 {
-				t.Errorf("device b retains %d, want 1002", got)
-			}
-			if got := f.retained(t, "devices/a/.u/desired"); got != 1001 {
-				t.Errorf("device a retains %d, want 1001", got)
-			}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		f := newRaceFixture(t, b, 1001, 1002)
+		var seen []string
+		var mu sync.Mutex
+		// The first target's hook publishes to the second target and
+		// gives the broker time to deliver it.
+		testHookBeforeDesired = func(tp string) {
 			mu.Lock()
-			defer mu.Unlock()
-			if len(seen) != 1 {
-				t.Errorf("published to %v; want device a only", seen)
+			seen = append(seen, tp)
+			first := len(seen) == 1
+			mu.Unlock()
+			if first {
+				f.publish(t, "devices/b/.u/desired", 1002)
+				time.Sleep(300 * time.Millisecond)
 			}
-		})
-	}
+		}
+		t.Cleanup(func() { testHookBeforeDesired = nil })
+		out, errs, code := f.e.run("", "release", "publish", f.files[1001], "--device", "a", "--device", "b")
+		if code != ExitVerification {
+			t.Fatalf("exit %d, want %d\n%s%s", code, ExitVerification, out, errs)
+		}
+		if !strings.Contains(errs, "anti-rollback") || !strings.Contains(errs, "1002") {
+			t.Errorf("stderr: %s", errs)
+		}
+		if got := f.retained(t, "devices/b/.u/desired"); got != 1002 {
+			t.Errorf("device b retains %d, want 1002", got)
+		}
+		if got := f.retained(t, "devices/a/.u/desired"); got != 1001 {
+			t.Errorf("device a retains %d, want 1001", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 1 {
+			t.Errorf("published to %v; want device a only", seen)
+		}
+	})
 }
 
 // TestRollbackRestoresConcurrentHigher: release rollback publishes a
 // manifest too, and races the same way.
 func TestRollbackRestoresConcurrentHigher(t *testing.T) {
-	for _, b := range testbroker.All(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			f := newRaceFixture(t, b, 1001, 3000)
-			f.e.must(0, "release", "publish", f.files[1001], "--cohort", "beta")
-			topic := "devices/r1/.u/desired"
-			hookOnce(t, topic, func() { f.publish(t, topic, 3000) })
-			out, errs, code := f.e.run("", "release", "rollback", "--to", "1001", "--sequence", "2000", "--device", "r1")
-			if code != ExitVerification {
-				t.Fatalf("exit %d, want %d\n%s%s", code, ExitVerification, out, errs)
-			}
-			if !strings.Contains(errs, "higher sequence 3000") {
-				t.Errorf("stderr: %s", errs)
-			}
-			if got := f.retained(t, topic); got != 3000 {
-				t.Errorf("%s retains %d after the race, want 3000", topic, got)
-			}
-		})
-	}
+	testbroker.Each(t, func(t *testing.T, b *testbroker.Broker) {
+		f := newRaceFixture(t, b, 1001, 3000)
+		f.e.must(0, "release", "publish", f.files[1001], "--cohort", "beta")
+		topic := "devices/r1/.u/desired"
+		hookOnce(t, topic, func() { f.publish(t, topic, 3000) })
+		out, errs, code := f.e.run("", "release", "rollback", "--to", "1001", "--sequence", "2000", "--device", "r1")
+		if code != ExitVerification {
+			t.Fatalf("exit %d, want %d\n%s%s", code, ExitVerification, out, errs)
+		}
+		if !strings.Contains(errs, "higher sequence 3000") {
+			t.Errorf("stderr: %s", errs)
+		}
+		if got := f.retained(t, topic); got != 3000 {
+			t.Errorf("%s retains %d after the race, want 3000", topic, got)
+		}
+	})
 }
 
 // TestPublishRaceBinary runs two 'otactl release publish' processes at

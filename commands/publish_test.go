@@ -715,9 +715,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 }
 
 func TestPublishDryRun(t *testing.T) {
-	t.Parallel()
-	b := testbroker.Start(t, testbroker.KindEmbedded)
-	e := newPubEnvAt(t, b.URL)
+	e, c := embeddedPubEnv(t)
 	app := e.file("app.bin", pubRandom(5000))
 	mf := e.manifest("r.json", 1000, "", "main@1.2.3="+app)
 	out := e.must(0, "release", "publish", mf, app, "--cohort", "beta", "--dry-run", "-o", "json")
@@ -728,7 +726,6 @@ func TestPublishDryRun(t *testing.T) {
 	if !rep.DryRun || rep.Artifacts[0].Action != "would upload" || rep.Targets[0].Action != "would publish" || rep.Catalog.Action != "would record" {
 		t.Fatalf("dry run report: %s", out)
 	}
-	c := pubDial(t, b.URL)
 	for _, topic := range []string{".u/c/main@1.2.3", "cohorts/beta/.u/desired", ".u/releases/1000"} {
 		if _, found := pubRetained(t, c, topic); found {
 			t.Errorf("--dry-run published %s", topic)

@@ -157,7 +157,7 @@ func TestRolloutWaitDecidesEarlyE2E(t *testing.T) {
 		publishEarlyFleet(t, env, "live/", 96, 4, func(int) []byte {
 			return reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "cbor", true)
 		})
-		pub := func(topic string, payload []byte) { env.Publish(t, "live/"+topic, payload) }
+		pub := publisher(t, env, "live/")
 
 		t.Run("met live", func(t *testing.T) {
 			w := startOtactl(t, args("live/", "--max-failed", "2", "--min-updated", "98%")...)
@@ -339,7 +339,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 		// keys), d2 downloads it (JSON, short keys), d3 too (SDK
 		// CBOR); one report does not decode.
 		setup := func(prefix string) {
-			pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+			pub := publisher(t, env, prefix)
 			pub(".u/desired", manifestPayload(t, 2000, false, map[string]string{"main": "1.1.0"}))
 			pub("devices/d1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
 			pub("devices/d2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", true))
@@ -398,7 +398,7 @@ func TestRolloutWaitE2E(t *testing.T) {
 			waitFor(t, "the first progress line", func() bool {
 				return strings.Contains(w.stderr.String(), "main 1.1.0: 1/4 updated (need 4), 0 failed (allowed 0), 3 pending")
 			})
-			pub := func(topic string, payload []byte) { env.Publish(t, "done/"+topic, payload) }
+			pub := publisher(t, env, "done/")
 			pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", true))
 			pub("devices/d3/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 			pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "cbor", false))
@@ -422,13 +422,11 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 	t.Parallel()
 	env := testbroker.Start(t, testbroker.KindEmbedded)
 	const prefix = "cohort/"
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-	pub(".u/desired", manifestPayload(t, 3000, false, map[string]string{"main": "1.1.0"}))
-	pub("cohorts/canary/.u/desired", manifestPayload(t, 3001, true, map[string]string{"main": "2.0.0-rc1"}))
-	pub("devices/c1/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "2.0.0-rc1", "cbor", true))
-	pub("devices/c2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false))
-	pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
-	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.0.0", "1.1.0", "json", false))
+	pub := publishCohortFleet(t, env, prefix, 3000, "1.1.0", "2.0.0-rc1",
+		reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "2.0.0-rc1", "cbor", true),
+		reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false),
+		reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false),
+		reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.0.0", "1.1.0", "json", false))
 	base := []string{"--broker", env.URL, "--topic-prefix", prefix}
 
 	// Members known from their reports: c1 and c2, not f1 and f2.

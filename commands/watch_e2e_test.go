@@ -206,8 +206,7 @@ func TestStatus100kE2E(t *testing.T) {
 func TestWatchLiveTmux(t *testing.T) {
 	t.Parallel()
 	requireReal(t, "tmux", haveCommand("tmux"))
-	const prefix = "live/"
-	env := demoFleetBroker(t, prefix)
+	fx := newDemoFleet(t, "live/")
 
 	sock := filepath.Join(t.TempDir(), "tmux.sock")
 	tmux := func(args ...string) string {
@@ -225,7 +224,7 @@ func TestWatchLiveTmux(t *testing.T) {
 	flags := func() string {
 		return strings.TrimSpace(tmux("display", "-p", "-t", "w", "#{alternate_on} #{cursor_flag}"))
 	}
-	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, env.URL, prefix)
+	watch := fmt.Sprintf("%s watch --broker %s --topic-prefix %s; echo EXIT=$?", otactlBin, fx.URL, fx.prefix)
 
 	tmux("send-keys", "-t", "w", "clear; "+watch, "Enter")
 	waitFor(t, "the live table", func() bool {
@@ -244,8 +243,8 @@ func TestWatchLiveTmux(t *testing.T) {
 
 	// A live report shows up; a warning about a bad manifest waits until
 	// the screen is given back.
-	env.Publish(t, prefix+"cohorts/broken/.u/desired", []byte("not a manifest"))
-	env.Publish(t, prefix+"devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
+	fx.pub("cohorts/broken/.u/desired", []byte("not a manifest"))
+	fx.pub("devices/d2/.u/c/main", sdkPayload(t, 3, 1, "1.1.0", ""))
 	waitFor(t, "the live update", func() bool { return strings.Contains(screen(), "updated 2/5") })
 
 	// Smaller: the summary stays, rows give way with a count of the rest.

@@ -37,6 +37,29 @@ func dialerFor(url, prefix string) dialer {
 	}
 }
 
+// publisher publishes retained on env under prefix, as devices and
+// operators' tools do; each call returns once the broker has the message.
+func publisher(t *testing.T, env *testbroker.Broker, prefix string) func(topic string, payload []byte) {
+	return func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+}
+
+// publishCohortFleet retains under prefix the fleet's manifest (seq, main
+// at fleetV, JSON), cohort canary's (seq+1, main at canaryV, CBOR) and
+// the main reports of c1, c2, f1 and f2, in that order: c1 and c2 are
+// the cohort's devices, f1 and f2 the rest of the fleet, as far as each
+// test's reports say so. It returns the publisher, for what a test sends
+// next.
+func publishCohortFleet(t *testing.T, env *testbroker.Broker, prefix string, seq int64, fleetV, canaryV string, c1, c2, f1, f2 []byte) func(topic string, payload []byte) {
+	t.Helper()
+	pub := publisher(t, env, prefix)
+	pub(".u/desired", manifestPayload(t, seq, false, map[string]string{"main": fleetV}))
+	pub("cohorts/canary/.u/desired", manifestPayload(t, seq+1, true, map[string]string{"main": canaryV}))
+	for i, id := range []string{"c1", "c2", "f1", "f2"} {
+		pub("devices/"+id+"/.u/c/main", [][]byte{c1, c2, f1, f2}[i])
+	}
+	return pub
+}
+
 // reportPayload encodes a report as a device sends it.
 func reportPayload(t *testing.T, s report.State, r report.Reason, version, target, enc string, short bool) []byte {
 	t.Helper()
@@ -114,11 +137,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// demoFleetBroker starts the embedded broker and publishes the demo fleet
+// demoFleet is the demo fleet retained under prefix on an embedded
+// broker of the test's own.
+type demoFleet struct {
+	*testbroker.Broker
+	prefix string
+	dial   dialer                             // the run functions' dialer, under prefix
+	pub    func(topic string, payload []byte) // publishes under prefix
+}
+
+// newDemoFleet starts the embedded broker and publishes the demo fleet
 // on it under prefix.
-func demoFleetBroker(t *testing.T, prefix string) *testbroker.Broker {
+func newDemoFleet(t *testing.T, prefix string) demoFleet {
 	t.Helper()
 	env := testbroker.Start(t, testbroker.KindEmbedded)
 	publishDemoFleet(t, env, prefix)
-	return env
+	return demoFleet{Broker: env, prefix: prefix, dial: dialerFor(env.URL, prefix), pub: publisher(t, env, prefix)}
 }

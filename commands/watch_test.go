@@ -27,7 +27,7 @@ var watchNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 // malformed ones and a cleared one.
 func publishDemoFleet(t *testing.T, env *testbroker.Broker, prefix string) {
 	t.Helper()
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
+	pub := publisher(t, env, prefix)
 	pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
 	pub("devices/d5/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
 	pub("devices/d1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", false))
@@ -115,11 +115,10 @@ func TestWatchOnce(t *testing.T) {
 
 func TestRolloutStatus(t *testing.T) {
 	t.Parallel()
-	const prefix = "status/"
-	env := demoFleetBroker(t, prefix)
+	fx := newDemoFleet(t, "status/")
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &rolloutStatusOptions{Filters: fleetFilterOptions{Package: "main", Stale: fleet.DefaultStale}, Output: "json"}
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, fx.dial); err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
 	var st struct {
@@ -155,7 +154,7 @@ func TestRolloutStatus(t *testing.T) {
 	// In a pipe: rows on stdout, the summary on stderr.
 	sys, stdout, stderr = watchTestSystem(watchNow)
 	opts.Output = "text"
-	if err := rolloutStatusRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
+	if err := rolloutStatusRun(context.Background(), sys, opts, fx.dial); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -174,13 +173,11 @@ func TestRolloutStatus(t *testing.T) {
 func TestRolloutStatusCohort(t *testing.T) {
 	onEveryBroker(t, func(t *testing.T, env *testbroker.Broker) {
 		const prefix = "cohortstatus/"
-		pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-		pub(".u/desired", manifestPayload(t, 1000, false, map[string]string{"main": "1.1.0"}))
-		pub("cohorts/canary/.u/desired", manifestPayload(t, 1001, true, map[string]string{"main": "1.2.0"}))
-		pub("devices/c1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false))
-		pub("devices/c2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "1.2.0", "cbor", true))
-		pub("devices/f1/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true))
-		pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
+		publishCohortFleet(t, env, prefix, 1000, "1.1.0", "1.2.0",
+			reportPayload(t, report.Idle, report.ReasonReady, "1.2.0", "", "json", false),
+			reportPayload(t, report.Downloading, report.ReasonReady, "1.1.0", "1.2.0", "cbor", true),
+			reportPayload(t, report.Idle, report.ReasonReady, "1.1.0", "", "json", true),
+			reportPayload(t, report.Downloading, report.ReasonReady, "1.0.0", "1.1.0", "json", false))
 
 		status := func(filters fleetFilterOptions) (fleet.Summary, []string, string) {
 			t.Helper()
@@ -232,24 +229,22 @@ func TestRolloutStatusCohort(t *testing.T) {
 
 func TestWatchStream(t *testing.T) {
 	t.Parallel()
-	const prefix = "stream/"
-	env := demoFleetBroker(t, prefix)
+	fx := newDemoFleet(t, "stream/")
 	sys, stdout, stderr := watchTestSystem(watchNow)
 	opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: "main", States: []string{"downloading", "3"}, Stale: time.Minute}, Output: "text"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- watchRun(ctx, sys, opts, dialerFor(env.URL, prefix)) }()
+	go func() { done <- watchRun(ctx, sys, opts, fx.dial) }()
 
 	// The retained reports that pass the filters come first.
 	waitFor(t, "the retained reports", func() bool { return strings.Count(stdout.String(), "\n") == 2 })
 	// Then live ones: an update that passes, one in another state, one of
 	// another package, a malformed one.
-	pub := func(topic string, payload []byte) { env.Publish(t, prefix+topic, payload) }
-	pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
-	pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
-	pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))
-	pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
+	fx.pub("devices/d4/.u/c/main", reportPayload(t, report.Idle, report.ReasonReady, "1.0.0", "", "cbor", true))
+	fx.pub("devices/d9/.u/c/modem", reportPayload(t, report.Downloading, report.ReasonReady, "4.0.0", "4.1.0", "json", true))
+	fx.pub("devices/dx/.u/c/main", []byte("{\"s\":\"\x1b[2J\"}"))
+	fx.pub("devices/d2/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "1.1.0", "", "json", false))
 	waitFor(t, "the live update", func() bool { return strings.Contains(stdout.String(), "\td2\tmain\tupdated\t") })
 	waitFor(t, "the malformed report", func() bool {
 		return strings.Contains(stderr.String(), "malformed report on stream/devices/dx/.u/c/main")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -370,17 +371,14 @@ func TestStatusReport(t *testing.T) {
 			t.Errorf("done row listed: %v", r)
 		}
 	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back struct {
+	type statusJSON struct {
 		Time    time.Time
 		Summary struct{ Devices, Failed int }
 		Devices []map[string]any
 	}
-	if err := json.Unmarshal(b, &back); err != nil || back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(fleettest.T0.Add(7*time.Minute+30*time.Second)) {
-		t.Fatalf("status JSON %s: %+v %v", b, back, err)
+	back := readBackJSON[statusJSON](t, st)
+	if back.Summary.Devices != 25 || len(back.Devices) != 13 || !back.Time.Equal(fleettest.T0.Add(7*time.Minute+30*time.Second)) {
+		t.Fatalf("status JSON: %+v", back)
 	}
 	first := back.Devices[0]
 	if first["device"] != "dev-20" || first["status"] != "failed" || first["reasonName"] != "integrity-check-failed" || first["target"] != "1.1.0" {
@@ -595,5 +593,69 @@ func TestRetryingKeepsTheLastFailure(t *testing.T) {
 	g = Evaluate(f, Gate{Version: "1.1", RetryingAsPending: true})
 	if g.FailedCount != 0 || len(g.Pending) != 1 || g.Pending[0].Status != StatusPending || g.Verdict != "pending" {
 		t.Errorf("gate, retrying as pending: %d failed, pending %v, verdict %s", g.FailedCount, rowKeys(g.Pending), g.Verdict)
+	}
+}
+
+// BenchmarkFleetApply reports the cost of applying a report to a fleet of
+// 100,000 devices, and the heap each device takes.
+func BenchmarkFleetApply(b *testing.B) {
+	const n = 100_000
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f := NewFleet(FleetOptions{Now: func() time.Time { return fleettest.T0 }})
+	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1.0"})
+	for i := range n {
+		f.Apply(fleettest.BenchReport(i, report.Downloading, report.ReasonReady))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perDevice := float64(after.HeapAlloc-before.HeapAlloc) / n
+
+	pool := make([]report.Report, 4096)
+	for i := range pool {
+		pool[i] = fleettest.BenchReport((i*7919)%n, report.State(i%4), report.Reason(i%12))
+	}
+	i := 0
+	for b.Loop() {
+		f.Apply(pool[i%len(pool)])
+		i++
+	}
+	b.ReportMetric(perDevice, "bytes/device")
+	runtime.KeepAlive(f)
+}
+
+// BenchmarkFleetIngest decodes an SDK report (CBOR) from its topic and
+// applies it, as a watcher does for every message.
+func BenchmarkFleetIngest(b *testing.B) {
+	const n = 100_000
+	f := fleettest.BenchFleet(n)
+	type msg struct {
+		topic   string
+		payload []byte
+	}
+	pool := make([]msg, 4096)
+	for i := range pool {
+		r := fleettest.BenchReport((i*7919)%n, report.State(i%4), report.Reason(i%12))
+		p, err := report.Encode(r, "cbor", true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool[i] = msg{r.Topic, p}
+	}
+	i := 0
+	for b.Loop() {
+		m := pool[i%len(pool)]
+		f.Ingest(report.FromMessage(protocol.Topics{}, m.topic, m.payload, fleettest.T0))
+		i++
+	}
+}
+
+// BenchmarkFleetView100k is the model's share of one redraw of a fleet of
+// 100,000 devices: filter, summarise and sort every row, keep 50.
+func BenchmarkFleetView100k(b *testing.B) {
+	f := fleettest.BenchFleet(100_000)
+	for b.Loop() {
+		_ = f.View(Filter{}, 50)
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/zalando/go-keyring"
 
+	"github.com/otactl/otactl/internal/testkeys"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
 
@@ -100,11 +99,7 @@ func TestPEMRoundTrip(t *testing.T) {
 }
 
 func TestUnsupportedKeys(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rk, p384 := testkeys.RSA(t), testkeys.P384(t)
 	der := func(k any) []byte {
 		b, err := x509.MarshalPKCS8PrivateKey(k)
 		if err != nil {

@@ -2,16 +2,13 @@ package release
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/otactl/otactl/internal/testkeys"
 	"github.com/otactl/otactl/internal/testsecrets"
 )
 
@@ -99,14 +96,7 @@ func checkWithOpenSSL(t *testing.T, openssl string, s crypto.Signer, pubPEM stri
 
 func TestOpenSSLVerifiesOurSignatures(t *testing.T) {
 	openssl := requireTool(t, "openssl")
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edKey, ecKey := testkeys.Ed25519(t), testkeys.P256(t)
 	testsecrets.RegisterKey(t, "new ed25519 key", edKey)
 	testsecrets.RegisterKey(t, "new ecdsa key", ecKey)
 	for name, s := range map[string]crypto.Signer{

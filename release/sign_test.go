@@ -4,27 +4,19 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testkeys"
 )
 
 func TestKeyIDAndAlgorithm(t *testing.T) {
 	ed := loadSigner(t, "vector-ed25519.pem").(ed25519.PrivateKey)
 	edPub := ed.Public().(ed25519.PublicKey)
 	ec := loadSigner(t, "vector-ecdsa-p256.pem").(*ecdsa.PrivateKey)
-	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p384, rsaKey := testkeys.P384(t), testkeys.RSA(t)
 	tests := []struct {
 		name   string
 		pub    crypto.PublicKey
@@ -105,8 +97,7 @@ func TestSignRefuses(t *testing.T) {
 	if err := m.Sign(ed); err == nil || errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), "invalid package") {
 		t.Errorf("invalid manifest: %v", err)
 	}
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 1024)
-	if err := vectorManifest().Sign(rsaKey); err == nil || !strings.Contains(err.Error(), "unsupported key") {
+	if err := vectorManifest().Sign(testkeys.RSA(t)); err == nil || !strings.Contains(err.Error(), "unsupported key") {
 		t.Errorf("rsa: %v", err)
 	}
 	// A signer that returns garbage (a broken HSM, the wrong key) is caught.

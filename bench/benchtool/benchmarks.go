@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/otactl/otactl/release"
 )
 
 const (
@@ -283,17 +282,11 @@ func sameFile(got, want string) error {
 }
 
 func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
+	h, n, err := release.HashFile(context.Background(), p)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d bytes sha256 %s", n, hex.EncodeToString(h.Sum(nil))), nil
+	return fmt.Sprintf("%d bytes sha256 %s", n, h), nil
 }
 
 // status-100k: `otactl rollout status -o json` against

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,31 @@ func TestMedian(t *testing.T) {
 	}
 	if got := median([]time.Duration{4 * s, 1 * s, 2 * s, 3 * s}); got != 2500*time.Millisecond {
 		t.Errorf("median of 4,1,2,3 = %v", got)
+	}
+}
+
+// TestSameFile: the read-back check of the upload benchmarks passes on
+// equal bytes and names both sizes and hashes otherwise.
+func TestSameFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b, c := write("a", "firmware"), write("b", "firmware"), write("c", "firmwarE!")
+	if err := sameFile(a, b); err != nil {
+		t.Errorf("equal files: %v", err)
+	}
+	err := sameFile(c, a)
+	want := "read back 9 bytes sha256 "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), ", want 8 bytes sha256 ") {
+		t.Errorf("different files: %v, want %q...", err, want)
+	}
+	if err := sameFile(filepath.Join(dir, "missing"), a); err == nil {
+		t.Error("a missing file: no error")
 	}
 }
 

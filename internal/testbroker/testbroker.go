@@ -104,6 +104,15 @@ func All(t testing.TB) []*Broker {
 	return append(out, Start(t, KindMosquitto))
 }
 
+// Each runs check against one broker of each kind (All), each in a
+// subtest named after b.Name; check may call t.Parallel.
+func Each(t *testing.T, check func(t *testing.T, b *Broker)) {
+	t.Helper()
+	for _, b := range All(t) {
+		t.Run(b.Name, func(t *testing.T) { check(t, b) })
+	}
+}
+
 // Publish publishes payload retained at QoS 1 on topic as a device (or
 // an operator's tool) would, and returns once the broker has it; an empty
 // payload clears the topic. On mosquitto it runs mosquitto_pub, as the

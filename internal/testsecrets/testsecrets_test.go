@@ -1,10 +1,6 @@
 package testsecrets
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/testkeys"
 )
 
 // recorder is a testing.TB that records failures instead of failing.
@@ -56,14 +54,7 @@ func pemText(t *testing.T, typ string, der []byte, err error) string {
 // TestFindsEveryFormOfAKey registers keys and finds them in each form a
 // leak could take, but not in their public parts.
 func TestFindsEveryFormOfAKey(t *testing.T) {
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edKey, ecKey := testkeys.Ed25519(t), testkeys.P256(t)
 	ecD, _ := ecKey.Bytes()
 	ecPoint, _ := ecKey.PublicKey.Bytes()
 	sec1, _ := x509.MarshalECPrivateKey(ecKey)
