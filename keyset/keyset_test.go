@@ -3,33 +3,18 @@ package keyset
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/otactl/otactl/internal/testkeys"
 	"github.com/otactl/otactl/release"
 )
 
-func edKey(t testing.TB) crypto.Signer {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func edKey(t testing.TB) crypto.Signer { return testkeys.Ed25519(t) }
 
-func ecKey(t testing.TB) crypto.Signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func ecKey(t testing.TB) crypto.Signer { return testkeys.P256(t) }
 
 // signedSet builds version v with the release keys rel (threshold 1) and
 // roots (threshold 1), signed by signers.

@@ -262,11 +262,11 @@ func (p *Profile) Set(key, value string) error {
 			return &SettingError{Key: key, Value: value, Reason: "credentials in the URL are not kept: use 'otactl config set username' and 'otactl login'", hide: true}
 		}
 		p.Broker = value
-	case "username":
-		if err := checkUsername(value); err != nil {
+	case "username", "timeout", "read-back-wait":
+		if err := textChecks[key](value); err != nil {
 			return bad("%v", err)
 		}
-		p.Username = value
+		*p.text(key) = value
 	case "client-id":
 		p.ClientID = value
 	case "ca-file", "cert-file", "key-file", "pkcs11-module":
@@ -283,16 +283,6 @@ func (p *Profile) Set(key, value string) error {
 	case "topic-prefix":
 		v := value
 		p.TopicPrefix = &v
-	case "timeout":
-		if err := checkTimeout(value); err != nil {
-			return bad("%v", err)
-		}
-		p.Timeout = value
-	case "read-back-wait":
-		if err := checkReadBackWait(value); err != nil {
-			return bad("%v", err)
-		}
-		p.ReadBackWait = value
 	case "max-payload":
 		n, err := ParseSize(value)
 		if err != nil {
@@ -341,6 +331,11 @@ func (p *Profile) Set(key, value string) error {
 		return unknownKey(key)
 	}
 	return nil
+}
+
+// textChecks check the settings kept as text that have a form of their own.
+var textChecks = map[string]func(string) error{
+	"username": checkUsername, "timeout": checkTimeout, "read-back-wait": checkReadBackWait,
 }
 
 func knownKey(key string) bool { return contains(Keys, key) }
