@@ -42,11 +42,12 @@ func (e *HeldError) Hint() string {
 // settle time; the last writer holds it, and a holder that finds another
 // run's lock at a renewal stops.
 type Lock struct {
-	r     Retained
-	topic string
-	info  LockInfo
-	lease time.Duration
-	now   func() time.Time
+	r      Retained
+	topic  string
+	info   LockInfo
+	lease  time.Duration
+	settle time.Duration
+	now    func() time.Time
 }
 
 // LockOptions say how a lock is taken.
@@ -72,7 +73,7 @@ func Acquire(ctx context.Context, r Retained, topic string, o LockOptions) (*Loc
 	if _, err := rand.Read(tok[:]); err != nil {
 		return nil, err
 	}
-	l := &Lock{r: r, topic: topic, lease: o.Lease, now: o.Now,
+	l := &Lock{r: r, topic: topic, lease: o.Lease, settle: o.Settle, now: o.Now,
 		info: LockInfo{Owner: o.Owner, Token: hex.EncodeToString(tok[:])}}
 	if err := l.write(ctx); err != nil {
 		return nil, err
@@ -160,10 +161,16 @@ func (l *Lock) Hold(ctx context.Context, lost func(error)) {
 	}
 }
 
-// Release clears the lock if it is still this one.
+// Release clears the lock if it is still this one. Plain MQTT has no
+// compare-and-set: between the read and the clear another run may take a
+// lock whose lease ran out, so a lease about to end (within the settle
+// time of racing writers) is left to end on its own instead.
 func (l *Lock) Release(ctx context.Context) error {
 	if err := l.Check(ctx); err != nil {
 		return nil // not ours any more: nothing to release
+	}
+	if !l.now().Add(l.settle).Before(l.info.Expires) {
+		return nil
 	}
 	return l.r.Clear(ctx, l.topic)
 }

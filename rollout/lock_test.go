@@ -69,6 +69,37 @@ func TestLockLeaseAndRenewal(t *testing.T) {
 	if err := bl.Release(context.Background()); err != nil || b.retained["lock"] != nil {
 		t.Errorf("release: %v", err)
 	}
+	// A lease about to end is left to end: between Release's read and
+	// its clear another run could take it over.
+	o.Settle = time.Second
+	cl, err := Acquire(context.Background(), b, "lock", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(29*time.Second + 500*time.Millisecond)
+	if err := cl.Release(context.Background()); err != nil || b.retained["lock"] == nil {
+		t.Errorf("a lease ending within the settle time was cleared: %v", err)
+	}
+}
+
+// TestParseStateRefusesMismatchedStages: a state whose stages are not its
+// steps (edited by hand, cut short, another version's) is an error, never
+// a panic in resume.
+func TestParseStateRefusesMismatchedStages(t *testing.T) {
+	good := `{"hash":"ab","steps":"10%,100%","stage":0,"stages":[{"step":"10%"},{"step":"100%"}]}`
+	if _, err := ParseState([]byte(good)); err != nil {
+		t.Fatalf("a good state: %v", err)
+	}
+	for _, bad := range []string{
+		`{"hash":"ab","steps":"10%,50%,100%","stage":0,"stages":[{"step":"10%"},{"step":"100%"}]}`,
+		`{"hash":"ab","steps":"10%","stage":0,"stages":[{"step":"10%"},{"step":"100%"}]}`,
+		`{"hash":"ab","steps":"10%,100%","stage":0,"stages":[{"step":"20%"},{"step":"100%"}]}`,
+		`{"hash":"ab","steps":"nonsense","stage":0,"stages":[{"step":"10%"}]}`,
+	} {
+		if _, err := ParseState([]byte(bad)); err == nil {
+			t.Errorf("ParseState(%s) took it", bad)
+		}
+	}
 }
 
 // A run whose lock another run took over stops at its next renewal,

@@ -103,6 +103,20 @@ func ParseState(b []byte) (*State, error) {
 	if st.Hash == "" || len(st.Stages) == 0 || st.Stage < 0 || st.Stage >= len(st.Stages) {
 		return nil, errors.New("rollout state: no release or stages")
 	}
+	// Resume walks the steps and their stages side by side: they must be
+	// the same.
+	steps, err := ParseSteps(st.Steps)
+	if err != nil {
+		return nil, fmt.Errorf("rollout state: %w", err)
+	}
+	if len(steps) != len(st.Stages) {
+		return nil, fmt.Errorf("rollout state: %d steps but %d stages", len(steps), len(st.Stages))
+	}
+	for i, s := range steps {
+		if st.Stages[i].Step != s.String() {
+			return nil, fmt.Errorf("rollout state: stage %d is %q, its step %q", i+1, st.Stages[i].Step, s.String())
+		}
+	}
 	return &st, nil
 }
 
