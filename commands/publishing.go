@@ -39,7 +39,8 @@ func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int, r
 	return publish.ResolveTrust(publish.TrustSources{
 		Pubkeys: pubkeys, Threshold: threshold, RootPubkeys: roots,
 		Profile: cn.ProfileName, ProfilePubkeys: cn.Profile.Pubkeys, ProfileThreshold: cn.Profile.Threshold,
-		RequireSignatures: cn.Profile.RequireSignatures,
+		ProfileRootPubkeys: cn.Profile.RootPubkeys,
+		RequireSignatures:  cn.Profile.RequireSignatures,
 	}, func(flag string, refs []string) ([]crypto.PublicKey, error) {
 		return resolvePublicKeysFlag(sys, cn.Profile, flag, refs)
 	})

@@ -55,9 +55,11 @@ func (p *Profile) Check() error {
 	if p.Threshold < 0 {
 		return bad("threshold", strconv.Itoa(p.Threshold), "want a number of signatures, 0 or more")
 	}
-	for _, k := range p.Pubkeys {
-		if err := checkPubkeyRef(k); err != nil {
-			return &SettingError{Key: "pubkey", Value: k, Reason: err.Error(), hide: pasted(k)}
+	for key, list := range map[string][]string{"pubkey": p.Pubkeys, "root-pubkey": p.RootPubkeys} {
+		for _, k := range list {
+			if err := checkPubkeyRef(k); err != nil {
+				return &SettingError{Key: key, Value: k, Reason: err.Error(), hide: pasted(k)}
+			}
 		}
 	}
 	if p.Encoding != "" {

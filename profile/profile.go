@@ -45,7 +45,10 @@ type Profile struct {
 	MaxPayload        int64    `json:"max-payload,omitempty"` // bytes
 	RequireSignatures bool     `json:"require-signatures,omitempty"`
 	Pubkeys           []string `json:"pubkey,omitempty"` // trusted public keys: files or keyring names
-	Threshold         int      `json:"threshold,omitempty"`
+	// RootPubkeys are the root keys devices trust (key rotation): the key
+	// set a fleet follows must be signed by them (--root-pubkey).
+	RootPubkeys []string `json:"root-pubkey,omitempty"`
+	Threshold   int      `json:"threshold,omitempty"`
 	// Encoding is the desired manifest's encoding when publishing: json
 	// or cbor; "" is unset (json).
 	Encoding string `json:"encoding,omitempty"`
@@ -71,7 +74,7 @@ type File struct {
 // Keys are the settings a profile holds, in the order they are listed.
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
-	"topic-prefix", "timeout", "read-back-wait", "max-payload", "require-signatures", "pubkey", "threshold",
+	"topic-prefix", "timeout", "read-back-wait", "max-payload", "require-signatures", "pubkey", "root-pubkey", "threshold",
 	"encoding", "strict", "pkcs11-module", "signer-pubkey",
 }
 
@@ -289,7 +292,7 @@ func (p *Profile) Set(key, value string) error {
 			return bad("want a positive size like 131072, 128k or 16M")
 		}
 		p.MaxPayload = n
-	case "pubkey":
+	case "pubkey", "root-pubkey":
 		var add []string
 		for _, k := range strings.Split(value, ",") {
 			k = strings.TrimSpace(k)
@@ -305,9 +308,10 @@ func (p *Profile) Set(key, value string) error {
 		if len(add) == 0 {
 			return bad("no key given: use a file, file:PATH, env:VAR or a keyring key NAME")
 		}
+		list := p.keyList(key)
 		for _, k := range add {
-			if !contains(p.Pubkeys, k) {
-				p.Pubkeys = append(p.Pubkeys, k)
+			if !contains(*list, k) {
+				*list = append(*list, k)
 			}
 		}
 	case "signer-pubkey":
@@ -349,6 +353,14 @@ func (p *Profile) text(key string) *string {
 	}[key]
 }
 
+// keyList is the field of a setting that lists public keys.
+func (p *Profile) keyList(key string) *[]string {
+	if key == "root-pubkey" {
+		return &p.RootPubkeys
+	}
+	return &p.Pubkeys
+}
+
 // flag is the field of a true-or-false setting.
 func (p *Profile) flag(key string) *bool {
 	switch key {
@@ -375,8 +387,8 @@ func (p *Profile) Unset(key string) error {
 		p.TopicPrefix = nil
 	case "max-payload":
 		p.MaxPayload = 0
-	case "pubkey":
-		p.Pubkeys = nil
+	case "pubkey", "root-pubkey":
+		*p.keyList(key) = nil
 	case "threshold":
 		p.Threshold = 0
 	case "encoding":
@@ -405,8 +417,9 @@ func (p *Profile) Get(key string) (string, bool, error) {
 		return *p.TopicPrefix, true, nil
 	case "max-payload":
 		return strconv.FormatInt(p.MaxPayload, 10), p.MaxPayload != 0, nil
-	case "pubkey":
-		return strings.Join(p.Pubkeys, ","), len(p.Pubkeys) > 0, nil
+	case "pubkey", "root-pubkey":
+		list := *p.keyList(key)
+		return strings.Join(list, ","), len(list) > 0, nil
 	case "threshold":
 		return strconv.Itoa(p.Threshold), p.Threshold != 0, nil
 	case "encoding":

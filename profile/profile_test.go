@@ -20,7 +20,7 @@ func TestEveryKeySetGetUnset(t *testing.T) {
 		"broker": "mqtts://b.example", "username": "ci", "client-id": "otactl-ci",
 		"ca-file": file, "cert-file": file, "key-file": file, "insecure": "true",
 		"topic-prefix": "acme/", "timeout": "45s", "read-back-wait": "5s", "max-payload": "131072",
-		"require-signatures": "true", "pubkey": "release-key", "threshold": "2",
+		"require-signatures": "true", "pubkey": "release-key", "root-pubkey": "root-key", "threshold": "2",
 		"encoding": "cbor", "strict": "true", "pkcs11-module": file, "signer-pubkey": "release-key",
 	}
 	for _, k := range Keys {

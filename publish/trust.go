@@ -20,10 +20,13 @@ type TrustSources struct {
 	// follows must be signed by.
 	RootPubkeys []string
 
-	Profile           string // the profile's name, for messages
-	ProfilePubkeys    []string
-	ProfileThreshold  int
-	RequireSignatures bool
+	Profile        string // the profile's name, for messages
+	ProfilePubkeys []string
+	// ProfileRootPubkeys are the profile's root-pubkey, used when
+	// RootPubkeys is empty.
+	ProfileRootPubkeys []string
+	ProfileThreshold   int
+	RequireSignatures  bool
 }
 
 // TrustPolicy is who must have signed a release for it to be published or
@@ -43,15 +46,19 @@ type TrustPolicy struct {
 // ResolveTrust is the trust rule, written once for every command: the keys
 // are the --pubkey keys, else the profile's; the threshold is --threshold
 // when given, wherever the keys come from, else the profile's when the
-// keys are the profile's, else 0. The root keys are --root-pubkey's; the
-// key set the fleet follows adds its own rule (CheckKeySet). resolve turns
-// key references into keys; flag ("--pubkey" or "--root-pubkey") names
-// them in its errors.
+// keys are the profile's, else 0. The root keys are --root-pubkey's, else
+// the profile's root-pubkey; the key set the fleet follows adds its own
+// rule (CheckKeySet). resolve turns key references into keys; flag
+// ("--pubkey" or "--root-pubkey") names them in its errors.
 func ResolveTrust(src TrustSources, resolve func(flag string, refs []string) ([]crypto.PublicKey, error)) (TrustPolicy, error) {
 	var roots []crypto.PublicKey
-	if len(src.RootPubkeys) > 0 {
+	rootRefs := src.RootPubkeys
+	if len(rootRefs) == 0 {
+		rootRefs = src.ProfileRootPubkeys
+	}
+	if len(rootRefs) > 0 {
 		var err error
-		if roots, err = resolve("--root-pubkey", src.RootPubkeys); err != nil {
+		if roots, err = resolve("--root-pubkey", rootRefs); err != nil {
 			return TrustPolicy{}, err
 		}
 	}

@@ -45,6 +45,26 @@ func TestResolveTrust(t *testing.T) {
 			}
 		})
 	}
+	// Root keys: --root-pubkey's, else the profile's.
+	for _, tc := range []struct {
+		src  TrustSources
+		want []string
+	}{
+		{TrustSources{ProfileRootPubkeys: []string{"r"}}, []string{"r"}},
+		{TrustSources{RootPubkeys: []string{"flag"}, ProfileRootPubkeys: []string{"r"}}, []string{"flag"}},
+		{TrustSources{}, nil},
+	} {
+		var asked []string
+		p, err := ResolveTrust(tc.src, func(flag string, refs []string) ([]crypto.PublicKey, error) {
+			if flag == "--root-pubkey" {
+				asked = refs
+			}
+			return []crypto.PublicKey{newSigner(t).Public()}, nil
+		})
+		if err != nil || !reflect.DeepEqual(asked, tc.want) || len(p.Roots) != len(tc.want) {
+			t.Errorf("%+v: roots from %v (%d), %v; want %v", tc.src, asked, len(p.Roots), err, tc.want)
+		}
+	}
 	boom := errors.New("--pubkey: no such key")
 	if _, err := ResolveTrust(TrustSources{ProfilePubkeys: []string{"gone"}}, func(string, []string) ([]crypto.PublicKey, error) { return nil, boom }); err != boom {
 		t.Errorf("resolve error: %v", err)
