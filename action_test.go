@@ -176,6 +176,17 @@ func TestActionInstalls(t *testing.T) {
 	if err == nil || gh["GITHUB_PATH"] != "" || !strings.Contains(out, "the signed release manifest does not vouch for "+archive) {
 		t.Errorf("tampered archive and checksums: err %v, GITHUB_PATH %q\n%s", err, gh["GITHUB_PATH"], out)
 	}
+	// A binary that says yes to everything cannot vouch for itself: the
+	// manifest is checked with jq and openssl, not with what was
+	// downloaded.
+	liar := packed(t, []byte("#!/bin/sh\necho 'otactl 1.4.0 (lying)'\nexit 0\n"))
+	files.set(archive, liar)
+	sum = sha256.Sum256(liar)
+	files.set("checksums.txt", []byte(hex.EncodeToString(sum[:])+"  "+archive+"\n"))
+	gh, out, err = runAction(t, env)
+	if err == nil || gh["GITHUB_PATH"] != "" || !strings.Contains(out, "the signed release manifest does not vouch for "+archive) {
+		t.Errorf("a lying binary: err %v, GITHUB_PATH %q\n%s", err, gh["GITHUB_PATH"], out)
+	}
 	files.set(archive, good)
 
 	for _, bad := range []map[string]string{

@@ -195,3 +195,21 @@ func TestExecSignerConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestSignerEnvironHasNoSecrets: a signer program gets otactl's
+// environment less the broker password, the signing key and a token PIN.
+func TestSignerEnvironHasNoSecrets(t *testing.T) {
+	t.Setenv("OTACTL_PASSWORD", "pw")
+	t.Setenv("OTACTL_SIGNING_KEY", "key")
+	t.Setenv("OTACTL_PKCS11_PIN", "1234")
+	t.Setenv("OTACTL_BROKER", "mqtt://b")
+	env := strings.Join(signerEnviron(), "\n")
+	for _, secret := range []string{"OTACTL_PASSWORD=", "OTACTL_SIGNING_KEY=", "OTACTL_PKCS11_PIN="} {
+		if strings.Contains(env, secret) {
+			t.Errorf("the signer's environment holds %s", secret)
+		}
+	}
+	if !strings.Contains(env, "OTACTL_BROKER=mqtt://b") {
+		t.Error("the signer's environment lost the rest")
+	}
+}

@@ -57,6 +57,9 @@ func (e *ExecSigner) Sign(r io.Reader, msg []byte, opts crypto.SignerOpts) ([]by
 // an error wrapping release.ErrVerification, and so is a signature that
 // does not verify with the public key over msg (a 32-byte digest).
 func (e *ExecSigner) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	if len(msg) != sha256.Size {
+		return nil, fmt.Errorf("signer %s: signs a %d-byte release digest, not %d bytes", e.name, sha256.Size, len(msg))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
@@ -69,7 +72,7 @@ func (e *ExecSigner) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) (
 	}
 	errw := &prefixWriter{w: stderr, prefix: "signer " + e.name + ": "}
 	cmd.Stderr = errw
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(signerEnviron(),
 		EnvSignerProtocol+"="+SignerProtocol,
 		EnvSignerInput+"="+e.input,
 		EnvSignerOutput+"="+e.output,
@@ -98,12 +101,9 @@ func (e *ExecSigner) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer %s: %v (read as %s=%s)", release.ErrVerification, e.name, err, EnvSignerOutput, e.output)
 	}
-	if len(msg) == sha256.Size {
-		d := [sha256.Size]byte(msg)
-		s := release.Signature{KeyID: e.id, Alg: e.alg, Sig: base64.StdEncoding.EncodeToString(sig)}
-		if err := release.VerifySignature(e.pub, d, s); err != nil {
-			return nil, fmt.Errorf("signer %s: %w", e.name, err)
-		}
+	s := release.Signature{KeyID: e.id, Alg: e.alg, Sig: base64.StdEncoding.EncodeToString(sig)}
+	if err := release.VerifySignature(e.pub, [sha256.Size]byte(msg), s); err != nil {
+		return nil, fmt.Errorf("signer %s: %w", e.name, err)
 	}
 	return sig, nil
 }
@@ -168,4 +168,20 @@ func (p *prefixWriter) Flush() {
 func (p *prefixWriter) emit() {
 	fmt.Fprintln(p.w, p.prefix+text.Printable(strings.TrimRight(string(p.line), "\r")))
 	p.line = p.line[:0]
+}
+
+// signerEnviron is otactl's environment less its own secrets (the broker
+// password, a signing key, a token PIN): a signer program, often another
+// vendor's tool, gets what it needs and nothing of those.
+func signerEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "OTACTL_PASSWORD", DefaultKeyEnv, "OTACTL_PKCS11_PIN":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }

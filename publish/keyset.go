@@ -91,7 +91,10 @@ type RotateReport struct {
 func (p *Publisher) Rotate(ctx context.Context, req RotateRequest) (*RotateReport, error) {
 	topic := p.Broker.Topics().KeySet()
 	prev, err := ReadKeySet(ctx, p.Broker, topic)
-	if err != nil && !(req.Force && req.Version > 0) {
+	switch {
+	case err != nil && !errors.Is(err, release.ErrVerification):
+		return nil, err // not read: never replace what may be a valid key set
+	case err != nil && !(req.Force && req.Version > 0):
 		return nil, hint.Wrap(err, "devices ignore it: publish a new key set with --version above the last one they accepted and --force")
 	}
 	ks, err := p.buildKeySet(req, prev, topic)

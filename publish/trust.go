@@ -129,7 +129,13 @@ func (p TrustPolicy) CheckKeySet(ctx context.Context, m *release.Manifest, ks *k
 		roots = ks.Root().Keys
 		obs.emit(Warning{fmt.Sprintf("key set version %d on %s checked against its own root keys only (give --root-pubkey to check it against the root devices trust)", ks.Version, topic)})
 	}
-	if err := ks.SignedBy(roots, ks.RootThreshold); err != nil {
+	err := ks.SignedBy(roots, ks.RootThreshold)
+	if err == nil {
+		// Devices take a key set only when its own roots signed it too
+		// (keyset.Accept).
+		err = ks.SignedBy(ks.Root().Keys, ks.RootThreshold)
+	}
+	if err != nil {
 		return hint.Wrap(fmt.Errorf("key set on %s: %w", topic, err),
 			"devices refuse this key set and keep following the one before: publish one signed by the root keys they trust with 'otactl key rotate'")
 	}

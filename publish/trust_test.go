@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/keyset"
 	"github.com/otactl/otactl/release"
 )
 
@@ -111,5 +113,39 @@ func TestTrustPolicyVerdict(t *testing.T) {
 	}
 	if v := (TrustPolicy{}).Verdict(context.Background(), f.m, testNow); v.Err() != nil {
 		t.Errorf("no policy: %v", v.Err())
+	}
+}
+
+// TestCheckKeySetWantsItsOwnRoots: a key set signed by the trusted root
+// but naming new roots that did not sign it is refused, as devices
+// (keyset.Accept) refuse it.
+func TestCheckKeySetWantsItsOwnRoots(t *testing.T) {
+	rootA, rootX, rel := newSigner(t), newSigner(t), newSigner(t)
+	build := func(roots []crypto.PublicKey, signers ...crypto.Signer) *keyset.KeySet {
+		ks, err := keyset.Build(2, []crypto.PublicKey{rel.Public()}, 1, roots, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range signers {
+			if err := ks.Sign(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ks
+	}
+	m := &release.Manifest{SequenceNumber: 1, Components: []release.Component{{Package: "main", Version: "1.0.0", Size: 1, Hash: strings.Repeat("ab", 32), URI: "/.u/c/main@1.0.0"}}}
+	m.Hash = m.DigestHex()
+	if err := m.Sign(rel); err != nil {
+		t.Fatal(err)
+	}
+	p := TrustPolicy{Roots: []crypto.PublicKey{rootA.Public()}}
+	check := func(ks *keyset.KeySet) error {
+		return p.CheckKeySet(context.Background(), m, ks, ".u/keys", time.Now(), func(Event) {})
+	}
+	if err := check(build([]crypto.PublicKey{rootX.Public()}, rootA, rootX)); err != nil {
+		t.Errorf("signed by the trusted root and its own: %v", err)
+	}
+	if err := check(build([]crypto.PublicKey{rootX.Public()}, rootA)); !errors.Is(err, release.ErrVerification) {
+		t.Errorf("not signed by its own roots: %v, want a verification error", err)
 	}
 }
