@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/clihelp"
 	"github.com/otactl/otactl/keys"
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
@@ -64,7 +65,7 @@ func connectFlags(o *connectOptions) []cli.Flag {
 		&cli.DurationFlag{Name: "read-back-wait", Usage: "how long a read-back looks again for a message the broker acknowledged but does not serve yet, as a cluster may (0s: read once; profile setting read-back-wait)", DefaultText: upload.DefaultReadBackWait.String(), Category: connCategory, Destination: &o.ReadBackWait,
 			Action: func(*cli.Context, time.Duration) error { o.mark("read-back-wait"); return nil }},
 		// --timeout is a command's overall deadline (rollout wait, demo).
-		deprecatedAlias("timeout", brokerTimeout),
+		clihelp.Deprecated("timeout", brokerTimeout),
 	}
 }
 

@@ -10,11 +10,8 @@ import (
 // set what the new flag sets and say, on standard error, what to use
 // instead. docs/deprecations.md lists them.
 
-// deprecatedAlias is clihelp.Deprecated: old still works, with a warning.
-func deprecatedAlias(old string, f cli.Flag) cli.Flag { return clihelp.Deprecated(old, f) }
-
 // packageFlags are --package, and -p, its old short name: -p is --pubkey.
 func packageFlags(usage, value string, dest *string) []cli.Flag {
 	f := &cli.StringFlag{Name: "package", Usage: usage, Value: value, Destination: dest}
-	return []cli.Flag{f, deprecatedAlias("p", f)}
+	return []cli.Flag{f, clihelp.Deprecated("p", f)}
 }

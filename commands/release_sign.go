@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/clihelp"
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
@@ -49,8 +50,8 @@ Example:
    $ otactl release sign release.json --sign 'exec:vault-sign.sh release' --signer-pubkey release.pub`,
 		Flags: []cli.Flag{
 			signFlag,
-			deprecatedAlias("key", signFlag),
-			deprecatedAlias("k", signFlag),
+			clihelp.Deprecated("key", signFlag),
+			clihelp.Deprecated("k", signFlag),
 			signerPubkeyFlag(&opts.Signing.SignerPubkey),
 			&cli.StringFlag{Name: "expires", Usage: "set a new expiry, as a duration from now (720h) or an RFC 3339 time; drops the existing signatures", Destination: &opts.Expires},
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of rewriting MANIFEST", Destination: &opts.Out},

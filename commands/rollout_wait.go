@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/internal/clihelp"
 	"github.com/otactl/otactl/protocol"
 )
 
@@ -80,7 +81,7 @@ func waitConnectFlags(o *connectOptions) []cli.Flag {
 		switch {
 		case slices.Contains(f.Names(), "timeout"):
 		case slices.Contains(f.Names(), "broker-timeout"):
-			flags = append(flags, f, deprecatedAlias("connect-timeout", f))
+			flags = append(flags, f, clihelp.Deprecated("connect-timeout", f))
 		default:
 			flags = append(flags, f)
 		}

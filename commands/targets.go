@@ -54,14 +54,19 @@ func (o *targetedOptions) flags(withPercent bool, own ...cli.Flag) []cli.Flag {
 }
 
 func targetFlags(o *targetOptions, withPercent bool) []cli.Flag {
+	// The commands that can read the reporting devices (--percent) take
+	// patterns in --device too.
+	o.globsOK = withPercent
+	device := "a device's desired topic (repeatable)"
+	if withPercent {
+		device = "a device's desired topic, or those of the reporting devices a `GLOB` such as 'sensor-*' matches (repeatable)"
+	}
 	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "cohort", Usage: "a cohort's desired topic (repeatable)", Category: targetCategory, Destination: &o.Cohorts},
-		&cli.StringSliceFlag{Name: "device", Usage: "a device's desired topic (repeatable)", Category: targetCategory, Destination: &o.Devices},
+		&cli.StringSliceFlag{Name: "device", Usage: device, Category: targetCategory, Destination: &o.Devices},
 		&cli.StringFlag{Name: "devices-file", Usage: "a `FILE` of device ids, one a line ('#' starts a comment)", Category: targetCategory, Destination: &o.DevicesFile},
 	}
 	if withPercent {
-		o.globsOK = true
-		flags[1] = &cli.StringSliceFlag{Name: "device", Usage: "a device's desired topic, or those of the reporting devices a `GLOB` such as 'sensor-*' matches (repeatable)", Category: targetCategory, Destination: &o.Devices}
 		flags = append(flags, &cli.Float64Flag{Name: "percent", Usage: "`N` percent of the devices known from their state reports, chosen by a stable hash of the device id", Category: targetCategory, Destination: &o.Percent,
 			Action: func(*cli.Context, float64) error { o.percentSet = true; return nil }})
 	}
