@@ -65,7 +65,7 @@ func artifactDeleteRun(ctx context.Context, sys *System, opts *artifactDeleteOpt
 		return err
 	}
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, map[string]any{"package": opts.Package, "version": opts.Version, "topic": topic, "action": action, "usedBy": users})
+		return writeJSON(sys.Stdout, "artifact-delete", map[string]any{"package": opts.Package, "version": opts.Version, "topic": topic, "action": action, "usedBy": users})
 	}
 	if action == "absent" {
 		fmt.Fprintf(sys.Stdout, "%s@%s: nothing retained on %s\n", opts.Package, opts.Version, topic)

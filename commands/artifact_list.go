@@ -75,6 +75,7 @@ func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error 
 		return list[i].Version < list[j].Version
 	})
 	return listing[artifactInfo]{
+		Schema: "artifact-list",
 		Key:    "artifacts",
 		Empty:  "no artifacts retained under " + topics.ComponentsFilter(),
 		Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"},

@@ -134,7 +134,7 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 		if cfg.DataDir != "" {
 			out["data"] = cfg.DataDir
 		}
-		if err := writeJSON(sys.Stdout, out); err != nil {
+		if err := writeJSON(sys.Stdout, "broker", out); err != nil {
 			return err
 		}
 	} else {

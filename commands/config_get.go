@@ -21,13 +21,13 @@ func configGetRun(sys *System, opts *configOptions, key string) error {
 			return fmt.Errorf("profile %s: %s is not set", name, key)
 		}
 		if opts.Output == "json" {
-			return writeJSON(sys.Stdout, map[string]string{"profile": name, "key": key, "value": v})
+			return writeJSON(sys.Stdout, "config-get", map[string]string{"profile": name, "key": key, "value": v})
 		}
 		fmt.Fprintln(sys.Stdout, v)
 		return nil
 	}
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, map[string]any{"profile": name, "path": path, "settings": p})
+		return writeJSON(sys.Stdout, "config-get", map[string]any{"profile": name, "path": path, "settings": settingsJSON(p)})
 	}
 	t := output.Table{Header: []string{"KEY", "VALUE"}}
 	for _, kv := range p.Settings() {

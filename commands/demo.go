@@ -141,7 +141,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 		// The summary is printed however the demo ends.
 		defer func() {
 			d.summary.OK = err == nil
-			if werr := writeJSON(sys.Stdout, d.summary); err == nil {
+			if werr := writeJSON(sys.Stdout, "demo", d.summary); err == nil {
 				err = werr
 			}
 		}()

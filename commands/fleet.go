@@ -27,13 +27,20 @@ func (d dialer) with(ctx context.Context, work func(*upload.Client) error) error
 }
 
 // newFleetSource feeds a new fleet from client on the system's clock,
-// with warnings on its standard error. With a cohort it also follows that
-// cohort: members lists its devices, when known; otherwise they are
+// with warnings on its standard error. With cohorts it also follows them:
+// members lists the devices of one cohort, when known; otherwise they are
 // inferred from reports.
-func newFleetSource(sys *System, client *upload.Client, stale time.Duration, cohort string, members []string) *fleet.Source {
+func newFleetSource(sys *System, client *upload.Client, stale time.Duration, cohorts, members []string) *fleet.Source {
 	return fleet.NewSource(client, fleet.SourceOptions{
-		Now: sys.Now, Stale: stale, Cohort: cohort, Members: members, Warnings: sys.Stderr,
+		Now: sys.Now, Stale: stale, Cohorts: cohorts, Members: members, Warnings: sys.Stderr,
 	})
+}
+
+// cohortFlag is the --cohort flag of the commands that pick devices by
+// cohort: repeatable, each value one cohort; usage says what the devices
+// picked are for.
+func cohortFlag(dest *[]string, usage string) cli.Flag {
+	return stringsFlag(&cli.StringSliceFlag{Name: "cohort", Usage: usage + " (repeatable)"}, dest)
 }
 
 // deviceSelection is what --device and --devices-file pick: device ids
@@ -110,11 +117,11 @@ func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, r
 		return err
 	}
 	return dial.with(ctx, func(client *upload.Client) error {
-		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
+		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohorts, sel.IDs)
 		if err := read(src, ctx); err != nil {
 			return err
 		}
-		warnUnknownCohort(sys, src, o.Filters.Cohort)
+		warnUnknownCohorts(sys, src)
 		return show(src, flt)
 	})
 }
@@ -126,7 +133,7 @@ type fleetFilterOptions struct {
 	Version     string
 	Devices     []string
 	DevicesFile string
-	Cohort      string
+	Cohorts     []string
 	States      []string
 	Failed      bool
 	Stale       time.Duration
@@ -138,7 +145,7 @@ func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
 		&cli.StringFlag{Name: "version", Usage: "only devices whose target is `VERSION`", Destination: &o.Version},
 		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "only device `ID`, or devices matching a GLOB like 'sensor-*' (repeatable)"}, &o.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "only the device ids listed in `FILE`, one a line ('#' starts a comment)", Destination: &o.DevicesFile},
-		&cli.StringFlag{Name: "cohort", Usage: "only cohort `NAME`: the devices listed, or those reporting its release", Destination: &o.Cohort},
+		cohortFlag(&o.Cohorts, "only cohort `NAME`: the devices listed, or those reporting its release"),
 		stringsFlag(&cli.StringSliceFlag{Name: "state", Usage: "only devices in `STATE`: idle, downloading, downloaded, updated or a code (repeatable)"}, &o.States),
 		&cli.BoolFlag{Name: "failed", Usage: "only failed and retrying devices", Destination: &o.Failed},
 		&cli.DurationFlag{Name: "stale", Usage: "a device not done and silent for `DURATION` is stale", Value: fleet.DefaultStale, Destination: &o.Stale},
@@ -149,7 +156,7 @@ func fleetFilterFlags(o *fleetFilterOptions) []cli.Flag {
 // devices selected by id.
 func (o *fleetFilterOptions) resolve() (fleet.Filter, deviceSelection, error) {
 	flt := fleet.Filter{Package: o.Package, Version: o.Version, FailedOnly: o.Failed}
-	if err := checkNames(o.Package, o.Version, o.Cohort); err != nil {
+	if err := checkNames(o.Package, o.Version, o.Cohorts); err != nil {
 		return flt, deviceSelection{}, err
 	}
 	if o.Stale <= 0 {
@@ -168,15 +175,15 @@ func (o *fleetFilterOptions) resolve() (fleet.Filter, deviceSelection, error) {
 	}
 	flt.Device = sel.Pattern
 	flt.Devices = sel.IDs
-	if o.Cohort != "" && len(sel.IDs) == 0 {
-		flt.Cohort = o.Cohort
+	if len(sel.IDs) == 0 {
+		flt.Cohorts = o.Cohorts
 	}
 	return flt, sel, nil
 }
 
 // checkNames checks the --package, --version and --cohort values given
 // (empty ones are not checked) with the naming rules.
-func checkNames(pkg, version, cohort string) error {
+func checkNames(pkg, version string, cohorts []string) error {
 	if pkg != "" {
 		if err := release.ValidatePackage(pkg); err != nil {
 			return usageErrorf("--package: %v", err)
@@ -187,7 +194,7 @@ func checkNames(pkg, version, cohort string) error {
 			return usageErrorf("--version: %v", err)
 		}
 	}
-	if cohort != "" {
+	for _, cohort := range cohorts {
 		if err := release.ValidateCohort(cohort); err != nil {
 			return usageErrorf("--cohort: %v", err)
 		}
@@ -205,7 +212,9 @@ func (o *fleetFilterOptions) describe() string {
 	}
 	add("package", o.Package)
 	add("version", o.Version)
-	add("cohort", o.Cohort)
+	for _, c := range o.Cohorts {
+		add("cohort", c)
+	}
 	for _, d := range o.Devices {
 		add("device", d)
 	}

@@ -99,12 +99,12 @@ func newGateWait(sys *System, opts *gateOptions, title string) *gateWait {
 }
 
 // run waits on g with the deadline counted from start: the devices that
-// count are g's; the source follows cohort (when not empty), whose
-// members are those listed, else those inferred from reports. ready, when not nil, completes the gate once
+// count are g's; the source follows cohorts (when any), whose members
+// are those listed, else those inferred from reports. ready, when not nil, completes the gate once
 // the desired manifests are read (fleet.WaitOptions.Ready). The result's
 // verdict is done, failed or timeout.
-func (w *gateWait) run(ctx context.Context, client *upload.Client, g fleet.Gate, cohort string, members []string, start time.Time, ready func(*fleet.Source, *fleet.Gate) error) (fleet.GateResult, error) {
-	src := newFleetSource(w.sys, client, w.opts.Stale, cohort, members)
+func (w *gateWait) run(ctx context.Context, client *upload.Client, g fleet.Gate, cohorts, members []string, start time.Time, ready func(*fleet.Source, *fleet.Gate) error) (fleet.GateResult, error) {
+	src := newFleetSource(w.sys, client, w.opts.Stale, cohorts, members)
 	progress := newWaitProgress(w.sys)
 	w.gh.Group(w.title)
 	defer w.gh.EndGroup()
@@ -203,4 +203,11 @@ func (p *waitProgress) done() {
 		fmt.Fprint(p.sys.Stderr, "\r\x1b[K")
 		p.line = false
 	}
+}
+
+// gateDocument is a gate's result as JSON documents print it: its time to
+// the second (docs/json.md).
+func gateDocument(res fleet.GateResult) fleet.GateResult {
+	res.Time = output.Time(res.Time)
+	return res
 }

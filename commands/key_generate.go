@@ -85,7 +85,7 @@ func keyGenerateRun(sys *System, opts *keyGenerateOptions) error {
 		fmt.Fprintf(sys.Stderr, "stored private key %q in the OS keyring; sign with --sign %s\n", opts.Name, opts.Name)
 	}
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, info)
+		return writeJSON(sys.Stdout, "key-generate", info)
 	}
 	name := info.Name
 	if name == "" {

@@ -38,6 +38,8 @@ func keyListRun(sys *System, opts *keyListOptions) error {
 		empty = "no keys in the OS keyring or on the PKCS#11 tokens"
 	}
 	return listing[keys.Info]{
+		Schema: "key-list",
+		Key:    "keys",
 		Empty:  empty,
 		Header: []string{"NAME", "ALGORITHM", "KEY ID"},
 		Row:    func(in keys.Info) []string { return []string{in.Name, in.Alg, text.Dash(in.KeyID)} },

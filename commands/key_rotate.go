@@ -96,7 +96,7 @@ func keyRotateRun(ctx context.Context, sys *System, opts *keyRotateOptions) erro
 		return fmt.Errorf("key rotate: %w", err)
 	}
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, rep)
+		return writeJSON(sys.Stdout, "key-rotate", rep)
 	}
 	writeRotateReport(sys.Stdout, rep)
 	return nil

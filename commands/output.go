@@ -30,7 +30,9 @@ func checkOutput(format string) error {
 	return usageErrorf("unknown output format %q: use text or json", format)
 }
 
-func writeJSON(w io.Writer, v any) error { return output.JSON(w, v) }
+// writeJSON writes v as a JSON document of the schema called schema
+// (docs/json.md): one object, "schema" first.
+func writeJSON(w io.Writer, schema string, v any) error { return output.Document(w, schema, v) }
 
 // outputOptions are the options of a command whose only flag is -o.
 type outputOptions struct {
@@ -50,14 +52,17 @@ func (o *listOptions) flags() []cli.Flag {
 }
 
 // listing is how a list command prints its items: with -o json one JSON
-// value, the list (an empty one, never null) or, with Key set, an object
-// holding it under Key; otherwise a table, or the line Empty on standard
-// error when there is nothing to list.
+// document of schema Schema, the list (an empty one, never null) under
+// Key; otherwise a table, or the line Empty on standard error when there
+// is nothing to list.
 type listing[T any] struct {
+	Schema string
 	Key    string
 	Empty  string
 	Header []string
 	Row    func(T) []string
+	// Item, when set, is an item as -o json prints it; else the item.
+	Item func(T) any
 	// Optional are the columns a table on a narrow terminal may leave
 	// out, the first named first.
 	Optional []string
@@ -68,10 +73,14 @@ func (l listing[T]) write(sys *System, format string, items []T) error {
 		if items == nil {
 			items = []T{}
 		}
-		if l.Key == "" {
-			return writeJSON(sys.Stdout, items)
+		if l.Item == nil {
+			return writeJSON(sys.Stdout, l.Schema, map[string]any{l.Key: items})
 		}
-		return writeJSON(sys.Stdout, map[string]any{l.Key: items})
+		out := make([]any, len(items))
+		for i, item := range items {
+			out[i] = l.Item(item)
+		}
+		return writeJSON(sys.Stdout, l.Schema, map[string]any{l.Key: out})
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(sys.Stderr, l.Empty)

@@ -201,7 +201,6 @@ func TestPublishWaitRefusals(t *testing.T) {
 		{[]string{"--max-failed", "1"}, "--max-failed is for --wait"},
 		{[]string{"--wait-timeout", "1m"}, "--wait-timeout is for --wait"},
 		{[]string{"--wait", "--dry-run"}, "--wait with --dry-run"},
-		{[]string{"--wait", "--cohort", "a", "--cohort", "b"}, "one gate waits for one cohort"},
 		{[]string{"--wait", "--cohort", "a", "--device", "d1"}, "a cohort or for devices, not both"},
 		{[]string{"--wait", "--device", "d1", "--expect", "3"}, "the devices targeted are the devices that count"},
 		{[]string{"--wait", "--wait-package", "modem"}, "the manifest has no component modem"},

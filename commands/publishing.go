@@ -71,15 +71,15 @@ func newPublisher(sys *System, client *upload.Client, quiet bool) *publish.Publi
 
 // publishWith connects with o's connection and runs work with the core on
 // it: progress goes to stdout as it happens, or with -o json (quiet) the
-// result work returns is printed as JSON at the end.
-func (o *targetedOptions) publishWith(ctx context.Context, sys *System, work func(p *publish.Publisher, quiet bool) (any, error)) error {
+// result work returns is printed at the end as a JSON document of schema.
+func (o *targetedOptions) publishWith(ctx context.Context, sys *System, schema string, work func(p *publish.Publisher, quiet bool) (any, error)) error {
 	quiet := o.Output == "json"
 	return o.Conn.withClient(ctx, sys, func(client *upload.Client) error {
 		res, err := work(newPublisher(sys, client, quiet), quiet)
 		if err != nil || !quiet {
 			return err
 		}
-		return writeJSON(sys.Stdout, res)
+		return writeJSON(sys.Stdout, schema, res)
 	})
 }
 

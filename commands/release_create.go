@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -14,6 +15,7 @@ type releaseCreateOptions struct {
 	Components []string
 	Signing    signingOptions
 	Out        string
+	Output     string
 	// Create takes --type, --sequence, --expires and
 	// --allow-version-mismatch as they are.
 	Create      release.CreateOptions
@@ -26,11 +28,13 @@ func newReleaseCreateCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "create",
 		Usage:     "hash components and write a release manifest",
-		UsageText: "otactl release create -c PACKAGE@VERSION=FILE[,type=TYPE] [-c ...] [--type TYPE] [--sequence N] [--expires 720h|TIME] [--sign KEYREF]... [--out FILE]",
+		UsageText: "otactl release create -c PACKAGE@VERSION=FILE[,type=TYPE] [-c ...] [--type TYPE] [--sequence N] [--expires 720h|TIME] [--sign KEYREF]... [--out FILE] [-o json]",
 		Description: `Hashes each component file (SHA-256 and size, streamed, in parallel), builds
 the manifest with a sequence number (default: the Unix time now, or
 SOURCE_DATE_EPOCH) and the release digest, and signs it with every --sign key.
-The manifest is written atomically to --out, or to standard output.
+The manifest is written atomically to --out, or to standard output. With
+-o json standard output gets one JSON document instead (docs/json.md):
+the file written (with --out), the linter's warnings and the manifest.
 
 A component is PACKAGE@VERSION=FILE, optionally followed by ,type=TYPE.
 For an MCUboot image PACKAGE=FILE takes the version from the image header,
@@ -69,6 +73,7 @@ Example:
 			&cli.BoolFlag{Name: "allow-version-mismatch", Usage: "accept an MCUboot image whose header version differs from the component version", Destination: &opts.Create.AllowVersionMismatch},
 			&cli.StringFlag{Name: "build-number", Usage: "how an MCUboot header's build number enters the version: drop (1.2.3+4 gives 1.2.3) or dot (1.2.3.4)", Value: "drop", Destination: &opts.BuildNumber},
 			strictFlag(&opts.Strict),
+			outputFlag(&opts.Output),
 		},
 		Action: runWithoutArgs("release create", "components are given with -c PACKAGE@VERSION=FILE", func(ctx context.Context) error {
 			if opts.Create.Sequence < 0 {
@@ -132,14 +137,30 @@ func releaseCreateRun(ctx context.Context, sys *System, opts *releaseCreateOptio
 	if err != nil {
 		return err
 	}
-	if !toFile {
-		_, err = sys.Stdout.Write(data)
-		return err
+	if toFile {
+		if err := out.write(data); err != nil {
+			return err
+		}
 	}
-	if err := out.write(data); err != nil {
+	switch {
+	case opts.Output == "json":
+		res := releaseCreateResult{Warnings: append([]string{}, warnings...), Manifest: data}
+		if toFile {
+			res.File = opts.Out
+		}
+		return writeJSON(sys.Stdout, "release-create", res)
+	case !toFile:
+		_, err = sys.Stdout.Write(data)
 		return err
 	}
 	fmt.Fprintf(sys.Stderr, "wrote %s: sequence %d, %s, %s, digest %s\n",
 		opts.Out, m.SequenceNumber, text.Plural(len(m.Components), "component"), text.Plural(len(m.Signatures), "signature"), m.Hash)
 	return nil
+}
+
+// releaseCreateResult is what release create -o json prints.
+type releaseCreateResult struct {
+	File     string          `json:"file,omitempty"` // --out; "" for none
+	Warnings []string        `json:"warnings"`
+	Manifest json.RawMessage `json:"manifest"`
 }

@@ -83,7 +83,7 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 	}
 	v := trust.Verdict(ctx, m, sys.Now())
 	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "manifest": m, "verdict": v}); err != nil {
+		if err := writeJSON(sys.Stdout, "release-current", map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "manifest": m, "verdict": v}); err != nil {
 			return err
 		}
 		if v.Err() != nil {
@@ -98,7 +98,7 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 // release, a state of its own (what 'release unpublish' leaves).
 func writeNoRelease(sys *System, t publish.Target, encoding string, jsonOut bool) error {
 	if jsonOut {
-		return writeJSON(sys.Stdout, map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "noRelease": true, "encoding": encoding, "manifest": nil})
+		return writeJSON(sys.Stdout, "release-current", map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "noRelease": true, "encoding": encoding, "manifest": nil})
 	}
 	_, err := fmt.Fprintf(sys.Stdout, "%s (%s): no release: the empty manifest (%s) is retained; devices have no release to act on\n", t, t.Topic, encoding)
 	return err

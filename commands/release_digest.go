@@ -84,7 +84,7 @@ func releaseDigestRun(sys *System, opts *releaseDigestOptions) error {
 	case opts.Base64:
 		_, err = fmt.Fprintln(sys.Stdout, base64.StdEncoding.EncodeToString(d[:]))
 	case opts.Output == "json":
-		err = writeJSON(sys.Stdout, digestJSON{SequenceNumber: m.SequenceNumber, Expires: m.Expires,
+		err = writeJSON(sys.Stdout, "release-digest", digestJSON{SequenceNumber: m.SequenceNumber, Expires: m.Expires,
 			Digest: m.Hash, Base64: base64.StdEncoding.EncodeToString(d[:])})
 	default:
 		_, err = fmt.Fprintln(sys.Stdout, m.Hash)

@@ -12,6 +12,7 @@ import (
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
+	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -51,10 +52,12 @@ func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
 		return err
 	}
 	return listing[*catalog.Entry]{
+		Schema:   "release-list",
 		Key:      "releases",
 		Empty:    "no releases in the catalog under " + topics.ReleasesFilter(),
 		Header:   []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
 		Row:      catalogRow,
+		Item:     func(e *catalog.Entry) any { return catalogItem{e, componentItems(e.Components)} },
 		Optional: []string{"SIGNED BY", "PUBLISHED"},
 	}.write(sys, opts.Output, entries)
 }
@@ -84,4 +87,31 @@ func summarizeTargets(ts []string) string {
 		return strings.Join(ts, ", ")
 	}
 	return strings.Join(ts[:5], ", ") + fmt.Sprintf(" and %d more", len(ts)-5)
+}
+
+// catalogItem is a catalog entry as release list -o json prints it: its
+// components' digests named sha256, as every artifact's in otactl's JSON
+// (docs/json.md); the outer field hides the entry's own.
+type catalogItem struct {
+	*catalog.Entry
+	Components []componentItem `json:"components"`
+}
+
+// componentItem is a manifest component outside a manifest in JSON
+// output: hash is named sha256.
+type componentItem struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	URI     string `json:"uri"`
+	Type    string `json:"type,omitempty"`
+}
+
+func componentItems(cs []release.Component) []componentItem {
+	out := make([]componentItem, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, componentItem{Package: c.Package, Version: c.Version, SHA256: c.Hash, Size: c.Size, URI: c.URI, Type: c.Type})
+	}
+	return out
 }

@@ -139,7 +139,7 @@ func releasePublishRun(ctx context.Context, sys *System, opts *releasePublishOpt
 	if opts.Wait {
 		return publishAndWait(ctx, sys, opts, plan)
 	}
-	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
+	return opts.publishWith(ctx, sys, "release-publish", func(p *publish.Publisher, _ bool) (any, error) { return p.Publish(ctx, plan) })
 }
 
 // releasePublishPlan maps the flags to a plan, checking the manifest, the

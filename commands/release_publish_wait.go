@@ -47,9 +47,11 @@ func (opts *releasePublishOptions) checkWait() error {
 }
 
 // publishWaitResult is what release publish --wait -o json prints.
+// It is the publish report of release publish -o json with the gate's
+// result under "gate".
 type publishWaitResult struct {
-	Publish *publish.Report  `json:"publish"`
-	Gate    fleet.GateResult `json:"gate"`
+	*publish.Report
+	Gate fleet.GateResult `json:"gate"`
 }
 
 // publishAndWait publishes plan, then waits on the gate of what it
@@ -89,12 +91,12 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 		}
 		w.title += " on " + gateScope(g)
 		fmt.Fprintf(sys.Stderr, "waiting for %s %s on %s (timeout %s)\n", g.Package, g.Version, gateScope(g), opts.Gate.Timeout)
-		res, err := w.run(ctx, client, g, g.Cohort, nil, time.Now(), nil)
+		res, err := w.run(ctx, client, g, g.Cohorts, nil, time.Now(), nil)
 		if err != nil {
 			return err
 		}
 		if quiet {
-			if err := writeJSON(sys.Stdout, publishWaitResult{Publish: rep, Gate: res}); err != nil {
+			if err := writeJSON(sys.Stdout, "release-publish", publishWaitResult{Report: rep, Gate: gateDocument(res)}); err != nil {
 				return err
 			}
 		}
@@ -109,8 +111,10 @@ func gateScope(g fleet.Gate) string {
 		return "device " + g.Devices[0]
 	case len(g.Devices) > 1:
 		return fmt.Sprintf("%d devices", len(g.Devices))
-	case g.Cohort != "":
-		return "cohort " + g.Cohort
+	case len(g.Cohorts) == 1:
+		return "cohort " + g.Cohorts[0]
+	case len(g.Cohorts) > 1:
+		return "cohorts " + strings.Join(g.Cohorts, ", ")
 	}
 	return "the fleet"
 }

@@ -69,7 +69,7 @@ func releaseRollbackRun(ctx context.Context, sys *System, opts *releaseRollbackO
 	if err != nil {
 		return err
 	}
-	return opts.publishWith(ctx, sys, func(p *publish.Publisher, quiet bool) (any, error) {
+	return opts.publishWith(ctx, sys, "release-rollback", func(p *publish.Publisher, quiet bool) (any, error) {
 		plan, err := p.PlanRollback(ctx, *req)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,11 +23,12 @@ func newReleaseShowCommand(sys *System) *cli.Command {
 		UsageText: "otactl release show MANIFEST [-o json]",
 		Description: `Prints the sequence number (and the time it encodes), the digest, the expiry,
 the components with sizes and the signatures with key ids. MANIFEST may be
-JSON or CBOR, or "-" for standard input. With -o json prints the manifest.
+JSON or CBOR, or "-" for standard input. With -o json prints the manifest,
+as JSON, under "manifest" (docs/json.md).
 
 Example:
    $ otactl release show release.json
-   $ otactl release show release.json -o json | jq .components`,
+   $ otactl release show release.json -o json | jq .manifest.components`,
 		Flags: []cli.Flag{outputFlag(&opts.Output)},
 		Action: runWithArgs(1, "release show", "expected one MANIFEST argument", "", func(_ context.Context, args []string) error {
 			opts.File = args[0]
@@ -45,8 +47,7 @@ func releaseShowRun(sys *System, opts *releaseShowOptions) error {
 		if err != nil {
 			return err
 		}
-		_, err = sys.Stdout.Write(data)
-		return err
+		return writeJSON(sys.Stdout, "release-show", map[string]any{"manifest": json.RawMessage(data)})
 	}
 	return output.WriteManifest(sys.Stdout, m, sys.Now(), sys.StdoutTTY, tableWidth(sys))
 }

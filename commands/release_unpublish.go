@@ -72,7 +72,7 @@ func releaseUnpublishRun(ctx context.Context, sys *System, opts *releaseUnpublis
 	if err := confirmFleet(sys, opts.Yes, opts.DryRun, targets, "unpublish (no release)", cn); err != nil {
 		return err
 	}
-	return opts.publishWith(ctx, sys, func(p *publish.Publisher, _ bool) (any, error) {
+	return opts.publishWith(ctx, sys, "release-unpublish", func(p *publish.Publisher, _ bool) (any, error) {
 		results, err := p.Unpublish(ctx, targets,
 			publish.UnpublishOptions{Encoding: opts.Encoding, Clear: opts.Clear, DryRun: opts.DryRun})
 		return map[string]any{"dryRun": opts.DryRun, "targets": results}, err

@@ -82,7 +82,7 @@ func releaseVerifyRun(ctx context.Context, sys *System, opts *releaseVerifyOptio
 		ArtifactsDir: opts.ArtifactsDir,
 	})
 	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, verdict); err != nil {
+		if err := writeJSON(sys.Stdout, "release-verify", verdict); err != nil {
 			return err
 		}
 		if err := verdict.Err(); errors.Is(err, release.ErrVerification) {

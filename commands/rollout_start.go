@@ -113,7 +113,7 @@ func (opts *rolloutStartOptions) request() (rollout.Request, error) {
 	if opts.Bake < 0 {
 		return req, usageErrorf("rollout start: --bake must not be negative")
 	}
-	if err := checkNames(opts.Package, "", ""); err != nil {
+	if err := checkNames(opts.Package, "", nil); err != nil {
 		return req, err
 	}
 	if enc := opts.Plan.Encoding; enc != "" && enc != "json" && enc != "cbor" {

@@ -20,7 +20,7 @@ func newRolloutStatusCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "summarise a rollout and list the devices not done",
-		UsageText: "otactl rollout status [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME] [--state S]... [--failed] [-o json]",
+		UsageText: "otactl rollout status [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME]... [--state S]... [--failed] [-o json]",
 		Description: `Reads the retained desired manifests and state reports once and prints the
 summary (devices, counts per state, percent updated to the target,
 failures by reason, malformed reports), then every device not yet done,
@@ -68,7 +68,7 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 		}
 		switch {
 		case opts.Output == "json":
-			return output.WriteStatusJSON(sys.Stdout, st, extra...)
+			return output.WriteStatusJSON(sys.Stdout, "rollout-status", st, extra...)
 		case sys.StdoutTTY:
 			_, err := fmt.Fprintln(sys.Stdout, output.RenderStatus(st, output.FrameOptions{
 				Width:    terminalWidth(sys.Stdout),

@@ -21,7 +21,7 @@ type rolloutWaitOptions struct {
 	Package     string
 	Devices     []string
 	DevicesFile string
-	Cohort      string
+	Cohorts     []string
 	Output      string
 }
 
@@ -31,14 +31,14 @@ func newRolloutWaitCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "version", Usage: "wait for `VERSION` (default: what the cohort's, else the fleet's, desired manifest gives the package)", Destination: &opts.Version},
 		stringsFlag(&cli.StringSliceFlag{Name: "device", Aliases: []string{"d"}, Usage: "device `ID` that counts, reported or not (repeatable)"}, &opts.Devices),
 		&cli.StringFlag{Name: "devices-file", Usage: "the device ids that count, one a line in `FILE` ('#' starts a comment)", Destination: &opts.DevicesFile},
-		&cli.StringFlag{Name: "cohort", Usage: "the devices of cohort `NAME` count: those listed, or those reporting its release", Destination: &opts.Cohort},
+		cohortFlag(&opts.Cohorts, "the devices of cohort `NAME` count: those listed, or those reporting its release"),
 	)
 	flags = append(flags, packageFlags("the `PACKAGE` to judge", fleet.DefaultPackage, &opts.Package)...)
 	flags = append(append(flags, gateFlags(&opts.gateOptions, "timeout", "")...), outputFlag(&opts.Output))
 	return &cli.Command{
 		Name:      "wait",
 		Usage:     "wait until a rollout is done (exit 0), failed (exit 4) or timed out (exit 5)",
-		UsageText: "otactl rollout wait [--version V] [--package P] [--device ID... | --devices-file FILE | --cohort NAME] [--expect N] [--min-updated 100%] [--max-failed N|P%] [--timeout 30m] [-o json]",
+		UsageText: "otactl rollout wait [--version V] [--package P] [--device ID... | --devices-file FILE | --cohort NAME...] [--expect N] [--min-updated 100%] [--max-failed N|P%] [--timeout 30m] [-o json]",
 		Description: `Follows the devices' state reports until enough of them run VERSION
 (exit 0), more than --max-failed of them report a failure or so many
 failed that --min-updated can no longer be reached (exit 4, at once,
@@ -50,9 +50,9 @@ standard error; with -o json the verdict is printed on standard output as
 one JSON object.
 
 The devices that count are those named (--device, --devices-file), else
-the cohort's (--cohort: devices reporting the version its desired manifest
-gives, as running or target version), else every device that reports the
-package; --expect N makes at least N count, so devices that have not
+the cohorts' (--cohort, repeatable: devices reporting the version its
+desired manifest gives, as running or target version), else every device
+that reports the package; --expect N makes at least N count, so devices that have not
 reported yet are waited for.
 
 In GitHub Actions (GITHUB_ACTIONS=true) the progress is folded in a group,
@@ -103,9 +103,9 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 
 	// The deadline counts from the start; connecting has a timeout of its own.
 	w := newGateWait(sys, &opts.gateOptions, "rollout wait: "+strings.TrimSpace(gate.Package+" "+gate.Version))
-	res, err := w.run(ctx, client, gate, opts.Cohort, members, start, func(src *fleet.Source, gate *fleet.Gate) error {
+	res, err := w.run(ctx, client, gate, opts.Cohorts, members, start, func(src *fleet.Source, gate *fleet.Gate) error {
 		if gate.Version == "" {
-			v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohort)
+			v, from, err := defaultWaitVersion(src.Fleet(), gate.Package, opts.Cohorts)
 			if err != nil {
 				return err
 			}
@@ -113,8 +113,9 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 			w.title += " " + v
 			fmt.Fprintf(sys.Stderr, "waiting for %s %s (from %s)\n", gate.Package, v, from)
 		}
-		if topic, unknown := src.UnknownCohort(); unknown {
-			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", opts.Cohort, topic),
+		for _, c := range src.UnknownCohorts() {
+			topic, _ := src.Topics().Cohort(c.Name)
+			return withHint(fmt.Errorf("rollout wait: cohort %s has no desired manifest at %s, so no device can be known to be in it", c.Name, topic),
 				"list its devices with --devices-file FILE, or publish the cohort's release first")
 		}
 		return nil
@@ -123,7 +124,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		return err
 	}
 	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, res); err != nil {
+		if err := writeJSON(sys.Stdout, "rollout-wait", gateDocument(res)); err != nil {
 			return err
 		}
 	}
@@ -133,7 +134,7 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 // gate checks the options and builds the gate; members are the devices
 // named, which, with --cohort, are the cohort's members.
 func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
-	if err := checkNames(opts.Package, opts.Version, opts.Cohort); err != nil {
+	if err := checkNames(opts.Package, opts.Version, opts.Cohorts); err != nil {
 		return fleet.Gate{}, nil, err
 	}
 	if opts.Package == "" {
@@ -156,20 +157,32 @@ func (opts *rolloutWaitOptions) gate() (fleet.Gate, []string, error) {
 	}
 	g.Devices = sel.IDs
 	if len(sel.IDs) == 0 {
-		g.Cohort = opts.Cohort
+		g.Cohorts = opts.Cohorts
 	}
 	return g, sel.IDs, nil
 }
 
 // defaultWaitVersion is the version the retained desired manifests give
-// pkg: the cohort's, with a cohort, else the fleet's.
-func defaultWaitVersion(f *fleet.Fleet, pkg, cohort string) (version, from string, err error) {
-	if cohort != "" {
+// pkg: the cohorts', with cohorts (all must give the same), else the
+// fleet's.
+func defaultWaitVersion(f *fleet.Fleet, pkg string, cohorts []string) (version, from string, err error) {
+	for _, cohort := range cohorts {
 		seq, versions, ok := f.Desired(protocol.CohortTarget(cohort))
-		if ok && versions[pkg] != "" {
-			return versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq), nil
+		if !ok || versions[pkg] == "" {
+			return "", "", withHint(usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s", cohort, pkg), "say which version to wait for with --version")
 		}
-		return "", "", withHint(usageErrorf("rollout wait: --version is missing and cohort %s's desired manifest gives no version of %s", cohort, pkg), "say which version to wait for with --version")
+		if version != "" && versions[pkg] != version {
+			return "", "", withHint(usageErrorf("rollout wait: --version is missing and the cohorts' desired manifests give %s different versions (%s, %s)", pkg, version, versions[pkg]), "say which version to wait for with --version")
+		}
+		if version == "" {
+			version, from = versions[pkg], fmt.Sprintf("cohort %s's desired manifest, sequence %d", cohort, seq)
+		}
+	}
+	if version != "" {
+		if len(cohorts) > 1 {
+			from = fmt.Sprintf("the desired manifests of cohorts %s", strings.Join(cohorts, ", "))
+		}
+		return version, from, nil
 	}
 	seq, versions, ok := f.Desired(protocol.FleetTarget())
 	if ok && versions[pkg] != "" {

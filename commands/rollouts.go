@@ -155,7 +155,8 @@ func rolloutRenderer(sys *System, format string) rollout.Observer {
 func renderRolloutEvent(sys *System, format string, e rollout.Event) (inPlace bool) {
 	switch {
 	case format == "json":
-		_ = writeJSON(sys.Stdout, e)
+		e.Time = output.Time(e.Time)
+		_ = writeJSON(sys.Stdout, "rollout-event", e)
 	case e.Kind == rollout.EventGate && sys.StderrTTY:
 		fmt.Fprintf(sys.Stderr, "\r\x1b[K%s", e.Text())
 		return true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/text"
+	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/simulator"
 	"github.com/otactl/otactl/upload"
@@ -315,7 +316,8 @@ func (s *simEvents) add(e simulator.Event) {
 	defer s.mu.Unlock()
 	switch {
 	case s.json:
-		_ = writeJSON(s.sys.Stdout, e)
+		e.Time = output.Time(e.Time)
+		_ = writeJSON(s.sys.Stdout, "simulate-event", e)
 	case s.verbose:
 		fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
 			e.State, e.Reason, text.Dash(e.Version), text.Dash(e.Target), e.Detail)

@@ -87,7 +87,7 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
 	res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, res)
+		return writeJSON(sys.Stdout, "upload", res)
 	}
 	switch res.Action {
 	case "present":

@@ -96,7 +96,7 @@ func newVersionCommand(sys *System) *cli.Command {
 func versionRun(sys *System, opts *outputOptions) error {
 	b := buildOf()
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, b)
+		return writeJSON(sys.Stdout, "version", b)
 	}
 	_, err := fmt.Fprintln(sys.Stdout, b.String())
 	return err

@@ -27,7 +27,7 @@ func newWatchCommand(sys *System) *cli.Command {
 		Name:      "watch",
 		Aliases:   []string{"tail"},
 		Usage:     "watch devices report their update state, live",
-		UsageText: "otactl watch [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME] [--state S]... [--failed] [--stale 5m] [--once] [-o json]",
+		UsageText: "otactl watch [--package P] [--version V] [--device ID|GLOB]... [--devices-file FILE] [--cohort NAME]... [--state S]... [--failed] [--stale 5m] [--once] [-o json]",
 		Description: `Subscribes to every device's state reports (devices/+/.u/c/+) and to the
 desired manifests that decide each device's target.
 
@@ -82,11 +82,12 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 	})
 }
 
-// warnUnknownCohort warns when the cohort's members are to be inferred
-// from its release but the cohort has no desired manifest.
-func warnUnknownCohort(sys *System, src *fleet.Source, cohort string) {
-	if topic, unknown := src.UnknownCohort(); unknown {
-		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", cohort, topic)
+// warnUnknownCohorts warns of each cohort whose members are to be
+// inferred from its release but that has no desired manifest.
+func warnUnknownCohorts(sys *System, src *fleet.Source) {
+	for _, c := range src.UnknownCohorts() {
+		topic, _ := src.Topics().Cohort(c.Name)
+		fmt.Fprintf(sys.Stderr, "warning: cohort %s has no desired manifest at %s, so no device is known to be in it\nhint: list its devices with --devices-file FILE\n", c.Name, topic)
 	}
 }
 
@@ -104,8 +105,10 @@ func shownWhy(why string) string {
 	return text.Printable(text.OneLine(why))
 }
 
-// watchOnce prints the retained picture: on a terminal the table, else
-// one line (or JSON object) per report, trouble first.
+// watchOnce prints the retained picture, trouble first: on a terminal the
+// table; with -o json one JSON object per report; else, piped, a header
+// and one tab-separated row per device that reported, in the columns of
+// rollout status.
 func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
 	if err := src.ReadReports(ctx); err != nil {
 		return err
@@ -120,17 +123,18 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.
 		_, err := fmt.Fprintln(sys.Stdout, frame)
 		return err
 	}
+	var seen []fleet.Row
 	for _, row := range v.Rows {
-		if !row.Seen {
-			continue
+		if row.Seen {
+			seen = append(seen, row)
 		}
-		var err error
-		if json {
-			err = output.WriteReportJSON(sys.Stdout, row.Report)
-		} else {
-			err = output.WriteReportLine(sys.Stdout, row.Report)
-		}
-		if err != nil {
+	}
+	if !json {
+		warnMalformedCount(sys.Stderr, src.Fleet())
+		return output.WriteRows(sys.Stdout, seen)
+	}
+	for _, row := range seen {
+		if err := output.WriteReportJSON(sys.Stdout, row.Report); err != nil {
 			return err
 		}
 	}

@@ -202,13 +202,13 @@ func TestRolloutStatusCohort(t *testing.T) {
 		}
 
 		// Inferred: c1 runs and c2 heads to the cohort's 1.2.0.
-		s, rows, stderr := status(fleetFilterOptions{Cohort: "canary"})
+		s, rows, stderr := status(fleetFilterOptions{Cohorts: []string{"canary"}})
 		if s.Devices != 2 || s.Done != 1 || s.Pending != 1 || s.Target != "1.2.0" || !slices.Equal(rows, []string{"c2 pending 1.2.0"}) {
 			t.Errorf("inferred cohort: summary %+v, rows %q\n%s", s, rows, stderr)
 		}
 		// Listed: f1 is in the cohort because the list says so, and
 		// the cohort's newer manifest gives it 1.2.0.
-		s, rows, stderr = status(fleetFilterOptions{Cohort: "canary", Devices: []string{"c1", "f1"}})
+		s, rows, stderr = status(fleetFilterOptions{Cohorts: []string{"canary"}, Devices: []string{"c1", "f1"}})
 		if s.Devices != 2 || s.Done != 1 || s.Pending != 1 || !slices.Equal(rows, []string{"f1 pending 1.2.0"}) {
 			t.Errorf("listed cohort: summary %+v, rows %q\n%s", s, rows, stderr)
 		}
@@ -220,7 +220,7 @@ func TestRolloutStatusCohort(t *testing.T) {
 			t.Errorf("fleet: summary %+v, rows %q", s, rows)
 		}
 		// A cohort without a manifest: a warning, and no device.
-		s, _, stderr = status(fleetFilterOptions{Cohort: "ghost"})
+		s, _, stderr = status(fleetFilterOptions{Cohorts: []string{"ghost"}})
 		if s.Devices != 0 || !strings.Contains(stderr, "warning: cohort ghost has no desired manifest") {
 			t.Errorf("unknown cohort: summary %+v, stderr %q", s, stderr)
 		}

@@ -466,14 +466,14 @@ func TestFilterCohort(t *testing.T) {
 	f.Apply(fleettest.Rep("a", report.Idle, report.ReasonReady, "1.1", ""))
 	f.Apply(fleettest.Rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
 	f.Apply(fleettest.Rep("c", report.Idle, report.ReasonReady, "1.0", ""))
-	if v := f.View(Filter{Cohort: "canary"}, 0); v.Total != 0 || len(v.Rows) != 0 {
+	if v := f.View(Filter{Cohorts: []string{"canary"}}, 0); v.Total != 0 || len(v.Rows) != 0 {
 		t.Fatalf("a cohort without members picks %d rows: %+v", v.Total, v.Rows)
 	}
 	f.SetCohort("a", "canary")
 	f.SetCohort("b", "canary")
 	f.SetCohort("gone", "canary") // a member that never reported
 	f.SetCohort("c", "beta")
-	v := f.View(Filter{Cohort: "canary", Package: "main"}, 0)
+	v := f.View(Filter{Cohorts: []string{"canary"}, Package: "main"}, 0)
 	var got []string
 	for _, r := range v.Rows {
 		got = append(got, fmt.Sprintf("%s %s %v %s", r.Report.Device, r.Status, r.Seen, r.Cohort))
@@ -486,7 +486,7 @@ func TestFilterCohort(t *testing.T) {
 		t.Fatalf("summary %+v", v.Summary)
 	}
 	// Devices, when given, win over the cohort.
-	if v := f.View(Filter{Cohort: "canary", Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
+	if v := f.View(Filter{Cohorts: []string{"canary"}, Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
 		t.Fatalf("rows %+v", v.Rows)
 	}
 }

@@ -73,11 +73,12 @@ type Gate struct {
 	Version string // the version devices must run
 	Package string // default DefaultPackage
 	// Devices, when given, are the devices that count, reported or not.
-	// Otherwise, with Cohort, the devices known to be in that cohort (see
-	// Fleet.SetCohort) count; otherwise every device that reported for
-	// Package. Without Devices, at least Expect devices count.
+	// Otherwise, with Cohorts, the devices known to be in one of those
+	// cohorts (see Fleet.SetCohort) count; otherwise every device that
+	// reported for Package. Without Devices, at least Expect devices
+	// count.
 	Devices []string
-	Cohort  string
+	Cohorts []string
 	Expect  int
 	// MinUpdated is the share of the devices that must be updated to
 	// Version, from 0 to 1; 0 means all of them. At least one always must.
@@ -102,7 +103,7 @@ type Gate struct {
 // the number of Pending rows plus NotKnown; NotSeen is the number of
 // Pending rows without a report plus NotKnown.
 type GateResult struct {
-	Verdict string `json:"verdict"` // "done", "failed" or "pending"
+	Verdict string `json:"outcome"` // "done", "failed" or "pending" (JSON: outcome, docs/json.md)
 	Done    bool   `json:"done"`
 	// Failed is TooManyFailed or Unreachable.
 	Failed bool `json:"failed"`
@@ -149,7 +150,7 @@ type GateResult struct {
 // fleet: a command calls it after each report or tick.
 func Evaluate(fleet *Fleet, g Gate) GateResult {
 	pkg := cmp.Or(g.Package, DefaultPackage)
-	v := fleet.view(Filter{Package: pkg, Devices: g.Devices, Cohort: g.Cohort}, topK{unsorted: true})
+	v := fleet.view(Filter{Package: pkg, Devices: g.Devices, Cohorts: g.Cohorts}, topK{unsorted: true})
 	res := GateResult{Version: g.Version, Package: pkg, Time: v.Now, Failures: []Row{}, Pending: []Row{}}
 	for _, row := range v.Rows {
 		row.Target = g.Version

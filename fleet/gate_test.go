@@ -146,7 +146,7 @@ func TestEvaluateStale(t *testing.T) {
 		t.Errorf("pending = %v, want %v", st, want)
 	}
 	back := readBackJSON[map[string]any](t, g)
-	if back["verdict"] != "failed" || back["failedCount"] != 1.0 || back["allowedFailures"] != 0.0 || len(back["pending"].([]any)) != 4 {
+	if back["outcome"] != "failed" || back["failedCount"] != 1.0 || back["allowedFailures"] != 0.0 || len(back["pending"].([]any)) != 4 {
 		t.Errorf("JSON = %v", back)
 	}
 
@@ -158,7 +158,7 @@ func TestEvaluateStale(t *testing.T) {
 
 func TestEvaluateCohort(t *testing.T) {
 	f, _ := fleettest.New()
-	g := Gate{Version: "1.1", Cohort: "canary", Expect: 2}
+	g := Gate{Version: "1.1", Cohorts: []string{"canary"}, Expect: 2}
 	res := Evaluate(f, g)
 	if res.Verdict != "pending" || res.Total != 2 || res.NotSeen != 2 {
 		t.Fatalf("no member yet: %+v", res)
@@ -179,7 +179,7 @@ func TestEvaluateCohort(t *testing.T) {
 
 // gateJSON is a verdict as `rollout wait -o json` prints it, read back.
 type gateJSON struct {
-	Verdict       string        `json:"verdict"`
+	Verdict       string        `json:"outcome"`
 	Done          bool          `json:"done"`
 	Failed        bool          `json:"failed"`
 	TooManyFailed bool          `json:"tooManyFailed"`
@@ -325,7 +325,7 @@ func TestEvaluateCohortUnreachable(t *testing.T) {
 	f.Apply(fleettest.Rep("a", report.Updated, report.ReasonUpdated, "1.1", ""))
 	f.Apply(fleettest.Rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"))
 	f.Apply(fleettest.Rep("outsider", report.Downloading, report.ReasonConnectionLost, "1.0", "1.1"))
-	g := Gate{Version: "1.1", Cohort: "canary", MinUpdated: 0.6, MaxFailed: Threshold{Count: 1}}
+	g := Gate{Version: "1.1", Cohorts: []string{"canary"}, MinUpdated: 0.6, MaxFailed: Threshold{Count: 1}}
 	if res := gateAsJSON(t, Evaluate(f, g)); res.Verdict != "pending" || res.Total != 3 || res.PendingCount != 2 || res.NotSeen != 1 {
 		t.Fatalf("before the failure: %+v", res)
 	}
@@ -440,7 +440,7 @@ func TestGateResultCountsAgree(t *testing.T) {
 			}
 			gate.Devices = append(gate.Devices, "ghost")
 		case 1:
-			gate.Cohort = "canary"
+			gate.Cohorts = []string{"canary"}
 			gate.Expect = rng.IntN(10)
 		case 2:
 			gate.Expect = rng.IntN(40)

@@ -83,14 +83,16 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendJSONTime appends t as its MarshalJSON writes it: RFC 3339 with
-// the nanoseconds it has; years outside 0 to 9999 are its error.
+// appendJSONTime appends t as every JSON document prints a time: RFC 3339
+// in UTC, to the second (docs/json.md); years outside 0 to 9999 are an
+// error, as its MarshalJSON's.
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	t = t.UTC().Truncate(time.Second)
 	if y := t.Year(); y < 0 || y > 9999 {
 		q, err := json.Marshal(t)
 		return append(b, q...), err
 	}
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = t.AppendFormat(b, time.RFC3339)
 	return append(b, '"'), nil
 }

@@ -47,7 +47,7 @@ func rowJSONStd(r Row) ([]byte, error) {
 		s, rs := r.Report.State, r.Report.Reason
 		j.State, j.StateName = &s, s.String()
 		j.Reason, j.ReasonName = &rs, rs.String()
-		j.Time = r.Report.Received.UTC()
+		j.Time = r.Report.Received.UTC().Truncate(time.Second)
 		if r.LastFailure != 0 {
 			j.LastFailure, j.LastFailName = r.LastFailure, r.LastFailure.String()
 		}

@@ -1,6 +1,10 @@
 package fleet
 
-import "github.com/otactl/otactl/report"
+import (
+	"slices"
+
+	"github.com/otactl/otactl/report"
+)
 
 // Picker decides whether a report, once applied to the fleet, passes a
 // filter: whether its row is one the filter picks, as the fleet stands
@@ -32,10 +36,10 @@ func (p *Picker) Picks(r report.Report) bool {
 		return false
 	}
 	one := p.flt
-	one.Devices, one.Package, one.Cohort = []string{r.Device}, r.Package, ""
+	one.Devices, one.Package, one.Cohorts = []string{r.Device}, r.Package, nil
 	v := p.fleet.View(one, 1)
 	if len(v.Rows) == 0 || !v.Rows[0].Seen {
 		return false
 	}
-	return p.flt.Cohort == "" || v.Rows[0].Cohort == p.flt.Cohort
+	return len(p.flt.Cohorts) == 0 || slices.Contains(p.flt.Cohorts, v.Rows[0].Cohort)
 }

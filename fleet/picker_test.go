@@ -37,7 +37,7 @@ func TestPicker(t *testing.T) {
 		{"state", Filter{States: []report.State{report.Idle}}, "c modem"},
 		{"pattern", Filter{Device: "[bc]"}, "b c"},
 		{"listed", Filter{Devices: []string{"b", "nobody"}}, "b"},
-		{"cohort", Filter{Cohort: "canary"}, "a modem"},
+		{"cohort", Filter{Cohorts: []string{"canary"}}, "a modem"},
 	}
 	for _, tt := range tests {
 		p := NewPicker(f, tt.flt)

@@ -19,12 +19,12 @@ type SourceOptions struct {
 	Now func() time.Time
 	// Stale is the fleet's stale duration (see FleetOptions).
 	Stale time.Duration
-	// Cohort is the cohort the source looks at. Members lists its
-	// devices; when there are none, a device joins the cohort when it
-	// reports the version the cohort's desired manifest gives its
-	// package, as running or target version (see docs/watch.md,
-	// "Cohorts").
-	Cohort  string
+	// Cohorts are the cohorts the source looks at. Members lists the
+	// devices of the one cohort given; when there are none (or several
+	// cohorts are given), a device joins a cohort when it reports the
+	// version that cohort's desired manifest gives its package, as
+	// running or target version (see docs/watch.md, "Cohorts").
+	Cohorts []string
 	Members []string
 	// Warnings receives a line for each desired manifest that does not
 	// decode, once per topic. Default: none are written.
@@ -36,12 +36,12 @@ type SourceOptions struct {
 // read once or followed live. It is the one place where MQTT messages
 // become the model's terms; the fleet it fills holds what it read.
 type Source struct {
-	client *upload.Client
-	topics protocol.Topics
-	fleet  *Fleet
-	now    func() time.Time
-	cohort string
-	infer  bool // the cohort's members are inferred from reports
+	client  *upload.Client
+	topics  protocol.Topics
+	fleet   *Fleet
+	now     func() time.Time
+	cohorts []string
+	infer   bool // the cohorts' members are inferred from reports
 
 	mu         sync.Mutex
 	warnings   io.Writer
@@ -61,14 +61,14 @@ func NewSource(client *upload.Client, opts SourceOptions) *Source {
 		topics:     client.Topics(),
 		fleet:      NewFleet(FleetOptions{Now: opts.Now, Stale: opts.Stale}),
 		now:        opts.Now,
-		cohort:     opts.Cohort,
-		infer:      opts.Cohort != "" && len(opts.Members) == 0,
+		cohorts:    uniqueNames(opts.Cohorts),
+		infer:      len(opts.Cohorts) > 0 && (len(opts.Members) == 0 || len(uniqueNames(opts.Cohorts)) > 1),
 		warnings:   opts.Warnings,
 		badDesired: make(map[string]bool),
 	}
-	if opts.Cohort != "" {
+	if !s.infer && len(s.cohorts) == 1 {
 		for _, id := range opts.Members {
-			s.fleet.SetCohort(id, opts.Cohort)
+			s.fleet.SetCohort(id, s.cohorts[0])
 		}
 	}
 	return s
@@ -98,19 +98,20 @@ func (s *Source) SetWarnings(w io.Writer) {
 	s.warnings = w
 }
 
-// UnknownCohort reports whether the source's cohort has its members
-// inferred from reports but no desired manifest to infer them from, so
-// that no device can be known to be in it; topic is where that manifest
-// would be.
-func (s *Source) UnknownCohort() (topic string, unknown bool) {
+// UnknownCohorts lists the source's cohorts whose members are inferred
+// from reports but that have no desired manifest to infer them from, so
+// that no device can be known to be in them, each with the topic where
+// that manifest would be.
+func (s *Source) UnknownCohorts() (unknown []protocol.Target) {
 	if !s.infer {
-		return "", false
+		return nil
 	}
-	if _, _, ok := s.fleet.Desired(protocol.CohortTarget(s.cohort)); ok {
-		return "", false
+	for _, c := range s.cohorts {
+		if _, _, ok := s.fleet.Desired(protocol.CohortTarget(c)); !ok {
+			unknown = append(unknown, protocol.CohortTarget(c))
+		}
 	}
-	topic, _ = s.topics.Cohort(s.cohort)
-	return topic, true
+	return unknown
 }
 
 // desiredFilters are the topic filters of every desired manifest.
@@ -218,8 +219,11 @@ func (s *Source) handle(topic string, payload []byte) (r report.Report, isReport
 	}
 	r, err = report.FromMessage(s.topics, topic, payload, s.now())
 	if err == nil && s.infer {
-		if v := s.fleet.DesiredVersion(protocol.CohortTarget(s.cohort), r.Package); v != "" && (r.Version == v || r.Target == v) {
-			s.fleet.SetCohort(r.Device, s.cohort)
+		for _, c := range s.cohorts {
+			if v := s.fleet.DesiredVersion(protocol.CohortTarget(c), r.Package); v != "" && (r.Version == v || r.Target == v) {
+				s.fleet.SetCohort(r.Device, c)
+				break
+			}
 		}
 	}
 	s.fleet.Ingest(r, err)

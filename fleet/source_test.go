@@ -94,7 +94,7 @@ func TestSourceReads(t *testing.T) {
 			pub.report("d9", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "2.0")
 
 			var warnings syncbuf.Buffer // written from the source's goroutines
-			src := NewSource(dial(t, url), SourceOptions{Cohort: "canary", Warnings: &warnings})
+			src := NewSource(dial(t, url), SourceOptions{Cohorts: []string{"canary"}, Warnings: &warnings})
 			if err := src.ReadAll(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestSourceReads(t *testing.T) {
 			if got := f.CohortMembers("canary"); strings.Join(got, ",") != "a,b" {
 				t.Errorf("canary members %v, want the devices reporting 1.1 (a, b)", got)
 			}
-			if _, unknown := src.UnknownCohort(); unknown {
+			if unknown := src.UnknownCohorts(); len(unknown) != 0 {
 				t.Error("canary has a manifest, yet is unknown")
 			}
 			if n := strings.Count(warnings.String(), beta+":"); n != 1 {
@@ -136,15 +136,15 @@ func TestSourceReads(t *testing.T) {
 			}
 
 			// A cohort with no manifest cannot have members inferred.
-			other := NewSource(dial(t, url), SourceOptions{Cohort: "beta"})
+			other := NewSource(dial(t, url), SourceOptions{Cohorts: []string{"beta"}})
 			if err := other.ReadDesired(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if topic, unknown := other.UnknownCohort(); !unknown || topic != beta {
-				t.Errorf("beta: UnknownCohort = %q, %v, want %q, true", topic, unknown, beta)
+			if unknown := other.UnknownCohorts(); len(unknown) != 1 || unknown[0] != protocol.CohortTarget("beta") {
+				t.Errorf("beta: UnknownCohorts = %v, want cohort beta", unknown)
 			}
-			listed := NewSource(dial(t, url), SourceOptions{Cohort: "beta", Members: []string{"c"}})
-			if _, unknown := listed.UnknownCohort(); unknown {
+			listed := NewSource(dial(t, url), SourceOptions{Cohorts: []string{"beta"}, Members: []string{"c"}})
+			if unknown := listed.UnknownCohorts(); len(unknown) != 0 {
 				t.Error("a cohort with listed members is unknown")
 			}
 		})

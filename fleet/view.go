@@ -77,11 +77,11 @@ type Filter struct {
 	// report (for Package, when given) shows as an unseen row, pending and
 	// then stale, so that a silent device is not missed.
 	Devices []string
-	// Cohort, when set and Devices is empty, limits rows to the devices
-	// known to be in this cohort (see Fleet.SetCohort); a member with no
-	// report shows as an unseen row, as a listed device does. A cohort
-	// with no known member picks no row.
-	Cohort     string
+	// Cohorts, when set and Devices is empty, limits rows to the devices
+	// known to be in one of these cohorts (see Fleet.SetCohort); a member
+	// with no report shows as an unseen row, as a listed device does. A
+	// cohort with no known member adds no row.
+	Cohorts    []string
 	States     []report.State // only rows in one of these states
 	FailedOnly bool           // only failed and retrying rows
 }
@@ -234,8 +234,11 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		switch {
 		case len(flt.Devices) > 0:
 			n = len(flt.Devices)
-		case flt.Cohort != "":
-			n = len(f.members[flt.Cohort])
+		case len(flt.Cohorts) > 0:
+			n = 0
+			for _, c := range uniqueNames(flt.Cohorts) {
+				n += len(f.members[c])
+			}
 		}
 		top.rows = make([]candidate, 0, n)
 	}
@@ -305,7 +308,7 @@ func (f *Fleet) view(flt Filter, top topK) View {
 		}
 		add(c)
 	}
-	listed := len(flt.Devices) > 0 || flt.Cohort != ""
+	listed := len(flt.Devices) > 0 || len(flt.Cohorts) > 0
 	visit := func(id string, d *fleetDevice) {
 		if !flt.matchDevice(id) {
 			return
@@ -354,9 +357,12 @@ func (f *Fleet) view(flt Filter, top topK) View {
 				visit(id, f.devices[id])
 			}
 		}
-	case flt.Cohort != "":
-		for id := range f.members[flt.Cohort] {
-			visit(id, f.devices[id])
+	case len(flt.Cohorts) > 0:
+		// A device is in one cohort at most: no device is visited twice.
+		for _, c := range uniqueNames(flt.Cohorts) {
+			for id := range f.members[c] {
+				visit(id, f.devices[id])
+			}
 		}
 	default:
 		for id, d := range f.devices {
@@ -434,4 +440,20 @@ type StatusReport struct {
 func (f *Fleet) Status(flt Filter) StatusReport {
 	v := f.view(flt, topK{dropDone: true})
 	return StatusReport{Time: v.Now.UTC(), Summary: v.Summary, NotDone: v.Rows}
+}
+
+// uniqueNames is names without repeats, in their first order.
+func uniqueNames(names []string) []string {
+	if len(names) < 2 {
+		return names
+	}
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }

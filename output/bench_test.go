@@ -69,7 +69,7 @@ func BenchmarkStatusJSON100k(b *testing.B) {
 		if len(st.NotDone) != notDone {
 			b.Fatalf("%d rows not done, want %d", len(st.NotDone), notDone)
 		}
-		if err := WriteStatusJSON(io.Discard, st); err != nil {
+		if err := WriteStatusJSON(io.Discard, "rollout-status", st); err != nil {
 			b.Fatal(err)
 		}
 	}

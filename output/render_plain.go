@@ -29,9 +29,11 @@ func WriteReportLine(w io.Writer, r report.Report) error {
 	return err
 }
 
-// WriteReportJSON writes r as one line of JSON (see report.Report.MarshalJSON).
+// WriteReportJSON writes r as one line of JSON, a document of schema
+// "watch" (see report.Report.MarshalJSON), its time to the second.
 func WriteReportJSON(w io.Writer, r report.Report) error {
-	return JSON(w, r)
+	r.Received = Time(r.Received)
+	return Document(w, "watch", r)
 }
 
 // RowsHeader is the header line WriteRows writes first.

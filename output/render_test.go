@@ -155,7 +155,8 @@ func TestWritePlain(t *testing.T) {
 	if err := WriteReportJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	wantJSON := `{"device":"d1","package":"main","state":1,"stateName":"downloading","reason":10,"reasonName":"io-error","version":"1.0","target":"","time":"2026-05-01T10:00:00.000000123Z","topic":"devices/d1/.u/c/main"}` + "\n"
+	// A document of schema watch, its time to the second (docs/json.md).
+	wantJSON := `{"schema":"otactl/watch/v1","device":"d1","package":"main","state":1,"stateName":"downloading","reason":10,"reasonName":"io-error","version":"1.0","target":"","time":"2026-05-01T10:00:00Z","topic":"devices/d1/.u/c/main"}` + "\n"
 	if b.String() != wantJSON {
 		t.Errorf("JSON line\n got %s\nwant %s", b.String(), wantJSON)
 	}

@@ -15,16 +15,22 @@ type Field struct {
 	Value any
 }
 
-// WriteStatusJSON writes st as one line of JSON, the bytes JSON(w, st)
-// writes, with the rows encoded and written as they go instead of held
-// and compacted again, and each extra field after them. An error while
-// writing the rows leaves the line cut short.
-func WriteStatusJSON(w io.Writer, st fleet.StatusReport, extra ...Field) error {
+// WriteStatusJSON writes st as one line of JSON, the document of schema
+// that Document(w, schema, st) writes with the time to the second, with
+// the rows encoded and written as they go instead of held and compacted
+// again, and each extra field after them. An error while writing the rows
+// leaves the line cut short.
+func WriteStatusJSON(w io.Writer, schema string, st fleet.StatusReport, extra ...Field) error {
 	var head bytes.Buffer
-	head.WriteString(`{"time":`)
 	enc := json.NewEncoder(&head)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(st.Time); err != nil {
+	head.WriteString(`{"schema":`)
+	if err := enc.Encode(SchemaID(schema)); err != nil {
+		return err
+	}
+	head.Truncate(head.Len() - 1)
+	head.WriteString(`,"time":`)
+	if err := enc.Encode(Time(st.Time)); err != nil {
 		return err
 	}
 	head.Truncate(head.Len() - 1) // Encode's newline

@@ -11,9 +11,9 @@ import (
 	"github.com/otactl/otactl/report"
 )
 
-// statusJSONStd is what JSON(w, st) wrote before WriteStatusJSON:
-// encoding/json, with the rows as their MarshalJSON writes them (which
-// fleet's tests hold to encoding/json's bytes).
+// statusJSONStd is what Document(w, "rollout-status", st) writes, the
+// time to the second: encoding/json, with the rows as their MarshalJSON
+// writes them (which fleet's tests hold to encoding/json's bytes).
 func statusJSONStd(t *testing.T, st fleet.StatusReport) []byte {
 	t.Helper()
 	var rows []json.RawMessage
@@ -28,11 +28,11 @@ func statusJSONStd(t *testing.T, st fleet.StatusReport) []byte {
 		rows = append(rows, b)
 	}
 	var buf bytes.Buffer
-	err := JSON(&buf, struct {
+	err := Document(&buf, "rollout-status", struct {
 		Time    time.Time         `json:"time"`
 		Summary fleet.Summary     `json:"summary"`
 		Devices []json.RawMessage `json:"devices"`
-	}{st.Time, st.Summary, rows})
+	}{Time(st.Time), st.Summary, rows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestStatusWriteJSONSameAsStd(t *testing.T) {
 	}
 	for name, st := range cases {
 		var got bytes.Buffer
-		if err := WriteStatusJSON(&got, st); err != nil {
+		if err := WriteStatusJSON(&got, "rollout-status", st); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if want := statusJSONStd(t, st); !bytes.Equal(got.Bytes(), want) {
@@ -73,14 +73,14 @@ func TestStatusWriteJSONExtra(t *testing.T) {
 	f, _ := fleettest.Demo()
 	st := f.Status(fleet.Filter{})
 	var got bytes.Buffer
-	if err := WriteStatusJSON(&got, st, Field{Key: "rollout", Value: map[string]any{"status": "running", "stage": 1}}); err != nil {
+	if err := WriteStatusJSON(&got, "rollout-status", st, Field{Key: "rollout", Value: map[string]any{"status": "running", "stage": 1}}); err != nil {
 		t.Fatal(err)
 	}
 	var v map[string]json.RawMessage
 	if err := json.Unmarshal(got.Bytes(), &v); err != nil {
 		t.Fatalf("%v: %s", err, got.Bytes())
 	}
-	if string(v["rollout"]) != `{"stage":1,"status":"running"}` || len(v) != 4 {
+	if string(v["rollout"]) != `{"stage":1,"status":"running"}` || len(v) != 5 || string(v["schema"]) != `"otactl/rollout-status/v1"` {
 		t.Errorf("keys %d, rollout %s", len(v), v["rollout"])
 	}
 }

@@ -16,8 +16,8 @@ import (
 // WaitGate is the gate of a plan that waits, checked before anything is
 // sent: base's thresholds, on package pkg of the plan's manifest at its
 // version (pkg "": the manifest's only component, or main among several).
-// It refuses targets that no one gate judges: several cohorts, or a cohort
-// with devices; and a base expecting devices (Expect) when the targets are
+// Several cohorts are one gate over their devices together. It refuses
+// targets that no one gate judges: cohorts with devices; and a base expecting devices (Expect) when the targets are
 // devices, which are then the devices that count. The devices a
 // percentage chooses are known after the publish: see Targeted.
 func WaitGate(plan *Plan, pkg string, base fleetmodel.Gate) (fleetmodel.Gate, error) {
@@ -32,15 +32,13 @@ func WaitGate(plan *Plan, pkg string, base fleetmodel.Gate) (fleetmodel.Gate, er
 		switch t.Kind {
 		case protocol.Cohort:
 			cohorts++
-			g.Cohort = t.Name
+			g.Cohorts = append(g.Cohorts, t.Name)
 		case protocol.Device:
 			devices++
 		}
 	}
 	switch {
-	case cohorts > 1:
-		return g, errors.New("one gate waits for one cohort: publish to each cohort and wait for it in turn")
-	case cohorts == 1 && (devices > 0 || plan.Percent > 0):
+	case cohorts > 0 && (devices > 0 || plan.Percent > 0):
 		return g, errors.New("one gate waits for a cohort or for devices, not both")
 	case base.Expect > 0 && (devices > 0 || plan.Percent > 0):
 		return g, errors.New("the devices targeted are the devices that count: expecting more is for the fleet or a cohort")
@@ -70,7 +68,7 @@ func waitComponent(m *release.Manifest, pkg string) (release.Component, error) {
 
 // Targeted is gate g (from WaitGate) over exactly the targets a publish
 // went to, as its report says: the devices (named, or chosen by a
-// percentage), else the cohort, else the fleet. A publish that targeted
+// percentage), else the cohorts, else the fleet. A publish that targeted
 // no device at all (a percentage that chose none) has nothing to wait
 // for: an error.
 func Targeted(g fleetmodel.Gate, rep *Report) (fleetmodel.Gate, error) {
@@ -86,8 +84,8 @@ func Targeted(g fleetmodel.Gate, rep *Report) (fleetmodel.Gate, error) {
 	}
 	switch {
 	case len(g.Devices) > 0:
-		g.Cohort, g.Expect = "", 0
-	case g.Cohort == "" && !fleetWide:
+		g.Cohorts, g.Expect = nil, 0
+	case len(g.Cohorts) == 0 && !fleetWide:
 		return g, errors.New("no device was targeted: nothing to wait for")
 	}
 	return g, nil

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,17 +24,17 @@ func TestWaitGateJudgesWhatWasTargeted(t *testing.T) {
 		base    fleetmodel.Gate
 		// after the publish: the report's targets
 		published []TargetResult
-		cohort    string
+		cohorts   []string
 		devices   []string
 		expect    int
 		err       string // WaitGate's or Targeted's
 	}{
 		{name: "fleet", targets: []Target{fleet}, base: withExpect, published: []TargetResult{{Kind: "fleet", Topic: fleet.Topic}}, expect: 5},
-		{name: "cohort", targets: []Target{cohort("canary")}, base: withExpect, published: []TargetResult{{Kind: "cohort", Name: "canary"}}, cohort: "canary", expect: 5},
+		{name: "cohort", targets: []Target{cohort("canary")}, base: withExpect, published: []TargetResult{{Kind: "cohort", Name: "canary"}}, cohorts: []string{"canary"}, expect: 5},
 		{name: "devices", targets: []Target{deviceA, deviceB}, base: base, published: []TargetResult{{Kind: "device", Name: "a"}, {Kind: "device", Name: "b"}}, devices: []string{"a", "b"}},
 		{name: "percent", percent: 10, base: base, published: []TargetResult{{Kind: "device", Name: "dev-007"}}, devices: []string{"dev-007"}},
 		{name: "percent chose none", percent: 1, base: base, published: []TargetResult{}, err: "nothing to wait for"},
-		{name: "two cohorts", targets: []Target{cohort("a"), cohort("b")}, base: base, err: "one cohort"},
+		{name: "two cohorts", targets: []Target{cohort("a"), cohort("b")}, base: withExpect, published: []TargetResult{{Kind: "cohort", Name: "a"}, {Kind: "cohort", Name: "b"}}, cohorts: []string{"a", "b"}, expect: 5},
 		{name: "cohort and devices", targets: []Target{cohort("a"), deviceA}, base: base, err: "not both"},
 		{name: "cohort and percent", targets: []Target{cohort("a")}, percent: 5, base: base, err: "not both"},
 		{name: "devices and expect", targets: []Target{deviceA}, base: withExpect, err: "devices targeted are the devices that count"},
@@ -53,7 +54,7 @@ func TestWaitGateJudgesWhatWasTargeted(t *testing.T) {
 		case err != nil:
 			t.Errorf("%s: %v", tc.name, err)
 		case g.Package != "main" || g.Version != "1.0.0" || g.MinUpdated != 0.9 || g.MaxFailed.Count != 2 ||
-			g.Cohort != tc.cohort || strings.Join(g.Devices, ",") != strings.Join(tc.devices, ",") || g.Expect != tc.expect:
+			!slices.Equal(g.Cohorts, tc.cohorts) || strings.Join(g.Devices, ",") != strings.Join(tc.devices, ",") || g.Expect != tc.expect:
 			t.Errorf("%s: gate %+v", tc.name, g)
 		}
 	}

@@ -207,7 +207,7 @@ type ArtifactMatch struct {
 	Package string `json:"package,omitempty"` // the component it was paired with; "" when none
 	Version string `json:"version,omitempty"` // the version the argument named, else the component's
 	By      string `json:"by,omitempty"`
-	Hash    string `json:"hash"`
+	Hash    string `json:"sha256"`
 	Size    int64  `json:"size"`
 	OK      bool   `json:"ok"` // paired, and version, size and hash equal the component's
 	Problem string `json:"problem,omitempty"`

@@ -44,7 +44,7 @@ type Event struct {
 
 // GateCounts is a gate's verdict in numbers.
 type GateCounts struct {
-	Verdict string `json:"verdict"`
+	Verdict string `json:"outcome"`
 	Total   int    `json:"total"`
 	Updated int    `json:"updated"`
 	Need    int    `json:"need"`

@@ -31,7 +31,7 @@ func (j *FleetJudge) Known(ctx context.Context) ([]string, error) {
 }
 
 func (j *FleetJudge) source(ctx context.Context, g fleet.Gate) (*fleet.Source, error) {
-	src := fleet.NewSource(j.Client, fleet.SourceOptions{Now: j.Now, Stale: j.Stale, Cohort: g.Cohort, Warnings: j.Warnings})
+	src := fleet.NewSource(j.Client, fleet.SourceOptions{Now: j.Now, Stale: j.Stale, Cohorts: g.Cohorts, Warnings: j.Warnings})
 	if err := src.ReadAll(ctx); err != nil {
 		return nil, err
 	}

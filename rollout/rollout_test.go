@@ -284,7 +284,7 @@ func TestBakeNewFailureFailsStage(t *testing.T) {
 func TestRunCohortStage(t *testing.T) {
 	l := newLab(t, 10)
 	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
-		if g.Cohort == "canary" {
+		if slices.Equal(g.Cohorts, []string{"canary"}) {
 			return fleet.GateResult{Verdict: "failed", Failed: true, TooManyFailed: true, Total: 3, FailedCount: 3}, nil
 		}
 		return passed(g), nil
@@ -293,7 +293,7 @@ func TestRunCohortStage(t *testing.T) {
 	if !errors.Is(err, ErrHalted) {
 		t.Fatal(err)
 	}
-	if len(l.pub.plans) != 2 || l.pub.plans[0].Targets[0].Topic != "cohorts/canary/.u/desired" || l.judge.gates[0].Cohort != "canary" || l.judge.gates[0].Devices != nil {
+	if len(l.pub.plans) != 2 || l.pub.plans[0].Targets[0].Topic != "cohorts/canary/.u/desired" || !slices.Equal(l.judge.gates[0].Cohorts, []string{"canary"}) || l.judge.gates[0].Devices != nil {
 		t.Fatalf("plans %d, gate %+v", len(l.pub.plans), l.judge.gates[0])
 	}
 	rb := l.pub.plans[1]

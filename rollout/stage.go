@@ -117,10 +117,10 @@ func with(ev, e Event) Event {
 // least as many as report now.
 func (r *Runner) gate(ctx context.Context, req *Request, step Step) (fleet.Gate, error) {
 	g := req.Gate
-	g.Devices, g.Cohort, g.Expect = nil, "", 0
+	g.Devices, g.Cohorts, g.Expect = nil, nil, 0
 	switch step.Kind {
 	case Cohort:
-		g.Cohort = step.Cohort
+		g.Cohorts = []string{step.Cohort}
 	case Fleet:
 		known, err := r.Judge.Known(ctx)
 		if err != nil {
