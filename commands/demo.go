@@ -230,7 +230,7 @@ func (d *demoSteps) rollout(ctx context.Context) error {
 			}
 		}
 		st, err := r.Run(ctx, req)
-		d.summary.Rollout = st
+		d.summary.Rollout = stateDocument(st)
 		return err
 	}
 	if d.sys.StdoutTTY && d.sys.StderrTTY && !d.jsonOut {

@@ -39,7 +39,7 @@ func rolloutAbortRun(ctx context.Context, sys *System, opts *listOptions) error 
 		case err != nil:
 			return err
 		case opts.Output == "json":
-			return writeJSON(sys.Stdout, "rollout-abort", st)
+			return writeJSON(sys.Stdout, "rollout-abort", stateDocument(st))
 		}
 		for _, l := range st.Lines() {
 			fmt.Fprintln(sys.Stdout, l)

@@ -59,7 +59,7 @@ func rolloutStatusRun(ctx context.Context, sys *System, opts *rolloutStatusOptio
 		st := src.Fleet().Status(flt)
 		var extra []output.Field
 		if state != nil {
-			extra = append(extra, output.Field{Key: "rollout", Value: state})
+			extra = append(extra, output.Field{Key: "rollout", Value: stateDocument(state)})
 			if opts.Output != "json" {
 				for _, l := range state.Lines() {
 					fmt.Fprintln(sys.Stderr, l)

@@ -185,3 +185,19 @@ func rolloutOwner(sys *System) string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s@%s", cmp.Or(name, "unknown"), cmp.Or(host, "unknown"))
 }
+
+// stateDocument is a copy of a rollout's state as JSON documents print
+// it: its times to the second (docs/json.md).
+func stateDocument(st *rollout.State) *rollout.State {
+	if st == nil {
+		return nil
+	}
+	c := *st
+	c.StartedAt, c.UpdatedAt = output.Time(c.StartedAt), output.Time(c.UpdatedAt)
+	c.Stages = make([]rollout.StageState, len(st.Stages))
+	for i, s := range st.Stages {
+		s.Started, s.Ended = output.Time(s.Started), output.Time(s.Ended)
+		c.Stages[i] = s
+	}
+	return &c
+}

@@ -35,7 +35,16 @@ func WriteStatusJSON(w io.Writer, schema string, st fleet.StatusReport, extra ..
 	}
 	head.Truncate(head.Len() - 1) // Encode's newline
 	head.WriteString(`,"summary":`)
-	if err := enc.Encode(st.Summary); err != nil {
+	sum := st.Summary
+	sum.RecentMalformed = make([]fleet.MalformedReport, len(st.Summary.RecentMalformed))
+	for i, m := range st.Summary.RecentMalformed {
+		m.Time = Time(m.Time)
+		sum.RecentMalformed[i] = m
+	}
+	if st.Summary.RecentMalformed == nil {
+		sum.RecentMalformed = nil
+	}
+	if err := enc.Encode(sum); err != nil {
 		return err
 	}
 	head.Truncate(head.Len() - 1)

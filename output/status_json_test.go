@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,12 +28,19 @@ func statusJSONStd(t *testing.T, st fleet.StatusReport) []byte {
 		}
 		rows = append(rows, b)
 	}
+	sum := st.Summary
+	if sum.RecentMalformed != nil {
+		sum.RecentMalformed = slices.Clone(sum.RecentMalformed)
+		for i := range sum.RecentMalformed {
+			sum.RecentMalformed[i].Time = Time(sum.RecentMalformed[i].Time)
+		}
+	}
 	var buf bytes.Buffer
 	err := Document(&buf, "rollout-status", struct {
 		Time    time.Time         `json:"time"`
 		Summary fleet.Summary     `json:"summary"`
 		Devices []json.RawMessage `json:"devices"`
-	}{Time(st.Time), st.Summary, rows})
+	}{Time(st.Time), sum, rows})
 	if err != nil {
 		t.Fatal(err)
 	}
