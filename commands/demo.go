@@ -136,7 +136,7 @@ func demoRun(ctx context.Context, sys *System, opts *demoOptions) (err error) {
 	defer d.client.Close()
 	canary := demo.Canary(d.lab.IDs())
 	d.summary = &demoSummary{Devices: opts.Devices, Package: demo.Package, Version: d.version(),
-		SequenceNumber: d.plan.Manifest.SequenceNumber, KeyID: lab.KeyID, Canary: canary}
+		SequenceNumber: d.plan.Manifest.SequenceNumber, KeyID: lab.KeyID, Canary: append([]string{}, canary...)}
 	if d.jsonOut {
 		// The summary is printed however the demo ends.
 		defer func() {
