@@ -18,9 +18,10 @@ import (
 // wait does, and 3 without waiting when the publish is refused; in GitHub
 // Actions it groups, annotates and writes the step summary.
 
-// publishWaitOutput is what release publish --wait -o json prints.
+// publishWaitOutput is what release publish --wait -o json prints: the
+// publish's report, with the gate's result under "gate".
 type publishWaitOutput struct {
-	Publish publish.Report `json:"publish"`
+	Publish publish.Report `json:"-"`
 	Gate    gateVerdict    `json:"gate"`
 }
 
@@ -28,6 +29,9 @@ func decodePublishWait(t *testing.T, out string) publishWaitOutput {
 	t.Helper()
 	var v publishWaitOutput
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("release publish --wait -o json printed %q: %v", out, err)
+	}
+	if err := json.Unmarshal([]byte(out), &v.Publish); err != nil {
 		t.Fatalf("release publish --wait -o json printed %q: %v", out, err)
 	}
 	v.Gate.agree(t)

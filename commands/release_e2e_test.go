@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
@@ -339,8 +340,16 @@ func TestReleaseSignAndShow(t *testing.T) {
 		}
 	}
 	r = runOtactl(t, dir, nil, "", "release", "show", "r.json", "-o", "json")
-	if r.stdout != after {
-		t.Errorf("show -o json is not the manifest:\n%s", r.stdout)
+	var shown struct {
+		Schema   string
+		Manifest json.RawMessage
+	}
+	var want bytes.Buffer
+	if err := json.Compact(&want, []byte(after)); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.Schema != "otactl/release-show/v1" || !bytes.Equal(shown.Manifest, want.Bytes()) {
+		t.Errorf("show -o json does not hold the manifest (%v):\n%s", err, r.stdout)
 	}
 }
 

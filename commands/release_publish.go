@@ -53,7 +53,7 @@ func newReleasePublishCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "publish",
 		Usage:     "publish a release: artifacts, then the desired manifest, each read back",
-		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--root-pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
+		UsageText: "otactl release publish MANIFEST [FILE... | --artifacts DIR] [--cohort NAME... | --device ID... | --devices-file FILE | --percent N] [--encoding json|cbor] [--pubkey KEY]... [--root-pubkey KEY]... [--strict] [--force] [--dry-run] [--wait [--wait-timeout 30m] [--min-updated 100%] [--max-failed N|P%]] [-o json]",
 		Description: `Which encoding devices need (--encoding, env OTACTL_ENCODING, or the
 profile setting encoding; default json):
   cbor  devices on the current Golioth firmware SDK, which decodes CBOR only
@@ -96,8 +96,10 @@ devices already chosen.
 
 --wait then gates, as 'rollout wait' does, on exactly the devices just
 targeted (exit 0 done, 4 failed, 5 after --wait-timeout; a refused publish
-does not wait); -o json prints {"publish": REPORT, "gate": VERDICT}. See
-docs/watch.md, "One step: release publish --wait", and "GitHub Actions".
+does not wait); -o json prints the publish's report with the gate's result
+under "gate" (docs/json.md). Several --cohort are one gate over their
+devices together. See docs/watch.md, "One step: release publish --wait",
+and "GitHub Actions".
 
 On a terminal it asks before acting on the whole fleet; --yes skips the
 question, and nothing asks when standard input is not a terminal (CI).

@@ -26,7 +26,8 @@ summary (devices, counts per state, percent updated to the target,
 failures by reason, malformed reports), then every device not yet done,
 trouble first. On a terminal it is a table; in a pipe the rows are
 tab-separated lines on standard output and the summary goes to standard
-error; -o json prints one object: {"time", "summary", "devices"}.
+error; -o json prints one object: {"schema", "time", "summary", "devices"}
+(docs/json.md). --cohort may be repeated: the devices of any of them.
 
 When a staged rollout ('rollout start') has left its state on the broker,
 it comes first, on standard error: release, steps, status, the stage it

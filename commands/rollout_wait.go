@@ -46,8 +46,9 @@ naming the failed devices and their reasons), or --timeout passes (exit 5,
 naming the devices still pending and their states). A failed device
 cannot count as updated: with the default --min-updated 100%, any failure
 ends the wait. Ctrl-C or SIGTERM ends it with exit 130. Progress goes to
-standard error; with -o json the verdict is printed on standard output as
-one JSON object.
+standard error; with -o json the gate's result (its "outcome": done,
+failed or timeout) is printed on standard output as one JSON object
+(docs/json.md).
 
 The devices that count are those named (--device, --devices-file), else
 the cohorts' (--cohort, repeatable: devices reporting the version its

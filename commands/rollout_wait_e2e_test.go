@@ -444,6 +444,24 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 		t.Errorf("stderr:\n%s", w.stderr)
 	}
 
+	// Two cohorts, one gate: the members of both count, and the version is
+	// the one both cohorts' manifests give.
+	pub("cohorts/beta/.u/desired", manifestPayload(t, 3002, false, map[string]string{"main": "2.0.0-rc1"}))
+	pub("devices/b1/.u/c/main", reportPayload(t, report.Updated, report.ReasonUpdated, "2.0.0-rc1", "", "json", false))
+	res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--cohort", "beta", "--expect", "3", "--timeout", "1m", "-o", "json"}, base...)...)
+	if v := decodeVerdict(t, res.stdout); res.code != ExitOK || v.Total != 3 || v.Updated != 3 || v.Version != "2.0.0-rc1" {
+		t.Fatalf("two cohorts: exit %d, verdict %+v\n%s", res.code, v, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "waiting for main 2.0.0-rc1 (from the desired manifests of cohorts canary, beta)") {
+		t.Errorf("two cohorts: stderr:\n%s", res.stderr)
+	}
+	// Cohorts whose manifests give different versions: no guess.
+	pub("cohorts/beta/.u/desired", manifestPayload(t, 3003, false, map[string]string{"main": "2.0.0"}))
+	res = runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--cohort", "beta"}, base...)...)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "the cohorts' desired manifests give main different versions (2.0.0-rc1, 2.0.0)") {
+		t.Fatalf("two versions: exit %d\n%s", res.code, res.stderr)
+	}
+
 	// Members listed in a file: f2 has failed at the cohort's version; the
 	// silent one is pending, and could still make two of three updated.
 	pub("devices/f2/.u/c/main", reportPayload(t, report.Downloading, report.ReasonConnectionLost, "1.1.0", "2.0.0-rc1", "json", true))
@@ -451,7 +469,7 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 	if err := os.WriteFile(file, []byte("c1\nf2\nsilent\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--devices-file", file, "--max-failed", "50%", "--min-updated", "60%", "--timeout", "1s", "-o", "json"}, base...)...)
+	res = runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--devices-file", file, "--max-failed", "50%", "--min-updated", "60%", "--timeout", "1s", "-o", "json"}, base...)...)
 	v := decodeVerdict(t, res.stdout)
 	if res.code != ExitTimeout || v.Total != 3 || v.Updated != 1 || v.Allowed != 1 || !slices.Equal(devicesOf(v.Failures), []string{"f2"}) || !slices.Equal(devicesOf(v.Pending), []string{"silent"}) {
 		t.Fatalf("exit %d, verdict %+v\n%s", res.code, v, res.stderr)
@@ -460,8 +478,9 @@ func TestRolloutWaitCohortE2E(t *testing.T) {
 		t.Errorf("stderr:\n%s", res.stderr)
 	}
 
-	// A cohort without a manifest and without a list cannot be judged.
-	res = runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "nobody", "--version", "1.0.0"}, base...)...)
+	// A cohort without a manifest and without a list cannot be judged,
+	// alone or with another.
+	res = runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--cohort", "canary", "--cohort", "nobody", "--version", "1.0.0"}, base...)...)
 	if res.code != ExitError || !strings.Contains(res.stderr, "cohort nobody has no desired manifest at cohort/cohorts/nobody/.u/desired") {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}

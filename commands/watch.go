@@ -39,8 +39,10 @@ Press q to leave; Ctrl-C leaves too (exit 130).
 
 Not on a terminal it prints one tab-separated line per report (time,
 device, package, state, reason, version, target, topic); with -o json one
-JSON object per line. --once prints the retained reports, trouble first,
-and exits.
+JSON object per line (docs/json.md). --once prints the retained reports,
+trouble first, and exits: piped, under a header line, in the columns of
+'rollout status' (device, package, status, state, reason, version,
+target, time). --cohort may be repeated: the devices of any of them.
 
 Example:
    $ otactl watch --package main --version 1.2.0

@@ -95,7 +95,7 @@ func TestStatusAndOnceE2E(t *testing.T) {
 		got = append(got, string(b))
 	}
 	line := func(device, pkg string, state, reason int, stateName, reasonName, version, target string) string {
-		b, _ := json.Marshal(map[string]any{"device": device, "package": pkg, "state": state, "stateName": stateName,
+		b, _ := json.Marshal(map[string]any{"schema": "otactl/watch/v1", "device": device, "package": pkg, "state": state, "stateName": stateName,
 			"reason": reason, "reasonName": reasonName, "version": version, "target": target, "topic": "devices/" + device + "/.u/c/" + pkg})
 		return string(b)
 	}

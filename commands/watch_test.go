@@ -104,8 +104,10 @@ func TestWatchOnce(t *testing.T) {
 			if err := watchRun(context.Background(), sys, opts, dialerFor(env.URL, prefix)); err != nil {
 				t.Fatal(err)
 			}
-			want := "2026-05-01T12:00:00Z\td3\tmain\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\tonce/devices/d3/.u/c/main\n" +
-				"2026-05-01T12:00:00Z\td4\tmain\tidle\tawaiting-retry\t1.0.0\t1.1.0\tonce/devices/d4/.u/c/main\n"
+			// A header, then rollout status's columns.
+			want := "DEVICE\tPACKAGE\tSTATUS\tSTATE\tREASON\tVERSION\tTARGET\tTIME\n" +
+				"d3\tmain\tfailed\tdownloading\tintegrity-check-failed\t1.0.0\t1.1.0\t2026-05-01T12:00:00Z\n" +
+				"d4\tmain\tretrying\tidle\tawaiting-retry\t1.0.0\t1.1.0\t2026-05-01T12:00:00Z\n"
 			if stdout.String() != want {
 				t.Fatalf("stdout %q, want %q", stdout, want)
 			}
@@ -218,6 +220,12 @@ func TestRolloutStatusCohort(t *testing.T) {
 		want := []string{"c1 pending 1.1.0", "c2 pending 1.2.0", "f2 pending 1.1.0"}
 		if s.Devices != 4 || s.Done != 1 || s.Pending != 3 || s.Targets != 2 || !slices.Equal(rows, want) {
 			t.Errorf("fleet: summary %+v, rows %q", s, rows)
+		}
+		// Two cohorts: the devices of either; the one without a
+		// manifest adds a warning and no device.
+		s, rows, stderr = status(fleetFilterOptions{Cohorts: []string{"ghost", "canary"}})
+		if s.Devices != 2 || !slices.Equal(rows, []string{"c2 pending 1.2.0"}) || !strings.Contains(stderr, "warning: cohort ghost has no desired manifest") {
+			t.Errorf("two cohorts: summary %+v, rows %q\n%s", s, rows, stderr)
 		}
 		// A cohort without a manifest: a warning, and no device.
 		s, _, stderr = status(fleetFilterOptions{Cohorts: []string{"ghost"}})

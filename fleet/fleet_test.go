@@ -489,6 +489,16 @@ func TestFilterCohort(t *testing.T) {
 	if v := f.View(Filter{Cohorts: []string{"canary"}, Devices: []string{"c"}}, 0); len(v.Rows) != 1 || v.Rows[0].Report.Device != "c" {
 		t.Fatalf("rows %+v", v.Rows)
 	}
+	// Several cohorts: the devices of any of them, each once, even when
+	// a cohort is named twice; a cohort without members adds none.
+	v = f.View(Filter{Cohorts: []string{"beta", "canary", "nobody", "beta"}, Package: "main"}, 0)
+	got = nil
+	for _, r := range v.Rows {
+		got = append(got, r.Report.Device+" "+r.Cohort)
+	}
+	if want := []string{"b canary", "gone canary", "a canary", "c beta"}; !slices.Equal(got, want) || v.Summary.Devices != 3 || v.Summary.Unseen != 1 {
+		t.Fatalf("two cohorts: rows %q, want %q; summary %+v", got, want, v.Summary)
+	}
 }
 
 func TestDesired(t *testing.T) {

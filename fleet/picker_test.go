@@ -14,6 +14,7 @@ func TestPicker(t *testing.T) {
 	f, _ := fleettest.New()
 	f.SetDesired(protocol.FleetTarget(), 1, map[string]string{"main": "1.1"})
 	f.SetCohort("a", "canary")
+	f.SetCohort("c", "beta")
 	for _, r := range []report.Report{
 		fleettest.Rep("a", report.Downloading, report.ReasonIntegrityCheckFailed, "1.0", "1.1"),
 		fleettest.Rep("b", report.Downloading, report.ReasonReady, "1.0", "1.1"),
@@ -38,6 +39,7 @@ func TestPicker(t *testing.T) {
 		{"pattern", Filter{Device: "[bc]"}, "b c"},
 		{"listed", Filter{Devices: []string{"b", "nobody"}}, "b"},
 		{"cohort", Filter{Cohorts: []string{"canary"}}, "a modem"},
+		{"cohorts", Filter{Cohorts: []string{"beta", "canary"}}, "a c modem"},
 	}
 	for _, tt := range tests {
 		p := NewPicker(f, tt.flt)

@@ -147,6 +147,23 @@ func TestSourceReads(t *testing.T) {
 			if unknown := listed.UnknownCohorts(); len(unknown) != 0 {
 				t.Error("a cohort with listed members is unknown")
 			}
+
+			// Two cohorts: each one's members are inferred from its own
+			// manifest, and only the one without a manifest is unknown.
+			two := NewSource(dial(t, url), SourceOptions{Cohorts: []string{"canary", "beta"}})
+			if err := two.ReadAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := two.Fleet().CohortMembers("canary"); strings.Join(got, ",") != "a,b" {
+				t.Errorf("two cohorts: canary members %v, want a, b", got)
+			}
+			if unknown := two.UnknownCohorts(); len(unknown) != 1 || unknown[0] != protocol.CohortTarget("beta") {
+				t.Errorf("two cohorts: UnknownCohorts = %v, want cohort beta", unknown)
+			}
+			rows := two.Fleet().View(Filter{Cohorts: []string{"canary", "beta"}}, 0).Rows
+			if len(rows) != 2 || rows[0].Cohort != "canary" || rows[1].Cohort != "canary" {
+				t.Errorf("two cohorts: rows %+v, want a and b of canary", rows)
+			}
 		})
 	}
 }

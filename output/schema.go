@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -222,14 +223,7 @@ func SchemaDoc() string {
 	return b.String()
 }
 
-func typeNames() []string {
-	names := make([]string, 0, len(Types))
-	for n := range Types {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func typeNames() []string { return slices.Sorted(maps.Keys(Types)) }
 
 func writeFieldTable(b *strings.Builder, fields []Prop) {
 	b.WriteString("| field | type | meaning |\n|---|---|---|\n")
