@@ -81,10 +81,13 @@ func TestPublishLintAndStrict(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
-		var rep publish.Report
+		var rep struct {
+			Schema string `json:"schema"`
+			publish.Report
+		}
 		dec := json.NewDecoder(strings.NewReader(out))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rep); err != nil || dec.More() {
+		if err := dec.Decode(&rep); err != nil || dec.More() || rep.Schema != "otactl/release-publish/v1" {
 			t.Fatalf("stdout is not one JSON report (%v):\n%s", err, out)
 		}
 		if len(rep.Warnings) != 1 || rep.Warnings[0].Code != release.LintReportBuffer || rep.Warnings[0].Package != pkg {

@@ -249,7 +249,7 @@ var Schemas = []Schema{
 	{Name: "rollout-abort", Commands: []string{"rollout abort"}, Doc: "The rollout's state once aborted.", Fields: Types["rolloutState"].Fields},
 	{Name: "rollout-status", Commands: []string{"rollout status"}, Doc: "The fleet's status: summary and the devices not done, trouble first.", Fields: []Prop{
 		tim("time", "when read"), ref("summary", "summary", "the counts"),
-		null(arrOf("devices", "row", "the rows not done")),
+		arrOf("devices", "row", "the rows not done"),
 		opt(ref("rollout", "rolloutState", "the staged rollout's state, when one left it")),
 	}},
 	{Name: "rollout-wait", Commands: []string{"rollout wait"}, Doc: "The gate's result.", Fields: gateFields},

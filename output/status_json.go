@@ -16,7 +16,8 @@ type Field struct {
 }
 
 // WriteStatusJSON writes st as one line of JSON, the document of schema
-// that Document(w, schema, st) writes with the time to the second, with
+// that Document(w, schema, st) writes with the times to the second and
+// no list or map null (docs/json.md), with
 // the rows encoded and written as they go instead of held and compacted
 // again, and each extra field after them. An error while writing the rows
 // leaves the line cut short.
@@ -41,8 +42,11 @@ func WriteStatusJSON(w io.Writer, schema string, st fleet.StatusReport, extra ..
 		m.Time = Time(m.Time)
 		sum.RecentMalformed[i] = m
 	}
-	if st.Summary.RecentMalformed == nil {
-		sum.RecentMalformed = nil
+	if sum.Failures == nil {
+		sum.Failures = []fleet.ReasonCount{}
+	}
+	if sum.States == nil {
+		sum.States = map[string]int{}
 	}
 	if err := enc.Encode(sum); err != nil {
 		return err
@@ -52,28 +56,24 @@ func WriteStatusJSON(w io.Writer, schema string, st fleet.StatusReport, extra ..
 
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(head.Bytes())
-	if st.NotDone == nil {
-		bw.WriteString("null")
-	} else {
-		var row []byte
-		var err error
-		for i, r := range st.NotDone {
-			row = row[:0]
-			if i == 0 {
-				row = append(row, '[')
-			} else {
-				row = append(row, ',')
-			}
-			if row, err = r.AppendJSON(row); err != nil {
-				return err
-			}
-			bw.Write(row)
+	var row []byte
+	var err error
+	for i, r := range st.NotDone {
+		row = row[:0]
+		if i == 0 {
+			row = append(row, '[')
+		} else {
+			row = append(row, ',')
 		}
-		if len(st.NotDone) == 0 {
-			bw.WriteByte('[')
+		if row, err = r.AppendJSON(row); err != nil {
+			return err
 		}
-		bw.WriteByte(']')
+		bw.Write(row)
 	}
+	if len(st.NotDone) == 0 {
+		bw.WriteByte('[')
+	}
+	bw.WriteByte(']')
 	for _, f := range extra {
 		k, err := json.Marshal(f.Key)
 		if err != nil {

@@ -3,7 +3,6 @@ package output
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,14 +12,11 @@ import (
 )
 
 // statusJSONStd is what Document(w, "rollout-status", st) writes, the
-// time to the second: encoding/json, with the rows as their MarshalJSON
+// time to the second, no rows an empty list: encoding/json, with the rows as their MarshalJSON
 // writes them (which fleet's tests hold to encoding/json's bytes).
 func statusJSONStd(t *testing.T, st fleet.StatusReport) []byte {
 	t.Helper()
-	var rows []json.RawMessage
-	if st.NotDone != nil {
-		rows = []json.RawMessage{}
-	}
+	rows := []json.RawMessage{} // an empty list, never null
 	for _, r := range st.NotDone {
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -29,11 +25,15 @@ func statusJSONStd(t *testing.T, st fleet.StatusReport) []byte {
 		rows = append(rows, b)
 	}
 	sum := st.Summary
-	if sum.RecentMalformed != nil {
-		sum.RecentMalformed = slices.Clone(sum.RecentMalformed)
-		for i := range sum.RecentMalformed {
-			sum.RecentMalformed[i].Time = Time(sum.RecentMalformed[i].Time)
-		}
+	sum.RecentMalformed = append([]fleet.MalformedReport{}, sum.RecentMalformed...)
+	for i := range sum.RecentMalformed {
+		sum.RecentMalformed[i].Time = Time(sum.RecentMalformed[i].Time)
+	}
+	if sum.Failures == nil {
+		sum.Failures = []fleet.ReasonCount{}
+	}
+	if sum.States == nil {
+		sum.States = map[string]int{}
 	}
 	var buf bytes.Buffer
 	err := Document(&buf, "rollout-status", struct {
