@@ -38,7 +38,7 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "rollback",
 		Usage:     "publish an earlier release again under a new sequence number",
-		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME | --device ID...] [--sequence N] [--strict] [--dry-run] [connection flags] [-o json]",
+		UsageText: "otactl release rollback --to SEQUENCE --sign KEYREF [--cohort NAME... | --device ID...] [--sequence N] [--strict] [--dry-run] [connection flags] [-o json]",
 		Description: `Takes the components of an earlier release from the catalog, builds a new
 manifest with a new sequence number (the time now, or one above what the
 targets retain), signs it with every --sign key and publishes it as

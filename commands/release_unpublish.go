@@ -29,7 +29,7 @@ func newReleaseUnpublishCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "unpublish",
 		Usage:     "take a release back: devices see \"no release\"",
-		UsageText: "otactl release unpublish [--cohort NAME | --device ID... | --devices-file FILE] [--encoding json|cbor | --clear] [--dry-run] [connection flags] [-o json]",
+		UsageText: "otactl release unpublish [--cohort NAME... | --device ID... | --devices-file FILE] [--encoding json|cbor | --clear] [--dry-run] [connection flags] [-o json]",
 		Description: `Replaces the desired manifest retained for the fleet (or the given cohort
 or devices) with the empty manifest, which means "no release" to devices
 on the Golioth SDK and to otactl: {} in JSON, the byte a0 in CBOR, in the
