@@ -84,7 +84,7 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded, replaced; unpublished, would unpublish, cleared…"),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear or empty"),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
 	}},
@@ -166,7 +166,7 @@ var publishFields = []Prop{
 var Schemas = []Schema{
 	{Name: "artifact-delete", Commands: []string{"artifact delete"}, Doc: "The artifact deleted.", Fields: []Prop{
 		str("package", "package"), str("version", "version"), str("topic", "its topic"),
-		str("action", "deleted, absent, or would delete"), strs("usedBy", "desired manifests that named it (with --force)"),
+		str("action", "deleted, or absent when nothing was retained"), strs("usedBy", "desired manifests that named it (with --force)"),
 	}},
 	{Name: "artifact-list", Commands: []string{"artifact list"}, Doc: "The artifacts retained.", Fields: []Prop{
 		arr("artifacts", "each artifact", obj("", "", str("package", "package"), str("version", "version"),
@@ -236,7 +236,7 @@ var Schemas = []Schema{
 	}},
 	{Name: "release-verify", Commands: []string{"release verify"}, Doc: "The verdict.", Fields: verdictFields},
 	{Name: "rollout-event", Commands: []string{"rollout start", "rollout resume"}, Stream: true, Doc: "What a staged rollout does, as it happens (docs/rollouts.md).", Fields: []Prop{
-		str("event", "started, stage-started, published, gate, gate-passed, gate-failed, baked, restored, paused, timeout, done…"),
+		str("event", "started, resumed, stage-started, published, gate, gate-passed, gate-failed, baked, restored, paused, timeout or done"),
 		tim("time", "when"), opt(intg("stage", "the stage, from 1")), opt(intg("stages", "stages in all")),
 		opt(str("step", "the stage's step")), opt(intg("sequenceNumber", "the release's (restored: the new manifest's)")),
 		opt(str("version", "the version")), opt(intg("targets", "desired topics published")),
@@ -254,7 +254,7 @@ var Schemas = []Schema{
 	}},
 	{Name: "rollout-wait", Commands: []string{"rollout wait"}, Doc: "The gate's result.", Fields: gateFields},
 	{Name: "simulate-event", Commands: []string{"simulate"}, Stream: true, Doc: "One thing a simulated device did.", Fields: []Prop{
-		tim("time", "when"), str("device", "device id"), str("kind", "connected, report, download, failed, retrying, updated, error…"),
+		tim("time", "when"), str("device", "device id"), str("kind", "connected, report, ignored, refused, failed, retrying, reboot, error, keyset or keyset-refused"),
 		intg("state", "state code"), intg("reason", "reason code"), opt(str("version", "running version")),
 		opt(str("target", "target version")), opt(intg("sequenceNumber", "the manifest's")),
 		opt(intg("attempt", "the attempt that failed, from 1")), opt(str("detail", "more, in words")),
