@@ -1,0 +1,178 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/mosquitto"
+	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/release"
+)
+
+// retainedSeq is the sequence of the desired manifest retained on topic at
+// url, 0 for none.
+func retainedSeq(t *testing.T, url, topic string) int64 {
+	t.Helper()
+	b, found := pubRetained(t, pubDial(t, url), topic)
+	if !found {
+		return 0
+	}
+	m, err := release.Parse(b)
+	if err != nil {
+		t.Fatalf("%s on %s: %v", topic, url, err)
+	}
+	return m.SequenceNumber
+}
+
+// TestPublishOnIndependentEndpointsFailsBeforeDesired: two brokers that
+// pass nothing to each other, both listed: the artifact is not on the
+// second, so the run fails there, named, with exit 3, before any desired
+// manifest is visible anywhere. An endpoint that cannot be reached is
+// exit 1, as early.
+func TestPublishOnIndependentEndpointsFailsBeforeDesired(t *testing.T) {
+	t.Parallel()
+	a := testbroker.Embedded(t, broker.Config{})
+	b := testbroker.Embedded(t, broker.Config{})
+	e := newPubEnv(t)
+	fw := e.file("fw.bin", pubRandom(4096))
+	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
+
+	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", a.URL, "--verify-broker", b.URL, "--read-back-wait", "300ms")
+	if code != ExitVerification || !strings.Contains(errs, "endpoint "+b.URL+": artifact main@1.0.0") || !strings.Contains(errs, "nothing was published") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, url := range []string{a.URL, b.URL} {
+		if seq := retainedSeq(t, url, ".u/desired"); seq != 0 {
+			t.Errorf("%s retains desired sequence %d", url, seq)
+		}
+	}
+
+	gone := "mqtt://127.0.0.1:1" // nothing listens on port 1
+	out, errs, code = e.run("", "release", "publish", man, fw, "--broker", a.URL, "--verify-broker", gone, "--broker-timeout", "2s")
+	if code != ExitError || !strings.Contains(errs, "endpoint "+gone+":") {
+		t.Fatalf("unreachable: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if seq := retainedSeq(t, a.URL, ".u/desired"); seq != 0 {
+		t.Errorf("unreachable: %s retains desired sequence %d", a.URL, seq)
+	}
+}
+
+// bridge is a mosquitto edge bridged to a central mosquitto through a
+// proxy that can cut the link; topics are the bridge's "in" topics.
+type bridge struct {
+	central, edge *mosquitto.Broker
+	link          *tcpproxy.Proxy
+}
+
+func startBridge(t *testing.T, topics ...string) *bridge {
+	t.Helper()
+	mosquitto.Require(t)
+	br := &bridge{central: mosquitto.Start(t, mosquitto.Config{})}
+	br.link = tcpproxy.Start(t, br.central.Addr())
+	conf := fmt.Sprintf("connection central\naddress %s\nrestart_timeout 1\n", br.link.Addr())
+	for _, tp := range topics {
+		conf += "topic " + tp + " in 1\n"
+	}
+	br.edge = mosquitto.Start(t, mosquitto.Config{Extra: conf})
+	// The bridge is up once a retained message on the central broker
+	// reaches the edge.
+	c := pubDial(t, br.central.URL())
+	probe := ".u/c/probe@" + fmt.Sprint(time.Now().UnixNano())
+	if err := c.PublishRetained(t.Context(), probe, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	edge := pubDial(t, br.edge.URL())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, found, _ := edge.ReadRetained(t.Context(), probe); found {
+			return br
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge did not come up\nedge log:\n%s", br.edge.Log())
+		}
+	}
+}
+
+// TestPublishThroughABridge: a mosquitto edge bridged to a central one.
+// Publishing through the central broker with the edge listed succeeds and
+// the edge retains the release; with the bridge cut, the next publish
+// fails on the edge (exit 3) before any desired manifest of it is visible
+// on either; with the edge down, exit 1, as early.
+func TestPublishThroughABridge(t *testing.T) {
+	t.Parallel()
+	br := startBridge(t, ".u/#", "cohorts/+/.u/desired", "devices/+/.u/desired")
+	central, edge := br.central.URL(), br.edge.URL()
+	e := newPubEnv(t)
+	fw := e.file("fw.bin", pubRandom(4096))
+	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
+	out := e.says([]string{"endpoint " + edge + ": artifacts confirmed", "endpoint " + edge + ": desired manifest confirmed"},
+		"release", "publish", man, fw, "--broker", central, "--verify-broker", edge, "--device", "d1")
+	for _, url := range []string{central, edge} {
+		if seq := retainedSeq(t, url, "devices/d1/.u/desired"); seq != 1700 {
+			t.Errorf("%s retains sequence %d\n%s", url, seq, out)
+		}
+		if _, found := pubRetained(t, pubDial(t, url), ".u/c/main@1.0.0"); !found {
+			t.Errorf("%s does not retain the artifact", url)
+		}
+	}
+
+	br.link.SetDown(true)
+	br.link.CutAll()
+	fw2 := e.file("fw2.bin", pubRandom(4096))
+	man2 := e.manifest("r2.json", 1800, "", "main@2.0.0="+fw2)
+	_, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--read-back-wait", "500ms")
+	if code != ExitVerification || !strings.Contains(errs, "endpoint "+edge+": artifact main@2.0.0") {
+		t.Fatalf("bridge cut: exit %d\n%s", code, errs)
+	}
+	for _, url := range []string{central, edge} {
+		if seq := retainedSeq(t, url, "devices/d1/.u/desired"); seq != 1700 {
+			t.Errorf("bridge cut: %s retains sequence %d", url, seq)
+		}
+	}
+
+	br.edge.Stop()
+	_, errs, code = e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--broker-timeout", "2s")
+	if code != ExitError || !strings.Contains(errs, "endpoint "+edge+":") {
+		t.Fatalf("edge down: exit %d\n%s", code, errs)
+	}
+	if seq := retainedSeq(t, central, "devices/d1/.u/desired"); seq != 1700 {
+		t.Errorf("edge down: central retains sequence %d", seq)
+	}
+}
+
+// TestPublishNotConfirmedOnTheEdgeExits6: the usual bridge that carries
+// .u/# but not devices/+/.u/desired: the artifact reaches the edge, the
+// device's manifest does not. The release is live on the central broker,
+// so the run exits 6, and -o json says what each endpoint confirmed.
+func TestPublishNotConfirmedOnTheEdgeExits6(t *testing.T) {
+	t.Parallel()
+	br := startBridge(t, ".u/#")
+	central, edge := br.central.URL(), br.edge.URL()
+	e := newPubEnv(t)
+	e.env["OTACTL_VERIFY_BROKERS"] = edge
+	fw := e.file("fw.bin", pubRandom(4096))
+	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
+	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", central, "--device", "d1", "--read-back-wait", "500ms", "-o", "json")
+	if code != ExitPartial || !strings.Contains(errs, "not confirmed on every endpoint: endpoint "+edge+": verification failed: devices/d1/.u/desired: nothing is retained there") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var rep struct {
+		SequenceNumber int64 `json:"sequenceNumber"`
+		Endpoints      []struct {
+			URL       string `json:"url"`
+			Confirmed bool   `json:"confirmed"`
+			Error     string `json:"error"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.SequenceNumber != 1700 || len(rep.Endpoints) != 2 || rep.Endpoints[0].URL != central || !rep.Endpoints[0].Confirmed ||
+		rep.Endpoints[1].URL != edge || rep.Endpoints[1].Confirmed || !strings.Contains(rep.Endpoints[1].Error, "devices/d1/.u/desired: nothing is retained there") {
+		t.Errorf("report %+v", rep)
+	}
+}
