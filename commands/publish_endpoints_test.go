@@ -99,9 +99,10 @@ func startBridge(t *testing.T, topics ...string) *bridge {
 
 // TestPublishThroughABridge: a mosquitto edge bridged to a central one.
 // Publishing through the central broker with the edge listed succeeds and
-// the edge retains the release; with the bridge cut, the next publish
-// fails on the edge (exit 3) before any desired manifest of it is visible
-// on either; with the edge down, exit 1, as early.
+// the edge retains the release (so do upload and unpublish); with the
+// bridge cut, the next publish fails on the edge (exit 3) before any
+// desired manifest of it is visible on either, and an unpublish is exit
+// 6; with the edge down, exit 1, before anything is sent.
 func TestPublishThroughABridge(t *testing.T) {
 	t.Parallel()
 	br := startBridge(t, ".u/#", "cohorts/+/.u/desired", "devices/+/.u/desired")
@@ -120,13 +121,22 @@ func TestPublishThroughABridge(t *testing.T) {
 		}
 	}
 
+	// upload and unpublish confirm on the edge too.
+	fw3 := e.file("fw3.bin", pubRandom(2048))
+	e.says([]string{"endpoint " + edge + ": artifacts confirmed"}, "upload", "extra@1.0.0", fw3, "--broker", central, "--verify-broker", edge)
+	e.must(0, "release", "publish", man, fw, "--broker", central, "--device", "d2")
+	e.says([]string{"endpoint " + edge + ": unpublish confirmed"}, "release", "unpublish", "--device", "d2", "--broker", central, "--verify-broker", edge)
+	if b, _ := pubRetained(t, pubDial(t, edge), "devices/d2/.u/desired"); string(b) != "{}" {
+		t.Errorf("edge retains %q on d2 after unpublish", b)
+	}
+
 	br.link.SetDown(true)
 	br.link.CutAll()
 	fw2 := e.file("fw2.bin", pubRandom(4096))
 	man2 := e.manifest("r2.json", 1800, "", "main@2.0.0="+fw2)
-	_, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--read-back-wait", "500ms")
+	out, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--read-back-wait", "500ms")
 	if code != ExitVerification || !strings.Contains(errs, "endpoint "+edge+": artifact main@2.0.0") {
-		t.Fatalf("bridge cut: exit %d\n%s", code, errs)
+		t.Fatalf("bridge cut: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 	for _, url := range []string{central, edge} {
 		if seq := retainedSeq(t, url, "devices/d1/.u/desired"); seq != 1700 {
@@ -134,12 +144,22 @@ func TestPublishThroughABridge(t *testing.T) {
 		}
 	}
 
+	// Unpublish with the bridge cut: the central broker takes the empty
+	// manifest, the edge keeps the release: exit 6.
+	out, errs, code = e.run("", "release", "unpublish", "--device", "d1", "--broker", central, "--verify-broker", edge, "--read-back-wait", "500ms", "-o", "json")
+	if code != ExitPartial || !strings.Contains(out, `"confirmed":false`) || !strings.Contains(errs, "unpublish not confirmed on every endpoint: endpoint "+edge) {
+		t.Fatalf("unpublish, bridge cut: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if seq := retainedSeq(t, edge, "devices/d1/.u/desired"); seq != 1700 {
+		t.Errorf("unpublish, bridge cut: edge retains sequence %d", seq)
+	}
+
 	br.edge.Stop()
-	_, errs, code = e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--broker-timeout", "2s")
+	_, errs, code = e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d3", "--broker-timeout", "2s")
 	if code != ExitError || !strings.Contains(errs, "endpoint "+edge+":") {
 		t.Fatalf("edge down: exit %d\n%s", code, errs)
 	}
-	if seq := retainedSeq(t, central, "devices/d1/.u/desired"); seq != 1700 {
+	if seq := retainedSeq(t, central, "devices/d3/.u/desired"); seq != 0 {
 		t.Errorf("edge down: central retains sequence %d", seq)
 	}
 }
