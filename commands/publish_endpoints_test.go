@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/otactl/otactl/broker"
-	"github.com/otactl/otactl/internal/mosquitto"
-	"github.com/otactl/otactl/internal/tcpproxy"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/release"
 )
@@ -62,41 +59,6 @@ func TestPublishOnIndependentEndpointsFailsBeforeDesired(t *testing.T) {
 	}
 }
 
-// bridge is a mosquitto edge bridged to a central mosquitto through a
-// proxy that can cut the link; topics are the bridge's "in" topics.
-type bridge struct {
-	central, edge *mosquitto.Broker
-	link          *tcpproxy.Proxy
-}
-
-func startBridge(t *testing.T, topics ...string) *bridge {
-	t.Helper()
-	mosquitto.Require(t)
-	br := &bridge{central: mosquitto.Start(t, mosquitto.Config{})}
-	br.link = tcpproxy.Start(t, br.central.Addr())
-	conf := fmt.Sprintf("connection central\naddress %s\nrestart_timeout 1\n", br.link.Addr())
-	for _, tp := range topics {
-		conf += "topic " + tp + " in 1\n"
-	}
-	br.edge = mosquitto.Start(t, mosquitto.Config{Extra: conf})
-	// The bridge is up once a retained message on the central broker
-	// reaches the edge.
-	c := pubDial(t, br.central.URL())
-	probe := ".u/c/probe@" + fmt.Sprint(time.Now().UnixNano())
-	if err := c.PublishRetained(t.Context(), probe, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	edge := pubDial(t, br.edge.URL())
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, found, _ := edge.ReadRetained(t.Context(), probe); found {
-			return br
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the bridge did not come up\nedge log:\n%s", br.edge.Log())
-		}
-	}
-}
-
 // TestPublishThroughABridge: a mosquitto edge bridged to a central one.
 // Publishing through the central broker with the edge listed succeeds and
 // the edge retains the release (so do upload and unpublish); with the
@@ -105,8 +67,8 @@ func startBridge(t *testing.T, topics ...string) *bridge {
 // 6; with the edge down, exit 1, before anything is sent.
 func TestPublishThroughABridge(t *testing.T) {
 	t.Parallel()
-	br := startBridge(t, ".u/#", "cohorts/+/.u/desired", "devices/+/.u/desired")
-	central, edge := br.central.URL(), br.edge.URL()
+	br := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{})
+	central, edge := br.Central.URL, br.Edge.URL
 	e := newPubEnv(t)
 	fw := e.file("fw.bin", pubRandom(4096))
 	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
@@ -130,8 +92,7 @@ func TestPublishThroughABridge(t *testing.T) {
 		t.Errorf("edge retains %q on d2 after unpublish", b)
 	}
 
-	br.link.SetDown(true)
-	br.link.CutAll()
+	br.Cut()
 	fw2 := e.file("fw2.bin", pubRandom(4096))
 	man2 := e.manifest("r2.json", 1800, "", "main@2.0.0="+fw2)
 	out, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d1", "--read-back-wait", "500ms")
@@ -154,7 +115,7 @@ func TestPublishThroughABridge(t *testing.T) {
 		t.Errorf("unpublish, bridge cut: edge retains sequence %d", seq)
 	}
 
-	br.edge.Stop()
+	br.Edge.Mosquitto.Stop()
 	_, errs, code = e.run("", "release", "publish", man2, fw2, "--broker", central, "--verify-broker", edge, "--device", "d3", "--broker-timeout", "2s")
 	if code != ExitError || !strings.Contains(errs, "endpoint "+edge+":") {
 		t.Fatalf("edge down: exit %d\n%s", code, errs)
@@ -170,8 +131,8 @@ func TestPublishThroughABridge(t *testing.T) {
 // so the run exits 6, and -o json says what each endpoint confirmed.
 func TestPublishNotConfirmedOnTheEdgeExits6(t *testing.T) {
 	t.Parallel()
-	br := startBridge(t, ".u/#")
-	central, edge := br.central.URL(), br.edge.URL()
+	br := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{Topics: []string{".u/# in 1"}})
+	central, edge := br.Central.URL, br.Edge.URL
 	e := newPubEnv(t)
 	e.env["OTACTL_VERIFY_BROKERS"] = edge
 	fw := e.file("fw.bin", pubRandom(4096))
@@ -194,5 +155,70 @@ func TestPublishNotConfirmedOnTheEdgeExits6(t *testing.T) {
 	if rep.SequenceNumber != 1700 || len(rep.Endpoints) != 2 || rep.Endpoints[0].URL != central || !rep.Endpoints[0].Confirmed ||
 		rep.Endpoints[1].URL != edge || rep.Endpoints[1].Confirmed || !strings.Contains(rep.Endpoints[1].Error, "devices/d1/.u/desired: nothing is retained there") {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestPublishOnANATSCluster: a 3-node NATS cluster with MQTT and
+// JetStream, publishing through one node with the others listed: every
+// node retains the release, and 100 small uploads confirmed on every node
+// give no false failure. With a listed node down, the next publish
+// fails (exit 1) before any desired manifest of it is visible anywhere.
+func TestPublishOnANATSCluster(t *testing.T) {
+	t.Parallel()
+	c := testbroker.NATS(t, testbroker.NATSConfig{})
+	urls := c.URLs()
+	e := newPubEnv(t)
+	fw := e.file("fw.bin", pubRandom(64<<10))
+	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
+	args := []string{"release", "publish", man, fw, "--broker", urls[0], "--verify-broker", urls[1], "--verify-broker", urls[2], "-o", "json"}
+	out := e.must(0, args...)
+	var rep struct {
+		Endpoints []struct {
+			URL       string `json:"url"`
+			Confirmed bool   `json:"confirmed"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Endpoints) != 3 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i, url := range urls {
+		if rep.Endpoints[i].URL != url || !rep.Endpoints[i].Confirmed {
+			t.Errorf("endpoint %d: %+v", i, rep.Endpoints[i])
+		}
+		if seq := retainedSeq(t, url, ".u/desired"); seq != 1700 {
+			t.Errorf("%s retains sequence %d", url, seq)
+		}
+		if b, found := pubRetained(t, pubDial(t, url), ".u/c/main@1.0.0"); !found || len(b) != 64<<10 {
+			t.Errorf("%s: artifact %d bytes, found %v", url, len(b), found)
+		}
+	}
+
+	// 100 small uploads, each through another node and confirmed on every
+	// node: NATS serves a message a little after acknowledging it, which
+	// the read-back wait absorbs: no false failure.
+	for i := range 100 {
+		first := urls[i%3]
+		args := []string{"upload", fmt.Sprintf("small@1.0.%d", i), e.file("small.bin", pubRandom(512)), "--broker", first}
+		for _, u := range urls {
+			if u != first {
+				args = append(args, "--verify-broker", u)
+			}
+		}
+		if _, errs, code := e.run("", args...); code != 0 {
+			t.Fatalf("upload %d through %s: exit %d\n%s", i, first, code, errs)
+		}
+	}
+
+	c.Nodes[2].Kill()
+	fw2 := e.file("fw2.bin", pubRandom(1024))
+	man2 := e.manifest("r2.json", 1800, "", "main@2.0.0="+fw2)
+	_, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", urls[0], "--verify-broker", urls[1], "--verify-broker", urls[2], "--broker-timeout", "3s")
+	if code != ExitError || !strings.Contains(errs, "endpoint "+urls[2]+":") || !strings.Contains(errs, "nothing was published") {
+		t.Fatalf("node down: exit %d\n%s", code, errs)
+	}
+	for _, url := range urls[:2] {
+		if seq := retainedSeq(t, url, ".u/desired"); seq != 1700 {
+			t.Errorf("node down: %s retains sequence %d", url, seq)
+		}
 	}
 }
