@@ -156,6 +156,17 @@ func TestPublishNotConfirmedOnTheEdgeExits6(t *testing.T) {
 		rep.Endpoints[1].URL != edge || rep.Endpoints[1].Confirmed || !strings.Contains(rep.Endpoints[1].Error, "devices/d1/.u/desired: nothing is retained there") {
 		t.Errorf("report %+v", rep)
 	}
+
+	// With --wait, the same report under "publish", and no wait.
+	out, errs, code = e.run("", "release", "publish", man, fw, "--broker", central, "--device", "d2", "--read-back-wait", "500ms", "-o", "json", "--wait", "--wait-timeout", "5s")
+	var waited struct {
+		Publish *json.RawMessage `json:"publish"`
+		Gate    *json.RawMessage `json:"gate"`
+	}
+	if code != ExitPartial || json.Unmarshal([]byte(out), &waited) != nil || waited.Publish == nil || waited.Gate != nil ||
+		!strings.Contains(string(*waited.Publish), `"confirmed":false`) {
+		t.Fatalf("--wait: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
 }
 
 // TestPublishOnANATSCluster: a 3-node NATS cluster with MQTT and
