@@ -20,14 +20,19 @@ func newConfigCommand(sys *System) *cli.Command {
 			Usage:     "set a profile setting (creating the profile)",
 			UsageText: "otactl config set KEY VALUE [--profile NAME]",
 			Description: `Keys: ` + strings.Join(profile.Keys, ", ") + `. pubkey adds a trusted key
-(repeat, or separate with commas); max-payload takes sizes like 128k or 16M.
+(repeat, or separate with commas); max-payload takes sizes like 128k or 16M;
+verify-brokers adds the URLs of the other broker endpoints devices use (cluster
+nodes, bridged edges; repeat, or separate with commas; no credentials in them):
+upload and release publish, rollback and unpublish confirm each step on every
+one (docs/publishing.md, "Several endpoints").
 
 Example:
    $ otactl config set broker mqtts://broker.example:8883 --profile prod
    $ otactl config set username ci --profile prod
    $ otactl config set max-payload 16M --profile prod
    $ otactl config set require-signatures true --profile prod
-   $ otactl config set pubkey release-key.pub.pem --profile prod`,
+   $ otactl config set pubkey release-key.pub.pem --profile prod
+   $ otactl config set verify-brokers mqtts://edge-1.example:8883,mqtts://edge-2.example:8883 --profile prod`,
 			Flags: []cli.Flag{profileFlag(&opts.Profile)},
 			Action: runWithArgs(2, "config set", "expected KEY and VALUE", "otactl config set broker mqtts://broker.example:8883", func(_ context.Context, args []string) error {
 				return configSetRun(sys, opts, args[0], args[1])

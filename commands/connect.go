@@ -16,6 +16,7 @@ import (
 	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -67,6 +68,14 @@ func connectFlags(o *connectOptions) []cli.Flag {
 		// --timeout is a command's overall deadline (rollout wait, demo).
 		clihelp.Deprecated("timeout", brokerTimeout),
 	}
+}
+
+// verifyBrokerFlag is --verify-broker, of the commands that confirm each
+// step on every broker endpoint devices use: upload, release publish,
+// rollback and unpublish.
+func verifyBrokerFlag(o *connectOptions) cli.Flag {
+	return &cli.StringSliceFlag{Name: "verify-broker", Usage: "another broker `URL` devices use (a cluster node, a bridged edge): every step is confirmed there too, with this connection's user and TLS settings (repeatable; env " + profile.VerifyBrokersEnv + ", comma-separated; profile setting verify-brokers)", Category: connCategory,
+		Action: func(_ *cli.Context, v []string) error { o.VerifyBrokers = v; o.mark("verify-broker"); return nil }}
 }
 
 // connection is the resolved connection settings and publishing policy.
@@ -159,22 +168,46 @@ func readPasswordLine(r io.Reader) (string, error) {
 
 // open resolves everything, password included, and connects.
 func (o *connectOptions) open(ctx context.Context, sys *System) (*upload.Client, error) {
+	c, _, err := o.openResolved(ctx, sys)
+	return c, err
+}
+
+// openResolved is open, and returns the connection resolved too.
+func (o *connectOptions) openResolved(ctx context.Context, sys *System) (*upload.Client, *connection, error) {
 	cn, err := o.resolve(sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := o.password(sys, cn); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := upload.Connect(ctx, cn.Options)
 	if err != nil {
 		var ce *upload.ConnectError
 		if errors.As(err, &ce) && ce.BadCredentials() && cn.PasswordFrom == "" {
-			return nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
+			return nil, nil, withHint(err, "no password was given: store one with 'otactl login', or set OTACTL_PASSWORD, or use --password-stdin")
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, cn, nil
+}
+
+// withEndpoints connects with o's settings and to every other broker
+// endpoint (--verify-broker, profile.Connection.Endpoints), runs work on
+// them and closes them all. An endpoint that cannot be reached fails it
+// before work runs.
+func (o *connectOptions) withEndpoints(ctx context.Context, sys *System, work func(*upload.Client, []publish.Endpoint) error) error {
+	client, cn, err := o.openResolved(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	eps, err := publish.ConnectEndpoints(ctx, cn.Endpoints()[1:])
+	if err != nil {
+		return err
+	}
+	defer eps.Close()
+	return work(client, eps.List)
 }
 
 // withClient connects with o's settings, runs work on the connection and

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,6 +57,7 @@ func publishRelease(ctx context.Context, sys *System, client *upload.Client, pla
 func newPublisher(sys *System, client *upload.Client, quiet bool) *publish.Publisher {
 	return &publish.Publisher{
 		Broker:  publish.FromClient(client),
+		URL:     client.Broker(),
 		Now:     sys.Now,
 		Observe: publishObserver(sys, quiet),
 		Hooks: publish.Hooks{
@@ -69,18 +71,40 @@ func newPublisher(sys *System, client *upload.Client, quiet bool) *publish.Publi
 	}
 }
 
-// publishWith connects with o's connection and runs work with the core on
-// it: progress goes to stdout as it happens, or with -o json (quiet) the
-// result work returns is printed at the end as a JSON document of schema.
+// publishWith connects with o's connection and to every other endpoint,
+// and runs work with the core on them: progress goes to stdout as it
+// happens, or with -o json (quiet) the result work returns is printed at
+// the end as a JSON document of schema, and so is what a run that ends
+// with exit 6 did (publish.PartialError's Result).
 func (o *targetedOptions) publishWith(ctx context.Context, sys *System, schema string, work func(p *publish.Publisher, quiet bool) (any, error)) error {
 	quiet := o.Output == "json"
-	return o.Conn.withClient(ctx, sys, func(client *upload.Client) error {
-		res, err := work(newPublisher(sys, client, quiet), quiet)
-		if err != nil || !quiet {
+	return o.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
+		p := newPublisher(sys, client, quiet)
+		p.Endpoints = eps
+		res, err := work(p, quiet)
+		if !quiet {
 			return err
 		}
-		return writeJSON(sys.Stdout, schema, res)
+		return writePartialJSON(sys, schema, res, err)
 	})
+}
+
+// writePartialJSON prints res as JSON (-o json) when err is nil, or, when
+// err is a *publish.PartialError with a result, that result; and returns
+// err.
+func writePartialJSON(sys *System, schema string, res any, err error) error {
+	var partial *publish.PartialError
+	switch {
+	case err == nil:
+	case errors.As(err, &partial) && partial.Result != nil:
+		res = partial.Result
+	default:
+		return err
+	}
+	if werr := writeJSON(sys.Stdout, schema, res); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // publishObserver renders the core's events: progress on stdout unless
@@ -109,6 +133,8 @@ func publishObserver(sys *System, quiet bool) publish.Observer {
 			say("percent %g: %d of %d reporting devices", e.Percent, e.Chosen, e.Known)
 		case publish.TargetDone:
 			say("%s", targetLine(e))
+		case publish.EndpointDone:
+			say("endpoint %s: %s confirmed", e.URL, e.Step)
 		case publish.CatalogDone:
 			say("catalog: %s %s", e.Result.Action, e.Result.Topic)
 		case publish.TargetCleared:

@@ -44,6 +44,7 @@ func releasePublishFlags(opts *releasePublishOptions) []cli.Flag {
 		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
 		strictFlag(&opts.Strict),
 		yesFlag(&opts.Yes),
+		verifyBrokerFlag(&opts.Conn),
 	)
 	return append(flags, waitFlags(opts)...)
 }
@@ -87,7 +88,9 @@ Publishes a release, stopping at the first failure:
   6. records the release in the catalog, P.u/releases/SEQUENCE.
 A desired manifest is therefore never visible before all its artifacts are,
 and a run that died half way finishes the job when run again, without
-sending identical bytes twice.
+sending identical bytes twice. With --verify-broker (or verify-brokers), 3
+and 4 also hold on every other endpoint and 5 is confirmed there (exit 6
+if not): see docs/publishing.md, "Several endpoints".
 
 The target is the fleet unless --cohort, --device, --devices-file or
 --percent is given. --percent N picks N percent of the devices that retain

@@ -71,7 +71,7 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 	}
 	quiet := opts.Output == "json"
 	w := newGateWait(sys, &opts.Gate, fmt.Sprintf("wait: %s %s", base.Package, base.Version))
-	return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+	return opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
 		// The publish's group goes where its progress goes (standard
 		// output unless -o json), so that the runner keeps them in order.
 		group := w.gh
@@ -79,10 +79,15 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 			group = output.NewGitHub(sys.Getenv, sys.Stdout)
 		}
 		group.Group(fmt.Sprintf("publish: release %d", plan.Manifest.SequenceNumber))
-		rep, err := newPublisher(sys, client, quiet).Publish(ctx, plan)
+		p := newPublisher(sys, client, quiet)
+		p.Endpoints = eps
+		rep, err := p.Publish(ctx, plan)
 		group.EndGroup()
 		if err != nil {
 			w.gh.Error("release publish failed", err.Error())
+			if quiet {
+				return writePartialJSON(sys, "release-publish", nil, err)
+			}
 			return err
 		}
 		g, err := publish.Targeted(base, rep)

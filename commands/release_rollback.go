@@ -34,6 +34,7 @@ func newReleaseRollbackCommand(sys *System) *cli.Command {
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher sequence number", Destination: &opts.Request.Force},
 		dryRunFlag(&opts.Request.DryRun),
 		strictFlag(&opts.Strict),
+		verifyBrokerFlag(&opts.Conn),
 	)
 	return &cli.Command{
 		Name:      "rollback",

@@ -25,6 +25,7 @@ func newReleaseUnpublishCommand(sys *System) *cli.Command {
 		&cli.BoolFlag{Name: "clear", Usage: "delete the retained message instead of publishing the empty manifest", Destination: &opts.Clear},
 		&cli.BoolFlag{Name: "dry-run", Usage: "say what would be done and send nothing", Destination: &opts.DryRun},
 		yesFlag(&opts.Yes),
+		verifyBrokerFlag(&opts.Conn),
 	)
 	return &cli.Command{
 		Name:      "unpublish",

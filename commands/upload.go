@@ -48,6 +48,7 @@ Example:
 			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Put.Force},
 			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload)", Destination: &opts.MaxPayload},
 			outputFlag(&opts.Output),
+			verifyBrokerFlag(&opts.Conn),
 		}, connectFlags(&opts.Conn)...),
 		Action: runWithArgs(2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin", func(ctx context.Context, args []string) error {
 			pkg, ver, ok := strings.Cut(args[0], "@")
@@ -76,16 +77,19 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	defer f.Close()
 	req := opts.Put
 	req.Topic, req.Name, req.File, req.Size = topic, opts.Package+"@"+opts.Version, f, size
-	var put upload.PutResult
-	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
-		put, err = publish.PutArtifact(ctx, client, req, publishObserver(sys, true))
-		return err
+	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
+	err = opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
+		obs := publishObserver(sys, opts.Output == "json")
+		put, err := publish.PutArtifact(ctx, client, req, obs)
+		if err != nil {
+			return err
+		}
+		res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
+		return publish.ConfirmArtifacts(ctx, eps, []publish.ArtifactResult{res}, obs)
 	})
 	if err != nil {
 		return err
 	}
-	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
-	res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
 	if opts.Output == "json" {
 		return writeJSON(sys.Stdout, "upload", res)
 	}

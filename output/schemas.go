@@ -116,6 +116,11 @@ var Types = map[string]Schema{
 		opt(intg("maxPayload", "bytes")), opt(boo("requireSignatures", "")), opt(strs("pubkey", "trusted public keys")),
 		opt(strs("rootPubkey", "root keys")), opt(intg("threshold", "")), opt(str("encoding", "json or cbor")),
 		opt(boo("strict", "")), opt(str("pkcs11Module", "")), opt(str("signerPubkey", "")),
+		opt(strs("verifyBrokers", "broker endpoints every step is confirmed on (docs/publishing.md)")),
+	}},
+	"endpoint": {Doc: "Whether a step was confirmed on one broker endpoint (docs/publishing.md, Several endpoints).", Fields: []Prop{
+		str("url", "the endpoint's URL"), boo("confirmed", "the step was read back there"),
+		opt(str("error", "why it was not confirmed")),
 	}},
 	"gateResult": {Doc: "A gate's result (docs/watch.md).", Fields: gateFields},
 }
@@ -159,7 +164,8 @@ var publishFields = []Prop{
 	boo("dryRun", "nothing was sent"), opt(intg("rollbackOf", "the release a rollback republished")),
 	arrOf("warnings", "finding", "the device-compatibility lint's findings"),
 	arrOf("artifacts", "artifact", "each artifact"), arrOf("targets", "target", "each desired topic"),
-	obj("catalog", "the catalog entry", str("topic", "its topic"), str("action", "recorded, unchanged, would record")),
+	obj("catalog", "the catalog entry", str("topic", "its topic"), str("action", "recorded, unchanged, would record; empty when a run ends with exit 6 before recording")),
+	opt(arrOf("endpoints", "endpoint", "with several broker endpoints: each one, the publishing connection first")),
 }
 
 // Schemas are the documents otactl prints, by name.
@@ -230,6 +236,7 @@ var Schemas = []Schema{
 	{Name: "release-rollback", Commands: []string{"release rollback"}, Doc: "What the rollback's publish did.", Fields: publishFields},
 	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did.", Fields: []Prop{
 		boo("dryRun", "nothing was sent"), arrOf("targets", "target", "each desired topic"),
+		opt(arrOf("endpoints", "endpoint", "with exit 6: each broker endpoint, the publishing connection first")),
 	}},
 	{Name: "release-show", Commands: []string{"release show"}, Doc: "A manifest file.", Fields: []Prop{
 		ref("manifest", "manifest", "the manifest"),

@@ -62,6 +62,11 @@ func (p *Profile) Check() error {
 			}
 		}
 	}
+	for _, u := range p.VerifyBrokers {
+		if err := checkVerifyBroker(u); err != nil {
+			return &SettingError{Key: "verify-brokers", Value: u, Reason: err.Error(), hide: true}
+		}
+	}
 	if p.Encoding != "" {
 		if err := checkEncoding(p.Encoding); err != nil {
 			return bad("encoding", p.Encoding, "%v", err)

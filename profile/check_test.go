@@ -153,7 +153,8 @@ func TestDefaultAlwaysExists(t *testing.T) {
 func TestConnectionKeys(t *testing.T) {
 	prefix := "acme/"
 	p := &Profile{Broker: "b", Username: "u", ClientID: "c", CAFile: "/ca", CertFile: "/c", KeyFile: "/k",
-		Insecure: true, TopicPrefix: &prefix, Timeout: "5s", MaxPayload: 9, RequireSignatures: true, Pubkeys: []string{"k"}, Threshold: 1}
+		Insecure: true, TopicPrefix: &prefix, Timeout: "5s", MaxPayload: 9, RequireSignatures: true, Pubkeys: []string{"k"}, Threshold: 1,
+		VerifyBrokers: []string{"mqtt://edge"}}
 	c := p.Connection()
 	var got []string
 	for _, kv := range c.Settings() {

@@ -61,6 +61,9 @@ type Profile struct {
 	// SignerPubkey is the public key of the exec: signer (a reference as
 	// for pubkey), used when --signer-pubkey and OTACTL_SIGNER_PUBKEY are not.
 	SignerPubkey string `json:"signer-pubkey,omitempty"`
+	// VerifyBrokers are the other broker endpoints devices use (cluster
+	// nodes, bridged edges): a publish confirms every step on each.
+	VerifyBrokers []string `json:"verify-brokers,omitempty"`
 }
 
 // File is the whole config file.
@@ -75,19 +78,19 @@ type File struct {
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
 	"topic-prefix", "timeout", "read-back-wait", "max-payload", "require-signatures", "pubkey", "root-pubkey", "threshold",
-	"encoding", "strict", "pkcs11-module", "signer-pubkey",
+	"encoding", "strict", "pkcs11-module", "signer-pubkey", "verify-brokers",
 }
 
 // ConnectionKeys are the settings that say how to reach a broker. A broker
 // given by flag or environment replaces all of them: none of the profile's
 // is used with another broker. The other keys (topic-prefix, timeout and
 // the publishing policy) still come from the profile.
-var ConnectionKeys = []string{"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure"}
+var ConnectionKeys = []string{"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure", "verify-brokers"}
 
 // Connection returns p's connection settings alone (ConnectionKeys).
 func (p *Profile) Connection() *Profile {
 	return &Profile{Broker: p.Broker, Username: p.Username, ClientID: p.ClientID,
-		CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile, Insecure: p.Insecure}
+		CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile, Insecure: p.Insecure, VerifyBrokers: p.VerifyBrokers}
 }
 
 // DefaultPath is the config file: $OTACTL_CONFIG when set, else
@@ -314,6 +317,8 @@ func (p *Profile) Set(key, value string) error {
 				*list = append(*list, k)
 			}
 		}
+	case "verify-brokers":
+		return p.addVerifyBrokers(value)
 	case "signer-pubkey":
 		ref, err := pubkeyRef(value)
 		if err != nil {
@@ -395,6 +400,8 @@ func (p *Profile) Unset(key string) error {
 		p.Encoding = ""
 	case "strict":
 		p.Strict = false
+	case "verify-brokers":
+		p.VerifyBrokers = nil
 	default:
 		return unknownKey(key)
 	}
@@ -426,6 +433,8 @@ func (p *Profile) Get(key string) (string, bool, error) {
 		return p.Encoding, p.Encoding != "", nil
 	case "strict":
 		return strconv.FormatBool(p.Strict), p.Strict, nil
+	case "verify-brokers":
+		return strings.Join(p.VerifyBrokers, ","), len(p.VerifyBrokers) > 0, nil
 	}
 	return "", false, unknownKey(key)
 }

@@ -22,6 +22,7 @@ func TestEveryKeySetGetUnset(t *testing.T) {
 		"topic-prefix": "acme/", "timeout": "45s", "read-back-wait": "5s", "max-payload": "131072",
 		"require-signatures": "true", "pubkey": "release-key", "root-pubkey": "root-key", "threshold": "2",
 		"encoding": "cbor", "strict": "true", "pkcs11-module": file, "signer-pubkey": "release-key",
+		"verify-brokers": "mqtt://edge.example:1883",
 	}
 	for _, k := range Keys {
 		p := &Profile{}

@@ -28,7 +28,10 @@ type Flags struct {
 	Timeout     time.Duration
 	// ReadBackWait is --read-back-wait; 0 reads once.
 	ReadBackWait time.Duration
-	Given        map[string]bool
+	// VerifyBrokers are --verify-broker's URLs: the other broker
+	// endpoints devices use (Connection.Endpoints).
+	VerifyBrokers []string
+	Given         map[string]bool
 }
 
 // Connection is a resolved connection: the upload options (without the
@@ -38,6 +41,9 @@ type Connection struct {
 	ProfileName string
 	Profile     *Profile
 	ConfigPath  string
+	// VerifyBrokers are the other broker endpoints, normalised, without
+	// Options.Broker (see Endpoints).
+	VerifyBrokers []string
 }
 
 // FlagError is a value given on the command line that cannot be used: a
@@ -172,6 +178,9 @@ func Resolve(fl Flags, getenv func(string) string) (*Connection, error) {
 		return nil, err
 	}
 	if err := r.check(&cn.Options); err != nil {
+		return nil, err
+	}
+	if err := r.verifyBrokers(cn, p); err != nil {
 		return nil, err
 	}
 	return cn, nil

@@ -10,11 +10,21 @@ import (
 // PartialError is an error met after a desired manifest may have reached
 // the broker: the release may be live though the run could not confirm it
 // everywhere (exit 6).
-type PartialError struct{ Err error }
+type PartialError struct {
+	Err error
+	// Result, when set, is what the run did, for -o json: a *Report or an
+	// *UnpublishReport whose endpoints say what each confirmed.
+	Result any
+	// Next, when set, replaces the hint.
+	Next string
+}
 
 func (e *PartialError) Error() string { return e.Err.Error() }
 func (e *PartialError) Unwrap() error { return e.Err }
 func (e *PartialError) Hint() string {
+	if e.Next != "" {
+		return e.Next
+	}
 	return "a desired manifest was published, so the release may be live on some targets: check with 'otactl release current', and run the same publish again to finish it"
 }
 

@@ -57,6 +57,9 @@ type Report struct {
 	Artifacts []ArtifactResult  `json:"artifacts"`
 	Targets   []TargetResult    `json:"targets"`
 	Catalog   CatalogResult     `json:"catalog"`
+	// Endpoints say, with several broker endpoints, on which the desired
+	// manifest was confirmed, the publishing connection first.
+	Endpoints []EndpointResult `json:"endpoints,omitempty"`
 }
 
 // ArtifactResult is what happened to one artifact.

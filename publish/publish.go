@@ -86,6 +86,11 @@ type Hooks struct {
 // Publisher runs the core's steps on one broker connection.
 type Publisher struct {
 	Broker Broker
+	// URL names Broker's endpoint in results.
+	URL string
+	// Endpoints are the other broker endpoints devices use: every step is
+	// confirmed on each too (docs/publishing.md, "Several endpoints").
+	Endpoints []Endpoint
 	// Now is the clock: catalog times and expiry checks.
 	Now func() time.Time
 	// Observe is told what happens, as it happens; nil tells no one.
@@ -117,6 +122,11 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	if rep.Artifacts, err = p.Artifacts(ctx, plan); err != nil {
 		return nil, err
 	}
+	if !plan.DryRun {
+		if err := ConfirmArtifacts(ctx, p.Endpoints, rep.Artifacts, p.Observe); err != nil {
+			return nil, err
+		}
+	}
 	targets, err := p.Targets(ctx, plan)
 	if err != nil {
 		return nil, err
@@ -126,6 +136,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		return nil, err
 	}
 	defer desired.Close()
+	if err := p.antiRollbackElsewhere(ctx, plan, targets); err != nil {
+		return nil, err
+	}
 	if err := desired.Publish(ctx); err != nil {
 		return nil, desired.partial(ctx, err)
 	}
@@ -135,6 +148,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		// The release stayed nowhere: no catalog entry.
 		return nil, desired.Finish(ctx)
 	}
+	if err := p.confirmDesired(ctx, plan, kept, rep); err != nil {
+		return nil, err
+	}
 	if rep.Catalog, err = p.RecordCatalog(ctx, plan, kept); err != nil {
 		return nil, desired.partial(ctx, err)
 	}
@@ -142,6 +158,26 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// confirmDesired confirms the desired manifest on every other endpoint,
+// for every target that kept it, and records in rep what each endpoint
+// confirmed. A target kept retains this release on the publishing
+// connection, so a failure is a *PartialError (exit 6).
+func (p *Publisher) confirmDesired(ctx context.Context, plan *Plan, kept []Target, rep *Report) error {
+	if len(p.Endpoints) == 0 || plan.DryRun || len(kept) == 0 {
+		return nil
+	}
+	want := make([]retainedWant, len(kept))
+	for i, t := range kept {
+		want[i] = retainedWant{Topic: t.Topic, Payload: plan.Payload}
+	}
+	var err error
+	rep.Endpoints, err = p.confirmRetained(ctx, "desired manifest", p.URL, want)
+	if err != nil {
+		return endpointPartial(ctx, err, rep)
+	}
+	return nil
 }
 
 // Lint is the device-compatibility step (release.Lint). In strict mode a

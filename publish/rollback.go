@@ -54,7 +54,11 @@ func (p *Publisher) PlanRollback(ctx context.Context, req RollbackRequest) (*Pla
 	}
 	seq := req.Sequence
 	if seq == 0 {
+		// One above the highest sequence on any endpoint.
 		seq = RollbackSequence(ctx, p.Broker, req.Targets, req.BuiltAt)
+		for _, e := range p.Endpoints {
+			seq = max(seq, RollbackSequence(ctx, e.Reader, req.Targets, req.BuiltAt))
+		}
 	}
 	m, err := RollbackManifest(entry, seq, req.Expires, req.Signers)
 	if err != nil {

@@ -46,6 +46,7 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		}
 	}
 	results := []TargetResult{}
+	var want []retainedWant
 	for _, t := range targets {
 		r, err := p.unpublish(ctx, t, o)
 		if err != nil {
@@ -53,8 +54,28 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		}
 		results = append(results, r)
 		p.Observe.emit(TargetCleared{Target: t, Result: r})
+		w := retainedWant{Topic: t.Topic}
+		if r.Encoding != "" {
+			w.Payload, _ = release.EmptyManifest(r.Encoding) // made in unpublish
+		}
+		want = append(want, w)
+	}
+	if len(p.Endpoints) == 0 || o.DryRun {
+		return results, nil
+	}
+	eps, err := p.confirmRetained(ctx, "unpublish", p.URL, want)
+	if err != nil {
+		return results, endpointPartial(ctx, err, &UnpublishReport{Targets: results, Endpoints: eps})
 	}
 	return results, nil
+}
+
+// UnpublishReport is what Unpublish did when it could not confirm it on
+// every endpoint: 'release unpublish -o json' prints it with exit 6.
+type UnpublishReport struct {
+	DryRun    bool             `json:"dryRun"`
+	Targets   []TargetResult   `json:"targets"`
+	Endpoints []EndpointResult `json:"endpoints"`
 }
 
 // unpublish takes the release back from one target.

@@ -2,7 +2,9 @@
 // behind one small API: the embedded broker in-process (Embedded), the
 // built `otactl broker` as a process (Process), and mosquitto
 // (Mosquitto); All gives one of each kind for a test that runs against
-// every broker. Every broker is stopped when its test ends.
+// every broker. For brokers of several nodes: a real NATS cluster with
+// MQTT and JetStream (NATS) and a mosquitto edge bridged to a central
+// mosquitto (MosquittoBridge). Every broker is stopped when its test ends.
 package testbroker
 
 import (
