@@ -16,6 +16,13 @@ type dirFile struct {
 	size int64
 }
 
+// LookedFor says what an artifacts folder was searched for to find c's
+// file (findInDir).
+func LookedFor(c Component) string {
+	return fmt.Sprintf("looked for %s@%s[.EXT] and %s[.EXT] by name, and for a file of %d bytes with its sha256",
+		c.Package, c.Version, c.Package, c.Size)
+}
+
 // findInDir looks for each component not in skip in dir and its
 // subfolders (hidden ones, such as .git, left out). By name first:
 // PACKAGE@VERSION[.ext] before PACKAGE[.ext], several equally good names

@@ -348,9 +348,8 @@ func ArtifactProblems(m *Manifest, matches []ArtifactMatch, requireAll bool) []s
 	if requireAll {
 		for _, c := range m.Components {
 			if !have[c.Package] {
-				p = append(p, fmt.Sprintf("no artifact for component %s@%s in the artifacts folder or its subfolders: "+
-					"looked for %s@%s[.EXT] and %s[.EXT] by name, and for a file of %d bytes with its sha256",
-					c.Package, c.Version, c.Package, c.Version, c.Package, c.Size))
+				p = append(p, fmt.Sprintf("no artifact for component %s@%s in the artifacts folder or its subfolders: %s",
+					c.Package, c.Version, LookedFor(c)))
 			}
 		}
 	}
