@@ -2,16 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,7 +80,7 @@ func readmeBlocks(text string) ([]readmeBlock, error) {
 			}
 			pending, pendingLine = &readmeBlock{skip: m[1], marked: true}, n
 			if m[2] != "" {
-				pending.exit, _ = strconv.Atoi(m[2])
+				_, _ = fmt.Sscan(m[2], &pending.exit)
 			}
 		case strings.HasPrefix(trimmed, "```"):
 			lang := strings.TrimPrefix(trimmed, "```")
@@ -140,7 +136,7 @@ func TestReadmeBlocksParse(t *testing.T) {
 	}
 	want := []readmeBlock{{line: 3, code: "echo a\n"}, {line: 9, code: "echo b\n", skip: "needs a token", marked: true},
 		{line: 16, code: "false\n", exit: 3, marked: true}}
-	if !reflect.DeepEqual(got, want) {
+	if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
 		t.Errorf("blocks = %+v, want %+v", got, want)
 	}
 	for _, bad := range []string{"<!-- readme-test: skip -->\n```sh\nx\n```\n", "<!-- readme-test: exit 3 -->\n```yaml\nx\n```\n",
@@ -151,10 +147,9 @@ func TestReadmeBlocksParse(t *testing.T) {
 	}
 }
 
-// TestReadmeFits checks that every line of README.md's shell blocks fits
-// an 80-column terminal, and that no command is cut short with "..." (a
-// comment may use it).
-func TestReadmeFits(t *testing.T) {
+// readmeFileBlocks are the ```sh blocks of README.md.
+func readmeFileBlocks(t *testing.T) []readmeBlock {
+	t.Helper()
 	text, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +158,14 @@ func TestReadmeFits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return blocks
+}
+
+// TestReadmeFits checks that every line of README.md's shell blocks fits
+// an 80-column terminal, and that no command is cut short with "..." (a
+// comment may use it).
+func TestReadmeFits(t *testing.T) {
+	blocks := readmeFileBlocks(t)
 	for _, b := range blocks {
 		for i, l := range strings.Split(strings.TrimSuffix(b.code, "\n"), "\n") {
 			if n := len([]rune(l)); n > readmeColumns {
@@ -179,20 +182,13 @@ func TestReadme(t *testing.T) {
 	// The story's tools besides otactl, and a keyring of its own.
 	for _, p := range []string{"bash", "jq", "openssl", "dbus-daemon", "gnome-keyring-daemon"} {
 		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("OTACTL_TEST_REQUIRE_REAL") != "" {
+			if os.Getenv("OTACTL_TEST_REQUIRE_REAL") == "1" {
 				t.Fatalf("%s not found: the README's story needs it", p)
 			}
 			t.Skipf("%s not found: the README's story needs it", p)
 		}
 	}
-	text, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := readmeBlocks(string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blocks := readmeFileBlocks(t)
 	root := t.TempDir()
 	bin := filepath.Join(root, "bin")
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "otactl"), ".")
@@ -267,26 +263,27 @@ set -a -euo pipefail
 		t.Fatal(err)
 	}
 	defer out.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), readmeBlockTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", path)
+	cmd := exec.Command("bash", path)
 	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, nil, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	runErr := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	expired := make(chan struct{})
+	timer := time.AfterFunc(readmeBlockTimeout, func() {
+		close(expired)
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	})
+	_ = cmd.Wait() // the exit code is the verdict
+	timer.Stop()
 	text, _ := os.ReadFile(outPath)
-	pgid := 0
-	if cmd.Process != nil {
-		pgid = cmd.Process.Pid
-	}
-	if ctx.Err() != nil {
+	select {
+	case <-expired:
 		return string(text), -1, pgid, fmt.Errorf("still running after %s", readmeBlockTimeout)
+	default:
 	}
-	var exit *exec.ExitError
-	if errors.As(runErr, &exit) {
-		return string(text), exit.ExitCode(), pgid, nil
-	}
-	return string(text), 0, pgid, runErr
+	return string(text), cmd.ProcessState.ExitCode(), pgid, nil
 }
 
 // readmeEnv is the environment of the story: this process's, without
@@ -331,7 +328,10 @@ func readmeKeyring(t *testing.T, env []string) []string {
 	if len(lines) != 2 {
 		t.Fatalf("dbus-daemon printed %q", out)
 	}
-	busPID, _ := strconv.Atoi(lines[1])
+	var busPID int
+	if _, err := fmt.Sscan(lines[1], &busPID); err != nil {
+		t.Fatalf("dbus-daemon printed %q", out)
+	}
 	t.Cleanup(func() { _ = syscall.Kill(busPID, syscall.SIGTERM) })
 	vars := []string{"DBUS_SESSION_BUS_ADDRESS=" + lines[0]}
 	keyring := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
