@@ -23,16 +23,13 @@ func (t Target) String() string {
 
 // Plan is everything a publish needs, checked before any network traffic.
 type Plan struct {
-	Manifest *release.Manifest
-	Payload  []byte            // the desired manifest as published
-	Encoding string            // json or cbor
-	Files    map[string]string // package -> artifact file
-	// ArtifactsDir is the folder Files were looked for in (--artifacts),
-	// named when a component is neither there nor on the broker.
-	ArtifactsDir string
-	MaxPayload   int64 // the broker's largest message; 0: no limit
-	Targets      []Target
-	Percent      float64 // also the devices --percent chooses; 0: none
+	Manifest   *release.Manifest
+	Payload    []byte            // the desired manifest as published
+	Encoding   string            // json or cbor
+	Files      map[string]string // package -> artifact file
+	MaxPayload int64             // the broker's largest message; 0: no limit
+	Targets    []Target
+	Percent    float64 // also the devices --percent chooses; 0: none
 	// DeviceGlobs are device id patterns (path.Match: *, ?, [...]): also
 	// the reporting devices each matches; one that matches none is an
 	// error.
@@ -46,6 +43,9 @@ type Plan struct {
 	// Trust is the policy the manifest is held to against the key set the
 	// fleet follows (Publisher.KeySet).
 	Trust TrustPolicy
+	// ArtifactsDir is the folder Files were looked for in (--artifacts),
+	// named when a component is neither there nor on the broker.
+	ArtifactsDir string
 }
 
 // Report is what a publish did (or, with DryRun, would do).
