@@ -175,6 +175,7 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 	if plan.Files, err = publish.MatchFiles(ctx, m, opts.Artifacts, opts.ArtifactsDir); err != nil {
 		return nil, err
 	}
+	plan.ArtifactsDir = opts.ArtifactsDir
 	if plan.MaxPayload, err = maxPayloadSetting(opts.MaxPayload, cn); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 		if path, ok := plan.Files[c.Package]; ok {
 			res.Action, err = p.putComponent(ctx, plan, c, topic, path)
 		} else {
-			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c)
+			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c, plan.ArtifactsDir)
 		}
 		if err != nil {
 			return nil, err
@@ -74,14 +74,19 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 }
 
 // verifyRemoteArtifact checks that the broker retains a component's exact
-// bytes when no file was given for it.
-func verifyRemoteArtifact(ctx context.Context, store ArtifactStore, topic, name string, c release.Component) error {
+// bytes when no file was given for it (nor found in dir, when not "").
+func verifyRemoteArtifact(ctx context.Context, store ArtifactStore, topic, name string, c release.Component, dir string) error {
 	sum, err := hex.DecodeString(c.Hash)
 	if err != nil || len(sum) != 32 {
 		return fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, name)
 	}
 	err = store.VerifyRetained(ctx, topic, int(c.Size), [32]byte(sum))
 	var ve *upload.VerifyError
+	if errors.As(err, &ve) && ve.Missing && dir != "" {
+		return hint.Wrap(fmt.Errorf("component %s is not on the broker (%s), and the artifacts folder %s has no file for it: %s, in it and its subfolders",
+			name, topic, dir, release.LookedFor(c)),
+			"give the file as an argument (otactl release publish release.json FILE)")
+	}
 	if errors.As(err, &ve) && ve.Missing {
 		return hint.Wrap(fmt.Errorf("component %s is not on the broker (%s) and no file was given for it", name, topic),
 			"give the file as an argument (otactl release publish release.json FILE) or --artifacts DIR")

@@ -58,6 +58,14 @@ func TestArtifactsVerifiesComponentsWithoutFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "is not on the broker") || !strings.Contains(hint.Of(err), "give the file") {
 		t.Fatalf("missing component: %v (hint %q)", err, hint.Of(err))
 	}
+	// With --artifacts DIR it says that the folder has none, and what it
+	// looked for there.
+	plan.ArtifactsDir = "build/"
+	_, err = p.Artifacts(ctx, plan)
+	if err == nil || !strings.Contains(err.Error(), "is not on the broker (.u/c/main@1.0.0), and the artifacts folder build/ has no file for it: "+
+		"looked for main@1.0.0[.EXT] and main[.EXT] by name, and for a file of 500 bytes with its sha256, in it and its subfolders") {
+		t.Fatalf("missing component with --artifacts: %v", err)
+	}
 	b.retained[mainTopic] = f.data
 	got, err := p.Artifacts(ctx, plan)
 	if err != nil || got[0].Action != "verified" {

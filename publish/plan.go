@@ -43,6 +43,9 @@ type Plan struct {
 	// Trust is the policy the manifest is held to against the key set the
 	// fleet follows (Publisher.KeySet).
 	Trust TrustPolicy
+	// ArtifactsDir is the folder Files were looked for in (--artifacts),
+	// named when a component is neither there nor on the broker.
+	ArtifactsDir string
 }
 
 // Report is what a publish did (or, with DryRun, would do).

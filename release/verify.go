@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -219,8 +217,8 @@ type ArtifactMatch struct {
 // in a package name). A bare file is paired directly when it is the only
 // file and m has one component; otherwise by its name,
 // PACKAGE@VERSION[.ext] or PACKAGE[.ext]; otherwise by equal size and hash.
-// When dir is not empty, each component left unpaired is looked up there by
-// name, PACKAGE@VERSION[.ext] before PACKAGE[.ext]. A file that does not
+// When dir is not empty, each component left unpaired is looked up in it
+// and its subfolders (see findInDir). A file that does not
 // match its component is not an error: its OK is false and Problem says why
 // (see ArtifactProblems). Errors are unreadable files, packages the manifest
 // does not hold, two files for one component, and ambiguous names.
@@ -266,7 +264,7 @@ func MatchArtifacts(ctx context.Context, m *Manifest, files []string, dir string
 		}
 	}
 	if dir != "" {
-		found, err := findInDir(m, dir, paired(matches))
+		found, err := findInDir(ctx, m, dir, paired(matches))
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +348,8 @@ func ArtifactProblems(m *Manifest, matches []ArtifactMatch, requireAll bool) []s
 	if requireAll {
 		for _, c := range m.Components {
 			if !have[c.Package] {
-				p = append(p, fmt.Sprintf("no artifact for component %s@%s", c.Package, c.Version))
+				p = append(p, fmt.Sprintf("no artifact for component %s@%s in the artifacts folder or its subfolders: %s",
+					c.Package, c.Version, LookedFor(c)))
 			}
 		}
 	}
@@ -410,56 +409,4 @@ func componentByName(m *Manifest, base string) *Component {
 		}
 	}
 	return best
-}
-
-// findInDir looks in dir for each component not in skip.
-func findInDir(m *Manifest, dir string, skip map[string]bool) ([]ArtifactMatch, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("artifacts folder: %w", err)
-	}
-	var out []ArtifactMatch
-	for i := range m.Components {
-		c := &m.Components[i]
-		if skip[c.Package] {
-			continue
-		}
-		var cands []string
-		bestRank := 0
-		for _, e := range entries {
-			if !isRegular(dir, e) {
-				continue
-			}
-			// The file must name this component better than any other.
-			if componentByName(m, e.Name()) != c {
-				continue
-			}
-			r := nameRank(e.Name(), c)
-			if r > bestRank {
-				cands, bestRank = nil, r
-			}
-			if r == bestRank {
-				cands = append(cands, e.Name())
-			}
-		}
-		switch len(cands) {
-		case 0:
-			continue
-		case 1:
-			out = append(out, ArtifactMatch{Path: filepath.Join(dir, cands[0]), Package: c.Package, By: ByDir})
-		default:
-			sort.Strings(cands)
-			return nil, fmt.Errorf("artifacts folder %s has several files for %s@%s: %s", dir, c.Package, c.Version, strings.Join(cands, ", "))
-		}
-	}
-	return out, nil
-}
-
-// isRegular says whether e is a regular file, following a symbolic link.
-func isRegular(dir string, e fs.DirEntry) bool {
-	if e.Type()&fs.ModeSymlink != 0 {
-		st, err := os.Stat(filepath.Join(dir, e.Name()))
-		return err == nil && st.Mode().IsRegular()
-	}
-	return e.Type().IsRegular()
 }

@@ -148,6 +148,9 @@ func TestVerdictJSON(t *testing.T) {
 func artifactDir(t *testing.T, files map[string][]byte) string {
 	dir := t.TempDir()
 	for name, data := range files {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		writeFile(t, dir, name, data)
 	}
 	return dir
@@ -209,6 +212,17 @@ func TestMatchArtifacts(t *testing.T) {
 			[]want{{"D:main@1.2.3.bin", "main", ByDir, ""}}, ""},
 		{"folder with explicit file", m, map[string][]byte{"main.bin": modem, "m": main}, []string{"main=m"}, true,
 			[]want{{"m", "main", ByExplicit, ""}}, ""},
+		{"folder searches subfolders by name", m, map[string][]byte{"out/main@1.2.3.bin": main, "modem/fw/modem.hex": modem}, nil, true,
+			[]want{{"D:out/main@1.2.3.bin", "main", ByDir, ""}, {"D:modem/fw/modem.hex", "modem", ByDir, ""}}, ""},
+		{"folder finds a build tree's image by content", single, map[string][]byte{
+			"zephyr/zephyr.signed.bin": main, "zephyr/zephyr.bin": []byte("main firmware 1.2.4\n"), "CMakeCache.txt": modem}, nil, true,
+			[]want{{"D:zephyr/zephyr.signed.bin", "main", ByDir, ""}}, ""},
+		{"folder content needs the same bytes", single, map[string][]byte{"zephyr/zephyr.bin": []byte("main firmware 1.2.4\n")}, nil, true,
+			nil, ""},
+		{"folder leaves out hidden folders", single, map[string][]byte{".git/main.bin": main, ".cache/x": main}, nil, true,
+			nil, ""},
+		{"folder ambiguous across subfolders", m, map[string][]byte{"a/main.bin": main, "b/main.bin": main}, nil, true, nil,
+			"has several files for main@1.2.3: a/main.bin, b/main.bin"},
 		{"folder ambiguous", m, map[string][]byte{"main.bin": main, "main.hex": main}, nil, true, nil,
 			"has several files for main@1.2.3: main.bin, main.hex"},
 	}
@@ -267,7 +281,9 @@ func TestVerifyArtifacts(t *testing.T) {
 	m := signedVectorManifest(t)
 	dir := artifactDir(t, map[string][]byte{"main@1.2.3.bin": vectorMainBytes})
 	v := Verify(context.Background(), m, VerifyOptions{ArtifactsDir: dir, At: beforeExpiry})
-	if v.OK || len(v.Artifacts) != 1 || !strings.Contains(strings.Join(v.Problems, "\n"), "no artifact for component modem@2.0.1.7") {
+	// It says what it looked for.
+	if v.OK || len(v.Artifacts) != 1 || !strings.Contains(strings.Join(v.Problems, "\n"),
+		"no artifact for component modem@2.0.1.7 in the artifacts folder or its subfolders: looked for modem@2.0.1.7[.EXT] and modem[.EXT] by name, and for a file of 23 bytes with its sha256") {
 		t.Errorf("verdict %+v", v)
 	}
 	writeFile(t, dir, "modem.bin", vectorModemBytes)
