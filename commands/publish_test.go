@@ -228,8 +228,8 @@ func TestUploadCommand(t *testing.T) {
 		if got, _ := pubRetained(t, c, ".u/c/main@1.2.3"); len(got) != 1000 {
 			t.Errorf("after --force the broker retains %d bytes", len(got))
 		}
-		// --max-payload refuses before connecting.
-		_, errs, code = e.run("", "upload", "big@1.0.0", path, "--max-payload", "100k", "--broker", "mqtt://127.0.0.1:1")
+		// A --block-size over --max-payload is refused before connecting.
+		_, errs, code = e.run("", "upload", "big@1.0.0", path, "--max-payload", "100k", "--block-size", "128k", "--broker", "mqtt://127.0.0.1:1")
 		if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
 			t.Errorf("max-payload: exit %d, %q", code, errs)
 		}
@@ -417,11 +417,17 @@ func TestPublishMessageSizeLimit(t *testing.T) {
 			t.Errorf("%s is retained after a failed publish", topic)
 		}
 	}
-	// With max-payload in the profile it is refused before connecting.
+	// With max-payload in the profile it goes in blocks instead, none
+	// over the broker's limit.
 	e.must(0, "config", "set", "max-payload", "10k")
-	_, errs, code = e.run("", "release", "publish", mf, app, "--broker", "mqtt://127.0.0.1:1")
+	e.must(0, "release", "publish", mf, app)
+	if _, found := pubRetained(t, c, ".u/c/main@1.2.3/blocks"); !found {
+		t.Error("no block index after a publish over max-payload")
+	}
+	// A limit too small for blocks is refused before connecting.
+	_, errs, code = e.run("", "release", "publish", mf, app, "--max-payload", "1000", "--broker", "mqtt://127.0.0.1:1")
 	if code != ExitError || !strings.Contains(errs, "max-payload") {
-		t.Fatalf("profile max-payload: exit %d %s", code, errs)
+		t.Fatalf("max-payload too small for blocks: exit %d %s", code, errs)
 	}
 }
 
