@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -133,7 +132,7 @@ func (d *Device) fetchRetained(ctx context.Context, topic string, timeout time.D
 	if err := d.client.Err(); err != nil {
 		return nil, false, err
 	}
-	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if err := ctx.Err(); err != nil && err != context.DeadlineExceeded {
 		return nil, false, ctx.Err()
 	}
 	return nil, false, nil

@@ -23,12 +23,8 @@ func (s *suite) uploadBlocks(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	artifact := func(side string, i int) string {
-		if side == "otactl" {
-			return "blocks@" + runLabel(i)
-		}
-		return "whole@" + runLabel(i)
-	}
+	names := map[string]string{"otactl": "blocks@", "reference": "whole@"}
+	artifact := func(side string, i int) string { return names[side] + runLabel(i) }
 	readback := filepath.Join(s.dir, "out", "blocks.readback")
 	return s.compare(ctx, comparison{
 		size:    humanSize(size) + " in 128 KiB blocks",
