@@ -289,13 +289,20 @@ func TestArtifactsOverMaxPayloadGoInBlocksIndexLast(t *testing.T) {
 func TestArtifactsInBlocksKeepTheWholeTopicWhereItFits(t *testing.T) {
 	ctx := context.Background()
 	// Blocks asked for, on a broker without a limit.
-	b, p, f, _, _ := inBlocks(t, 3000, func(plan *Plan) { plan.BlockSize = 1024 })
+	b, p, f, first, _ := inBlocks(t, 3000, func(plan *Plan) { plan.BlockSize = 1024 })
 	index, blocks, whole := blockTopics(b)
 	if !index || blocks != 3 || !whole || !bytes.Equal(b.retained[".u/c/main@1.0.0"], f.data) {
 		t.Fatalf("retained: index %v, %d blocks, whole %v", index, blocks, whole)
 	}
 	if last := b.sent[len(b.sent)-1]; last != ".u/c/main@1.0.0/blocks" {
 		t.Fatalf("the index was not published last: %v", b.sent)
+	}
+
+	// An index that does not decode is no device's: replaced without
+	// --force.
+	b.retained[".u/c/main@1.0.0/blocks"] = []byte("{garbage")
+	if res, err := p.Artifacts(ctx, first); err != nil || res[0].Action != upload.ActionReplaced {
+		t.Fatalf("over an index that does not decode: %+v %v", res, err)
 	}
 
 	// Other bytes under the same version: refused, unless --force, which

@@ -117,7 +117,8 @@ func PutBlocks(ctx context.Context, store BlockStore, a BlockPut, obs Observer) 
 	switch {
 	case same:
 		res.Action = upload.ActionPresent
-	case old != nil && old.SHA256 != x.SHA256 && !a.Force:
+	case old != nil && old.V != 0 && old.SHA256 != x.SHA256 && !a.Force:
+		// An index that does not decode (V 0) is no device's: replaced.
 		sum, _ := hex.DecodeString(old.SHA256)
 		return res, nil, artifactError(&upload.ConflictError{Topic: indexTopic, Size: old.Size, SHA256: [32]byte(sum)}, a.ArtifactPut)
 	case old != nil:
@@ -170,7 +171,7 @@ func putBlocks(ctx context.Context, store ArtifactStore, a BlockPut, x *upload.B
 	sending := func() {
 		if !told {
 			told = true
-			obs.emit(ArtifactSending{Name: a.Name, Size: a.Size, Topic: a.Topic + "/b/"})
+			obs.emit(ArtifactSending{Name: a.Name, Size: a.Size, Topic: upload.BlockFilter(a.Topic)})
 		}
 	}
 	for i := range x.Count {
