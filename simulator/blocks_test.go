@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/report"
 	"github.com/otactl/otactl/upload"
@@ -102,7 +105,7 @@ func (h *harness) publishBlocked(version string, img []byte, change func(b *bloc
 	h.t.Helper()
 	ctx := context.Background()
 	ct, _ := h.op.Topics().Component("main", version)
-	b := cut(h.t, ct, img, 1024)
+	b := cut(h.t, ct, img, max(upload.MinBlockSize, int64(len(img)/8)))
 	if change != nil {
 		change(b)
 	}
@@ -161,5 +164,36 @@ func TestDeviceResumesBlocksAtItsNextAttempt(t *testing.T) {
 	h.rec.waitFor(t, "updated at the second attempt", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
 	if got := strings.Join(h.reports(id), "|"); !strings.Contains(got, "(1,7) 1.0.0 1.1.0") {
 		t.Errorf("reported %s: the first attempt did not fail on the missing block", got)
+	}
+}
+
+// A connection cut in the middle of a download in blocks, and the broker
+// out of reach long enough for the attempt to fail: at its next attempt
+// the device fetches only the blocks it had not verified, so the bytes it
+// receives add up to the image once, plus at most the block cut short.
+func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
+	b := testbroker.Embedded(t, broker.Config{})
+	proxy := tcpproxy.Start(t, b.Addr)
+	h := startOn(t, b, Config{Conn: upload.Options{Broker: proxy.URL(), Timeout: time.Second}, Attempts: 10,
+		DownloadTimeout: 200 * time.Millisecond, RetryPause: 100 * time.Millisecond})
+	id := h.fleet.Devices()[0].ID
+	const size, block = 128 << 10, 16 << 10
+	before := proxy.Sent(false)
+	// Cut when blocks 0 and 1 and half of block 2 have reached the
+	// device, and refuse connections until its attempt has failed.
+	fired := proxy.Arm(tcpproxy.Fault{After: 2*block + block/2, StayDown: true})
+	h.publishBlocked("1.1.0", image("1.1.0", size), nil)
+	select {
+	case <-fired:
+	case <-time.After(safety):
+		t.Fatal("the connection was never cut")
+	}
+	h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed })
+	proxy.SetDown(false)
+	h.rec.waitFor(t, "updated after the cut", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
+	// A device that started over would receive the 2.5 blocks before the
+	// cut again.
+	if got := proxy.Sent(false) - before; got > size+block+8<<10 {
+		t.Errorf("the device received %d bytes for an image of %d: it did not resume\n%s", got, size, h.rec.dump())
 	}
 }
