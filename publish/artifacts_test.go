@@ -364,3 +364,19 @@ func (e eacher) ReadRetainedEach(ctx context.Context, filters []string, fn func(
 	}
 	return nil
 }
+
+func TestArtifactsInBlocksDryRunSendsNothing(t *testing.T) {
+	b, p, _, plan, res := inBlocks(t, 5000, func(plan *Plan) { plan.MaxPayload, plan.DryRun = 2048, true })
+	if res[0].Action != upload.ActionWouldUpload || res[0].Blocks != 5 || len(b.sent) != 0 || len(b.retained) != 0 {
+		t.Fatalf("dry run: %+v, sent %v", res[0], b.sent)
+	}
+	plan.DryRun = false
+	if _, err := p.Artifacts(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	plan.DryRun = true
+	b.sent = nil
+	if res, err := p.Artifacts(context.Background(), plan); err != nil || res[0].Action != upload.ActionPresent || len(b.sent) != 0 {
+		t.Fatalf("dry run over the same blocks: %+v %v, sent %v", res, err, b.sent)
+	}
+}
