@@ -113,7 +113,8 @@ func (d *Device) downloadBlocks(ctx context.Context, topic string, index []byte,
 }
 
 // fetchRetained subscribes to topic and returns the first message there:
-// false when none came within timeout.
+// false when none came within timeout, an error when the connection
+// dropped meanwhile.
 func (d *Device) fetchRetained(ctx context.Context, topic string, timeout time.Duration) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -121,6 +122,7 @@ func (d *Device) fetchRetained(ctx context.Context, topic string, timeout time.D
 	if d.client == nil {
 		return nil, false, upload.ErrClosed
 	}
+	losses := d.client.Losses()
 	if err := d.client.Subscribe(ctx, []string{topic}, out); err != nil {
 		return nil, false, err
 	}
@@ -133,7 +135,10 @@ func (d *Device) fetchRetained(ctx context.Context, topic string, timeout time.D
 		return nil, false, err
 	}
 	if err := ctx.Err(); err != nil && err != context.DeadlineExceeded {
-		return nil, false, ctx.Err()
+		return nil, false, err
+	}
+	if d.client.Losses() != losses {
+		return nil, false, fmt.Errorf("nothing from %s in %s: the connection dropped", topic, timeout)
 	}
 	return nil, false, nil
 }

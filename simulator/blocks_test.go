@@ -188,7 +188,9 @@ func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
 	case <-time.After(safety):
 		t.Fatal("the connection was never cut")
 	}
-	h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed })
+	if e := h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed }); e.Reason != report.ReasonConnectionLost {
+		t.Errorf("the attempt failed with reason %d, want 4 (connection lost): %s", e.Reason, e.Detail)
+	}
 	proxy.SetDown(false)
 	h.rec.waitFor(t, "updated after the cut", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
 	// A device that started over would receive the 2.5 blocks before the
