@@ -20,7 +20,8 @@ func newConfigCommand(sys *System) *cli.Command {
 			Usage:     "set a profile setting (creating the profile)",
 			UsageText: "otactl config set KEY VALUE [--profile NAME]",
 			Description: `Keys: ` + strings.Join(profile.Keys, ", ") + `. pubkey adds a trusted key
-(repeat, or separate with commas); max-payload takes sizes like 128k or 16M.
+(repeat, or separate with commas); max-payload and block-size take sizes
+like 128k or 16M.
 
 Example:
    $ otactl config set broker mqtts://broker.example:8883 --profile prod
