@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
@@ -26,7 +27,8 @@ func newArtifactDeleteCommand(sys *System) *cli.Command {
 		Aliases:   []string{"rm"},
 		Usage:     "clear an artifact's retained message",
 		UsageText: "otactl artifact delete PACKAGE@VERSION [--force] [connection flags] [-o json]",
-		Description: `Clears P.u/c/PACKAGE@VERSION. Refuses while a retained desired manifest (the
+		Description: `Clears P.u/c/PACKAGE@VERSION, and an artifact published in blocks
+entirely: its index (first), then every block. Refuses while a retained desired manifest (the
 fleet's, a cohort's or a device's) names the artifact, since devices would
 fail to download it, unless --force. On a terminal it asks first; --yes
 skips the question, and nothing asks when standard input is not a terminal.
@@ -87,15 +89,12 @@ func deleteArtifact(ctx context.Context, client *upload.Client, topic string, op
 		return nil, "", withHint(fmt.Errorf("%s@%s is named by the desired manifest of %s", opts.Package, opts.Version, summarizeTargets(users)),
 			"publish or unpublish those releases first, or delete anyway with --force")
 	}
-	_, found, err := client.ReadRetained(ctx, topic)
+	found, err := publish.ClearArtifact(ctx, publish.FromClient(client), topic)
 	if err != nil {
 		return nil, "", err
 	}
 	if !found {
 		return users, "absent", nil
-	}
-	if err := client.Clear(ctx, topic); err != nil {
-		return nil, "", err
 	}
 	return users, "deleted", nil
 }

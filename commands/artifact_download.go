@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/internal/regularfile"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
 )
 
@@ -29,7 +30,9 @@ func newArtifactDownloadCommand(sys *System) *cli.Command {
 		Description: `Reads the retained message at P.u/c/PACKAGE@VERSION and writes it to FILE
 (atomically, a regular file only), or to standard output with -O -. An
 existing FILE is kept unless --clobber. Prints size and SHA-256 on standard
-error.
+error. An artifact retained only in blocks is put together from them,
+each block checked against the index and the whole against its SHA-256
+(exit 3 when one does not match).
 
 Example:
    $ otactl artifact download main@1.2.3 -O main-1.2.3.bin
@@ -62,11 +65,11 @@ func artifactDownloadRun(ctx context.Context, sys *System, opts *artifactDownloa
 	)
 	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
 		if opts.Out == "-" {
-			n, sum, found, err = client.CopyRetained(ctx, topic, sys.Stdout)
+			n, sum, found, err = publish.CopyArtifact(ctx, client, topic, sys.Stdout)
 			return err
 		}
 		return clobberHint(out.writeStream(func(w io.Writer) (bool, error) {
-			n, sum, found, err = client.CopyRetained(ctx, topic, w)
+			n, sum, found, err = publish.CopyArtifact(ctx, client, topic, w)
 			return found, err
 		}))
 	})

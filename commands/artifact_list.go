@@ -2,26 +2,16 @@ package commands
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"sort"
+	"fmt"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
 )
-
-// artifactInfo is one retained artifact.
-type artifactInfo struct {
-	Package string `json:"package"`
-	Version string `json:"version"`
-	Topic   string `json:"topic"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
-}
 
 func newArtifactListCommand(sys *System) *cli.Command {
 	opts := &listOptions{}
@@ -31,13 +21,17 @@ func newArtifactListCommand(sys *System) *cli.Command {
 		Usage:     "list the artifacts retained under P.u/c/, with sizes and hashes",
 		UsageText: "otactl artifact list [connection flags] [-o json]",
 		Description: `Reads every retained message under P.u/c/ and prints package, version, size
-and SHA-256. MQTT has no way to list topics: the broker sends every
-artifact's bytes, so this takes as long as downloading them all.
+and SHA-256, and, for an artifact published in blocks, its blocks (from
+its index at P.u/c/PACKAGE@VERSION/blocks; one retained only in blocks
+shows the index's size and SHA-256). MQTT has no way to list topics: the
+broker sends every artifact's bytes, so this takes as long as downloading
+them all.
 
 Example:
    $ otactl artifact list
-   PACKAGE  VERSION  SIZE       SHA256
-   main     1.2.3    525.6 KiB  feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241`,
+   PACKAGE  VERSION  SIZE       BLOCKS         SHA256
+   main     1.2.3    525.6 KiB  -              feb982c3fbec352441caddaa85bd5c69ef5feadb5dfc1f57171e88e070771241
+   main     1.3.0    1.0 MiB    8 of 128.0 KiB 5e0f2b0ba5c3d1bd8e3e4b8e2c6a9e1f0a5c4b3d2e1f0a9b8c7d6e5f4a3b2c1d`,
 		Flags: opts.flags(),
 		Action: runWithoutArgs("artifact list", "", func(ctx context.Context) error {
 			return artifactListRun(ctx, sys, opts)
@@ -47,44 +41,34 @@ Example:
 
 func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error {
 	var (
-		topics  protocol.Topics
-		byTopic = map[string]artifactInfo{}
+		topics protocol.Topics
+		list   []publish.RetainedArtifact
 	)
-	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
+	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
 		topics = client.Topics()
-		return client.ReadRetainedAll(ctx, topics.ComponentsFilter(), func(topic string, payload []byte) {
-			pkg, ver, ok := topics.ParseComponent(topic)
-			if !ok {
-				return
-			}
-			sum := sha256.Sum256(payload)
-			byTopic[topic] = artifactInfo{Package: pkg, Version: ver, Topic: topic, Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:])}
-		})
+		list, err = publish.ListArtifacts(ctx, client, topics)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	list := make([]artifactInfo, 0, len(byTopic))
-	for _, a := range byTopic {
-		list = append(list, a)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Package != list[j].Package {
-			return list[i].Package < list[j].Package
-		}
-		return list[i].Version < list[j].Version
-	})
-	return listing[artifactInfo]{
+	return listing[publish.RetainedArtifact]{
 		Schema: "artifact-list",
 		Key:    "artifacts",
 		Empty:  "no artifacts retained under " + topics.ComponentsFilter(),
-		Header: []string{"PACKAGE", "VERSION", "SIZE", "SHA256"},
-		Row: func(a artifactInfo) []string {
-			size := strconv.FormatInt(a.Size, 10)
+		Header: []string{"PACKAGE", "VERSION", "SIZE", "BLOCKS", "SHA256"},
+		Row: func(a publish.RetainedArtifact) []string {
+			size, blocks := strconv.FormatInt(a.Size, 10), "-"
 			if sys.StdoutTTY {
 				size = text.Bytes(a.Size)
 			}
-			return []string{a.Package, a.Version, size, a.SHA256}
+			if a.Blocks > 0 {
+				blocks = fmt.Sprintf("%d of %s", a.Blocks, text.Bytes(a.BlockSize))
+			}
+			if !a.Whole {
+				blocks += " only"
+			}
+			return []string{a.Package, a.Version, size, blocks, a.SHA256}
 		},
 	}.write(sys, opts.Output, list)
 }

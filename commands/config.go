@@ -20,7 +20,8 @@ func newConfigCommand(sys *System) *cli.Command {
 			Usage:     "set a profile setting (creating the profile)",
 			UsageText: "otactl config set KEY VALUE [--profile NAME]",
 			Description: `Keys: ` + strings.Join(profile.Keys, ", ") + `. pubkey adds a trusted key
-(repeat, or separate with commas); max-payload takes sizes like 128k or 16M;
+(repeat, or separate with commas); max-payload and block-size take sizes like
+128k or 16M;
 verify-brokers adds the URLs of the other broker endpoints devices use (cluster
 nodes, bridged edges; repeat, or separate with commas; no credentials in them):
 upload and release publish, rollback and unpublish confirm each step on every

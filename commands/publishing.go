@@ -126,7 +126,7 @@ func publishObserver(sys *System, quiet bool) publish.Observer {
 			}
 		case publish.ArtifactDone:
 			r := e.Result
-			say("artifact %s@%s: %s (%d bytes) %s", r.Package, r.Version, r.Action, r.Size, r.Topic)
+			say("artifact %s@%s: %s (%d bytes) %s%s", r.Package, r.Version, r.Action, r.Size, r.Topic, blocksNote(r))
 		case publish.DevicesMatched:
 			say("devices %s: %d of %d reporting devices", e.Glob, e.Matched, e.Known)
 		case publish.PercentSelected:

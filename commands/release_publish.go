@@ -18,6 +18,7 @@ type releasePublishOptions struct {
 	Artifacts    []string
 	ArtifactsDir string
 	MaxPayload   string
+	BlockSize    string
 	// Plan takes --encoding, --force and --dry-run as they are.
 	Plan   publish.Plan
 	Strict strictOption
@@ -41,7 +42,8 @@ func releasePublishFlags(opts *releasePublishOptions) []cli.Flag {
 		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` devices trust: the key set on P.u/keys must be signed by it (repeatable; see 'otactl key rotate')"}, &opts.RootPubkeys),
 		&cli.BoolFlag{Name: "force", Usage: "publish over a higher or equal sequence number, and replace different artifact bytes", Destination: &opts.Plan.Force},
 		dryRunFlag(&opts.Plan.DryRun),
-		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
+		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's); larger artifacts go in blocks", Destination: &opts.MaxPayload},
+		blockSizeFlag(&opts.BlockSize),
 		strictFlag(&opts.Strict),
 		yesFlag(&opts.Yes),
 		verifyBrokerFlag(&opts.Conn),
@@ -176,11 +178,11 @@ func releasePublishPlan(ctx context.Context, sys *System, cn *connection, opts *
 		return nil, err
 	}
 	plan.ArtifactsDir = opts.ArtifactsDir
-	if plan.MaxPayload, err = maxPayloadSetting(opts.MaxPayload, cn); err != nil {
+	if plan.MaxPayload, plan.BlockSize, err = payloadSettings(opts.MaxPayload, opts.BlockSize, cn); err != nil {
 		return nil, err
 	}
 	for _, c := range m.Components {
-		if err := publish.CheckPayloadSize(c.Package+"@"+c.Version, c.Size, plan.MaxPayload); err != nil {
+		if _, err := publish.BlockSize(c.Package+"@"+c.Version, c.Size, plan.MaxPayload, plan.BlockSize); err != nil {
 			return nil, err
 		}
 	}

@@ -28,7 +28,8 @@ func newRolloutStartCommand(sys *System) *cli.Command {
 		&cli.DurationFlag{Name: "bake", Usage: "after a stage's gate passes, watch it for `DURATION` with no new failure before widening", Destination: &opts.Bake},
 		&cli.StringFlag{Name: "on-failure", Usage: "on a failed gate: pause (leave all as is), halt (restore the previous release on the stage's devices not updated) or rollback (on every device of the stage)", Value: rollout.OnFailurePause, Destination: &opts.OnFailure},
 		&cli.StringFlag{Name: "encoding", Usage: "desired manifest encoding: json or cbor (env OTACTL_ENCODING, profile setting encoding)", DefaultText: "json", Destination: &opts.Plan.Encoding},
-		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's)", Destination: &opts.MaxPayload},
+		&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's); larger artifacts go in blocks", Destination: &opts.MaxPayload},
+		blockSizeFlag(&opts.BlockSize),
 		yesFlag(&opts.Yes),
 	}, opts.Run.flags(&opts.releasePublishOptions)...)
 	return &cli.Command{

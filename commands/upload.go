@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/profile"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/upload"
@@ -16,6 +17,7 @@ import (
 type uploadOptions struct {
 	artifactOptions
 	MaxPayload string
+	BlockSize  string
 	Output     string
 	// Put takes FILE and --force as they are.
 	Put publish.ArtifactPut
@@ -26,15 +28,19 @@ func newUploadCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "upload",
 		Usage:     "publish an artifact's bytes, retained, and prove them by reading them back",
-		UsageText: "otactl upload PACKAGE@VERSION FILE [--force] [--max-payload BYTES] [connection flags] [-o json]",
+		UsageText: "otactl upload PACKAGE@VERSION FILE [--force] [--max-payload BYTES] [--block-size BYTES] [connection flags] [-o json]",
 		Description: `Publishes FILE retained at QoS 1 to P.u/c/PACKAGE@VERSION, then reads the
 retained message back and compares size and SHA-256: a broker that drops
 large messages while acknowledging them is caught here. When the broker
 already holds the same bytes nothing is sent; when it holds different bytes
 the upload is refused (exit 3) unless --force.
 
---max-payload (or the profile's max-payload) refuses, before connecting, a
-file larger than the broker accepts.
+A file larger than --max-payload (or the profile's max-payload) is
+published in blocks, as is any file with --block-size (or the profile's
+block-size): blocks at P.u/c/PACKAGE@VERSION/b/N, each read back, then an
+index at P.u/c/PACKAGE@VERSION/blocks; the whole file too when the broker
+takes it, for devices that do not know blocks (docs/protocol.md, "Block
+artifacts").
 
 A file of 1 MiB or more on an mqtt:// or mqtts:// broker streams from disk
 over a second connection (client id ID-s), hashed as it is sent and read
@@ -46,7 +52,8 @@ Example:
    uploaded main@1.2.3: 538208 bytes, sha256 feb982c3fbec..., to .u/c/main@1.2.3 (read back and verified)`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace different bytes already published under this version", Destination: &opts.Put.Force},
-			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload)", Destination: &opts.MaxPayload},
+			&cli.StringFlag{Name: "max-payload", Usage: "largest message the broker accepts, e.g. 128k or 16M (default: the profile's max-payload); larger files go in blocks", Destination: &opts.MaxPayload},
+			blockSizeFlag(&opts.BlockSize),
 			outputFlag(&opts.Output),
 			verifyBrokerFlag(&opts.Conn),
 		}, connectFlags(&opts.Conn)...),
@@ -66,21 +73,29 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	if err != nil {
 		return err
 	}
-	maxPayload, err := maxPayloadSetting(opts.MaxPayload, cn)
+	maxPayload, blockSize, err := payloadSettings(opts.MaxPayload, opts.BlockSize, cn)
 	if err != nil {
 		return err
 	}
-	f, size, err := publish.OpenArtifact(opts.Put.Path, maxPayload)
+	f, size, err := publish.OpenArtifact(opts.Put.Path, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	req := opts.Put
+	req := publish.BlockPut{ArtifactPut: opts.Put, Whole: !publish.NeedsBlocks(size, maxPayload)}
 	req.Topic, req.Name, req.File, req.Size = topic, opts.Package+"@"+opts.Version, f, size
-	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size}
-	err = opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
+	if req.BlockSize, err = publish.BlockSize(req.Path, size, maxPayload, blockSize); err != nil {
+		return err
+	}
+	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size, BlockSize: req.BlockSize, Blocks: upload.BlockCount(size, req.BlockSize)}
+	err = opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) (err error) {
 		obs := publishObserver(sys, opts.Output == "json")
-		put, err := publish.PutArtifact(ctx, client, req, obs)
+		var put upload.PutResult
+		if req.BlockSize > 0 {
+			put, _, err = publish.PutBlocks(ctx, publish.FromClient(client), req, obs)
+		} else {
+			put, err = publish.PutArtifact(ctx, client, req.ArtifactPut, obs)
+		}
 		if err != nil {
 			return err
 		}
@@ -97,9 +112,37 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	case "present":
 		fmt.Fprintf(sys.Stdout, "%s@%s is already on the broker with the same bytes (%d bytes, sha256 %s): nothing sent\n", res.Package, res.Version, res.Size, res.SHA256[:12])
 	default:
-		fmt.Fprintf(sys.Stdout, "%s %s@%s: %d bytes, sha256 %s..., to %s (read back and verified)\n", res.Action, res.Package, res.Version, res.Size, res.SHA256[:12], topic)
+		fmt.Fprintf(sys.Stdout, "%s %s@%s: %d bytes, sha256 %s..., to %s%s (read back and verified)\n", res.Action, res.Package, res.Version, res.Size, res.SHA256[:12], topic, blocksNote(res))
 	}
 	return nil
+}
+
+// blocksNote describes how an artifact was cut into blocks, or "".
+func blocksNote(a publish.ArtifactResult) string {
+	if a.Blocks == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" in %s of %s", text.Plural(a.Blocks, "block"), text.Bytes(a.BlockSize))
+}
+
+// blockSizeFlag is --block-size, bound to dest.
+func blockSizeFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "block-size", Usage: "publish artifacts in blocks of `SIZE`, e.g. 128k (default: the profile's block-size; blocks only for artifacts over max-payload)", Destination: dest}
+}
+
+// payloadSettings are --max-payload and --block-size, each else the
+// profile's, else 0 (none).
+func payloadSettings(maxFlag, blockFlag string, cn *connection) (maxPayload, blockSize int64, err error) {
+	if maxPayload, err = maxPayloadSetting(maxFlag, cn); err != nil {
+		return 0, 0, err
+	}
+	if blockFlag == "" {
+		return maxPayload, cn.Profile.BlockSize, nil
+	}
+	if blockSize, err = profile.ParseSize(blockFlag); err != nil {
+		return 0, 0, usageErrorf("--block-size: %v", err)
+	}
+	return maxPayload, blockSize, nil
 }
 
 // maxPayloadSetting is --max-payload, else the profile's, else 0 (none).

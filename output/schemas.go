@@ -145,6 +145,8 @@ var artifactFields = []Prop{
 	str("package", "package"), str("version", "version"), str("topic", "the artifact's topic"),
 	intg("size", "bytes"), str("sha256", "lowercase hex SHA-256"),
 	str("action", "uploaded, replaced, present, verified, would upload, would replace"),
+	opt(intg("blockSize", "bytes a block, when published in blocks (docs/protocol.md, Block artifacts)")),
+	opt(intg("blocks", "its number of blocks, when published in blocks")),
 }
 
 var gateFields = []Prop{
@@ -176,7 +178,9 @@ var Schemas = []Schema{
 	}},
 	{Name: "artifact-list", Commands: []string{"artifact list"}, Doc: "The artifacts retained.", Fields: []Prop{
 		arr("artifacts", "each artifact", obj("", "", str("package", "package"), str("version", "version"),
-			str("topic", "its topic"), intg("size", "bytes"), str("sha256", "lowercase hex SHA-256"))),
+			str("topic", "its topic"), intg("size", "bytes"), str("sha256", "lowercase hex SHA-256"),
+			boo("whole", "retained whole at its topic; false: in blocks only"),
+			opt(intg("blockSize", "bytes a block, when it has a block index")), opt(intg("blocks", "its number of blocks")))),
 	}},
 	{Name: "broker", Commands: []string{"broker"}, Doc: "Where the broker listens, printed once it does.", Fields: []Prop{
 		str("url", "MQTT URL"), boo("auth", "logins are required"), str("topicPrefix", "topic prefix"),

@@ -49,8 +49,10 @@ func (p *Profile) Check() error {
 			return bad("read-back-wait", p.ReadBackWait, "%v", err)
 		}
 	}
-	if p.MaxPayload < 0 {
-		return bad("max-payload", strconv.FormatInt(p.MaxPayload, 10), "want a positive size like 131072, 128k or 16M")
+	for _, key := range []string{"max-payload", "block-size"} {
+		if n := *p.size(key); n < 0 {
+			return bad(key, strconv.FormatInt(n, 10), "want a positive size like 131072, 128k or 16M")
+		}
 	}
 	if p.Threshold < 0 {
 		return bad("threshold", strconv.Itoa(p.Threshold), "want a number of signatures, 0 or more")

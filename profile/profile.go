@@ -41,8 +41,11 @@ type Profile struct {
 	// ReadBackWait is how long a read-back looks again for a message not
 	// there yet (upload.Options.ReadBackWait), a Go duration; "0s" reads
 	// once.
-	ReadBackWait      string   `json:"read-back-wait,omitempty"`
-	MaxPayload        int64    `json:"max-payload,omitempty"` // bytes
+	ReadBackWait string `json:"read-back-wait,omitempty"`
+	MaxPayload   int64  `json:"max-payload,omitempty"` // bytes
+	// BlockSize publishes every artifact in blocks of this many bytes
+	// (docs/protocol.md#block-artifacts), as --block-size does.
+	BlockSize         int64    `json:"block-size,omitempty"`
 	RequireSignatures bool     `json:"require-signatures,omitempty"`
 	Pubkeys           []string `json:"pubkey,omitempty"` // trusted public keys: files or keyring names
 	// RootPubkeys are the root keys devices trust (key rotation): the key
@@ -77,7 +80,7 @@ type File struct {
 // Keys are the settings a profile holds, in the order they are listed.
 var Keys = []string{
 	"broker", "username", "client-id", "ca-file", "cert-file", "key-file", "insecure",
-	"topic-prefix", "timeout", "read-back-wait", "max-payload", "require-signatures", "pubkey", "root-pubkey", "threshold",
+	"topic-prefix", "timeout", "read-back-wait", "max-payload", "block-size", "require-signatures", "pubkey", "root-pubkey", "threshold",
 	"encoding", "strict", "pkcs11-module", "signer-pubkey", "verify-brokers",
 }
 
@@ -289,12 +292,12 @@ func (p *Profile) Set(key, value string) error {
 	case "topic-prefix":
 		v := value
 		p.TopicPrefix = &v
-	case "max-payload":
+	case "max-payload", "block-size":
 		n, err := ParseSize(value)
 		if err != nil {
 			return bad("want a positive size like 131072, 128k or 16M")
 		}
-		p.MaxPayload = n
+		*p.size(key) = n
 	case "pubkey", "root-pubkey":
 		var add []string
 		for _, k := range strings.Split(value, ",") {
@@ -390,8 +393,8 @@ func (p *Profile) Unset(key string) error {
 		*p.flag(key) = false
 	case "topic-prefix":
 		p.TopicPrefix = nil
-	case "max-payload":
-		p.MaxPayload = 0
+	case "max-payload", "block-size":
+		*p.size(key) = 0
 	case "pubkey", "root-pubkey":
 		*p.keyList(key) = nil
 	case "threshold":
@@ -422,8 +425,9 @@ func (p *Profile) Get(key string) (string, bool, error) {
 			return "", false, nil
 		}
 		return *p.TopicPrefix, true, nil
-	case "max-payload":
-		return strconv.FormatInt(p.MaxPayload, 10), p.MaxPayload != 0, nil
+	case "max-payload", "block-size":
+		n := *p.size(key)
+		return strconv.FormatInt(n, 10), n != 0, nil
 	case "pubkey", "root-pubkey":
 		list := *p.keyList(key)
 		return strings.Join(list, ","), len(list) > 0, nil
@@ -475,6 +479,14 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a positive size like 131072, 128k or 16M", s)
 	}
 	return n * mult, nil
+}
+
+// size is the size setting key names: max-payload or block-size.
+func (p *Profile) size(key string) *int64 {
+	if key == "block-size" {
+		return &p.BlockSize
+	}
+	return &p.MaxPayload
 }
 
 func absPath(p string) string {

@@ -19,7 +19,7 @@ func TestEveryKeySetGetUnset(t *testing.T) {
 	values := map[string]string{
 		"broker": "mqtts://b.example", "username": "ci", "client-id": "otactl-ci",
 		"ca-file": file, "cert-file": file, "key-file": file, "insecure": "true",
-		"topic-prefix": "acme/", "timeout": "45s", "read-back-wait": "5s", "max-payload": "131072",
+		"topic-prefix": "acme/", "timeout": "45s", "read-back-wait": "5s", "max-payload": "131072", "block-size": "65536",
 		"require-signatures": "true", "pubkey": "release-key", "root-pubkey": "root-key", "threshold": "2",
 		"encoding": "cbor", "strict": "true", "pkcs11-module": file, "signer-pubkey": "release-key",
 		"verify-brokers": "mqtt://edge.example:1883",

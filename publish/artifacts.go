@@ -37,10 +37,17 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 			return nil, fmt.Errorf("component %s: uri %q is not %q, where otactl publishes it", name, c.URI, uri)
 		}
 		res := ArtifactResult{Package: c.Package, Version: c.Version, Topic: topic, Size: c.Size, SHA256: c.Hash}
+		bs, err := BlockSize(name, c.Size, plan.MaxPayload, plan.BlockSize)
+		if err != nil {
+			return nil, err
+		}
+		if bs > 0 {
+			res.BlockSize, res.Blocks = bs, upload.BlockCount(c.Size, bs)
+		}
 		if path, ok := plan.Files[c.Package]; ok {
-			res.Action, err = p.putComponent(ctx, plan, c, topic, path)
+			res.Action, err = p.putComponent(ctx, plan, c, topic, path, bs)
 		} else {
-			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c, plan.ArtifactsDir)
+			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c, bs > 0, plan.ArtifactsDir)
 		}
 		if err != nil {
 			return nil, err
@@ -51,11 +58,15 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 	return out, nil
 }
 
-// putComponent puts component c's file on the broker and returns the
-// action taken.
-func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, topic, path string) (string, error) {
+// putComponent puts component c's file on the broker, in blocks of
+// blockSize unless 0, and returns the action taken.
+func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, topic, path string, blockSize int64) (string, error) {
 	name := c.Package + "@" + c.Version
-	f, size, err := OpenArtifact(path, plan.MaxPayload)
+	limit := plan.MaxPayload
+	if blockSize > 0 {
+		limit = 0 // BlockSize checked the blocks against it
+	}
+	f, size, err := OpenArtifact(path, limit)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +77,13 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 	// The bytes are hashed as they are sent, and must hash to the
 	// component's hash: a file changed since it was matched is never
 	// published.
-	put, err := PutArtifact(ctx, p.Broker, ArtifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun}, p.Observe)
+	a := ArtifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun}
+	var put upload.PutResult
+	if blockSize > 0 {
+		put, _, err = PutBlocks(ctx, p.Broker, BlockPut{ArtifactPut: a, BlockSize: blockSize, Whole: !NeedsBlocks(size, plan.MaxPayload)}, p.Observe)
+	} else {
+		put, err = PutArtifact(ctx, p.Broker, a, p.Observe)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -74,14 +91,25 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 }
 
 // verifyRemoteArtifact checks that the broker retains a component's exact
-// bytes when no file was given for it (nor found in dir, when not "").
-func verifyRemoteArtifact(ctx context.Context, store ArtifactStore, topic, name string, c release.Component, dir string) error {
+// bytes when no file was given for it (nor found in dir, when not ""):
+// in blocks (the only way when blocked), else whole or, when it is not
+// there whole, in blocks.
+func verifyRemoteArtifact(ctx context.Context, store BlockStore, topic, name string, c release.Component, blocked bool, dir string) error {
 	sum, err := hex.DecodeString(c.Hash)
 	if err != nil || len(sum) != 32 {
 		return fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, name)
 	}
-	err = store.VerifyRetained(ctx, topic, int(c.Size), [32]byte(sum))
+	if !blocked {
+		err = store.VerifyRetained(ctx, topic, int(c.Size), [32]byte(sum))
+	}
 	var ve *upload.VerifyError
+	if blocked || errors.As(err, &ve) && ve.Missing {
+		found, berr := verifyRemoteBlocks(ctx, store, topic, name, c)
+		if found || berr != nil {
+			return berr
+		}
+		err = &upload.VerifyError{Topic: topic, Missing: true}
+	}
 	if errors.As(err, &ve) && ve.Missing && dir != "" {
 		return hint.Wrap(fmt.Errorf("component %s is not on the broker (%s), and the artifacts folder %s has no file for it: %s, in it and its subfolders",
 			name, topic, dir, release.LookedFor(c)),
@@ -171,21 +199,27 @@ func PutArtifact(ctx context.Context, store ArtifactStore, a ArtifactPut, obs Ob
 		req.SHA256 = (*[32]byte)(sum)
 	}
 	res, err := store.PutFile(ctx, req)
+	if err != nil {
+		return res, artifactError(err, a)
+	}
+	return res, nil
+}
+
+// artifactError says what a failed put of a means to the user.
+func artifactError(err error, a ArtifactPut) error {
 	var conflict *upload.ConflictError
 	switch {
-	case err == nil:
-		return res, nil
 	case errors.As(err, &conflict):
-		return res, hint.Wrap(fmt.Errorf("%w: %s is already published with different bytes (%d bytes, sha256 %s) at %s",
-			release.ErrVerification, a.Name, conflict.Size, hex.EncodeToString(conflict.SHA256[:6]), a.Topic),
+		return hint.Wrap(fmt.Errorf("%w: %s is already published with different bytes (%d bytes, sha256 %s) at %s",
+			release.ErrVerification, a.Name, conflict.Size, hex.EncodeToString(conflict.SHA256[:6]), conflict.Topic),
 			"a version's bytes should never change: publish a new version, or replace them with --force")
 	case errors.Is(err, upload.ErrArtifactChanged):
 		what := "it was checked"
 		if a.Hash != "" {
 			what = "it was checked: it no longer matches component " + a.Name
 		}
-		return res, hint.Wrap(fmt.Errorf("%w: %s changed since %s (nothing was published)", release.ErrVerification, a.Path, what),
+		return hint.Wrap(fmt.Errorf("%w: %s changed since %s (nothing was published)", release.ErrVerification, a.Path, what),
 			"is something still writing the file? run again once it is complete")
 	}
-	return res, fmt.Errorf("upload %s: %w", a.Name, err)
+	return fmt.Errorf("upload %s: %w", a.Name, err)
 }

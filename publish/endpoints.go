@@ -104,13 +104,29 @@ func ConfirmArtifacts(ctx context.Context, eps []Endpoint, arts []ArtifactResult
 			if err != nil || len(sum) != sha256.Size {
 				return fmt.Errorf("%w: component %s@%s: hash is not SHA-256 hex", release.ErrVerification, a.Package, a.Version)
 			}
-			if err := e.Reader.VerifyRetained(ctx, a.Topic, int(a.Size), [32]byte(sum)); err != nil {
+			if err := confirmArtifact(ctx, e.Reader, a, [32]byte(sum)); err != nil {
 				return endpointError(e.URL, "artifact "+a.Package+"@"+a.Version, readBackProblem(err))
 			}
 		}
 		obs.emit(EndpointDone{Step: "artifacts", URL: e.URL})
 	}
 	return nil
+}
+
+// confirmArtifact reads one artifact back on an endpoint: whole, or
+// when it was published in blocks, its index and every block (devices
+// that take blocks read those; the whole topic may be over the
+// endpoint's limit).
+func confirmArtifact(ctx context.Context, r EndpointReader, a ArtifactResult, sum [32]byte) error {
+	if a.Blocks == 0 {
+		return r.VerifyRetained(ctx, a.Topic, int(a.Size), sum)
+	}
+	name := a.Package + "@" + a.Version
+	found, err := verifyRemoteBlocks(ctx, r, a.Topic, name, release.Component{Size: a.Size, Hash: a.SHA256})
+	if err == nil && !found {
+		err = &upload.VerifyError{Topic: upload.BlockIndexTopic(a.Topic), Missing: true}
+	}
+	return err
 }
 
 // antiRollbackElsewhere is the anti-rollback check on every other

@@ -11,6 +11,7 @@ import (
 
 	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
 )
 
 // fakeEndpoint reads what broker b retains, as another endpoint would: b
@@ -213,5 +214,40 @@ func TestRollbackSequenceIsAboveEveryEndpoint(t *testing.T) {
 	}
 	if plan.Manifest.SequenceNumber != testNow.Unix()+51 {
 		t.Errorf("sequence %d", plan.Manifest.SequenceNumber)
+	}
+}
+
+// TestEndpointsConfirmEveryBlock: an artifact published in blocks is
+// confirmed on another endpoint by its index and every block (the whole
+// topic may be over that endpoint's limit), and one block missing there
+// stops the run before any desired manifest, naming the endpoint.
+func TestEndpointsConfirmEveryBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  map[string]bool
+		ok   bool
+	}{
+		{"whole topic over the edge's limit", map[string]bool{mainTopic: true}, true},
+		{"a block missing", map[string]bool{upload.BlockTopic(mainTopic, 1): true}, false},
+		{"no index", map[string]bool{upload.BlockIndexTopic(mainTopic): true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 1000, 3000)
+			b := newFakeBroker(t)
+			p, _ := endpointPublisher(b, &fakeEndpoint{b: b, cut: tc.cut})
+			plan := f.plan(fleet)
+			plan.BlockSize = 1024
+			_, err := p.Publish(context.Background(), plan)
+			_, desired := b.retained[fleet.Topic]
+			if tc.ok {
+				if err != nil || !desired {
+					t.Fatalf("err %v, desired sent %v", err, desired)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "endpoint mqtt://e1:1883: artifact main@1.0.0") || desired {
+				t.Fatalf("err %v, desired sent %v", err, desired)
+			}
+		})
 	}
 }

@@ -28,8 +28,11 @@ type Plan struct {
 	Encoding   string            // json or cbor
 	Files      map[string]string // package -> artifact file
 	MaxPayload int64             // the broker's largest message; 0: no limit
-	Targets    []Target
-	Percent    float64 // also the devices --percent chooses; 0: none
+	// BlockSize publishes every artifact in blocks of this size
+	// (docs/protocol.md#block-artifacts); 0: only those over MaxPayload.
+	BlockSize int64
+	Targets   []Target
+	Percent   float64 // also the devices --percent chooses; 0: none
 	// DeviceGlobs are device id patterns (path.Match: *, ?, [...]): also
 	// the reporting devices each matches; one that matches none is an
 	// error.
@@ -76,6 +79,9 @@ type ArtifactResult struct {
 	// there), verified (no file given; the broker's copy matches the
 	// manifest), or with --dry-run: would upload, would replace.
 	Action string `json:"action"`
+	// BlockSize and Blocks describe an artifact published in blocks.
+	BlockSize int64 `json:"blockSize,omitempty"`
+	Blocks    int   `json:"blocks,omitempty"`
 }
 
 // TargetResult is what happened on one desired topic.

@@ -81,6 +81,9 @@ type Device struct {
 	// (by the SHA-256 of their bytes) already judged.
 	trust   trust
 	keySets map[[32]byte]bool
+	// blocks is a download in blocks cut short: what it verified is kept
+	// (in flash) for the next try.
+	blocks *BlockDownload
 
 	// What a device holds in RAM: lost on every reboot.
 	client    *upload.Client

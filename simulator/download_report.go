@@ -15,15 +15,17 @@ import (
 )
 
 // download fetches the component's retained message: the device subscribes
-// to the topic its uri names and takes the first message there. A reason
-// other than ReasonReady says why it failed.
+// to the topic its uri names and to its block index, and takes the first
+// message there; an index means the artifact comes in blocks
+// (downloadBlocks). A reason other than ReasonReady says why it failed.
 func (d *Device) download(ctx context.Context, topic string, c *release.Component) ([]byte, report.Reason, string) {
 	start := time.Now()
 	timeout := d.cfg.downloadTimeout() + time.Duration(c.Size/(128<<10))*time.Second
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := make(chan upload.Message, 1)
-	if err := d.client.Subscribe(dctx, []string{topic}, out); err != nil {
+	index := upload.BlockIndexTopic(topic)
+	if err := d.client.Subscribe(dctx, []string{index, topic}, out); err != nil {
 		var refused *upload.RefusedError
 		if errors.As(err, &refused) {
 			return nil, report.ReasonInvalidURI, "the broker refused the subscription to " + topic
@@ -31,13 +33,21 @@ func (d *Device) download(ctx context.Context, topic string, c *release.Componen
 		return nil, report.ReasonConnectionLost, err.Error()
 	}
 	var image []byte
+	blocked := false
 	for m := range out {
-		if m.Topic == topic && len(m.Payload) > 0 {
-			image = m.Payload
+		if (m.Topic == topic || m.Topic == index) && len(m.Payload) > 0 {
+			image, blocked = m.Payload, m.Topic == index
 			break
 		}
 	}
 	cancel()
+	if blocked {
+		var reason report.Reason
+		var why string
+		if image, reason, why = d.downloadBlocks(ctx, topic, image, c, timeout); reason != report.ReasonReady {
+			return nil, reason, why
+		}
+	}
 	if image == nil {
 		if ctx.Err() != nil {
 			return nil, report.ReasonConnectionLost, ctx.Err().Error()

@@ -118,7 +118,9 @@ func startOn(t *testing.T, b *testbroker.Broker, cfg Config) *harness {
 	}
 	t.Cleanup(func() { op.Close() })
 	h := &harness{t: t, b: b, op: op, rec: newRecorder(), done: make(chan error, 1)}
-	cfg.Conn.Broker = b.URL
+	if cfg.Conn.Broker == "" {
+		cfg.Conn.Broker = b.URL
+	}
 	if cfg.Package == "" {
 		cfg.Package = "main"
 	}

@@ -145,6 +145,14 @@ func (c *Client) Broker() string { return c.url.String() }
 // Topics builds the topics under this connection's prefix.
 func (c *Client) Topics() protocol.Topics { return c.topics }
 
+// Losses counts the times the connection to the broker dropped (it
+// reconnects by itself).
+func (c *Client) Losses() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.losses
+}
+
 // Close disconnects, ends every read and live subscription, and waits a
 // moment for acknowledgements still in flight.
 func (c *Client) Close() error {

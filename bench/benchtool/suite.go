@@ -62,6 +62,7 @@ var benchmarks = []benchmark{
 	{"hash-255m", (*suite).hash255m},
 	{"hash-2x255m", (*suite).hash2x255m},
 	{"upload-64m", (*suite).upload64m},
+	{"upload-blocks", (*suite).uploadBlocks},
 	{"status-100k", (*suite).status100k},
 	{"fleet-1k", (*suite).fleet1k},
 }

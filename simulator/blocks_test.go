@@ -1,0 +1,201 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/tcpproxy"
+	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
+)
+
+// blocked is an artifact cut into blocks, as a broker would retain it.
+type blocked struct {
+	topic    string
+	x        *upload.BlockIndex
+	retained map[string][]byte
+}
+
+func cut(t *testing.T, topic string, img []byte, blockSize int64) *blocked {
+	t.Helper()
+	x, err := upload.HashBlocks(context.Background(), bytes.NewReader(img), int64(len(img)), blockSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blocked{topic: topic, x: x, retained: map[string][]byte{upload.BlockIndexTopic(topic): x.Encode()}}
+	for i := range x.Count {
+		off, n := x.Block(i)
+		b.retained[upload.BlockTopic(topic, i)] = img[off : off+n]
+	}
+	return b
+}
+
+func TestBlockDownloadResumesAfterADroppedConnection(t *testing.T) {
+	img := image("1.1.0", 5000)
+	c := &manifestFor(100, "1.1.0", img, release.ComponentURI("main", "1.1.0")).Components[0]
+	b := cut(t, ".u/c/main@1.1.0", img, 1024)
+	var fetched []string
+	drop := upload.BlockTopic(b.topic, 3)
+	fetch := func(_ context.Context, topic string) ([]byte, bool, error) {
+		if topic == drop {
+			drop = ""
+			return nil, false, errors.New("connection lost")
+		}
+		fetched = append(fetched, topic)
+		p, ok := b.retained[topic]
+		return p, ok, nil
+	}
+	var sink bytes.Buffer
+	d, reason, why := NewBlockDownload(b.x, c, &sink)
+	if d == nil {
+		t.Fatalf("%d %s", reason, why)
+	}
+	if reason, why := d.Resume(context.Background(), fetch, b.topic); reason != report.ReasonConnectionLost || d.Next != 3 || !strings.Contains(why, "block 3 of 5") {
+		t.Fatalf("dropped: %d %q, next %d", reason, why, d.Next)
+	}
+	fetched = nil
+	if reason, why := d.Resume(context.Background(), fetch, b.topic); reason != report.ReasonReady {
+		t.Fatalf("resumed: %d %s", reason, why)
+	}
+	// Only the blocks not verified before the drop were fetched again.
+	if want := []string{".u/c/main@1.1.0/b/3", ".u/c/main@1.1.0/b/4"}; strings.Join(fetched, " ") != strings.Join(want, " ") {
+		t.Errorf("fetched %v after the drop, want %v", fetched, want)
+	}
+	if !bytes.Equal(sink.Bytes(), img) || !d.Done() {
+		t.Error("the blocks do not make the image")
+	}
+}
+
+func TestBlockDownloadCorruptBlockIsReason5(t *testing.T) {
+	img := image("1.1.0", 3000)
+	c := &manifestFor(100, "1.1.0", img, release.ComponentURI("main", "1.1.0")).Components[0]
+	b := cut(t, ".u/c/main@1.1.0", img, 1024)
+	good := b.retained[".u/c/main@1.1.0/b/1"]
+	b.retained[".u/c/main@1.1.0/b/1"] = append([]byte{good[0] ^ 1}, good[1:]...)
+	fetch := func(_ context.Context, topic string) ([]byte, bool, error) {
+		p, ok := b.retained[topic]
+		return p, ok, nil
+	}
+	d, _, _ := NewBlockDownload(b.x, c, &bytes.Buffer{})
+	if reason, why := d.Resume(context.Background(), fetch, b.topic); reason != report.ReasonIntegrityCheckFailed || !strings.Contains(why, "block 1") {
+		t.Fatalf("corrupt block: %d %q", reason, why)
+	}
+	b.retained[".u/c/main@1.1.0/b/1"] = good
+	if reason, why := d.Resume(context.Background(), fetch, b.topic); reason != report.ReasonReady {
+		t.Fatalf("fixed: %d %s", reason, why)
+	}
+	// An index for other bytes than the manifest's is refused at once.
+	other := *c
+	other.Hash = strings.Repeat("ab", 32)
+	if d, reason, _ := NewBlockDownload(b.x, &other, &bytes.Buffer{}); d != nil || reason != report.ReasonIntegrityCheckFailed {
+		t.Errorf("index for other bytes: %v %d", d, reason)
+	}
+}
+
+// publishBlocked retains img for main@version in blocks only, then a
+// manifest for it on the fleet topic.
+func (h *harness) publishBlocked(version string, img []byte, change func(b *blocked)) {
+	h.t.Helper()
+	ctx := context.Background()
+	ct, _ := h.op.Topics().Component("main", version)
+	b := cut(h.t, ct, img, max(upload.MinBlockSize, int64(len(img)/8)))
+	if change != nil {
+		change(b)
+	}
+	for topic, p := range b.retained {
+		if err := h.op.PublishRetained(ctx, topic, p); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.publishManifest(h.op.Topics().Fleet(), manifestFor(100, version, img, release.ComponentURI("main", version)))
+}
+
+func TestDeviceUpdatesFromBlocks(t *testing.T) {
+	h := start(t, Config{})
+	id := h.fleet.Devices()[0].ID
+	h.publishBlocked("1.1.0", image("1.1.0", 4500), nil)
+	h.rec.waitFor(t, "updated from blocks", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
+}
+
+func TestDeviceReportsACorruptBlock(t *testing.T) {
+	h := start(t, Config{Attempts: 1})
+	id := h.fleet.Devices()[0].ID
+	h.publishBlocked("1.1.0", image("1.1.0", 4500), func(b *blocked) {
+		bt := upload.BlockTopic(b.topic, 2)
+		b.retained[bt] = bytes.Repeat([]byte{0x5a}, len(b.retained[bt]))
+	})
+	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
+	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, "block 2") {
+		t.Errorf("event %+v", e)
+	}
+	h.rec.waitFor(t, "report (1,5)", isReport(id, report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0"))
+}
+
+// A device keeps the blocks it verified: at its next attempt it fetches
+// only the rest. Block 2 is missing at the first attempt; before the
+// second, block 2 comes and block 0 is corrupted on the broker: a device
+// that started over would fail on block 0.
+func TestDeviceResumesBlocksAtItsNextAttempt(t *testing.T) {
+	h := start(t, Config{DownloadTimeout: 200 * time.Millisecond, RetryPause: 500 * time.Millisecond})
+	id := h.fleet.Devices()[0].ID
+	img := image("1.1.0", 4500)
+	var missing, first []byte
+	var b0, b2 string
+	h.publishBlocked("1.1.0", img, func(b *blocked) {
+		b0, b2 = upload.BlockTopic(b.topic, 0), upload.BlockTopic(b.topic, 2)
+		missing, first = b.retained[b2], b.retained[b0]
+		delete(b.retained, b2)
+	})
+	h.rec.waitFor(t, "the first attempt failed", func(e Event) bool { return e.Kind == EventRetrying && e.Attempt == 1 })
+	ctx := context.Background()
+	if err := h.op.PublishRetained(ctx, b2, missing); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.op.PublishRetained(ctx, b0, bytes.Repeat([]byte{1}, len(first))); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitFor(t, "updated at the second attempt", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
+	if got := strings.Join(h.reports(id), "|"); !strings.Contains(got, "(1,7) 1.0.0 1.1.0") {
+		t.Errorf("reported %s: the first attempt did not fail on the missing block", got)
+	}
+}
+
+// A connection cut in the middle of a download in blocks, and the broker
+// out of reach long enough for the attempt to fail: at its next attempt
+// the device fetches only the blocks it had not verified, so the bytes it
+// receives add up to the image once, plus at most the block cut short.
+func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
+	b := testbroker.Embedded(t, broker.Config{})
+	proxy := tcpproxy.Start(t, b.Addr)
+	h := startOn(t, b, Config{Conn: upload.Options{Broker: proxy.URL(), Timeout: time.Second}, Attempts: 10,
+		DownloadTimeout: 200 * time.Millisecond, RetryPause: 100 * time.Millisecond})
+	id := h.fleet.Devices()[0].ID
+	const size, block = 128 << 10, 16 << 10
+	before := proxy.Sent(false)
+	// Cut when blocks 0 and 1 and half of block 2 have reached the
+	// device, and refuse connections until its attempt has failed.
+	fired := proxy.Arm(tcpproxy.Fault{After: 2*block + block/2, StayDown: true})
+	h.publishBlocked("1.1.0", image("1.1.0", size), nil)
+	select {
+	case <-fired:
+	case <-time.After(safety):
+		t.Fatal("the connection was never cut")
+	}
+	if e := h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed }); e.Reason != report.ReasonConnectionLost {
+		t.Errorf("the attempt failed with reason %d, want 4 (connection lost): %s", e.Reason, e.Detail)
+	}
+	proxy.SetDown(false)
+	h.rec.waitFor(t, "updated after the cut", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
+	// A device that started over would receive the 2.5 blocks before the
+	// cut again.
+	if got := proxy.Sent(false) - before; got > size+block+8<<10 {
+		t.Errorf("the device received %d bytes for an image of %d: it did not resume\n%s", got, size, h.rec.dump())
+	}
+}
