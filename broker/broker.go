@@ -59,7 +59,7 @@ type Config struct {
 	// storeFault, in tests, makes a commit of retained messages fail.
 	storeFault func(topics []string) error
 	// writeBudget, in tests, is the write budget (see writeBudget), whose
-	// writes then wait for it up to a minute.
+	// subscriptions then wait for it up to a minute.
 	writeBudget int64
 }
 
@@ -150,9 +150,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: open %s: %w", path, err)
 		}
 	}
-	b.budget = newWriteBudget(budgetBytes, budgetWait)
+	b.budget = newWriteBudget(server, budgetBytes, budgetStall)
 	if cfg.writeBudget > 0 {
-		b.budget = newWriteBudget(cfg.writeBudget, time.Minute)
+		b.budget = newWriteBudget(server, cfg.writeBudget, time.Minute)
 	}
 	if err := server.AddHook(b.budget, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
