@@ -50,10 +50,14 @@ func TestReadRetainedEach(t *testing.T) {
 		// manifests, with the reports' filter given twice.
 		filters := []string{tp.ReportsFilter(), fleet, tp.CohortsFilter(), tp.ReportsFilter()}
 		reader := connect(t, Options{Broker: b.URL, TopicPrefix: "each/"})
-		for round := range 2 {
+		for round := range 4 {
 			var order []string // the payload kinds, in arrival order
 			got := map[string]string{}
-			err := reader.ReadRetainedEach(ctx, filters, func(topic string, payload []byte) {
+			read := reader.ReadRetainedEach
+			if round >= 2 {
+				read = reader.ReadRetainedBulk // the same through a streaming connection
+			}
+			err := read(ctx, filters, func(topic string, payload []byte) {
 				if _, dup := got[topic]; dup {
 					t.Errorf("round %d: %s read twice", round, topic)
 				}
@@ -73,8 +77,10 @@ func TestReadRetainedEach(t *testing.T) {
 		if ProbeFailed(reader) {
 			t.Error("the probe did not come back: reads fell back to quiet periods")
 		}
-		if err := reader.ReadRetainedEach(ctx, nil, func(string, []byte) {}); err == nil {
-			t.Error("a read of no filter succeeded")
+		for _, read := range []func(context.Context, []string, func(string, []byte)) error{reader.ReadRetainedEach, reader.ReadRetainedBulk} {
+			if err := read(ctx, nil, func(string, []byte) {}); err == nil {
+				t.Error("a read of no filter succeeded")
+			}
 		}
 		if err := reader.ReadRetainedEach(ctx, []string{fleet, "a/#/b"}, func(string, []byte) {}); err == nil {
 			t.Error("a read of a bad filter succeeded")
