@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,47 +296,142 @@ func fileSum(p string) (string, error) {
 // the fleet's reports are published retained (benchtool fill) and a
 // release for 1.1.0 is retained on .u/desired, as after a real rollout.
 func (s *suite) status100k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "rollout status"); err != nil {
+	out := filepath.Join(s.dir, "out", "status.json")
+	return s.statusCompare(ctx, statusRead{
+		command: "rollout status", n: quickOr(s, 100_000, 10_000), target: 1.5, memLimitMiB: 200, runs: s.runsOr(7, 3),
+		out: out, check: checkStatus,
+	})
+}
+
+// status1m: `otactl watch --once -o json` over 1,000,000 retained reports
+// (under a topic prefix of their own, m1/) against `mosquitto_sub -C
+// 1000000`.
+func (s *suite) status1m(ctx context.Context) (result, error) {
+	return s.statusCompare(ctx, statusRead{
+		command: "watch --once", prefix: "m1/", n: quickOr(s, 1_000_000, 20_000), target: 1.2, memLimitMiB: 600, runs: s.runsOr(3, 3),
+		out: filepath.Join(s.dir, "out", "status-1m.json"), check: checkWatchLines,
+	})
+}
+
+// statusRead is a read of n retained reports by an otactl command with
+// -o json, against mosquitto_sub reading as many.
+type statusRead struct {
+	command     string // "rollout status", "watch --once"
+	prefix      string // topic prefix of the reports and the release
+	n, runs     int
+	target      float64
+	memLimitMiB float64
+	out         string                  // where the warm-up's JSON goes
+	check       func(string, int) error // proves the JSON counts what fill published
+}
+
+// statusCompare fills the broker with the reports (benchtool fill) and a
+// release for 1.1.0 retained on .u/desired, as after a real rollout, and
+// compares the read.
+func (s *suite) statusCompare(ctx context.Context, r statusRead) (result, error) {
+	var words []string // the command without its flags
+	for _, w := range strings.Fields(r.command) {
+		if !strings.HasPrefix(w, "-") {
+			words = append(words, w)
+		}
+	}
+	if err := s.need(ctx, strings.Join(words, " ")); err != nil {
 		return result{}, err
 	}
-	n := quickOr(s, 100_000, 10_000)
 	start := time.Now()
-	if err := fill(ctx, s.broker, n, ""); err != nil {
+	if err := fill(ctx, s.broker, r.n, r.prefix); err != nil {
 		return result{}, fmt.Errorf("fill: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "  published %d retained reports in %s\n", n, secs(time.Since(start)))
-	if err := s.publishDesired(ctx); err != nil {
+	fmt.Fprintf(os.Stderr, "  published %d retained reports in %s\n", r.n, secs(time.Since(start)))
+	if err := s.publishDesired(ctx, r.prefix); err != nil {
 		return result{}, err
 	}
-	out := filepath.Join(s.dir, "out", "status.json")
-	count := fmt.Sprint(n)
+	count := fmt.Sprint(r.n)
+	argv := append(append([]string{s.otactl}, strings.Fields(r.command)...), "-o", "json")
 	return s.compare(ctx, comparison{
-		size:        fmt.Sprintf("%d reports", n),
-		target:      1.5,
-		memLimitMiB: 200,
-		runs:        s.runsOr(7, 3),
+		size:        fmt.Sprintf("%d reports", r.n),
+		target:      r.target,
+		memLimitMiB: r.memLimitMiB,
+		runs:        r.runs,
 		warmups:     1,
 		wrap:        true,
-		timeout:     3 * time.Minute,
+		timeout:     5 * time.Minute,
 		otactl: func(i int) []step {
-			st := step{argv: []string{s.otactl, "rollout", "status", "-o", "json"}}
+			st := step{argv: argv}
+			if r.prefix != "" {
+				st.env = []string{"OTACTL_TOPIC_PREFIX=" + r.prefix}
+			}
 			if i < 0 {
-				st.stdout = out
+				st.stdout = r.out
 			}
 			return []step{st}
 		},
 		reference: func(int) []step {
 			// -W: a broker that retains fewer than n makes this fail
 			// instead of hang; the warm-up run is the count's check.
-			return []step{{argv: s.mosq("mosquitto_sub", "-C", count, "-W", "120", "-t", "devices/+/.u/c/+")}}
+			return []step{{argv: s.mosq("mosquitto_sub", "-C", count, "-W", "300", "-t", r.prefix+"devices/+/.u/c/+")}}
 		},
-		check: func(context.Context) error { return checkStatus(out, n) },
+		check: func(context.Context) error { return r.check(r.out, r.n) },
 	})
 }
 
-// publishDesired retains a release of main 1.1.0 on .u/desired, made by
-// `otactl release create` and published with mosquitto_pub.
-func (s *suite) publishDesired(ctx context.Context) error {
+// checkWatchLines proves `watch --once -o json` printed every report: one
+// JSON line per device, n devices, with the states and reasons fill gave
+// them.
+func checkWatchLines(path string, n int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	devices := make(map[string]bool, n)
+	var failed, downloading, idle int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r struct {
+			Device  string `json:"device"`
+			State   int    `json:"state"`
+			Reason  int    `json:"reason"`
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("watch --once -o json, line %d: %w", len(devices)+1, err)
+		}
+		devices[r.Device] = true
+		switch {
+		case r.State == 1 && r.Reason == 5:
+			failed++
+		case r.State == 1:
+			downloading++
+		case r.State == 0 && r.Version == fillTarget:
+			idle++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	want := [3]int{}
+	for i := range n {
+		switch i % 10 {
+		case 0:
+			want[0]++
+		case 1, 2:
+			want[1]++
+		default:
+			want[2]++
+		}
+	}
+	if len(devices) != n || [3]int{failed, downloading, idle} != want {
+		return fmt.Errorf("watch --once -o json printed %d devices (failed %d, downloading %d, idle on %s %d), want %d (%d, %d, %d)",
+			len(devices), failed, downloading, fillTarget, idle, n, want[0], want[1], want[2])
+	}
+	return nil
+}
+
+// publishDesired retains a release of main 1.1.0 on .u/desired under
+// prefix, made by `otactl release create` and published with
+// mosquitto_pub.
+func (s *suite) publishDesired(ctx context.Context, prefix string) error {
 	art, err := s.dataFile(ctx, "status-main.bin", 4*kib)
 	if err != nil {
 		return err
@@ -342,7 +439,7 @@ func (s *suite) publishDesired(ctx context.Context) error {
 	rel := filepath.Join(s.dir, "out", "status-release.json")
 	_, err = s.r.run(ctx, []step{
 		{argv: []string{s.otactl, "release", "create", "-c", "main@" + fillTarget + "=" + art, "--sequence", "100", "--out", rel}},
-		{argv: s.mosq("mosquitto_pub", "-q", "1", "-r", "-f", rel, "-t", ".u/desired")},
+		{argv: s.mosq("mosquitto_pub", "-q", "1", "-r", "-f", rel, "-t", prefix+".u/desired")},
 	}, false, time.Minute)
 	return err
 }
@@ -392,18 +489,14 @@ func checkStatus(path string, n int) error {
 // device updated. Every run has a topic prefix of its own and a fresh
 // simulator, whose peak memory is reported.
 func (s *suite) fleet1k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
-		return result{}, err
-	}
-	n := quickOr(s, 1000, 50)
-	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	n, art, err := s.fleetInputs(ctx, 1000, 50)
 	if err != nil {
 		return result{}, err
 	}
 	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "20", runs: s.runsOr(3, 1)}
 	var peak, cmdPeak int64
 	for i := range res.runs {
-		r, err := s.fleetRun(ctx, i, n, art)
+		r, err := s.fleetRun(ctx, fmt.Sprint(i), s.host, s.port, n, art)
 		if err != nil {
 			return res, err
 		}
@@ -423,29 +516,44 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 	return res, nil
 }
 
+// fleetInputs checks that otactl has what a fleet benchmark runs (and the
+// broker, which fleet-5k starts) and returns the number of devices (full
+// or quick) and the 256 KiB artifact.
+func (s *suite) fleetInputs(ctx context.Context, full, quick int) (int, string, error) {
+	if err := s.need(ctx, "simulate", "broker", "release publish", "rollout wait"); err != nil {
+		return 0, "", err
+	}
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	return quickOr(s, full, quick), art, err
+}
+
 type fleetSample struct {
 	ready, wall            time.Duration
 	simPeakKiB, cmdPeakKiB int64
 }
 
-func (s *suite) fleetRun(ctx context.Context, i, n int, art string) (fleetSample, error) {
+// fleetRun runs n simulated devices against the broker at host:port and
+// times a release of art to them until all are updated; label names the
+// run's topic prefix and files.
+func (s *suite) fleetRun(ctx context.Context, label, host, port string, n int, art string) (fleetSample, error) {
 	var out fleetSample
-	prefix := fmt.Sprintf("bench-fleet-%d/", i)
-	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix}
-	sim, err := s.startSimulator(ctx, i, n, env)
+	prefix := fmt.Sprintf("bench-fleet-%s/", label)
+	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix, "OTACTL_BROKER=mqtt://" + net.JoinHostPort(host, port)}
+	sim, err := s.startSimulator(ctx, label, n, env)
 	if err != nil {
 		return out, err
 	}
 	defer sim.stop()
 
 	start := time.Now()
-	if _, err := s.r.run(ctx, []step{{argv: s.mosq("mosquitto_sub", "-t", prefix+"devices/+/.u/c/main", "-C", fmt.Sprint(n), "-W", "180")}}, false, 4*time.Minute); err != nil {
+	sub := []string{"mosquitto_sub", "-h", host, "-p", port, "-t", prefix + "devices/+/.u/c/main", "-C", fmt.Sprint(n), "-W", "180"}
+	if _, err := s.r.run(ctx, []step{{argv: sub}}, false, 4*time.Minute); err != nil {
 		return out, fmt.Errorf("waiting for %d simulated devices to report: %w%s", n, err, sim.tail())
 	}
 	out.ready = time.Since(start)
 
-	rel := filepath.Join(s.dir, "out", fmt.Sprintf("fleet-%d.json", i))
-	if _, err := s.r.run(ctx, []step{{argv: []string{s.otactl, "release", "create", "-c", "main@1.1.0=" + art, "--sequence", fmt.Sprint(1000 + i), "--out", rel}}}, false, time.Minute); err != nil {
+	rel := filepath.Join(s.dir, "out", fmt.Sprintf("fleet-%s.json", label))
+	if _, err := s.r.run(ctx, []step{{argv: []string{s.otactl, "release", "create", "-c", "main@1.1.0=" + art, "--sequence", "1000", "--out", rel}}}, false, time.Minute); err != nil {
 		return out, err
 	}
 	smp, err := s.r.run(ctx, []step{
@@ -475,10 +583,10 @@ type simulator struct {
 	usesTime bool
 }
 
-func (s *suite) startSimulator(ctx context.Context, i, n int, env []string) (*simulator, error) {
+func (s *suite) startSimulator(ctx context.Context, label string, n int, env []string) (*simulator, error) {
 	sim := &simulator{
-		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.time", i)),
-		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.stderr", i)),
+		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%s-simulator.time", label)),
+		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%s-simulator.stderr", label)),
 		done:    make(chan error, 1),
 	}
 	argv := []string{s.otactl, "simulate", "--devices", fmt.Sprint(n), "--package", "main", "--version", "1.0.0"}

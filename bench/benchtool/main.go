@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,11 +55,10 @@ func usage() {
 
 // freeport prints a TCP port free on the loopback interface right now.
 func freeport() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePort()
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	fmt.Println(p)
 	return nil
 }

@@ -63,7 +63,9 @@ var benchmarks = []benchmark{
 	{"hash-2x255m", (*suite).hash2x255m},
 	{"upload-64m", (*suite).upload64m},
 	{"status-100k", (*suite).status100k},
+	{"status-1m", (*suite).status1m},
 	{"fleet-1k", (*suite).fleet1k},
+	{"fleet-5k", (*suite).fleet5k},
 }
 
 // benchmarkNames are the benchmarks' names, in the order they run.
