@@ -254,3 +254,26 @@ func TestWriteBudget(t *testing.T) {
 	}
 	waitFor(t, "the budget to be given back", func() bool { return b.budget.inUse() == 0 })
 }
+
+// TestWriteBudgetGivenBackOnDisconnect: a client that goes before it has
+// read its large message gives its share of the budget back.
+func TestWriteBudgetGivenBackOnDisconnect(t *testing.T) {
+	const size = 32 << 20 // more than the sockets' buffers hold
+	b := startBroker(t, Config{writeBudget: size})
+	pub, pr := dialWire(t, b, "publisher", 60)
+	out, _ := mqttwire.AppendPublishHeader(nil, ".u/c/main@1.1.0", 1, true, 1, size)
+	if _, err := pub.Write(append(out, bytes.Repeat([]byte("a"), size)...)); err != nil {
+		t.Fatal(err)
+	}
+	pub.SetDeadline(time.Now().Add(testWait))
+	if pk, err := pr.Next(); err != nil || pk.Header.Type != mqttwire.TypePuback {
+		t.Fatalf("publish: packet %+v, %v", pk.Header, err)
+	}
+	c, _ := dialWire(t, b, "device", 60)
+	if _, err := c.Write(mqttwire.AppendSubscribe(nil, 1, ".u/c/main@1.1.0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the write to take the budget", func() bool { return b.budget.inUse() == size })
+	c.Close()
+	waitFor(t, "the budget to be given back", func() bool { return b.budget.inUse() == 0 })
+}
