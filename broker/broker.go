@@ -150,14 +150,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: open %s: %w", path, err)
 		}
 	}
-	b.budget = newWriteBudget(server, budgetBytes, budgetStall)
+	b.guard = newRetainGuard()
+	b.budget = newWriteBudget(server, b.guard, budgetBytes, budgetStall)
 	if cfg.writeBudget > 0 {
-		b.budget = newWriteBudget(server, cfg.writeBudget, time.Minute)
+		b.budget = newWriteBudget(server, b.guard, cfg.writeBudget, time.Minute)
 	}
 	if err := server.AddHook(b.budget, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b.guard = newRetainGuard()
 	if err := server.AddHook(b.guard, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}

@@ -220,6 +220,20 @@ func TestWriteBudget(t *testing.T) {
 		readers = append(readers, r)
 	}
 	waitFor(t, "two writes to take the budget", func() bool { return b.budget.inUse() == 2*size })
+	// Those waiting for the budget have their SUBACK (a device does not
+	// time out its subscription), and they hold up no publisher.
+	for i, r := range readers {
+		if pk, err := r.Next(); err != nil || pk.Header.Type != mqttwire.TypeSuback {
+			t.Fatalf("device-%d: packet %+v, %v; want its SUBACK", i, pk.Header, err)
+		}
+	}
+	out, _ = mqttwire.AppendPublishHeader(nil, "devices/d1/.u/c/main", 1, true, 2, 2)
+	if _, err := pub.Write(append(out, "{}"...)); err != nil {
+		t.Fatal(err)
+	}
+	if pk, err := pr.Next(); err != nil || pk.Header.Type != mqttwire.TypePuback {
+		t.Fatalf("a retained publish while subscribers wait for the budget: packet %+v, %v", pk.Header, err)
+	}
 	// All read now, each as the budget lets its write start: which of the
 	// waiting ones goes next is the broker's choice.
 	type outcome struct {
