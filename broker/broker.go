@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,9 @@ type Config struct {
 
 	// storeFault, in tests, makes a commit of retained messages fail.
 	storeFault func(topics []string) error
+	// writeBudget, in tests, is the write budget (see writeBudget), whose
+	// subscriptions then wait for it up to a minute.
+	writeBudget int64
 }
 
 // Broker is a running embedded broker.
@@ -69,7 +73,18 @@ type Broker struct {
 	done      chan struct{}
 	tracked   []*trackedListener
 	logins    *loginLimiter
+	guard     *retainGuard
+	budget    *writeBudget
 }
+
+// writesPending is the size of each client's outbound queue: the messages
+// mochi has for a client and has not yet written to its connection. A
+// device gets a handful at a time; a reader of many retained messages gets
+// them paced by the retain guard (retainedHigh); a live burst larger than
+// what is left of the queue, to a client that does not keep up, is dropped
+// for that client, as mosquitto's max_queued_messages (1,000 by default)
+// does. docs/fleet.md, "Memory".
+const writesPending = 1024
 
 // ErrNotLoopback is wrapped when a broker without users would listen on an
 // address other than loopback.
@@ -99,6 +114,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	// mochi deletes retained messages older than this; releases must stay.
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumPacketSize = cfg.MaxPacket
+	// mochi allocates each client's outbound queue at this size when it
+	// connects: 8 bytes a slot, 64 KiB a client at mochi's default of
+	// 8,192. See writesPending.
+	caps.MaximumClientWritesPending = writesPending
 	server := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       logger,
@@ -131,7 +150,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: open %s: %w", path, err)
 		}
 	}
-	if err := server.AddHook(newRetainGuard(), nil); err != nil {
+	b.guard = newRetainGuard()
+	b.budget = newWriteBudget(server, b.guard, budgetBytes, budgetStall)
+	if cfg.writeBudget > 0 {
+		b.budget = newWriteBudget(server, b.guard, cfg.writeBudget, time.Minute)
+	}
+	if err := server.AddHook(b.budget, nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := server.AddHook(b.guard, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 
@@ -314,8 +341,36 @@ func (l *trackedListener) closeAll() {
 
 type trackedConn struct {
 	net.Conn
-	l    *trackedListener
-	once sync.Once
+	l      *trackedListener
+	once   sync.Once
+	failed atomic.Bool // a write failed: the peer is gone
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.failed.Store(true)
+	}
+	return n, err
+}
+
+// errWriteFailed stops a client whose connection failed a write.
+var errWriteFailed = errors.New("write to the client failed")
+
+// connFailed reports whether a write to c, or to the connection a TLS
+// connection runs on, failed. A WebSocket connection is never known to
+// have failed.
+func connFailed(c net.Conn) bool {
+	for {
+		switch v := c.(type) {
+		case *trackedConn:
+			return v.failed.Load()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return false
+		}
+	}
 }
 
 func (c *trackedConn) Close() error {

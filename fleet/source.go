@@ -132,9 +132,10 @@ func (s *Source) ReadDesired(ctx context.Context) error {
 	})
 }
 
-// ReadReports reads every retained state report into the fleet.
+// ReadReports reads every retained state report into the fleet, through
+// the client's bulk read (a streaming connection where it can).
 func (s *Source) ReadReports(ctx context.Context) error {
-	return s.client.ReadRetainedAll(ctx, s.topics.ReportsFilter(), func(topic string, payload []byte) {
+	return s.client.ReadRetainedBulk(ctx, []string{s.topics.ReportsFilter()}, func(topic string, payload []byte) {
 		s.handle(topic, payload)
 	})
 }
@@ -152,7 +153,7 @@ func (s *Source) ReadAll(ctx context.Context) error {
 		}
 		return s.ReadReports(ctx)
 	}
-	return s.client.ReadRetainedEach(ctx, s.liveFilters(), func(topic string, payload []byte) {
+	return s.client.ReadRetainedBulk(ctx, s.liveFilters(), func(topic string, payload []byte) {
 		s.handle(topic, payload)
 	})
 }

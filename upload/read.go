@@ -67,19 +67,11 @@ func (c *Client) ReadRetainedAll(ctx context.Context, filter string, fn func(top
 // but other brokers may interleave them. A topic that matches two filters
 // may be seen twice.
 func (c *Client) ReadRetainedEach(ctx context.Context, filters []string, fn func(topic string, payload []byte)) error {
-	if len(filters) == 0 {
-		return errors.New("read: no topic filter")
+	uniq, err := uniqueFilters(filters)
+	if err != nil {
+		return err
 	}
-	var uniq []string
-	for _, f := range filters {
-		if err := CheckFilter(f); err != nil {
-			return err
-		}
-		if !slices.Contains(uniq, f) {
-			uniq = append(uniq, f)
-		}
-	}
-	err := c.read(ctx, uniq, 0, func(m Message) bool {
+	err = c.read(ctx, uniq, 0, func(m Message) bool {
 		if len(m.Payload) > 0 {
 			fn(m.Topic, m.Payload)
 		}

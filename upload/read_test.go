@@ -1,14 +1,21 @@
 package upload_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/otactl/otactl/internal/mqttwire"
 	"github.com/otactl/otactl/internal/testbroker"
 	. "github.com/otactl/otactl/upload"
 )
@@ -50,10 +57,14 @@ func TestReadRetainedEach(t *testing.T) {
 		// manifests, with the reports' filter given twice.
 		filters := []string{tp.ReportsFilter(), fleet, tp.CohortsFilter(), tp.ReportsFilter()}
 		reader := connect(t, Options{Broker: b.URL, TopicPrefix: "each/"})
-		for round := range 2 {
+		for round := range 4 {
 			var order []string // the payload kinds, in arrival order
 			got := map[string]string{}
-			err := reader.ReadRetainedEach(ctx, filters, func(topic string, payload []byte) {
+			read := reader.ReadRetainedEach
+			if round >= 2 {
+				read = reader.ReadRetainedBulk // the same through a streaming connection
+			}
+			err := read(ctx, filters, func(topic string, payload []byte) {
 				if _, dup := got[topic]; dup {
 					t.Errorf("round %d: %s read twice", round, topic)
 				}
@@ -73,8 +84,10 @@ func TestReadRetainedEach(t *testing.T) {
 		if ProbeFailed(reader) {
 			t.Error("the probe did not come back: reads fell back to quiet periods")
 		}
-		if err := reader.ReadRetainedEach(ctx, nil, func(string, []byte) {}); err == nil {
-			t.Error("a read of no filter succeeded")
+		for _, read := range []func(context.Context, []string, func(string, []byte)) error{reader.ReadRetainedEach, reader.ReadRetainedBulk} {
+			if err := read(ctx, nil, func(string, []byte) {}); err == nil {
+				t.Error("a read of no filter succeeded")
+			}
 		}
 		if err := reader.ReadRetainedEach(ctx, []string{fleet, "a/#/b"}, func(string, []byte) {}); err == nil {
 			t.Error("a read of a bad filter succeeded")
@@ -106,6 +119,49 @@ func TestReadBackWaitsForALateMessage(t *testing.T) {
 			if tc.ok && err != nil || !tc.ok && !(errors.As(err, &ve) && ve.Missing) {
 				t.Errorf("ReadBackWait %v: %v", tc.wait, err)
 			}
+		}
+	})
+}
+
+// FuzzReadRetainedBulk feeds what a broker sends on the streaming
+// connection, after its CONNACK, to a bulk read: it must end (an error or
+// a quiet period), never crash, and hand over only topics and payloads
+// that the bytes hold.
+func FuzzReadRetainedBulk(f *testing.F) {
+	retained := func(topic, payload string) []byte {
+		b, _ := mqttwire.AppendPublishHeader(nil, topic, 0, true, 0, int64(len(payload)))
+		return append(b, payload...)
+	}
+	suback := []byte{0x90, 4, 0, 1, 0, 0x80} // the filter granted, the probe refused
+	// One report, and one cleared (an empty payload, not handed over).
+	good := append(append(slices.Clone(suback), retained("devices/d1/.u/c/main", `{"s":0}`)...), retained("devices/d2/.u/c/main", "")...)
+	f.Add(good)
+	f.Add(append(retained("devices/d1/.u/c/main", "x"), suback...))
+	f.Add([]byte{0x90, 3, 0, 1, 0x80})
+	f.Add([]byte{0x31, 0x7f, 0, 200})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		url := fakeBroker(t, func(conn net.Conn) {
+			if _, err := packets.ReadPacket(conn); err != nil { // SUBSCRIBE
+				return
+			}
+			if _, err := conn.Write(data); err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, conn) // until the reader goes
+		})
+		c := connect(t, Options{Broker: url, Timeout: time.Second, QuietPeriod: 100 * time.Millisecond})
+		calls := 0
+		err := c.ReadRetainedBulk(context.Background(), []string{"devices/+/.u/c/+"}, func(topic string, payload []byte) {
+			calls++
+			if topic == "" || !bytes.Contains(data, []byte(topic)) || !bytes.Contains(data, payload) {
+				t.Errorf("handed over %q: %q, which the broker did not send", topic, payload)
+			}
+		})
+		if err == nil && !bytes.Contains(data, []byte{0x90}) {
+			t.Errorf("a read ended well without a SUBACK: %x", data)
+		}
+		if bytes.Equal(data, good) && (err != nil || calls != 1) {
+			t.Errorf("the well-formed read handed over %d reports (want 1): %v", calls, err)
 		}
 	})
 }

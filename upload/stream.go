@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -337,13 +338,42 @@ func (s *stream) fail(what string, err error) error {
 // return probes, from a quiet period.
 func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 	what := "read " + topic
+	var (
+		found bool
+		n     int64
+	)
+	err := s.readEach(what, []string{topic}, func(m mqttwire.Publish) (bool, error) {
+		if m.Topic != topic {
+			return false, nil // an earlier read's probe: skipped
+		}
+		if m.Size == 0 {
+			return true, nil
+		}
+		s.step(s.cfg.publishTimeout(int(m.Size)))
+		var err error
+		if n, err = s.pr.Payload(w, s.buf); err != nil {
+			return true, s.fail(what, err)
+		}
+		found = true
+		return true, nil
+	})
+	return found, n, err
+}
+
+// readEach subscribes to filters and calls each with every retained
+// PUBLISH that arrives, until each says it is done or every retained
+// message has arrived: the end-of-retained probe, sent with the
+// SUBSCRIBE, came back or, when the broker does not return probes, a
+// quiet period passed. each may read the payload (s.pr.Payload); what it
+// leaves is skipped. Live messages are skipped.
+func (s *stream) readEach(what string, filters []string, each func(mqttwire.Publish) (bool, error)) error {
 	s.nextID++
 	subID := s.nextID
-	filters := []string{topic}
+	subscribed := filters
 	if !s.probeSub && !s.quiet {
-		filters = append(filters, s.probeRoot+"/+")
+		subscribed = append(slices.Clip(filters), s.probeRoot+"/+")
 	}
-	pkt := mqttwire.AppendSubscribe(nil, subID, filters...)
+	pkt := mqttwire.AppendSubscribe(nil, subID, subscribed...)
 	probe := ""
 	if !s.quiet {
 		// Sent with the SUBSCRIBE, without waiting for the SUBACK: the
@@ -353,13 +383,13 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 		probe = s.probeRoot + "/" + strconv.Itoa(s.probes)
 		var err error
 		if pkt, err = mqttwire.AppendPublishHeader(pkt, probe, 0, false, 0, int64(len(probeText))); err != nil {
-			return false, 0, err
+			return err
 		}
 		pkt = append(pkt, probeText...)
 	}
 	s.step(0)
 	if err := s.write(pkt); err != nil {
-		return false, 0, s.fail(what, err)
+		return s.fail(what, err)
 	}
 	subacked := false
 	for {
@@ -367,45 +397,47 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 			// Wait for the next packet to start: within the timeout for
 			// the probe, within a quiet period without one.
 			if err := s.pr.Skip(); err != nil {
-				return false, 0, s.fail(what, err)
+				return s.fail(what, err)
 			}
 			if probe == "" {
 				s.step(s.cfg.quietPeriod)
 			}
 			if err := s.pr.Await(); err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) || s.ctx.Err() != nil {
-					return false, 0, s.fail(what, err)
+					return s.fail(what, err)
 				}
 				if probe != "" {
 					// The broker took the probe but never sent it back
 					// (an access rule that drops it, say).
 					s.probeLost(probe)
 				}
-				return false, 0, nil
+				return nil
 			}
 			s.step(0)
 		}
 		p, err := s.pr.Next()
 		if err != nil {
-			return false, 0, s.fail(what, err)
+			return s.fail(what, err)
 		}
 		switch p.Header.Type {
 		case mqttwire.TypeSuback:
 			id, codes, err := mqttwire.DecodeSuback(p.Body)
 			if err != nil {
-				return false, 0, s.fail(what, err)
+				return s.fail(what, err)
 			}
 			if id != subID {
 				continue // an earlier read's, whose message came first
 			}
-			if len(codes) != len(filters) {
-				return false, 0, s.fail(what, mqttwire.Malformed("SUBACK with %d return codes for %d filters", len(codes), len(filters)))
+			if len(codes) != len(subscribed) {
+				return s.fail(what, mqttwire.Malformed("SUBACK with %d return codes for %d filters", len(codes), len(subscribed)))
 			}
-			if codes[0] == 0x80 {
-				return false, 0, &RefusedError{Filter: topic}
+			for i, f := range filters {
+				if codes[i] == 0x80 {
+					return &RefusedError{Filter: f}
+				}
 			}
-			if len(codes) == 2 {
-				s.probeSub = codes[1] != 0x80
+			if len(codes) > len(filters) {
+				s.probeSub = codes[len(filters)] != 0x80
 				if !s.probeSub {
 					// No probe comes back on this connection.
 					s.quiet, probe = true, ""
@@ -418,29 +450,22 @@ func (s *stream) readRetained(topic string, w io.Writer) (bool, int64, error) {
 				// acknowledged, which a receiver delays by up to 40 ms.
 				// Anything written carries the acknowledgement at once.
 				if err := s.write(mqttwire.AppendPingreq(nil)); err != nil {
-					return false, 0, s.fail(what, err)
+					return s.fail(what, err)
 				}
 			}
 		case mqttwire.TypePublish:
-			m := p.Publish
-			switch {
-			case probe != "" && m.Topic == probe:
-				return false, 0, nil
-			case m.Topic != topic || !m.Retain:
-				// An earlier read's probe, or a live message: skipped.
-				continue
-			case m.Size == 0:
-				return false, 0, nil
+			if probe != "" && p.Publish.Topic == probe {
+				return nil
 			}
-			s.step(s.cfg.publishTimeout(int(m.Size)))
-			n, err := s.pr.Payload(w, s.buf)
-			if err != nil {
-				return false, n, s.fail(what, err)
+			if !p.Publish.Retain {
+				continue // a live message or an earlier read's probe
 			}
-			return true, n, nil
+			if done, err := each(p.Publish); done || err != nil {
+				return err
+			}
 		case mqttwire.TypePingresp:
 		default:
-			return false, 0, s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
+			return s.fail(what, mqttwire.Malformed("unexpected packet type %d", p.Header.Type))
 		}
 	}
 }

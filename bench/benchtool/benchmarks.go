@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,121 +289,20 @@ func fileSum(p string) (string, error) {
 	return fmt.Sprintf("%d bytes sha256 %s", n, h), nil
 }
 
-// status-100k: `otactl rollout status -o json` against
-// `mosquitto_sub -C 100000` of the same retained reports. Before the runs
-// the fleet's reports are published retained (benchtool fill) and a
-// release for 1.1.0 is retained on .u/desired, as after a real rollout.
-func (s *suite) status100k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "rollout status"); err != nil {
-		return result{}, err
-	}
-	n := quickOr(s, 100_000, 10_000)
-	start := time.Now()
-	if err := fill(ctx, s.broker, n, ""); err != nil {
-		return result{}, fmt.Errorf("fill: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "  published %d retained reports in %s\n", n, secs(time.Since(start)))
-	if err := s.publishDesired(ctx); err != nil {
-		return result{}, err
-	}
-	out := filepath.Join(s.dir, "out", "status.json")
-	count := fmt.Sprint(n)
-	return s.compare(ctx, comparison{
-		size:        fmt.Sprintf("%d reports", n),
-		target:      1.5,
-		memLimitMiB: 200,
-		runs:        s.runsOr(7, 3),
-		warmups:     1,
-		wrap:        true,
-		timeout:     3 * time.Minute,
-		otactl: func(i int) []step {
-			st := step{argv: []string{s.otactl, "rollout", "status", "-o", "json"}}
-			if i < 0 {
-				st.stdout = out
-			}
-			return []step{st}
-		},
-		reference: func(int) []step {
-			// -W: a broker that retains fewer than n makes this fail
-			// instead of hang; the warm-up run is the count's check.
-			return []step{{argv: s.mosq("mosquitto_sub", "-C", count, "-W", "120", "-t", "devices/+/.u/c/+")}}
-		},
-		check: func(context.Context) error { return checkStatus(out, n) },
-	})
-}
-
-// publishDesired retains a release of main 1.1.0 on .u/desired, made by
-// `otactl release create` and published with mosquitto_pub.
-func (s *suite) publishDesired(ctx context.Context) error {
-	art, err := s.dataFile(ctx, "status-main.bin", 4*kib)
-	if err != nil {
-		return err
-	}
-	rel := filepath.Join(s.dir, "out", "status-release.json")
-	_, err = s.r.run(ctx, []step{
-		{argv: []string{s.otactl, "release", "create", "-c", "main@" + fillTarget + "=" + art, "--sequence", "100", "--out", rel}},
-		{argv: s.mosq("mosquitto_pub", "-q", "1", "-r", "-f", rel, "-t", ".u/desired")},
-	}, false, time.Minute)
-	return err
-}
-
-// checkStatus proves otactl read every report: its summary counts all n
-// devices and the states fill gave them.
-func checkStatus(path string, n int) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var st struct {
-		Summary *struct {
-			Devices   int `json:"devices"`
-			Updated   int `json:"updated"`
-			Failed    int `json:"failed"`
-			Malformed int `json:"malformed"`
-		} `json:"summary"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("rollout status -o json: %w", err)
-	}
-	if st.Summary == nil {
-		return errors.New("rollout status -o json: no summary")
-	}
-	updated, failed := 0, 0
-	for i := range n {
-		switch i % 10 {
-		case 0:
-			failed++
-		case 1, 2:
-		default:
-			updated++
-		}
-	}
-	got := *st.Summary
-	if got.Devices != n || got.Updated != updated || got.Failed != failed || got.Malformed != 0 {
-		return fmt.Errorf("rollout status counted devices=%d updated=%d failed=%d malformed=%d, want %d %d %d 0",
-			got.Devices, got.Updated, got.Failed, got.Malformed, n, updated, failed)
-	}
-	return nil
-}
-
 // fleet-1k: 1,000 simulated devices (`otactl simulate`, one MQTT client
 // each) against mosquitto update from a 256 KiB artifact. Timed: from
 // `otactl release publish` until `otactl rollout wait` has seen every
 // device updated. Every run has a topic prefix of its own and a fresh
 // simulator, whose peak memory is reported.
 func (s *suite) fleet1k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
-		return result{}, err
-	}
-	n := quickOr(s, 1000, 50)
-	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	n, art, err := s.fleetInputs(ctx, 1000, 50)
 	if err != nil {
 		return result{}, err
 	}
 	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "20", runs: s.runsOr(3, 1)}
 	var peak, cmdPeak int64
 	for i := range res.runs {
-		r, err := s.fleetRun(ctx, i, n, art)
+		r, err := s.fleetRun(ctx, fmt.Sprint(i), s.host, s.port, n, art)
 		if err != nil {
 			return res, err
 		}
@@ -423,29 +322,44 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 	return res, nil
 }
 
+// fleetInputs checks that otactl has what a fleet benchmark runs (and the
+// broker, which fleet-5k starts) and returns the number of devices (full
+// or quick) and the 256 KiB artifact.
+func (s *suite) fleetInputs(ctx context.Context, full, quick int) (int, string, error) {
+	if err := s.need(ctx, "simulate", "broker", "release publish", "rollout wait"); err != nil {
+		return 0, "", err
+	}
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	return quickOr(s, full, quick), art, err
+}
+
 type fleetSample struct {
 	ready, wall            time.Duration
 	simPeakKiB, cmdPeakKiB int64
 }
 
-func (s *suite) fleetRun(ctx context.Context, i, n int, art string) (fleetSample, error) {
+// fleetRun runs n simulated devices against the broker at host:port and
+// times a release of art to them until all are updated; label names the
+// run's topic prefix and files.
+func (s *suite) fleetRun(ctx context.Context, label, host, port string, n int, art string) (fleetSample, error) {
 	var out fleetSample
-	prefix := fmt.Sprintf("bench-fleet-%d/", i)
-	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix}
-	sim, err := s.startSimulator(ctx, i, n, env)
+	prefix := fmt.Sprintf("bench-fleet-%s/", label)
+	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix, "OTACTL_BROKER=mqtt://" + net.JoinHostPort(host, port)}
+	sim, err := s.startSimulator(ctx, label, n, env)
 	if err != nil {
 		return out, err
 	}
 	defer sim.stop()
 
 	start := time.Now()
-	if _, err := s.r.run(ctx, []step{{argv: s.mosq("mosquitto_sub", "-t", prefix+"devices/+/.u/c/main", "-C", fmt.Sprint(n), "-W", "180")}}, false, 4*time.Minute); err != nil {
+	sub := []string{"mosquitto_sub", "-h", host, "-p", port, "-t", prefix + "devices/+/.u/c/main", "-C", fmt.Sprint(n), "-W", "180"}
+	if _, err := s.r.run(ctx, []step{{argv: sub}}, false, 4*time.Minute); err != nil {
 		return out, fmt.Errorf("waiting for %d simulated devices to report: %w%s", n, err, sim.tail())
 	}
 	out.ready = time.Since(start)
 
-	rel := filepath.Join(s.dir, "out", fmt.Sprintf("fleet-%d.json", i))
-	if _, err := s.r.run(ctx, []step{{argv: []string{s.otactl, "release", "create", "-c", "main@1.1.0=" + art, "--sequence", fmt.Sprint(1000 + i), "--out", rel}}}, false, time.Minute); err != nil {
+	rel := filepath.Join(s.dir, "out", fmt.Sprintf("fleet-%s.json", label))
+	if _, err := s.r.run(ctx, []step{{argv: []string{s.otactl, "release", "create", "-c", "main@1.1.0=" + art, "--sequence", "1000", "--out", rel}}}, false, time.Minute); err != nil {
 		return out, err
 	}
 	smp, err := s.r.run(ctx, []step{
@@ -475,10 +389,10 @@ type simulator struct {
 	usesTime bool
 }
 
-func (s *suite) startSimulator(ctx context.Context, i, n int, env []string) (*simulator, error) {
+func (s *suite) startSimulator(ctx context.Context, label string, n int, env []string) (*simulator, error) {
 	sim := &simulator{
-		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.time", i)),
-		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.stderr", i)),
+		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%s-simulator.time", label)),
+		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%s-simulator.stderr", label)),
 		done:    make(chan error, 1),
 	}
 	argv := []string{s.otactl, "simulate", "--devices", fmt.Sprint(n), "--package", "main", "--version", "1.0.0"}

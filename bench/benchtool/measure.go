@@ -190,3 +190,25 @@ func median(ds []time.Duration) time.Duration {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// procKiB reads a figure in kB of /proc/PID/status: VmRSS, VmHWM.
+func procKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no " + field + " in /proc/" + strconv.Itoa(pid) + "/status")
+}
+
+func medianF(xs []float64) float64 {
+	ds := make([]time.Duration, len(xs))
+	for i, x := range xs {
+		ds[i] = time.Duration(x * 1000)
+	}
+	return float64(median(ds)) / 1000
+}

@@ -64,7 +64,9 @@ var benchmarks = []benchmark{
 	{"upload-64m", (*suite).upload64m},
 	{"upload-blocks", (*suite).uploadBlocks},
 	{"status-100k", (*suite).status100k},
+	{"status-1m", (*suite).status1m},
 	{"fleet-1k", (*suite).fleet1k},
+	{"fleet-5k", (*suite).fleet5k},
 }
 
 // benchmarkNames are the benchmarks' names, in the order they run.
