@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -102,8 +103,10 @@ func (o *fleetViewOptions) flags(own ...cli.Flag) []cli.Flag {
 }
 
 // view connects with dial and reads, with read, the fleet o's filters
-// pick, warning of a cohort no device is known to be in, then runs show on
-// it and closes the connection.
+// pick, refusing an empty fleet from a broker that does not deliver
+// retained messages to wildcard subscriptions (fleet.CheckEmpty) and
+// warning of a cohort no device is known to be in, then runs show on it
+// and closes the connection.
 func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, read func(*fleet.Source, context.Context) error, show func(*fleet.Source, fleet.Filter) error) error {
 	flt, sel, err := o.Filters.resolve()
 	if err != nil {
@@ -112,6 +115,9 @@ func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, r
 	return dial.with(ctx, func(client *upload.Client) error {
 		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohort, sel.IDs)
 		if err := read(src, ctx); err != nil {
+			return err
+		}
+		if err := src.CheckEmpty(ctx, func(msg string) { fmt.Fprintln(sys.Stderr, "warning: "+msg) }); err != nil {
 			return err
 		}
 		warnUnknownCohort(sys, src, o.Filters.Cohort)

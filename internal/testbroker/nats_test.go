@@ -100,3 +100,47 @@ func TestBridgeTopicsPrefix(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// TestQuirky: the quirky broker keeps retained messages but sends none to
+// wildcard subscriptions, or rewrites the dots of delivered topics.
+func TestQuirky(t *testing.T) {
+	ctx := context.Background()
+	nowild := Quirky(t, Quirks{NoRetainedToWildcards: true})
+	if err := publishRetained(ctx, nowild.URL, ".u/c/main@1.0.0", "bin"); err != nil {
+		t.Fatal(err)
+	}
+	serves(t, nowild.URL, ".u/c/main@1.0.0", "bin")
+	cl, err := upload.Connect(ctx, upload.Options{Broker: nowild.URL, QuietPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := 0
+	if err := cl.ReadRetainedAll(ctx, ".u/c/+", func(string, []byte) { n++ }); err != nil || n != 0 {
+		t.Fatalf("a wildcard read got %d messages (%v), want none", n, err)
+	}
+
+	rewrite := Quirky(t, Quirks{RewriteDots: true})
+	rc, err := upload.Connect(ctx, upload.Options{Broker: rewrite.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := make(chan upload.Message, 4)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := rc.Subscribe(sctx, []string{".u/c/main@1.0.0", "/u/c/main@1/0/0"}, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.PublishRetained(ctx, ".u/c/main@1.0.0", []byte("bin")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-out:
+		if m.Topic != "/u/c/main@1/0/0" {
+			t.Fatalf("delivered on %q", m.Topic)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing delivered")
+	}
+}
