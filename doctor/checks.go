@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -151,35 +150,55 @@ func (e *endpoint) clear(topic string) {
 	_ = e.c.Clear(ctx, topic)
 }
 
-// propagation publishes a retained message on the first endpoint and
-// measures when each other endpoint serves it (reading every 50 ms).
+// probe is a retained message the propagation check publishes.
+type probe struct {
+	topic   string
+	payload []byte
+}
+
+// propagation publishes two retained messages on the first endpoint, one
+// under the doctor's root (as a release's topics are, under P.u/) and the
+// empty manifest on the desired topic of a device no one has
+// (Pdevices/otactl-doctor-NONCE/.u/desired: a bridge must carry devices'
+// desired topics too), and measures when each other endpoint serves both
+// (reading every 50 ms).
 func (r *run) propagation(ctx context.Context, from string, to []string) {
 	src, err := r.o.Dial(ctx, r.options(from))
 	if err != nil {
 		return // its connect check failed already
 	}
 	defer src.Close()
-	topic := r.root + "propagation"
-	payload := []byte("otactl doctor propagation " + nonce())
-	if err := src.PublishRetained(ctx, topic, payload); err != nil {
-		for _, u := range to {
-			r.add(Check{Name: CheckPropagation, Endpoint: display(u), Detail: "not measured: " + oneLine(err)})
-		}
-		return
+	device, err := src.Topics().Device("otactl-doctor-" + nonce())
+	if err != nil {
+		panic(err) // a valid id
 	}
-	acked := time.Now()
+	probes := []probe{
+		{r.root + "propagation", []byte("otactl doctor propagation " + nonce())},
+		{device, []byte("{}")},
+	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = src.Clear(ctx, topic)
+		for _, p := range probes {
+			_ = src.Clear(ctx, p.topic)
+		}
 	}()
+	for _, p := range probes {
+		if err := src.PublishRetained(ctx, p.topic, p.payload); err != nil {
+			for _, u := range to {
+				r.add(Check{Name: CheckPropagation, Endpoint: display(u), Detail: "not measured: " + oneLine(err)})
+			}
+			return
+		}
+	}
+	acked := time.Now()
 	for _, u := range to {
-		r.add(r.awaitPropagation(ctx, from, u, topic, payload, acked))
+		r.add(r.awaitPropagation(ctx, from, u, probes, acked))
 	}
 }
 
-// awaitPropagation waits until url serves payload on topic.
-func (r *run) awaitPropagation(ctx context.Context, from, url, topic string, payload []byte, since time.Time) Check {
+// awaitPropagation waits until url serves every probe.
+func (r *run) awaitPropagation(ctx context.Context, from, url string, probes []probe, since time.Time) Check {
 	c := Check{Name: CheckPropagation, Endpoint: display(url)}
 	dst, err := r.o.Dial(ctx, r.options(url))
 	if err != nil {
@@ -188,20 +207,28 @@ func (r *run) awaitPropagation(ctx context.Context, from, url, topic string, pay
 	}
 	defer dst.Close()
 	deadline := since.Add(r.o.PropagationTimeout)
+	missing := probes
 	for {
-		got, _, err := dst.ReadRetained(ctx, topic)
-		if err == nil && string(got) == string(payload) {
+		var still []probe
+		for _, p := range missing {
+			got, _, err := dst.ReadRetained(ctx, p.topic)
+			if err != nil || string(got) != string(p.payload) {
+				still = append(still, p)
+			}
+		}
+		if missing = still; len(missing) == 0 {
 			d := time.Since(since)
 			c.OK, c.Seconds = true, d.Seconds()
-			c.Detail = fmt.Sprintf("a retained message published on %s is served here %.3f s after it was acknowledged", display(from), d.Seconds())
+			c.Detail = fmt.Sprintf("retained messages published on %s (under .u/ and on a device's desired topic) are served here %.3f s after they were acknowledged", display(from), d.Seconds())
 			return c
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.Detail = fmt.Sprintf("a retained message published on %s is not served here after %s", display(from), r.o.PropagationTimeout)
-			c.Hint = "devices connected here would not get releases: check the cluster or bridge (docs/brokers.md)"
-			if err != nil && !errors.Is(err, context.Canceled) {
-				c.Detail += ": " + oneLine(err)
+			var names []string
+			for _, p := range missing {
+				names = append(names, p.topic)
 			}
+			c.Detail = fmt.Sprintf("retained messages published on %s are not served here after %s: %s", display(from), r.o.PropagationTimeout, strings.Join(names, ", "))
+			c.Hint = "devices connected here would not get releases: check the cluster or bridge; a bridge must carry .u/#, cohorts/+/.u/desired and devices/+/.u/desired in (docs/brokers.md)"
 			return c
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -98,3 +98,16 @@ func TestMosquittoBridge(t *testing.T) {
 	nothingLeft(t, b.Central.URL)
 	nothingLeft(t, b.Edge.URL)
 }
+
+// TestMosquittoBridgeWithoutDeviceTopics: the usual bridge (.u/# in,
+// devices/# out) never brings devices/{id}/.u/desired to the edge: doctor
+// names that topic.
+func TestMosquittoBridgeWithoutDeviceTopics(t *testing.T) {
+	b := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{Topics: []string{".u/# in 1", "devices/# out 1"}})
+	rep := doctor(t, Options{PropagationTimeout: 2 * time.Second}, b.Central.URL, b.Edge.URL)
+	f := rep.Failed()
+	if len(f) != 1 || f[0].Name != CheckPropagation || !strings.Contains(f[0].Detail, "after 2s: devices/otactl-doctor-") ||
+		strings.Contains(f[0].Detail, ".u/doctor/") || !strings.Contains(f[0].Hint, "devices/+/.u/desired in") {
+		t.Fatalf("failed %+v", f)
+	}
+}

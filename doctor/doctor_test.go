@@ -137,14 +137,14 @@ func TestDoctorEndpoints(t *testing.T) {
 	a := testbroker.Embedded(t, broker.Config{})
 	other := testbroker.Embedded(t, broker.Config{})
 	down := testbroker.Silent(t)
-	rep := doctor(t, Options{PropagationTimeout: time.Second}, a.URL, other.URL, down)
+	rep := doctor(t, Options{PropagationTimeout: time.Second, Connect: upload.Options{Timeout: time.Second}}, a.URL, other.URL, down)
 	if c := check(t, rep, CheckConnect, down); c.OK || c.Hint == "" {
 		t.Errorf("silent endpoint: %+v", c)
 	}
 	if c := check(t, rep, CheckWildcard, other.URL); !c.OK {
 		t.Errorf("the other endpoint is checked too: %+v", c)
 	}
-	if c := check(t, rep, CheckPropagation, other.URL); c.OK || !strings.Contains(c.Detail, "is not served here after 1s") {
+	if c := check(t, rep, CheckPropagation, other.URL); c.OK || !strings.Contains(c.Detail, "are not served here after 1s") {
 		t.Errorf("propagation: %+v", c)
 	}
 	for _, c := range rep.Checks {

@@ -70,6 +70,7 @@ type NATSCluster struct {
 	Nodes []*NATSNode
 	cfg   NATSConfig
 	dir   string
+	name  string // the cluster's name, its own: a stray route to another test's cluster is refused
 }
 
 // NATSNode is one nats-server of a NATSCluster.
@@ -114,7 +115,7 @@ func NATS(t testing.TB, cfg NATSConfig) *NATSCluster {
 	if cfg.StreamReplicas <= 0 {
 		cfg.StreamReplicas = cfg.Nodes
 	}
-	c := &NATSCluster{cfg: cfg, dir: t.TempDir()}
+	c := &NATSCluster{cfg: cfg, dir: t.TempDir(), name: "otactl-" + randomSuffix()}
 	for attempt := 1; ; attempt++ {
 		err := c.start(t)
 		if err == nil {
@@ -176,12 +177,12 @@ max_pending: %d
 jetstream { store_dir: %q }
 mqtt { listen: %q, stream_replicas: %d }
 cluster {
-  name: otactl
+  name: %s
   listen: 127.0.0.1:%d
   routes: [%s]
 }
 `, name, c.cfg.MaxPayload, 4*c.cfg.MaxPayload, filepath.Join(c.dir, name), c.Nodes[i].Addr,
-		c.cfg.StreamReplicas, routes[i], strings.Join(urls, ", "))
+		c.cfg.StreamReplicas, c.name, routes[i], strings.Join(urls, ", "))
 }
 
 // awaitReady waits until every node keeps a retained message and serves it
