@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, r
 		if err := read(src, ctx); err != nil {
 			return err
 		}
-		if err := src.CheckEmpty(ctx, func(msg string) { fmt.Fprintln(sys.Stderr, "warning: "+msg) }); err != nil {
+		if err := src.CheckEmpty(ctx); err != nil {
 			return err
 		}
 		warnUnknownCohort(sys, src, o.Filters.Cohort)

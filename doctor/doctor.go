@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/upload"
@@ -155,7 +156,11 @@ func (r *run) endpoint(ctx context.Context, url string) bool {
 	start := time.Now()
 	c, err := r.o.Dial(ctx, r.options(url))
 	if err != nil {
-		r.add(Check{Name: CheckConnect, Endpoint: shown, Detail: oneLine(err), Hint: "check the URL, credentials and TLS settings: every endpoint takes the same ones"})
+		h := hint.Of(err)
+		if h == "" {
+			h = "check the URL, credentials and TLS settings: every endpoint takes the same ones"
+		}
+		r.add(Check{Name: CheckConnect, Endpoint: shown, Detail: oneLine(err), Hint: text.OneLine(h)})
 		return false
 	}
 	r.add(Check{Name: CheckConnect, Endpoint: shown, OK: true, Detail: fmt.Sprintf("connected in %s", round(time.Since(start)))})

@@ -120,9 +120,16 @@ func CheckEmpty(ctx context.Context, p Prober, devices int, warn func(string)) e
 	return nil
 }
 
-// CheckEmpty applies the rule of CheckEmpty to what the source read.
-func (s *Source) CheckEmpty(ctx context.Context, warn func(string)) error {
-	return CheckEmpty(ctx, s.client, s.fleet.Len(), warn)
+// CheckEmpty applies the rule of CheckEmpty to what the source read; its
+// warning goes to the source's warnings (SourceOptions.Warnings), as a
+// "warning: " line.
+func (s *Source) CheckEmpty(ctx context.Context) error {
+	return CheckEmpty(ctx, s.client, s.fleet.Len(), func(msg string) {
+		s.mu.Lock()
+		w := s.warnings
+		s.mu.Unlock()
+		fmt.Fprintf(w, "warning: %s\n", msg)
+	})
 }
 
 // brokerName is " at URL" when p tells its broker's URL (an

@@ -30,7 +30,7 @@ func TestNATSCluster(t *testing.T) {
 		cl.Close()
 		t.Fatal("connected to a killed node")
 	}
-	c.Nodes[2].Restart()
+	c.Nodes[2].Restart(t)
 	serves(t, c.Nodes[2].URL, topic, "one")
 	publishOn(t, c.Nodes[2].URL, topic, "two")
 	for _, n := range c.Nodes {
