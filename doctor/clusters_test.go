@@ -19,7 +19,8 @@ import (
 // JetStream (stream replicas 3), started once for its subtests: doctor
 // passes with every node listed, and measures propagation; 100 small
 // uploads through one node, each read back, give no false failure
-// (NATS serves a stored message 0.06-0.16 s after acknowledging it).
+// (NATS serves a stored message 0.06-0.16 s after acknowledging it);
+// with a node killed, doctor names it.
 func TestNATSCluster(t *testing.T) {
 	c := testbroker.NATS(t, testbroker.NATSConfig{})
 	urls := c.URLs()
@@ -51,6 +52,13 @@ func TestNATSCluster(t *testing.T) {
 			}
 		}
 		t.Logf("100 uploads through %s: %d failed", urls[0], failed)
+	})
+	t.Run("node down", func(t *testing.T) {
+		c.Nodes[2].Kill()
+		rep := doctor(t, Options{PropagationTimeout: 5 * time.Second}, urls[0], urls[1:]...)
+		if n3 := check(t, rep, CheckConnect, urls[2]); rep.OK || n3.OK || !strings.Contains(n3.Detail, "connection refused") {
+			t.Fatalf("with n3 killed: %+v", n3)
+		}
 	})
 }
 

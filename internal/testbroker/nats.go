@@ -178,17 +178,3 @@ func (c *NATSCluster) killAll() {
 		n.Kill()
 	}
 }
-
-// Restart starts a stopped or killed node again on its data and ports, and
-// waits until it keeps and serves a retained message.
-func (n *NATSNode) Restart(t testing.TB) {
-	t.Helper()
-	if err := n.start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := awaitRetainedRoundTrip(ctx, n.URL, n.exitErr); err != nil {
-		t.Fatalf("nats-server %s after restart: %v\n%s", n.Name, err, n.Log())
-	}
-}

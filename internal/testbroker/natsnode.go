@@ -83,12 +83,8 @@ func (n *NATSNode) exitErr() error {
 }
 
 // Kill kills the node with SIGKILL, as a power cut would, and waits for it
-// to be gone. Its data stays: Restart starts it again on it.
+// to be gone.
 func (n *NATSNode) Kill() { n.signal(syscall.SIGKILL) }
-
-// Stop stops the node with SIGTERM (lame duck: its clients are moved
-// off first) and waits for it to be gone.
-func (n *NATSNode) Stop() { n.signal(syscall.SIGTERM) }
 
 func (n *NATSNode) signal(sig syscall.Signal) {
 	n.mu.Lock()

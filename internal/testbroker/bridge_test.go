@@ -8,36 +8,6 @@ import (
 	"github.com/otactl/otactl/upload"
 )
 
-// TestNATSCluster: a retained message published on one node of a real NATS
-// cluster is served by every node; a killed node refuses connections and
-// serves the message again once restarted. (What a survivor serves while a
-// node is down is not asserted: NATS 2.15.2 may keep serving the old
-// retained message for minutes, see docs/brokers.md.)
-func TestNATSCluster(t *testing.T) {
-	start := time.Now()
-	c := NATS(t, NATSConfig{})
-	t.Logf("the cluster started in %v", time.Since(start).Round(time.Millisecond))
-	if len(c.Nodes) != 3 || len(c.URLs()) != 3 {
-		t.Fatalf("%d nodes", len(c.Nodes))
-	}
-	const topic = ".u/c/harness@1.0.0"
-	publishOn(t, c.Nodes[0].URL, topic, "one")
-	for _, n := range c.Nodes {
-		serves(t, n.URL, topic, "one")
-	}
-	c.Nodes[2].Kill()
-	if cl, err := upload.Connect(context.Background(), upload.Options{Broker: c.Nodes[2].URL, Timeout: 2 * time.Second}); err == nil {
-		cl.Close()
-		t.Fatal("connected to a killed node")
-	}
-	c.Nodes[2].Restart(t)
-	serves(t, c.Nodes[2].URL, topic, "one")
-	publishOn(t, c.Nodes[2].URL, topic, "two")
-	for _, n := range c.Nodes {
-		serves(t, n.URL, topic, "two")
-	}
-}
-
 // publishOn publishes payload retained on topic through url, retrying for
 // up to a minute: after a node is lost the cluster elects new leaders, and
 // NATS refuses MQTT sessions until it has.
