@@ -118,3 +118,15 @@ func TestMosquittoBridgeWithoutDeviceTopics(t *testing.T) {
 		t.Fatalf("failed %+v", f)
 	}
 }
+
+// TestMosquittoBridgeEdgeLimit: every hop's size limit counts: an edge
+// with a 256 KiB message_size_limit fails --need 512k, the central broker
+// passes.
+func TestMosquittoBridgeEdgeLimit(t *testing.T) {
+	b := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{EdgeMessageSizeLimit: 256 << 10})
+	rep := doctor(t, Options{Need: 512 << 10, Connect: upload.Options{ReadBackWait: 300 * time.Millisecond}}, b.Central.URL, b.Edge.URL)
+	f := rep.Failed()
+	if len(f) != 1 || f[0].Name != CheckSize || f[0].Endpoint != b.Edge.URL || f[0].Bytes > 256<<10 || f[0].Bytes < 240<<10 {
+		t.Fatalf("failed %+v", f)
+	}
+}
