@@ -109,8 +109,10 @@ func (o *fleetViewOptions) flags(own ...cli.Flag) []cli.Flag {
 }
 
 // view connects with dial and reads, with read, the fleet o's filters
-// pick, warning of a cohort no device is known to be in, then runs show on
-// it and closes the connection.
+// pick, refusing an empty fleet from a broker that does not deliver
+// retained messages to wildcard subscriptions (fleet.CheckEmpty) and
+// warning of a cohort no device is known to be in, then runs show on it
+// and closes the connection.
 func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, read func(*fleet.Source, context.Context) error, show func(*fleet.Source, fleet.Filter) error) error {
 	flt, sel, err := o.Filters.resolve()
 	if err != nil {
@@ -119,6 +121,9 @@ func (o *fleetViewOptions) view(ctx context.Context, sys *System, dial dialer, r
 	return dial.with(ctx, func(client *upload.Client) error {
 		src := newFleetSource(sys, client, o.Filters.Stale, o.Filters.Cohorts, sel.IDs)
 		if err := read(src, ctx); err != nil {
+			return err
+		}
+		if err := src.CheckEmpty(ctx); err != nil {
 			return err
 		}
 		warnUnknownCohorts(sys, src)

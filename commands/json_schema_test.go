@@ -136,6 +136,7 @@ func TestJSONOutputFollowsTheSchemas(t *testing.T) {
 	}
 
 	run(0, "version", "version")
+	run(0, "doctor", "doctor", "--need", "64k")
 	run(0, "key generate", "key", "generate", "--out", "k.pem")
 	run(0, "key generate", "key", "generate", "--out", "root.pem")
 	write("k.pub", runOtactl(t, dir, env, "", "key", "export", "file:k.pem").stdout)

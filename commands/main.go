@@ -94,6 +94,7 @@ func commandList(sys *System) []*cli.Command {
 		newConfigCommand(sys),
 		newCompletionCommand(sys),
 		newBrokerCommand(sys),
+		newDoctorCommand(sys),
 		newSimulateCommand(sys),
 		newDemoCommand(sys),
 		newWatchCommand(sys),

@@ -1,18 +1,44 @@
 package commands
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/testbroker"
 	"github.com/otactl/otactl/release"
+	"github.com/otactl/otactl/upload"
 )
 
 // retainedSeq is the sequence of the desired manifest retained on topic at
 // url, 0 for none.
+// awaitServing waits until the broker at url answers a connect and a
+// retained read, for at most limit.
+func awaitServing(t *testing.T, url string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := upload.Connect(ctx, upload.Options{Broker: url, Timeout: 5 * time.Second})
+		if err == nil {
+			_, _, err = c.ReadRetained(ctx, ".u/desired")
+			c.Close()
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not serve after %s: %v", url, limit, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func retainedSeq(t *testing.T, url, topic string) int64 {
 	t.Helper()
 	b, found := pubRetained(t, pubDial(t, url), topic)
@@ -223,13 +249,17 @@ func TestPublishOnANATSCluster(t *testing.T) {
 		}
 	}
 
-	// The survivors may take seconds to answer a connect while JetStream
-	// elects new leaders (more on a loaded machine): a long broker timeout;
-	// the killed node refuses at once.
+	// The survivors may refuse or drop connections for seconds while
+	// JetStream elects new leaders (docs/brokers.md): wait until both
+	// serve a retained read again, so that the run below meets the
+	// killed node and not that transient.
 	c.Nodes[2].Kill()
+	for _, url := range urls[:2] {
+		awaitServing(t, url, time.Minute)
+	}
 	fw2 := e.file("fw2.bin", pubRandom(1024))
 	man2 := e.manifest("r2.json", 1800, "", "main@2.0.0="+fw2)
-	_, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", urls[0], "--verify-broker", urls[1], "--verify-broker", urls[2], "--broker-timeout", "15s")
+	_, errs, code := e.run("", "release", "publish", man2, fw2, "--broker", urls[0], "--verify-broker", urls[1], "--verify-broker", urls[2], "--broker-timeout", "5s")
 	if code != ExitError || !strings.Contains(errs, "endpoint "+urls[2]+":") || !strings.Contains(errs, "nothing was published") {
 		t.Fatalf("node down: exit %d\n%s", code, errs)
 	}

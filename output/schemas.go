@@ -200,6 +200,14 @@ var Schemas = []Schema{
 		str("version", "version rolled out"), intg("sequenceNumber", "the release's"), str("keyid", "the one-run key's id"),
 		strs("canary", "the canary devices"), opt(ref("rollout", "rolloutState", "the rollout's state")),
 	}},
+	{Name: "doctor", Commands: []string{"doctor"}, Doc: "Each check of the broker and of every other endpoint (docs/brokers.md).", Fields: []Prop{
+		boo("ok", "every check passed but those whose answer is unknown"),
+		arr("checks", "each check, in order: the first endpoint's, each other endpoint's, then propagation", obj("", "",
+			str("name", "connect, topics, retained, wildcard, size, expiry or propagation"), str("endpoint", "the endpoint's URL"),
+			boo("ok", "passed"), str("detail", "what was seen"), opt(str("hint", "what to do")),
+			opt(boo("unknown", "the broker gave no answer (not a failure)")), opt(intg("bytes", "size: the largest retained message kept")),
+			opt(num("seconds", "propagation: how long it took")))),
+	}},
 	{Name: "key-generate", Commands: []string{"key generate"}, Doc: "The key made.", Fields: Types["keyInfo"].Fields},
 	{Name: "key-list", Commands: []string{"key list"}, Doc: "The keys in the keyring (and tokens).", Fields: []Prop{
 		arrOf("keys", "keyInfo", "each key"),

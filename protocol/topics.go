@@ -26,6 +26,7 @@ const (
 	releaseRoot   = ".u/releases/"
 	probeRoot     = ".u/otactl/probe/"
 	rolloutRoot   = ".u/rollout/"
+	doctorRoot    = ".u/doctor/"
 	cohortRoot    = "cohorts/"
 	deviceRoot    = "devices/"
 	deviceDesired = "/" + desiredLevel
@@ -151,6 +152,14 @@ func (t Topics) Report(device, pkg string) (string, error) {
 // to learn that a broker has sent every retained message of a read.
 func (t Topics) Probe(clientID, nonce string) string {
 	return t.prefix + probeRoot + clientID + "/" + nonce
+}
+
+// Doctor is the root of one run of broker checks (otactl doctor, and the
+// wildcard probe of an empty fleet): P.u/doctor/{nonce}/. Every probe
+// message of the run is published, retained, below it and cleared
+// afterwards.
+func (t Topics) Doctor(nonce string) string {
+	return t.prefix + doctorRoot + nonce + "/"
 }
 
 // RolloutState is the topic of the retained state of the prefix's staged

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/otactl/otactl/catalog"
+	fleetmodel "github.com/otactl/otactl/fleet" // "fleet" is a test fixture of this package
 	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/protocol"
 )
@@ -41,6 +43,14 @@ func (p *Publisher) Targets(ctx context.Context, plan *Plan) ([]Target, error) {
 	}
 	if plan.Percent > 0 {
 		chosen, known, err := PercentTargets(ctx, p.Broker, p.Broker.Topics(), plan.Percent)
+		if err != nil && known == 0 && ctx.Err() == nil {
+			// No device reports: say so only if the broker would have
+			// delivered them (fleet.CheckEmpty).
+			var werr *fleetmodel.WildcardError
+			if errors.As(fleetmodel.CheckEmpty(ctx, p.Broker, 0, nil), &werr) {
+				return nil, fmt.Errorf("--percent: %w", werr)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

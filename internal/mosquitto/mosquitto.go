@@ -120,12 +120,12 @@ func Start(t testing.TB, cfg Config) *Broker {
 
 // pickPorts picks free ports for the listeners cfg asks for.
 func (b *Broker) pickPorts() {
-	b.port, b.tlsP, b.wsP = freePort(b.t), 0, 0
+	b.port, b.tlsP, b.wsP = FreePort(b.t), 0, 0
 	if b.cfg.CertFile != "" {
-		b.tlsP = freePort(b.t)
+		b.tlsP = FreePort(b.t)
 	}
 	if b.cfg.Websockets {
-		b.wsP = freePort(b.t)
+		b.wsP = FreePort(b.t)
 	}
 }
 
@@ -273,7 +273,9 @@ func (b *Broker) WSURL() string {
 	return fmt.Sprintf("ws://127.0.0.1:%d", b.wsP)
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a loopback TCP port that was free a moment ago, for a
+// server a test starts (another may take it first: retry on failure).
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,7 +3,6 @@ package testbroker
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,17 +65,16 @@ func MosquittoBridge(t testing.TB, cfg BridgeConfig) *Bridge {
 	}
 	central := Mosquitto(t, mosquitto.Config{MessageSizeLimit: cfg.CentralMessageSizeLimit})
 	link := tcpproxy.Start(t, central.Addr)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "connection central\naddress %s\n", link.Addr())
+	conf := fmt.Sprintf("connection central\naddress %s\n", link.Addr())
 	for _, l := range topics {
-		fmt.Fprintf(&conf, "topic %s\n", l)
+		conf += "topic " + l + "\n"
 	}
 	// cleansession: after a reconnection the bridge subscribes afresh and
 	// gets every retained message again; try_private marks the bridge so
 	// that the central broker does not loop messages back; a quick
 	// restart_timeout for tests that cut the link.
-	conf.WriteString("cleansession true\ntry_private true\nnotifications false\nrestart_timeout 1\nbridge_protocol_version mqttv311\n")
-	edge := Mosquitto(t, mosquitto.Config{MessageSizeLimit: cfg.EdgeMessageSizeLimit, Extra: conf.String()})
+	conf += "cleansession true\ntry_private true\nnotifications false\nrestart_timeout 1\nbridge_protocol_version mqttv311\n"
+	edge := Mosquitto(t, mosquitto.Config{MessageSizeLimit: cfg.EdgeMessageSizeLimit, Extra: conf})
 	b := &Bridge{Central: central, Edge: edge, Link: link}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

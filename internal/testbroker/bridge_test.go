@@ -8,36 +8,6 @@ import (
 	"github.com/otactl/otactl/upload"
 )
 
-// TestNATSCluster: a retained message published on one node of a real NATS
-// cluster is served by every node; a killed node refuses connections and
-// serves the message again once restarted. (What a survivor serves while a
-// node is down is not asserted: NATS 2.15.2 may keep serving the old
-// retained message for minutes, see docs/brokers.md.)
-func TestNATSCluster(t *testing.T) {
-	start := time.Now()
-	c := NATS(t, NATSConfig{})
-	t.Logf("the cluster started in %v", time.Since(start).Round(time.Millisecond))
-	if len(c.Nodes) != 3 || len(c.URLs()) != 3 {
-		t.Fatalf("%d nodes", len(c.Nodes))
-	}
-	const topic = ".u/c/harness@1.0.0"
-	publishOn(t, c.Nodes[0].URL, topic, "one")
-	for _, n := range c.Nodes {
-		serves(t, n.URL, topic, "one")
-	}
-	c.Nodes[2].Kill()
-	if cl, err := upload.Connect(context.Background(), upload.Options{Broker: c.Nodes[2].URL, Timeout: 2 * time.Second}); err == nil {
-		cl.Close()
-		t.Fatal("connected to a killed node")
-	}
-	c.Nodes[2].Restart()
-	serves(t, c.Nodes[2].URL, topic, "one")
-	publishOn(t, c.Nodes[2].URL, topic, "two")
-	for _, n := range c.Nodes {
-		serves(t, n.URL, topic, "two")
-	}
-}
-
 // publishOn publishes payload retained on topic through url, retrying for
 // up to a minute: after a node is lost the cluster elects new leaders, and
 // NATS refuses MQTT sessions until it has.
@@ -98,5 +68,49 @@ func TestBridgeTopicsPrefix(t *testing.T) {
 	got := BridgeTopics("acme/")
 	if len(got) != 4 || got[2] != "devices/+/.u/desired in 1 acme/ acme/" || BridgeTopics("")[0] != ".u/# in 1" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestQuirky: the quirky broker keeps retained messages but sends none to
+// wildcard subscriptions, or rewrites the dots of delivered topics.
+func TestQuirky(t *testing.T) {
+	ctx := context.Background()
+	nowild := Quirky(t, Quirks{NoRetainedToWildcards: true})
+	if err := publishRetained(ctx, nowild.URL, ".u/c/main@1.0.0", "bin"); err != nil {
+		t.Fatal(err)
+	}
+	serves(t, nowild.URL, ".u/c/main@1.0.0", "bin")
+	cl, err := upload.Connect(ctx, upload.Options{Broker: nowild.URL, QuietPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := 0
+	if err := cl.ReadRetainedAll(ctx, ".u/c/+", func(string, []byte) { n++ }); err != nil || n != 0 {
+		t.Fatalf("a wildcard read got %d messages (%v), want none", n, err)
+	}
+
+	rewrite := Quirky(t, Quirks{RewriteDots: true})
+	rc, err := upload.Connect(ctx, upload.Options{Broker: rewrite.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := make(chan upload.Message, 4)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := rc.Subscribe(sctx, []string{".u/c/main@1.0.0", "/u/c/main@1/0/0"}, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.PublishRetained(ctx, ".u/c/main@1.0.0", []byte("bin")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-out:
+		if m.Topic != "/u/c/main@1/0/0" {
+			t.Fatalf("delivered on %q", m.Topic)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing delivered")
 	}
 }
