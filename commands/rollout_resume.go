@@ -9,7 +9,6 @@ import (
 
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/rollout"
-	"github.com/otactl/otactl/upload"
 )
 
 func newRolloutResumeCommand(sys *System) *cli.Command {
@@ -18,14 +17,15 @@ func newRolloutResumeCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "resume",
 		Usage:     "resume the rollout in progress: gate its stage again and go on",
-		UsageText: "otactl rollout resume [MANIFEST [FILE... | --artifacts DIR]] [--sign KEYREF] [--timeout 2h] [-o json]",
+		UsageText: "otactl rollout resume [MANIFEST [FILE... | --artifacts DIR]] [--sign KEYREF] [--verify-broker URL...] [--timeout 2h] [-o json]",
 		Description: `Takes up the rollout whose state the broker retains (P.u/rollout/state),
 paused by a failed gate or a timeout, or left by a run that died: its
 stage is published again where it was not finished (what is there already
 is left alone), gated again, and the rollout goes on with the steps, gate
 and --on-failure it was started with. The release is read back from where
-the rollout published it, unless MANIFEST is given. Exit codes as
-'rollout start'.
+the rollout published it, unless MANIFEST is given. The broker endpoints
+(--verify-broker, OTACTL_VERIFY_BROKERS or the profile's verify-brokers)
+are confirmed as 'rollout start' does. Exit codes as 'rollout start'.
 
 Example:
    $ otactl rollout status
@@ -55,8 +55,7 @@ func rolloutResumeRun(ctx context.Context, sys *System, opts *rolloutReleaseOpti
 	if err := opts.Run.request(sys, cn, &req); err != nil {
 		return err
 	}
-	return opts.Conn.withClient(ctx, sys, func(client *upload.Client) error {
-		r := newRolloutRunner(sys, client, &opts.Run, opts.Output)
+	return withRolloutRunner(ctx, sys, &opts.Conn, &opts.Run, opts.Output, func(r *rollout.Runner) error {
 		if req.Plan == nil {
 			if req.Plan, err = publishedPlan(ctx, sys, cn, r.Broker, opts); err != nil {
 				return err

@@ -35,7 +35,7 @@ func newRolloutStartCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "start",
 		Usage:     "roll a release out in stages, each gated on its devices, halting itself on failures",
-		UsageText: "otactl rollout start MANIFEST [FILE... | --artifacts DIR] --steps 10%,50%,100% [--min-updated 100%] [--max-failed N|P%] [--bake DURATION] [--on-failure pause|halt|rollback] [--sign KEYREF] [--timeout 2h] [-o json]",
+		UsageText: "otactl rollout start MANIFEST [FILE... | --artifacts DIR] --steps 10%,50%,100% [--min-updated 100%] [--max-failed N|P%] [--bake DURATION] [--on-failure pause|halt|rollback] [--sign KEYREF] [--verify-broker URL...] [--timeout 2h] [-o json]",
 		Description: `For each stage of --steps: publishes the release to the stage's targets
 as 'release publish' does (artifacts read back, anti-rollback, catalog),
 waits for the stage's gate as 'rollout wait' does (--min-updated of the
@@ -52,6 +52,13 @@ rollback to every device of the stage. The previous release is the one
 the fleet's desired topic held, from the catalog. --timeout is the whole
 rollout's deadline (exit 5, nothing restored). Another rollout's run
 holding the lock, or a rollout that cannot go on, is refused (exit 3).
+
+With --verify-broker (or OTACTL_VERIFY_BROKERS, or the profile's
+verify-brokers) every stage's publish and every restore is confirmed on
+each endpoint as 'release publish' does: artifacts before any desired
+manifest, anti-rollback everywhere, the desired manifest read back. A
+stage published but not confirmed everywhere pauses the rollout, exit 6;
+'rollout resume' publishes the stage again and confirms it.
 
 With a 100% stage it asks on a terminal before anything is sent, as
 'release publish' to the fleet does; --yes skips the question, and

@@ -236,3 +236,149 @@ func TestRolloutStartE2E(t *testing.T) {
 		}
 	})
 }
+
+// TestRolloutThroughABridge: simulated devices on a mosquitto edge bridged
+// to a central one, the rollout run on the central broker with the edge
+// listed (OTACTL_VERIFY_BROKERS). Each stage is confirmed on the edge.
+// With the bridge cut, a new release's first stage fails on the edge's
+// artifact (exit 3) before any desired manifest of it is visible on
+// either broker; with the artifact on the edge and the bridge cut again,
+// the stage goes out on the central broker only: exit 6, the rollout
+// paused, and 'rollout resume' once the bridge is back finishes it.
+func TestRolloutThroughABridge(t *testing.T) {
+	t.Parallel()
+	br := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{})
+	central, edge := br.Central.URL, br.Edge.URL
+	dir := t.TempDir()
+	env := []string{"OTACTL_BROKER=" + central, "OTACTL_VERIFY_BROKERS=" + edge}
+	const devices = 6
+	background(t, []string{"OTACTL_BROKER=" + edge}, "simulate", "--devices", fmt.Sprint(devices), "--id-prefix", "br-", "--reboot-time", "50ms")
+	op, err := upload.Connect(context.Background(), upload.Options{Broker: central})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Close() })
+	waitFor(t, "every device's report on the central broker", func() bool { return len(simReports(t, op)) == devices })
+	var stage1 []string
+	for i := 1; i <= devices; i++ {
+		if id := fmt.Sprintf("br-%04d", i); publish.PercentChosen(id, 50) {
+			stage1 = append(stage1, id)
+		}
+	}
+	if len(stage1) == 0 {
+		t.Fatal("no device in the 50% stage")
+	}
+	run := func(args ...string) result {
+		t.Helper()
+		return runWithin(t, 90*time.Second, dir, env, "", append(args, "--read-back-wait", "1s", "-o", "json")...)
+	}
+	m1, c1 := testRelease(t, dir, "1.0.0", 100, 4000)
+	if res := runOtactl(t, dir, env, "", "release", "publish", m1, c1); res.code != 0 {
+		t.Fatalf("release publish 1.0.0: exit %d\n%s", res.code, res.stderr)
+	}
+
+	m2, c2 := testRelease(t, dir, "1.1.0", 200, 4000)
+	res := run("rollout", "start", m2, c2, "--steps", "50%,100%", "--timeout", "60s")
+	evs := rolloutEvents(t, res.stdout)
+	if res.code != 0 || kinds(evs) != "started:0 stage-started:1 published:1 gate-passed:1 stage-started:2 published:2 gate-passed:2 done:0" {
+		t.Fatalf("exit %d, events %s\n%s", res.code, kinds(evs), res.stderr)
+	}
+	for _, e := range evs {
+		if e.Kind == rollout.EventPublished && (len(e.Endpoints) != 2 || e.Endpoints[0].URL != central || e.Endpoints[1].URL != edge || !e.Endpoints[1].Confirmed) {
+			t.Errorf("stage %d published, endpoints %+v", e.Stage, e.Endpoints)
+		}
+	}
+	if seq := retainedSeq(t, edge, ".u/desired"); seq != 200 {
+		t.Errorf("the edge's fleet topic retains sequence %d", seq)
+	}
+
+	// The bridge cut, a new artifact: exit 3, nothing of 300 anywhere.
+	br.Cut()
+	m3, c3 := testRelease(t, dir, "1.2.0", 300, 4000)
+	res = run("rollout", "start", m3, c3, "--steps", "50%,100%", "--timeout", "60s")
+	if res.code != ExitVerification || !strings.Contains(res.stderr, "endpoint "+edge+": artifact main@1.2.0") || !strings.Contains(res.stderr, "nothing was published") {
+		t.Fatalf("bridge cut: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, url := range []string{central, edge} {
+		for _, topic := range append([]string{".u/desired"}, "devices/"+stage1[0]+"/.u/desired") {
+			if seq := retainedSeq(t, url, topic); seq != 200 {
+				t.Errorf("bridge cut: %s retains sequence %d on %s", url, seq, topic)
+			}
+		}
+	}
+
+	// The artifact reaches the edge, then the bridge is cut again: the
+	// stage is published on the central broker only.
+	br.Restore(t)
+	waitFor(t, "the artifact on the edge", func() bool { _, found := pubRetained(t, pubDial(t, edge), ".u/c/main@1.2.0"); return found })
+	br.Cut()
+	res = run("rollout", "start", m3, c3, "--steps", "50%,100%", "--timeout", "60s")
+	evs = rolloutEvents(t, res.stdout)
+	last := evs[len(evs)-1]
+	if res.code != ExitPartial || !strings.HasSuffix(kinds(evs), "stage-started:1 paused:1") || len(last.Endpoints) != 2 || last.Endpoints[1].Confirmed ||
+		!strings.Contains(res.stderr, "not confirmed on every endpoint: endpoint "+edge) || !strings.Contains(res.stderr, "rollout resume") {
+		t.Fatalf("stage not confirmed: exit %d, events %s\n%s%s", res.code, kinds(evs), res.stdout, res.stderr)
+	}
+	if seq := retainedSeq(t, central, "devices/"+stage1[0]+"/.u/desired"); seq != 300 {
+		t.Errorf("the central broker retains sequence %d for %s", seq, stage1[0])
+	}
+	if st := runOtactl(t, dir, env, "", "rollout", "status"); !strings.Contains(st.stderr, "steps 50%,100%: paused, stage 1 of 2") {
+		t.Errorf("rollout status:\n%s%s", st.stdout, st.stderr)
+	}
+
+	br.Restore(t)
+	res = run("rollout", "resume", "--timeout", "60s")
+	if evs = rolloutEvents(t, res.stdout); res.code != 0 || !strings.HasPrefix(kinds(evs), "resumed:1 stage-started:1 published:1") || !strings.HasSuffix(kinds(evs), "done:0") {
+		t.Fatalf("resume: exit %d, events %s\n%s", res.code, kinds(evs), res.stderr)
+	}
+	if seq := retainedSeq(t, edge, ".u/desired"); seq != 300 {
+		t.Errorf("after resume the edge's fleet topic retains sequence %d", seq)
+	}
+}
+
+// TestRollbackThroughABridge: release rollback through a central
+// mosquitto with a bridged edge listed. Its new sequence is above what
+// either retains (a manifest only the edge has), and both retain it; with
+// the bridge cut it goes out on the central broker only: exit 6, and -o
+// json says the edge did not confirm it.
+func TestRollbackThroughABridge(t *testing.T) {
+	t.Parallel()
+	br := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{})
+	central, edge := br.Central.URL, br.Edge.URL
+	e := newPubEnv(t)
+	verify := []string{"--broker", central, "--verify-broker", edge, "--read-back-wait", "1s"}
+	fw1, fw2 := e.file("fw1.bin", pubRandom(4096)), e.file("fw2.bin", pubRandom(4096))
+	e.must(0, append([]string{"release", "publish", e.manifest("r1.json", 100, "", "main@1.0.0="+fw1), fw1, "--device", "d1"}, verify...)...)
+	e.must(0, append([]string{"release", "publish", e.manifest("r2.json", 200, "", "main@2.0.0="+fw2), fw2, "--device", "d1"}, verify...)...)
+	// The edge alone retains a high sequence for d2 (the bridge carries
+	// desired manifests in only).
+	fw9 := e.file("fw9.bin", pubRandom(1024))
+	e.must(0, "release", "publish", e.manifest("r9.json", 3_000_000_000, "", "main@9.0.0="+fw9), fw9, "--device", "d2", "--broker", edge)
+
+	e.says([]string{"endpoint " + edge + ": desired manifest confirmed"},
+		append([]string{"release", "rollback", "--to", "100", "--device", "d1", "--device", "d2"}, verify...)...)
+	for _, d := range []string{"d1", "d2"} {
+		c, ed := retainedSeq(t, central, "devices/"+d+"/.u/desired"), retainedSeq(t, edge, "devices/"+d+"/.u/desired")
+		if c <= 3_000_000_000 || c != ed {
+			t.Errorf("%s: central retains sequence %d, edge %d, want the same above 3000000000", d, c, ed)
+		}
+	}
+
+	br.Cut()
+	before := retainedSeq(t, edge, "devices/d1/.u/desired")
+	out, errs, code := e.run("", append([]string{"release", "rollback", "--to", "200", "--device", "d1", "-o", "json"}, verify...)...)
+	var rep struct {
+		RollbackOf int64                    `json:"rollbackOf"`
+		Endpoints  []publish.EndpointResult `json:"endpoints"`
+	}
+	if code != ExitPartial || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Endpoints) != 2 || !rep.Endpoints[0].Confirmed || rep.Endpoints[1].Confirmed ||
+		!strings.Contains(errs, "not confirmed on every endpoint: endpoint "+edge) {
+		t.Fatalf("bridge cut: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if seq := retainedSeq(t, edge, "devices/d1/.u/desired"); seq != before {
+		t.Errorf("bridge cut: the edge retains sequence %d, had %d", seq, before)
+	}
+	if seq := retainedSeq(t, central, "devices/d1/.u/desired"); seq <= before {
+		t.Errorf("bridge cut: the central broker retains sequence %d, not above %d", seq, before)
+	}
+}

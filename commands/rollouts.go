@@ -54,7 +54,7 @@ func (o *rolloutRunOptions) flags(rel *releasePublishOptions) []cli.Flag {
 		strictFlag(&rel.Strict),
 		outputFlag(&rel.Output),
 	}
-	return append(flags, waitConnectFlags(&rel.Conn)...)
+	return append(flags, append(waitConnectFlags(&rel.Conn), verifyBrokerFlag(&rel.Conn))...)
 }
 
 // request fills what the run options decide in req.
@@ -78,12 +78,21 @@ func (o *rolloutRunOptions) request(sys *System, cn *connection, req *rollout.Re
 	return nil
 }
 
-// runRollout runs req on the connection conn with the publish core and a
-// judge of the fleet, rendering each event; it returns the engine's error.
+// runRollout runs req on the connection conn, and every other broker
+// endpoint (--verify-broker), with the publish core and a judge of the
+// fleet, rendering each event; it returns the engine's error.
 func runRollout(ctx context.Context, sys *System, conn *connectOptions, ro *rolloutRunOptions, format string, req rollout.Request) error {
-	return conn.withClient(ctx, sys, func(client *upload.Client) error {
-		_, err := newRolloutRunner(sys, client, ro, format).Run(ctx, req)
+	return withRolloutRunner(ctx, sys, conn, ro, format, func(r *rollout.Runner) error {
+		_, err := r.Run(ctx, req)
 		return err
+	})
+}
+
+// withRolloutRunner connects with conn and to every other broker
+// endpoint, and runs work with the engine on them.
+func withRolloutRunner(ctx context.Context, sys *System, conn *connectOptions, ro *rolloutRunOptions, format string, work func(*rollout.Runner) error) error {
+	return conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
+		return work(newRolloutRunner(sys, client, eps, ro, format))
 	})
 }
 
@@ -92,12 +101,16 @@ func withRolloutBroker(ctx context.Context, sys *System, conn *connectOptions, w
 	return conn.withClient(ctx, sys, func(client *upload.Client) error { return work(publish.FromClient(client)) })
 }
 
-// newRolloutRunner is the engine on client: the publish core, quiet (the
-// engine's events say what it did), and a judge of the fleet.
-func newRolloutRunner(sys *System, client *upload.Client, ro *rolloutRunOptions, format string) *rollout.Runner {
+// newRolloutRunner is the engine on client and the other endpoints eps:
+// the publish core, quiet (the engine's events say what it did), and a
+// judge of the fleet.
+func newRolloutRunner(sys *System, client *upload.Client, eps []publish.Endpoint, ro *rolloutRunOptions, format string) *rollout.Runner {
+	p := newPublisher(sys, client, true)
+	p.Endpoints = eps
 	return &rollout.Runner{
 		Broker:    publish.FromClient(client),
-		Publisher: newPublisher(sys, client, true),
+		Publisher: p,
+		Endpoints: eps,
 		Judge:     &rollout.FleetJudge{Client: client, Stale: ro.Stale, Now: sys.Now, Warnings: sys.Stderr},
 		Now:       sys.Now,
 		Observe:   rolloutRenderer(sys, format),

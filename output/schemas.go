@@ -263,6 +263,7 @@ var Schemas = []Schema{
 			str("outcome", "done, failed or pending"), intg("total", "devices that count"), intg("updated", "updated"),
 			intg("need", "needed"), intg("failed", "failed"), intg("allowedFailures", "allowed"), intg("pending", "pending"))),
 		opt(arr("failures", "the failed devices (at most 50)", obj("", "", str("device", "device id"), str("reason", "reason by name")))),
+		opt(arrOf("endpoints", "endpoint", "with several broker endpoints (published, restored, paused on exit 6): each one, the publishing connection first")),
 		opt(str("status", "the rollout's status")), opt(str("message", "more, in words")),
 	}},
 	{Name: "rollout-abort", Commands: []string{"rollout abort"}, Doc: "The rollout's state once aborted.", Fields: Types["rolloutState"].Fields},

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/publish"
 )
 
 // The kinds of Event.
@@ -38,8 +39,12 @@ type Event struct {
 	Gate    *GateCounts `json:"gate,omitempty"`
 	// Failures name the failed devices of a failed gate (at most 50).
 	Failures []Failure `json:"failures,omitempty"`
-	Status   string    `json:"status,omitempty"`
-	Message  string    `json:"message,omitempty"`
+	// Endpoints say, with several broker endpoints, on which the stage's
+	// desired manifest (published, paused) or the restore (restored) was
+	// confirmed, the publishing connection first.
+	Endpoints []publish.EndpointResult `json:"endpoints,omitempty"`
+	Status    string                   `json:"status,omitempty"`
+	Message   string                   `json:"message,omitempty"`
 }
 
 // GateCounts is a gate's verdict in numbers.

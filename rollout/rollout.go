@@ -87,6 +87,11 @@ type Request struct {
 type Runner struct {
 	Broker    Broker
 	Publisher Publisher
+	// Endpoints are the other broker endpoints devices use
+	// (docs/publishing.md, "Several endpoints"), the Publisher's: it
+	// confirms every stage's publish and every restore on each, and a
+	// restore's sequence is above what each retains.
+	Endpoints []publish.Endpoint
 	Judge     Judge
 	Now       func() time.Time
 	Observe   Observer

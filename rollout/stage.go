@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/otactl/otactl/fleet"
@@ -52,7 +53,9 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		return err
 	}
 	rep, err := r.Publisher.Publish(ctx, &plan)
-	if err != nil {
+	if partial := (*publish.PartialError)(nil); errors.As(err, &partial) {
+		return r.unconfirmed(ctx, st, ev, partial)
+	} else if err != nil {
 		return err
 	}
 	targets := publishedTargets(rep)
@@ -64,7 +67,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 	if err := r.save(ctx, st); err != nil {
 		return err
 	}
-	r.emit(with(ev, Event{Kind: EventPublished, Targets: ss.Targets, Sequence: st.Sequence}))
+	r.emit(with(ev, Event{Kind: EventPublished, Targets: ss.Targets, Sequence: st.Sequence, Endpoints: rep.Endpoints}))
 
 	var last GateCounts
 	res, err := r.Judge.Await(ctx, gate, func(res fleet.GateResult) {
@@ -103,6 +106,29 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		st.Stage = i + 1
 	}
 	return r.save(ctx, st)
+}
+
+// unconfirmed stops the rollout at a stage whose publish went out on the
+// publishing connection but was not confirmed on every other endpoint
+// (docs/publishing.md, "Several endpoints"): the state is saved as
+// paused, nothing is restored, and the error stays a
+// *publish.PartialError (exit 6) whose hint says how to go on.
+func (r *Runner) unconfirmed(ctx context.Context, st *State, ev Event, partial *publish.PartialError) error {
+	if ctx.Err() != nil {
+		return partial
+	}
+	st.Status = StatusPaused
+	st.Message = fmt.Sprintf("stage %d (%s) published but not confirmed: %v", ev.Stage, ev.Step, partial.Err)
+	var eps []publish.EndpointResult
+	if rep, ok := partial.Result.(*publish.Report); ok {
+		st.Stages[ev.Stage-1].Targets, eps = len(rep.Targets), rep.Endpoints
+	}
+	next := "devices on that endpoint may not see the stage yet: check the bridge or cluster (otactl doctor), then 'otactl rollout resume' publishes the stage again, confirms it everywhere and gates it; 'otactl rollout abort' ends the rollout"
+	if err := r.save(ctx, st); err != nil {
+		next = fmt.Sprintf("the state could not be saved as paused (%v): run the same 'otactl rollout start' again, once the endpoint is fixed, to finish the stage", err)
+	}
+	r.emit(with(ev, Event{Kind: EventPaused, Sequence: st.Sequence, Endpoints: eps, Status: st.Status, Message: st.Message}))
+	return &publish.PartialError{Err: fmt.Errorf("rollout paused: %w", partial.Err), Next: next}
 }
 
 // with is e with the stage's fields of ev.
@@ -180,15 +206,21 @@ func (r *Runner) fail(ctx context.Context, req *Request, st *State, i int, res f
 	}
 	st.Message = fmt.Sprintf("gate failed at stage %d (%s): %s", i+1, ss.Step, why)
 	if len(restore) > 0 {
-		n, seq, err := r.restore(ctx, req, st, restore)
+		rep, seq, err := r.restore(ctx, req, st, restore)
 		if err != nil {
 			st.Message += "; restoring the previous release failed: " + err.Error()
 			_ = r.save(context.WithoutCancel(ctx), st)
-			return fmt.Errorf("%w: %s: restoring release %d: %w", ErrHalted, st.Message, st.Previous, err)
+			err = fmt.Errorf("%w: %s: restoring release %d: %w", ErrHalted, st.Message, st.Previous, err)
+			if partial := (*publish.PartialError)(nil); errors.As(err, &partial) {
+				// The restore is live on the publishing connection only.
+				return &publish.PartialError{Err: err, Next: fmt.Sprintf("the rollout has ended, and devices on that endpoint may keep release %d: "+
+					"check the bridge or cluster (otactl doctor), then publish release %d again there with 'otactl release rollback --to %d'", st.Sequence, st.Previous, st.Previous)}
+			}
+			return err
 		}
-		ss.Restored = n
-		st.Message += fmt.Sprintf("; release %d restored on %d targets as sequence %d", st.Previous, n, seq)
-		r.emit(with(ev, Event{Kind: EventRestored, Targets: n, Sequence: seq, Status: st.Status,
+		ss.Restored = len(rep.Targets)
+		st.Message += fmt.Sprintf("; release %d restored on %d targets as sequence %d", st.Previous, ss.Restored, seq)
+		r.emit(with(ev, Event{Kind: EventRestored, Targets: ss.Restored, Sequence: seq, Status: st.Status, Endpoints: rep.Endpoints,
 			Message: fmt.Sprintf("release %d published again as sequence %d", st.Previous, seq)}))
 	} else if req.OnFailure == OnFailurePause {
 		r.emit(with(ev, Event{Kind: EventPaused, Status: st.Status, Message: st.Message}))
@@ -220,9 +252,10 @@ func (r *Runner) notUpdated(res fleet.GateResult) []publish.Target {
 // restore publishes the previous release again to targets through the
 // publish core (publish.PlanRollback): a new manifest, signed with the
 // request's signers, whose sequence is above what the targets, the fleet
-// and the stage's topics retain, so anti-rollback lets it through and
-// devices take it over the release rolled out.
-func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets []publish.Target) (int, int64, error) {
+// and the stage's topics retain on every endpoint, so anti-rollback lets
+// it through and devices take it over the release rolled out. It returns
+// the publish's report and the new sequence.
+func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets []publish.Target) (*publish.Report, int64, error) {
 	topics := r.Broker.Topics()
 	over := append([]publish.Target{{Kind: protocol.Fleet, Topic: topics.Fleet()}}, targets...)
 	if step := req.Steps[st.Stage]; step.Kind == Cohort {
@@ -232,14 +265,14 @@ func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets [
 	}
 	now := r.Now()
 	seq := max(publish.RollbackSequence(ctx, r.Broker, over, now), st.Sequence+1)
+	for _, e := range r.Endpoints {
+		seq = max(seq, publish.RollbackSequence(ctx, e.Reader, over, now))
+	}
 	plan, err := r.Publisher.PlanRollback(ctx, publish.RollbackRequest{To: st.Previous, Sequence: seq, BuiltAt: now,
 		Signers: req.Signers, Trust: req.Trust, Targets: targets, Strict: req.Plan.Strict, Encoding: req.Plan.Encoding})
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	rep, err := r.Publisher.Publish(ctx, plan)
-	if err != nil {
-		return 0, 0, err
-	}
-	return len(rep.Targets), seq, nil
+	return rep, seq, err
 }

@@ -20,7 +20,7 @@ func (e Event) Text() string {
 	case EventStageStarted:
 		return stage + ": publishing"
 	case EventPublished:
-		return fmt.Sprintf("%s: published to %s, waiting for the gate", stage, text.Plural(e.Targets, "target"))
+		return fmt.Sprintf("%s: published to %s%s, waiting for the gate", stage, text.Plural(e.Targets, "target"), e.confirmed())
 	case EventGate:
 		return fmt.Sprintf("%s: %s", stage, e.Gate)
 	case EventGatePassed, EventBaked:
@@ -36,8 +36,11 @@ func (e Event) Text() string {
 		}
 		return strings.Join(lines, "\n")
 	case EventRestored:
-		return fmt.Sprintf("%s: restored on %s: %s", stage, text.Plural(e.Targets, "target"), e.Message)
+		return fmt.Sprintf("%s: restored on %s%s: %s", stage, text.Plural(e.Targets, "target"), e.confirmed(), e.Message)
 	case EventPaused:
+		if len(e.Endpoints) > 0 {
+			return fmt.Sprintf("%s: paused: nothing restored: %s", stage, e.Message)
+		}
 		return stage + ": paused: nothing restored"
 	case EventTimeout:
 		return stage + ": timed out, paused: nothing restored"
@@ -45,6 +48,15 @@ func (e Event) Text() string {
 		return fmt.Sprintf("rollout done: release %d (%s) %s", e.Sequence, e.Version, strings.TrimSpace("on every stage "+e.Message))
 	}
 	return ""
+}
+
+// confirmed says on how many broker endpoints a publish was confirmed,
+// when there are several.
+func (e Event) confirmed() string {
+	if len(e.Endpoints) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (confirmed on %s)", text.Plural(len(e.Endpoints), "endpoint"))
 }
 
 // String is the gate's counts in words.
