@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -76,11 +77,17 @@ func newApp(sys *System) *cli.App {
 	wireUsage(app)
 	// --version prints what 'otactl version' prints; no -v, which other
 	// tools use for verbose. (urfave/cli keeps both in package variables.)
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and build date"}
-	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, buildOf().String()) }
+	// Set once: apps built concurrently in one process (tests) must not
+	// race on them.
+	versionOnce.Do(func() {
+		cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and build date"}
+		cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, buildOf().String()) }
+	})
 	wireHelp(sys)
 	return app
 }
+
+var versionOnce sync.Once
 
 // commandList is every top-level command, in the order help shows them.
 func commandList(sys *System) []*cli.Command {

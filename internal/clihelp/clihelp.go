@@ -11,27 +11,40 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/urfave/cli/v2"
 )
 
 // Wire makes urfave/cli print help fitted to width columns, with flags
-// as FlagHelp shows them. (Both are package variables of urfave/cli.)
+// as FlagHelp shows them. Both are package variables of urfave/cli: they
+// are set once, and the width is kept atomically, so that apps built and
+// run concurrently in one process (tests) do not race; the last width
+// given wins.
 func Wire(width int) {
-	cli.FlagStringer = FlagHelp
-	// Flags in or out of categories print alike: urfave/cli's own template
-	// for flags without categories wraps them itself.
-	own := "{{range $i, $e := .VisibleFlags}}\n   {{$e}}{{end}}"
-	for _, t := range []*string{&cli.AppHelpTemplate, &cli.CommandHelpTemplate, &cli.SubcommandHelpTemplate} {
-		*t = strings.ReplaceAll(*t, `{{template "visibleFlagTemplate" .}}`, own)
-	}
-	cli.HelpPrinter = func(w io.Writer, templ string, data any) {
-		var b bytes.Buffer
-		cli.HelpPrinterCustom(&b, templ, data, nil)
-		io.WriteString(w, FitHelp(b.String(), width))
-	}
+	helpWidth.Store(int64(width))
+	wireOnce.Do(func() {
+		cli.FlagStringer = FlagHelp
+		// Flags in or out of categories print alike: urfave/cli's own
+		// template for flags without categories wraps them itself.
+		own := "{{range $i, $e := .VisibleFlags}}\n   {{$e}}{{end}}"
+		for _, t := range []*string{&cli.AppHelpTemplate, &cli.CommandHelpTemplate, &cli.SubcommandHelpTemplate} {
+			*t = strings.ReplaceAll(*t, `{{template "visibleFlagTemplate" .}}`, own)
+		}
+		cli.HelpPrinter = func(w io.Writer, templ string, data any) {
+			var b bytes.Buffer
+			cli.HelpPrinterCustom(&b, templ, data, nil)
+			io.WriteString(w, FitHelp(b.String(), int(helpWidth.Load())))
+		}
+	})
 }
+
+var (
+	wireOnce  sync.Once
+	helpWidth atomic.Int64
+)
 
 // FlagHelp shows a flag as two lines: its names and value
 // ("-c, --component PACKAGE@VERSION=FILE"), then what it does, with its
