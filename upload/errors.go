@@ -217,7 +217,7 @@ func (e *VerifyError) Unwrap() error { return release.ErrVerification }
 // messages over its size limit.
 func (e *VerifyError) Hint() string {
 	if e.Missing {
-		return fmt.Sprintf("brokers drop messages over their size limit while still acknowledging them (mosquitto message_size_limit, EMQX 1 MB, AWS IoT 128 KB): check the broker's limit for %d bytes, set max-payload in the profile, and check that this user may write the topic", e.WantSize)
+		return fmt.Sprintf("brokers drop messages over their size limit while still acknowledging them (mosquitto message_size_limit, EMQX 1 MB, AWS IoT 128 KB): check the broker's limit for %d bytes, set max-payload in the profile, and check that this user may write the topic; 'otactl doctor' names what a broker lacks (a size limit, retained messages not kept, topics rewritten)", e.WantSize)
 	}
 	return "another client may have published to the same topic at the same time; run again"
 }
