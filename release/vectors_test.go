@@ -346,9 +346,18 @@ const protocolVectorsTemplate = "# Protocol test vectors\n" +
 	"  file and the release has one component, else by its name\n" +
 	"  (`PACKAGE@VERSION[.ext]`, then `PACKAGE[.ext]`, the longest package name\n" +
 	"  winning), else by equal size and hash. A bare path that holds `=` is\n" +
-	"  written `./a=b.bin`. With a folder, each component left over is looked up\n" +
-	"  there by name; two candidates of the same rank are an error rather than a\n" +
-	"  guess. Two files for one component are an error.\n" +
+	"  written `./a=b.bin`. With a folder (`--artifacts DIR`), each component\n" +
+	"  left over is looked up in it and its subfolders (hidden ones, such as\n" +
+	"  `.git`, left out): by name, where two candidates of the same rank are an\n" +
+	"  error rather than a guess; a component no file is named after, by\n" +
+	"  content: the first file in path order that names no component and has\n" +
+	"  its size and SHA-256 (so `--artifacts build/` finds a Zephyr build's\n" +
+	"  `build/zephyr/zephyr.signed.bin`). A component found nowhere is named\n" +
+	"  with what was looked for (`looked for main@1.2.3[.EXT] and main[.EXT] by\n" +
+	"  name, and for a file of 65536 bytes with its sha256`): a verification\n" +
+	"  problem for `release verify`; for `release publish`, which then needs\n" +
+	"  the broker to retain it already, the error when it does not. Two files\n" +
+	"  for one component are an error.\n" +
 	"- **Hashing** streams each file in 1 MiB reads through Go's SHA-256 (SHA-NI on\n" +
 	"  amd64), one file per CPU at a time. Measured here: 1 GiB in about 1.05 s\n" +
 	"  against 0.95 s for `openssl dgst -sha256`; `BenchmarkHashFile` (64 MiB)\n" +
