@@ -312,10 +312,8 @@ func signedKeySet(t *testing.T, v int64, rel crypto.PublicKey, roots []crypto.Pu
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range signers {
-		if err := ks.Sign(s); err != nil {
-			t.Fatal(err)
-		}
+	if err := ks.Sign(signers...); err != nil {
+		t.Fatal(err)
 	}
 	return ks
 }
