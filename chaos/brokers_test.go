@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/internal/childproc"
 	"github.com/otactl/otactl/internal/mosquitto"
 	"github.com/otactl/otactl/internal/syncbuf"
 	"github.com/otactl/otactl/internal/testbroker"
@@ -152,13 +153,7 @@ func (b *embeddedBroker) end(sig syscall.Signal) {
 	if b.cmd == nil {
 		return
 	}
-	_ = b.cmd.Process.Signal(sig)
-	select {
-	case <-b.done:
-	case <-time.After(30 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
-	}
+	childproc.End(b.cmd.Process, sig, b.done, 30*time.Second)
 	b.cmd = nil
 }
 

@@ -40,14 +40,8 @@ Example:
 }
 
 func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error {
-	var (
-		topics protocol.Topics
-		list   []publish.RetainedArtifact
-	)
-	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
-		topics = client.Topics()
-		list, err = publish.ListArtifacts(ctx, client, topics)
-		return err
+	list, topics, err := readList(ctx, sys, opts, func(client *upload.Client, topics protocol.Topics) ([]publish.RetainedArtifact, error) {
+		return publish.ListArtifacts(ctx, client, topics)
 	})
 	if err != nil {
 		return err

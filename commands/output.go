@@ -1,12 +1,15 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/output"
+	"github.com/otactl/otactl/protocol"
+	"github.com/otactl/otactl/upload"
 )
 
 // outputFlag is the -o/--output flag of every command that prints data. It
@@ -49,6 +52,22 @@ type listOptions struct {
 // flags are -o and the connection flags.
 func (o *listOptions) flags() []cli.Flag {
 	return append([]cli.Flag{outputFlag(&o.Output)}, connectFlags(&o.Conn)...)
+}
+
+// readList connects with o's settings and returns what read finds, with
+// the topics of the connection (their prefix names what was read in the
+// line a list prints when it is empty).
+func readList[T any](ctx context.Context, sys *System, o *listOptions, read func(*upload.Client, protocol.Topics) ([]T, error)) ([]T, protocol.Topics, error) {
+	var (
+		topics protocol.Topics
+		list   []T
+	)
+	err := o.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+		topics = client.Topics()
+		list, err = read(client, topics)
+		return err
+	})
+	return list, topics, err
 }
 
 // listing is how a list command prints its items: with -o json one JSON

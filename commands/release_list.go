@@ -39,14 +39,8 @@ Example:
 }
 
 func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
-	var (
-		topics  protocol.Topics
-		entries []*catalog.Entry
-	)
-	err := opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
-		topics = client.Topics()
-		entries, err = publish.ReadCatalog(ctx, client, topics, publishObserver(sys, true))
-		return err
+	entries, topics, err := readList(ctx, sys, opts, func(client *upload.Client, topics protocol.Topics) ([]*catalog.Entry, error) {
+		return publish.ReadCatalog(ctx, client, topics, publishObserver(sys, true))
 	})
 	if err != nil {
 		return err

@@ -174,15 +174,17 @@ func appendKeyLines(lines []string, word string, keys []Key) []string {
 // Digest is the SHA-256 of SignedText: the 32 bytes root keys sign.
 func (ks *KeySet) Digest() [32]byte { return sha256.Sum256([]byte(ks.SignedText())) }
 
-// Sign adds s's signature over the digest, replacing an earlier one by
-// the same key. Any key may sign; whether its signature counts is for
-// SignedBy and Accept to say.
-func (ks *KeySet) Sign(s crypto.Signer) error {
-	sig, err := release.SignDigest(s, ks.Digest())
-	if err != nil {
-		return err
+// Sign adds each signer's signature over the digest, replacing an earlier
+// one by the same key; it stops at the first that fails. Any key may
+// sign; whether its signature counts is for SignedBy and Accept to say.
+func (ks *KeySet) Sign(signers ...crypto.Signer) error {
+	for _, s := range signers {
+		sig, err := release.SignDigest(s, ks.Digest())
+		if err != nil {
+			return err
+		}
+		ks.Signatures = release.AddSignature(ks.Signatures, sig)
 	}
-	ks.Signatures = release.AddSignature(ks.Signatures, sig)
 	return nil
 }
 

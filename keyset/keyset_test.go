@@ -24,10 +24,8 @@ func signedSet(t testing.TB, v int64, rel []crypto.Signer, roots []crypto.Signer
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range signers {
-		if err := ks.Sign(s); err != nil {
-			t.Fatal(err)
-		}
+	if err := ks.Sign(signers...); err != nil {
+		t.Fatal(err)
 	}
 	return ks
 }

@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otactl/otactl/keyset"
 	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -300,4 +302,18 @@ func newSigner(t *testing.T) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// signedKeySet is a key set of version v with release key rel and the
+// given roots (threshold 1 each), signed by signers.
+func signedKeySet(t *testing.T, v int64, rel crypto.PublicKey, roots []crypto.PublicKey, signers ...crypto.Signer) *keyset.KeySet {
+	t.Helper()
+	ks, err := keyset.Build(v, []crypto.PublicKey{rel}, 1, roots, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Sign(signers...); err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }

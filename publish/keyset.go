@@ -164,10 +164,8 @@ func (p *Publisher) buildKeySet(req RotateRequest, prev *keyset.KeySet, topic st
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range req.Signers {
-		if err := ks.Sign(s); err != nil {
-			return nil, fmt.Errorf("--root-key: %w", err)
-		}
+	if err := ks.Sign(req.Signers...); err != nil {
+		return nil, fmt.Errorf("--root-key: %w", err)
 	}
 	return ks, nil
 }

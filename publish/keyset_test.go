@@ -123,13 +123,7 @@ func TestPublishHoldsTheManifestToTheKeySet(t *testing.T) {
 	}
 
 	// A key set signed by a key that is not the root, naming itself root.
-	ks, err := keyset.Build(2, []crypto.PublicKey{rel1.Public()}, 1, []crypto.PublicKey{other.Public()}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.Sign(other); err != nil {
-		t.Fatal(err)
-	}
+	ks := signedKeySet(t, 2, rel1.Public(), []crypto.PublicKey{other.Public()}, other)
 	b.retained[b.topics.KeySet()], _ = keyset.Encode(ks)
 	b.sent = nil
 	_, err = p.Publish(context.Background(), sign(1002, rel1))

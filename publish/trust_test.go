@@ -122,16 +122,7 @@ func TestTrustPolicyVerdict(t *testing.T) {
 func TestCheckKeySetWantsItsOwnRoots(t *testing.T) {
 	rootA, rootX, rel := newSigner(t), newSigner(t), newSigner(t)
 	build := func(roots []crypto.PublicKey, signers ...crypto.Signer) *keyset.KeySet {
-		ks, err := keyset.Build(2, []crypto.PublicKey{rel.Public()}, 1, roots, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range signers {
-			if err := ks.Sign(s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return ks
+		return signedKeySet(t, 2, rel.Public(), roots, signers...)
 	}
 	m := &release.Manifest{SequenceNumber: 1, Components: []release.Component{{Package: "main", Version: "1.0.0", Size: 1, Hash: strings.Repeat("ab", 32), URI: "/.u/c/main@1.0.0"}}}
 	m.Hash = m.DigestHex()

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/internal/childproc"
 )
 
 // Path is where Debian installs the broker.
@@ -231,13 +233,7 @@ func (b *Broker) Stop() {
 	if b.cmd == nil {
 		return
 	}
-	_ = b.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-b.exited:
-	case <-time.After(30 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-	}
+	childproc.End(b.cmd.Process, os.Interrupt, b.exited, 30*time.Second)
 	b.cmd = nil
 }
 

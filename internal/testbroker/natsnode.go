@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/otactl/otactl/internal/childproc"
 	"github.com/otactl/otactl/internal/syncbuf"
 )
 
@@ -91,11 +92,8 @@ func (n *NATSNode) signal(sig syscall.Signal) {
 	defer n.mu.Unlock()
 	if cmd := n.cmd; cmd != nil {
 		n.cmd = nil
-		_ = cmd.Process.Signal(sig)
 		// A node that does not end within 30 s is killed.
-		killer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
-		<-n.exited
-		killer.Stop()
+		childproc.End(cmd.Process, sig, n.exited, 30*time.Second)
 	}
 }
 
