@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type simulateOptions struct {
 	For            time.Duration
 	Verbose        bool
 	Output         string
+	Ramp           string
+	Connect        string
+	Shard          string
 }
 
 func newSimulateCommand(sys *System) *cli.Command {
@@ -62,6 +66,9 @@ func newSimulateCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
 		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
 		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
+		&cli.StringFlag{Name: "ramp", Usage: "devices connecting a second at start, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
+		&cli.StringFlag{Name: "connect", Usage: "spread the devices over these brokers, `URL,URL,...` (instead of --broker)", Destination: &opts.Connect},
+		&cli.StringFlag{Name: "shard", Usage: "run only the I-th of N equal slices of the device ids, `I/N`: N processes run one fleet", Destination: &opts.Shard},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
 		outputFlag(&opts.Output),
 	}
@@ -69,7 +76,7 @@ func newSimulateCommand(sys *System) *cli.Command {
 	return &cli.Command{
 		Name:      "simulate",
 		Usage:     "simulate a fleet of devices that update over MQTT",
-		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [-v] [-o json]",
+		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [--ramp 500/s] [--connect URL,...] [--shard I/N] [-v] [-o json]",
 		Description: `Runs --devices simulated devices, each its own MQTT connection with its
 device id as client id, that do what a real device does (docs/fleet.md):
 report their state, follow their device, cohort and fleet desired
@@ -100,13 +107,24 @@ With a broker password (--password-stdin or OTACTL_PASSWORD) each device
 logs in with its device id as user name, unless --username names one
 account for all (the profile's and OTACTL_USERNAME, the operator's, are not
 used).
+Each device is a light MQTT client of its own (one connection, about
+30 KB of memory) that streams a component through SHA-256 as it arrives.
+The devices connect for the first time at --ramp devices a second (500/s:
+15,000 in 30 s); --connect spreads them over several brokers in turn;
+--shard I/N runs the I-th of N slices of the device ids, so that N
+processes (one can hold about 19,000 connections) run one fleet.
+
 Progress goes to standard error; -v prints each device's steps on
-standard output, -o json prints them as JSON lines. Stop with Ctrl-C.
+standard output, -o json prints them as JSON lines. Stop with Ctrl-C. At
+the end it prints the load figures: first connections a second, report
+latency (PUBLISH to PUBACK, p50, p90, p99) and failures, on standard
+error, or with -o json as the last line, {"kind":"summary",...}.
 
 Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
    $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem
-   $ otactl simulate --devices 50 --root-pubkey root.pub.pem`,
+   $ otactl simulate --devices 50 --root-pubkey root.pub.pem
+   $ otactl simulate --devices 30000 --shard 1/2 --ramp 1000/s --connect mqtt://b1:1883,mqtt://b2:1883`,
 		Flags: flags,
 		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
 			return simulateRun(ctx, sys, opts)
@@ -180,8 +198,37 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
+	if err := simulateScale(&cfg, opts); err != nil {
+		return cfg, err
+	}
 	cfg.Conn, err = simulateConn(sys, opts)
 	return cfg, err
+}
+
+// simulateScale reads --ramp, --shard and --connect.
+func simulateScale(cfg *simulator.Config, opts *simulateOptions) error {
+	var err error
+	if opts.Ramp != "" {
+		if cfg.Ramp, err = simulator.ParseRamp(opts.Ramp); err != nil {
+			return usageErrorf("simulate: --ramp: %v", err)
+		}
+	}
+	if opts.Shard != "" {
+		if cfg.Shard, cfg.Shards, err = simulator.ParseShard(opts.Shard); err != nil {
+			return usageErrorf("simulate: --shard: %v", err)
+		}
+	}
+	if opts.Connect != "" {
+		if opts.Conn.given("broker") {
+			return usageErrorf("simulate: --connect and --broker: give the brokers with one of them")
+		}
+		for _, u := range strings.Split(opts.Connect, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				cfg.Endpoints = append(cfg.Endpoints, u)
+			}
+		}
+	}
+	return nil
 }
 
 // simulateConn is how the devices connect: the broker and TLS settings of
@@ -228,6 +275,12 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	if err != nil {
 		return usageErrorf("simulate: %v", err)
 	}
+	if err := simulator.CheckOpenFiles(len(fleet.Devices())); err != nil {
+		return usageErrorf("simulate: %v", err)
+	}
+	if n := len(fleet.Devices()); n >= simulator.BudgetFrom && sys.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(simulator.MemoryBudget(n)))
+	}
 	if opts.For > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.For)
@@ -239,8 +292,12 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	} else if cfg.Conn.Password == "" {
 		how = "without a password"
 	}
+	where := cfg.Conn.Broker
+	if len(cfg.Endpoints) > 0 {
+		where = strings.Join(cfg.Endpoints, ", ")
+	}
 	fmt.Fprintf(sys.Stderr, "simulate: %d devices (%s...) on %s %s, connecting to %s %s\n",
-		len(fleet.Devices()), fleet.Devices()[0].ID, opts.Package, opts.Version, cfg.Conn.Broker, how)
+		len(fleet.Devices()), fleet.Devices()[0].ID, opts.Package, opts.Version, where, how)
 	if len(cfg.Failures) > 0 {
 		fmt.Fprintf(sys.Stderr, "simulate: injecting failures %s\n", cfg.Failures)
 	}
@@ -258,10 +315,7 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 			if err != nil {
 				return err
 			}
-			if opts.Output != "json" && !opts.Verbose {
-				return writeSimStatus(sys.Stdout, fleet.Status())
-			}
-			return nil
+			return writeSimEnd(sys, opts, fleet)
 		case <-tick.C:
 			if line := simStatusLine(fleet.Status()); line != last {
 				fmt.Fprintf(sys.Stderr, "simulate: %s\n", line)
@@ -279,6 +333,29 @@ func simStatusLine(counts []simulator.Count) string {
 		parts = append(parts, fmt.Sprintf("%s %s %d", c.Version, c.Phase, c.Devices))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// writeSimEnd prints the fleet's load figures (on standard error, or as
+// the last JSON line with -o json) and, without -v or -o json, its status
+// table.
+func writeSimEnd(sys *System, opts *simulateOptions, fleet *simulator.Fleet) error {
+	sum := fleet.Stats()
+	if opts.Output == "json" {
+		return writeJSON(sys.Stdout, struct {
+			Kind string `json:"kind"`
+			simulator.Summary
+		}{"summary", sum})
+	}
+	l := sum.ReportLatency
+	fmt.Fprintf(sys.Stderr, "simulate: %d of %d devices connected in %.1fs (%.1f/s); %d connections made, %d failed\n",
+		sum.Connected, sum.Devices, sum.RampSeconds, sum.ConnectRate, sum.Connections, sum.ConnectErrors)
+	fmt.Fprintf(sys.Stderr, "simulate: %d reports acknowledged, %d failed; publish to PUBACK p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms\n",
+		sum.Reports, sum.ReportErrors, l.P50, l.P90, l.P99, l.Max)
+	fmt.Fprintf(sys.Stderr, "simulate: %d failed update attempts, %d refused manifests, %d errors\n", sum.FailedAttempts, sum.Refused, sum.Errors)
+	if opts.Verbose {
+		return nil
+	}
+	return writeSimStatus(sys.Stdout, fleet.Status())
 }
 
 func writeSimStatus(w io.Writer, counts []simulator.Count) error {
