@@ -66,7 +66,7 @@ func newSimulateCommand(sys *System) *cli.Command {
 		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
 		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
 		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
-		&cli.StringFlag{Name: "ramp", Usage: "devices connecting a second at start, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
+		&cli.StringFlag{Name: "ramp", Usage: "connections a second, first ones and reboots alike, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
 		&cli.StringFlag{Name: "connect", Usage: "spread the devices over these brokers, `URL,URL,...` (instead of --broker)", Destination: &opts.Connect},
 		&cli.StringFlag{Name: "shard", Usage: "run only the I-th of N equal slices of the device ids, `I/N`: N processes run one fleet", Destination: &opts.Shard},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
@@ -109,8 +109,9 @@ account for all (the profile's and OTACTL_USERNAME, the operator's, are not
 used).
 Each device is a light MQTT client of its own (one connection, about
 30 KB of memory) that streams a component through SHA-256 as it arrives.
-The devices connect for the first time at --ramp devices a second (500/s:
-15,000 in 30 s); --connect spreads them over several brokers in turn;
+The devices connect at --ramp devices a second (500/s: 15,000 in 30 s),
+the first time and every time after (reboots, reconnects), so that a
+fleet that reboots at once does not storm the broker; --connect spreads them over several brokers in turn;
 --shard I/N runs the I-th of N slices of the device ids, so that N
 processes (one can hold about 19,000 connections) run one fleet.
 

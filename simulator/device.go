@@ -90,6 +90,7 @@ type Device struct {
 	// How it connects: its broker, and the fleet's keeper and figures.
 	ep     *endpoint
 	keeper *keeper
+	pacer  *pacer
 	stats  *Stats
 }
 
@@ -197,6 +198,9 @@ type bootReport struct {
 // boot connects, reports its state and subscribes to the desired topics
 // (steps 1 and 2 of the package documentation).
 func (d *Device) boot(ctx context.Context, first bootReport) error {
+	if !d.pacer.wait(ctx, d) {
+		return ctx.Err()
+	}
 	c, err := dialLight(ctx, d.ep, d.keeper, d.stats, d.ID, d.cfg.Conn.Username, d.cfg.Conn.Password)
 	if ctx.Err() == nil {
 		d.stats.connected(err)

@@ -21,6 +21,7 @@ type Fleet struct {
 	topics  protocol.Topics
 	devices []*Device
 	keeper  *keeper
+	pacer   *pacer
 	stats   *Stats
 
 	readyOnce sync.Once
@@ -53,13 +54,13 @@ func New(cfg Config) (*Fleet, error) {
 			return nil, err
 		}
 	}
-	f := &Fleet{cfg: cfg, topics: topics, ready: make(chan struct{}), keeper: newKeeper(), stats: newStats()}
+	f := &Fleet{cfg: cfg, topics: topics, ready: make(chan struct{}), keeper: newKeeper(), pacer: newPacer(cfg.ramp()), stats: newStats()}
 	lo, hi := cfg.shard(len(ids))
 	for i := lo; i < hi; i++ {
 		// A device's index is its place in the whole fleet, so that the
 		// shards of a fleet together behave as the fleet in one process.
 		d := newDevice(&f.cfg, topics, ids[i], i)
-		d.ep, d.keeper, d.stats = eps[i%len(eps)], f.keeper, f.stats
+		d.ep, d.keeper, d.pacer, d.stats = eps[i%len(eps)], f.keeper, f.pacer, f.stats
 		f.devices = append(f.devices, d)
 	}
 	return f, nil
@@ -90,13 +91,46 @@ func rampDelay(k int, rate float64) time.Duration {
 	return time.Duration(float64(k) / rate * float64(time.Second))
 }
 
+// pacer holds the fleet's connections, first ones and reconnects alike
+// (the reboots after an update), to at most rate a second: a fleet that
+// reboots at once would otherwise storm the broker with handshakes, which
+// overflow its listen queue and time out.
+type pacer struct {
+	mu       sync.Mutex
+	next     time.Time
+	interval time.Duration
+}
+
+func newPacer(rate float64) *pacer { return &pacer{interval: rampDelay(1, rate)} }
+
+// reserve returns the time of the next free slot at or after now, and
+// takes it.
+func (p *pacer) reserve(now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slot := p.next
+	if slot.Before(now) {
+		slot = now
+	}
+	p.next = slot.Add(p.interval)
+	return slot
+}
+
+// wait waits for a slot to connect in; false when ctx ended first.
+func (p *pacer) wait(ctx context.Context, d *Device) bool {
+	if p == nil {
+		return ctx.Err() == nil
+	}
+	return d.sleep(ctx, time.Until(p.reserve(time.Now())))
+}
+
 // Run connects the devices and runs them until ctx ends. The first device
 // connects before the others start: when it cannot (a wrong address, bad
 // credentials, an access rule) Run returns that error. The others follow
 // at Config.Ramp devices a second, each a goroutine started when its turn
-// comes, at most a second's worth still connecting at once. Later
-// connection trouble is retried by each device and reported through
-// OnEvent.
+// comes, at most a second's worth still connecting at once; every later
+// connection (reboots, reconnects) keeps within the same rate. Connection
+// trouble is retried by each device and reported through OnEvent.
 func (f *Fleet) Run(ctx context.Context) error {
 	kctx, stopKeeper := context.WithCancel(context.Background())
 	defer stopKeeper()

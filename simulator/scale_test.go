@@ -32,6 +32,23 @@ func TestRampDelay(t *testing.T) {
 	}
 }
 
+// Every connection, first or not, takes the next free slot of the
+// fleet's pacer: a burst of reconnects is spread at the ramp's rate.
+func TestPacerSpreadsABurst(t *testing.T) {
+	p := newPacer(500)
+	now := time.Unix(1000, 0)
+	for k := range 1500 {
+		if got, want := p.reserve(now), now.Add(rampDelay(1, 500)*time.Duration(k)); !got.Equal(want) {
+			t.Fatalf("connection %d of a burst at %s, want %s", k, got.Sub(now), want.Sub(now))
+		}
+	}
+	// After a quiet spell a connection goes at once.
+	later := now.Add(time.Hour)
+	if got := p.reserve(later); !got.Equal(later) {
+		t.Errorf("a connection after an hour waits %s", got.Sub(later))
+	}
+}
+
 func TestParseShardAndRamp(t *testing.T) {
 	if i, n, err := ParseShard("2/4"); err != nil || i != 2 || n != 4 {
 		t.Errorf("2/4: %d %d %v", i, n, err)
