@@ -403,7 +403,7 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "20", runs: s.runsOr(3, 1)}
 	var peak, cmdPeak int64
 	for i := range res.runs {
-		r, err := s.fleetRun(ctx, i, n, art)
+		r, err := s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("bench-fleet-%d/", i), run: i, devices: n, wait: 2 * time.Minute}, art)
 		if err != nil {
 			return res, err
 		}
@@ -423,16 +423,63 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 	return res, nil
 }
 
+// fleet-15k: 15,000 simulated devices (`otactl simulate`, one light MQTT
+// connection each, connecting at the default ramp of 500 a second) against
+// mosquitto update from a 256 KiB artifact. Timed as fleet-1k, from
+// `otactl release publish` until `otactl rollout wait --expect 15000` has
+// seen every device updated (0 lost); the simulator's peak memory over
+// the whole run, updates included, must stay within 40 KB a device
+// (600,000 KiB).
+func (s *suite) fleet15k(ctx context.Context) (result, error) {
+	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
+		return result{}, err
+	}
+	n := quickOr(s, 15000, 500)
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "120", runs: s.runsOr(1, 1)}
+	var peak int64
+	for i := range res.runs {
+		r, err := s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("bench-fleet15k-%d/", i), run: i, devices: n, wait: 4 * time.Minute}, art)
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintf(os.Stderr, "  run %d/%d: %d devices ready in %s; publish to all updated %s; simulator peak %.1fMiB (%.1f KiB a device)\n",
+			i+1, res.runs, n, secs(r.ready), secs(r.wall), mib(r.simPeakKiB), float64(r.simPeakKiB)/float64(n))
+		res.otactlRuns = append(res.otactlRuns, r.wall)
+		peak = max(peak, r.simPeakKiB)
+	}
+	res.otactl = median(res.otactlRuns)
+	res.peakMiB = mib(peak)
+	res.status = "ok"
+	if res.otactl > 120*time.Second || peak > 40*int64(n) {
+		res.status = "miss"
+	}
+	res.note = fmt.Sprintf("peak is the simulator's over the whole run: %.1f KiB a device, limit 40", float64(peak)/float64(n))
+	return res, nil
+}
+
 type fleetSample struct {
 	ready, wall            time.Duration
 	simPeakKiB, cmdPeakKiB int64
 }
 
-func (s *suite) fleetRun(ctx context.Context, i, n int, art string) (fleetSample, error) {
+// fleetSpec is one run of a fleet benchmark: its topic prefix, its number
+// (for log names), its devices and how long a rollout may take.
+type fleetSpec struct {
+	prefix  string
+	run     int
+	devices int
+	wait    time.Duration
+}
+
+func (s *suite) fleetRun(ctx context.Context, spec fleetSpec, art string) (fleetSample, error) {
 	var out fleetSample
-	prefix := fmt.Sprintf("bench-fleet-%d/", i)
+	prefix, i, n := spec.prefix, spec.run, spec.devices
 	env := []string{"OTACTL_TOPIC_PREFIX=" + prefix}
-	sim, err := s.startSimulator(ctx, i, n, env)
+	sim, err := s.startSimulator(ctx, prefix, n, env)
 	if err != nil {
 		return out, err
 	}
@@ -450,8 +497,8 @@ func (s *suite) fleetRun(ctx context.Context, i, n int, art string) (fleetSample
 	}
 	smp, err := s.r.run(ctx, []step{
 		{argv: []string{s.otactl, "release", "publish", rel, art}, env: env},
-		{argv: []string{s.otactl, "rollout", "wait", "--version", "1.1.0", "--package", "main", "--expect", fmt.Sprint(n), "--timeout", "120s"}, env: env},
-	}, true, 3*time.Minute)
+		{argv: []string{s.otactl, "rollout", "wait", "--version", "1.1.0", "--package", "main", "--expect", fmt.Sprint(n), "--timeout", spec.wait.String()}, env: env},
+	}, true, spec.wait+time.Minute)
 	if err != nil {
 		return out, fmt.Errorf("%w%s", err, sim.tail())
 	}
@@ -475,10 +522,11 @@ type simulator struct {
 	usesTime bool
 }
 
-func (s *suite) startSimulator(ctx context.Context, i, n int, env []string) (*simulator, error) {
+func (s *suite) startSimulator(ctx context.Context, prefix string, n int, env []string) (*simulator, error) {
+	name := strings.TrimSuffix(strings.TrimPrefix(prefix, "bench-"), "/")
 	sim := &simulator{
-		memPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.time", i)),
-		errPath: filepath.Join(s.r.logDir, fmt.Sprintf("fleet-%d-simulator.stderr", i)),
+		memPath: filepath.Join(s.r.logDir, name+"-simulator.time"),
+		errPath: filepath.Join(s.r.logDir, name+"-simulator.stderr"),
 		done:    make(chan error, 1),
 	}
 	argv := []string{s.otactl, "simulate", "--devices", fmt.Sprint(n), "--package", "main", "--version", "1.0.0"}
