@@ -36,48 +36,17 @@ type simulateOptions struct {
 	Flash          string
 	ReportEncoding string
 	ReportKeys     string
+	Ramp           string
+	Connect        string
+	Shard          string
 	Seed           int64
 	For            time.Duration
 	Verbose        bool
 	Output         string
-	Ramp           string
-	Connect        string
-	Shard          string
 }
 
-func newSimulateCommand(sys *System) *cli.Command {
-	opts := &simulateOptions{}
-	flags := []cli.Flag{
-		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
-		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
-		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
-		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
-		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
-		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
-		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
-		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` the devices are provisioned with: they follow the key set it signs on P.u/keys (repeatable)"}, &opts.RootPubkeys),
-		&cli.IntFlag{Name: "root-threshold", Usage: "root signatures a new key set needs (default 1 with a root key)", Destination: &opts.RootThreshold},
-		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
-		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
-		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
-		&cli.DurationFlag{Name: "reboot-time", Usage: "how long a simulated reboot takes", Value: 500 * time.Millisecond, Destination: &opts.Reboot},
-		&cli.StringFlag{Name: "flash", Usage: "flash `SIZE` for an image, e.g. 1M: larger components fail with reason 2", Destination: &opts.Flash},
-		&cli.StringFlag{Name: "report-encoding", Usage: "state reports in json, cbor or mixed (each device one of them in turn)", Value: "cbor", Destination: &opts.ReportEncoding},
-		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
-		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
-		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
-		&cli.StringFlag{Name: "ramp", Usage: "connections a second, first ones and reboots alike, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
-		&cli.StringFlag{Name: "connect", Usage: "spread the devices over these brokers, `URL,URL,...` (instead of --broker)", Destination: &opts.Connect},
-		&cli.StringFlag{Name: "shard", Usage: "run only the I-th of N equal slices of the device ids, `I/N`: N processes run one fleet", Destination: &opts.Shard},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, connectFlags(&opts.Conn)...)
-	return &cli.Command{
-		Name:      "simulate",
-		Usage:     "simulate a fleet of devices that update over MQTT",
-		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [--ramp 500/s] [--connect URL,...] [--shard I/N] [-v] [-o json]",
-		Description: `Runs --devices simulated devices, each its own MQTT connection with its
+// simulateDescription is the help text of otactl simulate.
+const simulateDescription = `Runs --devices simulated devices, each its own MQTT connection with its
 device id as client id, that do what a real device does (docs/fleet.md):
 report their state, follow their device, cohort and fleet desired
 manifests, act on the valid one with the highest sequence number (never
@@ -125,8 +94,42 @@ Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
    $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem
    $ otactl simulate --devices 50 --root-pubkey root.pub.pem
-   $ otactl simulate --devices 30000 --shard 1/2 --ramp 1000/s --connect mqtt://b1:1883,mqtt://b2:1883`,
-		Flags: flags,
+   $ otactl simulate --devices 30000 --shard 1/2 --ramp 1000/s --connect mqtt://b1:1883,mqtt://b2:1883`
+
+func newSimulateCommand(sys *System) *cli.Command {
+	opts := &simulateOptions{}
+	flags := []cli.Flag{
+		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
+		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
+		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
+		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
+		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
+		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
+		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` the devices are provisioned with: they follow the key set it signs on P.u/keys (repeatable)"}, &opts.RootPubkeys),
+		&cli.IntFlag{Name: "root-threshold", Usage: "root signatures a new key set needs (default 1 with a root key)", Destination: &opts.RootThreshold},
+		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
+		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
+		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
+		&cli.DurationFlag{Name: "reboot-time", Usage: "how long a simulated reboot takes", Value: 500 * time.Millisecond, Destination: &opts.Reboot},
+		&cli.StringFlag{Name: "flash", Usage: "flash `SIZE` for an image, e.g. 1M: larger components fail with reason 2", Destination: &opts.Flash},
+		&cli.StringFlag{Name: "report-encoding", Usage: "state reports in json, cbor or mixed (each device one of them in turn)", Value: "cbor", Destination: &opts.ReportEncoding},
+		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
+		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
+		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
+		&cli.StringFlag{Name: "ramp", Usage: "connections a second, first ones and reboots alike, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
+		&cli.StringFlag{Name: "connect", Usage: "spread the devices over these brokers, `URL,URL,...` (instead of --broker)", Destination: &opts.Connect},
+		&cli.StringFlag{Name: "shard", Usage: "run only the I-th of N equal slices of the device ids, `I/N`: N processes run one fleet", Destination: &opts.Shard},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
+		outputFlag(&opts.Output),
+	}
+	flags = append(flags, connectFlags(&opts.Conn)...)
+	return &cli.Command{
+		Name:        "simulate",
+		Usage:       "simulate a fleet of devices that update over MQTT",
+		UsageText:   "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [--ramp 500/s] [--connect URL,...] [--shard I/N] [-v] [-o json]",
+		Description: simulateDescription,
+		Flags:       flags,
 		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
 			return simulateRun(ctx, sys, opts)
 		}),

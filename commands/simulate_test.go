@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -173,22 +174,7 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	go func() {
 		code <- runMain(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "2", "--id-prefix", "t-"}, sys)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for len(simReports(t, op)) < 2 {
-		select {
-		case c := <-code:
-			t.Fatalf("simulate exited %d: %s", c, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("devices never reported: %s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Fatalf("simulate exited %d: %s", c, errOut.String())
-	}
+	simWait(t, code, errOut, cancel, func() bool { return len(simReports(t, op)) >= 2 })
 	if !strings.Contains(errOut.String(), "as itself") {
 		t.Errorf("stderr does not say the devices log in as themselves:\n%s", errOut.String())
 	}
@@ -218,17 +204,7 @@ func TestSimulateShardOverTwoBrokers(t *testing.T) {
 		code <- runMain(ctx, []string{"otactl", "simulate", "--connect", b1.URL + "," + b2.URL, "--devices", "4", "--shard", "2/2",
 			"--id-prefix", "t-", "--ramp", "100/s"}, sys)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for len(simReports(t, ops[0]))+len(simReports(t, ops[1])) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("devices never reported: %s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Fatalf("simulate exited %d: %s", c, errOut.String())
-	}
+	simWait(t, code, errOut, cancel, func() bool { return len(simReports(t, ops[0]))+len(simReports(t, ops[1])) >= 2 })
 	for i, want := range []string{"t-0003", "t-0004"} {
 		got := simReports(t, ops[i])
 		if _, ok := got[want]; !ok || len(got) != 1 {
@@ -239,5 +215,27 @@ func TestSimulateShardOverTwoBrokers(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
 		}
+	}
+}
+
+// simWait waits until the devices of a simulate run (its exit code on
+// code) have reported, then stops it and checks that it exited 0.
+func simWait(t *testing.T, code chan int, errOut fmt.Stringer, stop func(), reported func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !reported() {
+		select {
+		case c := <-code:
+			t.Fatalf("simulate exited %d: %s", c, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devices never reported: %s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if c := <-code; c != 0 {
+		t.Fatalf("simulate exited %d: %s", c, errOut.String())
 	}
 }

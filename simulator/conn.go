@@ -2,17 +2,13 @@ package simulator
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/otactl/otactl/internal/mqttwire"
 	"github.com/otactl/otactl/release"
@@ -71,45 +67,6 @@ const (
 // copyBuffers are the buffers artifacts are streamed through, shared by
 // the fleet: only a device downloading holds one.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
-
-// endpoint is a broker the devices connect to, resolved once for the
-// fleet.
-type endpoint struct {
-	url     *url.URL
-	tls     *tls.Config
-	timeout time.Duration
-}
-
-func newEndpoint(o upload.Options, broker string) (*endpoint, error) {
-	u, err := upload.BrokerURL(broker)
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg, err := o.TLSConfig(u)
-	if err != nil {
-		return nil, err
-	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = upload.DefaultTimeout
-	}
-	return &endpoint{url: u, tls: tlsCfg, timeout: timeout}, nil
-}
-
-func (e *endpoint) dial(ctx context.Context) (net.Conn, error) {
-	d := &net.Dialer{Timeout: e.timeout}
-	switch e.url.Scheme {
-	case "mqtt":
-		return d.DialContext(ctx, "tcp", e.url.Host)
-	case "mqtts":
-		return (&tls.Dialer{NetDialer: d, Config: e.tls}).DialContext(ctx, "tcp", e.url.Host)
-	case "ws", "wss":
-		u := *e.url
-		u.User = nil
-		return mqtt.NewWebsocket(u.String(), e.tls, e.timeout, nil, nil)
-	}
-	return nil, fmt.Errorf("broker %s: unknown scheme %q", e.url, e.url.Scheme)
-}
 
 // lightConn is a minimal MQTT 3.1.1 client for one device (on
 // internal/mqttwire): one goroutine reads, the device's goroutine writes,

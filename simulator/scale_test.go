@@ -140,17 +140,7 @@ func TestConnectSpreadsOverBrokers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-f.Ready():
-	case err := <-done:
-		t.Fatalf("fleet stopped: %v", err)
-	case <-time.After(safety):
-		t.Fatal("fleet not ready")
-	}
+	defer runFleet(t, f, true)()
 	for i, b := range []*testbroker.Broker{b1, b2} {
 		op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL})
 		if err != nil {
@@ -188,4 +178,25 @@ func TestTwoHundredDevicesUpdate(t *testing.T) {
 	if s.Connected != n || s.Reports != 6*n || s.ReportErrors != 0 || s.FailedAttempts != 0 || s.Connections != 2*n {
 		t.Errorf("summary %+v", s)
 	}
+}
+
+// runFleet runs f until the returned stop is called, having waited, when
+// ready is true, until every device has connected once.
+func runFleet(t *testing.T, f *Fleet, ready bool) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	if !ready {
+		return stop
+	}
+	select {
+	case <-f.Ready():
+	case err := <-done:
+		t.Fatalf("fleet stopped: %v", err)
+	case <-time.After(safety):
+		t.Fatal("fleet not ready")
+	}
+	return stop
 }

@@ -392,30 +392,11 @@ func checkStatus(path string, n int) error {
 // device updated. Every run has a topic prefix of its own and a fresh
 // simulator, whose peak memory is reported.
 func (s *suite) fleet1k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
-		return result{}, err
-	}
-	n := quickOr(s, 1000, 50)
-	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	res, _, cmdPeak, err := s.fleetBench(ctx, "bench-fleet", quickOr(s, 1000, 50), s.runsOr(3, 1), 2*time.Minute)
 	if err != nil {
-		return result{}, err
+		return res, err
 	}
-	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "20", runs: s.runsOr(3, 1)}
-	var peak, cmdPeak int64
-	for i := range res.runs {
-		r, err := s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("bench-fleet-%d/", i), run: i, devices: n, wait: 2 * time.Minute}, art)
-		if err != nil {
-			return res, err
-		}
-		fmt.Fprintf(os.Stderr, "  run %d/%d: %d devices ready in %s; publish to all updated %s; simulator peak %.1fMiB; otactl peak %.1fMiB\n",
-			i+1, res.runs, n, secs(r.ready), secs(r.wall), mib(r.simPeakKiB), mib(r.cmdPeakKiB))
-		res.otactlRuns = append(res.otactlRuns, r.wall)
-		peak = max(peak, r.simPeakKiB)
-		cmdPeak = max(cmdPeak, r.cmdPeakKiB)
-	}
-	res.otactl = median(res.otactlRuns)
-	res.peakMiB = mib(peak)
-	res.status = "ok"
+	res.target = "20"
 	if res.otactl > 20*time.Second || res.peakMiB > 1024 {
 		res.status = "miss"
 	}
@@ -431,34 +412,47 @@ func (s *suite) fleet1k(ctx context.Context) (result, error) {
 // the whole run, updates included, must stay within 40 KB a device
 // (600,000 KiB).
 func (s *suite) fleet15k(ctx context.Context) (result, error) {
-	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
-		return result{}, err
-	}
 	n := quickOr(s, 15000, 500)
-	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	res, peak, _, err := s.fleetBench(ctx, "bench-fleet15k", n, s.runsOr(1, 1), 4*time.Minute)
 	if err != nil {
-		return result{}, err
+		return res, err
 	}
-	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), target: "120", runs: s.runsOr(1, 1)}
-	var peak int64
-	for i := range res.runs {
-		r, err := s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("bench-fleet15k-%d/", i), run: i, devices: n, wait: 4 * time.Minute}, art)
-		if err != nil {
-			return res, err
-		}
-		fmt.Fprintf(os.Stderr, "  run %d/%d: %d devices ready in %s; publish to all updated %s; simulator peak %.1fMiB (%.1f KiB a device)\n",
-			i+1, res.runs, n, secs(r.ready), secs(r.wall), mib(r.simPeakKiB), float64(r.simPeakKiB)/float64(n))
-		res.otactlRuns = append(res.otactlRuns, r.wall)
-		peak = max(peak, r.simPeakKiB)
-	}
-	res.otactl = median(res.otactlRuns)
-	res.peakMiB = mib(peak)
-	res.status = "ok"
+	res.target = "120"
 	if res.otactl > 120*time.Second || peak > 40*int64(n) {
 		res.status = "miss"
 	}
 	res.note = fmt.Sprintf("peak is the simulator's over the whole run: %.1f KiB a device, limit 40", float64(peak)/float64(n))
 	return res, nil
+}
+
+// fleetBench runs a fleet benchmark of n devices, runs times, each with the
+// topic prefix name-I/: the result with the median time ("ok" until the
+// caller judges it), and the peaks in KiB of the simulator and of publish
+// and wait.
+func (s *suite) fleetBench(ctx context.Context, name string, n, runs int, wait time.Duration) (result, int64, int64, error) {
+	if err := s.need(ctx, "simulate", "release publish", "rollout wait"); err != nil {
+		return result{}, 0, 0, err
+	}
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
+	if err != nil {
+		return result{}, 0, 0, err
+	}
+	res := result{size: fmt.Sprintf("%d devices, 256 KiB", n), runs: runs, status: "ok"}
+	var peak, cmdPeak int64
+	for i := range res.runs {
+		r, err := s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("%s-%d/", name, i), run: i, devices: n, wait: wait}, art)
+		if err != nil {
+			return res, 0, 0, err
+		}
+		fmt.Fprintf(os.Stderr, "  run %d/%d: %d devices ready in %s; publish to all updated %s; simulator peak %.1fMiB (%.1f KiB a device); otactl peak %.1fMiB\n",
+			i+1, res.runs, n, secs(r.ready), secs(r.wall), mib(r.simPeakKiB), float64(r.simPeakKiB)/float64(n), mib(r.cmdPeakKiB))
+		res.otactlRuns = append(res.otactlRuns, r.wall)
+		peak = max(peak, r.simPeakKiB)
+		cmdPeak = max(cmdPeak, r.cmdPeakKiB)
+	}
+	res.otactl = median(res.otactlRuns)
+	res.peakMiB = mib(peak)
+	return res, peak, cmdPeak, nil
 }
 
 type fleetSample struct {
