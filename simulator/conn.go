@@ -273,7 +273,7 @@ func (c *lightConn) onPublish(p mqttwire.Publish) error {
 	case dl != nil:
 		bp := copyBuffers.Get().(*[]byte)
 		var n int64
-		n, err = c.pr.Payload(dl.w, *bp)
+		n, err = c.pr.Payload(liveWriter{c, dl.w}, *bp)
 		copyBuffers.Put(bp)
 		dl.result <- streamResult{n: n, err: err}
 	case desired:
@@ -290,6 +290,19 @@ func (c *lightConn) onPublish(p mqttwire.Publish) error {
 		err = c.write([]byte{mqttwire.TypePuback << 4, 2, byte(p.ID >> 8), byte(p.ID)})
 	}
 	return err
+}
+
+// liveWriter writes to w and counts each write as hearing from the
+// broker: a large component may take longer to arrive than the keeper
+// allows between packets.
+type liveWriter struct {
+	c *lightConn
+	w io.Writer
+}
+
+func (l liveWriter) Write(p []byte) (int, error) {
+	l.c.lastR.Store(time.Now().UnixNano())
+	return l.w.Write(p)
 }
 
 // capped keeps the first max bytes written to it and drops the rest.
