@@ -2,12 +2,19 @@ package simulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/internal/testpki"
+	"github.com/otactl/otactl/report"
+	"github.com/otactl/otactl/upload"
 )
 
 // A component is hashed as it streams; an injected integrity failure
@@ -102,5 +109,34 @@ func TestKeeper(t *testing.T) {
 	k.check(now)
 	if busy.err() != nil {
 		t.Errorf("a busy connection closed: %v", busy.err())
+	}
+}
+
+// The light connection speaks MQTT over TLS (here with a client
+// certificate) and over secure websockets, and downloads over both.
+func TestConnectOverTLSAndWebSocket(t *testing.T) {
+	pki := testpki.New(t)
+	b := testbroker.Embedded(t, broker.Config{TLS: pki.ServerTLS(t, true), WS: "127.0.0.1:0"})
+	tlsOpts := upload.Options{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
+	opOpts := tlsOpts
+	opOpts.Broker = b.URL
+	op, err := upload.Connect(context.Background(), opOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	h := &harness{t: t, op: op, rec: newRecorder()}
+	f, err := New(Config{Devices: 2, IDPrefix: "sim-", Package: "main", Version: "1.0.0", Reboot: 10 * time.Millisecond,
+		Conn: tlsOpts, Endpoints: []string{b.URL, b.Embedded.WSURL()}, OnEvent: h.rec.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runFleet(t, f, true)()
+	h.publishRelease(op.Topics().Fleet(), manifestOpts{seq: 3, version: "1.1.0"})
+	for _, id := range []string{"sim-0001", "sim-0002"} {
+		h.rec.waitFor(t, id+" updated", isReport(id, report.Idle, report.ReasonReady, "1.1.0"))
+	}
+	if !strings.HasPrefix(b.URL, "mqtts://") || !strings.HasPrefix(b.Embedded.WSURL(), "wss://") {
+		t.Errorf("brokers %s and %s", b.URL, b.Embedded.WSURL())
 	}
 }
