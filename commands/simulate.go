@@ -77,7 +77,7 @@ logs in with its device id as user name, unless --username names one
 account for all (the profile's and OTACTL_USERNAME, the operator's, are not
 used).
 Each device is a light MQTT client of its own (one connection, about
-30 KB of memory) that streams a component through SHA-256 as it arrives.
+25 KB of memory) that streams a component through SHA-256 as it arrives.
 The devices connect at --ramp devices a second (500/s: 15,000 in 30 s),
 the first time and every time after (reboots, reconnects), so that a
 fleet that reboots at once does not storm the broker; --connect spreads them over several brokers in turn;
