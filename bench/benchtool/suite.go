@@ -65,6 +65,7 @@ var benchmarks = []benchmark{
 	{"upload-blocks", (*suite).uploadBlocks},
 	{"status-100k", (*suite).status100k},
 	{"fleet-1k", (*suite).fleet1k},
+	{"fleet-15k", (*suite).fleet15k},
 }
 
 // benchmarkNames are the benchmarks' names, in the order they run.
