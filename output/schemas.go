@@ -270,7 +270,7 @@ var Schemas = []Schema{
 		opt(str("target", "target version")), opt(intg("sequenceNumber", "the manifest's")),
 		opt(intg("attempt", "the attempt that failed, from 1")), opt(str("detail", "more, in words")),
 	}},
-	{Name: "simulate-summary", Commands: []string{"simulate"}, Doc: "The fleet's load figures, the last line of the stream.", Fields: []Prop{
+	{Name: "simulate-summary", Commands: []string{"simulate"}, Stream: true, Doc: "The fleet's load figures: the last line of simulate's stream, after its events.", Fields: []Prop{
 		str("kind", "summary"), intg("devices", "devices simulated"), intg("connected", "devices that connected at least once"),
 		num("rampSeconds", "from the start until the last of them did"), num("connectRate", "their first connections per second"),
 		intg("connections", "connections made, reconnects and reboots included"), intg("connectErrors", "connections that failed"),
