@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -36,42 +37,17 @@ type simulateOptions struct {
 	Flash          string
 	ReportEncoding string
 	ReportKeys     string
+	Ramp           string
+	Connect        string
+	Shard          string
 	Seed           int64
 	For            time.Duration
 	Verbose        bool
 	Output         string
 }
 
-func newSimulateCommand(sys *System) *cli.Command {
-	opts := &simulateOptions{}
-	flags := []cli.Flag{
-		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
-		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
-		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
-		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
-		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
-		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
-		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
-		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` the devices are provisioned with: they follow the key set it signs on P.u/keys (repeatable)"}, &opts.RootPubkeys),
-		&cli.IntFlag{Name: "root-threshold", Usage: "root signatures a new key set needs (default 1 with a root key)", Destination: &opts.RootThreshold},
-		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
-		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
-		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
-		&cli.DurationFlag{Name: "reboot-time", Usage: "how long a simulated reboot takes", Value: 500 * time.Millisecond, Destination: &opts.Reboot},
-		&cli.StringFlag{Name: "flash", Usage: "flash `SIZE` for an image, e.g. 1M: larger components fail with reason 2", Destination: &opts.Flash},
-		&cli.StringFlag{Name: "report-encoding", Usage: "state reports in json, cbor or mixed (each device one of them in turn)", Value: "cbor", Destination: &opts.ReportEncoding},
-		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
-		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
-		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
-		outputFlag(&opts.Output),
-	}
-	flags = append(flags, connectFlags(&opts.Conn)...)
-	return &cli.Command{
-		Name:      "simulate",
-		Usage:     "simulate a fleet of devices that update over MQTT",
-		UsageText: "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [-v] [-o json]",
-		Description: `Runs --devices simulated devices, each its own MQTT connection with its
+// simulateDescription is the help text of otactl simulate.
+const simulateDescription = `Runs --devices simulated devices, each its own MQTT connection with its
 device id as client id, that do what a real device does (docs/fleet.md):
 report their state, follow their device, cohort and fleet desired
 manifests, act on the valid one with the highest sequence number (never
@@ -101,14 +77,61 @@ With a broker password (--password-stdin or OTACTL_PASSWORD) each device
 logs in with its device id as user name, unless --username names one
 account for all (the profile's and OTACTL_USERNAME, the operator's, are not
 used).
+Each device is a light MQTT client of its own (one connection, about
+25 KB of memory) that streams a component through SHA-256 as it arrives.
+The devices connect at --ramp devices a second (500/s: 15,000 in 30 s),
+the first time and every time after (reboots, reconnects), so that a
+fleet that reboots at once does not storm the broker; --connect spreads them over several brokers in turn;
+--shard I/N runs the I-th of N slices of the device ids, so that N
+processes (one can hold about 19,000 connections) run one fleet.
+
 Progress goes to standard error; -v prints each device's steps on
-standard output, -o json prints them as JSON lines. Stop with Ctrl-C.
+standard output, -o json prints them as JSON lines. Stop with Ctrl-C. At
+the end it prints the load figures: first connections a second, report
+latency (PUBLISH to PUBACK, p50, p90, p99) and failures, on standard
+error, or with -o json as the last line, {"schema":"otactl/simulate-summary/v1",
+"kind":"summary",...}.
 
 Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
    $ otactl simulate --devices 1000 --report-encoding mixed --report-keys mixed --pubkey release.pub.pem
-   $ otactl simulate --devices 50 --root-pubkey root.pub.pem`,
-		Flags: flags,
+   $ otactl simulate --devices 50 --root-pubkey root.pub.pem
+   $ otactl simulate --devices 30000 --shard 1/2 --ramp 1000/s --connect mqtt://b1:1883,mqtt://b2:1883`
+
+func newSimulateCommand(sys *System) *cli.Command {
+	opts := &simulateOptions{}
+	flags := []cli.Flag{
+		&cli.IntFlag{Name: "devices", Aliases: []string{"n"}, Usage: "how many devices to simulate", Value: 10, Destination: &opts.Devices},
+		&cli.StringFlag{Name: "id-prefix", Usage: "device ids are `PREFIX` and a number: sim-0001, sim-0002...", Value: "sim-", Destination: &opts.IDPrefix},
+		&cli.StringFlag{Name: "package", Usage: "the `PACKAGE` the devices run", Value: fleet.DefaultPackage, Destination: &opts.Package},
+		&cli.StringFlag{Name: "version", Usage: "the `VERSION` the devices run at start", Value: "1.0.0", Destination: &opts.Version},
+		&cli.StringFlag{Name: "cohort", Usage: "the devices' cohort `NAME`: they also follow its desired manifest", Destination: &opts.Cohort},
+		stringsFlag(&cli.StringSliceFlag{Name: "pubkey", Usage: "trusted public key (PEM `FILE` or keyring NAME): refuse releases it did not sign (repeatable)"}, &opts.Pubkeys),
+		&cli.IntFlag{Name: "threshold", Usage: "valid signatures needed from distinct trusted keys (default 1 with a key)", Destination: &opts.Threshold},
+		stringsFlag(&cli.StringSliceFlag{Name: "root-pubkey", Usage: "root public `KEY` the devices are provisioned with: they follow the key set it signs on P.u/keys (repeatable)"}, &opts.RootPubkeys),
+		&cli.IntFlag{Name: "root-threshold", Usage: "root signatures a new key set needs (default 1 with a root key)", Destination: &opts.RootThreshold},
+		&cli.StringFlag{Name: "fail", Usage: "inject failures: `KIND=P%`,... with kinds " + strings.Join(simulator.FailureKinds(), ", "), Destination: &opts.Fail},
+		&cli.StringFlag{Name: "speed", Usage: "simulated download speed per device, e.g. 200k/s (default: as fast as the broker sends)", Destination: &opts.Speed},
+		&cli.DurationFlag{Name: "jitter", Usage: "delay each device's start and each update by a random time up to `DURATION`", Destination: &opts.Jitter},
+		&cli.DurationFlag{Name: "reboot-time", Usage: "how long a simulated reboot takes", Value: 500 * time.Millisecond, Destination: &opts.Reboot},
+		&cli.StringFlag{Name: "flash", Usage: "flash `SIZE` for an image, e.g. 1M: larger components fail with reason 2", Destination: &opts.Flash},
+		&cli.StringFlag{Name: "report-encoding", Usage: "state reports in json, cbor or mixed (each device one of them in turn)", Value: "cbor", Destination: &opts.ReportEncoding},
+		&cli.StringFlag{Name: "report-keys", Usage: "report keys long (state, reason...), short (s, r...) or mixed", Value: "short", Destination: &opts.ReportKeys},
+		&cli.Int64Flag{Name: "seed", Usage: "seed of the injected failures and jitter (default: random)", Destination: &opts.Seed},
+		&cli.DurationFlag{Name: "for", Usage: "stop after `DURATION` (default: run until interrupted)", Destination: &opts.For},
+		&cli.StringFlag{Name: "ramp", Usage: "connections a second, first ones and reboots alike, `N/s` (default " + fmt.Sprint(simulator.DefaultRamp) + "/s)", Destination: &opts.Ramp},
+		&cli.StringFlag{Name: "connect", Usage: "spread the devices over these brokers, `URL,URL,...` (instead of --broker)", Destination: &opts.Connect},
+		&cli.StringFlag{Name: "shard", Usage: "run only the I-th of N equal slices of the device ids, `I/N`: N processes run one fleet", Destination: &opts.Shard},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every device's every step on standard output", Destination: &opts.Verbose},
+		outputFlag(&opts.Output),
+	}
+	flags = append(flags, connectFlags(&opts.Conn)...)
+	return &cli.Command{
+		Name:        "simulate",
+		Usage:       "simulate a fleet of devices that update over MQTT",
+		UsageText:   "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [--ramp 500/s] [--connect URL,...] [--shard I/N] [-v] [-o json]",
+		Description: simulateDescription,
+		Flags:       flags,
 		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
 			return simulateRun(ctx, sys, opts)
 		}),
@@ -181,8 +204,37 @@ func simulateConfig(sys *System, opts *simulateOptions) (simulator.Config, error
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
+	if err := simulateScale(&cfg, opts); err != nil {
+		return cfg, err
+	}
 	cfg.Conn, err = simulateConn(sys, opts)
 	return cfg, err
+}
+
+// simulateScale reads --ramp, --shard and --connect.
+func simulateScale(cfg *simulator.Config, opts *simulateOptions) error {
+	var err error
+	if opts.Ramp != "" {
+		if cfg.Ramp, err = simulator.ParseRamp(opts.Ramp); err != nil {
+			return usageErrorf("simulate: --ramp: %v", err)
+		}
+	}
+	if opts.Shard != "" {
+		if cfg.Shard, cfg.Shards, err = simulator.ParseShard(opts.Shard); err != nil {
+			return usageErrorf("simulate: --shard: %v", err)
+		}
+	}
+	if opts.Connect != "" {
+		if opts.Conn.given("broker") {
+			return usageErrorf("simulate: --connect and --broker: give the brokers with one of them")
+		}
+		for _, u := range strings.Split(opts.Connect, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				cfg.Endpoints = append(cfg.Endpoints, u)
+			}
+		}
+	}
+	return nil
 }
 
 // simulateConn is how the devices connect: the broker and TLS settings of
@@ -229,6 +281,12 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	if err != nil {
 		return usageErrorf("simulate: %v", err)
 	}
+	if err := simulator.CheckOpenFiles(len(fleet.Devices())); err != nil {
+		return usageErrorf("simulate: %v", err)
+	}
+	if n := len(fleet.Devices()); n >= simulator.BudgetFrom && sys.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(simulator.MemoryBudget(n)))
+	}
 	if opts.For > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.For)
@@ -240,8 +298,12 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	} else if cfg.Conn.Password == "" {
 		how = "without a password"
 	}
+	where := cfg.Conn.Broker
+	if len(cfg.Endpoints) > 0 {
+		where = strings.Join(cfg.Endpoints, ", ")
+	}
 	fmt.Fprintf(sys.Stderr, "simulate: %d devices (%s...) on %s %s, connecting to %s %s\n",
-		len(fleet.Devices()), fleet.Devices()[0].ID, opts.Package, opts.Version, cfg.Conn.Broker, how)
+		len(fleet.Devices()), fleet.Devices()[0].ID, opts.Package, opts.Version, where, how)
 	if len(cfg.Failures) > 0 {
 		fmt.Fprintf(sys.Stderr, "simulate: injecting failures %s\n", cfg.Failures)
 	}
@@ -259,10 +321,7 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 			if err != nil {
 				return err
 			}
-			if opts.Output != "json" && !opts.Verbose {
-				return writeSimStatus(sys.Stdout, fleet.Status())
-			}
-			return nil
+			return writeSimEnd(sys, opts, fleet)
 		case <-tick.C:
 			if line := simStatusLine(fleet.Status()); line != last {
 				fmt.Fprintf(sys.Stderr, "simulate: %s\n", line)
@@ -280,6 +339,29 @@ func simStatusLine(counts []simulator.Count) string {
 		parts = append(parts, fmt.Sprintf("%s %s %d", c.Version, c.Phase, c.Devices))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// writeSimEnd prints the fleet's load figures (on standard error, or as
+// the last JSON line with -o json) and, without -v or -o json, its status
+// table.
+func writeSimEnd(sys *System, opts *simulateOptions, fleet *simulator.Fleet) error {
+	sum := fleet.Stats()
+	if opts.Output == "json" {
+		return writeJSON(sys.Stdout, "simulate-summary", struct {
+			Kind string `json:"kind"`
+			simulator.Summary
+		}{"summary", sum})
+	}
+	l := sum.ReportLatency
+	fmt.Fprintf(sys.Stderr, "simulate: %d of %d devices connected in %.1fs (%.1f/s); %d connections made, %d failed\n",
+		sum.Connected, sum.Devices, sum.RampSeconds, sum.ConnectRate, sum.Connections, sum.ConnectErrors)
+	fmt.Fprintf(sys.Stderr, "simulate: %d reports acknowledged, %d failed; publish to PUBACK p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms\n",
+		sum.Reports, sum.ReportErrors, l.P50, l.P90, l.P99, l.Max)
+	fmt.Fprintf(sys.Stderr, "simulate: %d failed update attempts, %d refused manifests, %d errors\n", sum.FailedAttempts, sum.Refused, sum.Errors)
+	if opts.Verbose {
+		return nil
+	}
+	return writeSimStatus(sys.Stdout, fleet.Status())
 }
 
 func writeSimStatus(w io.Writer, counts []simulator.Count) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,19 @@ func TestSimulateCommand(t *testing.T) {
 	}
 	// -o json: one event per line, every device's (3,1).
 	updated := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	// The last line sums up the run.
+	var sum struct {
+		Kind string `json:"kind"`
+		simulator.Summary
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Kind != "summary" {
+		t.Fatalf("last line is not the summary: %q", lines[len(lines)-1])
+	}
+	if sum.Devices != 4 || sum.Connected != 4 || sum.Reports != 24 || sum.ReportLatency.P50 <= 0 || sum.ReportLatency.P99 < sum.ReportLatency.P50 {
+		t.Errorf("summary %+v", sum)
+	}
+	for _, line := range lines[:len(lines)-1] {
 		var e simulator.Event
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("not a JSON event: %q", line)
@@ -161,8 +174,56 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 	go func() {
 		code <- runMain(ctx, []string{"otactl", "simulate", "--broker", b.URL, "--devices", "2", "--id-prefix", "t-"}, sys)
 	}()
+	simWait(t, code, errOut, cancel, func() bool { return len(simReports(t, op)) >= 2 })
+	if !strings.Contains(errOut.String(), "as itself") {
+		t.Errorf("stderr does not say the devices log in as themselves:\n%s", errOut.String())
+	}
+}
+
+// --shard runs one slice of the fleet's ids and --connect spreads them
+// over brokers by their index in the whole fleet: shard 2/2 of 4 devices
+// is t-0003 (on the first broker) and t-0004 (on the second).
+func TestSimulateShardOverTwoBrokers(t *testing.T) {
+	t.Parallel()
+	b1 := testbroker.Embedded(t, broker.Config{})
+	b2 := testbroker.Embedded(t, broker.Config{})
+	var ops []*upload.Client
+	for _, b := range []*testbroker.Broker{b1, b2} {
+		op, err := upload.Connect(context.Background(), upload.Options{Broker: b.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer op.Close()
+		ops = append(ops, op)
+	}
+	sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- runMain(ctx, []string{"otactl", "simulate", "--connect", b1.URL + "," + b2.URL, "--devices", "4", "--shard", "2/2",
+			"--id-prefix", "t-", "--ramp", "100/s"}, sys)
+	}()
+	simWait(t, code, errOut, cancel, func() bool { return len(simReports(t, ops[0]))+len(simReports(t, ops[1])) >= 2 })
+	for i, want := range []string{"t-0003", "t-0004"} {
+		got := simReports(t, ops[i])
+		if _, ok := got[want]; !ok || len(got) != 1 {
+			t.Errorf("broker %d holds reports of %v, want only %s", i+1, got, want)
+		}
+	}
+	for _, want := range []string{"simulate: 2 devices (t-0003...)", "2 of 2 devices connected", "2 reports acknowledged, 0 failed; publish to PUBACK p50"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+// simWait waits until the devices of a simulate run (its exit code on
+// code) have reported, then stops it and checks that it exited 0.
+func simWait(t *testing.T, code chan int, errOut fmt.Stringer, stop func(), reported func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for len(simReports(t, op)) < 2 {
+	for !reported() {
 		select {
 		case c := <-code:
 			t.Fatalf("simulate exited %d: %s", c, errOut.String())
@@ -173,11 +234,8 @@ func TestSimulateCommandLogsInAsDevices(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
+	stop()
 	if c := <-code; c != 0 {
 		t.Fatalf("simulate exited %d: %s", c, errOut.String())
-	}
-	if !strings.Contains(errOut.String(), "as itself") {
-		t.Errorf("stderr does not say the devices log in as themselves:\n%s", errOut.String())
 	}
 }

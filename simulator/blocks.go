@@ -1,10 +1,10 @@
 package simulator
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -85,60 +85,81 @@ func (b *BlockDownload) Resume(ctx context.Context, fetch Fetch, topic string) (
 	return report.ReasonReady, ""
 }
 
+// resumable is a download in blocks cut short, kept by the device (in
+// flash) for its next try: what was verified, and the image it went to.
+type resumable struct {
+	dl *BlockDownload
+	im *streamedImage
+}
+
+// maxIndexSize bounds the index a device keeps while it decodes it: more
+// than DecodeBlockIndex takes, so that it refuses a longer one.
+const maxIndexSize = upload.MaxBlocks*80 + 1024
+
 // downloadBlocks is the simulator's download of component c in blocks,
-// from the index it received: it resumes the device's download of the same
-// bytes when there is one, and returns the image once complete.
-func (d *Device) downloadBlocks(ctx context.Context, topic string, index []byte, c *release.Component, timeout time.Duration) ([]byte, report.Reason, string) {
+// from the index it received, streamed into an image as the blocks are
+// verified: it resumes the device's download of the same bytes in blocks
+// of the same size when there is one, else starts one (corrupt as for
+// download). It returns the image it wrote. The download is kept after a
+// dropped connection or a missing block, to be resumed; it is dropped once
+// complete or after an integrity failure, so that the next try starts over.
+func (d *Device) downloadBlocks(ctx context.Context, topic string, index []byte, c *release.Component, corrupt int64) (*streamedImage, report.Reason, string) {
 	x, err := upload.DecodeBlockIndex(index)
 	if err != nil {
 		return nil, report.ReasonIntegrityCheckFailed, err.Error()
 	}
-	b := d.blocks
-	if b == nil || b.Hash != c.Hash || b.Index.BlockSize != x.BlockSize {
+	r := d.blocks
+	if r == nil || r.dl.Hash != c.Hash || r.dl.Index.BlockSize != x.BlockSize || r.dl.Index.SHA256 != x.SHA256 {
+		r = &resumable{im: newImage(corrupt)}
 		var reason report.Reason
 		var why string
-		if b, reason, why = NewBlockDownload(x, c, &bytes.Buffer{}); b == nil {
+		if r.dl, reason, why = NewBlockDownload(x, c, r.im); r.dl == nil {
 			return nil, reason, why
 		}
-		d.blocks = b
+	} else {
+		r.im.corruptFrom(corrupt)
 	}
-	fetch := func(ctx context.Context, topic string) ([]byte, bool, error) {
-		return d.fetchRetained(ctx, topic, timeout)
+	d.blocks = r
+	timeout := d.cfg.downloadTimeout() + time.Duration(x.BlockSize/(128<<10))*time.Second
+	reason, why := r.dl.Resume(ctx, d.fetcher(timeout, x), topic)
+	if reason == report.ReasonReady || reason == report.ReasonIntegrityCheckFailed {
+		d.blocks = nil
 	}
-	if reason, why := b.Resume(ctx, fetch, topic); reason != report.ReasonReady {
+	if reason != report.ReasonReady {
 		return nil, reason, why
 	}
-	d.blocks = nil
-	return b.sink.(*bytes.Buffer).Bytes(), report.ReasonReady, ""
+	return r.im, report.ReasonReady, ""
 }
 
-// fetchRetained subscribes to topic and returns the first message there:
-// false when none came within timeout, an error when the connection
-// dropped meanwhile.
-func (d *Device) fetchRetained(ctx context.Context, topic string, timeout time.Duration) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out := make(chan upload.Message, 1)
-	if d.client == nil {
-		return nil, false, upload.ErrClosed
-	}
-	losses := d.client.Losses()
-	if err := d.client.Subscribe(ctx, []string{topic}, out); err != nil {
-		return nil, false, err
-	}
-	for m := range out {
-		if m.Topic == topic && len(m.Payload) > 0 {
-			return m.Payload, true, nil
+// fetcher is how the device fetches the blocks x names: on its connection
+// of the moment (a reconnect replaces it), each block into the same
+// buffer, of the largest block's size, so that it never holds more than
+// one block. A fetch returns false when nothing came within timeout, an
+// error when the connection dropped meanwhile.
+func (d *Device) fetcher(timeout time.Duration, x *upload.BlockIndex) Fetch {
+	_, largest := x.Block(0)
+	var buf []byte
+	return func(ctx context.Context, topic string) ([]byte, bool, error) {
+		if d.conn == nil {
+			return nil, false, upload.ErrClosed
 		}
+		if buf == nil {
+			buf = make([]byte, 0, largest+1)
+		}
+		// One byte over the largest block is kept: CheckBlock then
+		// refuses the block for its length.
+		w := &capped{b: buf[:0], max: int(largest) + 1}
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		_, _, err := d.conn.download(fctx, func(string) io.Writer { return w }, topic)
+		switch {
+		case ctx.Err() != nil:
+			return nil, false, ctx.Err()
+		case errors.Is(err, errNothingRetained):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, err
+		}
+		return w.b, true, nil
 	}
-	if err := d.client.Err(); err != nil {
-		return nil, false, err
-	}
-	if err := ctx.Err(); err != nil && err != context.DeadlineExceeded {
-		return nil, false, err
-	}
-	if d.client.Losses() != losses {
-		return nil, false, fmt.Errorf("nothing from %s in %s: the connection dropped", topic, timeout)
-	}
-	return nil, false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,45 @@ func TestDeviceReportsACorruptBlock(t *testing.T) {
 	h.rec.waitFor(t, "report (1,5)", isReport(id, report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0"))
 }
 
+// An injected integrity failure flips a byte of a verified block on its
+// way to flash: the whole image's check catches it (reason 5).
+func TestDeviceInjectedIntegrityFailureWithBlocks(t *testing.T) {
+	h := start(t, Config{Attempts: 1, Failures: map[string]float64{"integrity": 1}})
+	id := h.fleet.Devices()[0].ID
+	h.publishBlocked("1.1.0", image("1.1.0", 4500), nil)
+	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
+	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, "SHA-256") {
+		t.Errorf("event %+v", e)
+	}
+	h.rec.waitFor(t, "report (1,5)", isReport(id, report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0"))
+}
+
+// A block longer than the index says is refused for its length (reason 5):
+// the device keeps no more of it than one byte over the largest block.
+func TestDeviceRefusesAnOversizedBlock(t *testing.T) {
+	h := start(t, Config{Attempts: 1})
+	var largest int64
+	h.publishBlocked("1.1.0", image("1.1.0", 4500), func(b *blocked) {
+		_, largest = b.x.Block(0)
+		bt := upload.BlockTopic(b.topic, 1)
+		b.retained[bt] = append(bytes.Clone(b.retained[bt]), make([]byte, 64<<10)...)
+	})
+	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
+	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, fmt.Sprintf("block 1 is %d bytes", largest+1)) {
+		t.Errorf("event %+v", e)
+	}
+}
+
+// A device finds the index and the whole artifact both retained (a broker
+// that takes the whole): it updates from either.
+func TestDeviceUpdatesWhenBlocksAndTheWholeAreRetained(t *testing.T) {
+	h := start(t, Config{})
+	id := h.fleet.Devices()[0].ID
+	img := image("1.1.0", 4500)
+	h.publishBlocked("1.1.0", img, func(b *blocked) { b.retained[b.topic] = img })
+	h.rec.waitFor(t, "updated", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
+}
+
 // A device keeps the blocks it verified: at its next attempt it fetches
 // only the rest. Block 2 is missing at the first attempt; before the
 // second, block 2 comes and block 0 is corrupted on the broker: a device
@@ -168,9 +208,10 @@ func TestDeviceResumesBlocksAtItsNextAttempt(t *testing.T) {
 }
 
 // A connection cut in the middle of a download in blocks, and the broker
-// out of reach long enough for the attempt to fail: at its next attempt
-// the device fetches only the blocks it had not verified, so the bytes it
-// receives add up to the image once, plus at most the block cut short.
+// out of reach for a while: the attempt fails (reason 4), and at its next
+// attempt, on a new connection, the device fetches only the blocks it had
+// not verified, so the bytes it receives add up to the image once, plus at
+// most the block cut short.
 func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
 	b := testbroker.Embedded(t, broker.Config{})
 	proxy := tcpproxy.Start(t, b.Addr)
@@ -188,10 +229,13 @@ func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
 	case <-time.After(safety):
 		t.Fatal("the connection was never cut")
 	}
+	// The light device reports the failure once it is connected again:
+	// it tries to connect while the broker is out of reach.
+	h.rec.waitFor(t, "a refused reconnect", func(e Event) bool { return e.Kind == EventError })
+	proxy.SetDown(false)
 	if e := h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed }); e.Reason != report.ReasonConnectionLost {
 		t.Errorf("the attempt failed with reason %d, want 4 (connection lost): %s", e.Reason, e.Detail)
 	}
-	proxy.SetDown(false)
 	h.rec.waitFor(t, "updated after the cut", isReport(id, report.Updated, report.ReasonUpdated, "1.1.0"))
 	// A device that started over would receive the 2.5 blocks before the
 	// cut again.

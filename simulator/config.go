@@ -3,6 +3,7 @@ package simulator
 import (
 	"crypto"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,17 @@ type Config struct {
 	// IDs, when set, are the device ids instead (Devices and IDPrefix are
 	// then ignored).
 	IDs []string
+	// Endpoints, when set, are the brokers the devices are spread over
+	// (the i-th device of the fleet connects to Endpoints[i mod len]),
+	// instead of Conn.Broker; the other settings of Conn apply to all.
+	Endpoints []string
+	// Shard and Shards, when Shards > 1, run only the Shard-th (from 1)
+	// of Shards equal slices of the fleet's device ids, in id order: N
+	// processes with --shard 1/N to N/N run the fleet together.
+	Shard, Shards int
+	// Ramp is how many devices a second connect for the first time
+	// (default DefaultRamp).
+	Ramp float64
 	// Cohort is every device's cohort, or "".
 	Cohort string
 	// Package and Version are what each device runs at start.
@@ -167,12 +179,31 @@ func (c *Config) ids() ([]string, error) {
 			}
 			seen[id] = true
 		}
-		return c.IDs, nil
+		return c.sharded(c.IDs)
 	}
 	if c.Devices < 1 {
 		return nil, fmt.Errorf("%d devices: want at least 1", c.Devices)
 	}
-	return DeviceIDs(c.IDPrefix, c.Devices)
+	ids, err := DeviceIDs(c.IDPrefix, c.Devices)
+	if err != nil {
+		return nil, err
+	}
+	return c.sharded(ids)
+}
+
+// sharded returns ids when the shard of them is not empty.
+func (c *Config) sharded(ids []string) ([]string, error) {
+	if lo, hi := c.shard(len(ids)); hi <= lo {
+		return nil, fmt.Errorf("shard %d/%d of %d devices has none", c.Shard, c.Shards, len(ids))
+	}
+	return ids, nil
+}
+
+func (c *Config) ramp() float64 {
+	if c.Ramp > 0 {
+		return c.Ramp
+	}
+	return DefaultRamp
 }
 
 // DeviceIDs are the ids a fleet of n devices gets: prefix and a number
@@ -216,6 +247,12 @@ func (c *Config) check() error {
 	if c.Threshold < 0 || c.Threshold > len(c.Keys) {
 		return fmt.Errorf("threshold %d: want 0 to the %d keys given", c.Threshold, len(c.Keys))
 	}
+	if c.Shards < 0 || (c.Shards > 1 && (c.Shard < 1 || c.Shard > c.Shards)) {
+		return fmt.Errorf("shard %d/%d: want I/N with 1 <= I <= N", c.Shard, c.Shards)
+	}
+	if c.Ramp < 0 {
+		return fmt.Errorf("ramp %g devices a second: must not be negative", c.Ramp)
+	}
 	if c.RootThreshold < 0 || c.RootThreshold > len(c.Roots) {
 		return fmt.Errorf("root threshold %d: want 0 to the %d root keys given", c.RootThreshold, len(c.Roots))
 	}
@@ -238,4 +275,28 @@ func (c *Config) reportFormat(i int) (enc string, short bool) {
 		short = true
 	}
 	return enc, short
+}
+
+// ParseShard reads --shard I/N: the I-th (from 1) of N slices of a fleet.
+func ParseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if ok {
+		i, err = strconv.Atoi(a)
+		if err == nil {
+			n, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || n < 1 || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("shard %q: want I/N with 1 <= I <= N, e.g. 2/4", s)
+	}
+	return i, n, nil
+}
+
+// ParseRamp reads --ramp N/s (or N): devices connecting a second, above 0.
+func ParseRamp(s string) (float64, error) {
+	r, err := strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
+	if err != nil || r <= 0 || math.IsInf(r, 0) {
+		return 0, fmt.Errorf("ramp %q: want devices a second, e.g. 500/s", s)
+	}
+	return r, nil
 }

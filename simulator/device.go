@@ -83,13 +83,18 @@ type Device struct {
 	keySets map[[32]byte]bool
 	// blocks is a download in blocks cut short: what it verified is kept
 	// (in flash) for the next try.
-	blocks *BlockDownload
+	blocks *resumable
 
 	// What a device holds in RAM: lost on every reboot.
-	client    *upload.Client
-	desired   chan upload.Message
+	conn      transport
 	manifests map[string]held // by desired topic
 	ignored   map[string]bool // (topic, sequence, why) already logged
+
+	// How it connects: its broker, and the fleet's keeper and figures.
+	ep     *endpoint
+	keeper *keeper
+	pacer  *pacer
+	stats  *Stats
 }
 
 // held is the manifest retained on one desired topic, or why it is
@@ -138,6 +143,7 @@ func (d *Device) setPhase(p string) {
 }
 
 func (d *Device) event(e Event) {
+	d.stats.count(e.Kind)
 	if d.cfg.OnEvent == nil {
 		return
 	}
@@ -160,27 +166,21 @@ func (d *Device) run(ctx context.Context, ready func()) {
 // loop acts on desired manifests until ctx ends (steps 3 to 5).
 func (d *Device) loop(ctx context.Context) {
 	defer d.powerOff()
-	for {
+	for d.conn != nil {
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok := <-d.desired:
-			if !ok {
-				// The connection gave up (a subscription could not be
-				// renewed after a reconnect): connect afresh.
-				if ctx.Err() != nil {
-					return
-				}
-				if d.client != nil {
-					d.event(Event{Kind: EventError, Detail: "connection closed: " + errString(d.client.Err())})
-				}
-				d.disconnect()
-				if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
-					return
-				}
-				continue
+		case <-d.conn.done():
+			// The connection dropped: connect afresh.
+			if ctx.Err() != nil {
+				return
 			}
-			d.take(m)
+			d.event(Event{Kind: EventError, Detail: "connection closed: " + errString(d.conn.err())})
+			d.disconnect()
+			if !d.bootRetrying(ctx, bootReport{report.Idle, report.ReasonReady, ""}) {
+				return
+			}
+		case <-d.conn.inbox():
 			d.drain()
 			if m, c := d.choose(ctx); m != nil {
 				d.update(ctx, m, c)
@@ -201,16 +201,17 @@ type bootReport struct {
 // boot connects, reports its state and subscribes to the desired topics
 // (steps 1 and 2 of the package documentation).
 func (d *Device) boot(ctx context.Context, first bootReport) error {
-	opts := d.cfg.Conn
-	opts.ClientID = d.ID
-	if opts.Password != "" && opts.Username == "" {
-		opts.Username = d.ID
+	if !d.pacer.wait(ctx, d) {
+		return ctx.Err()
 	}
-	c, err := upload.Connect(ctx, opts)
+	c, err := dialLight(ctx, d.ep, d.keeper, d.stats, d.ID, d.cfg.Conn.Username, d.cfg.Conn.Password)
+	if ctx.Err() == nil {
+		d.stats.connected(err)
+	}
 	if err != nil {
 		return err
 	}
-	d.client = c
+	d.conn = c
 	d.manifests = map[string]held{}
 	d.ignored = map[string]bool{}
 	if err := d.report(ctx, first.state, first.reason, first.target); err != nil {
@@ -233,8 +234,7 @@ func (d *Device) boot(ctx context.Context, first bootReport) error {
 		return err
 	}
 	filters = append(filters, t)
-	d.desired = make(chan upload.Message, 8)
-	if err := c.Subscribe(ctx, filters, d.desired); err != nil {
+	if err := c.subscribe(ctx, filters...); err != nil {
 		return err
 	}
 	d.setPhase(PhaseIdle)
@@ -266,17 +266,14 @@ func (d *Device) bootRetrying(ctx context.Context, first bootReport) bool {
 // powerOff ends the simulation of the device: it disconnects and keeps
 // the phase it was in, for the fleet's final status.
 func (d *Device) powerOff() {
-	if d.client != nil {
-		d.client.Close()
-		d.client = nil
+	if d.conn != nil {
+		d.conn.close()
+		d.conn = nil
 	}
 }
 
 func (d *Device) disconnect() {
-	if d.client != nil {
-		d.client.Close()
-		d.client = nil
-	}
+	d.powerOff()
 	d.setPhase(PhaseOffline)
 }
 
@@ -301,16 +298,11 @@ func (d *Device) take(msg upload.Message) {
 // drain takes every desired message already queued, so that a burst of
 // retained manifests is decided on together.
 func (d *Device) drain() {
-	for {
-		select {
-		case m, ok := <-d.desired:
-			if !ok {
-				return
-			}
-			d.take(m)
-		default:
-			return
-		}
+	if d.conn == nil {
+		return
+	}
+	for _, m := range d.conn.take() {
+		d.take(m)
 	}
 }
 

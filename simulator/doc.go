@@ -10,9 +10,8 @@
 //     Pdevices/{id}/.u/c/{pkg}: state 0 (idle), reason 0, version = the
 //     running version. Reports are JSON or CBOR maps with long keys (state,
 //     reason, package, version, target) or short ones (s, r, pkg, v, t).
-//     The simulator reports again each time it connects anew (after a
-//     reboot or a lost connection); when the MQTT client reconnects by
-//     itself it only subscribes again.
+//     The simulator reports again each time it connects (after a reboot
+//     or a lost connection: its connection never resumes by itself).
 //
 //  2. Subscribe to its three desired-manifest topics: P.u/desired (the
 //     fleet), Pcohorts/{cohort}/.u/desired (when it has a cohort) and
@@ -50,8 +49,9 @@
 //     (1,0) downloading, with target = the new version: subscribe to the
 //     component's uri, which is a topic relative to P with a leading '/'
 //     (/.u/c/{pkg}@{version} is the topic P.u/c/{pkg}@{version}); the
-//     retained message there is the whole binary. Check its size and
-//     SHA-256 against the manifest: a mismatch is (1,5).
+//     retained message there is the whole binary. Stream it through
+//     SHA-256 as it arrives, as a device writes it to flash, and check
+//     its size and hash against the manifest: a mismatch is (1,5).
 //     (2,0) downloaded; (3,0) updating; then reboot into the new image
 //     (disconnect, connect again).
 //     (3,1) updated, version = the new version and no target; then (0,0)
@@ -75,7 +75,14 @@
 // the old image that reports it has no memory of the attempt.
 //
 // The simulator can inject each failure with a probability (see
-// ParseFailures); an injected integrity failure corrupts the downloaded
-// copy, which the hash check then catches, and an injected connection
-// failure really drops the connection.
+// ParseFailures); an injected integrity failure flips a byte of the image
+// on its way to the hash, which the check then catches, and an injected
+// connection failure really drops the connection.
+//
+// Each device is one light MQTT 3.1.1 connection (conn.go, on
+// internal/mqttwire): its own client id, clean session and subscriptions,
+// reports published retained with QoS 1 and their PUBACK awaited, one
+// reader goroutine and a 2 KiB read buffer; the fleet shares one keeper
+// that pings idle connections. The device logic sees it through the
+// transport interface only.
 package simulator

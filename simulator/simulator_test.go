@@ -794,10 +794,7 @@ func TestDeviceAuthAgainstBrokerACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer runFleet(t, f, false)()
 	h := &harness{t: t, op: op}
 	cohort, _ := op.Topics().Cohort("canary")
 	h.publishKeySet(1, []crypto.PublicKey{relPub}, []crypto.PublicKey{rootPub}, root)

@@ -93,21 +93,22 @@ func (d *Device) attempts(ctx context.Context, m *release.Manifest, c *release.C
 func (d *Device) pause(ctx context.Context, dt time.Duration) bool {
 	t := time.NewTimer(dt)
 	defer t.Stop()
-	in := d.desired
+	var in, closed <-chan struct{}
+	if d.conn != nil {
+		in, closed = d.conn.inbox(), d.conn.done()
+	}
 	for {
 		select {
 		case <-t.C:
 			return true
 		case <-ctx.Done():
 			return false
-		case msg, ok := <-in:
-			if !ok {
-				// The connection gave up: the device's loop reconnects
-				// once the update is over.
-				in = nil
-				continue
-			}
-			d.take(msg)
+		case <-closed:
+			// The connection dropped: the device's loop reconnects
+			// once the update is over.
+			in, closed = nil, nil
+		case <-in:
+			d.drain()
 		}
 	}
 }
@@ -134,7 +135,14 @@ func (d *Device) attempt(ctx context.Context, m *release.Manifest, c *release.Co
 	}
 
 	d.publish(ctx, report.Downloading, report.ReasonReady, target)
-	image, reason, why := d.download(ctx, topic, c)
+	// An injected integrity failure flips a byte in the middle of the
+	// image as it streams to flash; the check after the download catches
+	// it like any other corruption.
+	corrupt := int64(-1)
+	if d.inject("integrity") {
+		corrupt = c.Size / 2
+	}
+	im, reason, why := d.download(ctx, topic, c, corrupt)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -153,7 +161,7 @@ func (d *Device) attempt(ctx context.Context, m *release.Manifest, c *release.Co
 			}
 			return &failure{state: report.Downloading, reason: report.ReasonConnectionLost, why: "injected: connection lost while downloading", reported: true}
 		default:
-			reason, why = d.check(image, c)
+			reason, why = d.check(im, c)
 		}
 	}
 	if reason != report.ReasonReady {

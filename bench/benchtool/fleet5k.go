@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // fleet5k: the same simulated fleet (`otactl simulate --devices 5000`)
@@ -17,7 +18,11 @@ import (
 // connected, over the devices) and the simulator's. The target is the
 // issue's: otactl broker's memory per device at most twice mosquitto's.
 func (s *suite) fleet5k(ctx context.Context) (result, error) {
-	n, art, err := s.fleetInputs(ctx, 5000, 200)
+	if err := s.need(ctx, "simulate", "broker", "release publish", "rollout wait"); err != nil {
+		return result{}, err
+	}
+	n := quickOr(s, 5000, 200)
+	art, err := s.dataFile(ctx, "fleet-main.bin", 256*kib)
 	if err != nil {
 		return result{}, err
 	}
@@ -98,7 +103,7 @@ func (s *suite) fleetOn(ctx context.Context, side string, i, n int, art string) 
 	if out.brokerBaseKiB, err = procKiB(cmd.Process.Pid, "VmRSS"); err != nil {
 		return out, err
 	}
-	if out.fleetSample, err = s.fleetRun(ctx, fmt.Sprintf("%s-%d", side, i), "127.0.0.1", port, n, art); err != nil {
+	if out.fleetSample, err = s.fleetRun(ctx, fleetSpec{prefix: fmt.Sprintf("bench-fleet5k-%s-%d/", side, i), run: i, devices: n, wait: 2 * time.Minute, host: "127.0.0.1", port: port}, art); err != nil {
 		return out, err
 	}
 	out.brokerPeakKiB, err = procKiB(cmd.Process.Pid, "VmHWM")

@@ -67,6 +67,7 @@ var benchmarks = []benchmark{
 	{"status-1m", (*suite).status1m},
 	{"fleet-1k", (*suite).fleet1k},
 	{"fleet-5k", (*suite).fleet5k},
+	{"fleet-15k", (*suite).fleet15k},
 }
 
 // benchmarkNames are the benchmarks' names, in the order they run.
