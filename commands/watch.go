@@ -125,20 +125,18 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.
 		_, err := fmt.Fprintln(sys.Stdout, frame)
 		return err
 	}
-	var seen []fleet.Row
-	for _, row := range v.Rows {
-		if row.Seen {
-			seen = append(seen, row)
-		}
-	}
 	if !json {
+		var seen []fleet.Row
+		for _, row := range v.Rows {
+			if row.Seen {
+				seen = append(seen, row)
+			}
+		}
 		warnMalformedCount(sys.Stderr, src.Fleet())
 		return output.WriteRows(sys.Stdout, seen)
 	}
-	for _, row := range seen {
-		if err := output.WriteReportJSON(sys.Stdout, row.Report); err != nil {
-			return err
-		}
+	if err := output.WriteSeenReportsJSON(sys.Stdout, v.Rows); err != nil {
+		return err
 	}
 	warnMalformedCount(sys.Stderr, src.Fleet())
 	return nil

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/otactl/otactl/report"
@@ -170,8 +171,16 @@ type candidate struct {
 	status RowStatus
 }
 
+// compareCandidates orders by status, device, package; each compare only
+// when the ones before it tie (cmp.Or would make all three every time).
 func compareCandidates(a, b *candidate) int {
-	return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.id, b.id), cmp.Compare(a.pkg, b.pkg))
+	if a.status != b.status {
+		return cmp.Compare(a.status, b.status)
+	}
+	if c := strings.Compare(a.id, b.id); c != 0 {
+		return c
+	}
+	return strings.Compare(a.pkg, b.pkg)
 }
 
 // topK keeps the first k candidates in sort order, in O(log k) per

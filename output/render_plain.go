@@ -29,13 +29,6 @@ func WriteReportLine(w io.Writer, r report.Report) error {
 	return err
 }
 
-// WriteReportJSON writes r as one line of JSON, a document of schema
-// "watch" (see report.Report.MarshalJSON), its time to the second.
-func WriteReportJSON(w io.Writer, r report.Report) error {
-	r.Received = Time(r.Received)
-	return Document(w, "watch", r)
-}
-
 // RowsHeader is the header line WriteRows writes first.
 var RowsHeader = []string{"DEVICE", "PACKAGE", "STATUS", "STATE", "REASON", "VERSION", "TARGET", "TIME"}
 
