@@ -41,6 +41,10 @@ const MaxRemaining = 268435455
 // SUBACK for the streaming connection's few filters is 5 bytes.
 const maxControl = 64
 
+// ErrBrokerDisconnect is a DISCONNECT from the broker: it closes the
+// connection.
+var ErrBrokerDisconnect = errors.New("the broker sent DISCONNECT and closes the connection (did another client connect with the same client id?)")
+
 // ErrMalformed marks bytes from the broker that are not MQTT 3.1.1.
 var ErrMalformed = errors.New("malformed MQTT packet from the broker")
 
@@ -209,6 +213,11 @@ func readFixedHeader(r io.ByteReader) (Header, error) {
 		if h.Flags != 0 {
 			return h, Malformed("packet type %d with flags %#x", h.Type, h.Flags)
 		}
+	case typeDisconnect:
+		// MQTT 3.1.1 has no DISCONNECT from a broker, but brokers that
+		// speak MQTT 5 send it before they close a connection (mochi when
+		// another client connects with the same client id).
+		return h, ErrBrokerDisconnect
 	default:
 		return h, Malformed("packet type %d is not one a broker sends this client", h.Type)
 	}

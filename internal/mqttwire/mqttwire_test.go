@@ -147,6 +147,7 @@ func TestReadFixedHeader(t *testing.T) {
 		{in: []byte{0x10, 0x00}, err: "not one a broker sends"},
 		{in: []byte{0x00, 0x00}, err: "not one a broker sends"},
 		{in: []byte{0xf0, 0x00}, err: "not one a broker sends"},
+		{in: []byte{0xe0, 0x00}, err: "the broker sent DISCONNECT"},
 		{in: []byte{0x30, 0x80}, err: "unexpected EOF"},
 		{in: []byte{}, err: "EOF"},
 	} {
