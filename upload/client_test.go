@@ -722,7 +722,10 @@ func TestStreamCutConnection(t *testing.T) {
 		_, err := put(c, topic, payload, nil)
 		<-cut
 		var de *DroppedError
-		if !errors.As(err, &de) || de.Total != int64(len(payload)) || de.Sent >= de.Total || !strings.Contains(de.Hint(), "never retained") {
+		// Sent may reach Total: the kernel's socket buffers can take the
+		// rest of the 8 MiB before the reset arrives; what matters is that
+		// no acknowledgement came and nothing is retained.
+		if !errors.As(err, &de) || de.Total != int64(len(payload)) || de.Sent > de.Total || !strings.Contains(de.Hint(), "never retained") {
 			t.Fatalf("cut publish: %v", err)
 		}
 		if _, found := retained(t, b.URL, topic); found {
