@@ -87,7 +87,7 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 	if req.BlockSize, err = publish.BlockSize(req.Path, size, maxPayload, blockSize); err != nil {
 		return err
 	}
-	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size, BlockSize: req.BlockSize, Blocks: upload.BlockCount(size, req.BlockSize)}
+	res := publish.ArtifactResult{Package: opts.Package, Version: opts.Version, Topic: topic, Size: size, BlockSize: req.BlockSize, Blocks: upload.BlockCount(size, req.BlockSize), Whole: req.Whole && req.BlockSize > 0}
 	err = opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) (err error) {
 		obs := publishObserver(sys, opts.Output == "json")
 		var put upload.PutResult
@@ -100,7 +100,7 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 			return err
 		}
 		res.Action, res.SHA256 = put.Action, hex.EncodeToString(put.SHA256[:])
-		return publish.ConfirmArtifacts(ctx, eps, []publish.ArtifactResult{res}, obs)
+		return publish.ConfirmUpload(ctx, eps, res, obs)
 	})
 	if err != nil {
 		return err

@@ -43,11 +43,18 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 		}
 		if bs > 0 {
 			res.BlockSize, res.Blocks = bs, upload.BlockCount(c.Size, bs)
+			res.Whole = !NeedsBlocks(c.Size, plan.MaxPayload)
 		}
 		if path, ok := plan.Files[c.Package]; ok {
 			res.Action, err = p.putComponent(ctx, plan, c, topic, path, bs)
 		} else {
-			res.Action, err = "verified", verifyRemoteArtifact(ctx, p.Broker, topic, name, c, bs > 0, plan.ArtifactsDir)
+			var x *upload.BlockIndex
+			res.Action = "verified"
+			if x, err = verifyRemoteArtifact(ctx, p.Broker, topic, name, c, bs > 0, plan.ArtifactsDir); x != nil {
+				// Found in blocks: the endpoints must hold those blocks;
+				// the whole topic was not checked here, nor is it there.
+				res.BlockSize, res.Blocks, res.Whole = x.BlockSize, x.Count, false
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -94,35 +101,36 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 // bytes when no file was given for it (nor found in dir, when not ""):
 // in blocks (the only way when blocked), else whole or, when it is not
 // there whole, in blocks.
-func verifyRemoteArtifact(ctx context.Context, store BlockStore, topic, name string, c release.Component, blocked bool, dir string) error {
+// The index is returned when it was found in blocks.
+func verifyRemoteArtifact(ctx context.Context, store BlockStore, topic, name string, c release.Component, blocked bool, dir string) (*upload.BlockIndex, error) {
 	sum, err := hex.DecodeString(c.Hash)
 	if err != nil || len(sum) != 32 {
-		return fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, name)
+		return nil, fmt.Errorf("%w: component %s: hash is not SHA-256 hex", release.ErrVerification, name)
 	}
 	if !blocked {
 		err = store.VerifyRetained(ctx, topic, int(c.Size), [32]byte(sum))
 	}
 	var ve *upload.VerifyError
 	if blocked || errors.As(err, &ve) && ve.Missing {
-		found, berr := verifyRemoteBlocks(ctx, store, topic, name, c)
-		if found || berr != nil {
-			return berr
+		x, berr := verifyRemoteBlocks(ctx, store, topic, name, c)
+		if x != nil || berr != nil {
+			return x, berr
 		}
 		err = &upload.VerifyError{Topic: topic, Missing: true}
 	}
 	if errors.As(err, &ve) && ve.Missing && dir != "" {
-		return hint.Wrap(fmt.Errorf("component %s is not on the broker (%s), and the artifacts folder %s has no file for it: %s, in it and its subfolders",
+		return nil, hint.Wrap(fmt.Errorf("component %s is not on the broker (%s), and the artifacts folder %s has no file for it: %s, in it and its subfolders",
 			name, topic, dir, release.LookedFor(c)),
 			"give the file as an argument (otactl release publish release.json FILE)")
 	}
 	if errors.As(err, &ve) && ve.Missing {
-		return hint.Wrap(fmt.Errorf("component %s is not on the broker (%s) and no file was given for it", name, topic),
+		return nil, hint.Wrap(fmt.Errorf("component %s is not on the broker (%s) and no file was given for it", name, topic),
 			"give the file as an argument (otactl release publish release.json FILE) or --artifacts DIR")
 	}
 	if errors.As(err, &ve) {
-		return fmt.Errorf("component %s: %w", name, err)
+		return nil, fmt.Errorf("component %s: %w", name, err)
 	}
-	return err
+	return nil, err
 }
 
 // OpenArtifact opens an artifact file and returns its size, after checking

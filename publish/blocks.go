@@ -208,26 +208,26 @@ func sameIndex(a, b *upload.BlockIndex) bool {
 
 // verifyRemoteBlocks checks that the broker retains component c in blocks
 // under topic: an index for its size and SHA-256 and every block it names.
-// It reports false when no index is there.
-func verifyRemoteBlocks(ctx context.Context, store EndpointReader, topic, name string, c release.Component) (bool, error) {
+// It returns the index, or nil when no index is there.
+func verifyRemoteBlocks(ctx context.Context, store EndpointReader, topic, name string, c release.Component) (*upload.BlockIndex, error) {
 	x, err := readIndex(ctx, store, upload.BlockIndexTopic(topic))
 	if err != nil || x == nil {
-		return false, err
+		return nil, err
 	}
 	if x.Size != c.Size || x.SHA256 != c.Hash {
-		return true, fmt.Errorf("%w: component %s: the block index at %s is for other bytes (%d bytes, sha256 %s)", release.ErrVerification, name, upload.BlockIndexTopic(topic), x.Size, text.Dash(firstN(x.SHA256, 12)))
+		return x, fmt.Errorf("%w: component %s: the block index at %s is for other bytes (%d bytes, sha256 %s)", release.ErrVerification, name, upload.BlockIndexTopic(topic), x.Size, text.Dash(firstN(x.SHA256, 12)))
 	}
 	for i := range x.Count {
 		_, n := x.Block(i)
 		if err := store.VerifyRetained(ctx, upload.BlockTopic(topic, i), int(n), x.BlockSum(i)); err != nil {
 			var ve *upload.VerifyError
 			if errors.As(err, &ve) {
-				return true, fmt.Errorf("component %s: %w", name, err)
+				return x, fmt.Errorf("component %s: %w", name, err)
 			}
-			return true, err
+			return x, err
 		}
 	}
-	return true, nil
+	return x, nil
 }
 
 func firstN(s string, n int) string { return s[:min(n, len(s))] }

@@ -88,7 +88,13 @@ func ConnectEndpoints(ctx context.Context, opts []upload.Options) (*Endpoints, e
 // endpointError is a step not confirmed on an endpoint, before any
 // desired manifest was published.
 func endpointError(url, what string, err error) error {
-	return hint.Wrap(fmt.Errorf("endpoint %s: %s: %w (nothing was published)", url, what, err),
+	return endpointErrorAfter(url, what, err, "nothing was published")
+}
+
+// endpointErrorAfter is endpointError with what the run had published
+// (on the publishing broker) said in place of "nothing was published".
+func endpointErrorAfter(url, what string, err error, done string) error {
+	return hint.Wrap(fmt.Errorf("endpoint %s: %s: %w (%s)", url, what, err, done),
 		"the endpoint did not serve it within the read-back wait (--read-back-wait): check that the bridge or cluster carries "+
 			"every otactl topic (.u/#, cohorts/+/.u/desired, devices/+/.u/desired) and that each hop's size limit fits the largest artifact; or wait longer")
 }
@@ -98,14 +104,24 @@ func endpointError(url, what string, err error) error {
 // runs it before any desired manifest is published. obs is told an
 // EndpointDone event per endpoint.
 func ConfirmArtifacts(ctx context.Context, eps []Endpoint, arts []ArtifactResult, obs Observer) error {
+	return confirmArtifacts(ctx, eps, arts, obs, "nothing was published")
+}
+
+// ConfirmUpload is ConfirmArtifacts after 'otactl upload', which put the
+// artifact on the publishing broker first.
+func ConfirmUpload(ctx context.Context, eps []Endpoint, a ArtifactResult, obs Observer) error {
+	return confirmArtifacts(ctx, eps, []ArtifactResult{a}, obs, "the artifact is on the publishing broker only; no manifest was published")
+}
+
+func confirmArtifacts(ctx context.Context, eps []Endpoint, arts []ArtifactResult, obs Observer, done string) error {
 	for _, e := range eps {
 		for _, a := range arts {
 			sum, err := hex.DecodeString(a.SHA256)
 			if err != nil || len(sum) != sha256.Size {
 				return fmt.Errorf("%w: component %s@%s: hash is not SHA-256 hex", release.ErrVerification, a.Package, a.Version)
 			}
-			if err := confirmArtifact(ctx, e.Reader, a, [32]byte(sum)); err != nil {
-				return endpointError(e.URL, "artifact "+a.Package+"@"+a.Version, readBackProblem(err))
+			if err := confirmArtifact(ctx, e, a, [32]byte(sum)); err != nil {
+				return endpointErrorAfter(e.URL, "artifact "+a.Package+"@"+a.Version, readBackProblem(err), done)
 			}
 		}
 		obs.emit(EndpointDone{Step: "artifacts", URL: e.URL})
@@ -113,20 +129,35 @@ func ConfirmArtifacts(ctx context.Context, eps []Endpoint, arts []ArtifactResult
 	return nil
 }
 
-// confirmArtifact reads one artifact back on an endpoint: whole, or
-// when it was published in blocks, its index and every block (devices
-// that take blocks read those; the whole topic may be over the
-// endpoint's limit).
-func confirmArtifact(ctx context.Context, r EndpointReader, a ArtifactResult, sum [32]byte) error {
-	if a.Blocks == 0 {
-		return r.VerifyRetained(ctx, a.Topic, int(a.Size), sum)
+// confirmArtifact reads one artifact back on an endpoint: whole, or when
+// it was published in blocks, its index and every block (devices that
+// take blocks read those; the whole topic may be over the endpoint's
+// limit), and the whole too when it was published whole as well. The
+// index is the last thing published, so the most likely to arrive late:
+// its read is tried again until the endpoint's read-back wait has passed
+// (the whole and the blocks wait in the reader).
+func confirmArtifact(ctx context.Context, e Endpoint, a ArtifactResult, sum [32]byte) error {
+	if a.Blocks == 0 || a.Whole {
+		if err := e.Reader.VerifyRetained(ctx, a.Topic, int(a.Size), sum); err != nil || a.Blocks == 0 {
+			return err
+		}
 	}
 	name := a.Package + "@" + a.Version
-	found, err := verifyRemoteBlocks(ctx, r, a.Topic, name, release.Component{Size: a.Size, Hash: a.SHA256})
-	if err == nil && !found {
-		err = &upload.VerifyError{Topic: upload.BlockIndexTopic(a.Topic), Missing: true}
+	deadline := time.Now().Add(e.Wait)
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		x, err := verifyRemoteBlocks(ctx, e.Reader, a.Topic, name, release.Component{Size: a.Size, Hash: a.SHA256})
+		if err == nil && x == nil {
+			err = &upload.VerifyError{Topic: upload.BlockIndexTopic(a.Topic), Missing: true}
+		}
+		if err == nil || !errors.Is(err, release.ErrVerification) || !time.Now().Add(pause).Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
 	}
-	return err
 }
 
 // antiRollbackElsewhere is the anti-rollback check on every other
@@ -225,6 +256,8 @@ func readBackProblem(err error) error {
 	switch {
 	case !errors.As(err, &ve):
 		return err
+	case ve.Missing && ve.WantSize == 0:
+		return fmt.Errorf("%w: %s: nothing is retained there", release.ErrVerification, ve.Topic)
 	case ve.Missing:
 		return fmt.Errorf("%w: %s: nothing is retained there (want %d bytes)", release.ErrVerification, ve.Topic, ve.WantSize)
 	}

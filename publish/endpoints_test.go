@@ -21,10 +21,12 @@ import (
 type fakeEndpoint struct {
 	b   *fakeBroker
 	cut map[string]bool
+	// late topics reach it only from the given time on.
+	late map[string]time.Time
 }
 
 func (e *fakeEndpoint) ReadRetained(ctx context.Context, topic string) ([]byte, bool, error) {
-	if e.cut[topic] {
+	if e.cut[topic] || time.Now().Before(e.late[topic]) {
 		return nil, false, nil
 	}
 	return e.b.ReadRetained(ctx, topic)
@@ -223,20 +225,22 @@ func TestRollbackSequenceIsAboveEveryEndpoint(t *testing.T) {
 // stops the run before any desired manifest, naming the endpoint.
 func TestEndpointsConfirmEveryBlock(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cut  map[string]bool
-		ok   bool
+		name       string
+		cut        map[string]bool
+		maxPayload int64
+		ok         bool
 	}{
-		{"whole topic over the edge's limit", map[string]bool{mainTopic: true}, true},
-		{"a block missing", map[string]bool{upload.BlockTopic(mainTopic, 1): true}, false},
-		{"no index", map[string]bool{upload.BlockIndexTopic(mainTopic): true}, false},
+		{"whole topic over both limits", map[string]bool{mainTopic: true}, 2048, true},
+		{"whole topic published but missing there", map[string]bool{mainTopic: true}, 0, false},
+		{"a block missing", map[string]bool{upload.BlockTopic(mainTopic, 1): true}, 0, false},
+		{"no index", map[string]bool{upload.BlockIndexTopic(mainTopic): true}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, 1000, 3000)
 			b := newFakeBroker(t)
 			p, _ := endpointPublisher(b, &fakeEndpoint{b: b, cut: tc.cut})
 			plan := f.plan(fleet)
-			plan.BlockSize = 1024
+			plan.BlockSize, plan.MaxPayload = 1024, tc.maxPayload
 			_, err := p.Publish(context.Background(), plan)
 			_, desired := b.retained[fleet.Topic]
 			if tc.ok {
@@ -249,5 +253,44 @@ func TestEndpointsConfirmEveryBlock(t *testing.T) {
 				t.Fatalf("err %v, desired sent %v", err, desired)
 			}
 		})
+	}
+}
+
+// TestEndpointsWaitForALateIndex: the block index is published last, so
+// over a bridge it arrives last; its read on another endpoint is tried
+// again until the read-back wait has passed, and fails after it.
+func TestEndpointsWaitForALateIndex(t *testing.T) {
+	for _, wait := range []time.Duration{2 * time.Second, 0} {
+		f := newFixture(t, 1000, 3000)
+		b := newFakeBroker(t)
+		ep := &fakeEndpoint{b: b, late: map[string]time.Time{upload.BlockIndexTopic(mainTopic): time.Now().Add(300 * time.Millisecond)}}
+		p, _ := endpointPublisher(b, ep)
+		p.Endpoints[0].Wait = wait
+		plan := f.plan(fleet)
+		plan.BlockSize, plan.MaxPayload = 1024, 2048
+		_, err := p.Publish(context.Background(), plan)
+		if (err == nil) != (wait > 0) {
+			t.Errorf("read-back wait %s: %v", wait, err)
+		}
+	}
+}
+
+// TestEndpointsConfirmBlocksTheBrokerHolds: a component given without a
+// file, which the publishing broker holds only in blocks, is confirmed on
+// the other endpoints in blocks too, not as a whole message.
+func TestEndpointsConfirmBlocksTheBrokerHolds(t *testing.T) {
+	f := newFixture(t, 1000, 3000)
+	b := newFakeBroker(t)
+	plan := f.plan(fleet)
+	plan.BlockSize, plan.MaxPayload = 1024, 2048
+	first, _ := publisher(b)
+	if _, err := first.Artifacts(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := endpointPublisher(b, &fakeEndpoint{b: b})
+	plan = f.plan(fleet)
+	plan.Files = nil
+	if _, err := p.Publish(context.Background(), plan); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -82,6 +82,10 @@ type ArtifactResult struct {
 	// BlockSize and Blocks describe an artifact published in blocks.
 	BlockSize int64 `json:"blockSize,omitempty"`
 	Blocks    int   `json:"blocks,omitempty"`
+	// Whole says that, with blocks, the whole artifact is retained at
+	// Topic too (for devices that do not know blocks): every endpoint must
+	// then hold it as well.
+	Whole bool `json:"-"`
 }
 
 // TargetResult is what happened on one desired topic.
