@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otactl/otactl/fleet"
@@ -191,9 +192,22 @@ func (r *run) propagation(ctx context.Context, from string, to []string) {
 			return
 		}
 	}
+	// Every endpoint is awaited at once, so that one slow or unbridged
+	// endpoint neither adds its wait to the next one's time nor uses up
+	// its deadline.
 	acked := time.Now()
-	for _, u := range to {
-		r.add(r.awaitPropagation(ctx, from, u, probes, acked))
+	checks := make([]Check, len(to))
+	var wg sync.WaitGroup
+	for i, u := range to {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			checks[i] = r.awaitPropagation(ctx, from, u, probes, acked)
+		}()
+	}
+	wg.Wait()
+	for _, c := range checks {
+		r.add(c)
 	}
 }
 
