@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
 	"path"
 	"slices"
@@ -235,6 +236,52 @@ func (f *Fleet) View(flt Filter, limit int) View {
 func (f *Fleet) view(flt Filter, top topK) View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	v, cands := f.collect(flt, top)
+	v.Rows = make([]Row, len(cands))
+	for i := range cands {
+		v.Rows[i] = f.row(&cands[i])
+	}
+	return v
+}
+
+// Rows is the rows View(flt, 0) would return, in its order, one at a time:
+// no slice of every row is built (about 200 bytes a row), which matters
+// when there are a million of them. The fleet stays locked while the
+// sequence runs: the loop's body must not call the fleet's methods.
+func (f *Fleet) Rows(flt Filter) iter.Seq[Row] {
+	return func(yield func(Row) bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		_, cands := f.collect(flt, topK{})
+		for i := range cands {
+			if !yield(f.row(&cands[i])) {
+				return
+			}
+		}
+	}
+}
+
+// row is the row of a candidate; f.mu is held.
+func (f *Fleet) row(c *candidate) Row {
+	row := Row{Seen: c.e != nil, Target: c.target, Status: c.status}
+	if len(f.cohortOf) > 0 {
+		row.Cohort = f.cohortOf[c.id]
+	}
+	if c.e != nil {
+		row.Report = c.e.report(c.id)
+		row.LastSeen = time.Unix(0, c.dev.last).UTC()
+		if !row.Report.Failed() {
+			row.LastFailure = report.Reason(c.e.fail)
+		}
+	} else {
+		row.Report = report.Report{Device: c.id, Package: c.pkg}
+	}
+	return row
+}
+
+// collect is the view's summary and its candidates in order, the rows
+// kept as top says; f.mu is held.
+func (f *Fleet) collect(flt Filter, top topK) (View, []candidate) {
 	if top.k <= 0 && top.rows == nil {
 		// Every row may make it: room for the rows there are (about one
 		// per listed device) at once, rather than growing and copying
@@ -381,23 +428,6 @@ func (f *Fleet) view(flt Filter, top topK) View {
 
 	cands := top.sorted()
 	v.Total = sum.Reports + sum.Unseen
-	v.Rows = make([]Row, len(cands))
-	for i, c := range cands {
-		row := Row{Seen: c.e != nil, Target: c.target, Status: c.status}
-		if len(f.cohortOf) > 0 {
-			row.Cohort = f.cohortOf[c.id]
-		}
-		if c.e != nil {
-			row.Report = c.e.report(c.id)
-			row.LastSeen = time.Unix(0, c.dev.last).UTC()
-			if !row.Report.Failed() {
-				row.LastFailure = report.Reason(c.e.fail)
-			}
-		} else {
-			row.Report = report.Report{Device: c.id, Package: c.pkg}
-		}
-		v.Rows[i] = row
-	}
 
 	sum.States = make(map[string]int, len(stateCount)+len(otherStates))
 	for s, n := range stateCount {
@@ -422,7 +452,7 @@ func (f *Fleet) view(flt Filter, top topK) View {
 	})
 	sum.Malformed = f.malformed
 	sum.RecentMalformed = append([]MalformedReport{}, f.recent...)
-	return v
+	return v, cands
 }
 
 // reportOf is the part of a report that decides its standing.
