@@ -215,9 +215,71 @@ func (t *topK) add(c candidate) {
 
 func (t *topK) sorted() []candidate {
 	if t.k <= 0 && !t.unsorted {
-		slices.SortFunc(t.rows, func(a, b candidate) int { return compareCandidates(&a, &b) })
+		sortCandidates(t.rows)
 	}
 	return t.rows
+}
+
+// keyed is a candidate's place in rows and its sort key: its status in
+// the top byte, then the first 7 bytes of its device id after the prefix
+// every id shares, zero-padded. Keys in order are candidates in order;
+// equal keys are compared in full.
+type keyed struct {
+	key uint64
+	i   int
+}
+
+// sortCandidates sorts rows as compareCandidates does, by moving 16-byte
+// keys that mostly compare as integers rather than the candidates (72
+// bytes, three strings), then putting the candidates in place.
+func sortCandidates(rows []candidate) {
+	if len(rows) < 2 {
+		return
+	}
+	skip := len(rows[0].id)
+	for i := range rows {
+		id := rows[i].id
+		if len(id) < skip {
+			skip = len(id)
+		}
+		for id[:skip] != rows[0].id[:skip] {
+			skip--
+		}
+	}
+	keys := make([]keyed, len(rows))
+	for i := range rows {
+		c := &rows[i]
+		k := uint64(c.status) << 56
+		for j, sh := skip, 48; j < len(c.id) && sh >= 0; j, sh = j+1, sh-8 {
+			k |= uint64(c.id[j]) << sh
+		}
+		keys[i] = keyed{key: k, i: i}
+	}
+	slices.SortFunc(keys, func(a, b keyed) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return compareCandidates(&rows[a.i], &rows[b.i])
+	})
+	// Put each candidate where its key went, one cycle of the
+	// permutation at a time; a key whose i is -1 is in place.
+	for start := range keys {
+		if keys[start].i < 0 {
+			continue
+		}
+		held := rows[start]
+		at := start
+		for {
+			from := keys[at].i
+			keys[at].i = -1
+			if from == start {
+				rows[at] = held
+				break
+			}
+			rows[at] = rows[from]
+			at = from
+		}
+	}
 }
 
 // View returns the rows flt picks, sorted trouble first, at most limit of
