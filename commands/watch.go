@@ -112,6 +112,7 @@ func shownWhy(why string) string {
 // and one tab-separated row per device that reported, in the columns of
 // rollout status.
 func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	defer fleet.TuneGCForBulkRead(sys.Getenv)()
 	if err := src.ReadReports(ctx); err != nil {
 		return err
 	}
