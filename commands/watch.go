@@ -112,12 +112,21 @@ func shownWhy(why string) string {
 // and one tab-separated row per device that reported, in the columns of
 // rollout status.
 func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	defer fleet.TuneGCForBulkRead(sys.Getenv)()
 	if err := src.ReadReports(ctx); err != nil {
 		return err
 	}
-	v := src.Fleet().View(flt, 0)
 	json := opts.Output == "json"
-	if sys.StdoutTTY && !json {
+	if json {
+		// Row by row: a million rows are not held at once.
+		if err := output.WriteSeenReportsJSON(sys.Stdout, src.Fleet().Rows(flt)); err != nil {
+			return err
+		}
+		warnMalformedCount(sys.Stderr, src.Fleet())
+		return nil
+	}
+	v := src.Fleet().View(flt, 0)
+	if sys.StdoutTTY {
 		frame := output.RenderFrame(v, output.FrameOptions{
 			Width:    terminalWidth(sys.Stdout),
 			Renderer: lipgloss.NewRenderer(sys.Stdout),
@@ -125,21 +134,14 @@ func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.
 		_, err := fmt.Fprintln(sys.Stdout, frame)
 		return err
 	}
-	if !json {
-		var seen []fleet.Row
-		for _, row := range v.Rows {
-			if row.Seen {
-				seen = append(seen, row)
-			}
+	var seen []fleet.Row
+	for _, row := range v.Rows {
+		if row.Seen {
+			seen = append(seen, row)
 		}
-		warnMalformedCount(sys.Stderr, src.Fleet())
-		return output.WriteRows(sys.Stdout, seen)
-	}
-	if err := output.WriteSeenReportsJSON(sys.Stdout, v.Rows); err != nil {
-		return err
 	}
 	warnMalformedCount(sys.Stderr, src.Fleet())
-	return nil
+	return output.WriteRows(sys.Stdout, seen)
 }
 
 // warnMalformedCount tells how many reports did not decode, and the latest.

@@ -54,6 +54,11 @@ type Fleet struct {
 	malformed  int
 	recent     []MalformedReport // oldest first
 	strs       map[string]string // interned package, version and target names
+	// recentStrs holds the latest names interned, looked at before strs: a
+	// fleet's reports name few packages and versions, so most names are
+	// found here without hashing.
+	recentStrs [4]string
+	nextRecent int
 }
 
 // fleetDevice is one device: the time of its last report and its latest
@@ -137,13 +142,21 @@ func (f *Fleet) intern(s string) string {
 	if s == "" {
 		return ""
 	}
-	if v, ok := f.strs[s]; ok {
-		return v
+	for _, v := range f.recentStrs {
+		if v == s {
+			return v
+		}
 	}
-	if len(f.strs) < maxInterned {
-		f.strs[s] = s
+	v, ok := f.strs[s]
+	if !ok {
+		if len(f.strs) >= maxInterned {
+			return s
+		}
+		f.strs[s], v = s, s
 	}
-	return s
+	f.recentStrs[f.nextRecent] = v
+	f.nextRecent = (f.nextRecent + 1) % len(f.recentStrs)
+	return v
 }
 
 // Ingest takes what report.FromMessage returns: a report is applied, an

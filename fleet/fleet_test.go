@@ -461,6 +461,24 @@ func TestIntern(t *testing.T) {
 	}
 }
 
+// TestInternRecent: names that come back in turns, more of them than the
+// table of recent names holds, still come out as they went in.
+func TestInternRecent(t *testing.T) {
+	f, _ := fleettest.New()
+	versions := []string{"1.0", "1.1", "1.0.1", "2", "1.1", "3", "1.0", "2.0", "1", "1.0"}
+	for i := range 60 {
+		f.Apply(fleettest.Rep(fmt.Sprintf("d%02d", i), report.Downloading, 0, versions[i%len(versions)], versions[(i+3)%len(versions)]))
+	}
+	for _, row := range f.View(Filter{}, 0).Rows {
+		var i int
+		fmt.Sscanf(row.Report.Device, "d%d", &i)
+		if row.Report.Version != versions[i%len(versions)] || row.Report.Target != versions[(i+3)%len(versions)] {
+			t.Errorf("%s: version %q target %q, want %q %q", row.Report.Device, row.Report.Version, row.Report.Target,
+				versions[i%len(versions)], versions[(i+3)%len(versions)])
+		}
+	}
+}
+
 func TestFilterCohort(t *testing.T) {
 	f, _ := fleettest.New()
 	f.Apply(fleettest.Rep("a", report.Idle, report.ReasonReady, "1.1", ""))
@@ -677,5 +695,35 @@ func BenchmarkFleetViewAll100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = f.View(Filter{}, 0)
+	}
+}
+
+// BenchmarkFleetRowsAll100k is watch --once -o json's walk of 100,000
+// devices' rows, all sorted, through Rows (no slice of rows).
+func BenchmarkFleetRowsAll100k(b *testing.B) {
+	f := fleettest.BenchFleet(100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for range f.Rows(Filter{}) {
+		}
+	}
+}
+
+// BenchmarkFleetFill200k applies 200,000 devices' reports to an empty
+// fleet, as the bulk read of watch --once does: the device map grows and
+// every report's names are interned.
+func BenchmarkFleetFill200k(b *testing.B) {
+	const n = 200_000
+	pool := make([]report.Report, n)
+	for i := range pool {
+		pool[i] = fleettest.BenchReport(i, report.State(i%2), report.ReasonReady)
+		pool[i].Version = "1.1.0"
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f := NewFleet(FleetOptions{Now: func() time.Time { return fleettest.T0 }})
+		for i := range pool {
+			f.Apply(pool[i])
+		}
 	}
 }

@@ -3,6 +3,7 @@ package output
 import (
 	"bufio"
 	"io"
+	"iter"
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/report"
@@ -24,16 +25,18 @@ func WriteReportJSON(w io.Writer, r report.Report) error {
 
 // WriteSeenReportsJSON writes the report of each seen row, in order, as
 // WriteReportJSON does, through one buffer: the lines of watch --once -o
-// json. An error leaves the lines before it written.
-func WriteSeenReportsJSON(w io.Writer, rows []fleet.Row) error {
+// json. rows may be a slice's (slices.Values) or fleet.Fleet.Rows, which
+// builds no slice of a million rows. An error stops the rows and leaves
+// the lines before it written.
+func WriteSeenReportsJSON(w io.Writer, rows iter.Seq[fleet.Row]) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	var err error
-	for i := range rows {
-		if !rows[i].Seen {
+	for row := range rows {
+		if !row.Seen {
 			continue
 		}
-		if line, err = appendReportJSON(line[:0], rows[i].Report); err != nil {
+		if line, err = appendReportJSON(line[:0], row.Report); err != nil {
 			bw.Flush()
 			return err
 		}

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestWriteReportJSONIsDocument(t *testing.T) {
 			documentReportJSON(&wantAll, row.Report)
 		}
 	}
-	if err := WriteSeenReportsJSON(&all, rows); err != nil {
+	if err := WriteSeenReportsJSON(&all, slices.Values(rows)); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(all.Bytes(), wantAll.Bytes()) {
@@ -87,7 +88,7 @@ func BenchmarkWatchOnceJSON(b *testing.B) {
 		var buf bytes.Buffer
 		for range b.N {
 			buf.Reset()
-			if err := WriteSeenReportsJSON(&buf, rows); err != nil {
+			if err := WriteSeenReportsJSON(&buf, slices.Values(rows)); err != nil {
 				b.Fatal(err)
 			}
 		}
