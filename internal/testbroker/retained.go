@@ -13,7 +13,10 @@ import (
 // publishRetained connects to url and publishes payload retained on topic
 // (an empty payload clears it).
 func publishRetained(ctx context.Context, url, topic, payload string) error {
-	cl, err := upload.Connect(ctx, upload.Options{Broker: url, Timeout: 10 * time.Second})
+	// A cluster serves a publish (or a clear) some time after it
+	// acknowledged it, longer on a loaded machine: read back for up to
+	// 10 s, not the default 2 s.
+	cl, err := upload.Connect(ctx, upload.Options{Broker: url, Timeout: 10 * time.Second, ReadBackWait: 10 * time.Second})
 	if err != nil {
 		return err
 	}
