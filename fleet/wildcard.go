@@ -51,14 +51,21 @@ const WildcardWait = time.Second
 func ProbeWildcardRetained(ctx context.Context, p Prober) (WildcardOutcome, string, error) {
 	root := p.Topics().Doctor(nonce())
 	topic := root + "wildcard"
+	// The probe is cleared however this ends, an interruption included
+	// (the publish may have reached the broker), within a few seconds.
+	clearProbe := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = p.Clear(cctx, topic)
+	}
 	if err := p.PublishVerified(ctx, topic, []byte("otactl wildcard probe")); err != nil {
+		clearProbe()
 		if ctx.Err() != nil {
 			return WildcardUnknown, "", err
 		}
-		_ = p.Clear(context.WithoutCancel(ctx), topic)
 		return WildcardUnknown, err.Error(), nil
 	}
-	defer func() { _ = p.Clear(context.WithoutCancel(ctx), topic) }()
+	defer clearProbe()
 	deadline := time.Now().Add(WildcardWait)
 	for {
 		found := false

@@ -59,3 +59,33 @@ func TestCheckEmptyUnknown(t *testing.T) {
 		t.Fatalf("%v, warnings %q", err, warned)
 	}
 }
+
+// interrupted is a Prober whose publish reaches the broker and is then
+// interrupted (Ctrl-C during the read-back).
+type interrupted struct {
+	*upload.Client
+	cancel context.CancelFunc
+}
+
+func (i interrupted) PublishVerified(ctx context.Context, topic string, payload []byte) error {
+	if err := i.Client.PublishRetained(ctx, topic, payload); err != nil {
+		return err
+	}
+	i.cancel()
+	return ctx.Err()
+}
+
+// TestWildcardProbeClearedWhenInterrupted: a probe interrupted after its
+// publish reached the broker is cleared all the same.
+func TestWildcardProbeClearedWhenInterrupted(t *testing.T) {
+	c := dial(t, testbroker.Embedded(t, broker.Config{}).URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, _, err := ProbeWildcardRetained(ctx, interrupted{c, cancel}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted probe: %v", err)
+	}
+	n := 0
+	if err := c.ReadRetainedAll(context.Background(), c.Topics().Prefix()+".u/doctor/#", func(string, []byte) { n++ }); err != nil || n != 0 {
+		t.Fatalf("%d probe messages left behind (%v)", n, err)
+	}
+}
