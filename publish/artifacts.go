@@ -46,7 +46,7 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 			res.Whole = !NeedsBlocks(c.Size, plan.MaxPayload)
 		}
 		if path, ok := plan.Files[c.Package]; ok {
-			res.Action, err = p.putComponent(ctx, plan, c, topic, path, bs)
+			res.Action, err = p.putComponent(ctx, plan, c, res, path)
 		} else {
 			var x *upload.BlockIndex
 			res.Action = "verified"
@@ -65,10 +65,11 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 	return out, nil
 }
 
-// putComponent puts component c's file on the broker, in blocks of
-// blockSize unless 0, and returns the action taken.
-func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, topic, path string, blockSize int64) (string, error) {
-	name := c.Package + "@" + c.Version
+// putComponent puts component c's file on the broker at res.Topic, in
+// blocks of res.BlockSize unless 0 (and whole too with res.Whole), and
+// returns the action taken.
+func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, res ArtifactResult, path string) (string, error) {
+	name, topic, blockSize := c.Package+"@"+c.Version, res.Topic, res.BlockSize
 	limit := plan.MaxPayload
 	if blockSize > 0 {
 		limit = 0 // BlockSize checked the blocks against it
@@ -87,7 +88,7 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 	a := ArtifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun}
 	var put upload.PutResult
 	if blockSize > 0 {
-		put, _, err = PutBlocks(ctx, p.Broker, BlockPut{ArtifactPut: a, BlockSize: blockSize, Whole: !NeedsBlocks(size, plan.MaxPayload)}, p.Observe)
+		put, _, err = PutBlocks(ctx, p.Broker, BlockPut{ArtifactPut: a, BlockSize: blockSize, Whole: res.Whole}, p.Observe)
 	} else {
 		put, err = PutArtifact(ctx, p.Broker, a, p.Observe)
 	}

@@ -143,21 +143,13 @@ func confirmArtifact(ctx context.Context, e Endpoint, a ArtifactResult, sum [32]
 		}
 	}
 	name := a.Package + "@" + a.Version
-	deadline := time.Now().Add(e.Wait)
-	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+	return upload.LookAgain(ctx, e.Wait, func() (bool, error) {
 		x, err := verifyRemoteBlocks(ctx, e.Reader, a.Topic, name, release.Component{Size: a.Size, Hash: a.SHA256})
 		if err == nil && x == nil {
 			err = &upload.VerifyError{Topic: upload.BlockIndexTopic(a.Topic), Missing: true}
 		}
-		if err == nil || !errors.Is(err, release.ErrVerification) || !time.Now().Add(pause).Before(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-	}
+		return errors.Is(err, release.ErrVerification), err
+	})
 }
 
 // antiRollbackElsewhere is the anti-rollback check on every other
@@ -229,23 +221,16 @@ func (e Endpoint) confirm(ctx context.Context, topic string, payload []byte) err
 	if len(payload) > 0 {
 		return e.Reader.VerifyRetained(ctx, topic, len(payload), sha256.Sum256(payload))
 	}
-	deadline := time.Now().Add(e.Wait)
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+	return upload.LookAgain(ctx, e.Wait, func() (bool, error) {
 		got, found, err := e.Reader.ReadRetained(ctx, topic)
 		switch {
 		case err != nil:
-			return err
+			return false, err
 		case !found:
-			return nil
-		case time.Now().Add(delay).After(deadline):
-			return fmt.Errorf("%s still retains %d bytes", topic, len(got))
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
+		return true, fmt.Errorf("%s still retains %d bytes", topic, len(got))
+	})
 }
 
 // readBackProblem says what a read-back on an endpoint found, in terms of

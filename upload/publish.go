@@ -102,15 +102,30 @@ func (c *Client) verifyRetained(ctx context.Context, topic string, size int, sum
 	if err := CheckTopic(topic); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(c.opts.readBackWait())
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+	return LookAgain(ctx, c.opts.readBackWait(), func() (bool, error) {
 		err := c.verifyOnce(ctx, topic, size, sum, stream, since)
 		var ve *VerifyError
-		if err == nil || !errors.As(err, &ve) || time.Now().Add(delay).After(deadline) {
+		return errors.As(err, &ve), err
+	})
+}
+
+// LookAgain runs look until it says not to look again, looking again 50
+// ms later, then twice as long each time and at most 1 s apart, for as
+// long as the next look is within wait: the read-back of an eventually
+// consistent broker. It returns look's last error, or ctx's when look
+// gave none.
+func LookAgain(ctx context.Context, wait time.Duration, look func() (again bool, err error)) error {
+	deadline := time.Now().Add(wait)
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		again, err := look()
+		if !again || time.Now().Add(delay).After(deadline) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
 			return err
 		case <-time.After(delay):
 		}
