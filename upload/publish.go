@@ -155,7 +155,8 @@ func (c *Client) verifyOnce(ctx context.Context, topic string, size int, sum [32
 }
 
 // Clear deletes the message retained on topic (an empty retained publish)
-// and reads the topic back to make sure nothing is retained there any more.
+// and reads the topic back, until the read-back wait has passed, to make
+// sure nothing is retained there any more.
 func (c *Client) Clear(ctx context.Context, topic string) error {
 	if err := CheckTopic(topic); err != nil {
 		return err
@@ -163,12 +164,16 @@ func (c *Client) Clear(ctx context.Context, topic string) error {
 	if err := c.publish(ctx, topic, []byte{}); err != nil {
 		return err
 	}
-	got, found, err := c.ReadRetained(ctx, topic)
-	if err != nil {
-		return err
-	}
-	if found {
-		return fmt.Errorf("clear %s: the broker still retains %d bytes there", topic, len(got))
-	}
-	return nil
+	// An eventually consistent broker (a NATS cluster) serves the clear
+	// late, as it does a publish: look again until the read-back wait.
+	return LookAgain(ctx, c.opts.readBackWait(), func() (bool, error) {
+		got, found, err := c.ReadRetained(ctx, topic)
+		switch {
+		case err != nil:
+			return false, err
+		case found:
+			return true, fmt.Errorf("clear %s: the broker still retains %d bytes there", topic, len(got))
+		}
+		return false, nil
+	})
 }
