@@ -44,7 +44,14 @@ type Fleet struct {
 	keepBad int
 	started time.Time
 	devices map[string]*fleetDevice
-	rows    int
+	// order is every device in the order it first reported, for views
+	// to walk: the records were allocated in that order, so the walk
+	// goes through memory in order where the map's would jump. A
+	// forgotten device stays there, marked gone, until gone is half of
+	// it.
+	order []*fleetDevice
+	gone  int
+	rows  int
 	// The desired manifests by scope.
 	fleetWant  *desired
 	cohortWant map[string]*desired
@@ -64,8 +71,10 @@ type Fleet struct {
 // fleetDevice is one device: the time of its last report and its latest
 // report per package.
 type fleetDevice struct {
+	id   string
 	last int64 // Unix nanoseconds
 	pkgs []fleetEntry
+	gone bool // forgotten: no longer in the map
 	// one holds the first package's entry, so that a device with one
 	// package (the common case) takes a single allocation.
 	one [1]fleetEntry
@@ -191,9 +200,10 @@ func (f *Fleet) Apply(r report.Report) {
 	defer f.mu.Unlock()
 	d := f.devices[r.Device]
 	if d == nil {
-		d = &fleetDevice{}
+		d = &fleetDevice{id: r.Device}
 		d.pkgs = d.one[:0]
 		f.devices[r.Device] = d
+		f.order = append(f.order, d)
 	}
 	d.last = at.UnixNano()
 	i := 0
@@ -253,6 +263,12 @@ func (f *Fleet) Forget(device, pkg string) {
 	d.pkgs = kept
 	if len(kept) == 0 {
 		delete(f.devices, device)
+		d.gone = true
+		f.gone++
+		if f.gone > len(f.order)/2 {
+			f.order = slices.DeleteFunc(f.order, func(d *fleetDevice) bool { return d.gone })
+			f.gone = 0
+		}
 	}
 }
 
