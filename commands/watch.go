@@ -118,6 +118,7 @@ func shownWhy(why string) string {
 // and one tab-separated row per device that reported, in the columns of
 // rollout status.
 func watchOnce(sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	defer fleet.PauseGCForPrinting(sys.Getenv)()
 	json := opts.Output == "json"
 	if json {
 		// Row by row: a million rows are not held at once.

@@ -44,14 +44,8 @@ type Fleet struct {
 	keepBad int
 	started time.Time
 	devices map[string]*fleetDevice
-	// order is every device in the order it first reported, for views
-	// to walk: the records were allocated in that order, so the walk
-	// goes through memory in order where the map's would jump. A
-	// forgotten device stays there, marked gone, until gone is half of
-	// it.
-	order []*fleetDevice
-	gone  int
-	rows  int
+	list    deviceList // the devices' records, in the order they first reported
+	rows    int
 	// The desired manifests by scope.
 	fleetWant  *desired
 	cohortWant map[string]*desired
@@ -200,10 +194,8 @@ func (f *Fleet) Apply(r report.Report) {
 	defer f.mu.Unlock()
 	d := f.devices[r.Device]
 	if d == nil {
-		d = &fleetDevice{id: r.Device}
-		d.pkgs = d.one[:0]
+		d = f.list.add(r.Device)
 		f.devices[r.Device] = d
-		f.order = append(f.order, d)
 	}
 	d.last = at.UnixNano()
 	i := 0
@@ -263,12 +255,7 @@ func (f *Fleet) Forget(device, pkg string) {
 	d.pkgs = kept
 	if len(kept) == 0 {
 		delete(f.devices, device)
-		d.gone = true
-		f.gone++
-		if f.gone > len(f.order)/2 {
-			f.order = slices.DeleteFunc(f.order, func(d *fleetDevice) bool { return d.gone })
-			f.gone = 0
-		}
+		f.list.forget(d, func(moved *fleetDevice) { f.devices[moved.id] = moved })
 	}
 }
 

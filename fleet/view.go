@@ -536,10 +536,8 @@ func (f *Fleet) collect(flt Filter, top topK) (View, []candidate) {
 			}
 		}
 	default:
-		for _, d := range f.order {
-			if !d.gone {
-				visit(d.id, d)
-			}
+		for d := range f.list.all {
+			visit(d.id, d)
 		}
 	}
 
