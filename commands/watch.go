@@ -58,11 +58,17 @@ Example:
 }
 
 func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer) error {
-	return opts.view(ctx, sys, dial, (*fleet.Source).ReadDesired, func(src *fleet.Source, flt fleet.Filter) error {
+	read := (*fleet.Source).ReadDesired
+	if opts.Once {
+		// The manifests and the reports in one read (fleet.Source.ReadAll).
+		defer fleet.TuneGCForBulkRead(sys.Getenv)()
+		read = (*fleet.Source).ReadAll
+	}
+	return opts.view(ctx, sys, dial, read, func(src *fleet.Source, flt fleet.Filter) error {
 		json := opts.Output == "json"
 		switch {
 		case opts.Once:
-			return watchOnce(ctx, sys, opts, src, flt)
+			return watchOnce(sys, opts, src, flt)
 		case sys.StdoutTTY && sys.StderrTTY && !json:
 			return watchLive(ctx, sys, opts, src, flt)
 		}
@@ -111,11 +117,8 @@ func shownWhy(why string) string {
 // table; with -o json one JSON object per report; else, piped, a header
 // and one tab-separated row per device that reported, in the columns of
 // rollout status.
-func watchOnce(ctx context.Context, sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
-	defer fleet.TuneGCForBulkRead(sys.Getenv)()
-	if err := src.ReadReports(ctx); err != nil {
-		return err
-	}
+func watchOnce(sys *System, opts *watchOptions, src *fleet.Source, flt fleet.Filter) error {
+	defer fleet.PauseGCForPrinting(sys.Getenv)()
 	json := opts.Output == "json"
 	if json {
 		// Row by row: a million rows are not held at once.

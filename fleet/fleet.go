@@ -44,6 +44,7 @@ type Fleet struct {
 	keepBad int
 	started time.Time
 	devices map[string]*fleetDevice
+	list    deviceList // the devices' records, in the order they first reported
 	rows    int
 	// The desired manifests by scope.
 	fleetWant  *desired
@@ -64,8 +65,10 @@ type Fleet struct {
 // fleetDevice is one device: the time of its last report and its latest
 // report per package.
 type fleetDevice struct {
+	id   string
 	last int64 // Unix nanoseconds
 	pkgs []fleetEntry
+	gone bool // forgotten: no longer in the map
 	// one holds the first package's entry, so that a device with one
 	// package (the common case) takes a single allocation.
 	one [1]fleetEntry
@@ -191,8 +194,7 @@ func (f *Fleet) Apply(r report.Report) {
 	defer f.mu.Unlock()
 	d := f.devices[r.Device]
 	if d == nil {
-		d = &fleetDevice{}
-		d.pkgs = d.one[:0]
+		d = f.list.add(r.Device)
 		f.devices[r.Device] = d
 	}
 	d.last = at.UnixNano()
@@ -253,6 +255,7 @@ func (f *Fleet) Forget(device, pkg string) {
 	d.pkgs = kept
 	if len(kept) == 0 {
 		delete(f.devices, device)
+		f.list.forget(d, func(moved *fleetDevice) { f.devices[moved.id] = moved })
 	}
 }
 

@@ -14,29 +14,39 @@ func gcPercent() int {
 	return p
 }
 
-// TestTuneGCForBulkRead: GOGC is BulkGCPercent during a bulk read and
-// back after it; a GOGC set in the environment wins.
-func TestTuneGCForBulkRead(t *testing.T) {
+// TestGCSettings: GOGC is BulkGCPercent during a bulk read and off while
+// its rows are printed, and back after each; a GOGC set in the
+// environment wins.
+func TestGCSettings(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(80))
-	restore := TuneGCForBulkRead(func(string) string { return "" })
-	if got := gcPercent(); got != BulkGCPercent {
-		t.Errorf("GOGC during the read = %d, want %d", got, BulkGCPercent)
-	}
-	restore()
-	if got := gcPercent(); got != 80 {
-		t.Errorf("GOGC after the read = %d, want 80 back", got)
-	}
-	restore = TuneGCForBulkRead(func(k string) string {
-		if k == "GOGC" {
-			return "50"
+	for _, tc := range []struct {
+		name string
+		set  func(func(string) string) func()
+		want int
+	}{
+		{"TuneGCForBulkRead", TuneGCForBulkRead, BulkGCPercent},
+		{"PauseGCForPrinting", PauseGCForPrinting, -1},
+	} {
+		restore := tc.set(func(string) string { return "" })
+		if got := gcPercent(); got != tc.want {
+			t.Errorf("%s: GOGC = %d, want %d", tc.name, got, tc.want)
 		}
-		return ""
-	})
-	if got := gcPercent(); got != 80 {
-		t.Errorf("GOGC with GOGC=50 in the environment = %d, want the runtime's 80 untouched", got)
-	}
-	restore()
-	if got := gcPercent(); got != 80 {
-		t.Errorf("GOGC after the read = %d, want 80", got)
+		restore()
+		if got := gcPercent(); got != 80 {
+			t.Errorf("%s: GOGC after = %d, want 80 back", tc.name, got)
+		}
+		restore = tc.set(func(k string) string {
+			if k == "GOGC" {
+				return "50"
+			}
+			return ""
+		})
+		if got := gcPercent(); got != 80 {
+			t.Errorf("%s with GOGC=50 in the environment: GOGC = %d, want the runtime's 80 untouched", tc.name, got)
+		}
+		restore()
+		if got := gcPercent(); got != 80 {
+			t.Errorf("%s: GOGC after = %d, want 80", tc.name, got)
+		}
 	}
 }

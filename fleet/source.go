@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -141,17 +142,33 @@ func (s *Source) ReadReports(ctx context.Context) error {
 }
 
 // ReadAll reads every retained desired manifest and state report into the
-// fleet: ReadDesired then ReadReports, in one read when it can. Reports
-// are judged against the manifests only when the fleet is looked at,
-// except for inferring a cohort's members, which needs the cohort's
-// manifest before the reports: then it reads in two steps, as the order
-// of one read's filters is the broker's to choose.
+// fleet. Reports are judged against the manifests only when the fleet is
+// looked at, so one read takes both, in whatever order the broker sends
+// them: the fleet's and the cohorts' desired topics and everything under
+// the devices' root (Pdevices/#), skipping what is neither a desired
+// manifest nor a report there. One filter over the devices' topics, where
+// their desired manifests and reports would take two, makes the broker
+// walk a million devices' topics once instead of twice (with mosquitto,
+// the second walk alone took 0.7-0.9 s: docs/fleet.md). A broker that
+// refuses that filter is read with the two. Inferring a cohort's members
+// needs the cohort's manifest before the reports: then it reads
+// ReadDesired, then ReadReports.
 func (s *Source) ReadAll(ctx context.Context) error {
 	if s.infer {
 		if err := s.ReadDesired(ctx); err != nil {
 			return err
 		}
 		return s.ReadReports(ctx)
+	}
+	tree := []string{s.topics.Fleet(), s.topics.CohortsFilter(), s.topics.DevicesTree()}
+	err := s.client.ReadRetainedBulk(ctx, tree, func(topic string, payload []byte) {
+		if _, ok := s.topics.ParseDesired(topic); ok || s.topics.InReports(topic) {
+			s.handle(topic, payload)
+		}
+	})
+	var refused *upload.RefusedError
+	if !errors.As(err, &refused) || refused.Filter != s.topics.DevicesTree() {
+		return err
 	}
 	return s.client.ReadRetainedBulk(ctx, s.liveFilters(), func(topic string, payload []byte) {
 		s.handle(topic, payload)

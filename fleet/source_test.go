@@ -168,6 +168,56 @@ func TestSourceReads(t *testing.T) {
 	}
 }
 
+// TestSourceReadsTheDevicesTree reads the retained picture in one
+// subscription to everything under the devices' root: a device's desired
+// manifest and the reports count, a malformed report counts as malformed,
+// and other retained messages under a device's topics are skipped. A
+// broker that refuses that subscription is read with the narrower
+// filters, to the same picture.
+func TestSourceReadsTheDevicesTree(t *testing.T) {
+	ctx := context.Background()
+	brokers := map[string]string{"refusing devices/#": testbroker.Quirky(t, testbroker.Quirks{Refuse: []string{"src/devices/#"}}).URL}
+	for _, kind := range testbroker.Kinds {
+		brokers[kind] = testbroker.Start(t, kind).URL
+	}
+	for name, url := range brokers {
+		t.Run(name, func(t *testing.T) {
+			pub := publisher{t, dial(t, url)}
+			topics := pub.c.Topics()
+			d9, _ := topics.Device("d9")
+			pub.desired(topics.Fleet(), 10, map[string]string{"main": "1.0"})
+			pub.desired(d9, 12, map[string]string{"main": "2.0"})
+			pub.report("a", report.Updated, report.ReasonUpdated, "1.0", "")
+			pub.report("d9", report.Downloading, report.ReasonReady, "1.0", "2.0")
+			pub.retain("src/devices/a/telemetry", []byte("21.5"))
+			pub.retain("src/devices/a/.u/c/main/log", []byte("booted"))
+			pub.retain("src/devices/b/.u/c/main", []byte("not a report"))
+
+			src := NewSource(dial(t, url), SourceOptions{})
+			if err := src.ReadAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := src.Fleet()
+			if seq, v, ok := f.Desired(protocol.DeviceTarget("d9")); !ok || seq != 12 || v["main"] != "2.0" {
+				t.Errorf("d9's desired manifest: %d %v %v, want 12 main 2.0", seq, v, ok)
+			}
+			if seq, _, ok := f.Desired(protocol.FleetTarget()); !ok || seq != 10 {
+				t.Errorf("the fleet's desired manifest: %d %v, want 10", seq, ok)
+			}
+			var got []string
+			for row := range f.Rows(Filter{}) {
+				got = append(got, row.Report.Device+" "+row.Status.String()+" "+row.Target)
+			}
+			if want := "d9 pending 2.0,a done 1.0"; strings.Join(got, ",") != want {
+				t.Errorf("rows %q, want %q", strings.Join(got, ","), want)
+			}
+			if n, recent := f.MalformedCount(); n != 1 || recent[0].Topic != "src/devices/b/.u/c/main" {
+				t.Errorf("%d malformed %+v, want only src/devices/b/.u/c/main", n, recent)
+			}
+		})
+	}
+}
+
 // TestSourceAwait follows live reports until the gate decides: done when
 // the last device updates, and ctx's error when it ends first.
 func TestSourceAwait(t *testing.T) {

@@ -229,12 +229,38 @@ type keyed struct {
 	i   int
 }
 
-// sortCandidates sorts rows as compareCandidates does, by moving 16-byte
-// keys that mostly compare as integers rather than the candidates (72
-// bytes, three strings), then putting the candidates in place.
+// sortCandidates sorts rows as compareCandidates does (see sortOrder),
+// then puts the candidates in place.
 func sortCandidates(rows []candidate) {
-	if len(rows) < 2 {
-		return
+	keys := sortOrder(rows)
+	// Put each candidate where its key went, one cycle of the
+	// permutation at a time; a key whose i is -1 is in place.
+	for start := range keys {
+		if keys[start].i < 0 {
+			continue
+		}
+		held := rows[start]
+		at := start
+		for {
+			from := keys[at].i
+			keys[at].i = -1
+			if from == start {
+				rows[at] = held
+				break
+			}
+			rows[at] = rows[from]
+			at = from
+		}
+	}
+}
+
+// sortOrder is rows' places in compareCandidates order, found by sorting
+// 16-byte keys that mostly compare as integers rather than the candidates
+// (72 bytes, three strings): a radix sort of the keys, then a full
+// compare of the candidates whose keys are equal.
+func sortOrder(rows []candidate) []keyed {
+	if len(rows) == 0 {
+		return nil
 	}
 	skip := len(rows[0].id)
 	for i := range rows {
@@ -255,31 +281,58 @@ func sortCandidates(rows []candidate) {
 		}
 		keys[i] = keyed{key: k, i: i}
 	}
-	slices.SortFunc(keys, func(a, b keyed) int {
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
+	keys = radixSort(keys, make([]keyed, len(keys)))
+	// Equal keys (ids that share their first 7 bytes past the common
+	// prefix) are put in order in full.
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].key == keys[lo].key {
+			hi++
 		}
-		return compareCandidates(&rows[a.i], &rows[b.i])
-	})
-	// Put each candidate where its key went, one cycle of the
-	// permutation at a time; a key whose i is -1 is in place.
-	for start := range keys {
-		if keys[start].i < 0 {
+		if hi-lo > 1 {
+			slices.SortFunc(keys[lo:hi], func(a, b keyed) int { return compareCandidates(&rows[a.i], &rows[b.i]) })
+		}
+		lo = hi
+	}
+	return keys
+}
+
+// radixSort sorts keys by key, a byte at a time from the lowest, through
+// tmp (as long as keys), skipping the bytes every key has alike; it
+// returns whichever of the two holds the result. Stable, so keys with
+// equal keys keep their order.
+func radixSort(keys, tmp []keyed) []keyed {
+	if len(keys) == 0 {
+		return keys
+	}
+	and, or := ^uint64(0), uint64(0)
+	for _, k := range keys {
+		and &= k.key
+		or |= k.key
+	}
+	varies := and ^ or
+	var count [256]int
+	for shift := uint(0); shift < 64; shift += 8 {
+		if (varies>>shift)&0xff == 0 {
 			continue
 		}
-		held := rows[start]
-		at := start
-		for {
-			from := keys[at].i
-			keys[at].i = -1
-			if from == start {
-				rows[at] = held
-				break
-			}
-			rows[at] = rows[from]
-			at = from
+		clear(count[:])
+		for _, k := range keys {
+			count[(k.key>>shift)&0xff]++
 		}
+		at := 0
+		for b, n := range count {
+			count[b] = at
+			at += n
+		}
+		for _, k := range keys {
+			b := (k.key >> shift) & 0xff
+			tmp[count[b]] = k
+			count[b]++
+		}
+		keys, tmp = tmp, keys
 	}
+	return keys
 }
 
 // View returns the rows flt picks, sorted trouble first, at most limit of
@@ -314,9 +367,9 @@ func (f *Fleet) Rows(flt Filter) iter.Seq[Row] {
 	return func(yield func(Row) bool) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		_, cands := f.collect(flt, topK{})
-		for i := range cands {
-			if !yield(f.row(&cands[i])) {
+		_, cands := f.collect(flt, topK{unsorted: true})
+		for _, k := range sortOrder(cands) {
+			if !yield(f.row(&cands[k.i])) {
 				return
 			}
 		}
@@ -483,8 +536,8 @@ func (f *Fleet) collect(flt Filter, top topK) (View, []candidate) {
 			}
 		}
 	default:
-		for id, d := range f.devices {
-			visit(id, d)
+		for d := range f.list.all {
+			visit(d.id, d)
 		}
 	}
 

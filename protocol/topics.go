@@ -185,6 +185,21 @@ func (t Topics) CohortsFilter() string { return t.prefix + cohortRoot + "+" + de
 // DevicesFilter matches every device's desired topic: Pdevices/+/.u/desired.
 func (t Topics) DevicesFilter() string { return t.prefix + deviceRoot + "+" + deviceDesired }
 
+// DevicesTree matches every topic under the devices' root, their desired
+// manifests and state reports among them: Pdevices/#.
+func (t Topics) DevicesTree() string { return t.prefix + deviceRoot + "#" }
+
+// InReports tells whether ReportsFilter matches topic: Pdevices/X/.u/c/Y
+// with X and Y single levels, whatever their names.
+func (t Topics) InReports(topic string) bool {
+	rest, ok := t.cut(topic, deviceRoot)
+	if !ok {
+		return false
+	}
+	device, pkg, ok := strings.Cut(rest, deviceReport)
+	return ok && !strings.Contains(device, "/") && !strings.Contains(pkg, "/")
+}
+
 // ProbesFilter matches every end-of-retained probe: P.u/otactl/probe/#.
 func (t Topics) ProbesFilter() string { return t.prefix + probeRoot + "#" }
 

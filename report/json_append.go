@@ -44,7 +44,7 @@ func (r Report) AppendJSON(b []byte) ([]byte, error) {
 // copied; anything else goes through json.Marshal itself.
 func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			q, _ := json.Marshal(s) // a string always marshals
 			return append(b, q...)
 		}
@@ -66,3 +66,15 @@ func AppendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), nil
 }
+
+// plainJSON holds the bytes json.Marshal copies into a string as they
+// are: printable ASCII but for '"', '\' and the HTML-escaped '<', '>', '&'.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()

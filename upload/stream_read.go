@@ -16,7 +16,7 @@ import (
 // message but the copy of its payload, where the main connection's client
 // library hands each message over through goroutines and channels. On
 // other brokers, or one that refuses a second connection, it is
-// ReadRetainedEach. Payloads stay valid after fn returns.
+// ReadRetainedEach. Topics and payloads stay valid after fn returns.
 func (c *Client) ReadRetainedBulk(ctx context.Context, filters []string, fn func(topic string, payload []byte)) error {
 	uniq, err := uniqueFilters(filters)
 	if err != nil {
@@ -34,6 +34,9 @@ func (c *Client) ReadRetainedBulk(ctx context.Context, filters []string, fn func
 		return err
 	}
 	defer s.close()
+	// The topics, as the payloads, come from shared blocks: fn may keep
+	// them all (a fleet's model keeps each report's topic).
+	s.pr.ShareTopics()
 	what := "read " + strings.Join(uniq, ", ")
 	var arena payloadArena
 	err = s.readEach(what, uniq, func(m mqttwire.Publish) (bool, error) {

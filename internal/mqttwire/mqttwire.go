@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Control packet types (section 2.2.1). Those a broker sends this client
@@ -320,8 +321,9 @@ type Publish struct {
 
 // readPublishHeader reads a PUBLISH's variable header (section 3.3.2): the
 // topic (at most maxTopic bytes, never more than the packet holds) and the
-// packet identifier. The payload is left on r.
-func readPublishHeader(r io.Reader, h Header, maxTopic int) (Publish, error) {
+// packet identifier. The payload is left on r. The topic is made a string
+// by topics (a nil one gives each topic a string of its own).
+func readPublishHeader(r *bufio.Reader, h Header, maxTopic int, topics *stringArena) (Publish, error) {
 	p := Publish{QoS: (h.Flags >> 1) & 0x03, Retain: h.Flags&0x01 != 0, Dup: h.Flags&0x08 != 0}
 	var two [2]byte
 	if _, err := io.ReadFull(r, two[:]); err != nil {
@@ -341,11 +343,21 @@ func readPublishHeader(r io.Reader, h Header, maxTopic int) (Publish, error) {
 	if tl > maxTopic {
 		return p, Malformed("PUBLISH topic of %d bytes", tl)
 	}
-	topic := make([]byte, tl)
-	if _, err := io.ReadFull(r, topic); err != nil {
+	// Straight from the reader's buffer when it holds the topic whole.
+	topic, err := r.Peek(tl)
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		topic = make([]byte, tl)
+		if _, err := io.ReadFull(r, topic); err != nil {
+			return p, unexpectedEOF(err)
+		}
+		p.Topic = topics.string(topic)
+	case err != nil:
 		return p, unexpectedEOF(err)
+	default:
+		p.Topic = topics.string(topic)
+		_, _ = r.Discard(tl) // peeked: it cannot fail
 	}
-	p.Topic = string(topic)
 	if p.QoS > 0 {
 		if _, err := io.ReadFull(r, two[:]); err != nil {
 			return p, unexpectedEOF(err)
@@ -368,6 +380,34 @@ type Reader struct {
 	r       *bufio.Reader
 	buf     [maxControl]byte
 	pending int64 // payload bytes of the last PUBLISH not read yet
+	topics  *stringArena
+}
+
+// ShareTopics makes the topics of the PUBLISH packets read from now on
+// share blocks of memory, one allocation for many: for a reader of many
+// small messages whose topics it keeps. A topic kept keeps its whole
+// block (64 KiB) alive.
+func (pr *Reader) ShareTopics() { pr.topics = &stringArena{} }
+
+// stringArena makes strings carved from shared blocks; what is written to
+// a block is never changed.
+type stringArena struct{ b strings.Builder }
+
+const arenaBlock = 64 << 10
+
+// string is b as a string: from the arena's block, or of its own when a
+// is nil.
+func (a *stringArena) string(b []byte) string {
+	if a == nil || len(b) > arenaBlock/4 {
+		return string(b)
+	}
+	if a.b.Cap()-a.b.Len() < len(b) {
+		a.b = strings.Builder{}
+		a.b.Grow(arenaBlock)
+	}
+	start := a.b.Len()
+	a.b.Write(b)
+	return a.b.String()[start:]
 }
 
 // NewReader returns a Reader that reads r through a buffer of size bytes.
@@ -422,7 +462,7 @@ func (pr *Reader) Next() (Packet, error) {
 		p.Body, err = readControl(pr.r, h, pr.buf[:])
 		return p, err
 	}
-	p.Publish, err = readPublishHeader(pr.r, h, 65535)
+	p.Publish, err = readPublishHeader(pr.r, h, 65535, pr.topics)
 	if err != nil {
 		return p, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -457,4 +458,40 @@ type countWriter struct{ n int64 }
 func (w *countWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// TestReaderSharedTopics: topics read with ShareTopics keep their values
+// while thousands more are read after them, those longer than the
+// reader's buffer and those longer than a quarter block among them.
+func TestReaderSharedTopics(t *testing.T) {
+	var in bytes.Buffer
+	var want []string
+	for i := range 5000 {
+		topic := fmt.Sprintf("devices/dev-%06d/.u/c/main", i)
+		switch i % 1000 {
+		case 7:
+			topic += strings.Repeat("/long", 4000) // over a quarter of a block
+		case 8:
+			topic += strings.Repeat("/x", 40) // over the reader's buffer
+		}
+		want = append(want, topic)
+		p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+		p.TopicName, p.Payload = topic, []byte{byte(i)}
+		in.Write(pahoBytes(t, p))
+	}
+	pr := NewReader(&in, 64)
+	pr.ShareTopics()
+	var got []string
+	for range want {
+		p, err := pr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Publish.Topic)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("topic %d is %.60q, want %.60q", i, got[i], want[i])
+		}
+	}
 }

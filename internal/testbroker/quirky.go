@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,6 +23,9 @@ type Quirks struct {
 	// RewriteDots: every '.' of a delivered topic arrives as '/'
 	// (RabbitMQ 3.10: .u/c/main@1.1.0 arrives as /u/c/main@1/1/0).
 	RewriteDots bool
+	// Refuse lists topic filters whose subscription is refused (SUBACK
+	// 0x80), as an access rule that grants narrower filters refuses them.
+	Refuse []string
 }
 
 // Quirky starts a mochi-mqtt broker in-process with quirks, on a free
@@ -62,10 +66,14 @@ func (h *quirkHook) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe || b == mqtt.OnPacketEncode
 }
 
-// OnConnectAuthenticate and OnACLCheck let anyone do anything.
+// OnConnectAuthenticate lets anyone in.
 func (h *quirkHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-func (h *quirkHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+// OnACLCheck lets anyone do anything but subscribe to the Refuse filters
+// (a delivery is checked against its topic, which holds no wildcard).
+func (h *quirkHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+	return write || !slices.Contains(h.q.Refuse, topic)
+}
 
 // OnSubscribe asks for no retained messages on wildcard filters.
 func (h *quirkHook) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
