@@ -23,7 +23,8 @@ import (
 // retry fetches only the rest.
 
 // Fetch returns the message retained on topic, and false when there is
-// none. An error is a lost connection: the download can be resumed.
+// none. An error is a lost connection (the download can be resumed), or a
+// *refusedError when the broker refused the subscription.
 type Fetch func(ctx context.Context, topic string) ([]byte, bool, error)
 
 // BlockDownload is one component's download in blocks, resumable.
@@ -56,13 +57,18 @@ func (b *BlockDownload) Done() bool { return b.Next == b.Index.Count }
 // in order. A block that does not match the index is reason 5 (it is
 // fetched again on the next try); a fetch that fails is reason 4,
 // connection lost, and the blocks verified so far are kept; a missing
-// block is reason 7. Once the last block is in, the whole is checked
-// against the manifest's hash (reason 5).
+// block, or one whose subscription the broker refused, is reason 7 (as
+// for the artifact's own topic). Once the last block is in, the whole is
+// checked against the manifest's hash (reason 5).
 func (b *BlockDownload) Resume(ctx context.Context, fetch Fetch, topic string) (report.Reason, string) {
 	x := b.Index
 	for !b.Done() {
 		bt := upload.BlockTopic(topic, b.Next)
 		payload, found, err := fetch(ctx, bt)
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			return report.ReasonInvalidURI, fmt.Sprintf("block %d of %d: %v", b.Next, x.Count, err)
+		}
 		if err != nil {
 			return report.ReasonConnectionLost, fmt.Sprintf("block %d of %d: %v", b.Next, x.Count, err)
 		}

@@ -243,3 +243,21 @@ func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
 		t.Errorf("the device received %d bytes for an image of %d: it did not resume\n%s", got, size, h.rec.dump())
 	}
 }
+
+// A broker that refuses the subscription to a block (an access rule that
+// lets devices read the index but not the blocks): the connection is fine
+// and the block is not readable, so the attempt fails with reason 7
+// (invalid uri), as for a refused artifact topic, not 4. (mosquitto
+// grants such a subscription and delivers nothing: reason 7 too, once the
+// wait for the block is over.)
+func TestDeviceReportsARefusedBlockSubscriptionAsReason7(t *testing.T) {
+	b := testbroker.Quirky(t, testbroker.Quirks{DenyRead: func(topic string) bool { return strings.Contains(topic, "/b/") }})
+	h := startOn(t, b, Config{Attempts: 1})
+	id := h.fleet.Devices()[0].ID
+	h.publishBlocked("1.1.0", image("1.1.0", 4500), nil)
+	e := h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed })
+	if e.Reason != report.ReasonInvalidURI || !strings.Contains(e.Detail, "refused the subscription to .u/c/main@1.1.0/b/0") {
+		t.Errorf("event %+v, want reason 7 for the refused block", e)
+	}
+	h.rec.waitFor(t, "report (1,7)", isReport(id, report.Downloading, report.ReasonInvalidURI, "1.0.0"))
+}

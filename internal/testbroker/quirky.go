@@ -22,6 +22,9 @@ type Quirks struct {
 	// RewriteDots: every '.' of a delivered topic arrives as '/'
 	// (RabbitMQ 3.10: .u/c/main@1.1.0 arrives as /u/c/main@1/1/0).
 	RewriteDots bool
+	// DenyRead, when set, refuses reading the topics it is true for: a
+	// subscription to one gets SUBACK 0x80, as an access rule makes it.
+	DenyRead func(topic string) bool
 }
 
 // Quirky starts a mochi-mqtt broker in-process with quirks, on a free
@@ -62,10 +65,13 @@ func (h *quirkHook) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe || b == mqtt.OnPacketEncode
 }
 
-// OnConnectAuthenticate and OnACLCheck let anyone do anything.
+// OnConnectAuthenticate lets anyone in; OnACLCheck lets anyone do
+// anything but read what DenyRead refuses.
 func (h *quirkHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-func (h *quirkHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+func (h *quirkHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+	return write || h.q.DenyRead == nil || !h.q.DenyRead(topic)
+}
 
 // OnSubscribe asks for no retained messages on wildcard filters.
 func (h *quirkHook) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
