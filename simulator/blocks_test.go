@@ -156,29 +156,32 @@ func TestDeviceUpdatesFromBlocks(t *testing.T) {
 
 func TestDeviceReportsACorruptBlock(t *testing.T) {
 	h := start(t, Config{Attempts: 1})
-	id := h.fleet.Devices()[0].ID
 	h.publishBlocked("1.1.0", image("1.1.0", 4500), func(b *blocked) {
 		bt := upload.BlockTopic(b.topic, 2)
 		b.retained[bt] = bytes.Repeat([]byte{0x5a}, len(b.retained[bt]))
 	})
-	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
-	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, "block 2") {
-		t.Errorf("event %+v", e)
+	h.attemptFails(report.ReasonIntegrityCheckFailed, "block 2")
+}
+
+// attemptFails waits for the first device's first failed attempt and its
+// report (1,reason): the attempt must have failed with reason, and its
+// detail say detail.
+func (h *harness) attemptFails(reason report.Reason, detail string) {
+	h.t.Helper()
+	e := h.rec.waitFor(h.t, "a failed attempt", func(e Event) bool { return e.Kind == EventFailed })
+	if e.Reason != reason || !strings.Contains(e.Detail, detail) {
+		h.t.Errorf("event %+v, want reason %d and %q", e, reason, detail)
 	}
-	h.rec.waitFor(t, "report (1,5)", isReport(id, report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0"))
+	id := h.fleet.Devices()[0].ID
+	h.rec.waitFor(h.t, fmt.Sprintf("report (1,%d)", reason), isReport(id, report.Downloading, reason, "1.0.0"))
 }
 
 // An injected integrity failure flips a byte of a verified block on its
 // way to flash: the whole image's check catches it (reason 5).
 func TestDeviceInjectedIntegrityFailureWithBlocks(t *testing.T) {
 	h := start(t, Config{Attempts: 1, Failures: map[string]float64{"integrity": 1}})
-	id := h.fleet.Devices()[0].ID
 	h.publishBlocked("1.1.0", image("1.1.0", 4500), nil)
-	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
-	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, "SHA-256") {
-		t.Errorf("event %+v", e)
-	}
-	h.rec.waitFor(t, "report (1,5)", isReport(id, report.Downloading, report.ReasonIntegrityCheckFailed, "1.0.0"))
+	h.attemptFails(report.ReasonIntegrityCheckFailed, "SHA-256")
 }
 
 // A block longer than the index says is refused for its length (reason 5):
@@ -191,10 +194,7 @@ func TestDeviceRefusesAnOversizedBlock(t *testing.T) {
 		b.retained[bt] = append(bytes.Clone(b.retained[bt]), make([]byte, 64<<10)...)
 		long = len(b.retained[bt])
 	})
-	e := h.rec.waitFor(t, "integrity failure", func(e Event) bool { return e.Kind == EventFailed })
-	if e.Reason != report.ReasonIntegrityCheckFailed || !strings.Contains(e.Detail, fmt.Sprintf("block 1 is %d bytes", long)) {
-		t.Errorf("event %+v", e)
-	}
+	h.attemptFails(report.ReasonIntegrityCheckFailed, fmt.Sprintf("block 1 is %d bytes", long))
 }
 
 // A device finds the index and the whole artifact both retained (a broker
@@ -282,13 +282,8 @@ func TestDeviceResumesBlocksAfterADroppedConnection(t *testing.T) {
 func TestDeviceReportsARefusedBlockSubscriptionAsReason7(t *testing.T) {
 	b := testbroker.Quirky(t, testbroker.Quirks{DenyRead: func(topic string) bool { return strings.Contains(topic, "/b/") }})
 	h := startOn(t, b, Config{Attempts: 1})
-	id := h.fleet.Devices()[0].ID
 	h.publishBlocked("1.1.0", image("1.1.0", 4500), nil)
-	e := h.rec.waitFor(t, "the attempt failed", func(e Event) bool { return e.Kind == EventFailed })
-	if e.Reason != report.ReasonInvalidURI || !strings.Contains(e.Detail, "refused the subscription to .u/c/main@1.1.0/b/0") {
-		t.Errorf("event %+v, want reason 7 for the refused block", e)
-	}
-	h.rec.waitFor(t, "report (1,7)", isReport(id, report.Downloading, report.ReasonInvalidURI, "1.0.0"))
+	h.attemptFails(report.ReasonInvalidURI, "refused the subscription to .u/c/main@1.1.0/b/0")
 }
 
 // Devices downloading an artifact in blocks hold none of its blocks: each
