@@ -190,6 +190,10 @@ func TestJSONOutputFollowsTheSchemas(t *testing.T) {
 	}
 	sim.waitWithin(t, time.Minute)
 	j.check("simulate", sim.stdout.String())
+	if err := os.WriteFile(filepath.Join(dir, "sim.jsonl"), []byte(sim.stdout.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(0, "simulate summary", "simulate", "summary", "sim.jsonl")
 
 	// key list reads the OS keyring: in-process, with a fake one.
 	e := newPubEnv(t)

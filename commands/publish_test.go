@@ -889,13 +889,19 @@ func TestBlocksOnABrokerWithASmallLimit(t *testing.T) {
 	if !strings.Contains(out, `"action":"present"`) {
 		t.Errorf("publish again: %s", out)
 	}
+	// The same bytes in another block size: the blocks retained are kept
+	// (devices may be downloading them), with a warning.
+	out, errs, code := e.run("", "upload", "main@1.2.3", path, "--block-size", "64k", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"action":"present"`) || !strings.Contains(out, `"blockSize":126976,"blocks":9`) || !strings.Contains(errs, "keeping the blocks of 124.0 KiB") {
+		t.Errorf("upload in blocks of 64k: exit %d %s%s", code, out, errs)
+	}
 	// upload --block-size: blocks of exactly the broker's limit.
 	e.must(0, "upload", "main@1.2.4", path, "--block-size", "128k")
 	if x, err := c.ReadBlockIndex(context.Background(), ".u/c/main@1.2.4"); err != nil || x == nil || x.Count != 8 || x.BlockSize != 131072 {
 		t.Fatalf("upload --block-size: index %+v: %v", x, err)
 	}
 	// A block size over max-payload is refused before connecting.
-	_, errs, code := e.run("", "upload", "main@1.2.5", path, "--block-size", "256k", "--broker", "mqtt://127.0.0.1:1")
+	_, errs, code = e.run("", "upload", "main@1.2.5", path, "--block-size", "256k", "--broker", "mqtt://127.0.0.1:1")
 	if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
 		t.Errorf("block size over max-payload: exit %d %s", code, errs)
 	}

@@ -90,7 +90,8 @@ standard output, -o json prints them as JSON lines. Stop with Ctrl-C. At
 the end it prints the load figures: first connections a second, report
 latency (PUBLISH to PUBACK, p50, p90, p99) and failures, on standard
 error, or with -o json as the last line, {"schema":"otactl/simulate-summary/v1",
-"kind":"summary",...}.
+"kind":"summary",...}. 'otactl simulate summary' sums up the summaries of
+the processes of one fleet (--shard I/N) into one.
 
 Example:
    $ otactl simulate --devices 100 --fail integrity=5%,update=1% --jitter 2s
@@ -132,6 +133,7 @@ func newSimulateCommand(sys *System) *cli.Command {
 		UsageText:   "otactl simulate [--devices 10] [--id-prefix sim-] [--package main --version 1.0.0] [--cohort NAME] [--pubkey KEY]... [--root-pubkey KEY]... [--fail integrity=5%,...] [--speed 200k/s] [--jitter 2s] [--ramp 500/s] [--connect URL,...] [--shard I/N] [-v] [-o json]",
 		Description: simulateDescription,
 		Flags:       flags,
+		Subcommands: []*cli.Command{newSimulateSummaryCommand(sys)},
 		Action: runWithoutArgs("simulate", "run 'otactl simulate --help'", func(ctx context.Context) error {
 			return simulateRun(ctx, sys, opts)
 		}),
@@ -347,17 +349,9 @@ func simStatusLine(counts []simulator.Count) string {
 func writeSimEnd(sys *System, opts *simulateOptions, fleet *simulator.Fleet) error {
 	sum := fleet.Stats()
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, "simulate-summary", struct {
-			Kind string `json:"kind"`
-			simulator.Summary
-		}{"summary", sum})
+		return writeSimSummaryJSON(sys.Stdout, sum)
 	}
-	l := sum.ReportLatency
-	fmt.Fprintf(sys.Stderr, "simulate: %d of %d devices connected in %.1fs (%.1f/s); %d connections made, %d failed\n",
-		sum.Connected, sum.Devices, sum.RampSeconds, sum.ConnectRate, sum.Connections, sum.ConnectErrors)
-	fmt.Fprintf(sys.Stderr, "simulate: %d reports acknowledged, %d failed; publish to PUBACK p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms\n",
-		sum.Reports, sum.ReportErrors, l.P50, l.P90, l.P99, l.Max)
-	fmt.Fprintf(sys.Stderr, "simulate: %d failed update attempts, %d refused manifests, %d errors\n", sum.FailedAttempts, sum.Refused, sum.Errors)
+	writeSimFigures(sys.Stderr, "simulate: ", sum)
 	if opts.Verbose {
 		return nil
 	}

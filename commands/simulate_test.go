@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,58 @@ func simWait(t *testing.T, code chan int, errOut fmt.Stringer, stop func(), repo
 	stop()
 	if c := <-code; c != 0 {
 		t.Fatalf("simulate exited %d: %s", c, errOut.String())
+	}
+}
+
+// Two processes run one fleet (--shard 1/2, 2/2), each printing its own
+// summary; simulate summary sums them up, from files or standard input.
+func TestSimulateSummaryOfShards(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
+	dir := t.TempDir()
+	shards := make([]*runningOtactl, 2)
+	for i := range shards {
+		shards[i] = startOtactlIn(t, dir, nil, nil, "simulate", "--broker", b.URL, "--devices", "5",
+			"--shard", fmt.Sprintf("%d/2", i+1), "--for", "3s", "-o", "json")
+	}
+	var sums []simulator.Summary
+	var streams []string
+	for i, s := range shards {
+		s.waitWithin(t, time.Minute)
+		if s.code != 0 {
+			t.Fatalf("shard %d: exit %d: %s", i+1, s.code, s.stderr.String())
+		}
+		got, err := simulator.ReadSummaries(strings.NewReader(s.stdout.String()), "shard")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("shard %d: %v %v", i+1, got, err)
+		}
+		sums = append(sums, got[0])
+		path := fmt.Sprintf("%s/shard%d.jsonl", dir, i+1)
+		if err := os.WriteFile(path, []byte(s.stdout.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s.stdout.String())
+	}
+	res := runOtactl(t, dir, nil, "", "simulate", "summary", "shard1.jsonl", "shard2.jsonl", "-o", "json")
+	var sum struct {
+		Schema, Kind string
+		simulator.Summary
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &sum); res.code != 0 || err != nil {
+		t.Fatalf("simulate summary: exit %d %v\n%s%s", res.code, err, res.stdout, res.stderr)
+	}
+	if sum.Schema != "otactl/simulate-summary/v1" || sum.Kind != "summary" || sum.Processes != 2 || sum.Devices != 5 || sum.Connected != 5 ||
+		sum.Reports != sums[0].Reports+sums[1].Reports || sum.Reports < 5 || sum.ReportLatency.Max != max(sums[0].ReportLatency.Max, sums[1].ReportLatency.Max) {
+		t.Errorf("summed up %+v\nfrom %+v", sum, sums)
+	}
+	// From standard input, in words.
+	res = runOtactl(t, dir, nil, streams[0]+streams[1], "simulate", "summary")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "2 processes, 5 devices\n5 of 5 devices connected") {
+		t.Errorf("from standard input: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	// No summary at all: exit 1, with a hint.
+	res = runOtactl(t, dir, nil, "simulate: 5 devices\n", "simulate", "summary")
+	if res.code != ExitError || !strings.Contains(res.stderr, "no summary in standard input") || !strings.Contains(res.stderr, "hint:") {
+		t.Errorf("no summary: exit %d %s", res.code, res.stderr)
 	}
 }

@@ -82,7 +82,7 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 		return err
 	}
 	defer f.Close()
-	req := publish.BlockPut{ArtifactPut: opts.Put, Whole: !publish.NeedsBlocks(size, maxPayload)}
+	req := publish.BlockPut{ArtifactPut: opts.Put, Whole: !publish.NeedsBlocks(size, maxPayload), MaxPayload: maxPayload}
 	req.Topic, req.Name, req.File, req.Size = topic, opts.Package+"@"+opts.Version, f, size
 	if req.BlockSize, err = publish.BlockSize(req.Path, size, maxPayload, blockSize); err != nil {
 		return err
@@ -92,7 +92,10 @@ func uploadRun(ctx context.Context, sys *System, opts *uploadOptions) error {
 		obs := publishObserver(sys, opts.Output == "json")
 		var put upload.PutResult
 		if req.BlockSize > 0 {
-			put, _, err = publish.PutBlocks(ctx, publish.FromClient(client), req, obs)
+			var x *upload.BlockIndex
+			if put, x, err = publish.PutBlocks(ctx, publish.FromClient(client), req, obs); x != nil {
+				res.BlockSize, res.Blocks = x.BlockSize, x.Count // the blocks retained
+			}
 		} else {
 			put, err = publish.PutArtifact(ctx, client, req.ArtifactPut, obs)
 		}

@@ -176,7 +176,7 @@ func TestSourceReads(t *testing.T) {
 // filters, to the same picture.
 func TestSourceReadsTheDevicesTree(t *testing.T) {
 	ctx := context.Background()
-	brokers := map[string]string{"refusing devices/#": testbroker.Quirky(t, testbroker.Quirks{Refuse: []string{"src/devices/#"}}).URL}
+	brokers := map[string]string{"refusing devices/#": testbroker.Quirky(t, testbroker.Quirks{DenyRead: func(topic string) bool { return topic == "src/devices/#" }}).URL}
 	for _, kind := range testbroker.Kinds {
 		brokers[kind] = testbroker.Start(t, kind).URL
 	}

@@ -279,7 +279,7 @@ var Schemas = []Schema{
 		opt(str("target", "target version")), opt(intg("sequenceNumber", "the manifest's")),
 		opt(intg("attempt", "the attempt that failed, from 1")), opt(str("detail", "more, in words")),
 	}},
-	{Name: "simulate-summary", Commands: []string{"simulate"}, Stream: true, Doc: "The fleet's load figures: the last line of simulate's stream, after its events.", Fields: []Prop{
+	{Name: "simulate-summary", Commands: []string{"simulate", "simulate summary"}, Stream: true, Doc: "The fleet's load figures: the last line of simulate's stream, after its events; simulate summary's one line, the sum of several processes' summaries.", Fields: []Prop{
 		str("kind", "summary"), intg("devices", "devices simulated"), intg("connected", "devices that connected at least once"),
 		num("rampSeconds", "from the start until the last of them did"), num("connectRate", "their first connections per second"),
 		intg("connections", "connections made, reconnects and reboots included"), intg("connectErrors", "connections that failed"),
@@ -287,6 +287,9 @@ var Schemas = []Schema{
 		obj("reportLatencyMs", "from PUBLISH to PUBACK, in milliseconds",
 			num("p50", "median"), num("p90", "90th percentile"), num("p99", "99th percentile"), num("max", "largest")),
 		intg("failedAttempts", "failed update attempts"), intg("refused", "refused manifests"), intg("errors", "everything else that went wrong"),
+		opt(intg("processes", "simulate summary: how many processes' summaries were summed up")),
+		opt(arr("reportLatencyHistogram", "the latencies' histogram, its non-empty buckets in order (what simulate summary adds up)", obj("", "",
+			intg("upperUs", "the bucket's largest latency, in microseconds"), intg("count", "latencies in the bucket")))),
 	}},
 	{Name: "upload", Commands: []string{"upload"}, Doc: "The artifact uploaded.", Fields: artifactFields},
 	{Name: "version", Commands: []string{"version"}, Doc: "How the binary was built.", Fields: []Prop{

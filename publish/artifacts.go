@@ -46,7 +46,7 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 			res.Whole = !NeedsBlocks(c.Size, plan.MaxPayload)
 		}
 		if path, ok := plan.Files[c.Package]; ok {
-			res.Action, err = p.putComponent(ctx, plan, c, res, path)
+			err = p.putComponent(ctx, plan, c, &res, path)
 		} else {
 			var x *upload.BlockIndex
 			res.Action = "verified"
@@ -67,8 +67,9 @@ func (p *Publisher) Artifacts(ctx context.Context, plan *Plan) ([]ArtifactResult
 
 // putComponent puts component c's file on the broker at res.Topic, in
 // blocks of res.BlockSize unless 0 (and whole too with res.Whole), and
-// returns the action taken.
-func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, res ArtifactResult, path string) (string, error) {
+// sets the action taken in res, and the blocks the broker retains (those
+// already there for the same bytes are kept: PutBlocks).
+func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Component, res *ArtifactResult, path string) error {
 	name, topic, blockSize := c.Package+"@"+c.Version, res.Topic, res.BlockSize
 	limit := plan.MaxPayload
 	if blockSize > 0 {
@@ -76,11 +77,11 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 	}
 	f, size, err := OpenArtifact(path, limit)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
 	if size != c.Size {
-		return "", fmt.Errorf("%w: %s changed since it was checked: it no longer matches component %s (%d bytes, not %d)", release.ErrVerification, path, name, size, c.Size)
+		return fmt.Errorf("%w: %s changed since it was checked: it no longer matches component %s (%d bytes, not %d)", release.ErrVerification, path, name, size, c.Size)
 	}
 	// The bytes are hashed as they are sent, and must hash to the
 	// component's hash: a file changed since it was matched is never
@@ -88,14 +89,16 @@ func (p *Publisher) putComponent(ctx context.Context, plan *Plan, c release.Comp
 	a := ArtifactPut{Topic: topic, Name: name, Path: path, File: f, Size: size, Hash: c.Hash, Force: plan.Force, DryRun: plan.DryRun}
 	var put upload.PutResult
 	if blockSize > 0 {
-		put, _, err = PutBlocks(ctx, p.Broker, BlockPut{ArtifactPut: a, BlockSize: blockSize, Whole: res.Whole}, p.Observe)
+		var x *upload.BlockIndex
+		put, x, err = PutBlocks(ctx, p.Broker, BlockPut{ArtifactPut: a, BlockSize: blockSize, Whole: res.Whole, MaxPayload: plan.MaxPayload}, p.Observe)
+		if x != nil {
+			res.BlockSize, res.Blocks = x.BlockSize, x.Count
+		}
 	} else {
 		put, err = PutArtifact(ctx, p.Broker, a, p.Observe)
 	}
-	if err != nil {
-		return "", err
-	}
-	return put.Action, nil
+	res.Action = put.Action
+	return err
 }
 
 // verifyRemoteArtifact checks that the broker retains a component's exact

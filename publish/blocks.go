@@ -86,15 +86,20 @@ type BlockPut struct {
 	// Whole also puts the whole artifact on a.Topic, for devices that do
 	// not know blocks: for a broker that takes it.
 	Whole bool
+	// MaxPayload is the broker's limit (0: none known): blocks already
+	// retained for the same bytes are kept unless they are over it.
+	MaxPayload int64
 }
 
 // PutBlocks makes the broker retain a.File in blocks of a.BlockSize at
 // a.Topic/b/N, then, with a.Whole, the whole artifact at a.Topic, then the
 // index at a.Topic/blocks, last, each read back. An index already there
 // for the same bytes sends only the blocks missing (a run cut short
-// resumes); one for different bytes is refused unless a.Force, and is
-// cleared first when replaced, so that no device ever finds an index whose
-// blocks are half replaced.
+// resumes), in the blocks it names whatever a.BlockSize says, so that
+// devices downloading them never find a block rewritten (keepBlocks); one
+// for different bytes is refused unless a.Force, and is cleared first
+// when replaced, so that no device ever finds an index whose blocks are
+// half replaced. The index returned is the one the broker retains.
 func PutBlocks(ctx context.Context, store BlockStore, a BlockPut, obs Observer) (upload.PutResult, *upload.BlockIndex, error) {
 	x, err := upload.HashBlocks(ctx, a.File, a.Size, a.BlockSize)
 	if err != nil {
@@ -111,6 +116,11 @@ func PutBlocks(ctx context.Context, store BlockStore, a BlockPut, obs Observer) 
 	old, err := readIndex(ctx, store, indexTopic)
 	if err != nil {
 		return res, nil, err
+	}
+	if keep, err := keepBlocks(a, old, x, obs); err != nil {
+		return res, nil, err
+	} else if keep {
+		x = old
 	}
 	same := old != nil && sameIndex(old, x)
 	res.Action = upload.ActionUploaded
@@ -162,6 +172,31 @@ func PutBlocks(ctx context.Context, store BlockStore, a BlockPut, obs Observer) 
 		res.Action = upload.ActionUploaded // blocks were missing: the index was already there
 	}
 	return res, x, nil
+}
+
+// keepBlocks decides whether the blocks retained under index old, for the
+// same bytes as x but in blocks of another size, are kept as they are
+// (docs/protocol.md#block-artifacts): rewriting them in place would give a
+// device that is downloading them blocks of the new size under the index
+// of the old one, and it would report an integrity failure (reason 5) for
+// an artifact that is fine. They are kept, with a warning, unless they are
+// over the broker's limit: then they are cut again with a.Force, and
+// refused without it.
+func keepBlocks(a BlockPut, old, x *upload.BlockIndex, obs Observer) (bool, error) {
+	if old == nil || old.V == 0 || old.Size != x.Size || old.SHA256 != x.SHA256 || old.BlockSize == x.BlockSize {
+		return false, nil
+	}
+	if a.MaxPayload > 0 && old.BlockSize > a.MaxPayload {
+		if a.Force {
+			return false, nil
+		}
+		return false, hint.Wrap(fmt.Errorf("artifact %s is retained in blocks of %s (%s), more than the broker's limit of %d bytes (max-payload)",
+			a.Name, text.Bytes(old.BlockSize), upload.BlockIndexTopic(a.Topic), a.MaxPayload),
+			fmt.Sprintf("--force cuts it again in blocks of %s: devices downloading the old blocks fail once (reason 5) and start over", text.Bytes(x.BlockSize)))
+	}
+	obs.emit(Warning{fmt.Sprintf("artifact %s: keeping the blocks of %s already retained for these bytes, not blocks of %s: devices may be downloading them (to cut it again: otactl artifact delete, then publish)",
+		a.Name, text.Bytes(old.BlockSize), text.Bytes(x.BlockSize))})
+	return true, nil
 }
 
 // putBlocks puts every block of x, each read back, and reports whether

@@ -16,15 +16,26 @@ import (
 )
 
 // The device's side of block artifacts (docs/protocol.md#block-artifacts),
-// independent of how messages reach it: given a way to fetch the message
-// retained on a topic, BlockDownload fetches an artifact's blocks in order
-// into a sink, checks each against the index and the whole against the
-// manifest, and keeps what it verified across dropped connections, so a
-// retry fetches only the rest.
+// independent of how messages reach it: given a way to stream the message
+// retained on a topic, BlockDownload streams an artifact's blocks in order
+// into a sink, checks each against the index as it passes and the whole
+// against the manifest, and keeps what it verified across dropped
+// connections, so a retry fetches only the rest. No block is ever held.
 
-// Fetch returns the message retained on topic, and false when there is
-// none. An error is a lost connection: the download can be resumed.
-type Fetch func(ctx context.Context, topic string) ([]byte, bool, error)
+// Fetch streams the message retained on topic into w, and returns false
+// when there is none. An error is a lost connection (the download can be
+// resumed), or a *refusedError when the broker refused the subscription.
+type Fetch func(ctx context.Context, topic string, w io.Writer) (bool, error)
+
+// Sink is where a download in blocks writes the artifact (a device's
+// second slot). Each block is written as it arrives, before it is
+// verified: Commit says the bytes written so far are verified, and Rewind
+// takes back those written since the last Commit (a block that failed).
+type Sink interface {
+	io.Writer
+	Commit()
+	Rewind()
+}
 
 // BlockDownload is one component's download in blocks, resumable.
 type BlockDownload struct {
@@ -36,53 +47,102 @@ type BlockDownload struct {
 	Next int
 	// Fetches counts the blocks fetched, verified or not.
 	Fetches int
-	sink    io.Writer
-	whole   hash.Hash
+	sink    Sink
+	whole   *markedSum
+	block   hash.Hash
 }
 
 // NewBlockDownload starts downloading component c in blocks as x describes
 // them, into sink. An index that is not for c's bytes is reason 5.
-func NewBlockDownload(x *upload.BlockIndex, c *release.Component, sink io.Writer) (*BlockDownload, report.Reason, string) {
+func NewBlockDownload(x *upload.BlockIndex, c *release.Component, sink Sink) (*BlockDownload, report.Reason, string) {
 	if x.Size != c.Size || x.SHA256 != c.Hash {
 		return nil, report.ReasonIntegrityCheckFailed, fmt.Sprintf("the block index is for %d bytes with SHA-256 %s..., the manifest says %d bytes, %s...", x.Size, x.SHA256[:12], c.Size, c.Hash[:min(12, len(c.Hash))])
 	}
-	return &BlockDownload{Index: x, Hash: c.Hash, sink: sink, whole: sha256.New()}, report.ReasonReady, ""
+	return &BlockDownload{Index: x, Hash: c.Hash, sink: sink, whole: newMarkedSum(), block: sha256.New()}, report.ReasonReady, ""
 }
 
 // Done reports whether every block was fetched and verified.
 func (b *BlockDownload) Done() bool { return b.Next == b.Index.Count }
 
 // Resume fetches the blocks not yet verified from the artifact at topic,
-// in order. A block that does not match the index is reason 5 (it is
-// fetched again on the next try); a fetch that fails is reason 4,
-// connection lost, and the blocks verified so far are kept; a missing
-// block is reason 7. Once the last block is in, the whole is checked
-// against the manifest's hash (reason 5).
+// in order, each streamed through its SHA-256 into the sink. A block that
+// does not match the index is reason 5 (it is fetched again on the next
+// try); a fetch that fails is reason 4, connection lost, and the blocks
+// verified so far are kept; a missing block, or one whose subscription
+// the broker refused, is reason 7 (as for the artifact's own topic); a
+// sink that fails is reason 10. A block that fails is taken back from
+// the sink. Once the last block is in, the whole is checked against the
+// manifest's hash (reason 5).
 func (b *BlockDownload) Resume(ctx context.Context, fetch Fetch, topic string) (report.Reason, string) {
-	x := b.Index
 	for !b.Done() {
-		bt := upload.BlockTopic(topic, b.Next)
-		payload, found, err := fetch(ctx, bt)
-		if err != nil {
-			return report.ReasonConnectionLost, fmt.Sprintf("block %d of %d: %v", b.Next, x.Count, err)
+		reason, why := b.fetchNext(ctx, fetch, topic)
+		if reason != report.ReasonReady {
+			b.sink.Rewind()
+			b.whole.Rewind()
+			return reason, why
 		}
-		b.Fetches++
-		if !found {
-			return report.ReasonInvalidURI, fmt.Sprintf("nothing retained on %s", bt)
-		}
-		if err := upload.CheckBlock(x, b.Next, payload, true); err != nil {
-			return report.ReasonIntegrityCheckFailed, err.Error()
-		}
-		if _, err := b.sink.Write(payload); err != nil {
-			return report.ReasonIOError, fmt.Sprintf("writing block %d: %v", b.Next, err)
-		}
-		b.whole.Write(payload)
+		b.sink.Commit()
+		b.whole.Commit()
 		b.Next++
 	}
 	if got := hex.EncodeToString(b.whole.Sum(nil)); got != b.Hash {
 		return report.ReasonIntegrityCheckFailed, fmt.Sprintf("the blocks put together have SHA-256 %s..., the manifest says %s...", got[:12], b.Hash[:min(12, len(b.Hash))])
 	}
 	return report.ReasonReady, ""
+}
+
+// fetchNext streams block b.Next into the sink and checks it.
+func (b *BlockDownload) fetchNext(ctx context.Context, fetch Fetch, topic string) (report.Reason, string) {
+	x := b.Index
+	bt := upload.BlockTopic(topic, b.Next)
+	_, size := x.Block(b.Next)
+	b.block.Reset()
+	w := &blockWriter{sum: b.block, max: size, sink: b.sink, whole: b.whole}
+	found, err := fetch(ctx, bt, w)
+	var refused *refusedError
+	switch {
+	case errors.As(err, &refused):
+		return report.ReasonInvalidURI, fmt.Sprintf("block %d of %d: %v", b.Next, x.Count, err)
+	case err != nil:
+		return report.ReasonConnectionLost, fmt.Sprintf("block %d of %d: %v", b.Next, x.Count, err)
+	}
+	b.Fetches++
+	if !found {
+		return report.ReasonInvalidURI, fmt.Sprintf("nothing retained on %s", bt)
+	}
+	if err := upload.CheckBlockSum(x, b.Next, w.n, [32]byte(b.block.Sum(nil))); err != nil {
+		return report.ReasonIntegrityCheckFailed, err.Error()
+	}
+	if w.err != nil {
+		return report.ReasonIOError, fmt.Sprintf("writing block %d: %v", b.Next, w.err)
+	}
+	return report.ReasonReady, ""
+}
+
+// blockWriter takes one block as it arrives: it hashes and counts every
+// byte, and streams on to the sink and the whole's hash no more than the
+// block's length (a longer block fails its check anyway). A sink that
+// fails is remembered, and the rest of the block read past, so that the
+// connection stays in step.
+type blockWriter struct {
+	sum   hash.Hash
+	n     int64
+	max   int64
+	sink  io.Writer
+	whole io.Writer
+	err   error
+}
+
+func (w *blockWriter) Write(p []byte) (int, error) {
+	w.sum.Write(p)
+	if room := w.max - w.n; room > 0 && w.err == nil {
+		q := p[:min(room, int64(len(p)))]
+		if _, w.err = w.sink.Write(q); w.err == nil {
+			w.whole.Write(q)
+		}
+	}
+	w.n += int64(len(p))
+	return len(p), nil
 }
 
 // resumable is a download in blocks cut short, kept by the device (in
@@ -121,7 +181,7 @@ func (d *Device) downloadBlocks(ctx context.Context, topic string, index []byte,
 	}
 	d.blocks = r
 	timeout := d.cfg.downloadTimeout() + time.Duration(x.BlockSize/(128<<10))*time.Second
-	reason, why := r.dl.Resume(ctx, d.fetcher(timeout, x), topic)
+	reason, why := r.dl.Resume(ctx, d.fetcher(timeout), topic)
 	if reason == report.ReasonReady || reason == report.ReasonIntegrityCheckFailed {
 		d.blocks = nil
 	}
@@ -131,35 +191,27 @@ func (d *Device) downloadBlocks(ctx context.Context, topic string, index []byte,
 	return r.im, report.ReasonReady, ""
 }
 
-// fetcher is how the device fetches the blocks x names: on its connection
-// of the moment (a reconnect replaces it), each block into the same
-// buffer, of the largest block's size, so that it never holds more than
-// one block. A fetch returns false when nothing came within timeout, an
-// error when the connection dropped meanwhile.
-func (d *Device) fetcher(timeout time.Duration, x *upload.BlockIndex) Fetch {
-	_, largest := x.Block(0)
-	var buf []byte
-	return func(ctx context.Context, topic string) ([]byte, bool, error) {
+// fetcher is how the device fetches blocks: on its connection of the
+// moment (a reconnect replaces it), each streamed into the writer it is
+// given, through the fleet's shared copy buffers, so that it never holds a
+// block. A fetch returns false when nothing came within timeout, an error
+// when the connection dropped meanwhile or the subscription was refused.
+func (d *Device) fetcher(timeout time.Duration) Fetch {
+	return func(ctx context.Context, topic string, w io.Writer) (bool, error) {
 		if d.conn == nil {
-			return nil, false, upload.ErrClosed
+			return false, upload.ErrClosed
 		}
-		if buf == nil {
-			buf = make([]byte, 0, largest+1)
-		}
-		// One byte over the largest block is kept: CheckBlock then
-		// refuses the block for its length.
-		w := &capped{b: buf[:0], max: int(largest) + 1}
 		fctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		_, _, err := d.conn.download(fctx, func(string) io.Writer { return w }, topic)
 		switch {
 		case ctx.Err() != nil:
-			return nil, false, ctx.Err()
+			return false, ctx.Err()
 		case errors.Is(err, errNothingRetained):
-			return nil, false, nil
+			return false, nil
 		case err != nil:
-			return nil, false, err
+			return false, err
 		}
-		return w.b, true, nil
+		return true, nil
 	}
 }

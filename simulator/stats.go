@@ -141,6 +141,20 @@ type Summary struct {
 	FailedAttempts int64 `json:"failedAttempts"`
 	Refused        int64 `json:"refused"`
 	Errors         int64 `json:"errors"`
+	// Processes is how many processes' summaries were summed up into this
+	// one (MergeSummaries); 0 for one process's own.
+	Processes int `json:"processes,omitempty"`
+	// ReportLatencyHistogram is ReportLatency's histogram, its non-empty
+	// buckets in order, so that the summaries of several processes sum up
+	// to exact percentiles (MergeSummaries).
+	ReportLatencyHistogram []LatencyBucket `json:"reportLatencyHistogram,omitempty"`
+}
+
+// LatencyBucket is one bucket of a latency histogram: Count latencies of
+// at most UpperUs microseconds (and more than the bucket before's).
+type LatencyBucket struct {
+	UpperUs int64 `json:"upperUs"`
+	Count   int64 `json:"count"`
 }
 
 // Summary sums up the figures of a fleet of n devices.
@@ -156,10 +170,22 @@ func (s *Stats) Summary(n int) Summary {
 	out.Reports, out.ReportErrors = s.reports.Load(), s.reportErrors.Load()
 	out.FailedAttempts, out.Refused, out.Errors = s.failed.Load(), s.refused.Load(), s.errors.Load()
 	var counts [latencyBuckets]int64
-	total := int64(0)
 	for i := range counts {
 		counts[i] = s.latency[i].Load()
-		total += counts[i]
+		if counts[i] > 0 {
+			out.ReportLatencyHistogram = append(out.ReportLatencyHistogram, LatencyBucket{UpperUs: latencyUpper(i), Count: counts[i]})
+		}
+	}
+	out.ReportLatency = latencyOf(&counts, maxUs)
+	return out
+}
+
+// latencyOf is the percentiles of a latency histogram whose largest
+// latency was maxUs microseconds.
+func latencyOf(counts *[latencyBuckets]int64, maxUs int64) Latency {
+	total := int64(0)
+	for _, c := range counts {
+		total += c
 	}
 	ms := func(q float64) float64 {
 		if total == 0 {
@@ -173,8 +199,7 @@ func (s *Stats) Summary(n int) Summary {
 		}
 		return float64(maxUs) / 1000
 	}
-	out.ReportLatency = Latency{P50: ms(0.5), P90: ms(0.9), P99: ms(0.99), Max: float64(maxUs) / 1000}
-	return out
+	return Latency{P50: ms(0.5), P90: ms(0.9), P99: ms(0.99), Max: float64(maxUs) / 1000}
 }
 
 // BudgetFrom is the smallest fleet that needs a MemoryBudget: below it the

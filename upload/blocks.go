@@ -202,13 +202,20 @@ func (c *Client) CopyBlocks(ctx context.Context, topic string, w io.Writer) (*Bl
 // retained): nil when it has the length and SHA-256 the index names, else
 // an error that wraps release.ErrVerification.
 func CheckBlock(x *BlockIndex, i int, b []byte, found bool) error {
+	if !found {
+		return fmt.Errorf("%w: block %d of %d is missing", release.ErrVerification, i, x.Count)
+	}
+	return CheckBlockSum(x, i, int64(len(b)), sha256.Sum256(b))
+}
+
+// CheckBlockSum is CheckBlock for a block that was streamed rather than
+// held: its length and SHA-256.
+func CheckBlockSum(x *BlockIndex, i int, size int64, sum [32]byte) error {
 	_, n := x.Block(i)
 	switch {
-	case !found:
-		return fmt.Errorf("%w: block %d of %d is missing", release.ErrVerification, i, x.Count)
-	case int64(len(b)) != n:
-		return fmt.Errorf("%w: block %d is %d bytes, the index says %d", release.ErrVerification, i, len(b), n)
-	case sha256.Sum256(b) != x.BlockSum(i):
+	case size != n:
+		return fmt.Errorf("%w: block %d is %d bytes, the index says %d", release.ErrVerification, i, size, n)
+	case sum != x.BlockSum(i):
 		return fmt.Errorf("%w: block %d does not have the SHA-256 the index names", release.ErrVerification, i)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"testing"
 
@@ -23,9 +22,9 @@ type Quirks struct {
 	// RewriteDots: every '.' of a delivered topic arrives as '/'
 	// (RabbitMQ 3.10: .u/c/main@1.1.0 arrives as /u/c/main@1/1/0).
 	RewriteDots bool
-	// Refuse lists topic filters whose subscription is refused (SUBACK
-	// 0x80), as an access rule that grants narrower filters refuses them.
-	Refuse []string
+	// DenyRead, when set, refuses reading the topics it is true for: a
+	// subscription to one gets SUBACK 0x80, as an access rule makes it.
+	DenyRead func(topic string) bool
 }
 
 // Quirky starts a mochi-mqtt broker in-process with quirks, on a free
@@ -66,13 +65,12 @@ func (h *quirkHook) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe || b == mqtt.OnPacketEncode
 }
 
-// OnConnectAuthenticate lets anyone in.
+// OnConnectAuthenticate lets anyone in; OnACLCheck lets anyone do
+// anything but read what DenyRead refuses.
 func (h *quirkHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-// OnACLCheck lets anyone do anything but subscribe to the Refuse filters
-// (a delivery is checked against its topic, which holds no wildcard).
 func (h *quirkHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
-	return write || !slices.Contains(h.q.Refuse, topic)
+	return write || h.q.DenyRead == nil || !h.q.DenyRead(topic)
 }
 
 // OnSubscribe asks for no retained messages on wildcard filters.
