@@ -14,7 +14,8 @@ import (
 	"github.com/otactl/otactl/release"
 )
 
-// TestPublishRunsTheStepsInOrder: artifacts before any desired manifest,
+// TestPublishRunsTheStepsInOrder: the targets chosen before anything is
+// sent, artifacts before any desired manifest,
 // the desired manifest before the catalog, and the events tell each as it
 // happens.
 func TestPublishRunsTheStepsInOrder(t *testing.T) {
@@ -36,7 +37,7 @@ func TestPublishRunsTheStepsInOrder(t *testing.T) {
 	for _, e := range *ev {
 		kinds = append(kinds, fmt.Sprintf("%T", e))
 	}
-	want := []string{"publish.ArtifactSending", "publish.ArtifactDone", "publish.PercentSelected"}
+	want := []string{"publish.PercentSelected", "publish.ArtifactSending", "publish.ArtifactDone"}
 	for range 51 {
 		want = append(want, "publish.TargetDone")
 	}
