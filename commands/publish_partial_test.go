@@ -15,23 +15,28 @@ import (
 	"github.com/otactl/otactl/release"
 )
 
+// aclPublishEnv starts a mosquitto whose every client is held to the
+// access rules of an acl_file holding rules, and an in-process otactl with
+// a 2 KiB artifact fw.bin to publish there.
+func aclPublishEnv(t *testing.T, rules string) (e *pubEnv, m *mosquitto.Broker, fw string) {
+	t.Helper()
+	mosquitto.Require(t)
+	acl := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m = mosquitto.Start(t, mosquitto.Config{Extra: "acl_file " + acl + "\n"})
+	e = newPubEnv(t)
+	return e, m, e.file("fw.bin", pubRandom(2048))
+}
+
 // TestPublishUnconfirmedAfterDesiredExits6 runs a publish whose desired
 // manifest goes out but whose catalog entry the broker drops (an ACL that
 // denies it, which mosquitto acknowledges silently): the release is live,
 // so the run exits 6, not 0, 1 or 3.
 func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
 	t.Parallel()
-	mosquitto.Require(t)
-	dir := t.TempDir()
-	acl := filepath.Join(dir, "acl")
-	rules := "topic read #\ntopic write .u/c/#\ntopic write .u/desired\ntopic write .u/otactl/#\n"
-	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := mosquitto.Start(t, mosquitto.Config{Extra: "acl_file " + acl + "\n"})
-
-	e := newPubEnv(t)
-	fw := e.file("fw.bin", pubRandom(2048))
+	e, m, fw := aclPublishEnv(t, "topic read #\ntopic write .u/c/#\ntopic write .u/desired\ntopic write .u/otactl/#\n")
 	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
 	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", m.URL(), "--broker-timeout", "5s")
 	if code != ExitPartial {
@@ -57,17 +62,7 @@ func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
 // line per target.
 func TestPublishFailingOnATargetPrintsItsReport(t *testing.T) {
 	t.Parallel()
-	mosquitto.Require(t)
-	dir := t.TempDir()
-	acl := filepath.Join(dir, "acl")
-	rules := "topic read #\ntopic write .u/#\ntopic write devices/a/#\n"
-	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := mosquitto.Start(t, mosquitto.Config{Extra: "acl_file " + acl + "\n"})
-
-	e := newPubEnv(t)
-	fw := e.file("fw.bin", pubRandom(2048))
+	e, m, fw := aclPublishEnv(t, "topic read #\ntopic write .u/#\ntopic write devices/a/#\n")
 	man := e.manifest("r.json", 1800, "", "main@1.0.0="+fw)
 	args := []string{"release", "publish", man, fw, "--device", "a", "--device", "b", "--broker", m.URL(), "--broker-timeout", "5s", "--read-back-wait", "1s"}
 	out, errs, code := e.run("", append(args, "-o", "json")...)
