@@ -84,7 +84,8 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded or replaced; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear or empty"),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear or empty"),
+		opt(str("error", "why publishing there failed (action failed)")),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
 	}},

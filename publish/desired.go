@@ -24,6 +24,7 @@ type Desired struct {
 	lost    []string // why the release did not stay on a target
 	gone    map[string]bool
 	sent    bool // a desired manifest may have reached the broker
+	told    bool // the targets' results were told (TargetDone)
 }
 
 // desiredRank ranks what a desired topic retains: by sequence number, then
@@ -70,7 +71,7 @@ func (p *Publisher) AntiRollback(ctx context.Context, plan *Plan, targets []Targ
 // initial is target t's result before anything is published.
 func (d *Desired) initial(t Target) TargetResult {
 	m := d.plan.Manifest
-	r := TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: "published"}
+	r := TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: ActionPublished}
 	if d.plan.DryRun {
 		r.Action = "would publish"
 	}
@@ -157,14 +158,37 @@ func (d *Desired) Publish(ctx context.Context) error {
 	}
 	for i, t := range d.targets {
 		if err := d.publishTo(ctx, t, &d.results[i]); err != nil {
+			d.stopAt(i, err)
 			return err
 		}
 	}
 	if err := d.settle(ctx); err != nil {
+		d.failed(err)
 		return err
 	}
 	d.tell()
 	return nil
+}
+
+// failed marks failed the target whose read-back err is about, if it
+// names one.
+func (d *Desired) failed(err error) {
+	var (
+		ve *upload.VerifyError
+		ue *upload.UnconfirmedError
+	)
+	topic := ""
+	switch {
+	case errors.As(err, &ve):
+		topic = ve.Topic
+	case errors.As(err, &ue):
+		topic = ue.Topic
+	}
+	for i, t := range d.targets {
+		if t.Topic == topic && topic != "" {
+			d.results[i].Action, d.results[i].Error = ActionFailed, err.Error()
+		}
+	}
 }
 
 // publishTo publishes the desired manifest to t unless it is there
@@ -173,7 +197,7 @@ func (d *Desired) publishTo(ctx context.Context, t Target, r *TargetResult) erro
 	switch r.Action {
 	case "unchanged":
 		return d.w.Own(t.Topic, d.plan.Payload)
-	case "published":
+	case ActionPublished:
 		if err := d.w.Poll(); err != nil {
 			return err
 		}
@@ -193,8 +217,23 @@ func (d *Desired) publishTo(ctx context.Context, t Target, r *TargetResult) erro
 	return nil
 }
 
-// tell emits a TargetDone event for every target the release is on.
+// stopAt records that the run stopped at target i on err: that target
+// failed (its desired manifest may or may not be retained there), and
+// those after it that this run was to publish to were not published to.
+func (d *Desired) stopAt(i int, err error) {
+	d.results[i].Action = ActionFailed
+	d.results[i].Error = err.Error()
+	for j := i + 1; j < len(d.results); j++ {
+		if d.results[j].Action == ActionPublished {
+			d.results[j].Action = ActionNotPublished
+		}
+	}
+}
+
+// tell emits a TargetDone event for every target the release is on (or,
+// in a run that stopped part-way, was to be).
 func (d *Desired) tell() {
+	d.told = true
 	for i, t := range d.targets {
 		if !d.gone[t.Topic] {
 			d.p.Observe.emit(TargetDone{Target: t, Result: d.results[i], Sequence: d.plan.Manifest.SequenceNumber})
@@ -258,27 +297,55 @@ func (d *Desired) Kept() []Target {
 
 // Finish settles once more what arrived since (a run succeeds only if its
 // targets end on its release), and returns an *AntiRollbackError for every
-// target this release did not stay on.
-func (d *Desired) Finish(ctx context.Context) error {
+// target this release did not stay on: as it is when the release stayed on
+// no target, else inside a *PartialError carrying rep (the release is live
+// on the targets it stayed on).
+func (d *Desired) Finish(ctx context.Context, rep *Report) error {
 	if !d.plan.DryRun {
 		if err := d.settle(ctx); err != nil {
-			return d.partial(ctx, err)
+			return d.partial(ctx, err, rep)
 		}
 	}
 	if len(d.lost) == 0 {
 		return nil
 	}
-	return &AntiRollbackError{Sequence: d.plan.Manifest.SequenceNumber, Reasons: d.lost, Lost: true}
+	err := &AntiRollbackError{Sequence: d.plan.Manifest.SequenceNumber, Reasons: d.lost, Lost: true}
+	if kept := len(d.Kept()); kept > 0 {
+		rep.Targets = d.results
+		return &PartialError{Err: err, Result: rep, Next: fmt.Sprintf("the release stayed on %d of %d targets (and is in the catalog for those); on the others a higher release, published concurrently, is what devices get (otactl release current): create the release again (a new sequence number) if this one should win there", kept, len(d.targets))}
+	}
+	return err
 }
 
 // partial makes err, met after a desired manifest may have reached the
-// broker, a *PartialError (a read-back that failed counts: a broker may
-// deliver what it does not retain). An interruption stays as it is.
-func (d *Desired) partial(ctx context.Context, err error) error {
-	if err == nil || !d.sent || ctx.Err() != nil {
+// broker, a *PartialError carrying rep with the targets' results so far
+// (a read-back that failed counts: a broker may deliver what it does not
+// retain). An interruption becomes one that says how far the run got,
+// still exit 130.
+func (d *Desired) partial(ctx context.Context, err error, rep *Report) error {
+	if err == nil || !d.sent {
 		return err
 	}
-	return &PartialError{Err: err}
+	rep.Targets = d.results
+	if !d.told {
+		d.tell()
+	}
+	if ctx.Err() != nil {
+		return &PartialError{Err: fmt.Errorf("interrupted after the desired manifest went out: %s", d.reached()), Result: rep,
+			Next: "the release is live on the targets published to (-o json lists each target's action): run the same publish again to finish it, or 'otactl release unpublish' them"}
+	}
+	return &PartialError{Err: err, Result: rep}
+}
+
+// reached says how many targets this run published to, of how many, and
+// how many it did not reach.
+func (d *Desired) reached() string {
+	n := map[string]int{}
+	for _, r := range d.results {
+		n[r.Action]++
+	}
+	return fmt.Sprintf("published to %d of %d targets (%d already held it, %d failed, %d not published to); no catalog entry",
+		n[ActionPublished], len(d.results), n["unchanged"], n[ActionFailed], n[ActionNotPublished])
 }
 
 // Close ends the watch.

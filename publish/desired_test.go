@@ -90,7 +90,7 @@ func TestDesiredPublishesOverLowerAndReports(t *testing.T) {
 	if len(tds) != 2 || tds[0] != (TargetDone{Target: fleet, Result: want[0], Sequence: 1000}) {
 		t.Errorf("events %+v", tds)
 	}
-	if err := d.Finish(context.Background()); err != nil || len(d.Kept()) != 2 {
+	if err := d.Finish(context.Background(), &Report{}); err != nil || len(d.Kept()) != 2 {
 		t.Errorf("finish: %v, kept %v", err, d.Kept())
 	}
 }
@@ -109,7 +109,7 @@ func TestDesiredLeavesTheSameReleaseUnchanged(t *testing.T) {
 	if r := d.Results()[0]; r.Action != "unchanged" || r.Previous != 1000 || len(b.sent) != 0 {
 		t.Fatalf("%+v, sent %v", r, b.sent)
 	}
-	if len(targetEvents(*ev)) != 1 || d.Finish(context.Background()) != nil {
+	if len(targetEvents(*ev)) != 1 || d.Finish(context.Background(), &Report{}) != nil {
 		t.Errorf("events %+v", *ev)
 	}
 
@@ -140,7 +140,7 @@ func TestDesiredForcePublishesOverHigher(t *testing.T) {
 	if r := d.Results()[0]; r.Action != "published" || r.Previous != 2000 || !bytes.Equal(b.retained[deviceA.Topic], plan.Payload) {
 		t.Fatalf("%+v", r)
 	}
-	if err := d.Finish(context.Background()); err != nil {
+	if err := d.Finish(context.Background(), &Report{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -164,7 +164,7 @@ func TestDesiredSupersededIsAnError(t *testing.T) {
 	if !bytes.Equal(b.retained[fleet.Topic], higher) {
 		t.Error("the higher release was not put back")
 	}
-	err = d.Finish(context.Background())
+	err = d.Finish(context.Background(), &Report{})
 	var ar *AntiRollbackError
 	if !errors.As(err, &ar) || !ar.Lost || !errors.Is(err, release.ErrVerification) {
 		t.Fatalf("finish: %v", err)
@@ -251,13 +251,16 @@ func TestDesiredUnconfirmedIsPartial(t *testing.T) {
 		t.Fatalf("nothing sent: %v", err)
 	}
 
-	// Once interrupted, it stays an interruption.
+	// Interrupted once the manifest went out, it says how far the run
+	// got (the command still exits 130: a cancelled context decides).
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b3 := newFakeBroker(t)
 	b3.settleErr = context.Canceled
 	p3, _ := publisher(b3)
-	if _, err := p3.Publish(ctx, f.plan(fleet)); !errors.Is(err, context.Canceled) || errors.As(err, &partial) {
+	_, err = p3.Publish(ctx, f.plan(fleet))
+	if !errors.As(err, &partial) || partial.Result == nil || errors.Is(err, context.Canceled) ||
+		!strings.HasPrefix(err.Error(), "interrupted after the desired manifest went out: published to 1 of 1 targets") {
 		t.Fatalf("interrupted: %v", err)
 	}
 }

@@ -39,7 +39,8 @@ type PercentSelected struct {
 }
 
 // TargetDone: the desired manifest of sequence Sequence is settled on a
-// target.
+// target; in a run that stopped part-way, what became of each target it
+// was to publish to (Result.Action failed or not published).
 type TargetDone struct {
 	Target   Target
 	Result   TargetResult

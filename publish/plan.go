@@ -96,9 +96,12 @@ type TargetResult struct {
 	// Previous is the sequence number retained there before, 0 for none.
 	Previous int64 `json:"previousSequence,omitempty"`
 	// Action is published, unchanged (this release was already there),
-	// would publish, refused, superseded or replaced; for Unpublish one
-	// of the Action constants of unpublish.go.
+	// would publish, refused, superseded or replaced, or, in a run that
+	// stopped part-way, failed (Error says why) or not published; for
+	// Unpublish one of the Action constants of unpublish.go.
 	Action string `json:"action"`
+	// Error is why publishing there failed (Action failed).
+	Error string `json:"error,omitempty"`
 	// Encoding is, for Unpublish, the encoding of the empty manifest
 	// published (or that would be, or was there already).
 	Encoding string `json:"encoding,omitempty"`
@@ -106,6 +109,14 @@ type TargetResult struct {
 	// concurrent publish of a lower sequence had replaced it.
 	Restored bool `json:"restored,omitempty"`
 }
+
+// Actions of a publish's targets that stopped part-way, besides the
+// others TargetResult.Action names.
+const (
+	ActionPublished    = "published"
+	ActionFailed       = "failed"        // publishing there failed: it may or may not retain the release
+	ActionNotPublished = "not published" // the run stopped before publishing there
+)
 
 // CatalogResult is what happened to the catalog entry.
 type CatalogResult struct {

@@ -99,15 +99,18 @@ type Publisher struct {
 }
 
 // Publish runs a plan's steps in order, stopping at the first failure:
-// the manifest held to the key set the fleet follows (KeySet) and the
-// device-compatibility lint, which refuses the plan in strict mode,
-// both before anything is sent (Lint), every artifact on the broker and read
-// back (Artifacts), the
-// targets (Targets), anti-rollback on every target (AntiRollback), the
-// desired manifest on each, confirmed (Desired.Publish), and the catalog
-// entry (RecordCatalog). A desired manifest is therefore never visible
-// before all its artifacts are. An error met after a desired manifest may
-// have gone out is a *PartialError.
+// the manifest held to the key set the fleet follows (KeySet), the
+// device-compatibility lint, which refuses the plan in strict mode (Lint),
+// and the targets (Targets: a --device glob or --percent that picks no
+// device is refused), all before anything is sent; every artifact on the
+// broker and read back (Artifacts), anti-rollback on every target
+// (AntiRollback), the desired manifest on each, confirmed
+// (Desired.Publish), and the catalog entry (RecordCatalog). A desired
+// manifest is therefore never visible before all its artifacts are. An
+// error met after a desired manifest may have gone out is a
+// *PartialError carrying the report so far, each target's action in it;
+// so is a release that a concurrent publish displaced from some of its
+// targets but not all (an *AntiRollbackError inside).
 func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	m := plan.Manifest
 	rep := &Report{SequenceNumber: m.SequenceNumber, Hash: m.Hash, Encoding: plan.Encoding, DryRun: plan.DryRun,
@@ -119,6 +122,12 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	if rep.Warnings, err = p.Lint(plan); err != nil {
 		return nil, err
 	}
+	// The targets first: a --device glob or --percent that picks no
+	// device is refused before anything is sent.
+	targets, err := p.Targets(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
 	if rep.Artifacts, err = p.Artifacts(ctx, plan); err != nil {
 		return nil, err
 	}
@@ -126,10 +135,6 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		if err := ConfirmArtifacts(ctx, p.Endpoints, rep.Artifacts, p.Observe); err != nil {
 			return nil, err
 		}
-	}
-	targets, err := p.Targets(ctx, plan)
-	if err != nil {
-		return nil, err
 	}
 	desired, err := p.AntiRollback(ctx, plan, targets)
 	if err != nil {
@@ -140,21 +145,21 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 		return nil, err
 	}
 	if err := desired.Publish(ctx); err != nil {
-		return nil, desired.partial(ctx, err)
+		return nil, desired.partial(ctx, err, rep)
 	}
 	rep.Targets = desired.Results()
 	kept := desired.Kept()
 	if len(targets) > 0 && len(kept) == 0 {
 		// The release stayed nowhere: no catalog entry.
-		return nil, desired.Finish(ctx)
+		return nil, desired.Finish(ctx, rep)
 	}
 	if err := p.confirmDesired(ctx, plan, kept, rep); err != nil {
 		return nil, err
 	}
 	if rep.Catalog, err = p.RecordCatalog(ctx, plan, kept); err != nil {
-		return nil, desired.partial(ctx, err)
+		return nil, desired.partial(ctx, err, rep)
 	}
-	if err := desired.Finish(ctx); err != nil {
+	if err := desired.Finish(ctx, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil

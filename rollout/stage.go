@@ -53,8 +53,14 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		return err
 	}
 	rep, err := r.Publisher.Publish(ctx, &plan)
-	if partial := (*publish.PartialError)(nil); errors.As(err, &partial) {
+	var lost *publish.AntiRollbackError
+	if partial := (*publish.PartialError)(nil); errors.As(err, &partial) && !errors.As(err, &lost) {
 		return r.unconfirmed(ctx, st, ev, partial)
+	} else if lost != nil {
+		// A higher release published concurrently to some of the
+		// stage's targets: someone else is publishing; the rollout
+		// stops there (exit 3), as when it took all of them.
+		return lost
 	} else if err != nil {
 		return err
 	}
