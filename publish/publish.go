@@ -103,7 +103,8 @@ type Publisher struct {
 // device-compatibility lint, which refuses the plan in strict mode,
 // both before anything is sent (Lint), every artifact on the broker and read
 // back (Artifacts), the
-// targets (Targets), anti-rollback on every target (AntiRollback), the
+// targets (Targets), anti-rollback on every target (AntiRollback) and on
+// the fleet above a narrower target (antiRollbackEnclosing), the
 // desired manifest on each, confirmed (Desired.Publish), and the catalog
 // entry (RecordCatalog). A desired manifest is therefore never visible
 // before all its artifacts are. An error met after a desired manifest may
@@ -137,6 +138,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	defer desired.Close()
 	if err := p.antiRollbackElsewhere(ctx, plan, targets); err != nil {
+		return nil, err
+	}
+	if err := p.antiRollbackEnclosing(ctx, plan, targets); err != nil {
 		return nil, err
 	}
 	if err := desired.Publish(ctx); err != nil {
