@@ -105,6 +105,8 @@ type TargetResult struct {
 	// Restored says this run published its release there again because a
 	// concurrent publish of a lower sequence had replaced it.
 	Restored bool `json:"restored,omitempty"`
+	// Error says, for Unpublish's ActionFailed, why.
+	Error string `json:"error,omitempty"`
 }
 
 // CatalogResult is what happened to the catalog entry.
