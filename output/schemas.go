@@ -219,6 +219,7 @@ var Schemas = []Schema{
 		str("digest", "its digest"), intg("threshold", "release signatures a manifest needs"),
 		arrOf("keys", "publicKey", "release keys"), intg("rootThreshold", "root signatures needed"),
 		arrOf("roots", "publicKey", "root keys"), strs("signedBy", "the root key ids that signed it"),
+		opt(arrOf("endpoints", "endpoint", "with several endpoints: each, the publishing connection first, and whether it served the key set (exit 6 when one did not)")),
 	}},
 	{Name: "release-create", Commands: []string{"release create"}, Doc: "The manifest made.", Fields: []Prop{
 		opt(str("file", "the file written (--out)")), strs("warnings", "the linter's warnings"),
