@@ -12,6 +12,19 @@ import (
 
 var cohortBeta = Target{Kind: "cohort", Name: "beta", Topic: "cohorts/beta/.u/desired"}
 
+// onFleet is the fixture's release at sequence 1000, a fake broker whose
+// fleet topic retains that release at sequence seq (nothing when 0), and
+// a publisher on it.
+func onFleet(t *testing.T, seq int64) (*fixture, *fakeBroker, *Publisher) {
+	t.Helper()
+	f, b := newFixture(t, 1000, 10), newFakeBroker(t)
+	if seq > 0 {
+		b.retained[fleet.Topic] = payload(t, f.manifest(seq))
+	}
+	p, _ := publisher(b)
+	return f, b, p
+}
+
 // TestNarrowerTargetBelowTheFleetIsRefused: a release for a device or a
 // cohort whose sequence is not above the fleet's would be ignored by
 // their devices (they act on the highest sequence they follow), so it is
@@ -21,11 +34,7 @@ func TestNarrowerTargetBelowTheFleetIsRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, target := range []Target{deviceA, cohortBeta} {
 		t.Run(string(target.Kind), func(t *testing.T) {
-			f := newFixture(t, 1000, 10)
-			b := newFakeBroker(t)
-			b.retained[fleet.Topic] = payload(t, f.manifest(2000))
-			p, _ := publisher(b)
-
+			f, b, p := onFleet(t, 2000)
 			_, err := p.Publish(ctx, f.plan(target))
 			var ar *AntiRollbackError
 			if !errors.As(err, &ar) || !errors.Is(err, release.ErrVerification) || ar.Enclosing != 2000 {
@@ -67,10 +76,7 @@ func TestNarrowerTargetBelowTheFleetIsRefused(t *testing.T) {
 // the fleet and a device at once is judged on the fleet's own topic.
 func TestNarrowerTargetAboveOrBesideTheFleet(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, 1000, 10)
-	b := newFakeBroker(t)
-	p, _ := publisher(b)
-	b.retained[fleet.Topic] = payload(t, f.manifest(500))
+	f, b, p := onFleet(t, 500)
 	if _, err := p.Publish(ctx, f.plan(deviceA)); err != nil {
 		t.Fatalf("above the fleet: %v", err)
 	}
@@ -93,12 +99,10 @@ func TestNarrowerTargetAboveOrBesideTheFleet(t *testing.T) {
 // TestNarrowerTargetReadsTheFleetOnEveryEndpoint: the fleet's manifest on
 // another endpoint counts too.
 func TestNarrowerTargetReadsTheFleetOnEveryEndpoint(t *testing.T) {
-	f := newFixture(t, 1000, 10)
-	b := newFakeBroker(t)
-	other := newFakeBroker(t)
-	other.retained[mainTopic] = f.data
-	other.retained[fleet.Topic] = payload(t, f.manifest(3000))
-	p, _ := endpointPublisher(b, &fakeEndpoint{b: other})
+	f, b, _ := onFleet(t, 0)
+	other := &fakeEndpoint{b: newFakeBroker(t)}
+	other.b.retained = map[string][]byte{mainTopic: f.data, fleet.Topic: payload(t, f.manifest(3000))}
+	p, _ := endpointPublisher(b, other)
 	_, err := p.Publish(context.Background(), f.plan(deviceA))
 	var ar *AntiRollbackError
 	if !errors.As(err, &ar) || ar.Enclosing != 3000 || !strings.Contains(err.Error(), "retains sequence 3000 on mqtt://e1:1883") {
@@ -110,9 +114,7 @@ func TestNarrowerTargetReadsTheFleetOnEveryEndpoint(t *testing.T) {
 // gets a sequence above the fleet's, so its devices act on it.
 func TestRollbackToANarrowerTargetIsAboveTheFleet(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, 1000, 10)
-	b := newFakeBroker(t)
-	p, _ := publisher(b)
+	f, b, p := onFleet(t, 0)
 	if _, err := p.Publish(ctx, f.plan(fleet)); err != nil {
 		t.Fatal(err)
 	}
