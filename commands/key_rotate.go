@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -41,6 +42,12 @@ root's; a higher version), then publishes it retained and reads it back.
 Devices then verify manifests with the new release keys, without being
 reflashed. A key set that devices would refuse is never published: exit 3.
 
+With --verify-broker (or OTACTL_VERIFY_BROKERS, or the profile's
+verify-brokers) every other endpoint is read first (unreachable: exit 1;
+a key set of the same or a higher version there: exit 3, nothing sent) and
+the key set is confirmed on each after it is published: exit 6 when one
+does not serve it (docs/keys.md#key-rotation).
+
 The first key set is published with --bootstrap (there must be none yet),
 signed by the root keys devices are provisioned with.
 
@@ -61,6 +68,7 @@ Example:
 			&cli.BoolFlag{Name: "force", Usage: "publish although the retained key set (one devices refused) would not accept it; needs --version if it does not parse", Destination: &opts.Request.Force},
 			dryRunFlag(&opts.Request.DryRun),
 			outputFlag(&opts.Output),
+			verifyBrokerFlag(&opts.Conn),
 		}, connectFlags(&opts.Conn)...),
 		Action: runWithoutArgs("key rotate", "", func(ctx context.Context) error {
 			if opts.Request.Threshold < 1 || opts.Request.RootThreshold < 1 || opts.Request.Version < 0 {
@@ -87,19 +95,27 @@ func keyRotateRun(ctx context.Context, sys *System, opts *keyRotateOptions) erro
 		return err
 	}
 	var rep *publish.RotateReport
-	err = opts.Conn.withClient(ctx, sys, func(client *upload.Client) (err error) {
+	err = opts.Conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) (err error) {
 		p := newPublisher(sys, client, opts.Output == "json")
+		p.Endpoints = eps
 		rep, err = p.Rotate(ctx, req)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("key rotate: %w", err)
+		err = fmt.Errorf("key rotate: %w", err)
 	}
 	if opts.Output == "json" {
-		return writeJSON(sys.Stdout, "key-rotate", rep)
+		return writePartialJSON(sys, "key-rotate", rep, err)
 	}
-	writeRotateReport(sys.Stdout, rep)
-	return nil
+	var partial *publish.PartialError
+	if errors.As(err, &partial) {
+		// Published, not confirmed everywhere: what was published.
+		rep, _ = partial.Result.(*publish.RotateReport)
+	}
+	if rep != nil {
+		writeRotateReport(sys.Stdout, rep)
+	}
+	return err
 }
 
 // writeRotateReport prints what key rotate did, one line and then the key

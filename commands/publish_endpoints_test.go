@@ -10,6 +10,8 @@ import (
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/keyset"
+	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
 )
@@ -267,5 +269,52 @@ func TestPublishOnANATSCluster(t *testing.T) {
 		if seq := retainedSeq(t, url, ".u/desired"); seq != 1700 {
 			t.Errorf("node down: %s retains sequence %d", url, seq)
 		}
+	}
+}
+
+// TestKeyRotateConfirmsEveryEndpoint: key rotate reads the key set back
+// on every endpoint devices use, as a publish does its manifest: through a
+// bridge (OTACTL_VERIFY_BROKERS) it is confirmed on the edge; on a broker
+// that nothing reaches it is published but not confirmed there (exit 6,
+// -o json saying what each endpoint confirmed); with an endpoint down,
+// nothing is published (exit 1).
+func TestKeyRotateConfirmsEveryEndpoint(t *testing.T) {
+	t.Parallel()
+	br := testbroker.MosquittoBridge(t, testbroker.BridgeConfig{})
+	central, edge := br.Central.URL, br.Edge.URL
+	alone := testbroker.Embedded(t, broker.Config{}).URL
+	e := newPubEnv(t)
+	rootPriv, _ := e.signingKey("root")
+	_, rel1 := e.signingKey("release-1")
+	_, rel2 := e.signingKey("release-2")
+	rotate := []string{"key", "rotate", "--root-key", "file:" + rootPriv, "--broker", central, "--read-back-wait", "500ms"}
+
+	e.env["OTACTL_VERIFY_BROKERS"] = edge
+	e.says([]string{"endpoint " + edge + ": key set confirmed", "key set version 1 published to .u/keys"},
+		append(rotate, "--bootstrap", "--release-key", rel1)...)
+	if ks, _ := pubRetained(t, pubDial(t, edge), ".u/keys"); len(ks) == 0 {
+		t.Fatal("the edge does not retain the key set")
+	}
+
+	e.env["OTACTL_VERIFY_BROKERS"] = alone
+	out, errs, code := e.run("", append(rotate, "--release-key", rel2, "-o", "json")...)
+	if code != ExitPartial || !strings.Contains(errs, "key set not confirmed on every endpoint: endpoint "+alone+": verification failed: .u/keys: nothing is retained there") {
+		t.Fatalf("an endpoint nothing reaches: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var rep publish.RotateReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Version != 2 || rep.Action != publish.KeySetPublished ||
+		len(rep.Endpoints) != 2 || rep.Endpoints[0].URL != central || !rep.Endpoints[0].Confirmed || rep.Endpoints[1].URL != alone || rep.Endpoints[1].Confirmed {
+		t.Fatalf("report %+v (%v)\n%s", rep, err, out)
+	}
+
+	// An endpoint down: exit 1, and the central broker keeps version 2.
+	delete(e.env, "OTACTL_VERIFY_BROKERS")
+	_, errs, code = e.run("", append(rotate, "--release-key", rel1, "--verify-broker", "mqtt://127.0.0.1:1", "--broker-timeout", "2s")...)
+	if code != ExitError || !strings.Contains(errs, "endpoint mqtt://127.0.0.1:1") || !strings.Contains(errs, "nothing was published") {
+		t.Fatalf("an endpoint down: exit %d\n%s", code, errs)
+	}
+	b, _ := pubRetained(t, pubDial(t, central), ".u/keys")
+	if ks, err := keyset.Parse(b); err != nil || ks.Version != 2 {
+		t.Fatalf("central retains %v (%v) after a refused rotation", ks, err)
 	}
 }

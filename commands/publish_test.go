@@ -959,3 +959,57 @@ func TestBlocksKeepTheWholeTopicForOldDevices(t *testing.T) {
 	}
 	updatedFleet(t, b.URL, 2, "1.2.3")
 }
+
+// TestUnpublishHalfWayPrintsWhatItDid: an unpublish over two targets whose
+// second the broker's access rules refuse (mosquitto acknowledges and
+// drops the message) takes the first back, exits 6 and, with -o json,
+// prints what each target's action was and why the second failed.
+func TestUnpublishHalfWayPrintsWhatItDid(t *testing.T) {
+	t.Parallel()
+	mosquitto.Require(t)
+	const adminPW, opsPW = "unpublish-admin-pw", "unpublish-ops-pw"
+	testsecrets.Register(t, "broker password of admin", adminPW)
+	testsecrets.Register(t, "broker password of ops", opsPW)
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "acl")
+	rules := "user admin\ntopic readwrite #\nuser ops\ntopic read #\ntopic write devices/d1/.u/desired\n"
+	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := mosquitto.Start(t, mosquitto.Config{Users: map[string]string{"admin": adminPW, "ops": opsPW}, Extra: "acl_file " + acl + "\n"})
+	admin, err := upload.Connect(context.Background(), upload.Options{Broker: m.URL(), Username: "admin", Password: adminPW, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	manifest := []byte(`{"sequenceNumber":1700,"hash":"00","components":[]}`)
+	for _, topic := range []string{"devices/d1/.u/desired", "devices/d2/.u/desired"} {
+		if err := admin.PublishVerified(context.Background(), topic, manifest); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := newPubEnvAt(t, m.URL())
+	e.env["OTACTL_USERNAME"], e.env["OTACTL_PASSWORD"] = "ops", opsPW
+	out, errs, code := e.run("", "release", "unpublish", "--device", "d1", "--device", "d2", "--read-back-wait", "1s", "-o", "json")
+	if code != ExitPartial {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitPartial, out, errs)
+	}
+	var rep publish.UnpublishReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the unpublish document: %v\n%s", err, out)
+	}
+	if len(rep.Targets) != 2 || rep.Targets[0].Action != publish.ActionUnpublished || rep.Targets[1].Action != publish.ActionFailed ||
+		rep.Targets[1].Error == "" || !strings.Contains(rep.Error, "device d2") {
+		t.Fatalf("document: %+v", rep)
+	}
+	if !strings.Contains(errs, "release unpublish failed on 1 target of 2: device d2") || !strings.Contains(errs, "hint: the targets whose action is unpublished or cleared") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	if got, _ := pubRetained(t, admin, "devices/d1/.u/desired"); string(got) != "{}" {
+		t.Errorf("d1 retains %q, want the empty manifest", got)
+	}
+	if got, _ := pubRetained(t, admin, "devices/d2/.u/desired"); string(got) != string(manifest) {
+		t.Errorf("d2 retains %q: the access rules did not hold", got)
+	}
+}

@@ -90,14 +90,19 @@ func (o *targetedOptions) publishWith(ctx context.Context, sys *System, schema s
 }
 
 // writePartialJSON prints res as JSON (-o json) when err is nil, or, when
-// err is a *publish.PartialError with a result, that result; and returns
-// err.
+// err is a *publish.PartialError with a result or a
+// *publish.UnpublishError, what the run did; and returns err.
 func writePartialJSON(sys *System, schema string, res any, err error) error {
-	var partial *publish.PartialError
+	var (
+		partial *publish.PartialError
+		unpub   *publish.UnpublishError
+	)
 	switch {
 	case err == nil:
 	case errors.As(err, &partial) && partial.Result != nil:
 		res = partial.Result
+	case errors.As(err, &unpub):
+		res = unpub.Report
 	default:
 		return err
 	}

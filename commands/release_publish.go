@@ -81,7 +81,9 @@ Publishes a release, stopping at the first failure:
      be on the broker);
   4. refuses (exit 3) when a target already retains a manifest with a
      sequence number greater than or equal to this one, unless --force
-     (the same release already there is left alone);
+     (the same release already there is left alone); a cohort or device
+     target also when the fleet's topic does, as its devices act on the
+     highest sequence they follow (docs/publishing.md, "Narrower targets");
   5. publishes the desired manifest, retained, to each target and reads it
      back. Each target is watched from step 4 until the run ends: when
      another run publishes a higher sequence there at the same time, this

@@ -47,6 +47,12 @@ log the empty payload as a format error.
 On a terminal it asks before acting on the whole fleet; --yes skips the
 question, and nothing asks when standard input is not a terminal (CI).
 
+A target that fails (a broker's access rules, a lost connection) does not
+stop the others: each is taken back where it can be, the failed ones are
+marked failed, and the run exits 6 when anything was sent to the broker,
+1 when nothing was; -o json prints what every target did either way
+(docs/publishing.md, "release unpublish").
+
 Example:
    $ otactl release unpublish --device canary-01
    $ otactl release unpublish --cohort beta --encoding cbor -o json
@@ -107,6 +113,8 @@ func clearedLine(e publish.TargetCleared) string {
 	case publish.ActionUnpublished, publish.ActionWouldUnpublish:
 		verb := map[bool]string{true: "published", false: "would publish"}[r.Action == publish.ActionUnpublished]
 		return fmt.Sprintf("%s: %s the empty manifest (%s) to %s%s: no release", t, verb, r.Encoding, t.Topic, was)
+	case publish.ActionFailed:
+		return fmt.Sprintf("%s: failed on %s%s: %s", t, t.Topic, was, r.Error)
 	}
 	return fmt.Sprintf("%s: %s %s%s", t, r.Action, t.Topic, was)
 }

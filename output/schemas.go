@@ -84,10 +84,10 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear or empty"),
-		opt(str("error", "why publishing there failed (action failed)")),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty or failed"),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
+		opt(str("error", "why publishing or unpublishing there failed (action failed)")),
 	}},
 	"rolloutState": {Doc: "A staged rollout's state, as retained at `.u/rollout/state` (docs/rollouts.md).", Fields: []Prop{
 		intg("sequenceNumber", "the release's"), str("hash", "the release digest"),
@@ -219,6 +219,7 @@ var Schemas = []Schema{
 		str("digest", "its digest"), intg("threshold", "release signatures a manifest needs"),
 		arrOf("keys", "publicKey", "release keys"), intg("rootThreshold", "root signatures needed"),
 		arrOf("roots", "publicKey", "root keys"), strs("signedBy", "the root key ids that signed it"),
+		opt(arrOf("endpoints", "endpoint", "with several endpoints: each, the publishing connection first, and whether it served the key set (exit 6 when one did not)")),
 	}},
 	{Name: "release-create", Commands: []string{"release create"}, Doc: "The manifest made.", Fields: []Prop{
 		opt(str("file", "the file written (--out)")), strs("warnings", "the linter's warnings"),
@@ -247,9 +248,10 @@ var Schemas = []Schema{
 	{Name: "release-publish", Commands: []string{"release publish"}, Doc: "What the publish did; with --wait, the gate's result under `gate`.",
 		Fields: append(append([]Prop{}, publishFields...), opt(ref("gate", "gateResult", "with --wait: the gate's result")))},
 	{Name: "release-rollback", Commands: []string{"release rollback"}, Doc: "What the rollback's publish did.", Fields: publishFields},
-	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did.", Fields: []Prop{
+	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did; printed with exit 1 or 6 too when a target failed (docs/publishing.md).", Fields: []Prop{
 		boo("dryRun", "nothing was sent"), arrOf("targets", "target", "each desired topic"),
 		opt(arrOf("endpoints", "endpoint", "with exit 6: each broker endpoint, the publishing connection first")),
+		opt(str("error", "with exit 1 or 6: why the run did not end on every target")),
 	}},
 	{Name: "release-show", Commands: []string{"release show"}, Doc: "A manifest file.", Fields: []Prop{
 		ref("manifest", "manifest", "the manifest"),

@@ -170,7 +170,7 @@ func (p *Publisher) antiRollbackElsewhere(ctx context.Context, plan *Plan, targe
 			if err != nil && !found {
 				return endpointError(e.URL, "anti-rollback: read "+t.Topic, err)
 			}
-			if om != nil && (om.SequenceNumber > m.SequenceNumber || om.SequenceNumber == m.SequenceNumber && om.Hash != m.Hash) {
+			if om != nil && outranks(om, m) {
 				refused = append(refused, fmt.Sprintf("%s retains sequence %d on %s", t, om.SequenceNumber, e.URL))
 			}
 		}

@@ -38,6 +38,10 @@ type AntiRollbackError struct {
 	// Lost says the release was published and did not stay on every
 	// target: another run published a higher one concurrently.
 	Lost bool
+	// Enclosing, when set, is the highest sequence an enclosing scope
+	// (the fleet) retains above this release: the devices of its narrower
+	// targets would act on that one instead.
+	Enclosing int64
 }
 
 func (e *AntiRollbackError) Error() string {
@@ -54,6 +58,10 @@ func (e *AntiRollbackError) Unwrap() error { return release.ErrVerification }
 func (e *AntiRollbackError) Hint() string {
 	if e.Lost {
 		return "another run published to the same target at the same time, and devices get what it retains now (otactl release current): create the release again (a new sequence number) if this one should win"
+	}
+	if e.Enclosing > 0 {
+		return fmt.Sprintf("devices act on the highest sequence of their device, cohort and fleet topics: create the release again above it "+
+			"('otactl release create --sequence %d' or later), or use 'otactl release rollback', which picks a sequence above the fleet's", e.Enclosing+1)
 	}
 	return "create the release again (a new sequence number), use 'otactl release rollback' to go back to an earlier release, or --force"
 }

@@ -32,8 +32,9 @@ type fakeBroker struct {
 	watches  []*fakeWatch
 	// sent lists, in order, every topic bytes were sent to.
 	sent []string
-	// fail makes PublishVerified and watch publishes to a topic fail.
-	fail map[string]error
+	// fail makes PublishVerified, Clear and watch publishes to a topic
+	// fail; readFail makes ReadRetained of a topic fail.
+	fail, readFail map[string]error
 	// settleErr makes every Settle fail.
 	settleErr error
 }
@@ -44,7 +45,7 @@ func newFakeBroker(t *testing.T) *fakeBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fakeBroker{t: t, topics: topics, retained: map[string][]byte{}, fail: map[string]error{}}
+	return &fakeBroker{t: t, topics: topics, retained: map[string][]byte{}, fail: map[string]error{}, readFail: map[string]error{}}
 }
 
 func (b *fakeBroker) Topics() protocol.Topics { return b.topics }
@@ -107,6 +108,9 @@ func (b *fakeBroker) VerifyRetained(_ context.Context, topic string, size int, s
 }
 
 func (b *fakeBroker) ReadRetained(_ context.Context, topic string) ([]byte, bool, error) {
+	if err := b.readFail[topic]; err != nil {
+		return nil, false, err
+	}
 	p, ok := b.retained[topic]
 	return p, ok, nil
 }
@@ -130,6 +134,9 @@ func (b *fakeBroker) PublishVerified(_ context.Context, topic string, payload []
 }
 
 func (b *fakeBroker) Clear(_ context.Context, topic string) error {
+	if err := b.fail[topic]; err != nil {
+		return err
+	}
 	b.sent = append(b.sent, topic)
 	b.deliver(topic, nil)
 	return nil

@@ -81,12 +81,17 @@ type RotateReport struct {
 	RootThreshold   int          `json:"rootThreshold"`
 	Roots           []keyset.Key `json:"roots"`
 	SignedBy        []string     `json:"signedBy"`
+	// Endpoints say, with several broker endpoints, on which the key set
+	// was confirmed, the publishing connection first.
+	Endpoints []EndpointResult `json:"endpoints,omitempty"`
 }
 
 // Rotate builds the key set req describes, signs it with every signer,
 // checks that devices following the retained key set would accept it
-// (keyset.Accept; with Bootstrap, that it is signed by its own roots), and
-// publishes it retained on P.u/keys, read back. Anti-rollback and
+// (keyset.Accept; with Bootstrap, that it is signed by its own roots) and
+// that no other endpoint retains the same or a higher version, publishes
+// it retained on P.u/keys, read back, and confirms it on every other
+// endpoint (a *PartialError when one does not serve it). Anti-rollback and
 // signature failures wrap release.ErrVerification.
 func (p *Publisher) Rotate(ctx context.Context, req RotateRequest) (*RotateReport, error) {
 	topic := p.Broker.Topics().KeySet()
@@ -117,6 +122,9 @@ func (p *Publisher) Rotate(ctx context.Context, req RotateRequest) (*RotateRepor
 	for _, s := range ks.Signatures {
 		rep.SignedBy = append(rep.SignedBy, s.KeyID)
 	}
+	if err := p.keySetElsewhere(ctx, ks, topic, req.Force); err != nil {
+		return nil, err
+	}
 	if req.DryRun {
 		return rep, nil
 	}
@@ -128,7 +136,45 @@ func (p *Publisher) Rotate(ctx context.Context, req RotateRequest) (*RotateRepor
 		return nil, fmt.Errorf("key set: %w", err)
 	}
 	rep.Action = KeySetPublished
+	if err := p.confirmKeySet(ctx, topic, payload, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// keySetElsewhere is the anti-rollback check of a key set on every other
+// endpoint, before anything is sent: one that retains a key set of the
+// same or a higher version refuses ks unless force, and one that cannot
+// be read fails the step.
+func (p *Publisher) keySetElsewhere(ctx context.Context, ks *keyset.KeySet, topic string, force bool) error {
+	for _, e := range p.Endpoints {
+		other, err := ReadKeySet(ctx, e.Reader, topic)
+		switch {
+		case err != nil && !errors.Is(err, release.ErrVerification):
+			return endpointError(e.URL, "read the key set "+topic, err)
+		case force || other == nil || other.Version < ks.Version:
+			continue
+		}
+		return hint.Wrap(fmt.Errorf("%w: %w: version %d, %s retains %d on %s", release.ErrVerification, keyset.ErrOlder, ks.Version, topic, other.Version, e.URL),
+			"the endpoints disagree (a bridge or cluster that did not carry a rotation): give --version above every endpoint's, or check them with 'otactl doctor'")
+	}
+	return nil
+}
+
+// confirmKeySet confirms the key set published on every other endpoint
+// and records in rep what each confirmed. The publishing connection took
+// it, so a failure is a *PartialError (exit 6) carrying rep.
+func (p *Publisher) confirmKeySet(ctx context.Context, topic string, payload []byte, rep *RotateReport) error {
+	if len(p.Endpoints) == 0 {
+		return nil
+	}
+	var err error
+	rep.Endpoints, err = p.confirmRetained(ctx, "key set", p.URL, []retainedWant{{Topic: topic, Payload: payload}})
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return &PartialError{Err: err, Result: rep,
+		Next: "devices on that endpoint keep following the key set before it: check the bridge or cluster (otactl doctor), then run 'otactl key rotate' again with the same keys, which publishes them as the next version"}
 }
 
 // buildKeySet makes and signs the key set of req, the one after prev.

@@ -176,3 +176,53 @@ func TestUnreadableKeySet(t *testing.T) {
 		t.Fatal("the unreadable key set was not replaced")
 	}
 }
+
+// TestRotateConfirmsEveryEndpoint: a key set is confirmed on every other
+// endpoint as a manifest is: one that does not serve it makes the run a
+// *PartialError (exit 6) carrying what each endpoint confirmed; one that
+// retains a key set of the same or a higher version refuses the rotation
+// before anything is sent.
+func TestRotateConfirmsEveryEndpoint(t *testing.T) {
+	ctx := context.Background()
+	b, other := newFakeBroker(t), newFakeBroker(t)
+	root, rel := newSigner(t), newSigner(t)
+	req := RotateRequest{Signers: []crypto.Signer{root}, ReleaseKeys: []crypto.PublicKey{rel.Public()}, Bootstrap: true}
+
+	p, ev := endpointPublisher(b, &fakeEndpoint{b: b})
+	rep := rotate(t, p, req)
+	if len(rep.Endpoints) != 2 || !rep.Endpoints[1].Confirmed || (*ev)[len(*ev)-1] != (EndpointDone{Step: "key set", URL: "mqtt://e1:1883"}) {
+		t.Fatalf("confirmed: %+v, events %v", rep.Endpoints, *ev)
+	}
+
+	// An endpoint the key set does not reach: published, not confirmed.
+	req.Bootstrap = false
+	p, _ = endpointPublisher(b, &fakeEndpoint{b: b}, &fakeEndpoint{b: other})
+	_, err := p.Rotate(ctx, req)
+	var partial *PartialError
+	if !errors.As(err, &partial) || !strings.Contains(err.Error(), "key set not confirmed on every endpoint: endpoint mqtt://e2:1883") {
+		t.Fatalf("not confirmed: %v", err)
+	}
+	got, ok := partial.Result.(*RotateReport)
+	if !ok || got.Version != 2 || got.Action != KeySetPublished || len(got.Endpoints) != 3 || !got.Endpoints[1].Confirmed || got.Endpoints[2].Confirmed {
+		t.Fatalf("report: %+v", partial.Result)
+	}
+	if retainedKeySet(t, b).Version != 2 {
+		t.Fatal("the publishing broker does not retain version 2")
+	}
+
+	// The other endpoint retains a higher version: refused, nothing sent.
+	ks := retainedKeySet(t, b)
+	ks.Version = 5
+	if err := ks.Sign(root); err != nil {
+		t.Fatal(err)
+	}
+	five, err := keyset.Encode(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.retained[other.topics.KeySet()] = five
+	b.sent = nil
+	if _, err := p.Rotate(ctx, req); !errors.Is(err, release.ErrVerification) || !strings.Contains(err.Error(), "retains 5 on mqtt://e2:1883") || len(b.sent) != 0 {
+		t.Fatalf("a higher version on an endpoint: %v, sent %v", err, b.sent)
+	}
+}

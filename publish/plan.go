@@ -100,21 +100,22 @@ type TargetResult struct {
 	// stopped part-way, failed (Error says why) or not published; for
 	// Unpublish one of the Action constants of unpublish.go.
 	Action string `json:"action"`
-	// Error is why publishing there failed (Action failed).
-	Error string `json:"error,omitempty"`
 	// Encoding is, for Unpublish, the encoding of the empty manifest
 	// published (or that would be, or was there already).
 	Encoding string `json:"encoding,omitempty"`
 	// Restored says this run published its release there again because a
 	// concurrent publish of a lower sequence had replaced it.
 	Restored bool `json:"restored,omitempty"`
+	// Error says why, when Action is failed (publishing or unpublishing
+	// there failed).
+	Error string `json:"error,omitempty"`
 }
 
-// Actions of a publish's targets that stopped part-way, besides the
-// others TargetResult.Action names.
+// Actions of a publish's targets, besides the others TargetResult.Action
+// names; ActionFailed (unpublish.go) is a target where publishing failed:
+// it may or may not retain the release.
 const (
 	ActionPublished    = "published"
-	ActionFailed       = "failed"        // publishing there failed: it may or may not retain the release
 	ActionNotPublished = "not published" // the run stopped before publishing there
 )
 

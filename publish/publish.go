@@ -104,7 +104,8 @@ type Publisher struct {
 // and the targets (Targets: a --device glob or --percent that picks no
 // device is refused), all before anything is sent; every artifact on the
 // broker and read back (Artifacts), anti-rollback on every target
-// (AntiRollback), the desired manifest on each, confirmed
+// (AntiRollback) and on the fleet above a narrower target
+// (antiRollbackEnclosing), the desired manifest on each, confirmed
 // (Desired.Publish), and the catalog entry (RecordCatalog). A desired
 // manifest is therefore never visible before all its artifacts are. An
 // error met after a desired manifest may have gone out is a
@@ -142,6 +143,9 @@ func (p *Publisher) Publish(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	defer desired.Close()
 	if err := p.antiRollbackElsewhere(ctx, plan, targets); err != nil {
+		return nil, err
+	}
+	if err := p.antiRollbackEnclosing(ctx, plan, targets); err != nil {
 		return nil, err
 	}
 	if err := desired.Publish(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/otactl/otactl/catalog"
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/release"
 )
 
@@ -55,9 +56,10 @@ func (p *Publisher) PlanRollback(ctx context.Context, req RollbackRequest) (*Pla
 	seq := req.Sequence
 	if seq == 0 {
 		// One above the highest sequence on any endpoint.
-		seq = RollbackSequence(ctx, p.Broker, req.Targets, req.BuiltAt)
+		topics := p.Broker.Topics()
+		seq = RollbackSequence(ctx, p.Broker, topics, req.Targets, req.BuiltAt)
 		for _, e := range p.Endpoints {
-			seq = max(seq, RollbackSequence(ctx, e.Reader, req.Targets, req.BuiltAt))
+			seq = max(seq, RollbackSequence(ctx, e.Reader, topics, req.Targets, req.BuiltAt))
 		}
 	}
 	m, err := RollbackManifest(entry, seq, req.Expires, req.Signers)
@@ -80,12 +82,14 @@ func (p *Publisher) PlanRollback(ctx context.Context, req RollbackRequest) (*Pla
 }
 
 // RollbackSequence is the sequence number of a rollback built at now: the
-// Unix time, or one above the highest sequence the targets retain, so
-// that anti-rollback lets it through. A target that cannot be read or
-// retains no manifest does not count.
-func RollbackSequence(ctx context.Context, r RetainedReader, targets []Target, now time.Time) int64 {
+// Unix time, or one above the highest sequence the targets and their
+// enclosing scopes (Enclosing: the fleet above a cohort or a device)
+// retain, so that anti-rollback lets it through and the devices of a
+// narrower target act on it. A topic that cannot be read or retains no
+// manifest does not count.
+func RollbackSequence(ctx context.Context, r RetainedReader, topics protocol.Topics, targets []Target, now time.Time) int64 {
 	seq := now.Unix()
-	for _, t := range targets {
+	for _, t := range WithEnclosing(topics, targets) {
 		m, _, _, err := ReadManifest(ctx, r, t.Topic)
 		if err == nil && m != nil && m.SequenceNumber >= seq {
 			seq = m.SequenceNumber + 1

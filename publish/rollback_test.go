@@ -39,17 +39,21 @@ func TestRollbackSequencePicksAboveWhatTargetsRetain(t *testing.T) {
 	b := newFakeBroker(t)
 	now := time.Unix(5000, 0)
 
-	if got := RollbackSequence(ctx, b, []Target{fleet, deviceA}, now); got != 5000 {
+	if got := RollbackSequence(ctx, b, b.topics, []Target{fleet, deviceA}, now); got != 5000 {
 		t.Errorf("nothing retained: %d, want the time now", got)
 	}
 	b.retained[deviceA.Topic] = payload(t, f.manifest(7000))
 	b.retained[fleet.Topic] = payload(t, f.manifest(6000))
 	b.retained[deviceB.Topic] = []byte("garbage")
-	if got := RollbackSequence(ctx, b, []Target{fleet, deviceA, deviceB}, now); got != 7001 {
+	if got := RollbackSequence(ctx, b, b.topics, []Target{fleet, deviceA, deviceB}, now); got != 7001 {
 		t.Errorf("7000 retained: %d, want 7001", got)
 	}
 	b.retained[deviceA.Topic] = payload(t, f.manifest(5000))
-	if got := RollbackSequence(ctx, b, []Target{deviceA}, now); got != 5001 {
+	if got := RollbackSequence(ctx, b, b.topics, []Target{deviceA}, now); got != 6001 {
+		t.Errorf("the fleet retains 6000 above the device's 5000: %d, want 6001", got)
+	}
+	delete(b.retained, fleet.Topic)
+	if got := RollbackSequence(ctx, b, b.topics, []Target{deviceA}, now); got != 5001 {
 		t.Errorf("the time now retained: %d, want 5001", got)
 	}
 }

@@ -3,7 +3,11 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/release"
 )
 
@@ -28,7 +32,8 @@ const (
 	ActionNoRelease       = "unchanged"       // the target already retains the empty manifest
 	ActionCleared         = "cleared"         // the retained message was deleted (Clear)
 	ActionWouldClear      = "would clear"
-	ActionNothingRetained = "empty" // nothing retained: nothing sent
+	ActionNothingRetained = "empty"  // nothing retained: nothing sent
+	ActionFailed          = "failed" // not taken back: TargetResult.Error says why
 )
 
 // Unpublish is the unpublish step: it takes the release back from every
@@ -39,6 +44,12 @@ const (
 // A target that retains nothing is left alone; one that retains bytes
 // that are not a manifest is unpublished too. Each target is a
 // TargetCleared event.
+//
+// A target that fails does not stop the others (a release taken back
+// should come off every target that can be reached): it is ActionFailed,
+// with its error, and the run returns an *UnpublishError carrying what
+// every target did, inside a *PartialError (exit 6) when anything was sent
+// to the broker (docs/publishing.md, "release unpublish").
 func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o UnpublishOptions) ([]TargetResult, error) {
 	if o.Encoding != "" && !o.Clear {
 		if _, err := release.EmptyManifest(o.Encoding); err != nil {
@@ -46,61 +57,112 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		}
 	}
 	results := []TargetResult{}
-	var want []retainedWant
+	var (
+		want   []retainedWant
+		failed []string
+		first  error
+		sent   bool
+	)
 	for _, t := range targets {
-		r, err := p.unpublish(ctx, t, o)
+		if ctx.Err() != nil {
+			break
+		}
+		r, tried, err := p.unpublish(ctx, t, o)
+		sent = sent || tried
 		if err != nil {
-			return nil, err
+			r.Action, r.Error = ActionFailed, err.Error()
+			failed = append(failed, fmt.Sprintf("%s: %v", t, err))
+			if first == nil {
+				first = fmt.Errorf("%s: %w", t, err)
+			}
 		}
 		results = append(results, r)
 		p.Observe.emit(TargetCleared{Target: t, Result: r})
+		if err != nil {
+			continue
+		}
 		w := retainedWant{Topic: t.Topic}
 		if r.Encoding != "" {
 			w.Payload, _ = release.EmptyManifest(r.Encoding) // made in unpublish
 		}
 		want = append(want, w)
 	}
-	if len(p.Endpoints) == 0 || o.DryRun {
+	rep := &UnpublishReport{DryRun: o.DryRun, Targets: results}
+	var epErr error
+	if len(p.Endpoints) > 0 && !o.DryRun && len(want) > 0 {
+		rep.Endpoints, epErr = p.confirmRetained(ctx, "unpublish", p.URL, want)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return results, ctx.Err()
+	case len(failed) == 0 && epErr == nil:
 		return results, nil
+	case len(failed) == 0:
+		return results, endpointPartial(ctx, epErr, rep)
 	}
-	eps, err := p.confirmRetained(ctx, "unpublish", p.URL, want)
-	if err != nil {
-		return results, endpointPartial(ctx, err, &UnpublishReport{Targets: results, Endpoints: eps})
+	msg := fmt.Sprintf("release unpublish failed on %s of %d: %s", text.Plural(len(failed), "target"), len(targets), strings.Join(failed, "; "))
+	if epErr != nil {
+		msg += "; " + epErr.Error()
 	}
-	return results, nil
+	rep.Error = msg
+	uerr := &UnpublishError{Err: errors.New(msg), Report: rep}
+	if len(failed) == 1 && epErr == nil {
+		// One cause: kept (and its hint) for errors.As.
+		uerr.Err = fmt.Errorf("release unpublish failed on 1 target of %d: %w", len(targets), first)
+	}
+	if !sent {
+		return results, uerr
+	}
+	return results, &PartialError{Err: uerr, Result: rep,
+		Next: "the targets whose action is unpublished or cleared have no release now; the ones marked failed may still hold it: fix the cause, then run the same unpublish again (targets already taken back are left unchanged)"}
 }
 
-// UnpublishReport is what Unpublish did when it could not confirm it on
-// every endpoint: 'release unpublish -o json' prints it with exit 6.
+// UnpublishReport is what Unpublish did when it did not take the release
+// back everywhere: 'release unpublish -o json' prints it, with exit 6
+// when anything was sent, 1 when nothing was.
 type UnpublishReport struct {
-	DryRun    bool             `json:"dryRun"`
-	Targets   []TargetResult   `json:"targets"`
-	Endpoints []EndpointResult `json:"endpoints"`
+	DryRun  bool           `json:"dryRun"`
+	Targets []TargetResult `json:"targets"`
+	// Endpoints, with several broker endpoints, say what each confirmed.
+	Endpoints []EndpointResult `json:"endpoints,omitempty"`
+	// Error is why the run did not end on every target.
+	Error string `json:"error,omitempty"`
 }
 
-// unpublish takes the release back from one target.
-func (p *Publisher) unpublish(ctx context.Context, t Target, o UnpublishOptions) (TargetResult, error) {
-	r := TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic}
+// UnpublishError is an unpublish that failed on some targets; Report
+// says what every target's action was.
+type UnpublishError struct {
+	Err    error
+	Report *UnpublishReport
+}
+
+func (e *UnpublishError) Error() string { return e.Err.Error() }
+func (e *UnpublishError) Unwrap() error { return e.Err }
+
+// unpublish takes the release back from one target; tried says that
+// something was sent to the broker (even when it failed).
+func (p *Publisher) unpublish(ctx context.Context, t Target, o UnpublishOptions) (r TargetResult, tried bool, err error) {
+	r = TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic}
 	m, old, found, err := ReadManifest(ctx, p.Broker, t.Topic)
 	if err != nil && !found {
-		return r, err
+		return r, false, err
 	}
 	if m != nil {
 		r.Previous = m.SequenceNumber
 	}
 	if !found {
 		r.Action = ActionNothingRetained
-		return r, nil
+		return r, false, nil
 	}
 	if o.Clear {
 		r.Action = ActionWouldClear
 		if !o.DryRun {
 			if err := p.Broker.Clear(ctx, t.Topic); err != nil {
-				return r, err
+				return r, true, err
 			}
 			r.Action = ActionCleared
 		}
-		return r, nil
+		return r, !o.DryRun, nil
 	}
 	r.Encoding = o.Encoding
 	if r.Encoding == "" {
@@ -111,7 +173,7 @@ func (p *Publisher) unpublish(ctx context.Context, t Target, o UnpublishOptions)
 	}
 	empty, err := release.EmptyManifest(r.Encoding)
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
 	switch {
 	case bytes.Equal(old, empty):
@@ -120,9 +182,10 @@ func (p *Publisher) unpublish(ctx context.Context, t Target, o UnpublishOptions)
 		r.Action = ActionWouldUnpublish
 	default:
 		if err := p.Broker.PublishVerified(ctx, t.Topic, empty); err != nil {
-			return r, err
+			return r, true, err
 		}
 		r.Action = ActionUnpublished
+		return r, true, nil
 	}
-	return r, nil
+	return r, false, nil
 }

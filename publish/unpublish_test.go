@@ -3,6 +3,8 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/otactl/otactl/release"
@@ -106,5 +108,55 @@ func TestUnpublishClear(t *testing.T) {
 	}
 	if len(b.retained) != 0 {
 		t.Errorf("still retained: %v", b.retained)
+	}
+}
+
+// A target that fails does not stop the others, and the error carries what
+// every target did (for -o json): inside a *PartialError (exit 6) once
+// something was sent, on its own (exit 1) when nothing was.
+func TestUnpublishGoesOnPastAFailedTarget(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 1000, 10)
+	for _, clear := range []bool{false, true} {
+		b := newFakeBroker(t)
+		for _, topic := range []string{fleet.Topic, deviceA.Topic, deviceB.Topic} {
+			b.retained[topic] = payload(t, f.m)
+		}
+		b.fail[deviceA.Topic] = errors.New("not authorized")
+		p, ev := publisher(b)
+		got, err := p.Unpublish(ctx, []Target{deviceA, deviceB, fleet}, UnpublishOptions{Clear: clear})
+		var (
+			partial *PartialError
+			unpub   *UnpublishError
+		)
+		if !errors.As(err, &partial) || !errors.As(err, &unpub) || partial.Result != unpub.Report {
+			t.Fatalf("clear %v: %v, want a partial unpublish error", clear, err)
+		}
+		done := map[bool]string{false: ActionUnpublished, true: ActionCleared}[clear]
+		rep := unpub.Report
+		if len(got) != 3 || len(rep.Targets) != 3 || rep.Targets[0].Action != ActionFailed || rep.Targets[0].Error != "not authorized" ||
+			rep.Targets[1].Action != done || rep.Targets[2].Action != done || len(*ev) != 3 {
+			t.Fatalf("clear %v: targets %+v, events %d", clear, rep.Targets, len(*ev))
+		}
+		if want := "release unpublish failed on 1 target of 3: device a: not authorized"; err.Error() != want || rep.Error == "" {
+			t.Errorf("clear %v: error %q (report %q), want %q", clear, err, rep.Error, want)
+		}
+		if _, found := b.retained[deviceB.Topic]; found != !clear || !strings.Contains(string(b.retained[deviceA.Topic]), "sequenceNumber") {
+			t.Errorf("clear %v: retained %q", clear, b.retained)
+		}
+	}
+
+	// Nothing sent: an error of its own (exit 1), with the report.
+	b := newFakeBroker(t)
+	b.readFail[deviceA.Topic] = errors.New("connection lost")
+	p, _ := publisher(b)
+	_, err := p.Unpublish(ctx, []Target{deviceA, deviceB}, UnpublishOptions{})
+	var (
+		partial *PartialError
+		unpub   *UnpublishError
+	)
+	if errors.As(err, &partial) || !errors.As(err, &unpub) || len(unpub.Report.Targets) != 2 ||
+		unpub.Report.Targets[0].Action != ActionFailed || unpub.Report.Targets[1].Action != ActionNothingRetained {
+		t.Fatalf("nothing sent: %v (%+v)", err, unpub)
 	}
 }

@@ -270,9 +270,9 @@ func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets [
 		}
 	}
 	now := r.Now()
-	seq := max(publish.RollbackSequence(ctx, r.Broker, over, now), st.Sequence+1)
+	seq := max(publish.RollbackSequence(ctx, r.Broker, topics, over, now), st.Sequence+1)
 	for _, e := range r.Endpoints {
-		seq = max(seq, publish.RollbackSequence(ctx, e.Reader, over, now))
+		seq = max(seq, publish.RollbackSequence(ctx, e.Reader, topics, over, now))
 	}
 	plan, err := r.Publisher.PlanRollback(ctx, publish.RollbackRequest{To: st.Previous, Sequence: seq, BuiltAt: now,
 		Signers: req.Signers, Trust: req.Trust, Targets: targets, Strict: req.Plan.Strict, Encoding: req.Plan.Encoding})
