@@ -507,3 +507,38 @@ func TestRolloutWaitUsageE2E(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutWaitDecidedAtDeadlineE2E: a report that decides the gate
+// and arrives in the last moments before --timeout, after the wait's
+// last look, decides it: exit 0 or 4 with that outcome, not a timeout
+// (exit 5) whose document says done or failed.
+func TestRolloutWaitDecidedAtDeadlineE2E(t *testing.T) {
+	t.Parallel()
+	env := testbroker.Start(t, testbroker.KindEmbedded)
+	for i, tc := range []struct {
+		name    string
+		report  []byte
+		code    int
+		outcome string
+	}{
+		{"updated", []byte(`{"state":3,"reason":1,"version":"9.0","target":"9.0"}`), ExitOK, "done"},
+		{"failed", []byte(`{"state":1,"reason":5,"version":"8.0","target":"9.0"}`), ExitRolloutFail, "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			device := fmt.Sprintf("fk%d", i)
+			topic := "dl/devices/" + device + "/.u/c/main"
+			env.Publish(t, topic, []byte(`{"state":1,"reason":0,"version":"8.0","target":"9.0"}`))
+			t0 := time.Now()
+			w := startOtactl(t, "rollout", "wait", "--broker", env.URL, "--topic-prefix", "dl/", "--device", device,
+				"--version", "9.0", "--timeout", "2s", "-o", "json")
+			time.Sleep(time.Until(t0.Add(1900 * time.Millisecond)))
+			env.Publish(t, topic, tc.report)
+			code := w.wait(t)
+			v := decodeVerdict(t, w.stdout.String())
+			v.agree(t)
+			if code != tc.code || v.Verdict != tc.outcome || v.Done != (tc.outcome == "done") || v.Failed != (tc.outcome == "failed") {
+				t.Fatalf("exit %d, outcome %q (done %v, failed %v); want exit %d, %q\n%s", code, v.Verdict, v.Done, v.Failed, tc.code, tc.outcome, w.stderr)
+			}
+		})
+	}
+}

@@ -89,6 +89,9 @@ type fakePublisher struct {
 }
 
 func (p *fakePublisher) Publish(ctx context.Context, plan *publish.Plan) (*publish.Report, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as a real publish on an ended context
+	}
 	p.plans = append(p.plans, plan)
 	rep := &publish.Report{SequenceNumber: plan.Manifest.SequenceNumber}
 	for _, t := range plan.Targets {
@@ -124,6 +127,9 @@ type fakeJudge struct {
 	bake   func(g fleet.Gate) fleet.GateResult
 	// block makes Await wait for its context's end after decide.
 	block bool
+	// late makes Await return decide's result once its context has
+	// ended, as the last look at the deadline does.
+	late bool
 }
 
 func (j *fakeJudge) Known(ctx context.Context) ([]string, error) {
@@ -134,6 +140,10 @@ func (j *fakeJudge) Await(ctx context.Context, g fleet.Gate, progress func(fleet
 	j.gates = append(j.gates, g)
 	progress(fleet.GateResult{Verdict: "pending", Total: len(g.Devices), PendingCount: len(g.Devices)})
 	res, err := j.decide(g)
+	if j.late {
+		<-ctx.Done()
+		return res, err
+	}
 	if j.block {
 		<-ctx.Done()
 		return fleet.GateResult{}, ctx.Err()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/publish"
@@ -262,6 +263,53 @@ func TestRunTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimedOut) || st.Status != StatusPaused || st.Stages[0].Status != StageTimedOut {
 		t.Fatalf("err %v, state %+v", err, st)
 	}
+}
+
+// TestRunGateDecidedAtDeadline: a gate decided by the reports that came
+// just before the deadline (the judge's last look) is acted on as
+// decided: a failed one restores (exit 4, not a timeout with nothing
+// restored), a passed last stage ends the rollout done, a passed stage
+// before others is recorded passed and the next one times out.
+func TestRunGateDecidedAtDeadline(t *testing.T) {
+	for _, policy := range []string{OnFailureHalt, OnFailureRollback} {
+		t.Run(policy, func(t *testing.T) {
+			l := newLab(t, 10)
+			l.judge.late = true
+			l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) { return failedAll(g), nil }
+			req := l.request("50%,100%", policy)
+			req.Deadline = time.Now().Add(50 * time.Millisecond)
+			st, err := l.runner.Run(context.Background(), req)
+			if !errors.Is(err, ErrHalted) || errors.Is(err, ErrTimedOut) {
+				t.Fatalf("err %v, want ErrHalted", err)
+			}
+			want := map[string]string{OnFailureHalt: StatusHalted, OnFailureRollback: StatusRolledBack}[policy]
+			if st.Status != want || st.Stages[0].Status != StageFailed || st.Stages[0].Restored == 0 {
+				t.Errorf("status %s, stage %s, %d restored; want %s, failed, restored", st.Status, st.Stages[0].Status, st.Stages[0].Restored, want)
+			}
+			for _, d := range l.judge.gates[0].Devices {
+				if v := l.desiredVersion(t, "devices/"+d+"/.u/desired"); v != "1.0.0" {
+					t.Errorf("device %s has %s, want 1.0.0 restored", d, v)
+				}
+			}
+		})
+	}
+	t.Run("passed", func(t *testing.T) {
+		l := newLab(t, 10)
+		l.judge.late = true
+		req := l.request("100%", OnFailureRollback)
+		req.Deadline = time.Now().Add(50 * time.Millisecond)
+		if st, err := l.runner.Run(context.Background(), req); err != nil || st.Status != StatusDone || st.Stages[0].Status != StagePassed {
+			t.Fatalf("err %v, state %+v; want done", err, st)
+		}
+		l = newLab(t, 10)
+		l.judge.late = true
+		req = l.request("50%,100%", OnFailureRollback)
+		req.Deadline = time.Now().Add(50 * time.Millisecond)
+		st, err := l.runner.Run(context.Background(), req)
+		if !errors.Is(err, ErrTimedOut) || st.Stages[0].Status != StagePassed || st.Stages[1].Status != StageTimedOut || st.Stage != 1 {
+			t.Fatalf("err %v, state %+v; want stage 1 passed, stage 2 timed out", err, st)
+		}
+	})
 }
 
 func TestBakeNewFailureFailsStage(t *testing.T) {

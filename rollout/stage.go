@@ -13,8 +13,11 @@ import (
 
 // stage runs stage i: publish to its targets through the publish core,
 // wait for its gate, bake, and mark it passed. A failed gate is handled
-// by fail.
-func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) error {
+// by fail. The publish, the gate and the bake end at dctx's deadline (the
+// rollout's); what follows a gate decided by then (the restore of a
+// failed one, the state of a passed one) runs on ctx, so that a verdict
+// reached at the deadline is acted on and recorded.
+func (r *Runner) stage(runCtx, ctx context.Context, req *Request, st *State, i int) error {
 	step, ss := req.Steps[i], &st.Stages[i]
 	ev := Event{Stage: i + 1, Stages: len(req.Steps), Step: step.String()}
 	st.Stage, ss.Status, ss.Started = i, StagePublishing, r.Now().UTC()
@@ -82,7 +85,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		return err
 	}
 	if res.Failed {
-		return r.fail(ctx, req, st, i, res, targets)
+		return r.fail(runCtx, req, st, i, res, targets)
 	}
 	r.emit(with(ev, Event{Kind: EventGatePassed, Gate: countsOf(res)}))
 	if req.Bake > 0 {
@@ -97,7 +100,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		}
 		if baked.FailedCount > res.FailedCount {
 			baked.Failed, baked.Verdict = true, "failed"
-			return r.fail(ctx, req, st, i, baked, targets)
+			return r.fail(runCtx, req, st, i, baked, targets)
 		}
 		r.emit(with(ev, Event{Kind: EventBaked, Gate: countsOf(baked), Message: req.Bake.String()}))
 	}
@@ -105,7 +108,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 	if i+1 < len(req.Steps) {
 		st.Stage = i + 1
 	}
-	return r.save(ctx, st)
+	return r.save(runCtx, st)
 }
 
 // unconfirmed stops the rollout at a stage whose publish went out on the
