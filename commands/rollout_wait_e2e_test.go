@@ -13,6 +13,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
 
@@ -540,5 +541,31 @@ func TestRolloutWaitDecidedAtDeadlineE2E(t *testing.T) {
 				t.Fatalf("exit %d, outcome %q (done %v, failed %v); want exit %d, %q\n%s", code, v.Verdict, v.Done, v.Failed, tc.code, tc.outcome, w.stderr)
 			}
 		})
+	}
+}
+
+// TestRolloutWaitTimeoutDocumentE2E: with -o json every timeout prints
+// the gate's document, one that ran out before the version was known
+// (from the desired manifests) too: outcome timeout, no version.
+func TestRolloutWaitTimeoutDocumentE2E(t *testing.T) {
+	t.Parallel()
+	env := testbroker.Start(t, testbroker.KindEmbedded)
+	for _, more := range [][]string{nil, {"--version", "1.1.0"}} {
+		res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", "td/", "--timeout", "1ms", "-o", "json"}, more...)...)
+		if res.code != ExitTimeout {
+			t.Fatalf("%v: exit %d, want %d\n%s", more, res.code, ExitTimeout, res.stderr)
+		}
+		if _, err := output.Check([]byte(res.stdout)); err != nil {
+			t.Fatalf("%v: %v\n%q", more, err, res.stdout)
+		}
+		v := decodeVerdict(t, res.stdout)
+		v.agree(t)
+		want := ""
+		if more != nil {
+			want = "1.1.0"
+		}
+		if v.Verdict != "timeout" || v.Done || v.Failed || v.Package != "main" || v.Version != want {
+			t.Errorf("%v: document %s", more, res.stdout)
+		}
 	}
 }
