@@ -19,6 +19,8 @@ import (
 type fakeBroker struct {
 	mu       sync.Mutex
 	retained map[string][]byte
+	// refuse, when not nil, may refuse a write to a topic.
+	refuse func(topic string) error
 }
 
 func newFakeBroker(devices int) *fakeBroker {
@@ -41,6 +43,11 @@ func (b *fakeBroker) ReadRetained(_ context.Context, topic string) ([]byte, bool
 func (b *fakeBroker) PublishVerified(_ context.Context, topic string, payload []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.refuse != nil {
+		if err := b.refuse(topic); err != nil {
+			return err
+		}
+	}
 	b.retained[topic] = append([]byte{}, payload...)
 	return nil
 }

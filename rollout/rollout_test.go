@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
@@ -310,6 +311,31 @@ func TestRunGateDecidedAtDeadline(t *testing.T) {
 			t.Fatalf("err %v, state %+v; want stage 1 passed, stage 2 timed out", err, st)
 		}
 	})
+}
+
+// TestRunFailedGateStateNotSaved: a failed gate whose restore went out
+// but whose state could not be saved is still a failed gate (ErrHalted,
+// exit 4), with the save's error in the message.
+func TestRunFailedGateStateNotSaved(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
+		l.b.mu.Lock()
+		defer l.b.mu.Unlock()
+		l.b.refuse = func(topic string) error {
+			if topic == (protocol.Topics{}).RolloutState() {
+				return errors.New("broker refused the state")
+			}
+			return nil
+		}
+		return failedAll(g), nil
+	}
+	_, err := l.runner.Run(context.Background(), l.request("50%,100%", OnFailureRollback))
+	if !errors.Is(err, ErrHalted) || !strings.Contains(err.Error(), "saving the rollout's state failed: rollout state: broker refused the state") {
+		t.Fatalf("err %v, want ErrHalted with the save's error", err)
+	}
+	if !strings.Contains(l.kinds(), "restored:1") || l.desiredVersion(t, ".u/desired") != "1.0.0" {
+		t.Errorf("events %s, fleet topic %s: want the restore done", l.kinds(), l.desiredVersion(t, ".u/desired"))
+	}
 }
 
 func TestBakeNewFailureFailsStage(t *testing.T) {

@@ -229,7 +229,9 @@ func (r *Runner) fail(ctx context.Context, req *Request, st *State, i int, res f
 		r.emit(with(ev, Event{Kind: EventPaused, Status: st.Status, Message: st.Message}))
 	}
 	if err := r.save(ctx, st); err != nil {
-		return err
+		// The gate failed all the same, and what was restored stays.
+		return hint.Wrap(fmt.Errorf("%w: %s; saving the rollout's state failed: %w", ErrHalted, st.Message, err),
+			"the retained state may still say running: 'otactl rollout status' shows it, 'otactl rollout abort' ends the rollout")
 	}
 	next := "'otactl rollout resume' gates the stage again, 'otactl rollout abort' ends the rollout"
 	if st.Status != StatusPaused {
