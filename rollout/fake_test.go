@@ -137,9 +137,14 @@ type fakeJudge struct {
 	// late makes Await return decide's result once its context has
 	// ended, as the last look at the deadline does.
 	late bool
+	// known, when not nil, runs as Known is asked.
+	known func()
 }
 
 func (j *fakeJudge) Known(ctx context.Context) ([]string, error) {
+	if j.known != nil {
+		j.known()
+	}
 	return publish.KnownDevices(ctx, j.b, protocol.Topics{})
 }
 

@@ -189,13 +189,21 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 // save retains st, once the lock is found still held: a run whose lock
 // was taken over or cleared (rollout abort) writes no state.
 func (r *Runner) save(ctx context.Context, st *State) error {
-	if r.lock != nil {
-		if err := r.lock.Check(ctx); err != nil {
-			return err
-		}
+	if err := r.held(ctx); err != nil {
+		return err
 	}
 	st.UpdatedAt = r.Now().UTC()
 	return WriteState(ctx, r.Broker, r.Broker.Topics().RolloutState(), st)
+}
+
+// held checks that the run still holds its lock: it is checked before
+// each state write and each publish, so that a run whose lock was taken
+// over or cleared (rollout abort) publishes nothing more.
+func (r *Runner) held(ctx context.Context) error {
+	if r.lock == nil {
+		return nil
+	}
+	return r.lock.Check(ctx)
 }
 
 // begin reads the retained state and decides: resume it, start anew, or

@@ -338,6 +338,29 @@ func TestRunFailedGateStateNotSaved(t *testing.T) {
 	}
 }
 
+// TestAbortBeforeStagePublish: an abort after a stage saved its state
+// and before it publishes leaves the release unpublished: the run finds
+// its lock gone before the publish and stops (ErrRefused, exit 3).
+func TestAbortBeforeStagePublish(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.known = func() {
+		if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil {
+			t.Errorf("abort: %v", err)
+		}
+	}
+	_, err := l.runner.Run(context.Background(), l.request("100%", OnFailureRollback))
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("err %v, want ErrRefused", err)
+	}
+	if v := l.desiredVersion(t, ".u/desired"); v != "1.0.0" || len(l.pub.plans) != 0 {
+		t.Errorf("the fleet topic has %s after %d publishes; want 1.0.0, none", v, len(l.pub.plans))
+	}
+	st, err := ReadState(context.Background(), l.b, (protocol.Topics{}).RolloutState())
+	if err != nil || st.Status != StatusAborted {
+		t.Errorf("state %+v, %v; want aborted", st, err)
+	}
+}
+
 func TestBakeNewFailureFailsStage(t *testing.T) {
 	l := newLab(t, 20)
 	l.judge.bake = func(g fleet.Gate) fleet.GateResult {

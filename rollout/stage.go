@@ -55,6 +55,9 @@ func (r *Runner) stage(runCtx, ctx context.Context, req *Request, st *State, i i
 	if err != nil {
 		return err
 	}
+	if err := r.held(ctx); err != nil {
+		return err
+	}
 	rep, err := r.Publisher.Publish(ctx, &plan)
 	if partial := (*publish.PartialError)(nil); errors.As(err, &partial) {
 		return r.unconfirmed(ctx, st, ev, partial)
@@ -276,6 +279,9 @@ func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets [
 	plan, err := r.Publisher.PlanRollback(ctx, publish.RollbackRequest{To: st.Previous, Sequence: seq, BuiltAt: now,
 		Signers: req.Signers, Trust: req.Trust, Targets: targets, Strict: req.Plan.Strict, Encoding: req.Plan.Encoding})
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.held(ctx); err != nil {
 		return nil, 0, err
 	}
 	rep, err := r.Publisher.Publish(ctx, plan)
