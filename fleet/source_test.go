@@ -218,6 +218,18 @@ func TestSourceReadsTheDevicesTree(t *testing.T) {
 	}
 }
 
+// readReports is a new source on url that has read the retained reports.
+func readReports(t *testing.T, url string) *Source {
+	t.Helper()
+	src := NewSource(dial(t, url), SourceOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := src.ReadReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 // TestSourceAwait follows live reports until the gate decides: done when
 // the last device updates, and ctx's error when it ends first.
 func TestSourceAwait(t *testing.T) {
@@ -228,12 +240,9 @@ func TestSourceAwait(t *testing.T) {
 			pub.report("a", report.Updated, report.ReasonUpdated, "1.1", "")
 			pub.report("b", report.Downloading, report.ReasonReady, "1.0", "1.1")
 
-			src := NewSource(dial(t, url), SourceOptions{})
+			src := readReports(t, url)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := src.ReadReports(ctx); err != nil {
-				t.Fatal(err)
-			}
 			gate := Gate{Version: "1.1", Devices: []string{"a", "b"}}
 			pending := make(chan GateResult, 100)
 			done := make(chan error, 1)
@@ -289,12 +298,7 @@ func TestSourceAwaitLastLook(t *testing.T) {
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					pub.report("fk1", report.Downloading, report.ReasonReady, "8.0", "9.0")
-					src := NewSource(dial(t, url), SourceOptions{})
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					if err := src.ReadReports(ctx); err != nil {
-						t.Fatal(err)
-					}
+					src := readReports(t, url)
 					// Retained now, so that Follow gets it at once on subscribing.
 					pub.report("fk1", tc.state, tc.reason, tc.version, "9.0")
 					short, stop := context.WithTimeout(context.Background(), 200*time.Millisecond)
