@@ -102,7 +102,8 @@ func newGateWait(sys *System, opts *gateOptions, title string) *gateWait {
 // count are g's; the source follows cohorts (when any), whose members
 // are those listed, else those inferred from reports. ready, when not nil, completes the gate once
 // the desired manifests are read (fleet.WaitOptions.Ready). The result's
-// verdict is done, failed or timeout.
+// verdict is done, failed or timeout; a timeout before the version was
+// known comes with its error (exit 5), any other error without a verdict.
 func (w *gateWait) run(ctx context.Context, client *upload.Client, g fleet.Gate, cohorts, members []string, start time.Time, ready func(*fleet.Source, *fleet.Gate) error) (fleet.GateResult, error) {
 	src := newFleetSource(w.sys, client, w.opts.Stale, cohorts, members)
 	progress := newWaitProgress(w.sys)

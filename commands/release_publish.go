@@ -104,9 +104,10 @@ devices already chosen.
 --wait then gates, as 'rollout wait' does, on exactly the devices just
 targeted (exit 0 done, 4 failed, 5 after --wait-timeout; a refused publish
 does not wait); -o json prints the publish's report with the gate's result
-under "gate" (docs/json.md). Several --cohort are one gate over their
-devices together. See docs/watch.md, "One step: release publish --wait",
-and "GitHub Actions".
+under "gate" (docs/json.md), and, when the wait ends without a verdict
+(interrupted, a broker error), the report alone. Several --cohort are one
+gate over their devices together. See docs/watch.md, "One step: release
+publish --wait", and "GitHub Actions".
 
 On a terminal it asks before acting on the whole fleet; --yes skips the
 question, and nothing asks when standard input is not a terminal (CI).

@@ -48,10 +48,10 @@ func (opts *releasePublishOptions) checkWait() error {
 
 // publishWaitResult is what release publish --wait -o json prints.
 // It is the publish report of release publish -o json with the gate's
-// result under "gate".
+// result under "gate", left out when the wait ended without a verdict.
 type publishWaitResult struct {
 	*publish.Report
-	Gate fleet.GateResult `json:"gate"`
+	Gate *fleet.GateResult `json:"gate,omitempty"`
 }
 
 // publishAndWait publishes plan, then waits on the gate of what it
@@ -92,21 +92,33 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 		}
 		g, err := publish.Targeted(base, rep)
 		if err != nil {
-			return err
+			return waited(sys, w, quiet, rep, fleet.GateResult{}, err)
 		}
 		w.title += " on " + gateScope(g)
 		fmt.Fprintf(sys.Stderr, "waiting for %s %s on %s (timeout %s)\n", g.Package, g.Version, gateScope(g), opts.Gate.Timeout)
 		res, err := w.run(ctx, client, g, g.Cohorts, nil, time.Now(), nil)
-		if err != nil {
-			return err
-		}
-		if quiet {
-			if err := writeJSON(sys.Stdout, "release-publish", publishWaitResult{Report: rep, Gate: gateDocument(res)}); err != nil {
-				return err
-			}
-		}
-		return w.verdict(res, publishMarkdown(rep))
+		return waited(sys, w, quiet, rep, res, err)
 	})
+}
+
+// waited ends a wait after publish rep: with -o json (quiet) it prints
+// what was published, whatever ended the wait, with the gate's result
+// when it has a verdict; then the wait's error, else the verdict's.
+func waited(sys *System, w *gateWait, quiet bool, rep *publish.Report, res fleet.GateResult, err error) error {
+	if quiet {
+		doc := publishWaitResult{Report: rep}
+		if res.Verdict != "" {
+			gate := gateDocument(res)
+			doc.Gate = &gate
+		}
+		if werr := writeJSON(sys.Stdout, "release-publish", doc); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return w.verdict(res, publishMarkdown(rep))
 }
 
 // gateScope names the devices a gate judges, in a few words.

@@ -17,10 +17,12 @@ func newRolloutAbortCommand(sys *System) *cli.Command {
 		UsageText: "otactl rollout abort [connection flags] [-o json]",
 		Description: `Clears the lock of the rollout whose state the broker retains and, a
 second later, marks it aborted: a 'rollout start' still running on it
-stops before its next state write or lock renewal (within a third of its
---lock-lease), and running it again is refused. Nothing is published to devices: what they were sent stays
-(undo it with 'otactl release rollback'). Prints the final state; with
--o json as one JSON object.
+stops before its next publish, state write or lock renewal (within a
+third of its --lock-lease), and running it again is refused; a stage's
+publish already under way still ends (docs/rollouts.md). Nothing is
+published to devices: what they were sent stays (undo it with 'otactl
+release rollback'). Prints the final state; with -o json as one JSON
+object.
 
 Example:
    $ otactl rollout abort

@@ -121,13 +121,15 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 		}
 		return nil
 	})
+	// Every verdict prints its document, a timeout before the version was
+	// known too; an error or an interrupt before a verdict prints none.
+	if opts.Output == "json" && res.Verdict != "" {
+		if werr := writeJSON(sys.Stdout, "rollout-wait", gateDocument(res)); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
 		return err
-	}
-	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, "rollout-wait", gateDocument(res)); err != nil {
-			return err
-		}
 	}
 	return w.verdict(res, "")
 }

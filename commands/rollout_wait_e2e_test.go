@@ -13,6 +13,7 @@ import (
 
 	"github.com/otactl/otactl/fleet"
 	"github.com/otactl/otactl/internal/testbroker"
+	"github.com/otactl/otactl/output"
 	"github.com/otactl/otactl/report"
 )
 
@@ -504,6 +505,67 @@ func TestRolloutWaitUsageE2E(t *testing.T) {
 		res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--broker", "mqtt://127.0.0.1:1"}, tc.args...)...)
 		if res.code != ExitUsage || !strings.Contains(res.stderr, tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, res.code, res.stderr, tc.msg)
+		}
+	}
+}
+
+// TestRolloutWaitDecidedAtDeadlineE2E: a report that decides the gate
+// and arrives in the last moments before --timeout, after the wait's
+// last look, decides it: exit 0 or 4 with that outcome, not a timeout
+// (exit 5) whose document says done or failed.
+func TestRolloutWaitDecidedAtDeadlineE2E(t *testing.T) {
+	t.Parallel()
+	env := testbroker.Start(t, testbroker.KindEmbedded)
+	for i, tc := range []struct {
+		name    string
+		report  []byte
+		code    int
+		outcome string
+	}{
+		{"updated", []byte(`{"state":3,"reason":1,"version":"9.0","target":"9.0"}`), ExitOK, "done"},
+		{"failed", []byte(`{"state":1,"reason":5,"version":"8.0","target":"9.0"}`), ExitRolloutFail, "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			device := fmt.Sprintf("fk%d", i)
+			topic := "dl/devices/" + device + "/.u/c/main"
+			env.Publish(t, topic, []byte(`{"state":1,"reason":0,"version":"8.0","target":"9.0"}`))
+			t0 := time.Now()
+			w := startOtactl(t, "rollout", "wait", "--broker", env.URL, "--topic-prefix", "dl/", "--device", device,
+				"--version", "9.0", "--timeout", "2s", "-o", "json")
+			time.Sleep(time.Until(t0.Add(1900 * time.Millisecond)))
+			env.Publish(t, topic, tc.report)
+			code := w.wait(t)
+			v := decodeVerdict(t, w.stdout.String())
+			v.agree(t)
+			if code != tc.code || v.Verdict != tc.outcome || v.Done != (tc.outcome == "done") || v.Failed != (tc.outcome == "failed") {
+				t.Fatalf("exit %d, outcome %q (done %v, failed %v); want exit %d, %q\n%s", code, v.Verdict, v.Done, v.Failed, tc.code, tc.outcome, w.stderr)
+			}
+		})
+	}
+}
+
+// TestRolloutWaitTimeoutDocumentE2E: with -o json every timeout prints
+// the gate's document, one that ran out before the version was known
+// (from the desired manifests) too: outcome timeout, no version.
+func TestRolloutWaitTimeoutDocumentE2E(t *testing.T) {
+	t.Parallel()
+	env := testbroker.Start(t, testbroker.KindEmbedded)
+	for _, more := range [][]string{nil, {"--version", "1.1.0"}} {
+		res := runOtactl(t, "", nil, "", append([]string{"rollout", "wait", "--broker", env.URL, "--topic-prefix", "td/", "--timeout", "1ms", "-o", "json"}, more...)...)
+		if res.code != ExitTimeout {
+			t.Fatalf("%v: exit %d, want %d\n%s", more, res.code, ExitTimeout, res.stderr)
+		}
+		if _, err := output.Check([]byte(res.stdout)); err != nil {
+			t.Fatalf("%v: %v\n%q", more, err, res.stdout)
+		}
+		v := decodeVerdict(t, res.stdout)
+		v.agree(t)
+		want := ""
+		if more != nil {
+			want = "1.1.0"
+		}
+		if v.Verdict != "timeout" || v.Done || v.Failed || v.Package != "main" || v.Version != want {
+			t.Errorf("%v: document %s", more, res.stdout)
 		}
 	}
 }

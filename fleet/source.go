@@ -188,6 +188,8 @@ func (s *Source) Follow(ctx context.Context, each func(report.Report, error), ba
 	for {
 		select {
 		case <-ctx.Done():
+			// What has arrived counts: a caller may look a last time.
+			s.drain(msgs, each)
 			return ctx.Err()
 		case m, ok := <-msgs:
 			if !ok {
@@ -201,21 +203,26 @@ func (s *Source) Follow(ctx context.Context, each func(report.Report, error), ba
 			}
 			s.one(m, each)
 			// Take what else is waiting before the caller looks.
-		drain:
-			for range cap(msgs) {
-				select {
-				case m, ok := <-msgs:
-					if !ok {
-						break drain
-					}
-					s.one(m, each)
-				default:
-					break drain
-				}
-			}
+			s.drain(msgs, each)
 			if batch != nil {
 				batch()
 			}
+		}
+	}
+}
+
+// drain applies the messages waiting in msgs, at most as many as it
+// holds, without waiting for more.
+func (s *Source) drain(msgs <-chan upload.Message, each func(report.Report, error)) {
+	for range cap(msgs) {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			s.one(m, each)
+		default:
+			return
 		}
 	}
 }

@@ -218,6 +218,18 @@ func TestSourceReadsTheDevicesTree(t *testing.T) {
 	}
 }
 
+// readReports is a new source on url that has read the retained reports.
+func readReports(t *testing.T, url string) *Source {
+	t.Helper()
+	src := NewSource(dial(t, url), SourceOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := src.ReadReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 // TestSourceAwait follows live reports until the gate decides: done when
 // the last device updates, and ctx's error when it ends first.
 func TestSourceAwait(t *testing.T) {
@@ -228,12 +240,9 @@ func TestSourceAwait(t *testing.T) {
 			pub.report("a", report.Updated, report.ReasonUpdated, "1.1", "")
 			pub.report("b", report.Downloading, report.ReasonReady, "1.0", "1.1")
 
-			src := NewSource(dial(t, url), SourceOptions{})
+			src := readReports(t, url)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := src.ReadReports(ctx); err != nil {
-				t.Fatal(err)
-			}
 			gate := Gate{Version: "1.1", Devices: []string{"a", "b"}}
 			pending := make(chan GateResult, 100)
 			done := make(chan error, 1)
@@ -263,5 +272,58 @@ func TestSourceAwait(t *testing.T) {
 				t.Fatalf("Await after its deadline = %v, want the deadline", err)
 			}
 		})
+	}
+}
+
+// TestSourceAwaitLastLook: a report that decides the gate and arrives
+// after the last look but before the deadline decides it. The deadline
+// here passes before Await's first tick (250 ms), so only a last look at
+// the deadline can see the report Follow takes in.
+func TestSourceAwaitLastLook(t *testing.T) {
+	for _, kind := range testbroker.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			url := testbroker.Start(t, kind).URL
+			pub := publisher{t, dial(t, url)}
+			gate := Gate{Version: "9.0", Devices: []string{"fk1"}}
+			for _, tc := range []struct {
+				name    string
+				state   report.State
+				reason  report.Reason
+				version string
+				verdict string
+			}{
+				{"updated", report.Updated, report.ReasonUpdated, "9.0", "done"},
+				{"failed", report.Downloading, report.ReasonIntegrityCheckFailed, "8.0", "failed"},
+				{"still pending", report.Downloading, report.ReasonReady, "8.0", "pending"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					pub.report("fk1", report.Downloading, report.ReasonReady, "8.0", "9.0")
+					src := readReports(t, url)
+					// Retained now, so that Follow gets it at once on subscribing.
+					pub.report("fk1", tc.state, tc.reason, tc.version, "9.0")
+					short, stop := context.WithTimeout(context.Background(), 200*time.Millisecond)
+					defer stop()
+					res, err := src.Await(short, gate, nil)
+					if tc.verdict == "pending" {
+						if !errors.Is(err, context.DeadlineExceeded) || res.Verdict != "pending" || res.PendingCount != 1 {
+							t.Fatalf("Await = %s (%d pending), %v; want pending, 1, the deadline", res.Verdict, res.PendingCount, err)
+						}
+						return
+					}
+					if err != nil || res.Verdict != tc.verdict {
+						t.Fatalf("Await at its deadline = %q, %v; want %q, no error", res.Verdict, err, tc.verdict)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestTimeout: a wait that gave up says timeout, and neither done nor
+// failed, whatever a partial read looked like; the counts stay.
+func TestTimeout(t *testing.T) {
+	res := Timeout(GateResult{Verdict: "done", Done: true, Failed: true, TooManyFailed: true, Unreachable: true, Total: 3, Updated: 2})
+	if res.Verdict != "timeout" || res.Done || res.Failed || res.TooManyFailed || res.Unreachable || res.Total != 3 || res.Updated != 2 {
+		t.Fatalf("Timeout = %+v", res)
 	}
 }

@@ -153,7 +153,7 @@ var artifactFields = []Prop{
 var gateFields = []Prop{
 	str("outcome", "done, failed, pending or timeout"), boo("done", "enough devices updated"),
 	boo("failed", "tooManyFailed or unreachable"), boo("tooManyFailed", "more devices failed than allowed"),
-	boo("unreachable", "the goal can no longer be met"), str("version", "the version waited for"), str("package", "the package judged"),
+	boo("unreachable", "the goal can no longer be met"), str("version", "the version waited for; empty on a timeout before it was known"), str("package", "the package judged"),
 	intg("total", "devices that count"), intg("updated", "of them updated"), intg("need", "updated devices needed"),
 	intg("failedCount", "failed devices"), intg("allowedFailures", "failures allowed"),
 	intg("pendingCount", "devices neither updated nor failed"), intg("notSeen", "of them, with no report"),
@@ -246,7 +246,7 @@ var Schemas = []Schema{
 			str("encoding", "json or cbor"), opt(intg("rollbackOf", "the release it republished")))),
 	}},
 	{Name: "release-publish", Commands: []string{"release publish"}, Doc: "What the publish did; with --wait, the gate's result under `gate`.",
-		Fields: append(append([]Prop{}, publishFields...), opt(ref("gate", "gateResult", "with --wait: the gate's result")))},
+		Fields: append(append([]Prop{}, publishFields...), opt(ref("gate", "gateResult", "with --wait: the gate's result, when it has a verdict")))},
 	{Name: "release-rollback", Commands: []string{"release rollback"}, Doc: "What the rollback's publish did.", Fields: publishFields},
 	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did; printed with exit 1 or 6 too when a target failed (docs/publishing.md).", Fields: []Prop{
 		boo("dryRun", "nothing was sent"), arrOf("targets", "target", "each desired topic"),

@@ -19,6 +19,8 @@ import (
 type fakeBroker struct {
 	mu       sync.Mutex
 	retained map[string][]byte
+	// refuse, when not nil, may refuse a write to a topic.
+	refuse func(topic string) error
 }
 
 func newFakeBroker(devices int) *fakeBroker {
@@ -41,6 +43,11 @@ func (b *fakeBroker) ReadRetained(_ context.Context, topic string) ([]byte, bool
 func (b *fakeBroker) PublishVerified(_ context.Context, topic string, payload []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.refuse != nil {
+		if err := b.refuse(topic); err != nil {
+			return err
+		}
+	}
 	b.retained[topic] = append([]byte{}, payload...)
 	return nil
 }
@@ -89,6 +96,9 @@ type fakePublisher struct {
 }
 
 func (p *fakePublisher) Publish(ctx context.Context, plan *publish.Plan) (*publish.Report, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as a real publish on an ended context
+	}
 	p.plans = append(p.plans, plan)
 	rep := &publish.Report{SequenceNumber: plan.Manifest.SequenceNumber}
 	for _, t := range plan.Targets {
@@ -124,9 +134,17 @@ type fakeJudge struct {
 	bake   func(g fleet.Gate) fleet.GateResult
 	// block makes Await wait for its context's end after decide.
 	block bool
+	// late makes Await return decide's result once its context has
+	// ended, as the last look at the deadline does.
+	late bool
+	// known, when not nil, runs as Known is asked.
+	known func()
 }
 
 func (j *fakeJudge) Known(ctx context.Context) ([]string, error) {
+	if j.known != nil {
+		j.known()
+	}
 	return publish.KnownDevices(ctx, j.b, protocol.Topics{})
 }
 
@@ -134,6 +152,10 @@ func (j *fakeJudge) Await(ctx context.Context, g fleet.Gate, progress func(fleet
 	j.gates = append(j.gates, g)
 	progress(fleet.GateResult{Verdict: "pending", Total: len(g.Devices), PendingCount: len(g.Devices)})
 	res, err := j.decide(g)
+	if j.late {
+		<-ctx.Done()
+		return res, err
+	}
 	if j.block {
 		<-ctx.Done()
 		return fleet.GateResult{}, ctx.Err()

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,10 @@ func (j *FleetJudge) Await(ctx context.Context, g fleet.Gate, progress func(flee
 }
 
 // Bake follows g for d: the result at the end, or the first with more
-// than baseline failed devices.
+// than baseline failed devices. When ctx's deadline passes first, it
+// takes in the reports that have arrived and looks a last time, as Await
+// does: more than baseline failed devices then is that result, without
+// error.
 func (j *FleetJudge) Bake(ctx context.Context, g fleet.Gate, d time.Duration, baseline int) (fleet.GateResult, error) {
 	src, err := j.source(ctx, g)
 	if err != nil {
@@ -64,11 +68,23 @@ func (j *FleetJudge) Bake(ctx context.Context, g fleet.Gate, d time.Duration, ba
 	defer tick.Stop()
 	end := time.NewTimer(d)
 	defer end.Stop()
+	last := func() (fleet.GateResult, error) {
+		res := fleet.Evaluate(src.Fleet(), g)
+		if res.FailedCount > baseline && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return res, nil
+		}
+		return res, ctx.Err()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return fleet.Evaluate(src.Fleet(), g), ctx.Err()
+			// Follow ends with ctx, once it has taken in what arrived.
+			<-followErr
+			return last()
 		case err := <-followErr:
+			if ctx.Err() != nil {
+				return last()
+			}
 			return fleet.Evaluate(src.Fleet(), g), err
 		case <-end.C:
 			return fleet.Evaluate(src.Fleet(), g), nil

@@ -148,7 +148,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 		if dctx.Err() != nil {
 			return st, r.stopped(ctx, dctx, &req, st, dctx.Err())
 		}
-		if err := r.stage(dctx, &req, st, i); err != nil {
+		if err := r.stage(ctx, dctx, &req, st, i); err != nil {
 			return st, r.stopped(ctx, dctx, &req, st, err)
 		}
 	}
@@ -161,12 +161,14 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 }
 
 // stopped is the error of a stage that did not pass: a lost lock's
-// cause, a timeout (saved as paused) or err.
+// cause, a timeout (saved as paused) or err. A gate that failed by the
+// deadline stays failed (err wraps ErrHalted), even when its restore
+// took the rollout past the deadline.
 func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err error) error {
 	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
-	if ctx.Err() == nil && dctx.Err() != nil {
+	if ctx.Err() == nil && dctx.Err() != nil && !errors.Is(err, ErrHalted) {
 		ss := &st.Stages[st.Stage]
 		ss.Status, ss.Ended = StageTimedOut, r.Now().UTC()
 		st.Status = StatusPaused
@@ -187,13 +189,21 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 // save retains st, once the lock is found still held: a run whose lock
 // was taken over or cleared (rollout abort) writes no state.
 func (r *Runner) save(ctx context.Context, st *State) error {
-	if r.lock != nil {
-		if err := r.lock.Check(ctx); err != nil {
-			return err
-		}
+	if err := r.held(ctx); err != nil {
+		return err
 	}
 	st.UpdatedAt = r.Now().UTC()
 	return WriteState(ctx, r.Broker, r.Broker.Topics().RolloutState(), st)
+}
+
+// held checks that the run still holds its lock: it is checked before
+// each state write and each publish, so that a run whose lock was taken
+// over or cleared (rollout abort) publishes nothing more.
+func (r *Runner) held(ctx context.Context) error {
+	if r.lock == nil {
+		return nil
+	}
+	return r.lock.Check(ctx)
 }
 
 // begin reads the retained state and decides: resume it, start anew, or

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otactl/otactl/fleet"
+	"github.com/otactl/otactl/protocol"
 	"github.com/otactl/otactl/publish"
 	"github.com/otactl/otactl/release"
 )
@@ -261,6 +263,101 @@ func TestRunTimeout(t *testing.T) {
 	st, err := l.runner.Run(context.Background(), req)
 	if !errors.Is(err, ErrTimedOut) || st.Status != StatusPaused || st.Stages[0].Status != StageTimedOut {
 		t.Fatalf("err %v, state %+v", err, st)
+	}
+}
+
+// TestRunGateDecidedAtDeadline: a gate decided by the reports that came
+// just before the deadline (the judge's last look) is acted on as
+// decided: a failed one restores (exit 4, not a timeout with nothing
+// restored), a passed last stage ends the rollout done, a passed stage
+// before others is recorded passed and the next one times out.
+func TestRunGateDecidedAtDeadline(t *testing.T) {
+	for _, policy := range []string{OnFailureHalt, OnFailureRollback} {
+		t.Run(policy, func(t *testing.T) {
+			l := newLab(t, 10)
+			l.judge.late = true
+			l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) { return failedAll(g), nil }
+			req := l.request("50%,100%", policy)
+			req.Deadline = time.Now().Add(50 * time.Millisecond)
+			st, err := l.runner.Run(context.Background(), req)
+			if !errors.Is(err, ErrHalted) || errors.Is(err, ErrTimedOut) {
+				t.Fatalf("err %v, want ErrHalted", err)
+			}
+			want := map[string]string{OnFailureHalt: StatusHalted, OnFailureRollback: StatusRolledBack}[policy]
+			if st.Status != want || st.Stages[0].Status != StageFailed || st.Stages[0].Restored == 0 {
+				t.Errorf("status %s, stage %s, %d restored; want %s, failed, restored", st.Status, st.Stages[0].Status, st.Stages[0].Restored, want)
+			}
+			for _, d := range l.judge.gates[0].Devices {
+				if v := l.desiredVersion(t, "devices/"+d+"/.u/desired"); v != "1.0.0" {
+					t.Errorf("device %s has %s, want 1.0.0 restored", d, v)
+				}
+			}
+		})
+	}
+	t.Run("passed", func(t *testing.T) {
+		l := newLab(t, 10)
+		l.judge.late = true
+		req := l.request("100%", OnFailureRollback)
+		req.Deadline = time.Now().Add(50 * time.Millisecond)
+		if st, err := l.runner.Run(context.Background(), req); err != nil || st.Status != StatusDone || st.Stages[0].Status != StagePassed {
+			t.Fatalf("err %v, state %+v; want done", err, st)
+		}
+		l = newLab(t, 10)
+		l.judge.late = true
+		req = l.request("50%,100%", OnFailureRollback)
+		req.Deadline = time.Now().Add(50 * time.Millisecond)
+		st, err := l.runner.Run(context.Background(), req)
+		if !errors.Is(err, ErrTimedOut) || st.Stages[0].Status != StagePassed || st.Stages[1].Status != StageTimedOut || st.Stage != 1 {
+			t.Fatalf("err %v, state %+v; want stage 1 passed, stage 2 timed out", err, st)
+		}
+	})
+}
+
+// TestRunFailedGateStateNotSaved: a failed gate whose restore went out
+// but whose state could not be saved is still a failed gate (ErrHalted,
+// exit 4), with the save's error in the message.
+func TestRunFailedGateStateNotSaved(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
+		l.b.mu.Lock()
+		defer l.b.mu.Unlock()
+		l.b.refuse = func(topic string) error {
+			if topic == (protocol.Topics{}).RolloutState() {
+				return errors.New("broker refused the state")
+			}
+			return nil
+		}
+		return failedAll(g), nil
+	}
+	_, err := l.runner.Run(context.Background(), l.request("50%,100%", OnFailureRollback))
+	if !errors.Is(err, ErrHalted) || !strings.Contains(err.Error(), "saving the rollout's state failed: rollout state: broker refused the state") {
+		t.Fatalf("err %v, want ErrHalted with the save's error", err)
+	}
+	if !strings.Contains(l.kinds(), "restored:1") || l.desiredVersion(t, ".u/desired") != "1.0.0" {
+		t.Errorf("events %s, fleet topic %s: want the restore done", l.kinds(), l.desiredVersion(t, ".u/desired"))
+	}
+}
+
+// TestAbortBeforeStagePublish: an abort after a stage saved its state
+// and before it publishes leaves the release unpublished: the run finds
+// its lock gone before the publish and stops (ErrRefused, exit 3).
+func TestAbortBeforeStagePublish(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.known = func() {
+		if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil {
+			t.Errorf("abort: %v", err)
+		}
+	}
+	_, err := l.runner.Run(context.Background(), l.request("100%", OnFailureRollback))
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("err %v, want ErrRefused", err)
+	}
+	if v := l.desiredVersion(t, ".u/desired"); v != "1.0.0" || len(l.pub.plans) != 0 {
+		t.Errorf("the fleet topic has %s after %d publishes; want 1.0.0, none", v, len(l.pub.plans))
+	}
+	st, err := ReadState(context.Background(), l.b, (protocol.Topics{}).RolloutState())
+	if err != nil || st.Status != StatusAborted {
+		t.Errorf("state %+v, %v; want aborted", st, err)
 	}
 }
 

@@ -13,8 +13,11 @@ import (
 
 // stage runs stage i: publish to its targets through the publish core,
 // wait for its gate, bake, and mark it passed. A failed gate is handled
-// by fail.
-func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) error {
+// by fail. The publish, the gate and the bake end at dctx's deadline (the
+// rollout's); what follows a gate decided by then (the restore of a
+// failed one, the state of a passed one) runs on ctx, so that a verdict
+// reached at the deadline is acted on and recorded.
+func (r *Runner) stage(runCtx, ctx context.Context, req *Request, st *State, i int) error {
 	step, ss := req.Steps[i], &st.Stages[i]
 	ev := Event{Stage: i + 1, Stages: len(req.Steps), Step: step.String()}
 	st.Stage, ss.Status, ss.Started = i, StagePublishing, r.Now().UTC()
@@ -50,6 +53,9 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 	}
 	gate, err := r.gate(ctx, req, step)
 	if err != nil {
+		return err
+	}
+	if err := r.held(ctx); err != nil {
 		return err
 	}
 	rep, err := r.Publisher.Publish(ctx, &plan)
@@ -88,7 +94,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		return err
 	}
 	if res.Failed {
-		return r.fail(ctx, req, st, i, res, targets)
+		return r.fail(runCtx, req, st, i, res, targets)
 	}
 	r.emit(with(ev, Event{Kind: EventGatePassed, Gate: countsOf(res)}))
 	if req.Bake > 0 {
@@ -103,7 +109,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 		}
 		if baked.FailedCount > res.FailedCount {
 			baked.Failed, baked.Verdict = true, "failed"
-			return r.fail(ctx, req, st, i, baked, targets)
+			return r.fail(runCtx, req, st, i, baked, targets)
 		}
 		r.emit(with(ev, Event{Kind: EventBaked, Gate: countsOf(baked), Message: req.Bake.String()}))
 	}
@@ -111,7 +117,7 @@ func (r *Runner) stage(ctx context.Context, req *Request, st *State, i int) erro
 	if i+1 < len(req.Steps) {
 		st.Stage = i + 1
 	}
-	return r.save(ctx, st)
+	return r.save(runCtx, st)
 }
 
 // unconfirmed stops the rollout at a stage whose publish went out on the
@@ -232,7 +238,9 @@ func (r *Runner) fail(ctx context.Context, req *Request, st *State, i int, res f
 		r.emit(with(ev, Event{Kind: EventPaused, Status: st.Status, Message: st.Message}))
 	}
 	if err := r.save(ctx, st); err != nil {
-		return err
+		// The gate failed all the same, and what was restored stays.
+		return hint.Wrap(fmt.Errorf("%w: %s; saving the rollout's state failed: %w", ErrHalted, st.Message, err),
+			"the retained state may still say running: 'otactl rollout status' shows it, 'otactl rollout abort' ends the rollout")
 	}
 	next := "'otactl rollout resume' gates the stage again, 'otactl rollout abort' ends the rollout"
 	if st.Status != StatusPaused {
@@ -277,6 +285,9 @@ func (r *Runner) restore(ctx context.Context, req *Request, st *State, targets [
 	plan, err := r.Publisher.PlanRollback(ctx, publish.RollbackRequest{To: st.Previous, Sequence: seq, BuiltAt: now,
 		Signers: req.Signers, Trust: req.Trust, Targets: targets, Strict: req.Plan.Strict, Encoding: req.Plan.Encoding})
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.held(ctx); err != nil {
 		return nil, 0, err
 	}
 	rep, err := r.Publisher.Publish(ctx, plan)
