@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/protocol"
 )
 
@@ -100,6 +102,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	topics, err := protocol.NewTopics(cfg.TopicPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := CheckAddress(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("broker: listen: %w", err)
+	}
+	if cfg.WS != "" {
+		if err := CheckAddress(cfg.WS); err != nil {
+			return nil, fmt.Errorf("broker: websocket listen: %w", err)
+		}
 	}
 	if cfg.Users == nil {
 		for _, a := range []string{cfg.Listen, cfg.WS} {
@@ -380,6 +390,27 @@ func (c *trackedConn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// CheckAddress accepts a listen address: HOST:PORT, where HOST is a name,
+// an IP address (an IPv6 one in brackets) or empty for every interface,
+// and PORT a number from 0 to 65535 (0 picks a free port).
+func CheckAddress(addr string) error {
+	if addr == "" {
+		return errors.New("the address is empty: want HOST:PORT, e.g. 127.0.0.1:1883")
+	}
+	shown := text.ShowWord(addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %s is not HOST:PORT, e.g. 127.0.0.1:1883", shown)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("address %s: the port is not a number from 0 to 65535", shown)
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("address %s: the host is not a name or an IP address", shown)
+	}
+	return nil
 }
 
 // IsLoopback reports whether a host:port address only accepts connections

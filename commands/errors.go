@@ -64,13 +64,14 @@ func exitCode(ctx context.Context, err error) int {
 		partial *publish.PartialError
 		ee      *exitError
 		fe      *profile.FlagError
+		ue      *release.UsageError
 	)
 	switch {
 	case errors.As(err, &partial):
 		return ExitPartial
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.As(err, &ue):
 		return ExitUsage
 	}
 	switch {
