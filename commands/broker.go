@@ -174,6 +174,9 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 	case <-b.Done():
 	}
 	if err := b.Close(); err != nil {
+		if ctx.Err() != nil {
+			return failedAfterInterrupt(fmt.Errorf("broker: interrupted, then the stop failed: %w", err))
+		}
 		return fmt.Errorf("broker: stop: %w", err)
 	}
 	fmt.Fprintln(sys.Stderr, "broker: stopped")
