@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -311,7 +310,7 @@ func TestUsageErrorsHideKeyMaterial(t *testing.T) {
 func TestBadValuesAreUsageErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	file := filepath.Join(dir, "app.bin")
+	file := dir + "/app.bin"
 	if err := os.WriteFile(file, []byte("firmware"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +325,7 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--expires", "2020-01-01T00:00:00Z"}, nil, ExitUsage, "is not after the creation time"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--type", "a b"}, nil, ExitUsage, `invalid type "a b"`},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--type", "-"}, nil, ExitUsage, `invalid type "-"`},
-		{[]string{"release", "create", "-c", "main@1.0=" + filepath.Join(dir, "none.bin")}, nil, ExitError, "none.bin"},
+		{[]string{"release", "create", "-c", "main@1.0=" + dir + "/none.bin"}, nil, ExitError, "none.bin"},
 		{append([]string{"release", "list", "--profile", "nosuch"}, unreachable...), nil, ExitUsage, `profile "nosuch" does not exist`},
 		{append([]string{"release", "list"}, unreachable...), map[string]string{"OTACTL_PROFILE": "nosuch"}, ExitError, `profile "nosuch" does not exist`},
 		{[]string{"config", "get", "--profile", "nosuch"}, nil, ExitUsage, `profile "nosuch" does not exist`},
@@ -336,7 +335,7 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		{append([]string{"upload", "main@1.0+x", file}, unreachable...), nil, ExitUsage, `invalid version "1.0+x"`},
 		{append([]string{"upload", "main", file}, unreachable...), nil, ExitUsage, "expected PACKAGE@VERSION"},
 		{append([]string{"artifact", "delete", "main@"}, unreachable...), nil, ExitUsage, `artifact delete: "main@": version name is empty`},
-		{append([]string{"artifact", "download", "a b@1", "-O", filepath.Join(dir, "out")}, unreachable...), nil, ExitUsage, `invalid package "a b"`},
+		{append([]string{"artifact", "download", "a b@1", "-O", dir + "/out"}, unreachable...), nil, ExitUsage, `invalid package "a b"`},
 		{[]string{"broker", "--listen", "nonsense"}, nil, ExitUsage, `broker: --listen: address "nonsense" is not HOST:PORT`},
 		{[]string{"broker", "--listen", ""}, nil, ExitUsage, "broker: --listen: the address is empty"},
 		{[]string{"broker", "--listen", "127.0.0.1:99999"}, nil, ExitUsage, "the port is not a number from 0 to 65535"},
