@@ -125,9 +125,10 @@ func resolvePublicKeysFrom(sys *System, p *profile.Profile, flag string, given b
 	return pubs, nil
 }
 
-// keyRefError names flag in err, a key reference that did not resolve: a
-// reference of the wrong form (keys.RefError) given with the flag is a
-// usage error; one from the profile, or a key that is not there, is not.
+// keyRefError names flag (or the command, for an argument) in err, a key
+// reference that did not resolve: a reference of the wrong form
+// (keys.RefError) given on the command line is a usage error; one from
+// the profile, or a key that is not there, is not.
 func keyRefError(flag string, given bool, err error) error {
 	var re *keys.RefError
 	if given && errors.As(err, &re) {

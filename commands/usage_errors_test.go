@@ -342,6 +342,8 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:"}, nil, ExitUsage, "needs a path"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:" + dir + "/none.pem"}, nil, ExitError, "--sign: no such file"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "env:NO_SUCH_KEY"}, nil, ExitError, "NO_SUCH_KEY is not set"},
+		{[]string{"key", "export", "bogus:x"}, nil, ExitUsage, `key export: unsupported key reference scheme "bogus:"`},
+		{[]string{"key", "export", dir + "/none.pem"}, nil, ExitError, "key export: no such file"},
 		{[]string{"simulate", "--pubkey", "bogus:x"}, nil, ExitUsage, `--pubkey: unsupported key reference scheme "bogus:"`},
 		{[]string{"simulate", "--root-pubkey", "pkcs11:junk"}, nil, ExitUsage, "--root-pubkey: pkcs11"},
 		{[]string{"broker", "--listen", "nonsense"}, nil, ExitUsage, `broker: --listen: address "nonsense" is not HOST:PORT`},
