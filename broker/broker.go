@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/otactl/otactl/internal/hint"
+	"github.com/otactl/otactl/internal/text"
 	"github.com/otactl/otactl/protocol"
 )
 
@@ -58,6 +60,8 @@ type Config struct {
 
 	// storeFault, in tests, makes a commit of retained messages fail.
 	storeFault func(topics []string) error
+	// stopFault, in tests, makes the close of the data folder fail.
+	stopFault func() error
 	// writeBudget, in tests, is the write budget (see writeBudget), whose
 	// subscriptions then wait for it up to a minute.
 	writeBudget int64
@@ -70,7 +74,9 @@ type Broker struct {
 	wsAddr    string
 	tls       bool
 	closeOnce sync.Once
+	closeErr  error
 	done      chan struct{}
+	store     *retainStore // nil without a data folder
 	tracked   []*trackedListener
 	logins    *loginLimiter
 	guard     *retainGuard
@@ -100,6 +106,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	topics, err := protocol.NewTopics(cfg.TopicPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := CheckAddress(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("broker: listen: %w", err)
+	}
+	if cfg.WS != "" {
+		if err := CheckAddress(cfg.WS); err != nil {
+			return nil, fmt.Errorf("broker: websocket listen: %w", err)
+		}
 	}
 	if cfg.Users == nil {
 		for _, a := range []string{cfg.Listen, cfg.WS} {
@@ -142,7 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: data folder: %w", err)
 		}
 		path := filepath.Join(cfg.DataDir, DataFile)
-		err := server.AddHook(&retainStore{path: path, server: server, fault: cfg.storeFault}, nil)
+		b.store = &retainStore{path: path, server: server, fault: cfg.storeFault, stopFault: cfg.stopFault}
+		err := server.AddHook(b.store, nil)
 		if errors.Is(err, ErrDataInUse) {
 			return nil, fmt.Errorf("broker: data folder %s is in use by another broker", cfg.DataDir)
 		}
@@ -248,10 +263,12 @@ func (b *Broker) WSURL() string {
 func (b *Broker) Done() <-chan struct{} { return b.done }
 
 // Close stops the broker, disconnects every client and, with a data
-// folder, closes its database. It is safe to call more than once.
+// folder, closes its database. It is safe to call more than once: every
+// call returns the stop's error, a failure to close the data folder
+// included.
 func (b *Broker) Close() error {
-	var err error
 	b.closeOnce.Do(func() {
+		var err error
 		// mochi's Close lists each listener's clients under a read lock
 		// that it takes twice (Clients.GetByListener calls Len), so a
 		// client whose session ends at that moment (Clients.Delete waits
@@ -277,9 +294,17 @@ func (b *Broker) Close() error {
 			}
 			err = <-stopped
 		}
+		if b.store != nil {
+			// mochi logs a hook's failure to stop and goes on: the data
+			// folder's is the broker's own.
+			if serr := b.store.stopped(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("close the data folder: %w", serr))
+			}
+		}
+		b.closeErr = err
 		close(b.done)
 	})
-	return err
+	return b.closeErr
 }
 
 // sessionsEnding reports whether a client is still connected, or is
@@ -380,6 +405,27 @@ func (c *trackedConn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// CheckAddress accepts a listen address: HOST:PORT, where HOST is a name,
+// an IP address (an IPv6 one in brackets) or empty for every interface,
+// and PORT a number from 0 to 65535 (0 picks a free port).
+func CheckAddress(addr string) error {
+	if addr == "" {
+		return errors.New("the address is empty: want HOST:PORT, e.g. 127.0.0.1:1883")
+	}
+	shown := text.ShowWord(addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %s is not HOST:PORT, e.g. 127.0.0.1:1883", shown)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("address %s: the port is not a number from 0 to 65535", shown)
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("address %s: the host is not a name or an IP address", shown)
+	}
+	return nil
 }
 
 // IsLoopback reports whether a host:port address only accepts connections

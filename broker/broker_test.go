@@ -189,6 +189,29 @@ func TestDataFolderInUse(t *testing.T) {
 	}
 }
 
+// TestStartRefusesBadAddress: an address that is not HOST:PORT is refused
+// as such, not as "not a loopback address"; an empty one, which would
+// listen on every interface, is refused too.
+func TestStartRefusesBadAddress(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "broker: listen: the address is empty"},
+		{Config{Listen: "nonsense"}, `broker: listen: address "nonsense" is not HOST:PORT`},
+		{Config{Listen: "127.0.0.1:99999"}, "the port is not a number from 0 to 65535"},
+		{Config{Listen: "127.0.0.1:0", WS: "127.0.0.1"}, "broker: websocket listen: "},
+	} {
+		b, err := Start(context.Background(), tc.cfg)
+		if err == nil {
+			b.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrNotLoopback) {
+			t.Errorf("Start(%+v) err = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
 func TestRefusesRemoteWithoutUsers(t *testing.T) {
 	for _, cfg := range []Config{
 		{Listen: "0.0.0.0:0"},

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -331,5 +333,25 @@ func TestRetainedWillIsStored(t *testing.T) {
 	r2 := restarted(t, b, dir)
 	if got := retained(t, r2, "wills/good"); got != "gone" {
 		t.Errorf("wills/good after a restart: %q", got)
+	}
+}
+
+// TestCloseReportsDataFolderFailure: a failure to close the data folder is
+// returned by Close, by every call (the broker's own stop on a cancelled
+// context may come first), not lost in mochi's debug log.
+func TestCloseReportsDataFolderFailure(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := Start(ctx, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), stopFault: func() error { return errors.New("disk gone") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-b.Done()
+	err = b.Close()
+	if err == nil || !strings.Contains(err.Error(), "close the data folder: disk gone") {
+		t.Fatalf("Close after the context's stop = %v, want the data folder's failure", err)
+	}
+	if again := b.Close(); again == nil || again.Error() != err.Error() {
+		t.Fatalf("Close again = %v, want %v", again, err)
 	}
 }

@@ -53,9 +53,12 @@ type retainStore struct {
 	// fault, in tests, fails a commit of the given topics when it returns
 	// an error.
 	fault func(topics []string) error
+	// stopFault, in tests, fails Stop when it returns an error.
+	stopFault func() error
 
-	dbMu sync.RWMutex // guards db: writers share it, Stop takes it whole
-	db   *bbolt.DB
+	dbMu    sync.RWMutex // guards db and stopErr: writers share it, Stop takes it whole
+	db      *bbolt.DB
+	stopErr error // what Stop returned
 
 	commits *groupCommit
 	topics  topicLocks
@@ -103,11 +106,21 @@ func (s *retainStore) Stop() error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if s.db == nil {
-		return nil
+		return s.stopErr
 	}
 	err := s.db.Close()
-	s.db = nil
+	if s.stopFault != nil {
+		err = errors.Join(s.stopFault(), err)
+	}
+	s.db, s.stopErr = nil, err
 	return err
+}
+
+// stopped is what Stop returned: nil before it ran.
+func (s *retainStore) stopped() error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.stopErr
 }
 
 // OnPublish stores a retained publish before mochi retains, delivers or

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otactl/otactl/completions"
+	"github.com/otactl/otactl/release"
 )
 
 // interspersed moves the flags of the command that args run in front of its
@@ -85,13 +86,22 @@ type artifactOptions struct {
 // artifact's PACKAGE@VERSION: it takes it into o and runs run.
 func (o *artifactOptions) runWithArtifact(cmd, hint string, run func(ctx context.Context) error) cli.ActionFunc {
 	return runWithArgs(1, cmd, "expected PACKAGE@VERSION", hint, func(ctx context.Context, args []string) error {
-		pkg, version, ok := strings.Cut(args[0], "@")
-		if !ok {
-			return usageErrorf("%s: %q: expected PACKAGE@VERSION", cmd, args[0])
+		if err := o.takeArtifact(cmd, args[0]); err != nil {
+			return err
 		}
-		o.Package, o.Version = pkg, version
 		return run(ctx)
 	})
+}
+
+// takeArtifact takes the artifact's PACKAGE@VERSION argument of the
+// command cmd into o; a bad one is a usage error.
+func (o *artifactOptions) takeArtifact(cmd, arg string) error {
+	pkg, version, err := release.ParseArtifact(arg)
+	if err != nil {
+		return usageErrorf("%s: %v", cmd, err)
+	}
+	o.Package, o.Version = pkg, version
+	return nil
 }
 
 // resolve resolves the connection settings and the artifact's topic.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/otactl/otactl/broker"
 	"github.com/otactl/otactl/profile"
+	"github.com/otactl/otactl/protocol"
 )
 
 type brokerOptions struct {
@@ -86,6 +87,19 @@ func fleetTopicPrefixFlag(dest *string) cli.Flag {
 // brokerConfig turns the options into a broker configuration.
 func brokerConfig(sys *System, opts *brokerOptions) (broker.Config, error) {
 	cfg := opts.Config
+	if err := broker.CheckAddress(cfg.Listen); err != nil {
+		return cfg, usageErrorf("broker: --listen: %v", err)
+	}
+	if cfg.WS != "" {
+		if err := broker.CheckAddress(cfg.WS); err != nil {
+			return cfg, usageErrorf("broker: --ws: %v", err)
+		}
+	}
+	if _, err := protocol.NewTopics(cfg.TopicPrefix); err != nil && cfg.TopicPrefix != sys.Getenv("OTACTL_TOPIC_PREFIX") {
+		// From OTACTL_TOPIC_PREFIX it is an input error, as for the
+		// other commands (profile.Resolve); broker.Start refuses it.
+		return cfg, usageErrorf("broker: --topic-prefix: %v", err)
+	}
 	if opts.MaxPacket != "" {
 		n, err := profile.ParseSize(opts.MaxPacket)
 		if err != nil || n < 1024 || n > 268435460 {
@@ -160,6 +174,9 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 	case <-b.Done():
 	}
 	if err := b.Close(); err != nil {
+		if ctx.Err() != nil {
+			return failedAfterInterrupt(fmt.Errorf("broker: interrupted, then the stop failed: %w", err))
+		}
 		return fmt.Errorf("broker: stop: %w", err)
 	}
 	fmt.Fprintln(sys.Stderr, "broker: stopped")

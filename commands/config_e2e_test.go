@@ -153,8 +153,9 @@ func TestDefaultProfileAlwaysExists(t *testing.T) {
 		if !strings.Contains(r.stdout, `"topic":".u/c/main@1.0.0"`) {
 			t.Errorf("OTACTL_PROFILE=default kept the prod prefix: %s", r.stdout)
 		}
-		// Another missing profile is still an error.
-		if r := e.run(nil, "release", "list", "--broker", b.URL, "--profile", "nope"); r.code != ExitError || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
+		// Another missing profile is still an error: named by --profile, a
+		// usage error.
+		if r := e.run(nil, "release", "list", "--broker", b.URL, "--profile", "nope"); r.code != ExitUsage || !strings.Contains(r.stderr, `profile "nope" does not exist`) {
 			t.Errorf("--profile nope: exit %d\n%s", r.code, r.stderr)
 		}
 	})

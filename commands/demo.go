@@ -222,11 +222,11 @@ func (d *demoSteps) rollout(ctx context.Context) error {
 		Deadline: time.Now().Add(d.opts.Timeout), Signers: []crypto.Signer{d.lab.Signer},
 		Trust: publish.TrustPolicy{Keys: []crypto.PublicKey{d.lab.Signer.Public()}}, Owner: "otactl demo", Lease: rollout.DefaultLease}
 	run := func(sys *System, live bool) error {
-		r := newRolloutRunner(sys, d.client, nil, &rolloutRunOptions{Stale: fleet.DefaultStale}, "")
+		r := newRolloutRunner(sys, d.client, nil, &rolloutRunOptions{Stale: fleet.DefaultStale}, "", nil)
 		r.Publisher = newPublisher(sys, d.client, d.jsonOut || live)
 		r.Observe = func(e rollout.Event) {
 			if !d.jsonOut && !(live && e.Kind == rollout.EventGate) {
-				renderRolloutEvent(sys, "", e)
+				renderRolloutEvent(sys, "", e, nil)
 			}
 		}
 		st, err := r.Run(ctx, req)

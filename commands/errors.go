@@ -46,6 +46,18 @@ func withExitCode(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
+// afterInterruptError is a failure while otactl stopped after an
+// interrupt, not one the interrupt caused (a data folder that would not
+// close): exit 1, not 130.
+type afterInterruptError struct{ err error }
+
+func (e *afterInterruptError) Error() string { return e.err.Error() }
+func (e *afterInterruptError) Unwrap() error { return e.err }
+
+// failedAfterInterrupt marks err as a failure of the stop that followed
+// an interrupt.
+func failedAfterInterrupt(err error) error { return &afterInterruptError{err: err} }
+
 // withHint gives err a hint, which Main prints on its own line.
 func withHint(err error, text string) error { return hint.Wrap(err, text) }
 
@@ -55,22 +67,28 @@ func exitCode(ctx context.Context, err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	var ai *afterInterruptError
+	if errors.As(err, &ai) {
+		return ExitError
+	}
 	if ctx.Err() != nil {
 		// SIGINT or SIGTERM arrived (main's context is cancelled by nothing
-		// else): whatever failed since failed because of it.
+		// else): whatever failed since failed because of it, except a
+		// failure of the stop itself (afterInterruptError).
 		return ExitInterrupted
 	}
 	var (
 		partial *publish.PartialError
 		ee      *exitError
 		fe      *profile.FlagError
+		ue      *release.UsageError
 	)
 	switch {
 	case errors.As(err, &partial):
 		return ExitPartial
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.As(err, &ue):
 		return ExitUsage
 	}
 	switch {

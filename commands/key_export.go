@@ -53,7 +53,7 @@ func keyExportRun(sys *System, opts *keyExportOptions) error {
 	}
 	pub, err := keys.ResolvePublicEnv(opts.Ref, sys.keyStore(), getenv)
 	if err != nil {
-		return fmt.Errorf("key export: %w", err)
+		return keyRefError("key export", true, err)
 	}
 	data, err := keys.ExportPublic(pub, opts.Format, exportName(opts.Ref))
 	if err != nil {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -42,7 +43,7 @@ func (o *signingOptions) resolve(sys *System, p *profile.Profile) ([]crypto.Sign
 	for _, ref := range o.Refs {
 		s, err := keys.ResolveSigner(ref, sys.keyStore(), getenv)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Flag, err)
+			return nil, keyRefError(o.Flag, true, err)
 		}
 		if e, ok := s.(*keys.ExecSigner); ok {
 			e.Stderr = sys.Stderr
@@ -103,6 +104,12 @@ func resolvePublicKeysIn(sys *System, p *profile.Profile, refs []string) ([]cryp
 // resolvePublicKeysFlag is resolvePublicKeysIn for the references given
 // with flag, which errors name.
 func resolvePublicKeysFlag(sys *System, p *profile.Profile, flag string, refs []string) ([]crypto.PublicKey, error) {
+	return resolvePublicKeysFrom(sys, p, flag, true, refs)
+}
+
+// resolvePublicKeysFrom is resolvePublicKeysFlag for references given
+// with flag (given) or taken from the profile in its stead.
+func resolvePublicKeysFrom(sys *System, p *profile.Profile, flag string, given bool, refs []string) ([]crypto.PublicKey, error) {
 	getenv, err := keyEnv(sys.Getenv, p, refs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
@@ -111,11 +118,23 @@ func resolvePublicKeysFlag(sys *System, p *profile.Profile, flag string, refs []
 	for _, ref := range refs {
 		pub, err := keys.ResolvePublicEnv(ref, sys.keyStore(), getenv)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
+			return nil, keyRefError(flag, given, err)
 		}
 		pubs = append(pubs, pub)
 	}
 	return pubs, nil
+}
+
+// keyRefError names flag (or the command, for an argument) in err, a key
+// reference that did not resolve: a reference of the wrong form
+// (keys.RefError) given on the command line is a usage error; one from
+// the profile, or a key that is not there, is not.
+func keyRefError(flag string, given bool, err error) error {
+	var re *keys.RefError
+	if given && errors.As(err, &re) {
+		return usageErrorf("%s: %w", flag, err)
+	}
+	return fmt.Errorf("%s: %w", flag, err)
 }
 
 // keyEnv is the environment key references read: getenv, where a pkcs11:

@@ -88,19 +88,21 @@ func TestPKCS11EndToEnd(t *testing.T) {
 		t.Fatalf("release verify after release sign: exit %d\n%s", r.code, r.stderr)
 	}
 
-	// Refused: a wrong PIN, a missing object, pin-value. Each names the
+	// Refused: a wrong PIN, a missing object (exit 1), pin-value (a URI
+	// of the wrong form on the command line: exit 2). Each names the
 	// token and the key, shows no PIN, and writes nothing.
 	for _, tc := range []struct {
 		name, ref, pin, want string
+		code                 int
 	}{
-		{"wrong PIN", uri, "0000", `pkcs11 token "otactl-e2e" key "release": wrong PIN`},
-		{"missing object", "pkcs11:token=otactl-e2e;object=gone", "4321", `pkcs11 token "otactl-e2e" key "gone": no such private key on the token`},
-		{"pin-value", uri + "?pin-value=98765", "", "pin-value is refused"},
+		{"wrong PIN", uri, "0000", `pkcs11 token "otactl-e2e" key "release": wrong PIN`, ExitError},
+		{"missing object", "pkcs11:token=otactl-e2e;object=gone", "4321", `pkcs11 token "otactl-e2e" key "gone": no such private key on the token`, ExitError},
+		{"pin-value", uri + "?pin-value=98765", "", "pin-value is refused", ExitUsage},
 	} {
 		r := runOtactl(t, dir, append(env, "OTACTL_PKCS11_PIN="+tc.pin), "", "release", "create", "-c", "main@1.0.1=app.bin",
 			"--sign", tc.ref, "--out", "bad.json")
-		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
-			t.Errorf("%s: exit %d, want 1 saying %q\n%s", tc.name, r.code, tc.want, r.stderr)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, want %d saying %q\n%s", tc.name, r.code, tc.code, tc.want, r.stderr)
 		}
 		for _, secret := range []string{"0000", "4321", "98765"} {
 			if strings.Contains(r.stderr+r.stdout, secret) {

@@ -234,9 +234,9 @@ func TestUploadCommand(t *testing.T) {
 		if code != ExitError || !strings.Contains(errs, "max-payload") || !strings.Contains(errs, "hint:") {
 			t.Errorf("max-payload: exit %d, %q", code, errs)
 		}
-		// Names are checked before any traffic.
+		// Names are checked before any traffic: a bad one is a usage error.
 		_, _, code = e.run("", "upload", "ma/in@1.0", path)
-		if code != ExitError {
+		if code != ExitUsage {
 			t.Errorf("bad package name: exit %d", code)
 		}
 		_, _, code = e.run("", "upload", "main", path)
@@ -604,7 +604,7 @@ func TestProfilesAndPrecedence(t *testing.T) {
 	if _, _, code := e.run("", "upload", "main@1.0.0", app, "--profile", "lab"); code != 0 {
 		t.Errorf("--profile lab: exit %d", code)
 	}
-	if _, errs, code := e.run("", "upload", "main@1.0.0", app, "--profile", "nope"); code != ExitError || !strings.Contains(errs, "does not exist") {
+	if _, errs, code := e.run("", "upload", "main@1.0.0", app, "--profile", "nope"); code != ExitUsage || !strings.Contains(errs, "does not exist") {
 		t.Errorf("--profile nope: exit %d %s", code, errs)
 	}
 	if _, _, code := e.run("", "config", "set", "timeout", "soon"); code != ExitUsage {

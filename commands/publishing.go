@@ -43,7 +43,9 @@ func trustPolicy(sys *System, cn *connection, pubkeys []string, threshold int, r
 		ProfileRootPubkeys: cn.Profile.RootPubkeys,
 		RequireSignatures:  cn.Profile.RequireSignatures,
 	}, func(flag string, refs []string) ([]crypto.PublicKey, error) {
-		return resolvePublicKeysFlag(sys, cn.Profile, flag, refs)
+		// ResolveTrust takes the profile's keys only when the flag gives none.
+		given := flag == "--pubkey" && len(pubkeys) > 0 || flag == "--root-pubkey" && len(roots) > 0
+		return resolvePublicKeysFrom(sys, cn.Profile, flag, given, refs)
 	})
 }
 

@@ -92,7 +92,11 @@ func runRollout(ctx context.Context, sys *System, conn *connectOptions, ro *roll
 // endpoint, and runs work with the engine on them.
 func withRolloutRunner(ctx context.Context, sys *System, conn *connectOptions, ro *rolloutRunOptions, format string, work func(*rollout.Runner) error) error {
 	return conn.withEndpoints(ctx, sys, func(client *upload.Client, eps []publish.Endpoint) error {
-		return work(newRolloutRunner(sys, client, eps, ro, format))
+		// A failed write of an event does not stop the rollout (a stage
+		// half published because a log filled up is worse than a lost
+		// log): the command fails with it at the end.
+		out := &streamOut{}
+		return out.result(work(newRolloutRunner(sys, client, eps, ro, format, out)))
 	})
 }
 
@@ -103,8 +107,8 @@ func withRolloutBroker(ctx context.Context, sys *System, conn *connectOptions, w
 
 // newRolloutRunner is the engine on client and the other endpoints eps:
 // the publish core, quiet (the engine's events say what it did), and a
-// judge of the fleet.
-func newRolloutRunner(sys *System, client *upload.Client, eps []publish.Endpoint, ro *rolloutRunOptions, format string) *rollout.Runner {
+// judge of the fleet; out, when not nil, takes the writes of its events.
+func newRolloutRunner(sys *System, client *upload.Client, eps []publish.Endpoint, ro *rolloutRunOptions, format string, out *streamOut) *rollout.Runner {
 	p := newPublisher(sys, client, true)
 	p.Endpoints = eps
 	return &rollout.Runner{
@@ -113,7 +117,7 @@ func newRolloutRunner(sys *System, client *upload.Client, eps []publish.Endpoint
 		Endpoints: eps,
 		Judge:     &rollout.FleetJudge{Client: client, Stale: ro.Stale, Now: sys.Now, Warnings: sys.Stderr},
 		Now:       sys.Now,
-		Observe:   rolloutRenderer(sys, format),
+		Observe:   rolloutRenderer(sys, format, out),
 	}
 }
 
@@ -121,7 +125,7 @@ func newRolloutRunner(sys *System, client *upload.Client, eps []publish.Endpoint
 // renderRolloutEvent), and in GitHub Actions a group per stage, an error
 // annotation per failed gate and device, and a step summary at the end;
 // a line in place on a terminal is ended first.
-func rolloutRenderer(sys *System, format string) rollout.Observer {
+func rolloutRenderer(sys *System, format string, out *streamOut) rollout.Observer {
 	inPlace := false
 	gh := output.NewGitHub(sys.Getenv, sys.Stderr)
 	var title string
@@ -131,7 +135,7 @@ func rolloutRenderer(sys *System, format string) rollout.Observer {
 			fmt.Fprint(sys.Stderr, "\r\x1b[K")
 			inPlace = false
 		}
-		inPlace = renderRolloutEvent(sys, format, e) || inPlace
+		inPlace = renderRolloutEvent(sys, format, e, out) || inPlace
 		if gh == nil {
 			return
 		}
@@ -164,19 +168,20 @@ func rolloutRenderer(sys *System, format string) rollout.Observer {
 // renderRolloutEvent renders one event: with -o json a line of JSON on
 // standard output; else a line on standard output for each step, and the
 // current gate on standard error, in place on a terminal (it then
-// returns true).
-func renderRolloutEvent(sys *System, format string, e rollout.Event) (inPlace bool) {
+// returns true). A write to standard output that fails goes to out.
+func renderRolloutEvent(sys *System, format string, e rollout.Event, out *streamOut) (inPlace bool) {
 	switch {
 	case format == "json":
 		e.Time = output.Time(e.Time)
-		_ = writeJSON(sys.Stdout, "rollout-event", e)
+		out.check(writeJSON(sys.Stdout, "rollout-event", e))
 	case e.Kind == rollout.EventGate && sys.StderrTTY:
 		fmt.Fprintf(sys.Stderr, "\r\x1b[K%s", e.Text())
 		return true
 	case e.Kind == rollout.EventGate:
 		fmt.Fprintln(sys.Stderr, e.Text())
 	default:
-		fmt.Fprintln(sys.Stdout, e.Text())
+		_, err := fmt.Fprintln(sys.Stdout, e.Text())
+		out.check(err)
 	}
 	return false
 }

@@ -277,7 +277,9 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	if err != nil {
 		return err
 	}
-	events := newSimEvents(sys, opts)
+	ctx, out, cancel := newStreamOut(ctx)
+	defer cancel()
+	events := newSimEvents(sys, opts, out)
 	cfg.OnEvent = events.add
 	fleet, err := simulator.New(cfg)
 	if err != nil {
@@ -320,7 +322,7 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 		case err := <-done:
 			line := simStatusLine(fleet.Status())
 			fmt.Fprintf(sys.Stderr, "simulate: stopped: %s\n", line)
-			if err != nil {
+			if err := out.result(err); err != nil {
 				return err
 			}
 			return writeSimEnd(sys, opts, fleet)
@@ -376,6 +378,7 @@ func writeSimStatus(w io.Writer, counts []simulator.Count) error {
 // standard error.
 type simEvents struct {
 	sys       *System
+	out       *streamOut
 	json      bool
 	verbose   bool
 	mu        sync.Mutex
@@ -383,8 +386,8 @@ type simEvents struct {
 	dropped   int
 }
 
-func newSimEvents(sys *System, opts *simulateOptions) *simEvents {
-	return &simEvents{sys: sys, json: opts.Output == "json", verbose: opts.Verbose}
+func newSimEvents(sys *System, opts *simulateOptions, out *streamOut) *simEvents {
+	return &simEvents{sys: sys, out: out, json: opts.Output == "json", verbose: opts.Verbose}
 }
 
 func (s *simEvents) add(e simulator.Event) {
@@ -393,10 +396,11 @@ func (s *simEvents) add(e simulator.Event) {
 	switch {
 	case s.json:
 		e.Time = output.Time(e.Time)
-		_ = writeJSON(s.sys.Stdout, "simulate-event", e)
+		s.out.check(writeJSON(s.sys.Stdout, "simulate-event", e))
 	case s.verbose:
-		fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
+		_, err := fmt.Fprintf(s.sys.Stdout, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Device, e.Kind,
 			e.State, e.Reason, text.Dash(e.Version), text.Dash(e.Target), e.Detail)
+		s.out.check(err)
 	case e.Kind == simulator.EventError || e.Kind == simulator.EventKeySetRefused:
 		if time.Since(s.lastError) < time.Second {
 			s.dropped++

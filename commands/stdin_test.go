@@ -50,7 +50,9 @@ func TestStdinEndsWithContext(t *testing.T) {
 }
 
 // TestExitCodeAfterSignal: once main's context is cancelled (SIGINT or
-// SIGTERM), any failure exits 130, whatever error it comes as.
+// SIGTERM), any failure exits 130, whatever error it comes as, except a
+// failure of the stop that followed (the broker's data folder would not
+// close), which exits 1.
 func TestExitCodeAfterSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	lost := errors.New("connection to the broker lost: EOF")
@@ -65,5 +67,11 @@ func TestExitCodeAfterSignal(t *testing.T) {
 	}
 	if got := exitCode(ctx, nil); got != ExitOK {
 		t.Errorf("success after the signal: exit %d, want 0", got)
+	}
+	stop := failedAfterInterrupt(errors.New("broker: interrupted, then the stop failed: close the data folder: EIO"))
+	for _, err := range []error{stop, withHint(stop, "check the data folder")} {
+		if got := exitCode(ctx, err); got != ExitError {
+			t.Errorf("%v after the signal: exit %d, want 1", err, got)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,11 +57,10 @@ Example:
 			verifyBrokerFlag(&opts.Conn),
 		}, connectFlags(&opts.Conn)...),
 		Action: runWithArgs(2, "upload", "expected PACKAGE@VERSION and FILE", "otactl upload main@1.2.3 build/app.bin", func(ctx context.Context, args []string) error {
-			pkg, ver, ok := strings.Cut(args[0], "@")
-			if !ok {
-				return usageErrorf("upload: %q: expected PACKAGE@VERSION, e.g. main@1.2.3", args[0])
+			if err := opts.takeArtifact("upload", args[0]); err != nil {
+				return err
 			}
-			opts.Package, opts.Version, opts.Put.Path = pkg, ver, args[1]
+			opts.Put.Path = args[1]
 			return uploadRun(ctx, sys, opts)
 		}),
 	}

@@ -2,9 +2,11 @@ package commands
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -298,6 +300,70 @@ func TestUsageErrorsHideKeyMaterial(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, body[:16]) {
 			t.Errorf("part of the key repeated:\n%s", r.stderr)
+		}
+	}
+}
+
+// TestBadValuesAreUsageErrors: a value given on the command line (a flag's,
+// an argument's, the profile named by --profile) that otactl cannot use is
+// a usage error, exit 2, refused before any network traffic; the same
+// value from the environment is an input error, exit 1.
+func TestBadValuesAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := dir + "/app.bin"
+	if err := os.WriteFile(file, []byte("firmware"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := []string{"--broker", "mqtt://127.0.0.1:1", "--broker-timeout", "2s"}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--expires", "5x"}, nil, ExitUsage, `expiry "5x"`},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--expires", "2020-01-01T00:00:00Z"}, nil, ExitUsage, "is not after the creation time"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--type", "a b"}, nil, ExitUsage, `invalid type "a b"`},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--type", "-"}, nil, ExitUsage, `invalid type "-"`},
+		{[]string{"release", "create", "-c", "main@1.0=" + dir + "/none.bin"}, nil, ExitError, "none.bin"},
+		{append([]string{"release", "list", "--profile", "nosuch"}, unreachable...), nil, ExitUsage, `profile "nosuch" does not exist`},
+		{append([]string{"release", "list"}, unreachable...), map[string]string{"OTACTL_PROFILE": "nosuch"}, ExitError, `profile "nosuch" does not exist`},
+		{[]string{"config", "get", "--profile", "nosuch"}, nil, ExitUsage, `profile "nosuch" does not exist`},
+		{[]string{"config", "unset", "broker", "--profile", "nosuch"}, nil, ExitUsage, `profile "nosuch" does not exist`},
+		{append([]string{"upload", "main@", file}, unreachable...), nil, ExitUsage, `upload: "main@": version name is empty`},
+		{append([]string{"upload", "@1.0", file}, unreachable...), nil, ExitUsage, `upload: "@1.0": package name is empty`},
+		{append([]string{"upload", "main@1.0+x", file}, unreachable...), nil, ExitUsage, `invalid version "1.0+x"`},
+		{append([]string{"upload", "main", file}, unreachable...), nil, ExitUsage, "expected PACKAGE@VERSION"},
+		{append([]string{"artifact", "delete", "main@"}, unreachable...), nil, ExitUsage, `artifact delete: "main@": version name is empty`},
+		{append([]string{"artifact", "download", "a b@1", "-O", dir + "/out"}, unreachable...), nil, ExitUsage, `invalid package "a b"`},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "bogus:x"}, nil, ExitUsage, `--sign: unsupported key reference scheme "bogus:"`},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "a b"}, nil, ExitUsage, "--sign: key name"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "env:a b"}, nil, ExitUsage, "is not an environment variable name"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:"}, nil, ExitUsage, "needs a path"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:" + dir + "/none.pem"}, nil, ExitError, "--sign: no such file"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "env:NO_SUCH_KEY"}, nil, ExitError, "NO_SUCH_KEY is not set"},
+		{[]string{"key", "export", "bogus:x"}, nil, ExitUsage, `key export: unsupported key reference scheme "bogus:"`},
+		{[]string{"key", "export", dir + "/none.pem"}, nil, ExitError, "key export: no such file"},
+		{[]string{"simulate", "--pubkey", "bogus:x"}, nil, ExitUsage, `--pubkey: unsupported key reference scheme "bogus:"`},
+		{[]string{"simulate", "--root-pubkey", "pkcs11:junk"}, nil, ExitUsage, "--root-pubkey: pkcs11"},
+		{[]string{"broker", "--listen", "nonsense"}, nil, ExitUsage, `broker: --listen: address "nonsense" is not HOST:PORT`},
+		{[]string{"broker", "--listen", ""}, nil, ExitUsage, "broker: --listen: the address is empty"},
+		{[]string{"broker", "--listen", "127.0.0.1:99999"}, nil, ExitUsage, "the port is not a number from 0 to 65535"},
+		{[]string{"broker", "--listen", "127.0.0.1:0", "--ws", "x"}, nil, ExitUsage, `broker: --ws: address "x"`},
+		{[]string{"broker", "--listen", "127.0.0.1:0", "--topic-prefix", "a+"}, nil, ExitUsage, "broker: --topic-prefix"},
+	} {
+		env := map[string]string{"XDG_CONFIG_HOME": t.TempDir()}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		sys, _, errOut := fleetSystem(t, "", env)
+		// A broker that starts after all runs until the deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		code := runMain(ctx, append([]string{"otactl"}, tc.args...), sys)
+		cancel()
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("otactl %q (env %v): exit %d, stderr %q; want exit %d and %q", tc.args, tc.env, code, errOut.String(), tc.code, tc.want)
 		}
 	}
 }

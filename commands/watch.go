@@ -73,7 +73,9 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 			return watchLive(ctx, sys, opts, src, flt)
 		}
 		pick := fleet.NewPicker(src.Fleet(), flt)
-		return src.Follow(ctx, func(r report.Report, err error) {
+		ctx, out, cancel := newStreamOut(ctx)
+		defer cancel()
+		return out.result(src.Follow(ctx, func(r report.Report, err error) {
 			if err != nil {
 				warnMalformed(sys.Stderr, r, err)
 				return
@@ -82,11 +84,11 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 				return
 			}
 			if json {
-				_ = output.WriteReportJSON(sys.Stdout, r)
+				out.check(output.WriteReportJSON(sys.Stdout, r))
 			} else {
-				_ = output.WriteReportLine(sys.Stdout, r)
+				out.check(output.WriteReportLine(sys.Stdout, r))
 			}
-		}, nil)
+		}, nil))
 	})
 }
 

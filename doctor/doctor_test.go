@@ -130,6 +130,23 @@ func TestDoctorSize(t *testing.T) {
 	nothingLeft(t, b.URL)
 }
 
+// TestDoctorSizeNothingKept: mosquitto with a 1000-byte
+// message_size_limit keeps no retained message of 1 KiB, the size of a
+// signed manifest: the size check fails even without --need.
+func TestDoctorSizeNothingKept(t *testing.T) {
+	b := testbroker.Mosquitto(t, mosquitto.Config{MessageSizeLimit: 1000})
+	rep := doctor(t, Options{Connect: upload.Options{ReadBackWait: 300 * time.Millisecond}}, b.URL)
+	c := check(t, rep, CheckSize, b.URL)
+	if rep.OK || c.OK || c.Bytes != 0 || !strings.Contains(c.Detail, "keeps no retained message of 1.0 KiB") ||
+		!strings.Contains(c.Hint, "raise the broker's limit") {
+		t.Fatalf("size check: %+v", c)
+	}
+	if f := rep.Failed(); len(f) != 1 {
+		t.Fatalf("failed %+v", f)
+	}
+	nothingLeft(t, b.URL)
+}
+
 // TestDoctorEndpoints: every endpoint is checked; one that cannot be
 // reached fails its connect check and its propagation is not measured;
 // between two brokers that share nothing, propagation fails.

@@ -40,10 +40,15 @@ func (e *endpoint) size(ctx context.Context) {
 			}
 		}
 	}
-	c := Check{Name: CheckSize, Endpoint: e.shown, OK: e.o.Need == 0 || lo >= e.o.Need, Bytes: lo}
+	// Nothing of the floor kept fails even without Need: a signed
+	// manifest is about that size, so no release could be published.
+	c := Check{Name: CheckSize, Endpoint: e.shown, OK: lo > 0 && (e.o.Need == 0 || lo >= e.o.Need), Bytes: lo}
 	switch {
 	case lo == 0:
-		c.Detail = fmt.Sprintf("keeps no retained message of %s", text.Bytes(sizeFloor))
+		c.Detail = fmt.Sprintf("keeps no retained message of %s", text.Bytes(min(sizeFloor, bound)))
+		c.Hint = "a signed manifest is about that size, so no release can be published there: raise the broker's limit (every hop's: bridge, cluster, message_size_limit, max_payload)"
+		e.add(c)
+		return
 	default:
 		c.Detail = fmt.Sprintf("the largest retained message kept is about %s (%s is not)", text.Bytes(lo), text.Bytes(hi))
 	}

@@ -252,7 +252,7 @@ func parsePKCS11Ref(ref string, getenv func(string) string) (*PKCS11URI, string,
 	}
 	u, err := ParsePKCS11URI(ref)
 	if err != nil {
-		return nil, "", err
+		return nil, "", &RefError{Err: err}
 	}
 	module, err := u.module(getenv)
 	return u, module, err

@@ -43,7 +43,7 @@ func ResolveSigner(ref string, s *Store, getenv func(string) string) (crypto.Sig
 	case strings.HasPrefix(ref, refFile):
 		path := strings.TrimPrefix(ref, refFile)
 		if path == "" {
-			return nil, errors.New("key reference file: needs a path (file:PATH)")
+			return nil, errNoPath
 		}
 		b, err := regularfile.ReadFile(path, maxKeyFile)
 		if err != nil {
@@ -99,7 +99,7 @@ func ResolvePublicEnv(ref string, s *Store, getenv func(string) string) (crypto.
 	}
 	path, explicit := strings.CutPrefix(ref, refFile)
 	if explicit && path == "" {
-		return nil, errors.New("key reference file: needs a path (file:PATH)")
+		return nil, errNoPath
 	}
 	fi, statErr := os.Stat(path)
 	if explicit || statErr == nil && !fi.IsDir() {
@@ -179,7 +179,7 @@ func readEnv(ref string, getenv func(string) string) (string, []byte, error) {
 		name = DefaultKeyEnv
 	}
 	if !EnvName(name) {
-		return "", nil, fmt.Errorf("key reference env:%s: %s is not an environment variable name", showName(name), quoteName(name))
+		return "", nil, &RefError{Err: fmt.Errorf("key reference env:%s: %s is not an environment variable name", showName(name), quoteName(name))}
 	}
 	if getenv == nil {
 		getenv = os.Getenv
@@ -236,15 +236,15 @@ func EnvName(s string) bool {
 func checkRef(ref string) error {
 	switch {
 	case ref == "":
-		return errors.New("no key reference given: use NAME, file:PATH or env:VAR")
+		return &RefError{Err: errors.New("no key reference given: use NAME, file:PATH or env:VAR")}
 	case IsExecRef(ref):
 		for _, w := range strings.Fields(strings.TrimPrefix(ref, refExec)) {
 			if LooksLikeKeyMaterial(w) && !existingFile(w) {
-				return errors.New("the exec: command looks like it holds key material: keep the key itself in a file, an environment variable or the signer's own store")
+				return &RefError{Err: errors.New("the exec: command looks like it holds key material: keep the key itself in a file, an environment variable or the signer's own store")}
 			}
 		}
 	case LooksLikeKeyMaterial(ref) && !existingFile(strings.TrimPrefix(ref, refFile)) && !IsPKCS11(ref):
-		return errors.New("the value looks like key material: pass a key name, file:PATH or env:VAR, and keep the key itself in a file or an environment variable")
+		return &RefError{Err: errors.New("the value looks like key material: pass a key name, file:PATH or env:VAR, and keep the key itself in a file or an environment variable")}
 	}
 	return nil
 }
@@ -271,9 +271,9 @@ func checkName(ref string) error {
 		return schemeError(scheme)
 	}
 	if shown, ok := ShowRef(ref); ok && strings.ContainsAny(ref, `/\`) {
-		return fmt.Errorf("%q is not a key name: for a key file write file:%s", shown, shown)
+		return &RefError{Err: fmt.Errorf("%q is not a key name: for a key file write file:%s", shown, shown)}
 	}
-	return err
+	return &RefError{Err: err}
 }
 
 // unknownScheme returns the "xxx:" a reference starts with, if it looks like
@@ -287,5 +287,17 @@ func unknownScheme(ref string) (string, bool) {
 }
 
 func schemeError(scheme string) error {
-	return fmt.Errorf("unsupported key reference scheme %q: use NAME, file:PATH or env:VAR", scheme)
+	return &RefError{Err: fmt.Errorf("unsupported key reference scheme %q: use NAME, file:PATH or env:VAR", scheme)}
 }
+
+// errNoPath is a file: reference without its path.
+var errNoPath = &RefError{Err: errors.New("key reference file: needs a path (file:PATH)")}
+
+// RefError is a key reference of the wrong form: an unknown scheme, a bad
+// key or variable name, a file: without a path, a malformed pkcs11: URI,
+// or key material where a reference belongs. Given on the command line it
+// is a usage error; a file, variable or key that is not there is not one.
+type RefError struct{ Err error }
+
+func (e *RefError) Error() string { return e.Err.Error() }
+func (e *RefError) Unwrap() error { return e.Err }

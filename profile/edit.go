@@ -10,13 +10,15 @@ import (
 
 // Edit loads the config file, applies fn to the chosen profile (explicit,
 // else OTACTL_PROFILE, else the current one) and saves the file. The
-// profile must exist unless create is set; "default" always does. It
-// returns the profile's name.
+// profile must exist unless create is set; "default" always does; one
+// named by the flag (explicit) that does not is a FlagError. It returns the
+// profile's name.
 func Edit(getenv func(string) string, explicit string, create bool, fn func(p *Profile) error) (string, error) {
 	path, f, err := LoadFile(getenv)
 	if err != nil {
 		return "", err
 	}
+	fromFlag := explicit != ""
 	if explicit == "" {
 		explicit = getenv("OTACTL_PROFILE")
 	}
@@ -24,6 +26,9 @@ func Edit(getenv func(string) string, explicit string, create bool, fn func(p *P
 	p, ok := f.Profiles[name]
 	if !ok {
 		// "default" always exists, with no settings until some are set.
+		if !create && name != DefaultName && fromFlag {
+			return "", &FlagError{Err: &notFoundError{name: name, path: path}}
+		}
 		if !create && name != DefaultName {
 			return "", &notFoundError{name: name, path: path}
 		}

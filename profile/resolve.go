@@ -75,12 +75,14 @@ func LoadFile(getenv func(string) string) (string, *File, error) {
 // LoadActive reads the config file and picks the profile: explicit (from
 // --profile), else OTACTL_PROFILE, else the file's current one, else
 // "default". A profile so named must exist, except "default", which always
-// does (with no settings when the file has none for it).
+// does (with no settings when the file has none for it); one named by the
+// flag that does not is a FlagError.
 func LoadActive(getenv func(string) string, explicit string) (path, name string, p *Profile, err error) {
 	path, f, err := LoadFile(getenv)
 	if err != nil {
 		return "", "", nil, err
 	}
+	fromFlag := explicit != ""
 	if explicit == "" {
 		explicit = getenv("OTACTL_PROFILE")
 	}
@@ -91,8 +93,12 @@ func LoadActive(getenv func(string) string, explicit string) (path, name string,
 			return "", "", nil, hint.Wrap(fmt.Errorf("profile %q, the current one in %s, does not exist", name, path),
 				"choose another with 'otactl config use NAME' ('otactl config use default' for none)")
 		}
-		return "", "", nil, hint.Wrap(fmt.Errorf("profile %q does not exist in %s", name, path),
+		err = hint.Wrap(fmt.Errorf("profile %q does not exist in %s", name, path),
 			"list profiles with 'otactl config list'; create one with 'otactl config set broker URL --profile "+name+"'")
+		if fromFlag {
+			err = &FlagError{Err: err}
+		}
+		return "", "", nil, err
 	}
 	return path, name, p, nil
 }

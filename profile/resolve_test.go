@@ -85,7 +85,8 @@ func TestResolveRefusals(t *testing.T) {
 		{Flags{Timeout: -time.Second, Given: map[string]bool{"timeout": true}}, env(t, nil), "--broker-timeout must be positive", true},
 		{Flags{TopicPrefix: "a/#", Given: map[string]bool{"topic-prefix": true}}, env(t, nil), "--topic-prefix: ", true},
 		{Flags{}, getenv, "OTACTL_BROKER: ", false},
-		{Flags{Profile: "nosuch"}, env(t, nil), `profile "nosuch" does not exist`, false},
+		{Flags{Profile: "nosuch"}, env(t, nil), `profile "nosuch" does not exist`, true},
+		{Flags{}, env(t, map[string]string{"OTACTL_PROFILE": "nosuch"}), `profile "nosuch" does not exist`, false},
 	} {
 		_, err := Resolve(tt.flags, tt.getenv)
 		var fe *FlagError

@@ -36,6 +36,15 @@ type CreateOptions struct {
 	Strict bool
 }
 
+// UsageError is a value of CreateOptions that cannot be used as it was
+// given: an expiry that does not read or is not after the creation time,
+// a bad default type. It is the caller's input, not a file's: the command
+// line maps it to a usage error (exit 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
 // Create hashes the files of opts.Specs in parallel and returns the sealed,
 // unsigned manifest, with warnings for the operator (among them the
 // findings of Lint, which refuse it with opts.Strict). It refuses bad names, a package named twice, an
@@ -62,13 +71,13 @@ func Create(ctx context.Context, opts CreateOptions) (*Manifest, []string, error
 	if opts.Expires != "" {
 		exp, err := ExpiryTime(opts.Expires, now)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &UsageError{Err: err}
 		}
 		m.Expires = exp.Format(time.RFC3339)
 	}
 	if opts.DefaultType != "" {
 		if err := ValidateType(opts.DefaultType); err != nil {
-			return nil, nil, err
+			return nil, nil, &UsageError{Err: err}
 		}
 	}
 	seen := map[string]string{}

@@ -63,6 +63,22 @@ func ValidateCohort(s string) error {
 	return validateName("cohort", s, MaxDeviceIDLen, "._:-")
 }
 
+// ParseArtifact reads PACKAGE@VERSION, the name of an artifact, and
+// checks both names by the rules of ValidatePackage and ValidateVersion.
+func ParseArtifact(s string) (pkg, version string, err error) {
+	pkg, version, ok := strings.Cut(s, "@")
+	if !ok {
+		return "", "", fmt.Errorf("%q: expected PACKAGE@VERSION, e.g. main@1.2.3", truncate(s))
+	}
+	if err := ValidatePackage(pkg); err != nil {
+		return "", "", fmt.Errorf("%q: %w", truncate(s), err)
+	}
+	if err := ValidateVersion(version); err != nil {
+		return "", "", fmt.Errorf("%q: %w", truncate(s), err)
+	}
+	return pkg, version, nil
+}
+
 // ComponentURI is the uri of a component in a manifest: the component
 // topic relative to the topic prefix, with a leading '/'.
 func ComponentURI(pkg, version string) string {

@@ -1,0 +1,90 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otactl/otactl/broker"
+	"github.com/otactl/otactl/internal/syncbuf"
+	"github.com/otactl/otactl/internal/testbroker"
+)
+
+// fullDisk is a standard output on a full disk: every write fails.
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestWatchStreamWriteFails: when standard output cannot be written (a
+// full disk), watch stops and fails with it, exit 1, instead of following
+// the fleet forever and losing every report.
+func TestWatchStreamWriteFails(t *testing.T) {
+	t.Parallel()
+	fx := newDemoFleet(t, "full/")
+	for _, format := range []string{"text", "json"} {
+		sys, _, _ := watchTestSystem(watchNow)
+		sys.Stdout = fullDisk{}
+		opts := &watchOptions{fleetViewOptions: fleetViewOptions{Filters: fleetFilterOptions{Package: "main", Stale: time.Minute}, Output: format}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := watchRun(ctx, sys, opts, fx.dial)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut || err == nil || err.Error() != "write standard output: no space left on device" || exitCode(context.Background(), err) != ExitError {
+			t.Errorf("watch -o %s on a full disk: %v (timed out %v), want the failed write, exit 1", format, err, timedOut)
+		}
+	}
+}
+
+// TestSimulateEventsWriteFails: simulate -o json stops at the first event
+// it cannot write and fails with it, exit 1, instead of running on for
+// --for and exiting 0.
+func TestSimulateEventsWriteFails(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
+	sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+	sys.Stdout = fullDisk{}
+	start := time.Now()
+	code := runMain(context.Background(), []string{"otactl", "simulate", "--broker", b.URL, "--devices", "2", "--for", "60s", "-o", "json"}, sys)
+	if code != ExitError || !strings.Contains(errOut.String(), "write standard output: no space left on device") || time.Since(start) > 45*time.Second {
+		t.Fatalf("simulate -o json on a full disk: exit %d after %s\n%s", code, time.Since(start).Round(time.Second), errOut)
+	}
+}
+
+// TestRolloutEventsWriteFails: rollout start's events that cannot be
+// written (standard output a file open for reading only) do not stop the
+// rollout, which runs to its end, but the command then fails with the
+// write, exit 1.
+func TestRolloutEventsWriteFails(t *testing.T) {
+	t.Parallel()
+	f := newRolloutFleet(t, testbroker.Start(t, testbroker.KindEmbedded), "fullout/", 4)
+	f.release(t, "1.1.0", 200)
+	path := filepath.Join(t.TempDir(), "events")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	readOnly, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer readOnly.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := f.releases["1.1.0"]
+	cmd := otactlCommand(ctx, t, f.dir, f.env, "rollout", "start", r[0], r[1], "--steps", "50%,100%", "--timeout", "90s", "-o", "json")
+	var stderr syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = readOnly, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitError || !strings.Contains(stderr.String(), "write standard output: ") {
+		t.Fatalf("rollout start with an unwritable standard output: %v\n%s", err, stderr.String())
+	}
+	if m := f.desired(t, f.op.Topics().Fleet()); m == nil || m.SequenceNumber != 200 {
+		t.Fatalf("the rollout did not run to its end: fleet desired %+v\n%s", m, stderr.String())
+	}
+}
