@@ -11,6 +11,11 @@ import (
 )
 
 func main() {
+	// A reader of standard output that goes away (a closed pipe) must not
+	// end otactl in the middle of a publish: with SIGPIPE ignored, writes
+	// fail with EPIPE instead, the command runs to its end, and Main says
+	// the output was lost (exit 1).
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first SIGINT or SIGTERM cancels ctx and otactl winds down

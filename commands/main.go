@@ -26,6 +26,9 @@ func Main(ctx context.Context, args []string, sys *System) int {
 		err = usageResult(app)
 	}
 	if err == nil {
+		err = sys.lostOutput()
+	}
+	if err == nil {
 		return ExitOK
 	}
 	code := exitCode(ctx, err)

@@ -22,11 +22,13 @@ func simulateSummaryRun(sys *System, opts *outputOptions, files []string) error 
 		if err != nil {
 			return err
 		}
+		if len(got) == 0 {
+			// A process whose summary is missing would be left out of
+			// the sum without a word.
+			return hint.Wrap(fmt.Errorf("simulate summary: no summary in %s", inputNames([]string{path})),
+				"give what 'otactl simulate -o json' printed, whole: its last line, printed when it stops, is the summary (did that process stop before printing it?)")
+		}
 		sums = append(sums, got...)
-	}
-	if len(sums) == 0 {
-		return hint.Wrap(fmt.Errorf("simulate summary: no summary in %s", inputNames(files)),
-			"give what 'otactl simulate -o json' printed, whole: its last line, printed when it stops, is the summary")
 	}
 	sum, err := simulator.MergeSummaries(sums)
 	if err != nil {
@@ -35,7 +37,11 @@ func simulateSummaryRun(sys *System, opts *outputOptions, files []string) error 
 	if opts.Output == "json" {
 		return writeSimSummaryJSON(sys.Stdout, sum)
 	}
-	fmt.Fprintf(sys.Stdout, "%d processes, %d devices\n", sum.Processes, sum.Devices)
+	procs := "processes"
+	if sum.Processes == 1 {
+		procs = "process"
+	}
+	fmt.Fprintf(sys.Stdout, "%d %s, %d devices\n", sum.Processes, procs, sum.Devices)
 	writeSimFigures(sys.Stdout, "", sum)
 	return nil
 }

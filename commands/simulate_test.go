@@ -287,6 +287,24 @@ func TestSimulateSummaryOfShards(t *testing.T) {
 	if res.code != 0 || !strings.HasPrefix(res.stdout, "2 processes, 5 devices\n5 of 5 devices connected") {
 		t.Errorf("from standard input: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
+	// A shard missing, a shard given twice, a file without a summary:
+	// each would make the sum wrong without a word, so each is exit 1.
+	if err := os.WriteFile(dir+"/empty.jsonl", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stdin, want string
+		args        []string
+	}{
+		{"", "no summary of shard 2/2", []string{"shard1.jsonl"}},
+		{streams[0], "shard 1/2 is there twice", []string{"shard1.jsonl", "shard2.jsonl", "-"}},
+		{"", "no summary in empty.jsonl", []string{"shard1.jsonl", "empty.jsonl", "shard2.jsonl"}},
+	} {
+		res = runOtactl(t, dir, nil, tc.stdin, append([]string{"simulate", "summary"}, tc.args...)...)
+		if res.code != ExitError || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("simulate summary %v: exit %d, want 1 saying %q\n%s", tc.args, res.code, tc.want, res.stderr)
+		}
+	}
 	// No summary at all: exit 1, with a hint.
 	res = runOtactl(t, dir, nil, "simulate: 5 devices\n", "simulate", "summary")
 	if res.code != ExitError || !strings.Contains(res.stderr, "no summary in standard input") || !strings.Contains(res.stderr, "hint:") {

@@ -11,12 +11,17 @@ import (
 // withContext returns a copy of sys whose standard input, when it is a
 // file (a terminal, a pipe, a FIFO), stops blocking when ctx ends: a read
 // from a pipe nobody writes to, or a terminal nobody types at, returns
-// ctx.Err() at SIGINT or SIGTERM instead of holding the process.
+// ctx.Err() at SIGINT or SIGTERM instead of holding the process. Its
+// standard output, when a pipe or a file, remembers a failed write
+// (stdoutWriter).
 func (sys *System) withContext(ctx context.Context) *System {
 	s := *sys
 	s.ctx = ctx
 	if f, ok := sys.Stdin.(*os.File); ok {
 		s.Stdin = &interruptibleReader{ctx: ctx, file: f}
+	}
+	if f, ok := sys.Stdout.(*os.File); ok && !sys.StdoutTTY {
+		s.Stdout = &stdoutWriter{f: f}
 	}
 	return &s
 }

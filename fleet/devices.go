@@ -6,7 +6,7 @@ package fleet
 // own would be a million (a second or more of CPU per collection over a
 // million devices: BENCHMARKS.md, status-1m), and which a view walks
 // through memory in order. A forgotten device stays in its block, marked
-// gone, until the gone are half of the list (see compact).
+// gone, until the gone are half of the list (see forget).
 type deviceList struct {
 	blocks [][]fleetDevice
 	n      int // records, gone or not

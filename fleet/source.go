@@ -144,15 +144,19 @@ func (s *Source) ReadReports(ctx context.Context) error {
 // ReadAll reads every retained desired manifest and state report into the
 // fleet. Reports are judged against the manifests only when the fleet is
 // looked at, so one read takes both, in whatever order the broker sends
-// them: the fleet's and the cohorts' desired topics and everything under
-// the devices' root (Pdevices/#), skipping what is neither a desired
-// manifest nor a report there. One filter over the devices' topics, where
-// their desired manifests and reports would take two, makes the broker
-// walk a million devices' topics once instead of twice (with mosquitto,
-// the second walk alone took 0.7-0.9 s: docs/fleet.md). A broker that
-// refuses that filter is read with the two. Inferring a cohort's members
-// needs the cohort's manifest before the reports: then it reads
-// ReadDesired, then ReadReports.
+// them: the fleet's and the cohorts' desired topics and the update
+// protocol's topics under the devices' root (Pdevices/+/.u/#), skipping
+// what is neither a desired manifest nor a report there. One filter over
+// the devices' topics, where their desired manifests and reports would
+// take two, makes the broker walk a million devices' topics once instead
+// of twice (with mosquitto, the second walk alone took 0.7-0.9 s:
+// docs/watch.md). It stays below .u/, so that what devices keep beside
+// the protocol (telemetry, logs, core dumps) is not read: Pdevices/# made
+// a stock mosquitto drop reports from its queue (max_queued_messages)
+// when devices kept other messages there. A broker that refuses that
+// filter is read with the two. Inferring a cohort's members needs the
+// cohort's manifest before the reports: then it reads ReadDesired, then
+// ReadReports.
 func (s *Source) ReadAll(ctx context.Context) error {
 	if s.infer {
 		if err := s.ReadDesired(ctx); err != nil {
@@ -160,14 +164,14 @@ func (s *Source) ReadAll(ctx context.Context) error {
 		}
 		return s.ReadReports(ctx)
 	}
-	tree := []string{s.topics.Fleet(), s.topics.CohortsFilter(), s.topics.DevicesTree()}
+	tree := []string{s.topics.Fleet(), s.topics.CohortsFilter(), s.topics.DevicesProtocol()}
 	err := s.client.ReadRetainedBulk(ctx, tree, func(topic string, payload []byte) {
 		if _, ok := s.topics.ParseDesired(topic); ok || s.topics.InReports(topic) {
 			s.handle(topic, payload)
 		}
 	})
 	var refused *upload.RefusedError
-	if !errors.As(err, &refused) || refused.Filter != s.topics.DevicesTree() {
+	if !errors.As(err, &refused) || refused.Filter != s.topics.DevicesProtocol() {
 		return err
 	}
 	return s.client.ReadRetainedBulk(ctx, s.liveFilters(), func(topic string, payload []byte) {

@@ -84,7 +84,7 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty or failed"),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed, interrupted or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty or failed"),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
 		opt(str("error", "why publishing or unpublishing there failed (action failed)")),
@@ -291,6 +291,7 @@ var Schemas = []Schema{
 			num("p50", "median"), num("p90", "90th percentile"), num("p99", "99th percentile"), num("max", "largest")),
 		intg("failedAttempts", "failed update attempts"), intg("refused", "refused manifests"), intg("errors", "everything else that went wrong"),
 		opt(intg("processes", "simulate summary: how many processes' summaries were summed up")),
+		opt(str("shard", "the process's --shard I/N, when it ran one of several")),
 		opt(arr("reportLatencyHistogram", "the latencies' histogram, its non-empty buckets in order (what simulate summary adds up)", obj("", "",
 			intg("upperUs", "the bucket's largest latency, in microseconds"), intg("count", "latencies in the bucket")))),
 	}},

@@ -185,9 +185,11 @@ func (t Topics) CohortsFilter() string { return t.prefix + cohortRoot + "+" + de
 // DevicesFilter matches every device's desired topic: Pdevices/+/.u/desired.
 func (t Topics) DevicesFilter() string { return t.prefix + deviceRoot + "+" + deviceDesired }
 
-// DevicesTree matches every topic under the devices' root, their desired
-// manifests and state reports among them: Pdevices/#.
-func (t Topics) DevicesTree() string { return t.prefix + deviceRoot + "#" }
+// DevicesProtocol matches every topic of the update protocol under the
+// devices' root, their desired manifests and state reports among them,
+// and nothing else a device keeps there (telemetry, logs):
+// Pdevices/+/.u/#.
+func (t Topics) DevicesProtocol() string { return t.prefix + deviceRoot + "+/.u/#" }
 
 // InReports tells whether ReportsFilter matches topic: Pdevices/X/.u/c/Y
 // with X and Y single levels, whatever their names.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/otactl/otactl/release"
 	"github.com/otactl/otactl/upload"
@@ -222,6 +223,9 @@ func (d *Desired) publishTo(ctx context.Context, t Target, r *TargetResult) erro
 // those after it that this run was to publish to were not published to.
 func (d *Desired) stopAt(i int, err error) {
 	d.results[i].Action = ActionFailed
+	if errors.Is(err, context.Canceled) {
+		d.results[i].Action = ActionInterrupted
+	}
 	d.results[i].Error = err.Error()
 	for j := i + 1; j < len(d.results); j++ {
 		if d.results[j].Action == ActionPublished {
@@ -331,21 +335,35 @@ func (d *Desired) partial(ctx context.Context, err error, rep *Report) error {
 		d.tell()
 	}
 	if ctx.Err() != nil {
-		return &PartialError{Err: fmt.Errorf("interrupted after the desired manifest went out: %s", d.reached()), Result: rep,
+		return &PartialError{Err: fmt.Errorf("interrupted after the desired manifest went out: %s", d.reached(rep)), Result: rep,
 			Next: "the release is live on the targets published to (-o json lists each target's action): run the same publish again to finish it, or 'otactl release unpublish' them"}
 	}
 	return &PartialError{Err: err, Result: rep}
 }
 
-// reached says how many targets this run published to, of how many, and
-// how many it did not reach.
-func (d *Desired) reached() string {
+// reached says how many targets this run published to, of how many, what
+// became of the others, and whether the catalog entry was recorded.
+func (d *Desired) reached(rep *Report) string {
 	n := map[string]int{}
+	var others []string
 	for _, r := range d.results {
-		n[r.Action]++
+		if n[r.Action]++; n[r.Action] == 1 && r.Action != ActionPublished {
+			others = append(others, r.Action)
+		}
 	}
-	return fmt.Sprintf("published to %d of %d targets (%d already held it, %d failed, %d not published to); no catalog entry",
-		n[ActionPublished], len(d.results), n["unchanged"], n[ActionFailed], n[ActionNotPublished])
+	var parts []string
+	for _, a := range others {
+		parts = append(parts, fmt.Sprintf("%d %s", n[a], a))
+	}
+	catalog := "no catalog entry recorded"
+	if rep.Catalog.Action != "" {
+		catalog = "catalog entry " + rep.Catalog.Action
+	}
+	s := fmt.Sprintf("published to %d of %d targets", n[ActionPublished], len(d.results))
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s + "; " + catalog
 }
 
 // Close ends the watch.

@@ -97,7 +97,8 @@ type TargetResult struct {
 	Previous int64 `json:"previousSequence,omitempty"`
 	// Action is published, unchanged (this release was already there),
 	// would publish, refused, superseded or replaced, or, in a run that
-	// stopped part-way, failed (Error says why) or not published; for
+	// stopped part-way, failed (Error says why), interrupted or not
+	// published; for
 	// Unpublish one of the Action constants of unpublish.go.
 	Action string `json:"action"`
 	// Encoding is, for Unpublish, the encoding of the empty manifest
@@ -117,6 +118,7 @@ type TargetResult struct {
 const (
 	ActionPublished    = "published"
 	ActionNotPublished = "not published" // the run stopped before publishing there
+	ActionInterrupted  = "interrupted"   // interrupted while publishing there: it may or may not retain the release
 )
 
 // CatalogResult is what happened to the catalog entry.

@@ -234,4 +234,11 @@ func TestPublishPercentChoosingNoneSendsNothing(t *testing.T) {
 	if len(b.sent) != 0 {
 		t.Errorf("sent %v before refusing", b.sent)
 	}
+
+	// With another target, --percent only adds none.
+	plan = f.plan(deviceA)
+	plan.Percent = 0.001
+	if rep, err := p.Publish(context.Background(), plan); err != nil || len(rep.Targets) != 1 {
+		t.Errorf("with --device a: %v, %+v", err, rep)
+	}
 }

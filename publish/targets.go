@@ -55,7 +55,7 @@ func (p *Publisher) Targets(ctx context.Context, plan *Plan) ([]Target, error) {
 			return nil, err
 		}
 		p.Observe.emit(PercentSelected{Percent: plan.Percent, Chosen: len(chosen), Known: known})
-		if len(chosen) == 0 {
+		if len(chosen) == 0 && len(targets) == 0 {
 			return nil, hint.Wrap(fmt.Errorf("--percent %g chooses none of the %d devices that report under %s", plan.Percent, known, p.Broker.Topics().ReportsFilter()),
 				"a device is chosen when a hash of its id falls in the first --percent of the range: raise --percent, or name devices with --device")
 		}

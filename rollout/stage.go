@@ -133,9 +133,12 @@ func (r *Runner) unconfirmed(ctx context.Context, st *State, ev Event, partial *
 	st.Message = fmt.Sprintf("stage %d (%s) published but not confirmed: %v", ev.Stage, ev.Step, partial.Err)
 	var eps []publish.EndpointResult
 	if rep, ok := partial.Result.(*publish.Report); ok {
-		st.Stages[ev.Stage-1].Targets, eps = len(rep.Targets), rep.Endpoints
+		st.Stages[ev.Stage-1].Targets, eps = len(publishedTargets(rep)), rep.Endpoints
 	}
-	next := "devices on that endpoint may not see the stage yet: check the bridge or cluster (otactl doctor), then 'otactl rollout resume' publishes the stage again, confirms it everywhere and gates it; 'otactl rollout abort' ends the rollout"
+	next := "the stage's desired manifest went out but could not be confirmed on every target (see the error): 'otactl rollout resume' publishes the stage again, confirms it and gates it; 'otactl rollout abort' ends the rollout"
+	if len(eps) > 0 {
+		next = "devices on that endpoint may not see the stage yet: check the bridge or cluster (otactl doctor), then 'otactl rollout resume' publishes the stage again, confirms it everywhere and gates it; 'otactl rollout abort' ends the rollout"
+	}
 	if err := r.save(ctx, st); err != nil {
 		next = fmt.Sprintf("the state could not be saved as paused (%v): run the same 'otactl rollout start' again, once the endpoint is fixed, to finish the stage", err)
 	}
@@ -182,7 +185,9 @@ func count(ss *StageState, res fleet.GateResult) {
 func publishedTargets(rep *publish.Report) []publish.Target {
 	var out []publish.Target
 	for _, t := range rep.Targets {
-		out = append(out, publish.Target{Kind: t.Kind, Name: t.Name, Topic: t.Topic})
+		if t.Action == publish.ActionPublished || t.Action == "unchanged" {
+			out = append(out, publish.Target{Kind: t.Kind, Name: t.Name, Topic: t.Topic})
+		}
 	}
 	return out
 }

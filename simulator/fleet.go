@@ -81,8 +81,15 @@ func (f *Fleet) Devices() []*Device { return f.devices }
 // Ready is closed once every device has connected and reported once.
 func (f *Fleet) Ready() <-chan struct{} { return f.ready }
 
-// Stats are the fleet's load figures so far.
-func (f *Fleet) Stats() Summary { return f.stats.Summary(len(f.devices)) }
+// Stats are the fleet's load figures so far, with its shard when it runs
+// one of several.
+func (f *Fleet) Stats() Summary {
+	sum := f.stats.Summary(len(f.devices))
+	if f.cfg.Shards > 1 {
+		sum.Shard = fmt.Sprintf("%d/%d", f.cfg.Shard, f.cfg.Shards)
+	}
+	return sum
+}
 
 // rampDelay is when the k-th device (from 0) connects for the first time
 // at rate devices a second: the ramp spreads the fleet's first

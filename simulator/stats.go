@@ -144,6 +144,9 @@ type Summary struct {
 	// Processes is how many processes' summaries were summed up into this
 	// one (MergeSummaries); 0 for one process's own.
 	Processes int `json:"processes,omitempty"`
+	// Shard is the process's --shard I/N, empty when it ran the whole
+	// fleet or for a summary summed up.
+	Shard string `json:"shard,omitempty"`
 	// ReportLatencyHistogram is ReportLatency's histogram, its non-empty
 	// buckets in order, so that the summaries of several processes sum up
 	// to exact percentiles (MergeSummaries).

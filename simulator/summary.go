@@ -61,6 +61,9 @@ func ReadSummaries(r io.Reader, name string) ([]Summary, error) {
 // reports and no histogram (from an otactl before it had one) cannot be
 // summed up, and is an error.
 func MergeSummaries(sums []Summary) (Summary, error) {
+	if err := checkShards(sums); err != nil {
+		return Summary{}, err
+	}
 	var out Summary
 	var counts [latencyBuckets]int64
 	var maxUs int64
@@ -98,4 +101,43 @@ func MergeSummaries(sums []Summary) (Summary, error) {
 	}
 	out.ReportLatency = latencyOf(&counts, maxUs)
 	return out, nil
+}
+
+// checkShards refuses summaries of shards (--shard I/N) that do not make
+// one fleet: a shard given twice (the same stream read twice), shards of
+// fleets cut in different numbers, or a shard missing (a process whose
+// summary is not there): each would make the sum wrong without a word.
+func checkShards(sums []Summary) error {
+	seen := map[string]bool{}
+	n := 0
+	for _, s := range sums {
+		if s.Shard == "" {
+			continue
+		}
+		_, of, err := ParseShard(s.Shard)
+		if err != nil {
+			return fmt.Errorf("a summary of shard %q: %w", s.Shard, err)
+		}
+		if n != 0 && of != n {
+			return fmt.Errorf("summaries of shards of %d and of %d processes: not one fleet", n, of)
+		}
+		n = of
+		if seen[s.Shard] {
+			return fmt.Errorf("the summary of shard %s is there twice (the same output given twice?)", s.Shard)
+		}
+		seen[s.Shard] = true
+	}
+	if n == 0 {
+		return nil
+	}
+	var missing []string
+	for i := 1; i <= n; i++ {
+		if sh := fmt.Sprintf("%d/%d", i, n); !seen[sh] {
+			missing = append(missing, sh)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no summary of shard %s (did that process stop before printing it?)", strings.Join(missing, ", "))
+	}
+	return nil
 }
