@@ -1013,3 +1013,217 @@ func TestUnpublishHalfWayPrintsWhatItDid(t *testing.T) {
 		t.Errorf("d2 retains %q: the access rules did not hold", got)
 	}
 }
+
+// aclPublishEnv starts a mosquitto whose every client is held to the
+// access rules of an acl_file holding rules, and an in-process otactl with
+// a 2 KiB artifact fw.bin to publish there.
+func aclPublishEnv(t *testing.T, rules string) (e *pubEnv, m *mosquitto.Broker, fw string) {
+	t.Helper()
+	mosquitto.Require(t)
+	acl := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m = mosquitto.Start(t, mosquitto.Config{Extra: "acl_file " + acl + "\n"})
+	e = newPubEnv(t)
+	return e, m, e.file("fw.bin", pubRandom(2048))
+}
+
+// TestPublishUnconfirmedAfterDesiredExits6 runs a publish whose desired
+// manifest goes out but whose catalog entry the broker drops (an ACL that
+// denies it, which mosquitto acknowledges silently): the release is live,
+// so the run exits 6, not 0, 1 or 3.
+func TestPublishUnconfirmedAfterDesiredExits6(t *testing.T) {
+	t.Parallel()
+	e, m, fw := aclPublishEnv(t, "topic read #\ntopic write .u/c/#\ntopic write .u/desired\ntopic write .u/otactl/#\n")
+	man := e.manifest("r.json", 1700, "", "main@1.0.0="+fw)
+	out, errs, code := e.run("", "release", "publish", man, fw, "--broker", m.URL(), "--broker-timeout", "5s")
+	if code != ExitPartial {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitPartial, out, errs)
+	}
+	if !strings.Contains(errs, "catalog") || !strings.Contains(errs, "may be live") {
+		t.Errorf("stderr does not say the catalog failed and the release may be live:\n%s", errs)
+	}
+	b, found := pubRetained(t, pubDial(t, m.URL()), ".u/desired")
+	if !found {
+		t.Fatal("the desired manifest is not retained: the test's ACL did not let it through")
+	}
+	got, err := release.Parse(b)
+	if err != nil || got.SequenceNumber != 1700 {
+		t.Fatalf("retained desired manifest: %v, %v", got, err)
+	}
+}
+
+// TestPublishFailingOnATargetPrintsItsReport: a publish to devices a and b
+// whose manifest the broker drops on b (an ACL that denies it, which
+// mosquitto acknowledges silently) exits 6 and, with -o json, prints what
+// it did: a published, b failed with why, no catalog entry; in text, a
+// line per target.
+func TestPublishFailingOnATargetPrintsItsReport(t *testing.T) {
+	t.Parallel()
+	e, m, fw := aclPublishEnv(t, "topic read #\ntopic write .u/#\ntopic write devices/a/#\n")
+	man := e.manifest("r.json", 1800, "", "main@1.0.0="+fw)
+	args := []string{"release", "publish", man, fw, "--device", "a", "--device", "b", "--broker", m.URL(), "--broker-timeout", "5s", "--read-back-wait", "1s"}
+	out, errs, code := e.run("", append(args, "-o", "json")...)
+	if code != ExitPartial {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitPartial, out, errs)
+	}
+	var rep struct {
+		Targets []struct{ Name, Action, Error string }
+		Catalog struct{ Action string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, out)
+	}
+	if len(rep.Targets) != 2 || rep.Targets[0].Action != "published" || rep.Targets[1].Action != "failed" ||
+		rep.Targets[1].Error == "" || rep.Catalog.Action != "" {
+		t.Errorf("report %+v", rep)
+	}
+
+	man2 := e.manifest("r2.json", 1900, "", "main@1.0.0="+fw)
+	args[2] = man2
+	out, errs, code = e.run("", args...)
+	if code != ExitPartial || !strings.Contains(out, "target device a: published") || !strings.Contains(out, "target device b: failed") {
+		t.Errorf("text: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
+
+// TestPublishInterruptedSaysHowFar: SIGINT (the context cancelled) just
+// before the third of four device targets: the run exits 130 and says how
+// far it got, on stderr and, with -o json, as the report: a and b
+// published, c interrupted (it may hold the release), d not published
+// to; no catalog entry. Not parallel:
+// it sets the package's publish hook.
+func TestPublishInterruptedSaysHowFar(t *testing.T) {
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	e := newPubEnvAt(t, b.URL)
+	fw := e.file("fw.bin", pubRandom(2048))
+	man := e.manifest("r.json", 2100, "", "main@1.0.0="+fw)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hookOnce(t, "devices/c/.u/desired", cancel)
+
+	var out, errb bytes.Buffer
+	sys := &System{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Now: func() time.Time { return e.now },
+		Getenv: func(k string) string { return e.env[k] }, Keyring: e.keyring}
+	code := runMain(ctx, []string{"otactl", "release", "publish", man, fw, "--device", "a", "--device", "b", "--device", "c", "--device", "d", "-o", "json"}, sys)
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitInterrupted, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "interrupted after the desired manifest went out: published to 2 of 4 targets (1 interrupted, 1 not published); no catalog entry recorded") {
+		t.Errorf("stderr does not say how far the run got:\n%s", errb.String())
+	}
+	var rep struct {
+		Targets []struct{ Name, Action string }
+		Catalog struct{ Action string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, out.String())
+	}
+	var got []string
+	for _, tr := range rep.Targets {
+		got = append(got, tr.Name+" "+tr.Action)
+	}
+	if strings.Join(got, ", ") != "a published, b published, c interrupted, d not published" || rep.Catalog.Action != "" {
+		t.Errorf("targets %q, catalog %q", got, rep.Catalog.Action)
+	}
+}
+
+// simAwaitIdle waits until device reports version idle on c.
+func simAwaitIdle(t *testing.T, c *upload.Client, device, version string, errOut fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if r, ok := simReports(t, c)[device]; ok && r.UpdatedTo(version) && r.State == report.Idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never went idle on %s: %v\n%s", device, version, simReports(t, c), errOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestNarrowerTargetBelowTheFleetOnSimulatedDevices: a simulated device
+// follows its device topic and the fleet's and acts on the highest
+// sequence. A release for the device at the fleet's very sequence (a
+// rollback and a create in the same second) is refused with exit 3; forced
+// through, the device ignores it; a rollback to the device gets a
+// sequence above the fleet's, and the device acts on it.
+func TestNarrowerTargetBelowTheFleetOnSimulatedDevices(t *testing.T) {
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	op := pubDial(t, b.URL)
+	e := newPubEnvAt(t, b.URL)
+	now := e.now.Unix()
+	v101, v2, v15 := e.file("v101.bin", pubRandom(2000)), e.file("v2.bin", pubRandom(2000)), e.file("v15.bin", pubRandom(2000))
+
+	// The simulator runs as a process of its own: runMain runs one Main
+	// at a time.
+	sim := startOtactlIn(t, "", []string{"XDG_CONFIG_HOME=" + t.TempDir()}, nil, "simulate", "--broker", b.URL,
+		"--devices", "1", "--id-prefix", "d-", "--reboot-time", "10ms", "--seed", "3", "-o", "json")
+	errOut := sim.stderr
+	simAwaitIdle(t, op, "d-0001", "1.0.0", errOut)
+
+	e.must(0, "release", "publish", e.manifest("r0.json", 1000, "", "main@1.0.1="+v101), v101)
+	simAwaitIdle(t, op, "d-0001", "1.0.1", errOut)
+	e.must(0, "release", "publish", e.manifest("r2.json", now+100, "", "main@2.0.0="+v2), v2)
+	simAwaitIdle(t, op, "d-0001", "2.0.0", errOut)
+
+	r1 := e.manifest("r1.json", now+100, "", "main@1.5.0="+v15)
+	_, errs, c := e.run("", "release", "publish", r1, v15, "--device", "d-0001")
+	if c != ExitVerification || !strings.Contains(errs, fmt.Sprintf("fleet (.u/desired) retains sequence %d", now+100)) ||
+		!strings.Contains(errs, fmt.Sprintf("hint: devices act on the highest sequence of their device, cohort and fleet topics: create the release again above it ('otactl release create --sequence %d'", now+101)) {
+		t.Fatalf("a release the device would ignore: exit %d\n%s", c, errs)
+	}
+	if _, found := pubRetained(t, op, "devices/d-0001/.u/desired"); found {
+		t.Fatal("the refused release was published to the device")
+	}
+	// Forced through, the device ignores it: the fleet's is as high.
+	e.must(0, "release", "publish", r1, v15, "--device", "d-0001", "--force")
+
+	out1 := e.must(0, "release", "rollback", "--to", "1000", "--device", "d-0001", "-o", "json")
+	var rep publish.Report
+	if err := json.Unmarshal([]byte(out1), &rep); err != nil || rep.SequenceNumber != now+101 {
+		t.Fatalf("rollback to the device: sequence %d, want %d, one above the fleet's (%v)\n%s", rep.SequenceNumber, now+101, err, out1)
+	}
+	simAwaitIdle(t, op, "d-0001", "1.0.1", errOut)
+	_ = sim.cmd.Process.Signal(os.Interrupt)
+	res := sim.waitWithin(t, time.Minute)
+	if !strings.Contains(res.stdout, `"version":"1.0.1"`) || strings.Contains(res.stdout, "1.5.0") {
+		t.Errorf("the device acted on the release the fleet's sequence hid, or its events are not there:\n%s", res.stdout)
+	}
+}
+
+// TestClosedStdoutDoesNotStopAPublish runs the built binary with a
+// standard output whose reader has gone (a pipe closed at its read end,
+// as after `| head -1`): the publish runs to its end (the desired
+// manifest is retained) and exits 1 saying the output was lost, where
+// SIGPIPE used to kill it silently in the middle.
+func TestClosedStdoutDoesNotStopAPublish(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	e := newPubEnv(t)
+	fw := e.file("fw.bin", pubRandom(2048))
+	man := e.manifest("r.json", 3100, "", "main@1.0.0="+fw)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	var stderr bytes.Buffer
+	cmd := otactlCommand(context.Background(), t, "", nil, "release", "publish", man, fw, "--device", "a", "--device", "b", "--broker", b.URL)
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	err = cmd.Run()
+	code := cmd.ProcessState.ExitCode()
+	if code != ExitError || !strings.Contains(stderr.String(), "write standard output: broken pipe") {
+		t.Fatalf("exit %d (%v), want %d saying the output was lost\nstderr: %s", code, err, ExitError, stderr.String())
+	}
+	for _, topic := range []string{"devices/a/.u/desired", "devices/b/.u/desired"} {
+		got, found := pubRetained(t, pubDial(t, b.URL), topic)
+		if m, err := release.Parse(got); !found || err != nil || m.SequenceNumber != 3100 {
+			t.Errorf("%s retains %q (%v): the publish did not run to its end", topic, got, err)
+		}
+	}
+}

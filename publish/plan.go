@@ -98,8 +98,8 @@ type TargetResult struct {
 	// Action is published, unchanged (this release was already there),
 	// would publish, refused, superseded or replaced, or, in a run that
 	// stopped part-way, failed (Error says why), interrupted or not
-	// published; for
-	// Unpublish one of the Action constants of unpublish.go.
+	// published (the Action constants of unpublish.go); for Unpublish one
+	// of those constants.
 	Action string `json:"action"`
 	// Encoding is, for Unpublish, the encoding of the empty manifest
 	// published (or that would be, or was there already).
@@ -111,15 +111,6 @@ type TargetResult struct {
 	// there failed).
 	Error string `json:"error,omitempty"`
 }
-
-// Actions of a publish's targets, besides the others TargetResult.Action
-// names; ActionFailed (unpublish.go) is a target where publishing failed:
-// it may or may not retain the release.
-const (
-	ActionPublished    = "published"
-	ActionNotPublished = "not published" // the run stopped before publishing there
-	ActionInterrupted  = "interrupted"   // interrupted while publishing there: it may or may not retain the release
-)
 
 // CatalogResult is what happened to the catalog entry.
 type CatalogResult struct {

@@ -25,7 +25,8 @@ type UnpublishOptions struct {
 	DryRun bool
 }
 
-// Unpublish actions (TargetResult.Action).
+// Actions of targets (TargetResult.Action): of an unpublish, then of a
+// publish.
 const (
 	ActionUnpublished     = "unpublished"     // the empty manifest was published, read back
 	ActionWouldUnpublish  = "would unpublish" // the same, with DryRun
@@ -33,7 +34,13 @@ const (
 	ActionCleared         = "cleared"         // the retained message was deleted (Clear)
 	ActionWouldClear      = "would clear"
 	ActionNothingRetained = "empty"  // nothing retained: nothing sent
-	ActionFailed          = "failed" // not taken back: TargetResult.Error says why
+	ActionFailed          = "failed" // not taken back (or, publishing, not confirmed): TargetResult.Error says why
+
+	// A publish's own, besides published, unchanged, refused,
+	// superseded, replaced and failed.
+	ActionPublished    = "published"
+	ActionNotPublished = "not published" // the run stopped before publishing there
+	ActionInterrupted  = "interrupted"   // interrupted while publishing there: it may or may not retain the release
 )
 
 // Unpublish is the unpublish step: it takes the release back from every
