@@ -12,10 +12,12 @@ import (
 
 func main() {
 	// A reader of standard output that goes away (a closed pipe) must not
-	// end otactl in the middle of a publish: with SIGPIPE ignored, writes
+	// end otactl in the middle of a publish: with SIGPIPE caught, writes
 	// fail with EPIPE instead, the command runs to its end, and Main says
-	// the output was lost (exit 1).
-	signal.Ignore(syscall.SIGPIPE)
+	// the output was lost (exit 1). Caught, not ignored: a program otactl
+	// starts (an exec: signer) gets the default back, where an ignored
+	// signal would stay ignored in it.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first SIGINT or SIGTERM cancels ctx and otactl winds down

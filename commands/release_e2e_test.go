@@ -576,6 +576,28 @@ func forEachSignerAlg(t *testing.T, check func(t *testing.T, alg, dir, priv, pub
 	}
 }
 
+// TestExecSignerGetsDefaultSIGPIPE: otactl catches SIGPIPE (main.go), and
+// a signer it starts must get the default back, or a pipeline in a signer
+// script (`... | head -1`) would fail on EPIPE where it works in a shell.
+func TestExecSignerGetsDefaultSIGPIPE(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc/self/status to read a signal mask from")
+	}
+	dir, priv, pub := signerSetup(t, "ed25519", "-algorithm ed25519")
+	check := "#!/bin/sh\nign=$(awk '/^SigIgn/ {print $2}' /proc/$$/status)\n" +
+		"if [ $(( 0x$ign & 0x1000 )) -ne 0 ]; then echo 'SIGPIPE is ignored in the signer' >&2; exit 1; fi\n" +
+		"exec ./openssl-signer.sh \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "check-signer.sh"), []byte(check), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := runOtactl(t, dir, []string{"TMPDIR=" + dir}, "", "release", "create", "-c", "main@1.2.3=app.bin", "--out", "created.json",
+		"--sign", "exec:./check-signer.sh "+filepath.Base(priv), "--signer-pubkey", pub)
+	if r.code != 0 {
+		t.Fatalf("release create --sign exec: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
 func TestExecSignerWithOpenssl(t *testing.T) {
 	forEachSignerAlg(t, func(t *testing.T, alg, dir, priv, pub string) {
 		// mktemp in the script writes under TMPDIR: the test's folder.
