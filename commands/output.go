@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -36,6 +37,20 @@ func checkOutput(format string) error {
 // writeJSON writes v as a JSON document of the schema called schema
 // (docs/json.md): one object, "schema" first.
 func writeJSON(w io.Writer, schema string, v any) error { return output.Document(w, schema, v) }
+
+// withWriteError is err, the command's own, with werr, a failed write of
+// its output: the command's error and exit code come first (a failed
+// gate is still exit 4 when its document could not be written), and the
+// lost output is told after it.
+func withWriteError(err, werr error) error {
+	switch {
+	case werr == nil:
+		return err
+	case err == nil:
+		return werr
+	}
+	return errors.Join(err, werr)
+}
 
 // outputOptions are the options of a command whose only flag is -o.
 type outputOptions struct {

@@ -108,10 +108,7 @@ func writePartialJSON(sys *System, schema string, res any, err error) error {
 	default:
 		return err
 	}
-	if werr := writeJSON(sys.Stdout, schema, res); werr != nil {
-		return werr
-	}
-	return err
+	return withWriteError(err, writeJSON(sys.Stdout, schema, res))
 }
 
 // publishObserver renders the core's events: progress on stdout unless

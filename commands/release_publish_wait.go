@@ -105,20 +105,19 @@ func publishAndWait(ctx context.Context, sys *System, opts *releasePublishOption
 // what was published, whatever ended the wait, with the gate's result
 // when it has a verdict; then the wait's error, else the verdict's.
 func waited(sys *System, w *gateWait, quiet bool, rep *publish.Report, res fleet.GateResult, err error) error {
+	var werr error
 	if quiet {
 		doc := publishWaitResult{Report: rep}
 		if res.Verdict != "" {
 			gate := gateDocument(res)
 			doc.Gate = &gate
 		}
-		if werr := writeJSON(sys.Stdout, "release-publish", doc); werr != nil {
-			return werr
-		}
+		werr = writeJSON(sys.Stdout, "release-publish", doc)
 	}
 	if err != nil {
-		return err
+		return withWriteError(err, werr)
 	}
-	return w.verdict(res, publishMarkdown(rep))
+	return withWriteError(w.verdict(res, publishMarkdown(rep)), werr)
 }
 
 // gateScope names the devices a gate judges, in a few words.

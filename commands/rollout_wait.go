@@ -123,15 +123,14 @@ func rolloutWaitRun(ctx context.Context, sys *System, opts *rolloutWaitOptions, 
 	})
 	// Every verdict prints its document, a timeout before the version was
 	// known too; an error or an interrupt before a verdict prints none.
+	var werr error
 	if opts.Output == "json" && res.Verdict != "" {
-		if werr := writeJSON(sys.Stdout, "rollout-wait", gateDocument(res)); werr != nil {
-			return werr
-		}
+		werr = writeJSON(sys.Stdout, "rollout-wait", gateDocument(res))
 	}
 	if err != nil {
-		return err
+		return withWriteError(err, werr)
 	}
-	return w.verdict(res, "")
+	return withWriteError(w.verdict(res, ""), werr)
 }
 
 // gate checks the options and builds the gate; members are the devices

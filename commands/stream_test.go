@@ -88,3 +88,17 @@ func TestRolloutEventsWriteFails(t *testing.T) {
 		t.Fatalf("the rollout did not run to its end: fleet desired %+v\n%s", m, stderr.String())
 	}
 }
+
+// TestWriteErrorKeepsTheExitCode: a wait that times out with its JSON
+// document lost to a full disk still exits 5 and says it timed out, with
+// the failed write after it: the command's own outcome comes first.
+func TestWriteErrorKeepsTheExitCode(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Embedded(t, broker.Config{})
+	sys, _, errOut := fleetSystem(t, "", map[string]string{"XDG_CONFIG_HOME": t.TempDir()})
+	sys.Stdout = fullDisk{}
+	code := runMain(context.Background(), []string{"otactl", "rollout", "wait", "--broker", b.URL, "--version", "9.9.9", "--timeout", "1s", "-o", "json"}, sys)
+	if code != ExitTimeout || !strings.Contains(errOut.String(), "timed out") || !strings.Contains(errOut.String(), "no space left on device") {
+		t.Fatalf("rollout wait on a full disk: exit %d, want %d\n%s", code, ExitTimeout, errOut)
+	}
+}
