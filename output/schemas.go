@@ -84,7 +84,7 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed, interrupted or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty or failed"),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed, interrupted or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty, failed or, interrupted, not unpublished"),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
 		opt(str("error", "why publishing or unpublishing there failed (action failed)")),

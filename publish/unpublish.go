@@ -33,8 +33,9 @@ const (
 	ActionNoRelease       = "unchanged"       // the target already retains the empty manifest
 	ActionCleared         = "cleared"         // the retained message was deleted (Clear)
 	ActionWouldClear      = "would clear"
-	ActionNothingRetained = "empty"  // nothing retained: nothing sent
-	ActionFailed          = "failed" // not taken back (or, publishing, not confirmed): TargetResult.Error says why
+	ActionNothingRetained = "empty"           // nothing retained: nothing sent
+	ActionFailed          = "failed"          // not taken back (or, publishing, not confirmed): TargetResult.Error says why
+	ActionNotUnpublished  = "not unpublished" // the run was interrupted before it reached the target
 
 	// A publish's own, besides published, unchanged, refused,
 	// superseded, replaced and failed.
@@ -100,6 +101,21 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		rep.Endpoints, epErr = p.confirmRetained(ctx, "unpublish", p.URL, want)
 	}
 	switch {
+	case ctx.Err() != nil && sent:
+		// Interrupted part-way: say which targets were taken back (the
+		// exit stays 130: a cancelled context decides).
+		for _, t := range targets[len(results):] {
+			rep.Targets = append(rep.Targets, TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: ActionNotUnpublished})
+		}
+		done := 0
+		for _, r := range rep.Targets {
+			if r.Action == ActionUnpublished || r.Action == ActionCleared {
+				done++
+			}
+		}
+		rep.Error = fmt.Sprintf("interrupted after taking the release back from %d of %d targets", done, len(targets))
+		return rep.Targets, &PartialError{Err: errors.New(rep.Error), Result: rep,
+			Next: "the targets whose action is unpublished or cleared have no release now; the others may still hold it: run the same unpublish again to finish (targets already taken back are left unchanged)"}
 	case ctx.Err() != nil:
 		return results, ctx.Err()
 	case len(failed) == 0 && epErr == nil:

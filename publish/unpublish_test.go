@@ -160,3 +160,35 @@ func TestUnpublishGoesOnPastAFailedTarget(t *testing.T) {
 		t.Fatalf("nothing sent: %v (%+v)", err, unpub)
 	}
 }
+
+// TestUnpublishInterruptedSaysHowFar: interrupted after its first target,
+// an unpublish says which targets it took the release back from (the
+// report, for -o json with exit 130), the others not unpublished.
+func TestUnpublishInterruptedSaysHowFar(t *testing.T) {
+	f := newFixture(t, 1000, 10)
+	b := newFakeBroker(t)
+	for _, topic := range []string{fleet.Topic, deviceA.Topic, deviceB.Topic} {
+		b.retained[topic] = payload(t, f.m)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, _ := publisher(b)
+	p.Observe = func(e Event) {
+		if _, ok := e.(TargetCleared); ok {
+			cancel() // SIGINT after the first target
+		}
+	}
+	_, err := p.Unpublish(ctx, []Target{deviceA, deviceB, fleet}, UnpublishOptions{})
+	var partial *PartialError
+	if !errors.As(err, &partial) || errors.Is(err, context.Canceled) || err.Error() != "interrupted after taking the release back from 1 of 3 targets" {
+		t.Fatalf("%v, want a *PartialError saying how far it got", err)
+	}
+	rep := partial.Result.(*UnpublishReport)
+	var got []string
+	for _, r := range rep.Targets {
+		got = append(got, r.Action)
+	}
+	if strings.Join(got, ", ") != "unpublished, not unpublished, not unpublished" {
+		t.Errorf("actions %q", got)
+	}
+}
