@@ -47,10 +47,16 @@ func (sys *System) lostOutput() error {
 	if err == nil {
 		return nil
 	}
+	return hint.Wrap(stdoutError(err),
+		"what otactl printed after that was lost (the reader of its output went away, or the disk is full); the command itself ran to its end")
+}
+
+// stdoutError is a failed write to standard output as otactl says it:
+// "write standard output: broken pipe".
+func stdoutError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err // "write /dev/stdout: broken pipe" says the file twice
 	}
-	return hint.Wrap(fmt.Errorf("write standard output: %w", err),
-		"what otactl printed after that was lost (the reader of its output went away, or the disk is full); the command itself ran to its end")
+	return fmt.Errorf("write standard output: %w", err)
 }

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -19,11 +18,16 @@ type streamOut struct {
 	err  error
 }
 
-// newStreamOut is a streamOut whose failure cancels the context it
-// returns: the stream's.
-func newStreamOut(ctx context.Context) (context.Context, *streamOut, context.CancelFunc) {
+// newStreamOut is a streamOut for sys's standard output whose failure
+// cancels the context it returns: the stream's. A pipe whose reader goes
+// away ends it at once (watchReaderGone), not only at the next write.
+func newStreamOut(ctx context.Context, sys *System) (context.Context, *streamOut, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	return ctx, &streamOut{stop: cancel}, cancel
+	out := &streamOut{stop: cancel}
+	if w, ok := sys.Stdout.(*stdoutWriter); ok {
+		watchReaderGone(ctx, w.f, out.check)
+	}
+	return ctx, out, cancel
 }
 
 // check takes the result of a write to standard output; on a nil s it
@@ -35,7 +39,7 @@ func (s *streamOut) check(err error) {
 	s.mu.Lock()
 	first := s.err == nil
 	if first {
-		s.err = fmt.Errorf("write standard output: %w", err)
+		s.err = stdoutError(err)
 	}
 	s.mu.Unlock()
 	if first && s.stop != nil {

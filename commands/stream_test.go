@@ -102,3 +102,45 @@ func TestWriteErrorKeepsTheExitCode(t *testing.T) {
 		t.Fatalf("rollout wait on a full disk: exit %d, want %d\n%s", code, ExitTimeout, errOut)
 	}
 }
+
+// TestWatchEndsWhenItsReaderGoes: `otactl watch -o json | head -1` on a
+// quiet fleet (one retained report, nothing new) ends once head has gone,
+// with exit 1 and the failed write, instead of waiting for a next report
+// to fail on: the built binary, its standard output a pipe whose reader
+// reads one line and closes it.
+func TestWatchEndsWhenItsReaderGoes(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	c := pubDial(t, b.URL)
+	if err := c.PublishRetained(context.Background(), "devices/q1/.u/c/main", reportPayload(t, 0, 0, "1.0.0", "", "json", false)); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncbuf.Buffer
+	cmd := otactlCommand(context.Background(), t, "", nil, "watch", "--broker", b.URL, "-o", "json")
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	line := make([]byte, 4096)
+	if n, err := r.Read(line); err != nil || !strings.Contains(string(line[:n]), `"device":"q1"`) {
+		t.Fatalf("first line %q, %v", line[:n], err)
+	}
+	r.Close() // head -1 has its line and goes
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("watch still ran 15 s after its reader went\nstderr: %s", stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != ExitError || !strings.Contains(stderr.String(), "write standard output: broken pipe") {
+		t.Errorf("exit %d, want 1 with the failed write\nstderr: %s", code, stderr.String())
+	}
+}
