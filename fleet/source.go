@@ -193,7 +193,9 @@ func (s *Source) Follow(ctx context.Context, each func(report.Report, error), ba
 		select {
 		case <-ctx.Done():
 			// What has arrived counts: a caller may look a last time.
-			s.drain(msgs, each)
+			// The subscription hands over what it holds, then closes
+			// msgs (upload.Client.Subscribe); a second at most.
+			s.drainUntilClosed(msgs, each, time.Second)
 			return ctx.Err()
 		case m, ok := <-msgs:
 			if !ok {
@@ -226,6 +228,24 @@ func (s *Source) drain(msgs <-chan upload.Message, each func(report.Report, erro
 			}
 			s.one(m, each)
 		default:
+			return
+		}
+	}
+}
+
+// drainUntilClosed applies the messages in msgs until it is closed, or
+// for at most wait.
+func (s *Source) drainUntilClosed(msgs <-chan upload.Message, each func(report.Report, error), wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			s.one(m, each)
+		case <-timer.C:
 			return
 		}
 	}

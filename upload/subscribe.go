@@ -44,25 +44,43 @@ func (c *Client) Subscribe(ctx context.Context, filters []string, out chan<- Mes
 	return nil
 }
 
-// forward moves a live session's messages to out.
+// forward moves a live session's messages to out. When ctx ends, what
+// has arrived and fits in out goes there before it is closed: a reader
+// that takes a last look at a deadline (fleet.Source.Await) sees the
+// messages that came before it.
 func (c *Client) forward(ctx context.Context, s *session, out chan<- Message) {
 	defer close(out)
 	defer c.unregister(ctx, s)
 	for {
 		select {
 		case <-ctx.Done():
+			msgs, _ := s.box.take()
+			flushTo(out, msgs)
 			return
 		case <-s.box.wake:
 		}
 		msgs, err := s.box.take()
-		for _, m := range msgs {
+		for i, m := range msgs {
 			select {
 			case out <- m:
 			case <-ctx.Done():
+				more, _ := s.box.take()
+				flushTo(out, append(msgs[i:], more...))
 				return
 			}
 		}
 		if err != nil {
+			return
+		}
+	}
+}
+
+// flushTo puts msgs in out while it has room, in order, without waiting.
+func flushTo(out chan<- Message, msgs []Message) {
+	for _, m := range msgs {
+		select {
+		case out <- m:
+		default:
 			return
 		}
 	}
