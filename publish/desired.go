@@ -334,7 +334,7 @@ func (d *Desired) partial(ctx context.Context, err error, rep *Report) error {
 	if !d.told {
 		d.tell()
 	}
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		return &PartialError{Err: fmt.Errorf("interrupted after the desired manifest went out: %s", d.reached(rep)), Result: rep,
 			Next: "the release is live on the targets published to (-o json lists each target's action): run the same publish again to finish it, or 'otactl release unpublish' them"}
 	}

@@ -416,3 +416,24 @@ func TestEventText(t *testing.T) {
 		}
 	}
 }
+
+// TestAbortDuringRestore: an abort that lands after a gate failed and
+// before the restore went out is the refusal an abort is (exit 3, as
+// docs/rollouts.md says), not a failed rollout whose restore failed
+// (exit 4): nothing is restored.
+func TestAbortDuringRestore(t *testing.T) {
+	l := newLab(t, 10)
+	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
+		if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil {
+			t.Errorf("abort: %v", err)
+		}
+		return fleet.GateResult{Verdict: "failed", Failed: true, TooManyFailed: true, Total: 10, FailedCount: 10}, nil
+	}
+	_, err := l.runner.Run(context.Background(), l.request("100%", OnFailureRollback))
+	if !errors.Is(err, ErrRefused) || errors.Is(err, ErrHalted) {
+		t.Fatalf("err %v, want ErrRefused and not ErrHalted", err)
+	}
+	if len(l.pub.plans) != 1 {
+		t.Errorf("%d publishes, want the stage's only (no restore)", len(l.pub.plans))
+	}
+}

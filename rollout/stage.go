@@ -224,6 +224,12 @@ func (r *Runner) fail(ctx context.Context, req *Request, st *State, i int, res f
 	st.Message = fmt.Sprintf("gate failed at stage %d (%s): %s", i+1, ss.Step, why)
 	if len(restore) > 0 {
 		rep, seq, err := r.restore(ctx, req, st, restore)
+		if errors.Is(err, ErrRefused) {
+			// Aborted (the lock cleared by 'rollout abort') before the
+			// restore went out: a refusal, exit 3, as docs/rollouts.md
+			// says of an abort; nothing was restored.
+			return err
+		}
 		if err != nil {
 			st.Message += "; restoring the previous release failed: " + err.Error()
 			_ = r.save(context.WithoutCancel(ctx), st)

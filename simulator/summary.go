@@ -114,7 +114,7 @@ func checkShards(sums []Summary) error {
 		if s.Shard == "" {
 			continue
 		}
-		_, of, err := ParseShard(s.Shard)
+		i, of, err := ParseShard(s.Shard)
 		if err != nil {
 			return fmt.Errorf("a summary of shard %q: %w", s.Shard, err)
 		}
@@ -122,10 +122,11 @@ func checkShards(sums []Summary) error {
 			return fmt.Errorf("summaries of shards of %d and of %d processes: not one fleet", n, of)
 		}
 		n = of
-		if seen[s.Shard] {
-			return fmt.Errorf("the summary of shard %s is there twice (the same output given twice?)", s.Shard)
+		shard := fmt.Sprintf("%d/%d", i, of) // "01/2" is 1/2
+		if seen[shard] {
+			return fmt.Errorf("the summary of shard %s is there twice (the same output given twice?)", shard)
 		}
-		seen[s.Shard] = true
+		seen[shard] = true
 	}
 	if n == 0 {
 		return nil
