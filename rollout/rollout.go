@@ -170,15 +170,24 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 	}
 	if ctx.Err() == nil && dctx.Err() != nil && !errors.Is(err, ErrHalted) {
 		ss := &st.Stages[st.Stage]
-		ss.Status, ss.Ended = StageTimedOut, r.Now().UTC()
 		st.Status = StatusPaused
-		st.Message = fmt.Sprintf("timed out at stage %d (%s)", st.Stage+1, ss.Step)
+		if ss.Status == StagePending || ss.Status == "" {
+			// The stage before passed at the deadline: this one never
+			// began, and stays pending.
+			st.Message = fmt.Sprintf("the deadline passed before stage %d (%s) began", st.Stage+1, ss.Step)
+		} else {
+			ss.Status, ss.Ended = StageTimedOut, r.Now().UTC()
+			st.Message = fmt.Sprintf("timed out at stage %d (%s)", st.Stage+1, ss.Step)
+		}
 		r.emit(Event{Kind: EventTimeout, Stage: st.Stage + 1, Stages: len(st.Stages), Step: ss.Step, Status: st.Status, Message: st.Message})
 		next := "nothing was restored: 'otactl rollout resume' waits again, 'otactl rollout abort' ends it"
 		if serr := r.save(ctx, st); serr != nil {
 			// A deadline met half way through a message can cost the
 			// connection: the state stays at the stage, running.
 			next = fmt.Sprintf("nothing was restored, and the state could not be saved as paused (%v): run the same 'otactl rollout start' again to resume", serr)
+		}
+		if ss.Status == StagePending {
+			return hint.Wrap(fmt.Errorf("%w: %s", ErrTimedOut, st.Message), next)
 		}
 		return hint.Wrap(fmt.Errorf("%w: %s: %d of %d devices updated, %d failed, %d pending",
 			ErrTimedOut, st.Message, ss.Updated, ss.Total, ss.Failed, ss.Pending), next)
