@@ -277,7 +277,7 @@ func simulateRun(ctx context.Context, sys *System, opts *simulateOptions) error 
 	if err != nil {
 		return err
 	}
-	ctx, out, cancel := newStreamOut(ctx, sys)
+	ctx, out, cancel := newStreamOut(ctx, sys, opts.Verbose || opts.Output == "json")
 	defer cancel()
 	events := newSimEvents(sys, opts, out)
 	cfg.OnEvent = events.add

@@ -18,7 +18,16 @@ func watchReaderGone(ctx context.Context, f *os.File, gone func(error)) {
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
 		return
 	}
-	fd := int(f.Fd())
+	// The descriptor through SyscallConn: f.Fd() would put standard
+	// output in blocking mode, a change seen by the parent that shares it.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	fd := -1
+	if rc.Control(func(d uintptr) { fd = int(d) }) != nil || fd < 0 {
+		return
+	}
 	go func() {
 		for ctx.Err() == nil {
 			fds := []unix.PollFd{{Fd: int32(fd)}}

@@ -19,12 +19,13 @@ type streamOut struct {
 }
 
 // newStreamOut is a streamOut for sys's standard output whose failure
-// cancels the context it returns: the stream's. A pipe whose reader goes
-// away ends it at once (watchReaderGone), not only at the next write.
-func newStreamOut(ctx context.Context, sys *System) (context.Context, *streamOut, context.CancelFunc) {
+// cancels the context it returns: the stream's. When the stream prints
+// there (printing), a pipe whose reader goes away ends it at once
+// (watchReaderGone), not only at the next write.
+func newStreamOut(ctx context.Context, sys *System, printing bool) (context.Context, *streamOut, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := &streamOut{stop: cancel}
-	if w, ok := sys.Stdout.(*stdoutWriter); ok {
+	if w, ok := sys.Stdout.(*stdoutWriter); ok && printing {
 		watchReaderGone(ctx, w.f, out.check)
 	}
 	return ctx, out, cancel

@@ -144,3 +144,26 @@ func TestWatchEndsWhenItsReaderGoes(t *testing.T) {
 		t.Errorf("exit %d, want 1 with the failed write\nstderr: %s", code, stderr.String())
 	}
 }
+
+// TestQuietSimulateIgnoresItsReaderGoing: simulate without -v or -o json
+// prints only its final table on standard output, so a reader that went
+// away does not stop the fleet: it runs for --for, then fails on the
+// table it cannot write (exit 1).
+func TestQuietSimulateIgnoresItsReaderGoing(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	var stderr syncbuf.Buffer
+	cmd := otactlCommand(context.Background(), t, "", nil, "simulate", "--broker", b.URL, "--devices", "2", "--for", "2s")
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	start := time.Now()
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != ExitError || time.Since(start) < 2*time.Second || !strings.Contains(stderr.String(), "write standard output: broken pipe") {
+		t.Errorf("exit %d after %s, want 1 after --for 2s, at the table\nstderr: %s", code, time.Since(start).Round(time.Millisecond), stderr.String())
+	}
+}

@@ -73,7 +73,7 @@ func watchRun(ctx context.Context, sys *System, opts *watchOptions, dial dialer)
 			return watchLive(ctx, sys, opts, src, flt)
 		}
 		pick := fleet.NewPicker(src.Fleet(), flt)
-		ctx, out, cancel := newStreamOut(ctx, sys)
+		ctx, out, cancel := newStreamOut(ctx, sys, true)
 		defer cancel()
 		return out.result(src.Follow(ctx, func(r report.Report, err error) {
 			if err != nil {

@@ -84,7 +84,7 @@ var Types = map[string]Schema{
 	"target": {Doc: "What happened on one desired topic.", Fields: []Prop{
 		str("kind", "fleet, cohort or device"), opt(str("name", "the cohort or device")), str("topic", "the desired topic"),
 		opt(intg("previousSequence", "the sequence number retained there before")),
-		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed, interrupted or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty, failed or, interrupted, not unpublished"),
+		str("action", "published, unchanged, would publish, refused, superseded or replaced; in a run that stopped part-way (exit 6 or 130), failed, interrupted or not published; for unpublish: unpublished, would unpublish, unchanged, cleared, would clear, empty or failed, and when interrupted (exit 130) interrupted or not unpublished"),
 		opt(str("encoding", "for unpublish: the empty manifest's encoding")),
 		opt(boo("restored", "published again after a concurrent lower publish replaced it")),
 		opt(str("error", "why publishing or unpublishing there failed (action failed)")),
@@ -248,10 +248,10 @@ var Schemas = []Schema{
 	{Name: "release-publish", Commands: []string{"release publish"}, Doc: "What the publish did; with --wait, the gate's result under `gate`.",
 		Fields: append(append([]Prop{}, publishFields...), opt(ref("gate", "gateResult", "with --wait: the gate's result, when it has a verdict")))},
 	{Name: "release-rollback", Commands: []string{"release rollback"}, Doc: "What the rollback's publish did.", Fields: publishFields},
-	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did; printed with exit 1 or 6 too when a target failed (docs/publishing.md).", Fields: []Prop{
+	{Name: "release-unpublish", Commands: []string{"release unpublish"}, Doc: "What the unpublish did; printed with exit 1 or 6 too when a target failed, and with exit 130 when interrupted after a change (docs/publishing.md).", Fields: []Prop{
 		boo("dryRun", "nothing was sent"), arrOf("targets", "target", "each desired topic"),
 		opt(arrOf("endpoints", "endpoint", "with exit 6: each broker endpoint, the publishing connection first")),
-		opt(str("error", "with exit 1 or 6: why the run did not end on every target")),
+		opt(str("error", "with exit 1, 6 or 130: why the run did not end on every target")),
 	}},
 	{Name: "release-show", Commands: []string{"release show"}, Doc: "A manifest file.", Fields: []Prop{
 		ref("manifest", "manifest", "the manifest"),

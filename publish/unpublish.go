@@ -79,6 +79,9 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		sent = sent || tried
 		if err != nil {
 			r.Action, r.Error = ActionFailed, err.Error()
+			if errors.Is(err, context.Canceled) {
+				r.Action = ActionInterrupted // it may or may not hold the release now
+			}
 			failed = append(failed, fmt.Sprintf("%s: %v", t, err))
 			if first == nil {
 				first = fmt.Errorf("%s: %w", t, err)
@@ -109,13 +112,14 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		}
 		done := 0
 		for _, r := range rep.Targets {
-			if r.Action == ActionUnpublished || r.Action == ActionCleared {
+			switch r.Action {
+			case ActionUnpublished, ActionCleared, ActionNoRelease, ActionNothingRetained:
 				done++
 			}
 		}
-		rep.Error = fmt.Sprintf("interrupted after taking the release back from %d of %d targets", done, len(targets))
+		rep.Error = fmt.Sprintf("interrupted with %d of %d targets holding no release", done, len(targets))
 		return rep.Targets, &PartialError{Err: errors.New(rep.Error), Result: rep,
-			Next: "the targets whose action is unpublished or cleared have no release now; the others may still hold it: run the same unpublish again to finish (targets already taken back are left unchanged)"}
+			Next: "the targets whose action is unpublished, cleared, unchanged or empty hold no release now; the others may still hold it: run the same unpublish again to finish (targets already taken back are left unchanged)"}
 	case ctx.Err() != nil:
 		return results, ctx.Err()
 	case len(failed) == 0 && epErr == nil:

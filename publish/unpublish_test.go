@@ -180,7 +180,7 @@ func TestUnpublishInterruptedSaysHowFar(t *testing.T) {
 	}
 	_, err := p.Unpublish(ctx, []Target{deviceA, deviceB, fleet}, UnpublishOptions{})
 	var partial *PartialError
-	if !errors.As(err, &partial) || errors.Is(err, context.Canceled) || err.Error() != "interrupted after taking the release back from 1 of 3 targets" {
+	if !errors.As(err, &partial) || errors.Is(err, context.Canceled) || err.Error() != "interrupted with 1 of 3 targets holding no release" {
 		t.Fatalf("%v, want a *PartialError saying how far it got", err)
 	}
 	rep := partial.Result.(*UnpublishReport)

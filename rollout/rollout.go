@@ -145,6 +145,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 		if st.Stages[i].Status == StagePassed {
 			continue
 		}
+		st.Stage = i // a stage passed without moving it on (no device in its percent) is behind
 		if dctx.Err() != nil {
 			return st, r.stopped(ctx, dctx, &req, st, dctx.Err())
 		}
@@ -160,6 +161,10 @@ func (r *Runner) Run(ctx context.Context, req Request) (*State, error) {
 	return st, nil
 }
 
+// notBegunMessage starts the message of a rollout whose deadline passed
+// before its next stage began.
+const notBegunMessage = "the deadline passed before stage"
+
 // stopped is the error of a stage that did not pass: a lost lock's
 // cause, a timeout (saved as paused) or err. A gate that failed by the
 // deadline stays failed (err wraps ErrHalted), even when its restore
@@ -168,13 +173,16 @@ func (r *Runner) stopped(ctx, dctx context.Context, req *Request, st *State, err
 	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
-	if ctx.Err() == nil && dctx.Err() != nil && !errors.Is(err, ErrHalted) {
+	var partial *publish.PartialError
+	if ctx.Err() == nil && dctx.Err() != nil && !errors.Is(err, ErrHalted) && !errors.As(err, &partial) {
+		// (A stage whose publish went out but was not confirmed by the
+		// deadline stays that, exit 6: unconfirmed paused it.)
 		ss := &st.Stages[st.Stage]
 		st.Status = StatusPaused
-		if ss.Status == StagePending || ss.Status == "" {
+		if ss.Status == StagePending {
 			// The stage before passed at the deadline: this one never
 			// began, and stays pending.
-			st.Message = fmt.Sprintf("the deadline passed before stage %d (%s) began", st.Stage+1, ss.Step)
+			st.Message = fmt.Sprintf("%s %d (%s) began", notBegunMessage, st.Stage+1, ss.Step)
 		} else {
 			ss.Status, ss.Ended = StageTimedOut, r.Now().UTC()
 			st.Message = fmt.Sprintf("timed out at stage %d (%s)", st.Stage+1, ss.Step)

@@ -425,18 +425,20 @@ func TestEventText(t *testing.T) {
 // docs/rollouts.md says), not a failed rollout whose restore failed
 // (exit 4): nothing is restored.
 func TestAbortDuringRestore(t *testing.T) {
-	l := newLab(t, 10)
-	l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
-		if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil {
-			t.Errorf("abort: %v", err)
+	for _, onFailure := range []string{OnFailureRollback, OnFailurePause} {
+		l := newLab(t, 10)
+		l.judge.decide = func(g fleet.Gate) (fleet.GateResult, error) {
+			if _, err := Abort(context.Background(), l.b, "ops", l.runner.Now, 0); err != nil {
+				t.Errorf("abort: %v", err)
+			}
+			return fleet.GateResult{Verdict: "failed", Failed: true, TooManyFailed: true, Total: 10, FailedCount: 10}, nil
 		}
-		return fleet.GateResult{Verdict: "failed", Failed: true, TooManyFailed: true, Total: 10, FailedCount: 10}, nil
-	}
-	_, err := l.runner.Run(context.Background(), l.request("100%", OnFailureRollback))
-	if !errors.Is(err, ErrRefused) || errors.Is(err, ErrHalted) {
-		t.Fatalf("err %v, want ErrRefused and not ErrHalted", err)
-	}
-	if len(l.pub.plans) != 1 {
-		t.Errorf("%d publishes, want the stage's only (no restore)", len(l.pub.plans))
+		_, err := l.runner.Run(context.Background(), l.request("100%", onFailure))
+		if !errors.Is(err, ErrRefused) || errors.Is(err, ErrHalted) {
+			t.Fatalf("%s: err %v, want ErrRefused and not ErrHalted", onFailure, err)
+		}
+		if len(l.pub.plans) != 1 {
+			t.Errorf("%s: %d publishes, want the stage's only (no restore)", onFailure, len(l.pub.plans))
+		}
 	}
 }

@@ -248,7 +248,11 @@ func (r *Runner) fail(ctx context.Context, req *Request, st *State, i int, res f
 	} else if req.OnFailure == OnFailurePause {
 		r.emit(with(ev, Event{Kind: EventPaused, Status: st.Status, Message: st.Message}))
 	}
-	if err := r.save(ctx, st); err != nil {
+	if err := r.save(ctx, st); errors.Is(err, ErrRefused) {
+		// Aborted meanwhile: the refusal an abort is (exit 3), with what
+		// this run did before it saw the abort.
+		return fmt.Errorf("%w (%s)", err, st.Message)
+	} else if err != nil {
 		// The gate failed all the same, and what was restored stays.
 		return hint.Wrap(fmt.Errorf("%w: %s; saving the rollout's state failed: %w", ErrHalted, st.Message, err),
 			"the retained state may still say running: 'otactl rollout status' shows it, 'otactl rollout abort' ends the rollout")

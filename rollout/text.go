@@ -43,6 +43,9 @@ func (e Event) Text() string {
 		}
 		return stage + ": paused: nothing restored"
 	case EventTimeout:
+		if strings.HasPrefix(e.Message, notBegunMessage) {
+			return stage + ": not begun, the deadline passed; paused: nothing restored"
+		}
 		return stage + ": timed out, paused: nothing restored"
 	case EventDone:
 		return fmt.Sprintf("rollout done: release %d (%s) %s", e.Sequence, e.Version, strings.TrimSpace("on every stage "+e.Message))

@@ -109,9 +109,10 @@ func MergeSummaries(sums []Summary) (Summary, error) {
 // summary is not there): each would make the sum wrong without a word.
 func checkShards(sums []Summary) error {
 	seen := map[string]bool{}
-	n := 0
+	n, whole := 0, 0
 	for _, s := range sums {
 		if s.Shard == "" {
+			whole++
 			continue
 		}
 		i, of, err := ParseShard(s.Shard)
@@ -130,6 +131,9 @@ func checkShards(sums []Summary) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	if whole > 0 {
+		return fmt.Errorf("%d summaries without --shard given with the shards of a fleet cut in %d: not one fleet", whole, n)
 	}
 	var missing []string
 	for i := 1; i <= n; i++ {

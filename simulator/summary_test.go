@@ -81,3 +81,25 @@ func TestMergeSummariesRefusesWhatCannotBeSummed(t *testing.T) {
 		t.Errorf("a summary cut short: %v", err)
 	}
 }
+
+// TestMergeSummariesChecksShards: shards that do not make one fleet are
+// refused: one given twice (also as "01/2"), one missing, a fleet cut in
+// two mixed with one cut in three, a whole fleet's summary mixed in.
+func TestMergeSummariesChecksShards(t *testing.T) {
+	sh := func(s string) Summary { return Summary{Devices: 1, Shard: s} }
+	for _, tc := range []struct {
+		sums []Summary
+		want string
+	}{
+		{[]Summary{sh("1/2"), sh("2/2")}, ""},
+		{[]Summary{sh("1/2"), sh("01/2"), sh("2/2")}, "shard 1/2 is there twice"},
+		{[]Summary{sh("1/3"), sh("3/3")}, "no summary of shard 2/3"},
+		{[]Summary{sh("1/2"), sh("2/3")}, "not one fleet"},
+		{[]Summary{sh("1/2"), sh("2/2"), sh("")}, "without --shard"},
+	} {
+		_, err := MergeSummaries(tc.sums)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.sums, err, tc.want)
+		}
+	}
+}

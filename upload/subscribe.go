@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Subscribe subscribes to filters and returns once the broker has
@@ -75,12 +76,20 @@ func (c *Client) forward(ctx context.Context, s *session, out chan<- Message) {
 	}
 }
 
-// flushTo puts msgs in out while it has room, in order, without waiting.
+// flushTo puts msgs in out, in order, waiting for room up to half a
+// second in all (the reader, fleet.Source.Follow, takes them until out
+// is closed, a second at most): a burst of reports at a deadline is
+// handed over, not dropped because out was full.
 func flushTo(out chan<- Message, msgs []Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	timer := time.NewTimer(500 * time.Millisecond)
+	defer timer.Stop()
 	for _, m := range msgs {
 		select {
 		case out <- m:
-		default:
+		case <-timer.C:
 			return
 		}
 	}
