@@ -1206,16 +1206,10 @@ func TestClosedStdoutDoesNotStopAPublish(t *testing.T) {
 	fw := e.file("fw.bin", pubRandom(2048))
 	man := e.manifest("r.json", 3100, "", "main@1.0.0="+fw)
 
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	defer w.Close()
 	var stderr bytes.Buffer
 	cmd := otactlCommand(context.Background(), t, "", nil, "release", "publish", man, fw, "--device", "a", "--device", "b", "--broker", b.URL)
-	cmd.Stdout, cmd.Stderr = w, &stderr
-	err = cmd.Run()
+	cmd.Stdout, cmd.Stderr = readerGone(t), &stderr
+	err := cmd.Run()
 	code := cmd.ProcessState.ExitCode()
 	if code != ExitError || !strings.Contains(stderr.String(), "write standard output: broken pipe") {
 		t.Fatalf("exit %d (%v), want %d saying the output was lost\nstderr: %s", code, err, ExitError, stderr.String())

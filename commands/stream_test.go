@@ -152,18 +152,25 @@ func TestWatchEndsWhenItsReaderGoes(t *testing.T) {
 func TestQuietSimulateIgnoresItsReaderGoing(t *testing.T) {
 	t.Parallel()
 	b := testbroker.Start(t, testbroker.KindEmbedded)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	defer w.Close()
 	var stderr syncbuf.Buffer
 	cmd := otactlCommand(context.Background(), t, "", nil, "simulate", "--broker", b.URL, "--devices", "2", "--for", "2s")
-	cmd.Stdout, cmd.Stderr = w, &stderr
+	cmd.Stdout, cmd.Stderr = readerGone(t), &stderr
 	start := time.Now()
 	_ = cmd.Run()
 	if code := cmd.ProcessState.ExitCode(); code != ExitError || time.Since(start) < 2*time.Second || !strings.Contains(stderr.String(), "write standard output: broken pipe") {
 		t.Errorf("exit %d after %s, want 1 after --for 2s, at the table\nstderr: %s", code, time.Since(start).Round(time.Millisecond), stderr.String())
 	}
+}
+
+// readerGone is a standard output whose reader has gone: the write end of
+// a pipe whose read end is closed.
+func readerGone(t *testing.T) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { w.Close() })
+	return w
 }
