@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -83,7 +84,13 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 	}
 	v := trust.Verdict(ctx, m, sys.Now())
 	if opts.Output == "json" {
-		if err := writeJSON(sys.Stdout, "release-current", map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "manifest": m, "verdict": v}); err != nil {
+		// The manifest as release show prints it (an empty list is [],
+		// as everywhere in otactl's JSON).
+		mb, err := release.EncodeJSON(m)
+		if err != nil {
+			return err
+		}
+		if err := writeJSON(sys.Stdout, "release-current", map[string]any{"kind": t.Kind, "name": t.Name, "topic": t.Topic, "manifest": json.RawMessage(mb), "verdict": v}); err != nil {
 			return err
 		}
 		if v.Err() != nil {

@@ -174,3 +174,18 @@ func readerGone(t *testing.T) *os.File {
 	t.Cleanup(func() { w.Close() })
 	return w
 }
+
+// TestReleaseCurrentEmptyComponents: release current -o json prints a
+// retained manifest's empty component list as [], as release show does
+// and as every list in otactl's JSON is, never null.
+func TestReleaseCurrentEmptyComponents(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	if err := pubDial(t, b.URL).PublishRetained(context.Background(), ".u/desired", []byte(`{"sequenceNumber":5,"hash":"00","components":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := runOtactl(t, "", nil, "", "release", "current", "--broker", b.URL, "-o", "json")
+	if !strings.Contains(r.stdout, `"components":[]`) {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -74,7 +74,7 @@ func ParsePrivatePEM(b []byte) (crypto.Signer, error) {
 	case len(found) == 0 && other:
 		return nil, errors.New("PEM holds no private key")
 	case len(found) == 0:
-		return nil, errors.New("not a PEM private key (no -----BEGIN PRIVATE KEY----- block)")
+		return nil, errors.New(`not a PEM private key (no "BEGIN PRIVATE KEY" block)`)
 	}
 	return parsePrivateBlock(found[0])
 }
@@ -152,7 +152,7 @@ func ParsePublicPEM(b []byte) (crypto.PublicKey, error) {
 		}
 		return s.Public(), nil
 	case len(pubs) == 0:
-		return nil, errors.New("not a PEM public key (no -----BEGIN PUBLIC KEY----- block)")
+		return nil, errors.New(`not a PEM public key (no "BEGIN PUBLIC KEY" block)`)
 	}
 	return parsePublicDER(pubs[0].Bytes)
 }

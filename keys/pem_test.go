@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,4 +341,17 @@ func opensslVerifies(t *testing.T, openssl string, signer crypto.Signer, pub cry
 func firstLine(b []byte) string {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	return string(line)
+}
+
+// TestNotPEMMessagesSurviveRedaction: the errors for a file that holds no
+// PEM key say so whole, where a quoted BEGIN line made Redact (every
+// error's last guard) cut the message from there on.
+func TestNotPEMMessagesSurviveRedaction(t *testing.T) {
+	_, errPriv := ParsePrivatePEM([]byte("not a key\n"))
+	_, errPub := ParsePublicPEM([]byte("not a key\n"))
+	for _, err := range []error{errPriv, errPub} {
+		if err == nil || Redact(err.Error()) != err.Error() || !strings.Contains(err.Error(), "BEGIN") {
+			t.Errorf("%v: redacted to %q", err, Redact(fmt.Sprint(err)))
+		}
+	}
 }

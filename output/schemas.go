@@ -238,7 +238,7 @@ var Schemas = []Schema{
 	{Name: "release-list", Commands: []string{"release list"}, Doc: "The release catalog.", Fields: []Prop{
 		arr("releases", "each release, by sequence number", obj("", "",
 			intg("sequenceNumber", "the release's"), str("hash", "the release digest"),
-			tim("publishedAt", "first published"), opt(str("expires", "its expiry")),
+			tim("publishedAt", "last published"), opt(str("expires", "its expiry")),
 			arrOf("components", "component", "its components"),
 			arr("signatures", "its signers", obj("", "", str("keyid", "key id"), str("alg", "algorithm"))),
 			arr("targets", "where it was published", obj("", "",
