@@ -145,7 +145,10 @@ func (r *run) add(c Check) { r.checks = append(r.checks, c) }
 func (r *run) options(url string) upload.Options {
 	o := r.o.Connect
 	o.Broker = url
-	o.ClientID = "" // each connection its own: two with one id kick each other off
+	// A --client-id given is kept: brokers whose access rules are keyed on
+	// it (a device user of 'otactl broker --users') refuse any other. The
+	// doctor's connections with it are to different brokers, or one after
+	// another, so they do not take each other's session over.
 	return o
 }
 

@@ -173,3 +173,22 @@ func TestDoctorEndpoints(t *testing.T) {
 		t.Fatalf("failed %+v", rep.Failed())
 	}
 }
+
+// TestDoctorKeepsTheClientID: a device user of 'otactl broker --users'
+// may connect only with its own name as client id; doctor connects with
+// the --client-id given (it replaced it, and then blamed the password).
+func TestDoctorKeepsTheClientID(t *testing.T) {
+	hash, err := broker.HashPassword([]byte("pw"), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := broker.ParseUsers(strings.NewReader(broker.FormatUser("dev1", broker.RoleDevice, "", hash) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testbroker.Embedded(t, broker.Config{Users: users})
+	rep := doctor(t, Options{Connect: upload.Options{Username: "dev1", Password: "pw", ClientID: "dev1"}}, b.URL)
+	if c := check(t, rep, CheckConnect, b.URL); !c.OK {
+		t.Errorf("connect as dev1 with client id dev1: %+v", c)
+	}
+}
