@@ -62,6 +62,10 @@ func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error 
 			if !a.Whole {
 				blocks += " only"
 			}
+			if a.Problem != "" {
+				fmt.Fprintf(sys.Stderr, "warning: %s@%s: %s\n", a.Package, a.Version, a.Problem)
+				blocks = "bad index"
+			}
 			return []string{a.Package, a.Version, size, blocks, a.SHA256}
 		},
 	}.write(sys, opts.Output, list)

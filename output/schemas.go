@@ -181,7 +181,8 @@ var Schemas = []Schema{
 		arr("artifacts", "each artifact", obj("", "", str("package", "package"), str("version", "version"),
 			str("topic", "its topic"), intg("size", "bytes"), str("sha256", "lowercase hex SHA-256"),
 			boo("whole", "retained whole at its topic; false: in blocks only"),
-			opt(intg("blockSize", "bytes a block, when it has a block index")), opt(intg("blocks", "its number of blocks")))),
+			opt(intg("blockSize", "bytes a block, when it has a block index")), opt(intg("blocks", "its number of blocks")),
+			opt(str("problem", "what is wrong with it: a block index that does not decode")))),
 	}},
 	{Name: "broker", Commands: []string{"broker"}, Doc: "Where the broker listens, printed once it does.", Fields: []Prop{
 		str("url", "MQTT URL"), boo("auth", "logins are required"), str("topicPrefix", "topic prefix"),

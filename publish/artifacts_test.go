@@ -348,6 +348,14 @@ func TestRetainedArtifactsListAndClear(t *testing.T) {
 	if a := list[1]; a.Package != "other" || !a.Whole || a.Blocks != 0 || a.Size != 5 {
 		t.Errorf("whole: %+v", a)
 	}
+	// An index that does not decode is listed with its problem, not
+	// left out.
+	b.retained[".u/c/idx@1.0.0/blocks"] = []byte(`{"v":1,"size":"x"}`)
+	list, err = ListArtifacts(ctx, eacher{b}, b.topics)
+	if err != nil || len(list) != 3 || list[0].Package != "idx" || !strings.Contains(list[0].Problem, "does not decode") {
+		t.Errorf("a bad index: %+v %v", list, err)
+	}
+	delete(b.retained, ".u/c/idx@1.0.0/blocks")
 	b.sent = nil
 	found, err := ClearArtifact(ctx, b, ".u/c/main@1.0.0")
 	if err != nil || !found || b.sent[0] != ".u/c/main@1.0.0/blocks" || len(b.sent) != 6 {

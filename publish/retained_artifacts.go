@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"slices"
 	"sort"
@@ -28,6 +29,9 @@ type RetainedArtifact struct {
 	// BlockSize and Blocks are its index's, when it has one.
 	BlockSize int64 `json:"blockSize,omitempty"`
 	Blocks    int   `json:"blocks,omitempty"`
+	// Problem says what is wrong with it: a block index that does not
+	// decode (devices that read blocks cannot download it).
+	Problem string `json:"problem,omitempty"`
 }
 
 // RetainedEacher reads every message retained under several filters.
@@ -36,9 +40,9 @@ type RetainedEacher interface {
 }
 
 // ListArtifacts lists the artifacts retained under topics' component
-// root, whole and in blocks, sorted by package and version. An index that
-// does not decode is left out of the list, as is anything retained whole
-// that is not a component topic. The size and SHA-256 of an artifact
+// root, whole and in blocks, sorted by package and version. An artifact
+// whose block index does not decode is listed with its Problem; anything
+// retained that is not a component topic is left out. The size and SHA-256 of an artifact
 // retained whole are those of its message; of one only in blocks, its
 // index's.
 func ListArtifacts(ctx context.Context, r RetainedEacher, topics protocol.Topics) ([]RetainedArtifact, error) {
@@ -59,7 +63,10 @@ func ListArtifacts(ctx context.Context, r RetainedEacher, topics protocol.Topics
 	err := r.ReadRetainedEach(ctx, []string{topics.ComponentsFilter(), indexes}, func(topic string, payload []byte) {
 		if whole, ok := strings.CutSuffix(topic, upload.BlockIndexTopic("")); ok {
 			x, err := upload.DecodeBlockIndex(payload)
-			if a := entry(whole); a != nil && err == nil {
+			switch a := entry(whole); {
+			case a != nil && err != nil:
+				a.Problem = fmt.Sprintf("its block index (%s) does not decode: %v", topic, err)
+			case a != nil:
 				a.BlockSize, a.Blocks = x.BlockSize, x.Count
 				if !a.Whole {
 					a.Size, a.SHA256 = x.Size, x.SHA256
@@ -77,7 +84,7 @@ func ListArtifacts(ctx context.Context, r RetainedEacher, topics protocol.Topics
 	}
 	list := make([]RetainedArtifact, 0, len(byTopic))
 	for _, a := range byTopic {
-		if a.Whole || a.Blocks > 0 {
+		if a.Whole || a.Blocks > 0 || a.Problem != "" {
 			list = append(list, *a)
 		}
 	}
