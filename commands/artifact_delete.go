@@ -71,6 +71,7 @@ func artifactDeleteRun(ctx context.Context, sys *System, opts *artifactDeleteOpt
 	}
 	if action == "absent" {
 		fmt.Fprintf(sys.Stdout, "%s@%s: nothing retained on %s\n", opts.Package, opts.Version, topic)
+		fmt.Fprintln(sys.Stderr, hiddenHint)
 	} else {
 		fmt.Fprintf(sys.Stdout, "%s@%s: deleted %s\n", opts.Package, opts.Version, topic)
 	}

@@ -49,6 +49,7 @@ func artifactListRun(ctx context.Context, sys *System, opts *listOptions) error 
 	return listing[publish.RetainedArtifact]{
 		Schema: "artifact-list",
 		Key:    "artifacts",
+		Hidden: true,
 		Empty:  "no artifacts retained under " + topics.ComponentsFilter(),
 		Header: []string{"PACKAGE", "VERSION", "SIZE", "BLOCKS", "SHA256"},
 		Row: func(a publish.RetainedArtifact) []string {

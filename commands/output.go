@@ -93,6 +93,9 @@ type listing[T any] struct {
 	Schema string
 	Key    string
 	Empty  string
+	// Hidden: the items are read from a broker, whose access rules may
+	// hide them (hiddenHint follows Empty).
+	Hidden bool
 	Header []string
 	Row    func(T) []string
 	// Item, when set, is an item as -o json prints it; else the item.
@@ -118,6 +121,9 @@ func (l listing[T]) write(sys *System, format string, items []T) error {
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(sys.Stderr, l.Empty)
+		if l.Hidden {
+			fmt.Fprintln(sys.Stderr, hiddenHint)
+		}
 		return nil
 	}
 	t := output.Table{Header: l.Header, Optional: l.Optional, Width: tableWidth(sys)}
@@ -126,3 +132,8 @@ func (l listing[T]) write(sys *System, format string, items []T) error {
 	}
 	return t.Write(sys.Stdout, sys.StdoutTTY)
 }
+
+// hiddenHint follows a listing or read that found nothing: a broker whose
+// access rules deny a read may say nothing of it (mosquitto accepts the
+// subscription and delivers nothing; docs/brokers.md).
+const hiddenHint = "hint: or this user may not read it: mosquitto hides what its access rules deny (docs/brokers.md)"

@@ -80,7 +80,7 @@ func releaseCurrentRun(ctx context.Context, sys *System, opts *releaseCurrentOpt
 	}
 	if !found {
 		return withHint(fmt.Errorf("no desired manifest is retained for the %s (%s)", t, t.Topic),
-			"publish one with 'otactl release publish'")
+			"publish one with 'otactl release publish'; or this user may not read it: mosquitto hides what its access rules deny (docs/brokers.md)")
 	}
 	v := trust.Verdict(ctx, m, sys.Now())
 	if opts.Output == "json" {

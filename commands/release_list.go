@@ -48,6 +48,7 @@ func releaseListRun(ctx context.Context, sys *System, opts *listOptions) error {
 	return listing[*catalog.Entry]{
 		Schema:   "release-list",
 		Key:      "releases",
+		Hidden:   true,
 		Empty:    "no releases in the catalog under " + topics.ReleasesFilter(),
 		Header:   []string{"SEQUENCE", "PUBLISHED", "COMPONENTS", "SIGNED BY", "TARGETS"},
 		Row:      catalogRow,

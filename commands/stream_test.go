@@ -189,3 +189,19 @@ func TestReleaseCurrentEmptyComponents(t *testing.T) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestNothingFoundHintsAtHiddenReads: a listing or a delete that finds
+// nothing says the user may not be allowed to read it (mosquitto hides
+// what its access rules deny), where a broker's silence could be that.
+func TestNothingFoundHintsAtHiddenReads(t *testing.T) {
+	t.Parallel()
+	b := testbroker.Start(t, testbroker.KindEmbedded)
+	for _, args := range [][]string{
+		{"artifact", "list"}, {"release", "list"}, {"artifact", "delete", "none@1.0.0", "--yes"},
+	} {
+		r := runOtactl(t, "", nil, "", append(args, "--broker", b.URL)...)
+		if r.code != 0 || !strings.Contains(r.stderr, "may not read it") {
+			t.Errorf("%v: exit %d\nstderr: %s", args, r.code, r.stderr)
+		}
+	}
+}
