@@ -316,6 +316,11 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	unreachable := []string{"--broker", "mqtt://127.0.0.1:1", "--broker-timeout", "2s"}
+	// A key file that is not there, by a path that reads as words: under
+	// t.TempDir() (this test's long CamelCase name and a random number)
+	// the path itself can look like key material, which is refused, exit
+	// 2, whichever the random number (it failed a CI run so).
+	missingKey := "no-such-folder/none.pem"
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
@@ -341,10 +346,10 @@ func TestBadValuesAreUsageErrors(t *testing.T) {
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "a b"}, nil, ExitUsage, "--sign: key name"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "env:a b"}, nil, ExitUsage, "is not an environment variable name"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:"}, nil, ExitUsage, "needs a path"},
-		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:" + dir + "/none.pem"}, nil, ExitError, "--sign: no such file"},
+		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "file:" + missingKey}, nil, ExitError, "--sign: no such file"},
 		{[]string{"release", "create", "-c", "main@1.0=" + file, "--sign", "env:NO_SUCH_KEY"}, nil, ExitError, "NO_SUCH_KEY is not set"},
 		{[]string{"key", "export", "bogus:x"}, nil, ExitUsage, `key export: unsupported key reference scheme "bogus:"`},
-		{[]string{"key", "export", dir + "/none.pem"}, nil, ExitError, "key export: no such file"},
+		{[]string{"key", "export", missingKey}, nil, ExitError, "key export: no such file"},
 		{[]string{"simulate", "--pubkey", "bogus:x"}, nil, ExitUsage, `--pubkey: unsupported key reference scheme "bogus:"`},
 		{[]string{"simulate", "--root-pubkey", "pkcs11:junk"}, nil, ExitUsage, "--root-pubkey: pkcs11"},
 		{[]string{"broker", "--listen", "nonsense"}, nil, ExitUsage, `broker: --listen: address "nonsense" is not HOST:PORT`},
