@@ -159,6 +159,8 @@ func brokerRun(ctx context.Context, sys *System, opts *brokerOptions) error {
 	}
 	if cfg.Users == nil {
 		fmt.Fprintln(sys.Stderr, "broker: no --users: anyone on this machine may connect, so it listens on loopback only")
+	} else if cfg.Users.Len() == 0 {
+		fmt.Fprintf(sys.Stderr, "warning: broker: no users in %s: nobody can connect\nhint: add one with 'otactl broker passwd --users %s NAME'\n", opts.Users, opts.Users)
 	} else {
 		fmt.Fprintf(sys.Stderr, "broker: %d users from %s; devices are confined to their own topics\n", cfg.Users.Len(), opts.Users)
 	}

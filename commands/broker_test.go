@@ -169,3 +169,21 @@ func TestBrokerPasswdAndUsers(t *testing.T) {
 		t.Error("wrong password accepted")
 	}
 }
+
+// TestBrokerEmptyUsersFile: an empty users file lets nobody in, and the
+// broker says so.
+func TestBrokerEmptyUsersFile(t *testing.T) {
+	t.Parallel()
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, errOut := startBrokerCommand(t, "--users", empty)
+	// Said on standard error just after the URL on standard output.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errOut.String(), "broker passwd") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(errOut.String(), "nobody can connect") || !strings.Contains(errOut.String(), "otactl broker passwd") {
+		t.Errorf("an empty users file: stderr %s", errOut.String())
+	}
+}

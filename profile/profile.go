@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/otactl/otactl/internal/hint"
 	"github.com/otactl/otactl/internal/regularfile"
 )
 
@@ -146,7 +147,8 @@ func Load(path string) (*File, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(f); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, hint.Wrap(fmt.Errorf("config %s: %w", path, err),
+			"fix the file (JSON, as README \"Configuration reference\" shows), or move it away to start from no profile (otactl config set writes a new one)")
 	}
 	if f.Profiles == nil {
 		f.Profiles = map[string]*Profile{}

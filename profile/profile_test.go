@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/otactl/otactl/internal/hint"
 )
 
 // TestEveryKeySetGetUnset: each key set alone is the one setting Get
@@ -178,5 +180,18 @@ func TestDefaultPath(t *testing.T) {
 	env["OTACTL_CONFIG"] = "/etc/otactl.json"
 	if p, _ := DefaultPath(get); p != "/etc/otactl.json" {
 		t.Errorf("DefaultPath with OTACTL_CONFIG = %q", p)
+	}
+}
+
+// TestLoadCorruptHints: a config file that is not JSON is named, with a
+// hint to fix it or move it away (every command reads it).
+func TestLoadCorruptHints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte("current = default\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(hint.Of(err), "move it away") {
+		t.Fatalf("%v (hint %q)", err, hint.Of(err))
 	}
 }
