@@ -166,9 +166,12 @@ func (s *Source) ReadAll(ctx context.Context) error {
 	}
 	tree := []string{s.topics.Fleet(), s.topics.CohortsFilter(), s.topics.DevicesProtocol()}
 	err := s.client.ReadRetainedBulk(ctx, tree, func(topic string, payload []byte) {
-		if _, ok := s.topics.ParseDesired(topic); ok || s.topics.InReports(topic) {
-			s.handle(topic, payload)
+		if !s.topics.InReports(topic) { // reports first: most messages are
+			if _, ok := s.topics.ParseDesired(topic); !ok {
+				return
+			}
 		}
+		s.handle(topic, payload)
 	})
 	var refused *upload.RefusedError
 	if !errors.As(err, &refused) || refused.Filter != s.topics.DevicesProtocol() {

@@ -178,15 +178,17 @@ func (d *Desired) failed(err error) {
 		ve *upload.VerifyError
 		ue *upload.UnconfirmedError
 	)
-	topic := ""
+	var topic string
 	switch {
 	case errors.As(err, &ve):
 		topic = ve.Topic
 	case errors.As(err, &ue):
 		topic = ue.Topic
+	default:
+		return
 	}
 	for i, t := range d.targets {
-		if t.Topic == topic && topic != "" {
+		if t.Topic == topic {
 			d.results[i].Action, d.results[i].Error = ActionFailed, err.Error()
 		}
 	}
@@ -222,11 +224,7 @@ func (d *Desired) publishTo(ctx context.Context, t Target, r *TargetResult) erro
 // failed (its desired manifest may or may not be retained there), and
 // those after it that this run was to publish to were not published to.
 func (d *Desired) stopAt(i int, err error) {
-	d.results[i].Action = ActionFailed
-	if errors.Is(err, context.Canceled) {
-		d.results[i].Action = ActionInterrupted
-	}
-	d.results[i].Error = err.Error()
+	d.results[i].Action, d.results[i].Error = failedAction(err), err.Error()
 	for j := i + 1; j < len(d.results); j++ {
 		if d.results[j].Action == ActionPublished {
 			d.results[j].Action = ActionNotPublished

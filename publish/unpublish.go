@@ -78,10 +78,7 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 		r, tried, err := p.unpublish(ctx, t, o)
 		sent = sent || tried
 		if err != nil {
-			r.Action, r.Error = ActionFailed, err.Error()
-			if errors.Is(err, context.Canceled) {
-				r.Action = ActionInterrupted // it may or may not hold the release now
-			}
+			r.Action, r.Error = failedAction(err), err.Error()
 			failed = append(failed, fmt.Sprintf("%s: %v", t, err))
 			if first == nil {
 				first = fmt.Errorf("%s: %w", t, err)
@@ -105,21 +102,7 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 	}
 	switch {
 	case ctx.Err() != nil && sent:
-		// Interrupted part-way: say which targets were taken back (the
-		// exit stays 130: a cancelled context decides).
-		for _, t := range targets[len(results):] {
-			rep.Targets = append(rep.Targets, TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: ActionNotUnpublished})
-		}
-		done := 0
-		for _, r := range rep.Targets {
-			switch r.Action {
-			case ActionUnpublished, ActionCleared, ActionNoRelease, ActionNothingRetained:
-				done++
-			}
-		}
-		rep.Error = fmt.Sprintf("interrupted with %d of %d targets holding no release", done, len(targets))
-		return rep.Targets, &PartialError{Err: errors.New(rep.Error), Result: rep,
-			Next: "the targets whose action is unpublished, cleared, unchanged or empty hold no release now; the others may still hold it: run the same unpublish again to finish (targets already taken back are left unchanged)"}
+		return rep.Targets, interruptedUnpublish(rep, targets)
 	case ctx.Err() != nil:
 		return results, ctx.Err()
 	case len(failed) == 0 && epErr == nil:
@@ -142,6 +125,36 @@ func (p *Publisher) Unpublish(ctx context.Context, targets []Target, o Unpublish
 	}
 	return results, &PartialError{Err: uerr, Result: rep,
 		Next: "the targets whose action is unpublished or cleared have no release now; the ones marked failed may still hold it: fix the cause, then run the same unpublish again (targets already taken back are left unchanged)"}
+}
+
+// interruptedUnpublish is the error of an unpublish interrupted after it
+// sent something: rep, the targets not reached added as not unpublished,
+// says which targets hold no release (the exit stays 130: a cancelled
+// context decides).
+func interruptedUnpublish(rep *UnpublishReport, targets []Target) error {
+	for _, t := range targets[len(rep.Targets):] {
+		rep.Targets = append(rep.Targets, TargetResult{Kind: t.Kind, Name: t.Name, Topic: t.Topic, Action: ActionNotUnpublished})
+	}
+	done := 0
+	for _, r := range rep.Targets {
+		switch r.Action {
+		case ActionUnpublished, ActionCleared, ActionNoRelease, ActionNothingRetained:
+			done++
+		}
+	}
+	rep.Error = fmt.Sprintf("interrupted with %d of %d targets holding no release", done, len(targets))
+	return &PartialError{Err: errors.New(rep.Error), Result: rep,
+		Next: "the targets whose action is unpublished, cleared, unchanged or empty hold no release now; the others may still hold it: run the same unpublish again to finish (targets already taken back are left unchanged)"}
+}
+
+// failedAction is the action of a target whose publish or unpublish
+// failed with err: interrupted when the run was (it may or may not hold
+// the release now), else failed.
+func failedAction(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return ActionInterrupted
+	}
+	return ActionFailed
 }
 
 // UnpublishReport is what Unpublish did when it did not take the release
